@@ -1,0 +1,1 @@
+"""Bearer-token authentication for the API (tokens are stored hashed, each with one scope)."""

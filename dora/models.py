@@ -1,0 +1,461 @@
+"""Records (what sources told us) and derived facts (what intake computed from them)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.db import models
+
+
+class Tier(models.TextChoices):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class Status(models.TextChoices):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    CANCELLED = "cancelled"
+    RUNNING = "running"
+
+
+# ---------------------------------------------------------------------------------------------
+# Estate: who owns what, and where it runs
+# ---------------------------------------------------------------------------------------------
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    members = models.JSONField(default=list, blank=True, help_text="usernames who see the team")
+    timezone = models.CharField(max_length=64, default="UTC")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Service(models.Model):
+    class Kind(models.TextChoices):
+        APP = "app"
+        INFRA = "infra"
+
+    name = models.CharField(max_length=200, unique=True)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.APP)
+    repos = models.JSONField(default=list, blank=True)
+    paths = models.JSONField(default=list, blank=True, help_text="monorepo path globs")
+    infer_failures = models.BooleanField(
+        default=True, help_text="link unlinked incidents to the nearest rollout within 24 h"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Environment(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.DEVELOPMENT)
+    tier_configured = models.BooleanField(
+        default=False, help_text="set by configuration; otherwise inferred from the name"
+    )
+    order = models.IntegerField(default=0, help_text="position in the promotion path")
+    stale_after = models.DurationField(default=timedelta(days=7))
+
+    class Meta:
+        ordering = ["order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Target(models.Model):
+    """A place an environment runs (region, cluster, tenant). '' is the environment's only target."""
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="targets")
+    name = models.CharField(max_length=200, blank=True)
+    configured = models.BooleanField(
+        default=False, help_text="listed by configuration: always active"
+    )
+
+    class Meta:
+        ordering = ["environment", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "name"], name="target_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment.name}/{self.name or '-'}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Records: one row per normalized event, upserted on its natural or source key
+# ---------------------------------------------------------------------------------------------
+
+
+class RawEvent(models.Model):
+    """An event as received, kept so derivation can be re-run after a definition changes."""
+
+    source = models.CharField(max_length=100)
+    type = models.CharField(max_length=40)
+    external_id = models.CharField(max_length=500)
+    payload = models.JSONField()
+    digest = models.CharField(max_length=64, help_text="sha256 of the canonical payload")
+    received_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "type", "external_id"], name="rawevent_unique"
+            )
+        ]
+
+
+class Commit(models.Model):
+    source = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=500)
+    repo = models.CharField(max_length=300)
+    sha = models.CharField(max_length=64)
+    authored_at = models.DateTimeField()
+    committed_at = models.DateTimeField(null=True, blank=True)
+    parents = models.JSONField(default=list)
+    author = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    files = models.JSONField(default=list)
+    reverts_sha = models.CharField(max_length=64, blank=True, help_text="from 'This reverts commit'")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repo", "sha"], name="commit_unique"),
+        ]
+        indexes = [models.Index(fields=["sha"])]
+
+
+class Change(models.Model):
+    """A pull or merge request."""
+
+    source = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=500)
+    repo = models.CharField(max_length=300)
+    number = models.IntegerField()
+    title = models.CharField(max_length=500, blank=True)
+    author = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    ready_at = models.DateTimeField(null=True, blank=True)
+    first_review_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    merged_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    base = models.CharField(max_length=300, blank=True)
+    head = models.CharField(max_length=300, blank=True)
+    merge_sha = models.CharField(max_length=64, blank=True)
+    squash_sha = models.CharField(max_length=64, blank=True)
+    commits = models.JSONField(default=list)
+    labels = models.JSONField(default=list)
+    # Derived at intake: earliest authored_at of its commits (fallback created_at).
+    started_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repo", "number"], name="change_unique"),
+        ]
+        indexes = [models.Index(fields=["merged_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.repo}#{self.number}"
+
+
+class ChangeCommit(models.Model):
+    """Which shas belong to a change: its commits, its merge sha and its squash sha."""
+
+    class Role(models.TextChoices):
+        COMMIT = "commit"
+        MERGE = "merge"
+        SQUASH = "squash"
+
+    change = models.ForeignKey(Change, on_delete=models.CASCADE, related_name="shas")
+    sha = models.CharField(max_length=64)
+    role = models.CharField(max_length=10, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["change", "sha", "role"], name="changecommit_unique")
+        ]
+        indexes = [models.Index(fields=["sha"])]
+
+
+class PipelineRun(models.Model):
+    source = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=500)
+    repo = models.CharField(max_length=300)
+    sha = models.CharField(max_length=64)
+    name = models.CharField(max_length=300, blank=True)
+    branch = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    trigger = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    jobs = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="pipelinerun_unique")
+        ]
+        indexes = [models.Index(fields=["repo", "sha"])]
+
+
+class Deployment(models.Model):
+    """One target received one version."""
+
+    source = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=500)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
+    target = models.ForeignKey(Target, on_delete=models.CASCADE)
+    sha = models.CharField(max_length=64, blank=True)
+    version = models.CharField(max_length=200, blank=True)
+    repo = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    commits = models.JSONField(null=True, blank=True, help_text="explicit shas shipped")
+    trigger = models.CharField(max_length=20, blank=True)
+    config_version = models.CharField(max_length=200, blank=True)
+    remediates = models.CharField(max_length=500, blank=True, help_text="incident id")
+    pipeline_run = models.CharField(max_length=500, blank=True)
+    rollout = models.ForeignKey(
+        "Rollout", null=True, blank=True, on_delete=models.SET_NULL, related_name="deployments"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="deployment_unique")
+        ]
+        indexes = [
+            models.Index(fields=["service", "environment", "finished_at"]),
+            models.Index(fields=["sha"]),
+        ]
+
+    @property
+    def version_key(self) -> str:
+        return self.sha or self.version
+
+
+class Incident(models.Model):
+    source = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=500)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE)
+    environment = models.ForeignKey(
+        Environment,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text="empty: the service's production tier",
+    )
+    title = models.CharField(max_length=500, blank=True)
+    severity = models.CharField(max_length=40, blank=True)
+    opened_at = models.DateTimeField()
+    impact_started_at = models.DateTimeField(null=True, blank=True)
+    mitigated_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    caused_by = models.JSONField(null=True, blank=True)
+    cause = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="incident_unique")
+        ]
+        indexes = [models.Index(fields=["service", "opened_at"])]
+
+
+class AutomationRun(models.Model):
+    source = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=500)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
+    target = models.ForeignKey(Target, on_delete=models.CASCADE)
+    action = models.CharField(max_length=20)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField()
+    trigger = models.CharField(max_length=20, blank=True)
+    version = models.CharField(max_length=200, blank=True)
+    drift_detected = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="automationrun_unique")
+        ]
+        indexes = [models.Index(fields=["service", "environment", "finished_at"])]
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived facts (dora.derive): a pure function of the records above, rebuilt on intake
+# ---------------------------------------------------------------------------------------------
+
+
+class Rollout(models.Model):
+    """Consecutive target deployments of one version of a service in one environment."""
+
+    class Kind(models.TextChoices):
+        CHANGE = "change"
+        ROLLBACK = "rollback"
+        REDEPLOY = "redeploy"
+        CONFIG = "config"
+
+    class Failure(models.TextChoices):
+        NONE = ""
+        CONFIRMED = "confirmed"
+        INFERRED = "inferred"
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
+    seq = models.IntegerField(help_text="position among the rollouts of this service/environment")
+    sha = models.CharField(max_length=64, blank=True)
+    version = models.CharField(max_length=200, blank=True)
+    config_version = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    first_live_at = models.DateTimeField()
+    last_live_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    targets_live = models.IntegerField(default=0)
+    targets_active = models.IntegerField(default=0)
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    unattributed = models.BooleanField(default=False, help_text="first rollout: no predecessor")
+    change_set_complete = models.BooleanField(default=True)
+    missing_shas = models.JSONField(default=list, blank=True)
+    remediation = models.BooleanField(default=False, help_text="unplanned rework")
+    failure = models.CharField(max_length=10, choices=Failure.choices, blank=True, default="")
+    restored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["service", "environment", "seq"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "environment", "seq"], name="rollout_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["environment", "first_live_at"]),
+            models.Index(fields=["service", "first_live_at"]),
+        ]
+
+
+class RolloutCommit(models.Model):
+    """A commit in a rollout's change set. in_scope: it touches the service (monorepo globs)."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="commits")
+    sha = models.CharField(max_length=64)
+    in_scope = models.BooleanField(default=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["sha"])]
+
+
+class MissingCommit(models.Model):
+    """A sha a rollout's change-set walk needed but had not seen; its arrival re-derives them."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
+    sha = models.CharField(max_length=64)
+    since = models.DateTimeField(help_text="first_live_at of the earliest rollout that needs it")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "environment", "sha"], name="missingcommit_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["sha"])]
+
+
+class ChangeArrival(models.Model):
+    """When a change (a PR, or a commit pushed straight to the branch) first went live."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
+    change = models.ForeignKey(Change, null=True, blank=True, on_delete=models.CASCADE)
+    commit_sha = models.CharField(max_length=64, blank=True, help_text="direct push: no PR")
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="arrivals")
+    arrived_at = models.DateTimeField()
+    unattributed = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["environment", "arrived_at"]),
+            models.Index(fields=["service", "arrived_at"]),
+        ]
+
+
+class TargetArrival(models.Model):
+    """When a change first reached one target (first successful finish of a version holding it)."""
+
+    arrival = models.ForeignKey(ChangeArrival, on_delete=models.CASCADE, related_name="targets")
+    target = models.ForeignKey(Target, on_delete=models.CASCADE)
+    arrived_at = models.DateTimeField()
+
+
+class FailureLink(models.Model):
+    """Why a rollout counts as a change failure."""
+
+    class Cause(models.TextChoices):
+        INCIDENT = "incident"
+        ROLLBACK = "rollback"
+        REVERT = "revert"
+        HOTFIX = "hotfix"
+        INFERRED = "inferred"
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="failure_links")
+    cause = models.CharField(max_length=10, choices=Cause.choices)
+    status = models.CharField(max_length=10, choices=Rollout.Failure.choices)
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.CASCADE)
+    by_rollout = models.ForeignKey(
+        Rollout, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    detail = models.CharField(max_length=500, blank=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Access
+# ---------------------------------------------------------------------------------------------
+
+
+class ApiToken(models.Model):
+    """A bearer token; only its sha256 is stored."""
+
+    class Scope(models.TextChoices):
+        INGEST = "ingest"
+        GATE = "gate"
+        READ = "read"
+
+    name = models.CharField(max_length=200)
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="first characters, to recognise it")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.scope}, {self.prefix}…)"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, name: str, scope: str) -> tuple[ApiToken, str]:
+        """Create a token and return it with its raw value, which is shown once."""
+        raw = f"dora_{scope}_{secrets.token_urlsafe(32)}"
+        token = cls.objects.create(name=name, scope=scope, digest=cls.hash(raw), prefix=raw[:12])
+        return token, raw

@@ -1,0 +1,9 @@
+"""URL wiring."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("dora.api.urls")),
+]
