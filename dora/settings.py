@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc served locally, no CDN
     "django_celery_beat",
     "dora.apps.DoraConfig",
     "ingest",
@@ -116,6 +117,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Event intake, DORA metrics and the promotion gate.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Intake limits: a body larger than this is refused with 413 before it is parsed.
