@@ -1,4 +1,4 @@
-"""The estate's reference objects (services, environments, targets): lookup and creation on first sight."""
+"""The estate's reference objects (services, environments, targets), created on first sight."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _DEFAULT_ORDER = {Tier.DEVELOPMENT: 1, Tier.TEST: 2, Tier.STAGING: 3, Tier.PRODU
 
 
 def tier_for_name(name: str) -> str:
-    """CONTRACT §1: an environment's tier inferred from its name (development when nothing matches)."""
+    """CONTRACT §1: an environment's tier from its name (development when nothing matches)."""
     lowered = name.strip().lower()
     for pattern, tier in _TIER_PATTERNS:
         if pattern.match(lowered):

@@ -78,7 +78,7 @@ class Environment(models.Model):
 
 
 class Target(models.Model):
-    """A place an environment runs (region, cluster, tenant). '' is the environment's only target."""
+    """A place an environment runs (region, cluster, tenant); '' is the only target."""
 
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="targets")
     name = models.CharField(max_length=200, blank=True)
@@ -131,7 +131,9 @@ class Commit(models.Model):
     author = models.CharField(max_length=200, blank=True)
     message = models.TextField(blank=True)
     files = models.JSONField(default=list)
-    reverts_sha = models.CharField(max_length=64, blank=True, help_text="from 'This reverts commit'")
+    reverts_sha = models.CharField(
+        max_length=64, blank=True, help_text="from 'This reverts commit'"
+    )
 
     class Meta:
         constraints = [
@@ -337,13 +339,17 @@ class Rollout(models.Model):
     remediation = models.BooleanField(default=False, help_text="unplanned rework")
     failure = models.CharField(max_length=10, choices=Failure.choices, blank=True, default="")
     restored_at = models.DateTimeField(null=True, blank=True)
+    ship_seq = models.IntegerField(
+        help_text="seq of the rollout that first shipped this version's newest changes"
+    )
+    estate_reached_at = models.DateTimeField(
+        null=True, blank=True, help_text="every active target runs a version holding its changes"
+    )
 
     class Meta:
         ordering = ["service", "environment", "seq"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["service", "environment", "seq"], name="rollout_unique"
-            )
+            models.UniqueConstraint(fields=["service", "environment", "seq"], name="rollout_unique")
         ]
         indexes = [
             models.Index(fields=["environment", "first_live_at"]),
@@ -397,12 +403,21 @@ class ChangeArrival(models.Model):
         ]
 
 
-class TargetArrival(models.Model):
-    """When a change first reached one target (first successful finish of a version holding it)."""
+class RolloutTarget(models.Model):
+    """When one target first ran a version holding this rollout's changes (production tier).
 
-    arrival = models.ForeignKey(ChangeArrival, on_delete=models.CASCADE, related_name="targets")
+    A change's arrival on a target is its first rollout's `reached_at` there; the full-estate
+    arrival is the rollout's `estate_reached_at`.
+    """
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="reached")
     target = models.ForeignKey(Target, on_delete=models.CASCADE)
-    arrived_at = models.DateTimeField()
+    reached_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rollout", "target"], name="rollouttarget_unique")
+        ]
 
 
 class FailureLink(models.Model):

@@ -1,1 +1,81 @@
 """Bearer-token authentication for the API (tokens are stored hashed, each with one scope)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, permissions
+from rest_framework.request import Request
+
+from dora.models import ApiToken
+
+
+class TokenUser(AnonymousUser):
+    """The caller behind a token: authenticated, but not a Django user."""
+
+    def __init__(self, token: ApiToken) -> None:
+        super().__init__()
+        self.token = token
+        self.username = f"token:{token.name}"
+
+    @property
+    def is_authenticated(self) -> bool:  # type: ignore[override]
+        return True
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <token>`; the token's sha256 is looked up, never the token itself."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[TokenUser, ApiToken] | None:
+        header = authentication.get_authorization_header(request).decode(errors="replace")
+        if not header:
+            return None
+        keyword, _, raw = header.partition(" ")
+        if keyword.lower() != self.keyword.lower():
+            return None
+        raw = raw.strip()
+        if not raw:
+            raise exceptions.AuthenticationFailed("Authorization: Bearer needs a token after it.")
+        token = ApiToken.objects.filter(digest=ApiToken.hash(raw), revoked=False).first()
+        if token is None:
+            raise exceptions.AuthenticationFailed(
+                "Unknown or revoked token; create one with `python manage.py create_token`."
+            )
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        return TokenUser(token), token
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+def scope_required(scope: str) -> type[permissions.BasePermission]:
+    """A permission: a token of `scope`, or a logged-in staff user (session) for reads."""
+
+    class HasScope(permissions.BasePermission):
+        message = f"This endpoint needs a token of scope '{scope}'."
+
+        def has_permission(self, request: Request, view: Any) -> bool:
+            token = request.auth if isinstance(request.auth, ApiToken) else None
+            if token is not None:
+                return token.scope == scope
+            user = request.user
+            return bool(user and user.is_authenticated and (scope == "read" or user.is_staff))
+
+    HasScope.__name__ = f"Has{scope.title()}Scope"
+    return HasScope
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "dora.api.auth.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer"}

@@ -1,0 +1,127 @@
+"""POST /api/v1/events: one normalized event or an array of them, answered per item."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import BaseParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dora.api.auth import scope_required
+from dora.events import events_record
+
+
+class RawJSONParser(BaseParser):
+    """Hands the body over unparsed: the view reports bad JSON and size itself, clearly."""
+
+    media_type = "*/*"
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        return stream
+
+
+_ITEM = inline_serializer(
+    "IntakeItem",
+    {
+        "index": serializers.IntegerField(),
+        "status": serializers.ChoiceField(["created", "updated", "unchanged", "rejected"]),
+        "key": serializers.CharField(required=False),
+        "reason": serializers.CharField(required=False),
+    },
+)
+_REPORT = inline_serializer(
+    "IntakeReport",
+    {"counts": serializers.DictField(child=serializers.IntegerField()), "items": _ITEM},
+)
+_ERROR = inline_serializer("IntakeError", {"detail": serializers.CharField()})
+
+
+class EventIntakeApi(APIView):
+    """Record events (CONTRACT §1). Valid items are stored even when others in the body are not."""
+
+    parser_classes = [RawJSONParser]
+    permission_classes = [scope_required("ingest")]
+
+    @extend_schema(
+        request={"application/json": {"type": "object"}},
+        responses={
+            200: _REPORT,
+            207: OpenApiResponse(_REPORT, description="some items were rejected"),
+            400: _ERROR,
+            401: _ERROR,
+            403: _ERROR,
+            413: _ERROR,
+        },
+        examples=[
+            OpenApiExample(
+                "deployment",
+                value={
+                    "type": "deployment",
+                    "id": "deploy-812",
+                    "service": "checkout",
+                    "environment": "production",
+                    "target": "eu-west-1",
+                    "sha": "8f2c1e0",
+                    "version": "v1.4.2",
+                    "status": "success",
+                    "finished_at": "2026-03-05T10:00:00Z",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        limit = settings.DORA_MAX_BODY_BYTES
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > limit:
+            return _too_large(declared, limit)
+        body = request._request.read(limit + 1)
+        if len(body) > limit:
+            return _too_large(len(body), limit)
+        try:
+            data = json.loads(body)
+        except UnicodeDecodeError:
+            return Response({"detail": "The body is not UTF-8 text."}, status=400)
+        except json.JSONDecodeError as exc:
+            return Response(
+                {
+                    "detail": f"The body is not valid JSON: {exc.msg} at line {exc.lineno} "
+                    f"column {exc.colno}."
+                },
+                status=400,
+            )
+        items = data if isinstance(data, list) else [data]
+        if not items:
+            return Response({"detail": "The array is empty: send at least one event."}, status=400)
+        if len(items) > settings.DORA_MAX_EVENTS_PER_REQUEST:
+            return Response(
+                {
+                    "detail": f"{len(items)} events in one request; send at most "
+                    f"{settings.DORA_MAX_EVENTS_PER_REQUEST} per request, or use import_events."
+                },
+                status=413,
+            )
+        report = events_record(items)
+        code = status.HTTP_207_MULTI_STATUS if report.counts["rejected"] else status.HTTP_200_OK
+        if report.counts["rejected"] == len(items):
+            code = status.HTTP_400_BAD_REQUEST
+        return Response(
+            {"counts": report.counts, "items": [item.as_dict() for item in report.items]},
+            status=code,
+        )
+
+
+def _too_large(size: int, limit: int) -> Response:
+    return Response(
+        {
+            "detail": f"The body is {size} bytes; the limit is {limit} bytes "
+            "(DORA_MAX_BODY_BYTES). Split it into several requests or use import_events."
+        },
+        status=413,
+    )

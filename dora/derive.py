@@ -1,0 +1,852 @@
+"""Derived delivery facts (METRICS.md §2–3): rollouts, change sets, arrivals and failure links.
+
+Facts are a pure function of the stored records. Intake calls `facts_derive()` with what a batch
+touched; each touched (service, environment) is rebuilt from the earliest moment the batch could
+have changed onward, so late and out-of-order events correct earlier facts. `pair_rebuild_all()`
+rebuilds one pair from scratch (used by tests to prove the incremental path gives the same facts).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Min, Q
+
+from dora.models import (
+    Change,
+    ChangeArrival,
+    ChangeCommit,
+    Commit,
+    Deployment,
+    Environment,
+    FailureLink,
+    Incident,
+    MissingCommit,
+    Rollout,
+    RolloutCommit,
+    RolloutTarget,
+    Service,
+    Target,
+    Tier,
+)
+
+ACTIVE_TARGET_WINDOW = timedelta(days=30)
+REMEDIATION_WINDOW = timedelta(hours=72)
+INFERENCE_WINDOW = timedelta(hours=24)
+WALK_LIMIT = 20_000
+REWORK_LABELS = {"hotfix", "incident"}
+COUNTED_KINDS = (Rollout.Kind.CHANGE, Rollout.Kind.CONFIG)
+_BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+
+Pair = tuple[int, int]
+
+
+@dataclass
+class Touched:
+    """What an intake batch changed, in the terms derivation needs."""
+
+    walk: dict[Pair, datetime] = field(default_factory=dict)  # rollouts to rebuild from
+    facts: dict[Pair, datetime] = field(default_factory=dict)  # arrivals/failures from
+    commit_shas: set[str] = field(default_factory=set)
+    change_ids: set[int] = field(default_factory=set)
+    change_shas: set[str] = field(default_factory=set)
+    incident_places: list[tuple[int, int | None, datetime]] = field(default_factory=list)
+
+    def rollouts(self, service_id: int, environment_id: int, since: datetime) -> None:
+        key = (service_id, environment_id)
+        self.walk[key] = min(since, self.walk.get(key, since))
+
+    def facts_from(self, service_id: int, environment_id: int, since: datetime) -> None:
+        key = (service_id, environment_id)
+        self.facts[key] = min(since, self.facts.get(key, since))
+
+    def incidents_before(self, incidents: list[Incident]) -> None:
+        """Old versions of updated incidents: the rollouts they were linked to must be redone."""
+        for link in FailureLink.objects.filter(incident__in=incidents).values(
+            "rollout__service_id", "rollout__environment_id", "rollout__first_live_at"
+        ):
+            self.facts_from(
+                link["rollout__service_id"],
+                link["rollout__environment_id"],
+                link["rollout__first_live_at"],
+            )
+        self.incidents_after(incidents)
+
+    def incidents_after(self, incidents: list[Incident]) -> None:
+        for incident in incidents:
+            self.incident_places.append(
+                (incident.service_id, incident.environment_id, incident.opened_at)
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def facts_derive(touched: Touched) -> None:
+    """Bring every derived fact up to date with what a batch touched."""
+    _change_starts_update(touched)
+    for service_id, env_id, since in (
+        MissingCommit.objects.filter(sha__in=touched.commit_shas)
+        .values_list("service_id", "environment_id", "since")
+        .order_by()
+    ):
+        touched.rollouts(service_id, env_id, since)
+    # Commits that were already in a change set and changed (files, message): walk again.
+    for service_id, env_id, since in _rollouts_holding(touched.commit_shas):
+        touched.rollouts(service_id, env_id, since)
+    for service_id, env_id, since in _rollouts_holding(touched.change_shas):
+        touched.facts_from(service_id, env_id, since)
+    _incident_places_resolve(touched)
+
+    for pair in sorted(touched.walk):
+        since = rollouts_rebuild(*pair, since=touched.walk[pair])
+        touched.facts_from(*pair, since)
+    for pair in sorted(touched.facts):
+        arrivals_rebuild(*pair, since=touched.facts[pair])
+        failures_rebuild(*pair, since=touched.facts[pair] - REMEDIATION_WINDOW)
+
+
+def pair_rebuild_all(service_id: int, environment_id: int) -> None:
+    """Rebuild one (service, environment) from scratch."""
+    rollouts_rebuild(service_id, environment_id, since=_BEGINNING, exact=True)
+    arrivals_rebuild(service_id, environment_id, since=_BEGINNING)
+    failures_rebuild(service_id, environment_id, since=_BEGINNING)
+
+
+def _rollouts_holding(shas: set[str]) -> list[tuple[int, int, datetime]]:
+    if not shas:
+        return []
+    return list(
+        RolloutCommit.objects.filter(sha__in=shas)
+        .values("rollout__service_id", "rollout__environment_id")
+        .annotate(since=Min("rollout__first_live_at"))
+        .values_list("rollout__service_id", "rollout__environment_id", "since")
+        .order_by()
+    )
+
+
+def _incident_places_resolve(touched: Touched) -> None:
+    """An incident touches its environment, or every production environment of its service."""
+    prod_envs: dict[int, list[int]] = {}
+    for service_id, env_id, opened_at in touched.incident_places:
+        if env_id is not None:
+            envs = [env_id]
+        else:
+            if service_id not in prod_envs:
+                prod_envs[service_id] = list(
+                    Rollout.objects.filter(service_id=service_id, environment__tier=Tier.PRODUCTION)
+                    .values_list("environment_id", flat=True)
+                    .distinct()
+                    .order_by()
+                )
+            envs = prod_envs[service_id]
+        for env in envs:
+            # Explicit links may point at any earlier rollout: failures_rebuild looks them up.
+            touched.facts_from(service_id, env, opened_at - INFERENCE_WINDOW)
+            linked = _incident_link_earliest(service_id, env)
+            if linked is not None:
+                touched.facts_from(service_id, env, linked)
+
+
+def _incident_link_earliest(service_id: int, env_id: int) -> datetime | None:
+    """Earliest rollout that an incident of the service names explicitly."""
+    incidents = Incident.objects.filter(service_id=service_id, caused_by__isnull=False).filter(
+        Q(environment_id=env_id) | Q(environment__isnull=True)
+    )
+    times = [
+        rollout.first_live_at
+        for incident in incidents
+        for rollout in _incident_linked_rollouts(incident, service_id, env_id)
+    ]
+    return min(times, default=None)
+
+
+def _change_starts_update(touched: Touched) -> None:
+    """A change starts at the earliest authored_at of its commits (METRICS §2)."""
+    ids = set(touched.change_ids)
+    if touched.commit_shas:
+        ids |= set(
+            ChangeCommit.objects.filter(
+                sha__in=touched.commit_shas, role=ChangeCommit.Role.COMMIT
+            ).values_list("change_id", flat=True)
+        )
+    if not ids:
+        return
+    changes = list(Change.objects.filter(id__in=ids))
+    shas = {sha for change in changes for sha in change.commits}
+    authored: dict[str, datetime] = dict(
+        Commit.objects.filter(sha__in=shas).values_list("sha", "authored_at")
+    )
+    for change in changes:
+        times = [authored[sha] for sha in change.commits if sha in authored]
+        start = min(times, default=change.created_at)
+        if change.merged_at is not None and start > change.merged_at:
+            start = change.created_at  # rewritten history: fall back to when the PR opened
+        change.started_at = start
+    Change.objects.bulk_update(changes, ["started_at"], batch_size=500)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rollouts and change sets
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Rollout:
+    seq: int
+    sha: str
+    version: str
+    config_version: str
+    first_live_at: datetime
+    kind: str = Rollout.Kind.CHANGE
+    ship_seq: int = 0
+    last_live_at: datetime | None = None
+    completed_at: datetime | None = None
+    targets_active: int = 0
+    covered: set[int] = field(default_factory=set)
+    deployment_ids: list[int] = field(default_factory=list)
+    previous_seq: int | None = None
+    unattributed: bool = False
+    commits: dict[str, bool] = field(default_factory=dict)  # sha -> in_scope
+    missing: set[str] = field(default_factory=set)
+    complete: bool = True
+    pk: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.sha, self.version, self.config_version)
+
+    @property
+    def vkey(self) -> str:
+        return self.sha or self.version
+
+
+class _RestartFrom(Exception):
+    def __init__(self, since: datetime) -> None:
+        self.since = since
+
+
+class CommitGraph:
+    """Stored commits by sha, fetched in batches as the walk needs them."""
+
+    def __init__(self) -> None:
+        self.parents: dict[str, list[str]] = {}
+        self.files: dict[str, list[str]] = {}
+        self.absent: set[str] = set()
+
+    def prefetch(self, repos: list[str], since: datetime) -> None:
+        if repos:
+            self._load(Commit.objects.filter(repo__in=repos, authored_at__gte=since))
+
+    def _load(self, queryset: object) -> None:
+        for sha, parents, files in queryset.values_list("sha", "parents", "files"):  # type: ignore[attr-defined]
+            self.parents[sha] = parents
+            self.files[sha] = files
+
+    def fetch(self, shas: set[str]) -> None:
+        wanted = {s for s in shas if s not in self.parents and s not in self.absent}
+        if wanted:
+            self._load(Commit.objects.filter(sha__in=wanted))
+            self.absent |= {s for s in wanted if s not in self.parents}
+
+
+def _in_scope(files: list[str], globs: list[str]) -> bool:
+    """A commit belongs to a service when it touches its globs (or no globs/files are known)."""
+    if not globs or not files:
+        return True
+    return any(fnmatch.fnmatchcase(path, glob) for path in files for glob in globs)
+
+
+def _change_set_walk(
+    graph: CommitGraph, sha: str, shipped: dict[str, int], globs: list[str], rollout: _Rollout
+) -> None:
+    """`git rev-list <shipped>..sha` over stored parents, level by level (one query per level)."""
+    frontier = {sha}
+    seen: set[str] = set()
+    while frontier:
+        graph.fetch(frontier)
+        next_frontier: set[str] = set()
+        for current in sorted(frontier):
+            if current in seen or current in shipped:
+                continue
+            seen.add(current)
+            if current not in graph.parents:
+                rollout.missing.add(current)
+                continue
+            rollout.commits[current] = _in_scope(graph.files[current], globs)
+            if len(rollout.commits) >= WALK_LIMIT:
+                rollout.complete = False
+                return
+            next_frontier.update(graph.parents[current])
+        frontier = next_frontier - seen
+    if rollout.missing:
+        rollout.complete = False
+
+
+def _since_settle(service_id: int, env_id: int, since: datetime) -> datetime:
+    """Move `since` back until no rollout starting before it has deployments after it."""
+    while True:
+        earlier = Deployment.objects.filter(
+            service_id=service_id,
+            environment_id=env_id,
+            rollout__isnull=False,
+            finished_at__gte=since,
+        ).aggregate(m=Min("rollout__first_live_at"))["m"]
+        if earlier is None or earlier >= since:
+            return since
+        since = earlier
+
+
+def rollouts_rebuild(
+    service_id: int, environment_id: int, *, since: datetime, exact: bool = False
+) -> datetime:
+    """Regroup the pair's deployments into rollouts from `since` on; return the `since` used."""
+    since = _since_settle(service_id, environment_id, since)
+    while True:
+        try:
+            rollouts = _rollouts_replay(service_id, environment_id, since)
+            break
+        except _RestartFrom as restart:
+            since = _since_settle(service_id, environment_id, restart.since)
+    _rollouts_write(service_id, environment_id, since, rollouts)
+    return since
+
+
+def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rollout]:
+    service = Service.objects.get(id=service_id)
+    pair = {"service_id": service_id, "environment_id": env_id}
+    kept = list(
+        Rollout.objects.filter(**pair, first_live_at__lt=since)
+        .order_by("seq")
+        .values("seq", "sha", "version", "config_version", "first_live_at", "ship_seq", "id")
+    )
+    latest_by_key: dict[tuple[str, str, str], _Rollout] = {}
+    shipped: dict[str, int] = {}  # sha or version -> seq that first shipped it
+    for row in kept:
+        r = _Rollout(
+            seq=row["seq"],
+            sha=row["sha"],
+            version=row["version"],
+            config_version=row["config_version"],
+            first_live_at=row["first_live_at"],
+            ship_seq=row["ship_seq"],
+            pk=row["id"],
+        )
+        latest_by_key[r.key] = r
+        shipped.setdefault(r.vkey, r.seq)
+    kept_by_pk = {r.pk: r for r in latest_by_key.values()}
+    for rollout_id, target_id in Deployment.objects.filter(
+        rollout_id__in=list(kept_by_pk)
+    ).values_list("rollout_id", "target_id"):
+        kept_by_pk[rollout_id].covered.add(target_id)
+    for sha, seq in (
+        RolloutCommit.objects.filter(rollout__service_id=service_id, rollout__environment_id=env_id)
+        .filter(rollout__first_live_at__lt=since)
+        .values_list("sha", "rollout__seq")
+    ):
+        shipped.setdefault(sha, seq)
+    if kept:
+        last_kept = kept[-1]
+        previous: _Rollout | None = latest_by_key[
+            (last_kept["sha"], last_kept["version"], last_kept["config_version"])
+        ]
+        next_seq = last_kept["seq"] + 1
+    else:
+        previous, next_seq = None, 1
+
+    # Each target's latest successful deployment before `since`: (time, key). Targets are few.
+    on_target: dict[int, tuple[datetime, tuple[str, str, str]]] = {}
+    before = Deployment.objects.filter(**pair, status="success", finished_at__lt=since)
+    for target_id in before.values_list("target_id", flat=True).distinct().order_by():
+        last = (
+            before.filter(target_id=target_id)
+            .order_by("-finished_at", "-source", "-external_id")
+            .values_list("finished_at", "sha", "version", "config_version")
+            .first()
+        )
+        if last:
+            on_target[target_id] = (last[0], (last[1], last[2], last[3]))
+    configured = set(
+        Target.objects.filter(environment_id=env_id, configured=True).values_list("id", flat=True)
+    )
+
+    graph = CommitGraph()
+    graph.prefetch(list(service.repos), since - ACTIVE_TARGET_WINDOW)
+    rollouts: list[_Rollout] = []
+    deployments = (
+        Deployment.objects.filter(**pair, status="success", finished_at__gte=since)
+        .order_by("finished_at", "source", "external_id")
+        .values_list(
+            "id", "target_id", "finished_at", "sha", "version", "config_version", "commits"
+        )
+    )
+    for dep_id, target_id, finished, sha, version, config, explicit in deployments:
+        key = (sha, version, config)
+        candidate = latest_by_key.get(key)
+        last = on_target.get(target_id)
+        joinable = (
+            candidate is not None
+            and target_id not in candidate.covered
+            and (last is None or last[0] < candidate.first_live_at or last[1] == key)
+        )
+        if joinable and candidate.pk is not None:
+            raise _RestartFrom(candidate.first_live_at)
+        if joinable:
+            rollout = candidate
+        else:
+            rollout = _Rollout(
+                seq=next_seq,
+                sha=sha,
+                version=version,
+                config_version=config,
+                first_live_at=finished,
+            )
+            next_seq += 1
+            _rollout_classify(rollout, previous, shipped, graph, service, explicit)
+            rollouts.append(rollout)
+            latest_by_key[key] = rollout
+            previous = rollout
+        rollout.covered.add(target_id)
+        rollout.deployment_ids.append(dep_id)
+        rollout.last_live_at = finished
+        on_target[target_id] = (finished, key)
+        if rollout.completed_at is None:
+            active = configured or {
+                t for t, (when, _) in on_target.items() if when > finished - ACTIVE_TARGET_WINDOW
+            }
+            rollout.targets_active = len(active)
+            if active <= rollout.covered:
+                rollout.completed_at = finished
+    return rollouts
+
+
+def _rollout_classify(
+    rollout: _Rollout,
+    previous: _Rollout | None,
+    shipped: dict[str, int],
+    graph: CommitGraph,
+    service: Service,
+    explicit: list[str] | None,
+) -> None:
+    """Kind, ship order and change set of a new rollout (METRICS §2)."""
+    rollout.previous_seq = previous.seq if previous else None
+    vkey = rollout.vkey
+    if previous is not None and vkey == previous.vkey:
+        same_config = rollout.config_version == previous.config_version
+        rollout.kind = Rollout.Kind.REDEPLOY if same_config else Rollout.Kind.CONFIG
+        rollout.ship_seq = previous.ship_seq
+        return
+    if previous is not None and vkey in shipped:
+        first = shipped[vkey]
+        rollout.ship_seq = first
+        # Going back to something older than what is live is a rollback; forward to a version
+        # shipped before (a re-release after a rollback) ships nothing new: a redeploy.
+        older = first < previous.ship_seq or (
+            first == previous.ship_seq and shipped.get(previous.vkey) != first
+        )
+        rollout.kind = Rollout.Kind.ROLLBACK if older else Rollout.Kind.REDEPLOY
+        if rollout.kind == Rollout.Kind.ROLLBACK and shipped.get(vkey) != first:
+            rollout.ship_seq = first - 1
+        return
+    rollout.kind = Rollout.Kind.CHANGE
+    rollout.ship_seq = rollout.seq
+    rollout.unattributed = previous is None
+    if explicit is not None:
+        globs = list(service.paths)
+        graph.fetch(set(explicit))
+        for sha in explicit:
+            if sha in shipped:
+                continue
+            rollout.commits[sha] = _in_scope(graph.files.get(sha, []), globs)
+    elif rollout.sha:
+        _change_set_walk(graph, rollout.sha, shipped, list(service.paths), rollout)
+    shipped.setdefault(vkey, rollout.seq)
+    for sha in rollout.commits:
+        shipped.setdefault(sha, rollout.seq)
+
+
+def _rollouts_write(
+    service_id: int, env_id: int, since: datetime, rollouts: list[_Rollout]
+) -> None:
+    pair = {"service_id": service_id, "environment_id": env_id}
+    stale = Rollout.objects.filter(**pair, first_live_at__gte=since)
+    RolloutTarget.objects.filter(rollout__in=stale).delete()
+    ChangeArrival.objects.filter(rollout__in=stale).delete()
+    FailureLink.objects.filter(Q(rollout__in=stale) | Q(by_rollout__in=stale)).delete()
+    RolloutCommit.objects.filter(rollout__in=stale).delete()
+    Deployment.objects.filter(rollout__in=stale).update(rollout=None)
+    stale.delete()
+    MissingCommit.objects.filter(**pair, since__gte=since).delete()
+
+    kept_ids = dict(
+        Rollout.objects.filter(**pair).values_list("seq", "id")
+    )  # the previous of the first new rollout may be kept
+    objs = [
+        Rollout(
+            **pair,
+            seq=r.seq,
+            sha=r.sha,
+            version=r.version,
+            config_version=r.config_version,
+            kind=r.kind,
+            first_live_at=r.first_live_at,
+            last_live_at=r.last_live_at or r.first_live_at,
+            completed_at=r.completed_at,
+            targets_live=len(r.covered),
+            targets_active=r.targets_active,
+            unattributed=r.unattributed,
+            change_set_complete=r.complete,
+            missing_shas=sorted(r.missing),
+            ship_seq=r.ship_seq,
+        )
+        for r in rollouts
+    ]
+    Rollout.objects.bulk_create(objs, batch_size=500)
+    ids = dict(Rollout.objects.filter(**pair, first_live_at__gte=since).values_list("seq", "id"))
+    ids.update(kept_ids)
+    for obj, r in zip(objs, rollouts, strict=True):
+        obj.pk = ids[r.seq]
+        obj.previous_id = ids.get(r.previous_seq) if r.previous_seq else None
+    Rollout.objects.bulk_update(objs, ["previous"], batch_size=500)
+    RolloutCommit.objects.bulk_create(
+        [
+            RolloutCommit(rollout_id=ids[r.seq], sha=sha, in_scope=in_scope)
+            for r in rollouts
+            for sha, in_scope in sorted(r.commits.items())
+        ],
+        batch_size=2000,
+    )
+    deployments = [
+        Deployment(id=dep_id, rollout_id=ids[r.seq])
+        for r in rollouts
+        for dep_id in r.deployment_ids
+    ]
+    Deployment.objects.bulk_update(deployments, ["rollout"], batch_size=1000)
+    missing: dict[str, datetime] = {}
+    for r in rollouts:
+        for sha in r.missing:
+            missing.setdefault(sha, r.first_live_at)
+    existing = set(
+        MissingCommit.objects.filter(**pair, sha__in=list(missing)).values_list("sha", flat=True)
+    )
+    MissingCommit.objects.bulk_create(
+        [
+            MissingCommit(**pair, sha=sha, since=when)
+            for sha, when in missing.items()
+            if sha not in existing
+        ],
+        batch_size=1000,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrivals: when each change went live, on each target and on the whole estate
+# ---------------------------------------------------------------------------------------------
+
+
+def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -> None:
+    """Rebuild change arrivals of rollouts from `since`, and target arrivals still in flux."""
+    pair = {"service_id": service_id, "environment_id": environment_id}
+    redo = Rollout.objects.filter(**pair, first_live_at__gte=since)
+    ChangeArrival.objects.filter(rollout__in=redo).delete()
+    arrived: set[tuple[int | None, str]] = set(
+        ChangeArrival.objects.filter(**pair).values_list("change_id", "commit_sha")
+    )
+    rollouts = list(redo.order_by("seq").values("id", "first_live_at", "unattributed"))
+    in_set: dict[int, list[str]] = defaultdict(list)
+    for rollout_id, sha in (
+        RolloutCommit.objects.filter(rollout__in=redo, in_scope=True)
+        .order_by("sha")
+        .values_list("rollout_id", "sha")
+    ):
+        in_set[rollout_id].append(sha)
+    all_shas = {sha for shas in in_set.values() for sha in shas}
+    changes_of: dict[str, set[int]] = defaultdict(set)
+    for sha, change_id in (
+        ChangeCommit.objects.filter(sha__in=all_shas, change__merged_at__isnull=False)
+        .values_list("sha", "change_id")
+        .order_by()
+    ):
+        changes_of[sha].add(change_id)
+    new = []
+    for rollout in rollouts:
+        for sha in in_set[rollout["id"]]:
+            keys = [(cid, "") for cid in sorted(changes_of[sha])] or [(None, sha)]
+            for key in keys:
+                if key in arrived:
+                    continue
+                arrived.add(key)
+                new.append(
+                    ChangeArrival(
+                        **pair,
+                        change_id=key[0],
+                        commit_sha=key[1],
+                        rollout_id=rollout["id"],
+                        arrived_at=rollout["first_live_at"],
+                        unattributed=rollout["unattributed"],
+                    )
+                )
+    ChangeArrival.objects.bulk_create(new, batch_size=2000)
+    if Environment.objects.filter(id=environment_id, tier=Tier.PRODUCTION).exists():
+        _target_arrivals_rebuild(service_id, environment_id, since)
+
+
+def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> None:
+    """Per rollout and target: the first time the target ran a version holding its changes."""
+    pair = {"service_id": service_id, "environment_id": env_id}
+    unsettled = Rollout.objects.filter(**pair).filter(
+        Q(first_live_at__gte=since)
+        | Q(estate_reached_at__isnull=True)
+        | Q(estate_reached_at__gte=since)
+    )
+    todo = list(unsettled.order_by("seq").values("id", "seq", "first_live_at", "kind"))
+    if not todo:
+        return
+    RolloutTarget.objects.filter(rollout_id__in=[r["id"] for r in todo]).delete()
+    horizon = min(r["first_live_at"] for r in todo) - ACTIVE_TARGET_WINDOW
+    deployments = list(
+        Deployment.objects.filter(**pair, status="success", finished_at__gte=horizon)
+        .order_by("finished_at", "source", "external_id")
+        .values_list("target_id", "finished_at", "rollout__ship_seq", "rollout__seq")
+    )
+    configured = set(
+        Target.objects.filter(environment_id=env_id, configured=True).values_list("id", flat=True)
+    )
+    reached_rows = []
+    updates = []
+    for r in todo:
+        if r["kind"] not in (Rollout.Kind.CHANGE, Rollout.Kind.CONFIG):
+            continue
+        reached: dict[int, datetime] = {}
+        last_seen: dict[int, datetime] = {}
+        estate_at = None
+        for target_id, finished, ship_seq, seq in deployments:
+            last_seen[target_id] = finished
+            if finished < r["first_live_at"] or seq is None or seq < r["seq"]:
+                continue
+            if ship_seq is not None and ship_seq >= r["seq"] and target_id not in reached:
+                reached[target_id] = finished
+                if estate_at is None:
+                    active = configured or {
+                        t for t, when in last_seen.items() if when > finished - ACTIVE_TARGET_WINDOW
+                    }
+                    if active <= set(reached):
+                        estate_at = finished
+        reached_rows += [
+            RolloutTarget(rollout_id=r["id"], target_id=t, reached_at=when)
+            for t, when in sorted(reached.items())
+        ]
+        updates.append(Rollout(id=r["id"], estate_reached_at=estate_at))
+    RolloutTarget.objects.bulk_create(reached_rows, batch_size=2000)
+    Rollout.objects.bulk_update(updates, ["estate_reached_at"], batch_size=500)
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures, remediation and restoration (METRICS §3.3–3.5)
+# ---------------------------------------------------------------------------------------------
+
+
+def _incident_linked_rollouts(incident: Incident, service_id: int, env_id: int) -> list[Rollout]:
+    """The rollouts an incident's `caused_by` names, in one environment."""
+    link = incident.caused_by or {}
+    base = Rollout.objects.filter(service_id=service_id, environment_id=env_id)
+    if "deployment" in link:
+        ext = f"deployment:{link['deployment']}"
+        deployment = (
+            Deployment.objects.filter(external_id=ext, rollout__isnull=False)
+            .order_by("-source")
+            .filter(Q(source=incident.source) | ~Q(source=incident.source))
+            .select_related("rollout")
+        )
+        same = [d for d in deployment if d.source == incident.source] or list(deployment)
+        return [d.rollout for d in same[:1] if d.rollout.environment_id == env_id]
+    if "version" in link or "sha" in link:
+        value = link.get("version") or link.get("sha")
+        matches = base.filter(Q(version=value) | Q(sha=value)).order_by("seq")
+        before = [r for r in matches if r.first_live_at <= incident.opened_at]
+        if before:
+            return [before[-1]]
+        if "sha" in link:
+            holder = base.filter(commits__sha=value).order_by("seq").first()
+            return [holder] if holder else []
+        return list(matches[:1])
+    if "change" in link:
+        repo, _, number = link["change"].rpartition("#")
+        arrival = (
+            ChangeArrival.objects.filter(
+                service_id=service_id,
+                environment_id=env_id,
+                change__repo=repo,
+                change__number=int(number),
+            )
+            .select_related("rollout")
+            .first()
+        )
+        return [arrival.rollout] if arrival else []
+    return []
+
+
+def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -> None:
+    """Failure links, failure status, restoration and rework of the pair's rollouts from `since`."""
+    pair = {"service_id": service_id, "environment_id": environment_id}
+    env = Environment.objects.get(id=environment_id)
+    service = Service.objects.get(id=service_id)
+    rollouts = list(Rollout.objects.filter(**pair, first_live_at__gte=since).order_by("seq"))
+    FailureLink.objects.filter(rollout__in=[r.id for r in rollouts]).delete()
+    if not rollouts:
+        return
+    by_id = {r.id: r for r in rollouts}
+    previous_ids = {r.previous_id for r in rollouts if r.previous_id}
+    by_id_all = {r.id: r for r in Rollout.objects.filter(id__in=previous_ids)} | by_id
+
+    # What each rollout carries: labels of its changes, reverted shas, remediated incidents.
+    labels: dict[int, set[str]] = defaultdict(set)
+    for rollout_id, change_labels in ChangeArrival.objects.filter(
+        rollout__in=rollouts, change__isnull=False
+    ).values_list("rollout_id", "change__labels"):
+        labels[rollout_id] |= {label.lower() for label in change_labels or []}
+    reverts: dict[int, set[str]] = defaultdict(set)
+    commit_reverts = dict(
+        Commit.objects.filter(
+            sha__in=RolloutCommit.objects.filter(rollout__in=rollouts, in_scope=True).values("sha")
+        )
+        .exclude(reverts_sha="")
+        .values_list("sha", "reverts_sha")
+    )
+    for rollout_id, sha in RolloutCommit.objects.filter(
+        rollout__in=rollouts, sha__in=list(commit_reverts)
+    ).values_list("rollout_id", "sha"):
+        reverts[rollout_id].add(commit_reverts[sha])
+    remediates: dict[int, set[str]] = defaultdict(set)
+    for rollout_id, incident_id in (
+        Deployment.objects.filter(rollout__in=rollouts)
+        .exclude(remediates="")
+        .values_list("rollout_id", "remediates")
+    ):
+        remediates[rollout_id].add(incident_id)
+
+    links: dict[int, list[FailureLink]] = defaultdict(list)
+
+    def link(failed: Rollout, cause: str, status: str, **extra: object) -> None:
+        if failed.id in by_id:
+            links[failed.id].append(
+                FailureLink(rollout=failed, cause=cause, status=status, **extra)
+            )
+
+    counted = [r for r in rollouts if r.kind in COUNTED_KINDS]
+    for r in rollouts:
+        if r.kind == Rollout.Kind.ROLLBACK and r.previous_id in by_id_all:
+            replaced = by_id_all[r.previous_id]
+            link(
+                replaced,
+                FailureLink.Cause.ROLLBACK,
+                "confirmed",
+                by_rollout=r,
+                detail=f"rolled back by {r.version or r.sha[:12]}",
+            )
+        for reverted in sorted(reverts[r.id]):
+            holder = (
+                Rollout.objects.filter(**pair, commits__sha__startswith=reverted)
+                .order_by("seq")
+                .first()
+            )
+            if (
+                holder
+                and holder.seq < r.seq
+                and r.first_live_at - holder.first_live_at <= (REMEDIATION_WINDOW)
+            ):
+                link(
+                    by_id.get(holder.id, holder),
+                    FailureLink.Cause.REVERT,
+                    "confirmed",
+                    by_rollout=r,
+                    detail=f"revert of {reverted[:12]} shipped",
+                )
+        if "hotfix" in labels[r.id]:
+            earlier = [
+                c
+                for c in counted
+                if c.seq < r.seq and r.first_live_at - c.first_live_at <= REMEDIATION_WINDOW
+            ]
+            if earlier:
+                link(
+                    earlier[-1],
+                    FailureLink.Cause.HOTFIX,
+                    "confirmed",
+                    by_rollout=r,
+                    detail="a hotfix followed within 72 h",
+                )
+
+    incidents = _pair_incidents(service_id, env, since)
+    for incident in incidents:
+        if incident.cause == "external":
+            continue
+        if incident.caused_by:
+            for failed in _incident_linked_rollouts(incident, service_id, environment_id):
+                link(
+                    by_id.get(failed.id, failed),
+                    FailureLink.Cause.INCIDENT,
+                    "confirmed",
+                    incident=incident,
+                    detail=f"incident {incident.external_id} names it",
+                )
+    if service.infer_failures:
+        for incident in incidents:
+            if incident.caused_by or incident.cause == "external":
+                continue
+            before = [c for c in counted if c.first_live_at <= incident.opened_at]
+            if before and incident.opened_at - before[-1].first_live_at <= INFERENCE_WINDOW:
+                nearest = before[-1]
+                if not any(lk.status == "confirmed" for lk in links[nearest.id]):
+                    link(
+                        nearest,
+                        FailureLink.Cause.INFERRED,
+                        "inferred",
+                        incident=incident,
+                        detail=f"incident {incident.external_id} opened within 24 h",
+                    )
+
+    FailureLink.objects.bulk_create([lk for group in links.values() for lk in group])
+    for r in rollouts:
+        group = links.get(r.id, [])
+        statuses = {lk.status for lk in group}
+        r.failure = "confirmed" if "confirmed" in statuses else "inferred" if statuses else ""
+        r.restored_at = _restored_at(r, group, by_id_all) if group else None
+        r.remediation = (
+            r.kind == Rollout.Kind.ROLLBACK
+            or bool(labels[r.id] & REWORK_LABELS)
+            or bool(remediates[r.id])
+        )
+    Rollout.objects.bulk_update(rollouts, ["failure", "restored_at", "remediation"], batch_size=500)
+
+
+def _pair_incidents(service_id: int, env: Environment, since: datetime) -> list[Incident]:
+    envs = Q(environment=env)
+    if env.tier == Tier.PRODUCTION:
+        envs |= Q(environment__isnull=True)
+    return list(
+        Incident.objects.filter(service_id=service_id)
+        .filter(envs)
+        .filter(Q(caused_by__isnull=False) | Q(opened_at__gte=since))
+        .order_by("opened_at", "source", "external_id")
+    )
+
+
+def _restored_at(
+    rollout: Rollout, group: list[FailureLink], rollouts: dict[int, Rollout]
+) -> datetime | None:
+    """First present of: incident mitigated_at; the remediation rollout going live; resolved_at."""
+    incidents = [lk.incident for lk in group if lk.incident is not None]
+    mitigated = [i.mitigated_at for i in incidents if i.mitigated_at]
+    if mitigated:
+        return min(mitigated)
+    remedies = [lk.by_rollout.first_live_at for lk in group if lk.by_rollout is not None]
+    if remedies:
+        return min(remedies)
+    resolved = [i.resolved_at for i in incidents if i.resolved_at]
+    return min(resolved) if resolved else None

@@ -1,0 +1,436 @@
+"""The normalized event schema (CONTRACT §1): validation, and `events_record()`, the upsert."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+from django.db import transaction
+
+from dora.estate import EstateCache
+
+DEFAULT_SOURCE = "api"
+BATCH_SIZE = 1000
+MAX_ID_LENGTH = 500
+_REVERT_RE = re.compile(r"This reverts commit ([0-9a-fA-F]{7,64})")
+
+
+class EventInvalid(ValueError):
+    """An event that cannot be stored; the message names the field and says what to fix."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema
+# ---------------------------------------------------------------------------------------------
+
+STATUSES = ("success", "failure", "cancelled", "running")
+_ENUMS: dict[str, tuple[str, ...]] = {
+    "status": STATUSES,
+    "deployment.trigger": ("automated", "manual"),
+    "automation_run.trigger": ("schedule", "change", "manual"),
+    "action": ("apply", "plan", "deploy", "test"),
+    "cause": ("change", "external", "unknown"),
+}
+
+# field -> kind: str, int, time, shas (list of str), strs (list of str), bool, obj, jobs
+_SCHEMA: dict[str, dict[str, dict[str, str]]] = {
+    "commit": {
+        "required": {"repo": "str", "sha": "sha", "authored_at": "time"},
+        "optional": {
+            "committed_at": "time",
+            "parents": "shas",
+            "author": "str",
+            "message": "text",
+            "files": "strs",
+        },
+    },
+    "change": {
+        "required": {"repo": "str", "number": "int", "created_at": "time"},
+        "optional": {
+            "title": "str",
+            "author": "str",
+            "ready_at": "time",
+            "first_review_at": "time",
+            "approved_at": "time",
+            "merged_at": "time",
+            "closed_at": "time",
+            "base": "str",
+            "head": "str",
+            "merge_sha": "sha",
+            "squash_sha": "sha",
+            "commits": "shas",
+            "labels": "strs",
+        },
+    },
+    "pipeline_run": {
+        "required": {"repo": "str", "sha": "sha", "status": "enum", "started_at": "time"},
+        "optional": {
+            "name": "str",
+            "branch": "str",
+            "created_at": "time",
+            "finished_at": "time",
+            "trigger": "str",
+            "jobs": "jobs",
+        },
+    },
+    "deployment": {
+        "required": {"service": "str", "environment": "str", "status": "enum"},
+        "optional": {
+            "finished_at": "time",
+            "target": "str",
+            "version": "str",
+            "sha": "sha",
+            "repo": "str",
+            "started_at": "time",
+            "commits": "shas",
+            "trigger": "enum",
+            "config_version": "str",
+            "remediates": "str",
+            "pipeline_run": "str",
+        },
+    },
+    "incident": {
+        "required": {"service": "str", "opened_at": "time"},
+        "optional": {
+            "environment": "str",
+            "title": "str",
+            "severity": "str",
+            "impact_started_at": "time",
+            "mitigated_at": "time",
+            "resolved_at": "time",
+            "caused_by": "caused_by",
+            "cause": "enum",
+        },
+    },
+    "automation_run": {
+        "required": {
+            "service": "str",
+            "environment": "str",
+            "action": "enum",
+            "status": "enum",
+            "finished_at": "time",
+        },
+        "optional": {
+            "target": "str",
+            "started_at": "time",
+            "trigger": "enum",
+            "version": "str",
+            "drift_detected": "bool",
+        },
+    },
+}
+EVENT_TYPES = tuple(_SCHEMA)
+_SHA_RE = re.compile(r"^[0-9a-fA-F]{4,64}$")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A validated event: its idempotency key and its typed fields."""
+
+    source: str
+    type: str
+    id: str
+    fields: dict[str, Any]
+    raw: dict[str, Any]
+    digest: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.source, self.type, self.id)
+
+
+def _parse_time(name: str, value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise EventInvalid(f"{name}: expected an ISO 8601 timestamp string, got {_kind(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise EventInvalid(
+            f"{name}: {value!r} is not an ISO 8601 timestamp (e.g. 2026-03-05T10:00:00Z)"
+        )
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise EventInvalid(
+            f"{name}: {value!r} has no time zone; add one (Z or +01:00): naive times are "
+            "never guessed"
+        )
+    return parsed.astimezone(UTC)
+
+
+def _kind(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _check_str(name: str, value: Any, *, limit: int = 500) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise EventInvalid(f"{name}: expected a string, got {_kind(value)}")
+    text = str(value)
+    if not text.strip():
+        raise EventInvalid(f"{name}: must not be empty")
+    if len(text) > limit:
+        raise EventInvalid(f"{name}: longer than {limit} characters")
+    return text
+
+
+def _check_sha(name: str, value: Any) -> str:
+    text = _check_str(name, value, limit=64)
+    if not _SHA_RE.match(text):
+        raise EventInvalid(f"{name}: {text!r} is not a git sha (4 to 64 hex digits)")
+    return text.lower()
+
+
+def _check_list(name: str, value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise EventInvalid(f"{name}: expected a list, got {_kind(value)}")
+    return value
+
+
+def _check_field(etype: str, name: str, kind: str, value: Any) -> Any:
+    if kind == "str":
+        return _check_str(name, value)
+    if kind == "text":
+        if not isinstance(value, str):
+            raise EventInvalid(f"{name}: expected a string, got {_kind(value)}")
+        return value
+    if kind == "sha":
+        return _check_sha(name, value)
+    if kind == "time":
+        return _parse_time(name, value)
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.isdigit():
+                return int(value)
+            raise EventInvalid(f"{name}: expected an integer, got {_kind(value)}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise EventInvalid(f"{name}: expected true or false, got {_kind(value)}")
+        return value
+    if kind == "shas":
+        return [_check_sha(f"{name}[{i}]", v) for i, v in enumerate(_check_list(name, value))]
+    if kind == "strs":
+        return [
+            _check_str(f"{name}[{i}]", v, limit=1000)
+            for i, v in enumerate(_check_list(name, value))
+        ]
+    if kind == "enum":
+        allowed = _ENUMS.get(f"{etype}.{name}") or _ENUMS[name]
+        if value not in allowed:
+            raise EventInvalid(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        return value
+    if kind == "jobs":
+        jobs = []
+        for i, job in enumerate(_check_list(name, value)):
+            where = f"{name}[{i}]"
+            if not isinstance(job, dict):
+                raise EventInvalid(f"{where}: expected an object, got {_kind(job)}")
+            if "name" not in job:
+                raise EventInvalid(f"{where}.name: required")
+            out: dict[str, Any] = {"name": _check_str(f"{where}.name", job["name"])}
+            for key in ("started_at", "finished_at"):
+                if job.get(key) is not None:
+                    out[key] = _parse_time(f"{where}.{key}", job[key]).isoformat()
+            if job.get("status") is not None:
+                out["status"] = _check_field(etype, "status", "enum", job["status"])
+            jobs.append(out)
+        return jobs
+    if kind == "caused_by":
+        if not isinstance(value, dict):
+            raise EventInvalid(f'{name}: expected an object like {{"deployment": id}}')
+        known = ("deployment", "version", "sha", "change")
+        present = [k for k in known if k in value]
+        unknown = sorted(set(value) - set(known))
+        if unknown or len(present) != 1:
+            raise EventInvalid(
+                f"{name}: give exactly one of deployment, version, sha, change "
+                f"(got {', '.join(sorted(value)) or 'nothing'})"
+            )
+        link = present[0]
+        if link == "sha":
+            return {"sha": _check_sha(f"{name}.sha", value["sha"])}
+        text = _check_str(f"{name}.{link}", value[link])
+        if link == "change" and not re.match(r"^.+#\d+$", text):
+            raise EventInvalid(f"{name}.change: {text!r} should look like 'owner/repo#123'")
+        return {link: text}
+    raise AssertionError(kind)
+
+
+def _digest(raw: Mapping[str, Any]) -> str:
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def event_validate(obj: Any, *, default_source: str = DEFAULT_SOURCE) -> Event:
+    """Check one event against CONTRACT §1; raise EventInvalid naming the field."""
+    if not isinstance(obj, dict):
+        raise EventInvalid(f"an event must be a JSON object, got {_kind(obj)}")
+    etype = obj.get("type")
+    if etype is None:
+        raise EventInvalid("type: required (one of " + ", ".join(EVENT_TYPES) + ")")
+    if etype not in _SCHEMA:
+        raise EventInvalid(f"type: unknown type {etype!r} (one of {', '.join(EVENT_TYPES)})")
+    if obj.get("id") is None:
+        raise EventInvalid("id: required (your identifier for this event, unique per type)")
+    event_id = _check_str("id", obj["id"], limit=MAX_ID_LENGTH)
+    source = _check_str("source", obj.get("source", default_source), limit=100)
+    schema = _SCHEMA[etype]
+    fields: dict[str, Any] = {}
+    for name, kind in schema["required"].items():
+        if obj.get(name) is None:
+            raise EventInvalid(f"{name}: required for a {etype} event")
+        fields[name] = _check_field(etype, name, kind, obj[name])
+    for name, kind in schema["optional"].items():
+        if obj.get(name) is not None:
+            fields[name] = _check_field(etype, name, kind, obj[name])
+    if etype == "deployment":
+        if "sha" not in fields and "version" not in fields:
+            raise EventInvalid("sha or version: a deployment needs at least one of them")
+        if fields["status"] != "running" and "finished_at" not in fields:
+            raise EventInvalid(
+                f"finished_at: required for a deployment with status {fields['status']}"
+            )
+    if etype == "change" and fields["number"] < 0:
+        raise EventInvalid("number: must be zero or positive")
+    raw = dict(obj)
+    raw["source"] = source
+    return Event(
+        source=source, type=etype, id=event_id, fields=fields, raw=raw, digest=_digest(raw)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Intake
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What happened to one submitted event."""
+
+    index: int
+    status: str  # created | updated | unchanged | rejected
+    key: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.key is not None:
+            out["key"] = self.key
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class IntakeReport:
+    """Per-item results and totals of one intake call."""
+
+    items: list[ItemResult] = field(default_factory=list)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+    )
+
+    def add(self, item: ItemResult) -> None:
+        self.items.append(item)
+        self.counts[item.status] += 1
+
+    def merge(self, other: IntakeReport) -> None:
+        for item in other.items:
+            self.add(item)
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def events_record(
+    events: Iterable[Any],
+    *,
+    default_source: str = DEFAULT_SOURCE,
+    now: datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    keep_items: bool = True,
+) -> IntakeReport:
+    """Validate and upsert events, then re-derive the facts they touch.
+
+    Items may be dicts, or `EventInvalid` instances standing for input that could not even be
+    parsed (the caller's line that was not JSON); those are reported as rejected in place.
+    Each batch is one transaction: its records and the derived facts they touch land together.
+    With keep_items False only rejected items are kept in the report (streaming large files).
+    """
+    from dora import derive  # derive imports the models this module writes; keep the edge one-way
+
+    now = now or datetime.now(UTC)
+    report = IntakeReport()
+    offset = 0
+    for chunk in _batches(events, batch_size):
+        valid: list[tuple[int, Event]] = []
+        for i, obj in enumerate(chunk, start=offset):
+            try:
+                if isinstance(obj, EventInvalid):
+                    raise obj
+                valid.append((i, event_validate(obj, default_source=default_source)))
+            except EventInvalid as exc:
+                report.add(ItemResult(index=i, status="rejected", reason=str(exc)))
+        offset += len(chunk)
+        with transaction.atomic():
+            statuses, touched = _records_upsert([e for _, e in valid], now=now)
+            derive.facts_derive(touched)
+        for (i, event), status in zip(valid, statuses, strict=True):
+            item = ItemResult(index=i, status=status, key=":".join(event.key))
+            if keep_items:
+                report.add(item)
+            else:
+                report.counts[status] += 1
+    if keep_items:
+        report.items.sort(key=lambda item: item.index)
+    return report
+
+
+def _records_upsert(events: list[Event], *, now: datetime) -> tuple[list[str], Any]:
+    """Store raw events and records; return each event's status and what to derive again."""
+    from dora import derive, records
+
+    touched = derive.Touched()
+    if not events:
+        return [], touched
+    # Within one batch the same key may repeat: the last one wins, the earlier ones report
+    # against the one before them, as if sent one after another.
+    latest: dict[tuple[str, str, str], Event] = {}
+    for event in events:
+        latest[event.key] = event
+    stored = records.raw_digests(list(latest))
+    statuses: list[str] = []
+    seen = dict(stored)
+    for event in events:
+        before = seen.get(event.key)
+        statuses.append(
+            "created" if before is None else "unchanged" if before == event.digest else "updated"
+        )
+        seen[event.key] = event.digest
+    changed = [e for k, e in latest.items() if stored.get(k) != e.digest]
+    if changed:
+        records.raw_store(changed, now=now)
+        records.records_store(changed, estate=EstateCache(), touched=touched)
+    return statuses, touched
+
+
+def commit_reverted_sha(message: str) -> str:
+    """The sha a revert commit names in git's standard 'This reverts commit <sha>.' line."""
+    match = _REVERT_RE.search(message or "")
+    return match.group(1).lower() if match else ""
