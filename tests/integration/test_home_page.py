@@ -1,0 +1,60 @@
+"""The home page: the estate for a logged-in user, a redirect to the login for anyone else."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from dora.models import Environment, Service, Target, Team, Tier
+
+
+@pytest.mark.django_db
+def test_home_redirects_anonymous_users_to_the_login(client: Client) -> None:
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/login/?next=/"
+
+
+@pytest.mark.django_db
+def test_home_lists_teams_services_and_environments(client: Client) -> None:
+    team = Team.objects.create(name="payments")
+    Service.objects.create(name="checkout", team=team, kind="app", repos=["acme/checkout"])
+    Service.objects.create(name="orphan-job", kind="infra")
+    production = Environment.objects.create(name="production", tier=Tier.PRODUCTION, order=4)
+    Target.objects.create(environment=production, name="eu-west-1")
+    client.force_login(User.objects.create_user("alice", password="pw"))
+
+    response = client.get("/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    for text in ("payments", "checkout", "acme/checkout", "orphan-job", "Without a team"):
+        assert text in html
+    for text in ("production", "Production", "eu-west-1", "/api/docs/"):
+        assert text in html
+
+
+@pytest.mark.django_db
+def test_api_docs_page_loads_swagger_ui_from_local_static_files(
+    client: Client, plain_static
+) -> None:
+    client.force_login(User.objects.create_user("alice", password="pw"))
+
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+    assert "cdn" not in html.lower()
+
+
+@pytest.mark.django_db
+def test_api_schema_is_served(client: Client) -> None:
+    client.force_login(User.objects.create_user("alice", password="pw"))
+
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    assert response.json()["info"]["title"] == "Delivery metrics API"
