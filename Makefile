@@ -1,0 +1,66 @@
+# Developer entry points: make demo | test | lint | bench   (needs only Python 3.11+)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Touched after a successful install: pyproject.toml newer than it means reinstall.
+STAMP := $(VENV)/.installed-dev
+DEMO_HOST := 127.0.0.1
+DEMO_PORT := 8000
+# The demo always uses the embedded SQLite file and eager (in-process) Celery tasks.
+DEMO_ENV := env -u DATABASE_URL -u CELERY_BROKER_URL -u CELERY_RESULT_BACKEND DJANGO_DEBUG=1
+
+.PHONY: help install demo test lint format bench
+
+help:
+	@echo "make demo   install, migrate, seed the demo estate, serve http://$(DEMO_HOST):$(DEMO_PORT)/"
+	@echo "make test   install, then run the test suite (pytest)"
+	@echo "make lint   ruff check + ruff format --check"
+	@echo "make bench  run bench/intake.py"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput
+	$(DEMO_ENV) $(PY) manage.py collectstatic --noinput -v 0
+	$(DEMO_ENV) $(PY) manage.py seed_demo
+	@echo
+	@echo "  Delivery metrics demo: http://$(DEMO_HOST):$(DEMO_PORT)/"
+	@echo "  Log in as demo / demo   (API docs: http://$(DEMO_HOST):$(DEMO_PORT)/api/docs/)"
+	@echo "  Database: ./db.sqlite3; tasks run in-process (no broker). Stop with Ctrl-C."
+	@echo
+	$(DEMO_ENV) $(PY) manage.py runserver $(DEMO_HOST):$(DEMO_PORT) --noreload
+
+# On PostgreSQL (DATABASE_URL set) tests run in 2 processes, each with its own test database.
+test: install
+	@if [ -n "$${DATABASE_URL:-}" ]; then \
+		echo "pytest on $${DATABASE_URL%%://*} with 2 processes (pytest-xdist)"; \
+		$(PY) -m pytest -n 2; \
+	else \
+		echo "pytest on SQLite (DATABASE_URL unset)"; \
+		$(PY) -m pytest; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	@if [ -f bench/intake.py ]; then \
+		$(PY) bench/intake.py; \
+	else \
+		echo "bench/intake.py does not exist yet"; \
+	fi
