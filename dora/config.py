@@ -1,0 +1,1183 @@
+"""Configuration as code (CONTRACT §2): load and validate a YAML file, then apply it idempotently.
+
+`config_load` reads text and returns a frozen `Config`, or raises one `ConfigError` listing every
+problem as `file:line: message`. It never touches the database: a service or figure target naming
+a team that is not in the file is only checked when the caller passes `known_teams`, and always by
+`config_apply`, which looks the team up in the database before writing anything.
+
+`config_apply` is declarative for the objects the file names: a key left out takes its default
+(an environment without `tier:` goes back to the tier inferred from its name, one without `order:`
+to its tier's default position, one without `targets:` has no configured targets). Objects the file
+does not name are left alone unless `prune=True`.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from yaml.constructor import ConstructorError, SafeConstructor
+
+from dora.estate import _DEFAULT_ORDER, tier_for_name
+from dora.models import (
+    AutomationRun,
+    Deployment,
+    Environment,
+    Incident,
+    Service,
+    Target,
+    Team,
+    Tier,
+)
+
+# ---------------------------------------------------------------------------------------------
+# The validated configuration
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_STALE_AFTER = timedelta(days=7)
+DEFAULT_TARGET_WINDOW = timedelta(days=28)
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    name: str
+    members: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    team: str | None = None
+    kind: str = Service.Kind.APP.value
+    repos: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    infer_failures: bool = True
+    line: int = field(default=0, compare=False)
+    team_line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    name: str
+    tier: str | None = None  # None: inferred from the name
+    order: int | None = None  # None: the tier's default position
+    stale_after: timedelta = DEFAULT_STALE_AFTER
+    targets: tuple[str, ...] = ()
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class DeploymentsSpec:
+    """How a source's deployments are found (`from`), filtered and mapped to our environments."""
+
+    from_: tuple[str, ...] = ()
+    workflow_pattern: str | None = None
+    tag_pattern: str | None = None
+    environments: tuple[tuple[str, str], ...] = ()  # (source environment name, ours)
+
+    @property
+    def environment_map(self) -> dict[str, str]:
+        return dict(self.environments)
+
+
+@dataclass(frozen=True)
+class IncidentsSpec:
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """An ingest source. Fields left out are None: the adapter's defaults apply."""
+
+    name: str
+    kind: str
+    base_url: str | None = None
+    token_env: str | None = None
+    org: str | None = None
+    repos: tuple[str, ...] = ()
+    interval: timedelta | None = None
+    backfill: timedelta | None = None
+    deployments: DeploymentsSpec | None = None
+    incidents: IncidentsSpec | None = None
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One gate check's setting in a rule. mode None keeps the check's default severity."""
+
+    name: str
+    mode: str | None = None  # block | warn | off
+    min_soak: timedelta | None = None
+    stale_after: timedelta | None = None
+    severity: str | None = None  # incident severity threshold (no_open_incidents)
+
+
+@dataclass(frozen=True)
+class GateDefaults:
+    min_soak: timedelta | None = None
+    stale_after: timedelta | None = None
+    severity: str | None = None
+
+
+@dataclass(frozen=True)
+class GateRule:
+    """Check settings for promotions matching service/from/to (None matches all)."""
+
+    service: str | None = None
+    from_env: str | None = None
+    to_env: str | None = None
+    checks: tuple[CheckSpec, ...] = ()
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class GatesSpec:
+    defaults: GateDefaults = GateDefaults()
+    rules: tuple[GateRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class FigureTargetSpec:
+    """A goal for one figure of CONTRACT §4, for a team or a service, over a rolling window."""
+
+    figure: str
+    team: str | None = None
+    service: str | None = None
+    below: float | None = None
+    above: float | None = None
+    window: timedelta = DEFAULT_TARGET_WINDOW
+    line: int = field(default=0, compare=False)
+    team_line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    filename: str = "dora.yml"
+    teams: tuple[TeamSpec, ...] = ()
+    services: tuple[ServiceSpec, ...] = ()
+    environments: tuple[EnvironmentSpec, ...] = ()
+    sources: tuple[SourceSpec, ...] = ()
+    gates: GatesSpec | None = None
+    targets: tuple[FigureTargetSpec, ...] = ()
+
+
+class ConfigError(Exception):
+    """The file is invalid; `errors` holds every problem as `file:line: message`."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(self.errors))
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary
+# ---------------------------------------------------------------------------------------------
+
+_TOP_KEYS = ("teams", "services", "environments", "sources", "gates", "targets")
+_TEAM_KEYS = ("name", "members", "timezone")
+_SERVICE_KEYS = ("name", "team", "kind", "repos", "paths", "infer_failures")
+_ENVIRONMENT_KEYS = ("name", "tier", "order", "stale_after", "targets")
+_SOURCE_KEYS = (
+    "name",
+    "kind",
+    "base_url",
+    "token_env",
+    "org",
+    "repos",
+    "interval",
+    "backfill",
+    "deployments",
+    "incidents",
+)
+_SOURCE_KINDS = ("github", "gitlab", "pagerduty")
+_DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
+_DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
+_INCIDENTS_KEYS = ("label",)
+_GATES_KEYS = ("defaults", "rules")
+_GATE_DEFAULTS_KEYS = ("min_soak", "stale_after", "severity")
+_GATE_RULE_KEYS = ("service", "from", "to", "checks")
+_CHECK_MODES = ("block", "warn", "off")
+# CONTRACT §5 checks and the thresholds each takes besides `mode`.
+_CHECK_THRESHOLDS: dict[str, tuple[str, ...]] = {
+    "version_verified_in_source": (),
+    "source_current": (),
+    "soak_time": ("min_soak",),
+    "source_fresh": ("stale_after",),
+    "no_open_incidents": ("severity",),
+    "target_rollout_complete": (),
+    "infra_parity": (),
+    "no_drift": (),
+}
+_FIGURE_TARGET_KEYS = ("team", "service", "figure", "below", "above", "window")
+_DURATION_FIELDS = ("n", "p50_seconds", "p75_seconds", "p90_seconds")
+# The numeric figures of CONTRACT §4, as `family.field`.
+FIGURES: dict[str, tuple[str, ...]] = {
+    "deployment_frequency": (
+        "rollouts",
+        "per_day",
+        "per_week",
+        "deploy_days_per_week",
+        "median_gap_seconds",
+    ),
+    "lead_time": (*_DURATION_FIELDS, "invalid", "unattributed"),
+    "merge_to_production": _DURATION_FIELDS,
+    "change_failure_rate": ("failed", "confirmed", "inferred", "rollouts", "rate"),
+    "deploy_failure_rate": ("failed", "attempts", "rate"),
+    "recovery_time": (*_DURATION_FIELDS, "unrestored"),
+    "time_to_restore": _DURATION_FIELDS,
+    "rework_rate": ("rework", "rollouts", "rate"),
+    "lead_time_all_targets": (*_DURATION_FIELDS, "incomplete", "oldest_incomplete_seconds"),
+    "rollout_lag": _DURATION_FIELDS,
+    "automation_lag": ("p50_seconds", "p90_seconds", "max_seconds", "stale"),
+    "value_stream": ("flow_efficiency",),
+}
+
+# Keys that would hold a secret: the file names the environment variable instead (token_env).
+_SECRET_KEYS = frozenset(
+    {
+        "token",
+        "password",
+        "secret",
+        "key",
+        "api_key",
+        "apikey",
+        "api_token",
+        "access_token",
+        "private_token",
+        "private_key",
+        "client_secret",
+        "webhook_secret",
+        "routing_key",
+    }
+)
+_SECRET_SUFFIXES = ("_token", "_secret", "_password", "_key")
+# Values that look like a token rather than a variable name (GitHub, GitLab prefixes).
+_TOKEN_PREFIXES = ("ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_", "glpat-")
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_HINT = "use a number and a unit: 45s, 30m, 12h, 7d, 2w"
+
+
+def duration_parse(text: str) -> timedelta:
+    """`30m` -> timedelta(minutes=30); units s, m, h, d, w. Raises ValueError otherwise."""
+    match = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"{text!r} is not a duration ({_DURATION_HINT})")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def duration_format(value: timedelta) -> str:
+    """A duration as the file writes it, in the largest unit up to days that divides exactly."""
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading: walk the composed YAML nodes so every problem can name its line
+# ---------------------------------------------------------------------------------------------
+
+_INVALID: Any = object()  # a value that failed validation (its error is already recorded)
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return repr(value)
+
+
+class _Reader:
+    """Validates composed nodes, collecting (line, message) problems instead of stopping."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[int, str]] = []
+        # Teams named in the file, also those with other problems: a service naming one of
+        # them should not get a second, misleading "team not defined" error.
+        self.team_names: set[str] = set()
+        self._constructor = SafeConstructor()
+
+    def error(self, node: yaml.Node | int, message: str) -> None:
+        self.problems.append((node if isinstance(node, int) else _line(node), message))
+
+    # -- structure ------------------------------------------------------------------------------
+
+    def value(self, node: yaml.Node) -> Any:
+        """The Python value of any node (for messages and scalars)."""
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except ConstructorError as exc:
+            self.error(node, f"cannot read this value: {exc.problem}")
+            return _INVALID
+
+    def mapping(
+        self, node: yaml.Node, where: str, allowed: Sequence[str]
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+        """Key -> (key node, value node); unknown, duplicate and secret keys are problems."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{where or 'the file'}: expected a mapping (key: value)")
+            return None
+        try:
+            self._constructor.flatten_mapping(node)  # YAML merge keys (<<: *anchor)
+        except ConstructorError as exc:
+            self.error(node, f"{where}: {exc.problem}")
+            return None
+        place = f"in {where}" if where else "at the top level"
+        entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = self.value(key_node)
+            if not isinstance(key, str):
+                self.error(key_node, f"{place}: keys must be names, not {_describe(key)}")
+            elif key in entries:
+                first = _line(entries[key][0])
+                self.error(key_node, f"duplicate key '{key}' {place} (first on line {first})")
+            elif key not in allowed and _is_secret_key(key):
+                self.error(
+                    key_node,
+                    f"secret '{key}' {place}: secrets are never in the file; put it in an "
+                    "environment variable and name that variable with token_env",
+                )
+            elif key not in allowed:
+                self.error(
+                    key_node,
+                    f"unknown key '{key}' {place} (expected one of: {', '.join(allowed)})",
+                )
+            else:
+                entries[key] = (key_node, value_node)
+        return entries
+
+    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
+        if isinstance(node, yaml.ScalarNode) and self.value(node) is None:
+            return []  # `teams:` with nothing under it
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, f"{where}: expected a list (lines starting with '- ')")
+            return []
+        return list(node.value)
+
+    def get(
+        self,
+        entries: Mapping[str, tuple[yaml.Node, yaml.Node]],
+        key: str,
+        where: str,
+        parse: Callable[[yaml.Node, str], Any],
+        *,
+        default: Any = None,
+        required_at: yaml.Node | None = None,
+    ) -> Any:
+        """Parse entries[key]; a missing or null key gives `default` (or a problem if required)."""
+        if key not in entries or self.value(entries[key][1]) is None:
+            if required_at is not None:
+                self.error(required_at, f"{where}: '{key}' is required")
+                return _INVALID
+            return default
+        return parse(entries[key][1], f"{where}.{key}")
+
+    # -- scalars --------------------------------------------------------------------------------
+
+    def string(self, node: yaml.Node, path: str) -> Any:
+        value = self.value(node)
+        if value is _INVALID:
+            return _INVALID
+        if not isinstance(value, str) or not value.strip():
+            hint = " (quote it)" if isinstance(value, bool | int | float) else ""
+            self.error(node, f"{path}: expected a text value, got {_describe(value)}{hint}")
+            return _INVALID
+        return value.strip()
+
+    def strings(self, node: yaml.Node, path: str) -> Any:
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, f"{path}: expected a list, e.g. [a, b]")
+            return _INVALID
+        items: list[str] = []
+        for i, item in enumerate(node.value):
+            text = self.string(item, f"{path}[{i}]")
+            if text is _INVALID:
+                continue
+            if text in items:
+                self.error(item, f"{path}[{i}]: '{text}' is listed twice")
+                continue
+            items.append(text)
+        return tuple(items)
+
+    def choice(self, choices: Sequence[str]) -> Callable[[yaml.Node, str], Any]:
+        def parse(node: yaml.Node, path: str) -> Any:
+            value = self.value(node)
+            if value not in choices:
+                self.error(node, f"{path}: {_describe(value)} is not one of: {', '.join(choices)}")
+                return _INVALID
+            return value
+
+        return parse
+
+    def boolean(self, node: yaml.Node, path: str) -> Any:
+        value = self.value(node)
+        if not isinstance(value, bool):
+            self.error(node, f"{path}: expected true or false, got {_describe(value)}")
+            return _INVALID
+        return value
+
+    def integer(self, node: yaml.Node, path: str) -> Any:
+        value = self.value(node)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(node, f"{path}: expected a whole number, got {_describe(value)}")
+            return _INVALID
+        return value
+
+    def number(self, node: yaml.Node, path: str) -> Any:
+        value = self.value(node)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error(node, f"{path}: expected a number, got {_describe(value)}")
+            return _INVALID
+        return value
+
+    def duration(self, node: yaml.Node, path: str) -> Any:
+        value = self.value(node)
+        try:
+            parsed = duration_parse(value)
+        except ValueError:
+            self.error(node, f"{path}: {_describe(value)} is not a duration ({_DURATION_HINT})")
+            return _INVALID
+        if not parsed:
+            self.error(node, f"{path}: must be longer than zero")
+            return _INVALID
+        return parsed
+
+    def duration_or_zero(self, node: yaml.Node, path: str) -> Any:
+        value = self.value(node)
+        try:
+            return duration_parse(value)
+        except ValueError:
+            self.error(node, f"{path}: {_describe(value)} is not a duration ({_DURATION_HINT})")
+            return _INVALID
+
+    def timezone(self, node: yaml.Node, path: str) -> Any:
+        name = self.string(node, path)
+        if name is _INVALID:
+            return _INVALID
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self.error(
+                node,
+                f"{path}: unknown time zone '{name}' (use an IANA name such as Europe/Berlin "
+                "or UTC)",
+            )
+            return _INVALID
+        return name
+
+    def regex(self, node: yaml.Node, path: str) -> Any:
+        text = self.string(node, path)
+        if text is _INVALID:
+            return _INVALID
+        try:
+            re.compile(text)
+        except re.error as exc:
+            self.error(node, f"{path}: not a valid regular expression: {exc}")
+            return _INVALID
+        return text
+
+    def url(self, node: yaml.Node, path: str) -> Any:
+        text = self.string(node, path)
+        if text is _INVALID:
+            return _INVALID
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.error(node, f"{path}: expected an http(s) URL, got {text!r}")
+            return _INVALID
+        if parts.username or parts.password:
+            self.error(
+                node,
+                f"{path}: credentials in the URL; secrets are never in the file, use token_env",
+            )
+            return _INVALID
+        return text
+
+    def env_var(self, node: yaml.Node, path: str) -> Any:
+        text = self.string(node, path)
+        if text is _INVALID:
+            return _INVALID
+        if text.startswith(_TOKEN_PREFIXES):
+            self.error(
+                node,
+                f"{path}: this looks like a token; secrets are never in the file, put it in an "
+                "environment variable and write that variable's name here",
+            )
+            return _INVALID
+        if not _ENV_VAR.match(text):
+            self.error(node, f"{path}: {text!r} is not an environment variable name")
+            return _INVALID
+        return text
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return lowered in _SECRET_KEYS or (
+        lowered.endswith(_SECRET_SUFFIXES) and not lowered.endswith("_env")
+    )
+
+
+def _unique_names(reader: _Reader, section: str, named: Iterable[tuple[str, int]]) -> set[str]:
+    """Names defined twice in a section are problems; returns the names."""
+    first: dict[str, int] = {}
+    for name, line in named:
+        if name in first:
+            reader.error(line, f"{section}: '{name}' is already defined on line {first[name]}")
+        else:
+            first[name] = line
+    return set(first)
+
+
+def _load_teams(reader: _Reader, node: yaml.Node) -> list[TeamSpec]:
+    specs: list[TeamSpec] = []
+    for i, item in enumerate(reader.sequence(node, "teams")):
+        where = f"teams[{i}]"
+        entries = reader.mapping(item, where, _TEAM_KEYS)
+        if entries is None:
+            continue
+        values = {
+            "name": reader.get(entries, "name", where, reader.string, required_at=item),
+            "members": reader.get(entries, "members", where, reader.strings, default=()),
+            "timezone": reader.get(entries, "timezone", where, reader.timezone, default="UTC"),
+        }
+        if values["name"] is not _INVALID:
+            reader.team_names.add(values["name"])
+        if _INVALID not in values.values():
+            specs.append(TeamSpec(**values, line=_line(item)))
+    return specs
+
+
+def _load_services(reader: _Reader, node: yaml.Node) -> list[ServiceSpec]:
+    specs: list[ServiceSpec] = []
+    for i, item in enumerate(reader.sequence(node, "services")):
+        where = f"services[{i}]"
+        entries = reader.mapping(item, where, _SERVICE_KEYS)
+        if entries is None:
+            continue
+        kinds = [kind.value for kind in Service.Kind]
+        values = {
+            "name": reader.get(entries, "name", where, reader.string, required_at=item),
+            "team": reader.get(entries, "team", where, reader.string),
+            "kind": reader.get(
+                entries, "kind", where, reader.choice(kinds), default=Service.Kind.APP.value
+            ),
+            "repos": reader.get(entries, "repos", where, reader.strings, default=()),
+            "paths": reader.get(entries, "paths", where, reader.strings, default=()),
+            "infer_failures": reader.get(
+                entries, "infer_failures", where, reader.boolean, default=True
+            ),
+        }
+        if _INVALID not in values.values():
+            team_line = _line(entries["team"][1]) if "team" in entries else _line(item)
+            specs.append(ServiceSpec(**values, line=_line(item), team_line=team_line))
+    return specs
+
+
+def _load_environments(reader: _Reader, node: yaml.Node) -> list[EnvironmentSpec]:
+    specs: list[EnvironmentSpec] = []
+    tiers = [tier.value for tier in Tier]
+    for i, item in enumerate(reader.sequence(node, "environments")):
+        where = f"environments[{i}]"
+        entries = reader.mapping(item, where, _ENVIRONMENT_KEYS)
+        if entries is None:
+            continue
+        values = {
+            "name": reader.get(entries, "name", where, reader.string, required_at=item),
+            "tier": reader.get(entries, "tier", where, reader.choice(tiers)),
+            "order": reader.get(entries, "order", where, reader.integer),
+            "stale_after": reader.get(
+                entries, "stale_after", where, reader.duration, default=DEFAULT_STALE_AFTER
+            ),
+            "targets": reader.get(entries, "targets", where, reader.strings, default=()),
+        }
+        if _INVALID not in values.values():
+            specs.append(EnvironmentSpec(**values, line=_line(item)))
+    return specs
+
+
+def _load_deployments(reader: _Reader, node: yaml.Node, where: str) -> Any:
+    entries = reader.mapping(node, where, _DEPLOYMENTS_KEYS)
+    if entries is None:
+        return _INVALID
+    origins = reader.get(entries, "from", where, reader.strings, default=())
+    if origins is not _INVALID:
+        for origin in origins:
+            if origin not in _DEPLOYMENT_ORIGINS:
+                reader.error(
+                    entries["from"][1],
+                    f"{where}.from: '{origin}' is not one of: {', '.join(_DEPLOYMENT_ORIGINS)}",
+                )
+                origins = _INVALID
+                break
+    environments: Any = ()
+    if "environments" in entries:
+        env_where = f"{where}.environments"
+        env_entries = _free_mapping(reader, entries["environments"][1], env_where)
+        if env_entries is None:
+            environments = _INVALID
+        else:
+            pairs = [
+                (theirs, reader.string(value_node, f"{env_where}.{theirs}"))
+                for theirs, value_node in env_entries
+            ]
+            environments = _INVALID if any(ours is _INVALID for _, ours in pairs) else tuple(pairs)
+    values = {
+        "from_": origins,
+        "workflow_pattern": reader.get(entries, "workflow_pattern", where, reader.regex),
+        "tag_pattern": reader.get(entries, "tag_pattern", where, reader.regex),
+        "environments": environments,
+    }
+    return _INVALID if _INVALID in values.values() else DeploymentsSpec(**values)
+
+
+def _free_mapping(
+    reader: _Reader, node: yaml.Node, where: str
+) -> list[tuple[str, yaml.Node]] | None:
+    """A mapping whose keys are data (names), not schema: keys must be unique text."""
+    if not isinstance(node, yaml.MappingNode):
+        reader.error(node, f"{where}: expected a mapping (name: value)")
+        return None
+    seen: set[str] = set()
+    pairs: list[tuple[str, yaml.Node]] = []
+    for key_node, value_node in node.value:
+        key = reader.value(key_node)
+        if not isinstance(key, str):
+            reader.error(key_node, f"{where}: names must be text, not {_describe(key)} (quote it)")
+        elif key in seen:
+            reader.error(key_node, f"{where}: '{key}' is listed twice")
+        else:
+            seen.add(key)
+            pairs.append((key, value_node))
+    return pairs
+
+
+def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
+    specs: list[SourceSpec] = []
+    for i, item in enumerate(reader.sequence(node, "sources")):
+        where = f"sources[{i}]"
+        entries = reader.mapping(item, where, _SOURCE_KEYS)
+        if entries is None:
+            continue
+        deployments = None
+        if "deployments" in entries:
+            deployments = _load_deployments(
+                reader, entries["deployments"][1], f"{where}.deployments"
+            )
+        incidents: Any = None
+        if "incidents" in entries:
+            inc_where = f"{where}.incidents"
+            inc_entries = reader.mapping(entries["incidents"][1], inc_where, _INCIDENTS_KEYS)
+            label = (
+                _INVALID
+                if inc_entries is None
+                else reader.get(inc_entries, "label", inc_where, reader.string)
+            )
+            incidents = _INVALID if label is _INVALID else IncidentsSpec(label=label)
+        values = {
+            "name": reader.get(entries, "name", where, reader.string, required_at=item),
+            "kind": reader.get(
+                entries, "kind", where, reader.choice(_SOURCE_KINDS), required_at=item
+            ),
+            "base_url": reader.get(entries, "base_url", where, reader.url),
+            "token_env": reader.get(entries, "token_env", where, reader.env_var),
+            "org": reader.get(entries, "org", where, reader.string),
+            "repos": reader.get(entries, "repos", where, reader.strings, default=()),
+            "interval": reader.get(entries, "interval", where, reader.duration),
+            "backfill": reader.get(entries, "backfill", where, reader.duration),
+            "deployments": deployments,
+            "incidents": incidents,
+        }
+        if _INVALID not in values.values():
+            specs.append(SourceSpec(**values, line=_line(item)))
+    return specs
+
+
+def _load_check(reader: _Reader, name: str, node: yaml.Node, where: str) -> Any:
+    """`block`, `warn`, `off` (YAML reads a bare off as false), or {mode, thresholds...}."""
+    if isinstance(node, yaml.MappingNode):
+        entries = reader.mapping(node, where, ("mode", *_CHECK_THRESHOLDS[name]))
+        if entries is None:
+            return _INVALID
+        values = {
+            "mode": reader.get(entries, "mode", where, lambda n, p: _check_mode(reader, n, p)),
+            "min_soak": reader.get(entries, "min_soak", where, reader.duration_or_zero),
+            "stale_after": reader.get(entries, "stale_after", where, reader.duration),
+            "severity": reader.get(entries, "severity", where, reader.string),
+        }
+        return _INVALID if _INVALID in values.values() else CheckSpec(name=name, **values)
+    mode = _check_mode(reader, node, where)
+    return _INVALID if mode is _INVALID else CheckSpec(name=name, mode=mode)
+
+
+def _check_mode(reader: _Reader, node: yaml.Node, path: str) -> Any:
+    value = reader.value(node)
+    if value is False:
+        return "off"
+    if value is True:
+        return None  # `on`: the check's default severity
+    if value not in _CHECK_MODES:
+        reader.error(node, f"{path}: {_describe(value)} is not one of: {', '.join(_CHECK_MODES)}")
+        return _INVALID
+    return value
+
+
+def _load_gates(reader: _Reader, node: yaml.Node) -> Any:
+    entries = reader.mapping(node, "gates", _GATES_KEYS)
+    if entries is None:
+        return _INVALID
+    defaults: Any = GateDefaults()
+    if "defaults" in entries:
+        d_entries = reader.mapping(entries["defaults"][1], "gates.defaults", _GATE_DEFAULTS_KEYS)
+        if d_entries is None:
+            defaults = _INVALID
+        else:
+            values = {
+                "min_soak": reader.get(
+                    d_entries, "min_soak", "gates.defaults", reader.duration_or_zero
+                ),
+                "stale_after": reader.get(
+                    d_entries, "stale_after", "gates.defaults", reader.duration
+                ),
+                "severity": reader.get(d_entries, "severity", "gates.defaults", reader.string),
+            }
+            defaults = _INVALID if _INVALID in values.values() else GateDefaults(**values)
+    rules: list[GateRule] = []
+    rule_nodes = reader.sequence(entries["rules"][1], "gates.rules") if "rules" in entries else []
+    invalid = defaults is _INVALID
+    for i, item in enumerate(rule_nodes):
+        where = f"gates.rules[{i}]"
+        r_entries = reader.mapping(item, where, _GATE_RULE_KEYS)
+        if r_entries is None:
+            invalid = True
+            continue
+        checks: list[Any] = []
+        if "checks" in r_entries:
+            c_where = f"{where}.checks"
+            c_entries = reader.mapping(r_entries["checks"][1], c_where, tuple(_CHECK_THRESHOLDS))
+            if c_entries is None:
+                checks.append(_INVALID)
+            else:
+                for name, (_, value_node) in c_entries.items():
+                    checks.append(_load_check(reader, name, value_node, f"{c_where}.{name}"))
+        values = {
+            "service": reader.get(r_entries, "service", where, reader.string),
+            "from_env": reader.get(r_entries, "from", where, reader.string),
+            "to_env": reader.get(r_entries, "to", where, reader.string),
+        }
+        if _INVALID in values.values() or _INVALID in checks:
+            invalid = True
+            continue
+        rules.append(GateRule(**values, checks=tuple(checks), line=_line(item)))
+    return _INVALID if invalid else GatesSpec(defaults=defaults, rules=tuple(rules))
+
+
+def _figure(reader: _Reader, node: yaml.Node, path: str) -> Any:
+    text = reader.string(node, path)
+    if text is _INVALID:
+        return _INVALID
+    family, _, name = text.partition(".")
+    if family not in FIGURES:
+        reader.error(
+            node,
+            f"{path}: unknown figure '{text}' (expected family.field, families: "
+            f"{', '.join(FIGURES)})",
+        )
+        return _INVALID
+    if name not in FIGURES[family]:
+        reader.error(
+            node,
+            f"{path}: unknown figure '{text}' (fields of {family}: {', '.join(FIGURES[family])})",
+        )
+        return _INVALID
+    return text
+
+
+def _load_figure_targets(reader: _Reader, node: yaml.Node) -> list[FigureTargetSpec]:
+    specs: list[FigureTargetSpec] = []
+    for i, item in enumerate(reader.sequence(node, "targets")):
+        where = f"targets[{i}]"
+        entries = reader.mapping(item, where, _FIGURE_TARGET_KEYS)
+        if entries is None:
+            continue
+        values = {
+            "team": reader.get(entries, "team", where, reader.string),
+            "service": reader.get(entries, "service", where, reader.string),
+            "figure": reader.get(
+                entries, "figure", where, lambda n, p: _figure(reader, n, p), required_at=item
+            ),
+            "below": reader.get(entries, "below", where, reader.number),
+            "above": reader.get(entries, "above", where, reader.number),
+            "window": reader.get(
+                entries, "window", where, reader.duration, default=DEFAULT_TARGET_WINDOW
+            ),
+        }
+        if ("team" in entries) == ("service" in entries):
+            reader.error(item, f"{where}: give exactly one of team or service")
+            continue
+        if ("below" in entries) == ("above" in entries):
+            reader.error(item, f"{where}: give exactly one of below or above")
+            continue
+        if _INVALID not in values.values():
+            team_line = _line(entries["team"][1]) if "team" in entries else _line(item)
+            specs.append(FigureTargetSpec(**values, line=_line(item), team_line=team_line))
+    return specs
+
+
+def _team_reference_problems(
+    config: Config, known_teams: Collection[str], *, because: str = ""
+) -> list[tuple[int, str]]:
+    """Services and figure targets naming a team that is neither in the file nor known."""
+    defined = {team.name for team in config.teams} | set(known_teams)
+    problems: list[tuple[int, str]] = []
+    for service in config.services:
+        if service.team is not None and service.team not in defined:
+            problems.append(
+                (
+                    service.team_line,
+                    f"service '{service.name}': team '{service.team}' is not defined in the file "
+                    f"{because or 'or the database'} (add it under teams:)",
+                )
+            )
+    for goal in config.targets:
+        if goal.team is not None and goal.team not in defined:
+            problems.append(
+                (
+                    goal.team_line,
+                    f"target for {goal.figure}: team '{goal.team}' is not defined in the file "
+                    f"{because or 'or the database'} (add it under teams:)",
+                )
+            )
+    return problems
+
+
+def _format_problems(filename: str, problems: Iterable[tuple[int, str]]) -> list[str]:
+    return [
+        f"{filename}:{line}: {message}" for line, message in sorted(problems, key=lambda p: p[0])
+    ]
+
+
+def config_load(
+    text: str, filename: str = "dora.yml", *, known_teams: Collection[str] | None = None
+) -> Config:
+    """Parse and validate a configuration file (CONTRACT §2); raises ConfigError with every problem.
+
+    Never reads the database. Team references are checked against the file's teams plus
+    `known_teams` when given; `config_apply` always checks them against the database.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError([f"{filename}:{line}: not valid YAML: {exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{filename}:1: not valid YAML: {exc}"]) from None
+    if root is None:
+        return Config(filename=filename)
+
+    reader = _Reader()
+    entries = reader.mapping(root, "", _TOP_KEYS)
+    if entries is None:
+        raise ConfigError(_format_problems(filename, reader.problems))
+    sections: dict[str, Any] = {}
+    loaders: dict[str, Callable[[_Reader, yaml.Node], Any]] = {
+        "teams": _load_teams,
+        "services": _load_services,
+        "environments": _load_environments,
+        "sources": _load_sources,
+        "gates": _load_gates,
+        "targets": _load_figure_targets,
+    }
+    for section, load in loaders.items():
+        # A section with nothing under it (`gates:`) is the same as no section.
+        if section in entries and reader.value(entries[section][1]) is not None:
+            sections[section] = load(reader, entries[section][1])
+
+    _unique_names(reader, "teams", ((t.name, t.line) for t in sections.get("teams", ())))
+    _unique_names(reader, "services", ((s.name, s.line) for s in sections.get("services", ())))
+    _unique_names(
+        reader, "environments", ((e.name, e.line) for e in sections.get("environments", ()))
+    )
+    _unique_names(reader, "sources", ((s.name, s.line) for s in sections.get("sources", ())))
+
+    config = Config(
+        filename=filename,
+        teams=tuple(sections.get("teams", ())),
+        services=tuple(sections.get("services", ())),
+        environments=tuple(sections.get("environments", ())),
+        sources=tuple(sections.get("sources", ())),
+        gates=sections.get("gates") if sections.get("gates") is not _INVALID else None,
+        targets=tuple(sections.get("targets", ())),
+    )
+    if known_teams is not None:
+        known = {*known_teams, *reader.team_names}
+        reader.problems.extend(_team_reference_problems(config, known))
+    if reader.problems:
+        raise ConfigError(_format_problems(filename, reader.problems))
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigDiff:
+    """What applying changed (or would change, in a dry run).
+
+    lines: `+ kind name` created, `~ kind name: field old -> new, ...` updated,
+    `- kind name` deleted.
+    errors: `! ...` objects --prune refused to delete. notes: sections validated but not applied.
+    """
+
+    lines: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.lines)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    if isinstance(value, timedelta):
+        return duration_format(value)
+    if isinstance(value, Team):
+        return value.name
+    return str(value)
+
+
+def _update(obj: Any, desired: Mapping[str, Any]) -> str:
+    """Set the fields that differ and save them; returns `field old -> new, ...` ('' if none)."""
+    changes: list[str] = []
+    for name, new in desired.items():
+        if name == "team":
+            old = obj.team
+            if (old.pk if old else None) == (new.pk if new else None):
+                continue
+        else:
+            old = getattr(obj, name)
+            if old == new:
+                continue
+        changes.append(f"{name} {_show(old)} -> {_show(new)}")
+        setattr(obj, name, new)
+    if changes:
+        obj.save(update_fields=list(desired))
+    return ", ".join(changes)
+
+
+class _Applier:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+
+    def upsert(
+        self, model: Any, label: str, specs: Sequence[Any], desired: Callable[[Any], dict]
+    ) -> dict[str, Any]:
+        """Create or update one row per spec, by name; returns name -> object."""
+        queryset = model.objects.all()
+        if model is Service:
+            queryset = queryset.select_related("team")
+        existing = queryset.in_bulk([spec.name for spec in specs], field_name="name")
+        objects: dict[str, Any] = {}
+        for spec in specs:
+            values = desired(spec)
+            obj = existing.get(spec.name)
+            if obj is None:
+                obj = model.objects.create(name=spec.name, **values)
+                self.lines.append(f"+ {label} {spec.name}")
+            elif changes := _update(obj, values):
+                self.lines.append(f"~ {label} {spec.name}: {changes}")
+            objects[spec.name] = obj
+        return objects
+
+    def targets(self, environments: Mapping[str, Environment]) -> None:
+        """Listed targets are configured (created if new); others unconfigured, never deleted."""
+        by_env: dict[int, dict[str, Target]] = {}
+        for target in Target.objects.filter(environment__in=list(environments.values())):
+            by_env.setdefault(target.environment_id, {})[target.name] = target
+        create: list[Target] = []
+        configure: list[int] = []
+        unconfigure: list[int] = []
+        for spec in self.config.environments:
+            env = environments[spec.name]
+            existing = by_env.get(env.pk, {})
+            for name in spec.targets:
+                target = existing.get(name)
+                if target is None:
+                    create.append(Target(environment=env, name=name, configured=True))
+                    self.lines.append(f"+ target {env.name}/{name}")
+                elif not target.configured:
+                    configure.append(target.pk)
+                    self.lines.append(f"~ target {env.name}/{name}: configured False -> True")
+            for name, target in sorted(existing.items()):
+                if target.configured and name not in spec.targets:
+                    unconfigure.append(target.pk)
+                    self.lines.append(
+                        f"~ target {env.name}/{name or '-'}: configured True -> False "
+                        "(no longer listed; kept for its deployments)"
+                    )
+        Target.objects.bulk_create(create)
+        Target.objects.filter(pk__in=configure).update(configured=True)
+        Target.objects.filter(pk__in=unconfigure).update(configured=False)
+
+    def prune(self) -> None:
+        """Delete teams, services and environments not in the file, except those with history."""
+        config = self.config
+        for model, label, names in (
+            (Service, "service", [s.name for s in config.services]),
+            (Environment, "environment", [e.name for e in config.environments]),
+        ):
+            field_name = label  # Deployment.service, Incident.environment, ...
+            absent = (
+                model.objects.exclude(name__in=names)
+                .annotate(
+                    has_deployments=Exists(
+                        Deployment.objects.filter(**{field_name: OuterRef("pk")})
+                    ),
+                    has_incidents=Exists(Incident.objects.filter(**{field_name: OuterRef("pk")})),
+                    has_runs=Exists(AutomationRun.objects.filter(**{field_name: OuterRef("pk")})),
+                )
+                .order_by("name")
+            )
+            doomed: list[int] = []
+            for obj in absent:
+                if obj.has_deployments or obj.has_incidents or obj.has_runs:
+                    self.errors.append(self._refusal(label, obj, field_name))
+                else:
+                    doomed.append(obj.pk)
+                    self.lines.append(f"- {label} {obj.name}")
+            model.objects.filter(pk__in=doomed).delete()
+
+        teams = list(Team.objects.exclude(name__in=[t.name for t in config.teams]).order_by("name"))
+        orphaned: dict[int, list[str]] = {}
+        for team_id, name in Service.objects.filter(team__in=teams).values_list("team_id", "name"):
+            orphaned.setdefault(team_id, []).append(name)
+        for team in teams:
+            line = f"- team {team.name}"
+            if team.pk in orphaned:
+                line += f" (services left without a team: {', '.join(sorted(orphaned[team.pk]))})"
+            self.lines.append(line)
+        Team.objects.filter(pk__in=[team.pk for team in teams]).delete()
+
+    @staticmethod
+    def _refusal(label: str, obj: Any, field_name: str) -> str:
+        counts = [
+            (Deployment.objects.filter(**{field_name: obj}).count(), "deployments"),
+            (Incident.objects.filter(**{field_name: obj}).count(), "incidents"),
+            (AutomationRun.objects.filter(**{field_name: obj}).count(), "automation runs"),
+        ]
+        held = ", ".join(f"{n} {what}" for n, what in counts if n)
+        return (
+            f"! {label} {obj.name}: not removed, it has {held} and deleting it would delete "
+            f"that history; add it to the file under {label}s: to keep it, or delete its "
+            "history in the admin first"
+        )
+
+
+def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) -> ConfigDiff:
+    """Create or update the teams, services, environments and targets the file names, in one
+    transaction (rolled back when dry_run). With prune, delete the ones it does not name, except
+    services and environments with history, which are reported in `errors`.
+
+    Raises ConfigError when a service names a team that is neither in the file nor in the
+    database (with prune: not in the file, since the team would be deleted).
+    """
+    file_teams = {team.name for team in config.teams}
+    referenced = {s.team for s in config.services if s.team} | {
+        t.team for t in config.targets if t.team
+    }
+    if prune:
+        problems = _team_reference_problems(
+            config, (), because="(and --prune deletes teams that are not in the file)"
+        )
+    else:
+        in_db = Team.objects.filter(name__in=referenced - file_teams).values_list("name", flat=True)
+        problems = _team_reference_problems(config, set(in_db))
+    if problems:
+        raise ConfigError(_format_problems(config.filename, problems))
+
+    applier = _Applier(config)
+    with transaction.atomic():
+        teams = applier.upsert(
+            Team,
+            "team",
+            config.teams,
+            lambda spec: {"members": list(spec.members), "timezone": spec.timezone},
+        )
+        missing = referenced - set(teams)
+        teams.update(Team.objects.in_bulk(list(missing), field_name="name"))
+        applier.upsert(
+            Service,
+            "service",
+            config.services,
+            lambda spec: {
+                "team": teams[spec.team] if spec.team else None,
+                "kind": spec.kind,
+                "repos": list(spec.repos),
+                "paths": list(spec.paths),
+                "infer_failures": spec.infer_failures,
+            },
+        )
+        environments = applier.upsert(
+            Environment, "environment", config.environments, _environment_fields
+        )
+        applier.targets(environments)
+        if prune:
+            applier.prune()
+        if dry_run:
+            transaction.set_rollback(True)
+
+    pending = [
+        section
+        for section, present in (
+            ("sources", bool(config.sources)),
+            ("gates", config.gates is not None),
+            ("targets", bool(config.targets)),
+        )
+        if present
+    ]
+    notes = (
+        (f"{', '.join(pending)}: validated but not applied yet (a later release applies them)",)
+        if pending
+        else ()
+    )
+    return ConfigDiff(lines=tuple(applier.lines), errors=tuple(applier.errors), notes=notes)
+
+
+def _environment_fields(spec: EnvironmentSpec) -> dict[str, Any]:
+    tier = spec.tier or tier_for_name(spec.name)
+    return {
+        "tier": tier,
+        "tier_configured": spec.tier is not None,
+        "order": spec.order if spec.order is not None else _DEFAULT_ORDER[Tier(tier)],
+        "stale_after": spec.stale_after,
+    }
