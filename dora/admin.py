@@ -1,0 +1,406 @@
+"""Admin pages for the estate (editable), records and derived facts (read-only) and API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from dora.models import (
+    ApiToken,
+    AutomationRun,
+    Change,
+    ChangeArrival,
+    ChangeCommit,
+    Commit,
+    Deployment,
+    Environment,
+    FailureLink,
+    Incident,
+    MissingCommit,
+    PipelineRun,
+    RawEvent,
+    Rollout,
+    RolloutCommit,
+    RolloutTarget,
+    Service,
+    Target,
+    Team,
+)
+
+
+def _short(sha: str) -> str:
+    return sha[:10]
+
+
+def _joined(values: list[str] | None) -> str:
+    return ", ".join(values or [])
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by event intake (records) or computed from them (derived facts).
+
+    Editing them here would bypass derivation and leave the derived facts inconsistent; to
+    correct a record, send its event again (same source, type and id), which updates it.
+    Deleting stays possible, to clean up after a bad import.
+    """
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Estate: the same objects `manage.py apply_config` manages
+# ---------------------------------------------------------------------------------------------
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "timezone", "member_list", "service_count")
+    search_fields = ("name",)
+    list_filter = ("timezone",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return super().get_queryset(request).annotate(n_services=Count("service"))
+
+    @admin.display(description="members")
+    def member_list(self, obj: Team) -> str:
+        return _joined(obj.members)
+
+    @admin.display(description="services", ordering="n_services")
+    def service_count(self, obj: Team) -> int:
+        return obj.n_services  # type: ignore[attr-defined]
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ("name", "team", "kind", "repo_list", "infer_failures")
+    list_filter = ("kind", "team", "infer_failures")
+    search_fields = ("name", "team__name")
+    list_select_related = ("team",)
+    autocomplete_fields = ("team",)
+
+    @admin.display(description="repos")
+    def repo_list(self, obj: Service) -> str:
+        return _joined(obj.repos)
+
+
+class TargetInline(admin.TabularInline):
+    model = Target
+    fields = ("name", "configured")
+    extra = 0
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "tier", "tier_configured", "order", "stale_after", "target_count")
+    list_filter = ("tier", "tier_configured")
+    search_fields = ("name",)
+    inlines = (TargetInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Environment]:
+        return super().get_queryset(request).annotate(n_targets=Count("targets"))
+
+    @admin.display(description="targets", ordering="n_targets")
+    def target_count(self, obj: Environment) -> int:
+        return obj.n_targets  # type: ignore[attr-defined]
+
+
+@admin.register(Target)
+class TargetAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "environment", "name", "configured")
+    list_filter = ("configured", "environment")
+    search_fields = ("name", "environment__name")
+    list_select_related = ("environment",)
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+
+
+@admin.register(RawEvent)
+class RawEventAdmin(ReadOnlyAdmin):
+    list_display = ("source", "type", "external_id", "received_at", "updated_at")
+    list_filter = ("type", "source")
+    search_fields = ("external_id",)
+    date_hierarchy = "received_at"
+
+
+@admin.register(Commit)
+class CommitAdmin(ReadOnlyAdmin):
+    list_display = ("repo", "short_sha", "author", "authored_at", "reverts_sha")
+    list_filter = ("source",)
+    search_fields = ("repo", "sha", "author", "message")
+    date_hierarchy = "authored_at"
+
+    @admin.display(description="sha", ordering="sha")
+    def short_sha(self, obj: Commit) -> str:
+        return _short(obj.sha)
+
+
+class ChangeCommitInline(admin.TabularInline):
+    model = ChangeCommit
+    fields = ("sha", "role")
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Change)
+class ChangeAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "title", "author", "created_at", "merged_at", "closed_at")
+    list_filter = ("source", "repo")
+    search_fields = ("repo", "title", "author", "merge_sha", "squash_sha")
+    date_hierarchy = "created_at"
+    inlines = (ChangeCommitInline,)
+
+
+@admin.register(ChangeCommit)
+class ChangeCommitAdmin(ReadOnlyAdmin):
+    list_display = ("change", "short_sha", "role")
+    list_filter = ("role",)
+    search_fields = ("sha", "change__repo")
+    list_select_related = ("change",)
+
+    @admin.display(description="sha", ordering="sha")
+    def short_sha(self, obj: ChangeCommit) -> str:
+        return _short(obj.sha)
+
+
+@admin.register(PipelineRun)
+class PipelineRunAdmin(ReadOnlyAdmin):
+    list_display = ("repo", "name", "short_sha", "branch", "status", "started_at", "finished_at")
+    list_filter = ("status", "source", "repo")
+    search_fields = ("repo", "sha", "name", "external_id")
+    date_hierarchy = "started_at"
+
+    @admin.display(description="sha", ordering="sha")
+    def short_sha(self, obj: PipelineRun) -> str:
+        return _short(obj.sha)
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "service",
+        "environment",
+        "target",
+        "version",
+        "short_sha",
+        "status",
+        "finished_at",
+        "trigger",
+    )
+    list_filter = ("status", "environment", "trigger", "source")
+    search_fields = ("service__name", "version", "sha", "external_id")
+    list_select_related = ("service", "environment", "target__environment")
+    date_hierarchy = "finished_at"
+
+    @admin.display(description="sha", ordering="sha")
+    def short_sha(self, obj: Deployment) -> str:
+        return _short(obj.sha)
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "service",
+        "environment",
+        "title",
+        "severity",
+        "opened_at",
+        "resolved_at",
+        "cause",
+    )
+    list_filter = ("severity", "cause", "environment", "source")
+    search_fields = ("service__name", "title", "external_id")
+    list_select_related = ("service", "environment")
+    date_hierarchy = "opened_at"
+
+
+@admin.register(AutomationRun)
+class AutomationRunAdmin(ReadOnlyAdmin):
+    list_display = (
+        "service",
+        "environment",
+        "target",
+        "action",
+        "status",
+        "finished_at",
+        "drift_detected",
+    )
+    list_filter = ("action", "status", "environment", "drift_detected")
+    search_fields = ("service__name", "version", "external_id")
+    list_select_related = ("service", "environment", "target__environment")
+    date_hierarchy = "finished_at"
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived facts (dora.derive): recomputed at intake, never edited
+# ---------------------------------------------------------------------------------------------
+
+
+@admin.register(Rollout)
+class RolloutAdmin(ReadOnlyAdmin):
+    list_display = (
+        "service",
+        "environment",
+        "seq",
+        "kind",
+        "version_label",
+        "first_live_at",
+        "completed_at",
+        "estate_reached_at",
+        "targets",
+        "failure",
+        "remediation",
+    )
+    list_filter = ("kind", "failure", "environment", "remediation", "change_set_complete")
+    search_fields = ("service__name", "version", "sha")
+    list_select_related = ("service", "environment")
+    date_hierarchy = "first_live_at"
+
+    @admin.display(description="version")
+    def version_label(self, obj: Rollout) -> str:
+        return obj.version or _short(obj.sha)
+
+    @admin.display(description="targets live/active")
+    def targets(self, obj: Rollout) -> str:
+        return f"{obj.targets_live}/{obj.targets_active}"
+
+
+@admin.register(RolloutCommit)
+class RolloutCommitAdmin(ReadOnlyAdmin):
+    list_display = ("service", "environment", "rollout_seq", "short_sha", "in_scope")
+    list_filter = ("in_scope",)
+    search_fields = ("sha", "rollout__service__name")
+    list_select_related = ("rollout__service", "rollout__environment")
+
+    @admin.display(description="service", ordering="rollout__service__name")
+    def service(self, obj: RolloutCommit) -> str:
+        return obj.rollout.service.name
+
+    @admin.display(description="environment", ordering="rollout__environment__name")
+    def environment(self, obj: RolloutCommit) -> str:
+        return obj.rollout.environment.name
+
+    @admin.display(description="rollout", ordering="rollout__seq")
+    def rollout_seq(self, obj: RolloutCommit) -> int:
+        return obj.rollout.seq
+
+    @admin.display(description="sha", ordering="sha")
+    def short_sha(self, obj: RolloutCommit) -> str:
+        return _short(obj.sha)
+
+
+@admin.register(MissingCommit)
+class MissingCommitAdmin(ReadOnlyAdmin):
+    list_display = ("service", "environment", "sha", "since")
+    list_filter = ("environment",)
+    search_fields = ("sha", "service__name")
+    list_select_related = ("service", "environment")
+
+
+@admin.register(ChangeArrival)
+class ChangeArrivalAdmin(ReadOnlyAdmin):
+    list_display = (
+        "service",
+        "environment",
+        "change",
+        "commit_sha",
+        "rollout_seq",
+        "arrived_at",
+        "unattributed",
+    )
+    list_filter = ("environment", "unattributed")
+    search_fields = ("service__name", "change__repo", "change__title", "commit_sha")
+    list_select_related = ("service", "environment", "change", "rollout")
+    date_hierarchy = "arrived_at"
+
+    @admin.display(description="rollout", ordering="rollout__seq")
+    def rollout_seq(self, obj: ChangeArrival) -> int:
+        return obj.rollout.seq
+
+
+@admin.register(RolloutTarget)
+class RolloutTargetAdmin(ReadOnlyAdmin):
+    list_display = ("service", "rollout_seq", "target", "reached_at")
+    list_filter = ("target__environment",)
+    search_fields = ("rollout__service__name", "rollout__version", "rollout__sha")
+    list_select_related = ("rollout__service", "target__environment")
+
+    @admin.display(description="service", ordering="rollout__service__name")
+    def service(self, obj: RolloutTarget) -> str:
+        return obj.rollout.service.name
+
+    @admin.display(description="rollout", ordering="rollout__seq")
+    def rollout_seq(self, obj: RolloutTarget) -> int:
+        return obj.rollout.seq
+
+
+@admin.register(FailureLink)
+class FailureLinkAdmin(ReadOnlyAdmin):
+    list_display = ("service", "environment", "rollout_seq", "cause", "status", "detail")
+    list_filter = ("cause", "status")
+    search_fields = ("rollout__service__name", "detail")
+    list_select_related = ("rollout__service", "rollout__environment")
+
+    @admin.display(description="service", ordering="rollout__service__name")
+    def service(self, obj: FailureLink) -> str:
+        return obj.rollout.service.name
+
+    @admin.display(description="environment", ordering="rollout__environment__name")
+    def environment(self, obj: FailureLink) -> str:
+        return obj.rollout.environment.name
+
+    @admin.display(description="rollout", ordering="rollout__seq")
+    def rollout_seq(self, obj: FailureLink) -> int:
+        return obj.rollout.seq
+
+
+# ---------------------------------------------------------------------------------------------
+# Access
+# ---------------------------------------------------------------------------------------------
+
+_ISSUING_HELP = (
+    "Tokens are issued only with `python manage.py create_token --scope ingest|gate|read "
+    "--name N`, which prints the value once; only its hash is stored. Here a token can be "
+    "renamed or revoked."
+)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "scope", "prefix", "created_at", "last_used_at", "revoked")
+    list_filter = ("scope", "revoked")
+    search_fields = ("name", "prefix")
+    fieldsets = (
+        (None, {"fields": ("name", "revoked"), "description": _ISSUING_HELP}),
+        ("Issued", {"fields": ("scope", "prefix", "created_at", "last_used_at")}),
+    )
+    readonly_fields = ("scope", "prefix", "created_at", "last_used_at")  # never the digest
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {**(extra_context or {}), "subtitle": _ISSUING_HELP}
+        return super().changelist_view(request, context)
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        count = queryset.filter(revoked=False).update(revoked=True)
+        self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
