@@ -597,18 +597,23 @@ def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -
 
 
 def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> None:
-    """Per rollout and target: the first time the target ran a version holding its changes."""
+    """Per change rollout and target: the first time the target ran a version holding its changes.
+
+    Looked for within ACTIVE_TARGET_WINDOW of the rollout going live: a rollout that has not
+    reached every active target by then is incomplete, and later deployments cannot change that,
+    so only rollouts from `since - ACTIVE_TARGET_WINDOW` on are recomputed.
+    """
     pair = {"service_id": service_id, "environment_id": env_id}
-    unsettled = Rollout.objects.filter(**pair).filter(
-        Q(first_live_at__gte=since)
-        | Q(estate_reached_at__isnull=True)
-        | Q(estate_reached_at__gte=since)
+    recent = Rollout.objects.filter(**pair, first_live_at__gte=since - ACTIVE_TARGET_WINDOW)
+    RolloutTarget.objects.filter(rollout__in=recent).delete()
+    todo = list(
+        recent.filter(kind=Rollout.Kind.CHANGE)
+        .order_by("seq")
+        .values("id", "seq", "first_live_at", "kind")
     )
-    todo = list(unsettled.order_by("seq").values("id", "seq", "first_live_at", "kind"))
     if not todo:
         return
-    RolloutTarget.objects.filter(rollout_id__in=[r["id"] for r in todo]).delete()
-    horizon = min(r["first_live_at"] for r in todo) - ACTIVE_TARGET_WINDOW
+    horizon = todo[0]["first_live_at"] - ACTIVE_TARGET_WINDOW
     deployments = list(
         Deployment.objects.filter(**pair, status="success", finished_at__gte=horizon)
         .order_by("finished_at", "source", "external_id")
@@ -620,12 +625,13 @@ def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> N
     reached_rows = []
     updates = []
     for r in todo:
-        if r["kind"] not in (Rollout.Kind.CHANGE, Rollout.Kind.CONFIG):
-            continue
         reached: dict[int, datetime] = {}
         last_seen: dict[int, datetime] = {}
         estate_at = None
+        deadline = r["first_live_at"] + ACTIVE_TARGET_WINDOW
         for target_id, finished, ship_seq, seq in deployments:
+            if finished > deadline:
+                break
             last_seen[target_id] = finished
             if finished < r["first_live_at"] or seq is None or seq < r["seq"]:
                 continue

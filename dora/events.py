@@ -293,7 +293,7 @@ def event_validate(obj: Any, *, default_source: str = DEFAULT_SOURCE) -> Event:
             raise EventInvalid(f"{name}: required for a {etype} event")
         fields[name] = _check_field(etype, name, kind, obj[name])
     for name, kind in schema["optional"].items():
-        if obj.get(name) is not None:
+        if obj.get(name) is not None and obj.get(name) != "":  # "" stands for absent
             fields[name] = _check_field(etype, name, kind, obj[name])
     if etype == "deployment":
         if "sha" not in fields and "version" not in fields:
