@@ -186,6 +186,8 @@ def _check_str(name: str, value: Any, *, limit: int = 500) -> str:
 
 
 def _check_sha(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise EventInvalid(f"{name}: expected a git sha string, got {_kind(value)}")
     text = _check_str(name, value, limit=64)
     if not _SHA_RE.match(text):
         raise EventInvalid(f"{name}: {text!r} is not a git sha (4 to 64 hex digits)")

@@ -85,7 +85,7 @@ class EventIntakeApi(APIView):
         if len(body) > limit:
             return _too_large(len(body), limit)
         try:
-            data = json.loads(body)
+            data = json.loads(body.decode("utf-8"))
         except UnicodeDecodeError:
             return Response({"detail": "The body is not UTF-8 text."}, status=400)
         except json.JSONDecodeError as exc:
