@@ -64,7 +64,7 @@ TEAM_PROFILES: dict[str, TeamProfile] = {
     # Elite: trunk-based, every green merge ships in minutes, rolled region by region within hours.
     "payments": TeamProfile(
         prs_per_day=2.8,
-        commits=(1, 4),
+        commits=(1, 3),
         coding=(0.5, 6),
         draft=(0.3, 3),
         pickup=(0.1, 1.5),
@@ -86,7 +86,7 @@ TEAM_PROFILES: dict[str, TeamProfile] = {
     # Average: reviews take a day or so, release trains every one to three days.
     "discovery": TeamProfile(
         prs_per_day=0.9,
-        commits=(1, 5),
+        commits=(1, 4),
         coding=(3, 48),
         draft=(2, 24),
         pickup=(2, 30),
@@ -114,7 +114,7 @@ TEAM_PROFILES: dict[str, TeamProfile] = {
     # Struggling: long-lived branches, slow reviews, a release train every week or two; it hurts.
     "legacy-core": TeamProfile(
         prs_per_day=0.45,
-        commits=(2, 7),
+        commits=(2, 6),
         coding=(24, 240),
         draft=(4, 48),
         pickup=(24, 120),
