@@ -602,16 +602,16 @@ class _Simulation:
         )
         times[0] = start
         if count > 1 and not urgent and self.rng.random() < 0.4 and approved > first_review:
-            times[-1] = first_review + (approved - first_review) / 2
+            times[-1] = first_review + timedelta(
+                seconds=(approved - first_review).total_seconds() // 2
+            )
         merged_at: datetime | None = merged
         closed_at: datetime | None = merged
         if not urgent and self.rng.random() < 0.04:  # abandoned
             merged_at, closed_at = None, first_review + self.hours((2, 72))
-        number = repo.next_number
-        repo.next_number += 1
-        return _PullRequest(
+        pr = _PullRequest(
             service=service,
-            number=number,
+            number=0,  # numbered when opened, so numbers follow creation order
             author=author,
             title=title,
             labels=labels,
@@ -625,6 +625,12 @@ class _Simulation:
             closed_at=closed_at,
             squash=self.rng.random() < profile.squash_share and not urgent,
         )
+        self.at(created, "open", repo, pr)
+        return pr
+
+    def on_open(self, t: datetime, repo: _Repo, pr: _PullRequest) -> None:
+        pr.number = repo.next_number
+        repo.next_number += 1
 
     # -- git ------------------------------------------------------------------------------------
 

@@ -235,6 +235,19 @@ def test_demo_changes_merge_onto_the_trunk(by_type: dict[str, list[dict[str, Any
     assert direct
 
 
+def test_demo_pull_request_numbers_follow_creation_order(
+    by_type: dict[str, list[dict[str, Any]]],
+) -> None:
+    per_repo: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for change in by_type["change"]:
+        per_repo[change["repo"]].append(change)
+    for changes in per_repo.values():
+        changes.sort(key=lambda c: c["number"])
+        assert [c["number"] for c in changes] == list(range(1, len(changes) + 1))
+        created = [ts(c["created_at"]) for c in changes]
+        assert created == sorted(created)
+
+
 def test_demo_monorepo_commits_touch_exactly_one_service(
     by_type: dict[str, list[dict[str, Any]]],
 ) -> None:
