@@ -752,7 +752,7 @@ class _Simulation:
             subject = f"{pr.title} (#{pr.number})"
             message, parents = subject, [head]
         else:
-            subject = f"Merge pull request #{pr.number} from acme/{pr.author}-branch"
+            subject = f"Merge pull request #{pr.number} from acme/{_branch_name(pr)}"
             message, parents = f"{subject}\n\n{pr.title}", [head, shas[-1]]
         self.commit(repo, sha, merged, merged, parents, pr.author, message, files)
         index = self.push_trunk(repo, sha, merged, pr.service.name, subject)
