@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Min, Q
+from django.db.models import Min, Q, QuerySet
 
 from dora.models import (
     Change,
@@ -37,6 +37,7 @@ ACTIVE_TARGET_WINDOW = timedelta(days=30)
 REMEDIATION_WINDOW = timedelta(hours=72)
 INFERENCE_WINDOW = timedelta(hours=24)
 WALK_LIMIT = 20_000
+CLOCK_SKEW = timedelta(days=1)  # how far an author's clock may run ahead of the deploy's
 REWORK_LABELS = {"hotfix", "incident"}
 COUNTED_KINDS = (Rollout.Kind.CHANGE, Rollout.Kind.CONFIG)
 _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -113,7 +114,7 @@ def facts_derive(touched: Touched) -> None:
 
 def pair_rebuild_all(service_id: int, environment_id: int) -> None:
     """Rebuild one (service, environment) from scratch."""
-    rollouts_rebuild(service_id, environment_id, since=_BEGINNING, exact=True)
+    rollouts_rebuild(service_id, environment_id, since=_BEGINNING)
     arrivals_rebuild(service_id, environment_id, since=_BEGINNING)
     failures_rebuild(service_id, environment_id, since=_BEGINNING)
 
@@ -237,22 +238,85 @@ class CommitGraph:
     def __init__(self) -> None:
         self.parents: dict[str, list[str]] = {}
         self.files: dict[str, list[str]] = {}
+        self.authored: dict[str, datetime] = {}
         self.absent: set[str] = set()
 
     def prefetch(self, repos: list[str], since: datetime) -> None:
         if repos:
             self._load(Commit.objects.filter(repo__in=repos, authored_at__gte=since))
 
-    def _load(self, queryset: object) -> None:
-        for sha, parents, files in queryset.values_list("sha", "parents", "files"):  # type: ignore[attr-defined]
+    def _load(self, queryset: QuerySet[Commit]) -> None:
+        for sha, parents, files, authored in queryset.values_list(
+            "sha", "parents", "files", "authored_at"
+        ):
             self.parents[sha] = parents
             self.files[sha] = files
+            self.authored[sha] = authored
 
     def fetch(self, shas: set[str]) -> None:
         wanted = {s for s in shas if s not in self.parents and s not in self.absent}
         if wanted:
             self._load(Commit.objects.filter(sha__in=wanted))
             self.absent |= {s for s in wanted if s not in self.parents}
+
+
+class _Shipped:
+    """What a pair shipped before the replay (looked up on demand) and during it (in memory).
+
+    Rollouts going live in the last ACTIVE_TARGET_WINDOW before `since` have their change sets
+    loaded up front; a commit authored after that window opened (give or take CLOCK_SKEW) cannot
+    have been shipped earlier, so only older commits cost a lookup. Nothing loads the pair's whole history.
+    """
+
+    def __init__(self, pair: dict[str, int], since: datetime) -> None:
+        self.kept = Rollout.objects.filter(**pair, first_live_at__lt=since)
+        self.window_start = since - ACTIVE_TARGET_WINDOW
+        self.commits: dict[str, int] = dict(
+            RolloutCommit.objects.filter(
+                rollout__in=self.kept.filter(first_live_at__gte=self.window_start)
+            ).values_list("sha", "rollout__seq")
+        )
+        self.checked: set[str] = set()
+        self.versions: dict[str, tuple[int, bool] | None] = {}
+
+    def walk_filter(self, shas: set[str], graph: CommitGraph) -> set[str]:
+        """The shas among `shas` that an earlier rollout of the pair shipped."""
+        unsure = {
+            s
+            for s in shas
+            if s not in self.commits
+            and s not in self.checked
+            and graph.authored.get(s, self.window_start) <= self.window_start + CLOCK_SKEW
+        }
+        if unsure:
+            self.commits.update(
+                RolloutCommit.objects.filter(rollout__in=self.kept, sha__in=unsure).values_list(
+                    "sha", "rollout__seq"
+                )
+            )
+            self.checked |= unsure
+        return {s for s in shas if s in self.commits}
+
+    def first(self, vkey: str) -> tuple[int, bool] | None:
+        """(seq that first shipped vkey, whether a rollout deployed it as its version) or None."""
+        if vkey not in self.versions:
+            rollout_seq = self.kept.filter(Q(sha=vkey) | Q(version=vkey)).aggregate(m=Min("seq"))[
+                "m"
+            ]
+            commit_seq = self.commits.get(vkey)
+            if commit_seq is None and vkey not in self.checked:
+                commit_seq = self.kept.filter(commits__sha=vkey).aggregate(m=Min("seq"))["m"]
+            seqs = [s for s in (rollout_seq, commit_seq) if s is not None]
+            self.versions[vkey] = (min(seqs), rollout_seq == min(seqs)) if seqs else None
+        return self.versions[vkey]
+
+    def add(self, rollout: _Rollout) -> None:
+        if self.first(rollout.vkey) is None:
+            self.versions[rollout.vkey] = (rollout.seq, True)
+        for sha in rollout.commits:
+            self.commits.setdefault(sha, rollout.seq)
+            if sha not in self.versions or self.versions[sha] is None:
+                self.versions[sha] = (rollout.seq, sha == rollout.vkey)
 
 
 def _in_scope(files: list[str], globs: list[str]) -> bool:
@@ -263,17 +327,16 @@ def _in_scope(files: list[str], globs: list[str]) -> bool:
 
 
 def _change_set_walk(
-    graph: CommitGraph, sha: str, shipped: dict[str, int], globs: list[str], rollout: _Rollout
+    graph: CommitGraph, sha: str, shipped: _Shipped, globs: list[str], rollout: _Rollout
 ) -> None:
     """`git rev-list <shipped>..sha` over stored parents, level by level (one query per level)."""
     frontier = {sha}
     seen: set[str] = set()
     while frontier:
         graph.fetch(frontier)
+        frontier -= shipped.walk_filter(frontier, graph)
         next_frontier: set[str] = set()
         for current in sorted(frontier):
-            if current in seen or current in shipped:
-                continue
             seen.add(current)
             if current not in graph.parents:
                 rollout.missing.add(current)
@@ -302,9 +365,7 @@ def _since_settle(service_id: int, env_id: int, since: datetime) -> datetime:
         since = earlier
 
 
-def rollouts_rebuild(
-    service_id: int, environment_id: int, *, since: datetime, exact: bool = False
-) -> datetime:
+def rollouts_rebuild(service_id: int, environment_id: int, *, since: datetime) -> datetime:
     """Regroup the pair's deployments into rollouts from `since` on; return the `since` used."""
     since = _since_settle(service_id, environment_id, since)
     while True:
@@ -317,52 +378,51 @@ def rollouts_rebuild(
     return since
 
 
+def _kept_rollout(queryset: QuerySet[Rollout]) -> _Rollout | None:
+    row = (
+        queryset.order_by("-seq")
+        .values("id", "seq", "sha", "version", "config_version", "first_live_at", "ship_seq")
+        .first()
+    )
+    if row is None:
+        return None
+    rollout = _Rollout(
+        seq=row["seq"],
+        sha=row["sha"],
+        version=row["version"],
+        config_version=row["config_version"],
+        first_live_at=row["first_live_at"],
+        ship_seq=row["ship_seq"],
+        pk=row["id"],
+    )
+    rollout.covered = set(
+        Deployment.objects.filter(rollout_id=rollout.pk).values_list("target_id", flat=True)
+    )
+    return rollout
+
+
 def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rollout]:
+    """Group the pair's successful deployments from `since` on, continuing from what is kept."""
     service = Service.objects.get(id=service_id)
     pair = {"service_id": service_id, "environment_id": env_id}
-    kept = list(
-        Rollout.objects.filter(**pair, first_live_at__lt=since)
-        .order_by("seq")
-        .values("seq", "sha", "version", "config_version", "first_live_at", "ship_seq", "id")
-    )
-    latest_by_key: dict[tuple[str, str, str], _Rollout] = {}
-    shipped: dict[str, int] = {}  # sha or version -> seq that first shipped it
-    for row in kept:
-        r = _Rollout(
-            seq=row["seq"],
-            sha=row["sha"],
-            version=row["version"],
-            config_version=row["config_version"],
-            first_live_at=row["first_live_at"],
-            ship_seq=row["ship_seq"],
-            pk=row["id"],
-        )
-        latest_by_key[r.key] = r
-        shipped.setdefault(r.vkey, r.seq)
-    kept_by_pk = {r.pk: r for r in latest_by_key.values()}
-    for rollout_id, target_id in Deployment.objects.filter(
-        rollout_id__in=list(kept_by_pk)
-    ).values_list("rollout_id", "target_id"):
-        kept_by_pk[rollout_id].covered.add(target_id)
-    for sha, seq in (
-        RolloutCommit.objects.filter(rollout__service_id=service_id, rollout__environment_id=env_id)
-        .filter(rollout__first_live_at__lt=since)
-        .values_list("sha", "rollout__seq")
-    ):
-        shipped.setdefault(sha, seq)
-    if kept:
-        last_kept = kept[-1]
-        previous: _Rollout | None = latest_by_key[
-            (last_kept["sha"], last_kept["version"], last_kept["config_version"])
-        ]
-        next_seq = last_kept["seq"] + 1
-    else:
-        previous, next_seq = None, 1
+    shipped = _Shipped(pair, since)
+    previous = _kept_rollout(shipped.kept)
+    next_seq = previous.seq + 1 if previous else 1
+
+    latest_by_key: dict[tuple[str, str, str], _Rollout | None] = {}
+
+    def latest_of(key: tuple[str, str, str]) -> _Rollout | None:
+        if key not in latest_by_key:
+            sha, version, config = key
+            latest_by_key[key] = _kept_rollout(
+                shipped.kept.filter(sha=sha, version=version, config_version=config)
+            )
+        return latest_by_key[key]
 
     # Each target's latest successful deployment before `since`: (time, key). Targets are few.
     on_target: dict[int, tuple[datetime, tuple[str, str, str]]] = {}
     before = Deployment.objects.filter(**pair, status="success", finished_at__lt=since)
-    for target_id in before.values_list("target_id", flat=True).distinct().order_by():
+    for target_id in Target.objects.filter(environment_id=env_id).values_list("id", flat=True):
         last = (
             before.filter(target_id=target_id)
             .order_by("-finished_at", "-source", "-external_id")
@@ -387,7 +447,7 @@ def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rol
     )
     for dep_id, target_id, finished, sha, version, config, explicit in deployments:
         key = (sha, version, config)
-        candidate = latest_by_key.get(key)
+        candidate = latest_of(key)
         last = on_target.get(target_id)
         joinable = (
             candidate is not None
@@ -408,6 +468,7 @@ def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rol
             )
             next_seq += 1
             _rollout_classify(rollout, previous, shipped, graph, service, explicit)
+            shipped.add(rollout)
             rollouts.append(rollout)
             latest_by_key[key] = rollout
             previous = rollout
@@ -428,7 +489,7 @@ def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rol
 def _rollout_classify(
     rollout: _Rollout,
     previous: _Rollout | None,
-    shipped: dict[str, int],
+    shipped: _Shipped,
     graph: CommitGraph,
     service: Service,
     explicit: list[str] | None,
@@ -441,33 +502,31 @@ def _rollout_classify(
         rollout.kind = Rollout.Kind.REDEPLOY if same_config else Rollout.Kind.CONFIG
         rollout.ship_seq = previous.ship_seq
         return
-    if previous is not None and vkey in shipped:
-        first = shipped[vkey]
-        rollout.ship_seq = first
-        # Going back to something older than what is live is a rollback; forward to a version
+    first = shipped.first(vkey) if previous is not None else None
+    if previous is not None and first is not None:
+        first_seq, deployed_as_version = first
+        # Back to something shipped no later than what is live: a rollback. Forward to a version
         # shipped before (a re-release after a rollback) ships nothing new: a redeploy.
-        older = first < previous.ship_seq or (
-            first == previous.ship_seq and shipped.get(previous.vkey) != first
-        )
-        rollout.kind = Rollout.Kind.ROLLBACK if older else Rollout.Kind.REDEPLOY
-        if rollout.kind == Rollout.Kind.ROLLBACK and shipped.get(vkey) != first:
-            rollout.ship_seq = first - 1
+        if first_seq <= previous.ship_seq:
+            rollout.kind = Rollout.Kind.ROLLBACK
+            # An ancestor that was never a release holds only part of that rollout's changes.
+            rollout.ship_seq = first_seq if deployed_as_version else first_seq - 1
+        else:
+            rollout.kind = Rollout.Kind.REDEPLOY
+            rollout.ship_seq = first_seq
         return
     rollout.kind = Rollout.Kind.CHANGE
     rollout.ship_seq = rollout.seq
     rollout.unattributed = previous is None
+    globs = list(service.paths)
     if explicit is not None:
-        globs = list(service.paths)
         graph.fetch(set(explicit))
+        already = shipped.walk_filter(set(explicit), graph)
         for sha in explicit:
-            if sha in shipped:
-                continue
-            rollout.commits[sha] = _in_scope(graph.files.get(sha, []), globs)
+            if sha not in already:
+                rollout.commits[sha] = _in_scope(graph.files.get(sha, []), globs)
     elif rollout.sha:
-        _change_set_walk(graph, rollout.sha, shipped, list(service.paths), rollout)
-    shipped.setdefault(vkey, rollout.seq)
-    for sha in rollout.commits:
-        shipped.setdefault(sha, rollout.seq)
+        _change_set_walk(graph, rollout.sha, shipped, globs, rollout)
 
 
 def _rollouts_write(
@@ -480,12 +539,12 @@ def _rollouts_write(
     FailureLink.objects.filter(Q(rollout__in=stale) | Q(by_rollout__in=stale)).delete()
     RolloutCommit.objects.filter(rollout__in=stale).delete()
     Deployment.objects.filter(rollout__in=stale).update(rollout=None)
+    Rollout.objects.filter(previous__in=stale).update(previous=None)
     stale.delete()
     MissingCommit.objects.filter(**pair, since__gte=since).delete()
+    if not rollouts:
+        return
 
-    kept_ids = dict(
-        Rollout.objects.filter(**pair).values_list("seq", "id")
-    )  # the previous of the first new rollout may be kept
     objs = [
         Rollout(
             **pair,
@@ -507,8 +566,8 @@ def _rollouts_write(
         for r in rollouts
     ]
     Rollout.objects.bulk_create(objs, batch_size=500)
-    ids = dict(Rollout.objects.filter(**pair, first_live_at__gte=since).values_list("seq", "id"))
-    ids.update(kept_ids)
+    seqs = [r.seq for r in rollouts] + [r.previous_seq for r in rollouts[:1] if r.previous_seq]
+    ids = dict(Rollout.objects.filter(**pair, seq__in=seqs).values_list("seq", "id"))
     for obj, r in zip(objs, rollouts, strict=True):
         obj.pk = ids[r.seq]
         obj.previous_id = ids.get(r.previous_seq) if r.previous_seq else None
