@@ -54,7 +54,7 @@ class Touched:
     commit_shas: set[str] = field(default_factory=set)
     change_ids: set[int] = field(default_factory=set)
     change_shas: set[str] = field(default_factory=set)
-    incident_places: list[tuple[int, int | None, datetime]] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
 
     def rollouts(self, service_id: int, environment_id: int, since: datetime) -> None:
         key = (service_id, environment_id)
@@ -77,10 +77,7 @@ class Touched:
         self.incidents_after(incidents)
 
     def incidents_after(self, incidents: list[Incident]) -> None:
-        for incident in incidents:
-            self.incident_places.append(
-                (incident.service_id, incident.environment_id, incident.opened_at)
-            )
+        self.incidents += incidents
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,11 +129,13 @@ def _rollouts_holding(shas: set[str]) -> list[tuple[int, int, datetime]]:
 
 
 def _incident_places_resolve(touched: Touched) -> None:
-    """An incident touches its environment, or every production environment of its service."""
+    """An incident touches its environment (or every production environment of its service)
+    from a day before it opened, and from the rollout it names, if any."""
     prod_envs: dict[int, list[int]] = {}
-    for service_id, env_id, opened_at in touched.incident_places:
-        if env_id is not None:
-            envs = [env_id]
+    for incident in touched.incidents:
+        service_id = incident.service_id
+        if incident.environment_id is not None:
+            envs = [incident.environment_id]
         else:
             if service_id not in prod_envs:
                 prod_envs[service_id] = list(
@@ -147,24 +146,9 @@ def _incident_places_resolve(touched: Touched) -> None:
                 )
             envs = prod_envs[service_id]
         for env in envs:
-            # Explicit links may point at any earlier rollout: failures_rebuild looks them up.
-            touched.facts_from(service_id, env, opened_at - INFERENCE_WINDOW)
-            linked = _incident_link_earliest(service_id, env)
-            if linked is not None:
-                touched.facts_from(service_id, env, linked)
-
-
-def _incident_link_earliest(service_id: int, env_id: int) -> datetime | None:
-    """Earliest rollout that an incident of the service names explicitly."""
-    incidents = Incident.objects.filter(service_id=service_id, caused_by__isnull=False).filter(
-        Q(environment_id=env_id) | Q(environment__isnull=True)
-    )
-    times = [
-        rollout.first_live_at
-        for incident in incidents
-        for rollout in _incident_linked_rollouts(incident, service_id, env_id)
-    ]
-    return min(times, default=None)
+            touched.facts_from(service_id, env, incident.opened_at - INFERENCE_WINDOW)
+            for rollout in _incident_linked_rollouts(incident, service_id, env):
+                touched.facts_from(service_id, env, rollout.first_live_at)
 
 
 def _change_starts_update(touched: Touched) -> None:
@@ -265,7 +249,8 @@ class _Shipped:
 
     Rollouts going live in the last ACTIVE_TARGET_WINDOW before `since` have their change sets
     loaded up front; a commit authored after that window opened (give or take CLOCK_SKEW) cannot
-    have been shipped earlier, so only older commits cost a lookup. Nothing loads the pair's whole history.
+    have been shipped earlier, so only older commits cost a lookup. Nothing loads the pair's
+    whole history.
     """
 
     def __init__(self, pair: dict[str, int], since: datetime) -> None:
@@ -722,13 +707,15 @@ def _incident_linked_rollouts(incident: Incident, service_id: int, env_id: int) 
     base = Rollout.objects.filter(service_id=service_id, environment_id=env_id)
     if "deployment" in link:
         ext = f"deployment:{link['deployment']}"
-        deployment = (
-            Deployment.objects.filter(external_id=ext, rollout__isnull=False)
-            .order_by("-source")
-            .filter(Q(source=incident.source) | ~Q(source=incident.source))
-            .select_related("rollout")
+        named = list(
+            Deployment.objects.filter(
+                service_id=service_id, external_id=ext, rollout__isnull=False
+            ).select_related("rollout")
         )
-        same = [d for d in deployment if d.source == incident.source] or list(deployment)
+        # Ids are namespaced by source: prefer the incident's own source.
+        same = [d for d in named if d.source == incident.source] or sorted(
+            named, key=lambda d: d.source
+        )
         return [d.rollout for d in same[:1] if d.rollout.environment_id == env_id]
     if "version" in link or "sha" in link:
         value = link.get("version") or link.get("sha")
@@ -762,6 +749,11 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     env = Environment.objects.get(id=environment_id)
     service = Service.objects.get(id=service_id)
     rollouts = list(Rollout.objects.filter(**pair, first_live_at__gte=since).order_by("seq"))
+    if rollouts and rollouts[0].previous_id:
+        # The rollout a rollback in the window replaced may have gone live long before it.
+        replaced = Rollout.objects.get(id=rollouts[0].previous_id)
+        since = min(since, replaced.first_live_at)
+        rollouts = [replaced, *rollouts]
     FailureLink.objects.filter(rollout__in=[r.id for r in rollouts]).delete()
     if not rollouts:
         return
@@ -853,6 +845,8 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
             continue
         if incident.caused_by:
             for failed in _incident_linked_rollouts(incident, service_id, environment_id):
+                if failed.first_live_at > incident.opened_at:
+                    continue  # names a rollout that went live after it opened: not its cause
                 link(
                     by_id.get(failed.id, failed),
                     FailureLink.Cause.INCIDENT,
@@ -894,10 +888,11 @@ def _pair_incidents(service_id: int, env: Environment, since: datetime) -> list[
     envs = Q(environment=env)
     if env.tier == Tier.PRODUCTION:
         envs |= Q(environment__isnull=True)
+    # An incident cannot be caused by a rollout that went live after it opened, so older
+    # incidents cannot name the rollouts from `since` on.
     return list(
-        Incident.objects.filter(service_id=service_id)
+        Incident.objects.filter(service_id=service_id, opened_at__gte=since)
         .filter(envs)
-        .filter(Q(caused_by__isnull=False) | Q(opened_at__gte=since))
         .order_by("opened_at", "source", "external_id")
     )
 
