@@ -1,4 +1,4 @@
-"""Property tests: derived facts depend on the events, not on how often or in what order they came."""
+"""Property tests: derived facts depend on the events, not on their order or repetition."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for i in range(n_commits):
         parents = [f"c{i - 1}"] if i else []
-        message = f'Revert "x"\n\nThis reverts commit {sha(f"c{i - 2}")}.' if i and i % 5 == 0 else "x"
+        message = (
+            f'Revert "x"\n\nThis reverts commit {sha(f"c{i - 2}")}.' if i and i % 5 == 0 else "x"
+        )
         events.append(commit(f"c{i}", parents, hours=i, message=message))
     number = 0
     i = 1
