@@ -462,13 +462,23 @@ def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rol
         rollout.last_live_at = finished
         on_target[target_id] = (finished, key)
         if rollout.completed_at is None:
-            active = configured or {
-                t for t, (when, _) in on_target.items() if when > finished - ACTIVE_TARGET_WINDOW
-            }
+            active = _active_targets(
+                configured, {t: when for t, (when, _) in on_target.items()}, finished
+            )
             rollout.targets_active = len(active)
             if active <= rollout.covered:
                 rollout.completed_at = finished
     return rollouts
+
+
+def _active_targets(
+    configured: set[int], last_success: dict[int, datetime], at: datetime
+) -> set[int]:
+    """Targets a rollout must reach: the environment's configured ones, for a service that deploys
+    to them; otherwise those with a successful deployment of the service in the last 30 days."""
+    if configured & set(last_success):
+        return configured
+    return {t for t, when in last_success.items() if when > at - ACTIVE_TARGET_WINDOW}
 
 
 def _rollout_classify(
@@ -598,9 +608,6 @@ def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     pair = {"service_id": service_id, "environment_id": environment_id}
     redo = Rollout.objects.filter(**pair, first_live_at__gte=since)
     ChangeArrival.objects.filter(rollout__in=redo).delete()
-    arrived: set[tuple[int | None, str]] = set(
-        ChangeArrival.objects.filter(**pair).values_list("change_id", "commit_sha")
-    )
     rollouts = list(redo.order_by("seq").values("id", "first_live_at", "unattributed"))
     in_set: dict[int, list[str]] = defaultdict(list)
     for rollout_id, sha in (
@@ -617,6 +624,14 @@ def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -
         .order_by()
     ):
         changes_of[sha].add(change_id)
+    # Changes that already arrived with an earlier rollout (a PR shipped in parts) keep it.
+    earlier = ChangeArrival.objects.filter(**pair)
+    direct = all_shas - set(changes_of)
+    arrived: set[tuple[int | None, str]] = set(
+        earlier.filter(
+            change_id__in={cid for ids in changes_of.values() for cid in ids}
+        ).values_list("change_id", "commit_sha")
+    ) | set(earlier.filter(commit_sha__in=direct).values_list("change_id", "commit_sha"))
     new = []
     for rollout in rollouts:
         for sha in in_set[rollout["id"]]:
@@ -682,9 +697,7 @@ def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> N
             if ship_seq is not None and ship_seq >= r["seq"] and target_id not in reached:
                 reached[target_id] = finished
                 if estate_at is None:
-                    active = configured or {
-                        t for t, when in last_seen.items() if when > finished - ACTIVE_TARGET_WINDOW
-                    }
+                    active = _active_targets(configured, last_seen, finished)
                     if active <= set(reached):
                         estate_at = finished
         reached_rows += [

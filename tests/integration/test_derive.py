@@ -282,3 +282,22 @@ def test_redeploy_and_config_change_are_told_apart() -> None:
         ]
     )
     assert [r.kind for r in rollouts()] == ["change", "redeploy", "config"]
+
+
+def test_configured_targets_bind_only_services_that_deploy_to_them() -> None:
+    from dora.models import Environment, Target
+
+    env = Environment.objects.create(name="production", tier="production", tier_configured=True)
+    for name in ("eu", "us"):
+        Target.objects.create(environment=env, name=name, configured=True)
+    record(
+        [
+            deployment("a1", "c1", hours=0, service="regional", target="eu"),
+            deployment("b1", "c1", hours=0, service="single"),
+        ]
+    )
+    (regional,) = rollouts("regional")
+    (single,) = rollouts("single")
+    # 'us' is configured but not reached yet; the single-target service has nothing to wait for.
+    assert (regional.completed_at, regional.targets_active) == (None, 2)
+    assert (single.completed_at, single.targets_active) == (when(0), 1)
