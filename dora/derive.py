@@ -202,6 +202,18 @@ class _Rollout:
     complete: bool = True
     pk: int | None = None
 
+    @classmethod
+    def from_row(cls, row: dict) -> _Rollout:
+        return cls(
+            seq=row["seq"],
+            sha=row["sha"],
+            version=row["version"],
+            config_version=row["config_version"],
+            first_live_at=row["first_live_at"],
+            ship_seq=row["ship_seq"],
+            pk=row["id"],
+        )
+
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.sha, self.version, self.config_version)
@@ -209,6 +221,9 @@ class _Rollout:
     @property
     def vkey(self) -> str:
         return self.sha or self.version
+
+
+_ROW = ("id", "seq", "sha", "version", "config_version", "first_live_at", "ship_seq")
 
 
 class _RestartFrom(Exception):
@@ -247,31 +262,47 @@ class CommitGraph:
 class _Shipped:
     """What a pair shipped before the replay (looked up on demand) and during it (in memory).
 
-    Rollouts going live in the last ACTIVE_TARGET_WINDOW before `since` have their change sets
-    loaded up front; a commit authored after that window opened (give or take CLOCK_SKEW) cannot
-    have been shipped earlier, so only older commits cost a lookup. Nothing loads the pair's
-    whole history.
+    Rollouts going live in the last ACTIVE_TARGET_WINDOW before `since` are loaded up front,
+    with their change sets; a commit authored after that window opened (give or take CLOCK_SKEW)
+    cannot have been shipped or released earlier, so only older shas cost a lookup. Nothing
+    loads the pair's whole history.
     """
 
-    def __init__(self, pair: dict[str, int], since: datetime) -> None:
+    def __init__(self, pair: dict[str, int], since: datetime, graph: CommitGraph) -> None:
+        self.graph = graph
         self.kept = Rollout.objects.filter(**pair, first_live_at__lt=since)
         self.window_start = since - ACTIVE_TARGET_WINDOW
+        recent = self.kept.filter(first_live_at__gte=self.window_start)
         self.commits: dict[str, int] = dict(
-            RolloutCommit.objects.filter(
-                rollout__in=self.kept.filter(first_live_at__gte=self.window_start)
-            ).values_list("sha", "rollout__seq")
+            RolloutCommit.objects.filter(rollout__in=recent).values_list("sha", "rollout__seq")
         )
         self.checked: set[str] = set()
         self.versions: dict[str, tuple[int, bool] | None] = {}
+        self.latest: dict[tuple[str, str, str], _Rollout | None] = {}
+        self.previous: _Rollout | None = None
+        window = [_Rollout.from_row(row) for row in recent.order_by("seq").values(*_ROW)]
+        by_pk = {r.pk: r for r in window}
+        for rollout_id, target_id in Deployment.objects.filter(
+            rollout_id__in=list(by_pk)
+        ).values_list("rollout_id", "target_id"):
+            by_pk[rollout_id].covered.add(target_id)
+        self.window_versions: dict[str, int] = {}
+        for r in window:
+            self.latest[r.key] = r
+            self.window_versions.setdefault(r.vkey, r.seq)
+        self.previous = window[-1] if window else _kept_rollout(self.kept)
 
-    def walk_filter(self, shas: set[str], graph: CommitGraph) -> set[str]:
+    def _recent(self, sha: str) -> bool:
+        """Authored after the window opened: anything that shipped it is in the window."""
+        authored = self.graph.authored.get(sha)
+        return authored is not None and authored > self.window_start + CLOCK_SKEW
+
+    def walk_filter(self, shas: set[str]) -> set[str]:
         """The shas among `shas` that an earlier rollout of the pair shipped."""
         unsure = {
             s
             for s in shas
-            if s not in self.commits
-            and s not in self.checked
-            and graph.authored.get(s, self.window_start) <= self.window_start + CLOCK_SKEW
+            if s not in self.commits and s not in self.checked and not self._recent(s)
         }
         if unsure:
             self.commits.update(
@@ -282,25 +313,43 @@ class _Shipped:
             self.checked |= unsure
         return {s for s in shas if s in self.commits}
 
+    def latest_of(self, key: tuple[str, str, str]) -> _Rollout | None:
+        """The newest rollout of this exact (sha, version, config) so far."""
+        if key not in self.latest:
+            sha, version, config = key
+            self.latest[key] = (
+                None
+                if self._recent(sha)
+                else _kept_rollout(
+                    self.kept.filter(sha=sha, version=version, config_version=config)
+                )
+            )
+        return self.latest[key]
+
     def first(self, vkey: str) -> tuple[int, bool] | None:
         """(seq that first shipped vkey, whether a rollout deployed it as its version) or None."""
         if vkey not in self.versions:
-            rollout_seq = self.kept.filter(Q(sha=vkey) | Q(version=vkey)).aggregate(m=Min("seq"))[
-                "m"
-            ]
-            commit_seq = self.commits.get(vkey)
-            if commit_seq is None and vkey not in self.checked:
-                commit_seq = self.kept.filter(commits__sha=vkey).aggregate(m=Min("seq"))["m"]
+            if self._recent(vkey):
+                rollout_seq = self.window_versions.get(vkey)
+                commit_seq = self.commits.get(vkey)
+            else:
+                rollout_seq = self.kept.filter(Q(sha=vkey) | Q(version=vkey)).aggregate(
+                    m=Min("seq")
+                )["m"]
+                commit_seq = self.commits.get(vkey)
+                if commit_seq is None and vkey not in self.checked:
+                    commit_seq = self.kept.filter(commits__sha=vkey).aggregate(m=Min("seq"))["m"]
             seqs = [s for s in (rollout_seq, commit_seq) if s is not None]
             self.versions[vkey] = (min(seqs), rollout_seq == min(seqs)) if seqs else None
         return self.versions[vkey]
 
     def add(self, rollout: _Rollout) -> None:
+        self.latest[rollout.key] = rollout
         if self.first(rollout.vkey) is None:
             self.versions[rollout.vkey] = (rollout.seq, True)
         for sha in rollout.commits:
             self.commits.setdefault(sha, rollout.seq)
-            if sha not in self.versions or self.versions[sha] is None:
+            if self.versions.get(sha) is None:
                 self.versions[sha] = (rollout.seq, sha == rollout.vkey)
 
 
@@ -319,7 +368,7 @@ def _change_set_walk(
     seen: set[str] = set()
     while frontier:
         graph.fetch(frontier)
-        frontier -= shipped.walk_filter(frontier, graph)
+        frontier -= shipped.walk_filter(frontier)
         next_frontier: set[str] = set()
         for current in sorted(frontier):
             seen.add(current)
@@ -364,22 +413,10 @@ def rollouts_rebuild(service_id: int, environment_id: int, *, since: datetime) -
 
 
 def _kept_rollout(queryset: QuerySet[Rollout]) -> _Rollout | None:
-    row = (
-        queryset.order_by("-seq")
-        .values("id", "seq", "sha", "version", "config_version", "first_live_at", "ship_seq")
-        .first()
-    )
+    row = queryset.order_by("-seq").values(*_ROW).first()
     if row is None:
         return None
-    rollout = _Rollout(
-        seq=row["seq"],
-        sha=row["sha"],
-        version=row["version"],
-        config_version=row["config_version"],
-        first_live_at=row["first_live_at"],
-        ship_seq=row["ship_seq"],
-        pk=row["id"],
-    )
+    rollout = _Rollout.from_row(row)
     rollout.covered = set(
         Deployment.objects.filter(rollout_id=rollout.pk).values_list("target_id", flat=True)
     )
@@ -390,23 +427,19 @@ def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rol
     """Group the pair's successful deployments from `since` on, continuing from what is kept."""
     service = Service.objects.get(id=service_id)
     pair = {"service_id": service_id, "environment_id": env_id}
-    shipped = _Shipped(pair, since)
-    previous = _kept_rollout(shipped.kept)
+    successes = Deployment.objects.filter(**pair, status="success")
+    graph = CommitGraph()
+    repos = set(service.repos) | set(
+        successes.filter(finished_at__gte=since).exclude(repo="").values_list("repo", flat=True)
+    )
+    graph.prefetch(sorted(repos), since - ACTIVE_TARGET_WINDOW)
+    shipped = _Shipped(pair, since, graph)
+    previous = shipped.previous
     next_seq = previous.seq + 1 if previous else 1
-
-    latest_by_key: dict[tuple[str, str, str], _Rollout | None] = {}
-
-    def latest_of(key: tuple[str, str, str]) -> _Rollout | None:
-        if key not in latest_by_key:
-            sha, version, config = key
-            latest_by_key[key] = _kept_rollout(
-                shipped.kept.filter(sha=sha, version=version, config_version=config)
-            )
-        return latest_by_key[key]
 
     # Each target's latest successful deployment before `since`: (time, key). Targets are few.
     on_target: dict[int, tuple[datetime, tuple[str, str, str]]] = {}
-    before = Deployment.objects.filter(**pair, status="success", finished_at__lt=since)
+    before = successes.filter(finished_at__lt=since)
     for target_id in Target.objects.filter(environment_id=env_id).values_list("id", flat=True):
         last = (
             before.filter(target_id=target_id)
@@ -420,11 +453,9 @@ def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rol
         Target.objects.filter(environment_id=env_id, configured=True).values_list("id", flat=True)
     )
 
-    graph = CommitGraph()
-    graph.prefetch(list(service.repos), since - ACTIVE_TARGET_WINDOW)
     rollouts: list[_Rollout] = []
     deployments = (
-        Deployment.objects.filter(**pair, status="success", finished_at__gte=since)
+        successes.filter(finished_at__gte=since)
         .order_by("finished_at", "source", "external_id")
         .values_list(
             "id", "target_id", "finished_at", "sha", "version", "config_version", "commits"
@@ -432,7 +463,7 @@ def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rol
     )
     for dep_id, target_id, finished, sha, version, config, explicit in deployments:
         key = (sha, version, config)
-        candidate = latest_of(key)
+        candidate = shipped.latest_of(key)
         last = on_target.get(target_id)
         joinable = (
             candidate is not None
@@ -455,7 +486,6 @@ def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rol
             _rollout_classify(rollout, previous, shipped, graph, service, explicit)
             shipped.add(rollout)
             rollouts.append(rollout)
-            latest_by_key[key] = rollout
             previous = rollout
         rollout.covered.add(target_id)
         rollout.deployment_ids.append(dep_id)
@@ -516,7 +546,7 @@ def _rollout_classify(
     globs = list(service.paths)
     if explicit is not None:
         graph.fetch(set(explicit))
-        already = shipped.walk_filter(set(explicit), graph)
+        already = shipped.walk_filter(set(explicit))
         for sha in explicit:
             if sha not in already:
                 rollout.commits[sha] = _in_scope(graph.files.get(sha, []), globs)
