@@ -16,6 +16,7 @@ from dora.models import (
     ChangeCommit,
     Commit,
     Deployment,
+    DerivePending,
     Environment,
     FailureLink,
     Incident,
@@ -308,6 +309,12 @@ class MissingCommitAdmin(ReadOnlyAdmin):
     list_display = ("service", "environment", "sha", "since")
     list_filter = ("environment",)
     search_fields = ("sha", "service__name")
+    list_select_related = ("service", "environment")
+
+
+@admin.register(DerivePending)
+class DerivePendingAdmin(ReadOnlyAdmin):
+    list_display = ("service", "environment", "walk_since", "facts_since")
     list_select_related = ("service", "environment")
 
 

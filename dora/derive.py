@@ -1,8 +1,10 @@
 """Derived delivery facts (METRICS.md §2–3): rollouts, change sets, arrivals and failure links.
 
-Facts are a pure function of the stored records. Intake calls `facts_derive()` with what a batch
-touched; each touched (service, environment) is rebuilt from the earliest moment the batch could
-have changed onward, so late and out-of-order events correct earlier facts. `pair_rebuild_all()`
+Facts are a pure function of the stored records. Intake calls `touched_mark()` with what a batch
+touched, in the batch's transaction: it records each invalidated (service, environment) and the
+earliest moment the batch could have changed (a DerivePending row). `pending_derive()` then
+rebuilds each pending pair from that moment onward, so late and out-of-order events correct
+earlier facts, and a crash in between loses nothing. `pair_rebuild_all()`
 rebuilds one pair from scratch (used by tests to prove the incremental path gives the same facts).
 """
 
@@ -13,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Min, Q, QuerySet
 
 from dora.models import (
@@ -21,6 +24,7 @@ from dora.models import (
     ChangeCommit,
     Commit,
     Deployment,
+    DerivePending,
     Environment,
     FailureLink,
     Incident,
@@ -85,8 +89,8 @@ class Touched:
 # ---------------------------------------------------------------------------------------------
 
 
-def facts_derive(touched: Touched) -> None:
-    """Bring every derived fact up to date with what a batch touched."""
+def touched_mark(touched: Touched) -> None:
+    """Record, in the intake's transaction, which pairs a batch invalidated and from when."""
     _change_starts_update(touched)
     for service_id, env_id, since in (
         MissingCommit.objects.filter(sha__in=touched.commit_shas)
@@ -100,20 +104,95 @@ def facts_derive(touched: Touched) -> None:
     for service_id, env_id, since in _rollouts_holding(touched.change_shas):
         touched.facts_from(service_id, env_id, since)
     _incident_places_resolve(touched)
+    pairs = sorted(set(touched.walk) | set(touched.facts))
+    if not pairs:
+        return
+    keys = Q()
+    for service_id, env_id in pairs:
+        keys |= Q(service_id=service_id, environment_id=env_id)
+    stored = {(p.service_id, p.environment_id): p for p in DerivePending.objects.filter(keys)}
+    rows = []
+    for pair in pairs:
+        walk = [
+            t for t in (touched.walk.get(pair), getattr(stored.get(pair), "walk_since", None)) if t
+        ]
+        facts = [t for t in (touched.facts.get(pair), touched.walk.get(pair)) if t]
+        if pair in stored:
+            facts.append(stored[pair].facts_since)
+        rows.append(
+            DerivePending(
+                service_id=pair[0],
+                environment_id=pair[1],
+                walk_since=min(walk, default=None),
+                facts_since=min(facts),
+            )
+        )
+    DerivePending.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["service", "environment"],
+        update_fields=["walk_since", "facts_since"],
+    )
 
-    for pair in sorted(touched.walk):
-        since = rollouts_rebuild(*pair, since=touched.walk[pair])
-        touched.facts_from(*pair, since)
-    for pair in sorted(touched.facts):
-        arrivals_rebuild(*pair, since=touched.facts[pair])
-        failures_rebuild(*pair, since=touched.facts[pair] - REMEDIATION_WINDOW)
+
+def pending_derive() -> int:
+    """Re-derive every pending pair, each in its own transaction; return how many were done."""
+    done = 0
+    for pair_id in list(
+        DerivePending.objects.order_by("service_id", "environment_id").values_list("id", flat=True)
+    ):
+        with transaction.atomic():
+            pending = DerivePending.objects.select_for_update().filter(id=pair_id).first()
+            if pending is None:
+                continue  # another worker took it
+            pair_derive(
+                pending.service_id,
+                pending.environment_id,
+                walk_since=pending.walk_since,
+                facts_since=pending.facts_since,
+            )
+            pending.delete()
+            done += 1
+    return done
+
+
+def pair_derive(
+    service_id: int,
+    environment_id: int,
+    *,
+    walk_since: datetime | None,
+    facts_since: datetime,
+) -> None:
+    """Bring one pair's facts up to date: rollouts from walk_since, the rest from facts_since."""
+    if walk_since is not None:
+        facts_since = min(
+            facts_since, rollouts_rebuild(service_id, environment_id, since=walk_since)
+        )
+    arrivals_rebuild(service_id, environment_id, since=facts_since)
+    failures_rebuild(service_id, environment_id, since=facts_since - REMEDIATION_WINDOW)
+
+
+def pairs_mark_all() -> int:
+    """Mark every pair with deployments or incidents for derivation from scratch."""
+    pairs = set(
+        Deployment.objects.values_list("service_id", "environment_id").distinct().order_by()
+    )
+    rows = [
+        DerivePending(service_id=s, environment_id=e, walk_since=_BEGINNING, facts_since=_BEGINNING)
+        for s, e in sorted(pairs)
+    ]
+    DerivePending.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["service", "environment"],
+        update_fields=["walk_since", "facts_since"],
+    )
+    return len(rows)
 
 
 def pair_rebuild_all(service_id: int, environment_id: int) -> None:
     """Rebuild one (service, environment) from scratch."""
-    rollouts_rebuild(service_id, environment_id, since=_BEGINNING)
-    arrivals_rebuild(service_id, environment_id, since=_BEGINNING)
-    failures_rebuild(service_id, environment_id, since=_BEGINNING)
+    pair_derive(service_id, environment_id, walk_since=_BEGINNING, facts_since=_BEGINNING)
 
 
 def _rollouts_holding(shas: set[str]) -> list[tuple[int, int, datetime]]:

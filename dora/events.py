@@ -366,20 +366,23 @@ def events_record(
     default_source: str = DEFAULT_SOURCE,
     now: datetime | None = None,
     batch_size: int = BATCH_SIZE,
+    derive_every: int | None = None,
     keep_items: bool = True,
 ) -> IntakeReport:
     """Validate and upsert events, then re-derive the facts they touch.
 
     Items may be dicts, or `EventInvalid` instances standing for input that could not even be
     parsed (the caller's line that was not JSON); those are reported as rejected in place.
-    Each batch is one transaction: its records and the derived facts they touch land together.
-    With keep_items False only rejected items are kept in the report (streaming large files).
+    Each batch is one transaction that stores its records and marks the (service, environment)
+    pairs they invalidate; the marked pairs are derived again at the end, and also after every
+    `derive_every` events when given (bulk imports: fewer, larger derivations). With keep_items
+    False only rejected items are kept in the report (streaming large files).
     """
     from dora import derive  # derive imports the models this module writes; keep the edge one-way
 
     now = now or datetime.now(UTC)
     report = IntakeReport()
-    offset = 0
+    offset = since_derived = 0
     for chunk in _batches(events, batch_size):
         valid: list[tuple[int, Event]] = []
         for i, obj in enumerate(chunk, start=offset):
@@ -392,13 +395,18 @@ def events_record(
         offset += len(chunk)
         with transaction.atomic():
             statuses, touched = _records_upsert([e for _, e in valid], now=now)
-            derive.facts_derive(touched)
+            derive.touched_mark(touched)
         for (i, event), status in zip(valid, statuses, strict=True):
             item = ItemResult(index=i, status=status, key=":".join(event.key))
             if keep_items:
                 report.add(item)
             else:
                 report.counts[status] += 1
+        since_derived += len(chunk)
+        if derive_every is not None and since_derived >= derive_every:
+            derive.pending_derive()
+            since_derived = 0
+    derive.pending_derive()
     if keep_items:
         report.items.sort(key=lambda item: item.index)
     return report

@@ -440,6 +440,26 @@ class FailureLink(models.Model):
     detail = models.CharField(max_length=500, blank=True)
 
 
+class DerivePending(models.Model):
+    """A (service, environment) whose facts intake has invalidated and derivation has not redone.
+
+    Written in the same transaction as the records, so a crash between storing events and
+    deriving from them loses nothing: the next flush (or `manage.py derive`) picks it up.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
+    walk_since = models.DateTimeField(
+        null=True, blank=True, help_text="regroup rollouts and walk change sets from here"
+    )
+    facts_since = models.DateTimeField(help_text="arrivals and failure links from here")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "environment"], name="derivepending_unique")
+        ]
+
+
 # ---------------------------------------------------------------------------------------------
 # Access
 # ---------------------------------------------------------------------------------------------

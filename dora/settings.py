@@ -101,6 +101,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The whole beat schedule, in one place.
+CELERY_BEAT_SCHEDULE = {
+    "derive-pending": {"task": "dora.tasks.derive_pending_task", "schedule": 300.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -301,3 +301,39 @@ def test_configured_targets_bind_only_services_that_deploy_to_them() -> None:
     # 'us' is configured but not reached yet; the single-target service has nothing to wait for.
     assert (regional.completed_at, regional.targets_active) == (None, 2)
     assert (single.completed_at, single.targets_active) == (when(0), 1)
+
+
+def test_facts_pending_after_a_crash_are_derived_by_the_derive_command() -> None:
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from dora import derive
+    from dora.events import _records_upsert, event_validate
+    from dora.models import DerivePending
+    from tests.builders import T0
+
+    events = [
+        commit("c1", hours=0),
+        commit("c2", ["c1"], hours=1),
+        deployment("d1", "c1", hours=1),
+        deployment("d2", "c2", hours=2),
+    ]
+    record(events)
+    expected = facts_snapshot()
+    Rollout.objects.all().delete()
+    from dora.models import Commit, RawEvent
+
+    Commit.objects.all().delete()
+    Deployment.objects.all().delete()
+    RawEvent.objects.all().delete()
+    # The batch's transaction commits records and the pending mark; then the process dies.
+    with transaction.atomic():
+        _, touched = _records_upsert([event_validate(e) for e in events], now=T0)
+        derive.touched_mark(touched)
+    assert not Rollout.objects.exists()
+    assert DerivePending.objects.count() == 1
+    call_command("derive")
+    assert facts_snapshot() == expected and not DerivePending.objects.exists()
+    # --all re-derives every pair from its records, to the same facts.
+    call_command("derive", "--all")
+    assert facts_snapshot() == expected

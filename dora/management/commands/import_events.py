@@ -13,6 +13,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dora.events import BATCH_SIZE, EventInvalid, events_record
 
+# Larger derivations amortize their per-(service, environment) cost; memory stays bounded by it.
+DERIVE_EVERY = 20_000
+
 
 def _lines(handle: TextIO) -> Iterator[Any]:
     """One item per line: the parsed object, or an EventInvalid saying why it is not JSON."""
@@ -37,7 +40,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="path to a .jsonl file, or - for stdin")
         parser.add_argument("--source", default="api", help="source for events that name none")
-        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+        parser.add_argument(
+            "--batch-size", type=int, default=BATCH_SIZE, help="events per transaction"
+        )
+        parser.add_argument(
+            "--derive-every",
+            type=int,
+            default=DERIVE_EVERY,
+            help="derive the facts the import invalidated after this many events (and at the end)",
+        )
         parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -72,6 +83,7 @@ class Command(BaseCommand):
                 items(),
                 default_source=options["source"],
                 batch_size=options["batch_size"],
+                derive_every=options["derive_every"],
                 keep_items=False,
             )
         except UnicodeDecodeError as exc:

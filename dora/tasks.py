@@ -1,0 +1,13 @@
+"""Celery entry points of the domain core, one line each."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from dora.derive import pending_derive
+
+
+@shared_task(acks_late=True)
+def derive_pending_task() -> int:
+    """Derive facts left pending (intake normally derives at once; this recovers leftovers)."""
+    return pending_derive()
