@@ -274,7 +274,6 @@ class _Rollout:
     targets_active: int = 0
     covered: set[int] = field(default_factory=set)
     deployment_ids: list[int] = field(default_factory=list)
-    previous_seq: int | None = None
     unattributed: bool = False
     commits: dict[str, bool] = field(default_factory=dict)  # sha -> in_scope
     missing: set[str] = field(default_factory=set)
@@ -599,7 +598,6 @@ def _rollout_classify(
     explicit: list[str] | None,
 ) -> None:
     """Kind, ship order and change set of a new rollout (METRICS §2)."""
-    rollout.previous_seq = previous.seq if previous else None
     vkey = rollout.vkey
     if previous is not None and vkey == previous.vkey:
         same_config = rollout.config_version == previous.config_version
@@ -643,7 +641,6 @@ def _rollouts_write(
     FailureLink.objects.filter(Q(rollout__in=stale) | Q(by_rollout__in=stale)).delete()
     RolloutCommit.objects.filter(rollout__in=stale).delete()
     Deployment.objects.filter(rollout__in=stale).update(rollout=None)
-    Rollout.objects.filter(previous__in=stale).update(previous=None)
     stale.delete()
     MissingCommit.objects.filter(**pair, since__gte=since).delete()
     if not rollouts:
@@ -670,12 +667,9 @@ def _rollouts_write(
         for r in rollouts
     ]
     Rollout.objects.bulk_create(objs, batch_size=500)
-    seqs = [r.seq for r in rollouts] + [r.previous_seq for r in rollouts[:1] if r.previous_seq]
-    ids = dict(Rollout.objects.filter(**pair, seq__in=seqs).values_list("seq", "id"))
-    for obj, r in zip(objs, rollouts, strict=True):
-        obj.pk = ids[r.seq]
-        obj.previous_id = ids.get(r.previous_seq) if r.previous_seq else None
-    Rollout.objects.bulk_update(objs, ["previous"], batch_size=500)
+    ids = dict(
+        Rollout.objects.filter(**pair, seq__in=[r.seq for r in rollouts]).values_list("seq", "id")
+    )
     RolloutCommit.objects.bulk_create(
         [
             RolloutCommit(rollout_id=ids[r.seq], sha=sha, in_scope=in_scope)
@@ -684,12 +678,9 @@ def _rollouts_write(
         ],
         batch_size=2000,
     )
-    deployments = [
-        Deployment(id=dep_id, rollout_id=ids[r.seq])
-        for r in rollouts
-        for dep_id in r.deployment_ids
-    ]
-    Deployment.objects.bulk_update(deployments, ["rollout"], batch_size=1000)
+    # One small UPDATE per rollout: bulk_update's CASE over thousands of ids is quadratic.
+    for r in rollouts:
+        Deployment.objects.filter(id__in=r.deployment_ids).update(rollout_id=ids[r.seq])
     missing: dict[str, datetime] = {}
     for r in rollouts:
         for sha in r.missing:
@@ -777,7 +768,7 @@ def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> N
     todo = list(
         recent.filter(kind=Rollout.Kind.CHANGE)
         .order_by("seq")
-        .values("id", "seq", "first_live_at", "kind")
+        .values("id", "seq", "first_live_at", "kind", "estate_reached_at")
     )
     if not todo:
         return
@@ -813,9 +804,10 @@ def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> N
             RolloutTarget(rollout_id=r["id"], target_id=t, reached_at=when)
             for t, when in sorted(reached.items())
         ]
-        updates.append(Rollout(id=r["id"], estate_reached_at=estate_at))
+        if estate_at != r["estate_reached_at"]:
+            updates.append(Rollout(id=r["id"], estate_reached_at=estate_at))
     RolloutTarget.objects.bulk_create(reached_rows, batch_size=2000)
-    Rollout.objects.bulk_update(updates, ["estate_reached_at"], batch_size=500)
+    Rollout.objects.bulk_update(updates, ["estate_reached_at"], batch_size=200)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -871,17 +863,16 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     env = Environment.objects.get(id=environment_id)
     service = Service.objects.get(id=service_id)
     rollouts = list(Rollout.objects.filter(**pair, first_live_at__gte=since).order_by("seq"))
-    if rollouts and rollouts[0].previous_id:
+    replaced = Rollout.objects.filter(**pair, seq=rollouts[0].seq - 1).first() if rollouts else None
+    if replaced is not None:
         # The rollout a rollback in the window replaced may have gone live long before it.
-        replaced = Rollout.objects.get(id=rollouts[0].previous_id)
         since = min(since, replaced.first_live_at)
         rollouts = [replaced, *rollouts]
     FailureLink.objects.filter(rollout__in=[r.id for r in rollouts]).delete()
     if not rollouts:
         return
     by_id = {r.id: r for r in rollouts}
-    previous_ids = {r.previous_id for r in rollouts if r.previous_id}
-    by_id_all = {r.id: r for r in Rollout.objects.filter(id__in=previous_ids)} | by_id
+    by_seq = {r.seq: r for r in rollouts}
 
     # What each rollout carries: labels of its changes, reverted shas, remediated incidents.
     labels: dict[int, set[str]] = defaultdict(set)
@@ -919,8 +910,8 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
 
     counted = [r for r in rollouts if r.kind in COUNTED_KINDS]
     for r in rollouts:
-        if r.kind == Rollout.Kind.ROLLBACK and r.previous_id in by_id_all:
-            replaced = by_id_all[r.previous_id]
+        if r.kind == Rollout.Kind.ROLLBACK and r.seq - 1 in by_seq:
+            replaced = by_seq[r.seq - 1]
             link(
                 replaced,
                 FailureLink.Cause.ROLLBACK,
@@ -993,17 +984,35 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
                     )
 
     FailureLink.objects.bulk_create([lk for group in links.values() for lk in group])
+    # A rollout whose deployment says it remediates an incident restores what that incident hit.
+    linked_ids = {
+        lk.incident.external_id.removeprefix("incident:")
+        for group in links.values()
+        for lk in group
+        if lk.incident is not None
+    }
+    remedied: dict[str, datetime] = {}
+    for incident_id, live_at in (
+        Deployment.objects.filter(**pair, remediates__in=linked_ids, rollout__isnull=False)
+        .values_list("remediates", "rollout__first_live_at")
+        .order_by("rollout__first_live_at")
+    ):
+        remedied.setdefault(incident_id, live_at)
+    changed = []
     for r in rollouts:
         group = links.get(r.id, [])
         statuses = {lk.status for lk in group}
+        before = (r.failure, r.restored_at, r.remediation)
         r.failure = "confirmed" if "confirmed" in statuses else "inferred" if statuses else ""
-        r.restored_at = _restored_at(r, group, by_id_all) if group else None
+        r.restored_at = _restored_at(group, remedied) if group else None
         r.remediation = (
             r.kind == Rollout.Kind.ROLLBACK
             or bool(labels[r.id] & REWORK_LABELS)
             or bool(remediates[r.id])
         )
-    Rollout.objects.bulk_update(rollouts, ["failure", "restored_at", "remediation"], batch_size=500)
+        if (r.failure, r.restored_at, r.remediation) != before:
+            changed.append(r)
+    Rollout.objects.bulk_update(changed, ["failure", "restored_at", "remediation"], batch_size=200)
 
 
 def _pair_incidents(service_id: int, env: Environment, since: datetime) -> list[Incident]:
@@ -1019,15 +1028,18 @@ def _pair_incidents(service_id: int, env: Environment, since: datetime) -> list[
     )
 
 
-def _restored_at(
-    rollout: Rollout, group: list[FailureLink], rollouts: dict[int, Rollout]
-) -> datetime | None:
+def _restored_at(group: list[FailureLink], remedied: dict[str, datetime]) -> datetime | None:
     """First present of: incident mitigated_at; the remediation rollout going live; resolved_at."""
     incidents = [lk.incident for lk in group if lk.incident is not None]
     mitigated = [i.mitigated_at for i in incidents if i.mitigated_at]
     if mitigated:
         return min(mitigated)
     remedies = [lk.by_rollout.first_live_at for lk in group if lk.by_rollout is not None]
+    remedies += [
+        remedied[key]
+        for key in (i.external_id.removeprefix("incident:") for i in incidents)
+        if key in remedied
+    ]
     if remedies:
         return min(remedies)
     resolved = [i.resolved_at for i in incidents if i.resolved_at]

@@ -332,7 +332,6 @@ class Rollout(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     targets_live = models.IntegerField(default=0)
     targets_active = models.IntegerField(default=0)
-    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
     unattributed = models.BooleanField(default=False, help_text="first rollout: no predecessor")
     change_set_complete = models.BooleanField(default=True)
     missing_shas = models.JSONField(default=list, blank=True)

@@ -31,7 +31,6 @@ def facts_snapshot() -> dict[str, Any]:
             "completed_at",
             "targets_live",
             "targets_active",
-            "previous__seq",
             "unattributed",
             "change_set_complete",
             "missing_shas",

@@ -337,3 +337,18 @@ def test_facts_pending_after_a_crash_are_derived_by_the_derive_command() -> None
     # --all re-derives every pair from its records, to the same facts.
     call_command("derive", "--all")
     assert facts_snapshot() == expected
+
+
+def test_remediating_rollout_restores_the_incident_it_names_and_counts_as_rework() -> None:
+    record(
+        [
+            deployment("d1", None, hours=0, version="v1"),
+            deployment("d2", None, hours=10, version="v2"),
+            incident("inc-4", hours=11, caused_by={"version": "v2"}),
+            deployment("d3", None, hours=14, version="v3", remediates="inc-4"),
+        ]
+    )
+    r1, r2, r3 = rollouts()
+    # No mitigated_at: the remediation rollout going live is the restoration (METRICS §3.4).
+    assert (r2.failure, r2.restored_at) == ("confirmed", when(14))
+    assert r3.remediation and not r2.remediation and r3.failure == ""
