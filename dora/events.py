@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -368,6 +368,7 @@ def events_record(
     batch_size: int = BATCH_SIZE,
     derive_every: int | None = None,
     keep_items: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> IntakeReport:
     """Validate and upsert events, then re-derive the facts they touch.
 
@@ -376,7 +377,8 @@ def events_record(
     Each batch is one transaction that stores its records and marks the (service, environment)
     pairs they invalidate; the marked pairs are derived again at the end, and also after every
     `derive_every` events when given (bulk imports: fewer, larger derivations). With keep_items
-    False only rejected items are kept in the report (streaming large files).
+    False only rejected items are kept in the report (streaming large files). `progress` is
+    called with the number of events handled so far after each batch.
     """
     from dora import derive  # derive imports the models this module writes; keep the edge one-way
 
@@ -406,6 +408,8 @@ def events_record(
         if derive_every is not None and since_derived >= derive_every:
             derive.pending_derive()
             since_derived = 0
+        if progress is not None:
+            progress(offset)
     derive.pending_derive()
     if keep_items:
         report.items.sort(key=lambda item: item.index)
