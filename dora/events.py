@@ -326,13 +326,13 @@ class ItemResult:
     status: str  # created | updated | unchanged | rejected
     key: str | None = None
     reason: str | None = None
+    warning: str | None = None  # stored, but something about it needs attention
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"index": self.index, "status": self.status}
-        if self.key is not None:
-            out["key"] = self.key
-        if self.reason is not None:
-            out["reason"] = self.reason
+        for name in ("key", "reason", "warning"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         return out
 
 
@@ -398,8 +398,11 @@ def events_record(
         with transaction.atomic():
             statuses, touched = _records_upsert([e for _, e in valid], now=now)
             derive.touched_mark(touched)
+        warnings = _unknown_sha_warnings([e for _, e in valid]) if keep_items else {}
         for (i, event), status in zip(valid, statuses, strict=True):
-            item = ItemResult(index=i, status=status, key=":".join(event.key))
+            item = ItemResult(
+                index=i, status=status, key=":".join(event.key), warning=warnings.get(event.key)
+            )
             if keep_items:
                 report.add(item)
             else:
@@ -442,6 +445,24 @@ def _records_upsert(events: list[Event], *, now: datetime) -> tuple[list[str], A
         records.raw_store(changed, now=now)
         records.records_store(changed, estate=EstateCache(), touched=touched)
     return statuses, touched
+
+
+def _unknown_sha_warnings(events: list[Event]) -> dict[tuple[str, str, str], str]:
+    """Deployments naming a sha no commit event has described yet: stored, but say so."""
+    from dora.models import Commit
+
+    shas = {e.fields["sha"] for e in events if e.type == "deployment" and "sha" in e.fields}
+    if not shas:
+        return {}
+    known = set(Commit.objects.filter(sha__in=shas).values_list("sha", flat=True))
+    return {
+        e.key: (
+            f"sha {e.fields['sha']} is not a known commit yet: the rollout's change set stays "
+            "incomplete (and its changes untimed) until a commit event for it arrives"
+        )
+        for e in events
+        if e.type == "deployment" and e.fields.get("sha") and e.fields["sha"] not in known
+    }
 
 
 def commit_reverted_sha(message: str) -> str:

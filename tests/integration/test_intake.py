@@ -105,8 +105,10 @@ def test_events_api_limits_events_per_request(settings: object) -> None:
 
 def test_deployment_naming_an_unseen_sha_is_stored_and_flagged() -> None:
     client = client_with("ingest")
-    status, _ = post(client, [deployment("d1", "c0", hours=0), deployment("d2", "c9", hours=5)])
+    status, body = post(client, [deployment("d1", "c0", hours=0), deployment("d2", "c9", hours=5)])
     assert status == 200
+    assert body["items"][1]["status"] == "created"
+    assert body["items"][1]["warning"].startswith(f"sha {sha('c9')} is not a known commit yet")
     latest = Rollout.objects.order_by("seq").last()
     assert not latest.change_set_complete and latest.missing_shas == [sha("c9")]
     post(client, [commit("c0"), commit("c9", ["c0"], hours=2)])

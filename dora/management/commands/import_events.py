@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dora.events import BATCH_SIZE, EventInvalid, events_record
+from dora.models import MissingCommit
 
 # Larger derivations amortize their per-(service, environment) cost; memory stays bounded by it.
 DERIVE_EVERY = 20_000
@@ -101,6 +102,13 @@ class Command(BaseCommand):
             f"{counts['unchanged']} unchanged, {counts['rejected']} rejected "
             f"in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} events/s)"
         )
+        missing = MissingCommit.objects.values("sha").distinct().count()
+        if missing:
+            self.stderr.write(
+                f"note: {missing} commit(s) named by deployments are not known yet; the change "
+                "sets of the rollouts that need them stay incomplete until their commit events "
+                "arrive (see MissingCommit in the admin)"
+            )
         if counts["rejected"]:
             raise CommandError(
                 f"{counts['rejected']} line(s) rejected; fix them and import the file again "
