@@ -282,8 +282,7 @@ class RolloutAdmin(ReadOnlyAdmin):
 
 @admin.register(RolloutCommit)
 class RolloutCommitAdmin(ReadOnlyAdmin):
-    list_display = ("service", "environment", "rollout_seq", "short_sha", "in_scope")
-    list_filter = ("in_scope",)
+    list_display = ("service", "environment", "rollout_seq", "short_sha")
     search_fields = ("sha", "rollout__service__name")
     list_select_related = ("rollout__service", "rollout__environment")
 

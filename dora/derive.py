@@ -275,7 +275,8 @@ class _Rollout:
     covered: set[int] = field(default_factory=set)
     deployment_ids: list[int] = field(default_factory=list)
     unattributed: bool = False
-    commits: dict[str, bool] = field(default_factory=dict)  # sha -> in_scope
+    commits: set[str] = field(default_factory=set)  # in the service's scope
+    visited: int = 0
     missing: set[str] = field(default_factory=set)
     complete: bool = True
     pk: int | None = None
@@ -340,6 +341,8 @@ class CommitGraph:
 class _Shipped:
     """What a pair shipped before the replay (looked up on demand) and during it (in memory).
 
+    A change-set walk stops at commits an earlier rollout shipped and at earlier rollouts' shas
+    (out-of-scope commits of a monorepo are not stored, so the shas bound those walks).
     Rollouts going live in the last ACTIVE_TARGET_WINDOW before `since` are loaded up front,
     with their change sets; a commit authored after that window opened (give or take CLOCK_SKEW)
     cannot have been shipped or released earlier, so only older shas cost a lookup. Nothing
@@ -365,9 +368,12 @@ class _Shipped:
         ).values_list("rollout_id", "target_id"):
             by_pk[rollout_id].covered.add(target_id)
         self.window_versions: dict[str, int] = {}
+        self.rollout_shas: dict[str, int] = {}
         for r in window:
             self.latest[r.key] = r
             self.window_versions.setdefault(r.vkey, r.seq)
+            if r.sha:
+                self.rollout_shas.setdefault(r.sha, r.seq)
         self.previous = window[-1] if window else _kept_rollout(self.kept)
 
     def _recent(self, sha: str) -> bool:
@@ -380,7 +386,10 @@ class _Shipped:
         unsure = {
             s
             for s in shas
-            if s not in self.commits and s not in self.checked and not self._recent(s)
+            if s not in self.commits
+            and s not in self.rollout_shas
+            and s not in self.checked
+            and not self._recent(s)
         }
         if unsure:
             self.commits.update(
@@ -388,8 +397,12 @@ class _Shipped:
                     "sha", "rollout__seq"
                 )
             )
+            for sha, seq in (
+                self.kept.filter(sha__in=unsure).order_by("-seq").values_list("sha", "seq")
+            ):
+                self.rollout_shas[sha] = seq  # ends on the lowest seq
             self.checked |= unsure
-        return {s for s in shas if s in self.commits}
+        return {s for s in shas if s in self.commits or s in self.rollout_shas}
 
     def latest_of(self, key: tuple[str, str, str]) -> _Rollout | None:
         """The newest rollout of this exact (sha, version, config) so far."""
@@ -423,6 +436,8 @@ class _Shipped:
 
     def add(self, rollout: _Rollout) -> None:
         self.latest[rollout.key] = rollout
+        if rollout.sha:
+            self.rollout_shas.setdefault(rollout.sha, rollout.seq)
         if self.first(rollout.vkey) is None:
             self.versions[rollout.vkey] = (rollout.seq, True)
         for sha in rollout.commits:
@@ -453,8 +468,10 @@ def _change_set_walk(
             if current not in graph.parents:
                 rollout.missing.add(current)
                 continue
-            rollout.commits[current] = _in_scope(graph.files[current], globs)
-            if len(rollout.commits) >= WALK_LIMIT:
+            rollout.visited += 1
+            if _in_scope(graph.files[current], globs):
+                rollout.commits.add(current)
+            if rollout.visited >= WALK_LIMIT:
                 rollout.complete = False
                 return
             next_frontier.update(graph.parents[current])
@@ -625,10 +642,14 @@ def _rollout_classify(
         graph.fetch(set(explicit))
         already = shipped.walk_filter(set(explicit))
         for sha in explicit:
-            if sha not in already:
-                rollout.commits[sha] = _in_scope(graph.files.get(sha, []), globs)
+            if sha not in already and _in_scope(graph.files.get(sha, []), globs):
+                rollout.commits.add(sha)
     elif rollout.sha:
         _change_set_walk(graph, rollout.sha, shipped, globs, rollout)
+    if globs and previous is not None and rollout.complete and not rollout.commits:
+        # A monorepo sha whose new commits all belong to other services ships nothing of this
+        # one: a redeploy of its code, not a change (it still carries everything before it).
+        rollout.kind = Rollout.Kind.REDEPLOY
 
 
 def _rollouts_write(
@@ -672,9 +693,9 @@ def _rollouts_write(
     )
     RolloutCommit.objects.bulk_create(
         [
-            RolloutCommit(rollout_id=ids[r.seq], sha=sha, in_scope=in_scope)
+            RolloutCommit(rollout_id=ids[r.seq], sha=sha)
             for r in rollouts
-            for sha, in_scope in sorted(r.commits.items())
+            for sha in sorted(r.commits)
         ],
         batch_size=2000,
     )
@@ -711,7 +732,7 @@ def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     rollouts = list(redo.order_by("seq").values("id", "first_live_at", "unattributed"))
     in_set: dict[int, list[str]] = defaultdict(list)
     for rollout_id, sha in (
-        RolloutCommit.objects.filter(rollout__in=redo, in_scope=True)
+        RolloutCommit.objects.filter(rollout__in=redo)
         .order_by("sha")
         .values_list("rollout_id", "sha")
     ):
@@ -883,7 +904,7 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     reverts: dict[int, set[str]] = defaultdict(set)
     commit_reverts = dict(
         Commit.objects.filter(
-            sha__in=RolloutCommit.objects.filter(rollout__in=rollouts, in_scope=True).values("sha")
+            sha__in=RolloutCommit.objects.filter(rollout__in=rollouts).values("sha")
         )
         .exclude(reverts_sha="")
         .values_list("sha", "reverts_sha")

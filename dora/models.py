@@ -357,11 +357,10 @@ class Rollout(models.Model):
 
 
 class RolloutCommit(models.Model):
-    """A commit in a rollout's change set. in_scope: it touches the service (monorepo globs)."""
+    """A commit in a rollout's change set (in a monorepo: one that touches the service's globs)."""
 
     rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="commits")
     sha = models.CharField(max_length=64)
-    in_scope = models.BooleanField(default=True)
 
     class Meta:
         indexes = [models.Index(fields=["sha"])]

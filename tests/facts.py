@@ -45,7 +45,7 @@ def facts_snapshot() -> dict[str, Any]:
     where = ("rollout__service__name", "rollout__environment__name", "rollout__seq")
     return {
         "rollouts": rollouts,
-        "commits": sorted(RolloutCommit.objects.values_list(*where, "sha", "in_scope")),
+        "commits": sorted(RolloutCommit.objects.values_list(*where, "sha")),
         "arrivals": sorted(
             ChangeArrival.objects.values_list(
                 *where, "change__repo", "change__number", "commit_sha", "arrived_at", "unattributed"

@@ -33,12 +33,8 @@ def rollouts(service: str = "shop", environment: str = "production") -> list[Rol
     )
 
 
-def change_set(rollout: Rollout, *, in_scope: bool = True) -> set[str]:
-    return set(
-        RolloutCommit.objects.filter(rollout=rollout, in_scope=in_scope).values_list(
-            "sha", flat=True
-        )
-    )
+def change_set(rollout: Rollout) -> set[str]:
+    return set(RolloutCommit.objects.filter(rollout=rollout).values_list("sha", flat=True))
 
 
 def test_monorepo_commit_touches_only_its_service() -> None:
@@ -60,7 +56,8 @@ def test_monorepo_commit_touches_only_its_service() -> None:
     assert [r.kind for r in search] == ["change", "change"]
     # Both commits since m0 are shipped, but each service's change set keeps only its own.
     assert change_set(search[1]) == {sha("m1")}
-    assert change_set(search[1], in_scope=False) == {sha("m2")}
+    # m2 touches only recs: not in search's change set, and not stored for it.
+    assert not RolloutCommit.objects.filter(rollout__service__name="search", sha=sha("m2")).exists()
     assert change_set(recs[1]) == {sha("m2")}
     arrivals = ChangeArrival.objects.filter(rollout=search[1])
     assert [(a.commit_sha, a.arrived_at) for a in arrivals] == [(sha("m1"), when(10))]
@@ -352,3 +349,19 @@ def test_remediating_rollout_restores_the_incident_it_names_and_counts_as_rework
     # No mitigated_at: the remediation rollout going live is the restoration (METRICS §3.4).
     assert (r2.failure, r2.restored_at) == ("confirmed", when(14))
     assert r3.remediation and not r2.remediation and r3.failure == ""
+
+
+def test_monorepo_sha_with_only_other_services_commits_is_a_redeploy() -> None:
+    Service.objects.create(name="search", repos=["acme/mono"], paths=["services/search/**"])
+    record(
+        [
+            commit("m0", hours=0, repo="acme/mono", files=["services/search/app.py"]),
+            commit("m1", ["m0"], hours=1, repo="acme/mono", files=["services/recs/model.py"]),
+            commit("m2", ["m1"], hours=2, repo="acme/mono", files=["services/search/q.py"]),
+            deployment("s0", "m0", hours=3, service="search"),
+            deployment("s1", "m1", hours=4, service="search"),
+            deployment("s2", "m2", hours=5, service="search"),
+        ]
+    )
+    assert [r.kind for r in rollouts("search")] == ["change", "redeploy", "change"]
+    assert change_set(rollouts("search")[2]) == {sha("m2")}
