@@ -136,8 +136,12 @@ def touched_mark(touched: Touched) -> None:
 
 
 def pending_derive() -> int:
-    """Re-derive every pending pair, each in its own transaction; return how many were done."""
+    """Re-derive every pending pair, each in its own transaction; return how many were done.
+
+    The pairs share one commit graph: services of one repository walk the same history.
+    """
     done = 0
+    graph = CommitGraph()
     for pair_id in list(
         DerivePending.objects.order_by("service_id", "environment_id").values_list("id", flat=True)
     ):
@@ -150,6 +154,7 @@ def pending_derive() -> int:
                 pending.environment_id,
                 walk_since=pending.walk_since,
                 facts_since=pending.facts_since,
+                graph=graph,
             )
             pending.delete()
             done += 1
@@ -162,12 +167,14 @@ def pair_derive(
     *,
     walk_since: datetime | None,
     facts_since: datetime,
+    graph: CommitGraph | None = None,
 ) -> None:
     """Bring one pair's facts up to date: rollouts from walk_since, the rest from facts_since."""
     if walk_since is not None:
-        facts_since = min(
-            facts_since, rollouts_rebuild(service_id, environment_id, since=walk_since)
+        rebuilt_from = rollouts_rebuild(
+            service_id, environment_id, since=walk_since, graph=graph or CommitGraph()
         )
+        facts_since = min(facts_since, rebuilt_from)
     arrivals_rebuild(service_id, environment_id, since=facts_since)
     failures_rebuild(service_id, environment_id, since=facts_since - REMEDIATION_WINDOW)
 
@@ -318,10 +325,17 @@ class CommitGraph:
         self.files: dict[str, list[str]] = {}
         self.authored: dict[str, datetime] = {}
         self.absent: set[str] = set()
+        self.loaded_since: dict[str, datetime] = {}  # repo -> commits loaded from then on
 
     def prefetch(self, repos: list[str], since: datetime) -> None:
-        if repos:
-            self._load(Commit.objects.filter(repo__in=repos, authored_at__gte=since))
+        """Load the repos' commits authored from `since` on (once per repo and span)."""
+        for repo in repos:
+            loaded = self.loaded_since.get(repo)
+            if loaded is not None and loaded <= since:
+                continue
+            commits = Commit.objects.filter(repo=repo, authored_at__gte=since)
+            self._load(commits if loaded is None else commits.filter(authored_at__lt=loaded))
+            self.loaded_since[repo] = since
 
     def _load(self, queryset: QuerySet[Commit]) -> None:
         for sha, parents, files, authored in queryset.values_list(
@@ -494,12 +508,14 @@ def _since_settle(service_id: int, env_id: int, since: datetime) -> datetime:
         since = earlier
 
 
-def rollouts_rebuild(service_id: int, environment_id: int, *, since: datetime) -> datetime:
+def rollouts_rebuild(
+    service_id: int, environment_id: int, *, since: datetime, graph: CommitGraph
+) -> datetime:
     """Regroup the pair's deployments into rollouts from `since` on; return the `since` used."""
     since = _since_settle(service_id, environment_id, since)
     while True:
         try:
-            rollouts = _rollouts_replay(service_id, environment_id, since)
+            rollouts = _rollouts_replay(service_id, environment_id, since, graph)
             break
         except _RestartFrom as restart:
             since = _since_settle(service_id, environment_id, restart.since)
@@ -518,12 +534,13 @@ def _kept_rollout(queryset: QuerySet[Rollout]) -> _Rollout | None:
     return rollout
 
 
-def _rollouts_replay(service_id: int, env_id: int, since: datetime) -> list[_Rollout]:
+def _rollouts_replay(
+    service_id: int, env_id: int, since: datetime, graph: CommitGraph
+) -> list[_Rollout]:
     """Group the pair's successful deployments from `since` on, continuing from what is kept."""
     service = Service.objects.get(id=service_id)
     pair = {"service_id": service_id, "environment_id": env_id}
     successes = Deployment.objects.filter(**pair, status="success")
-    graph = CommitGraph()
     repos = set(service.repos) | set(
         successes.filter(finished_at__gte=since).exclude(repo="").values_list("repo", flat=True)
     )
