@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min, Q, QuerySet
 
 from dora.models import (
@@ -669,6 +671,27 @@ def _rollout_classify(
         rollout.kind = Rollout.Kind.REDEPLOY
 
 
+def _rows_insert(model: type, columns: list[str], rows: Iterable[tuple]) -> None:
+    """Plain multi-row INSERTs for derived rows: no model instances for a hundred thousand rows."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    per_statement = max(1, 900 // len(columns))  # under SQLite's variable limit everywhere
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, per_statement):
+            values = ", ".join([row_sql] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {values}",  # noqa: S608 - model's own names
+                [value for row in chunk for value in row],
+            )
+
+
+def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
 def _rollouts_write(
     service_id: int, env_id: int, since: datetime, rollouts: list[_Rollout]
 ) -> None:
@@ -708,13 +731,10 @@ def _rollouts_write(
     ids = dict(
         Rollout.objects.filter(**pair, seq__in=[r.seq for r in rollouts]).values_list("seq", "id")
     )
-    RolloutCommit.objects.bulk_create(
-        [
-            RolloutCommit(rollout_id=ids[r.seq], sha=sha)
-            for r in rollouts
-            for sha in sorted(r.commits)
-        ],
-        batch_size=2000,
+    _rows_insert(
+        RolloutCommit,
+        ["rollout_id", "sha"],
+        ((ids[r.seq], sha) for r in rollouts for sha in sorted(r.commits)),
     )
     # One small UPDATE per rollout: bulk_update's CASE over thousands of ids is quadratic.
     for r in rollouts:
@@ -779,16 +799,29 @@ def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -
                     continue
                 arrived.add(key)
                 new.append(
-                    ChangeArrival(
-                        **pair,
-                        change_id=key[0],
-                        commit_sha=key[1],
-                        rollout_id=rollout["id"],
-                        arrived_at=rollout["first_live_at"],
-                        unattributed=rollout["unattributed"],
+                    (
+                        service_id,
+                        environment_id,
+                        key[0],
+                        key[1],
+                        rollout["id"],
+                        rollout["first_live_at"],
+                        rollout["unattributed"],
                     )
                 )
-    ChangeArrival.objects.bulk_create(new, batch_size=2000)
+    _rows_insert(
+        ChangeArrival,
+        [
+            "service_id",
+            "environment_id",
+            "change_id",
+            "commit_sha",
+            "rollout_id",
+            "arrived_at",
+            "unattributed",
+        ],
+        new,
+    )
     if Environment.objects.filter(id=environment_id, tier=Tier.PRODUCTION).exists():
         _target_arrivals_rebuild(service_id, environment_id, since)
 
