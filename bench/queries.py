@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import feed_write
-from intake import OUT, ROOT, database_prepare, feed_path
+from intake import OUT, ROOT, code_version, database_prepare, feed_path
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dora_bench_queries"
 DORA = str(ROOT / "dora") + os.sep
@@ -201,6 +201,8 @@ def main() -> int:
     if args.derive_every and "derive_every" in inspect.signature(events.events_record).parameters:
         call_kwargs["derive_every"] = args.derive_every
 
+    code = code_version()
+    print(f"code: {code['git_commit'][:12]} {code['git_subject']}")
     recorder = Recorder()
     per_call: list[dict[str, Any]] = []
     print(
@@ -262,6 +264,7 @@ def main() -> int:
     out.write_text(
         json.dumps(
             {
+                "code": code,
                 "events": total_events,
                 "call": args.call,
                 "batch": args.batch,
