@@ -192,7 +192,9 @@ def _deployments_store(events: list[Event], estate: EstateCache, touched: Touche
     for service_id, env_id, finished_at, live_at in Deployment.objects.filter(
         source__in=sources, external_id__in=ids
     ).values_list("service_id", "environment_id", "finished_at", "rollout__first_live_at"):
-        touched.rollouts(service_id, env_id, min(t for t in (finished_at, live_at) if t))
+        moments = [t for t in (finished_at, live_at) if t is not None]
+        if moments:  # a deployment reported `running` before has not placed anything yet
+            touched.rollouts(service_id, env_id, min(moments))
     rows = []
     for e in events:
         f = e.fields

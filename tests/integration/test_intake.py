@@ -172,3 +172,17 @@ def test_import_events_reads_stdin_and_exits_zero_when_all_valid() -> None:
 def test_import_events_says_when_the_file_is_missing() -> None:
     with pytest.raises(CommandError, match="cannot read /nonexistent.jsonl"):
         call_command("import_events", "/nonexistent.jsonl")
+
+
+def test_deployment_reported_running_then_finished_is_updated_and_derived() -> None:
+    client = client_with("ingest")
+    running = {
+        **deployment("d1", "c0", hours=0, status="running"),
+        "started_at": "2026-03-02T08:00:00Z",
+    }
+    del running["finished_at"]
+    status, body = post(client, running)
+    assert status == 200 and not Rollout.objects.exists()
+    status, body = post(client, deployment("d1", "c0", hours=0, started_at="2026-03-02T08:00:00Z"))
+    assert (status, body["items"][0]["status"]) == (200, "updated")
+    assert Rollout.objects.get().first_live_at == Deployment.objects.get().finished_at
