@@ -384,6 +384,7 @@ def events_record(
 
     now = now or datetime.now(UTC)
     report = IntakeReport()
+    estate = EstateCache()  # services, environments, targets: looked up once per call
     offset = since_derived = 0
     for chunk in _batches(events, batch_size):
         valid: list[tuple[int, Event]] = []
@@ -396,7 +397,7 @@ def events_record(
                 report.add(ItemResult(index=i, status="rejected", reason=str(exc)))
         offset += len(chunk)
         with transaction.atomic():
-            statuses, touched = _records_upsert([e for _, e in valid], now=now)
+            statuses, touched = _records_upsert([e for _, e in valid], now=now, estate=estate)
             derive.touched_mark(touched)
         warnings = _unknown_sha_warnings([e for _, e in valid]) if keep_items else {}
         for (i, event), status in zip(valid, statuses, strict=True):
@@ -419,7 +420,9 @@ def events_record(
     return report
 
 
-def _records_upsert(events: list[Event], *, now: datetime) -> tuple[list[str], Any]:
+def _records_upsert(
+    events: list[Event], *, now: datetime, estate: EstateCache | None = None
+) -> tuple[list[str], Any]:
     """Store raw events and records; return each event's status and what to derive again."""
     from dora import derive, records
 
@@ -443,7 +446,7 @@ def _records_upsert(events: list[Event], *, now: datetime) -> tuple[list[str], A
     changed = [e for k, e in latest.items() if stored.get(k) != e.digest]
     if changed:
         records.raw_store(changed, now=now)
-        records.records_store(changed, estate=EstateCache(), touched=touched)
+        records.records_store(changed, estate=estate or EstateCache(), touched=touched)
     return statuses, touched
 
 
