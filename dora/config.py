@@ -953,11 +953,13 @@ class ConfigDiff:
     lines: `+ kind name` created, `~ kind name: field old -> new, ...` updated,
     `- kind name` deleted.
     errors: `! ...` objects --prune refused to delete. notes: sections validated but not applied.
+    rederive: pairs marked for derivation again (derived by the caller, or by `manage.py derive`).
     """
 
     lines: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    rederive: int = 0  # (service, environment) pairs whose facts the change invalidated
 
     @property
     def changed(self) -> bool:
@@ -1103,6 +1105,26 @@ class _Applier:
         )
 
 
+def _derivation_inputs() -> tuple[dict[int, tuple], dict[int, tuple]]:
+    """What derived facts read from configuration, per service and per environment."""
+    services = {
+        pk: (tuple(repos), tuple(paths), infer)
+        for pk, repos, paths, infer in Service.objects.values_list(
+            "id", "repos", "paths", "infer_failures"
+        )
+    }
+    configured: dict[int, set[int]] = {}
+    for env_id, target_id in Target.objects.filter(configured=True).values_list(
+        "environment_id", "id"
+    ):
+        configured.setdefault(env_id, set()).add(target_id)
+    environments = {
+        pk: (tier, tuple(sorted(configured.get(pk, ()))))
+        for pk, tier in Environment.objects.values_list("id", "tier")
+    }
+    return services, environments
+
+
 def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) -> ConfigDiff:
     """Create or update the teams, services, environments and targets the file names, in one
     transaction (rolled back when dry_run). With prune, delete the ones it does not name, except
@@ -1127,6 +1149,7 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
 
     applier = _Applier(config)
     with transaction.atomic():
+        before = _derivation_inputs()
         teams = applier.upsert(
             Team,
             "team",
@@ -1153,6 +1176,15 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         applier.targets(environments)
         if prune:
             applier.prune()
+        # Facts depend on services' repos, globs and inference switch, and on environments'
+        # tiers and configured targets: what changed is derived again from its records.
+        after = _derivation_inputs()
+        from dora.derive import pairs_mark
+
+        rederive = pairs_mark(
+            service_ids=[i for i, v in after[0].items() if before[0].get(i) != v],
+            environment_ids=[i for i, v in after[1].items() if before[1].get(i) != v],
+        )
         if dry_run:
             transaction.set_rollback(True)
 
@@ -1170,7 +1202,12 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         if pending
         else ()
     )
-    return ConfigDiff(lines=tuple(applier.lines), errors=tuple(applier.errors), notes=notes)
+    return ConfigDiff(
+        lines=tuple(applier.lines),
+        errors=tuple(applier.errors),
+        notes=notes,
+        rederive=0 if dry_run else rederive,
+    )
 
 
 def _environment_fields(spec: EnvironmentSpec) -> dict[str, Any]:

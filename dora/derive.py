@@ -181,11 +181,18 @@ def pair_derive(
     failures_rebuild(service_id, environment_id, since=facts_since - REMEDIATION_WINDOW)
 
 
-def pairs_mark_all() -> int:
-    """Mark every pair with deployments or incidents for derivation from scratch."""
-    pairs = set(
-        Deployment.objects.values_list("service_id", "environment_id").distinct().order_by()
-    )
+def pairs_mark(
+    *, service_ids: Iterable[int] | None = None, environment_ids: Iterable[int] | None = None
+) -> int:
+    """Mark pairs with deployments for derivation from scratch: all of them, or those of the
+    given services and environments (after a definition or their configuration changed)."""
+    deployments = Deployment.objects.all()
+    if service_ids is not None or environment_ids is not None:
+        deployments = deployments.filter(
+            Q(service_id__in=list(service_ids or ()))
+            | Q(environment_id__in=list(environment_ids or ()))
+        )
+    pairs = set(deployments.values_list("service_id", "environment_id").distinct().order_by())
     rows = [
         DerivePending(service_id=s, environment_id=e, walk_since=_BEGINNING, facts_since=_BEGINNING)
         for s, e in sorted(pairs)

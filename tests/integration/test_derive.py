@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from dora.events import events_record
@@ -365,3 +367,25 @@ def test_monorepo_sha_with_only_other_services_commits_is_a_redeploy() -> None:
     )
     assert [r.kind for r in rollouts("search")] == ["change", "redeploy", "change"]
     assert change_set(rollouts("search")[2]) == {sha("m2")}
+
+
+def test_changing_a_service_globs_in_config_derives_its_change_sets_again(tmp_path) -> None:
+    from django.core.management import call_command
+
+    record(
+        [
+            commit("m0", hours=0, repo="acme/mono", files=["services/search/a.py"]),
+            commit("m1", ["m0"], hours=1, repo="acme/mono", files=["services/recs/b.py"]),
+            commit("m2", ["m1"], hours=2, repo="acme/mono", files=["services/search/c.py"]),
+            deployment("s0", "m0", hours=3, service="search"),
+            deployment("s2", "m2", hours=5, service="search"),
+        ]
+    )
+    # No globs yet: everything since m0 belongs to search.
+    assert change_set(rollouts("search")[1]) == {sha("m1"), sha("m2")}
+    config = tmp_path / "dora.yml"
+    config.write_text(
+        "services:\n  - name: search\n    repos: [acme/mono]\n    paths: ['services/search/**']\n"
+    )
+    call_command("apply_config", str(config), stdout=io.StringIO())
+    assert change_set(rollouts("search")[1]) == {sha("m2")}

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dora.config import ConfigError, config_apply, config_load
+from dora.derive import pending_derive
 from dora.models import Team
 
 
@@ -56,6 +57,12 @@ class Command(BaseCommand):
             self.stdout.write("no changes")
         for note in diff.notes:
             self.stdout.write(f"note: {note}")
+        if diff.rederive:
+            done_pairs = pending_derive()
+            self.stdout.write(
+                f"derived the facts of {done_pairs} (service, environment) pair(s) again, "
+                "since their configuration changed"
+            )
         if diff.errors:
             done = "nothing was changed (--check)" if check else "the rest was applied"
             raise CommandError("\n".join([*diff.errors, done]), returncode=2)

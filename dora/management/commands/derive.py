@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
         if options["all"]:
-            marked = derive.pairs_mark_all()
+            marked = derive.pairs_mark()
             self.stderr.write(f"{marked} (service, environment) pairs marked for derivation")
         done = derive.pending_derive()
         self.stdout.write(f"derived {done} pair(s) in {time.monotonic() - started:.1f}s")
