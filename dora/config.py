@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from yaml.constructor import ConstructorError, SafeConstructor
 
+from dora.derive import pairs_mark
 from dora.estate import _DEFAULT_ORDER, tier_for_name
 from dora.models import (
     AutomationRun,
@@ -1179,8 +1180,6 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         # Facts depend on services' repos, globs and inference switch, and on environments'
         # tiers and configured targets: what changed is derived again from its records.
         after = _derivation_inputs()
-        from dora.derive import pairs_mark
-
         rederive = pairs_mark(
             service_ids=[i for i, v in after[0].items() if before[0].get(i) != v],
             environment_ids=[i for i, v in after[1].items() if before[1].get(i) != v],

@@ -129,6 +129,10 @@ def touched_mark(touched: Touched) -> None:
                 facts_since=min(facts),
             )
         )
+    _pending_upsert(rows)
+
+
+def _pending_upsert(rows: list[DerivePending]) -> None:
     DerivePending.objects.bulk_create(
         rows,
         update_conflicts=True,
@@ -197,12 +201,7 @@ def pairs_mark(
         DerivePending(service_id=s, environment_id=e, walk_since=_BEGINNING, facts_since=_BEGINNING)
         for s, e in sorted(pairs)
     ]
-    DerivePending.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["service", "environment"],
-        update_fields=["walk_since", "facts_since"],
-    )
+    _pending_upsert(rows)
     return len(rows)
 
 
