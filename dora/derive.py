@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 
 from django.db import connection, transaction
 from django.db.models import Min, Q, QuerySet
 
+from dora.events import batches
 from dora.models import (
     Change,
     ChangeArrival,
@@ -684,18 +684,12 @@ def _rows_insert(model: type, columns: list[str], rows: Iterable[tuple]) -> None
     row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
     per_statement = max(1, 900 // len(columns))  # under SQLite's variable limit everywhere
     with connection.cursor() as cursor:
-        for chunk in _chunks(rows, per_statement):
+        for chunk in batches(rows, per_statement):
             values = ", ".join([row_sql] * len(chunk))
             cursor.execute(
                 f"INSERT INTO {table} ({names}) VALUES {values}",  # noqa: S608 - model's own names
                 [value for row in chunk for value in row],
             )
-
-
-def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def _rollouts_write(

@@ -354,7 +354,8 @@ class IntakeReport:
             self.add(item)
 
 
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of at most `size` items, without holding more than one."""
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
@@ -386,7 +387,7 @@ def events_record(
     report = IntakeReport()
     estate = EstateCache()  # services, environments, targets: looked up once per call
     offset = since_derived = 0
-    for chunk in _batches(events, batch_size):
+    for chunk in batches(events, batch_size):
         valid: list[tuple[int, Event]] = []
         for i, obj in enumerate(chunk, start=offset):
             try:
