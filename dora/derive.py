@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Min, Q, QuerySet
+from django.db.models import F, Min, Q, QuerySet
 
 from dora.events import batches
 from dora.models import (
@@ -971,6 +971,24 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     ):
         remediates[rollout_id].add(incident_id)
 
+    # The rollout that first shipped each reverted commit: one query for the whole window.
+    reverted_shas = {sha for shas in reverts.values() for sha in shas}
+    holder_q = Q()
+    for reverted in reverted_shas:
+        holder_q |= Q(commits__sha__startswith=reverted)  # revert messages may abbreviate
+    holders: dict[str, Rollout] = {}
+    if reverted_shas:
+        shipped = (
+            Rollout.objects.filter(**pair)
+            .filter(holder_q)
+            .annotate(shipped_sha=F("commits__sha"))
+            .order_by("seq")
+        )
+        for holder in shipped:
+            for reverted in reverted_shas:
+                if holder.shipped_sha.startswith(reverted):
+                    holders.setdefault(reverted, holder)
+
     links: dict[int, list[FailureLink]] = defaultdict(list)
 
     def link(failed: Rollout, cause: str, status: str, **extra: object) -> None:
@@ -991,11 +1009,7 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
                 detail=f"rolled back by {r.version or r.sha[:12]}",
             )
         for reverted in sorted(reverts[r.id]):
-            holder = (
-                Rollout.objects.filter(**pair, commits__sha__startswith=reverted)
-                .order_by("seq")
-                .first()
-            )
+            holder = holders.get(reverted)
             if (
                 holder
                 and holder.seq < r.seq
