@@ -11,15 +11,17 @@ rebuilds one pair from scratch (used by tests to prove the incremental path give
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Min, Q, QuerySet
 
-from dora.events import batches
+from dora import bulk
 from dora.models import (
     Change,
     ChangeArrival,
@@ -72,7 +74,7 @@ class Touched:
 
     def incidents_before(self, incidents: list[Incident]) -> None:
         """Old versions of updated incidents: the rollouts they were linked to must be redone."""
-        for link in FailureLink.objects.filter(incident__in=incidents).values(
+        for link in FailureLink.objects.filter(incident__any=incidents).values(
             "rollout__service_id", "rollout__environment_id", "rollout__first_live_at"
         ):
             self.facts_from(
@@ -95,7 +97,7 @@ def touched_mark(touched: Touched) -> None:
     """Record, in the intake's transaction, which pairs a batch invalidated and from when."""
     _change_starts_update(touched)
     for service_id, env_id, since in (
-        MissingCommit.objects.filter(sha__in=touched.commit_shas)
+        MissingCommit.objects.filter(sha__any=touched.commit_shas)
         .values_list("service_id", "environment_id", "since")
         .order_by()
     ):
@@ -214,7 +216,7 @@ def _rollouts_holding(shas: set[str]) -> list[tuple[int, int, datetime]]:
     if not shas:
         return []
     return list(
-        RolloutCommit.objects.filter(sha__in=shas)
+        RolloutCommit.objects.filter(sha__any=shas)
         .values("rollout__service_id", "rollout__environment_id")
         .annotate(since=Min("rollout__first_live_at"))
         .values_list("rollout__service_id", "rollout__environment_id", "since")
@@ -251,15 +253,15 @@ def _change_starts_update(touched: Touched) -> None:
     if touched.commit_shas:
         ids |= set(
             ChangeCommit.objects.filter(
-                sha__in=touched.commit_shas, role=ChangeCommit.Role.COMMIT
+                sha__any=touched.commit_shas, role=ChangeCommit.Role.COMMIT
             ).values_list("change_id", flat=True)
         )
     if not ids:
         return
-    changes = list(Change.objects.filter(id__in=ids))
+    changes = list(Change.objects.filter(id__any=ids))
     shas = {sha for change in changes for sha in change.commits}
     authored: dict[str, datetime] = dict(
-        Commit.objects.filter(sha__in=shas).values_list("sha", "authored_at")
+        Commit.objects.filter(sha__any=shas).values_list("sha", "authored_at")
     )
     for change in changes:
         times = [authored[sha] for sha in change.commits if sha in authored]
@@ -267,7 +269,7 @@ def _change_starts_update(touched: Touched) -> None:
         if change.merged_at is not None and start > change.merged_at:
             start = change.created_at  # rewritten history: fall back to when the PR opened
         change.started_at = start
-    Change.objects.bulk_update(changes, ["started_at"], batch_size=500)
+    bulk.update_by_id(Change, ["started_at"], ((c.id, c.started_at) for c in changes))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,7 +358,7 @@ class CommitGraph:
     def fetch(self, shas: set[str]) -> None:
         wanted = {s for s in shas if s not in self.parents and s not in self.absent}
         if wanted:
-            self._load(Commit.objects.filter(sha__in=wanted))
+            self._load(Commit.objects.filter(sha__any=wanted))
             self.absent |= {s for s in wanted if s not in self.parents}
 
 
@@ -386,7 +388,7 @@ class _Shipped:
         window = [_Rollout.from_row(row) for row in recent.order_by("seq").values(*_ROW)]
         by_pk = {r.pk: r for r in window}
         for rollout_id, target_id in Deployment.objects.filter(
-            rollout_id__in=list(by_pk)
+            rollout_id__any=list(by_pk)
         ).values_list("rollout_id", "target_id"):
             by_pk[rollout_id].covered.add(target_id)
         self.window_versions: dict[str, int] = {}
@@ -415,12 +417,12 @@ class _Shipped:
         }
         if unsure:
             self.commits.update(
-                RolloutCommit.objects.filter(rollout__in=self.kept, sha__in=unsure).values_list(
+                RolloutCommit.objects.filter(rollout__in=self.kept, sha__any=unsure).values_list(
                     "sha", "rollout__seq"
                 )
             )
             for sha, seq in (
-                self.kept.filter(sha__in=unsure).order_by("-seq").values_list("sha", "seq")
+                self.kept.filter(sha__any=unsure).order_by("-seq").values_list("sha", "seq")
             ):
                 self.rollout_shas[sha] = seq  # ends on the lowest seq
             self.checked |= unsure
@@ -472,7 +474,14 @@ def _in_scope(files: list[str], globs: list[str]) -> bool:
     """A commit belongs to a service when it touches its globs (or no globs/files are known)."""
     if not globs or not files:
         return True
-    return any(fnmatch.fnmatchcase(path, glob) for path in files for glob in globs)
+    match = _scope_pattern(tuple(globs)).match
+    return any(match(path) for path in files)
+
+
+@functools.lru_cache(maxsize=256)
+def _scope_pattern(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex for all of a service's globs, with fnmatchcase's meaning ('*' crosses '/')."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs))
 
 
 def _change_set_walk(
@@ -677,21 +686,6 @@ def _rollout_classify(
         rollout.kind = Rollout.Kind.REDEPLOY
 
 
-def _rows_insert(model: type, columns: list[str], rows: Iterable[tuple]) -> None:
-    """Plain multi-row INSERTs for derived rows: no model instances for a hundred thousand rows."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c) for c in columns)
-    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    per_statement = max(1, 900 // len(columns))  # under SQLite's variable limit everywhere
-    with connection.cursor() as cursor:
-        for chunk in batches(rows, per_statement):
-            values = ", ".join([row_sql] * len(chunk))
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) VALUES {values}",  # noqa: S608 - model's own names
-                [value for row in chunk for value in row],
-            )
-
-
 def _rollouts_write(
     service_id: int, env_id: int, since: datetime, rollouts: list[_Rollout]
 ) -> None:
@@ -729,22 +723,22 @@ def _rollouts_write(
     ]
     Rollout.objects.bulk_create(objs, batch_size=500)
     ids = dict(
-        Rollout.objects.filter(**pair, seq__in=[r.seq for r in rollouts]).values_list("seq", "id")
+        Rollout.objects.filter(**pair, seq__any=[r.seq for r in rollouts]).values_list("seq", "id")
     )
-    _rows_insert(
+    bulk.copy_insert(
         RolloutCommit,
         ["rollout_id", "sha"],
         ((ids[r.seq], sha) for r in rollouts for sha in sorted(r.commits)),
     )
-    # One small UPDATE per rollout: bulk_update's CASE over thousands of ids is quadratic.
-    for r in rollouts:
-        Deployment.objects.filter(id__in=r.deployment_ids).update(rollout_id=ids[r.seq])
+    bulk.update_by_id(
+        Deployment, ["rollout_id"], ((d, ids[r.seq]) for r in rollouts for d in r.deployment_ids)
+    )
     missing: dict[str, datetime] = {}
     for r in rollouts:
         for sha in r.missing:
             missing.setdefault(sha, r.first_live_at)
     existing = set(
-        MissingCommit.objects.filter(**pair, sha__in=list(missing)).values_list("sha", flat=True)
+        MissingCommit.objects.filter(**pair, sha__any=list(missing)).values_list("sha", flat=True)
     )
     MissingCommit.objects.bulk_create(
         [
@@ -777,7 +771,7 @@ def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     all_shas = {sha for shas in in_set.values() for sha in shas}
     changes_of: dict[str, set[int]] = defaultdict(set)
     for sha, change_id in (
-        ChangeCommit.objects.filter(sha__in=all_shas, change__merged_at__isnull=False)
+        ChangeCommit.objects.filter(sha__any=all_shas, change__merged_at__isnull=False)
         .values_list("sha", "change_id")
         .order_by()
     ):
@@ -787,9 +781,9 @@ def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     direct = all_shas - set(changes_of)
     arrived: set[tuple[int | None, str]] = set(
         earlier.filter(
-            change_id__in={cid for ids in changes_of.values() for cid in ids}
+            change_id__any={cid for ids in changes_of.values() for cid in ids}
         ).values_list("change_id", "commit_sha")
-    ) | set(earlier.filter(commit_sha__in=direct).values_list("change_id", "commit_sha"))
+    ) | set(earlier.filter(commit_sha__any=direct).values_list("change_id", "commit_sha"))
     new = []
     for rollout in rollouts:
         for sha in in_set[rollout["id"]]:
@@ -809,7 +803,7 @@ def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -
                         rollout["unattributed"],
                     )
                 )
-    _rows_insert(
+    bulk.copy_insert(
         ChangeArrival,
         [
             "service_id",
@@ -878,7 +872,9 @@ def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> N
         if estate_at != r["estate_reached_at"]:
             updates.append(Rollout(id=r["id"], estate_reached_at=estate_at))
     RolloutTarget.objects.bulk_create(reached_rows, batch_size=2000)
-    Rollout.objects.bulk_update(updates, ["estate_reached_at"], batch_size=200)
+    bulk.update_by_id(
+        Rollout, ["estate_reached_at"], ((r.id, r.estate_reached_at) for r in updates)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -939,7 +935,7 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
         # The rollout a rollback in the window replaced may have gone live long before it.
         since = min(since, replaced.first_live_at)
         rollouts = [replaced, *rollouts]
-    FailureLink.objects.filter(rollout__in=[r.id for r in rollouts]).delete()
+    FailureLink.objects.filter(rollout__any=[r.id for r in rollouts]).delete()
     if not rollouts:
         return
     by_id = {r.id: r for r in rollouts}
@@ -948,24 +944,26 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     # What each rollout carries: labels of its changes, reverted shas, remediated incidents.
     labels: dict[int, set[str]] = defaultdict(set)
     for rollout_id, change_labels in ChangeArrival.objects.filter(
-        rollout__in=rollouts, change__isnull=False
+        rollout__any=rollouts, change__isnull=False
     ).values_list("rollout_id", "change__labels"):
         labels[rollout_id] |= {label.lower() for label in change_labels or []}
     reverts: dict[int, set[str]] = defaultdict(set)
-    commit_reverts = dict(
-        Commit.objects.filter(
-            sha__in=RolloutCommit.objects.filter(rollout__in=rollouts).values("sha")
-        )
+    shipped_by: dict[str, list[int]] = defaultdict(list)
+    for rollout_id, sha in RolloutCommit.objects.filter(rollout__any=list(by_id)).values_list(
+        "rollout_id", "sha"
+    ):
+        shipped_by[sha].append(rollout_id)
+    # A list, not a subquery: mid-import statistics are stale and the planner would scan.
+    for sha, reverted in (
+        Commit.objects.filter(sha__any=list(shipped_by))
         .exclude(reverts_sha="")
         .values_list("sha", "reverts_sha")
-    )
-    for rollout_id, sha in RolloutCommit.objects.filter(
-        rollout__in=rollouts, sha__in=list(commit_reverts)
-    ).values_list("rollout_id", "sha"):
-        reverts[rollout_id].add(commit_reverts[sha])
+    ):
+        for rollout_id in shipped_by[sha]:
+            reverts[rollout_id].add(reverted)
     remediates: dict[int, set[str]] = defaultdict(set)
     for rollout_id, incident_id in (
-        Deployment.objects.filter(rollout__in=rollouts)
+        Deployment.objects.filter(rollout__any=rollouts)
         .exclude(remediates="")
         .values_list("rollout_id", "remediates")
     ):
@@ -1078,7 +1076,7 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     }
     remedied: dict[str, datetime] = {}
     for incident_id, live_at in (
-        Deployment.objects.filter(**pair, remediates__in=linked_ids, rollout__isnull=False)
+        Deployment.objects.filter(**pair, remediates__any=linked_ids, rollout__isnull=False)
         .values_list("remediates", "rollout__first_live_at")
         .order_by("rollout__first_live_at")
     ):
@@ -1097,7 +1095,11 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
         )
         if (r.failure, r.restored_at, r.remediation) != before:
             changed.append(r)
-    Rollout.objects.bulk_update(changed, ["failure", "restored_at", "remediation"], batch_size=200)
+    bulk.update_by_id(
+        Rollout,
+        ["failure", "restored_at", "remediation"],
+        ((r.id, r.failure, r.restored_at, r.remediation) for r in changed),
+    )
 
 
 def _pair_incidents(service_id: int, env: Environment, since: datetime) -> list[Incident]:

@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from django.db import models
+from django.db.models import Q
 
 
 class Tier(models.TextChoices):
@@ -139,7 +140,11 @@ class Commit(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["repo", "sha"], name="commit_unique"),
         ]
-        indexes = [models.Index(fields=["sha"])]
+        indexes = [
+            models.Index(fields=["sha"]),
+            # Failure links look up which shipped commits are reverts: a few among many.
+            models.Index(fields=["sha"], condition=~Q(reverts_sha=""), name="commit_revert_idx"),
+        ]
 
 
 class Change(models.Model):
