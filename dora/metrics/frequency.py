@@ -86,8 +86,8 @@ def deployment_frequency(
 
     - Each row is one rollout however many targets it reached, so a version shipped to many
       targets counts once. Redeploys and rollbacks are counted beside it, not in it.
-    - deploy_days_per_week: median over every ISO week that overlaps the window (local dates),
-      weeks without a rollout counting as 0.
+    - deploy_days_per_week: median over the ISO weeks (local dates) at least half inside the
+      window (all weeks it touches when none is), weeks without a rollout counting as 0.
     - median deploy days per 30-day month (F3): 30-day blocks of local dates counted back from
       the last day of the window, whole blocks only (the whole window when it is shorter).
     - median_gap_seconds: median time between consecutive counted rollouts of the same
@@ -126,9 +126,11 @@ def deployment_frequency(
 
     days = local_days(counted["first_live_at"], tz)
     deploy_days = int(days.nunique())
-    first_day = local_days(pd.Series([start]), tz).iloc[0]
-    last_day = local_days(pd.Series([end - pd.Timedelta(microseconds=1)]), tz).iloc[0]
-    weeks = _deploy_days_per_week(days, first_day, last_day)
+    local_start = start.tz_convert(tz).tz_localize(None)
+    local_end = end.tz_convert(tz).tz_localize(None)
+    first_day = local_start.normalize()
+    last_day = (local_end - pd.Timedelta(microseconds=1)).normalize()
+    weeks = _deploy_days_per_week(days, local_start, local_end)
     median_per_week = float(weeks["deploy_days"].median())
     median_per_month = _median_deploy_days_per_month(days, first_day, last_day)
     gap = counted["gap_seconds"].dropna()
@@ -167,16 +169,30 @@ def deployment_frequency(
 
 
 def _deploy_days_per_week(
-    days: pd.Series, first_day: pd.Timestamp, last_day: pd.Timestamp
+    days: pd.Series, local_start: pd.Timestamp, local_end: pd.Timestamp
 ) -> pd.DataFrame:
-    """Distinct deploy days per ISO week (Monday start) for every week the window touches."""
+    """Distinct deploy days per ISO week (Monday start) for the weeks the window covers.
+
+    A week counts when at least half of it lies in the window, so a window edge a few hours
+    into a week does not add a spurious zero; when no week qualifies (a window under 3.5 days)
+    every week it touches counts.
+    """
+    first_day = local_start.normalize()
+    last_day = (local_end - pd.Timedelta(microseconds=1)).normalize()
     first_monday = first_day - pd.Timedelta(days=first_day.weekday())
     last_monday = last_day - pd.Timedelta(days=last_day.weekday())
     mondays = pd.date_range(first_monday, last_monday, freq="7D")
+    week_end = mondays + pd.Timedelta(days=7)
+    overlap = week_end.where(week_end < local_end, local_end) - mondays.where(
+        mondays > local_start, local_start
+    )
+    kept = mondays[overlap >= pd.Timedelta(days=3.5)]
+    if kept.empty:
+        kept = mondays
     distinct = days.drop_duplicates()
-    week_of = distinct - pd.to_timedelta(distinct.dt.weekday, unit="D")
-    counts = week_of.value_counts().reindex(mondays, fill_value=0)
-    return pd.DataFrame({"week": mondays.date, "deploy_days": counts.to_numpy()})
+    week_of = distinct - pd.to_timedelta(distinct.dt.day_of_week, unit="D")
+    counts = week_of.value_counts().reindex(kept, fill_value=0)
+    return pd.DataFrame({"week": kept.date, "deploy_days": counts.to_numpy()})
 
 
 def _median_deploy_days_per_month(
