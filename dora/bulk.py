@@ -279,7 +279,10 @@ def update_by_id(
             )
             return
         sets = ", ".join(f"{connection.ops.quote_name(c)} = %s" for c in columns)
-        cursor.executemany(
-            f"UPDATE {table} SET {sets} WHERE id = %s",  # noqa: S608
-            [(*row[1:], row[0]) for row in rows],
-        )
+        # Values as the ORM stores them (SQLite: datetimes as naive UTC text, not "+00:00").
+        fields = [by_attname[c] for c in columns]
+        params = [
+            [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)] + [pk]
+            for pk, *values in rows
+        ]
+        cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s", params)  # noqa: S608

@@ -139,6 +139,7 @@ class Event:
     fields: dict[str, Any]
     raw: dict[str, Any]
     digest: str
+    canonical: str = field(repr=False)  # raw as canonical JSON: hashed into digest, stored as is
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -270,9 +271,9 @@ def _check_field(etype: str, name: str, kind: str, value: Any) -> Any:
     raise AssertionError(kind)
 
 
-def _digest(raw: Mapping[str, Any]) -> str:
-    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _canonical(raw: Mapping[str, Any]) -> str:
+    """The payload as JSON with sorted keys: equal payloads give equal text, whatever the order."""
+    return json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def event_validate(obj: Any, *, default_source: str = DEFAULT_SOURCE) -> Event:
@@ -308,8 +309,15 @@ def event_validate(obj: Any, *, default_source: str = DEFAULT_SOURCE) -> Event:
         raise EventInvalid("number: must be zero or positive")
     raw = dict(obj)
     raw["source"] = source
+    canonical = _canonical(raw)
     return Event(
-        source=source, type=etype, id=event_id, fields=fields, raw=raw, digest=_digest(raw)
+        source=source,
+        type=etype,
+        id=event_id,
+        fields=fields,
+        raw=raw,
+        digest=hashlib.sha256(canonical.encode()).hexdigest(),
+        canonical=canonical,
     )
 
 
@@ -435,7 +443,9 @@ def _records_upsert(
     latest: dict[tuple[str, str, str], Event] = {}
     for event in events:
         latest[event.key] = event
-    stored = records.raw_digests(list(latest))
+    # Raw events first: one statement set stores the new and changed ones and says what was
+    # stored before, which decides every status and which records to write.
+    stored = records.raw_store(list(latest.values()), now=now)
     statuses: list[str] = []
     seen = dict(stored)
     for event in events:
@@ -446,7 +456,6 @@ def _records_upsert(
         seen[event.key] = event.digest
     changed = [e for k, e in latest.items() if stored.get(k) != e.digest]
     if changed:
-        records.raw_store(changed, now=now)
         records.records_store(changed, estate=estate or EstateCache(), touched=touched)
     return statuses, touched
 

@@ -6,8 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q
-
+from dora import bulk
 from dora.estate import EstateCache
 from dora.models import (
     AutomationRun,
@@ -24,39 +23,21 @@ if TYPE_CHECKING:
     from dora.derive import Touched
     from dora.events import Event
 
-
-def raw_digests(keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
-    """Stored digests of the given (source, type, id) keys."""
-    by_group: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for source, etype, eid in keys:
-        by_group[(source, etype)].append(eid)
-    found: dict[tuple[str, str, str], str] = {}
-    for (source, etype), ids in by_group.items():
-        for eid, digest in RawEvent.objects.filter(
-            source=source, type=etype, external_id__in=ids
-        ).values_list("external_id", "digest"):
-            found[(source, etype, eid)] = digest
-    return found
+Row = tuple[Any, ...]
 
 
-def raw_store(events: list[Event], *, now: datetime) -> None:
-    RawEvent.objects.bulk_create(
-        [
-            RawEvent(
-                source=e.source,
-                type=e.type,
-                external_id=e.id,
-                payload=e.raw,
-                digest=e.digest,
-                received_at=now,
-                updated_at=now,
-            )
-            for e in events
-        ],
-        update_conflicts=True,
-        unique_fields=["source", "type", "external_id"],
-        update_fields=["payload", "digest", "updated_at"],
+def raw_store(events: list[Event], *, now: datetime) -> dict[tuple[str, str, str], str]:
+    """Store the raw events that are new or whose payload changed; return the digests stored
+    before, by (source, type, id), for the keys already stored. Keys must not repeat."""
+    before = bulk.upsert_changed(
+        RawEvent,
+        ["source", "type", "external_id", "payload", "digest", "received_at", "updated_at"],
+        ((e.source, e.type, e.id, bulk.JsonText(e.canonical), e.digest, now, now) for e in events),
+        unique=["source", "type", "external_id"],
+        update=["payload", "digest", "updated_at"],
+        compare=["digest"],
     )
+    return {key: digest for key, (digest,) in before.items()}
 
 
 def records_store(events: list[Event], *, estate: EstateCache, touched: Touched) -> None:
@@ -81,108 +62,182 @@ def _ext(event: Event) -> str:
     return f"{event.type}:{event.id}"
 
 
-def _upsert(model: type, rows: list[Any], unique: list[str]) -> None:
-    update = [
-        f.name
-        for f in model._meta.concrete_fields
-        if not f.primary_key and f.name not in unique and f.name != "rollout"
-    ]
-    model.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=unique, update_fields=update, batch_size=500
-    )
+# Each record's column lists name every column of its model but id (and Deployment.rollout_id):
+# bulk.upsert overwrites all but the unique ones, so an update stores what an insert would.
+_COMMIT_COLUMNS = [
+    "source",
+    "external_id",
+    "repo",
+    "sha",
+    "authored_at",
+    "committed_at",
+    "parents",
+    "author",
+    "message",
+    "files",
+    "reverts_sha",
+]
 
 
 def _commits_store(events: list[Event], touched: Touched) -> None:
     from dora.events import commit_reverted_sha
 
-    rows = {}
+    rows: dict[tuple[str, str], Row] = {}
     for e in events:
         f = e.fields
-        rows[(f["repo"], f["sha"])] = Commit(
-            source=e.source,
-            external_id=_ext(e),
-            repo=f["repo"],
-            sha=f["sha"],
-            authored_at=f["authored_at"],
-            committed_at=f.get("committed_at"),
-            parents=f.get("parents", []),
-            author=f.get("author", ""),
-            message=f.get("message", ""),
-            files=f.get("files", []),
-            reverts_sha=commit_reverted_sha(f.get("message", "")),
+        message = f.get("message", "")
+        rows[(f["repo"], f["sha"])] = (
+            e.source,
+            _ext(e),
+            f["repo"],
+            f["sha"],
+            f["authored_at"],
+            f.get("committed_at"),
+            f.get("parents", []),
+            f.get("author", ""),
+            message,
+            f.get("files", []),
+            commit_reverted_sha(message),
         )
-    _upsert(Commit, list(rows.values()), ["repo", "sha"])
+    bulk.upsert(Commit, _COMMIT_COLUMNS, rows.values(), unique=["repo", "sha"])
     touched.commit_shas.update(sha for _, sha in rows)
 
 
+_CHANGE_COLUMNS = [
+    "source",
+    "external_id",
+    "repo",
+    "number",
+    "title",
+    "author",
+    "created_at",
+    "ready_at",
+    "first_review_at",
+    "approved_at",
+    "merged_at",
+    "closed_at",
+    "base",
+    "head",
+    "merge_sha",
+    "squash_sha",
+    "commits",
+    "labels",
+    "started_at",
+]
+
+
 def _changes_store(events: list[Event], touched: Touched) -> None:
-    rows = {}
+    rows: dict[tuple[str, int], Row] = {}
+    links_of: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for e in events:
         f = e.fields
-        rows[(f["repo"], f["number"])] = Change(
-            source=e.source,
-            external_id=_ext(e),
-            repo=f["repo"],
-            number=f["number"],
-            title=f.get("title", "")[:500],
-            author=f.get("author", ""),
-            created_at=f["created_at"],
-            ready_at=f.get("ready_at"),
-            first_review_at=f.get("first_review_at"),
-            approved_at=f.get("approved_at"),
-            merged_at=f.get("merged_at"),
-            closed_at=f.get("closed_at"),
-            base=f.get("base", ""),
-            head=f.get("head", ""),
-            merge_sha=f.get("merge_sha", ""),
-            squash_sha=f.get("squash_sha", ""),
-            commits=f.get("commits", []),
-            labels=f.get("labels", []),
+        key = (f["repo"], f["number"])
+        merge_sha, squash_sha = f.get("merge_sha", ""), f.get("squash_sha", "")
+        commits = f.get("commits", [])
+        rows[key] = (
+            e.source,
+            _ext(e),
+            f["repo"],
+            f["number"],
+            f.get("title", "")[:500],
+            f.get("author", ""),
+            f["created_at"],
+            f.get("ready_at"),
+            f.get("first_review_at"),
+            f.get("approved_at"),
+            f.get("merged_at"),
+            f.get("closed_at"),
+            f.get("base", ""),
+            f.get("head", ""),
+            merge_sha,
+            squash_sha,
+            commits,
+            f.get("labels", []),
+            None,  # started_at: derived from the commits by touched_mark, reset like the rest
         )
-    keys = Q()
-    for repo, number in rows:
-        keys |= Q(repo=repo, number=number)
-    # The shas the changes had before this update: their rollouts' arrivals must be redone too.
-    old_shas = set(
-        ChangeCommit.objects.filter(change__in=Change.objects.filter(keys)).values_list(
-            "sha", flat=True
+        shas = {(sha, ChangeCommit.Role.COMMIT) for sha in commits}
+        if merge_sha:
+            shas.add((merge_sha, ChangeCommit.Role.MERGE))
+        if squash_sha:
+            shas.add((squash_sha, ChangeCommit.Role.SQUASH))
+        links_of[key] = sorted(shas)
+    ids = {
+        (repo, number): pk
+        for pk, repo, number in bulk.upsert(
+            Change,
+            _CHANGE_COLUMNS,
+            rows.values(),
+            unique=["repo", "number"],
+            returning=["id", "repo", "number"],
         )
-    )
-    _upsert(Change, list(rows.values()), ["repo", "number"])
-    changes = list(Change.objects.filter(keys).only("id", "merge_sha", "squash_sha", "commits"))
-    ChangeCommit.objects.filter(change__in=changes).delete()
-    links = []
-    for change in changes:
-        shas = {(sha, ChangeCommit.Role.COMMIT) for sha in change.commits}
-        if change.merge_sha:
-            shas.add((change.merge_sha, ChangeCommit.Role.MERGE))
-        if change.squash_sha:
-            shas.add((change.squash_sha, ChangeCommit.Role.SQUASH))
-        links += [ChangeCommit(change=change, sha=sha, role=role) for sha, role in sorted(shas)]
-    ChangeCommit.objects.bulk_create(links, batch_size=1000)
-    touched.change_ids.update(c.id for c in changes)
-    touched.change_shas.update(old_shas | {link.sha for link in links})
+    }
+    # The shas the changes had before this update (the upsert leaves their links alone): their
+    # rollouts' arrivals must be redone too.
+    old_links = ChangeCommit.objects.filter(change_id__any=list(ids.values()))
+    old_shas = set(old_links.values_list("sha", flat=True))
+    old_links.delete()
+    links = [(ids[key], sha, role) for key, shas in links_of.items() for sha, role in shas]
+    bulk.copy_insert(ChangeCommit, ["change_id", "sha", "role"], links)
+    touched.change_ids.update(ids.values())
+    touched.change_shas.update(old_shas | {sha for _, sha, _ in links})
+
+
+_PIPELINE_RUN_COLUMNS = [
+    "source",
+    "external_id",
+    "repo",
+    "sha",
+    "name",
+    "branch",
+    "status",
+    "trigger",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "jobs",
+]
 
 
 def _pipeline_runs_store(events: list[Event]) -> None:
     rows = [
-        PipelineRun(
-            source=e.source,
-            external_id=_ext(e),
-            repo=e.fields["repo"],
-            sha=e.fields["sha"],
-            name=e.fields.get("name", ""),
-            branch=e.fields.get("branch", ""),
-            status=e.fields["status"],
-            trigger=e.fields.get("trigger", ""),
-            created_at=e.fields.get("created_at"),
-            started_at=e.fields["started_at"],
-            finished_at=e.fields.get("finished_at"),
-            jobs=e.fields.get("jobs", []),
+        (
+            e.source,
+            _ext(e),
+            e.fields["repo"],
+            e.fields["sha"],
+            e.fields.get("name", ""),
+            e.fields.get("branch", ""),
+            e.fields["status"],
+            e.fields.get("trigger", ""),
+            e.fields.get("created_at"),
+            e.fields["started_at"],
+            e.fields.get("finished_at"),
+            e.fields.get("jobs", []),
         )
         for e in events
     ]
-    _upsert(PipelineRun, rows, ["source", "external_id"])
+    bulk.upsert(PipelineRun, _PIPELINE_RUN_COLUMNS, rows, unique=["source", "external_id"])
+
+
+# Not rollout_id: derivation sets it, and an update of the deployment must not clear it.
+_DEPLOYMENT_COLUMNS = [
+    "source",
+    "external_id",
+    "service_id",
+    "environment_id",
+    "target_id",
+    "sha",
+    "version",
+    "repo",
+    "status",
+    "started_at",
+    "finished_at",
+    "commits",
+    "trigger",
+    "config_version",
+    "remediates",
+    "pipeline_run",
+]
 
 
 def _deployments_store(events: list[Event], estate: EstateCache, touched: Touched) -> None:
@@ -190,7 +245,7 @@ def _deployments_store(events: list[Event], estate: EstateCache, touched: Touche
     sources = {e.source for e in events}
     # Where these deployments were before: an update that moves or re-times one touches both places.
     for service_id, env_id, finished_at, live_at in Deployment.objects.filter(
-        source__in=sources, external_id__in=ids
+        source__in=sources, external_id__any=ids
     ).values_list("service_id", "environment_id", "finished_at", "rollout__first_live_at"):
         moments = [t for t in (finished_at, live_at) if t is not None]
         if moments:  # a deployment reported `running` before has not placed anything yet
@@ -202,29 +257,45 @@ def _deployments_store(events: list[Event], estate: EstateCache, touched: Touche
         env = estate.environment(f["environment"])
         target = estate.target(env, f.get("target", ""))
         rows.append(
-            Deployment(
-                source=e.source,
-                external_id=_ext(e),
-                service=service,
-                environment=env,
-                target=target,
-                sha=f.get("sha", ""),
-                version=f.get("version", ""),
-                repo=f.get("repo", ""),
-                status=f["status"],
-                started_at=f.get("started_at"),
-                finished_at=f.get("finished_at"),
-                commits=f.get("commits"),
-                trigger=f.get("trigger", ""),
-                config_version=f.get("config_version", ""),
-                remediates=f.get("remediates", ""),
-                pipeline_run=f.get("pipeline_run", ""),
+            (
+                e.source,
+                _ext(e),
+                service.id,
+                env.id,
+                target.id,
+                f.get("sha", ""),
+                f.get("version", ""),
+                f.get("repo", ""),
+                f["status"],
+                f.get("started_at"),
+                f.get("finished_at"),
+                f.get("commits"),
+                f.get("trigger", ""),
+                f.get("config_version", ""),
+                f.get("remediates", ""),
+                f.get("pipeline_run", ""),
             )
         )
         moment = f.get("finished_at") or f.get("started_at")
         if moment is not None:
             touched.rollouts(service.id, env.id, moment)
-    _upsert(Deployment, rows, ["source", "external_id"])
+    bulk.upsert(Deployment, _DEPLOYMENT_COLUMNS, rows, unique=["source", "external_id"])
+
+
+_INCIDENT_COLUMNS = [
+    "source",
+    "external_id",
+    "service_id",
+    "environment_id",
+    "title",
+    "severity",
+    "opened_at",
+    "impact_started_at",
+    "mitigated_at",
+    "resolved_at",
+    "caused_by",
+    "cause",
+]
 
 
 def _incidents_store(events: list[Event], estate: EstateCache, touched: Touched) -> None:
@@ -233,30 +304,44 @@ def _incidents_store(events: list[Event], estate: EstateCache, touched: Touched)
         f = e.fields
         env = estate.environment(f["environment"]) if "environment" in f else None
         rows.append(
-            Incident(
-                source=e.source,
-                external_id=_ext(e),
-                service=estate.service(f["service"]),
-                environment=env,
-                title=f.get("title", "")[:500],
-                severity=f.get("severity", ""),
-                opened_at=f["opened_at"],
-                impact_started_at=f.get("impact_started_at"),
-                mitigated_at=f.get("mitigated_at"),
-                resolved_at=f.get("resolved_at"),
-                caused_by=f.get("caused_by"),
-                cause=f.get("cause", ""),
+            (
+                e.source,
+                _ext(e),
+                estate.service(f["service"]).id,
+                env.id if env is not None else None,
+                f.get("title", "")[:500],
+                f.get("severity", ""),
+                f["opened_at"],
+                f.get("impact_started_at"),
+                f.get("mitigated_at"),
+                f.get("resolved_at"),
+                f.get("caused_by"),
+                f.get("cause", ""),
             )
         )
     # Before the upsert: the places the old versions of these incidents were linked to.
-    sources = {e.source for e in events}
-    touched.incidents_before(
-        list(Incident.objects.filter(source__in=sources, external_id__in=[_ext(e) for e in events]))
+    stored = Incident.objects.filter(
+        source__in={e.source for e in events}, external_id__any=[_ext(e) for e in events]
     )
-    _upsert(Incident, rows, ["source", "external_id"])
-    touched.incidents_after(
-        list(Incident.objects.filter(source__in=sources, external_id__in=[_ext(e) for e in events]))
-    )
+    touched.incidents_before(list(stored))
+    bulk.upsert(Incident, _INCIDENT_COLUMNS, rows, unique=["source", "external_id"])
+    touched.incidents_after(list(stored.all()))
+
+
+_AUTOMATION_RUN_COLUMNS = [
+    "source",
+    "external_id",
+    "service_id",
+    "environment_id",
+    "target_id",
+    "action",
+    "status",
+    "started_at",
+    "finished_at",
+    "trigger",
+    "version",
+    "drift_detected",
+]
 
 
 def _automation_runs_store(events: list[Event], estate: EstateCache) -> None:
@@ -265,19 +350,19 @@ def _automation_runs_store(events: list[Event], estate: EstateCache) -> None:
         f = e.fields
         env = estate.environment(f["environment"])
         rows.append(
-            AutomationRun(
-                source=e.source,
-                external_id=_ext(e),
-                service=estate.service(f["service"]),
-                environment=env,
-                target=estate.target(env, f.get("target", "")),
-                action=f["action"],
-                status=f["status"],
-                started_at=f.get("started_at"),
-                finished_at=f["finished_at"],
-                trigger=f.get("trigger", ""),
-                version=f.get("version", ""),
-                drift_detected=f.get("drift_detected"),
+            (
+                e.source,
+                _ext(e),
+                estate.service(f["service"]).id,
+                env.id,
+                estate.target(env, f.get("target", "")).id,
+                f["action"],
+                f["status"],
+                f.get("started_at"),
+                f["finished_at"],
+                f.get("trigger", ""),
+                f.get("version", ""),
+                f.get("drift_detected"),
             )
         )
-    _upsert(AutomationRun, rows, ["source", "external_id"])
+    bulk.upsert(AutomationRun, _AUTOMATION_RUN_COLUMNS, rows, unique=["source", "external_id"])
