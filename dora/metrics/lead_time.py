@@ -64,6 +64,11 @@ def change_start(
     return start.where(~after_merge, created)
 
 
+def change_key(frame: pd.DataFrame) -> pd.Series:
+    """One key per change: its id, or `sha:<commit_sha>` for a direct push."""
+    return frame["change_id"].astype("string").fillna("sha:" + frame["commit_sha"].astype(str))
+
+
 def lead_time_items(arrivals: pd.DataFrame, *, since: datetime, until: datetime) -> pd.DataFrame:
     """Changes with a production arrival in [since, until), one row per (service, change).
 
@@ -85,9 +90,8 @@ def lead_time_items(arrivals: pd.DataFrame, *, since: datetime, until: datetime)
     frame["unattributed"] = as_bool(frame["unattributed"])
     frame = frame[in_window(frame["arrived_at"], start, end)]
     # A change arrives once per service: keep its first arrival if the frame repeats it.
-    key = frame["change_id"].astype("string").fillna("sha:" + frame["commit_sha"].astype(str))
     frame = (
-        frame.assign(_key=key)
+        frame.assign(_key=change_key(frame))
         .sort_values(["arrived_at", "rollout_id"], kind="stable")
         .drop_duplicates(["service", "_key"])
         .drop(columns="_key")

@@ -1,0 +1,463 @@
+"""Infrastructure and estate metrics (METRICS §4.1–4.3): full-estate lead time and rollout lag,
+version spread, automation lag and its evidence chart."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dora.metrics.frames import (
+    as_bool,
+    check_aware,
+    check_window,
+    in_window,
+    iso,
+    number,
+    require_columns,
+    text,
+    utc,
+)
+from dora.metrics.lead_time import change_key
+from dora.metrics.levels import graded
+from dora.metrics.stats import Duration, duration_summary, percentiles, wilson
+
+ACTIVE_TARGET_WINDOW = timedelta(days=30)
+DEFAULT_STALE_AFTER = timedelta(days=7)
+NON_RESETTING_ACTIONS = ("plan",)
+GAP_BUCKETS = ("<=1d", "1-7d", "7-30d", ">30d")
+GAP_EDGES_DAYS = (1, 7, 30)
+
+ESTATE_COLUMNS = (
+    "change_id",
+    "commit_sha",
+    "service",
+    "rollout_id",
+    "start",
+    "arrived_at",
+    "estate_reached_at",
+    "unattributed",
+)
+REACHED_COLUMNS = ("rollout_id", "target", "reached_at")
+DEPLOYMENT_COLUMNS = ("service", "environment", "target", "sha", "version", "status", "finished_at")
+RUN_COLUMNS = ("service", "environment", "target", "action", "status", "finished_at", "trigger")
+
+
+# ---------------------------------------------------------------------------------------------
+# §4.1 Full-estate lead time and rollout lag
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EstateLeadTime:
+    """CONTRACT §4 `lead_time_all_targets` (DURATION + incomplete, oldest_incomplete_seconds)
+    and `rollout_lag` (DURATION)."""
+
+    duration: Duration
+    incomplete: int
+    oldest_incomplete_seconds: float | None
+    rollout_lag: Duration
+    invalid: int = 0
+    items: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.duration.as_dict(),
+            "incomplete": self.incomplete,
+            "oldest_incomplete_seconds": self.oldest_incomplete_seconds,
+        }
+
+
+def full_estate_lead_time(
+    arrivals: pd.DataFrame,
+    *,
+    since: datetime,
+    until: datetime,
+    reached: pd.DataFrame | None = None,
+) -> EstateLeadTime:
+    """Per change: the last active production target's arrival - start, and last - first arrival.
+
+    arrivals: production ChangeArrival rows joined to their Change and Rollout: change_id (int,
+      null for a direct push), commit_sha (str), service (str), rollout_id (int), start (aware
+      datetime), arrived_at (aware datetime: first_live_at, the first target's arrival),
+      estate_reached_at (aware datetime or null: Rollout.estate_reached_at, when every active
+      target ran a version holding the change), unattributed (bool); optional targets_active
+      (int: Rollout.targets_active). Pass every change that arrived before `until` and may still
+      be incomplete (derivation stops looking 30 days after a rollout went live).
+    reached (optional, for the items): RolloutTarget rows: rollout_id, target, reached_at.
+
+    - Complete at `until` when estate_reached_at < until; placed by estate_reached_at in
+      [since, until). lead_time_all_targets = estate_reached_at - start (<= 0: invalid, left
+      out); rollout_lag = estate_reached_at - arrived_at.
+    - Incomplete: arrived before `until`, not complete by then; age = until - start,
+      right-censored, reported as a count and the oldest age, never dropped.
+    - Unattributed changes (a service's first rollout) are left out: their start says nothing
+      about this delivery.
+    Categories are D1–D6 by p50; there is no DORA level for these figures.
+    """
+    start, end = check_window(since, until)
+    require_columns(arrivals, ESTATE_COLUMNS, "arrivals")
+    frame = arrivals.copy()
+    for column in ("start", "arrived_at", "estate_reached_at"):
+        frame[column] = utc(frame[column], f"arrivals.{column}")
+    frame = frame[~as_bool(frame["unattributed"]) & (frame["arrived_at"] < end)]
+    frame = (
+        frame.assign(_key=change_key(frame))
+        .sort_values(["arrived_at", "rollout_id"], kind="stable")
+        .drop_duplicates(["service", "_key"])
+        .drop(columns="_key")
+    )
+    complete = frame["estate_reached_at"] < end
+    frame["complete"] = complete
+    all_targets = (frame["estate_reached_at"] - frame["start"]).dt.total_seconds()
+    lag = (frame["estate_reached_at"] - frame["arrived_at"]).dt.total_seconds()
+    placed = complete & in_window(frame["estate_reached_at"], start, end)
+    frame["invalid"] = placed & ~(all_targets > 0)
+    frame["lead_time_all_targets_seconds"] = all_targets.where(placed & (all_targets > 0))
+    frame["rollout_lag_seconds"] = lag.where(placed)
+    frame["age_seconds"] = (end - frame["start"]).dt.total_seconds().where(~complete)
+    if reached is not None:
+        require_columns(reached, REACHED_COLUMNS, "reached")
+        reached_at = utc(reached["reached_at"], "reached.reached_at")
+        counts = reached.loc[reached_at < end].groupby("rollout_id")["target"].nunique()
+        frame["targets_reached"] = frame["rollout_id"].map(counts).fillna(0).astype(int)
+    items = frame[placed | ~complete].sort_values("arrived_at").reset_index(drop=True)
+    ages = items["age_seconds"].dropna()
+    return EstateLeadTime(
+        duration=graded(duration_summary(items["lead_time_all_targets_seconds"]), None),
+        incomplete=int((~items["complete"]).sum()),
+        oldest_incomplete_seconds=float(ages.max()) if len(ages) else None,
+        rollout_lag=graded(duration_summary(items["rollout_lag_seconds"]), None),
+        invalid=int(items["invalid"].sum()),
+        items=items,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# §4.2 Version spread
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionSpread:
+    """CONTRACT §4 `version_spread`: one row per (service, environment)."""
+
+    rows: pd.DataFrame = field(compare=False)
+    items: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
+
+    def as_dict(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "service": row.service,
+                "environment": row.environment,
+                "targets": int(row.targets),
+                "versions": int(row.versions),
+                "versions_behind": int(row.versions_behind),
+                "oldest_live_age_seconds": number(row.oldest_live_age_seconds),
+                "share_on_newest": number(row.share_on_newest),
+            }
+            for row in self.rows.itertuples(index=False)
+        ]
+
+
+SPREAD_COLUMNS = [
+    "service",
+    "environment",
+    "targets",
+    "versions",
+    "versions_behind",
+    "oldest_live_age_seconds",
+    "share_on_newest",
+]
+
+
+def version_spread(
+    deployments: pd.DataFrame,
+    *,
+    at: datetime,
+    configured_targets: pd.DataFrame | None = None,
+    active_window: timedelta = ACTIVE_TARGET_WINDOW,
+) -> VersionSpread:
+    """Live versions across each (service, environment)'s active targets at time `at`.
+
+    deployments: dora.models.Deployment rows: service, environment, target (str; '' for the
+      only target), sha, version (str; the version key is sha, else version, as
+      Deployment.version_key), status (str), finished_at (aware datetime). Pass the history of
+      every version that may still be live.
+    configured_targets (optional): environment, target of targets configured explicitly
+      (Target.configured). As in derivation, a service that deploys to any configured target of
+      an environment has exactly those as its active targets there; otherwise active targets
+      are those with a successful deployment in the `active_window` (30 days) before `at`.
+      Note the consequence of METRICS §2's rule: a target left on an old version for longer
+      than the window drops out of the spread; widen `active_window` (or configure targets) to
+      keep such stragglers in view.
+
+    - live version of a target = its latest successful deployment finished before `at`.
+    - releases = distinct versions in the order of their first successful deployment in the
+      (service, environment); versions_behind = releases between the oldest and newest live
+      (by that order), so a release every target skipped still counts.
+    - oldest_live_age_seconds = at - first deployment of the oldest live version there.
+    - share_on_newest = targets on the newest live version / targets with a live version.
+    items: one row per active target: service, environment, target, live version and since when.
+    """
+    moment = check_aware(at, "at")
+    require_columns(deployments, DEPLOYMENT_COLUMNS, "deployments")
+    finished = utc(deployments["finished_at"], "deployments.finished_at")
+    ok = (text(deployments["status"]) == "success") & (finished < moment)
+    sha, label = text(deployments["sha"]), text(deployments["version"])
+    frame = pd.DataFrame(
+        {
+            "service": deployments["service"],
+            "environment": deployments["environment"],
+            "target": text(deployments["target"]),
+            "key": sha.where(sha != "", label),
+            "version": label.where(label != "", sha),
+            "finished_at": finished,
+        }
+    )[ok]
+    pair = ["service", "environment"]
+    if frame.empty:
+        return VersionSpread(rows=pd.DataFrame(columns=SPREAD_COLUMNS), items=frame)
+
+    releases = (
+        frame.groupby([*pair, "key"], as_index=False)["finished_at"]
+        .min()
+        .rename(columns={"finished_at": "released_at"})
+        .sort_values([*pair, "released_at", "key"])
+    )
+    releases["release_no"] = releases.groupby(pair).cumcount()
+
+    live = (
+        frame.sort_values("finished_at", kind="stable")
+        .groupby([*pair, "target"], as_index=False)
+        .last()
+        .merge(releases, on=[*pair, "key"])
+    )
+    live["active"] = live["finished_at"] > moment - active_window
+    if configured_targets is not None and len(configured_targets):
+        require_columns(configured_targets, ("environment", "target"), "configured_targets")
+        configured = configured_targets.assign(
+            configured=True, target=text(configured_targets["target"])
+        )
+        live = live.merge(configured, on=["environment", "target"], how="left")
+        live["configured"] = as_bool(live["configured"])
+        uses_configured = live.groupby(pair)["configured"].transform("any")
+        live["active"] = live["configured"].where(uses_configured, live["active"])
+    live = live[live["active"]].drop(columns="active")
+
+    grouped = live.groupby(pair)
+    rows = grouped.agg(
+        targets=("target", "size"),
+        versions=("key", "nunique"),
+        newest_no=("release_no", "max"),
+        oldest_no=("release_no", "min"),
+        oldest_released_at=("released_at", "min"),
+    ).reset_index()
+    live = live.merge(rows[[*pair, "newest_no"]], on=pair)
+    on_newest = (live["release_no"] == live["newest_no"]).groupby([live[c] for c in pair]).sum()
+    rows = rows.merge(on_newest.rename("on_newest").reset_index(), on=pair)
+    rows["versions_behind"] = rows["newest_no"] - rows["oldest_no"]
+    rows["oldest_live_age_seconds"] = (moment - rows["oldest_released_at"]).dt.total_seconds()
+    rows["share_on_newest"] = rows["on_newest"] / rows["targets"]
+    items = live[[*pair, "target", "version", "finished_at", "released_at", "release_no"]]
+    return VersionSpread(
+        rows=rows[SPREAD_COLUMNS].reset_index(drop=True),
+        items=items.sort_values([*pair, "target"]).reset_index(drop=True),
+    )
+
+
+def version_spread_series(
+    deployments: pd.DataFrame,
+    *,
+    since: datetime,
+    until: datetime,
+    tz: str = "UTC",
+    configured_targets: pd.DataFrame | None = None,
+    active_window: timedelta = ACTIVE_TARGET_WINDOW,
+) -> pd.DataFrame:
+    """Daily version spread: evaluated at the end of each local day in [since, until).
+
+    Columns: day (date), then the `version_spread` columns. One evaluation per day over the
+    same frame (days are few; each evaluation is vectorized).
+    """
+    start, end = check_window(since, until)
+    first = start.tz_convert(tz).tz_localize(None).normalize()
+    last = (end - pd.Timedelta(microseconds=1)).tz_convert(tz).tz_localize(None).normalize()
+    frames = []
+    for day in pd.date_range(first, last, freq="D"):
+        day_end = (day + pd.Timedelta(days=1)).tz_localize(tz, ambiguous=False).tz_convert("UTC")
+        moment = min(day_end, end)
+        rows = version_spread(
+            deployments,
+            at=moment.to_pydatetime(),
+            configured_targets=configured_targets,
+            active_window=active_window,
+        ).rows
+        frames.append(rows.assign(day=day.date()))
+    if not frames:
+        return pd.DataFrame(columns=["day", *SPREAD_COLUMNS])
+    series = pd.concat(frames, ignore_index=True)
+    return series[["day", *SPREAD_COLUMNS]]
+
+
+# ---------------------------------------------------------------------------------------------
+# §4.3 Automation lag and the evidence chart
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AutomationLag:
+    """CONTRACT §4 `automation_lag`."""
+
+    instances: pd.DataFrame = field(compare=False)
+    p50_seconds: float | None
+    p90_seconds: float | None
+    max_seconds: float | None
+    stale: int
+    never_succeeded: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "instances": [
+                {
+                    "service": row.service,
+                    "environment": row.environment,
+                    "target": row.target,
+                    "lag_seconds": number(row.lag_seconds),
+                    "last_success_at": iso(row.last_success_at),
+                    "stale": bool(row.stale),
+                }
+                for row in self.instances.itertuples(index=False)
+            ],
+            "p50_seconds": self.p50_seconds,
+            "p90_seconds": self.p90_seconds,
+            "max_seconds": self.max_seconds,
+            "stale": self.stale,
+        }
+
+
+def _runs(runs: pd.DataFrame) -> pd.DataFrame:
+    require_columns(runs, RUN_COLUMNS, "runs")
+    frame = runs.copy()
+    frame["finished_at"] = utc(frame["finished_at"], "runs.finished_at")
+    frame["target"] = text(frame["target"])
+    for column in ("action", "status", "trigger"):
+        frame[column] = text(frame[column])
+    return frame
+
+
+def automation_lag(
+    runs: pd.DataFrame,
+    *,
+    now: datetime,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    stale_after_by_environment: Mapping[str, timedelta] | None = None,
+) -> AutomationLag:
+    """now - last successful automated run, per process instance (service, environment, target).
+
+    runs: dora.models.AutomationRun rows (and, for deploy pipelines, production deployments
+      shaped the same way): service, environment, target (str; '' when runs name none),
+      action (str: apply, plan, deploy, test), status (str), finished_at (aware datetime),
+      trigger (str: schedule, change, manual or '').
+    now: the evaluation time (the window's `until` for a past window).
+    stale_after: default threshold; stale_after_by_environment overrides it per environment.
+
+    - Successful runs reset the lag, except plan (dry-run) runs; a manual run resets it and the
+      instance is flagged `manual` when its last reset was manual.
+    - An instance with runs but no resetting success has lag null and counts as stale
+      (`never_succeeded`); percentiles are over the instances with a lag.
+    - stale: lag > the environment's stale_after.
+    """
+    moment = check_aware(now, "now")
+    frame = _runs(runs)
+    frame = frame[frame["finished_at"] < moment]
+    key = ["service", "environment", "target"]
+    instances = frame[key].drop_duplicates()
+    resets = frame[(frame["status"] == "success") & ~frame["action"].isin(NON_RESETTING_ACTIONS)]
+    last = (
+        resets.sort_values("finished_at", kind="stable")
+        .groupby(key, as_index=False)
+        .last()[[*key, "finished_at", "trigger", "action"]]
+        .rename(columns={"finished_at": "last_success_at", "action": "last_action"})
+    )
+    table = instances.merge(last, on=key, how="left")
+    table["lag_seconds"] = (moment - table["last_success_at"]).dt.total_seconds()
+    table["manual"] = table["trigger"].fillna("") == "manual"
+    limits = table["environment"].map(
+        {k: v.total_seconds() for k, v in (stale_after_by_environment or {}).items()}
+    )
+    table["stale_after_seconds"] = limits.fillna(stale_after.total_seconds()).astype(float)
+    table["stale"] = table["lag_seconds"].isna() | (
+        table["lag_seconds"] > table["stale_after_seconds"]
+    )
+    table = table.sort_values(key).reset_index(drop=True)
+    lags = table["lag_seconds"].dropna()
+    p50, p90 = percentiles(lags, (0.5, 0.9))
+    return AutomationLag(
+        instances=table,
+        p50_seconds=p50,
+        p90_seconds=p90,
+        max_seconds=float(lags.max()) if len(lags) else None,
+        stale=int(table["stale"].sum()),
+        never_succeeded=int(table["lag_seconds"].isna().sum()),
+    )
+
+
+@dataclass(frozen=True)
+class AutomationEvidence:
+    """Failure rate of runs by the gap since the instance's previous run (METRICS §4.3)."""
+
+    buckets: pd.DataFrame = field(compare=False)
+    items: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
+
+    def as_dict(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "gap": row.gap,
+                "runs": int(row.runs),
+                "failures": int(row.failures),
+                "rate": number(row.rate),
+                "ci95": [row.ci_low, row.ci_high] if not pd.isna(row.ci_low) else None,
+            }
+            for row in self.buckets.itertuples(index=False)
+        ]
+
+
+def automation_evidence(
+    runs: pd.DataFrame, *, since: datetime, until: datetime
+) -> AutomationEvidence:
+    """Runs finishing in [since, until), grouped by the gap since the same instance's previous run.
+
+    runs: as for `automation_lag` (earlier runs should be included so the first runs in the
+      window have a predecessor). Only finished runs (success, failure) count, of every action;
+      the gap is between finish times; a run with no earlier run has no gap and is left out.
+      Buckets: <=1d, 1-7d, 7-30d, >30d (upper bounds inclusive). failure rate with n and a
+      Wilson 95% CI per bucket.
+    """
+    start, end = check_window(since, until)
+    frame = _runs(runs)
+    frame = frame[frame["status"].isin(("success", "failure")) & (frame["finished_at"] < end)]
+    key = ["service", "environment", "target"]
+    frame = frame.sort_values([*key, "finished_at"], kind="stable")
+    frame["gap_seconds"] = frame.groupby(key)["finished_at"].diff().dt.total_seconds()
+    frame = frame[in_window(frame["finished_at"], start, end) & frame["gap_seconds"].notna()]
+    edges = [-np.inf, *(d * 86400.0 for d in GAP_EDGES_DAYS), np.inf]
+    frame["gap"] = pd.cut(frame["gap_seconds"], bins=edges, labels=list(GAP_BUCKETS), right=True)
+    frame["failed"] = frame["status"] == "failure"
+    counts = (
+        frame.groupby("gap", observed=False)["failed"]
+        .agg(runs="size", failures="sum")
+        .reindex(list(GAP_BUCKETS), fill_value=0)
+        .reset_index()
+    )
+    counts["rate"] = counts["failures"] / counts["runs"].where(counts["runs"] > 0)
+    intervals = [
+        wilson(int(f), int(n)) for f, n in zip(counts["failures"], counts["runs"], strict=True)
+    ]
+    counts["ci_low"] = [ci[0] if ci else np.nan for ci in intervals]
+    counts["ci_high"] = [ci[1] if ci else np.nan for ci in intervals]
+    return AutomationEvidence(buckets=counts, items=frame.reset_index(drop=True))
