@@ -143,30 +143,49 @@ def _pending_upsert(rows: list[DerivePending]) -> None:
     )
 
 
-def pending_derive() -> int:
-    """Re-derive every pending pair, each in its own transaction; return how many were done.
+DERIVE_GROUP = 50  # pairs per transaction: their arrivals are rebuilt together
 
-    The pairs share one commit graph: services of one repository walk the same history.
+
+def pending_derive() -> int:
+    """Re-derive every pending pair, DERIVE_GROUP pairs per transaction; return how many were done.
+
+    Rows another worker holds are skipped (it is deriving them). The pairs share one commit
+    graph: services of one repository walk the same history.
     """
     done = 0
     graph = CommitGraph()
-    for pair_id in list(
-        DerivePending.objects.order_by("service_id", "environment_id").values_list("id", flat=True)
-    ):
+    while True:
         with transaction.atomic():
-            pending = DerivePending.objects.select_for_update().filter(id=pair_id).first()
-            if pending is None:
-                continue  # another worker took it
-            pair_derive(
-                pending.service_id,
-                pending.environment_id,
-                walk_since=pending.walk_since,
-                facts_since=pending.facts_since,
+            group = list(
+                DerivePending.objects.select_for_update(skip_locked=True).order_by(
+                    "service_id", "environment_id"
+                )[:DERIVE_GROUP]
+            )
+            if not group:
+                return done
+            pairs_derive(
+                [(p.service_id, p.environment_id, p.walk_since, p.facts_since) for p in group],
                 graph=graph,
             )
-            pending.delete()
-            done += 1
-    return done
+            DerivePending.objects.filter(id__any=[p.id for p in group]).delete()
+            done += len(group)
+
+
+def pairs_derive(
+    pending: list[tuple[int, int, datetime | None, datetime]], *, graph: CommitGraph
+) -> None:
+    """Bring pairs' facts up to date: (service, environment, walk_since, facts_since) each;
+    rollouts from walk_since (None: keep them), arrivals and failures from facts_since."""
+    windows: list[tuple[int, int, datetime]] = []
+    for service_id, environment_id, walk_since, facts_since in pending:
+        if walk_since is not None:
+            rebuilt_from = rollouts_rebuild(
+                service_id, environment_id, since=walk_since, graph=graph
+            )
+            facts_since = min(facts_since, rebuilt_from)
+        windows.append((service_id, environment_id, facts_since))
+    arrivals_rebuild(windows)
+    failures_rebuild([(s, e, t - REMEDIATION_WINDOW) for s, e, t in windows], graph=graph)
 
 
 def pair_derive(
@@ -178,13 +197,9 @@ def pair_derive(
     graph: CommitGraph | None = None,
 ) -> None:
     """Bring one pair's facts up to date: rollouts from walk_since, the rest from facts_since."""
-    if walk_since is not None:
-        rebuilt_from = rollouts_rebuild(
-            service_id, environment_id, since=walk_since, graph=graph or CommitGraph()
-        )
-        facts_since = min(facts_since, rebuilt_from)
-    arrivals_rebuild(service_id, environment_id, since=facts_since)
-    failures_rebuild(service_id, environment_id, since=facts_since - REMEDIATION_WINDOW)
+    pairs_derive(
+        [(service_id, environment_id, walk_since, facts_since)], graph=graph or CommitGraph()
+    )
 
 
 def pairs_mark(
@@ -336,6 +351,7 @@ class CommitGraph:
         self.authored: dict[str, datetime] = {}
         self.absent: set[str] = set()
         self.loaded_since: dict[str, datetime] = {}  # repo -> commits loaded from then on
+        self._reverts: dict[str, str] | None = None
 
     def prefetch(self, repos: list[str], since: datetime) -> None:
         """Load the repos' commits authored from `since` on (once per repo and span)."""
@@ -354,6 +370,14 @@ class CommitGraph:
             self.parents[sha] = parents
             self.files[sha] = files
             self.authored[sha] = authored
+
+    def reverts(self) -> dict[str, str]:
+        """Every stored revert commit: sha -> the sha it reverts (few; loaded once per graph)."""
+        if self._reverts is None:
+            self._reverts = dict(
+                Commit.objects.exclude(reverts_sha="").values_list("sha", "reverts_sha")
+            )
+        return self._reverts
 
     def fetch(self, shas: set[str]) -> None:
         wanted = {s for s in shas if s not in self.parents and s not in self.absent}
@@ -696,7 +720,8 @@ def _rollouts_write(
     FailureLink.objects.filter(Q(rollout__in=stale) | Q(by_rollout__in=stale)).delete()
     RolloutCommit.objects.filter(rollout__in=stale).delete()
     Deployment.objects.filter(rollout__in=stale).update(rollout=None)
-    stale.delete()
+    # Dependents are gone: skip the deletion collector, which would look them all up again.
+    stale._raw_delete(stale.db)
     MissingCommit.objects.filter(**pair, since__gte=since).delete()
     if not rollouts:
         return
@@ -755,15 +780,30 @@ def _rollouts_write(
 # ---------------------------------------------------------------------------------------------
 
 
-def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -> None:
-    """Rebuild change arrivals of rollouts from `since`, and target arrivals still in flux."""
-    pair = {"service_id": service_id, "environment_id": environment_id}
-    redo = Rollout.objects.filter(**pair, first_live_at__gte=since)
-    ChangeArrival.objects.filter(rollout__in=redo).delete()
-    rollouts = list(redo.order_by("seq").values("id", "first_live_at", "unattributed"))
+def _pairs_from(windows: list[tuple[int, int, datetime]], field: str = "first_live_at") -> Q:
+    """Rows of each (service, environment) from its own moment on."""
+    condition = Q(pk__in=[])
+    for service_id, env_id, since in windows:
+        condition |= Q(service_id=service_id, environment_id=env_id, **{f"{field}__gte": since})
+    return condition
+
+
+def arrivals_rebuild(windows: list[tuple[int, int, datetime]]) -> None:
+    """Rebuild change arrivals of each pair's rollouts from its `since`, and target arrivals
+    still in flux. One query per step for all the pairs."""
+    if not windows:
+        return
+    pairs = {(s, e) for s, e, _ in windows}
+    rollouts = list(
+        Rollout.objects.filter(_pairs_from(windows))
+        .order_by("service_id", "environment_id", "seq")
+        .values("id", "service_id", "environment_id", "first_live_at", "unattributed")
+    )
+    redo = [r["id"] for r in rollouts]
+    ChangeArrival.objects.filter(rollout_id__any=redo).delete()
     in_set: dict[int, list[str]] = defaultdict(list)
     for rollout_id, sha in (
-        RolloutCommit.objects.filter(rollout__in=redo)
+        RolloutCommit.objects.filter(rollout_id__any=redo)
         .order_by("sha")
         .values_list("rollout_id", "sha")
     ):
@@ -777,25 +817,29 @@ def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -
     ):
         changes_of[sha].add(change_id)
     # Changes that already arrived with an earlier rollout (a PR shipped in parts) keep it.
-    earlier = ChangeArrival.objects.filter(**pair)
-    direct = all_shas - set(changes_of)
-    arrived: set[tuple[int | None, str]] = set(
-        earlier.filter(
-            change_id__any={cid for ids in changes_of.values() for cid in ids}
-        ).values_list("change_id", "commit_sha")
-    ) | set(earlier.filter(commit_sha__any=direct).values_list("change_id", "commit_sha"))
+    arrived: dict[Pair, set[tuple[int | None, str]]] = defaultdict(set)
+    earlier = ChangeArrival.objects.filter(
+        service_id__any={s for s, _ in pairs}, environment_id__any={e for _, e in pairs}
+    ).values_list("service_id", "environment_id", "change_id", "commit_sha")
+    for service_id, env_id, change_id, commit_sha in [
+        *earlier.filter(change_id__any={cid for ids in changes_of.values() for cid in ids}),
+        *earlier.filter(commit_sha__any=all_shas - set(changes_of)),
+    ]:
+        if (service_id, env_id) in pairs:
+            arrived[(service_id, env_id)].add((change_id, commit_sha))
     new = []
     for rollout in rollouts:
+        pair = (rollout["service_id"], rollout["environment_id"])
+        seen = arrived[pair]
         for sha in in_set[rollout["id"]]:
             keys = [(cid, "") for cid in sorted(changes_of[sha])] or [(None, sha)]
             for key in keys:
-                if key in arrived:
+                if key in seen:
                     continue
-                arrived.add(key)
+                seen.add(key)
                 new.append(
                     (
-                        service_id,
-                        environment_id,
+                        *pair,
                         key[0],
                         key[1],
                         rollout["id"],
@@ -816,8 +860,14 @@ def arrivals_rebuild(service_id: int, environment_id: int, *, since: datetime) -
         ],
         new,
     )
-    if Environment.objects.filter(id=environment_id, tier=Tier.PRODUCTION).exists():
-        _target_arrivals_rebuild(service_id, environment_id, since)
+    production = set(
+        Environment.objects.filter(id__any={e for _, e in pairs}, tier=Tier.PRODUCTION).values_list(
+            "id", flat=True
+        )
+    )
+    for service_id, env_id, since in windows:
+        if env_id in production:
+            _target_arrivals_rebuild(service_id, env_id, since)
 
 
 def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> None:
@@ -924,60 +974,155 @@ def _incident_linked_rollouts(incident: Incident, service_id: int, env_id: int) 
     return []
 
 
-def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -> None:
-    """Failure links, failure status, restoration and rework of the pair's rollouts from `since`."""
-    pair = {"service_id": service_id, "environment_id": environment_id}
-    env = Environment.objects.get(id=environment_id)
-    service = Service.objects.get(id=service_id)
-    rollouts = list(Rollout.objects.filter(**pair, first_live_at__gte=since).order_by("seq"))
-    replaced = Rollout.objects.filter(**pair, seq=rollouts[0].seq - 1).first() if rollouts else None
-    if replaced is not None:
-        # The rollout a rollback in the window replaced may have gone live long before it.
-        since = min(since, replaced.first_live_at)
-        rollouts = [replaced, *rollouts]
-    FailureLink.objects.filter(rollout__any=[r.id for r in rollouts]).delete()
-    if not rollouts:
-        return
-    by_id = {r.id: r for r in rollouts}
-    by_seq = {r.seq: r for r in rollouts}
+@dataclass
+class _FailureInputs:
+    """What failure derivation reads, fetched once for a group of pairs."""
 
-    # What each rollout carries: labels of its changes, reverted shas, remediated incidents.
+    rollouts: dict[Pair, list[Rollout]]  # each pair's window, with the rollout it replaced first
+    since: dict[Pair, datetime]
+    labels: dict[int, set[str]]  # rollout id -> labels of the changes it carried
+    reverts: dict[int, set[str]]  # rollout id -> shas its revert commits revert
+    remediates: dict[int, set[str]]  # rollout id -> incident ids its deployments remediate
+    incidents: dict[Pair, list[Incident]]
+    services: dict[int, Service]
+    environments: dict[int, Environment]
+
+
+def _failure_inputs(windows: list[tuple[int, int, datetime]], graph: CommitGraph) -> _FailureInputs:
+    since = {(s, e): t for s, e, t in windows}
+    rollouts: dict[Pair, list[Rollout]] = defaultdict(list)
+    for r in Rollout.objects.filter(_pairs_from(windows)).order_by(
+        "service_id", "environment_id", "seq"
+    ):
+        rollouts[(r.service_id, r.environment_id)].append(r)
+    # The rollout a rollback in the window replaced may have gone live long before it.
+    replaced_q = Q(pk__in=[])
+    for (service_id, env_id), group in rollouts.items():
+        replaced_q |= Q(service_id=service_id, environment_id=env_id, seq=group[0].seq - 1)
+    for r in Rollout.objects.filter(replaced_q):
+        pair = (r.service_id, r.environment_id)
+        rollouts[pair].insert(0, r)
+        since[pair] = min(since[pair], r.first_live_at)
+    ids = [r.id for group in rollouts.values() for r in group]
+    FailureLink.objects.filter(rollout_id__any=ids).delete()
+
     labels: dict[int, set[str]] = defaultdict(set)
     for rollout_id, change_labels in ChangeArrival.objects.filter(
-        rollout__any=rollouts, change__isnull=False
+        rollout_id__any=ids, change__isnull=False
     ).values_list("rollout_id", "change__labels"):
         labels[rollout_id] |= {label.lower() for label in change_labels or []}
+    commit_reverts = graph.reverts()
     reverts: dict[int, set[str]] = defaultdict(set)
-    shipped_by: dict[str, list[int]] = defaultdict(list)
-    for rollout_id, sha in RolloutCommit.objects.filter(rollout__any=list(by_id)).values_list(
-        "rollout_id", "sha"
-    ):
-        shipped_by[sha].append(rollout_id)
-    # A list, not a subquery: mid-import statistics are stale and the planner would scan.
-    for sha, reverted in (
-        Commit.objects.filter(sha__any=list(shipped_by))
-        .exclude(reverts_sha="")
-        .values_list("sha", "reverts_sha")
-    ):
-        for rollout_id in shipped_by[sha]:
-            reverts[rollout_id].add(reverted)
+    if commit_reverts:
+        for rollout_id, sha in RolloutCommit.objects.filter(
+            rollout_id__any=ids, sha__any=list(commit_reverts)
+        ).values_list("rollout_id", "sha"):
+            reverts[rollout_id].add(commit_reverts[sha])
     remediates: dict[int, set[str]] = defaultdict(set)
     for rollout_id, incident_id in (
-        Deployment.objects.filter(rollout__any=rollouts)
+        Deployment.objects.filter(rollout_id__any=ids)
         .exclude(remediates="")
         .values_list("rollout_id", "remediates")
     ):
         remediates[rollout_id].add(incident_id)
 
-    # The rollout that first shipped each reverted commit: one query for the whole window.
-    reverted_shas = {sha for shas in reverts.values() for sha in shas}
+    services = Service.objects.in_bulk({s for s, _ in since})
+    environments = Environment.objects.in_bulk({e for _, e in since})
+    # An incident cannot be caused by a rollout that went live after it opened, so older
+    # incidents cannot name the rollouts from `since` on. Incidents without an environment
+    # belong to every production environment of their service.
+    incidents: dict[Pair, list[Incident]] = defaultdict(list)
+    by_service: dict[int, list[Pair]] = defaultdict(list)
+    for pair in since:
+        by_service[pair[0]].append(pair)
+    for incident in Incident.objects.filter(
+        service_id__any=list(by_service), opened_at__gte=min(since.values(), default=_BEGINNING)
+    ).order_by("opened_at", "source", "external_id"):
+        for pair in by_service[incident.service_id]:
+            env = environments[pair[1]]
+            here = incident.environment_id == env.id or (
+                incident.environment_id is None and env.tier == Tier.PRODUCTION
+            )
+            if here and incident.opened_at >= since[pair]:
+                incidents[pair].append(incident)
+    return _FailureInputs(
+        rollouts, since, labels, reverts, remediates, incidents, services, environments
+    )
+
+
+def failures_rebuild(windows: list[tuple[int, int, datetime]], *, graph: CommitGraph) -> None:
+    """Failure links, failure status, restoration and rework of each pair's rollouts from its
+    `since`: the reads for all the pairs first, then each pair, then one write of each kind."""
+    if not windows:
+        return
+    inputs = _failure_inputs(windows, graph)
+    links: dict[int, list[FailureLink]] = defaultdict(list)
+    for pair, rollouts in inputs.rollouts.items():
+        _pair_failures_link(pair, rollouts, inputs, links)
+    FailureLink.objects.bulk_create([lk for group in links.values() for lk in group])
+
+    # A rollout whose deployment says it remediates an incident restores what that incident hit.
+    linked_ids = {
+        lk.incident.external_id.removeprefix("incident:")
+        for group in links.values()
+        for lk in group
+        if lk.incident is not None
+    }
+    remedied: dict[Pair, dict[str, datetime]] = defaultdict(dict)
+    if linked_ids:
+        for service_id, env_id, incident_id, live_at in (
+            Deployment.objects.filter(
+                service_id__any={s for s, _ in inputs.rollouts},
+                remediates__any=linked_ids,
+                rollout__isnull=False,
+            )
+            .values_list("service_id", "environment_id", "remediates", "rollout__first_live_at")
+            .order_by("rollout__first_live_at")
+        ):
+            remedied[(service_id, env_id)].setdefault(incident_id, live_at)
+    changed = []
+    for pair, rollouts in inputs.rollouts.items():
+        for r in rollouts:
+            group = links.get(r.id, [])
+            statuses = {lk.status for lk in group}
+            before = (r.failure, r.restored_at, r.remediation)
+            r.failure = "confirmed" if "confirmed" in statuses else "inferred" if statuses else ""
+            r.restored_at = _restored_at(group, remedied[pair]) if group else None
+            r.remediation = (
+                r.kind == Rollout.Kind.ROLLBACK
+                or bool(inputs.labels[r.id] & REWORK_LABELS)
+                or bool(inputs.remediates[r.id])
+            )
+            if (r.failure, r.restored_at, r.remediation) != before:
+                changed.append(r)
+    bulk.update_by_id(
+        Rollout,
+        ["failure", "restored_at", "remediation"],
+        ((r.id, r.failure, r.restored_at, r.remediation) for r in changed),
+    )
+
+
+def _pair_failures_link(
+    pair: Pair,
+    rollouts: list[Rollout],
+    inputs: _FailureInputs,
+    links: dict[int, list[FailureLink]],
+) -> None:
+    """The failure links of one pair's rollouts (METRICS §3.3), added to `links`."""
+    service_id, environment_id = pair
+    by_id = {r.id: r for r in rollouts}
+    by_seq = {r.seq: r for r in rollouts}
+    labels, reverts = inputs.labels, inputs.reverts
+
+    # The rollout that first shipped each reverted commit: one query for the pair's window.
+    reverted_shas = {sha for r in rollouts for sha in reverts.get(r.id, ())}
     holder_q = Q()
     for reverted in reverted_shas:
         holder_q |= Q(commits__sha__startswith=reverted)  # revert messages may abbreviate
     holders: dict[str, Rollout] = {}
     if reverted_shas:
         shipped = (
-            Rollout.objects.filter(**pair)
+            Rollout.objects.filter(service_id=service_id, environment_id=environment_id)
             .filter(holder_q)
             .annotate(shipped_sha=F("commits__sha"))
             .order_by("seq")
@@ -986,8 +1131,6 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
             for reverted in reverted_shas:
                 if holder.shipped_sha.startswith(reverted):
                     holders.setdefault(reverted, holder)
-
-    links: dict[int, list[FailureLink]] = defaultdict(list)
 
     def link(failed: Rollout, cause: str, status: str, **extra: object) -> None:
         if failed.id in by_id:
@@ -1006,7 +1149,7 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
                 by_rollout=r,
                 detail=f"rolled back by {r.version or r.sha[:12]}",
             )
-        for reverted in sorted(reverts[r.id]):
+        for reverted in sorted(reverts.get(r.id, ())):
             holder = holders.get(reverted)
             if (
                 holder
@@ -1020,7 +1163,7 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
                     by_rollout=r,
                     detail=f"revert of {reverted[:12]} shipped",
                 )
-        if "hotfix" in labels[r.id]:
+        if "hotfix" in labels.get(r.id, ()):
             earlier = [
                 c
                 for c in counted
@@ -1035,7 +1178,7 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
                     detail="a hotfix followed within 72 h",
                 )
 
-    incidents = _pair_incidents(service_id, env, since)
+    incidents = inputs.incidents.get(pair, [])
     for incident in incidents:
         if incident.cause == "external":
             continue
@@ -1050,7 +1193,7 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
                     incident=incident,
                     detail=f"incident {incident.external_id} names it",
                 )
-    if service.infer_failures:
+    if inputs.services[service_id].infer_failures:
         for incident in incidents:
             if incident.caused_by or incident.cause == "external":
                 continue
@@ -1065,54 +1208,6 @@ def failures_rebuild(service_id: int, environment_id: int, *, since: datetime) -
                         incident=incident,
                         detail=f"incident {incident.external_id} opened within 24 h",
                     )
-
-    FailureLink.objects.bulk_create([lk for group in links.values() for lk in group])
-    # A rollout whose deployment says it remediates an incident restores what that incident hit.
-    linked_ids = {
-        lk.incident.external_id.removeprefix("incident:")
-        for group in links.values()
-        for lk in group
-        if lk.incident is not None
-    }
-    remedied: dict[str, datetime] = {}
-    for incident_id, live_at in (
-        Deployment.objects.filter(**pair, remediates__any=linked_ids, rollout__isnull=False)
-        .values_list("remediates", "rollout__first_live_at")
-        .order_by("rollout__first_live_at")
-    ):
-        remedied.setdefault(incident_id, live_at)
-    changed = []
-    for r in rollouts:
-        group = links.get(r.id, [])
-        statuses = {lk.status for lk in group}
-        before = (r.failure, r.restored_at, r.remediation)
-        r.failure = "confirmed" if "confirmed" in statuses else "inferred" if statuses else ""
-        r.restored_at = _restored_at(group, remedied) if group else None
-        r.remediation = (
-            r.kind == Rollout.Kind.ROLLBACK
-            or bool(labels[r.id] & REWORK_LABELS)
-            or bool(remediates[r.id])
-        )
-        if (r.failure, r.restored_at, r.remediation) != before:
-            changed.append(r)
-    bulk.update_by_id(
-        Rollout,
-        ["failure", "restored_at", "remediation"],
-        ((r.id, r.failure, r.restored_at, r.remediation) for r in changed),
-    )
-
-
-def _pair_incidents(service_id: int, env: Environment, since: datetime) -> list[Incident]:
-    envs = Q(environment=env)
-    if env.tier == Tier.PRODUCTION:
-        envs |= Q(environment__isnull=True)
-    # An incident cannot be caused by a rollout that went live after it opened, so older
-    # incidents cannot name the rollouts from `since` on.
-    return list(
-        Incident.objects.filter(service_id=service_id, opened_at__gte=since)
-        .filter(envs)
-        .order_by("opened_at", "source", "external_id")
-    )
 
 
 def _restored_at(group: list[FailureLink], remedied: dict[str, datetime]) -> datetime | None:
