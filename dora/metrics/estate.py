@@ -22,7 +22,6 @@ from dora.metrics.frames import (
     text,
     utc,
 )
-from dora.metrics.lead_time import change_key
 from dora.metrics.levels import graded
 from dora.metrics.stats import Duration, duration_summary, percentiles, wilson
 
@@ -106,10 +105,9 @@ def full_estate_lead_time(
         frame[column] = utc(frame[column], f"arrivals.{column}")
     frame = frame[~as_bool(frame["unattributed"]) & (frame["arrived_at"] < end)]
     frame = (
-        frame.assign(_key=change_key(frame))
-        .sort_values(["arrived_at", "rollout_id"], kind="stable")
-        .drop_duplicates(["service", "_key"])
-        .drop(columns="_key")
+        frame.sort_values(["arrived_at", "rollout_id"], kind="stable")
+        # A direct push has no change_id and is told apart by its sha (NaN ids compare equal).
+        .drop_duplicates(["service", "change_id", "commit_sha"])
     )
     complete = frame["estate_reached_at"] < end
     frame["complete"] = complete

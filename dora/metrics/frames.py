@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 DAY_SECONDS = 86_400.0
@@ -59,11 +58,6 @@ def in_window(moments: pd.Series, since: pd.Timestamp, until: pd.Timestamp) -> p
     return (moments >= since) & (moments < until)
 
 
-def seconds(delta: pd.Series) -> pd.Series:
-    """Timedeltas as float seconds (NaT stays NaN)."""
-    return delta.dt.total_seconds()
-
-
 def local_days(moments: pd.Series, tz: str) -> pd.Series:
     """The local calendar date (naive midnight) of each moment in the reporting time zone."""
     return moments.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
@@ -92,15 +86,3 @@ def as_bool(series: pd.Series) -> pd.Series:
 def text(series: pd.Series) -> pd.Series:
     """A string column with missing values as ''."""
     return series.fillna("").astype(str)
-
-
-def timedelta_seconds(delta: timedelta) -> float:
-    return delta.total_seconds()
-
-
-def empty_like(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-
-
-def nan_array(n: int) -> np.ndarray:
-    return np.full(n, np.nan)

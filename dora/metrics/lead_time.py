@@ -64,11 +64,6 @@ def change_start(
     return start.where(~after_merge, created)
 
 
-def change_key(frame: pd.DataFrame) -> pd.Series:
-    """One key per change: its id, or `sha:<commit_sha>` for a direct push."""
-    return frame["change_id"].astype("string").fillna("sha:" + frame["commit_sha"].astype(str))
-
-
 def lead_time_items(arrivals: pd.DataFrame, *, since: datetime, until: datetime) -> pd.DataFrame:
     """Changes with a production arrival in [since, until), one row per (service, change).
 
@@ -91,10 +86,9 @@ def lead_time_items(arrivals: pd.DataFrame, *, since: datetime, until: datetime)
     frame = frame[in_window(frame["arrived_at"], start, end)]
     # A change arrives once per service: keep its first arrival if the frame repeats it.
     frame = (
-        frame.assign(_key=change_key(frame))
-        .sort_values(["arrived_at", "rollout_id"], kind="stable")
-        .drop_duplicates(["service", "_key"])
-        .drop(columns="_key")
+        frame.sort_values(["arrived_at", "rollout_id"], kind="stable")
+        # A direct push has no change_id and is told apart by its sha (NaN ids compare equal).
+        .drop_duplicates(["service", "change_id", "commit_sha"])
     )
     lead = (frame["arrived_at"] - frame["start"]).dt.total_seconds()
     merge = (frame["arrived_at"] - frame["merged_at"]).dt.total_seconds()

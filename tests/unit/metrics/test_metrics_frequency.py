@@ -192,3 +192,18 @@ def test_naive_timestamps_are_rejected() -> None:
         deployment_frequency(frame, since=MON, until=MON + timedelta(days=7))
     with pytest.raises(ValueError, match="aware"):
         deployment_frequency(rollouts(), since=datetime(2026, 3, 2), until=MON + timedelta(days=7))
+
+
+def test_short_window_uses_every_week_it_touches() -> None:
+    # Sat 7 -> Tue 10 March: 1.5 days of one ISO week and 2 of the next; neither is half in the
+    # window, so both count. Rollouts Sat and Mon -> [1, 1] -> median 1.
+    since, until = MON + timedelta(days=5), MON + timedelta(days=8)
+    result = deployment_frequency(rollouts(at(5), at(7)), since=since, until=until)
+    assert list(result.weeks["deploy_days"]) == [1, 1]
+    assert result.deploy_days_per_week == 1.0
+
+
+def test_definitions_version() -> None:
+    from dora.metrics import DEFINITIONS_VERSION
+
+    assert DEFINITIONS_VERSION == "1"

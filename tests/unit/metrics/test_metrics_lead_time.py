@@ -166,3 +166,14 @@ def test_no_arrivals_gives_null_figures() -> None:
     empty = arrivals([{"change_id": 1, "start": t(1), "arrived_at": t(2)}]).iloc[0:0]
     result = lead_time_for_changes(empty, since=SINCE, until=UNTIL)
     assert result.as_dict()["n"] == 0 and result.as_dict()["p50_seconds"] is None
+
+
+def test_a_change_arriving_twice_counts_once_at_its_first_arrival() -> None:
+    frame = arrivals(
+        [
+            {"change_id": 5, "start": t(2), "arrived_at": t(3), "rollout_id": 1},
+            {"change_id": 5, "start": t(2), "arrived_at": t(4), "rollout_id": 2},
+        ]
+    )
+    result = lead_time_for_changes(frame, since=SINCE, until=UNTIL)
+    assert (result.duration.n, result.duration.p50) == (1, 24 * H)
