@@ -14,7 +14,7 @@ import fnmatch
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -228,13 +228,18 @@ def pair_rebuild_all(service_id: int, environment_id: int) -> None:
 
 
 def _rollouts_holding(shas: set[str]) -> list[tuple[int, int, datetime]]:
+    """(service, environment, earliest first_live_at) of the rollouts whose change sets hold
+    any of `shas`. Mostly none (new commits): the sha index answers that alone."""
     if not shas:
         return []
+    ids = set(RolloutCommit.objects.filter(sha__any=shas).values_list("rollout_id", flat=True))
+    if not ids:
+        return []
     return list(
-        RolloutCommit.objects.filter(sha__any=shas)
-        .values("rollout__service_id", "rollout__environment_id")
-        .annotate(since=Min("rollout__first_live_at"))
-        .values_list("rollout__service_id", "rollout__environment_id", "since")
+        Rollout.objects.filter(id__any=ids)
+        .values("service_id", "environment_id")
+        .annotate(since=Min("first_live_at"))
+        .values_list("service_id", "environment_id", "since")
         .order_by()
     )
 
@@ -352,6 +357,7 @@ class CommitGraph:
         self.absent: set[str] = set()
         self.loaded_since: dict[str, datetime] = {}  # repo -> commits loaded from then on
         self._reverts: dict[str, str] | None = None
+        self._scope: dict[tuple[str, ...], dict[str, bool]] = {}
 
     def prefetch(self, repos: list[str], since: datetime) -> None:
         """Load the repos' commits authored from `since` on (once per repo and span)."""
@@ -370,6 +376,25 @@ class CommitGraph:
             self.parents[sha] = parents
             self.files[sha] = files
             self.authored[sha] = authored
+
+    def scope_test(self, globs: list[str]) -> Callable[[str], bool]:
+        """`_in_scope` of a loaded commit for these globs, remembered per commit: a monorepo's
+        commits are walked once per service and environment."""
+        key = tuple(globs)
+        if not key:
+            return lambda sha: True
+        known = self._scope.setdefault(key, {})
+        match = _scope_pattern(key).match
+        files = self.files
+
+        def test(sha: str) -> bool:
+            hit = known.get(sha)
+            if hit is None:
+                paths = files.get(sha)
+                hit = known[sha] = not paths or any(match(path) for path in paths)
+            return hit
+
+        return test
 
     def reverts(self) -> dict[str, str]:
         """Every stored revert commit: sha -> the sha it reverts (few; loaded once per graph)."""
@@ -431,13 +456,15 @@ class _Shipped:
 
     def walk_filter(self, shas: set[str]) -> set[str]:
         """The shas among `shas` that an earlier rollout of the pair shipped."""
+        commits, rollout_shas, checked = self.commits, self.rollout_shas, self.checked
+        authored, opened = self.graph.authored, self.window_start + CLOCK_SKEW
         unsure = {
             s
             for s in shas
-            if s not in self.commits
-            and s not in self.rollout_shas
-            and s not in self.checked
-            and not self._recent(s)
+            if s not in commits
+            and s not in rollout_shas
+            and s not in checked
+            and not (s in authored and authored[s] > opened)  # _recent(s), inlined
         }
         if unsure:
             self.commits.update(
@@ -450,7 +477,7 @@ class _Shipped:
             ):
                 self.rollout_shas[sha] = seq  # ends on the lowest seq
             self.checked |= unsure
-        return {s for s in shas if s in self.commits or s in self.rollout_shas}
+        return {s for s in shas if s in commits or s in rollout_shas}
 
     def latest_of(self, key: tuple[str, str, str]) -> _Rollout | None:
         """The newest rollout of this exact (sha, version, config) so far."""
@@ -512,24 +539,27 @@ def _change_set_walk(
     graph: CommitGraph, sha: str, shipped: _Shipped, globs: list[str], rollout: _Rollout
 ) -> None:
     """`git rev-list <shipped>..sha` over stored parents, level by level (one query per level)."""
+    parents = graph.parents
+    in_scope = graph.scope_test(globs)
     frontier = {sha}
     seen: set[str] = set()
     while frontier:
-        graph.fetch(frontier)
+        if not parents.keys() >= frontier:
+            graph.fetch(frontier)
         frontier -= shipped.walk_filter(frontier)
         next_frontier: set[str] = set()
-        for current in sorted(frontier):
+        for current in sorted(frontier) if len(frontier) > 1 else frontier:
             seen.add(current)
-            if current not in graph.parents:
+            if current not in parents:
                 rollout.missing.add(current)
                 continue
             rollout.visited += 1
-            if _in_scope(graph.files[current], globs):
+            if in_scope(current):
                 rollout.commits.add(current)
             if rollout.visited >= WALK_LIMIT:
                 rollout.complete = False
                 return
-            next_frontier.update(graph.parents[current])
+            next_frontier.update(parents[current])
         frontier = next_frontier - seen
     if rollout.missing:
         rollout.complete = False

@@ -15,7 +15,7 @@ from dora.events import BATCH_SIZE, EventInvalid, events_record
 from dora.models import MissingCommit
 
 # Larger derivations amortize their per-(service, environment) cost; memory stays bounded by it.
-DERIVE_EVERY = 20_000
+DERIVE_EVERY = 50_000
 
 
 def _lines(handle: TextIO) -> Iterator[Any]:
