@@ -103,18 +103,23 @@ def touched_mark(touched: Touched) -> None:
     ):
         touched.rollouts(service_id, env_id, since)
     # Commits that were already in a change set and changed (files, message): walk again.
-    for service_id, env_id, since in _rollouts_holding(touched.commit_shas):
-        touched.rollouts(service_id, env_id, since)
-    for service_id, env_id, since in _rollouts_holding(touched.change_shas):
-        touched.facts_from(service_id, env_id, since)
+    # Changes whose commit lists moved: their arrivals are redone.
+    holding = _rollouts_holding(touched.commit_shas | touched.change_shas)
+    for service_id, env_id, since, sha in holding:
+        if sha in touched.commit_shas:
+            touched.rollouts(service_id, env_id, since)
+        if sha in touched.change_shas:
+            touched.facts_from(service_id, env_id, since)
     _incident_places_resolve(touched)
     pairs = sorted(set(touched.walk) | set(touched.facts))
     if not pairs:
         return
-    keys = Q()
-    for service_id, env_id in pairs:
-        keys |= Q(service_id=service_id, environment_id=env_id)
-    stored = {(p.service_id, p.environment_id): p for p in DerivePending.objects.filter(keys)}
+    stored = {
+        (p.service_id, p.environment_id): p
+        for p in DerivePending.objects.filter(
+            service_id__any={s for s, _ in pairs}, environment_id__any={e for _, e in pairs}
+        )
+    }
     rows = []
     for pair in pairs:
         walk = [
@@ -227,20 +232,15 @@ def pair_rebuild_all(service_id: int, environment_id: int) -> None:
     pair_derive(service_id, environment_id, walk_since=_BEGINNING, facts_since=_BEGINNING)
 
 
-def _rollouts_holding(shas: set[str]) -> list[tuple[int, int, datetime]]:
-    """(service, environment, earliest first_live_at) of the rollouts whose change sets hold
-    any of `shas`. Mostly none (new commits): the sha index answers that alone."""
+def _rollouts_holding(shas: set[str]) -> list[tuple[int, int, datetime, str]]:
+    """(service, environment, first_live_at, sha) of the rollouts whose change sets hold any of
+    `shas`. Mostly none (new commits): the sha index answers that alone."""
     if not shas:
         return []
-    ids = set(RolloutCommit.objects.filter(sha__any=shas).values_list("rollout_id", flat=True))
-    if not ids:
-        return []
     return list(
-        Rollout.objects.filter(id__any=ids)
-        .values("service_id", "environment_id")
-        .annotate(since=Min("first_live_at"))
-        .values_list("service_id", "environment_id", "since")
-        .order_by()
+        RolloutCommit.objects.filter(sha__any=shas).values_list(
+            "rollout__service_id", "rollout__environment_id", "rollout__first_live_at", "sha"
+        )
     )
 
 
@@ -278,7 +278,9 @@ def _change_starts_update(touched: Touched) -> None:
         )
     if not ids:
         return
-    changes = list(Change.objects.filter(id__any=ids))
+    changes = list(
+        Change.objects.filter(id__any=ids).only("id", "commits", "created_at", "merged_at")
+    )
     shas = {sha for change in changes for sha in change.commits}
     authored: dict[str, datetime] = dict(
         Commit.objects.filter(sha__any=shas).values_list("sha", "authored_at")

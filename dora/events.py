@@ -126,7 +126,7 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
     },
 }
 EVENT_TYPES = tuple(_SCHEMA)
-_SHA_RE = re.compile(r"^[0-9a-fA-F]{4,64}$")
+_SHA_RE = re.compile(r"[0-9a-fA-F]{4,64}")
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def _check_sha(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise EventInvalid(f"{name}: expected a git sha string, got {_kind(value)}")
     text = _check_str(name, value, limit=64)
-    if not _SHA_RE.match(text):
+    if not _SHA_RE.fullmatch(text):
         raise EventInvalid(f"{name}: {text!r} is not a git sha (4 to 64 hex digits)")
     return text.lower()
 
@@ -203,6 +203,8 @@ def _check_list(name: str, value: Any) -> list[Any]:
 
 def _check_field(etype: str, name: str, kind: str, value: Any) -> Any:
     if kind == "str":
+        if type(value) is str and 0 < len(value) <= 500 and not value.isspace():
+            return value
         return _check_str(name, value)
     if kind == "text":
         if not isinstance(value, str):
@@ -223,8 +225,14 @@ def _check_field(etype: str, name: str, kind: str, value: Any) -> Any:
             raise EventInvalid(f"{name}: expected true or false, got {_kind(value)}")
         return value
     if kind == "shas":
+        if type(value) is list and all(type(v) is str and _SHA_RE.fullmatch(v) for v in value):
+            return [v.lower() for v in value]  # the common case; the loop below says what's wrong
         return [_check_sha(f"{name}[{i}]", v) for i, v in enumerate(_check_list(name, value))]
     if kind == "strs":
+        if type(value) is list and all(
+            type(v) is str and 0 < len(v) <= 1000 and not v.isspace() for v in value
+        ):
+            return value
         return [
             _check_str(f"{name}[{i}]", v, limit=1000)
             for i, v in enumerate(_check_list(name, value))
