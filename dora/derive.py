@@ -746,42 +746,74 @@ def _rollouts_write(
     service_id: int, env_id: int, since: datetime, rollouts: list[_Rollout]
 ) -> None:
     pair = {"service_id": service_id, "environment_id": env_id}
-    stale = Rollout.objects.filter(**pair, first_live_at__gte=since)
-    RolloutTarget.objects.filter(rollout__in=stale).delete()
-    ChangeArrival.objects.filter(rollout__in=stale).delete()
-    FailureLink.objects.filter(Q(rollout__in=stale) | Q(by_rollout__in=stale)).delete()
-    RolloutCommit.objects.filter(rollout__in=stale).delete()
-    Deployment.objects.filter(rollout__in=stale).update(rollout=None)
-    # Dependents are gone: skip the deletion collector, which would look them all up again.
-    stale._raw_delete(stale.db)
+    stale = list(
+        Rollout.objects.filter(**pair, first_live_at__gte=since).values_list("id", flat=True)
+    )
+    if stale:
+        RolloutTarget.objects.filter(rollout_id__any=stale).delete()
+        ChangeArrival.objects.filter(rollout_id__any=stale).delete()
+        FailureLink.objects.filter(rollout_id__any=stale).delete()
+        FailureLink.objects.filter(by_rollout_id__any=stale).delete()
+        RolloutCommit.objects.filter(rollout_id__any=stale).delete()
+        Deployment.objects.filter(rollout_id__any=stale).update(rollout=None)
+        # Dependents are gone: skip the deletion collector, which would look them all up again.
+        doomed = Rollout.objects.filter(id__any=stale)
+        doomed._raw_delete(doomed.db)
     MissingCommit.objects.filter(**pair, since__gte=since).delete()
     if not rollouts:
         return
 
-    objs = [
-        Rollout(
-            **pair,
-            seq=r.seq,
-            sha=r.sha,
-            version=r.version,
-            config_version=r.config_version,
-            kind=r.kind,
-            first_live_at=r.first_live_at,
-            last_live_at=r.last_live_at or r.first_live_at,
-            completed_at=r.completed_at,
-            targets_live=len(r.covered),
-            targets_active=r.targets_active,
-            unattributed=r.unattributed,
-            change_set_complete=r.complete,
-            missing_shas=sorted(r.missing),
-            ship_seq=r.ship_seq,
-        )
-        for r in rollouts
-    ]
-    Rollout.objects.bulk_create(objs, batch_size=500)
-    ids = dict(
-        Rollout.objects.filter(**pair, seq__any=[r.seq for r in rollouts]).values_list("seq", "id")
+    bulk.copy_insert(
+        Rollout,
+        [
+            "service_id",
+            "environment_id",
+            "seq",
+            "sha",
+            "version",
+            "config_version",
+            "kind",
+            "first_live_at",
+            "last_live_at",
+            "completed_at",
+            "targets_live",
+            "targets_active",
+            "unattributed",
+            "change_set_complete",
+            "missing_shas",
+            "remediation",
+            "failure",
+            "restored_at",
+            "ship_seq",
+            "estate_reached_at",
+        ],
+        (
+            (
+                service_id,
+                env_id,
+                r.seq,
+                r.sha,
+                r.version,
+                r.config_version,
+                r.kind,
+                r.first_live_at,
+                r.last_live_at or r.first_live_at,
+                r.completed_at,
+                len(r.covered),
+                r.targets_active,
+                r.unattributed,
+                r.complete,
+                sorted(r.missing),
+                False,
+                "",
+                None,
+                r.ship_seq,
+                None,
+            )
+            for r in rollouts
+        ),
     )
+    ids = dict(Rollout.objects.filter(**pair, seq__gte=rollouts[0].seq).values_list("seq", "id"))
     bulk.copy_insert(
         RolloutCommit,
         ["rollout_id", "sha"],
