@@ -1071,10 +1071,17 @@ def _failure_inputs(windows: list[tuple[int, int, datetime]], graph: CommitGraph
     FailureLink.objects.filter(rollout_id__any=ids).delete()
 
     labels: dict[int, set[str]] = defaultdict(set)
-    for rollout_id, change_labels in ChangeArrival.objects.filter(
+    carried: dict[int, list[int]] = defaultdict(list)  # change id -> rollouts that carried it
+    for rollout_id, change_id in ChangeArrival.objects.filter(
         rollout_id__any=ids, change__isnull=False
-    ).values_list("rollout_id", "change__labels"):
-        labels[rollout_id] |= {label.lower() for label in change_labels or []}
+    ).values_list("rollout_id", "change_id"):
+        carried[change_id].append(rollout_id)
+    # Most changes have no labels: read (and decode) only those that do.
+    for change_id, change_labels in (
+        Change.objects.filter(id__any=list(carried)).exclude(labels=[]).values_list("id", "labels")
+    ):
+        for rollout_id in carried[change_id]:
+            labels[rollout_id] |= {label.lower() for label in change_labels or []}
     commit_reverts = graph.reverts()
     reverts: dict[int, set[str]] = defaultdict(set)
     if commit_reverts:

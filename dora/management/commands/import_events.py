@@ -11,11 +11,15 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dora.events import BATCH_SIZE, EventInvalid, events_record
+from dora.events import EventInvalid, events_record
 from dora.models import MissingCommit
 
 # Larger derivations amortize their per-(service, environment) cost; memory stays bounded by it.
 DERIVE_EVERY = 50_000
+# Events per transaction: each batch pays a fixed number of statements (staging, upserts,
+# marking), so a file import takes the API's largest request size.
+BATCH_SIZE = 5_000
+PROGRESS_EVERY = 10_000
 
 
 def _lines(handle: TextIO) -> Iterator[Any]:
@@ -61,7 +65,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         # Item index -> line number without a list as long as the file: blank lines shift it.
         shifts: list[tuple[int, int]] = [(0, 1)]  # (first index, line number - index)
-        progress_every = options["batch_size"] * 10
+        progress_every = PROGRESS_EVERY
 
         def items() -> Iterator[Any]:
             index = 0
