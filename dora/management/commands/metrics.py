@@ -1,0 +1,88 @@
+"""`manage.py metrics`: the CONTRACT §4 report for a scope and window, as JSON, a table or CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from dora.metrics.levels import BENCHMARK_YEARS
+from dora.report import ParameterError, metrics_query_parse, metrics_report, summary_rows
+
+
+class Command(BaseCommand):
+    help = (
+        "DORA, estate and value-stream metrics for services, a team or the whole organisation "
+        "(no --service and no --team). Dates are ISO dates (00:00 UTC) or timestamps with a "
+        "zone; the default window is the 12 weeks before now."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--service", action="append", default=[], help="a service (repeatable)")
+        parser.add_argument("--team", help="a team: its services, items pooled")
+        parser.add_argument("--since", help="window start (inclusive), e.g. 2026-01-01")
+        parser.add_argument("--until", help="window end (exclusive); default now")
+        parser.add_argument(
+            "--benchmark",
+            default=str(BENCHMARK_YEARS[-1]),
+            help=f"report year for levels: {', '.join(map(str, BENCHMARK_YEARS))}",
+        )
+        parser.add_argument("--kind", choices=["app", "infra"], help="only services of a kind")
+        parser.add_argument(
+            "--tier", default="production", help="environment tier (default production)"
+        )
+        parser.add_argument("--target", help="only rollouts and runs on this target")
+        parser.add_argument("--format", choices=["json", "table", "csv"], default="table")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        now = timezone.now()
+        try:
+            query = metrics_query_parse(
+                now=now,
+                services=options["service"],
+                team=options["team"],
+                since=options["since"],
+                until=options["until"],
+                benchmark=options["benchmark"],
+                kind=options["kind"],
+                tier=options["tier"],
+                target=options["target"],
+            )
+        except ParameterError as exc:
+            raise CommandError(f"--{exc.parameter}: {exc}")
+        report = metrics_report(query, now=now)
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(report, indent=2, allow_nan=False))
+        elif options["format"] == "csv":
+            writer = csv.writer(self.stdout, lineterminator="\n")
+            writer.writerow(["figure", "value", "n", "level"])
+            for row in summary_rows(report):
+                writer.writerow([row["figure"], row["value"], row["n"], row["level"]])
+        else:
+            self.table_write(report)
+
+    def table_write(self, report: dict[str, Any]) -> None:
+        scope = report["scope"]
+        who = (
+            f"team {scope['team']}"
+            if scope["team"]
+            else ", ".join(scope["services"]) or "organisation"
+        )
+        window = report["window"]
+        self.stdout.write(
+            f"{who} ({scope['tier']}), {window['since']} .. {window['until']}, "
+            f"benchmark {report['benchmark']}"
+        )
+        rows = [
+            (r["figure"], r["value_text"], "" if r["n"] is None else str(r["n"]), r["level"] or "-")
+            for r in summary_rows(report)
+        ]
+        header = ("figure", "value", "n", "level")
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+        for row in [header, tuple("-" * w for w in widths), *rows]:
+            self.stdout.write(
+                f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}"
+            )

@@ -1,0 +1,577 @@
+"""The metrics report (CONTRACT §4) and the items behind each figure, from selectors + metrics.
+
+Shared by `manage.py metrics` and `GET /api/v1/metrics[/<name>/items]`: parameters are parsed
+here too, so the command and the API accept and reject the same inputs with the same messages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+
+from dora import selectors
+from dora.metrics import DEFINITIONS_VERSION
+from dora.metrics.estate import (
+    AutomationLag,
+    EstateLeadTime,
+    VersionSpread,
+    automation_lag,
+    full_estate_lead_time,
+    version_spread,
+)
+from dora.metrics.failure import (
+    ChangeFailureRate,
+    DeployFailureRate,
+    change_failure_rate,
+    deploy_failure_rate,
+)
+from dora.metrics.frames import iso
+from dora.metrics.frequency import Frequency, deployment_frequency
+from dora.metrics.lead_time import LeadTime, lead_time_for_changes
+from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK, overall_level
+from dora.metrics.recovery import RecoveryTime, TimeToRestore, recovery_time, time_to_restore
+from dora.metrics.rework import ReworkRate, rework_rate
+from dora.metrics.value_stream import ValueStream, value_stream
+from dora.selectors import Scope, ScopeError, scope_resolve
+
+DEFAULT_WINDOW = timedelta(weeks=12)
+
+
+class ParameterError(ValueError):
+    """A request parameter a user can fix; `parameter` names it."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    """A parsed metrics request: scope, window [since, until) and benchmark year."""
+
+    scope: Scope
+    since: datetime
+    until: datetime
+    benchmark: int = DEFAULT_BENCHMARK
+
+
+def moment_parse(value: str, parameter: str) -> datetime:
+    """An ISO date (00:00 UTC) or an ISO timestamp with a zone, as aware UTC."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ParameterError(
+            parameter,
+            f"{parameter} {value!r} is not an ISO date or timestamp, "
+            "e.g. 2026-03-05 or 2026-03-05T10:00:00Z",
+        )
+    if moment.tzinfo is None:
+        raise ParameterError(
+            parameter, f"{parameter} {value!r} has no time zone; add Z or an offset like +01:00"
+        )
+    return moment.astimezone(UTC)
+
+
+def metrics_query_parse(
+    *,
+    now: datetime,
+    services: Sequence[str] = (),
+    team: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    benchmark: str | int | None = None,
+    kind: str | None = None,
+    tier: str | None = None,
+    target: str | None = None,
+) -> MetricsQuery:
+    """Check and resolve request parameters; ParameterError names the first bad one.
+
+    Default window: the 12 weeks before `until`, which defaults to `now` (CONTRACT §3).
+    Services may be repeated or comma-separated.
+    """
+    names = [name.strip() for item in services for name in str(item).split(",") if name.strip()]
+    end = moment_parse(until, "until") if until else now
+    start = moment_parse(since, "since") if since else end - DEFAULT_WINDOW
+    if not start < end:
+        raise ParameterError("since", f"since ({iso(start)}) must be before until ({iso(end)})")
+    year = DEFAULT_BENCHMARK
+    if benchmark not in (None, ""):
+        try:
+            year = int(benchmark)
+        except (TypeError, ValueError):
+            year = -1
+        if year not in BENCHMARK_YEARS:
+            raise ParameterError(
+                "benchmark",
+                f"benchmark {benchmark!r} must be one of {', '.join(map(str, BENCHMARK_YEARS))}",
+            )
+    try:
+        scope = scope_resolve(
+            services=names,
+            team=team or None,
+            kind=kind or None,
+            tier=tier or "production",
+            target=target or None,
+        )
+    except ScopeError as exc:
+        raise ParameterError(exc.parameter, str(exc))
+    return MetricsQuery(scope=scope, since=start, until=end, benchmark=year)
+
+
+class MetricsComputation:
+    """Each frame and figure of one query, read and computed once, on first use."""
+
+    def __init__(self, query: MetricsQuery, *, now: datetime) -> None:
+        self.query = query
+        self.scope = query.scope
+        self.since = query.since
+        self.until = query.until
+        self.benchmark = query.benchmark
+        self.now = now
+
+    # -- frames ---------------------------------------------------------------------------
+
+    @cached_property
+    def rollouts(self) -> pd.DataFrame:
+        return selectors.rollouts_frame(self.scope, since=self.since, until=self.until)
+
+    @cached_property
+    def arrivals(self) -> pd.DataFrame:
+        return selectors.arrivals_frame(self.scope, since=self.since, until=self.until)
+
+    # -- figures --------------------------------------------------------------------------
+
+    @cached_property
+    def frequency(self) -> Frequency:
+        lookback = min(self.since, self.until - selectors.HALF_YEAR)
+        live = pd.to_datetime(self.rollouts["first_live_at"], utc=True)
+        return deployment_frequency(
+            self.rollouts[live >= lookback],
+            since=self.since,
+            until=self.until,
+            tz=self.scope.timezone,
+            benchmark=self.benchmark,
+            first_rollout_at=selectors.first_rollout_at(self.scope),
+        )
+
+    @cached_property
+    def lead_time(self) -> LeadTime:
+        return lead_time_for_changes(
+            self.arrivals, since=self.since, until=self.until, benchmark=self.benchmark
+        )
+
+    @cached_property
+    def change_failure(self) -> ChangeFailureRate:
+        links = selectors.failure_links_frame(self.scope, since=self.since, until=self.until)
+        return change_failure_rate(
+            self.rollouts,
+            since=self.since,
+            until=self.until,
+            now=self.now,
+            benchmark=self.benchmark,
+            failure_links=links,
+        )
+
+    @cached_property
+    def deploy_failure(self) -> DeployFailureRate:
+        deployments = selectors.deployments_frame(self.scope, since=self.since, until=self.until)
+        return deploy_failure_rate(deployments, since=self.since, until=self.until)
+
+    @cached_property
+    def recovery(self) -> RecoveryTime:
+        return recovery_time(
+            self.rollouts, since=self.since, until=self.until, benchmark=self.benchmark
+        )
+
+    @cached_property
+    def restore(self) -> TimeToRestore:
+        incidents = selectors.incidents_frame(self.scope, since=self.since, until=self.until)
+        return time_to_restore(
+            incidents, since=self.since, until=self.until, benchmark=self.benchmark
+        )
+
+    @cached_property
+    def rework(self) -> ReworkRate:
+        return rework_rate(self.rollouts, since=self.since, until=self.until)
+
+    @cached_property
+    def estate(self) -> EstateLeadTime:
+        reached = selectors.reached_frame(self.scope, since=self.since, until=self.until)
+        return full_estate_lead_time(
+            self.arrivals, since=self.since, until=self.until, reached=reached
+        )
+
+    @cached_property
+    def spread(self) -> VersionSpread:
+        return version_spread(
+            selectors.live_deployments_frame(self.scope, at=self.until),
+            at=self.until,
+            configured_targets=selectors.configured_targets_frame(self.scope),
+        )
+
+    @cached_property
+    def automation(self) -> AutomationLag:
+        return automation_lag(
+            selectors.automation_runs_frame(self.scope, until=self.until),
+            now=self.until,
+            stale_after_by_environment=selectors.stale_after_by_environment(self.scope),
+        )
+
+    @cached_property
+    def stream(self) -> ValueStream:
+        frames = selectors.value_stream_frames(self.scope, since=self.since, until=self.until)
+        return value_stream(
+            frames.changes,
+            since=self.since,
+            until=self.until,
+            preprod=frames.preprod,
+            intervals=frames.intervals,
+            tz=self.scope.timezone,
+        )
+
+    def overall_level(self) -> str | None:
+        """Quick Check level over the figures that earned a badge (METRICS §3.6).
+
+        The recovery column is time to restore service for the 2021/2022 tables (their
+        definition) and failed deployment recovery time from 2023 on.
+        """
+        recovery = self.restore.duration if self.benchmark <= 2022 else self.recovery.duration
+        lead = self.lead_time.duration
+        return overall_level(
+            self.benchmark,
+            deployment_frequency=self.frequency.category if self.frequency.level else None,
+            lead_time=lead.category if lead.level else None,
+            recovery=recovery.category if recovery.level else None,
+            change_failure_rate=self.change_failure.rate if self.change_failure.level else None,
+        )
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "definitions_version": DEFINITIONS_VERSION,
+            "window": {"since": iso(self.since), "until": iso(self.until)},
+            "benchmark": str(self.benchmark),
+            "scope": self.scope.as_dict(),
+            "deployment_frequency": self.frequency.as_dict(),
+            "lead_time": self.lead_time.as_dict(),
+            "merge_to_production": self.lead_time.merge_to_production.as_dict(),
+            "change_failure_rate": self.change_failure.as_dict(),
+            "deploy_failure_rate": self.deploy_failure.as_dict(),
+            "recovery_time": self.recovery.as_dict(),
+            "time_to_restore": self.restore.as_dict(),
+            "rework_rate": self.rework.as_dict(),
+            "lead_time_all_targets": self.estate.as_dict(),
+            "rollout_lag": self.estate.rollout_lag.as_dict(),
+            "version_spread": self.spread.as_dict(),
+            "automation_lag": self.automation.as_dict(),
+            "value_stream": self.stream.as_dict(),
+            "level": self.overall_level(),
+        }
+
+
+def metrics_report(query: MetricsQuery, *, now: datetime) -> dict[str, Any]:
+    """The CONTRACT §4 JSON for a query; `now` decides whether CFR is still provisional."""
+    return MetricsComputation(query, now=now).report()
+
+
+# ---------------------------------------------------------------------------------------------
+# Items behind each figure
+# ---------------------------------------------------------------------------------------------
+
+
+def _change_label(frame: pd.DataFrame) -> pd.Series:
+    """`repo#number` for a PR, the sha for a direct push."""
+    if frame.empty:
+        return pd.Series([], dtype=object)
+    labels = frame["repo"].astype(str) + "#" + frame["number"].astype("Int64").astype(str)
+    return labels.where(frame["change_id"].notna(), frame["commit_sha"])
+
+
+def _with_change(items: pd.DataFrame, arrivals: pd.DataFrame) -> pd.DataFrame:
+    """Items keyed by (service, rollout_id, change_id, commit_sha) with repo, number, title."""
+    keys = ["service", "rollout_id", "change_id", "commit_sha"]
+    extra = ["repo", "number", "title", "environment", "version", "sha"]
+    desc = arrivals[keys + extra].drop_duplicates(keys)
+    merged = items.drop(columns=[c for c in extra if c in items.columns]).merge(
+        desc, on=keys, how="left"
+    )
+    merged["change"] = _change_label(merged)
+    return merged
+
+
+def _lead_time_items(c: MetricsComputation) -> pd.DataFrame:
+    items = _with_change(c.lead_time.items, c.arrivals)
+    return items.rename(columns={"arrived_at": "arrival"})
+
+
+def _failure_items(c: MetricsComputation) -> pd.DataFrame:
+    items = c.change_failure.items
+    links = selectors.failure_links_frame(c.scope, since=c.since, until=c.until)
+    if len(links):
+        links = links.assign(
+            why=links["cause"] + " (" + links["status"] + "): " + links["detail"].fillna("")
+        )
+        why = links.groupby("rollout_id")["why"].agg("; ".join)
+        items = items.assign(why=items["rollout_id"].map(why))
+    return items
+
+
+def _recovery_items(c: MetricsComputation) -> pd.DataFrame:
+    restored = c.recovery.items.assign(restored=True)
+    unrestored = c.recovery.unrestored_items.assign(restored=False)
+    return pd.concat([f for f in (restored, unrestored) if len(f)] or [restored])
+
+
+def _estate_items(c: MetricsComputation) -> pd.DataFrame:
+    return _with_change(c.estate.items, c.arrivals).rename(columns={"arrived_at": "arrival"})
+
+
+def _value_stream_items(c: MetricsComputation) -> pd.DataFrame:
+    items = c.stream.items
+    return items[items["in_window"]] if len(items) else items
+
+
+ROLLOUT_ITEM = ["rollout_id", "service", "environment", "kind", "version", "sha", "first_live_at"]
+CHANGE_ITEM = ["change", "change_id", "commit_sha", "title", "service", "rollout_id"]
+
+# name -> (the items frame, the columns listed): every figure of CONTRACT §4.
+ITEMS: dict[str, tuple[Callable[[MetricsComputation], pd.DataFrame], list[str]]] = {
+    "deployment_frequency": (
+        lambda c: c.frequency.items.merge(
+            c.rollouts[["rollout_id", "version", "sha"]], on="rollout_id", how="left"
+        ),
+        [*ROLLOUT_ITEM, "counted", "gap_seconds"],
+    ),
+    "lead_time": (
+        _lead_time_items,
+        [
+            *CHANGE_ITEM,
+            "start",
+            "merged_at",
+            "arrival",
+            "lead_time_seconds",
+            "invalid",
+            "unattributed",
+        ],
+    ),  # fmt: skip
+    "merge_to_production": (
+        _lead_time_items,
+        [*CHANGE_ITEM, "merged_at", "arrival", "merge_to_production_seconds", "unattributed"],
+    ),
+    "change_failure_rate": (
+        _failure_items,
+        [*ROLLOUT_ITEM, "failed", "confirmed", "inferred", "causes", "why"],
+    ),
+    "deploy_failure_rate": (
+        lambda c: c.deploy_failure.items,
+        [
+            "deployment_id",
+            "service",
+            "environment",
+            "target",
+            "version",
+            "sha",
+            "status",
+            "finished_at",
+            "failed",
+        ],
+    ),  # fmt: skip
+    "recovery_time": (
+        _recovery_items,
+        [
+            *ROLLOUT_ITEM,
+            "failure",
+            "restored",
+            "restored_at",
+            "recovery_seconds",
+            "age_seconds",
+            "invalid",
+        ],
+    ),  # fmt: skip
+    "time_to_restore": (
+        lambda c: c.restore.items,
+        [
+            "incident_id",
+            "service",
+            "environment",
+            "title",
+            "severity",
+            "cause",
+            "impact_start",
+            "restored_at",
+            "restore_seconds",
+            "invalid",
+        ],
+    ),  # fmt: skip
+    "rework_rate": (
+        lambda c: c.rework.items,
+        [*ROLLOUT_ITEM, "remediation", "rework"],
+    ),
+    "lead_time_all_targets": (
+        _estate_items,
+        [
+            *CHANGE_ITEM,
+            "start",
+            "arrival",
+            "estate_reached_at",
+            "complete",
+            "lead_time_all_targets_seconds",
+            "age_seconds",
+            "targets_reached",
+        ],
+    ),  # fmt: skip
+    "rollout_lag": (
+        _estate_items,
+        [
+            *CHANGE_ITEM,
+            "arrival",
+            "estate_reached_at",
+            "complete",
+            "rollout_lag_seconds",
+            "targets_reached",
+        ],
+    ),  # fmt: skip
+    "version_spread": (
+        lambda c: c.spread.items,
+        ["service", "environment", "target", "version", "finished_at", "released_at"],
+    ),
+    "automation_lag": (
+        lambda c: c.automation.instances,
+        [
+            "service",
+            "environment",
+            "target",
+            "last_success_at",
+            "lag_seconds",
+            "stale",
+            "manual",
+            "last_action",
+        ],
+    ),  # fmt: skip
+    "value_stream": (
+        _value_stream_items,
+        [
+            "change_id",
+            "stage",
+            "kind",
+            "stage_start",
+            "stage_end",
+            "elapsed_seconds",
+            "process_seconds",
+            "wait_seconds",
+            "anomaly",
+        ],
+    ),  # fmt: skip
+}
+METRIC_NAMES = tuple(ITEMS)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready value: ISO timestamps, None for missing, Python numbers."""
+    if value is None:
+        return None
+    if isinstance(value, datetime | pd.Timestamp):
+        return iso(value)
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    elif pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _plain(value.item())
+    return value
+
+
+def frame_records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows of `frame` as plain dicts with `columns` (absent columns are None)."""
+    table = frame.reindex(columns=list(columns))
+    integral = {c for c in columns if c.endswith("_id") or c in ("number", "targets_reached")}
+    rows = []
+    for values in table.itertuples(index=False, name=None):
+        row = {}
+        for name, value in zip(columns, values, strict=True):
+            plain = _plain(value)
+            if name in integral and isinstance(plain, float):
+                plain = int(plain)
+            row[name] = plain
+        rows.append(row)
+    return rows
+
+
+def metric_items(name: str, query: MetricsQuery, *, now: datetime) -> list[dict[str, Any]]:
+    """The items behind one figure of the report; KeyError for an unknown name."""
+    build, columns = ITEMS[name]
+    return frame_records(build(MetricsComputation(query, now=now)), columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Table and CSV rows
+# ---------------------------------------------------------------------------------------------
+
+
+def duration_text(seconds: float | None) -> str:
+    """Seconds as minutes, hours or days for a terminal."""
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per figure: figure, value (raw number), value_text, n, level."""
+    rows: list[dict[str, Any]] = []
+
+    def add(figure: str, value: Any, text: str, n: Any, level: Any = None) -> None:
+        rows.append({"figure": figure, "value": value, "value_text": text, "n": n, "level": level})
+
+    freq = report["deployment_frequency"]
+    add(
+        "deployment_frequency",
+        freq["per_week"],
+        f"{freq['per_week']:.2f}/week",
+        freq["rollouts"],
+        freq["level"],
+    )
+    for key in ("lead_time", "merge_to_production", "recovery_time", "time_to_restore"):
+        fig = report[key]
+        add(key, fig["p50_seconds"], duration_text(fig["p50_seconds"]), fig["n"], fig["level"])
+    cfr = report["change_failure_rate"]
+    add("change_failure_rate", cfr["rate"], _percent(cfr["rate"]), cfr["rollouts"], cfr["level"])
+    dfr = report["deploy_failure_rate"]
+    add("deploy_failure_rate", dfr["rate"], _percent(dfr["rate"]), dfr["attempts"])
+    rework = report["rework_rate"]
+    add("rework_rate", rework["rate"], _percent(rework["rate"]), rework["rollouts"])
+    for key in ("lead_time_all_targets", "rollout_lag"):
+        fig = report[key]
+        add(key, fig["p50_seconds"], duration_text(fig["p50_seconds"]), fig["n"])
+    spread = report["version_spread"]
+    most = max((row["versions"] for row in spread), default=None)
+    add("version_spread", most, "-" if most is None else f"max {most} versions", len(spread))
+    lag = report["automation_lag"]
+    add(
+        "automation_lag",
+        lag["p50_seconds"],
+        duration_text(lag["p50_seconds"]),
+        len(lag["instances"]),
+    )
+    flow = report["value_stream"]["flow_efficiency"]
+    changes = max((s["n"] for s in report["value_stream"]["stages"]), default=0)
+    add("value_stream", flow, _percent(flow), changes)
+    add("level", report["level"], report["level"] or "-", None, report["level"])
+    return rows

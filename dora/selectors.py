@@ -1,0 +1,483 @@
+"""Read side of the metrics: the derived facts of a scope and window as pandas DataFrames.
+
+The only place the metrics read the database. Every selector filters and joins in SQL (one query
+per frame, never one per row) and returns the columns its `dora.metrics` function documents,
+plus a few descriptive columns for the items behind each figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from django.db.models import (
+    Exists,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Coalesce
+
+from dora.models import (
+    AutomationRun,
+    Change,
+    ChangeArrival,
+    Commit,
+    Deployment,
+    Environment,
+    FailureLink,
+    Incident,
+    PipelineRun,
+    Rollout,
+    RolloutTarget,
+    Service,
+    Target,
+    Team,
+    Tier,
+)
+
+HALF_YEAR = timedelta(days=182.5)
+# Derivation looks for a rollout's full-estate arrival within 30 days of it going live.
+ESTATE_HORIZON = timedelta(days=30)
+# Version spread reads this much deployment history before the evaluation time.
+SPREAD_HISTORY = HALF_YEAR
+FAILED = ("confirmed", "inferred")
+COUNTED_KINDS = (Rollout.Kind.CHANGE, Rollout.Kind.CONFIG)
+
+
+class ScopeError(ValueError):
+    """A scope names something that does not exist; `parameter` says which input to fix."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which facts a report covers. Filters combine (AND); no service and no team is everything.
+
+    services: service names; team: a team name (its services); kind: app | infra; tier: the
+    environment tier (production for the DORA figures); target: a target name (rollouts and
+    arrivals that reached it, deployments and automation runs on it).
+    """
+
+    services: tuple[str, ...] = ()
+    team: str | None = None
+    kind: str | None = None
+    tier: str = Tier.PRODUCTION
+    target: str | None = None
+    timezone: str = field(default="UTC", compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "services": sorted(self.services),
+            "team": self.team,
+            "kind": self.kind,
+            "tier": self.tier,
+            "target": self.target,
+        }
+
+
+def scope_resolve(
+    *,
+    services: Sequence[str] = (),
+    team: str | None = None,
+    kind: str | None = None,
+    tier: str = Tier.PRODUCTION,
+    target: str | None = None,
+) -> Scope:
+    """A Scope after checking its names exist; ScopeError names the first unknown one.
+
+    The reporting time zone is the team's (METRICS §1), else UTC.
+    """
+    names = tuple(dict.fromkeys(s for s in services if s))
+    known = set(Service.objects.filter(name__in=names).values_list("name", flat=True))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ScopeError("service", f"unknown service: {', '.join(unknown)}")
+    timezone = "UTC"
+    if team:
+        found = Team.objects.filter(name=team).values_list("timezone", flat=True).first()
+        if found is None:
+            raise ScopeError("team", f"unknown team: {team}")
+        timezone = found or "UTC"
+    if kind is not None and kind not in Service.Kind.values:
+        raise ScopeError("kind", f"kind must be one of {', '.join(Service.Kind.values)}")
+    if tier not in Tier.values:
+        raise ScopeError("tier", f"tier must be one of {', '.join(Tier.values)}")
+    if target and not Target.objects.filter(name=target).exists():
+        raise ScopeError("target", f"unknown target: {target}")
+    return Scope(
+        services=names,
+        team=team or None,
+        kind=kind,
+        tier=tier,
+        target=target or None,
+        timezone=timezone,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Filters
+# ---------------------------------------------------------------------------------------------
+
+
+def _service_q(scope: Scope, prefix: str = "service__") -> Q:
+    q = Q()
+    if scope.services:
+        q &= Q(**{f"{prefix}name__in": scope.services})
+    if scope.team:
+        q &= Q(**{f"{prefix}team__name": scope.team})
+    if scope.kind:
+        q &= Q(**{f"{prefix}kind": scope.kind})
+    return q
+
+
+def _tier_q(scope: Scope, prefix: str = "environment__") -> Q:
+    return Q(**{f"{prefix}tier": scope.tier})
+
+
+def _scoped(queryset: QuerySet, scope: Scope) -> QuerySet:
+    return queryset.filter(_service_q(scope), _tier_q(scope))
+
+
+def _reached_target(scope: Scope, rollout_ref: str) -> Exists:
+    """A rollout with a deployment on the scope's target."""
+    return Exists(
+        Deployment.objects.filter(rollout_id=OuterRef(rollout_ref), target__name=scope.target)
+    )
+
+
+def _frame(queryset: QuerySet, columns: dict[str, Any]) -> pd.DataFrame:
+    """Rows of `queryset` as a DataFrame; columns maps output name -> field path or expression."""
+    fields = {name: F(path) if isinstance(path, str) else path for name, path in columns.items()}
+    # values() cannot reuse a model field's name for an expression: alias, then rename.
+    aliased = {f"_{name}": expr for name, expr in fields.items()}
+    rows = list(queryset.annotate(**aliased).values_list(*aliased).order_by())
+    return pd.DataFrame.from_records(rows, columns=list(columns))
+
+
+# ---------------------------------------------------------------------------------------------
+# Selectors
+# ---------------------------------------------------------------------------------------------
+
+ROLLOUT_FIELDS = {
+    "rollout_id": "id",
+    "service": "service__name",
+    "environment": "environment__name",
+    "seq": "seq",
+    "kind": "kind",
+    "sha": "sha",
+    "version": "version",
+    "first_live_at": "first_live_at",
+    "completed_at": "completed_at",
+    "failure": "failure",
+    "restored_at": "restored_at",
+    "remediation": "remediation",
+    "unattributed": "unattributed",
+    "targets_live": "targets_live",
+    "targets_active": "targets_active",
+    "estate_reached_at": "estate_reached_at",
+}
+
+
+def _rollouts(scope: Scope) -> QuerySet[Rollout]:
+    queryset = _scoped(Rollout.objects.all(), scope)
+    if scope.target:
+        queryset = queryset.filter(_reached_target(scope, "pk"))
+    return queryset
+
+
+def rollouts_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.DataFrame:
+    """Rollouts of the scope's tier for frequency, CFR, recovery and rework.
+
+    Every rollout live in [min(since, until - 182.5 d), until) (frequency's F2 rule looks back
+    half a year), plus failed rollouts live before `until` and not restored before `since`
+    (recovery places them by restored_at; unrestored ones are listed with their age).
+    """
+    lookback = min(since, until - HALF_YEAR)
+    recent = Q(first_live_at__gte=lookback, first_live_at__lt=until)
+    restored_late = Q(restored_at__isnull=True) | Q(restored_at__gte=since)
+    failed_open = Q(failure__in=FAILED, first_live_at__lt=until) & restored_late
+    return _frame(_rollouts(scope).filter(recent | failed_open), ROLLOUT_FIELDS)
+
+
+def first_rollout_at(scope: Scope) -> datetime | None:
+    """The scope's first rollout in its tier (the frequency badge needs 8 weeks of history)."""
+    return _rollouts(scope).aggregate(first=Min("first_live_at"))["first"]
+
+
+def failure_links_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.DataFrame:
+    """Why each change/config rollout live in [since, until) failed: one row per FailureLink."""
+    counted = _rollouts(scope).filter(
+        kind__in=COUNTED_KINDS, first_live_at__gte=since, first_live_at__lt=until
+    )
+    return _frame(
+        FailureLink.objects.filter(rollout__in=counted.values("id")),
+        {
+            "rollout_id": "rollout_id",
+            "cause": "cause",
+            "status": "status",
+            "detail": "detail",
+            "incident": "incident__external_id",
+            "by_rollout_id": "by_rollout_id",
+        },
+    )
+
+
+def _push_commit(field_name: str) -> Subquery:
+    """A direct push's commit time (its ChangeArrival names the sha, not a change)."""
+    commits = Commit.objects.filter(sha=OuterRef("commit_sha")).order_by("authored_at")
+    return Subquery(commits.values(field_name)[:1])
+
+
+def arrivals_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.DataFrame:
+    """Change arrivals in the scope's tier joined to their change and rollout.
+
+    Arrivals in [since - 30 d, until): those of the window for lead time, and the earlier ones
+    whose full-estate arrival may fall in the window or still be incomplete (derivation stops
+    looking 30 days after a rollout went live). Columns of `lead_time_items` and
+    `full_estate_lead_time`; a direct push starts at its commit's authored_at and merges at its
+    committed_at.
+    """
+    queryset = _scoped(ChangeArrival.objects.all(), scope).filter(
+        arrived_at__gte=since - ESTATE_HORIZON, arrived_at__lt=until
+    )
+    if scope.target:
+        queryset = queryset.filter(_reached_target(scope, "rollout_id"))
+    return _frame(
+        queryset,
+        {
+            "change_id": "change_id",
+            "commit_sha": "commit_sha",
+            "service": "service__name",
+            "environment": "environment__name",
+            "rollout_id": "rollout_id",
+            "repo": "change__repo",
+            "number": "change__number",
+            "title": "change__title",
+            "start": Coalesce(
+                "change__started_at", "change__created_at", _push_commit("authored_at")
+            ),
+            "merged_at": Coalesce("change__merged_at", _push_commit("committed_at")),
+            "arrived_at": "arrived_at",
+            "unattributed": "unattributed",
+            "estate_reached_at": "rollout__estate_reached_at",
+            "targets_active": "rollout__targets_active",
+            "version": "rollout__version",
+            "sha": "rollout__sha",
+        },
+    )
+
+
+def reached_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.DataFrame:
+    """Per rollout and target of the arrivals above: when the target first ran its changes."""
+    rollouts = _rollouts(scope).filter(
+        first_live_at__gte=since - ESTATE_HORIZON, first_live_at__lt=until
+    )
+    return _frame(
+        RolloutTarget.objects.filter(rollout__in=rollouts.values("id")),
+        {"rollout_id": "rollout_id", "target": "target__name", "reached_at": "reached_at"},
+    )
+
+
+DEPLOYMENT_FIELDS = {
+    "deployment_id": "external_id",
+    "source": "source",
+    "service": "service__name",
+    "environment": "environment__name",
+    "target": "target__name",
+    "sha": "sha",
+    "version": "version",
+    "status": "status",
+    "finished_at": "finished_at",
+    "rollout_id": "rollout_id",
+}
+
+
+def _deployments(scope: Scope) -> QuerySet[Deployment]:
+    queryset = _scoped(Deployment.objects.all(), scope)
+    if scope.target:
+        queryset = queryset.filter(target__name=scope.target)
+    return queryset
+
+
+def deployments_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.DataFrame:
+    """Target deployments finished in [since, until) (deploy failure rate)."""
+    queryset = _deployments(scope).filter(finished_at__gte=since, finished_at__lt=until)
+    return _frame(queryset, DEPLOYMENT_FIELDS)
+
+
+def live_deployments_frame(scope: Scope, *, at: datetime) -> pd.DataFrame:
+    """Successful deployments in the half year before `at` (version spread at `at`).
+
+    A version still live but first released more than half a year earlier is dated from its
+    first deployment inside that history.
+    """
+    queryset = _deployments(scope).filter(
+        status="success", finished_at__gte=at - SPREAD_HISTORY, finished_at__lt=at
+    )
+    return _frame(queryset, DEPLOYMENT_FIELDS)
+
+
+def configured_targets_frame(scope: Scope) -> pd.DataFrame:
+    """Targets listed by configuration (always active) in the scope's tier."""
+    queryset = Target.objects.filter(configured=True, environment__tier=scope.tier)
+    if scope.target:
+        queryset = queryset.filter(name=scope.target)
+    return _frame(queryset, {"environment": "environment__name", "target": "name"})
+
+
+def incidents_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.DataFrame:
+    """Incidents opened before `until` and not restored before `since` (time to restore).
+
+    An incident without an environment belongs to the production tier (CONTRACT §1).
+    """
+    tier = Q(environment__tier=scope.tier)
+    if scope.tier == Tier.PRODUCTION:
+        tier |= Q(environment__isnull=True)
+    queryset = (
+        Incident.objects.filter(_service_q(scope), tier, opened_at__lt=until)
+        .alias(restored=Coalesce("mitigated_at", "resolved_at"))
+        .filter(Q(restored__isnull=True) | Q(restored__gte=since))
+    )
+    return _frame(
+        queryset,
+        {
+            "incident_id": "external_id",
+            "service": "service__name",
+            "environment": "environment__name",
+            "title": "title",
+            "severity": "severity",
+            "cause": "cause",
+            "opened_at": "opened_at",
+            "impact_started_at": "impact_started_at",
+            "mitigated_at": "mitigated_at",
+            "resolved_at": "resolved_at",
+        },
+    )
+
+
+def automation_runs_frame(scope: Scope, *, until: datetime) -> pd.DataFrame:
+    """Automation runs finished before `until` (automation lag at `until`, evidence chart)."""
+    queryset = _scoped(AutomationRun.objects.all(), scope).filter(finished_at__lt=until)
+    if scope.target:
+        queryset = queryset.filter(target__name=scope.target)
+    return _frame(
+        queryset,
+        {
+            "run_id": "external_id",
+            "service": "service__name",
+            "environment": "environment__name",
+            "target": "target__name",
+            "action": "action",
+            "status": "status",
+            "finished_at": "finished_at",
+            "trigger": "trigger",
+            "version": "version",
+        },
+    )
+
+
+def stale_after_by_environment(scope: Scope) -> dict[str, timedelta]:
+    """Each environment's configured `stale_after` (automation lag)."""
+    return dict(
+        Environment.objects.filter(tier=scope.tier).values_list("name", "stale_after").order_by()
+    )
+
+
+@dataclass(frozen=True)
+class ValueStreamFrames:
+    """The frames `dora.metrics.value_stream.value_stream` takes."""
+
+    changes: pd.DataFrame
+    preprod: pd.DataFrame
+    intervals: pd.DataFrame
+
+
+def value_stream_frames(scope: Scope, *, since: datetime, until: datetime) -> ValueStreamFrames:
+    """Changes whose stage events may fall in [since, until), one row each.
+
+    Changes arriving in the scope's tier in [since - 30 d, until) (their arrival and full-estate
+    stages), and changes of the scope's repos merged in the window that have not arrived yet.
+    build_at: first successful CI run finished on the merge (or squash) sha. preprod: first
+    arrival in each environment of an earlier tier. intervals: CI runs on the merge sha (machine
+    process time). Production approval is not recorded yet, so that stage is skipped.
+    """
+    arrivals = (
+        _scoped(ChangeArrival.objects.all(), scope)
+        .filter(change__isnull=False, arrived_at__gte=since - ESTATE_HORIZON, arrived_at__lt=until)
+        .values("change_id")
+        .annotate(arrived_at=Min("arrived_at"), estate_reached_at=Min("rollout__estate_reached_at"))
+        .order_by()
+    )
+    arrived = pd.DataFrame.from_records(
+        list(arrivals.values_list("change_id", "arrived_at", "estate_reached_at")),
+        columns=["change_id", "arrived_at", "estate_reached_at"],
+    )
+    repos = sorted(
+        {
+            repo
+            for repo_list in Service.objects.filter(_service_q(scope, prefix="")).values_list(
+                "repos", flat=True
+            )
+            for repo in (repo_list or [])
+        }
+    )
+    unarrived = Change.objects.filter(
+        repo__in=repos, merged_at__gte=since, merged_at__lt=until
+    ).values("id")
+    change_ids = [int(i) for i in arrived["change_id"]]
+    builds = PipelineRun.objects.filter(
+        Q(sha=OuterRef("merge_sha")) | Q(sha=OuterRef("squash_sha")),
+        status="success",
+        finished_at__isnull=False,
+    ).exclude(sha="")
+    changes = _frame(
+        Change.objects.filter(Q(id__any=change_ids) | Q(id__in=unarrived)),
+        {
+            "change_id": "id",
+            "repo": "repo",
+            "number": "number",
+            "merge_sha": "merge_sha",
+            "start": "started_at",
+            "created_at": "created_at",
+            "ready_at": "ready_at",
+            "first_review_at": "first_review_at",
+            "merged_at": "merged_at",
+            "build_at": Subquery(builds.order_by("finished_at").values("finished_at")[:1]),
+        },
+    )
+    changes["production_approved_at"] = pd.Series(pd.NaT, index=changes.index, dtype="object")
+    changes = changes.merge(arrived, on="change_id", how="left")
+    ids = [int(i) for i in changes["change_id"]]
+    earlier_tiers = [t for t in Tier.values[: Tier.values.index(scope.tier)]]
+    preprod = _frame(
+        ChangeArrival.objects.filter(
+            _service_q(scope), change_id__any=ids, environment__tier__in=earlier_tiers
+        )
+        .values("change_id", "environment__name", "environment__order")
+        .annotate(first=Min("arrived_at")),
+        {
+            "change_id": "change_id",
+            "environment": "environment__name",
+            "order": "environment__order",
+            "first_live_at": "first",
+        },
+    )
+    shas = sorted({s for s in changes["merge_sha"] if s})
+    runs = _frame(
+        PipelineRun.objects.filter(sha__any=shas, finished_at__isnull=False),
+        {"merge_sha": "sha", "started_at": "started_at", "finished_at": "finished_at"},
+    )
+    intervals = runs.merge(changes[["change_id", "merge_sha"]], on="merge_sha")[
+        ["change_id", "started_at", "finished_at"]
+    ]
+    return ValueStreamFrames(changes=changes, preprod=preprod, intervals=intervals)
