@@ -3,7 +3,10 @@
 from django.urls import path
 
 from dora.api.events import EventIntakeApi
+from dora.api.metrics import MetricItemsApi, MetricsApi
 
 urlpatterns = [
     path("events", EventIntakeApi.as_view(), name="api-events"),
+    path("metrics", MetricsApi.as_view(), name="api-metrics"),
+    path("metrics/<str:name>/items", MetricItemsApi.as_view(), name="api-metric-items"),
 ]

@@ -1,0 +1,188 @@
+"""GET /api/v1/metrics and /api/v1/metrics/<name>/items: the report and the items behind it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dora.api.auth import scope_required
+from dora.metrics.levels import BENCHMARK_YEARS
+from dora.report import (
+    METRIC_NAMES,
+    MetricsQuery,
+    ParameterError,
+    metric_items,
+    metrics_query_parse,
+    metrics_report,
+)
+
+QUERY_PARAMETERS = [
+    OpenApiParameter(
+        "service",
+        OpenApiTypes.STR,
+        many=True,
+        description="a service; repeat it (or separate with commas) for several",
+    ),
+    OpenApiParameter("team", OpenApiTypes.STR, description="a team: its services, items pooled"),
+    OpenApiParameter(
+        "since",
+        OpenApiTypes.STR,
+        description="window start, inclusive: ISO date (00:00 UTC) or timestamp with a zone; "
+        "default 12 weeks before until",
+    ),
+    OpenApiParameter("until", OpenApiTypes.STR, description="window end, exclusive; default now"),
+    OpenApiParameter(
+        "benchmark",
+        OpenApiTypes.INT,
+        enum=list(BENCHMARK_YEARS),
+        description="report year of the level tables (default 2024)",
+    ),
+    OpenApiParameter("kind", OpenApiTypes.STR, enum=["app", "infra"], description="service kind"),
+    OpenApiParameter(
+        "tier",
+        OpenApiTypes.STR,
+        enum=["development", "test", "staging", "production"],
+        description="environment tier (default production)",
+    ),
+    OpenApiParameter("target", OpenApiTypes.STR, description="only what ran on this target"),
+]
+_ERROR = inline_serializer(
+    "MetricsError", {"detail": serializers.CharField(), "parameter": serializers.CharField()}
+)
+_REPORT = OpenApiResponse(
+    inline_serializer(
+        "MetricsReport",
+        {
+            "definitions_version": serializers.CharField(),
+            "window": serializers.DictField(),
+            "benchmark": serializers.CharField(),
+            "scope": serializers.DictField(),
+            **{
+                key: serializers.DictField()
+                for key in (
+                    "deployment_frequency",
+                    "lead_time",
+                    "merge_to_production",
+                    "change_failure_rate",
+                    "deploy_failure_rate",
+                    "recovery_time",
+                    "time_to_restore",
+                    "rework_rate",
+                    "lead_time_all_targets",
+                    "rollout_lag",
+                    "automation_lag",
+                    "value_stream",
+                )
+            },
+            "version_spread": serializers.ListField(child=serializers.DictField()),
+            "level": serializers.CharField(allow_null=True),
+        },
+    ),
+    description="CONTRACT §4; absent data gives n: 0 and null figures",
+)
+
+
+def _query(request: Request) -> MetricsQuery:
+    params = request.query_params
+    return metrics_query_parse(
+        now=timezone.now(),
+        services=params.getlist("service"),
+        team=params.get("team"),
+        since=params.get("since"),
+        until=params.get("until"),
+        benchmark=params.get("benchmark"),
+        kind=params.get("kind"),
+        tier=params.get("tier"),
+        target=params.get("target"),
+    )
+
+
+def _bad(exc: ParameterError) -> Response:
+    return Response({"detail": str(exc), "parameter": exc.parameter}, status=400)
+
+
+class MetricsApi(APIView):
+    """Every figure of CONTRACT §4 for a scope and window."""
+
+    permission_classes = [scope_required("read")]
+
+    @extend_schema(
+        parameters=QUERY_PARAMETERS,
+        responses={200: _REPORT, 400: _ERROR, 401: _ERROR, 403: _ERROR},
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            query = _query(request)
+        except ParameterError as exc:
+            return _bad(exc)
+        return Response(metrics_report(query, now=timezone.now()))
+
+
+class ItemsPagination(PageNumberPagination):
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class MetricItemsApi(APIView):
+    """The items behind one figure (changes, rollouts, incidents, runs), paginated."""
+
+    permission_classes = [scope_required("read")]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "name", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(METRIC_NAMES)
+            ),
+            *QUERY_PARAMETERS,
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="at most 1000"),
+        ],
+        responses={
+            200: inline_serializer(
+                "MetricItems",
+                {
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: _ERROR,
+            401: _ERROR,
+            403: _ERROR,
+            404: inline_serializer(
+                "UnknownMetric",
+                {
+                    "detail": serializers.CharField(),
+                    "names": serializers.ListField(child=serializers.CharField()),
+                },
+            ),
+        },
+    )
+    def get(self, request: Request, name: str) -> Response:
+        if name not in METRIC_NAMES:
+            return Response(
+                {"detail": f"unknown metric {name!r}", "names": list(METRIC_NAMES)}, status=404
+            )
+        try:
+            query = _query(request)
+        except ParameterError as exc:
+            return _bad(exc)
+        items: list[dict[str, Any]] = metric_items(name, query, now=timezone.now())
+        paginator = ItemsPagination()
+        page = paginator.paginate_queryset(items, request, view=self)
+        return paginator.get_paginated_response(page)
