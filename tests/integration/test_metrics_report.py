@@ -6,13 +6,15 @@ from __future__ import annotations
 import io
 import json
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from dora.events import events_record
@@ -334,8 +336,6 @@ def test_metrics_default_window_is_twelve_weeks_before_now() -> None:
     report = metrics()
     since = report["window"]["since"].replace("Z", "+00:00")
     until = report["window"]["until"].replace("Z", "+00:00")
-    from datetime import datetime
-
     span = datetime.fromisoformat(until) - datetime.fromisoformat(since)
     assert span == timedelta(weeks=12)
 
@@ -346,3 +346,28 @@ def test_metrics_openapi_schema_documents_the_endpoints() -> None:
     assert "/api/v1/metrics" in paths and "/api/v1/metrics/{name}/items" in paths
     names = {p["name"] for p in paths["/api/v1/metrics"]["get"]["parameters"]}
     assert {"service", "team", "since", "until", "benchmark"} <= names
+
+
+def report_queries() -> int:
+    with CaptureQueriesContext(connection) as captured:
+        metrics(*WINDOW)
+    return len(captured)
+
+
+def test_metrics_read_a_fixed_number_of_queries_however_many_rows() -> None:
+    shop_timeline()
+    few = report_queries()
+    team_timeline()  # three more services, seven more rollouts, five more changes
+
+    assert report_queries() == few
+
+
+def test_metrics_kind_filter_keeps_services_of_that_kind() -> None:
+    team_timeline()
+    Service.objects.filter(name="gamma").update(kind="infra")
+
+    # gamma alone is infra: its one change, 100 h; the app services keep [1, 2, 3, 20] h.
+    infra = metrics("--kind", "infra", *WINDOW)["lead_time"]
+    assert (infra["n"], infra["p50_seconds"]) == (1, 100 * HOUR)
+    app = metrics("--kind", "app", *WINDOW)["lead_time"]
+    assert (app["n"], app["p50_seconds"]) == (4, 2.5 * HOUR)
