@@ -303,9 +303,11 @@ def event_validate(obj: Any, *, default_source: str = DEFAULT_SOURCE) -> Event:
         if obj.get(name) is None:
             raise EventInvalid(f"{name}: required for a {etype} event")
         fields[name] = _check_field(etype, name, kind, obj[name])
-    for name, kind in schema["optional"].items():
-        if obj.get(name) is not None and obj.get(name) != "":  # "" stands for absent
-            fields[name] = _check_field(etype, name, kind, obj[name])
+    optional = schema["optional"]
+    for name, value in obj.items():  # the fields present, not every field the type allows
+        kind = optional.get(name)
+        if kind is not None and value is not None and value != "":  # "" stands for absent
+            fields[name] = _check_field(etype, name, kind, value)
     if etype == "deployment":
         if "sha" not in fields and "version" not in fields:
             raise EventInvalid("sha or version: a deployment needs at least one of them")

@@ -362,9 +362,17 @@ class Rollout(models.Model):
 
 
 class RolloutCommit(models.Model):
-    """A commit in a rollout's change set (in a monorepo: one that touches the service's globs)."""
+    """A commit in a rollout's change set (in a monorepo: one that touches the service's globs).
 
-    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="commits")
+    Derived rows (this one, ChangeArrival, RolloutTarget) reference their rollout without a
+    database constraint: derivation alone writes them, deletes them before their rollouts, and
+    writes a hundred thousand per import, where a deferred check per row costs seconds at
+    commit. Django still cascades deletes made through the ORM.
+    """
+
+    rollout = models.ForeignKey(
+        Rollout, on_delete=models.CASCADE, related_name="commits", db_constraint=False
+    )
     sha = models.CharField(max_length=64)
 
     class Meta:
@@ -391,11 +399,15 @@ class MissingCommit(models.Model):
 class ChangeArrival(models.Model):
     """When a change (a PR, or a commit pushed straight to the branch) first went live."""
 
-    service = models.ForeignKey(Service, on_delete=models.CASCADE)
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
-    change = models.ForeignKey(Change, null=True, blank=True, on_delete=models.CASCADE)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, db_constraint=False)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, db_constraint=False)
+    change = models.ForeignKey(
+        Change, null=True, blank=True, on_delete=models.CASCADE, db_constraint=False
+    )
     commit_sha = models.CharField(max_length=64, blank=True, help_text="direct push: no PR")
-    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="arrivals")
+    rollout = models.ForeignKey(
+        Rollout, on_delete=models.CASCADE, related_name="arrivals", db_constraint=False
+    )
     arrived_at = models.DateTimeField()
     unattributed = models.BooleanField(default=False)
 
@@ -413,8 +425,10 @@ class RolloutTarget(models.Model):
     arrival is the rollout's `estate_reached_at`.
     """
 
-    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="reached")
-    target = models.ForeignKey(Target, on_delete=models.CASCADE)
+    rollout = models.ForeignKey(
+        Rollout, on_delete=models.CASCADE, related_name="reached", db_constraint=False
+    )
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, db_constraint=False)
     reached_at = models.DateTimeField()
 
     class Meta:
