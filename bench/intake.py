@@ -185,12 +185,15 @@ def run_measured(args: list[str], url: str) -> dict[str, Any]:
         }
 
 
-def manage(url: str, *args: str) -> str:
-    """Run a manage.py command that must succeed; return its stdout."""
+def manage(url: str, *args: str, cwd: Path = ROOT, pythonpath: Path | None = None) -> str:
+    """Run a manage.py command that must succeed; return its stdout. `cwd` may be another
+    checkout (its `dora` is imported); `pythonpath` adds a directory after it."""
+    env = child_env(url)
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (cwd, pythonpath) if p is not None)
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=child_env(url),
+        cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
     )
