@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
 from django.db.models import F, Min, Q, QuerySet
 
 from dora import bulk
@@ -40,6 +39,7 @@ from dora.models import (
     Target,
     Tier,
 )
+from dora.retry import atomic_retry
 
 ACTIVE_TARGET_WINDOW = timedelta(days=30)
 REMEDIATION_WINDOW = timedelta(hours=72)
@@ -157,23 +157,26 @@ def pending_derive() -> int:
     Rows another worker holds are skipped (it is deriving them). The pairs share one commit
     graph: services of one repository walk the same history.
     """
-    done = 0
     graph = CommitGraph()
-    while True:
-        with transaction.atomic():
-            group = list(
-                DerivePending.objects.select_for_update(skip_locked=True).order_by(
-                    "service_id", "environment_id"
-                )[:DERIVE_GROUP]
-            )
-            if not group:
-                return done
+
+    def group_derive() -> int:
+        group = list(
+            DerivePending.objects.select_for_update(skip_locked=True).order_by(
+                "service_id", "environment_id"
+            )[:DERIVE_GROUP]
+        )
+        if group:
             pairs_derive(
                 [(p.service_id, p.environment_id, p.walk_since, p.facts_since) for p in group],
                 graph=graph,
             )
             DerivePending.objects.filter(id__any=[p.id for p in group]).delete()
-            done += len(group)
+        return len(group)
+
+    done = 0
+    while count := atomic_retry(group_derive):
+        done += count
+    return done
 
 
 def pairs_derive(

@@ -28,6 +28,10 @@ class EstateCache:
     """Services, environments and targets by name, created on first sight; one per intake batch."""
 
     def __init__(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop what was looked up (after a rollback, rows it created are gone)."""
         self.services: dict[str, Service] = {}
         self.environments: dict[str, Environment] = {}
         self.targets: dict[tuple[int, str], Target] = {}

@@ -11,9 +11,8 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from django.db import transaction
-
 from dora.estate import EstateCache
+from dora.retry import atomic_retry
 
 DEFAULT_SOURCE = "api"
 BATCH_SIZE = 1000
@@ -415,9 +414,13 @@ def events_record(
             except EventInvalid as exc:
                 report.add(ItemResult(index=i, status="rejected", reason=str(exc)))
         offset += len(chunk)
-        with transaction.atomic():
+
+        def batch_store(valid: list[tuple[int, Event]] = valid) -> list[str]:
             statuses, touched = _records_upsert([e for _, e in valid], now=now, estate=estate)
             derive.touched_mark(touched)
+            return statuses
+
+        statuses = atomic_retry(batch_store, on_retry=estate.forget)
         warnings = _unknown_sha_warnings([e for _, e in valid]) if keep_items else {}
         for (i, event), status in zip(valid, statuses, strict=True):
             item = ItemResult(
