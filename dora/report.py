@@ -18,9 +18,11 @@ import pandas as pd
 from dora import selectors
 from dora.metrics import DEFINITIONS_VERSION
 from dora.metrics.estate import (
+    AutomationEvidence,
     AutomationLag,
     EstateLeadTime,
     VersionSpread,
+    automation_evidence,
     automation_lag,
     full_estate_lead_time,
     version_spread,
@@ -220,12 +222,21 @@ class MetricsComputation:
         )
 
     @cached_property
+    def automation_runs(self) -> pd.DataFrame:
+        return selectors.automation_runs_frame(self.scope, until=self.until)
+
+    @cached_property
     def automation(self) -> AutomationLag:
         return automation_lag(
-            selectors.automation_runs_frame(self.scope, until=self.until),
+            self.automation_runs,
             now=self.until,
             stale_after_by_environment=selectors.stale_after_by_environment(self.scope),
         )
+
+    @cached_property
+    def evidence(self) -> AutomationEvidence:
+        """METRICS §4.3's evidence chart: runs in the window by the gap before them."""
+        return automation_evidence(self.automation_runs, since=self.since, until=self.until)
 
     @cached_property
     def stream(self) -> ValueStream:
@@ -272,7 +283,8 @@ class MetricsComputation:
             "lead_time_all_targets": self.estate.as_dict(),
             "rollout_lag": self.estate.rollout_lag.as_dict(),
             "version_spread": self.spread.as_dict(),
-            "automation_lag": self.automation.as_dict(),
+            # CONTRACT §4 plus `evidence` (fields may be added): failure rate by preceding gap.
+            "automation_lag": {**self.automation.as_dict(), "evidence": self.evidence.as_dict()},
             "value_stream": self.stream.as_dict(),
             "level": self.overall_level(),
         }

@@ -408,8 +408,9 @@ def value_stream_frames(scope: Scope, *, since: datetime, until: datetime) -> Va
     Changes arriving in the scope's tier in [since - 30 d, until) (their arrival and full-estate
     stages), and changes of the scope's repos merged in the window that have not arrived yet.
     build_at: first successful CI run finished on the merge (or squash) sha. preprod: first
-    arrival in each environment of an earlier tier. intervals: CI runs on the merge sha (machine
-    process time). Production approval is not recorded yet, so that stage is skipped.
+    arrival in each environment of an earlier tier. intervals: CI runs on the merge sha and the
+    deployments (with a start) of the rollouts carrying the change (machine process time).
+    Production approval is not recorded yet, so that stage is skipped.
     """
     arrivals = (
         _scoped(ChangeArrival.objects.all(), scope)
@@ -480,4 +481,22 @@ def value_stream_frames(scope: Scope, *, since: datetime, until: datetime) -> Va
     intervals = runs.merge(changes[["change_id", "merge_sha"]], on="merge_sha")[
         ["change_id", "started_at", "finished_at"]
     ]
+    # Deploys are machine work on the path too (metrics-background §7.2): the target deployments,
+    # with a start time, of the rollouts that carried each change up to the scope's tier.
+    deploys = _frame(
+        ChangeArrival.objects.filter(
+            _service_q(scope),
+            change_id__any=ids,
+            environment__tier__in=[*earlier_tiers, scope.tier],
+            rollout__deployments__started_at__isnull=False,
+            rollout__deployments__finished_at__isnull=False,
+        ),
+        {
+            "change_id": "change_id",
+            "started_at": "rollout__deployments__started_at",
+            "finished_at": "rollout__deployments__finished_at",
+        },
+    )
+    if len(deploys):
+        intervals = pd.concat([f for f in (intervals, deploys) if len(f)], ignore_index=True)
     return ValueStreamFrames(changes=changes, preprod=preprod, intervals=intervals)
