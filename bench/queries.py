@@ -3,13 +3,14 @@ every SQL statement attributed to the dora function that issued it.
 
 Loads the first N events (default 20,000) of bench/generator.py's feed into a fresh database with
 one `events_record` call per `--call` events (default 1,000: what one API request may carry;
-`--call 20000` matches import_events, which derives every 20,000 events), and reports per call:
-queries, seconds, (service, environment) pairs re-derived; then the call
-sites (innermost frame in dora/) and statement shapes with the most queries and the most database
-time, and the inclusive time of each derivation step. Writes bench/out/queries-<timestamp>.json.
+`--call 50000 --batch 5000` matches import_events: 5,000 events per transaction, derivation
+every 50,000), and reports per call: queries, seconds, (service, environment) pairs
+re-derived; then the call sites (innermost frame in dora/) and statement shapes with the most
+queries and the most database time, and the inclusive time of each derivation step. Writes
+bench/out/queries-<timestamp>.json.
 
     .venv/bin/python bench/queries.py                  # 20,000 events, batches of 1,000
-    .venv/bin/python bench/queries.py --events 40000 --call 20000   # import_events' rhythm
+    .venv/bin/python bench/queries.py --events 100000 --call 50000 --batch 5000  # import_events
 """
 
 from __future__ import annotations
