@@ -218,7 +218,11 @@ class PipelineRun(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="pipelinerun_unique")
         ]
-        indexes = [models.Index(fields=["repo", "sha"])]
+        indexes = [
+            models.Index(fields=["repo", "sha"]),
+            # The value stream looks up the first green build of each merge or squash sha.
+            models.Index(fields=["sha"], name="pipelinerun_sha_idx"),
+        ]
 
 
 class Deployment(models.Model):
