@@ -254,6 +254,8 @@ class Deployment(models.Model):
         ]
         indexes = [
             models.Index(fields=["service", "environment", "finished_at"]),
+            # Organisation-wide metrics read a window of one tier's deployments.
+            models.Index(fields=["environment", "finished_at"], name="deployment_env_finished_idx"),
             models.Index(fields=["sha"]),
         ]
 

@@ -223,7 +223,7 @@ class MetricsComputation:
 
     @cached_property
     def automation_runs(self) -> pd.DataFrame:
-        return selectors.automation_runs_frame(self.scope, until=self.until)
+        return selectors.automation_runs_frame(self.scope, until=self.until, since=self.since)
 
     @cached_property
     def automation(self) -> AutomationLag:
