@@ -142,6 +142,15 @@ DORA_MAX_BODY_BYTES = env.int("DORA_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DORA_MAX_BODY_BYTES
 DORA_MAX_EVENTS_PER_REQUEST = env.int("DORA_MAX_EVENTS_PER_REQUEST", default=5000)
 
+# GitHub webhook sources: POST /webhooks/github is the source "github", /webhooks/github/<name>
+# any other. Each names the environment variable holding its secret (never the secret itself);
+# optional "deployments" and "incidents" take the keys of a dora.yml source (CONTRACT §2).
+DORA_GITHUB_WEBHOOKS = {
+    "github": {
+        "secret_env": env("DORA_GITHUB_WEBHOOK_SECRET_ENV", default="DORA_GITHUB_WEBHOOK_SECRET")
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

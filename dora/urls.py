@@ -5,12 +5,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dora.web import views as web_views
+from ingest.webhooks import github_webhook
 
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("healthz", web_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("dora.api.urls")),
+    path("webhooks/github", github_webhook, name="webhook-github"),
+    path("webhooks/github/<str:source>", github_webhook, name="webhook-github-source"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's JS/CSS come from drf-spectacular-sidecar (static files), never a CDN.
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,0 +1,205 @@
+"""Webhook intake: signature check, raw delivery stored, header -> handler, then events_record().
+
+`POST /webhooks/github` (the source named `github`) and `POST /webhooks/github/<source>`: the
+signature (`X-Hub-Signature-256`, HMAC-SHA256 of the raw body with the source's secret) is checked
+before the body is parsed; a bad or missing one gets 401 and nothing is stored. A verified
+delivery is stored raw first, keyed by `X-GitHub-Delivery`, so a redelivery is answered from
+the first one and never recorded twice; normalizing happens after, and a failure there keeps
+the raw delivery (with the error) for a retry.
+docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from dora.events import events_record
+from dora.models import RawEvent, Service
+from ingest.models import WebhookDelivery
+from ingest.sources.github_map import GitHubMapping
+from ingest.sources.github_webhook import HANDLED_EVENTS, github_webhook_events
+
+log = logging.getLogger(__name__)
+DEFAULT_GITHUB_SOURCE = "github"
+
+
+@dataclass(frozen=True)
+class GitHubWebhookSource:
+    """A GitHub source as the webhook sees it: its name, secret variable and mapping options."""
+
+    name: str
+    secret_env: str
+    options: Mapping[str, Any]
+
+    def secret(self) -> bytes | None:
+        value = os.environ.get(self.secret_env, "")
+        return value.encode() if value else None
+
+    def mapping(self) -> GitHubMapping:
+        """The mapping, with the repository -> services map read from the services now."""
+        services: dict[str, list[str]] = {}
+        for name, repos in Service.objects.values_list("name", "repos"):
+            for repo in repos or []:
+                services.setdefault(repo, []).append(name)
+        deployments = self.options.get("deployments") or {}
+        incidents = self.options.get("incidents") or {}
+        return GitHubMapping(
+            source=self.name,
+            services=services,
+            deployments_from=tuple(deployments.get("from") or ("deployments_api",)),
+            workflow_pattern=deployments.get("workflow_pattern"),
+            tag_pattern=deployments.get("tag_pattern"),
+            environments=dict(deployments.get("environments") or {}),
+            release_environment=deployments.get("release_environment", "production"),
+            incident_label=incidents.get("label") or "incident",
+        )
+
+
+def github_webhook_source(name: str) -> GitHubWebhookSource | None:
+    """The named source from settings.DORA_GITHUB_WEBHOOKS (None when it is not there)."""
+    options = settings.DORA_GITHUB_WEBHOOKS.get(name)
+    if options is None:
+        return None
+    return GitHubWebhookSource(
+        name=name,
+        secret_env=options.get("secret_env") or "DORA_GITHUB_WEBHOOK_SECRET",
+        options=options,
+    )
+
+
+def github_signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
+    """`sha256=<hex>` of HMAC-SHA256(secret, body), compared in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.strip().encode())
+
+
+def _stored_event(source: str) -> Any:
+    def prior(etype: str, event_id: str) -> dict[str, Any] | None:
+        row = (
+            RawEvent.objects.filter(source=source, type=etype, external_id=event_id)
+            .values_list("payload", flat=True)
+            .first()
+        )
+        return dict(row) if row else None
+
+    return prior
+
+
+@csrf_exempt
+@require_POST
+def github_webhook(request: HttpRequest, source: str = DEFAULT_GITHUB_SOURCE) -> JsonResponse:
+    """Receive one GitHub delivery (see the module docstring)."""
+    config = github_webhook_source(source)
+    if config is None:
+        return JsonResponse(
+            {"detail": f"No GitHub source named {source!r}: add it to DORA_GITHUB_WEBHOOKS."},
+            status=404,
+        )
+    secret = config.secret()
+    if secret is None:
+        return JsonResponse(
+            {
+                "detail": f"The webhook secret is not set: put it in the environment variable "
+                f"{config.secret_env} (the secret configured on the GitHub webhook)."
+            },
+            status=503,
+        )
+    limit = settings.DORA_MAX_BODY_BYTES
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return JsonResponse({"detail": f"The body is over {limit} bytes."}, status=413)
+    if not github_signature_valid(secret, body, request.headers.get("X-Hub-Signature-256")):
+        return JsonResponse(
+            {"detail": "Missing or wrong X-Hub-Signature-256: check the webhook's secret."},
+            status=401,
+        )
+    event = request.headers.get("X-GitHub-Event", "")
+    delivery_id = request.headers.get("X-GitHub-Delivery", "")
+    if not event or not delivery_id:
+        return JsonResponse(
+            {"detail": "X-GitHub-Event and X-GitHub-Delivery headers are required."}, status=400
+        )
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return JsonResponse({"detail": f"The body is not valid JSON: {exc}."}, status=400)
+    if not isinstance(payload, dict):
+        return JsonResponse({"detail": "The body must be a JSON object."}, status=400)
+
+    delivery, duplicate = _delivery_store(config.name, delivery_id, event, payload)
+    if duplicate:
+        return JsonResponse(
+            {"detail": "Delivery already received.", "duplicate": True, "counts": delivery.counts},
+            status=200,
+        )
+    if event not in HANDLED_EVENTS:
+        _delivery_done(delivery, None)
+        return JsonResponse(
+            {
+                "detail": f"Event {event!r} is not used; handled: {', '.join(HANDLED_EVENTS)}.",
+                "counts": None,
+            },
+            status=202,
+        )
+    try:
+        mapping = config.mapping()
+        events = github_webhook_events(event, payload, mapping, _stored_event(config.name)) or []
+        report = events_record(events, default_source=config.name)
+    except Exception as exc:  # kept raw with the reason; GitHub shows the failure and can redeliver
+        log.exception("github webhook %s (%s) could not be normalized", delivery_id, event)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(error=f"{type(exc).__name__}: {exc}")
+        return JsonResponse(
+            {"detail": "Stored, but it could not be normalized; it is kept for a retry."},
+            status=500,
+        )
+    _delivery_done(delivery, report.counts)
+    return JsonResponse(
+        {"counts": report.counts, "items": [item.as_dict() for item in report.items]}, status=200
+    )
+
+
+def _delivery_store(
+    source: str, delivery_id: str, event: str, payload: dict[str, Any]
+) -> tuple[WebhookDelivery, bool]:
+    """Store the delivery (committed before normalizing); True when it was handled before."""
+    now = datetime.now(UTC)
+    existing = WebhookDelivery.objects.filter(provider="github", delivery_id=delivery_id).first()
+    if existing is not None:
+        return existing, existing.processed_at is not None
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                provider="github",
+                delivery_id=delivery_id,
+                source=source,
+                event=event,
+                action=str(payload.get("action") or ""),
+                payload=payload,
+                received_at=now,
+            )
+    except IntegrityError:  # the same delivery arriving twice at once: the other one handles it
+        return WebhookDelivery.objects.get(provider="github", delivery_id=delivery_id), True
+    return delivery, False
+
+
+def _delivery_done(delivery: WebhookDelivery, counts: dict[str, int] | None) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        processed_at=datetime.now(UTC), counts=counts, error=""
+    )
+    delivery.counts = counts
