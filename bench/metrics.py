@@ -780,7 +780,8 @@ def service_pick(url: str) -> str:
     return rows[len(rows) // 2][0]
 
 
-# The fact rows metrics_report reads, counted with the same filters (dora/selectors.py).
+# The fact rows metrics_report reads, counted with the same filters (dora/selectors.py). The
+# rollout targets are left out: since 08d6739 only the items read them, not the report.
 BASELINE_SQL: dict[str, str] = {
     "rollouts": (
         "SELECT count(*) FROM dora_rollout r JOIN dora_environment e ON e.id = r.environment_id "
@@ -794,12 +795,6 @@ BASELINE_SQL: dict[str, str] = {
         "ON e.id = a.environment_id JOIN dora_service s ON s.id = a.service_id "
         "WHERE e.tier = 'production' {svc} AND a.arrived_at >= %(horizon)s "
         "AND a.arrived_at < %(until)s"
-    ),
-    "rollout_targets": (
-        "SELECT count(*) FROM dora_rollouttarget t JOIN dora_rollout r ON r.id = t.rollout_id "
-        "JOIN dora_environment e ON e.id = r.environment_id JOIN dora_service s "
-        "ON s.id = r.service_id WHERE e.tier = 'production' {svc} "
-        "AND r.first_live_at >= %(horizon)s AND r.first_live_at < %(until)s"
     ),
     "failure_links": (
         "SELECT count(*) FROM dora_failurelink f JOIN dora_rollout r ON r.id = f.rollout_id "
