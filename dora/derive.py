@@ -383,8 +383,9 @@ class CommitGraph:
             self.authored[sha] = authored
 
     def scope_test(self, globs: list[str]) -> Callable[[str], bool]:
-        """`_in_scope` of a loaded commit for these globs, remembered per commit: a monorepo's
-        commits are walked once per service and environment."""
+        """Whether a commit belongs to a service with these globs: it touches one of them, or no
+        globs or files are known (a commit not stored yet counts). Remembered per commit: a
+        monorepo's commits are walked once per service and environment."""
         key = tuple(globs)
         if not key:
             return lambda sha: True
@@ -524,14 +525,6 @@ class _Shipped:
             self.commits.setdefault(sha, rollout.seq)
             if self.versions.get(sha) is None:
                 self.versions[sha] = (rollout.seq, sha == rollout.vkey)
-
-
-def _in_scope(files: list[str], globs: list[str]) -> bool:
-    """A commit belongs to a service when it touches its globs (or no globs/files are known)."""
-    if not globs or not files:
-        return True
-    match = _scope_pattern(tuple(globs)).match
-    return any(match(path) for path in files)
 
 
 @functools.lru_cache(maxsize=256)
@@ -734,8 +727,9 @@ def _rollout_classify(
     if explicit is not None:
         graph.fetch(set(explicit))
         already = shipped.walk_filter(set(explicit))
+        in_scope = graph.scope_test(globs)
         for sha in explicit:
-            if sha not in already and _in_scope(graph.files.get(sha, []), globs):
+            if sha not in already and in_scope(sha):
                 rollout.commits.add(sha)
     elif rollout.sha:
         _change_set_walk(graph, rollout.sha, shipped, globs, rollout)
@@ -847,11 +841,11 @@ def _rollouts_write(
 # ---------------------------------------------------------------------------------------------
 
 
-def _pairs_from(windows: list[tuple[int, int, datetime]], field: str = "first_live_at") -> Q:
-    """Rows of each (service, environment) from its own moment on."""
+def _pairs_from(windows: list[tuple[int, int, datetime]]) -> Q:
+    """Rollouts of each (service, environment) that went live from its own moment on."""
     condition = Q(pk__in=[])
     for service_id, env_id, since in windows:
-        condition |= Q(service_id=service_id, environment_id=env_id, **{f"{field}__gte": since})
+        condition |= Q(service_id=service_id, environment_id=env_id, first_live_at__gte=since)
     return condition
 
 

@@ -66,6 +66,34 @@ def test_monorepo_commit_touches_only_its_service() -> None:
     assert ChangeArrival.objects.filter(rollout=recs[1]).get().commit_sha == sha("m2")
 
 
+def test_explicit_commit_list_is_the_change_set_within_the_service_globs() -> None:
+    Service.objects.create(name="search", repos=["acme/mono"], paths=["services/search/**"])
+    record(
+        [
+            commit("e1", hours=0, repo="acme/mono", files=["services/search/a.py"]),
+            commit("e2", ["e1"], hours=1, repo="acme/mono", files=["services/recs/b.py"]),
+            commit("e3", ["e2"], hours=2, repo="acme/mono", files=["services/search/c.py"]),
+            commit("e4", ["e3"], hours=3, repo="acme/mono", files=["services/search/d.py"]),
+            # Each deployment says what it shipped; "e9" was never sent as a commit event.
+            deployment("x1", "e3", hours=3, service="search", commits=[sha("e1")]),
+            deployment(
+                "x2",
+                "e4",
+                hours=5,
+                service="search",
+                commits=[sha(c) for c in ("e1", "e2", "e3", "e4", "e9")],
+            ),
+        ]
+    )
+    first, second = rollouts("search")
+    # The list, not the parents, decides: e2 and e3 are e3's ancestors but not listed.
+    assert change_set(first) == {sha("e1")}
+    # e1 shipped with the first rollout and e3 was its sha (live already); e2 touches only
+    # recs; e9's files are unknown, so it counts for the service (as a commit with no files
+    # does) until its event says otherwise.
+    assert change_set(second) == {sha("e4"), sha("e9")}
+
+
 def test_squash_merged_pr_starts_at_its_first_branch_commit() -> None:
     record(
         [
