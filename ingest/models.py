@@ -29,3 +29,70 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event} {self.delivery_id}"
+
+
+class Source(models.Model):
+    """A configured ingest source (CONTRACT §2 `sources`): what to read and how to map it.
+
+    The token is never stored: `token_env` names the environment variable holding it.
+    Repositories map to services through the services' own `repos` (dora.models.Service).
+    """
+
+    class Kind(models.TextChoices):
+        GITHUB = "github", "GitHub"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
+    base_url = models.URLField(
+        default="https://api.github.com", help_text="API root; GitHub Enterprise: its API URL"
+    )
+    token_env = models.CharField(
+        max_length=100, default="GITHUB_TOKEN", help_text="environment variable with the token"
+    )
+    org = models.CharField(max_length=200, blank=True, help_text="read every repository of it")
+    repos = models.JSONField(default=list, blank=True, help_text="or these: owner/name, ...")
+    backfill_days = models.PositiveIntegerField(default=180, help_text="history a first sync reads")
+    interval_seconds = models.PositiveIntegerField(default=15 * 60)
+    deployments = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="CONTRACT §2 `deployments`: from, patterns, environment map",
+    )
+    incidents = models.JSONField(default=dict, blank=True, help_text="CONTRACT §2 `incidents`")
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, help_text="what a human must fix, when anything")
+    rate_remaining = models.IntegerField(null=True, blank=True)
+    rate_reset_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class SyncCursor(models.Model):
+    """How far one stream of one repository has been read (see ingest.sync for the protocol).
+
+    since: the lower bound of the list query (already minus the overlap window);
+    etag/last_modified: validators of that query's first page, sent as a conditional request
+    when no pass is in progress; resume_url: the next page of an unfinished pass;
+    newest_seen: the newest time read so far; oldest_open: the oldest object of the current
+    pass that may still change (a running workflow run), so `since` never moves past it.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="cursors")
+    repo = models.CharField(max_length=200)
+    stream = models.CharField(max_length=50)
+    since = models.DateTimeField(null=True, blank=True)
+    etag = models.CharField(max_length=200, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    resume_url = models.TextField(blank=True)
+    newest_seen = models.DateTimeField(null=True, blank=True)
+    oldest_open = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "repo", "stream"], name="synccursor_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} {self.repo} {self.stream}"

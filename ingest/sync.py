@@ -1,0 +1,441 @@
+"""REST sync of a source: a page loop per (repository, stream) with a cursor, through events_record.
+
+Streams (GitHub REST, list endpoints at per_page=100; the mappers are ingest.sources.github_map):
+  commits      GET /repos/{r}/commits?since=  (no sha: the default branch). Parents are in the
+               list; changed files are not: they cost one call per commit, so they are read
+               only when a service of the repository has monorepo path globs (which need them)
+  pulls        GET /repos/{r}/pulls?state=all&sort=updated&direction=desc, stopping at `since`
+               (the endpoint has no since); per PR in the window: its commits, its reviews, and
+               the merge commit when it is not one of the PR's (for its parents: merge/squash)
+  runs         GET /repos/{r}/actions/runs (newest first), stopping at `since`; per run: its jobs
+  deployments  GET /repos/{r}/deployments (newest first), stopping at `since`; per deployment:
+               its statuses (the first success is the finish time)
+  releases     GET /repos/{r}/releases (newest first), stopping at `since`
+  incidents    GET /repos/{r}/issues?labels=<label>&state=all&sort=updated&since=
+Streams whose events the source's `deployments.from` does not use are still read when they
+produce other events (runs are pipeline runs too); releases only when `releases` is configured.
+
+Cursor protocol (ingest.models.SyncCursor), so that a crash anywhere loses nothing and
+duplicates nothing:
+1. A pass reads the list newest first from `since`. Each page's events go through
+   `dora.events.events_record` (its own transactions); only then is the cursor saved with the
+   next page's URL. A crash between the two re-reads that page next time: event ids are
+   GitHub's, so reading it again updates the same records (idempotent), never adds any.
+   Objects changed while a pass is under way move to the front of a newest-first list, which
+   only shifts the rest towards later pages (re-read, not skipped); and they are newer than
+   anything the pass saw, so the next pass reads them.
+2. A completed pass keeps `since` and the first page's ETag/Last-Modified. The next pass asks
+   for that same first page conditionally: a 304 means nothing changed (costs no budget).
+   On a 200, `since` moves up to the newest time seen minus the overlap window (never past an
+   object that may still change: a running workflow run, a deployment without a final status),
+   and the pass reads from there; when `since` moves, the first page is asked again for the
+   new query (one request, only when something changed).
+3. The first pass starts `backfill_days` back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+
+from dora.events import events_record
+from dora.models import Service
+from ingest.http import PER_PAGE, Clock, RestClient, SourceRejected, SystemClock
+from ingest.models import Source, SyncCursor
+from ingest.sources import github_map as gm
+
+OVERLAP = timedelta(hours=1)
+STREAMS = ("commits", "pulls", "runs", "deployments", "releases", "incidents")
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class SyncResult:
+    """What one source_sync did."""
+
+    repositories: int = 0
+    objects: dict[str, int] = field(default_factory=dict)
+    events: dict[str, int] = field(
+        default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+    )
+    http: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "repositories": self.repositories,
+            "objects": dict(self.objects),
+            "events": dict(self.events),
+            **self.http,
+        }
+
+
+@dataclass(frozen=True)
+class _Stream:
+    name: str
+    path: str
+    params: Callable[[str | None], dict[str, Any]]  # since (ISO) -> query
+    stamp: str  # the field the list is ordered by, newest first
+    server_since: bool  # the endpoint filters by since itself
+    is_open: Callable[[Mapping[str, Any]], bool] = lambda obj: False
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _commit_stamp(obj: Mapping[str, Any]) -> str | None:
+    detail = obj.get("commit") or {}
+    return (detail.get("committer") or detail.get("author") or {}).get("date")
+
+
+class GitHubSync:
+    """The sync of one source; `run()` reads every repository's streams."""
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        client: RestClient,
+        now: datetime,
+        progress: Progress | None = None,
+    ) -> None:
+        self.source = source
+        self.client = client
+        self.now = now
+        self.progress = progress
+        self.result = SyncResult()
+        self.mapping = _mapping(source)
+        self.path_globs = {repo for name, repos, paths in _services() for repo in repos if paths}
+
+    # -- entry -----------------------------------------------------------------------------
+
+    def run(self) -> SyncResult:
+        repos = self._repositories()
+        self.result.repositories = len(repos)
+        for repo in repos:
+            for stream in self._streams(repo):
+                self._stream_sync(repo, stream)
+        self.result.http = self.client.stats.as_dict()
+        return self.result
+
+    def _repositories(self) -> list[str]:
+        if self.source.repos:
+            return list(self.source.repos)
+        if not self.source.org:
+            raise SourceRejected(f"Source {self.source.name!r} names neither an org nor repos.")
+        repos: list[str] = []
+        url: str | None = f"/orgs/{self.source.org}/repos"
+        params: dict[str, Any] | None = {"per_page": PER_PAGE, "type": "all"}
+        while url:
+            page = self.client.get(url, params)
+            repos += [r["full_name"] for r in page.data if not r.get("archived")]
+            url, params = page.next_url, None
+        return repos
+
+    def _streams(self, repo: str) -> list[_Stream]:
+        label = self.mapping.incident_label
+        base = f"/repos/{repo}"
+        streams = [
+            _Stream(
+                "commits",
+                f"{base}/commits",
+                lambda since: {"per_page": PER_PAGE, "since": since},
+                "commit",
+                True,
+            ),
+            _Stream(
+                "pulls",
+                f"{base}/pulls",
+                lambda since: {
+                    "state": "all",
+                    "sort": "updated",
+                    "direction": "desc",
+                    "per_page": PER_PAGE,
+                },
+                "updated_at",
+                False,
+            ),
+            _Stream(
+                "runs",
+                f"{base}/actions/runs",
+                lambda since: {"per_page": PER_PAGE},
+                "created_at",
+                False,
+                is_open=lambda run: run.get("status") != "completed",
+            ),
+            _Stream(
+                "deployments",
+                f"{base}/deployments",
+                lambda since: {"per_page": PER_PAGE},
+                "created_at",
+                False,
+            ),
+            _Stream(
+                "incidents",
+                f"{base}/issues",
+                lambda since: {
+                    "labels": label,
+                    "state": "all",
+                    "sort": "updated",
+                    "direction": "desc",
+                    "per_page": PER_PAGE,
+                    "since": since,
+                },
+                "updated_at",
+                True,
+            ),
+        ]
+        if "releases" in self.mapping.deployments_from:
+            streams.insert(
+                4,
+                _Stream(
+                    "releases",
+                    f"{base}/releases",
+                    lambda since: {"per_page": PER_PAGE},
+                    "created_at",
+                    False,
+                ),
+            )
+        if "deployments_api" not in self.mapping.deployments_from:
+            streams = [s for s in streams if s.name != "deployments"]
+        return streams
+
+    # -- the page loop ---------------------------------------------------------------------
+
+    def _stream_sync(self, repo: str, stream: _Stream) -> None:
+        cursor, _ = SyncCursor.objects.get_or_create(
+            source=self.source, repo=repo, stream=stream.name
+        )
+        if cursor.since is None:
+            cursor.since = self.now - timedelta(days=self.source.backfill_days)
+        fresh = not cursor.resume_url
+        if fresh:
+            page = self.client.get(
+                stream.path,
+                self._params(stream, cursor),
+                etag=cursor.etag,
+                last_modified=cursor.last_modified,
+            )
+            if page.not_modified:
+                self._report(repo, stream, 0, cursor)
+                return
+            advanced = self._since_advanced(cursor)
+            if advanced is not None:
+                cursor.since = advanced
+                page = self.client.get(stream.path, self._params(stream, cursor))
+            cursor.etag, cursor.last_modified = page.etag, page.last_modified
+            cursor.oldest_open = None
+        else:
+            page = self.client.get(cursor.resume_url)
+        while True:
+            objects, done = self._window(stream, cursor, page.data)
+            events, open_stamps = self._page_events(repo, stream, objects)
+            report = events_record(events, default_source=self.source.name, now=self.now)
+            for status, n in report.counts.items():
+                self.result.events[status] += n
+            self.result.objects[stream.name] = self.result.objects.get(stream.name, 0) + len(
+                objects
+            )
+            # The worst moment to stop: events stored, cursor not yet saved (re-read next time).
+            self._report(repo, stream, len(objects), cursor)
+            stamps = [t for o in objects if (t := _time(self._stamp(stream, o)))]
+            if stamps:
+                cursor.newest_seen = max([*stamps, *filter(None, [cursor.newest_seen])])
+            if open_stamps:
+                cursor.oldest_open = min([*open_stamps, *filter(None, [cursor.oldest_open])])
+            next_url = None if done else page.next_url
+            cursor.resume_url = next_url or ""
+            if not next_url:
+                cursor.synced_at = self.now
+            with transaction.atomic():
+                cursor.save()
+            if not next_url:
+                return
+            page = self.client.get(next_url)
+
+    def _params(self, stream: _Stream, cursor: SyncCursor) -> dict[str, Any]:
+        return {k: v for k, v in stream.params(_iso(cursor.since)).items() if v is not None}
+
+    def _since_advanced(self, cursor: SyncCursor) -> datetime | None:
+        """The new lower bound after a change (see the module doc), or None to keep it."""
+        if cursor.newest_seen is None:
+            return None
+        bound = cursor.newest_seen
+        if cursor.oldest_open is not None:
+            bound = min(bound, cursor.oldest_open)
+        bound -= OVERLAP
+        return bound if bound > cursor.since else None
+
+    def _stamp(self, stream: _Stream, obj: Mapping[str, Any]) -> str | None:
+        return _commit_stamp(obj) if stream.stamp == "commit" else obj.get(stream.stamp)
+
+    def _window(
+        self, stream: _Stream, cursor: SyncCursor, data: Iterable[Mapping[str, Any]]
+    ) -> tuple[list[Mapping[str, Any]], bool]:
+        """The page's objects at or after `since`; done when the list went past it."""
+        if isinstance(data, Mapping):  # actions/runs wraps its list
+            data = data.get("workflow_runs", [])
+        if stream.server_since:
+            return list(data), False
+        kept, done = [], False
+        for obj in data:
+            stamp = _time(self._stamp(stream, obj))
+            if stamp is not None and stamp < cursor.since:
+                done = True
+                break
+            kept.append(obj)
+        return kept, done
+
+    def _report(self, repo: str, stream: _Stream, count: int, cursor: SyncCursor) -> None:
+        if self.progress is not None:
+            self.progress(
+                {
+                    "repo": repo,
+                    "stream": stream.name,
+                    "objects": count,
+                    "resume_url": cursor.resume_url,
+                    **self.client.stats.as_dict(),
+                }
+            )
+
+    # -- objects -> events -----------------------------------------------------------------
+
+    def _page_events(
+        self, repo: str, stream: _Stream, objects: list[Mapping[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[datetime]]:
+        events: list[dict[str, Any]] = []
+        open_stamps: list[datetime] = []
+        source = self.source.name
+        base = f"/repos/{repo}"
+        for obj in objects:
+            if stream.name == "commits":
+                if repo in self.path_globs:
+                    obj = self._all(f"{base}/commits/{obj['sha']}")
+                events.append(gm.commit_event(repo, obj, source=source))
+            elif stream.name == "pulls":
+                number = obj["number"]
+                commits = self._list(f"{base}/pulls/{number}/commits")
+                reviews = self._list(f"{base}/pulls/{number}/reviews")
+                merge_commit = None
+                sha = obj.get("merge_commit_sha")
+                if obj.get("merged_at") and sha and sha not in {c["sha"] for c in commits}:
+                    merge_commit = self._all(f"{base}/commits/{sha}")
+                events.append(
+                    gm.change_event(
+                        repo,
+                        obj,
+                        commits=commits,
+                        reviews=reviews,
+                        merge_commit=merge_commit,
+                        source=source,
+                    )
+                )
+            elif stream.name == "runs":
+                jobs = self._list(f"{base}/actions/runs/{obj['id']}/jobs", key="jobs")
+                run = gm.pipeline_run_event(repo, obj, jobs=jobs, source=source)
+                if run is not None:
+                    events.append(run)
+                events += gm.run_deployment_events(repo, obj, self.mapping)
+                for job in jobs:
+                    events += gm.job_deployment_events(repo, job, self.mapping)
+                if stream.is_open(obj):
+                    open_stamps.append(_time(obj["created_at"]))  # type: ignore[arg-type]
+            elif stream.name == "deployments":
+                statuses = self._list(f"{base}/deployments/{obj['id']}/statuses")
+                produced = gm.deployment_events(repo, obj, statuses, self.mapping)
+                events += produced
+                if gm.deployment_outcome(statuses)[0] == "running":
+                    open_stamps.append(_time(obj["created_at"]))  # type: ignore[arg-type]
+            elif stream.name == "releases":
+                events += gm.release_deployment_events(repo, obj, self.mapping)
+            elif stream.name == "incidents":
+                events += gm.incident_events(repo, obj, self.mapping)
+        return events, open_stamps
+
+    def _all(self, path: str) -> Any:
+        return self.client.get(path).data
+
+    def _list(self, path: str, *, key: str | None = None) -> list[dict[str, Any]]:
+        """Every page of a per-object list (PR commits, reviews, jobs, statuses)."""
+        items: list[dict[str, Any]] = []
+        url: str | None = path
+        params: dict[str, Any] | None = {"per_page": PER_PAGE}
+        while url:
+            page = self.client.get(url, params)
+            data = page.data
+            items += data.get(key, []) if key else data
+            url, params = page.next_url, None
+        return items
+
+
+def _services() -> list[tuple[str, list[str], list[str]]]:
+    return [
+        (name, list(repos or []), list(paths or []))
+        for name, repos, paths in Service.objects.values_list("name", "repos", "paths")
+    ]
+
+
+def _mapping(source: Source) -> gm.GitHubMapping:
+    services: dict[str, list[str]] = {}
+    for name, repos, _ in _services():
+        for repo in repos:
+            services.setdefault(repo, []).append(name)
+    deployments = source.deployments or {}
+    incidents = source.incidents or {}
+    return gm.GitHubMapping(
+        source=source.name,
+        services=services,
+        deployments_from=tuple(deployments.get("from") or ("deployments_api",)),
+        workflow_pattern=deployments.get("workflow_pattern"),
+        tag_pattern=deployments.get("tag_pattern"),
+        environments=dict(deployments.get("environments") or {}),
+        release_environment=deployments.get("release_environment", "production"),
+        incident_label=incidents.get("label") or "incident",
+    )
+
+
+def source_sync(
+    source: Source | str,
+    *,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+    now: datetime | None = None,
+    client: RestClient | None = None,
+) -> SyncResult:
+    """Read a source's repositories into events (see the module doc); returns the counts.
+
+    The token is read from the environment variable the source names. SourceRejected (a
+    human must fix something) is kept on the source as `last_error` and raised.
+    """
+    if isinstance(source, str):
+        source = Source.objects.get(name=source)
+    clock = clock or SystemClock()
+    now = now or datetime.fromtimestamp(clock.time(), UTC)
+    client = client or RestClient(
+        source.base_url, token=os.environ.get(source.token_env) or None, clock=clock
+    )
+    try:
+        result = GitHubSync(source, client=client, now=now, progress=progress).run()
+    except SourceRejected as exc:
+        Source.objects.filter(pk=source.pk).update(last_error=str(exc))
+        raise
+    finally:
+        stats = client.stats
+        Source.objects.filter(pk=source.pk).update(
+            rate_remaining=stats.rate_remaining,
+            rate_reset_at=datetime.fromtimestamp(stats.rate_reset, UTC)
+            if stats.rate_reset
+            else None,
+        )
+    Source.objects.filter(pk=source.pk).update(last_sync_at=now, last_error="")
+    return result

@@ -1,0 +1,167 @@
+"""ingest.sync against a fake GitHub on 127.0.0.1: faults, a crash between pages, resumption,
+and an unchanged second sync made of conditional requests only. The fake server's URL is the
+source's base_url, as a GitHub Enterprise one would be.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from dora.models import Change, Commit, Deployment, Incident, PipelineRun, RawEvent, Service
+from ingest.http import SourceRejected
+from ingest.models import Source, SyncCursor
+from ingest.sync import OVERLAP, source_sync
+from tests.fake_github import FakeClock, FakeGitHub, Fault
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 3, 10, tzinfo=UTC)
+REPO = "octo/shop"
+
+
+class Crash(Exception):
+    pass
+
+
+def estate(server: FakeGitHub) -> None:
+    """12 commits, 7 merged PRs, 6 runs, 4 deployments, 3 releases, 3 incidents over 3 weeks."""
+    repo = server.repo(REPO, NOW - timedelta(days=21))
+    for i in range(12):
+        when = NOW - timedelta(days=20) + timedelta(days=i * 1.5)
+        commit = repo.commit_add(when)
+        if i < 7:
+            repo.pull_add(100 + i, when, commit)
+        if i < 6:
+            repo.run_add(5000 + i, when + timedelta(minutes=2), commit["sha"])
+        if i < 4:
+            repo.deployment_add(800 + i, when + timedelta(hours=1), commit["sha"])
+        if i < 3:
+            repo.release_add(70 + i, when + timedelta(hours=2), f"v1.{i}.0")
+            repo.issue_add(10 + i, when + timedelta(hours=3))
+
+
+def make_source(server: FakeGitHub) -> Source:
+    Service.objects.create(name="shop", repos=[REPO])
+    return Source.objects.create(
+        name="gh-test",
+        base_url=server.url,
+        token_env="FAKE_GITHUB_TOKEN",
+        repos=[REPO],
+        backfill_days=30,
+        deployments={"from": ["deployments_api", "releases"], "tag_pattern": "^v"},
+    )
+
+
+def stored(source: str) -> dict[str, set[str]]:
+    return {
+        "commit": set(Commit.objects.filter(source=source).values_list("sha", flat=True)),
+        "change": set(Change.objects.filter(source=source).values_list("external_id", flat=True)),
+        "pipeline_run": set(
+            PipelineRun.objects.filter(source=source).values_list("external_id", flat=True)
+        ),
+        "deployment": set(
+            Deployment.objects.filter(source=source).values_list("external_id", flat=True)
+        ),
+        "incident": set(
+            Incident.objects.filter(source=source).values_list("external_id", flat=True)
+        ),
+    }
+
+
+def expected(server: FakeGitHub) -> dict[str, set[str]]:
+    """The stored ids of what the server holds (external ids are `<type>:<event id>`)."""
+    repo = server.repos[REPO]
+    return {
+        "commit": {c["sha"] for c in repo.commits},
+        "change": {f"change:{REPO}#{p['number']}" for p in repo.pulls},
+        "pipeline_run": {f"pipeline_run:{REPO}:run:{r['id']}" for r in repo.runs},
+        "deployment": {f"deployment:{REPO}:deployment:{d['id']}@shop" for d in repo.deployments}
+        | {f"deployment:{REPO}:release:{r['id']}@shop" for r in repo.releases},
+        "incident": {f"incident:{REPO}:issue:{i['number']}@shop" for i in repo.issues},
+    }
+
+
+def test_sync_survives_faults_and_a_crash_then_resumes_without_loss_or_duplicates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_GITHUB_TOKEN", "t0ken")
+    with FakeGitHub(page_cap=5) as server:
+        estate(server)
+        source = make_source(server)
+        server.faults = [
+            Fault("/pulls", 502, page="2"),
+            Fault(
+                "/actions/runs",
+                403,
+                headers={"Retry-After": "7"},
+                body={"message": "You have exceeded a secondary rate limit."},
+            ),
+        ]
+        clock = FakeClock(NOW.timestamp())
+        seen: list[dict[str, Any]] = []
+
+        def crash_after_commits_page_2(info: dict[str, Any]) -> None:
+            seen.append(info)
+            if info["stream"] == "commits" and sum(s["stream"] == "commits" for s in seen) == 2:
+                raise Crash("killed between pages")
+
+        with pytest.raises(Crash):
+            source_sync(source, progress=crash_after_commits_page_2, clock=clock, now=NOW)
+        # Pages 1 and 2 were recorded; only page 1's cursor was saved (the crash hit before
+        # page 2's): the next run resumes at page 2.
+        cursor = SyncCursor.objects.get(source=source, repo=REPO, stream="commits")
+        assert "page=2" in cursor.resume_url
+        assert Commit.objects.filter(source="gh-test").count() == 10
+
+        mark = len(server.requests)
+        result = source_sync(source, clock=clock, now=NOW)
+        first_commits = next(r for r in server.requests[mark:] if r.path.endswith("/commits"))
+        assert first_commits.query.get("page") == "2"
+
+        assert stored("gh-test") == expected(server)
+        counts = {t: RawEvent.objects.filter(source="gh-test", type=t).count() for t in stored("")}
+        assert counts == {t: len(ids) for t, ids in expected(server).items()}
+        # The 502 was retried after a backoff, the secondary limit after its Retry-After.
+        assert 7.0 in clock.sleeps and 1.0 in clock.sleeps
+        assert [r.status for r in server.requests if r.status >= 400] == [502, 403]
+        assert result.objects["pulls"] == 7
+        assert result.http["rate_remaining"] == server.remaining
+        commit = Commit.objects.get(source="gh-test", sha=server.repos[REPO].commits[0]["sha"])
+        assert commit.parents == [server.repos[REPO].commits[1]["sha"]]
+
+        # Nothing changed: every request is conditional and answered 304.
+        mark = len(server.requests)
+        again = source_sync(source, clock=clock, now=NOW + timedelta(minutes=15))
+        second = server.requests[mark:]
+        assert len(second) == 6  # one per stream of the one repository
+        assert all(r.conditional and r.status == 304 for r in second)
+        assert again.http["not_modified"] == 6
+        assert sum(again.objects.values()) == 0
+
+        # A new commit, PR and run: the next sync reads them and moves its windows up.
+        repo = server.repos[REPO]
+        later = NOW + timedelta(days=1)
+        commit = repo.commit_add(later)
+        repo.pull_add(200, later, commit)
+        repo.run_add(6000, later, commit["sha"])
+        third = source_sync(source, clock=clock, now=later + timedelta(hours=1))
+        assert stored("gh-test") == expected(server)
+        # `since` moved up to the newest PR read before, less the overlap: the window re-read
+        # holds that PR (idempotent) and the new one, not the whole backfill.
+        newest_before = datetime.fromisoformat(repo.pulls[1]["updated_at"])
+        cursor = SyncCursor.objects.get(source=source, stream="pulls")
+        assert cursor.since == newest_before - OVERLAP
+        assert third.objects["pulls"] == 2
+        assert third.objects["commits"] == 2
+
+
+def test_sync_bad_token_is_kept_on_the_source_for_a_human() -> None:
+    with FakeGitHub() as server:
+        source = make_source(server)
+        server.faults = [Fault("/commits", 401, body={"message": "Bad credentials"})]
+        with pytest.raises(SourceRejected, match="token"):
+            source_sync(source, clock=FakeClock(NOW.timestamp()), now=NOW)
+        source.refresh_from_db()
+        assert "Bad credentials" in source.last_error
