@@ -5,10 +5,12 @@ source's base_url, as a GitHub Enterprise one would be.
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from dora.models import Change, Commit, Deployment, Incident, PipelineRun, RawEvent, Service
 from ingest.http import SourceRejected
@@ -165,3 +167,19 @@ def test_sync_bad_token_is_kept_on_the_source_for_a_human() -> None:
             source_sync(source, clock=FakeClock(NOW.timestamp()), now=NOW)
         source.refresh_from_db()
         assert "Bad credentials" in source.last_error
+
+
+def test_sync_command_prints_progress_and_totals(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ingest.http.SystemClock.sleep", lambda self, seconds: None)
+    with FakeGitHub() as server:
+        estate(server)
+        # The command reads the real clock: the backfill must reach the estate's dates.
+        Source.objects.filter(pk=make_source(server).pk).update(backfill_days=3650)
+        out, err = io.StringIO(), io.StringIO()
+        call_command("sync", "--source", "gh-test", stdout=out, stderr=err)
+        text = out.getvalue()
+        assert "octo/shop commits: 5 objects" in text
+        assert "gh-test: done, 1 repositories, 35 objects" in text
+        assert "rate budget" in text and not err.getvalue()
+        with pytest.raises(CommandError, match="No source named nope"):
+            call_command("sync", "--source", "nope")
