@@ -7,6 +7,7 @@ here too, so the command and the API accept and reject the same inputs with the 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -14,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 import pandas as pd
+from django.db import connection, connections
 
 from dora import selectors
 from dora.metrics import DEFINITIONS_VERSION
@@ -43,6 +45,8 @@ from dora.metrics.value_stream import ValueStream, value_stream
 from dora.selectors import Scope, ScopeError, scope_resolve
 
 DEFAULT_WINDOW = timedelta(weeks=12)
+# Connections reading a full report's frames at once (this one and two more).
+PREFETCH_WORKERS = 3
 
 
 class ParameterError(ValueError):
@@ -151,6 +155,96 @@ class MetricsComputation:
     def arrivals(self) -> pd.DataFrame:
         return selectors.arrivals_frame(self.scope, since=self.since, until=self.until)
 
+    @cached_property
+    def first_rollout_at(self) -> datetime | None:
+        return selectors.first_rollout_at(self.scope)
+
+    @cached_property
+    def failure_links(self) -> pd.DataFrame:
+        return selectors.failure_links_frame(self.scope, since=self.since, until=self.until)
+
+    @cached_property
+    def deployments(self) -> pd.DataFrame:
+        return selectors.deployments_frame(self.scope, since=self.since, until=self.until)
+
+    @cached_property
+    def incidents(self) -> pd.DataFrame:
+        return selectors.incidents_frame(self.scope, since=self.since, until=self.until)
+
+    @cached_property
+    def live_deployments(self) -> pd.DataFrame:
+        return selectors.live_deployments_frame(self.scope, at=self.until)
+
+    @cached_property
+    def configured_targets(self) -> pd.DataFrame:
+        return selectors.configured_targets_frame(self.scope)
+
+    @cached_property
+    def automation_runs(self) -> pd.DataFrame:
+        return selectors.automation_runs_frame(self.scope, until=self.until, since=self.since)
+
+    @cached_property
+    def stale_after(self) -> dict[str, timedelta]:
+        return selectors.stale_after_by_environment(self.scope)
+
+    @cached_property
+    def stream_frames(self) -> selectors.ValueStreamFrames:
+        return selectors.value_stream_frames(self.scope, since=self.since, until=self.until)
+
+    # Read by the full report, each independent of the others; the slowest first, so that
+    # dealing them out in turn gives each connection a similar share.
+    REPORT_FRAMES = (
+        "stream_frames",
+        "arrivals",
+        "rollouts",
+        "live_deployments",
+        "deployments",
+        "automation_runs",
+        "incidents",
+        "failure_links",
+        "first_rollout_at",
+        "configured_targets",
+        "stale_after",
+    )
+
+    def prefetch(self, names: Sequence[str], *, workers: int = PREFETCH_WORKERS) -> None:
+        """Read independent frames at once: this thread takes every `workers`-th one, and each
+        other share runs in a thread on its own connection (closed when its share is done), so
+        the database executes one query while Python parses another. Only on PostgreSQL and
+        outside a transaction: inside one, other connections could not see its rows."""
+        if workers < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
+            return
+        todo = [name for name in names if name not in self.__dict__]
+        shares = [todo[i::workers] for i in range(workers)]
+        results: dict[str, Any] = {}
+        errors: list[BaseException] = []
+
+        def read(share: list[str], *, own_connection: bool) -> None:
+            try:
+                for name in share:
+                    results[name] = getattr(MetricsComputation, name).func(self)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
+                errors.append(exc)
+            finally:
+                if own_connection:
+                    connections.close_all()  # this thread's connections only
+
+        threads = [
+            threading.Thread(
+                target=read, args=(share,), kwargs={"own_connection": True}, daemon=True
+            )
+            for share in shares[1:]
+            if share
+        ]
+        for thread in threads:
+            thread.start()
+        read(shares[0], own_connection=False)
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        self.__dict__.update(results)
+
     # -- figures --------------------------------------------------------------------------
 
     @cached_property
@@ -163,7 +257,7 @@ class MetricsComputation:
             until=self.until,
             tz=self.scope.timezone,
             benchmark=self.benchmark,
-            first_rollout_at=selectors.first_rollout_at(self.scope),
+            first_rollout_at=self.first_rollout_at,
         )
 
     @cached_property
@@ -174,20 +268,18 @@ class MetricsComputation:
 
     @cached_property
     def change_failure(self) -> ChangeFailureRate:
-        links = selectors.failure_links_frame(self.scope, since=self.since, until=self.until)
         return change_failure_rate(
             self.rollouts,
             since=self.since,
             until=self.until,
             now=self.now,
             benchmark=self.benchmark,
-            failure_links=links,
+            failure_links=self.failure_links,
         )
 
     @cached_property
     def deploy_failure(self) -> DeployFailureRate:
-        deployments = selectors.deployments_frame(self.scope, since=self.since, until=self.until)
-        return deploy_failure_rate(deployments, since=self.since, until=self.until)
+        return deploy_failure_rate(self.deployments, since=self.since, until=self.until)
 
     @cached_property
     def recovery(self) -> RecoveryTime:
@@ -197,9 +289,8 @@ class MetricsComputation:
 
     @cached_property
     def restore(self) -> TimeToRestore:
-        incidents = selectors.incidents_frame(self.scope, since=self.since, until=self.until)
         return time_to_restore(
-            incidents, since=self.since, until=self.until, benchmark=self.benchmark
+            self.incidents, since=self.since, until=self.until, benchmark=self.benchmark
         )
 
     @cached_property
@@ -222,21 +313,15 @@ class MetricsComputation:
     @cached_property
     def spread(self) -> VersionSpread:
         return version_spread(
-            selectors.live_deployments_frame(self.scope, at=self.until),
-            at=self.until,
-            configured_targets=selectors.configured_targets_frame(self.scope),
+            self.live_deployments, at=self.until, configured_targets=self.configured_targets
         )
-
-    @cached_property
-    def automation_runs(self) -> pd.DataFrame:
-        return selectors.automation_runs_frame(self.scope, until=self.until, since=self.since)
 
     @cached_property
     def automation(self) -> AutomationLag:
         return automation_lag(
             self.automation_runs,
             now=self.until,
-            stale_after_by_environment=selectors.stale_after_by_environment(self.scope),
+            stale_after_by_environment=self.stale_after,
         )
 
     @cached_property
@@ -246,7 +331,7 @@ class MetricsComputation:
 
     @cached_property
     def stream(self) -> ValueStream:
-        frames = selectors.value_stream_frames(self.scope, since=self.since, until=self.until)
+        frames = self.stream_frames
         return value_stream(
             frames.changes,
             since=self.since,
@@ -298,7 +383,9 @@ class MetricsComputation:
 
 def metrics_report(query: MetricsQuery, *, now: datetime) -> dict[str, Any]:
     """The CONTRACT §4 JSON for a query; `now` decides whether CFR is still provisional."""
-    return MetricsComputation(query, now=now).report()
+    computation = MetricsComputation(query, now=now)
+    computation.prefetch(MetricsComputation.REPORT_FRAMES)
+    return computation.report()
 
 
 # ---------------------------------------------------------------------------------------------

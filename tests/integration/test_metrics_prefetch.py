@@ -1,0 +1,78 @@
+"""A full report reads its frames on three connections at once (PostgreSQL, outside a
+transaction): the same report as read one by one, and no connection left open."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from dora import report as report_module
+from dora.report import MetricsComputation, MetricsQuery, metrics_report
+from dora.selectors import scope_resolve
+from tests.builders import when
+from tests.integration.test_metrics_report import shop_timeline
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+needs_postgres = pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="frames are read concurrently on PostgreSQL only"
+)
+
+
+def _connections_to_this_database() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def _query() -> MetricsQuery:
+    return MetricsQuery(
+        scope=scope_resolve(services=["shop"]), since=when(days=-1), until=when(days=7)
+    )
+
+
+@needs_postgres
+def test_concurrent_reads_give_the_report_read_one_by_one(monkeypatch) -> None:
+    shop_timeline()
+    now = when(days=30)
+    one_by_one = MetricsComputation(_query(), now=now).report()  # no prefetch: lazy reads
+    before = _connections_to_this_database()
+    threads_used: list[str] = []
+    original = report_module.selectors.arrivals_frame
+
+    def arrivals_frame(*args, **kwargs):
+        import threading
+
+        threads_used.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(report_module.selectors, "arrivals_frame", arrivals_frame)
+
+    concurrent = metrics_report(_query(), now=now)
+
+    assert concurrent == one_by_one
+    assert concurrent["lead_time"]["n"] == 3  # the timeline's three PRs: data was seen
+    # arrivals is the second frame dealt out: read by a helper thread, not this one.
+    assert threads_used and threads_used[0] != "MainThread"
+    assert _connections_to_this_database() == before  # no connection is left open
+
+
+@needs_postgres
+def test_inside_a_transaction_everything_is_read_on_this_connection() -> None:
+    from django.db import transaction
+
+    with transaction.atomic():
+        shop_timeline()  # uncommitted: other connections could not see it
+        report = metrics_report(_query(), now=when(days=30))
+    assert report["lead_time"]["n"] == 3
+
+
+def test_an_error_in_a_reading_thread_is_raised(monkeypatch) -> None:
+    shop_timeline()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("incidents unreadable")
+
+    monkeypatch.setattr(report_module.selectors, "incidents_frame", broken)
+    with pytest.raises(RuntimeError, match="incidents unreadable"):
+        metrics_report(_query(), now=when(days=30))
