@@ -6,7 +6,10 @@ Streams (GitHub REST, list endpoints at per_page=100; the mappers are ingest.sou
                only when a service of the repository has monorepo path globs (which need them)
   pulls        GET /repos/{r}/pulls?state=all&sort=updated&direction=desc, stopping at `since`
                (the endpoint has no since); per PR in the window: its commits, its reviews, and
-               the merge commit when it is not one of the PR's (for its parents: merge/squash)
+               the merge commit when it is not one of the PR's (for its parents: merge/squash),
+               read from the commits already stored (the commits stream lists parents), asked
+               of the API only when it is not stored. Each change is merged over the stored
+               one (github_webhook.change_merge), so what only a webhook knew (ready_at) stays
   runs         GET /repos/{r}/actions/runs (newest first), stopping at `since`; per run: its jobs
   deployments  GET /repos/{r}/deployments (newest first), stopping at `since`; per deployment:
                its statuses (the first success is the finish time)
@@ -28,8 +31,9 @@ duplicates nothing:
    for that same first page conditionally: a 304 means nothing changed (costs no budget).
    On a 200, `since` moves up to the newest time seen minus the overlap window (never past an
    object that may still change: a running workflow run, a deployment without a final status),
-   and the pass reads from there; when `since` moves, the first page is asked again for the
-   new query (one request, only when something changed).
+   and the pass reads from there; when `since` moves on an endpoint that filters by it, the
+   first page is asked again for the new query (one request, only when something changed);
+   the other lists' first page is the same query, so the 200 just read is used.
 3. The first pass starts `backfill_days` back.
 """
 
@@ -44,10 +48,11 @@ from typing import Any
 from django.db import transaction
 
 from dora.events import events_record
-from dora.models import Service
+from dora.models import Commit, RawEvent, Service
 from ingest.http import PER_PAGE, Clock, RestClient, SourceRejected, SystemClock
 from ingest.models import Source, SyncCursor
 from ingest.sources import github_map as gm
+from ingest.sources.github_webhook import change_merge
 
 OVERLAP = timedelta(hours=1)
 STREAMS = ("commits", "pulls", "runs", "deployments", "releases", "incidents")
@@ -232,7 +237,8 @@ class GitHubSync:
             advanced = self._since_advanced(cursor)
             if advanced is not None:
                 cursor.since = advanced
-                page = self.client.get(stream.path, self._params(stream, cursor))
+                if stream.server_since:  # a new query; otherwise the same first page
+                    page = self.client.get(stream.path, self._params(stream, cursor))
             cursor.etag, cursor.last_modified = page.etag, page.last_modified
             cursor.oldest_open = None
         else:
@@ -317,6 +323,7 @@ class GitHubSync:
         open_stamps: list[datetime] = []
         source = self.source.name
         base = f"/repos/{repo}"
+        landed = self._stored_commits(repo, objects) if stream.name == "pulls" else {}
         for obj in objects:
             if stream.name == "commits":
                 if repo in self.path_globs:
@@ -329,7 +336,7 @@ class GitHubSync:
                 merge_commit = None
                 sha = obj.get("merge_commit_sha")
                 if obj.get("merged_at") and sha and sha not in {c["sha"] for c in commits}:
-                    merge_commit = self._all(f"{base}/commits/{sha}")
+                    merge_commit = landed.get(sha) or self._all(f"{base}/commits/{sha}")
                 events.append(
                     gm.change_event(
                         repo,
@@ -360,7 +367,51 @@ class GitHubSync:
                 events += gm.release_deployment_events(repo, obj, self.mapping)
             elif stream.name == "incidents":
                 events += gm.incident_events(repo, obj, self.mapping)
+        if stream.name == "pulls":
+            events = self._changes_merged(events)
         return events, open_stamps
+
+    def _stored_commits(
+        self, repo: str, pulls: list[Mapping[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """The merged PRs' landed commits already stored, in the REST shape merge_method reads.
+
+        The commits stream (read before the PRs) lists the default branch with parents, author
+        dates and messages: everything a merge commit is fetched for. Asking GitHub again for
+        each merged PR's merge commit would cost one call per PR; one query here costs none.
+        Commits without parents (stored from a source that did not know them) are fetched.
+        """
+        shas = [
+            p["merge_commit_sha"] for p in pulls if p.get("merged_at") and p.get("merge_commit_sha")
+        ]
+        if not shas:
+            return {}
+        rows = Commit.objects.filter(repo=repo, sha__in=shas).exclude(parents=[])
+        return {
+            sha: {
+                "sha": sha,
+                "parents": [{"sha": parent} for parent in parents],
+                "commit": {"author": {"date": _iso(authored_at)}, "message": message},
+            }
+            for sha, parents, authored_at, message in rows.values_list(
+                "sha", "parents", "authored_at", "message"
+            )
+        }
+
+    def _changes_merged(self, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each change over the one stored before, as a webhook delivery merges it.
+
+        Events are stored whole: without this a sync would drop what only a webhook knew (the
+        time a PR left draft, `ready_at`; a squash sha's classification). The sync's own fields
+        replace the stored ones, the rest stay (ingest.sources.github_webhook.change_merge).
+        """
+        ids = [c["id"] for c in changes]
+        stored = dict(
+            RawEvent.objects.filter(
+                source=self.source.name, type="change", external_id__in=ids
+            ).values_list("external_id", "payload")
+        )
+        return [change_merge(dict(stored[c["id"]]), c) if c["id"] in stored else c for c in changes]
 
     def _all(self, path: str) -> Any:
         return self.client.get(path).data

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from dora.events import events_record
 from dora.models import Change, Commit, Deployment, Incident, PipelineRun, RawEvent, Service
 from ingest.http import SourceRejected
 from ingest.models import Source, SyncCursor
@@ -148,8 +149,14 @@ def test_sync_survives_faults_and_a_crash_then_resumes_without_loss_or_duplicate
         commit = repo.commit_add(later)
         repo.pull_add(200, later, commit)
         repo.run_add(6000, later, commit["sha"])
+        mark = len(server.requests)
         third = source_sync(source, clock=clock, now=later + timedelta(hours=1))
         assert stored("gh-test") == expected(server)
+        # The PR list has no `since`: its first page, answered 200 to the conditional request,
+        # is the page to read (not asked again). The commits list filters by `since`: the
+        # moved window is a new query.
+        lists = [r.path.split(f"/repos/{REPO}/")[-1] for r in server.requests[mark:]]
+        assert lists.count("pulls") == 1 and lists.count("commits") == 2
         # `since` moved up to the newest PR read before, less the overlap: the window re-read
         # holds that PR (idempotent) and the new one, not the whole backfill.
         newest_before = datetime.fromisoformat(repo.pulls[1]["updated_at"])
@@ -183,3 +190,64 @@ def test_sync_command_prints_progress_and_totals(monkeypatch: pytest.MonkeyPatch
         assert "rate budget" in text and not err.getvalue()
         with pytest.raises(CommandError, match="No source named nope"):
             call_command("sync", "--source", "nope")
+
+
+def test_sync_reads_merge_commits_from_the_commits_list_not_one_call_per_pr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_GITHUB_TOKEN", "t0ken")
+    with FakeGitHub(page_cap=5) as server:
+        repo = server.repo(REPO, NOW - timedelta(days=5))
+        root = repo.commit_add(NOW - timedelta(days=4))
+        branch = {**root, "sha": "b" * 40, "parents": [{"sha": root["sha"]}]}
+        branch["commit"] = {**root["commit"], "message": "work on the branch"}
+        squash = repo.commit_add(NOW - timedelta(days=3))  # one parent: a squash
+        merge = repo.commit_add(NOW - timedelta(days=2))
+        merge["parents"] = [{"sha": squash["sha"]}, {"sha": branch["sha"]}]  # a merge commit
+        repo.pull_add(1, NOW - timedelta(days=3), branch)
+        repo.pull_add(2, NOW - timedelta(days=2), branch)
+        pulls = {p["number"]: p for p in repo.pulls}
+        pulls[1]["merge_commit_sha"], pulls[2]["merge_commit_sha"] = squash["sha"], merge["sha"]
+        source = make_source(server)
+
+        source_sync(source, clock=FakeClock(NOW.timestamp()), now=NOW)
+
+        # The commits list (read first) gave both landed commits' parents: no single-commit
+        # call per merged PR, and each PR's merge method is still told right.
+        assert not [r for r in server.requests if "/commits/" in r.path]
+        squashed = Change.objects.get(source="gh-test", number=1)
+        merged = Change.objects.get(source="gh-test", number=2)
+        assert (squashed.squash_sha, squashed.merge_sha) == (squash["sha"], "")
+        assert (merged.merge_sha, merged.squash_sha) == (merge["sha"], "")
+
+
+def test_sync_keeps_what_only_a_webhook_knew_about_a_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_GITHUB_TOKEN", "t0ken")
+    with FakeGitHub(page_cap=5) as server:
+        estate(server)
+        source = make_source(server)
+        pr = next(p for p in server.repos[REPO].pulls if p["number"] == 100)
+        # A ready_for_review delivery stored the time PR 100 left draft; the sync cannot know it.
+        ready_at = (datetime.fromisoformat(pr["created_at"]) + timedelta(hours=1)).isoformat()
+        webhook_change = {
+            "type": "change",
+            "id": f"{REPO}#100",
+            "repo": REPO,
+            "number": 100,
+            "title": "old title",
+            "created_at": pr["created_at"],
+            "ready_at": ready_at,
+        }
+        events_record([webhook_change], default_source="gh-test", now=NOW)
+
+        source_sync(source, clock=FakeClock(NOW.timestamp()), now=NOW)
+
+        change = Change.objects.get(source="gh-test", number=100)
+        assert change.ready_at == datetime.fromisoformat(ready_at)  # kept
+        assert change.title == pr["title"]  # the sync's word on what the PR says
+        assert change.commits == [c["sha"] for c in server.repos[REPO].pull_commits[100]]
+        assert change.merge_sha == pr["merge_commit_sha"]
+        payload = RawEvent.objects.get(source="gh-test", type="change", external_id=f"{REPO}#100")
+        assert payload.payload["ready_at"]
