@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import yaml
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.dispatch import Signal
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from dora.derive import pairs_mark
@@ -110,6 +111,7 @@ class SourceSpec:
     backfill: timedelta | None = None
     deployments: DeploymentsSpec | None = None
     incidents: IncidentsSpec | None = None
+    webhook_secret_env: str | None = None
     line: int = field(default=0, compare=False)
 
 
@@ -200,6 +202,7 @@ _SOURCE_KEYS = (
     "backfill",
     "deployments",
     "incidents",
+    "webhook_secret_env",
 )
 _SOURCE_KINDS = ("github", "gitlab", "pagerduty")
 _DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
@@ -680,6 +683,7 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
     specs: list[SourceSpec] = []
     for i, item in enumerate(reader.sequence(node, "sources")):
         where = f"sources[{i}]"
+        problems_before = len(reader.problems)
         entries = reader.mapping(item, where, _SOURCE_KEYS)
         if entries is None:
             continue
@@ -711,10 +715,54 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             "backfill": reader.get(entries, "backfill", where, reader.duration),
             "deployments": deployments,
             "incidents": incidents,
+            "webhook_secret_env": reader.get(entries, "webhook_secret_env", where, reader.env_var),
         }
-        if _INVALID not in values.values():
+        if _INVALID in values.values() or len(reader.problems) > problems_before:
+            continue  # the checks across keys below only make sense once each key is valid
+        if _source_problems(reader, item, entries, where, values):
             specs.append(SourceSpec(**values, line=_line(item)))
     return specs
+
+
+_MIN_INTERVAL = timedelta(minutes=1)  # the scheduler looks for due sources once a minute
+_REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+def _source_problems(
+    reader: _Reader,
+    item: yaml.Node,
+    entries: Mapping[str, tuple[yaml.Node, yaml.Node]],
+    where: str,
+    values: Mapping[str, Any],
+) -> bool:
+    """Checks across a source's keys; records each problem and returns True when there is none."""
+    before = len(reader.problems)
+    if values["token_env"] is None:
+        reader.error(
+            item,
+            f"{where}: 'token_env' is required: the name of the environment variable holding "
+            "the token (e.g. GITHUB_TOKEN), never the token itself",
+        )
+    if values["kind"] == "github":
+        if values["org"] and values["repos"]:
+            reader.error(
+                entries["repos"][0],
+                f"{where}: give org or repos, not both (org reads every repository of it)",
+            )
+        elif not values["org"] and not values["repos"]:
+            reader.error(item, f"{where}: give org (every repository of it) or repos: [owner/name]")
+        for i, repo in enumerate(values["repos"]):
+            if not _REPO_NAME.match(repo):
+                reader.error(entries["repos"][1], f"{where}.repos[{i}]: {repo!r} is not owner/name")
+    interval, backfill = values["interval"], values["backfill"]
+    if interval is not None and interval < _MIN_INTERVAL:
+        reader.error(
+            entries["interval"][1],
+            f"{where}.interval: at least 1m (the scheduler looks for due sources every minute)",
+        )
+    if backfill is not None and backfill.total_seconds() % 86400:
+        reader.error(entries["backfill"][1], f"{where}.backfill: whole days, e.g. 180d")
+    return len(reader.problems) == before
 
 
 def _load_check(reader: _Reader, name: str, node: yaml.Node, where: str) -> Any:
@@ -967,6 +1015,25 @@ class ConfigDiff:
         return bool(self.lines)
 
 
+@dataclass(frozen=True)
+class SourcesApplied:
+    """What a `sources_apply` receiver did with the file's sources of the kinds it handles.
+
+    lines and errors read like ConfigDiff's (`+ source NAME`, `~ source NAME: ...`).
+    """
+
+    kinds: frozenset[str]
+    lines: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+# The hook through which sources are applied: dora never imports the ingest adapters. Sent by
+# config_apply inside its transaction (so a dry run rolls it back) with `config` and `prune`;
+# the app owning a kind of source connects a receiver that returns SourcesApplied
+# (ingest.config, connected in IngestConfig.ready). Kinds no receiver handles are noted.
+sources_apply = Signal()
+
+
 def _show(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(str(item) for item in value) + "]"
@@ -1127,9 +1194,10 @@ def _derivation_inputs() -> tuple[dict[int, tuple], dict[int, tuple]]:
 
 
 def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) -> ConfigDiff:
-    """Create or update the teams, services, environments and targets the file names, in one
-    transaction (rolled back when dry_run). With prune, delete the ones it does not name, except
-    services and environments with history, which are reported in `errors`.
+    """Create or update the teams, services, environments and targets the file names, and its
+    sources through the `sources_apply` hook, in one transaction (rolled back when dry_run).
+    With prune, delete the ones it does not name, except services and environments with
+    history, which are reported in `errors`.
 
     Raises ConfigError when a service names a team that is neither in the file nor in the
     database (with prune: not in the file, since the team would be deleted).
@@ -1177,6 +1245,12 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         applier.targets(environments)
         if prune:
             applier.prune()
+        handled: set[str] = set()
+        for _, applied in sources_apply.send(sender=Config, config=config, prune=prune):
+            if isinstance(applied, SourcesApplied):
+                handled |= applied.kinds
+                applier.lines.extend(applied.lines)
+                applier.errors.extend(applied.errors)
         # Facts depend on services' repos, globs and inference switch, and on environments'
         # tiers and configured targets: what changed is derived again from its records.
         after = _derivation_inputs()
@@ -1187,10 +1261,11 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         if dry_run:
             transaction.set_rollback(True)
 
+    unapplied_kinds = sorted({source.kind for source in config.sources} - handled)
     pending = [
         section
         for section, present in (
-            ("sources", bool(config.sources)),
+            (f"sources ({', '.join(unapplied_kinds)})", bool(unapplied_kinds)),
             ("gates", config.gates is not None),
             ("targets", bool(config.targets)),
         )

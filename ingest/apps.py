@@ -7,3 +7,10 @@ class IngestConfig(AppConfig):
     name = "ingest"
     verbose_name = "Ingestion"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from dora.config import sources_apply
+        from ingest.config import sources_config_apply
+
+        # apply_config writes `sources:` through this hook (dora never imports ingest).
+        sources_apply.connect(sources_config_apply, dispatch_uid="ingest.sources_config_apply")

@@ -59,10 +59,21 @@ class Source(models.Model):
         help_text="CONTRACT §2 `deployments`: from, patterns, environment map",
     )
     incidents = models.JSONField(default=dict, blank=True, help_text="CONTRACT §2 `incidents`")
+    webhook_secret_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="environment variable with the webhook secret (default "
+        "DORA_GITHUB_WEBHOOK_SECRET); deliveries go to /webhooks/github/<name>",
+    )
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, help_text="what a human must fix, when anything")
     rate_remaining = models.IntegerField(null=True, blank=True)
     rate_reset_at = models.DateTimeField(null=True, blank=True)
+    # Scheduling (ingest.schedule): when a sync was last queued (the interval counts from
+    # there), and the lease a running sync holds so that no other worker syncs the source.
+    sync_queued_at = models.DateTimeField(null=True, blank=True)
+    sync_lease_until = models.DateTimeField(null=True, blank=True)
+    sync_lease_owner = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"

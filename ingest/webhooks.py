@@ -29,12 +29,13 @@ from django.views.decorators.http import require_POST
 
 from dora.events import events_record
 from dora.models import RawEvent, Service
-from ingest.models import WebhookDelivery
+from ingest.models import Source, WebhookDelivery
 from ingest.sources.github_map import GitHubMapping
 from ingest.sources.github_webhook import HANDLED_EVENTS, github_webhook_events
 
 log = logging.getLogger(__name__)
 DEFAULT_GITHUB_SOURCE = "github"
+DEFAULT_SECRET_ENV = "DORA_GITHUB_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,25 @@ class GitHubWebhookSource:
 
 
 def github_webhook_source(name: str) -> GitHubWebhookSource | None:
-    """The named source from settings.DORA_GITHUB_WEBHOOKS (None when it is not there)."""
+    """The named GitHub source: its Source row (apply_config, admin) when there is one, else
+    settings.DORA_GITHUB_WEBHOOKS (the settings-only setup); None when neither has it."""
+    row = (
+        Source.objects.filter(name=name, kind=Source.Kind.GITHUB)
+        .values("webhook_secret_env", "deployments", "incidents")
+        .first()
+    )
+    if row is not None:
+        return GitHubWebhookSource(
+            name=name,
+            secret_env=row["webhook_secret_env"] or DEFAULT_SECRET_ENV,
+            options={"deployments": row["deployments"], "incidents": row["incidents"]},
+        )
     options = settings.DORA_GITHUB_WEBHOOKS.get(name)
     if options is None:
         return None
     return GitHubWebhookSource(
         name=name,
-        secret_env=options.get("secret_env") or "DORA_GITHUB_WEBHOOK_SECRET",
+        secret_env=options.get("secret_env") or DEFAULT_SECRET_ENV,
         options=options,
     )
 
@@ -108,7 +121,10 @@ def github_webhook(request: HttpRequest, source: str = DEFAULT_GITHUB_SOURCE) ->
     config = github_webhook_source(source)
     if config is None:
         return JsonResponse(
-            {"detail": f"No GitHub source named {source!r}: add it to DORA_GITHUB_WEBHOOKS."},
+            {
+                "detail": f"No GitHub source named {source!r}: add it under sources: "
+                "(apply_config) or to DORA_GITHUB_WEBHOOKS."
+            },
             status=404,
         )
     secret = config.secret()

@@ -179,7 +179,10 @@ def test_config_apply_notes_unapplied_sections_once() -> None:
     diff = config_apply(config_load(text))
 
     assert len(diff.notes) == 1
-    assert diff.notes[0].startswith("sources, gates, targets: validated but not applied yet")
+    # GitHub sources are applied (ingest.config); the example's GitLab and PagerDuty ones not yet.
+    assert diff.notes[0].startswith(
+        "sources (gitlab, pagerduty), gates, targets: validated but not applied yet"
+    )
 
 
 def test_apply_config_command_applies_file(tmp_path: Path) -> None:

@@ -260,3 +260,73 @@ def test_config_load_figure_target_needs_one_subject_and_one_bound() -> None:
         "dora.yml:2: targets[0]: give exactly one of team or service",
         "dora.yml:6: targets[1]: give exactly one of below or above",
     ]
+
+
+SOURCE = "sources:\n  - name: gh\n    kind: github\n    token_env: GITHUB_TOKEN\n"
+
+
+def test_config_load_source_needs_org_or_repos_not_both() -> None:
+    both = _errors(SOURCE + "    org: acme\n    repos: [acme/shop]\n")
+    neither = _errors(SOURCE)
+
+    assert both == [
+        "dora.yml:6: sources[0]: give org or repos, not both (org reads every repository of it)"
+    ]
+    assert neither == [
+        "dora.yml:2: sources[0]: give org (every repository of it) or repos: [owner/name]"
+    ]
+
+
+def test_config_load_source_missing_token_env_names_what_to_write() -> None:
+    errors = _errors("sources:\n  - name: gh\n    kind: github\n    org: acme\n")
+
+    assert len(errors) == 1
+    assert errors[0].startswith("dora.yml:2: sources[0]: 'token_env' is required")
+    assert "GITHUB_TOKEN" in errors[0]
+
+
+def test_config_load_source_unknown_kind_and_bad_pattern_name_their_lines() -> None:
+    text = (
+        "sources:\n"  # 1
+        "  - name: gh\n"  # 2
+        "    kind: bitbucket\n"  # 3
+        "    token_env: TOKEN\n"  # 4
+        "    org: acme\n"  # 5
+        "  - name: gh2\n"  # 6
+        "    kind: github\n"  # 7
+        "    token_env: TOKEN\n"  # 8
+        "    org: acme\n"  # 9
+        "    deployments:\n"  # 10
+        "      from: [workflow_jobs]\n"  # 11
+        "      workflow_pattern: '^deploy('\n"  # 12
+    )
+
+    errors = _errors(text)
+
+    assert errors[0] == (
+        "dora.yml:3: sources[0].kind: 'bitbucket' is not one of: github, gitlab, pagerduty"
+    )
+    assert errors[1].startswith(
+        "dora.yml:12: sources[1].deployments.workflow_pattern: not a valid regular expression"
+    )
+    assert len(errors) == 2
+
+
+def test_config_load_source_repo_interval_backfill_and_webhook_secret() -> None:
+    text = SOURCE + (
+        "    repos: [acme/shop, shop]\n"  # 5
+        "    interval: 30s\n"  # 6
+        "    backfill: 36h\n"  # 7
+    )
+
+    errors = _errors(text)
+
+    assert errors == [
+        "dora.yml:5: sources[0].repos[1]: 'shop' is not owner/name",
+        "dora.yml:6: sources[0].interval: at least 1m (the scheduler looks for due sources "
+        "every minute)",
+        "dora.yml:7: sources[0].backfill: whole days, e.g. 180d",
+    ]
+    config = config_load(SOURCE + "    org: acme\n    webhook_secret_env: ACME_HOOK_SECRET\n")
+    assert config.sources[0].webhook_secret_env == "ACME_HOOK_SECRET"
+    assert "token" in _errors(SOURCE + "    org: acme\n    webhook_secret: s3cr3t\n")[0]

@@ -1,0 +1,103 @@
+"""The `sources:` section of configuration as code, written to ingest.models.Source rows.
+
+Connected to dora.config.sources_apply in IngestConfig.ready (dora never imports ingest). Runs
+inside config_apply's transaction, so `--check` rolls it back like every other change.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from dora.config import Config, SourcesApplied, SourceSpec, duration_format
+from ingest.models import Source
+
+HANDLED_KINDS = frozenset(kind.value for kind in Source.Kind)
+DEFAULT_BASE_URL = Source._meta.get_field("base_url").get_default()
+DEFAULT_BACKFILL_DAYS = Source._meta.get_field("backfill_days").get_default()
+DEFAULT_INTERVAL_SECONDS = Source._meta.get_field("interval_seconds").get_default()
+# Model field -> how the file calls it, for the diff lines.
+_FILE_NAMES = {"interval_seconds": "interval", "backfill_days": "backfill"}
+
+
+def source_fields(spec: SourceSpec) -> dict[str, Any]:
+    """The Source columns a spec sets; keys the file leaves out take the model's defaults."""
+    deployments: dict[str, Any] = {}
+    if spec.deployments is not None:
+        d = spec.deployments
+        deployments = {
+            key: value
+            for key, value in (
+                ("from", list(d.from_)),
+                ("workflow_pattern", d.workflow_pattern),
+                ("tag_pattern", d.tag_pattern),
+                ("environments", d.environment_map),
+            )
+            if value
+        }
+    incidents = {"label": spec.incidents.label} if spec.incidents and spec.incidents.label else {}
+    return {
+        "kind": spec.kind,
+        "base_url": spec.base_url or DEFAULT_BASE_URL,
+        "token_env": spec.token_env,
+        "org": spec.org or "",
+        "repos": list(spec.repos),
+        "backfill_days": spec.backfill.days if spec.backfill else DEFAULT_BACKFILL_DAYS,
+        "interval_seconds": (
+            int(spec.interval.total_seconds()) if spec.interval else DEFAULT_INTERVAL_SECONDS
+        ),
+        "deployments": deployments,
+        "incidents": incidents,
+        "webhook_secret_env": spec.webhook_secret_env or "",
+    }
+
+
+def _show(name: str, value: Any) -> str:
+    if name == "interval_seconds":
+        return duration_format(timedelta(seconds=value))
+    if name == "backfill_days":
+        return f"{value}d"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True) if value else "{}"
+    return repr(value) if value == "" else str(value)
+
+
+def sources_config_apply(
+    sender: Any, *, config: Config, prune: bool, **kwargs: Any
+) -> SourcesApplied:
+    """Create or update a Source per file source of a kind ingest reads; with prune, delete
+    the sources the file does not name (their cursors go with them; recorded events stay).
+
+    A changed source is due at once: its next scheduled sync does not wait for the interval.
+    """
+    specs = [spec for spec in config.sources if spec.kind in HANDLED_KINDS]
+    existing = Source.objects.in_bulk([spec.name for spec in specs], field_name="name")
+    lines: list[str] = []
+    for spec in specs:
+        desired = source_fields(spec)
+        source = existing.get(spec.name)
+        if source is None:
+            Source.objects.create(name=spec.name, **desired)
+            lines.append(f"+ source {spec.name}")
+            continue
+        changes = [
+            f"{_FILE_NAMES.get(name, name)} {_show(name, getattr(source, name))} -> "
+            f"{_show(name, value)}"
+            for name, value in desired.items()
+            if getattr(source, name) != value
+        ]
+        if changes:
+            for name, value in desired.items():
+                setattr(source, name, value)
+            source.sync_queued_at = None
+            source.save(update_fields=[*desired, "sync_queued_at"])
+            lines.append(f"~ source {spec.name}: {', '.join(changes)}")
+    if prune:
+        absent = Source.objects.exclude(name__in=[spec.name for spec in specs]).order_by("name")
+        for name in absent.values_list("name", flat=True):
+            lines.append(f"- source {name}")
+        absent.delete()
+    return SourcesApplied(kinds=HANDLED_KINDS, lines=tuple(lines))
