@@ -115,6 +115,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The whole beat schedule, in one place.
 CELERY_BEAT_SCHEDULE = {
     "derive-pending": {"task": "dora.tasks.derive_pending_task", "schedule": 300.0},
+    # Queues the sources whose own `interval` has passed (ingest.schedule): per-source intervals
+    # without editing this schedule.
+    "sources-dispatch": {"task": "ingest.tasks.source_sync_dispatch_task", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {

@@ -1,15 +1,48 @@
-"""Celery entry points, one line each: the work lives in dora.events and ingest.sync."""
+"""Celery entry points, one line each: the work lives in dora.events, ingest.sync and
+ingest.schedule (which also explains the per-source schedule and the sync lease)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from celery import shared_task
+from django.db import transaction
 
 from dora.events import events_record
+from ingest.http import SourceUnavailable
+from ingest.schedule import source_sync_exclusive, sources_dispatch
 
 
 @shared_task(acks_late=True)
 def events_record_task(events: list[dict[str, Any]], source: str = "api") -> dict[str, int]:
     """Record a batch of normalized events (CONTRACT §1); returns the created/updated/... counts."""
     return dict(events_record(events, default_source=source).counts)
+
+
+@shared_task(
+    autoretry_for=(SourceUnavailable,),
+    retry_backoff=30,
+    retry_backoff_max=900,
+    max_retries=6,
+    acks_late=True,
+)
+def source_sync_task(source_id: int) -> dict[str, Any]:
+    """Sync one source, unless another worker is (SourceRejected is kept, not retried)."""
+    return source_sync_exclusive(source_id)
+
+
+def source_sync_enqueue(source_id: int, *, queue: str | None = None) -> None:
+    """Queue a sync once the current transaction commits (a failure to queue one is logged)."""
+    options = {"queue": queue} if queue else {}
+    send = partial(source_sync_task.apply_async, args=[source_id], **options)
+    transaction.on_commit(send, robust=True)
+
+
+@shared_task(acks_late=True)
+def source_sync_dispatch_task(queue: str | None = None) -> list[int]:
+    """Every minute (beat): queue a sync of each source whose interval has passed."""
+    return sources_dispatch(
+        now=datetime.now(UTC), enqueue=partial(source_sync_enqueue, queue=queue)
+    )

@@ -1,0 +1,92 @@
+"""The admin's Sources page: status, rate budget, next sync due, cursors, "sync now"."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from dora.config import config_apply, config_load
+from ingest.models import Source, SyncCursor
+from ingest.schedule import REJECTED_RETRY
+from tests.integration.test_github_sources import SOURCES
+
+pytestmark = pytest.mark.django_db
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sources(plain_static: None) -> list[Source]:
+    config_apply(config_load(SOURCES))
+    acme = Source.objects.get(name="github-acme")
+    acme.last_error = "GitHub answered 401 Bad credentials: check the token in ACME_GITHUB_TOKEN"
+    acme.last_sync_at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    acme.rate_remaining = 4321
+    acme.rate_reset_at = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
+    acme.sync_queued_at = datetime.now(UTC)
+    acme.save()
+    SyncCursor.objects.create(
+        source=acme, repo="acme/shop", stream="commits", since=acme.last_sync_at
+    )
+    return list(Source.objects.order_by("name"))
+
+
+def test_admin_sources_page_shows_status_budget_and_due(admin_client, sources: list) -> None:
+    page = admin_client.get(reverse("admin:ingest_source_changelist")).content.decode()
+
+    assert "org acme" in page and "octo/shop, octo/web" in page
+    assert 'style="color:#ba2121"' in page and "401 Bad credentials" in page
+    assert "4321 (resets 2026-03-01 13:00 UTC)" in page
+    # Rejected: the next attempt waits REJECTED_RETRY rather than the 5m interval.
+    due = sources[0].sync_queued_at + REJECTED_RETRY
+    assert f'<td class="field-next_sync_due">{due:%Y-%m-%d %H:%M} UTC<' in page
+    assert '<td class="field-next_sync_due">now<' in page  # github-oss: never queued
+
+
+def test_admin_source_page_has_read_only_cursors_and_no_token(
+    admin_client, sources: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACME_GITHUB_TOKEN", "ghp_never_shown_anywhere")
+    acme = sources[0]
+
+    page = admin_client.get(reverse("admin:ingest_source_change", args=[acme.pk])).content
+    text = page.decode()
+
+    assert "acme/shop" in text and "ACME_GITHUB_TOKEN" in text
+    assert "ghp_never_shown_anywhere" not in text
+    assert 'name="cursors-0-repo"' not in text  # the inline is read-only
+    assert not admin.site.is_registered(SyncCursor)  # only shown under its source
+
+
+def test_admin_sync_now_queues_the_selected_sources(
+    admin_client, sources: list, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr(
+        "ingest.tasks.source_sync_task.apply_async",
+        lambda args, **options: queued.append(args[0]),
+    )
+    ids = [source.pk for source in sources]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:ingest_source_changelist"),
+            {"action": "sync_now", "_selected_action": ids},
+            follow=True,
+        )
+
+    assert response.status_code == 200
+    assert "Queued a sync of 2 source(s)" in response.content.decode()
+    assert sorted(queued) == sorted(ids)
+    now = datetime.now(UTC)
+    for source in Source.objects.all():
+        assert now - source.sync_queued_at < timedelta(minutes=1)
+
+
+def test_admin_delivery_list_renders_read_only(admin_client, plain_static: None) -> None:
+    assert admin_client.get(reverse("admin:ingest_webhookdelivery_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:ingest_webhookdelivery_add")).status_code == 403
