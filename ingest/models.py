@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
+
+_DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
+_REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 class WebhookDelivery(models.Model):
@@ -77,6 +83,36 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        """What apply_config checks in the file, for rows edited in the admin."""
+        errors: dict[str, str] = {}
+        repos = self.repos if isinstance(self.repos, list) else None
+        if repos is None or not all(isinstance(r, str) and _REPO_NAME.match(r) for r in repos):
+            errors["repos"] = 'A list of "owner/name" strings.'
+        elif self.org and repos:
+            errors["repos"] = "Give org or repos, not both (org reads every repository of it)."
+        elif not self.org and not repos:
+            errors["org"] = "Give an org (every repository of it) or repos."
+        if self.interval_seconds is not None and self.interval_seconds < 60:
+            errors["interval_seconds"] = "At least 60 (the scheduler looks every minute)."
+        deployments = self.deployments if isinstance(self.deployments, dict) else None
+        if deployments is None:
+            errors["deployments"] = "A JSON object: from, workflow_pattern, tag_pattern, ..."
+        else:
+            unknown = set(deployments.get("from") or ()) - set(_DEPLOYMENT_ORIGINS)
+            if unknown:
+                errors["deployments"] = (
+                    f"from: {', '.join(sorted(map(str, unknown)))} is not one of "
+                    f"{', '.join(_DEPLOYMENT_ORIGINS)}."
+                )
+            for key in ("workflow_pattern", "tag_pattern"):
+                try:
+                    re.compile(deployments.get(key) or "")
+                except (re.error, TypeError) as exc:
+                    errors["deployments"] = f"{key} is not a valid regular expression: {exc}"
+        if errors:
+            raise ValidationError(errors)
 
 
 class SyncCursor(models.Model):

@@ -90,3 +90,34 @@ def test_admin_sync_now_queues_the_selected_sources(
 def test_admin_delivery_list_renders_read_only(admin_client, plain_static: None) -> None:
     assert admin_client.get(reverse("admin:ingest_webhookdelivery_changelist")).status_code == 200
     assert admin_client.get(reverse("admin:ingest_webhookdelivery_add")).status_code == 403
+
+
+def test_admin_source_form_refuses_what_apply_config_would(admin_client, sources: list) -> None:
+    acme = sources[0]
+    form = {
+        "name": acme.name,
+        "kind": "github",
+        "base_url": acme.base_url,
+        "token_env": acme.token_env,
+        "org": "acme",
+        "repos": '["acme/shop"]',
+        "deployments": '{"from": ["workflow_jobs"], "workflow_pattern": "^deploy("}',
+        "incidents": "{}",
+        "webhook_secret_env": "",
+        "interval_seconds": "30",
+        "backfill_days": "30",
+        "cursors-TOTAL_FORMS": "1",
+        "cursors-INITIAL_FORMS": "1",
+        "cursors-MIN_NUM_FORMS": "0",
+        "cursors-MAX_NUM_FORMS": "1000",
+    }
+
+    response = admin_client.post(reverse("admin:ingest_source_change", args=[acme.pk]), form)
+
+    page = response.content.decode()
+    assert response.status_code == 200  # the form again, with its errors
+    assert "Give org or repos, not both" in page
+    assert "workflow_pattern is not a valid regular expression" in page
+    assert "At least 60" in page
+    acme.refresh_from_db()
+    assert acme.repos == [] and acme.interval_seconds == 300
