@@ -363,8 +363,13 @@ def sync_run(source: Any, server: Any, now: datetime, label: str) -> dict[str, A
 
     mark = len(server.requests)
     pages_seen = [0]
+    by_stream: Counter[str] = Counter()  # seconds: requests, mapping and recording of its pages
+    last = [time.perf_counter()]
 
     def progress(info: dict[str, Any]) -> None:
+        at = time.perf_counter()
+        by_stream[info["stream"]] += at - last[0]
+        last[0] = at
         pages_seen[0] += 1
         if pages_seen[0] % 20 == 0:
             print(
@@ -374,7 +379,7 @@ def sync_run(source: Any, server: Any, now: datetime, label: str) -> dict[str, A
             )
 
     clock = FakeClock(now.timestamp())
-    started = time.perf_counter()
+    started = last[0] = time.perf_counter()
     result = source_sync(source, clock=clock, now=now, progress=progress)
     seconds = time.perf_counter() - started
     events = sum(result.events.values())
@@ -384,6 +389,7 @@ def sync_run(source: Any, server: Any, now: datetime, label: str) -> dict[str, A
         "events_total": events,
         "events_per_s": round(events / seconds, 1) if seconds else None,
         "objects": result.objects,
+        "seconds_by_stream": {k: round(v, 2) for k, v in by_stream.items()},
         "client": result.http,
         "slept_seconds_fake_clock": round(sum(clock.sleeps), 1),
         "requests": requests_summary(server.requests[mark:]),
@@ -526,6 +532,10 @@ def main() -> int:
         f"{ratio:.3f}x (target <= {TARGET_RATIO}x: {'met' if ratio <= TARGET_RATIO else 'MISSED'})"
         f"; {full['seconds']:.1f} s, {full['events_total']:,} events, "
         f"{full['events_per_s']:,.0f} events/s; statuses {full['requests']['by_status']}"
+    )
+    print(
+        "full sync seconds by stream (its requests, mapping, events_record with derivation): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in full["seconds_by_stream"].items())
     )
     print(
         f"incremental, unchanged: {inc['total']} requests, {inc['conditional']} conditional, "
