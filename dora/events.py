@@ -387,6 +387,7 @@ def events_record(
     derive_every: int | None = None,
     keep_items: bool = True,
     progress: Callable[[int], None] | None = None,
+    defer_derivation: bool = False,
 ) -> IntakeReport:
     """Validate and upsert events, then re-derive the facts they touch.
 
@@ -394,9 +395,11 @@ def events_record(
     parsed (the caller's line that was not JSON); those are reported as rejected in place.
     Each batch is one transaction that stores its records and marks the (service, environment)
     pairs they invalidate; the marked pairs are derived again at the end, and also after every
-    `derive_every` events when given (bulk imports: fewer, larger derivations). With keep_items
-    False only rejected items are kept in the report (streaming large files). `progress` is
-    called with the number of events handled so far after each batch.
+    `derive_every` events when given (bulk imports: fewer, larger derivations).
+    defer_derivation only marks them: a caller recording many small pages derives once, with
+    `dora.derive.pending_derive()`, when it is done (the beat task derives what is left).
+    With keep_items False only rejected items are kept in the report (streaming large files).
+    `progress` is called with the number of events handled so far after each batch.
     """
     from dora import derive  # derive imports the models this module writes; keep the edge one-way
 
@@ -431,12 +434,13 @@ def events_record(
             else:
                 report.counts[status] += 1
         since_derived += len(chunk)
-        if derive_every is not None and since_derived >= derive_every:
+        if not defer_derivation and derive_every is not None and since_derived >= derive_every:
             derive.pending_derive()
             since_derived = 0
         if progress is not None:
             progress(offset)
-    derive.pending_derive()
+    if not defer_derivation:
+        derive.pending_derive()
     if keep_items:
         report.items.sort(key=lambda item: item.index)
     return report

@@ -47,6 +47,7 @@ from typing import Any
 
 from django.db import transaction
 
+from dora.derive import pending_derive
 from dora.events import events_record
 from dora.models import Commit, RawEvent, Service
 from ingest.http import PER_PAGE, Clock, RestClient, SourceRejected, SystemClock
@@ -246,7 +247,11 @@ class GitHubSync:
         while True:
             objects, done = self._window(stream, cursor, page.data)
             events, open_stamps = self._page_events(repo, stream, objects)
-            report = events_record(events, default_source=self.source.name, now=self.now)
+            # Derived once the sync is done: per page, a list read newest first would replay
+            # the newer rollouts again on every page (quadratic in pages on a backfill).
+            report = events_record(
+                events, default_source=self.source.name, now=self.now, defer_derivation=True
+            )
             for status, n in report.counts.items():
                 self.result.events[status] += n
             self.result.objects[stream.name] = self.result.objects.get(stream.name, 0) + len(
@@ -489,4 +494,5 @@ def source_sync(
             else None,
         )
     Source.objects.filter(pk=source.pk).update(last_sync_at=now, last_error="")
+    pending_derive()  # the pairs the pages marked (a crash before this leaves them to the beat)
     return result

@@ -251,3 +251,27 @@ def test_sync_keeps_what_only_a_webhook_knew_about_a_change(
         assert change.merge_sha == pr["merge_commit_sha"]
         payload = RawEvent.objects.get(source="gh-test", type="change", external_id=f"{REPO}#100")
         assert payload.payload["ready_at"]
+
+
+def test_sync_derives_once_when_done_not_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dora.models import DerivePending, Rollout
+
+    monkeypatch.setenv("FAKE_GITHUB_TOKEN", "t0ken")
+    pending_seen: list[int] = []
+    with FakeGitHub(page_cap=2) as server:
+        estate(server)
+        source = make_source(server)
+
+        source_sync(
+            source,
+            progress=lambda *args, **kwargs: pending_seen.append(DerivePending.objects.count()),
+            clock=FakeClock(NOW.timestamp()),
+            now=NOW,
+        )
+
+    # Pages only mark what they touched (deployments pages leave pairs pending) ...
+    assert max(pending_seen) > 0
+    # ... and the sync derives them when it is done: the 4 deployments and 3 releases of the
+    # one service and environment are 7 rollouts, nothing left pending.
+    assert DerivePending.objects.count() == 0
+    assert Rollout.objects.filter(service__name="shop").count() == 7
