@@ -14,9 +14,12 @@ Streams (GitHub REST, list endpoints at per_page=100; the mappers are ingest.sou
   deployments  GET /repos/{r}/deployments (newest first), stopping at `since`; per deployment:
                its statuses (the first success is the finish time)
   releases     GET /repos/{r}/releases (newest first), stopping at `since`
+  tags         GET /repos/{r}/tags (ordered by name, not time: read whole; see "Tags" below);
+               per matching tag whose time is not known yet: its commit
   incidents    GET /repos/{r}/issues?labels=<label>&state=all&sort=updated&since=
 Streams whose events the source's `deployments.from` does not use are still read when they
-produce other events (runs are pipeline runs too); releases only when `releases` is configured.
+produce other events (runs are pipeline runs too); releases only when `releases` is configured,
+tags only when `tags` is.
 
 Cursor protocol (ingest.models.SyncCursor), so that a crash anywhere loses nothing and
 duplicates nothing:
@@ -35,6 +38,19 @@ duplicates nothing:
    first page is asked again for the new query (one request, only when something changed);
    the other lists' first page is the same query, so the 200 just read is used.
 3. The first pass starts `backfill_days` back.
+
+Tags. The list gives a tag's name and commit sha, no time, and is ordered by name, so it has
+no `since` and no window: a pass reads every page. A tag matching `tag_pattern` is a deployment
+to the release environment at its commit's committer date, taken, without a request, from the
+tag's deployment already stored at the same sha, else from the stored commit (the commits
+stream runs first), else from one `GET /repos/{r}/commits/{sha}` (per object; once per tag:
+after that its stored deployment gives the time). No backfill window applies (filtering by age
+would need that call first, and again on every later pass): every matching tag is recorded
+once, whatever its age. The first page is asked conditionally as for the other lists; a new
+tag sorting past the first page leaves it unchanged, so a stream whose last full read is older
+than `TAGS_REFRESH` reads the list unconditionally (pages(tags) requests a day). A tag deleted
+and re-created at another commit is the same deployment (its id is the name) moved to that
+commit and time; a deleted tag's deployment stays (it happened; the sync deletes nothing).
 """
 
 from __future__ import annotations
@@ -56,7 +72,8 @@ from ingest.sources import github_map as gm
 from ingest.sources.github_webhook import change_merge
 
 OVERLAP = timedelta(hours=1)
-STREAMS = ("commits", "pulls", "runs", "deployments", "releases", "incidents")
+TAGS_REFRESH = timedelta(days=1)
+STREAMS = ("commits", "pulls", "runs", "deployments", "releases", "tags", "incidents")
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -86,9 +103,12 @@ class _Stream:
     name: str
     path: str
     params: Callable[[str | None], dict[str, Any]]  # since (ISO) -> query
-    stamp: str  # the field the list is ordered by, newest first
+    stamp: str  # the field the list is ordered by, newest first ("": not ordered by time)
     server_since: bool  # the endpoint filters by since itself
     is_open: Callable[[Mapping[str, Any]], bool] = lambda obj: False
+    # Not ordered by time (a change may leave the first page as it was): read the list
+    # unconditionally when the last full read is older than this.
+    refresh: timedelta | None = None
 
 
 def _iso(value: datetime) -> str:
@@ -212,6 +232,18 @@ class GitHubSync:
                     False,
                 ),
             )
+        if "tags" in self.mapping.deployments_from:
+            streams.insert(
+                len(streams) - 1,  # before incidents, after commits (whose times it reads)
+                _Stream(
+                    "tags",
+                    f"{base}/tags",
+                    lambda since: {"per_page": PER_PAGE},
+                    "",
+                    False,
+                    refresh=TAGS_REFRESH,
+                ),
+            )
         if "deployments_api" not in self.mapping.deployments_from:
             streams = [s for s in streams if s.name != "deployments"]
         return streams
@@ -226,11 +258,14 @@ class GitHubSync:
             cursor.since = self.now - timedelta(days=self.source.backfill_days)
         fresh = not cursor.resume_url
         if fresh:
+            stale = stream.refresh is not None and (
+                cursor.synced_at is None or self.now - cursor.synced_at >= stream.refresh
+            )
             page = self.client.get(
                 stream.path,
                 self._params(stream, cursor),
-                etag=cursor.etag,
-                last_modified=cursor.last_modified,
+                etag="" if stale else cursor.etag,
+                last_modified="" if stale else cursor.last_modified,
             )
             if page.not_modified:
                 self._report(repo, stream, 0, cursor)
@@ -288,6 +323,8 @@ class GitHubSync:
         return bound if bound > cursor.since else None
 
     def _stamp(self, stream: _Stream, obj: Mapping[str, Any]) -> str | None:
+        if not stream.stamp:
+            return None
         return _commit_stamp(obj) if stream.stamp == "commit" else obj.get(stream.stamp)
 
     def _window(
@@ -374,7 +411,44 @@ class GitHubSync:
                 events += gm.incident_events(repo, obj, self.mapping)
         if stream.name == "pulls":
             events = self._changes_merged(events)
+        elif stream.name == "tags":
+            events = self._tag_events(repo, objects)
         return events, open_stamps
+
+    def _tag_events(self, repo: str, tags: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The matching tags' deployments, each timed by its commit's committer date.
+
+        The time comes from the tag's deployment stored at the same sha, else from the stored
+        commit, else from one single-commit request (see the module doc, "Tags").
+        """
+        matching = [t for t in tags if self.mapping.tag_matches(t["name"])]
+        if not matching:
+            return []
+        ids = {t["name"]: gm.tag_deployment_ids(repo, t["name"], self.mapping) for t in matching}
+        recorded: dict[tuple[str, str], str] = {}  # (name, sha) -> finished_at
+        by_id = {event_id: name for name, event_ids in ids.items() for event_id in event_ids}
+        for external_id, payload in RawEvent.objects.filter(
+            source=self.source.name, type="deployment", external_id__in=list(by_id)
+        ).values_list("external_id", "payload"):
+            if payload.get("sha") and payload.get("finished_at"):
+                recorded[(by_id[external_id], payload["sha"])] = payload["finished_at"]
+        shas = {t["commit"]["sha"] for t in matching}
+        committed = {
+            sha: _iso(at)
+            for sha, at in Commit.objects.filter(
+                repo=repo, sha__in=shas, committed_at__isnull=False
+            ).values_list("sha", "committed_at")
+        }
+        events: list[dict[str, Any]] = []
+        for tag in matching:
+            sha = tag["commit"]["sha"]
+            tagged_at = recorded.get((tag["name"], sha)) or committed.get(sha)
+            if tagged_at is None:
+                commit = self._all(f"/repos/{repo}/commits/{sha}")
+                tagged_at = committed[sha] = _commit_stamp(commit) or ""
+            if tagged_at:
+                events += gm.tag_deployment_events(repo, tag, tagged_at, self.mapping)
+        return events
 
     def _stored_commits(
         self, repo: str, pulls: list[Mapping[str, Any]]

@@ -63,6 +63,7 @@ class FakeRepo:
         self.deployments: list[dict[str, Any]] = []
         self.statuses: dict[int, list[dict[str, Any]]] = {}
         self.releases: list[dict[str, Any]] = []
+        self.tags: list[dict[str, Any]] = []
         self.issues: list[dict[str, Any]] = []
         self.start = start
 
@@ -155,6 +156,22 @@ class FakeRepo:
         )
         self.releases.insert(0, rel)
 
+    def tag_add(self, name: str, sha: str) -> None:
+        """Tag `sha` as `name` (again: the tag is deleted and re-created there)."""
+        self.tag_delete(name)
+        tag = copy.deepcopy(rest_example("repos__list-tags")[0])
+        tag.update(name=name)
+        tag["commit"] = {
+            "sha": sha,
+            "url": f"https://api.github.com/repos/{self.name}/commits/{sha}",
+        }
+        self.tags.append(tag)
+        # GitHub lists tags by name, highest first, not by time.
+        self.tags.sort(key=lambda t: t["name"], reverse=True)
+
+    def tag_delete(self, name: str) -> None:
+        self.tags = [t for t in self.tags if t["name"] != name]
+
     def issue_add(self, number: int, when: datetime) -> None:
         issue = copy.deepcopy(rest_example("issues__list-for-repo")[0])
         issue.pop("pull_request", None)
@@ -215,7 +232,7 @@ class FakeGitHub:
                     items = [c for c in items if c["commit"]["committer"]["date"] >= since]
                 return items
             case ["commits", sha]:
-                return next(c for c in repo.commits if c["sha"] == sha)
+                return next((c for c in repo.commits if c["sha"] == sha), None)
             case ["pulls"]:
                 return repo.pulls
             case ["pulls", number, "commits"]:
@@ -232,6 +249,8 @@ class FakeGitHub:
                 return repo.statuses[int(dep_id)]
             case ["releases"]:
                 return repo.releases
+            case ["tags"]:
+                return repo.tags
             case ["issues"]:
                 label = query.get("labels")
                 items = [

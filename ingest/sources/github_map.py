@@ -590,12 +590,19 @@ def release_deployment_events(
     )
 
 
+def tag_deployment_ids(repo: str, name: str, mapping: GitHubMapping) -> list[str]:
+    """The event ids `tag_deployment_events` gives the tag `name` (one per service)."""
+    return [f"{repo}:tag:{name}@{service}" for service in mapping.services_for(repo)]
+
+
 def tag_deployment_events(
     repo: str, tag: Mapping[str, Any], tagged_at: str, mapping: GitHubMapping
 ) -> list[dict[str, Any]]:
     """A tag (REST list tags) matching `tag_pattern` -> deployments at `tagged_at`.
 
     The tags list carries no time: the caller passes the tagged commit's committer date.
+    The id is the tag's name: a tag deleted and re-created at another commit is the same
+    deployment, moved to that commit (and its time).
     """
     if "tags" not in mapping.deployments_from or not mapping.tag_matches(tag["name"]):
         return []

@@ -16,7 +16,7 @@ from dora.events import events_record
 from dora.models import Change, Commit, Deployment, Incident, PipelineRun, RawEvent, Service
 from ingest.http import SourceRejected
 from ingest.models import Source, SyncCursor
-from ingest.sync import OVERLAP, source_sync
+from ingest.sync import OVERLAP, TAGS_REFRESH, source_sync
 from tests.fake_github import FakeClock, FakeGitHub, Fault
 
 pytestmark = pytest.mark.django_db
@@ -275,3 +275,138 @@ def test_sync_derives_once_when_done_not_per_page(monkeypatch: pytest.MonkeyPatc
     # one service and environment are 7 rollouts, nothing left pending.
     assert DerivePending.objects.count() == 0
     assert Rollout.objects.filter(service__name="shop").count() == 7
+
+
+def tagged_estate(server: FakeGitHub) -> dict[str, dict[str, Any]]:
+    """The estate plus a commit older than the backfill and three tags (two match `^v`)."""
+    repo = server.repo(REPO, NOW - timedelta(days=45))
+    old = repo.commit_add(NOW - timedelta(days=40))  # before the 30-day backfill: not listed
+    estate(server)
+    recent, last = repo.commits[3], repo.commits[0]
+    repo.tag_add("v1.0", old["sha"])
+    repo.tag_add("v1.1", recent["sha"])
+    repo.tag_add("nightly-7", last["sha"])  # does not match: no deployment
+    return {"old": old, "recent": recent, "last": last}
+
+
+def make_tag_source(server: FakeGitHub) -> Source:
+    source = make_source(server)
+    source.deployments = {"from": ["deployments_api", "releases", "tags"], "tag_pattern": "^v"}
+    source.save()
+    return source
+
+
+def tag_deployments() -> dict[str, Deployment]:
+    return {
+        d.version: d
+        for d in Deployment.objects.filter(source="gh-test", external_id__contains=":tag:")
+    }
+
+
+def committed(commit: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(commit["commit"]["committer"]["date"])
+
+
+def test_sync_records_matching_tags_at_their_commits_time_fetching_only_unstored_commits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_GITHUB_TOKEN", "t0ken")
+    with FakeGitHub(page_cap=2) as server:  # 3 tags: two pages
+        commits = tagged_estate(server)
+        source = make_tag_source(server)
+        clock = FakeClock(NOW.timestamp())
+
+        result = source_sync(source, clock=clock, now=NOW)
+
+        tags = tag_deployments()
+        assert set(tags) == {"v1.0", "v1.1"}  # nightly-7 is ignored
+        assert tags["v1.1"].external_id == f"deployment:{REPO}:tag:v1.1@shop"
+        assert (tags["v1.1"].sha, tags["v1.1"].finished_at) == (
+            commits["recent"]["sha"],
+            committed(commits["recent"]),
+        )
+        assert (tags["v1.0"].sha, tags["v1.0"].finished_at) == (
+            commits["old"]["sha"],
+            committed(commits["old"]),
+        )
+        assert all(d.environment.name == "production" for d in tags.values())
+        assert all(d.status == "success" for d in tags.values())
+        # v1.1's commit came with the commits list; only v1.0's (older than the backfill) was
+        # asked for, once.
+        single = [r.path for r in server.requests if f"/repos/{REPO}/commits/" in r.path]
+        assert single == [f"/repos/{REPO}/commits/{commits['old']['sha']}"]
+        assert not Commit.objects.filter(sha=commits["old"]["sha"]).exists()
+        tag_pages = [r for r in server.requests if r.path.endswith("/tags")]
+        assert len(tag_pages) == 2
+        assert result.objects["tags"] == 3
+
+        # Nothing changed: the tags list costs one conditional request, answered 304.
+        mark = len(server.requests)
+        again = source_sync(source, clock=clock, now=NOW + timedelta(minutes=15))
+        tag_requests = [r for r in server.requests[mark:] if r.path.endswith("/tags")]
+        assert [(r.conditional, r.status, r.query.get("page")) for r in tag_requests] == [
+            (True, 304, None)
+        ]
+        assert all(r.conditional and r.status == 304 for r in server.requests[mark:])
+        assert again.http["not_modified"] == 7  # the six streams of make_source, and tags
+
+
+def test_sync_new_and_recreated_tags_cost_no_commit_call_when_times_are_known(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_GITHUB_TOKEN", "t0ken")
+    with FakeGitHub(page_cap=5) as server:
+        commits = tagged_estate(server)
+        source = make_tag_source(server)
+        clock = FakeClock(NOW.timestamp())
+        source_sync(source, clock=clock, now=NOW)
+        repo = server.repos[REPO]
+
+        # A new tag on a listed commit, v1.1 deleted and re-created at the newest commit,
+        # and a tag deleted for good (a tag of the same name could come back later).
+        repo.tag_add("v1.2", commits["recent"]["sha"])
+        repo.tag_add("v1.1", commits["last"]["sha"])
+        repo.tag_add("v0.9", commits["recent"]["sha"])
+        mark = len(server.requests)
+        source_sync(source, clock=clock, now=NOW + timedelta(minutes=15))
+        repo.tag_delete("v0.9")
+        source_sync(source, clock=clock, now=NOW + timedelta(minutes=30))
+
+        # v1.0's time is its stored deployment's, the others' their stored commits': the
+        # list changed, yet no commit was asked for again.
+        assert not [r for r in server.requests[mark:] if "/commits/" in r.path]
+        tags = tag_deployments()
+        assert set(tags) == {"v0.9", "v1.0", "v1.1", "v1.2"}  # a deleted tag's deployment stays
+        # Re-created elsewhere: the same deployment (the id is the tag's name), moved.
+        assert (tags["v1.1"].sha, tags["v1.1"].finished_at) == (
+            commits["last"]["sha"],
+            committed(commits["last"]),
+        )
+        assert tags["v1.2"].finished_at == committed(commits["recent"])
+        assert tags["v1.0"].finished_at == committed(commits["old"])
+        assert Deployment.objects.filter(source="gh-test", version="v1.1").count() == 1
+
+
+def test_sync_reads_the_tags_list_whole_once_a_day_as_new_tags_may_sort_past_page_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_GITHUB_TOKEN", "t0ken")
+    with FakeGitHub(page_cap=2) as server:
+        commits = tagged_estate(server)
+        source = make_tag_source(server)
+        clock = FakeClock(NOW.timestamp())
+        source_sync(source, clock=clock, now=NOW)
+
+        # "v0.5" sorts after the first page (v1.1, v1.0): that page is unchanged.
+        server.repos[REPO].tag_add("v0.5", commits["recent"]["sha"])
+        mark = len(server.requests)
+        source_sync(source, clock=clock, now=NOW + TAGS_REFRESH - timedelta(minutes=1))
+        tag_requests = [r for r in server.requests[mark:] if r.path.endswith("/tags")]
+        assert [(r.conditional, r.status) for r in tag_requests] == [(True, 304)]
+        assert "v0.5" not in tag_deployments()
+
+        mark = len(server.requests)
+        source_sync(source, clock=clock, now=NOW + TAGS_REFRESH)
+        tag_requests = [r for r in server.requests[mark:] if r.path.endswith("/tags")]
+        assert [(r.conditional, r.status) for r in tag_requests] == [(False, 200), (False, 200)]
+        assert tag_deployments()["v0.5"].finished_at == committed(commits["recent"])

@@ -505,6 +505,23 @@ def test_tag_matching_the_pattern_is_a_deployment() -> None:
     )
 
 
+def test_tag_deployment_ids_are_the_ids_of_the_tag_events() -> None:
+    mapping = gm.GitHubMapping(
+        deployments_from=("tags",),
+        tag_pattern=r"^v",
+        services={"octocat/Hello-World": ["web", "api"]},
+    )
+    tag = rest("repos__list-tags")[0]
+    events = gm.tag_deployment_events("octocat/Hello-World", tag, "2011-04-14T16:00:49Z", mapping)
+    assert [e["id"] for e in events] == gm.tag_deployment_ids(
+        "octocat/Hello-World", "v0.1", mapping
+    )
+    assert gm.tag_deployment_ids("octocat/Hello-World", "v0.1", mapping) == [
+        "octocat/Hello-World:tag:v0.1@web",
+        "octocat/Hello-World:tag:v0.1@api",
+    ]
+
+
 def test_issue_with_the_incident_label_is_an_incident() -> None:
     payload = hook("issues/labeled.payload.json")  # label "bug"
     assert github_webhook_events("issues", payload, gm.GitHubMapping()) == []
