@@ -1,4 +1,5 @@
-"""Shared test fixtures: marker skips, Playwright on Debian's Chromium, a real Celery worker."""
+"""Shared test fixtures: marker skips, Playwright on Debian's Chromium, a real Celery worker,
+PyGithub's recorded exchanges (tests/pygithub_replay.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from tests.pygithub_replay import pygithub_replay_dir  # noqa: F401  (a session fixture)
 
 # pytest-playwright's sync API keeps an asyncio loop in the test thread; without this, Django
 # refuses ORM calls from live_server tests (SynchronousOnlyOperation). Tests only.
