@@ -627,7 +627,14 @@ def tag_deployment_events(
 
 def issue_is_incident(issue: Mapping[str, Any], mapping: GitHubMapping) -> bool:
     label = mapping.incident_label.lower()
-    return not issue.get("pull_request") and any(n.lower() == label for n in _labels(issue))
+    return not _is_pull_request(issue) and any(n.lower() == label for n in _labels(issue))
+
+
+def _is_pull_request(issue: Mapping[str, Any]) -> bool:
+    """The issues API lists pull requests too, with `pull_request` links. Older issues carry
+    `pull_request` with every link null: those are plain issues."""
+    links = issue.get("pull_request") or {}
+    return any(links.get(key) for key in ("url", "html_url", "diff_url", "patch_url"))
 
 
 def incident_events(

@@ -414,11 +414,6 @@ def test_issues_with_label_exclude_pull_requests(replay: Serve) -> None:
     assert gm.incident_events("jacquev6/PyGithub", issues[1], mapping) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GitHub's 2012 issues carried `pull_request` with null links on plain issues; "
-    "issue_is_incident takes any `pull_request` for a PR (ingest/sources/github_map.py)",
-)
 def test_issue_with_null_pull_request_links_is_an_incident(replay: Serve) -> None:
     client = replay("Issue50.testGetIssuesWithLabel")
     issues = client.get("/repos/jacquev6/PyGithub/issues", {"labels": STRANGE_LABEL}).data
