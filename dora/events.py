@@ -65,6 +65,8 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
             "squash_sha": "sha",
             "commits": "shas",
             "labels": "strs",
+            "issue": "str",
+            "issue_created_at": "time",
         },
     },
     "pipeline_run": {
@@ -92,6 +94,8 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
             "config_version": "str",
             "remediates": "str",
             "pipeline_run": "str",
+            "approved_at": "time",
+            "approved_by": "str",
         },
     },
     "incident": {

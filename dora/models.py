@@ -168,6 +168,9 @@ class Change(models.Model):
     squash_sha = models.CharField(max_length=64, blank=True)
     commits = models.JSONField(default=list)
     labels = models.JSONField(default=list)
+    # The work item behind the change (CONTRACT §1, added): the value stream's E0.
+    issue = models.CharField(max_length=500, blank=True, default="", db_default="")
+    issue_created_at = models.DateTimeField(null=True, blank=True)
     # Derived at intake: earliest authored_at of its commits (fallback created_at).
     started_at = models.DateTimeField(null=True, blank=True)
 
@@ -244,6 +247,9 @@ class Deployment(models.Model):
     config_version = models.CharField(max_length=200, blank=True)
     remediates = models.CharField(max_length=500, blank=True, help_text="incident id")
     pipeline_run = models.CharField(max_length=500, blank=True)
+    # A manual gate's approval (CONTRACT §1, added): the value stream's E9.
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.CharField(max_length=200, blank=True, default="", db_default="")
     rollout = models.ForeignKey(
         "Rollout", null=True, blank=True, on_delete=models.SET_NULL, related_name="deployments"
     )

@@ -122,6 +122,8 @@ _CHANGE_COLUMNS = [
     "squash_sha",
     "commits",
     "labels",
+    "issue",
+    "issue_created_at",
     "started_at",
 ]
 
@@ -153,6 +155,8 @@ def _changes_store(events: list[Event], touched: Touched) -> None:
             squash_sha,
             commits,
             f.get("labels", []),
+            f.get("issue", ""),
+            f.get("issue_created_at"),
             None,  # started_at: derived from the commits by touched_mark, reset like the rest
         )
         shas = {(sha, ChangeCommit.Role.COMMIT) for sha in commits}
@@ -237,6 +241,8 @@ _DEPLOYMENT_COLUMNS = [
     "config_version",
     "remediates",
     "pipeline_run",
+    "approved_at",
+    "approved_by",
 ]
 
 
@@ -274,6 +280,8 @@ def _deployments_store(events: list[Event], estate: EstateCache, touched: Touche
                 f.get("config_version", ""),
                 f.get("remediates", ""),
                 f.get("pipeline_run", ""),
+                f.get("approved_at"),
+                f.get("approved_by", ""),
             )
         )
         moment = f.get("finished_at") or f.get("started_at")

@@ -559,6 +559,29 @@ class ValueStreamFrames:
     intervals: pd.DataFrame
 
 
+def _production_approvals(arriving: QuerySet[ChangeArrival], changes: pd.DataFrame) -> pd.Series:
+    """E9 per row of `changes`: the first approval of the rollout that first carried it.
+
+    Of a change's arrivals in the scope's tier, those at its first arrival time (arrived_at, the
+    minimum) name the rollout(s) that first carried it; the earliest approved_at among their
+    deployments is the approval. Only rollouts with an approval are read.
+    """
+    approved = _frame(
+        arriving.filter(rollout__deployments__approved_at__isnull=False)
+        .values("change_id", "arrived_at")
+        .annotate(approved_at=Min("rollout__deployments__approved_at"))
+        .order_by(),
+        {"change_id": "change_id", "first": "arrived_at", "approved_at": "approved_at"},
+    )
+    empty = pd.Series(pd.NaT, index=changes.index, dtype="object")
+    if approved.empty or changes.empty:
+        return empty
+    first = approved.merge(changes[["change_id", "arrived_at"]], on="change_id")
+    first = first[first["first"] == first["arrived_at"]]
+    by_change = first.groupby("change_id")["approved_at"].min()
+    return changes["change_id"].map(by_change)
+
+
 def value_stream_frames(scope: Scope, *, since: datetime, until: datetime) -> ValueStreamFrames:
     """Changes whose stage events may fall in [since, until), one row each.
 
@@ -567,7 +590,9 @@ def value_stream_frames(scope: Scope, *, since: datetime, until: datetime) -> Va
     build_at: first successful CI run finished on the merge (or squash) sha. preprod: first
     arrival in each environment of an earlier tier. intervals: CI runs on the merge sha and the
     deployments (with a start) of the rollouts carrying the change (machine process time).
-    Production approval is not recorded yet, so that stage is skipped.
+    issue_created_at (E0): the change's. production_approved_at (E9): the earliest approved_at
+    among the deployments of the rollout that first carried the change to the scope's tier
+    (READINGS.md); NaT without one, and those stages are skipped.
     """
     arriving = _scoped(ChangeArrival.objects.all(), scope).filter(
         change__isnull=False, arrived_at__gte=since - ESTATE_HORIZON, arrived_at__lt=until
@@ -616,10 +641,11 @@ def value_stream_frames(scope: Scope, *, since: datetime, until: datetime) -> Va
             "first_review_at": "first_review_at",
             "merged_at": "merged_at",
             "build_at": Subquery(builds.order_by("finished_at").values("finished_at")[:1]),
+            "issue_created_at": "issue_created_at",
         },
     )
-    changes["production_approved_at"] = pd.Series(pd.NaT, index=changes.index, dtype="object")
     changes = changes.merge(arrived, on="change_id", how="left")
+    changes["production_approved_at"] = _production_approvals(arriving, changes)
     ids = [int(i) for i in changes["change_id"]]
     earlier_tiers = [t for t in Tier.values[: Tier.values.index(scope.tier)]]
     preprod = _frame(

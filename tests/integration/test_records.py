@@ -64,3 +64,18 @@ def test_records_deployment_update_keeps_its_rollout() -> None:
     assert (stored.status, stored.rollout_id) == ("failure", rollout_id)
     # Both the old moment (1 h) and the new one (2 h) are places to walk again; the earlier wins.
     assert list(touched.walk.values()) == [T0.replace(hour=10)]
+
+
+def test_records_store_issue_and_approval_and_clear_them_when_absent() -> None:
+    issued = change(1, ["a"], created=0, merged=1, issue="SHOP-7")
+    approved = deployment("d1", "a", hours=2, approved_by="ann")
+    issued["issue_created_at"] = approved["approved_at"] = "2026-03-02T08:00:00Z"
+    events_record([commit("a"), issued, approved])
+    stored_change, stored_deployment = Change.objects.get(), Deployment.objects.get()
+    assert (stored_change.issue, stored_change.issue_created_at.hour) == ("SHOP-7", 8)
+    assert (stored_deployment.approved_by, stored_deployment.approved_at.hour) == ("ann", 8)
+    # An update stores what an insert would: without the fields, they are empty again.
+    events_record([change(1, ["a"], created=0, merged=1), deployment("d1", "a", hours=2)])
+    stored_change, stored_deployment = Change.objects.get(), Deployment.objects.get()
+    assert (stored_change.issue, stored_change.issue_created_at) == ("", None)
+    assert (stored_deployment.approved_by, stored_deployment.approved_at) == ("", None)

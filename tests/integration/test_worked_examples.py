@@ -697,7 +697,7 @@ def test_worked_example_6_3_evidence_failure_rate_by_gap() -> None:
 V_SINCE, V_UNTIL = ts(3, 2), ts(3, 9)
 
 
-def value_stream_timeline(*, deploy_pipelines: bool = True) -> None:
+def value_stream_timeline(*, deploy_pipelines: bool = True, gated: bool = False) -> None:
     """§7.2, Mon 2026-03-02 .. Thu 03-05 (business hours 09:00-17:00 Mon-Fri, UTC).
 
     First commit Mon 13:00; PR opened Tue 10:00; first review Tue 15:00; merged Wed 09:30 (merge
@@ -705,7 +705,8 @@ def value_stream_timeline(*, deploy_pipelines: bool = True) -> None:
     production deploy pipeline ran Thu 14:05-14:25. The deploy pipelines run on the merge sha
     and the deployments name them; without `deploy_pipelines` only the deployments' own
     started_at/finished_at record those runs. A first rollout of c0 to both environments
-    (Feb 20) gives these rollouts a predecessor.
+    (Feb 20) gives these rollouts a predecessor. `gated` adds the events' optional E0 and E9:
+    the change's issue, created Mon 09:00, and the production deployment's approval, Thu 14:00.
     """
     Service.objects.create(name="shop", repos=["acme/shop"])
     pipeline = {"type": "pipeline_run", "repo": "acme/shop", "sha": sha("m1"), "status": "success"}
@@ -723,6 +724,7 @@ def value_stream_timeline(*, deploy_pipelines: bool = True) -> None:
             merge="m1",
             first_review_at=iso(ts(3, 3, 15)),
             approved_at=iso(ts(3, 4, 9)),
+            **({"issue": "SHOP-7", "issue_created_at": iso(ts(3, 2, 9))} if gated else {}),
         ),
         pipeline
         | {
@@ -751,6 +753,8 @@ def value_stream_timeline(*, deploy_pipelines: bool = True) -> None:
                 }
             )
             extra["pipeline_run"] = run_id
+        if gated and environment == "production":
+            extra |= {"approved_at": iso(ts(3, 5, 14)), "approved_by": "release-manager"}
         events.append(deployment(ident, "m1", finished, environment=environment, **extra))
     record(events)
 
@@ -785,7 +789,7 @@ def test_worked_example_7_2_value_stream_from_the_first_commit(deploy_pipelines:
     # Process time: coding's business hours Mon 13-17 (4 h) + Tue 09-10 (1 h) = 300 min; build
     # 20 min (09:35-09:55); staging 10 min; production 20 min: 350 min. Elapsed E2 -> E10 =
     # Mon 13:00 -> Thu 14:25 = 73 h 25 m = 4,405 min (the document's CLT). 350 / 4405 = 7.9%:
-    # the document's 7.5% divides by E0 -> E10, which needs the issue (see the xfail below).
+    # the document's 7.5% divides by E0 -> E10, which needs the issue (the test below).
     assert stream["flow_efficiency"] == pytest.approx(350 / 4405)
     rows = {row["stage"]: row for row in items("value_stream", V_SINCE, V_UNTIL, service="shop")}
     assert {name: row["process_seconds"] for name, row in rows.items()} == {
@@ -802,18 +806,10 @@ def test_worked_example_7_2_value_stream_from_the_first_commit(deploy_pipelines:
     assert rows["production"]["wait_seconds"] == 27 * HOUR + 55 * MIN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "CONTRACT §1 has no event for an issue (E0 issue created) or a production approval (E9), "
-        "and selectors.value_stream_frames sets production_approved_at to NaT: the backlog and "
-        "approval stages and the E0-based flow efficiency (7.5%) cannot be reached through the "
-        "intake; needs a contract/definition decision (an issue event or field, an approval on "
-        "deployment/pipeline events)"
-    ),
-)
 def test_worked_example_7_2_backlog_approval_and_flow_efficiency() -> None:
-    value_stream_timeline()
+    # The change names its issue (issue_created_at, E0) and the production deployment its
+    # approval (approved_at, E9): CONTRACT §1's optional fields, added for this.
+    value_stream_timeline(gated=True)
 
     stream = metrics(V_SINCE, V_UNTIL, service="shop")["value_stream"]
 
@@ -825,3 +821,22 @@ def test_worked_example_7_2_backlog_approval_and_flow_efficiency() -> None:
     assert stages["approval"] == 27 * HOUR + 50 * MIN
     assert stages["production"] == 25 * MIN
     assert round(stream["flow_efficiency"], 3) == 0.075
+    assert stream["flow_efficiency"] == pytest.approx(350 / 4645)
+    # The stages between are those of the test above; the approval wait is the largest.
+    assert stages["coding"] == 21 * HOUR and stages["deploy:staging"] == 15 * MIN
+    assert max(stages, key=lambda name: stages[name] or 0.0) == "approval"
+
+
+def test_worked_example_7_2_approval_counts_only_on_the_rollout_that_reached_the_tier() -> None:
+    # An approval on the staging deployment is not production's (E9): the approval stage is
+    # skipped and its time stays in the production stage, as without any approval.
+    value_stream_timeline()
+    staging = deployment("s1", "m1", ts(3, 4, 10, 10), environment="staging")
+    record([staging | {"started_at": iso(ts(3, 4, 10)), "approved_at": iso(ts(3, 4, 9, 58))}])
+
+    stages = {
+        s["name"]: s["p50_seconds"]
+        for s in metrics(V_SINCE, V_UNTIL, service="shop")["value_stream"]["stages"]
+    }
+    assert "approval" not in stages and "backlog" not in stages
+    assert stages["production"] == 28 * HOUR + 15 * MIN

@@ -181,6 +181,38 @@ def test_event_validate_rejects_with_a_message_naming_the_field(obj: object, exp
     assert _reason(obj).startswith(expected)
 
 
+@pytest.mark.parametrize(
+    ("etype", "name", "value", "expected"),
+    [
+        ("change", "issue_created_at", "2026-03-05T10:00:00", "has no time zone"),
+        ("change", "issue_created_at", "yesterday", "is not an ISO 8601 timestamp"),
+        ("change", "issue_created_at", 1772704800, "expected an ISO 8601 timestamp string"),
+        ("change", "issue", ["SHOP-7"], "expected a string, got a list"),
+        ("deployment", "approved_at", "2026-03-05 10:00", "has no time zone"),
+        ("deployment", "approved_at", "2026-13-05T10:00:00Z", "is not an ISO 8601 timestamp"),
+        ("deployment", "approved_by", {"name": "ann"}, "expected a string, got an object"),
+    ],
+)
+def test_event_validate_rejects_bad_issue_and_approval_fields(
+    etype: str, name: str, value: object, expected: str
+) -> None:
+    reason = _reason({**VALID[etype], name: value})
+    assert reason.startswith(f"{name}: ") and expected in reason
+
+
+def test_event_validate_reads_issue_and_approval_fields_in_utc() -> None:
+    change = event_validate(
+        {**VALID["change"], "issue": "SHOP-7", "issue_created_at": "2026-03-02T10:00:00+01:00"}
+    )
+    assert change.fields["issue"] == "SHOP-7"
+    assert change.fields["issue_created_at"] == datetime(2026, 3, 2, 9, tzinfo=UTC)
+    deployment = event_validate(
+        {**VALID["deployment"], "approved_at": "2026-03-05T09:00:00Z", "approved_by": "ann"}
+    )
+    assert deployment.fields["approved_at"] == datetime(2026, 3, 5, 9, tzinfo=UTC)
+    assert deployment.fields["approved_by"] == "ann"
+
+
 def test_event_validate_allows_running_deployment_without_finish() -> None:
     running = {k: v for k, v in VALID["deployment"].items() if k != "finished_at"}
     assert event_validate({**running, "status": "running"}).fields["status"] == "running"
