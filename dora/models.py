@@ -263,6 +263,12 @@ class Deployment(models.Model):
             # Organisation-wide metrics read a window of one tier's deployments.
             models.Index(fields=["environment", "finished_at"], name="deployment_env_finished_idx"),
             models.Index(fields=["sha"]),
+            # The value stream's approval stage: few deployments carry an approval.
+            models.Index(
+                fields=["rollout"],
+                condition=Q(approved_at__isnull=False),
+                name="deployment_approved_idx",
+            ),
         ]
 
     @property

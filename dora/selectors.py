@@ -564,8 +564,11 @@ def _production_approvals(arriving: QuerySet[ChangeArrival], changes: pd.DataFra
 
     Of a change's arrivals in the scope's tier, those at its first arrival time (arrived_at, the
     minimum) name the rollout(s) that first carried it; the earliest approved_at among their
-    deployments is the approval. Only rollouts with an approval are read.
+    deployments is the approval. Only rollouts with an approval are read, and nothing when no
+    deployment carries one (the common case, answered by a partial index).
     """
+    if changes.empty or not Deployment.objects.filter(approved_at__isnull=False).exists():
+        return pd.Series(pd.NaT, index=changes.index, dtype="object")
     approved = _frame(
         arriving.filter(rollout__deployments__approved_at__isnull=False)
         .values("change_id", "arrived_at")
