@@ -101,7 +101,15 @@ STORAGES = {
         )
     },
 }
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # plotly/plotly.min.js from the installed plotly package: no CDN, no copy in git.
+    "dora.staticfiles.PlotlyJsFinder",
+]
 LOGIN_URL = "/admin/login/"
+# Dashboards: 1 lets anonymous visitors read every dashboard (inside a trusted network only).
+DORA_PUBLIC_DASHBOARDS = env.bool("DORA_PUBLIC_DASHBOARDS", default=False)
 
 # Celery: without a broker URL, tasks run eagerly in the calling process (laptop, demo, tests).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or None
