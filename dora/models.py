@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from datetime import timedelta
 
 from django.db import models
@@ -300,7 +301,12 @@ class Incident(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="incident_unique")
         ]
-        indexes = [models.Index(fields=["service", "opened_at"])]
+        indexes = [
+            models.Index(fields=["service", "opened_at"]),
+            models.Index(
+                fields=["service"], condition=Q(resolved_at__isnull=True), name="incident_open_idx"
+            ),
+        ]
 
 
 class AutomationRun(models.Model):
@@ -321,7 +327,25 @@ class AutomationRun(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="automationrun_unique")
         ]
-        indexes = [models.Index(fields=["service", "environment", "finished_at"])]
+        indexes = [
+            models.Index(fields=["service", "environment", "finished_at"]),
+            # The promotion gate reads each instance's latest run, latest lag-resetting success
+            # and newest drift check: one index probe each.
+            models.Index(
+                fields=["service", "environment", "target", "finished_at"],
+                name="automationrun_instance_idx",
+            ),
+            models.Index(
+                fields=["service", "environment", "target", "finished_at"],
+                condition=Q(status="success") & ~Q(action="plan"),
+                name="automationrun_reset_idx",
+            ),
+            models.Index(
+                fields=["service", "environment", "target", "finished_at"],
+                condition=Q(drift_detected__isnull=False),
+                name="automationrun_drift_idx",
+            ),
+        ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -529,3 +553,82 @@ class ApiToken(models.Model):
         raw = f"dora_{scope}_{secrets.token_urlsafe(32)}"
         token = cls.objects.create(name=name, scope=scope, digest=cls.hash(raw), prefix=raw[:12])
         return token, raw
+
+
+# ---------------------------------------------------------------------------------------------
+# Promotion gate
+# ---------------------------------------------------------------------------------------------
+
+
+class GateSettings(models.Model):
+    """`gates.defaults` (CONTRACT §2): thresholds every promotion starts from. One row."""
+
+    min_soak = models.DurationField(null=True, blank=True, help_text="default 30m")
+    stale_after = models.DurationField(
+        null=True, blank=True, help_text="default: the source environment's stale_after"
+    )
+    severity = models.CharField(
+        max_length=40, blank=True, help_text="incident severity that blocks (default sev2)"
+    )
+    max_spread = models.PositiveIntegerField(
+        null=True, blank=True, help_text="versions allowed live in `to` (default 1)"
+    )
+
+    class Meta:
+        verbose_name = "gate defaults"
+        verbose_name_plural = "gate defaults"
+
+    def __str__(self) -> str:
+        return "gate defaults"
+
+
+class GateRule(models.Model):
+    """`gates.rules[]`: check settings for promotions matching service/from/to ('' = any)."""
+
+    service = models.CharField(max_length=200, blank=True)
+    from_env = models.CharField("from", max_length=200, blank=True)
+    to_env = models.CharField("to", max_length=200, blank=True)
+    checks = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='e.g. {"infra_parity": "block", "soak_time": {"min_soak": "2h"}}',
+    )
+    position = models.IntegerField(default=0, help_text="order in the file; later wins ties")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "from_env", "to_env"], name="gaterule_unique"
+            )
+        ]
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.service or '*'}: {self.from_env or '*'} -> {self.to_env or '*'}"
+
+
+class GateDecision(models.Model):
+    """One answer of the promotion gate, with its request and every check (CONTRACT §5)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    evaluated_at = models.DateTimeField()
+    service = models.CharField(max_length=200)
+    version = models.CharField(max_length=200)
+    from_env = models.CharField("from", max_length=200)
+    to_env = models.CharField("to", max_length=200)
+    pipeline_run = models.CharField(max_length=500, blank=True)
+    requested_by = models.CharField(max_length=200, help_text="token name or username")
+    allowed = models.BooleanField()
+    checks = models.JSONField(default=list)
+    request = models.JSONField(default=dict, help_text="the request body as received")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["service", "evaluated_at"]),
+            models.Index(fields=["evaluated_at"]),
+        ]
+        ordering = ["-evaluated_at"]
+
+    def __str__(self) -> str:
+        verdict = "allowed" if self.allowed else "blocked"
+        return f"{self.service} {self.version} {self.from_env}->{self.to_env}: {verdict}"
