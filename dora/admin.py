@@ -1,9 +1,11 @@
-"""Admin pages for the estate (editable), records and derived facts (read-only) and API tokens."""
+"""Admin pages: the estate and gate policy (editable), records and derived facts (read-only),
+gate decisions (read-only) and API tokens."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -19,6 +21,9 @@ from dora.models import (
     DerivePending,
     Environment,
     FailureLink,
+    GateDecision,
+    GateRule,
+    GateSettings,
     Incident,
     MissingCommit,
     PipelineRun,
@@ -30,6 +35,7 @@ from dora.models import (
     Target,
     Team,
 )
+from dora.promotion import checks_parse
 
 
 def _short(sha: str) -> str:
@@ -410,3 +416,61 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         count = queryset.filter(revoked=False).update(revoked=True)
         self.message_user(request, f"Revoked {count} token(s).", messages.SUCCESS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Promotion gate: policy (also `gates:` in apply_config) and the decisions it took
+# ---------------------------------------------------------------------------------------------
+
+
+@admin.register(GateSettings)
+class GateSettingsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "min_soak", "stale_after", "severity", "max_spread")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not GateSettings.objects.exists()  # one row: gates.defaults
+
+
+class GateRuleForm(forms.ModelForm):
+    class Meta:
+        model = GateRule
+        fields = ("service", "from_env", "to_env", "checks", "position")
+
+    def clean_checks(self) -> Any:
+        checks = self.cleaned_data["checks"]
+        try:
+            checks_parse(checks)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return checks
+
+
+@admin.register(GateRule)
+class GateRuleAdmin(admin.ModelAdmin):
+    form = GateRuleForm
+    list_display = ("__str__", "service", "from_env", "to_env", "checks", "position")
+    search_fields = ("service", "from_env", "to_env")
+
+
+@admin.register(GateDecision)
+class GateDecisionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "evaluated_at",
+        "service",
+        "version",
+        "from_env",
+        "to_env",
+        "allowed",
+        "failed_checks",
+        "requested_by",
+        "pipeline_run",
+    )
+    list_filter = ("allowed", "from_env", "to_env")
+    search_fields = ("service", "version", "pipeline_run", "requested_by")
+    date_hierarchy = "evaluated_at"
+
+    @admin.display(description="failed checks")
+    def failed_checks(self, obj: GateDecision) -> str:
+        return ", ".join(
+            f"{c['name']} ({c['severity']})" for c in obj.checks if not c.get("passed")
+        )

@@ -29,16 +29,19 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from dora.derive import pairs_mark
 from dora.estate import _DEFAULT_ORDER, tier_for_name
+from dora.gates import severity_rank
 from dora.models import (
     AutomationRun,
     Deployment,
     Environment,
+    GateSettings,
     Incident,
     Service,
     Target,
     Team,
     Tier,
 )
+from dora.models import GateRule as StoredGateRule
 
 # ---------------------------------------------------------------------------------------------
 # The validated configuration
@@ -124,6 +127,7 @@ class CheckSpec:
     min_soak: timedelta | None = None
     stale_after: timedelta | None = None
     severity: str | None = None  # incident severity threshold (no_open_incidents)
+    max_spread: int | None = None  # versions allowed live in `to` (target_rollout_complete)
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class GateDefaults:
     min_soak: timedelta | None = None
     stale_after: timedelta | None = None
     severity: str | None = None
+    max_spread: int | None = None
 
 
 @dataclass(frozen=True)
@@ -209,7 +214,7 @@ _DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _INCIDENTS_KEYS = ("label",)
 _GATES_KEYS = ("defaults", "rules")
-_GATE_DEFAULTS_KEYS = ("min_soak", "stale_after", "severity")
+_GATE_DEFAULTS_KEYS = ("min_soak", "stale_after", "severity", "max_spread")
 _GATE_RULE_KEYS = ("service", "from", "to", "checks")
 _CHECK_MODES = ("block", "warn", "off")
 # CONTRACT §5 checks and the thresholds each takes besides `mode`.
@@ -219,7 +224,7 @@ _CHECK_THRESHOLDS: dict[str, tuple[str, ...]] = {
     "soak_time": ("min_soak",),
     "source_fresh": ("stale_after",),
     "no_open_incidents": ("severity",),
-    "target_rollout_complete": (),
+    "target_rollout_complete": ("max_spread",),
     "infra_parity": (),
     "no_drift": (),
 }
@@ -449,6 +454,23 @@ class _Reader:
         value = self.value(node)
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(node, f"{path}: expected a whole number, got {_describe(value)}")
+            return _INVALID
+        return value
+
+    def severity(self, node: yaml.Node, path: str) -> Any:
+        """An incident severity the gate can rank: sev1..sev5, P1..P5, critical/high/..."""
+        text = self.string(node, path)
+        if text is _INVALID:
+            return _INVALID
+        if severity_rank(text) is None:
+            self.error(node, f"{path}: '{text}' is not a severity (use sev1..sev5 or P1..P5)")
+            return _INVALID
+        return text
+
+    def spread(self, node: yaml.Node, path: str) -> Any:
+        value = self.integer(node, path)
+        if value is not _INVALID and value < 1:
+            self.error(node, f"{path}: must be at least 1 (one version live everywhere)")
             return _INVALID
         return value
 
@@ -775,7 +797,8 @@ def _load_check(reader: _Reader, name: str, node: yaml.Node, where: str) -> Any:
             "mode": reader.get(entries, "mode", where, lambda n, p: _check_mode(reader, n, p)),
             "min_soak": reader.get(entries, "min_soak", where, reader.duration_or_zero),
             "stale_after": reader.get(entries, "stale_after", where, reader.duration),
-            "severity": reader.get(entries, "severity", where, reader.string),
+            "severity": reader.get(entries, "severity", where, reader.severity),
+            "max_spread": reader.get(entries, "max_spread", where, reader.spread),
         }
         return _INVALID if _INVALID in values.values() else CheckSpec(name=name, **values)
     mode = _check_mode(reader, node, where)
@@ -811,7 +834,8 @@ def _load_gates(reader: _Reader, node: yaml.Node) -> Any:
                 "stale_after": reader.get(
                     d_entries, "stale_after", "gates.defaults", reader.duration
                 ),
-                "severity": reader.get(d_entries, "severity", "gates.defaults", reader.string),
+                "severity": reader.get(d_entries, "severity", "gates.defaults", reader.severity),
+                "max_spread": reader.get(d_entries, "max_spread", "gates.defaults", reader.spread),
             }
             defaults = _INVALID if _INVALID in values.values() else GateDefaults(**values)
     rules: list[GateRule] = []
@@ -1119,6 +1143,51 @@ class _Applier:
         Target.objects.filter(pk__in=configure).update(configured=True)
         Target.objects.filter(pk__in=unconfigure).update(configured=False)
 
+    def gates(self, spec: GatesSpec, *, prune: bool) -> None:
+        """`gates:` into GateSettings (one row) and GateRule rows keyed by service/from/to."""
+        defaults = spec.defaults
+        wanted = {
+            "min_soak": defaults.min_soak,
+            "stale_after": defaults.stale_after,
+            "severity": defaults.severity or "",
+            "max_spread": defaults.max_spread,
+        }
+        stored = GateSettings.objects.first()
+        if stored is None:
+            if any(v not in (None, "") for v in wanted.values()):
+                GateSettings.objects.create(**wanted)
+                self.lines.append(f"+ gate defaults {_gate_defaults_text(wanted)}")
+        elif changes := _update(stored, wanted):
+            self.lines.append(f"~ gate defaults: {changes}")
+
+        existing = {(r.service, r.from_env, r.to_env): r for r in StoredGateRule.objects.all()}
+        seen = set()
+        for position, rule in enumerate(spec.rules):
+            key = (rule.service or "", rule.from_env or "", rule.to_env or "")
+            seen.add(key)
+            values = {
+                "checks": _gate_checks_json(rule.checks),
+                "position": position,
+            }
+            label = _gate_rule_text(*key)
+            obj = existing.get(key)
+            if obj is None:
+                StoredGateRule.objects.create(
+                    service=key[0], from_env=key[1], to_env=key[2], **values
+                )
+                self.lines.append(f"+ gate rule {label}")
+            elif obj.checks != values["checks"] or obj.position != position:
+                changes = _checks_change(obj.checks, values["checks"])
+                obj.checks, obj.position = values["checks"], position
+                obj.save(update_fields=["checks", "position"])
+                if changes:
+                    self.lines.append(f"~ gate rule {label}: {changes}")
+        if prune:
+            for key, obj in sorted(existing.items()):
+                if key not in seen:
+                    obj.delete()
+                    self.lines.append(f"- gate rule {_gate_rule_text(*key)}")
+
     def prune(self) -> None:
         """Delete teams, services and environments not in the file, except those with history."""
         config = self.config
@@ -1171,6 +1240,50 @@ class _Applier:
             f"that history; add it to the file under {label}s: to keep it, or delete its "
             "history in the admin first"
         )
+
+
+def _gate_checks_json(checks: Sequence[CheckSpec]) -> dict[str, Any]:
+    """A rule's checks as GateRule.checks stores them (read by dora.promotion.checks_parse): the
+    file's shape, a bare mode when only the mode is set, durations written as in the file."""
+    data: dict[str, Any] = {}
+    for spec in checks:
+        values: dict[str, Any] = {}
+        if spec.mode is not None:
+            values["mode"] = spec.mode
+        for key in ("min_soak", "stale_after"):
+            if getattr(spec, key) is not None:
+                values[key] = duration_format(getattr(spec, key))
+        if spec.severity:
+            values["severity"] = spec.severity
+        if spec.max_spread is not None:
+            values["max_spread"] = spec.max_spread
+        data[spec.name] = values["mode"] if list(values) == ["mode"] else values
+    return data
+
+
+def _checks_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """`check old -> new` for each check whose setting differs (a position change says nothing)."""
+    return ", ".join(
+        f"{name} {_show_check(old.get(name))} -> {_show_check(new.get(name))}"
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    )
+
+
+def _show_check(value: Any) -> str:
+    if value is None:
+        return "(default)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(value.items())) + "}"
+    return str(value)
+
+
+def _gate_rule_text(service: str, from_env: str, to_env: str) -> str:
+    return f"{service or '*'}: {from_env or '*'} -> {to_env or '*'}"
+
+
+def _gate_defaults_text(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {_show(v)}" for k, v in values.items() if v not in (None, ""))
 
 
 def _derivation_inputs() -> tuple[dict[int, tuple], dict[int, tuple]]:
@@ -1243,6 +1356,8 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
             Environment, "environment", config.environments, _environment_fields
         )
         applier.targets(environments)
+        if config.gates is not None:
+            applier.gates(config.gates, prune=prune)
         if prune:
             applier.prune()
         handled: set[str] = set()
@@ -1266,7 +1381,6 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         section
         for section, present in (
             (f"sources ({', '.join(unapplied_kinds)})", bool(unapplied_kinds)),
-            ("gates", config.gates is not None),
             ("targets", bool(config.targets)),
         )
         if present

@@ -18,6 +18,8 @@ from dora.models import (
     ApiToken,
     Deployment,
     Environment,
+    GateRule,
+    GateSettings,
     Rollout,
     Service,
     Target,
@@ -181,8 +183,82 @@ def test_config_apply_notes_unapplied_sections_once() -> None:
     assert len(diff.notes) == 1
     # GitHub sources are applied (ingest.config); the example's GitLab and PagerDuty ones not yet.
     assert diff.notes[0].startswith(
-        "sources (gitlab, pagerduty), gates, targets: validated but not applied yet"
+        "sources (gitlab, pagerduty), targets: validated but not applied yet"
     )
+
+
+GATES = """\
+gates:
+  defaults: {min_soak: 45m, severity: sev1}
+  rules:
+    - service: checkout
+      from: staging
+      to: production
+      checks:
+        infra_parity: block
+        target_rollout_complete: {mode: block, max_spread: 2}
+        soak_time: {min_soak: 2h}
+    - from: staging
+      checks: {no_drift: off}
+"""
+
+
+def test_config_apply_gates_stores_defaults_and_rules_idempotently() -> None:
+    lines = _apply(GATES)
+
+    assert lines == [
+        "+ gate defaults min_soak 45m, severity sev1",
+        "+ gate rule checkout: staging -> production",
+        "+ gate rule *: staging -> *",
+    ]
+    settings = GateSettings.objects.get()
+    assert (settings.min_soak, settings.severity, settings.stale_after) == (
+        timedelta(minutes=45),
+        "sev1",
+        None,
+    )
+    rules = {(r.service, r.from_env, r.to_env): r.checks for r in GateRule.objects.all()}
+    assert rules == {
+        ("checkout", "staging", "production"): {
+            "infra_parity": "block",
+            "target_rollout_complete": {"mode": "block", "max_spread": 2},
+            "soak_time": {"min_soak": "2h"},
+        },
+        ("", "staging", ""): {"no_drift": "off"},
+    }
+    assert _apply(GATES) == []
+
+
+def test_config_apply_gates_updates_and_prunes_rules() -> None:
+    _apply(GATES)
+
+    changed = GATES.replace("min_soak: 2h", "min_soak: 3h").replace(
+        "    - from: staging\n      checks: {no_drift: off}\n", ""
+    )
+    assert _apply(changed) == [
+        "~ gate rule checkout: staging -> production: soak_time {min_soak: 2h} -> {min_soak: 3h}",
+    ]
+    assert GateRule.objects.count() == 2  # absent rules stay without --prune
+    assert _apply(changed, prune=True) == ["- gate rule *: staging -> *"]
+    assert GateRule.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("snippet", "message"),
+    [
+        ("gates:\n  defaults: {severity: urgent}\n", "is not a severity"),
+        (
+            "gates:\n  rules:\n    - checks: {target_rollout_complete: {max_spread: 0}}\n",
+            "must be at least 1",
+        ),
+        ("gates:\n  rules:\n    - checks: {soak_time: {max_spread: 2}}\n", "max_spread"),
+    ],
+)
+def test_config_load_gates_rejects_bad_thresholds(snippet: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_load(snippet)
+
+    assert message in str(caught.value)
 
 
 def test_apply_config_command_applies_file(tmp_path: Path) -> None:

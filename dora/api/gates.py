@@ -1,0 +1,151 @@
+"""POST /api/v1/gates/promotion: may a version go from one environment to the next (CONTRACT §5)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dora.api.auth import scope_required
+from dora.promotion import PromotionNotFound, PromotionRequest, decision_body, promotion_decide
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 30
+
+
+class PromotionRequestSerializer(serializers.Serializer):
+    """The request body; `from`/`to` are Python keywords, hence the declared fields below."""
+
+    service = serializers.CharField(max_length=200, trim_whitespace=True)
+    version = serializers.CharField(
+        max_length=200, help_text="a version label (v1.4.2) or a full commit sha"
+    )
+    pipeline_run = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, allow_null=True
+    )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(max_length=200, help_text="source environment")
+        fields["to"] = serializers.CharField(max_length=200, help_text="destination environment")
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    key: ["Unknown field; expected service, version, from, to, pipeline_run."]
+                    for key in unknown
+                }
+            )
+        if attrs["from"] == attrs["to"]:
+            raise serializers.ValidationError({"to": ["Must differ from `from`."]})
+        return attrs
+
+
+_CHECK = inline_serializer(
+    "GateCheck",
+    {
+        "name": serializers.CharField(),
+        "passed": serializers.BooleanField(),
+        "severity": serializers.ChoiceField(["block", "warn"]),
+        "detail": serializers.CharField(),
+    },
+)
+_DECISION = inline_serializer(
+    "GateDecision",
+    {
+        "allowed": serializers.BooleanField(),
+        "decision_id": serializers.UUIDField(),
+        "evaluated_at": serializers.DateTimeField(),
+        "service": serializers.CharField(),
+        "version": serializers.CharField(),
+        "from": serializers.CharField(),
+        "to": serializers.CharField(),
+        "pipeline_run": serializers.CharField(allow_null=True),
+        "checks": _CHECK,
+    },
+)
+_ERROR = inline_serializer("GateError", {"detail": serializers.CharField()})
+
+
+class PromotionGateApi(APIView):
+    """Decide a promotion from delivery data; every decision is stored with its checks."""
+
+    permission_classes = [scope_required("gate")]
+
+    @extend_schema(
+        request=PromotionRequestSerializer,
+        responses={
+            200: OpenApiResponse(_DECISION, description="allowed"),
+            409: OpenApiResponse(_DECISION, description="blocked: the checks say why"),
+            400: OpenApiResponse(description="malformed request: messages per field"),
+            401: _ERROR,
+            403: _ERROR,
+            404: OpenApiResponse(_ERROR, description="unknown service or environment"),
+            503: OpenApiResponse(_ERROR, description="cannot decide now; fails closed"),
+        },
+        examples=[
+            OpenApiExample(
+                "promotion",
+                value={
+                    "service": "checkout",
+                    "version": "v1.4.2",
+                    "from": "staging",
+                    "to": "production",
+                    "pipeline_run": "https://ci.example.com/runs/812",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict):
+            return Response(
+                {"detail": "Send a JSON object: service, version, from, to, pipeline_run."},
+                status=400,
+            )
+        serializer = PromotionRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        promotion = PromotionRequest(
+            service=data["service"],
+            version=data["version"],
+            from_env=data["from"],
+            to_env=data["to"],
+            pipeline_run=data.get("pipeline_run") or "",
+        )
+        try:
+            stored, _ = promotion_decide(
+                promotion,
+                now=timezone.now(),
+                requested_by=str(request.user),
+                body=request.data,
+            )
+        except PromotionNotFound as exc:
+            return Response({"detail": str(exc), exc.what: exc.name}, status=404)
+        return Response(decision_body(stored), status=200 if stored.allowed else 409)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # Fail closed: without the database there is no evidence, so no promotion.
+        if isinstance(exc, DatabaseError):
+            log.error("promotion gate: database unavailable: %s", exc)
+            return Response(
+                {
+                    "allowed": False,
+                    "detail": "The gate cannot read its database, so it cannot decide and "
+                    f"blocks (fails closed): {exc.__class__.__name__}. Retry later.",
+                },
+                status=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        return super().handle_exception(exc)

@@ -1,0 +1,647 @@
+"""Promotion gate: the eight checks of CONTRACT §5 over a snapshot of facts, pure.
+
+`promotion_evaluate(facts, policy)` answers "may version V of service S go from `from` to `to`?"
+with every check's name, passed, severity and a one-line detail naming its evidence. No Django,
+no database: `dora.promotion` reads the snapshot and stores the decision.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+CHECKS: tuple[str, ...] = (
+    "version_verified_in_source",
+    "source_current",
+    "soak_time",
+    "source_fresh",
+    "no_open_incidents",
+    "target_rollout_complete",
+    "infra_parity",
+    "no_drift",
+)
+BLOCK, WARN, OFF = "block", "warn", "off"
+MODES = (BLOCK, WARN, OFF)
+DEFAULT_MODES: Mapping[str, str] = {
+    "version_verified_in_source": BLOCK,
+    "source_current": BLOCK,
+    "soak_time": BLOCK,
+    "source_fresh": BLOCK,
+    "no_open_incidents": BLOCK,
+    "target_rollout_complete": WARN,
+    "infra_parity": WARN,
+    "no_drift": WARN,
+}
+# The thresholds each check reads besides its mode (CONTRACT §2 `gates:`; max_spread is added).
+THRESHOLDS: Mapping[str, tuple[str, ...]] = {
+    "version_verified_in_source": (),
+    "source_current": (),
+    "soak_time": ("min_soak",),
+    "source_fresh": ("stale_after",),
+    "no_open_incidents": ("severity",),
+    "target_rollout_complete": ("max_spread",),
+    "infra_parity": (),
+    "no_drift": (),
+}
+DEFAULT_MIN_SOAK = timedelta(minutes=30)
+DEFAULT_STALE_AFTER = timedelta(days=7)
+DEFAULT_SEVERITY = "sev2"
+DEFAULT_MAX_SPREAD = 1
+# Targets a rollout must reach, as derivation counts them: the environment's configured targets
+# when the service deploys to any; otherwise those with a success in this window (dora.derive).
+ACTIVE_TARGET_WINDOW = timedelta(days=30)
+NON_RESETTING_ACTIONS = frozenset({"plan"})  # METRICS §4.3: dry runs do not reset the lag
+LISTED = 3  # evidence items named in a detail before "and N more"
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckSetting:
+    """One check's override in a rule or the defaults; None keeps what comes before it."""
+
+    mode: str | None = None
+    min_soak: timedelta | None = None
+    stale_after: timedelta | None = None
+    severity: str | None = None
+    max_spread: int | None = None
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    """Settings for promotions matching service/from/to ('' matches all), in file order."""
+
+    service: str = ""
+    from_env: str = ""
+    to_env: str = ""
+    checks: Mapping[str, CheckSetting] = field(default_factory=dict)
+    position: int = 0
+
+    def matches(self, service: str, from_env: str, to_env: str) -> bool:
+        return all(
+            not want or want == have
+            for want, have in (
+                (self.service, service),
+                (self.from_env, from_env),
+                (self.to_env, to_env),
+            )
+        )
+
+    @property
+    def specificity(self) -> tuple[bool, bool, bool, int]:
+        # A rule naming the service beats one that does not; then naming `from`, then `to`;
+        # among equals the later one in the file wins.
+        return (bool(self.service), bool(self.from_env), bool(self.to_env), self.position)
+
+
+@dataclass(frozen=True)
+class CheckPolicy:
+    """A check's resolved mode and thresholds for one promotion."""
+
+    name: str
+    mode: str
+    min_soak: timedelta = DEFAULT_MIN_SOAK
+    stale_after: timedelta = DEFAULT_STALE_AFTER
+    severity: str = DEFAULT_SEVERITY
+    max_spread: int = DEFAULT_MAX_SPREAD
+
+
+@dataclass(frozen=True)
+class Policy:
+    checks: Mapping[str, CheckPolicy]
+    rules: tuple[PolicyRule, ...] = ()  # the rules that matched, least specific first
+
+    def __getitem__(self, name: str) -> CheckPolicy:
+        return self.checks[name]
+
+
+def policy_resolve(
+    rules: Iterable[PolicyRule],
+    *,
+    defaults: CheckSetting = CheckSetting(),
+    service: str,
+    from_env: str,
+    to_env: str,
+    source_stale_after: timedelta | None = None,
+) -> Policy:
+    """Each check's mode and thresholds for a promotion.
+
+    Precedence, lowest first: built-in defaults (modes of CONTRACT §5; min_soak 30m, severity
+    sev2, spread 1); the source environment's own `stale_after`; `gates.defaults`; then the
+    matching rules, least specific first (see PolicyRule.specificity). A rule sets only what it
+    names.
+    """
+    matched = tuple(
+        sorted(
+            (r for r in rules if r.matches(service, from_env, to_env)),
+            key=lambda r: r.specificity,
+        )
+    )
+    base = CheckSetting(
+        min_soak=defaults.min_soak,
+        stale_after=defaults.stale_after or source_stale_after,
+        severity=defaults.severity,
+        max_spread=defaults.max_spread,
+    )
+    resolved: dict[str, CheckPolicy] = {}
+    for name in CHECKS:
+        policy = _apply(CheckPolicy(name=name, mode=DEFAULT_MODES[name]), base)
+        for rule in matched:
+            if name in rule.checks:
+                policy = _apply(policy, rule.checks[name])
+        resolved[name] = policy
+    return Policy(checks=resolved, rules=matched)
+
+
+def _apply(policy: CheckPolicy, setting: CheckSetting) -> CheckPolicy:
+    changes: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("mode", setting.mode),
+            ("min_soak", setting.min_soak),
+            ("stale_after", setting.stale_after),
+            ("severity", setting.severity),
+            ("max_spread", setting.max_spread),
+        )
+        if value is not None
+    }
+    return replace(policy, **changes) if changes else policy
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetDeployment:
+    """A successful deployment of the service to one target of an environment."""
+
+    target: str
+    finished_at: datetime
+    version: str = ""
+    sha: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.version or self.sha[:12] or "(unlabelled)"
+
+    def is_version(self, wanted: str) -> bool:
+        return bool(wanted) and (wanted == self.version or wanted.lower() == self.sha.lower())
+
+
+@dataclass(frozen=True)
+class EnvironmentFacts:
+    """One environment as the gate sees it for one service.
+
+    deployments: successful deployments, oldest first; for each target at least its latest one,
+      and every deployment since the first of the requested version (the selector bounds it).
+    configured_targets: the environment's configured target names.
+    """
+
+    name: str
+    deployments: tuple[TargetDeployment, ...] = ()
+    configured_targets: frozenset[str] = frozenset()
+
+    def latest(self) -> dict[str, TargetDeployment]:
+        """Each target's live (latest successful) deployment."""
+        live: dict[str, TargetDeployment] = {}
+        for deployment in self.deployments:
+            live[deployment.target] = deployment
+        return live
+
+    def active_targets(self, now: datetime) -> list[str]:
+        """Targets a rollout must reach, sorted (derivation's rule, dora.derive)."""
+        live = self.latest()
+        if self.configured_targets & set(live):
+            return sorted(self.configured_targets)
+        return sorted(t for t, d in live.items() if d.finished_at > now - ACTIVE_TARGET_WINDOW)
+
+
+@dataclass(frozen=True)
+class RolloutFailure:
+    """A rollout of the version in the source environment marked failed by derivation."""
+
+    status: str  # confirmed | inferred
+    causes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AutomationInstance:
+    """One automation process instance: a service's (or infra stack's) runs in an environment
+    on one target ('' when the runs name none)."""
+
+    service: str
+    environment: str
+    target: str = ""
+    infra: bool = False
+    last_success_at: datetime | None = None  # latest successful run that resets the lag
+    last_success_action: str = ""
+    version: str = ""  # the version the latest successful run applied, when runs carry one
+    version_at: datetime | None = None
+    drift_checked_at: datetime | None = None  # the newest run that reported drift either way
+    drift_detected: bool | None = None
+
+    @property
+    def name(self) -> str:
+        what = "infra stack" if self.infra else "service"
+        where = f"{self.environment}/{self.target}" if self.target else self.environment
+        return f"{what} {self.service} in {where}"
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    id: str
+    severity: str
+    environment: str = ""  # '' when the incident names none
+    opened_at: datetime | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class PromotionFacts:
+    """What the gate knows at `now` about promoting `version` of `service` from → to."""
+
+    service: str
+    version: str
+    source: EnvironmentFacts
+    destination: EnvironmentFacts
+    now: datetime
+    failures: tuple[RolloutFailure, ...] = ()  # the version's rollouts in `source` marked failed
+    automation: tuple[AutomationInstance, ...] = ()  # in `source` and `destination`
+    incidents: tuple[OpenIncident, ...] = ()  # unresolved, on the service, in from/to/none
+
+
+# ---------------------------------------------------------------------------------------------
+# Decision
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    severity: str  # block | warn
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "severity": self.severity,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    allowed: bool
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def blocking(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if not c.passed and c.severity == BLOCK)
+
+    @property
+    def warnings(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if not c.passed and c.severity == WARN)
+
+
+def promotion_evaluate(facts: PromotionFacts, policy: Policy) -> GateDecision:
+    """Run every check that is not off, in CONTRACT §5's order.
+
+    Allowed unless a check with severity `block` failed; failed `warn` checks never block.
+    """
+    results = []
+    for name in CHECKS:
+        setting = policy[name]
+        if setting.mode == OFF:
+            continue
+        passed, detail = _CHECK_FUNCTIONS[name](facts, setting)
+        results.append(CheckResult(name=name, passed=passed, severity=setting.mode, detail=detail))
+    allowed = not any(not r.passed and r.severity == BLOCK for r in results)
+    return GateDecision(allowed=allowed, checks=tuple(results))
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks: each returns (passed, detail)
+# ---------------------------------------------------------------------------------------------
+
+
+def _version_in_source(facts: PromotionFacts) -> dict[str, datetime]:
+    """Per source target, the first successful deployment of the version there."""
+    first: dict[str, datetime] = {}
+    for deployment in facts.source.deployments:
+        if deployment.is_version(facts.version) and deployment.target not in first:
+            first[deployment.target] = deployment.finished_at
+    return first
+
+
+def _targets_phrase(targets: Sequence[str], env: str) -> str:
+    """Target names; a deployment naming no target is the environment as a whole."""
+    return _listed([t or env for t in targets])
+
+
+def check_version_verified_in_source(
+    facts: PromotionFacts, setting: CheckPolicy
+) -> tuple[bool, str]:
+    """A successful rollout of the version reached every active target of `from`, not failed."""
+    v, env = facts.version, facts.source.name
+    first = _version_in_source(facts)
+    if not first:
+        return False, f"{v} was never deployed successfully to {env}"
+    active = facts.source.active_targets(facts.now) or sorted(first)
+    reached = [t for t in active if t in first]
+    missing = [t for t in active if t not in first]
+    if missing:
+        return False, (
+            f"{v} reached {len(reached)}/{len(active)} {env} targets; "
+            f"missing {_targets_phrase(missing, env)}"
+        )
+    if facts.failures:
+        marks = sorted({f.status for f in facts.failures})
+        causes = sorted({c for f in facts.failures for c in f.causes})
+        why = f" ({', '.join(causes)})" if causes else ""
+        return False, f"{v}'s rollout in {env} was marked failed, {'/'.join(marks)}{why}"
+    since = max(first[t] for t in active)
+    return True, f"live in {env} on {len(active)}/{len(active)} targets since {_when(since)}"
+
+
+def check_source_current(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
+    """`from` still runs the version: nothing else has been deployed there since."""
+    v, env = facts.version, facts.source.name
+    live = facts.source.latest()
+    first = _version_in_source(facts)
+    if not first:
+        return False, f"{v} was never deployed successfully to {env}"
+    active = facts.source.active_targets(facts.now) or sorted(live)
+    moved = sorted(
+        (live[t] for t in active if t in live and not live[t].is_version(v)),
+        key=lambda d: (d.finished_at, d.target),
+    )
+    if moved:
+        newest = moved[-1]
+        others = sorted({d.label for d in moved})
+        where = _targets_phrase([d.target for d in moved], env)
+        return False, (
+            f"{env} moved on from {v}: {', '.join(others)} deployed to {where} "
+            f"(latest {_when(newest.finished_at)})"
+        )
+    running = [t for t in active if t in live]
+    return True, f"{env} still runs {v} on {len(running)}/{len(active)} targets"
+
+
+def _live_since(facts: PromotionFacts) -> tuple[dict[str, datetime], list[str]]:
+    """Per source target currently on the version, when its current stretch on it began; and
+    the active targets that are not on it."""
+    v = facts.version
+    since: dict[str, datetime] = {}
+    for deployment in facts.source.deployments:  # oldest first
+        if deployment.is_version(v):
+            since.setdefault(deployment.target, deployment.finished_at)
+        else:
+            since.pop(deployment.target, None)
+    active = facts.source.active_targets(facts.now) or sorted(since)
+    return since, [t for t in active if t not in since]
+
+
+def check_soak_time(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
+    """The version has been live in `from` (on every target that runs it) at least min_soak."""
+    v, env = facts.version, facts.source.name
+    since, _ = _live_since(facts)
+    if not since:
+        return False, f"{v} is not live in {env}"
+    start = max(since.values())
+    soaked = facts.now - start
+    need = _duration(setting.min_soak)
+    if soaked < setting.min_soak:
+        return False, (
+            f"{v} live in {env} for {_duration(soaked)} (since {_when(start)}); needs {need}"
+        )
+    return True, f"{v} live in {env} for {_duration(soaked)} (since {_when(start)}), min {need}"
+
+
+def check_source_fresh(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
+    """Every automation instance of `from` (the service's, infra stacks') succeeded recently."""
+    env = facts.source.name
+    instances = [
+        i
+        for i in facts.automation
+        if i.environment == env and (i.infra or i.service == facts.service)
+    ]
+    limit = _duration(setting.stale_after)
+    if not instances:
+        return True, f"no automation runs recorded in {env} for {facts.service} or infra stacks"
+    stale = []
+    for instance in instances:
+        if instance.last_success_at is None:
+            stale.append((timedelta.max, f"{instance.name}: never ran successfully"))
+            continue
+        age = facts.now - instance.last_success_at
+        if age > setting.stale_after:
+            action = instance.last_success_action or "run"
+            stale.append(
+                (
+                    age,
+                    f"{instance.name}: last successful {action} {_duration(age)} ago "
+                    f"({_when(instance.last_success_at)})",
+                )
+            )
+    if stale:
+        stale.sort(key=lambda pair: pair[0], reverse=True)
+        return False, f"stale after {limit}: {_listed([text for _, text in stale])}"
+    oldest = min(instances, key=lambda i: i.last_success_at or facts.now)
+    age = facts.now - (oldest.last_success_at or facts.now)
+    return True, (
+        f"{len(instances)} automation instance{'s' if len(instances) != 1 else ''} in {env} "
+        f"ran within {limit} (oldest {_duration(age)} ago: {oldest.name})"
+    )
+
+
+_SEVERITY_WORDS = {
+    "critical": 1,
+    "high": 2,
+    "major": 2,
+    "medium": 3,
+    "moderate": 3,
+    "minor": 4,
+    "low": 4,
+    "info": 5,
+    "informational": 5,
+}
+_SEVERITY_NUMBER = re.compile(r"^(?:sev|s|p|priority|severity)?[\s_-]*([0-9])$")
+
+
+def severity_rank(text: str) -> int | None:
+    """1 for the most severe: sev1, SEV-1, S1, P1, 1, critical; None when unrecognised."""
+    cleaned = text.strip().lower()
+    if cleaned in _SEVERITY_WORDS:
+        return _SEVERITY_WORDS[cleaned]
+    match = _SEVERITY_NUMBER.match(cleaned)
+    return int(match.group(1)) if match else None
+
+
+def check_no_open_incidents(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
+    """No unresolved incident on the service in `from` or `to` at or above `severity`.
+
+    An incident naming no environment may be in either, and one whose severity is not
+    recognised counts as severe: the gate fails closed.
+    """
+    threshold = severity_rank(setting.severity)
+    if threshold is None:
+        threshold = severity_rank(DEFAULT_SEVERITY) or 2
+    envs = {facts.source.name, facts.destination.name}
+    relevant = [i for i in facts.incidents if not i.environment or i.environment in envs]
+    blocking = []
+    for incident in relevant:
+        rank = severity_rank(incident.severity)
+        if rank is None or rank <= threshold:
+            blocking.append(incident)
+    if blocking:
+        blocking.sort(key=lambda i: (severity_rank(i.severity) or 0, i.id))
+        described = [
+            f"{i.id} ({i.severity or 'no severity'}, {i.environment or 'no environment'}"
+            f"{', opened ' + _when(i.opened_at) if i.opened_at else ''})"
+            for i in blocking
+        ]
+        return False, (
+            f"open incident{'s' if len(blocking) > 1 else ''} at or above {setting.severity} "
+            f"on {facts.service}: {_listed(described)}"
+        )
+    if relevant:
+        return True, (
+            f"{len(relevant)} open incident{'s' if len(relevant) != 1 else ''} on "
+            f"{facts.service}, all below {setting.severity}"
+        )
+    where = f"{facts.source.name} or {facts.destination.name}"
+    return True, f"no open incident on {facts.service} in {where}"
+
+
+def check_target_rollout_complete(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
+    """`to` is not mid-rollout: the service's version spread there is at most max_spread."""
+    env = facts.destination.name
+    live = facts.destination.latest()
+    active = [t for t in facts.destination.active_targets(facts.now) if t in live]
+    if not active:
+        return True, f"{facts.service} has no live version in {env} yet"
+    by_version: dict[str, list[str]] = {}
+    for target in active:
+        by_version.setdefault(live[target].label, []).append(target)
+    spread = len(by_version)
+    if spread > setting.max_spread:
+        parts = [
+            f"{label} on {_targets_phrase(targets, env)}"
+            for label, targets in sorted(by_version.items(), key=lambda kv: -len(kv[1]))
+        ]
+        return False, (
+            f"{env} is mid-rollout: {spread} versions across {len(active)} targets "
+            f"({'; '.join(parts)})"
+        )
+    versions = ", ".join(sorted(by_version))
+    return True, f"{env} runs {versions} on {len(active)}/{len(active)} targets"
+
+
+def _stack_versions(facts: PromotionFacts, env: str) -> dict[str, set[str]]:
+    versions: dict[str, set[str]] = {}
+    for instance in facts.automation:
+        if instance.infra and instance.environment == env and instance.version:
+            versions.setdefault(instance.service, set()).add(instance.version)
+    return versions
+
+
+def check_infra_parity(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
+    """Infra stacks in `from` run the same versions as in `to`."""
+    source = _stack_versions(facts, facts.source.name)
+    destination = _stack_versions(facts, facts.destination.name)
+    shared = sorted(set(source) & set(destination))
+    if not shared:
+        return True, (
+            f"no infra stack with a known version in both {facts.source.name} "
+            f"and {facts.destination.name}"
+        )
+    differ = [s for s in shared if source[s] != destination[s]]
+    if differ:
+        described = [
+            f"{s} {facts.source.name} {'/'.join(sorted(source[s]))}, "
+            f"{facts.destination.name} {'/'.join(sorted(destination[s]))}"
+            for s in differ
+        ]
+        return False, f"infra versions differ: {_listed(described)}"
+    return True, (
+        f"{len(shared)} infra stack{'s' if len(shared) != 1 else ''} on the same versions in "
+        f"{facts.source.name} and {facts.destination.name}"
+    )
+
+
+def check_no_drift(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
+    """The newest drift check of each automation instance of `to` found no drift."""
+    env = facts.destination.name
+    checked = [
+        i
+        for i in facts.automation
+        if i.environment == env
+        and i.drift_checked_at is not None
+        and (i.infra or i.service == facts.service)
+    ]
+    if not checked:
+        return True, f"no drift check recorded in {env}"
+    drifted = sorted((i for i in checked if i.drift_detected), key=lambda i: i.name)
+    if drifted:
+        described = [f"{i.name} (checked {_when(i.drift_checked_at)})" for i in drifted]
+        return False, f"drift detected: {_listed(described)}"
+    newest = max(i.drift_checked_at for i in checked if i.drift_checked_at is not None)
+    return True, (
+        f"no drift in {len(checked)} instance{'s' if len(checked) != 1 else ''} of {env} "
+        f"(newest check {_when(newest)})"
+    )
+
+
+_CHECK_FUNCTIONS = {
+    "version_verified_in_source": check_version_verified_in_source,
+    "source_current": check_source_current,
+    "soak_time": check_soak_time,
+    "source_fresh": check_source_fresh,
+    "no_open_incidents": check_no_open_incidents,
+    "target_rollout_complete": check_target_rollout_complete,
+    "infra_parity": check_infra_parity,
+    "no_drift": check_no_drift,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Words
+# ---------------------------------------------------------------------------------------------
+
+
+def _when(moment: datetime | None) -> str:
+    """A time the way the contract's example writes it: 2026-03-05T10:00Z."""
+    if moment is None:
+        return "never"
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _duration(value: timedelta) -> str:
+    """9d 2h, 3h 5m, 12m, 40s: the two largest units."""
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)}s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        count, seconds = divmod(seconds, size)
+        if count or parts:
+            parts.append(f"{count}{unit}")
+    while len(parts) > 1 and parts[-1].startswith("0"):
+        parts.pop()
+    return " ".join(parts[:2])
+
+
+def _listed(items: Sequence[str]) -> str:
+    shown = list(items[:LISTED])
+    rest = len(items) - len(shown)
+    return ", ".join(shown) + (f" and {rest} more" if rest > 0 else "")
