@@ -537,7 +537,7 @@ def check_target_rollout_complete(facts: PromotionFacts, setting: CheckPolicy) -
     if spread > setting.max_spread:
         parts = [
             f"{label} on {_targets_phrase(targets, env)}"
-            for label, targets in sorted(by_version.items(), key=lambda kv: -len(kv[1]))
+            for label, targets in sorted(by_version.items(), key=lambda kv: (-len(kv[1]), kv[0]))
         ]
         return False, (
             f"{env} is mid-rollout: {spread} versions across {len(active)} targets "

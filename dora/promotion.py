@@ -312,7 +312,7 @@ def _open_incidents(
     )
     return tuple(
         gates.OpenIncident(
-            id=external_id,
+            id=external_id.removeprefix("incident:"),  # the event's own id
             severity=severity,
             environment=environment or "",
             opened_at=opened,

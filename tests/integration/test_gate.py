@@ -1,0 +1,366 @@
+"""The promotion gate end to end: events in through intake, POST /api/v1/gates/promotion out.
+
+Every scenario starts from one estate, written as events relative to the real clock (the API
+decides at `now`): shop v1.4.2 live on the three staging targets for 3 hours, production on
+v1.4.1 on both targets, the infra stack `network` applied a day ago in both environments.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from rest_framework.test import APIClient
+
+from dora.config import config_apply, config_load
+from dora.events import events_record
+from dora.models import ApiToken, GateDecision
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/gates/promotion"
+NOW = datetime.now(UTC)
+
+ESTATE = """\
+services:
+  - name: shop
+    kind: app
+  - name: network
+    kind: infra
+environments:
+  - name: staging
+    tier: staging
+    order: 2
+    stale_after: 7d
+    targets: [s-a, s-b, s-c]
+  - name: production
+    tier: production
+    order: 3
+    targets: [p-a, p-b]
+"""
+
+
+def ago(hours: float = 0, *, days: float = 0) -> str:
+    return (NOW - timedelta(days=days, hours=hours)).isoformat().replace("+00:00", "Z")
+
+
+def deploy(
+    ident: str, version: str, env: str, target: str, *, hours: float, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "type": "deployment",
+        "id": ident,
+        "service": extra.pop("service", "shop"),
+        "environment": env,
+        "target": target,
+        "version": version,
+        "status": extra.pop("status", "success"),
+        "finished_at": ago(hours),
+        **extra,
+    }
+
+
+def apply_run(ident: str, env: str, *, days: float, version: str = "2.3.0", **extra: Any) -> dict:
+    return {
+        "type": "automation_run",
+        "id": ident,
+        "service": "network",
+        "environment": env,
+        "action": extra.pop("action", "apply"),
+        "status": "success",
+        "finished_at": ago(days=days),
+        "version": version,
+        **extra,
+    }
+
+
+def record(events: list[dict[str, Any]]) -> None:
+    report = events_record(events)
+    assert report.counts["rejected"] == 0, [i.reason for i in report.items if i.reason]
+
+
+@pytest.fixture
+def estate() -> None:
+    config_apply(config_load(ESTATE))
+    record(
+        [
+            *(deploy(f"s1-{t}", "v1.4.1", "staging", t, hours=30) for t in ("s-a", "s-b", "s-c")),
+            *(deploy(f"p1-{t}", "v1.4.1", "production", t, hours=26) for t in ("p-a", "p-b")),
+            deploy("s2-s-a", "v1.4.2", "staging", "s-a", hours=4),
+            deploy("s2-s-b", "v1.4.2", "staging", "s-b", hours=3.5),
+            deploy("s2-s-c", "v1.4.2", "staging", "s-c", hours=3),
+            apply_run("net-s", "staging", days=1),
+            apply_run("net-p", "production", days=1),
+        ]
+    )
+
+
+def gate_client(name: str = "ci-deploy") -> APIClient:
+    client = APIClient()
+    _, raw = ApiToken.issue(name=name, scope=ApiToken.Scope.GATE)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def ask(body: Any, client: APIClient | None = None) -> tuple[int, dict[str, Any]]:
+    response = (client or gate_client()).generic(
+        "POST", URL, json.dumps(body), content_type="application/json"
+    )
+    return response.status_code, response.json()
+
+
+def promotion(version: str = "v1.4.2", **extra: Any) -> dict[str, Any]:
+    return {"service": "shop", "version": version, "from": "staging", "to": "production", **extra}
+
+
+def checks(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in body["checks"]}
+
+
+def failed(body: dict[str, Any]) -> list[str]:
+    return [c["name"] for c in body["checks"] if not c["passed"]]
+
+
+# --------------------------------------------------------------------------------------------
+# Scenarios of the issue
+# --------------------------------------------------------------------------------------------
+
+
+def test_gate_allows_a_verified_soaked_version_and_stores_the_decision(estate: None) -> None:
+    status, body = ask(promotion(pipeline_run="gh-run-812"), gate_client("deploy-bot"))
+
+    assert status == 200, body
+    assert body["allowed"] is True
+    assert failed(body) == []
+    assert (body["service"], body["version"], body["from"], body["to"]) == (
+        "shop",
+        "v1.4.2",
+        "staging",
+        "production",
+    )
+    assert len(body["checks"]) == 8
+    stored = GateDecision.objects.get(id=body["decision_id"])
+    assert stored.allowed
+    assert stored.requested_by == "token:deploy-bot"
+    assert stored.pipeline_run == "gh-run-812"
+    assert stored.request == promotion(pipeline_run="gh-run-812")
+    assert stored.checks == body["checks"]
+
+
+def test_gate_blocks_when_staging_moved_on_after_the_version_was_verified(estate: None) -> None:
+    record([deploy(f"s3-{t}", "v1.4.3", "staging", t, hours=1) for t in ("s-a", "s-b", "s-c")])
+
+    status, body = ask(promotion())
+
+    assert status == 409
+    assert body["allowed"] is False
+    assert failed(body) == ["source_current", "soak_time"]
+    assert checks(body)["source_current"]["detail"].startswith(
+        "staging moved on from v1.4.2: v1.4.3 deployed to s-a, s-b, s-c (latest "
+    )
+    assert checks(body)["version_verified_in_source"]["passed"] is True
+
+
+def test_gate_blocks_a_version_verified_on_two_of_three_staging_targets(estate: None) -> None:
+    record(
+        [
+            deploy("s4-s-a", "v1.5.0", "staging", "s-a", hours=2),
+            deploy("s4-s-b", "v1.5.0", "staging", "s-b", hours=2),
+        ]
+    )
+
+    status, body = ask(promotion("v1.5.0"))
+
+    assert status == 409
+    assert "version_verified_in_source" in failed(body)
+    assert checks(body)["version_verified_in_source"]["detail"] == (
+        "v1.5.0 reached 2/3 staging targets; missing s-c"
+    )
+
+
+def test_gate_blocks_when_stagings_infra_stack_was_not_applied_for_9_days(estate: None) -> None:
+    config_apply(config_load("gates:\n  defaults: {stale_after: 7d}\n"))
+    GateDecision.objects.all().delete()
+    record([apply_run("net-s", "staging", days=9)])  # the same run, re-sent: older than thought
+
+    status, body = ask(promotion())
+
+    assert status == 409
+    assert failed(body) == ["source_fresh"]
+    detail = checks(body)["source_fresh"]["detail"]
+    assert detail.startswith(
+        "stale after 7d: infra stack network in staging: last successful apply 9d ago ("
+    )
+
+
+def test_gate_blocks_on_an_open_sev1_incident_in_production(estate: None) -> None:
+    record(
+        [
+            {
+                "type": "incident",
+                "id": "INC-7",
+                "service": "shop",
+                "environment": "production",
+                "severity": "sev1",
+                "opened_at": ago(1),
+            }
+        ]
+    )
+
+    status, body = ask(promotion())
+
+    assert status == 409
+    assert failed(body) == ["no_open_incidents"]
+    assert checks(body)["no_open_incidents"]["detail"].startswith(
+        "open incident at or above sev2 on shop: INC-7 (sev1, production, opened "
+    )
+
+
+def test_gate_allows_with_a_warning_while_production_is_mid_rollout(estate: None) -> None:
+    record([deploy("p2-p-a", "v1.4.2", "production", "p-a", hours=0.5)])
+
+    status, body = ask(promotion())
+
+    assert status == 200
+    assert body["allowed"] is True
+    result = checks(body)["target_rollout_complete"]
+    assert (result["passed"], result["severity"]) == (False, "warn")
+    assert result["detail"] == (
+        "production is mid-rollout: 2 versions across 2 targets (v1.4.1 on p-b; v1.4.2 on p-a)"
+    )
+
+
+def test_gate_blocks_a_version_never_deployed_to_staging_not_404(estate: None) -> None:
+    status, body = ask(promotion("v9.9.9"))
+
+    assert status == 409
+    assert checks(body)["version_verified_in_source"]["detail"] == (
+        "v9.9.9 was never deployed successfully to staging"
+    )
+    assert GateDecision.objects.filter(version="v9.9.9", allowed=False).count() == 1
+
+
+def test_gate_answers_404_for_an_unknown_service_or_environment(estate: None) -> None:
+    status, body = ask({**promotion(), "service": "nope"})
+    assert status == 404
+    assert body["service"] == "nope"
+    assert body["detail"].startswith("unknown service 'nope'; known: network, shop")
+
+    status, body = ask({**promotion(), "to": "prod-eu"})
+    assert status == 404
+    assert body["environment"] == "prod-eu"
+    assert GateDecision.objects.count() == 0
+
+
+def test_gate_policy_from_config_turns_a_warning_into_a_block(estate: None) -> None:
+    record([apply_run("net-p2", "production", days=0.5, version="2.4.0")])
+    rule = (
+        "gates:\n  rules:\n    - service: shop\n      from: staging\n      to: production\n"
+        "      checks: {infra_parity: block, soak_time: {min_soak: 5h}}\n"
+    )
+
+    assert ask(promotion())[0] == 200  # infra_parity warns by default
+    config_apply(config_load(rule))
+    status, body = ask(promotion())
+
+    assert status == 409
+    assert failed(body) == ["soak_time", "infra_parity"]
+    assert checks(body)["infra_parity"]["detail"] == (
+        "infra versions differ: network staging 2.3.0, production 2.4.0"
+    )
+    assert checks(body)["soak_time"]["detail"].endswith("; needs 5h")
+
+
+def test_gate_accepts_a_full_sha_for_the_version(estate: None) -> None:
+    full = "ab" * 20
+    record(
+        [
+            {**deploy(f"s5-{t}", "", "staging", t, hours=2, sha=full), "version": None}
+            for t in ("s-a", "s-b", "s-c")
+        ]
+    )
+
+    status, body = ask(promotion(full))
+
+    assert status == 200, failed(body)
+
+
+# --------------------------------------------------------------------------------------------
+# Requests, tokens, failure
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"version": "v1", "from": "staging", "to": "production"}, "service", "required"),
+        ({**promotion(), "to": "staging"}, "to", "Must differ from `from`."),
+        ({**promotion(), "form": "staging"}, "form", "Unknown field"),
+        ({**promotion(), "version": ""}, "version", "blank"),
+    ],
+)
+def test_gate_answers_400_with_field_messages(
+    estate: None, body: dict, field: str, message: str
+) -> None:
+    status, answer = ask(body)
+
+    assert status == 400
+    assert message in answer[field][0]
+
+
+def test_gate_answers_400_for_a_body_that_is_not_an_object(estate: None) -> None:
+    status, answer = ask(["shop"])
+
+    assert status == 400
+    assert "JSON object" in answer["detail"]
+
+
+def test_gate_needs_a_token_of_scope_gate(estate: None) -> None:
+    assert APIClient().post(URL, promotion(), format="json").status_code == 401
+    reader = APIClient()
+    _, raw = ApiToken.issue(name="dash", scope=ApiToken.Scope.READ)
+    reader.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert reader.post(URL, promotion(), format="json").status_code == 403
+    assert GateDecision.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gate_fails_closed_with_503_when_the_database_is_unreachable() -> None:
+    client = gate_client()
+    settings_dict = connection.settings_dict
+    saved = dict(settings_dict)
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's in-memory test database cannot be disconnected")
+    connection.close()
+    settings_dict["PORT"] = "1"  # nothing listens there: every query's connection is refused
+    try:
+        response = client.post(URL, promotion(), format="json")
+    finally:
+        connection.close()
+        settings_dict.update(saved)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["allowed"] is False
+    assert "fails closed" in body["detail"]
+    assert response["Retry-After"] == "30"
+
+
+def test_gate_command_prints_the_decision_and_exits_0_or_3(estate: None) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--service", "shop", "--from", "staging", "--to", "production"]
+
+    call_command("gate", *argv, "--version", "v1.4.2", stdout=out, stderr=err)
+    assert json.loads(out.getvalue())["allowed"] is True
+
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("gate", *argv, "--version", "v9.9.9", stdout=out, stderr=err)
+    assert exited.value.code == 3
+    assert json.loads(out.getvalue())["allowed"] is False
+    assert "blocked by version_verified_in_source: v9.9.9 was never deployed" in err.getvalue()
+    assert GateDecision.objects.filter(requested_by__startswith="manage.py gate").count() == 2
