@@ -350,6 +350,39 @@ def test_gate_fails_closed_with_503_when_the_database_is_unreachable() -> None:
     assert response["Retry-After"] == "30"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_gate_fails_closed_when_the_connection_breaks_mid_decision(monkeypatch) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL to terminate the request's backend")
+    import psycopg
+
+    from dora import promotion as promotion_module
+
+    config_apply(config_load(ESTATE))
+    client = gate_client()
+    real = promotion_module.promotion_facts
+
+    def after_killing_the_connection(*args: Any, **kwargs: Any) -> Any:
+        # The token was checked on this connection; now the server ends it, as a failover or
+        # an administrator would, before the facts are read.
+        pid = connection.connection.info.backend_pid
+        s = connection.settings_dict
+        dsn = f"host={s['HOST']} port={s['PORT'] or 5432} user={s['USER']} dbname={s['NAME']}"
+        if s.get("PASSWORD"):
+            dsn += f" password={s['PASSWORD']}"
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(promotion_module, "promotion_facts", after_killing_the_connection)
+    response = client.post(URL, promotion(), format="json")
+
+    assert response.status_code == 503
+    assert response.json()["allowed"] is False
+    connection.close()
+    assert GateDecision.objects.count() == 0
+
+
 def test_gate_command_prints_the_decision_and_exits_0_or_3(estate: None) -> None:
     out, err = io.StringIO(), io.StringIO()
     argv = ["--service", "shop", "--from", "staging", "--to", "production"]
