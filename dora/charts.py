@@ -1,0 +1,358 @@
+"""DataFrames -> plotly figure dicts for the dashboards: pure, no Django, no database.
+
+Each function returns a plain `{"data": [...], "layout": {...}}` dict of JSON-ready values
+(floats, strings, ISO dates; never numpy or pandas objects), drawn in the browser by plotly.js
+served from our static files. Durations arrive in seconds and are drawn in hours; rates arrive as
+0..1 and are drawn in percent. Every trace carries n in its hover text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+# Level colours (always drawn with the level's name beside them: colour is never the only cue).
+LEVEL_COLOURS = {
+    "elite": "#1a7f37",
+    "high": "#0969da",
+    "medium": "#9a6700",
+    "low": "#cf222e",
+    "insufficient": "#8c959f",
+}
+LEVEL_LABELS = {
+    "elite": "Elite",
+    "high": "High",
+    "medium": "Medium",
+    "low": "Low",
+    "insufficient": "Insufficient data",
+}
+LINE = "#0969da"
+BAND = "rgba(9, 105, 218, 0.15)"
+WAIT = "#d4a72c"
+PROCESS = "#0969da"
+FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'
+HOUR = 3600.0
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# Lead-time distribution buckets: (upper bound in seconds, label); the last is open-ended.
+LEAD_TIME_BUCKETS = (
+    (HOUR, "< 1 h"),
+    (4 * HOUR, "1–4 h"),
+    (12 * HOUR, "4–12 h"),
+    (24 * HOUR, "12–24 h"),
+    (2 * 24 * HOUR, "1–2 d"),
+    (7 * 24 * HOUR, "2–7 d"),
+    (30 * 24 * HOUR, "7–30 d"),
+    (math.inf, "≥ 30 d"),
+)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready scalar: None for missing, float/int/str/ISO date otherwise."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return pd.Timestamp(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return None if isinstance(value, float) and math.isnan(value) else value
+    if hasattr(value, "item"):  # numpy scalars
+        return plain(value.item())
+    if pd.isna(value):
+        return None
+    return value
+
+
+def _values(series: Sequence[Any] | pd.Series) -> list[Any]:
+    return [plain(v) for v in list(series)]
+
+
+def _scaled(series: pd.Series, factor: float) -> list[float | None]:
+    return [None if v is None else float(v) / factor for v in _values(series)]
+
+
+def base_layout(title: str, *, height: int = 260, **extra: Any) -> dict[str, Any]:
+    """The house layout: small margins, system font, a title plotly also uses as its label."""
+    layout: dict[str, Any] = {
+        "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 14}},
+        "height": height,
+        "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
+        "font": {"family": FONT, "size": 12, "color": "#1f2328"},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "hovermode": "x unified",
+        "showlegend": False,
+        "xaxis": {"gridcolor": "#eaeef2", "linecolor": "#d1d9e0"},
+        "yaxis": {"gridcolor": "#eaeef2", "linecolor": "#d1d9e0", "rangemode": "tozero"},
+    }
+    layout.update(extra)
+    return layout
+
+
+def trend_figure(
+    weeks: pd.DataFrame, *, title: str, unit: str, colour: str = LINE
+) -> dict[str, Any]:
+    """A weekly line with its 95% interval as a band.
+
+    weeks: one row per week; columns week (date, the Monday), value, lo, hi (in `unit`'s base:
+      seconds for "hours", a 0..1 rate for "%", a count otherwise; None where a week has none),
+      n (items behind the week's value).
+    unit: "hours", "%" or a count's noun ("rollouts"); sets the scale and the axis title.
+    """
+    factor = HOUR if unit == "hours" else (0.01 if unit == "%" else 1.0)
+    x = _values(weeks["week"])
+    value = _scaled(weeks["value"], factor)
+    lo = _scaled(weeks["lo"], factor)
+    hi = _scaled(weeks["hi"], factor)
+    n = [int(v or 0) for v in _values(weeks["n"])]
+    band = [
+        {
+            "type": "scatter",
+            "x": x,
+            "y": hi,
+            "mode": "lines",
+            "line": {"width": 0},
+            "hoverinfo": "skip",
+            "name": "95% CI upper",
+            "connectgaps": False,
+        },
+        {
+            "type": "scatter",
+            "x": x,
+            "y": lo,
+            "mode": "lines",
+            "line": {"width": 0},
+            "fill": "tonexty",
+            "fillcolor": BAND,
+            "hoverinfo": "skip",
+            "name": "95% CI",
+            "connectgaps": False,
+        },
+    ]
+    line = {
+        "type": "scatter",
+        "x": x,
+        "y": value,
+        "mode": "lines+markers",
+        "line": {"color": colour, "width": 2},
+        "marker": {"size": 6},
+        "name": title,
+        "customdata": n,
+        "hovertemplate": f"%{{y:.3g}} {unit} (n=%{{customdata}})<extra></extra>",
+        "connectgaps": False,
+    }
+    return {
+        "data": [*band, line],
+        "layout": base_layout(
+            title,
+            yaxis={
+                "title": {"text": unit},
+                "gridcolor": "#eaeef2",
+                "rangemode": "tozero",
+                **({"range": [0, 100]} if unit == "%" else {}),
+            },
+            xaxis={"type": "date", "tickformat": "%d %b", "gridcolor": "#eaeef2"},
+        ),
+    }
+
+
+def lead_time_distribution_figure(seconds: pd.Series) -> dict[str, Any]:
+    """Changes per lead-time bucket (< 1 h ... ≥ 30 d): readable on any spread of durations."""
+    values = pd.to_numeric(pd.Series(seconds, dtype="float64"), errors="coerce").dropna()
+    values = values[values > 0]
+    bounds = [0.0, *[b for b, _ in LEAD_TIME_BUCKETS]]
+    labels = [label for _, label in LEAD_TIME_BUCKETS]
+    counts = pd.cut(values, bins=bounds, labels=labels, right=False).value_counts()
+    y = [int(counts.get(label, 0)) for label in labels]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": labels,
+                "y": y,
+                "marker": {"color": LINE},
+                "text": [str(v) if v else "" for v in y],
+                "textposition": "outside",
+                "hovertemplate": "%{x}: %{y} changes<extra></extra>",
+                "name": "changes",
+            }
+        ],
+        "layout": base_layout(
+            f"Lead time distribution (n={len(values)})",
+            yaxis={"title": {"text": "changes"}, "gridcolor": "#eaeef2", "rangemode": "tozero"},
+            xaxis={"type": "category"},
+            hovermode="closest",
+        ),
+    }
+
+
+def deploy_calendar_figure(days: pd.DataFrame, *, first_monday: date, weeks: int) -> dict[str, Any]:
+    """A calendar heatmap: one column per ISO week, one row per weekday, colour = rollouts.
+
+    days: columns day (date, local) and rollouts (int); days not listed had none.
+    """
+    mondays = [pd.Timestamp(first_monday) + pd.Timedelta(weeks=i) for i in range(weeks)]
+    pairs = zip(days["day"], days["rollouts"], strict=True)
+    counts = {pd.Timestamp(d).normalize(): int(c) for d, c in pairs}
+    z = [[counts.get(monday + pd.Timedelta(days=wd), 0) for monday in mondays] for wd in range(7)]
+    dates = [
+        [(monday + pd.Timedelta(days=wd)).date().isoformat() for monday in mondays]
+        for wd in range(7)
+    ]
+    total = sum(sum(row) for row in z)
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": [m.date().isoformat() for m in mondays],
+                "y": list(WEEKDAYS),
+                "z": z,
+                "customdata": dates,
+                "colorscale": [
+                    [0, "#ebedf0"],
+                    [0.001, "#9be9a8"],
+                    [0.5, "#30a14e"],
+                    [1, "#216e39"],
+                ],
+                "xgap": 3,
+                "ygap": 3,
+                "showscale": False,
+                "hovertemplate": "%{customdata}: %{z} rollouts<extra></extra>",
+                "name": "rollouts",
+            }
+        ],
+        "layout": base_layout(
+            f"Production rollouts per day ({total} in {weeks} weeks)",
+            height=230,
+            yaxis={"autorange": "reversed", "showgrid": False},
+            xaxis={"type": "category", "showgrid": False, "tickangle": 0, "nticks": 7},
+            hovermode="closest",
+        ),
+    }
+
+
+def value_stream_figure(stages: pd.DataFrame) -> dict[str, Any]:
+    """Where the time goes: per stage, the median change's hours, split wait vs process.
+
+    stages: columns name, n, p50_seconds, elapsed_seconds, process_seconds, wait_seconds (sums
+    over the stage's changes); the median is split by the stage's overall process share.
+    """
+    names, process, wait, hover = [], [], [], []
+    for row in stages.itertuples(index=False):
+        p50 = plain(row.p50_seconds)
+        if p50 is None:
+            continue
+        elapsed = float(row.elapsed_seconds or 0.0)
+        share = float(row.process_seconds or 0.0) / elapsed if elapsed > 0 else 0.0
+        names.append(str(row.name))
+        process.append(round(p50 * share / HOUR, 4))
+        wait.append(round(p50 * (1 - share) / HOUR, 4))
+        hover.append(int(row.n))
+    traces = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "y": names,
+            "x": values,
+            "name": label,
+            "marker": {"color": colour},
+            "customdata": hover,
+            "hovertemplate": f"%{{y}}: %{{x:.2f}} h {label.lower()} (n=%{{customdata}})"
+            "<extra></extra>",
+        }
+        for values, label, colour in ((process, "Process", PROCESS), (wait, "Wait", WAIT))
+    ]
+    return {
+        "data": traces,
+        "layout": base_layout(
+            "Where the time goes (median change, hours)",
+            height=max(220, 48 + 30 * len(names)),
+            barmode="stack",
+            showlegend=True,
+            legend={"orientation": "h", "y": -0.2},
+            yaxis={"autorange": "reversed", "type": "category"},
+            xaxis={"title": {"text": "hours"}, "gridcolor": "#eaeef2"},
+            hovermode="closest",
+            margin={"l": 120, "r": 16, "t": 40, "b": 56},
+        ),
+    }
+
+
+def level_distribution_figure(counts: Mapping[str, int]) -> dict[str, Any]:
+    """Services per overall level, each bar in its level's colour and labelled with its name."""
+    levels = [level for level in LEVEL_COLOURS if level in counts or level != "insufficient"]
+    y = [int(counts.get(level, 0)) for level in levels]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": [LEVEL_LABELS[level] for level in levels],
+                "y": y,
+                "marker": {"color": [LEVEL_COLOURS[level] for level in levels]},
+                "text": [str(v) for v in y],
+                "textposition": "outside",
+                "hovertemplate": "%{x}: %{y} services<extra></extra>",
+                "name": "services",
+            }
+        ],
+        "layout": base_layout(
+            f"Services per level ({sum(y)} services)",
+            yaxis={"title": {"text": "services"}, "gridcolor": "#eaeef2", "rangemode": "tozero"},
+            xaxis={"type": "category"},
+            hovermode="closest",
+        ),
+    }
+
+
+def rollouts_by_target_figure(cells: pd.DataFrame) -> dict[str, Any]:
+    """Rollouts per environment and target: a grouped bar per environment, one bar per target.
+
+    cells: columns environment, target, deployments (successful target deployments).
+    """
+    traces = []
+    for target, rows in cells.groupby("target", sort=True):
+        traces.append(
+            {
+                "type": "bar",
+                "x": _values(rows["environment"]),
+                "y": _values(rows["deployments"]),
+                "name": str(target) or "(default)",
+                "hovertemplate": f"%{{x}} / {target or '(default)'}: %{{y}} deployments"
+                "<extra></extra>",
+            }
+        )
+    return {
+        "data": traces,
+        "layout": base_layout(
+            "Successful deployments per environment and target",
+            barmode="group",
+            showlegend=True,
+            legend={"orientation": "h", "y": -0.2},
+            xaxis={"type": "category"},
+            yaxis={"title": {"text": "deployments"}, "gridcolor": "#eaeef2"},
+            hovermode="closest",
+            margin={"l": 56, "r": 16, "t": 40, "b": 56},
+        ),
+    }
+
+
+def figure_has_data(figure: Mapping[str, Any]) -> bool:
+    """At least one trace with a non-zero value (what a page test checks)."""
+    for trace in figure.get("data", []):
+        if trace.get("type") == "heatmap":
+            key = "z"
+        elif trace.get("orientation") == "h":
+            key = "x"
+        else:
+            key = "y"
+        values = trace.get(key) or []
+        flat = [v for row in values for v in (row if isinstance(row, list) else [row])]
+        if any(v not in (None, 0, "") for v in flat):
+            return True
+    return False

@@ -1,0 +1,908 @@
+"""What the dashboard pages show: headline figures, period comparisons and weekly series.
+
+Built on `dora.report.MetricsComputation` (its frames are read once per page) and the pure
+`dora.metrics` functions: a page reads one scope over one range, then splits the frames by team,
+service or ISO week in pandas instead of computing a report per bucket. Views render what these
+functions return; nothing here renders HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from django.db.models import Min, Q
+
+from dora import charts
+from dora.metrics.failure import ChangeFailureRate, change_failure_rate
+from dora.metrics.frequency import Frequency, deployment_frequency
+from dora.metrics.integration import Integration, integration_frequency
+from dora.metrics.lead_time import LeadTime, lead_time_for_changes
+from dora.metrics.levels import (
+    MIN_CHANGES_LEAD_TIME,
+    MIN_RESTORED_RECOVERY,
+    MIN_ROLLOUTS_CFR,
+    MIN_ROLLOUTS_REWORK,
+    overall_level,
+)
+from dora.metrics.recovery import RecoveryTime, recovery_time
+from dora.metrics.rework import ReworkRate, rework_rate
+from dora.metrics.stats import duration_summary, poisson_ci, rate
+from dora.models import Change, Commit, Deployment, Rollout, Service, Tier
+from dora.report import MetricsComputation, duration_text
+from dora.selectors import Scope
+
+WEEKS = 12
+ORG_TREND_WEEKS = 26
+RECENT_ROLLOUTS = 15
+CHANGES_PER_ROLLOUT = 6
+# DORA's industry reference for rework (METRICS §3.5: no level table exists).
+REWORK_REFERENCE = 0.22
+
+HEADLINE = (
+    "deployment_frequency",
+    "lead_time",
+    "change_failure_rate",
+    "recovery_time",
+    "rework_rate",
+)
+LABELS = {
+    "deployment_frequency": "Deployment frequency",
+    "lead_time": "Lead time for changes",
+    "change_failure_rate": "Change failure rate",
+    "recovery_time": "Failed deployment recovery time",
+    "rework_rate": "Deployment rework rate",
+}
+# Which direction is better, for the arrows of a comparison.
+HIGHER_IS_BETTER = {"deployment_frequency": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# Headline figures
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One headline figure as a page shows it: value, n, 95% interval, level or why not."""
+
+    key: str
+    value: float | None
+    text: str
+    n: int
+    n_label: str
+    ci: tuple[float, float] | None
+    ci_text: str
+    level: str | None
+    badge: str  # a level, "insufficient" (below the minimum) or "reference" (rework)
+    badge_text: str
+    minimum_text: str = ""
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.key]
+
+
+def percent_text(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def hours_text(seconds: float | None) -> str:
+    return "–" if seconds is None else duration_text(seconds)
+
+
+def _badge(level: str | None, n: int, minimum: int, *, why: str) -> tuple[str, str, str]:
+    if level:
+        return level, level.capitalize(), ""
+    if n < minimum:
+        return "insufficient", "Insufficient data", f"n={n}, a level needs {minimum} {why}"
+    return "insufficient", "No level", ""
+
+
+def frequency_figure(result: Frequency) -> Figure:
+    ci = result.per_week_ci95
+    badge, badge_text, minimum = (
+        (result.level, result.level.capitalize(), "")
+        if result.level
+        else ("insufficient", "Insufficient data", "a level needs 8 weeks of production history")
+    )
+    return Figure(
+        key="deployment_frequency",
+        value=result.per_week,
+        text=f"{result.per_week:.1f}/week",
+        n=result.rollouts,
+        n_label="rollouts",
+        ci=ci,
+        ci_text="" if ci is None else f"{ci[0]:.1f}–{ci[1]:.1f}/week",
+        level=result.level,
+        badge=badge,
+        badge_text=badge_text,
+        minimum_text=minimum,
+    )
+
+
+def _duration_figure(key: str, duration: Any, n_label: str, minimum: int, why: str) -> Figure:
+    ci = duration.median_ci95
+    badge, badge_text, minimum_text = _badge(duration.level, duration.n, minimum, why=why)
+    return Figure(
+        key=key,
+        value=duration.p50,
+        text=hours_text(duration.p50),
+        n=duration.n,
+        n_label=n_label,
+        ci=ci,
+        ci_text="" if ci is None else f"{hours_text(ci[0])}–{hours_text(ci[1])}",
+        level=duration.level,
+        badge=badge,
+        badge_text=badge_text,
+        minimum_text=minimum_text,
+    )
+
+
+def lead_time_figure(result: LeadTime) -> Figure:
+    return _duration_figure(
+        "lead_time", result.duration, "changes", MIN_CHANGES_LEAD_TIME, "changes"
+    )
+
+
+def recovery_figure(result: RecoveryTime) -> Figure:
+    return _duration_figure(
+        "recovery_time", result.duration, "restored", MIN_RESTORED_RECOVERY, "restored failures"
+    )
+
+
+def failure_figure(result: ChangeFailureRate) -> Figure:
+    badge, badge_text, minimum = _badge(
+        result.level, result.rollouts, MIN_ROLLOUTS_CFR, why="rollouts"
+    )
+    return Figure(
+        key="change_failure_rate",
+        value=result.rate,
+        text=percent_text(result.rate),
+        n=result.rollouts,
+        n_label="rollouts",
+        ci=result.ci95,
+        ci_text="" if result.ci95 is None else "–".join(percent_text(v) for v in result.ci95),
+        level=result.level,
+        badge=badge,
+        badge_text=badge_text,
+        minimum_text=minimum,
+    )
+
+
+def rework_figure(result: ReworkRate) -> Figure:
+    n = result.rollouts
+    if n < MIN_ROLLOUTS_REWORK:
+        badge, badge_text = "insufficient", "Insufficient data"
+        minimum = f"n={n}, a comparison needs {MIN_ROLLOUTS_REWORK} rollouts"
+    else:
+        badge, badge_text, minimum = "reference", "No level table", ""
+    return Figure(
+        key="rework_rate",
+        value=result.rate,
+        text=percent_text(result.rate),
+        n=n,
+        n_label="rollouts",
+        ci=result.ci95,
+        ci_text="" if result.ci95 is None else "–".join(percent_text(v) for v in result.ci95),
+        level=None,
+        badge=badge,
+        badge_text=badge_text,
+        minimum_text=minimum or f"industry reference ≈{REWORK_REFERENCE * 100:.0f}%",
+    )
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The five DORA figures of one scope and window, and the overall level."""
+
+    frequency: Frequency
+    lead_time: LeadTime
+    change_failure: ChangeFailureRate
+    recovery: RecoveryTime
+    rework: ReworkRate
+    benchmark: int
+
+    @property
+    def figures(self) -> list[Figure]:
+        return [
+            frequency_figure(self.frequency),
+            lead_time_figure(self.lead_time),
+            failure_figure(self.change_failure),
+            recovery_figure(self.recovery),
+            rework_figure(self.rework),
+        ]
+
+    @property
+    def level(self) -> str | None:
+        lead, recovery = self.lead_time.duration, self.recovery.duration
+        return overall_level(
+            self.benchmark,
+            deployment_frequency=self.frequency.category if self.frequency.level else None,
+            lead_time=lead.category if lead.level else None,
+            recovery=recovery.category if recovery.level else None,
+            change_failure_rate=(self.change_failure.rate if self.change_failure.level else None),
+        )
+
+
+def headline(
+    rollouts: pd.DataFrame,
+    arrivals: pd.DataFrame,
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    tz: str,
+    benchmark: int,
+    first_rollout_at: datetime | None,
+) -> Headline:
+    """The five figures from a scope's rollouts and arrivals frames (any superset of the window)."""
+    live = pd.to_datetime(rollouts["first_live_at"], utc=True)
+    lookback = min(since, until - timedelta(days=182.5))
+    return Headline(
+        frequency=deployment_frequency(
+            rollouts[(live >= lookback) & (live < until)],
+            since=since,
+            until=until,
+            tz=tz,
+            benchmark=benchmark,
+            first_rollout_at=first_rollout_at,
+        ),
+        lead_time=lead_time_for_changes(arrivals, since=since, until=until, benchmark=benchmark),
+        change_failure=change_failure_rate(
+            rollouts, since=since, until=until, now=now, benchmark=benchmark
+        ),
+        recovery=recovery_time(rollouts, since=since, until=until, benchmark=benchmark),
+        rework=rework_rate(rollouts, since=since, until=until),
+        benchmark=benchmark,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing two periods (METRICS §6)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A figure against an earlier one: the change, whether it is better, and significance.
+
+    significant: True when both 95% intervals exist and do not overlap; False when they
+    overlap; None when either has no interval (too few items to say).
+    """
+
+    text: str
+    direction: str  # "up", "down", "flat", "none"
+    better: bool | None
+    significant: bool | None
+
+    @property
+    def significance_text(self) -> str:
+        if self.significant is None:
+            return "too few to tell"
+        return "significant" if self.significant else "not significant"
+
+
+def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def compare(key: str, current: Figure, previous: Figure) -> Comparison:
+    """current against previous for figure `key` (METRICS §6: significant = CIs apart)."""
+    if current.value is None or previous.value is None:
+        return Comparison("–", "none", None, None)
+    delta = current.value - previous.value
+    direction = "flat" if abs(delta) < 1e-12 else ("up" if delta > 0 else "down")
+    if key in ("change_failure_rate", "rework_rate"):
+        text = f"{delta * 100:+.1f} pts"
+    elif key == "deployment_frequency":
+        text = f"{delta:+.1f}/week"
+    else:
+        text = ("+" if delta >= 0 else "−") + hours_text(abs(delta))
+    better = None
+    if direction != "flat":
+        better = (delta > 0) == HIGHER_IS_BETTER.get(key, False)
+    significant = None
+    if current.ci is not None and previous.ci is not None:
+        significant = not intervals_overlap(current.ci, previous.ci)
+    return Comparison(text, direction, better, significant)
+
+
+# ---------------------------------------------------------------------------------------------
+# Weeks
+# ---------------------------------------------------------------------------------------------
+
+
+def local_monday(moment: datetime, tz: str) -> datetime:
+    """The Monday 00:00 (in `tz`) on or before `moment`, as aware UTC."""
+    zone = ZoneInfo(tz)
+    local = moment.astimezone(zone)
+    monday = (local - timedelta(days=local.weekday())).date()
+    return datetime(monday.year, monday.month, monday.day, tzinfo=zone).astimezone(UTC)
+
+
+def week_starts(end: datetime, weeks: int, tz: str) -> list[date]:
+    """The local Mondays of the `weeks` ISO weeks before `end` (itself a local Monday)."""
+    last = end.astimezone(ZoneInfo(tz)).date()
+    return [last - timedelta(weeks=weeks - i) for i in range(weeks)]
+
+
+def weeks_window(end: datetime, weeks: int, tz: str) -> datetime:
+    """The start (aware UTC) of the `weeks` ISO weeks ending at local Monday `end`."""
+    first = week_starts(end, weeks, tz)[0]
+    return datetime(first.year, first.month, first.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def week_of(moments: pd.Series, tz: str) -> pd.Series:
+    """The local Monday (a date) of each aware moment."""
+    if moments.empty:
+        return pd.Series([], dtype=object, index=moments.index)
+    local = pd.to_datetime(moments, utc=True).dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
+    return (local - pd.to_timedelta(local.dt.day_of_week, unit="D")).dt.date
+
+
+@dataclass(frozen=True)
+class Weekly:
+    """Per ISO week (local Mondays `weeks`): value, 95% interval and n of each headline figure.
+
+    series[key] is a DataFrame with columns week, value, lo, hi, n (seconds for durations,
+    0..1 for rates, rollouts for frequency).
+    """
+
+    weeks: list[date]
+    series: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def row(self, key: str, week: date) -> dict[str, Any]:
+        frame = self.series[key]
+        found = frame[frame["week"] == week]
+        return found.iloc[0].to_dict() if len(found) else {"value": None, "n": 0}
+
+
+def _durations_by_week(
+    items: pd.DataFrame, at: str, seconds: str, weeks: list[date], tz: str
+) -> pd.DataFrame:
+    rows = []
+    placed = items.assign(_week=week_of(items[at], tz)) if len(items) else items
+    for week in weeks:
+        values = placed.loc[placed["_week"] == week, seconds] if len(placed) else pd.Series([])
+        summary = duration_summary(values)
+        ci = summary.median_ci95
+        rows.append(
+            {
+                "week": week,
+                "value": summary.p50,
+                "lo": ci[0] if ci else None,
+                "hi": ci[1] if ci else None,
+                "n": summary.n,
+            }
+        )
+    return pd.DataFrame(rows, columns=["week", "value", "lo", "hi", "n"])
+
+
+def _rates_by_week(
+    items: pd.DataFrame, at: str, flag: str, weeks: list[date], tz: str
+) -> pd.DataFrame:
+    rows = []
+    placed = items.assign(_week=week_of(items[at], tz)) if len(items) else items
+    for week in weeks:
+        flags = placed.loc[placed["_week"] == week, flag] if len(placed) else pd.Series([])
+        result = rate(int(flags.astype(bool).sum()), len(flags))
+        ci = result.ci95
+        rows.append(
+            {
+                "week": week,
+                "value": result.rate,
+                "lo": ci[0] if ci else None,
+                "hi": ci[1] if ci else None,
+                "n": len(flags),
+            }
+        )
+    return pd.DataFrame(rows, columns=["week", "value", "lo", "hi", "n"])
+
+
+def _counts_by_week(items: pd.DataFrame, at: str, weeks: list[date], tz: str) -> pd.DataFrame:
+    counts = week_of(items[at], tz).value_counts() if len(items) else pd.Series(dtype=int)
+    rows = []
+    for week in weeks:
+        count = int(counts.get(week, 0))
+        lo, hi = poisson_ci(count)
+        rows.append({"week": week, "value": float(count), "lo": lo, "hi": hi, "n": count})
+    return pd.DataFrame(rows, columns=["week", "value", "lo", "hi", "n"])
+
+
+def weekly(result: Headline, *, weeks: list[date], tz: str) -> Weekly:
+    """Group the items of a headline computed over the weeks' whole range by local ISO week.
+
+    Each week's value is computed from its own items (medians of that week's changes, rates of
+    that week's rollouts), never from other weeks' medians.
+    """
+    counted = result.frequency.items
+    counted = counted[counted["counted"]] if len(counted) else counted
+    return Weekly(
+        weeks=weeks,
+        series={
+            "deployment_frequency": _counts_by_week(counted, "first_live_at", weeks, tz),
+            "lead_time": _durations_by_week(
+                result.lead_time.items, "arrived_at", "lead_time_seconds", weeks, tz
+            ),
+            "change_failure_rate": _rates_by_week(
+                result.change_failure.items, "first_live_at", "failed", weeks, tz
+            ),
+            "recovery_time": _durations_by_week(
+                result.recovery.items, "restored_at", "recovery_seconds", weeks, tz
+            ),
+            "rework_rate": _rates_by_week(
+                result.rework.items, "first_live_at", "rework", weeks, tz
+            ),
+        },
+    )
+
+
+TREND_UNITS = {
+    "deployment_frequency": "rollouts",
+    "lead_time": "hours",
+    "change_failure_rate": "%",
+    "recovery_time": "hours",
+    "rework_rate": "%",
+}
+
+
+def trend_figures(series: Weekly, keys: Sequence[str] = HEADLINE) -> dict[str, dict[str, Any]]:
+    """One trend chart (line + 95% band) per figure."""
+    titles = {
+        "deployment_frequency": "Production rollouts per week",
+        "lead_time": "Lead time, weekly median",
+        "change_failure_rate": "Change failure rate per week",
+        "recovery_time": "Recovery time, weekly median",
+        "rework_rate": "Rework rate per week",
+    }
+    return {
+        key: charts.trend_figure(series.series[key], title=titles[key], unit=TREND_UNITS[key])
+        for key in keys
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Weekly team/service view: this week, last week, 12 weeks
+# ---------------------------------------------------------------------------------------------
+
+
+def week_figure(key: str, row: dict[str, Any]) -> Figure:
+    """A week's value as a Figure (no level: a week is too short a window for a badge)."""
+    value, n = row.get("value"), int(row.get("n") or 0)
+    lo, hi = row.get("lo"), row.get("hi")
+    ci = (lo, hi) if lo is not None and hi is not None and not pd.isna(lo) else None
+    if value is not None and pd.isna(value):
+        value = None
+    if key == "deployment_frequency":
+        text, ci_text, n_label = f"{int(value or 0)}", "", "rollouts"
+        if ci:
+            ci_text = f"{ci[0]:.1f}–{ci[1]:.1f}"
+    elif key in ("change_failure_rate", "rework_rate"):
+        text, n_label = percent_text(value), "rollouts"
+        ci_text = "" if ci is None else "–".join(percent_text(v) for v in ci)
+    else:
+        text = hours_text(value)
+        n_label = "changes" if key == "lead_time" else "restored"
+        ci_text = "" if ci is None else f"{hours_text(ci[0])}–{hours_text(ci[1])}"
+    return Figure(
+        key=key,
+        value=value,
+        text=text,
+        n=n,
+        n_label=n_label,
+        ci=ci,
+        ci_text=ci_text,
+        level=None,
+        badge="",
+        badge_text="",
+    )
+
+
+@dataclass(frozen=True)
+class WeekRow:
+    """One figure across this week, last week and the 12 weeks, with the week-on-week change."""
+
+    key: str
+    this_week: Figure
+    last_week: Figure
+    twelve_weeks: Figure
+    change: Comparison
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.key]
+
+
+def week_rows(result: Headline, series: Weekly) -> list[WeekRow]:
+    """This week vs last week vs 12 weeks for each headline figure.
+
+    The 12-week column pools the window's items (the median change over 12 weeks, the rate over
+    all its rollouts); for frequency it is the median week's count.
+    """
+    this, last = series.weeks[-1], series.weeks[-2]
+    pooled = {figure.key: figure for figure in result.figures}
+    counts = series.series["deployment_frequency"]["value"]
+    median_week = float(counts.median()) if len(counts) else 0.0
+    pooled["deployment_frequency"] = Figure(
+        key="deployment_frequency",
+        value=median_week,
+        text=f"{median_week:g}",
+        n=int(counts.sum()),
+        n_label="rollouts",
+        ci=None,
+        ci_text="median week",
+        level=result.frequency.level,
+        badge=pooled["deployment_frequency"].badge,
+        badge_text=pooled["deployment_frequency"].badge_text,
+        minimum_text=pooled["deployment_frequency"].minimum_text,
+    )
+    rows = []
+    for key in HEADLINE:
+        current = week_figure(key, series.row(key, this))
+        previous = week_figure(key, series.row(key, last))
+        rows.append(
+            WeekRow(
+                key=key,
+                this_week=current,
+                last_week=previous,
+                twelve_weeks=pooled[key],
+                change=compare(key, current, previous),
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads the pages need beside the report's frames
+# ---------------------------------------------------------------------------------------------
+
+
+def first_rollouts_by_service(scope: Scope) -> dict[str, datetime]:
+    """Each service's first rollout in the scope's tier (the frequency badge), one query."""
+    rows = (
+        Rollout.objects.filter(environment__tier=scope.tier)
+        .filter(_services_q(scope))
+        .values("service__name")
+        .annotate(first=Min("first_live_at"))
+        .order_by()
+    )
+    return {row["service__name"]: row["first"] for row in rows if row["first"]}
+
+
+def _services_q(scope: Scope, prefix: str = "service__") -> Q:
+    q = Q()
+    if scope.services:
+        q &= Q(**{f"{prefix}name__in": scope.services})
+    if scope.team:
+        q &= Q(**{f"{prefix}team__name": scope.team})
+    return q
+
+
+def services_of(scope: Scope) -> list[dict[str, Any]]:
+    """The scope's services with their team, kind and repos, by name; one query."""
+    return list(
+        Service.objects.filter(_services_q(scope, prefix=""))
+        .values("name", "kind", "repos", "team__name", "team__timezone")
+        .order_by("name")
+    )
+
+
+def integration_frames(
+    repos: Iterable[str], *, since: datetime, until: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Commits authored and changes merged (or open) in the repos, for integration frequency.
+
+    Two queries bounded by the window: commits authored in [since, until), and pull requests
+    merged in it or still open at `until` (created before it, neither merged nor closed before).
+    Direct pushes are not told apart from PR commits here, so they count as developer-days only.
+    """
+    names = sorted(set(repos))
+    commits = pd.DataFrame.from_records(
+        list(
+            Commit.objects.filter(repo__in=names, authored_at__gte=since, authored_at__lt=until)
+            .values_list("repo", "sha", "author", "authored_at")
+            .order_by()
+        ),
+        columns=["repo", "sha", "author", "authored_at"],
+    )
+    merged = Q(merged_at__gte=since, merged_at__lt=until)
+    still_open = (
+        Q(created_at__lt=until)
+        & (Q(merged_at__isnull=True) | Q(merged_at__gte=until))
+        & (Q(closed_at__isnull=True) | Q(closed_at__gte=until))
+        & Q(created_at__gte=until - timedelta(days=182.5))
+    )
+    changes = pd.DataFrame.from_records(
+        list(
+            Change.objects.filter(repo__in=names)
+            .filter(merged | still_open)
+            .values_list(
+                "id", "repo", "author", "created_at", "merged_at", "closed_at", "started_at"
+            )
+            .order_by()
+        ),
+        columns=["change_id", "repo", "author", "created_at", "merged_at", "closed_at", "start"],
+    )
+    for frame, columns in (
+        (commits, ["authored_at"]),
+        (changes, ["created_at", "merged_at", "closed_at", "start"]),
+    ):
+        for column in columns:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    if len(changes):
+        changes["start"] = changes["start"].fillna(changes["created_at"])
+    return commits, changes
+
+
+def integration(repos: Iterable[str], *, since: datetime, until: datetime, tz: str) -> Integration:
+    commits, changes = integration_frames(repos, since=since, until=until)
+    return integration_frequency(commits, changes, since=since, until=until, tz=tz)
+
+
+def recent_rollouts(c: MetricsComputation, limit: int = RECENT_ROLLOUTS) -> list[dict[str, Any]]:
+    """The newest production rollouts of the window with their change sets (from arrivals)."""
+    rollouts = c.rollouts
+    if rollouts.empty:
+        return []
+    live = pd.to_datetime(rollouts["first_live_at"], utc=True)
+    window = rollouts[(live >= c.since) & (live < c.until)]
+    newest = window.sort_values("first_live_at", ascending=False).head(limit)
+    arrivals = c.arrivals
+    changes_by_rollout: dict[int, list[dict[str, Any]]] = {}
+    if len(arrivals):
+        mine = arrivals[arrivals["rollout_id"].isin(newest["rollout_id"])]
+        for row in mine.sort_values("start").itertuples(index=False):
+            label = (
+                f"{row.repo}#{int(row.number)}"
+                if not pd.isna(row.change_id)
+                else str(row.commit_sha)[:10]
+            )
+            title = "" if pd.isna(row.title) else str(row.title)
+            changes_by_rollout.setdefault(int(row.rollout_id), []).append(
+                {"label": label, "title": title}
+            )
+    result = []
+    for row in newest.itertuples(index=False):
+        changes = changes_by_rollout.get(int(row.rollout_id), [])
+        result.append(
+            {
+                "rollout_id": int(row.rollout_id),
+                "service": row.service,
+                "environment": row.environment,
+                "version": row.version or str(row.sha)[:10],
+                "kind": row.kind,
+                "first_live_at": pd.Timestamp(row.first_live_at).to_pydatetime(),
+                "completed": not pd.isna(row.completed_at),
+                "failure": row.failure or "",
+                "unattributed": bool(row.unattributed),
+                "changes": changes[:CHANGES_PER_ROLLOUT],
+                "more_changes": max(0, len(changes) - CHANGES_PER_ROLLOUT),
+                "change_count": len(changes),
+            }
+        )
+    return result
+
+
+def failures(c: MetricsComputation) -> list[dict[str, Any]]:
+    """Failed production rollouts of the window, why, and when (if) service was restored."""
+    items = c.change_failure.items
+    if items.empty:
+        return []
+    failed = items[items["failed"]].sort_values("first_live_at", ascending=False)
+    links = c.failure_links
+    why: dict[int, str] = {}
+    if len(links):
+        for row in links.itertuples(index=False):
+            detail = "" if pd.isna(row.detail) else f": {row.detail}"
+            text = f"{row.cause} ({row.status}){detail}"
+            key = int(row.rollout_id)
+            why[key] = f"{why[key]}; {text}" if key in why else text
+    rows = []
+    for row in failed.itertuples(index=False):
+        live = pd.Timestamp(row.first_live_at)
+        restored = None if pd.isna(row.restored_at) else pd.Timestamp(row.restored_at)
+        rows.append(
+            {
+                "rollout_id": int(row.rollout_id),
+                "service": row.service,
+                "version": row.version or str(row.sha)[:10],
+                "first_live_at": live.to_pydatetime(),
+                "status": "confirmed" if row.confirmed else "inferred",
+                "why": why.get(int(row.rollout_id), row.causes or ""),
+                "restored_at": restored.to_pydatetime() if restored is not None else None,
+                "recovery_text": (
+                    hours_text((restored - live).total_seconds())
+                    if restored is not None
+                    else "not restored"
+                ),
+            }
+        )
+    return rows
+
+
+def incidents(c: MetricsComputation) -> list[dict[str, Any]]:
+    """Production incidents restored in the window or still open, newest first."""
+    frame = c.incidents
+    if frame.empty:
+        return []
+    frame = frame.sort_values("opened_at", ascending=False)
+    rows = []
+    for row in frame.itertuples(index=False):
+        start = row.impact_started_at if not pd.isna(row.impact_started_at) else row.opened_at
+        end = row.mitigated_at if not pd.isna(row.mitigated_at) else row.resolved_at
+        restored = not pd.isna(end)
+        rows.append(
+            {
+                "incident_id": row.incident_id,
+                "service": row.service,
+                "title": row.title or "",
+                "severity": row.severity or "",
+                "cause": row.cause or "unknown",
+                "opened_at": pd.Timestamp(row.opened_at).to_pydatetime(),
+                "restored_at": pd.Timestamp(end).to_pydatetime() if restored else None,
+                "restore_text": (
+                    hours_text((pd.Timestamp(end) - pd.Timestamp(start)).total_seconds())
+                    if restored
+                    else "open"
+                ),
+            }
+        )
+    return rows
+
+
+def deploy_days(result: Headline, tz: str) -> pd.DataFrame:
+    """Counted production rollouts per local day (the calendar heatmap)."""
+    items = result.frequency.items
+    if items.empty:
+        return pd.DataFrame({"day": [], "rollouts": []})
+    counted = items[items["counted"]]
+    days = counted["first_live_at"].dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
+    counts = days.value_counts().sort_index()
+    return pd.DataFrame({"day": counts.index, "rollouts": counts.to_numpy()})
+
+
+def service_breakdown(
+    c: MetricsComputation, result_args: dict[str, Any], first: dict[str, datetime]
+) -> list[dict[str, Any]]:
+    """Per service of the scope: its headline over the same window, from the same frames."""
+    rows = []
+    rollouts, arrivals = c.rollouts, c.arrivals
+    for name in sorted(set(rollouts["service"]) | set(arrivals["service"])):
+        result = headline(
+            rollouts[rollouts["service"] == name],
+            arrivals[arrivals["service"] == name],
+            first_rollout_at=first.get(name),
+            **result_args,
+        )
+        rows.append({"name": name, "figures": result.figures, "level": result.level})
+    return rows
+
+
+def deployments_by_target(service: str, *, since: datetime, until: datetime) -> pd.DataFrame:
+    """Per environment and target of one service: deployments in the window, successes,
+    failures, the newest version and when; one query, bounded by the window."""
+    frame = pd.DataFrame.from_records(
+        list(
+            Deployment.objects.filter(
+                service__name=service, finished_at__gte=since, finished_at__lt=until
+            )
+            .values_list(
+                "environment__name",
+                "environment__order",
+                "environment__tier",
+                "target__name",
+                "status",
+                "version",
+                "sha",
+                "finished_at",
+            )
+            .order_by()
+        ),
+        columns=["environment", "order", "tier", "target", "status", "version", "sha", "at"],
+    )
+    columns = [
+        "environment",
+        "tier",
+        "order",
+        "target",
+        "deployments",
+        "failures",
+        "latest_version",
+        "latest_at",
+    ]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    frame["ok"] = frame["status"] == "success"
+    frame["failed"] = frame["status"] == "failure"
+    frame["label"] = frame["version"].where(frame["version"] != "", frame["sha"].str[:10])
+    keys = ["environment", "tier", "order", "target"]
+    grouped = frame.groupby(keys, sort=False)
+    summary = grouped.agg(deployments=("ok", "sum"), failures=("failed", "sum")).reset_index()
+    latest = (
+        frame[frame["ok"]]
+        .sort_values("at")
+        .groupby(keys, sort=False)
+        .tail(1)[[*keys, "label", "at"]]
+        .rename(columns={"label": "latest_version", "at": "latest_at"})
+    )
+    summary = summary.merge(latest, on=keys, how="left")
+    summary["tier_rank"] = summary["tier"].map({t: i for i, t in enumerate(Tier.values)})
+    return summary.sort_values(["tier_rank", "order", "environment", "target"])[columns]
+
+
+# ---------------------------------------------------------------------------------------------
+# Definitions in words (the explain page)
+# ---------------------------------------------------------------------------------------------
+
+DEFINITIONS = {
+    "deployment_frequency": (
+        "Production rollouts of kind change or config, placed by when they first went live "
+        "on any target. A version rolled out to many targets counts once; redeploys and "
+        "rollbacks are listed but not counted. The level uses the median number of deploy days "
+        "per ISO week and needs 8 weeks of production history."
+    ),
+    "lead_time": (
+        "For each change (a merged pull request, or a commit pushed straight to the branch) "
+        "that first reached production in the window: production arrival minus its start, "
+        "the first commit authored. Changes shipped by a service's first rollout are "
+        "unattributed (counted, not timed); durations of zero or less are invalid. The median "
+        "is the headline; a level needs 10 changes."
+    ),
+    "merge_to_production": (
+        "For each change that reached production in the window: production arrival minus merge."
+    ),
+    "change_failure_rate": (
+        "Failed production rollouts of kind change or config, over all of them, placed by when "
+        "they went live. A rollout failed when an incident names it, a rollback replaced it, or "
+        "a revert or hotfix followed within 72 h (confirmed), or an unlinked incident on the "
+        "service opened within 24 h after it (inferred). Each rollout counts once. A level "
+        "needs 20 rollouts."
+    ),
+    "deploy_failure_rate": (
+        "Target deployments that failed and never went live, over all deployment attempts."
+    ),
+    "recovery_time": (
+        "For each failed production rollout restored in the window: restored minus first live, "
+        "where restored is the first of the linked incident's mitigation, the remediating "
+        "rollout (rollback or hotfix) going live, or the incident's resolution. Failures not "
+        "yet restored are listed with their age, never dropped. A level needs 5 restored "
+        "failures."
+    ),
+    "time_to_restore": (
+        "For each production incident (external ones too): impact start (or opened) to "
+        "mitigated (or resolved), placed by that end time. The pre-2023 DORA definition."
+    ),
+    "rework_rate": (
+        "The share of production rollouts (change, config and rollback) that were unplanned "
+        "remediation: rollbacks, rollouts carrying a change labelled hotfix or incident, and "
+        "rollouts that remediate an incident. No level table exists; DORA's industry reference "
+        "is about 22%."
+    ),
+    "lead_time_all_targets": (
+        "For each change: from its start until every active production target runs a version "
+        "containing it. Changes not yet everywhere are listed as incomplete with their age."
+    ),
+    "rollout_lag": (
+        "For each change: from the first production target running it to the last active one."
+    ),
+    "version_spread": (
+        "At the end of the window, per service and environment: how many distinct versions run "
+        "across its active targets."
+    ),
+    "automation_lag": (
+        "Per automation instance (a pipeline or infrastructure stack in an environment, per "
+        "target): time since its last successful run that was not a plan. Stale beyond the "
+        "environment's stale_after."
+    ),
+    "value_stream": (
+        "Per change, the time spent in each stage: coding, pickup, review, build, each "
+        "pre-production environment, approval, production and the rollout to every target. "
+        "Process time is machine or business-hours work inside a stage; the rest is waiting."
+    ),
+}

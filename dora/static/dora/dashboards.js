@@ -1,0 +1,31 @@
+// Draws every chart of a dashboard page: each <div data-figure="ID"> gets the plotly figure
+// stored as JSON in <script type="application/json" id="ID"> (Django's json_script).
+// plotly.min.js is served from our own static files; nothing here loads anything remote.
+(function () {
+  "use strict";
+  var CONFIG = {
+    displaylogo: false,
+    responsive: true,
+    showLink: false,
+    showEditInChartStudio: false,
+    modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
+  };
+
+  function draw() {
+    var nodes = document.querySelectorAll("[data-figure]");
+    for (var i = 0; i < nodes.length; i++) {
+      var node = nodes[i];
+      var source = document.getElementById(node.getAttribute("data-figure"));
+      if (!source) { continue; }
+      var figure = JSON.parse(source.textContent);
+      window.Plotly.newPlot(node, figure.data, figure.layout, CONFIG);
+      node.setAttribute("data-drawn", "true");
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", draw);
+  } else {
+    draw();
+  }
+})();

@@ -1,0 +1,607 @@
+"""Dashboard pages: organisation overview, team and service weekly views, explain (items).
+
+Every page takes its scope and window from the query string (shareable URLs), checks it against
+`dora.web.access`, reads one MetricsComputation and renders what `dora.dashboards` builds from it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pandas as pd
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from dora import charts
+from dora import dashboards as dash
+from dora.metrics.frames import iso
+from dora.metrics.levels import BENCHMARK_YEARS
+from dora.report import (
+    ITEMS,
+    METRIC_NAMES,
+    MetricsComputation,
+    MetricsQuery,
+    ParameterError,
+    duration_text,
+    frame_records,
+    metrics_query_parse,
+)
+from dora.selectors import Scope
+from dora.web.access import Access, dashboard_view, service_required, team_required
+
+EXPLAIN_PAGE_SIZE = 100
+# Frames of the weekly view, read at once (dora.report.MetricsComputation.prefetch).
+WEEKLY_FRAMES = (
+    "stream_frames",
+    "arrivals",
+    "rollouts",
+    "incidents",
+    "failure_links",
+    "first_rollout_at",
+)
+
+
+def _bad_request(request: HttpRequest, exc: ParameterError) -> HttpResponse:
+    return render(
+        request,
+        "dora/dashboard_error.html",
+        {"message": str(exc), "parameter": exc.parameter},
+        status=400,
+    )
+
+
+def _benchmark(request: HttpRequest) -> str | None:
+    return request.GET.get("benchmark") or None
+
+
+def explain_url(
+    name: str, *, scope: dict[str, Any], since: datetime, until: datetime, benchmark: int
+) -> str:
+    """The explain page of figure `name` for a scope and window (a shareable URL)."""
+    params: list[tuple[str, str]] = []
+    if scope.get("team"):
+        params.append(("team", scope["team"]))
+    for service in scope.get("services", ()):
+        params.append(("service", service))
+    params += [("since", iso(since)), ("until", iso(until)), ("benchmark", str(benchmark))]
+    return f"{reverse('dashboard-explain', args=[name])}?{urlencode(params)}"
+
+
+def _chart(chart_id: str, figure: dict[str, Any], label: str) -> dict[str, Any]:
+    return {"id": chart_id, "figure": figure, "label": label}
+
+
+def _page_links(request: HttpRequest, benchmark: int) -> dict[str, Any]:
+    """The benchmark-year switcher: this URL with each year."""
+    links = []
+    for year in BENCHMARK_YEARS:
+        params = request.GET.copy()
+        params["benchmark"] = str(year)
+        links.append({"year": year, "url": f"?{params.urlencode()}", "current": year == benchmark})
+    return {"benchmark_links": links}
+
+
+# ---------------------------------------------------------------------------------------------
+# Organisation overview
+# ---------------------------------------------------------------------------------------------
+
+
+@require_GET
+@dashboard_view
+def overview(request: HttpRequest) -> HttpResponse:
+    """Every visible team as a row of the five figures against the previous period."""
+    access: Access = request.access  # type: ignore[attr-defined]
+    now = timezone.now()
+    try:
+        query = metrics_query_parse(
+            now=now,
+            since=request.GET.get("since"),
+            until=request.GET.get("until"),
+            benchmark=_benchmark(request),
+            services=[],
+        )
+    except ParameterError as exc:
+        return _bad_request(request, exc)
+    since, until, benchmark = query.since, query.until, query.benchmark
+    context: dict[str, Any] = {
+        "since": since,
+        "until": until,
+        "benchmark": benchmark,
+        "teams": [],
+        "charts": [],
+        **_page_links(request, benchmark),
+    }
+    scope = access.visible_scope()
+    if scope is None:
+        return render(request, "dora/overview.html", context)
+
+    previous_since = since - (until - since)
+    trend_end = dash.local_monday(until, "UTC")
+    trend_start = dash.weeks_window(trend_end, dash.ORG_TREND_WEEKS, "UTC")
+    read_from = min(previous_since, trend_start)
+    c = MetricsComputation(
+        MetricsQuery(scope=scope, since=read_from, until=until, benchmark=benchmark), now=now
+    )
+    c.prefetch(("arrivals", "rollouts"))
+    rollouts, arrivals = c.rollouts, c.arrivals
+    services = dash.services_of(scope)
+    first = dash.first_rollouts_by_service(scope)
+
+    teams: dict[str | None, list[dict[str, Any]]] = {}
+    for service in services:
+        teams.setdefault(service["team__name"], []).append(service)
+    rows = []
+    for team, members in sorted(teams.items(), key=lambda item: (item[0] is None, item[0] or "")):
+        if team is not None and not access.team_allowed(team):
+            continue
+        names = [s["name"] for s in members]
+        tz = (members[0]["team__timezone"] or "UTC") if team else "UTC"
+        team_rollouts = rollouts[rollouts["service"].isin(names)]
+        team_arrivals = arrivals[arrivals["service"].isin(names)]
+        firsts = [first[n] for n in names if n in first]
+        common = {
+            "now": now,
+            "tz": tz,
+            "benchmark": benchmark,
+            "first_rollout_at": min(firsts) if firsts else None,
+        }
+        current = dash.headline(team_rollouts, team_arrivals, since=since, until=until, **common)
+        previous = dash.headline(
+            team_rollouts, team_arrivals, since=previous_since, until=since, **common
+        )
+        scope_params = {"team": team} if team else {"services": names}
+        cells = []
+        for now_figure, then_figure in zip(current.figures, previous.figures, strict=True):
+            cells.append(
+                {
+                    "figure": now_figure,
+                    "previous": then_figure,
+                    "change": dash.compare(now_figure.key, now_figure, then_figure),
+                    "url": explain_url(
+                        now_figure.key,
+                        scope=scope_params,
+                        since=since,
+                        until=until,
+                        benchmark=benchmark,
+                    ),
+                }
+            )
+        rows.append(
+            {
+                "name": team or "Without a team",
+                "team": team,
+                "services": names,
+                "level": current.level,
+                "cells": cells,
+            }
+        )
+    context["teams"] = rows
+
+    levels: Counter[str] = Counter()
+    for service in services:
+        name = service["name"]
+        result = dash.headline(
+            rollouts[rollouts["service"] == name],
+            arrivals[arrivals["service"] == name],
+            since=since,
+            until=until,
+            now=now,
+            tz=service["team__timezone"] or "UTC",
+            benchmark=benchmark,
+            first_rollout_at=first.get(name),
+        )
+        levels[result.level or "insufficient"] += 1
+    org = dash.headline(
+        rollouts,
+        arrivals,
+        since=trend_start,
+        until=trend_end,
+        now=now,
+        tz="UTC",
+        benchmark=benchmark,
+        first_rollout_at=min(first.values()) if first else None,
+    )
+    weeks = dash.week_starts(trend_end, dash.ORG_TREND_WEEKS, "UTC")
+    trends = dash.trend_figures(
+        dash.weekly(org, weeks=weeks, tz="UTC"),
+        ("deployment_frequency", "lead_time", "change_failure_rate", "recovery_time"),
+    )
+    context["charts"] = [
+        _chart(
+            "levels",
+            charts.level_distribution_figure(levels),
+            "Bar chart: number of services at each DORA level, and with insufficient data",
+        ),
+        *[
+            _chart(
+                f"org-{key}",
+                figure,
+                f"Line chart over {dash.ORG_TREND_WEEKS} weeks: {dash.LABELS[key].lower()} per "
+                "week with a 95% interval band",
+            )
+            for key, figure in trends.items()
+        ],
+    ]
+    context["level_counts"] = [
+        (charts.LEVEL_LABELS[level], level, levels.get(level, 0)) for level in charts.LEVEL_COLOURS
+    ]
+    context["previous_since"] = previous_since
+    context["trend_start"] = trend_start
+    context["trend_end"] = trend_end
+    return render(request, "dora/overview.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# Team and service weekly views
+# ---------------------------------------------------------------------------------------------
+
+
+def _weekly_context(
+    *,
+    scope: Scope,
+    scope_params: dict[str, Any],
+    until: datetime,
+    benchmark: int,
+    now: datetime,
+    repos: list[str],
+) -> dict[str, Any]:
+    """What the team and service pages share: 12 ISO weeks ending at the local Monday on or
+    before `until`, read once and grouped by week."""
+    tz = scope.timezone
+    end = dash.local_monday(until, tz)
+    start = dash.weeks_window(end, dash.WEEKS, tz)
+    weeks = dash.week_starts(end, dash.WEEKS, tz)
+    c = MetricsComputation(
+        MetricsQuery(scope=scope, since=start, until=end, benchmark=benchmark), now=now
+    )
+    c.prefetch(WEEKLY_FRAMES)
+    args = {"since": start, "until": end, "now": now, "tz": tz, "benchmark": benchmark}
+    result = dash.headline(c.rollouts, c.arrivals, first_rollout_at=c.first_rollout_at, **args)
+    series = dash.weekly(result, weeks=weeks, tz=tz)
+    rows = dash.week_rows(result, series)
+    last_week_start, this_week_start = (dash.weeks_window(end, i, tz) for i in (2, 1))
+    week_rows = [
+        {
+            "row": row,
+            "this_week_url": explain_url(
+                row.key, scope=scope_params, since=this_week_start, until=end, benchmark=benchmark
+            ),
+            "last_week_url": explain_url(
+                row.key,
+                scope=scope_params,
+                since=last_week_start,
+                until=this_week_start,
+                benchmark=benchmark,
+            ),
+            "window_url": explain_url(
+                row.key, scope=scope_params, since=start, until=end, benchmark=benchmark
+            ),
+        }
+        for row in rows
+    ]
+    trends = dash.trend_figures(series)
+    stream = c.stream
+    figures_charts = [
+        _chart(
+            f"trend-{key}",
+            figure,
+            f"Line chart over {dash.WEEKS} weeks: {dash.LABELS[key].lower()} per week with a "
+            "95% interval band",
+        )
+        for key, figure in trends.items()
+    ]
+    lead_items = result.lead_time.items
+    lead_seconds = lead_items["lead_time_seconds"] if len(lead_items) else pd.Series([])
+    distribution = _chart(
+        "lead-time-distribution",
+        charts.lead_time_distribution_figure(lead_seconds),
+        "Bar chart: changes per lead-time range over the 12 weeks",
+    )
+    calendar = _chart(
+        "deploy-calendar",
+        charts.deploy_calendar_figure(
+            dash.deploy_days(result, tz), first_monday=weeks[0], weeks=dash.WEEKS
+        ),
+        "Calendar heatmap: production rollouts per day, one column per week",
+    )
+    stream_chart = _chart(
+        "value-stream",
+        charts.value_stream_figure(stream.stages),
+        "Stacked bar chart: median hours per value-stream stage, split into process and wait",
+    )
+    flow = integration = None
+    if repos:
+        integration = dash.integration(repos, since=start, until=end, tz=tz)
+    flow = stream.flow_efficiency
+    return {
+        "since": start,
+        "until": end,
+        "weeks": weeks,
+        "this_week": weeks[-1],
+        "last_week": weeks[-2],
+        "benchmark": benchmark,
+        "timezone": tz,
+        "level": result.level,
+        "figures": [
+            {
+                "figure": figure,
+                "url": explain_url(
+                    figure.key, scope=scope_params, since=start, until=end, benchmark=benchmark
+                ),
+            }
+            for figure in result.figures
+        ],
+        "rows": week_rows,
+        "trend_charts": figures_charts,
+        "distribution_chart": distribution,
+        "calendar_chart": calendar,
+        "stream_chart": stream_chart,
+        "stream": {
+            "flow_efficiency": dash.percent_text(flow),
+            "bottleneck": stream.bottleneck,
+            "stages": [
+                {
+                    "name": r.name,
+                    "n": int(r.n),
+                    "p50": dash.hours_text(None if pd.isna(r.p50_seconds) else r.p50_seconds),
+                    "p90": dash.hours_text(None if pd.isna(r.p90_seconds) else r.p90_seconds),
+                }
+                for r in stream.stages.itertuples(index=False)
+            ],
+            "url": explain_url(
+                "value_stream", scope=scope_params, since=start, until=end, benchmark=benchmark
+            ),
+        },
+        "integration": _integration_context(integration),
+        "rollouts": dash.recent_rollouts(c),
+        "rollouts_url": explain_url(
+            "deployment_frequency", scope=scope_params, since=start, until=end, benchmark=benchmark
+        ),
+        "failures": dash.failures(c),
+        "failures_url": explain_url(
+            "change_failure_rate", scope=scope_params, since=start, until=end, benchmark=benchmark
+        ),
+        "incidents": dash.incidents(c),
+        "incidents_url": explain_url(
+            "time_to_restore", scope=scope_params, since=start, until=end, benchmark=benchmark
+        ),
+        "computation": c,
+        "headline_args": args,
+    }
+
+
+def _integration_context(result: Any) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    targets = result.targets_met
+    return {
+        "developer_days": result.developer_days,
+        "daily_rate": dash.percent_text(result.daily_integration.rate),
+        "daily_ci": (
+            "–".join(dash.percent_text(v) for v in result.daily_integration.ci95)
+            if result.daily_integration.ci95
+            else ""
+        ),
+        "merges": result.merges,
+        "merges_per_day": (
+            "–"
+            if result.merges_per_developer_day is None
+            else f"{result.merges_per_developer_day:.2f}"
+        ),
+        "branch_p50": dash.hours_text(result.branch_lifetime.p50),
+        "branch_p90": dash.hours_text(result.branch_lifetime.p90),
+        "branch_n": result.branch_lifetime.n,
+        "open_branches": result.open_branches,
+        "open_max": max(result.open_branches.values(), default=0),
+        "targets": targets,
+    }
+
+
+@require_GET
+@dashboard_view
+def team(request: HttpRequest) -> HttpResponse:
+    """A team's week: this week vs last week vs 12 weeks, trends, rollouts, failures, flow."""
+    access: Access = request.access  # type: ignore[attr-defined]
+    name = request.GET.get("team", "")
+    if not name:
+        return _bad_request(
+            request, ParameterError("team", "team is required, e.g. ?team=payments")
+        )
+    team_required(access, name)
+    now = timezone.now()
+    try:
+        query = metrics_query_parse(
+            now=now, team=name, until=request.GET.get("until"), benchmark=_benchmark(request)
+        )
+    except ParameterError as exc:
+        if exc.parameter == "team":
+            raise Http404(str(exc))
+        return _bad_request(request, exc)
+    services = dash.services_of(query.scope)
+    repos = sorted({repo for s in services for repo in (s["repos"] or [])})
+    context = _weekly_context(
+        scope=query.scope,
+        scope_params={"team": name},
+        until=query.until,
+        benchmark=query.benchmark,
+        now=now,
+        repos=repos,
+    )
+    c = context.pop("computation")
+    first = dash.first_rollouts_by_service(query.scope)
+    breakdown = dash.service_breakdown(c, context.pop("headline_args"), first)
+    known = {row["name"] for row in breakdown}
+    for service in services:
+        if service["name"] not in known:
+            breakdown.append({"name": service["name"], "figures": [], "level": None})
+    kinds = {s["name"]: s["kind"] for s in services}
+    for row in breakdown:
+        row["kind"] = kinds.get(row["name"], "")
+        row["url"] = f"{reverse('dashboard-service')}?{urlencode({'service': row['name']})}"
+    context.update(
+        {
+            "title": name,
+            "kind": "team",
+            "team": name,
+            "services": sorted(breakdown, key=lambda r: r["name"]),
+            **_page_links(request, query.benchmark),
+        }
+    )
+    return render(request, "dora/team.html", context)
+
+
+@require_GET
+@dashboard_view
+def service(request: HttpRequest) -> HttpResponse:
+    """One service's week, plus its rollouts per environment and target."""
+    access: Access = request.access  # type: ignore[attr-defined]
+    name = request.GET.get("service", "")
+    if not name:
+        return _bad_request(
+            request, ParameterError("service", "service is required, e.g. ?service=checkout")
+        )
+    service_required(access, name)
+    now = timezone.now()
+    try:
+        query = metrics_query_parse(
+            now=now, services=[name], until=request.GET.get("until"), benchmark=_benchmark(request)
+        )
+    except ParameterError as exc:
+        if exc.parameter == "service":
+            raise Http404(str(exc))
+        return _bad_request(request, exc)
+    info = dash.services_of(query.scope)[0]
+    tz = info["team__timezone"] or "UTC"
+    scope = Scope(services=(name,), timezone=tz)
+    context = _weekly_context(
+        scope=scope,
+        scope_params={"services": [name]},
+        until=query.until,
+        benchmark=query.benchmark,
+        now=now,
+        repos=list(info["repos"] or []),
+    )
+    context.pop("computation")
+    context.pop("headline_args")
+    targets = dash.deployments_by_target(name, since=context["since"], until=context["until"])
+    context.update(
+        {
+            "title": name,
+            "kind": "service",
+            "service": info,
+            "team": info["team__name"],
+            "team_url": (
+                f"{reverse('dashboard-team')}?{urlencode({'team': info['team__name']})}"
+                if info["team__name"] and access.team_allowed(info["team__name"])
+                else None
+            ),
+            "targets": targets.to_dict("records"),
+            "targets_chart": _chart(
+                "targets",
+                charts.rollouts_by_target_figure(targets),
+                "Grouped bar chart: successful deployments per environment and target",
+            )
+            if len(targets)
+            else None,
+            **_page_links(request, query.benchmark),
+        }
+    )
+    return render(request, "dora/service.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# Explain: the items behind a figure
+# ---------------------------------------------------------------------------------------------
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if column.endswith("_seconds") and isinstance(value, int | float):
+        return duration_text(float(value))
+    if isinstance(value, str) and len(value) >= 20 and value[4] == "-" and value.endswith("Z"):
+        return value[:16].replace("T", " ") + "Z"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@require_GET
+@dashboard_view
+def explain(request: HttpRequest, name: str) -> HttpResponse:
+    """The items behind one figure for a scope and window, with the definition in words."""
+    access: Access = request.access  # type: ignore[attr-defined]
+    if name not in METRIC_NAMES:
+        raise Http404(f"unknown figure {name!r}")
+    team_name = request.GET.get("team") or None
+    services = request.GET.getlist("service")
+    names = [s.strip() for item in services for s in item.split(",") if s.strip()]
+    if team_name:
+        team_required(access, team_name)
+    for service_name in names:
+        service_required(access, service_name)
+    if not team_name and not names and not access.everything:
+        team_required(access, "(the whole organisation)")
+    now = timezone.now()
+    try:
+        query = metrics_query_parse(
+            now=now,
+            team=team_name,
+            services=names,
+            since=request.GET.get("since"),
+            until=request.GET.get("until"),
+            benchmark=_benchmark(request),
+        )
+    except ParameterError as exc:
+        if exc.parameter in ("team", "service"):
+            raise Http404(str(exc))
+        return _bad_request(request, exc)
+    build, columns = ITEMS[name]
+    frame = build(MetricsComputation(query, now=now))
+    records = frame_records(frame, columns)
+    paginator = Paginator(records, EXPLAIN_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    shown = [c for c in columns if any(r.get(c) is not None for r in records)] or list(columns)
+    params = request.GET.copy()
+    params.pop("page", None)
+    api_params = params.urlencode()
+    scope_text = (
+        f"team {team_name}"
+        if team_name
+        else (f"service {', '.join(names)}" if names else "the whole organisation")
+    )
+    back_url = None
+    if team_name:
+        back_url = f"{reverse('dashboard-team')}?{urlencode({'team': team_name})}"
+    elif len(names) == 1:
+        back_url = f"{reverse('dashboard-service')}?{urlencode({'service': names[0]})}"
+    return render(
+        request,
+        "dora/explain.html",
+        {
+            "name": name,
+            "label": dash.LABELS.get(name, name.replace("_", " ").capitalize()),
+            "definition": dash.DEFINITIONS.get(name, ""),
+            "scope_text": scope_text,
+            "since": query.since,
+            "until": query.until,
+            "benchmark": query.benchmark,
+            "columns": [c.replace("_", " ") for c in shown],
+            "rows": [[_cell(c, r.get(c)) for c in shown] for r in page.object_list],
+            "page": page,
+            "count": len(records),
+            "query_string": params.urlencode(),
+            "api_url": f"{reverse('api-metric-items', args=[name])}?{api_params}",
+            "back_url": back_url,
+            "window_days": (query.until - query.since) / timedelta(days=1),
+        },
+    )
