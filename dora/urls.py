@@ -4,12 +4,17 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dora.web import dashboards as dashboard_views
 from dora.web import views as web_views
 from ingest.webhooks import github_webhook
 
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("healthz", web_views.healthz, name="healthz"),
+    path("dashboards/", dashboard_views.overview, name="dashboard-overview"),
+    path("dashboards/team", dashboard_views.team, name="dashboard-team"),
+    path("dashboards/service", dashboard_views.service, name="dashboard-service"),
+    path("dashboards/explain/<str:name>", dashboard_views.explain, name="dashboard-explain"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("dora.api.urls")),
     path("webhooks/github", github_webhook, name="webhook-github"),
