@@ -108,6 +108,9 @@ STATICFILES_FINDERS = [
     "dora.staticfiles.PlotlyJsFinder",
 ]
 LOGIN_URL = "/admin/login/"
+# The dashboards' own login (/accounts/login/) admits team members who are not staff.
+LOGIN_REDIRECT_URL = "/dashboards/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 # Dashboards: 1 lets anonymous visitors read every dashboard (inside a trusted network only).
 DORA_PUBLIC_DASHBOARDS = env.bool("DORA_PUBLIC_DASHBOARDS", default=False)
 

@@ -1,6 +1,7 @@
 """URL wiring."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -11,6 +12,12 @@ from ingest.webhooks import github_webhook
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("healthz", web_views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("dashboards/", dashboard_views.overview, name="dashboard-overview"),
     path("dashboards/team", dashboard_views.team, name="dashboard-team"),
     path("dashboards/service", dashboard_views.service, name="dashboard-service"),
