@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 
 from dora.models import Service, Team
 from dora.selectors import Scope
@@ -127,7 +128,7 @@ def dashboard_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated and not public_dashboards():
-            return redirect_to_login(request.get_full_path())
+            return redirect_to_login(request.get_full_path(), login_url=reverse("login"))
         request.access = access_for(request.user)  # type: ignore[attr-defined]
         return view(request, *args, **kwargs)
 
