@@ -397,3 +397,46 @@ def test_gate_command_prints_the_decision_and_exits_0_or_3(estate: None) -> None
     assert json.loads(out.getvalue())["allowed"] is False
     assert "blocked by version_verified_in_source: v9.9.9 was never deployed" in err.getvalue()
     assert GateDecision.objects.filter(requested_by__startswith="manage.py gate").count() == 2
+
+
+def test_gate_openapi_schema_documents_the_request_and_answers() -> None:
+    client = APIClient()
+    _, raw = ApiToken.issue(name="docs", scope=ApiToken.Scope.READ)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+
+    operation = schema["paths"]["/api/v1/gates/promotion"]["post"]
+    assert {"200", "409", "400", "404", "503"} <= set(operation["responses"])
+    body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    fields = schema["components"]["schemas"][body.rsplit("/", 1)[-1]]
+    assert {"service", "version", "from", "to"} <= set(fields["required"])
+
+
+def decision_queries() -> int:
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    client = gate_client()
+    ask(promotion(), client)  # the token's first use records last_used_at
+    assert ApiToken.objects.order_by("-id").first().last_used_at is not None
+    with CaptureQueriesContext(conn) as captured:
+        assert ask(promotion(), client)[0] in (200, 409)
+    return len(captured)
+
+
+def test_gate_reads_a_fixed_number_of_queries_however_long_the_history(estate: None) -> None:
+    few = decision_queries()
+    record(
+        [
+            deploy(f"old-{i}-{t}", f"v1.3.{i}", "staging", t, hours=200 + i)
+            for i in range(40)
+            for t in ("s-a", "s-b", "s-c")
+        ]
+        + [apply_run(f"net-old-{i}", "staging", days=10 + i) for i in range(40)]
+    )
+
+    assert decision_queries() == few
+    # token, 2 names, first success, 2 x (targets, deployments), failures, automation,
+    # incidents, 2 policy, the stored decision
+    assert few == 14
