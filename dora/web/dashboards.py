@@ -521,9 +521,36 @@ def service(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------------------------------------
 
 
+# Internal ids: the rows name their change (repo#number), version and service instead.
+HIDDEN_COLUMNS = frozenset({"change_id", "rollout_id", "commit_sha", "by_rollout_id"})
+# Free text wraps; everything else (times, versions, numbers) stays on one line.
+WRAPPED_COLUMNS = frozenset({"title", "why", "causes", "detail", "change"})
+
+
+def _explain_summary(name: str, c: MetricsComputation) -> dash.Figure | None:
+    """The headline figure the items add up to, for the five DORA figures."""
+    figures = {
+        "deployment_frequency": lambda: dash.frequency_figure(c.frequency),
+        "lead_time": lambda: dash.lead_time_figure(c.lead_time),
+        "change_failure_rate": lambda: dash.failure_figure(c.change_failure),
+        "recovery_time": lambda: dash.recovery_figure(c.recovery),
+        "rework_rate": lambda: dash.rework_figure(c.rework),
+    }
+    return figures[name]() if name in figures else None
+
+
+def _header(column: str) -> str:
+    """Durations are shown in minutes, hours or days, so their header drops "seconds"."""
+    return column.removesuffix("_seconds").replace("_", " ")
+
+
 def _cell(column: str, value: Any) -> str:
     if value is None:
         return ""
+    if column == "sha" and isinstance(value, str):
+        return value[:10]
+    if column == "title" and isinstance(value, str) and len(value) > 70:
+        return value[:69] + "…"
     if isinstance(value, bool):
         return "yes" if value else ""
     if column.endswith("_seconds") and isinstance(value, int | float):
@@ -566,11 +593,20 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             raise Http404(str(exc))
         return _bad_request(request, exc)
     build, columns = ITEMS[name]
-    frame = build(MetricsComputation(query, now=now))
+    c = MetricsComputation(query, now=now)
+    frame = build(c)
+    columns = list(columns)
+    if "version" in frame.columns and "version" not in columns and "service" in columns:
+        columns.insert(columns.index("service") + 1, "version")  # the rollout that shipped it
     records = frame_records(frame, columns)
+    summary = _explain_summary(name, c)
     paginator = Paginator(records, EXPLAIN_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
-    shown = [c for c in columns if any(r.get(c) is not None for r in records)] or list(columns)
+    shown = [
+        column
+        for column in columns
+        if column not in HIDDEN_COLUMNS and any(r.get(column) is not None for r in records)
+    ] or list(columns)
     params = request.GET.copy()
     params.pop("page", None)
     api_params = params.urlencode()
@@ -595,8 +631,15 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             "since": query.since,
             "until": query.until,
             "benchmark": query.benchmark,
-            "columns": [c.replace("_", " ") for c in shown],
-            "rows": [[_cell(c, r.get(c)) for c in shown] for r in page.object_list],
+            "columns": [_header(column) for column in shown],
+            "rows": [
+                [
+                    {"text": _cell(column, r.get(column)), "wrap": column in WRAPPED_COLUMNS}
+                    for column in shown
+                ]
+                for r in page.object_list
+            ],
+            "summary": summary,
             "page": page,
             "count": len(records),
             "query_string": params.urlencode(),
