@@ -19,6 +19,7 @@ from dora.models import (  # noqa: E402 - after the skips above
     Commit,
     Deployment,
     Environment,
+    GateDecision,
     Incident,
     PipelineRun,
     RawEvent,
@@ -64,6 +65,16 @@ def test_seed_demo_creates_the_estate_through_the_intake() -> None:
     assert Rollout.objects.filter(environment__name="production").exists()
     newest = max(Deployment.objects.exclude(finished_at=None).values_list("finished_at", flat=True))
     assert newest <= datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+    # The gate was asked at a few moments per app service (where staging had a version then),
+    # and the answers stored as decisions of the demo pipeline.
+    decisions = GateDecision.objects.filter(requested_by="token:demo-pipeline")
+    allowed = decisions.filter(allowed=True).count()
+    blocked = decisions.filter(allowed=False).count()
+    assert decisions.exists()
+    assert f"promotion gate: {allowed} allowed and {blocked} blocked demo decisions" in out
+    assert all(len(d.checks) == 8 for d in decisions)
+    assert "promotion gate: " in out
 
     user = get_user_model().objects.get(username="demo")
     assert user.is_superuser and user.check_password("demo")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -13,13 +13,20 @@ from django.utils.dateparse import parse_datetime
 from dora.config import ConfigError, config_apply, config_load
 from dora.demo import DEMO_CONFIG_PATH, SOURCE, demo_events
 from dora.events import events_record
-from dora.models import RawEvent
+from dora.models import Deployment, GateDecision, RawEvent, Service
+from dora.promotion import PromotionRequest, promotion_decide
 
 BATCH_SIZE = 1000
 DERIVE_EVERY = 10_000  # derive facts in a few large passes: far fewer per-pair round trips
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"  # noqa: S105 - the documented login of the local demo
 SHOWN_REJECTIONS = 5
+DEMO_PIPELINE = "token:demo-pipeline"
+# When the demo pipelines asked the gate, before the demo's `now`.
+GATE_MOMENTS = tuple(
+    timedelta(days=d, hours=h)
+    for d, h in ((120, 5), (90, 3), (60, 7), (45, 2), (38, 4), (20, 6), (2, 1), (0, 2))
+)
 
 
 def _parse_now(value: str | datetime | None) -> datetime:
@@ -106,6 +113,11 @@ class Command(BaseCommand):
             f"demo estate: {total} events over {weeks} weeks up to {now:%Y-%m-%dT%H:%MZ} "
             f"({summary}) in {elapsed:.1f}s"
         )
+        decisions = seed_gate_decisions(now)
+        self.stdout.write(
+            f"promotion gate: {decisions['allowed']} allowed and {decisions['blocked']} blocked "
+            "demo decisions (staging -> production)"
+        )
         self.ensure_user()
 
     def ensure_user(self) -> None:
@@ -128,3 +140,40 @@ class Command(BaseCommand):
             f"{len(rejected)} demo events were rejected (a bug in dora/demo.py); "
             "every valid event was stored"
         )
+
+
+def seed_gate_decisions(now: datetime) -> dict[str, int]:
+    """Ask the gate, as a pipeline would, at a few moments of the last weeks, to promote each app
+    service's newest staging version of that moment to production; the answers are stored like
+    any other decision (the demo's stale network stack in staging blocks the recent ones)."""
+    GateDecision.objects.filter(requested_by=DEMO_PIPELINE).delete()
+    counts = {"allowed": 0, "blocked": 0}
+    asked = 0
+    for service in Service.objects.filter(kind=Service.Kind.APP).order_by("name"):
+        staging = Deployment.objects.filter(
+            service=service, environment__name="staging", status="success"
+        ).exclude(version="")
+        for offset in GATE_MOMENTS:
+            moment = now - offset
+            version = (
+                staging.filter(finished_at__lte=moment)
+                .order_by("-finished_at")
+                .values_list("version", flat=True)
+                .first()
+            )
+            if version is None:
+                continue
+            asked += 1
+            stored, _ = promotion_decide(
+                PromotionRequest(
+                    service=service.name,
+                    version=version,
+                    from_env="staging",
+                    to_env="production",
+                    pipeline_run=f"demo-run-{asked}",
+                ),
+                now=moment,
+                requested_by=DEMO_PIPELINE,
+            )
+            counts["allowed" if stored.allowed else "blocked"] += 1
+    return counts
