@@ -356,3 +356,20 @@ def figure_has_data(figure: Mapping[str, Any]) -> bool:
         if any(v not in (None, 0, "") for v in flat):
             return True
     return False
+
+
+def noted_when_empty(figure: dict[str, Any]) -> dict[str, Any]:
+    """The figure, with a "No items in this window" note across it when it has no data."""
+    if figure_has_data(figure):
+        return figure
+    note = {
+        "text": "No items in this window",
+        "showarrow": False,
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0.5,
+        "y": 0.5,
+        "font": {"size": 13, "color": "#59636e"},
+    }
+    layout = {**figure["layout"], "annotations": [*figure["layout"].get("annotations", []), note]}
+    return {**figure, "layout": layout}

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from django.db.models import Min, Q
 
@@ -31,7 +33,7 @@ from dora.metrics.levels import (
 )
 from dora.metrics.recovery import RecoveryTime, recovery_time
 from dora.metrics.rework import ReworkRate, rework_rate
-from dora.metrics.stats import duration_summary, poisson_ci, rate
+from dora.metrics.stats import median_ci_rank, poisson_ci, rate
 from dora.models import Change, Commit, Deployment, Rollout, Service, Tier
 from dora.report import MetricsComputation, duration_text
 from dora.selectors import Scope
@@ -196,16 +198,64 @@ def rework_figure(result: ReworkRate) -> Figure:
     )
 
 
-@dataclass(frozen=True)
 class Headline:
-    """The five DORA figures of one scope and window, and the overall level."""
+    """The five DORA figures of one scope and window, and the overall level, each computed on
+    first use from the scope's rollouts and arrivals frames (any superset of the window)."""
 
-    frequency: Frequency
-    lead_time: LeadTime
-    change_failure: ChangeFailureRate
-    recovery: RecoveryTime
-    rework: ReworkRate
-    benchmark: int
+    def __init__(
+        self,
+        rollouts: pd.DataFrame,
+        arrivals: pd.DataFrame,
+        *,
+        since: datetime,
+        until: datetime,
+        now: datetime,
+        tz: str,
+        benchmark: int,
+        first_rollout_at: datetime | None,
+    ) -> None:
+        self.rollouts, self.arrivals = rollouts, arrivals
+        self.since, self.until, self.now, self.tz = since, until, now, tz
+        self.benchmark, self.first_rollout_at = benchmark, first_rollout_at
+
+    @cached_property
+    def frequency(self) -> Frequency:
+        live = pd.to_datetime(self.rollouts["first_live_at"], utc=True)
+        lookback = min(self.since, self.until - timedelta(days=182.5))
+        return deployment_frequency(
+            self.rollouts[(live >= lookback) & (live < self.until)],
+            since=self.since,
+            until=self.until,
+            tz=self.tz,
+            benchmark=self.benchmark,
+            first_rollout_at=self.first_rollout_at,
+        )
+
+    @cached_property
+    def lead_time(self) -> LeadTime:
+        return lead_time_for_changes(
+            self.arrivals, since=self.since, until=self.until, benchmark=self.benchmark
+        )
+
+    @cached_property
+    def change_failure(self) -> ChangeFailureRate:
+        return change_failure_rate(
+            self.rollouts,
+            since=self.since,
+            until=self.until,
+            now=self.now,
+            benchmark=self.benchmark,
+        )
+
+    @cached_property
+    def recovery(self) -> RecoveryTime:
+        return recovery_time(
+            self.rollouts, since=self.since, until=self.until, benchmark=self.benchmark
+        )
+
+    @cached_property
+    def rework(self) -> ReworkRate:
+        return rework_rate(self.rollouts, since=self.since, until=self.until)
 
     @property
     def figures(self) -> list[Figure]:
@@ -217,8 +267,9 @@ class Headline:
             rework_figure(self.rework),
         ]
 
-    @property
+    @cached_property
     def level(self) -> str | None:
+        """The Quick Check level over the figures that earned a badge (rework has none)."""
         lead, recovery = self.lead_time.duration, self.recovery.duration
         return overall_level(
             self.benchmark,
@@ -241,24 +292,15 @@ def headline(
     first_rollout_at: datetime | None,
 ) -> Headline:
     """The five figures from a scope's rollouts and arrivals frames (any superset of the window)."""
-    live = pd.to_datetime(rollouts["first_live_at"], utc=True)
-    lookback = min(since, until - timedelta(days=182.5))
     return Headline(
-        frequency=deployment_frequency(
-            rollouts[(live >= lookback) & (live < until)],
-            since=since,
-            until=until,
-            tz=tz,
-            benchmark=benchmark,
-            first_rollout_at=first_rollout_at,
-        ),
-        lead_time=lead_time_for_changes(arrivals, since=since, until=until, benchmark=benchmark),
-        change_failure=change_failure_rate(
-            rollouts, since=since, until=until, now=now, benchmark=benchmark
-        ),
-        recovery=recovery_time(rollouts, since=since, until=until, benchmark=benchmark),
-        rework=rework_rate(rollouts, since=since, until=until),
+        rollouts,
+        arrivals,
+        since=since,
+        until=until,
+        now=now,
+        tz=tz,
         benchmark=benchmark,
+        first_rollout_at=first_rollout_at,
     )
 
 
@@ -362,22 +404,34 @@ class Weekly:
         return found.iloc[0].to_dict() if len(found) else {"value": None, "n": 0}
 
 
+def _by_week(items: pd.DataFrame, at: str, column: str, tz: str) -> dict[date, np.ndarray]:
+    """The non-null values of `column` grouped by the local week of `at`."""
+    if items.empty:
+        return {}
+    frame = pd.DataFrame({"week": week_of(items[at], tz), "value": items[column]}).dropna()
+    return {
+        week: group.to_numpy(dtype=float)
+        for week, group in frame.groupby("week", sort=False)["value"]
+    }
+
+
 def _durations_by_week(
     items: pd.DataFrame, at: str, seconds: str, weeks: list[date], tz: str
 ) -> pd.DataFrame:
+    """Per week: the median (pandas' linear interpolation) and its order-statistic 95% CI."""
+    groups = _by_week(items, at, seconds, tz)
     rows = []
-    placed = items.assign(_week=week_of(items[at], tz)) if len(items) else items
     for week in weeks:
-        values = placed.loc[placed["_week"] == week, seconds] if len(placed) else pd.Series([])
-        summary = duration_summary(values)
-        ci = summary.median_ci95
+        values = np.sort(groups.get(week, np.empty(0)))
+        n = len(values)
+        k = median_ci_rank(n)
         rows.append(
             {
                 "week": week,
-                "value": summary.p50,
-                "lo": ci[0] if ci else None,
-                "hi": ci[1] if ci else None,
-                "n": summary.n,
+                "value": float(np.quantile(values, 0.5)) if n else None,
+                "lo": float(values[k - 1]) if k else None,
+                "hi": float(values[n - k]) if k else None,
+                "n": n,
             }
         )
     return pd.DataFrame(rows, columns=["week", "value", "lo", "hi", "n"])
@@ -386,11 +440,12 @@ def _durations_by_week(
 def _rates_by_week(
     items: pd.DataFrame, at: str, flag: str, weeks: list[date], tz: str
 ) -> pd.DataFrame:
+    """Per week: the share of items flagged, with its Wilson 95% interval."""
+    groups = _by_week(items.assign(_flag=items[flag].astype(float)), at, "_flag", tz)
     rows = []
-    placed = items.assign(_week=week_of(items[at], tz)) if len(items) else items
     for week in weeks:
-        flags = placed.loc[placed["_week"] == week, flag] if len(placed) else pd.Series([])
-        result = rate(int(flags.astype(bool).sum()), len(flags))
+        flags = groups.get(week, np.empty(0))
+        result = rate(int(flags.sum()), len(flags))
         ci = result.ci95
         rows.append(
             {

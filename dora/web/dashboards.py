@@ -75,7 +75,8 @@ def explain_url(
 
 
 def _chart(chart_id: str, figure: dict[str, Any], label: str) -> dict[str, Any]:
-    return {"id": chart_id, "figure": figure, "label": label}
+    """A chart for the template; one without data says so on its face (never a blank frame)."""
+    return {"id": chart_id, "figure": charts.noted_when_empty(figure), "label": label}
 
 
 def _page_links(request: HttpRequest, benchmark: int) -> dict[str, Any]:
@@ -326,6 +327,9 @@ def _weekly_context(
         "weeks": weeks,
         "this_week": weeks[-1],
         "last_week": weeks[-2],
+        "last_week_end": weeks[-1] - timedelta(days=1),
+        "first_day": weeks[0],
+        "last_day": weeks[-1] + timedelta(days=6),
         "benchmark": benchmark,
         "timezone": tz,
         "level": result.level,

@@ -68,6 +68,16 @@ def test_charts_lead_time_distribution_of_nothing_is_all_zero() -> None:
     assert not charts.figure_has_data(figure)
 
 
+def test_charts_noted_when_empty_says_so_and_leaves_data_alone() -> None:
+    empty = charts.lead_time_distribution_figure(pd.Series([], dtype=float))
+    full = charts.lead_time_distribution_figure(pd.Series([60.0]))
+
+    notes = charts.noted_when_empty(empty)["layout"]["annotations"]
+    assert [note["text"] for note in notes] == ["No items in this window"]
+    assert charts.noted_when_empty(full) is full
+    assert "annotations" not in empty["layout"]  # the input is not changed
+
+
 def test_charts_deploy_calendar_places_days_by_weekday_and_week() -> None:
     days = pd.DataFrame(
         {"day": [pd.Timestamp("2026-03-02"), pd.Timestamp("2026-03-11")], "rollouts": [3, 1]}

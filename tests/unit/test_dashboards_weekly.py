@@ -1,0 +1,184 @@
+"""dora.dashboards without a database: weeks, weekly grouping, period comparisons, figures."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from dora import dashboards as dash
+
+NOW = datetime(2026, 3, 30, 12, tzinfo=UTC)
+START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+END = datetime(2026, 3, 30, tzinfo=UTC)  # four weeks later
+
+
+def frames(seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rollouts and arrivals over four weeks (and history before), with failures and rework."""
+    rng = random.Random(seed)
+    rollouts, arrivals = [], []
+    moment = START - timedelta(weeks=10)
+    rollout_id = 0
+    while moment < END:
+        moment += timedelta(hours=rng.uniform(2, 30))
+        rollout_id += 1
+        failed = rng.random() < 0.2
+        rollouts.append(
+            {
+                "rollout_id": rollout_id,
+                "service": rng.choice(["a", "b"]),
+                "environment": "production",
+                "kind": rng.choice(["change"] * 8 + ["config", "rollback"]),
+                "first_live_at": moment,
+                "failure": "confirmed" if failed else "",
+                "restored_at": moment + timedelta(hours=rng.uniform(0.1, 9)) if failed else None,
+                "remediation": rng.random() < 0.1,
+            }
+        )
+        for change in range(rng.randint(0, 3)):
+            start = moment - timedelta(hours=rng.uniform(1, 200))
+            arrivals.append(
+                {
+                    "change_id": rollout_id * 10 + change,
+                    "commit_sha": "",
+                    "service": rollouts[-1]["service"],
+                    "rollout_id": rollout_id,
+                    "start": start,
+                    "merged_at": start + timedelta(hours=1),
+                    "arrived_at": moment,
+                    "unattributed": False,
+                }
+            )
+    rollout_frame = pd.DataFrame(rollouts)
+    rollout_frame["first_live_at"] = pd.to_datetime(rollout_frame["first_live_at"], utc=True)
+    rollout_frame["restored_at"] = pd.to_datetime(rollout_frame["restored_at"], utc=True)
+    arrival_frame = pd.DataFrame(arrivals)
+    for column in ("start", "merged_at", "arrived_at"):
+        arrival_frame[column] = pd.to_datetime(arrival_frame[column], utc=True)
+    return rollout_frame, arrival_frame
+
+
+def headline(since: datetime, until: datetime, tz: str = "UTC") -> dash.Headline:
+    rollouts, arrivals = frames()
+    return dash.headline(
+        rollouts,
+        arrivals,
+        since=since,
+        until=until,
+        now=NOW,
+        tz=tz,
+        benchmark=2024,
+        first_rollout_at=None,
+    )
+
+
+def test_dashboards_weekly_values_equal_the_metric_over_each_week_alone() -> None:
+    weeks = dash.week_starts(END, 4, "UTC")
+    series = dash.weekly(headline(START, END), weeks=weeks, tz="UTC")
+
+    for i, week in enumerate(weeks):
+        alone = headline(START + timedelta(weeks=i), START + timedelta(weeks=i + 1))
+        lead = series.row("lead_time", week)
+        assert lead["n"] == alone.lead_time.duration.n
+        assert lead["value"] == pytest.approx(alone.lead_time.duration.p50)
+        ci = alone.lead_time.duration.median_ci95
+        assert (lead["lo"], lead["hi"]) == (ci if ci else (None, None))
+        cfr = series.row("change_failure_rate", week)
+        assert cfr["n"] == alone.change_failure.rollouts
+        assert cfr["value"] == pytest.approx(alone.change_failure.rate)
+        assert series.row("deployment_frequency", week)["n"] == alone.frequency.rollouts
+        assert series.row("rework_rate", week)["n"] == alone.rework.rollouts
+        assert series.row("recovery_time", week)["n"] == alone.recovery.duration.n
+
+
+def test_dashboards_week_rows_compare_this_week_with_last_and_pool_the_window() -> None:
+    result = headline(START, END)
+    series = dash.weekly(result, weeks=dash.week_starts(END, 4, "UTC"), tz="UTC")
+
+    rows = {row.key: row for row in dash.week_rows(result, series)}
+
+    assert list(rows) == list(dash.HEADLINE)
+    lead = rows["lead_time"]
+    assert lead.twelve_weeks.n == result.lead_time.duration.n  # pooled, not a median of medians
+    assert lead.this_week.n == series.row("lead_time", series.weeks[-1])["n"]
+    counts = series.series["deployment_frequency"]["value"]
+    assert rows["deployment_frequency"].twelve_weeks.value == counts.median()
+
+
+def test_dashboards_local_monday_and_weeks_in_a_time_zone() -> None:
+    # Wednesday 4 March 2026, 10:00 UTC: in New York it is the same Wednesday.
+    moment = datetime(2026, 3, 4, 10, tzinfo=UTC)
+
+    assert dash.local_monday(moment, "UTC") == datetime(2026, 3, 2, tzinfo=UTC)
+    assert dash.local_monday(moment, "America/New_York") == datetime(2026, 3, 2, 5, tzinfo=UTC)
+    # Sunday 23:30 UTC is already Monday in Berlin.
+    assert dash.local_monday(datetime(2026, 3, 8, 23, 30, tzinfo=UTC), "Europe/Berlin") == (
+        datetime(2026, 3, 8, 23, tzinfo=UTC)
+    )
+    end = dash.local_monday(moment, "Europe/Berlin")
+    assert dash.week_starts(end, 3, "Europe/Berlin") == [
+        date(2026, 2, 9),
+        date(2026, 2, 16),
+        date(2026, 2, 23),
+    ]
+    # Across the change to summer time (29 March in Europe) the weeks stay local Mondays.
+    spring = dash.local_monday(datetime(2026, 4, 1, tzinfo=UTC), "Europe/Berlin")
+    assert spring == datetime(2026, 3, 29, 22, tzinfo=UTC)
+    assert dash.weeks_window(spring, 2, "Europe/Berlin") == datetime(2026, 3, 15, 23, tzinfo=UTC)
+
+
+def figure(key: str, value: float | None, ci: tuple[float, float] | None) -> dash.Figure:
+    return dash.Figure(key, value, "", 10, "", ci, "", None, "", "")
+
+
+def test_dashboards_compare_is_significant_only_when_intervals_do_not_overlap() -> None:
+    apart = dash.compare(
+        "lead_time",
+        figure("lead_time", 7200, (6000, 8000)),
+        figure("lead_time", 3600, (3000, 4000)),
+    )
+    assert apart.direction == "up" and apart.better is False and apart.significant is True
+    assert apart.text == "+1.0 h" and apart.significance_text == "significant"
+
+    overlapping = dash.compare(
+        "change_failure_rate",
+        figure("change_failure_rate", 0.1, (0.05, 0.2)),
+        figure("change_failure_rate", 0.15, (0.1, 0.3)),
+    )
+    assert overlapping.better is True and overlapping.significant is False
+    assert overlapping.text == "-5.0 pts"
+
+    faster = dash.compare(
+        "deployment_frequency",
+        figure("deployment_frequency", 12.0, (10, 14)),
+        figure("deployment_frequency", 4.0, (3, 5)),
+    )
+    assert faster.better is True and faster.significant is True
+
+    unknown = dash.compare(
+        "recovery_time", figure("recovery_time", 60, None), figure("x", 30, None)
+    )
+    assert unknown.significant is None and unknown.significance_text == "too few to tell"
+    missing = dash.compare("lead_time", figure("lead_time", None, None), figure("x", 30, None))
+    assert missing.direction == "none"
+
+
+def test_dashboards_figures_withhold_levels_below_the_badge_minimums() -> None:
+    result = headline(END - timedelta(days=2), END)  # two days: few items
+
+    figures = {f.key: f for f in result.figures}
+
+    lead = figures["lead_time"]
+    assert lead.n < 10 and lead.badge == "insufficient"
+    assert lead.minimum_text == f"n={lead.n}, a level needs 10 changes"
+    assert figures["change_failure_rate"].badge == "insufficient"
+    assert "a level needs 20 rollouts" in figures["change_failure_rate"].minimum_text
+    assert figures["rework_rate"].badge == "insufficient"
+    assert result.level is None or result.level in ("elite", "high", "medium", "low")
+
+    whole = {f.key: f for f in headline(START, END).figures}
+    assert whole["lead_time"].badge in ("elite", "high", "medium", "low")
+    assert whole["rework_rate"].badge == "reference"
+    assert "22%" in whole["rework_rate"].minimum_text
