@@ -191,8 +191,12 @@ def _frame_copy(values: QuerySet, columns: list[str]) -> pd.DataFrame:
     """The rows of a values_list() of `_<column>` annotations, read with COPY ... TO STDOUT as
     CSV and parsed by pandas: no Python object per cell, which at a few hundred thousand rows is
     most of the time (bench/metrics.py). Columns are typed from the annotations' fields:
-    timestamps as datetime64[UTC], booleans as bool, text as str, numbers as pandas infers
-    (an integer column with nulls is float, as from_records makes it)."""
+    timestamps as datetime64[us, UTC], booleans as bool, text as str, numbers as pandas infers
+    (an integer column with nulls is float, as from_records makes it).
+
+    Timestamps travel as integer microseconds since the epoch, exact (timestamptz has
+    microsecond resolution and EXTRACT returns numeric): formatting and parsing ISO text cost
+    PostgreSQL and pandas about a microsecond a cell, several seconds of a full report."""
     connection = connections[values.db]
     compiler = values.query.get_compiler(using=values.db)
     statement, params = compiler.as_sql()
@@ -207,6 +211,14 @@ def _frame_copy(values: QuerySet, columns: list[str]) -> pd.DataFrame:
     raw = connection.connection
     # COPY takes no parameters: bind them client-side (psycopg's own quoting).
     query = psycopg.ClientCursor(raw).mogrify(statement, params)
+    quote = connection.ops.quote_name
+    outputs = ", ".join(
+        f"(EXTRACT(EPOCH FROM {quote('_' + name)}) * 1000000)::bigint AS {quote('_' + name)}"
+        if kind == "DateTimeField"
+        else quote("_" + name)
+        for name, kind in kinds.items()
+    )
+    query = f"SELECT {outputs} FROM ({query}) AS rows"  # noqa: S608 (names quoted, values bound)
     with raw.cursor() as cursor:
         copy_sql = f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true, NULL '\\N')"
         with cursor.copy(copy_sql) as copy:
@@ -217,17 +229,20 @@ def _frame_copy(values: QuerySet, columns: list[str]) -> pd.DataFrame:
             {"sql": copy_sql, "time": f"{time.perf_counter() - started:.3f}"}
         )
     buffer.seek(0)
-    text_columns = [f"_{n}" for n, kind in kinds.items() if kind in (*TEXT_FIELDS, "DateTimeField")]
+    text_columns = [f"_{n}" for n, kind in kinds.items() if kind in TEXT_FIELDS]
+    moment_columns = [f"_{n}" for n, kind in kinds.items() if kind == "DateTimeField"]
     frame = pd.read_csv(
         buffer,
         keep_default_na=False,
         na_values=["\\N"],
-        dtype=dict.fromkeys(text_columns, str),
+        dtype={**dict.fromkeys(text_columns, str), **dict.fromkeys(moment_columns, "Int64")},
     )
     frame.columns = columns
     for name, kind in kinds.items():
-        if kind == "DateTimeField":
-            frame[name] = pd.to_datetime(frame[name], format="ISO8601", utc=True)
+        if kind == "DateTimeField" and frame.empty:  # typed as an empty ISO column was
+            frame[name] = pd.to_datetime(frame[name].astype(str), format="ISO8601", utc=True)
+        elif kind == "DateTimeField":
+            frame[name] = pd.to_datetime(frame[name], unit="us", utc=True)
         elif kind == "BooleanField":
             frame[name] = frame[name].map({"t": True, "f": False, True: True, False: False})
     return frame
