@@ -226,3 +226,22 @@ def test_dashboard_user_without_teams_sees_an_empty_overview(demo) -> None:
 
     assert response.status_code == 200
     assert "not a member of any team" in response.content.decode()
+
+
+def test_dashboard_team_without_services_and_services_without_a_team(demo) -> None:
+    Team.objects.create(name="newcomers", members=["zoe"])
+    Service.objects.create(name="orphan-job", kind="infra")
+    lead = login("lead", leadership=True)
+
+    overview = lead.get(url("/dashboards/")).content.decode()
+    assert "Without a team" in overview and "service=orphan-job" in overview
+    empty = lead.get(url("/dashboards/team", team="newcomers"))
+    assert empty.status_code == 200
+    assert "No production rollouts in the window." in empty.content.decode()
+    orphan = lead.get(url("/dashboards/service", service="orphan-job"))
+    assert orphan.status_code == 200
+    assert "No deployments in the window." in orphan.content.decode()
+    # A member of the new team sees it, and nothing of the others.
+    zoe = login("zoe")
+    assert zoe.get(url("/dashboards/team", team="newcomers")).status_code == 200
+    assert zoe.get(url("/dashboards/service", service="orphan-job")).status_code == 403
