@@ -270,6 +270,10 @@ class Deployment(models.Model):
                 condition=Q(approved_at__isnull=False),
                 name="deployment_approved_idx",
             ),
+            # The promotion gate: when did this version first reach the environment.
+            models.Index(
+                fields=["service", "environment", "version"], name="deployment_version_idx"
+            ),
         ]
 
     @property
@@ -400,6 +404,12 @@ class Rollout(models.Model):
         indexes = [
             models.Index(fields=["environment", "first_live_at"]),
             models.Index(fields=["service", "first_live_at"]),
+            # The promotion gate: was a rollout of this version marked failed.
+            models.Index(
+                fields=["service", "environment"],
+                condition=~Q(failure=""),
+                name="rollout_failed_idx",
+            ),
         ]
 
 
@@ -497,6 +507,30 @@ class FailureLink(models.Model):
         Rollout, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     detail = models.CharField(max_length=500, blank=True)
+
+
+class AutomationInstance(models.Model):
+    """One automation process instance (a service's runs in an environment on a target) with the
+    ids of its latest run, latest lag-resetting success and newest drift check (dora.instances).
+
+    Kept at intake so the promotion gate reads a row per instance instead of probing the runs;
+    a run id that no longer exists (runs deleted since) tells the reader to probe them instead.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
+    target = models.ForeignKey(Target, on_delete=models.CASCADE)
+    last_run_at = models.DateTimeField()
+    last_run_id = models.BigIntegerField()
+    last_reset_id = models.BigIntegerField(null=True, blank=True)
+    last_drift_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "environment", "target"], name="automationinstance_unique"
+            )
+        ]
 
 
 class DerivePending(models.Model):

@@ -1,34 +1,31 @@
 """Promotion gate service: read one request's facts, decide with dora.gates, store the decision.
 
-Reads are a bounded handful of indexed queries whatever the estate's size: the service's
-deployments in the two environments since the version first reached `from` (or the last 30 days),
-each target's latest one before that, the version's failed rollouts, each automation instance's
-latest runs, and the service's unresolved incidents.
+Reads are a fixed handful of indexed statements whatever the estate's size, prepared once per
+connection on PostgreSQL: the service's deployments in the two environments since the version
+first reached `from` (or the last 30 days), each target's latest one before that, the version's
+failed rollouts, each automation instance as intake keeps it (dora.instances), and the service's
+unresolved incidents.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.db import connection
-from django.db.models import Min, OuterRef, Q, Subquery
 from django.utils.dateparse import parse_datetime
 
 from dora import gates
 from dora.config import duration_parse
 from dora.models import (
-    Deployment,
-    Environment,
     GateDecision,
     GateRule,
     GateSettings,
-    Incident,
-    Rollout,
     Service,
-    Target,
 )
 
 
@@ -105,117 +102,165 @@ def _request_body(request: PromotionRequest) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Facts
+# Facts: a handful of indexed statements, the same ones for every request
 # ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Named:
+    id: int
+    name: str
+    kind: str = ""
+    stale_after: timedelta | None = None
 
 
 def promotion_facts(
     request: PromotionRequest, *, now: datetime
 ) -> tuple[gates.PromotionFacts, gates.Policy]:
     """The snapshot and policy for one request; PromotionNotFound for unknown names."""
-    service = Service.objects.filter(name=request.service).first()
-    if service is None:
-        raise PromotionNotFound(
-            "service",
-            request.service,
-            list(Service.objects.order_by("name").values_list("name", flat=True)),
-        )
-    environments = {
-        e.name: e for e in Environment.objects.filter(name__in=[request.from_env, request.to_env])
-    }
-    for name in (request.from_env, request.to_env):
-        if name not in environments:
-            raise PromotionNotFound(
-                "environment",
-                name,
-                list(Environment.objects.order_by("order", "name").values_list("name", flat=True)),
-            )
-    source, destination = environments[request.from_env], environments[request.to_env]
-    first_seen = _version_first_success(service, source, request.version, now)
+    service, source, destination = _names(request)
+    at = {"now": now, "service": service.id, "source": source.id, "destination": destination.id}
+    version = {"version": request.version, "sha": request.version.lower()}
+    (first_seen,) = _rows(_FIRST_SUCCESS_SQL, {**at, **version})[0]
+    first_seen = _aware(first_seen)
     horizon = now - gates.ACTIVE_TARGET_WINDOW
+    since = {
+        source.id: min(first_seen, horizon) if first_seen else horizon,
+        destination.id: horizon,
+    }
+    envs = _environments_facts(
+        at, since, {source.id: source.name, destination.id: destination.name}
+    )
     facts = gates.PromotionFacts(
         service=service.name,
         version=request.version,
-        source=_environment_facts(
-            service, source, now, min(first_seen, horizon) if first_seen else horizon
-        ),
-        destination=_environment_facts(service, destination, now, horizon),
+        source=envs[source.id],
+        destination=envs[destination.id],
         now=now,
-        failures=_version_failures(service, source, request.version) if first_seen else (),
-        automation=_automation_instances(service, (source, destination), now),
-        incidents=_open_incidents(service, (source, destination), now),
+        failures=_version_failures({**at, **version}) if first_seen else (),
+        automation=_automation_instances(at),
+        incidents=_open_incidents(at),
     )
-    policy = policy_for(service.name, source, destination)
-    return facts, policy
+    return facts, policy_for(service.name, source, destination)
 
 
-def _version_filter(version: str) -> Q:
-    return Q(version=version) | Q(sha=version.lower())
-
-
-def _version_first_success(
-    service: Service, env: Environment, version: str, now: datetime
-) -> datetime | None:
-    return (
-        Deployment.objects.filter(
-            _version_filter(version),
-            service=service,
-            environment=env,
-            status="success",
-            finished_at__lte=now,
+def _names(request: PromotionRequest) -> tuple[_Named, _Named, _Named]:
+    found = _rows(_SERVICE_SQL, {"name": request.service})
+    if not found:
+        known = [name for (name,) in _rows("SELECT name FROM dora_service ORDER BY name", {})]
+        raise PromotionNotFound("service", request.service, known)
+    service = _Named(id=found[0][0], name=request.service, kind=found[0][1])
+    environments = {
+        name: _Named(id=pk, name=name, stale_after=_duration_value(stale))
+        for pk, name, stale in _rows(
+            _ENVIRONMENTS_SQL, {"source": request.from_env, "destination": request.to_env}
         )
-        .aggregate(first=Min("finished_at"))
-        .get("first")
-    )
+    }
+    for name in (request.from_env, request.to_env):
+        if name not in environments:
+            known = [
+                n for (n,) in _rows('SELECT name FROM dora_environment ORDER BY "order", name', {})
+            ]
+            raise PromotionNotFound("environment", name, known)
+    return service, environments[request.from_env], environments[request.to_env]
 
 
-def _environment_facts(
-    service: Service, env: Environment, now: datetime, since: datetime
-) -> gates.EnvironmentFacts:
-    """The service's successful deployments in `env` from `since` to `now`, and each target's
-    latest one before `since` (so every target's live version is known)."""
-    successes = Deployment.objects.filter(
-        service=service, environment=env, status="success", finished_at__lte=now
-    )
-    targets = list(
-        Target.objects.filter(environment=env)
-        .annotate(
-            before=Subquery(
-                successes.filter(target=OuterRef("pk"), finished_at__lt=since)
-                .order_by("-finished_at", "-id")
-                .values("id")[:1]
-            )
+_SERVICE_SQL = "SELECT id, kind FROM dora_service WHERE name = %(name)s"
+_ENVIRONMENTS_SQL = """
+SELECT id, name, stale_after FROM dora_environment WHERE name IN (%(source)s, %(destination)s)
+"""
+# When the version first went live on a target of `from` (deployment_version_idx, sha index).
+_FIRST_SUCCESS_SQL = """
+SELECT min(finished_at) FROM dora_deployment
+WHERE service_id = %(service)s AND environment_id = %(source)s AND status = 'success'
+  AND finished_at <= %(now)s AND (version = %(version)s OR sha = %(sha)s)
+"""
+# Each target of the two environments, with the id of the service's latest successful deployment
+# there before the environment's `since` (one backward index probe per target).
+_TARGETS_SQL = """
+SELECT t.id, t.environment_id, t.name, t.configured,
+    (SELECT d.id FROM dora_deployment d
+      WHERE d.service_id = %(service)s AND d.environment_id = t.environment_id
+        AND d.target_id = t.id AND d.status = 'success'
+        AND d.finished_at < CASE WHEN t.environment_id = %(source)s
+                                 THEN %(source_since)s ELSE %(destination_since)s END
+      ORDER BY d.finished_at DESC, d.id DESC LIMIT 1)
+FROM dora_target t
+WHERE t.environment_id IN (%(source)s, %(destination)s)
+"""
+# The service's successful deployments in each environment from its `since` to `now` (ranges on
+# (service, environment, finished_at)); the targets' earlier ones are added by id.
+_DEPLOYMENTS_SQL = """
+SELECT environment_id, finished_at, id, target_id, version, sha FROM dora_deployment
+WHERE service_id = %(service)s AND environment_id = %(source)s AND status = 'success'
+  AND finished_at >= %(source_since)s AND finished_at <= %(now)s
+UNION ALL
+SELECT environment_id, finished_at, id, target_id, version, sha FROM dora_deployment
+WHERE service_id = %(service)s AND environment_id = %(destination)s AND status = 'success'
+  AND finished_at >= %(destination_since)s AND finished_at <= %(now)s
+"""
+_DEPLOYMENTS_BY_ID_SQL = """
+SELECT environment_id, finished_at, id, target_id, version, sha FROM dora_deployment
+WHERE id IN ({ids})
+"""
+
+
+def _environments_facts(
+    at: dict[str, Any], since: dict[int, datetime], names: dict[int, str]
+) -> dict[int, gates.EnvironmentFacts]:
+    """Per environment: the service's successful deployments from its `since` to `now` and each
+    target's latest one before `since` (so every target's live version is known)."""
+    params = {
+        **at,
+        "source_since": since[at["source"]],
+        "destination_since": since[at["destination"]],
+    }
+    targets = _rows(_TARGETS_SQL, params)
+    target_names = {pk: name for pk, _, name, _, _ in targets}
+    earlier = [before for *_, before in targets if before is not None]
+    rows = _rows(_DEPLOYMENTS_SQL, params)
+    if earlier:
+        placeholders = ", ".join(f"%(id{i})s" for i in range(len(earlier)))
+        rows += _rows(
+            _DEPLOYMENTS_BY_ID_SQL.format(ids=placeholders),
+            {f"id{i}": pk for i, pk in enumerate(earlier)},
         )
-        .values_list("id", "name", "configured", "before")
-    )
-    names = {pk: name for pk, name, _, _ in targets}
-    earlier = [before for _, _, _, before in targets if before is not None]
-    rows = (
-        successes.filter(Q(finished_at__gte=since) | Q(id__in=earlier))
-        .order_by("finished_at", "id")
-        .values_list("target_id", "finished_at", "version", "sha")
-    )
-    return gates.EnvironmentFacts(
-        name=env.name,
-        deployments=tuple(
-            gates.TargetDeployment(
-                target=names.get(target_id, ""), finished_at=finished, version=version, sha=sha
-            )
-            for target_id, finished, version, sha in rows
-        ),
-        configured_targets=frozenset(name for _, name, configured, _ in targets if configured),
-    )
+    deployments: dict[int, list[tuple[Any, ...]]] = {env: [] for env in names}
+    for env_id, finished, pk, target_id, version, sha in rows:
+        deployments[env_id].append((_aware(finished), pk, target_id, version, sha))
+    return {
+        env: gates.EnvironmentFacts(
+            name=name,
+            deployments=tuple(
+                gates.TargetDeployment(
+                    target=target_names.get(target_id, ""),
+                    finished_at=finished,
+                    version=version,
+                    sha=sha,
+                )
+                for finished, _, target_id, version, sha in sorted(deployments[env])
+            ),
+            configured_targets=frozenset(
+                name for _, env_id, name, configured, _ in targets if env_id == env and configured
+            ),
+        )
+        for env, name in names.items()
+    }
 
 
-def _version_failures(
-    service: Service, env: Environment, version: str
-) -> tuple[gates.RolloutFailure, ...]:
+# The version's rollouts in `from` that derivation marked failed (rollout_failed_idx).
+_FAILURES_SQL = """
+SELECT r.id, r.failure, l.cause
+FROM dora_rollout r
+LEFT JOIN dora_failurelink l ON l.rollout_id = r.id
+WHERE r.service_id = %(service)s AND r.environment_id = %(source)s AND NOT (r.failure = '')
+  AND (r.version = %(version)s OR r.sha = %(sha)s)
+"""
+
+
+def _version_failures(params: dict[str, Any]) -> tuple[gates.RolloutFailure, ...]:
     causes: dict[int, tuple[str, set[str]]] = {}
-    for pk, failure, cause in (
-        Rollout.objects.filter(_version_filter(version), service=service, environment=env)
-        .exclude(failure="")
-        .values_list("id", "failure", "failure_links__cause")
-    ):
+    for pk, failure, cause in _rows(_FAILURES_SQL, params):
         causes.setdefault(pk, (failure, set()))[1].update({cause} if cause else set())
     return tuple(
         gates.RolloutFailure(status=failure, causes=tuple(sorted(found)))
@@ -223,10 +268,29 @@ def _version_failures(
     )
 
 
-# Each instance's latest run, latest lag-resetting success and newest drift check, one index
-# probe each (automationrun_instance_idx, _reset_idx, _drift_idx). Instances are the service's and
-# every infra stack's (service kind infra) on the targets of the two environments.
 _INSTANCES_SQL = """
+SELECT s.name, s.kind, e.name, t.name,
+       reset.finished_at, reset.action, reset.version, drift.finished_at, drift.drift_detected,
+       i.last_run_at,
+       (run.id IS NULL
+        OR (i.last_reset_id IS NOT NULL AND reset.id IS NULL)
+        OR (i.last_drift_id IS NOT NULL AND drift.id IS NULL)) AS gone
+FROM dora_automationinstance i
+JOIN dora_service s ON s.id = i.service_id
+JOIN dora_environment e ON e.id = i.environment_id
+JOIN dora_target t ON t.id = i.target_id
+LEFT JOIN dora_automationrun run ON run.id = i.last_run_id
+LEFT JOIN dora_automationrun reset ON reset.id = i.last_reset_id
+LEFT JOIN dora_automationrun drift ON drift.id = i.last_drift_id
+WHERE i.environment_id IN (%(source)s, %(destination)s)
+  AND (i.service_id = %(service)s OR s.kind = 'infra')
+ORDER BY e.name, s.name, t.name
+"""
+
+# The same from the runs themselves, as of `now`: for a moment before an instance's latest run
+# (a decision replayed in the past) or after runs were deleted. One index probe per instance
+# and question (automationrun_instance_idx, _reset_idx, _drift_idx).
+_INSTANCES_PROBED_SQL = """
 WITH instance AS (
     SELECT s.name AS service, s.kind, e.name AS environment, t.name AS target,
         (SELECT r.id FROM dora_automationrun r
@@ -250,8 +314,7 @@ WITH instance AS (
       AND t.environment_id IN (%(source)s, %(destination)s)
 )
 SELECT i.service, i.kind, i.environment, i.target,
-       reset.finished_at, reset.action, reset.version,
-       drift.finished_at, drift.drift_detected
+       reset.finished_at, reset.action, reset.version, drift.finished_at, drift.drift_detected
 FROM instance i
 LEFT JOIN dora_automationrun reset ON reset.id = i.last_reset
 LEFT JOIN dora_automationrun drift ON drift.id = i.last_drift
@@ -260,20 +323,13 @@ ORDER BY i.environment, i.service, i.target
 """
 
 
-def _automation_instances(
-    service: Service, envs: tuple[Environment, Environment], now: datetime
-) -> tuple[gates.AutomationInstance, ...]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSTANCES_SQL,
-            {
-                "now": connection.ops.adapt_datetimefield_value(now),
-                "service": service.pk,
-                "source": envs[0].pk,
-                "destination": envs[1].pk,
-            },
-        )
-        rows = cursor.fetchall()
+def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance, ...]:
+    rows = _rows(_INSTANCES_SQL, {k: at[k] for k in ("service", "source", "destination")})
+    # Probe the runs themselves when the kept rows cannot answer: none kept (runs loaded around
+    # intake, or there are none and the probe finds nothing either), a run they name deleted
+    # since, or a question about a moment before an instance's latest run.
+    if not rows or any(row[10] or _aware(row[9]) > at["now"] for row in rows):  # type: ignore[operator]
+        rows = _rows(_INSTANCES_PROBED_SQL, at)
     return tuple(
         gates.AutomationInstance(
             service=name,
@@ -287,8 +343,56 @@ def _automation_instances(
             drift_checked_at=_aware(drift_at),
             drift_detected=None if drift is None else bool(drift),
         )
-        for name, kind, environment, target, reset_at, action, version, drift_at, drift in rows
+        for name, kind, environment, target, reset_at, action, version, drift_at, drift, *_ in rows
     )
+
+
+# Unresolved incidents on the service opened by `now`, in either environment or in none
+# (incident_open_idx).
+_INCIDENTS_SQL = """
+SELECT i.external_id, i.severity, e.name, i.opened_at, i.title
+FROM dora_incident i
+LEFT JOIN dora_environment e ON e.id = i.environment_id
+WHERE i.service_id = %(service)s AND i.resolved_at IS NULL AND i.opened_at <= %(now)s
+  AND (i.environment_id IN (%(source)s, %(destination)s) OR i.environment_id IS NULL)
+ORDER BY i.opened_at, i.id
+"""
+
+
+def _open_incidents(at: dict[str, Any]) -> tuple[gates.OpenIncident, ...]:
+    return tuple(
+        gates.OpenIncident(
+            id=external_id.removeprefix("incident:"),  # the event's own id
+            severity=severity,
+            environment=environment or "",
+            opened_at=_aware(opened),
+            title=title,
+        )
+        for external_id, severity, environment, opened, title in _rows(_INCIDENTS_SQL, at)
+    )
+
+
+def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one read. On PostgreSQL it is a prepared statement with server-side parameters: the
+    gate sends the same few statements for every request, so each connection plans them once
+    (planning cost more than executing them). Elsewhere Django's cursor runs it."""
+    if connection.vendor != "postgresql":
+        adapted = {
+            k: connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v
+            for k, v in params.items()
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(sql, adapted)
+            return cursor.fetchall()
+    connection.ensure_connection()
+    started = time.perf_counter()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        rows = cursor.fetchall()
+    if connection.queries_logged:  # counted like any other query (tests, debug toolbar)
+        elapsed = time.perf_counter() - started
+        connection.queries_log.append({"sql": sql, "time": f"{elapsed:.3f}"})
+    return rows
 
 
 def _aware(value: Any) -> datetime | None:
@@ -301,25 +405,11 @@ def _aware(value: Any) -> datetime | None:
     return parsed
 
 
-def _open_incidents(
-    service: Service, envs: tuple[Environment, Environment], now: datetime
-) -> tuple[gates.OpenIncident, ...]:
-    rows = (
-        Incident.objects.filter(service=service, resolved_at__isnull=True, opened_at__lte=now)
-        .filter(Q(environment__in=envs) | Q(environment__isnull=True))
-        .order_by("opened_at", "id")
-        .values_list("external_id", "severity", "environment__name", "opened_at", "title")
-    )
-    return tuple(
-        gates.OpenIncident(
-            id=external_id.removeprefix("incident:"),  # the event's own id
-            severity=severity,
-            environment=environment or "",
-            opened_at=opened,
-            title=title,
-        )
-        for external_id, severity, environment, opened, title in rows
-    )
+def _duration_value(value: Any) -> timedelta | None:
+    """A DurationField read raw: an interval on PostgreSQL, microseconds on SQLite."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(microseconds=int(value))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,7 +417,8 @@ def _open_incidents(
 # ---------------------------------------------------------------------------------------------
 
 
-def policy_for(service: str, source: Environment, destination: Environment) -> gates.Policy:
+def policy_for(service: str, source: Any, destination: Any) -> gates.Policy:
+    """The resolved policy for one promotion (`source`/`destination` need name, stale_after)."""
     stored = GateSettings.objects.first()
     defaults = (
         gates.CheckSetting(

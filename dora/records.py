@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from dora import bulk
 from dora.estate import EstateCache
+from dora.instances import automation_instances_refresh
 from dora.models import (
     AutomationRun,
     Change,
@@ -353,6 +354,13 @@ _AUTOMATION_RUN_COLUMNS = [
 
 
 def _automation_runs_store(events: list[Event], estate: EstateCache) -> None:
+    # Instances these runs belonged to before (a re-sent run may name another target) and after
+    # are recomputed from their runs (dora.instances), in this transaction.
+    keys = set(
+        AutomationRun.objects.filter(
+            source__in={e.source for e in events}, external_id__any=[_ext(e) for e in events]
+        ).values_list("service_id", "environment_id", "target_id")
+    )
     rows = []
     for e in events:
         f = e.fields
@@ -374,3 +382,5 @@ def _automation_runs_store(events: list[Event], estate: EstateCache) -> None:
             )
         )
     bulk.upsert(AutomationRun, _AUTOMATION_RUN_COLUMNS, rows, unique=["source", "external_id"])
+    keys.update((row[2], row[3], row[4]) for row in rows)
+    automation_instances_refresh(keys)
