@@ -363,7 +363,7 @@ def _weekly_context(
                 "value_stream", scope=scope_params, since=start, until=end, benchmark=benchmark
             ),
         },
-        "integration": _integration_context(integration),
+        "integration": _integration_context(integration, repos),
         "rollouts": dash.recent_rollouts(c),
         "rollouts_url": explain_url(
             "deployment_frequency", scope=scope_params, since=start, until=end, benchmark=benchmark
@@ -381,11 +381,12 @@ def _weekly_context(
     }
 
 
-def _integration_context(result: Any) -> dict[str, Any] | None:
+def _integration_context(result: Any, repos: list[str]) -> dict[str, Any] | None:
     if result is None:
         return None
     targets = result.targets_met
     return {
+        "repos": repos,
         "developer_days": result.developer_days,
         "daily_rate": dash.percent_text(result.daily_integration.rate),
         "daily_ci": (
