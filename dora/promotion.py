@@ -9,6 +9,7 @@ unresolved incidents.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,8 +24,6 @@ from dora import gates
 from dora.config import duration_parse
 from dora.models import (
     GateDecision,
-    GateRule,
-    GateSettings,
     Service,
 )
 
@@ -387,7 +386,7 @@ def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     connection.ensure_connection()
     started = time.perf_counter()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        cursor.execute(sql, params, prepare=True, binary=True)
         rows = cursor.fetchall()
     if connection.queries_logged:  # counted like any other query (tests, debug toolbar)
         elapsed = time.perf_counter() - started
@@ -416,32 +415,40 @@ def _duration_value(value: Any) -> timedelta | None:
 # Policy: stored rules <-> dora.gates
 # ---------------------------------------------------------------------------------------------
 
+_SETTINGS_SQL = """
+SELECT min_soak, stale_after, severity, max_spread FROM dora_gatesettings ORDER BY id LIMIT 1
+"""
+_RULES_SQL = """
+SELECT service, from_env, to_env, checks, position FROM dora_gaterule
+WHERE service IN ('', %(service)s) AND from_env IN ('', %(source)s)
+  AND to_env IN ('', %(destination)s)
+ORDER BY position, id
+"""
+
 
 def policy_for(service: str, source: Any, destination: Any) -> gates.Policy:
     """The resolved policy for one promotion (`source`/`destination` need name, stale_after)."""
-    stored = GateSettings.objects.first()
-    defaults = (
-        gates.CheckSetting(
-            min_soak=stored.min_soak,
-            stale_after=stored.stale_after,
-            severity=stored.severity or None,
-            max_spread=stored.max_spread,
+    stored = _rows(_SETTINGS_SQL, {})
+    defaults = gates.CheckSetting()
+    if stored:
+        min_soak, stale_after, severity, max_spread = stored[0]
+        defaults = gates.CheckSetting(
+            min_soak=_duration_value(min_soak),
+            stale_after=_duration_value(stale_after),
+            severity=severity or None,
+            max_spread=max_spread,
         )
-        if stored
-        else gates.CheckSetting()
-    )
     rules = [
         gates.PolicyRule(
-            service=rule.service,
-            from_env=rule.from_env,
-            to_env=rule.to_env,
-            checks=checks_parse(rule.checks),
-            position=rule.position,
+            service=rule_service,
+            from_env=from_env,
+            to_env=to_env,
+            checks=checks_parse(json.loads(checks) if isinstance(checks, str) else checks),
+            position=position,
         )
-        for rule in GateRule.objects.filter(
-            service__in=["", service],
-            from_env__in=["", source.name],
-            to_env__in=["", destination.name],
+        for rule_service, from_env, to_env, checks, position in _rows(
+            _RULES_SQL,
+            {"service": service, "source": source.name, "destination": destination.name},
         )
     ]
     return gates.policy_resolve(
