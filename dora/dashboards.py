@@ -544,6 +544,8 @@ def week_figure(key: str, row: dict[str, Any]) -> Figure:
         text = hours_text(value)
         n_label = "changes" if key == "lead_time" else "restored"
         ci_text = "" if ci is None else f"{hours_text(ci[0])}–{hours_text(ci[1])}"
+    minimum = WEEK_MINIMUMS.get(key)
+    small = minimum is not None and 0 < n < minimum
     return Figure(
         key=key,
         value=value,
@@ -555,7 +557,17 @@ def week_figure(key: str, row: dict[str, Any]) -> Figure:
         level=None,
         badge="",
         badge_text="",
+        minimum_text=f"small sample: a level needs {minimum}" if small else "",
     )
+
+
+# The badge minimums (METRICS §3.6): a week below them is marked as a small sample.
+WEEK_MINIMUMS = {
+    "lead_time": MIN_CHANGES_LEAD_TIME,
+    "change_failure_rate": MIN_ROLLOUTS_CFR,
+    "recovery_time": MIN_RESTORED_RECOVERY,
+    "rework_rate": MIN_ROLLOUTS_REWORK,
+}
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,15 @@ def test_dashboards_figures_withhold_levels_below_the_badge_minimums() -> None:
     assert whole["lead_time"].badge in ("elite", "high", "medium", "low")
     assert whole["rework_rate"].badge == "reference"
     assert "22%" in whole["rework_rate"].minimum_text
+
+
+def test_dashboards_week_figures_mark_small_samples() -> None:
+    small = dash.week_figure("lead_time", {"value": 3600.0, "lo": None, "hi": None, "n": 3})
+    enough = dash.week_figure("lead_time", {"value": 3600.0, "lo": 1.0, "hi": 2.0, "n": 12})
+    empty = dash.week_figure("change_failure_rate", {"value": None, "n": 0})
+    counts = dash.week_figure("deployment_frequency", {"value": 2.0, "lo": 0.2, "hi": 7.2, "n": 2})
+
+    assert small.minimum_text == "small sample: a level needs 10"
+    assert enough.minimum_text == "" and enough.text == "1.0 h"
+    assert empty.minimum_text == "" and empty.text == "–"
+    assert counts.minimum_text == "" and counts.text == "2" and counts.ci_text == "0.2–7.2"
