@@ -10,8 +10,10 @@ from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from dora.instances import automation_instances_refresh
 from dora.models import (
     ApiToken,
+    AutomationInstance,
     AutomationRun,
     Change,
     ChangeArrival,
@@ -251,10 +253,36 @@ class AutomationRunAdmin(ReadOnlyAdmin):
     list_select_related = ("service", "environment", "target__environment")
     date_hierarchy = "finished_at"
 
+    def delete_model(self, request: HttpRequest, obj: AutomationRun) -> None:
+        key = (obj.service_id, obj.environment_id, obj.target_id)
+        super().delete_model(request, obj)
+        automation_instances_refresh([key])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AutomationRun]) -> None:
+        keys = set(queryset.values_list("service_id", "environment_id", "target_id"))
+        super().delete_queryset(request, queryset)
+        automation_instances_refresh(keys)
+
 
 # ---------------------------------------------------------------------------------------------
 # Derived facts (dora.derive): recomputed at intake, never edited
 # ---------------------------------------------------------------------------------------------
+
+
+@admin.register(AutomationInstance)
+class AutomationInstanceAdmin(ReadOnlyAdmin):
+    list_display = (
+        "service",
+        "environment",
+        "target",
+        "last_run_at",
+        "last_reset_at",
+        "last_reset_version",
+        "drift_detected",
+    )
+    list_filter = ("environment", "drift_detected")
+    search_fields = ("service__name",)
+    list_select_related = ("service", "environment", "target__environment")
 
 
 @admin.register(Rollout)

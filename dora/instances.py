@@ -2,8 +2,8 @@
 success and newest drift check, kept exact at intake so the promotion gate reads one row each.
 
 `automation_instances_refresh(keys)` recomputes the rows of the given instances from their runs;
-intake calls it in the transaction that stores runs, and deleting runs calls it too. The gate
-falls back to the runs themselves when asked about a moment before an instance's latest run.
+intake calls it in the transaction that stores runs, and the admin when it deletes runs. The gate
+reads the runs themselves when asked about a moment before an instance's latest run.
 """
 
 from __future__ import annotations
@@ -18,44 +18,47 @@ from dora.models import AutomationInstance, AutomationRun
 Key = tuple[int, int, int]  # service_id, environment_id, target_id
 CHUNK = 300
 
-# The three run ids of each instance, from one index probe each (automationrun_instance_idx,
-# _reset_idx, _drift_idx). A VALUES list of keys is portable between PostgreSQL and SQLite.
+# Each instance's latest run, latest lag-resetting success and newest drift check, from one
+# index probe each (automationrun_instance_idx, _reset_idx, _drift_idx). A VALUES list of keys
+# in a CTE is portable between PostgreSQL and SQLite.
 _REFRESH_SQL = """
-WITH k (service_id, environment_id, target_id) AS (VALUES {values})
+WITH k (service_id, environment_id, target_id) AS (VALUES {values}),
+probe AS (
+    SELECT k.service_id, k.environment_id, k.target_id,
+        (SELECT r.id FROM dora_automationrun r
+          WHERE r.service_id = k.service_id AND r.environment_id = k.environment_id
+            AND r.target_id = k.target_id
+          ORDER BY r.finished_at DESC, r.id DESC LIMIT 1) AS last_run,
+        (SELECT r.id FROM dora_automationrun r
+          WHERE r.service_id = k.service_id AND r.environment_id = k.environment_id
+            AND r.target_id = k.target_id
+            AND (r.status = 'success' AND NOT (r.action = 'plan'))
+          ORDER BY r.finished_at DESC, r.id DESC LIMIT 1) AS last_reset,
+        (SELECT r.id FROM dora_automationrun r
+          WHERE r.service_id = k.service_id AND r.environment_id = k.environment_id
+            AND r.target_id = k.target_id AND r.drift_detected IS NOT NULL
+          ORDER BY r.finished_at DESC, r.id DESC LIMIT 1) AS last_drift
+    FROM k
+)
 INSERT INTO dora_automationinstance (
-    service_id, environment_id, target_id, last_run_at, last_run_id, last_reset_id, last_drift_id
+    service_id, environment_id, target_id, last_run_at, last_reset_at, last_reset_action,
+    last_reset_trigger, last_reset_version, drift_checked_at, drift_detected
 )
-SELECT k.service_id, k.environment_id, k.target_id,
-    (SELECT max(r.finished_at) FROM dora_automationrun r
-      WHERE r.service_id = k.service_id AND r.environment_id = k.environment_id
-        AND r.target_id = k.target_id),
-    (SELECT r.id FROM dora_automationrun r
-      WHERE r.service_id = k.service_id AND r.environment_id = k.environment_id
-        AND r.target_id = k.target_id
-      ORDER BY r.finished_at DESC, r.id DESC LIMIT 1),
-    (SELECT r.id FROM dora_automationrun r
-      WHERE r.service_id = k.service_id AND r.environment_id = k.environment_id
-        AND r.target_id = k.target_id
-        AND (r.status = 'success' AND NOT (r.action = 'plan'))
-      ORDER BY r.finished_at DESC, r.id DESC LIMIT 1),
-    (SELECT r.id FROM dora_automationrun r
-      WHERE r.service_id = k.service_id AND r.environment_id = k.environment_id
-        AND r.target_id = k.target_id AND r.drift_detected IS NOT NULL
-      ORDER BY r.finished_at DESC, r.id DESC LIMIT 1)
-FROM k
-WHERE EXISTS (
-    SELECT 1 FROM dora_automationrun r
-    WHERE r.service_id = k.service_id AND r.environment_id = k.environment_id
-      AND r.target_id = k.target_id
-)
+SELECT p.service_id, p.environment_id, p.target_id, run.finished_at,
+       reset.finished_at, COALESCE(reset.action, ''), COALESCE(reset.trigger, ''),
+       COALESCE(reset.version, ''), drift.finished_at, drift.drift_detected
+FROM probe p
+JOIN dora_automationrun run ON run.id = p.last_run
+LEFT JOIN dora_automationrun reset ON reset.id = p.last_reset
+LEFT JOIN dora_automationrun drift ON drift.id = p.last_drift
 """
 
 
 def automation_instances_refresh(keys: Iterable[Key], *, connection: Any = connection) -> None:
     """Recompute the instances named by `keys` from their runs (an instance without runs goes).
 
-    Runs deleted later (the admin, a pruned service) leave an instance naming a run id that no
-    longer exists: its reader sees that and reads the runs instead (dora.promotion).
+    Intake calls it for the instances a batch of runs touched, before and after; the admin for
+    the runs it deletes.
     """
     ordered = sorted(set(keys))
     for start in range(0, len(ordered), CHUNK):

@@ -510,20 +510,26 @@ class FailureLink(models.Model):
 
 
 class AutomationInstance(models.Model):
-    """One automation process instance (a service's runs in an environment on a target) with the
-    ids of its latest run, latest lag-resetting success and newest drift check (dora.instances).
+    """One automation process instance (a service's runs in an environment on a target): its
+    latest run, latest lag-resetting success and newest drift check (dora.instances).
 
-    Kept at intake so the promotion gate reads a row per instance instead of probing the runs;
-    a run id that no longer exists (runs deleted since) tells the reader to probe them instead.
+    Kept at intake, and when runs are deleted in the admin, so the promotion gate reads a row per
+    instance instead of probing the runs. Runs deleted around the application (SQL by hand) need
+    `dora.instances.automation_instances_rebuild()`.
     """
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE)
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
     target = models.ForeignKey(Target, on_delete=models.CASCADE)
     last_run_at = models.DateTimeField()
-    last_run_id = models.BigIntegerField()
-    last_reset_id = models.BigIntegerField(null=True, blank=True)
-    last_drift_id = models.BigIntegerField(null=True, blank=True)
+    last_reset_at = models.DateTimeField(
+        null=True, blank=True, help_text="latest successful run that is not a plan"
+    )
+    last_reset_action = models.CharField(max_length=20, blank=True)
+    last_reset_trigger = models.CharField(max_length=20, blank=True)
+    last_reset_version = models.CharField(max_length=200, blank=True)
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
+    drift_detected = models.BooleanField(null=True, blank=True)
 
     class Meta:
         constraints = [

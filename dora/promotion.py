@@ -269,26 +269,19 @@ def _version_failures(params: dict[str, Any]) -> tuple[gates.RolloutFailure, ...
 
 _INSTANCES_SQL = """
 SELECT s.name, s.kind, e.name, t.name,
-       reset.finished_at, reset.action, reset.version, drift.finished_at, drift.drift_detected,
-       i.last_run_at,
-       (run.id IS NULL
-        OR (i.last_reset_id IS NOT NULL AND reset.id IS NULL)
-        OR (i.last_drift_id IS NOT NULL AND drift.id IS NULL)) AS gone
+       i.last_reset_at, i.last_reset_action, i.last_reset_version,
+       i.drift_checked_at, i.drift_detected, i.last_run_at
 FROM dora_automationinstance i
 JOIN dora_service s ON s.id = i.service_id
 JOIN dora_environment e ON e.id = i.environment_id
 JOIN dora_target t ON t.id = i.target_id
-LEFT JOIN dora_automationrun run ON run.id = i.last_run_id
-LEFT JOIN dora_automationrun reset ON reset.id = i.last_reset_id
-LEFT JOIN dora_automationrun drift ON drift.id = i.last_drift_id
 WHERE i.environment_id IN (%(source)s, %(destination)s)
   AND (i.service_id = %(service)s OR s.kind = 'infra')
 ORDER BY e.name, s.name, t.name
 """
 
-# The same from the runs themselves, as of `now`: for a moment before an instance's latest run
-# (a decision replayed in the past) or after runs were deleted. One index probe per instance
-# and question (automationrun_instance_idx, _reset_idx, _drift_idx).
+# The same from the runs themselves, as of `now`. One index probe per instance and question
+# (automationrun_instance_idx, _reset_idx, _drift_idx).
 _INSTANCES_PROBED_SQL = """
 WITH instance AS (
     SELECT s.name AS service, s.kind, e.name AS environment, t.name AS target,
@@ -325,9 +318,9 @@ ORDER BY i.environment, i.service, i.target
 def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance, ...]:
     rows = _rows(_INSTANCES_SQL, {k: at[k] for k in ("service", "source", "destination")})
     # Probe the runs themselves when the kept rows cannot answer: none kept (runs loaded around
-    # intake, or there are none and the probe finds nothing either), a run they name deleted
-    # since, or a question about a moment before an instance's latest run.
-    if not rows or any(row[10] or _aware(row[9]) > at["now"] for row in rows):  # type: ignore[operator]
+    # intake, or there are none and the probe finds nothing either), or a question about a
+    # moment before an instance's latest run (a decision replayed in the past).
+    if not rows or any(_aware(row[9]) > at["now"] for row in rows):  # type: ignore[operator]
         rows = _rows(_INSTANCES_PROBED_SQL, at)
     return tuple(
         gates.AutomationInstance(

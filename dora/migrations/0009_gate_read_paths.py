@@ -29,9 +29,19 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("last_run_at", models.DateTimeField()),
-                ("last_run_id", models.BigIntegerField()),
-                ("last_reset_id", models.BigIntegerField(blank=True, null=True)),
-                ("last_drift_id", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "last_reset_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="latest successful run that is not a plan",
+                        null=True,
+                    ),
+                ),
+                ("last_reset_action", models.CharField(blank=True, max_length=20)),
+                ("last_reset_trigger", models.CharField(blank=True, max_length=20)),
+                ("last_reset_version", models.CharField(blank=True, max_length=200)),
+                ("drift_checked_at", models.DateTimeField(blank=True, null=True)),
+                ("drift_detected", models.BooleanField(blank=True, null=True)),
             ],
         ),
         migrations.AddIndex(

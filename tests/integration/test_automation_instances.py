@@ -1,5 +1,5 @@
 """dora.instances: each automation instance's latest run, reset and drift check, kept at intake,
-and the promotion gate's reads of them (falling back to the runs when they cannot be trusted)."""
+and the promotion gate's reads of them (the runs themselves when the kept rows cannot answer)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from dora.events import events_record
 from dora.instances import automation_instances_rebuild
@@ -38,24 +39,33 @@ def record(*events: dict[str, Any]) -> None:
     assert report.counts["rejected"] == 0, [i.reason for i in report.items if i.reason]
 
 
-def instance(target: str = "s-a") -> tuple[str | None, str | None, str | None]:
-    """The external ids of the instance's latest run, reset and drift check."""
+def hours(moment: datetime | None) -> float | None:
+    return None if moment is None else (moment - T) / timedelta(hours=1)
+
+
+def instance(target: str = "s-a") -> tuple[float | None, float | None, float | None]:
+    """When the instance's latest run, reset and drift check finished (hours after T)."""
     row = AutomationInstance.objects.get(target__name=target)
-    ids = {r.id: r.external_id.split(":", 1)[1] for r in AutomationRun.objects.all()}
-    return ids.get(row.last_run_id), ids.get(row.last_reset_id), ids.get(row.last_drift_id)
+    return hours(row.last_run_at), hours(row.last_reset_at), hours(row.drift_checked_at)
 
 
 def test_instances_follow_runs_as_they_arrive() -> None:
-    record(run("a1", 1), run("p1", 2, action="plan", drift_detected=False))
+    record(run("a1", 1, version="1.0"), run("p1", 2, action="plan", drift_detected=False))
 
-    assert instance() == ("p1", "a1", "p1")  # a plan does not reset the lag
+    assert instance() == (2, 1, 2)  # a plan does not reset the lag
 
     record(run("a2", 3, status="failure"), run("d1", 4, action="plan", drift_detected=True))
-    assert instance() == ("d1", "a1", "d1")
+    assert instance() == (4, 1, 4)
+    kept = AutomationInstance.objects.get()
+    assert (kept.last_reset_version, kept.last_reset_action, kept.drift_detected) == (
+        "1.0",
+        "apply",
+        True,
+    )
 
-    record(run("a3", 5))
-    assert instance() == ("a3", "a3", "d1")
-    assert AutomationInstance.objects.get().last_run_at == T + timedelta(hours=5)
+    record(run("a3", 5, trigger="manual"))
+    assert instance() == (5, 5, 4)
+    assert AutomationInstance.objects.get().last_reset_trigger == "manual"
 
 
 def test_instances_follow_a_run_resent_to_another_target_and_later_in_time() -> None:
@@ -63,22 +73,21 @@ def test_instances_follow_a_run_resent_to_another_target_and_later_in_time() -> 
 
     record(run("a2", 2, target="s-b"))  # the same run, corrected: it ran on s-b
 
-    assert instance("s-a") == ("a1", "a1", None)
-    assert instance("s-b") == ("a2", "a2", None)
+    assert instance("s-a") == (1, 1, None)
+    assert instance("s-b") == (2, 2, None)
 
     record(run("a1", 3, target="s-b"))  # and a1 too: s-a has no runs left
     assert not AutomationInstance.objects.filter(target__name="s-a").exists()
-    assert instance("s-b") == ("a1", "a1", None)
+    assert instance("s-b") == (3, 3, None)
 
 
 def test_rebuild_gives_what_intake_kept() -> None:
     record(run("a1", 1), run("a2", 2, target="s-b"), run("p1", 3, action="plan"))
-    kept = set(AutomationInstance.objects.values_list("target_id", "last_run_id", "last_reset_id"))
+    fields = ("target_id", "last_run_at", "last_reset_at", "drift_checked_at")
+    kept = set(AutomationInstance.objects.values_list(*fields))
 
     assert automation_instances_rebuild() == 2
-    rebuilt = set(
-        AutomationInstance.objects.values_list("target_id", "last_run_id", "last_reset_id")
-    )
+    rebuilt = set(AutomationInstance.objects.values_list(*fields))
     assert rebuilt == kept
 
 
@@ -102,16 +111,23 @@ def probed(now: datetime) -> list[tuple[Any, ...]]:
     return _rows(_INSTANCES_PROBED_SQL, at)
 
 
-def test_gate_reads_runs_when_instances_name_a_deleted_run() -> None:
+def test_deleting_runs_in_the_admin_refreshes_their_instances(admin_client) -> None:
     Service.objects.create(name="network", kind="infra")
-    record(run("a1", 1), run("a2", 2))
+    record(run("a1", 1), run("a2", 2), run("b1", 3, target="s-b"))
     later = T + timedelta(days=1)
     assert gate_view(later, reads=1)[0].last_success_at == T + timedelta(hours=2)
+    a2 = AutomationRun.objects.get(external_id="automation_run:a2")
+    b1 = AutomationRun.objects.get(external_id="automation_run:b1")
 
-    AutomationRun.objects.filter(external_id="automation_run:a2").delete()
+    admin_client.post(reverse("admin:dora_automationrun_delete", args=[a2.pk]), {"post": "yes"})
+    admin_client.post(
+        reverse("admin:dora_automationrun_changelist"),
+        {"action": "delete_selected", "_selected_action": [b1.pk], "post": "yes"},
+    )
 
-    (seen,) = gate_view(later, reads=2)
-    assert seen.last_success_at == T + timedelta(hours=1)
+    assert not AutomationRun.objects.filter(pk__in=[a2.pk, b1.pk]).exists()
+    (seen,) = gate_view(later, reads=1)
+    assert (seen.target, seen.last_success_at) == ("s-a", T + timedelta(hours=1))
 
 
 def test_gate_reads_runs_as_of_a_moment_before_the_latest_run() -> None:
