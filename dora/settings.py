@@ -168,6 +168,7 @@ DORA_GITHUB_WEBHOOKS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"gate_answers": {"()": "dora.logfilters.BlockedPromotionFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["gate_answers"]}},
     "root": {"handlers": ["console"], "level": env("DORA_LOG_LEVEL", default="WARNING")},
 }

@@ -18,6 +18,7 @@ from dora.promotion import PromotionNotFound, PromotionRequest, decision_body, p
 
 log = logging.getLogger(__name__)
 
+
 RETRY_AFTER_SECONDS = 30
 
 
@@ -133,6 +134,20 @@ class PromotionGateApi(APIView):
             )
         except PromotionNotFound as exc:
             return Response({"detail": str(exc), exc.what: exc.name}, status=404)
+        log.info(
+            "gate %s: %s %s %s -> %s for %s%s",
+            "allowed" if stored.allowed else "blocked",
+            stored.service,
+            stored.version,
+            stored.from_env,
+            stored.to_env,
+            stored.requested_by,
+            "".join(
+                f"; {c['name']}: {c['detail']}"
+                for c in stored.checks
+                if not c["passed"] and c["severity"] == "block"
+            ),
+        )
         return Response(decision_body(stored), status=200 if stored.allowed else 409)
 
     def handle_exception(self, exc: Exception) -> Response:

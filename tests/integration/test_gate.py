@@ -441,3 +441,25 @@ def test_gate_reads_a_fixed_number_of_queries_however_long_the_history(estate: N
     # instances, incidents, 2 policy, the stored decision (targets' deployments older than 30
     # days would add one more, by id)
     assert few == 12
+
+
+def test_gate_logs_decisions_at_info_and_a_block_is_not_a_django_warning(
+    estate: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from dora.logfilters import BlockedPromotionFilter
+
+    with caplog.at_level(logging.INFO):
+        assert ask(promotion("v9.9.9"))[0] == 409
+
+    gate_lines = [r.getMessage() for r in caplog.records if r.name == "dora.api.gates"]
+    assert gate_lines == [
+        "gate blocked: shop v9.9.9 staging -> production for token:ci-deploy; "
+        "version_verified_in_source: v9.9.9 was never deployed successfully to staging; "
+        "source_current: v9.9.9 was never deployed successfully to staging; "
+        "soak_time: v9.9.9 is not live in staging"
+    ]
+    conflicts = [r for r in caplog.records if r.name == "django.request"]
+    assert len(conflicts) == 1  # Django still emits it; the console handler's filter drops it
+    assert BlockedPromotionFilter().filter(conflicts[0]) is False
