@@ -10,13 +10,11 @@ unresolved incidents.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
@@ -26,6 +24,7 @@ from dora.models import (
     GateDecision,
     Service,
 )
+from dora.prepared import json_param, prepared_rows
 
 
 class PromotionNotFound(LookupError):
@@ -58,7 +57,7 @@ def promotion_decide(
     """Evaluate the gate for `request` at `now` and store the decision with its inputs."""
     facts, policy = promotion_facts(request, now=now)
     decision = gates.promotion_evaluate(facts, policy)
-    stored = GateDecision.objects.create(
+    stored = GateDecision(
         evaluated_at=now,
         service=request.service,
         version=request.version,
@@ -70,7 +69,31 @@ def promotion_decide(
         checks=[check.as_dict() for check in decision.checks],
         request=dict(body) if body is not None else _request_body(request),
     )
+    prepared_rows(
+        _DECISION_INSERT_SQL,
+        {
+            "id": stored.id.hex if connection.vendor != "postgresql" else stored.id,
+            "evaluated_at": now,
+            "service": stored.service,
+            "version": stored.version,
+            "from_env": stored.from_env,
+            "to_env": stored.to_env,
+            "pipeline_run": stored.pipeline_run,
+            "requested_by": stored.requested_by,
+            "allowed": stored.allowed,
+            "checks": json_param(stored.checks),
+            "request": json_param(stored.request),
+        },
+    )
     return stored, decision
+
+
+_DECISION_INSERT_SQL = """
+INSERT INTO dora_gatedecision (id, evaluated_at, service, version, from_env, to_env,
+    pipeline_run, requested_by, allowed, checks, request)
+VALUES (%(id)s, %(evaluated_at)s, %(service)s, %(version)s, %(from_env)s, %(to_env)s,
+    %(pipeline_run)s, %(requested_by)s, %(allowed)s, %(checks)s, %(request)s)
+"""
 
 
 def decision_body(stored: GateDecision) -> dict[str, Any]:
@@ -120,7 +143,7 @@ def promotion_facts(
     service, source, destination = _names(request)
     at = {"now": now, "service": service.id, "source": source.id, "destination": destination.id}
     version = {"version": request.version, "sha": request.version.lower()}
-    (first_seen,) = _rows(_FIRST_SUCCESS_SQL, {**at, **version})[0]
+    (first_seen,) = prepared_rows(_FIRST_SUCCESS_SQL, {**at, **version})[0]
     first_seen = _aware(first_seen)
     horizon = now - gates.ACTIVE_TARGET_WINDOW
     since = {
@@ -144,21 +167,26 @@ def promotion_facts(
 
 
 def _names(request: PromotionRequest) -> tuple[_Named, _Named, _Named]:
-    found = _rows(_SERVICE_SQL, {"name": request.service})
+    found = prepared_rows(_SERVICE_SQL, {"name": request.service})
     if not found:
-        known = [name for (name,) in _rows("SELECT name FROM dora_service ORDER BY name", {})]
+        known = [
+            name for (name,) in prepared_rows("SELECT name FROM dora_service ORDER BY name", {})
+        ]
         raise PromotionNotFound("service", request.service, known)
     service = _Named(id=found[0][0], name=request.service, kind=found[0][1])
     environments = {
         name: _Named(id=pk, name=name, stale_after=_duration_value(stale))
-        for pk, name, stale in _rows(
+        for pk, name, stale in prepared_rows(
             _ENVIRONMENTS_SQL, {"source": request.from_env, "destination": request.to_env}
         )
     }
     for name in (request.from_env, request.to_env):
         if name not in environments:
             known = [
-                n for (n,) in _rows('SELECT name FROM dora_environment ORDER BY "order", name', {})
+                n
+                for (n,) in prepared_rows(
+                    'SELECT name FROM dora_environment ORDER BY "order", name', {}
+                )
             ]
             raise PromotionNotFound("environment", name, known)
     return service, environments[request.from_env], environments[request.to_env]
@@ -214,13 +242,13 @@ def _environments_facts(
         "source_since": since[at["source"]],
         "destination_since": since[at["destination"]],
     }
-    targets = _rows(_TARGETS_SQL, params)
+    targets = prepared_rows(_TARGETS_SQL, params)
     target_names = {pk: name for pk, _, name, _, _ in targets}
     earlier = [before for *_, before in targets if before is not None]
-    rows = _rows(_DEPLOYMENTS_SQL, params)
+    rows = prepared_rows(_DEPLOYMENTS_SQL, params)
     if earlier:
         placeholders = ", ".join(f"%(id{i})s" for i in range(len(earlier)))
-        rows += _rows(
+        rows += prepared_rows(
             _DEPLOYMENTS_BY_ID_SQL.format(ids=placeholders),
             {f"id{i}": pk for i, pk in enumerate(earlier)},
         )
@@ -259,7 +287,7 @@ WHERE r.service_id = %(service)s AND r.environment_id = %(source)s AND NOT (r.fa
 
 def _version_failures(params: dict[str, Any]) -> tuple[gates.RolloutFailure, ...]:
     causes: dict[int, tuple[str, set[str]]] = {}
-    for pk, failure, cause in _rows(_FAILURES_SQL, params):
+    for pk, failure, cause in prepared_rows(_FAILURES_SQL, params):
         causes.setdefault(pk, (failure, set()))[1].update({cause} if cause else set())
     return tuple(
         gates.RolloutFailure(status=failure, causes=tuple(sorted(found)))
@@ -316,12 +344,12 @@ ORDER BY i.environment, i.service, i.target
 
 
 def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance, ...]:
-    rows = _rows(_INSTANCES_SQL, {k: at[k] for k in ("service", "source", "destination")})
+    rows = prepared_rows(_INSTANCES_SQL, {k: at[k] for k in ("service", "source", "destination")})
     # Probe the runs themselves when the kept rows cannot answer: none kept (runs loaded around
     # intake, or there are none and the probe finds nothing either), or a question about a
     # moment before an instance's latest run (a decision replayed in the past).
     if not rows or any(_aware(row[9]) > at["now"] for row in rows):  # type: ignore[operator]
-        rows = _rows(_INSTANCES_PROBED_SQL, at)
+        rows = prepared_rows(_INSTANCES_PROBED_SQL, at)
     return tuple(
         gates.AutomationInstance(
             service=name,
@@ -360,31 +388,8 @@ def _open_incidents(at: dict[str, Any]) -> tuple[gates.OpenIncident, ...]:
             opened_at=_aware(opened),
             title=title,
         )
-        for external_id, severity, environment, opened, title in _rows(_INCIDENTS_SQL, at)
+        for external_id, severity, environment, opened, title in prepared_rows(_INCIDENTS_SQL, at)
     )
-
-
-def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run one read. On PostgreSQL it is a prepared statement with server-side parameters: the
-    gate sends the same few statements for every request, so each connection plans them once
-    (planning cost more than executing them). Elsewhere Django's cursor runs it."""
-    if connection.vendor != "postgresql":
-        adapted = {
-            k: connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v
-            for k, v in params.items()
-        }
-        with connection.cursor() as cursor:
-            cursor.execute(sql, adapted)
-            return cursor.fetchall()
-    connection.ensure_connection()
-    started = time.perf_counter()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True, binary=True)
-        rows = cursor.fetchall()
-    if connection.queries_logged:  # counted like any other query (tests, debug toolbar)
-        elapsed = time.perf_counter() - started
-        connection.queries_log.append({"sql": sql, "time": f"{elapsed:.3f}"})
-    return rows
 
 
 def _aware(value: Any) -> datetime | None:
@@ -421,7 +426,7 @@ ORDER BY position, id
 
 def policy_for(service: str, source: Any, destination: Any) -> gates.Policy:
     """The resolved policy for one promotion (`source`/`destination` need name, stale_after)."""
-    stored = _rows(_SETTINGS_SQL, {})
+    stored = prepared_rows(_SETTINGS_SQL, {})
     defaults = gates.CheckSetting()
     if stored:
         min_soak, stale_after, severity, max_spread = stored[0]
@@ -439,7 +444,7 @@ def policy_for(service: str, source: Any, destination: Any) -> gates.Policy:
             checks=checks_parse(json.loads(checks) if isinstance(checks, str) else checks),
             position=position,
         )
-        for rule_service, from_env, to_env, checks, position in _rows(
+        for rule_service, from_env, to_env, checks, position in prepared_rows(
             _RULES_SQL,
             {"service": service, "source": source.name, "destination": destination.name},
         )

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
 from dora.models import ApiToken
+from dora.prepared import prepared_rows
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+_LOOKUP_SQL = """
+SELECT id, name, scope, prefix, last_used_at FROM dora_apitoken
+WHERE digest = %(digest)s AND NOT revoked
+"""
+_USED_SQL = "UPDATE dora_apitoken SET last_used_at = %(now)s WHERE id = %(id)s"
+
+
+def _aware(value: object) -> datetime | None:
+    """A timestamp read raw: aware on PostgreSQL, naive UTC (or text) on SQLite."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
 
 
 class TokenUser(AnonymousUser):
@@ -47,16 +64,20 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         raw = raw.strip()
         if not raw:
             raise exceptions.AuthenticationFailed("Authorization: Bearer needs a token after it.")
-        token = ApiToken.objects.filter(digest=ApiToken.hash(raw), revoked=False).first()
-        if token is None:
+        found = prepared_rows(_LOOKUP_SQL, {"digest": ApiToken.hash(raw)})
+        if not found:
             raise exceptions.AuthenticationFailed(
                 "Unknown or revoked token; create one with `python manage.py create_token`."
             )
+        pk, name, scope, prefix, last_used_at = found[0]
+        token = ApiToken(
+            id=pk, name=name, scope=scope, prefix=prefix, last_used_at=_aware(last_used_at)
+        )
         now = timezone.now()
         # A write per request would cost the gate's hot path a round trip and row churn; the
         # admin only needs to know roughly when a token was last used.
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            prepared_rows(_USED_SQL, {"id": pk, "now": now})
         return TokenUser(token), token
 
     def authenticate_header(self, request: Request) -> str:
