@@ -8,11 +8,12 @@ its parameters travel bound, not spliced into the text.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 
 def prepared_rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -43,3 +44,20 @@ def json_param(value: Any) -> Any:
     import json
 
     return json.dumps(value)
+
+
+def aware(value: Any) -> datetime | None:
+    """A timestamp read raw: aware on PostgreSQL, naive UTC (datetime or text) on SQLite."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def duration(value: Any) -> timedelta | None:
+    """A DurationField read raw: an interval on PostgreSQL, microseconds on SQLite."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(microseconds=int(value))

@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.utils.dateparse import parse_datetime
 
 from dora import gates
 from dora.config import duration_parse
@@ -24,7 +23,7 @@ from dora.models import (
     GateDecision,
     Service,
 )
-from dora.prepared import json_param, prepared_rows
+from dora.prepared import aware, duration, json_param, prepared_rows
 
 
 class PromotionNotFound(LookupError):
@@ -144,7 +143,7 @@ def promotion_facts(
     at = {"now": now, "service": service.id, "source": source.id, "destination": destination.id}
     version = {"version": request.version, "sha": request.version.lower()}
     (first_seen,) = prepared_rows(_FIRST_SUCCESS_SQL, {**at, **version})[0]
-    first_seen = _aware(first_seen)
+    first_seen = aware(first_seen)
     horizon = now - gates.ACTIVE_TARGET_WINDOW
     since = {
         source.id: min(first_seen, horizon) if first_seen else horizon,
@@ -175,7 +174,7 @@ def _names(request: PromotionRequest) -> tuple[_Named, _Named, _Named]:
         raise PromotionNotFound("service", request.service, known)
     service = _Named(id=found[0][0], name=request.service, kind=found[0][1])
     environments = {
-        name: _Named(id=pk, name=name, stale_after=_duration_value(stale))
+        name: _Named(id=pk, name=name, stale_after=duration(stale))
         for pk, name, stale in prepared_rows(
             _ENVIRONMENTS_SQL, {"source": request.from_env, "destination": request.to_env}
         )
@@ -254,7 +253,7 @@ def _environments_facts(
         )
     deployments: dict[int, list[tuple[Any, ...]]] = {env: [] for env in names}
     for env_id, finished, pk, target_id, version, sha in rows:
-        deployments[env_id].append((_aware(finished), pk, target_id, version, sha))
+        deployments[env_id].append((aware(finished), pk, target_id, version, sha))
     return {
         env: gates.EnvironmentFacts(
             name=name,
@@ -348,7 +347,7 @@ def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance,
     # Probe the runs themselves when the kept rows cannot answer: none kept (runs loaded around
     # intake, or there are none and the probe finds nothing either), or a question about a
     # moment before an instance's latest run (a decision replayed in the past).
-    if not rows or any(_aware(row[9]) > at["now"] for row in rows):  # type: ignore[operator]
+    if not rows or any(aware(row[9]) > at["now"] for row in rows):  # type: ignore[operator]
         rows = prepared_rows(_INSTANCES_PROBED_SQL, at)
     return tuple(
         gates.AutomationInstance(
@@ -356,11 +355,11 @@ def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance,
             environment=environment,
             target=target,
             infra=kind == Service.Kind.INFRA,
-            last_success_at=_aware(reset_at),
+            last_success_at=aware(reset_at),
             last_success_action=action or "",
             version=version or "",
-            version_at=_aware(reset_at),
-            drift_checked_at=_aware(drift_at),
+            version_at=aware(reset_at),
+            drift_checked_at=aware(drift_at),
             drift_detected=None if drift is None else bool(drift),
         )
         for name, kind, environment, target, reset_at, action, version, drift_at, drift, *_ in rows
@@ -385,28 +384,11 @@ def _open_incidents(at: dict[str, Any]) -> tuple[gates.OpenIncident, ...]:
             id=external_id.removeprefix("incident:"),  # the event's own id
             severity=severity,
             environment=environment or "",
-            opened_at=_aware(opened),
+            opened_at=aware(opened),
             title=title,
         )
         for external_id, severity, environment, opened, title in prepared_rows(_INCIDENTS_SQL, at)
     )
-
-
-def _aware(value: Any) -> datetime | None:
-    """Raw SQL on SQLite returns naive UTC (datetime or text); PostgreSQL aware datetimes."""
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else parse_datetime(value)
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def _duration_value(value: Any) -> timedelta | None:
-    """A DurationField read raw: an interval on PostgreSQL, microseconds on SQLite."""
-    if value is None or isinstance(value, timedelta):
-        return value
-    return timedelta(microseconds=int(value))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,8 +413,8 @@ def policy_for(service: str, source: Any, destination: Any) -> gates.Policy:
     if stored:
         min_soak, stale_after, severity, max_spread = stored[0]
         defaults = gates.CheckSetting(
-            min_soak=_duration_value(min_soak),
-            stale_after=_duration_value(stale_after),
+            min_soak=duration(min_soak),
+            stale_after=duration(stale_after),
             severity=severity or None,
             max_spread=max_spread,
         )

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
 from dora.models import ApiToken
-from dora.prepared import prepared_rows
+from dora.prepared import aware, prepared_rows
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _LOOKUP_SQL = """
@@ -21,16 +20,6 @@ SELECT id, name, scope, prefix, last_used_at FROM dora_apitoken
 WHERE digest = %(digest)s AND NOT revoked
 """
 _USED_SQL = "UPDATE dora_apitoken SET last_used_at = %(now)s WHERE id = %(id)s"
-
-
-def _aware(value: object) -> datetime | None:
-    """A timestamp read raw: aware on PostgreSQL, naive UTC (or text) on SQLite."""
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else parse_datetime(str(value))
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
 
 
 class TokenUser(AnonymousUser):
@@ -71,7 +60,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             )
         pk, name, scope, prefix, last_used_at = found[0]
         token = ApiToken(
-            id=pk, name=name, scope=scope, prefix=prefix, last_used_at=_aware(last_used_at)
+            id=pk, name=name, scope=scope, prefix=prefix, last_used_at=aware(last_used_at)
         )
         now = timezone.now()
         # A write per request would cost the gate's hot path a round trip and row churn; the

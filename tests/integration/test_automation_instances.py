@@ -166,7 +166,7 @@ def test_gate_fast_and_probed_reads_agree_on_the_demo_estate() -> None:
 
 
 def _aware(value: Any) -> Any:
-    from dora.promotion import _aware as aware
+    from dora.prepared import aware
 
     return aware(value)
 
