@@ -252,9 +252,10 @@ def _weekly_context(
     benchmark: int,
     now: datetime,
     repos: list[str],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], MetricsComputation, dict[str, Any]]:
     """What the team and service pages share: 12 ISO weeks ending at the local Monday on or
-    before `until`, read once and grouped by week."""
+    before `until`, read once and grouped by week. Also returns the computation and the
+    headline arguments, for figures the team page splits by service."""
     tz = scope.timezone
     end = dash.local_monday(until, tz)
     start = dash.weeks_window(end, dash.WEEKS, tz)
@@ -317,11 +318,9 @@ def _weekly_context(
         charts.value_stream_figure(stream.stages),
         "Stacked bar chart: median hours per value-stream stage, split into process and wait",
     )
-    flow = integration = None
-    if repos:
-        integration = dash.integration(repos, since=start, until=end, tz=tz)
+    integration = dash.integration(repos, since=start, until=end, tz=tz) if repos else None
     flow = stream.flow_efficiency
-    return {
+    context = {
         "since": start,
         "until": end,
         "weeks": weeks,
@@ -376,9 +375,8 @@ def _weekly_context(
         "incidents_url": explain_url(
             "time_to_restore", scope=scope_params, since=start, until=end, benchmark=benchmark
         ),
-        "computation": c,
-        "headline_args": args,
     }
+    return context, c, args
 
 
 def _integration_context(result: Any, repos: list[str]) -> dict[str, Any] | None:
@@ -431,7 +429,7 @@ def team(request: HttpRequest) -> HttpResponse:
         return _bad_request(request, exc)
     services = dash.services_of(query.scope)
     repos = sorted({repo for s in services for repo in (s["repos"] or [])})
-    context = _weekly_context(
+    context, c, args = _weekly_context(
         scope=query.scope,
         scope_params={"team": name},
         until=query.until,
@@ -439,9 +437,8 @@ def team(request: HttpRequest) -> HttpResponse:
         now=now,
         repos=repos,
     )
-    c = context.pop("computation")
     first = dash.first_rollouts_by_service(query.scope)
-    breakdown = dash.service_breakdown(c, context.pop("headline_args"), first)
+    breakdown = dash.service_breakdown(c, args, first)
     known = {row["name"] for row in breakdown}
     for service in services:
         if service["name"] not in known:
@@ -485,7 +482,7 @@ def service(request: HttpRequest) -> HttpResponse:
     info = dash.services_of(query.scope)[0]
     tz = info["team__timezone"] or "UTC"
     scope = Scope(services=(name,), timezone=tz)
-    context = _weekly_context(
+    context, _, _ = _weekly_context(
         scope=scope,
         scope_params={"services": [name]},
         until=query.until,
@@ -493,8 +490,6 @@ def service(request: HttpRequest) -> HttpResponse:
         now=now,
         repos=list(info["repos"] or []),
     )
-    context.pop("computation")
-    context.pop("headline_args")
     targets = dash.deployments_by_target(name, since=context["since"], until=context["until"])
     context.update(
         {
