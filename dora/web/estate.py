@@ -1,0 +1,136 @@
+"""The estate matrix page: services x environments, live versions, spread, automation lag.
+
+`?team=` narrows it to one team, `?until=` looks at a past moment (default now); `?since=`
+starts the evidence chart's window (default 12 weeks before `until`). A member sees the services
+of their teams; leadership and staff every service (dora.web.access).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from dora import dashboards as dash
+from dora import estate_matrix as em
+from dora.report import ParameterError, metrics_query_parse
+from dora.selectors import Scope
+from dora.web.access import Access, dashboard_view, team_required
+from dora.web.dashboards import _bad_request, _chart
+
+# Frames each tier's computation reads (read at once on PostgreSQL outside a transaction).
+ESTATE_FRAMES = ("live_deployments", "automation_runs", "configured_targets", "stale_after")
+
+
+def estate_scope(access: Access, team: str | None) -> Scope | None:
+    """The scope the viewer may see, narrowed to `team`; None when that is nothing."""
+    if team:
+        return Scope(team=team)
+    return access.visible_scope()
+
+
+@require_GET
+@dashboard_view
+def estate(request: HttpRequest) -> HttpResponse:
+    """Every visible service in every environment, graded by staleness, and the evidence."""
+    access: Access = request.access  # type: ignore[attr-defined]
+    team = request.GET.get("team") or None
+    if team:
+        team_required(access, team)
+    now = timezone.now()
+    try:
+        query = metrics_query_parse(
+            now=now,
+            team=team,
+            since=request.GET.get("since"),
+            until=request.GET.get("until"),
+        )
+    except ParameterError as exc:
+        if exc.parameter == "team":
+            raise Http404(str(exc))
+        return _bad_request(request, exc)
+    context: dict[str, Any] = {
+        "since": query.since,
+        "until": query.until,
+        "team": team,
+        "matrix": None,
+        "charts": [],
+    }
+    scope = estate_scope(access, team)
+    if scope is None:
+        return render(request, "dora/estate.html", context)
+    environments = em.environments_ordered()
+    services = dash.services_of(scope)
+    computations = em.estate_computations(
+        scope, em.tiers_of(environments), since=query.since, until=query.until, now=now
+    )
+    for computation in computations.values():
+        computation.prefetch(ESTATE_FRAMES)
+    matrix = em.estate_matrix(
+        services, environments, computations, since=query.since, until=query.until
+    )
+    service_url = reverse("dashboard-service")
+    groups = [
+        {
+            "team": name,
+            "team_url": (
+                f"{reverse('dashboard-team')}?{urlencode({'team': name})}" if name else None
+            ),
+            "rows": [
+                {"row": row, "url": f"{service_url}?{urlencode({'service': row.name})}"}
+                for row in rows
+            ],
+        }
+        for name, rows in matrix.teams()
+    ]
+    counts = matrix.counts()
+    lag = matrix.lag
+    context.update(
+        {
+            "matrix": matrix,
+            "groups": groups,
+            "legend": [
+                {"state": state, "label": em.STATE_LABELS[state], "count": counts[state]}
+                for state in em.STATES
+            ],
+            "evidence": [
+                {
+                    "gap": em.GAP_LABELS[row.gap],
+                    "runs": int(row.runs),
+                    "failures": int(row.failures),
+                    "rate": dash.percent_text(None if row.runs == 0 else float(row.rate)),
+                    "ci": (
+                        ""
+                        if row.runs == 0
+                        else "–".join(
+                            dash.percent_text(float(v)) for v in (row.ci_low, row.ci_high)
+                        )
+                    ),
+                }
+                for row in matrix.evidence.buckets.itertuples(index=False)
+            ],
+            "stale_instances": int(lag["stale"].sum()) if len(lag) else 0,
+            "instances": len(lag),
+            "teams": sorted(access.teams) if not access.everything else None,
+            "charts": [
+                _chart(
+                    "automation-evidence",
+                    em.automation_evidence_figure(matrix.evidence.buckets),
+                    "Bar chart: percentage of automation runs that failed, by the gap since the "
+                    "instance's previous run, with 95% intervals",
+                ),
+                _chart(
+                    "automation-lag",
+                    em.automation_lag_figure(lag),
+                    "Horizontal bar chart: days since each automation instance's last successful "
+                    "run, coloured by staleness, with each environment's stale_after marked",
+                ),
+            ],
+        }
+    )
+    return render(request, "dora/estate.html", context)
