@@ -1,0 +1,202 @@
+"""The leadership report: `?period=month|quarter&date=YYYY-MM-DD` (default: the last complete
+month) against the period before, as a page (print-friendly), a PDF (WeasyPrint) and a CSV.
+For the `leadership` group, staff and superusers only (dora.web.access.is_leader).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from dora import charts
+from dora import leadership as lead
+from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK
+from dora.report import ParameterError
+from dora.web.access import dashboard_view, is_leader
+from dora.web.dashboards import _bad_request, _chart
+
+SVG_BAR_WIDTH = 320
+
+
+def leadership_required(request: HttpRequest) -> None:
+    """PermissionDenied (403) unless the viewer is in `leadership`, staff or a superuser."""
+    if not is_leader(request.user):
+        raise PermissionDenied(
+            "The leadership report is for the leadership group and staff; team members see "
+            "their teams on the dashboards."
+        )
+
+
+def _benchmark(request: HttpRequest) -> int:
+    value = request.GET.get("benchmark") or ""
+    if not value:
+        return DEFAULT_BENCHMARK
+    try:
+        year = int(value)
+    except ValueError:
+        year = -1
+    if year not in BENCHMARK_YEARS:
+        raise ParameterError(
+            "benchmark",
+            f"benchmark {value!r} must be one of {', '.join(map(str, BENCHMARK_YEARS))}",
+        )
+    return year
+
+
+def _report(request: HttpRequest) -> lead.LeadershipReport:
+    now = timezone.now()
+    period = lead.period_parse(request.GET.get("period"), request.GET.get("date"), now=now)
+    return lead.leadership_report(period, now=now, benchmark=_benchmark(request))
+
+
+def teams_per_level_figure(counts: dict[str, int]) -> dict[str, Any]:
+    """Helper B's level bar chart (dora.charts.level_distribution_figure), counting teams."""
+    figure = charts.level_distribution_figure(counts)
+    total = sum(counts.values())
+    trace = {
+        **figure["data"][0],
+        "hovertemplate": "%{x}: %{y} teams<extra></extra>",
+        "name": "teams",
+    }
+    layout = {
+        **figure["layout"],
+        "title": {**figure["layout"]["title"], "text": f"Teams per level ({total} teams)"},
+        "yaxis": {**figure["layout"]["yaxis"], "title": {"text": "teams"}, "dtick": 1},
+    }
+    return {"data": [trace], "layout": layout}
+
+
+def levels_svg_bars(counts: dict[str, int]) -> list[dict[str, Any]]:
+    """The same chart as static SVG bars for the PDF (WeasyPrint runs no JavaScript)."""
+    most = max(counts.values(), default=0) or 1
+    return [
+        {
+            "label": charts.LEVEL_LABELS[level],
+            "count": count,
+            "colour": charts.LEVEL_COLOURS[level],
+            "width": round(SVG_BAR_WIDTH * count / most, 1),
+            "y": 6 + 26 * i,
+            "text_y": 22 + 26 * i,
+            "count_x": 130 + round(SVG_BAR_WIDTH * count / most, 1) + 6,
+        }
+        for i, (level, count) in enumerate(counts.items())
+    ]
+
+
+def _links(request: HttpRequest, report: lead.LeadershipReport) -> dict[str, Any]:
+    period = report.period
+    base = {k: v for k, v in request.GET.items() if k in ("benchmark",)}
+
+    def url(name: str, **params: str) -> str:
+        return f"{reverse(name)}?{urlencode({**base, **params})}"
+
+    here = {"period": period.kind, "date": period.start.date().isoformat()}
+    following = lead.period_of(period.kind, period.end.date())
+    return {
+        "pdf_url": url("dashboard-report-pdf", **here),
+        "csv_url": url("dashboard-report-csv", **here),
+        "previous_url": url(
+            "dashboard-report", period=period.kind, date=report.previous.start.date().isoformat()
+        ),
+        "next_url": (
+            url("dashboard-report", period=period.kind, date=following.start.date().isoformat())
+            if following.start < timezone.now()
+            else None
+        ),
+        "other_kind_url": url(
+            "dashboard-report",
+            period="quarter" if period.kind == "month" else "month",
+            date=period.start.date().isoformat(),
+        ),
+        "other_kind": "quarter" if period.kind == "month" else "month",
+    }
+
+
+def _context(report: lead.LeadershipReport) -> dict[str, Any]:
+    counts = report.level_counts
+    return {
+        "report": report,
+        "level_counts": [
+            (charts.LEVEL_LABELS[level], level, count) for level, count in counts.items()
+        ],
+        "svg_bars": levels_svg_bars(counts),
+        "svg_height": 12 + 26 * len(counts),
+    }
+
+
+def _filename(report: lead.LeadershipReport, extension: str) -> str:
+    start = report.period.start
+    suffix = (
+        f"{start:%Y-%m}"
+        if report.period.kind == "month"
+        else f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    )
+    return f"leadership-report-{suffix}.{extension}"
+
+
+@require_GET
+@dashboard_view
+def leadership(request: HttpRequest) -> HttpResponse:
+    """The report as a page, with links to the PDF and CSV of the same period."""
+    leadership_required(request)
+    try:
+        report = _report(request)
+    except ParameterError as exc:
+        return _bad_request(request, exc)
+    context = _context(report)
+    context.update(_links(request, report))
+    context["chart"] = _chart(
+        "teams-per-level",
+        teams_per_level_figure(report.level_counts),
+        f"Bar chart: number of teams at each DORA level in {report.period.label}",
+    )
+    return render(request, "dora/leadership.html", context)
+
+
+def _pdf_fetcher() -> Any:
+    """WeasyPrint may read data: URIs only: the PDF never reaches the network or the disk."""
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols=("data",))
+
+
+def report_pdf_bytes(report: lead.LeadershipReport) -> bytes:
+    """The report rendered by WeasyPrint from templates/dora/leadership_pdf.html."""
+    from weasyprint import HTML
+
+    html = render_to_string("dora/leadership_pdf.html", _context(report))
+    return HTML(string=html, url_fetcher=_pdf_fetcher()).write_pdf()
+
+
+@require_GET
+@dashboard_view
+def leadership_pdf(request: HttpRequest) -> HttpResponse:
+    leadership_required(request)
+    try:
+        report = _report(request)
+    except ParameterError as exc:
+        return _bad_request(request, exc)
+    response = HttpResponse(report_pdf_bytes(report), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(report, "pdf")}"'
+    return response
+
+
+@require_GET
+@dashboard_view
+def leadership_csv(request: HttpRequest) -> HttpResponse:
+    leadership_required(request)
+    try:
+        report = _report(request)
+    except ParameterError as exc:
+        return _bad_request(request, exc)
+    response = HttpResponse(lead.report_csv(report), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(report, "csv")}"'
+    return response
