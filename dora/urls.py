@@ -6,6 +6,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dora.web import dashboards as dashboard_views
+from dora.web import estate as estate_views
+from dora.web import gate_pages
+from dora.web import leadership as leadership_views
 from dora.web import views as web_views
 from ingest.webhooks import github_webhook
 
@@ -22,6 +25,11 @@ urlpatterns = [
     path("dashboards/team", dashboard_views.team, name="dashboard-team"),
     path("dashboards/service", dashboard_views.service, name="dashboard-service"),
     path("dashboards/explain/<str:name>", dashboard_views.explain, name="dashboard-explain"),
+    path("dashboards/estate", estate_views.estate, name="dashboard-estate"),
+    path("dashboards/gate", gate_pages.gate_decisions, name="dashboard-gate"),
+    path("dashboards/report", leadership_views.leadership, name="dashboard-report"),
+    path("dashboards/report.pdf", leadership_views.leadership_pdf, name="dashboard-report-pdf"),
+    path("dashboards/report.csv", leadership_views.leadership_csv, name="dashboard-report-csv"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("dora.api.urls")),
     path("webhooks/github", github_webhook, name="webhook-github"),
