@@ -142,7 +142,11 @@ class Commit(models.Model):
             models.UniqueConstraint(fields=["repo", "sha"], name="commit_unique"),
         ]
         indexes = [
-            models.Index(fields=["sha"]),
+            # Every lookup by sha; a direct push's arrival (the metrics' arrivals frame) reads
+            # its earliest-authored commit's times from the index alone.
+            models.Index(
+                fields=["sha", "authored_at"], include=["committed_at"], name="commit_sha_times_idx"
+            ),
             # Failure links look up which shipped commits are reverts: a few among many.
             models.Index(fields=["sha"], condition=~Q(reverts_sha=""), name="commit_revert_idx"),
         ]

@@ -153,7 +153,17 @@ class MetricsComputation:
 
     @cached_property
     def arrivals(self) -> pd.DataFrame:
+        if "rollouts" in self.__dict__ and "arrival_rows" in self.__dict__:  # the report's reads
+            return selectors.arrivals_rollouts_add(self.arrival_rows, self.rollouts)
         return selectors.arrivals_frame(self.scope, since=self.since, until=self.until)
+
+    @cached_property
+    def arrival_rows(self) -> pd.DataFrame:
+        """The arrivals without their rollout's columns, which the full report, having read
+        the rollouts anyway, adds from them (a join in SQL would scan every rollout)."""
+        return selectors.arrivals_frame(
+            self.scope, since=self.since, until=self.until, rollout_columns=False
+        )
 
     @cached_property
     def first_rollout_at(self) -> datetime | None:
@@ -188,14 +198,27 @@ class MetricsComputation:
         return selectors.stale_after_by_environment(self.scope)
 
     @cached_property
+    def stream_reads(self) -> selectors.ValueStreamReads:
+        return selectors.value_stream_reads(self.scope, since=self.since, until=self.until)
+
+    @cached_property
     def stream_frames(self) -> selectors.ValueStreamFrames:
-        return selectors.value_stream_frames(self.scope, since=self.since, until=self.until)
+        if "stream_reads" not in self.__dict__:  # not the full report: read what it needs
+            return selectors.value_stream_frames(self.scope, since=self.since, until=self.until)
+        # The full report has read the arrivals anyway: each change's first arrival is in them.
+        return selectors.value_stream_frames(
+            self.scope,
+            since=self.since,
+            until=self.until,
+            reads=self.stream_reads,
+            arrivals=self.arrivals,
+        )
 
     # Read by the full report, each independent of the others; the slowest first, so that
     # dealing them out in turn gives each connection a similar share.
     REPORT_FRAMES = (
-        "stream_frames",
-        "arrivals",
+        "stream_reads",
+        "arrival_rows",
         "rollouts",
         "live_deployments",
         "deployments",

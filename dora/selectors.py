@@ -322,7 +322,18 @@ def _push_commit(field_name: str) -> Subquery:
     return Subquery(commits.values(field_name)[:1])
 
 
-def arrivals_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.DataFrame:
+# An arrival's columns from its rollout, by output name.
+ARRIVAL_ROLLOUT_FIELDS = {
+    "estate_reached_at": "estate_reached_at",
+    "targets_active": "targets_active",
+    "version": "version",
+    "sha": "sha",
+}
+
+
+def arrivals_frame(
+    scope: Scope, *, since: datetime, until: datetime, rollout_columns: bool = True
+) -> pd.DataFrame:
     """Change arrivals in the scope's tier joined to their change and rollout.
 
     Arrivals in [since - 30 d, until): those of the window for lead time, and the earlier ones
@@ -330,12 +341,17 @@ def arrivals_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.Data
     looking 30 days after a rollout went live). Columns of `lead_time_items` and
     `full_estate_lead_time`; a direct push starts at its commit's authored_at and merges at its
     committed_at.
+
+    rollout_columns=False leaves out the rollout's columns (ARRIVAL_ROLLOUT_FIELDS) for
+    `arrivals_rollouts_add` to take from a rollouts frame already read: joining Rollout here
+    scans every rollout (1.5 million on the bench estate) for a few hundred thousand arrivals.
     """
     queryset = _scoped(ChangeArrival.objects.all(), scope).filter(
         arrived_at__gte=since - ESTATE_HORIZON, arrived_at__lt=until
     )
     if scope.target:
         queryset = queryset.filter(_reached_target(scope, "rollout_id"))
+    rollout = {name: f"rollout__{path}" for name, path in ARRIVAL_ROLLOUT_FIELDS.items()}
     return _frame(
         queryset,
         {
@@ -353,12 +369,27 @@ def arrivals_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.Data
             "merged_at": Coalesce("change__merged_at", _push_commit("committed_at")),
             "arrived_at": "arrived_at",
             "unattributed": "unattributed",
-            "estate_reached_at": "rollout__estate_reached_at",
-            "targets_active": "rollout__targets_active",
-            "version": "rollout__version",
-            "sha": "rollout__sha",
+            **(rollout if rollout_columns else {}),
         },
     )
+
+
+def arrivals_rollouts_add(arrivals: pd.DataFrame, rollouts: pd.DataFrame) -> pd.DataFrame:
+    """`arrivals_frame(..., rollout_columns=False)` with its rollout columns, as
+    `arrivals_frame` joins them: from `rollouts` (any frame with rollout_id and those columns,
+    the report's `rollouts_frame`), the rollouts it lacks read by id. An arrival whose rollout
+    no longer exists is left out, as the inner join leaves it out.
+    """
+    columns = ["rollout_id", *ARRIVAL_ROLLOUT_FIELDS]
+    known = rollouts[columns].drop_duplicates("rollout_id")
+    missing = sorted(set(arrivals["rollout_id"].astype(int)) - set(known["rollout_id"]))
+    if missing:
+        read = _frame(
+            Rollout.objects.filter(id__any=missing),
+            {"rollout_id": "id", **ARRIVAL_ROLLOUT_FIELDS},
+        )
+        known = pd.concat([f for f in (known, read) if len(f)] or [known], ignore_index=True)
+    return arrivals.merge(known, on="rollout_id", how="inner")
 
 
 def reached_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.DataFrame:
@@ -600,7 +631,42 @@ def _production_approvals(arriving: QuerySet[ChangeArrival], changes: pd.DataFra
     return changes["change_id"].map(by_change)
 
 
-def value_stream_frames(scope: Scope, *, since: datetime, until: datetime) -> ValueStreamFrames:
+@dataclass(frozen=True)
+class ValueStreamReads:
+    """What `value_stream_frames` reads besides each change's arrivals: its changes without
+    arrived_at, estate_reached_at and production_approved_at; its preprod and intervals."""
+
+    changes: pd.DataFrame
+    preprod: pd.DataFrame
+    intervals: pd.DataFrame
+
+
+def _arriving(scope: Scope, *, since: datetime, until: datetime) -> QuerySet[ChangeArrival]:
+    """The value stream's changes that arrived in the scope's tier in [since - 30 d, until)."""
+    return _scoped(ChangeArrival.objects.all(), scope).filter(
+        change__isnull=False, arrived_at__gte=since - ESTATE_HORIZON, arrived_at__lt=until
+    )
+
+
+def changes_arrived(arrivals: pd.DataFrame) -> pd.DataFrame:
+    """Per change (change_id) of an `arrivals_frame`: its first arrived_at and its first
+    estate_reached_at, the minimum of each, nulls left out (as SQL's MIN); no direct pushes."""
+    rows = arrivals[arrivals["change_id"].notna()]
+    return (
+        rows.groupby(rows["change_id"].astype("int64"))
+        .agg(arrived_at=("arrived_at", "min"), estate_reached_at=("estate_reached_at", "min"))
+        .reset_index()
+    )
+
+
+def value_stream_frames(
+    scope: Scope,
+    *,
+    since: datetime,
+    until: datetime,
+    reads: ValueStreamReads | None = None,
+    arrivals: pd.DataFrame | None = None,
+) -> ValueStreamFrames:
     """Changes whose stage events may fall in [since, until), one row each.
 
     Changes arriving in the scope's tier in [since - 30 d, until) (their arrival and full-estate
@@ -611,23 +677,39 @@ def value_stream_frames(scope: Scope, *, since: datetime, until: datetime) -> Va
     issue_created_at (E0): the change's. production_approved_at (E9): the earliest approved_at
     among the deployments of the rollout that first carried the change to the scope's tier
     (READINGS.md); NaT without one, and those stages are skipped.
+
+    reads, arrivals: already read (the full report reads its frames on several connections at
+    once): this scope and window's `value_stream_reads`, and its `arrivals_frame`, whose rows
+    with a change are those arrivals (derived arrivals name an existing service and rollout):
+    each change's first arrival is taken from it instead of read again. Not with a target: that
+    frame then holds only the arrivals of rollouts that reached the target.
     """
-    arriving = _scoped(ChangeArrival.objects.all(), scope).filter(
-        change__isnull=False, arrived_at__gte=since - ESTATE_HORIZON, arrived_at__lt=until
-    )
-    arrivals = (
-        arriving.values("change_id")
-        .annotate(arrived_at=Min("arrived_at"), estate_reached_at=Min("rollout__estate_reached_at"))
-        .order_by()
-    )
-    arrived = _frame(
-        arrivals,
-        {
-            "change_id": "change_id",
-            "arrived_at": "arrived_at",
-            "estate_reached_at": "estate_reached_at",
-        },
-    )
+    if reads is None:
+        reads = value_stream_reads(scope, since=since, until=until)
+    arriving = _arriving(scope, since=since, until=until)
+    if arrivals is None or scope.target:
+        arrived = _frame(
+            arriving.values("change_id")
+            .annotate(
+                arrived_at=Min("arrived_at"), estate_reached_at=Min("rollout__estate_reached_at")
+            )
+            .order_by(),
+            {
+                "change_id": "change_id",
+                "arrived_at": "arrived_at",
+                "estate_reached_at": "estate_reached_at",
+            },
+        )
+    else:
+        arrived = changes_arrived(arrivals)
+    changes = reads.changes.merge(arrived, on="change_id", how="left")
+    changes["production_approved_at"] = _production_approvals(arriving, changes)
+    return ValueStreamFrames(changes=changes, preprod=reads.preprod, intervals=reads.intervals)
+
+
+def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> ValueStreamReads:
+    """The reads of `value_stream_frames` that do not need each change's arrivals."""
+    arriving = _arriving(scope, since=since, until=until)
     repos = sorted(
         {
             repo
@@ -662,8 +744,6 @@ def value_stream_frames(scope: Scope, *, since: datetime, until: datetime) -> Va
             "issue_created_at": "issue_created_at",
         },
     )
-    changes = changes.merge(arrived, on="change_id", how="left")
-    changes["production_approved_at"] = _production_approvals(arriving, changes)
     ids = [int(i) for i in changes["change_id"]]
     earlier_tiers = [t for t in Tier.values[: Tier.values.index(scope.tier)]]
     preprod = _frame(
@@ -705,4 +785,4 @@ def value_stream_frames(scope: Scope, *, since: datetime, until: datetime) -> Va
     )
     if len(deploys):
         intervals = pd.concat([f for f in (intervals, deploys) if len(f)], ignore_index=True)
-    return ValueStreamFrames(changes=changes, preprod=preprod, intervals=intervals)
+    return ValueStreamReads(changes=changes, preprod=preprod, intervals=intervals)
