@@ -636,9 +636,10 @@ def _duration(value: timedelta) -> str:
         count, seconds = divmod(seconds, size)
         if count or parts:
             parts.append(f"{count}{unit}")
+    parts = parts[:2]
     while len(parts) > 1 and parts[-1].startswith("0"):
         parts.pop()
-    return " ".join(parts[:2])
+    return " ".join(parts)
 
 
 def _listed(items: Sequence[str]) -> str:

@@ -578,3 +578,20 @@ def test_policy_later_rule_wins_between_equally_specific_rules() -> None:
     ]
 
     assert resolve(rules)["no_drift"].mode == "block"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (40, "40s"),
+        (12 * 60, "12m"),
+        (3 * 3600 + 5 * 60, "3h 5m"),
+        (9 * 86400, "9d"),
+        (9 * 86400 + 61, "9d"),  # the two largest units: 9d 0h, and a zero hour is not said
+        (9 * 86400 + 2 * 3600 + 59 * 60, "9d 2h"),
+    ],
+)
+def test_durations_are_written_with_their_two_largest_units(seconds: int, text: str) -> None:
+    from dora.gates import _duration
+
+    assert _duration(timedelta(seconds=seconds)) == text
