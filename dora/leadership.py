@@ -57,9 +57,10 @@ MINUS = "−"
 
 
 def _number(value: float) -> str:
-    """One decimal below 10, none above ("2.1", "14"); no "-0"."""
+    """One decimal below 10, none above or when it is 0 ("2.1", "2", "14"); no "-0"."""
     text = f"{value:.1f}" if abs(value) < 10 else f"{value:.0f}"
-    return "0" if text in ("-0.0", "-0") else text
+    text = text.removesuffix(".0")
+    return "0" if text == "-0" else text
 
 
 def duration_words(seconds: float) -> str:
