@@ -107,8 +107,8 @@ STATICFILES_FINDERS = [
     # plotly/plotly.min.js from the installed plotly package: no CDN, no copy in git.
     "dora.staticfiles.PlotlyJsFinder",
 ]
-LOGIN_URL = "/admin/login/"
-# The dashboards' own login (/accounts/login/) admits team members who are not staff.
+# Our own login page admits team members who are not staff (the admin's refuses them).
+LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/dashboards/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 # Dashboards: 1 lets anonymous visitors read every dashboard (inside a trusted network only).

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from dora.api.auth import scope_required
 from dora.metrics.levels import BENCHMARK_YEARS
+from dora.models import ApiToken
 from dora.report import (
     METRIC_NAMES,
     MetricsQuery,
@@ -28,6 +29,7 @@ from dora.report import (
     metrics_query_parse,
     metrics_report,
 )
+from dora.web.access import access_for
 
 QUERY_PARAMETERS = [
     OpenApiParameter(
@@ -114,6 +116,22 @@ def _bad(exc: ParameterError) -> Response:
     return Response({"detail": str(exc), "parameter": exc.parameter}, status=400)
 
 
+def _forbidden(request: Request, query: MetricsQuery) -> Response | None:
+    """A session sees the teams the dashboards show it (dora.web.access); a token of scope
+    `read` is a machine reader of the whole organisation."""
+    if isinstance(request.auth, ApiToken):
+        return None
+    if access_for(request.user).scope_allowed(query.scope):
+        return None
+    return Response(
+        {
+            "detail": "You may read the metrics of your own teams and their services; name one "
+            "with team= or service= (the whole organisation needs the leadership group)."
+        },
+        status=403,
+    )
+
+
 class MetricsApi(APIView):
     """Every figure of CONTRACT §4 for a scope and window."""
 
@@ -128,6 +146,8 @@ class MetricsApi(APIView):
             query = _query(request)
         except ParameterError as exc:
             return _bad(exc)
+        if denied := _forbidden(request, query):
+            return denied
         return Response(metrics_report(query, now=timezone.now()))
 
 
@@ -182,6 +202,8 @@ class MetricItemsApi(APIView):
             query = _query(request)
         except ParameterError as exc:
             return _bad(exc)
+        if denied := _forbidden(request, query):
+            return denied
         items: list[dict[str, Any]] = metric_items(name, query, now=timezone.now())
         paginator = ItemsPagination()
         page = paginator.paginate_queryset(items, request, view=self)

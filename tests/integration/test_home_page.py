@@ -14,7 +14,7 @@ def test_home_redirects_anonymous_users_to_the_login(client: Client) -> None:
     response = client.get("/")
 
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/"
+    assert response["Location"] == "/accounts/login/?next=/"
 
 
 @pytest.mark.django_db

@@ -289,7 +289,29 @@ def test_metrics_api_needs_a_read_token_or_a_session() -> None:
     assert client_with("read").get("/api/v1/metrics/lead_time/items").status_code == 200
     session = APIClient()
     session.force_login(get_user_model().objects.create_user("reader", password="x"))
-    assert session.get("/api/v1/metrics").status_code == 200
+    assert session.get("/api/v1/metrics").status_code == 403  # no team: not the organisation
+    staff = APIClient()
+    staff.force_login(get_user_model().objects.create_user("boss", password="x", is_staff=True))
+    assert staff.get("/api/v1/metrics").status_code == 200
+
+
+def test_metrics_api_sessions_see_only_their_teams() -> None:
+    team_timeline()
+    Team.objects.filter(name="payments").update(members=["alice"])
+    Team.objects.create(name="search", members=["bob"])
+    alice = APIClient()
+    alice.force_login(get_user_model().objects.create_user("alice", password="x"))
+
+    assert alice.get("/api/v1/metrics", {"team": "payments"}).status_code == 200
+    assert alice.get("/api/v1/metrics/lead_time/items", {"team": "payments"}).status_code == 200
+    denied = alice.get("/api/v1/metrics", {"team": "search"})
+    assert denied.status_code == 403
+    assert "your own teams" in denied.json()["detail"]
+    assert alice.get("/api/v1/metrics/lead_time/items", {"team": "search"}).status_code == 403
+    assert alice.get("/api/v1/metrics").status_code == 403
+    assert alice.get("/api/v1/metrics", {"service": "alpha"}).status_code == 200
+    assert alice.get("/api/v1/metrics", {"service": ["alpha", "gamma"]}).status_code == 403
+    assert client_with("read").get("/api/v1/metrics", {"team": "search"}).status_code == 200
 
 
 @pytest.mark.parametrize(
