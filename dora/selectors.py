@@ -382,7 +382,8 @@ def arrivals_rollouts_add(arrivals: pd.DataFrame, rollouts: pd.DataFrame) -> pd.
     """
     columns = ["rollout_id", *ARRIVAL_ROLLOUT_FIELDS]
     known = rollouts[columns].drop_duplicates("rollout_id")
-    missing = sorted(set(arrivals["rollout_id"].astype(int)) - set(known["rollout_id"]))
+    lacking = ~arrivals["rollout_id"].isin(known["rollout_id"])
+    missing = sorted({int(i) for i in arrivals.loc[lacking, "rollout_id"]})
     if missing:
         read = _frame(
             Rollout.objects.filter(id__any=missing),
@@ -605,18 +606,21 @@ class ValueStreamFrames:
     intervals: pd.DataFrame
 
 
-def _production_approvals(arriving: QuerySet[ChangeArrival], changes: pd.DataFrame) -> pd.Series:
+def _production_approvals(
+    scope: Scope, changes: pd.DataFrame, *, since: datetime, until: datetime, approvals: bool
+) -> pd.Series:
     """E9 per row of `changes`: the first approval of the rollout that first carried it.
 
     Of a change's arrivals in the scope's tier, those at its first arrival time (arrived_at, the
     minimum) name the rollout(s) that first carried it; the earliest approved_at among their
     deployments is the approval. Only rollouts with an approval are read, and nothing when no
-    deployment carries one (the common case, answered by a partial index).
+    deployment carries one (`approvals` false: the common case, answered by a partial index).
     """
-    if changes.empty or not Deployment.objects.filter(approved_at__isnull=False).exists():
+    if changes.empty or not approvals:
         return pd.Series(pd.NaT, index=changes.index, dtype="object")
     approved = _frame(
-        arriving.filter(rollout__deployments__approved_at__isnull=False)
+        _arriving(scope, since=since, until=until)
+        .filter(rollout__deployments__approved_at__isnull=False)
         .values("change_id", "arrived_at")
         .annotate(approved_at=Min("rollout__deployments__approved_at"))
         .order_by(),
@@ -634,11 +638,13 @@ def _production_approvals(arriving: QuerySet[ChangeArrival], changes: pd.DataFra
 @dataclass(frozen=True)
 class ValueStreamReads:
     """What `value_stream_frames` reads besides each change's arrivals: its changes without
-    arrived_at, estate_reached_at and production_approved_at; its preprod and intervals."""
+    arrived_at, estate_reached_at and production_approved_at; its preprod and intervals; and
+    whether any deployment carries an approval (E9)."""
 
     changes: pd.DataFrame
     preprod: pd.DataFrame
     intervals: pd.DataFrame
+    approvals: bool
 
 
 def _arriving(scope: Scope, *, since: datetime, until: datetime) -> QuerySet[ChangeArrival]:
@@ -651,12 +657,10 @@ def _arriving(scope: Scope, *, since: datetime, until: datetime) -> QuerySet[Cha
 def changes_arrived(arrivals: pd.DataFrame) -> pd.DataFrame:
     """Per change (change_id) of an `arrivals_frame`: its first arrived_at and its first
     estate_reached_at, the minimum of each, nulls left out (as SQL's MIN); no direct pushes."""
-    rows = arrivals[arrivals["change_id"].notna()]
-    return (
-        rows.groupby(rows["change_id"].astype("int64"))
-        .agg(arrived_at=("arrived_at", "min"), estate_reached_at=("estate_reached_at", "min"))
-        .reset_index()
-    )
+    rows = arrivals.loc[arrivals["change_id"].notna(), ["arrived_at", "estate_reached_at"]]
+    first = rows.groupby(arrivals["change_id"].astype("Int64")).min()
+    first.index = first.index.astype("int64")
+    return first.reset_index()
 
 
 def value_stream_frames(
@@ -686,10 +690,10 @@ def value_stream_frames(
     """
     if reads is None:
         reads = value_stream_reads(scope, since=since, until=until)
-    arriving = _arriving(scope, since=since, until=until)
     if arrivals is None or scope.target:
         arrived = _frame(
-            arriving.values("change_id")
+            _arriving(scope, since=since, until=until)
+            .values("change_id")
             .annotate(
                 arrived_at=Min("arrived_at"), estate_reached_at=Min("rollout__estate_reached_at")
             )
@@ -703,7 +707,9 @@ def value_stream_frames(
     else:
         arrived = changes_arrived(arrivals)
     changes = reads.changes.merge(arrived, on="change_id", how="left")
-    changes["production_approved_at"] = _production_approvals(arriving, changes)
+    changes["production_approved_at"] = _production_approvals(
+        scope, changes, since=since, until=until, approvals=reads.approvals
+    )
     return ValueStreamFrames(changes=changes, preprod=reads.preprod, intervals=reads.intervals)
 
 
@@ -785,4 +791,7 @@ def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> Val
     )
     if len(deploys):
         intervals = pd.concat([f for f in (intervals, deploys) if len(f)], ignore_index=True)
-    return ValueStreamReads(changes=changes, preprod=preprod, intervals=intervals)
+    approvals = Deployment.objects.filter(approved_at__isnull=False).exists()
+    return ValueStreamReads(
+        changes=changes, preprod=preprod, intervals=intervals, approvals=approvals
+    )
