@@ -488,8 +488,13 @@ def automation_lag_figure(instances: pd.DataFrame) -> dict[str, Any]:
             "Days since each instance's last successful run",
             height=max(220, 60 + 24 * len(labels)),
             yaxis={"autorange": "reversed", "type": "category"},
-            xaxis={"title": {"text": "days"}, "gridcolor": "#eaeef2", "rangemode": "tozero"},
+            # Room right of the longest bar for its state in words.
+            xaxis={
+                "title": {"text": "days"},
+                "gridcolor": "#eaeef2",
+                "range": [0, 1.3 * max([d for d in days if d is not None] + limits)],
+            },
             hovermode="closest",
-            margin={"l": 240, "r": 90, "t": 40, "b": 48},
+            margin={"l": 240, "r": 24, "t": 40, "b": 48},
         ),
     }

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from dora import charts
 from dora import dashboards as dash
 from dora import estate_matrix as em
 from dora.report import ParameterError, metrics_query_parse
@@ -32,6 +33,29 @@ def estate_scope(access: Access, team: str | None) -> Scope | None:
     if team:
         return Scope(team=team)
     return access.visible_scope()
+
+
+EVIDENCE_LABEL = (
+    "Bar chart: percentage of automation runs that failed, by the gap since the instance's "
+    "previous run, with 95% intervals"
+)
+LAG_LABEL = (
+    "Horizontal bar chart: days since each automation instance's last successful run, coloured "
+    "by staleness, with each environment's stale_after marked"
+)
+
+
+def estate_charts(matrix: em.EstateMatrix) -> list[dict[str, Any]]:
+    """The evidence and lag charts, each only when it has data (the page says why otherwise)."""
+    drawn = (
+        _chart(
+            "automation-evidence",
+            em.automation_evidence_figure(matrix.evidence.buckets),
+            EVIDENCE_LABEL,
+        ),
+        _chart("automation-lag", em.automation_lag_figure(matrix.lag), LAG_LABEL),
+    )
+    return [chart for chart in drawn if charts.figure_has_data(chart["figure"])]
 
 
 @require_GET
@@ -117,20 +141,7 @@ def estate(request: HttpRequest) -> HttpResponse:
             "stale_instances": int(lag["stale"].sum()) if len(lag) else 0,
             "instances": len(lag),
             "teams": sorted(access.teams) if not access.everything else None,
-            "charts": [
-                _chart(
-                    "automation-evidence",
-                    em.automation_evidence_figure(matrix.evidence.buckets),
-                    "Bar chart: percentage of automation runs that failed, by the gap since the "
-                    "instance's previous run, with 95% intervals",
-                ),
-                _chart(
-                    "automation-lag",
-                    em.automation_lag_figure(lag),
-                    "Horizontal bar chart: days since each automation instance's last successful "
-                    "run, coloured by staleness, with each environment's stale_after marked",
-                ),
-            ],
+            "charts": estate_charts(matrix),
         }
     )
     return render(request, "dora/estate.html", context)
