@@ -20,7 +20,7 @@ import pandas as pd
 
 from dora import charts
 from dora.metrics.estate import GAP_BUCKETS, AutomationEvidence, automation_evidence
-from dora.models import Environment, Tier
+from dora.models import AutomationInstance, Environment, Tier
 from dora.report import MetricsComputation, MetricsQuery
 from dora.selectors import Scope
 
@@ -104,6 +104,7 @@ class Cell:
     instances: int = 0
     stale_instances: int = 0
     lag_text: str = ""
+    drifted: int = 0
     details: tuple[TargetDetail, ...] = ()
 
     @property
@@ -160,6 +161,21 @@ def environments_ordered() -> list[dict[str, Any]]:
     )
 
 
+def drift_by_pair(scope: Scope, *, until: datetime) -> dict[tuple[str, str], int]:
+    """Per (service, environment): instances whose newest drift check before `until` found
+    drift, from the instances kept at intake (dora.instances); one query. An instance keeps only
+    its newest check, so one checked again after `until` is left out (unknown then)."""
+    rows = AutomationInstance.objects.filter(drift_detected=True, drift_checked_at__lt=until)
+    if scope.services:
+        rows = rows.filter(service__name__in=scope.services)
+    if scope.team:
+        rows = rows.filter(service__team__name=scope.team)
+    counts: dict[tuple[str, str], int] = {}
+    for service, environment in rows.values_list("service__name", "environment__name").order_by():
+        counts[(service, environment)] = counts.get((service, environment), 0) + 1
+    return counts
+
+
 def estate_computations(
     scope: Scope, tiers: Iterable[str], *, since: datetime, until: datetime, now: datetime
 ) -> dict[str, MetricsComputation]:
@@ -186,9 +202,11 @@ def estate_matrix(
     *,
     since: datetime,
     until: datetime,
+    drift: Mapping[tuple[str, str], int] | None = None,
 ) -> EstateMatrix:
     """The matrix of `services` (name, kind, team__name) x `environments` (name, tier,
-    stale_after) from each tier's version spread and automation lag at `until`.
+    stale_after) from each tier's version spread and automation lag at `until`; `drift`
+    (from `drift_by_pair`) counts the instances per cell whose drift check found drift.
 
     A cell's age is the worst automation lag of the service's instances there when it has any
     (an infra stack, a pipeline), else the age of its newest live version; its state grades
@@ -224,15 +242,16 @@ def estate_matrix(
         cells = []
         for env in environments:
             key = (service["name"], env["name"])
-            cells.append(
-                _cell(
-                    env,
-                    by_pair_rows.get(key),
-                    by_pair_items.get(key),
-                    by_pair_lag.get(key),
-                    moment,
-                )
+            cell = _cell(
+                env,
+                by_pair_rows.get(key),
+                by_pair_items.get(key),
+                by_pair_lag.get(key),
+                moment,
             )
+            if drift and drift.get(key):
+                cell = dataclasses.replace(cell, drifted=int(drift[key]))
+            cells.append(cell)
         matrix_rows.append(
             ServiceRow(
                 name=service["name"],

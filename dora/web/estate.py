@@ -96,7 +96,12 @@ def estate(request: HttpRequest) -> HttpResponse:
     for computation in computations.values():
         computation.prefetch(ESTATE_FRAMES)
     matrix = em.estate_matrix(
-        services, environments, computations, since=query.since, until=query.until
+        services,
+        environments,
+        computations,
+        since=query.since,
+        until=query.until,
+        drift=em.drift_by_pair(scope, until=query.until),
     )
     service_url = reverse("dashboard-service")
     groups = [

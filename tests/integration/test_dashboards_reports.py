@@ -19,7 +19,7 @@ from django.db import transaction
 from django.test import Client
 
 from dora.leadership import CSV_HEADER
-from dora.models import GateDecision, Service, Team
+from dora.models import AutomationInstance, GateDecision, Service, Team
 from dora.web.access import LEADERSHIP_GROUP
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static")]
@@ -119,6 +119,21 @@ def test_estate_matrix_team_filter_and_permissions(demo) -> None:
     assert "service=network-stack" in platform and "service=checkout" not in platform
     assert lead.get(url("/dashboards/estate", team="no-such-team")).status_code == 404
     assert lead.get(url("/dashboards/estate", until="yesterday")).status_code == 400
+
+
+def test_estate_matrix_cell_says_when_a_drift_check_found_drift(demo) -> None:
+    AutomationInstance.objects.filter(
+        service__name="k8s-platform", environment__name="production", target__name="eu-west-1"
+    ).update(drift_detected=True, drift_checked_at=datetime(2026, 3, 1, tzinfo=UTC))
+    lead = login("lead", leadership=True)
+
+    html = lead.get(url("/dashboards/estate", until=UNTIL)).content.decode()
+    before = lead.get(url("/dashboards/estate", until="2026-02-28T00:00:00Z")).content.decode()
+
+    row = html[html.index("service=k8s-platform") :]
+    row = row[: row.index('<th scope="row">')]
+    assert row.count("drift found on 1 target") == 1
+    assert "drift found" not in before  # checked after that moment: unknown then
 
 
 def test_estate_matrix_at_a_past_moment_shows_what_was_live_then(demo) -> None:
@@ -287,6 +302,7 @@ def test_leadership_report_page_in_sentences_within_the_bound(
     assert "The promotion gate blocked " in risks
     assert 'data-figure="figure-teams-per-level"' in html
     assert "/dashboards/report.pdf?period=month&amp;date=2026-02-01" in html
+    assert 'aria-label="Benchmark year"' in html
 
 
 def test_leadership_report_pdf_is_a_pdf_with_pages(demo) -> None:
