@@ -21,7 +21,7 @@ from dora import leadership as lead
 from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK
 from dora.report import ParameterError
 from dora.web.access import dashboard_view, is_leader
-from dora.web.dashboards import _bad_request, _chart
+from dora.web.dashboards import _bad_request, _chart, _page_links
 
 SVG_BAR_WIDTH = 320
 
@@ -153,6 +153,7 @@ def leadership(request: HttpRequest) -> HttpResponse:
         return _bad_request(request, exc)
     context = _context(report)
     context.update(_links(request, report))
+    context.update(_page_links(request, report.benchmark))  # the benchmark-year switcher
     context["chart"] = _chart(
         "teams-per-level",
         teams_per_level_figure(report.level_counts),
