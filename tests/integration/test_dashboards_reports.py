@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static")]
 
 NOW = "2026-03-02T12:00:00Z"
 UNTIL = "2026-03-02T12:00:00Z"
-# Per page, whatever the estate's size (now 19 for a member's estate, 8 for their decisions, 20
+# Per page, whatever the estate's size (now 20 for a member's estate, 8 for their decisions, 20
 # for the report): the estate reads 4 frames per environment tier (3 tiers in the demo), the
 # report those and its two frames, services, first rollouts and one gate aggregate.
 MAX_QUERIES = {"estate": 22, "gate": 10, "report": 24}
