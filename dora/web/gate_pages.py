@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
+from django.db import connections
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -110,6 +111,30 @@ def checks_rows(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["passed"], r["position"]))
 
 
+def blocking_reasons(decisions: QuerySet[GateDecision]) -> list[tuple[str, int]]:
+    """How often each check blocked among `decisions` (failed with severity block), most first;
+    one query (jsonb on PostgreSQL; elsewhere the checks are counted here)."""
+    blocked = decisions.filter(allowed=False).order_by()
+    if connections[blocked.db].vendor != "postgresql":
+        counts: dict[str, int] = {}
+        for checks in blocked.values_list("checks", flat=True):
+            for row in checks_rows(checks):
+                if row["state"] == "failed-block":
+                    counts[row["name"]] = counts.get(row["name"], 0) + 1
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    inner, params = blocked.values("id").query.sql_with_params()
+    sql = f"""
+        SELECT c->>'name' AS name, count(*) AS n
+        FROM dora_gatedecision d CROSS JOIN LATERAL jsonb_array_elements(d.checks::jsonb) c
+        WHERE d.id IN ({inner})
+          AND c->>'severity' = 'block' AND NOT COALESCE((c->>'passed')::boolean, false)
+        GROUP BY 1 ORDER BY 2 DESC, 1
+    """  # noqa: S608 (inner is Django's SQL, values are parameters)
+    with connections[blocked.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(str(name), int(n)) for name, n in cursor.fetchall()]
+
+
 @require_GET
 @dashboard_view
 def gate_decisions(request: HttpRequest) -> HttpResponse:
@@ -163,6 +188,7 @@ def gate_decisions(request: HttpRequest) -> HttpResponse:
             "page": page,
             "total": totals["total"],
             "blocked": totals["blocked"],
+            "reasons": blocking_reasons(filters.apply(visible)) if totals["blocked"] else [],
             "allowed": totals["total"] - totals["blocked"],
             "services": services,
             "environments": environments,
