@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static")]
 
 NOW = "2026-03-02T12:00:00Z"
 UNTIL = "2026-03-02T12:00:00Z"
-# Per page, whatever the estate's size (now 20 for a member's estate, 8 for their decisions, 20
+# Per page, whatever the estate's size (now 20 for a member's estate, 9 for their decisions, 20
 # for the report): the estate reads 4 frames per environment tier (3 tiers in the demo), the
 # report those and its two frames, services, first rollouts and one gate aggregate.
 MAX_QUERIES = {"estate": 22, "gate": 10, "report": 24}
@@ -207,6 +207,9 @@ def test_gate_decisions_filters_and_pages(demo) -> None:
     only_blocked = client.get(url("/dashboards/gate", outcome="blocked")).content.decode()
     assert f"{blocked} decisions: 0 allowed, {blocked} blocked" in only_blocked
     assert "outcome-allowed" not in only_blocked
+    # Why: the demo's stale network stack in staging blocks most of them (source_fresh).
+    reasons = only_blocked[only_blocked.index('id="blocking-reasons"') :]
+    assert re.search(r'<span class="mono">source_fresh</span> \d+×', reasons)
     web = client.get(url("/dashboards/gate", service="web", outcome="allowed")).content.decode()
     expected = GateDecision.objects.filter(service="web", allowed=True).count()
     assert f"{expected} decision" in web
