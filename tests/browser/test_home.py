@@ -24,10 +24,10 @@ def test_home_shows_the_estate_after_logging_in(plain_static, live_server, page)
     Environment.objects.create(name="production", tier=Tier.PRODUCTION, order=4)
 
     page.goto(live_server.url + "/")
-    assert "/admin/login/" in page.url
+    assert "/accounts/login/" in page.url
     page.fill("#id_username", "admin")
     page.fill("#id_password", "s3cret-pass")
-    page.click("input[type=submit]")
+    page.click("button[type=submit]")
     page.wait_for_url(live_server.url + "/")
 
     assert page.locator("h1").inner_text() == "Estate"
