@@ -278,6 +278,13 @@ class Deployment(models.Model):
             models.Index(
                 fields=["service", "environment", "version"], name="deployment_version_idx"
             ),
+            # The promotion gate: each target's latest success, also on a target the service
+            # has not deployed to for years (or never), without reading its whole history.
+            models.Index(
+                fields=["service", "environment", "target", "finished_at"],
+                condition=Q(status="success"),
+                name="deployment_target_success_idx",
+            ),
         ]
 
     @property

@@ -304,7 +304,6 @@ JOIN dora_environment e ON e.id = i.environment_id
 JOIN dora_target t ON t.id = i.target_id
 WHERE i.environment_id IN (%(source)s, %(destination)s)
   AND (i.service_id = %(service)s OR s.kind = 'infra')
-ORDER BY e.name, s.name, t.name
 """
 
 # The same from the runs themselves, as of `now`. One index probe per instance and question
@@ -349,6 +348,7 @@ def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance,
     # moment before an instance's latest run (a decision replayed in the past).
     if not rows or any(aware(row[9]) > at["now"] for row in rows):  # type: ignore[operator]
         rows = prepared_rows(_INSTANCES_PROBED_SQL, at)
+    rows.sort(key=lambda row: (row[2], row[0], row[3]))  # environment, service, target
     return tuple(
         gates.AutomationInstance(
             service=name,
