@@ -159,10 +159,15 @@ class MetricsComputation:
 
     @cached_property
     def arrival_rows(self) -> pd.DataFrame:
-        """The arrivals without their rollout's columns, which the full report, having read
-        the rollouts anyway, adds from them (a join in SQL would scan every rollout)."""
+        """The arrivals as the full report's figures read them: without what only the items
+        list, and without their rollout's columns, which the report, having read the rollouts
+        anyway, adds from them (a join in SQL would scan every rollout)."""
         return selectors.arrivals_frame(
-            self.scope, since=self.since, until=self.until, rollout_columns=False
+            self.scope,
+            since=self.since,
+            until=self.until,
+            rollout_columns=False,
+            described=False,
         )
 
     @cached_property
@@ -175,7 +180,16 @@ class MetricsComputation:
 
     @cached_property
     def deployments(self) -> pd.DataFrame:
+        if "deployment_attempts" in self.__dict__:  # the full report: the figure, no items
+            return self.deployment_attempts
         return selectors.deployments_frame(self.scope, since=self.since, until=self.until)
+
+    @cached_property
+    def deployment_attempts(self) -> pd.DataFrame:
+        """The deployments with only the deploy failure rate's columns (the report's read)."""
+        return selectors.deployments_frame(
+            self.scope, since=self.since, until=self.until, described=False
+        )
 
     @cached_property
     def incidents(self) -> pd.DataFrame:
@@ -221,7 +235,7 @@ class MetricsComputation:
         "arrival_rows",
         "rollouts",
         "live_deployments",
-        "deployments",
+        "deployment_attempts",
         "automation_runs",
         "incidents",
         "failure_links",

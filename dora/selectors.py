@@ -328,6 +328,8 @@ def _push_commit(field_name: str) -> Subquery:
     return Subquery(commits.values(field_name)[:1])
 
 
+# An arrival's columns that only the items list (repo#number, title and where it arrived).
+ARRIVAL_DESCRIPTION = ("environment", "repo", "number", "title")
 # An arrival's columns from its rollout, by output name.
 ARRIVAL_ROLLOUT_FIELDS = {
     "estate_reached_at": "estate_reached_at",
@@ -338,7 +340,12 @@ ARRIVAL_ROLLOUT_FIELDS = {
 
 
 def arrivals_frame(
-    scope: Scope, *, since: datetime, until: datetime, rollout_columns: bool = True
+    scope: Scope,
+    *,
+    since: datetime,
+    until: datetime,
+    rollout_columns: bool = True,
+    described: bool = True,
 ) -> pd.DataFrame:
     """Change arrivals in the scope's tier joined to their change and rollout.
 
@@ -351,6 +358,8 @@ def arrivals_frame(
     rollout_columns=False leaves out the rollout's columns (ARRIVAL_ROLLOUT_FIELDS) for
     `arrivals_rollouts_add` to take from a rollouts frame already read: joining Rollout here
     scans every rollout (1.5 million on the bench estate) for a few hundred thousand arrivals.
+    described=False leaves out what only the items list (ARRIVAL_DESCRIPTION: environment,
+    repo, number, title); the rows are the same, as those joins stay for the tier and start.
     """
     queryset = _scoped(ChangeArrival.objects.all(), scope).filter(
         arrived_at__gte=since - ESTATE_HORIZON, arrived_at__lt=until
@@ -358,26 +367,24 @@ def arrivals_frame(
     if scope.target:
         queryset = queryset.filter(_reached_target(scope, "rollout_id"))
     rollout = {name: f"rollout__{path}" for name, path in ARRIVAL_ROLLOUT_FIELDS.items()}
-    return _frame(
-        queryset,
-        {
-            "change_id": "change_id",
-            "commit_sha": "commit_sha",
-            "service": "service__name",
-            "environment": "environment__name",
-            "rollout_id": "rollout_id",
-            "repo": "change__repo",
-            "number": "change__number",
-            "title": "change__title",
-            "start": Coalesce(
-                "change__started_at", "change__created_at", _push_commit("authored_at")
-            ),
-            "merged_at": Coalesce("change__merged_at", _push_commit("committed_at")),
-            "arrived_at": "arrived_at",
-            "unattributed": "unattributed",
-            **(rollout if rollout_columns else {}),
-        },
-    )
+    columns = {
+        "change_id": "change_id",
+        "commit_sha": "commit_sha",
+        "service": "service__name",
+        "environment": "environment__name",
+        "rollout_id": "rollout_id",
+        "repo": "change__repo",
+        "number": "change__number",
+        "title": "change__title",
+        "start": Coalesce("change__started_at", "change__created_at", _push_commit("authored_at")),
+        "merged_at": Coalesce("change__merged_at", _push_commit("committed_at")),
+        "arrived_at": "arrived_at",
+        "unattributed": "unattributed",
+        **(rollout if rollout_columns else {}),
+    }
+    if not described:
+        columns = {k: v for k, v in columns.items() if k not in ARRIVAL_DESCRIPTION}
+    return _frame(queryset, columns)
 
 
 def arrivals_rollouts_add(arrivals: pd.DataFrame, rollouts: pd.DataFrame) -> pd.DataFrame:
@@ -431,10 +438,23 @@ def _deployments(scope: Scope) -> QuerySet[Deployment]:
     return queryset
 
 
-def deployments_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.DataFrame:
-    """Target deployments finished in [since, until) (deploy failure rate)."""
+# The columns `deploy_failure_rate` reads; its items list DEPLOYMENT_FIELDS.
+DEPLOYMENT_ATTEMPT_FIELDS = ("service", "environment", "status", "finished_at")
+
+
+def deployments_frame(
+    scope: Scope, *, since: datetime, until: datetime, described: bool = True
+) -> pd.DataFrame:
+    """Target deployments finished in [since, until) (deploy failure rate).
+
+    described=False reads only DEPLOYMENT_ATTEMPT_FIELDS, the figure's columns: the same rows
+    (target is a constrained foreign key: its join drops none) without the ids, shas, versions
+    and targets that only the items list, a third of the bytes at 150,000 deployments.
+    """
     queryset = _deployments(scope).filter(finished_at__gte=since, finished_at__lt=until)
-    return _frame(queryset, DEPLOYMENT_FIELDS)
+    if described:
+        return _frame(queryset, DEPLOYMENT_FIELDS)
+    return _frame(queryset, {name: DEPLOYMENT_FIELDS[name] for name in DEPLOYMENT_ATTEMPT_FIELDS})
 
 
 def live_deployments_frame(scope: Scope, *, at: datetime) -> pd.DataFrame:

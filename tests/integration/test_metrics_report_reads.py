@@ -1,6 +1,7 @@
 """The full report's reads (dora.report.MetricsComputation.prefetch, PostgreSQL, outside a
 transaction) take the arrivals' rollout columns from the rollouts frame and each change's first
-arrival from the arrivals: the same frames, report and items as the lazy reads (a join in SQL)."""
+arrival from the arrivals, and leave out the columns only items list: the same frames (but for
+those columns), report and items as the lazy reads (joins in SQL)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from django.db import connection
 
 from dora.report import METRIC_NAMES, MetricsComputation, MetricsQuery, metric_items
-from dora.selectors import scope_resolve
+from dora.selectors import ARRIVAL_DESCRIPTION, scope_resolve
 from tests.builders import commit, deployment, when
 from tests.integration.test_metrics_report import record, shop_timeline
 from tests.integration.test_worked_examples import V_SINCE, V_UNTIL, value_stream_timeline
@@ -34,8 +35,13 @@ def _same_reads(services: list[str], since: datetime, until: datetime) -> Metric
     read_at_once.prefetch(MetricsComputation.REPORT_FRAMES)
     assert "arrival_rows" in read_at_once.__dict__ and not connection.in_atomic_block
     lazy = MetricsComputation(query, now=until)
+    # The report's arrivals leave out what only the items list.
+    assert set(lazy.arrivals.columns) - set(read_at_once.arrivals.columns) == set(
+        ARRIVAL_DESCRIPTION
+    )
     pairs = [
-        (read_at_once.arrivals, lazy.arrivals),
+        (read_at_once.arrivals, lazy.arrivals[list(read_at_once.arrivals.columns)]),
+        (read_at_once.deployments, lazy.deployments[list(read_at_once.deployments.columns)]),
         (read_at_once.stream_frames.changes, lazy.stream_frames.changes),
         (read_at_once.stream_frames.preprod, lazy.stream_frames.preprod),
         (read_at_once.stream_frames.intervals, lazy.stream_frames.intervals),
