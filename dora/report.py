@@ -228,20 +228,23 @@ class MetricsComputation:
             arrivals=self.arrivals,
         )
 
-    # Read by the full report, each independent of the others; the slowest first, so that
-    # dealing them out in turn gives each connection a similar share.
+    # Read by the full report, each independent of the others, dealt out in turn to the
+    # connections (this thread takes the 1st, 4th, ...): the value stream's reads (the longest
+    # chain, four queries one after another) here with the small ones; the arrivals with the
+    # deployments; the rollouts with version spread and automation runs. About 3 to 4 s each
+    # on the bench estate, where dealing them by size alone left this thread 2 s behind.
     REPORT_FRAMES = (
         "stream_reads",
         "arrival_rows",
         "rollouts",
-        "live_deployments",
-        "deployment_attempts",
-        "automation_runs",
         "incidents",
-        "failure_links",
-        "first_rollout_at",
+        "deployment_attempts",
+        "live_deployments",
         "configured_targets",
+        "failure_links",
+        "automation_runs",
         "stale_after",
+        "first_rollout_at",
     )
 
     def prefetch(self, names: Sequence[str], *, workers: int = PREFETCH_WORKERS) -> None:
