@@ -142,15 +142,10 @@ def promotion_facts(
     service, source, destination = _names(request)
     at = {"now": now, "service": service.id, "source": source.id, "destination": destination.id}
     version = {"version": request.version, "sha": request.version.lower()}
-    (first_seen,) = prepared_rows(_FIRST_SUCCESS_SQL, {**at, **version})[0]
-    first_seen = aware(first_seen)
     horizon = now - gates.ACTIVE_TARGET_WINDOW
-    since = {
-        source.id: min(first_seen, horizon) if first_seen else horizon,
-        destination.id: horizon,
-    }
-    envs = _environments_facts(
-        at, since, {source.id: source.name, destination.id: destination.name}
+    first_seen, envs = _environments_facts(
+        {**at, **version, "horizon": horizon},
+        {source.id: source.name, destination.id: destination.name},
     )
     facts = gates.PromotionFacts(
         service=service.name,
@@ -166,21 +161,24 @@ def promotion_facts(
 
 
 def _names(request: PromotionRequest) -> tuple[_Named, _Named, _Named]:
-    found = prepared_rows(_SERVICE_SQL, {"name": request.service})
-    if not found:
+    named: dict[tuple[str, str], _Named] = {
+        (what, name): _Named(id=pk, name=name, stale_after=duration(stale))
+        for what, pk, name, stale in prepared_rows(
+            _NAMES_SQL,
+            {
+                "service": request.service,
+                "source": request.from_env,
+                "destination": request.to_env,
+            },
+        )
+    }
+    if ("service", request.service) not in named:
         known = [
             name for (name,) in prepared_rows("SELECT name FROM dora_service ORDER BY name", {})
         ]
         raise PromotionNotFound("service", request.service, known)
-    service = _Named(id=found[0][0], name=request.service, kind=found[0][1])
-    environments = {
-        name: _Named(id=pk, name=name, stale_after=duration(stale))
-        for pk, name, stale in prepared_rows(
-            _ENVIRONMENTS_SQL, {"source": request.from_env, "destination": request.to_env}
-        )
-    }
     for name in (request.from_env, request.to_env):
-        if name not in environments:
+        if ("environment", name) not in named:
             known = [
                 n
                 for (n,) in prepared_rows(
@@ -188,31 +186,40 @@ def _names(request: PromotionRequest) -> tuple[_Named, _Named, _Named]:
                 )
             ]
             raise PromotionNotFound("environment", name, known)
-    return service, environments[request.from_env], environments[request.to_env]
+    return (
+        named[("service", request.service)],
+        named[("environment", request.from_env)],
+        named[("environment", request.to_env)],
+    )
 
 
-_SERVICE_SQL = "SELECT id, kind FROM dora_service WHERE name = %(name)s"
-_ENVIRONMENTS_SQL = """
-SELECT id, name, stale_after FROM dora_environment WHERE name IN (%(source)s, %(destination)s)
+_NAMES_SQL = """
+SELECT 'service', id, name, NULL FROM dora_service WHERE name = %(service)s
+UNION ALL
+SELECT 'environment', id, name, stale_after FROM dora_environment
+WHERE name IN (%(source)s, %(destination)s)
 """
-# When the version first went live on a target of `from` (deployment_version_idx, sha index).
-_FIRST_SUCCESS_SQL = """
-SELECT min(finished_at) FROM dora_deployment
-WHERE service_id = %(service)s AND environment_id = %(source)s AND status = 'success'
-  AND finished_at <= %(now)s AND (version = %(version)s OR sha = %(sha)s)
-"""
-# Each target of the two environments, with the id of the service's latest successful deployment
-# there before the environment's `since` (one backward index probe per target).
+# When the version first went live on a target of `from` (deployment_version_idx, sha index),
+# and each target of the two environments with the id of the service's latest successful
+# deployment there before the environment's `since`: for `from` the earlier of that first
+# success and the 30-day horizon, for `to` the horizon (one backward index probe per target,
+# deployment_target_success_idx). The LEFT JOIN keeps a row when there is no target.
 _TARGETS_SQL = """
-SELECT t.id, t.environment_id, t.name, t.configured,
+WITH first AS (
+    SELECT min(finished_at) AS at FROM dora_deployment
+    WHERE service_id = %(service)s AND environment_id = %(source)s AND status = 'success'
+      AND finished_at <= %(now)s AND (version = %(version)s OR sha = %(sha)s)
+)
+SELECT first.at, t.id, t.environment_id, t.name, t.configured,
     (SELECT d.id FROM dora_deployment d
       WHERE d.service_id = %(service)s AND d.environment_id = t.environment_id
         AND d.target_id = t.id AND d.status = 'success'
-        AND d.finished_at < CASE WHEN t.environment_id = %(source)s
-                                 THEN %(source_since)s ELSE %(destination_since)s END
+        AND d.finished_at < CASE
+            WHEN t.environment_id = %(source)s AND first.at < %(horizon)s THEN first.at
+            ELSE %(horizon)s END
       ORDER BY d.finished_at DESC, d.id DESC LIMIT 1)
-FROM dora_target t
-WHERE t.environment_id IN (%(source)s, %(destination)s)
+FROM first
+LEFT JOIN dora_target t ON t.environment_id IN (%(source)s, %(destination)s)
 """
 # The service's successful deployments in each environment from its `since` to `now` (ranges on
 # (service, environment, finished_at)); the targets' earlier ones are added by id.
@@ -232,16 +239,20 @@ WHERE id IN ({ids})
 
 
 def _environments_facts(
-    at: dict[str, Any], since: dict[int, datetime], names: dict[int, str]
-) -> dict[int, gates.EnvironmentFacts]:
-    """Per environment: the service's successful deployments from its `since` to `now` and each
-    target's latest one before `since` (so every target's live version is known)."""
+    params: dict[str, Any], names: dict[int, str]
+) -> tuple[datetime | None, dict[int, gates.EnvironmentFacts]]:
+    """When the version first went live in `from`; and per environment the service's successful
+    deployments from its `since` to `now` and each target's latest one before `since` (so every
+    target's live version is known)."""
+    found = prepared_rows(_TARGETS_SQL, params)
+    first_seen = aware(found[0][0])
+    targets = [row[1:] for row in found if row[1] is not None]
+    horizon = params["horizon"]
     params = {
-        **at,
-        "source_since": since[at["source"]],
-        "destination_since": since[at["destination"]],
+        **params,
+        "source_since": min(first_seen, horizon) if first_seen else horizon,
+        "destination_since": horizon,
     }
-    targets = prepared_rows(_TARGETS_SQL, params)
     target_names = {pk: name for pk, _, name, _, _ in targets}
     earlier = [before for *_, before in targets if before is not None]
     rows = prepared_rows(_DEPLOYMENTS_SQL, params)
@@ -254,7 +265,7 @@ def _environments_facts(
     deployments: dict[int, list[tuple[Any, ...]]] = {env: [] for env in names}
     for env_id, finished, pk, target_id, version, sha in rows:
         deployments[env_id].append((aware(finished), pk, target_id, version, sha))
-    return {
+    return first_seen, {
         env: gates.EnvironmentFacts(
             name=name,
             deployments=tuple(
@@ -341,12 +352,17 @@ ORDER BY i.environment, i.service, i.target
 """
 
 
+CLOCK_SKEW = timedelta(minutes=10)
+
+
 def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance, ...]:
     rows = prepared_rows(_INSTANCES_SQL, {k: at[k] for k in ("service", "source", "destination")})
     # Probe the runs themselves when the kept rows cannot answer: none kept (runs loaded around
     # intake, or there are none and the probe finds nothing either), or a question about a
-    # moment before an instance's latest run (a decision replayed in the past).
-    if not rows or any(aware(row[9]) > at["now"] for row in rows):  # type: ignore[operator]
+    # moment before an instance's latest run (a decision replayed in the past). A run reported
+    # up to CLOCK_SKEW after `now` is a runner's clock running ahead, not the future.
+    latest = at["now"] + CLOCK_SKEW
+    if not rows or any(aware(row[9]) > latest for row in rows):  # type: ignore[operator]
         rows = prepared_rows(_INSTANCES_PROBED_SQL, at)
     rows.sort(key=lambda row: (row[2], row[0], row[3]))  # environment, service, target
     return tuple(

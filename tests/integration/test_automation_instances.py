@@ -177,3 +177,14 @@ class _Null:
 
     def flush(self) -> None:
         pass
+
+
+def test_gate_reads_kept_instances_despite_a_runner_clock_a_few_minutes_ahead() -> None:
+    Service.objects.create(name="network", kind="infra")
+    record(run("a1", 1), run("a2", 5))
+
+    (seen,) = gate_view(T + timedelta(hours=5) - timedelta(minutes=4), reads=1)
+    assert seen.last_success_at == T + timedelta(hours=5)  # reported 4 minutes "ahead"
+
+    (seen,) = gate_view(T + timedelta(hours=4), reads=2)  # an hour before: the runs decide
+    assert seen.last_success_at == T + timedelta(hours=1)

@@ -437,10 +437,10 @@ def test_gate_reads_a_fixed_number_of_queries_however_long_the_history(estate: N
     )
 
     assert decision_queries() == few
-    # token, service, environments, first success, targets, deployments, failures, automation
-    # instances, incidents, 2 policy, the stored decision (targets' deployments older than 30
-    # days would add one more, by id)
-    assert few == 12
+    # token, names, the version's first success with the targets, deployments, failures,
+    # automation instances, incidents, 2 policy, the stored decision (targets' deployments older
+    # than 30 days would add one more, by id)
+    assert few == 10
 
 
 def test_gate_logs_decisions_at_info_and_a_block_is_not_a_django_warning(
