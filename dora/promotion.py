@@ -147,15 +147,16 @@ def promotion_facts(
         {**at, **version, "horizon": horizon},
         {source.id: source.name, destination.id: destination.name},
     )
+    failures, incidents = _failures_and_incidents({**at, **version})
     facts = gates.PromotionFacts(
         service=service.name,
         version=request.version,
         source=envs[source.id],
         destination=envs[destination.id],
         now=now,
-        failures=_version_failures({**at, **version}) if first_seen else (),
+        failures=failures if first_seen else (),
         automation=_automation_instances(at),
-        incidents=_open_incidents(at),
+        incidents=incidents,
     )
     return facts, policy_for(service.name, source, destination)
 
@@ -285,24 +286,53 @@ def _environments_facts(
     }
 
 
-# The version's rollouts in `from` that derivation marked failed (rollout_failed_idx).
-_FAILURES_SQL = """
-SELECT r.id, r.failure, l.cause
+# The version's rollouts in `from` that derivation marked failed (rollout_failed_idx), and the
+# unresolved incidents on the service opened by `now`, in either environment or in none
+# (incident_open_idx), in one statement.
+_FAILURES_AND_INCIDENTS_SQL = """
+SELECT 'failure', r.id, r.failure, l.cause, NULL, NULL, NULL
 FROM dora_rollout r
 LEFT JOIN dora_failurelink l ON l.rollout_id = r.id
 WHERE r.service_id = %(service)s AND r.environment_id = %(source)s AND NOT (r.failure = '')
   AND (r.version = %(version)s OR r.sha = %(sha)s)
+UNION ALL
+SELECT 'incident', i.id, i.external_id, i.severity, e.name, i.opened_at, i.title
+FROM dora_incident i
+LEFT JOIN dora_environment e ON e.id = i.environment_id
+WHERE i.service_id = %(service)s AND i.resolved_at IS NULL AND i.opened_at <= %(now)s
+  AND (i.environment_id IN (%(source)s, %(destination)s) OR i.environment_id IS NULL)
 """
 
 
-def _version_failures(params: dict[str, Any]) -> tuple[gates.RolloutFailure, ...]:
+def _failures_and_incidents(
+    params: dict[str, Any],
+) -> tuple[tuple[gates.RolloutFailure, ...], tuple[gates.OpenIncident, ...]]:
     causes: dict[int, tuple[str, set[str]]] = {}
-    for pk, failure, cause in prepared_rows(_FAILURES_SQL, params):
-        causes.setdefault(pk, (failure, set()))[1].update({cause} if cause else set())
-    return tuple(
+    incidents = []
+    for kind, pk, text, other, environment, opened, title in prepared_rows(
+        _FAILURES_AND_INCIDENTS_SQL, params
+    ):
+        if kind == "failure":
+            causes.setdefault(pk, (text, set()))[1].update({other} if other else set())
+        else:
+            incidents.append(
+                (
+                    aware(opened),
+                    pk,
+                    gates.OpenIncident(
+                        id=text.removeprefix("incident:"),  # the event's own id
+                        severity=other,
+                        environment=environment or "",
+                        opened_at=aware(opened),
+                        title=title,
+                    ),
+                )
+            )
+    failures = tuple(
         gates.RolloutFailure(status=failure, causes=tuple(sorted(found)))
         for failure, found in causes.values()
     )
+    return failures, tuple(incident for *_, incident in sorted(incidents, key=lambda x: x[:2]))
 
 
 _INSTANCES_SQL = """
@@ -382,58 +412,36 @@ def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance,
     )
 
 
-# Unresolved incidents on the service opened by `now`, in either environment or in none
-# (incident_open_idx).
-_INCIDENTS_SQL = """
-SELECT i.external_id, i.severity, e.name, i.opened_at, i.title
-FROM dora_incident i
-LEFT JOIN dora_environment e ON e.id = i.environment_id
-WHERE i.service_id = %(service)s AND i.resolved_at IS NULL AND i.opened_at <= %(now)s
-  AND (i.environment_id IN (%(source)s, %(destination)s) OR i.environment_id IS NULL)
-ORDER BY i.opened_at, i.id
-"""
-
-
-def _open_incidents(at: dict[str, Any]) -> tuple[gates.OpenIncident, ...]:
-    return tuple(
-        gates.OpenIncident(
-            id=external_id.removeprefix("incident:"),  # the event's own id
-            severity=severity,
-            environment=environment or "",
-            opened_at=aware(opened),
-            title=title,
-        )
-        for external_id, severity, environment, opened, title in prepared_rows(_INCIDENTS_SQL, at)
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Policy: stored rules <-> dora.gates
 # ---------------------------------------------------------------------------------------------
 
-_SETTINGS_SQL = """
-SELECT min_soak, stale_after, severity, max_spread FROM dora_gatesettings ORDER BY id LIMIT 1
-"""
-_RULES_SQL = """
-SELECT service, from_env, to_env, checks, position FROM dora_gaterule
+# `gates.defaults` (one row) and the rules that may match, in one statement.
+_POLICY_SQL = """
+SELECT 'defaults', NULL, NULL, NULL, NULL, NULL, min_soak, stale_after, severity, max_spread
+FROM dora_gatesettings WHERE id = (SELECT min(id) FROM dora_gatesettings)
+UNION ALL
+SELECT 'rule', service, from_env, to_env, checks, position, NULL, NULL, NULL, NULL
+FROM dora_gaterule
 WHERE service IN ('', %(service)s) AND from_env IN ('', %(source)s)
   AND to_env IN ('', %(destination)s)
-ORDER BY position, id
 """
 
 
 def policy_for(service: str, source: Any, destination: Any) -> gates.Policy:
     """The resolved policy for one promotion (`source`/`destination` need name, stale_after)."""
-    stored = prepared_rows(_SETTINGS_SQL, {})
+    rows = prepared_rows(
+        _POLICY_SQL, {"service": service, "source": source.name, "destination": destination.name}
+    )
     defaults = gates.CheckSetting()
-    if stored:
-        min_soak, stale_after, severity, max_spread = stored[0]
-        defaults = gates.CheckSetting(
-            min_soak=duration(min_soak),
-            stale_after=duration(stale_after),
-            severity=severity or None,
-            max_spread=max_spread,
-        )
+    for kind, *_, min_soak, stale_after, severity, max_spread in rows:
+        if kind == "defaults":
+            defaults = gates.CheckSetting(
+                min_soak=duration(min_soak),
+                stale_after=duration(stale_after),
+                severity=severity or None,
+                max_spread=max_spread,
+            )
     rules = [
         gates.PolicyRule(
             service=rule_service,
@@ -442,10 +450,8 @@ def policy_for(service: str, source: Any, destination: Any) -> gates.Policy:
             checks=checks_parse(json.loads(checks) if isinstance(checks, str) else checks),
             position=position,
         )
-        for rule_service, from_env, to_env, checks, position in prepared_rows(
-            _RULES_SQL,
-            {"service": service, "source": source.name, "destination": destination.name},
-        )
+        for kind, rule_service, from_env, to_env, checks, position, *_ in rows
+        if kind == "rule"
     ]
     return gates.policy_resolve(
         rules,

@@ -437,10 +437,10 @@ def test_gate_reads_a_fixed_number_of_queries_however_long_the_history(estate: N
     )
 
     assert decision_queries() == few
-    # token, names, the version's first success with the targets, deployments, failures,
-    # automation instances, incidents, 2 policy, the stored decision (targets' deployments older
-    # than 30 days would add one more, by id)
-    assert few == 10
+    # token, names, the version's first success with the targets, deployments, failed rollouts
+    # with incidents, automation instances, policy, the stored decision (targets' deployments
+    # older than 30 days would add one more, by id)
+    assert few == 8
 
 
 def test_gate_logs_decisions_at_info_and_a_block_is_not_a_django_warning(
@@ -463,3 +463,19 @@ def test_gate_logs_decisions_at_info_and_a_block_is_not_a_django_warning(
     conflicts = [r for r in caplog.records if r.name == "django.request"]
     assert len(conflicts) == 1  # Django still emits it; the console handler's filter drops it
     assert BlockedPromotionFilter().filter(conflicts[0]) is False
+
+
+def test_gate_blocks_a_version_whose_staging_rollout_was_rolled_back(estate: None) -> None:
+    # v1.4.2 went out 3-4 h ago; staging rolled back to v1.4.1 two hours ago, then v1.4.2 was
+    # deployed again an hour ago: it is current and verified, but its first rollout failed.
+    targets = ("s-a", "s-b", "s-c")
+    record([deploy(f"rb-{t}", "v1.4.1", "staging", t, hours=2) for t in targets])
+    record([deploy(f"again-{t}", "v1.4.2", "staging", t, hours=1) for t in targets])
+
+    status, body = ask(promotion())
+
+    assert status == 409
+    assert checks(body)["source_current"]["passed"] is True
+    assert checks(body)["version_verified_in_source"]["detail"] == (
+        "v1.4.2's rollout in staging was marked failed, confirmed (rollback)"
+    )
