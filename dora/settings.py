@@ -75,7 +75,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     # No JIT: the metrics reads are estimated costly (correlated subqueries over 100k+ rows) and
     # PostgreSQL spent 1 s of a 1.3 s read compiling them (bench/metrics.py, EXPLAIN ANALYZE).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    # Prepared statements for the hot paths only (dora.prepared asks for them; Django's own
+    # queries bind client-side and never prepare), planned once per connection with a generic
+    # plan: their plans do not depend on the values, and planning each execution cost the gate
+    # more server CPU than executing (bench/gate.py). Behind a pooler that cannot keep prepared
+    # statements (PgBouncer in transaction mode before 1.21), set DORA_PREPARED_STATEMENTS=0.
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.setdefault("options", "-c jit=off -c plan_cache_mode=force_generic_plan")
+    if env.bool("DORA_PREPARED_STATEMENTS", default=True):
+        # Django turns preparing off (None); any threshold lets an explicit prepare=True through,
+        # and one this high never prepares anything on its own.
+        options.setdefault("prepare_threshold", 1_000_000)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
