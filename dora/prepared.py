@@ -48,8 +48,8 @@ def json_param(value: Any) -> Any:
 
 def aware(value: Any) -> datetime | None:
     """A timestamp read raw: aware on PostgreSQL, naive UTC (datetime or text) on SQLite."""
-    if value is None:
-        return None
+    if value is None or (value.__class__ is datetime and value.tzinfo is not None):
+        return value
     moment = value if isinstance(value, datetime) else parse_datetime(str(value))
     if moment is not None and moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

@@ -201,10 +201,11 @@ SELECT 'environment', id, name, stale_after FROM dora_environment
 WHERE name IN (%(source)s, %(destination)s)
 """
 # When the version first went live on a target of `from` (deployment_version_idx, sha index),
-# and each target of the two environments with the id of the service's latest successful
-# deployment there before the environment's `since`: for `from` the earlier of that first
-# success and the 30-day horizon, for `to` the horizon (one backward index probe per target,
-# deployment_target_success_idx). The LEFT JOIN keeps a row when there is no target.
+# and each target of the two environments with the service's latest successful deployment there
+# before the environment's bound: for `from` the earlier of that first success and the 30-day
+# horizon (the range read below brings the rest), for `to` just after `now` (its live version is
+# all the gate needs there). One backward index probe per target (deployment_target_success_idx);
+# the LEFT JOINs keep a row when there is no target or no deployment.
 _TARGETS_SQL = """
 WITH first AS (
     SELECT min(finished_at) AS at FROM dora_deployment
@@ -212,60 +213,52 @@ WITH first AS (
       AND finished_at <= %(now)s AND (version = %(version)s OR sha = %(sha)s)
 )
 SELECT first.at, t.id, t.environment_id, t.name, t.configured,
-    (SELECT d.id FROM dora_deployment d
-      WHERE d.service_id = %(service)s AND d.environment_id = t.environment_id
-        AND d.target_id = t.id AND d.status = 'success'
-        AND d.finished_at < CASE
-            WHEN t.environment_id = %(source)s AND first.at < %(horizon)s THEN first.at
-            ELSE %(horizon)s END
-      ORDER BY d.finished_at DESC, d.id DESC LIMIT 1)
+       d.finished_at, d.id, d.version, d.sha
 FROM first
 LEFT JOIN dora_target t ON t.environment_id IN (%(source)s, %(destination)s)
+LEFT JOIN dora_deployment d ON d.id = (
+    SELECT d2.id FROM dora_deployment d2
+    WHERE d2.service_id = %(service)s AND d2.environment_id = t.environment_id
+      AND d2.target_id = t.id AND d2.status = 'success'
+      AND d2.finished_at < CASE
+          WHEN t.environment_id = %(destination)s THEN %(after_now)s
+          WHEN first.at < %(horizon)s THEN first.at
+          ELSE %(horizon)s END
+    ORDER BY d2.finished_at DESC, d2.id DESC LIMIT 1
+)
 """
-# The service's successful deployments in each environment from its `since` to `now` (ranges on
-# (service, environment, finished_at)); the targets' earlier ones are added by id.
+# The service's successful deployments in `from` from its bound to `now` (a range on
+# (service, environment, finished_at)).
 _DEPLOYMENTS_SQL = """
-SELECT environment_id, finished_at, id, target_id, version, sha FROM dora_deployment
+SELECT finished_at, id, target_id, version, sha FROM dora_deployment
 WHERE service_id = %(service)s AND environment_id = %(source)s AND status = 'success'
   AND finished_at >= %(source_since)s AND finished_at <= %(now)s
-UNION ALL
-SELECT environment_id, finished_at, id, target_id, version, sha FROM dora_deployment
-WHERE service_id = %(service)s AND environment_id = %(destination)s AND status = 'success'
-  AND finished_at >= %(destination_since)s AND finished_at <= %(now)s
-"""
-_DEPLOYMENTS_BY_ID_SQL = """
-SELECT environment_id, finished_at, id, target_id, version, sha FROM dora_deployment
-WHERE id IN ({ids})
 """
 
 
 def _environments_facts(
     params: dict[str, Any], names: dict[int, str]
 ) -> tuple[datetime | None, dict[int, gates.EnvironmentFacts]]:
-    """When the version first went live in `from`; and per environment the service's successful
-    deployments from its `since` to `now` and each target's latest one before `since` (so every
-    target's live version is known)."""
+    """When the version first went live in `from`; the service's successful deployments in
+    `from` since then (or the last 30 days) with each target's latest one before that; and each
+    target's live deployment in `to`."""
+    params = {**params, "after_now": params["now"] + timedelta(microseconds=1)}
     found = prepared_rows(_TARGETS_SQL, params)
     first_seen = aware(found[0][0])
     targets = [row[1:] for row in found if row[1] is not None]
-    horizon = params["horizon"]
-    params = {
-        **params,
-        "source_since": min(first_seen, horizon) if first_seen else horizon,
-        "destination_since": horizon,
-    }
-    target_names = {pk: name for pk, _, name, _, _ in targets}
-    earlier = [before for *_, before in targets if before is not None]
-    rows = prepared_rows(_DEPLOYMENTS_SQL, params)
-    if earlier:
-        placeholders = ", ".join(f"%(id{i})s" for i in range(len(earlier)))
-        rows += prepared_rows(
-            _DEPLOYMENTS_BY_ID_SQL.format(ids=placeholders),
-            {f"id{i}": pk for i, pk in enumerate(earlier)},
-        )
+    target_names = {pk: name for pk, _, name, *_ in targets}
     deployments: dict[int, list[tuple[Any, ...]]] = {env: [] for env in names}
-    for env_id, finished, pk, target_id, version, sha in rows:
-        deployments[env_id].append((aware(finished), pk, target_id, version, sha))
+    for pk, env_id, _, _, finished, deployment_id, version, sha in targets:
+        if finished is not None:
+            deployments[env_id].append((aware(finished), deployment_id, pk, version, sha))
+    horizon = params["horizon"]
+    since = min(first_seen, horizon) if first_seen else horizon
+    for finished, deployment_id, target_id, version, sha in prepared_rows(
+        _DEPLOYMENTS_SQL, {**params, "source_since": since}
+    ):
+        deployments[params["source"]].append(
+            (aware(finished), deployment_id, target_id, version, sha)
+        )
     return first_seen, {
         env: gates.EnvironmentFacts(
             name=name,
@@ -276,10 +269,12 @@ def _environments_facts(
                     version=version,
                     sha=sha,
                 )
-                for finished, _, target_id, version, sha in sorted(deployments[env])
+                for finished, _, target_id, version, sha in sorted(
+                    deployments[env], key=lambda row: row[:2]
+                )
             ),
             configured_targets=frozenset(
-                name for _, env_id, name, configured, _ in targets if env_id == env and configured
+                name for _, env_id, name, configured, *_ in targets if env_id == env and configured
             ),
         )
         for env, name in names.items()

@@ -437,9 +437,8 @@ def test_gate_reads_a_fixed_number_of_queries_however_long_the_history(estate: N
     )
 
     assert decision_queries() == few
-    # token, names, the version's first success with the targets, deployments, failed rollouts
-    # with incidents, automation instances, policy, the stored decision (targets' deployments
-    # older than 30 days would add one more, by id)
+    # token, names, the version's first success with each target's live deployment, the source's
+    # deployments, failed rollouts with incidents, automation instances, policy, the decision
     assert few == 8
 
 
@@ -478,4 +477,20 @@ def test_gate_blocks_a_version_whose_staging_rollout_was_rolled_back(estate: Non
     assert checks(body)["source_current"]["passed"] is True
     assert checks(body)["version_verified_in_source"]["detail"] == (
         "v1.4.2's rollout in staging was marked failed, confirmed (rollback)"
+    )
+
+
+def test_gate_sees_a_configured_target_whose_last_deployment_is_old(estate: None) -> None:
+    # p-b last ran anything 40 days ago (v1.3.0, before the estate's v1.4.1 went to p-a only).
+    record([deploy("p0-p-b", "v1.3.0", "production", "p-b", hours=40 * 24)])
+    GateDecision.objects.all().delete()
+    from dora.models import Deployment
+
+    Deployment.objects.filter(external_id="deployment:p1-p-b").delete()
+
+    status, body = ask(promotion())
+
+    assert status == 200
+    assert checks(body)["target_rollout_complete"]["detail"] == (
+        "production is mid-rollout: 2 versions across 2 targets (v1.3.0 on p-b; v1.4.1 on p-a)"
     )
