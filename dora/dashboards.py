@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,22 +19,21 @@ import pandas as pd
 from django.db.models import Min, Q
 
 from dora import charts
-from dora.metrics.failure import ChangeFailureRate, change_failure_rate
-from dora.metrics.frequency import Frequency, deployment_frequency
+from dora.metrics.failure import ChangeFailureRate
+from dora.metrics.frequency import Frequency
 from dora.metrics.integration import Integration, integration_frequency
-from dora.metrics.lead_time import LeadTime, lead_time_for_changes
+from dora.metrics.lead_time import LeadTime
 from dora.metrics.levels import (
     MIN_CHANGES_LEAD_TIME,
     MIN_RESTORED_RECOVERY,
     MIN_ROLLOUTS_CFR,
     MIN_ROLLOUTS_REWORK,
-    overall_level,
 )
-from dora.metrics.recovery import RecoveryTime, recovery_time
-from dora.metrics.rework import ReworkRate, rework_rate
+from dora.metrics.recovery import RecoveryTime
+from dora.metrics.rework import ReworkRate
 from dora.metrics.stats import median_ci_rank, poisson_ci, rate
 from dora.models import Change, Commit, Deployment, Rollout, Service, Tier
-from dora.report import MetricsComputation, duration_text
+from dora.report import DoraFigures, MetricsComputation, duration_text
 from dora.selectors import Scope
 
 WEEKS = 12
@@ -198,9 +196,14 @@ def rework_figure(result: ReworkRate) -> Figure:
     )
 
 
-class Headline:
+class Headline(DoraFigures):
     """The five DORA figures of one scope and window, and the overall level, each computed on
-    first use from the scope's rollouts and arrivals frames (any superset of the window)."""
+    first use from the scope's rollouts and arrivals frames (any superset of the window) by the
+    report's own definitions (dora.report.DoraFigures): a page and the API agree.
+
+    `incidents` (the scope's, any superset of the window) is needed only for the 2021 and 2022
+    levels, whose recovery column is time to restore service.
+    """
 
     def __init__(
         self,
@@ -213,49 +216,21 @@ class Headline:
         tz: str,
         benchmark: int,
         first_rollout_at: datetime | None,
+        incidents: pd.DataFrame | None = None,
     ) -> None:
-        self.rollouts, self.arrivals = rollouts, arrivals
-        self.since, self.until, self.now, self.tz = since, until, now, tz
+        self.rollouts, self.arrivals, self._incidents = rollouts, arrivals, incidents
+        self.since, self.until, self.now, self._tz = since, until, now, tz
         self.benchmark, self.first_rollout_at = benchmark, first_rollout_at
 
-    @cached_property
-    def frequency(self) -> Frequency:
-        live = pd.to_datetime(self.rollouts["first_live_at"], utc=True)
-        lookback = min(self.since, self.until - timedelta(days=182.5))
-        return deployment_frequency(
-            self.rollouts[(live >= lookback) & (live < self.until)],
-            since=self.since,
-            until=self.until,
-            tz=self.tz,
-            benchmark=self.benchmark,
-            first_rollout_at=self.first_rollout_at,
-        )
+    @property
+    def tz(self) -> str:
+        return self._tz
 
-    @cached_property
-    def lead_time(self) -> LeadTime:
-        return lead_time_for_changes(
-            self.arrivals, since=self.since, until=self.until, benchmark=self.benchmark
-        )
-
-    @cached_property
-    def change_failure(self) -> ChangeFailureRate:
-        return change_failure_rate(
-            self.rollouts,
-            since=self.since,
-            until=self.until,
-            now=self.now,
-            benchmark=self.benchmark,
-        )
-
-    @cached_property
-    def recovery(self) -> RecoveryTime:
-        return recovery_time(
-            self.rollouts, since=self.since, until=self.until, benchmark=self.benchmark
-        )
-
-    @cached_property
-    def rework(self) -> ReworkRate:
-        return rework_rate(self.rollouts, since=self.since, until=self.until)
+    @property
+    def incidents(self) -> pd.DataFrame:
+        if self._incidents is None:
+            raise ValueError("the 2021/2022 levels use time to restore: pass the scope's incidents")
+        return self._incidents
 
     @property
     def figures(self) -> list[Figure]:
@@ -267,17 +242,25 @@ class Headline:
             rework_figure(self.rework),
         ]
 
-    @cached_property
+    @property
     def level(self) -> str | None:
         """The Quick Check level over the figures that earned a badge (rework has none)."""
-        lead, recovery = self.lead_time.duration, self.recovery.duration
-        return overall_level(
-            self.benchmark,
-            deployment_frequency=self.frequency.category if self.frequency.level else None,
-            lead_time=lead.category if lead.level else None,
-            recovery=recovery.category if recovery.level else None,
-            change_failure_rate=(self.change_failure.rate if self.change_failure.level else None),
-        )
+        return self.overall_level()
+
+
+def incidents_for_levels(c: MetricsComputation) -> pd.DataFrame | None:
+    """The scope's incidents when the benchmark's levels need them (2021/2022: time to restore),
+    else None: they are not read for nothing."""
+    return c.incidents if c.benchmark <= 2022 else None
+
+
+def of_services(frame: pd.DataFrame | None, names: Any) -> pd.DataFrame | None:
+    """The rows of `frame` (None stays None) for one service name or a list of them."""
+    if frame is None:
+        return None
+    if isinstance(names, str):
+        return frame[frame["service"] == names]
+    return frame[frame["service"].isin(names)]
 
 
 def headline(
@@ -290,8 +273,10 @@ def headline(
     tz: str,
     benchmark: int,
     first_rollout_at: datetime | None,
+    incidents: pd.DataFrame | None = None,
 ) -> Headline:
-    """The five figures from a scope's rollouts and arrivals frames (any superset of the window)."""
+    """The five figures from a scope's rollouts and arrivals frames (any superset of the window);
+    the incidents only for the 2021/2022 levels."""
     return Headline(
         rollouts,
         arrivals,
@@ -301,6 +286,7 @@ def headline(
         tz=tz,
         benchmark=benchmark,
         first_rollout_at=first_rollout_at,
+        incidents=incidents,
     )
 
 
@@ -838,12 +824,13 @@ def service_breakdown(
 ) -> list[dict[str, Any]]:
     """Per service of the scope: its headline over the same window, from the same frames."""
     rows = []
-    rollouts, arrivals = c.rollouts, c.arrivals
+    rollouts, arrivals, incidents = c.rollouts, c.arrivals, incidents_for_levels(c)
     for name in sorted(set(rollouts["service"]) | set(arrivals["service"])):
         result = headline(
             rollouts[rollouts["service"] == name],
             arrivals[arrivals["service"] == name],
             first_rollout_at=first.get(name),
+            incidents=of_services(incidents, name),
             **result_args,
         )
         rows.append({"name": name, "figures": result.figures, "level": result.level})

@@ -436,7 +436,7 @@ def leadership_report(
         MetricsQuery(scope=scope, since=previous.start, until=until, benchmark=benchmark), now=now
     )
     c.prefetch(("arrivals", "rollouts"))
-    rollouts, arrivals = c.rollouts, c.arrivals
+    rollouts, arrivals, incidents = c.rollouts, c.arrivals, dash.incidents_for_levels(c)
     services = dash.services_of(scope)
     first = dash.first_rollouts_by_service(scope)
 
@@ -449,6 +449,7 @@ def leadership_report(
             "tz": tz,
             "benchmark": benchmark,
             "first_rollout_at": min(firsts) if firsts else None,
+            "incidents": incidents if names is None else dash.of_services(incidents, names),
         }
         return (
             dash.headline(r, a, since=period.start, until=until, **common),

@@ -134,7 +134,91 @@ def metrics_query_parse(
     return MetricsQuery(scope=scope, since=start, until=end, benchmark=year)
 
 
-class MetricsComputation:
+class DoraFigures:
+    """The five DORA figures, time to restore and the Quick Check level of one scope and
+    window, each computed once on first use. The report (MetricsComputation) and the dashboards
+    (dora.dashboards.Headline) both derive from it, so a window gives the same numbers on every
+    page and in the API.
+
+    A subclass provides `since`, `until`, `now`, `benchmark` and `tz`, and the frames `rollouts`
+    and `arrivals` (any superset of the window: what lies outside is not counted), `incidents`
+    (read only for time to restore, which the 2021 and 2022 levels use) and `first_rollout_at`.
+    """
+
+    since: datetime
+    until: datetime
+    now: datetime
+    benchmark: int
+    failure_links: pd.DataFrame | None = None  # the "why" of each failure, when read
+
+    @property
+    def tz(self) -> str:
+        raise NotImplementedError
+
+    @cached_property
+    def frequency(self) -> Frequency:
+        lookback = min(self.since, self.until - selectors.HALF_YEAR)
+        live = pd.to_datetime(self.rollouts["first_live_at"], utc=True)
+        return deployment_frequency(
+            self.rollouts[(live >= lookback) & (live < self.until)],
+            since=self.since,
+            until=self.until,
+            tz=self.tz,
+            benchmark=self.benchmark,
+            first_rollout_at=self.first_rollout_at,
+        )
+
+    @cached_property
+    def lead_time(self) -> LeadTime:
+        return lead_time_for_changes(
+            self.arrivals, since=self.since, until=self.until, benchmark=self.benchmark
+        )
+
+    @cached_property
+    def change_failure(self) -> ChangeFailureRate:
+        return change_failure_rate(
+            self.rollouts,
+            since=self.since,
+            until=self.until,
+            now=self.now,
+            benchmark=self.benchmark,
+            failure_links=self.failure_links,
+        )
+
+    @cached_property
+    def recovery(self) -> RecoveryTime:
+        return recovery_time(
+            self.rollouts, since=self.since, until=self.until, benchmark=self.benchmark
+        )
+
+    @cached_property
+    def restore(self) -> TimeToRestore:
+        return time_to_restore(
+            self.incidents, since=self.since, until=self.until, benchmark=self.benchmark
+        )
+
+    @cached_property
+    def rework(self) -> ReworkRate:
+        return rework_rate(self.rollouts, since=self.since, until=self.until)
+
+    def overall_level(self) -> str | None:
+        """Quick Check level over the figures that earned a badge (METRICS §3.6).
+
+        The recovery column is time to restore service for the 2021/2022 tables (their
+        definition) and failed deployment recovery time from 2023 on.
+        """
+        recovery = self.restore.duration if self.benchmark <= 2022 else self.recovery.duration
+        lead = self.lead_time.duration
+        return overall_level(
+            self.benchmark,
+            deployment_frequency=self.frequency.category if self.frequency.level else None,
+            lead_time=lead.category if lead.level else None,
+            recovery=recovery.category if recovery.level else None,
+            change_failure_rate=self.change_failure.rate if self.change_failure.level else None,
+        )
+
+
+class MetricsComputation(DoraFigures):
     """Each frame and figure of one query, read and computed once, on first use."""
 
     def __init__(self, query: MetricsQuery, *, now: datetime) -> None:
@@ -144,6 +228,10 @@ class MetricsComputation:
         self.until = query.until
         self.benchmark = query.benchmark
         self.now = now
+
+    @property
+    def tz(self) -> str:
+        return self.scope.timezone
 
     # -- frames ---------------------------------------------------------------------------
 
@@ -288,54 +376,8 @@ class MetricsComputation:
     # -- figures --------------------------------------------------------------------------
 
     @cached_property
-    def frequency(self) -> Frequency:
-        lookback = min(self.since, self.until - selectors.HALF_YEAR)
-        live = pd.to_datetime(self.rollouts["first_live_at"], utc=True)
-        return deployment_frequency(
-            self.rollouts[live >= lookback],
-            since=self.since,
-            until=self.until,
-            tz=self.scope.timezone,
-            benchmark=self.benchmark,
-            first_rollout_at=self.first_rollout_at,
-        )
-
-    @cached_property
-    def lead_time(self) -> LeadTime:
-        return lead_time_for_changes(
-            self.arrivals, since=self.since, until=self.until, benchmark=self.benchmark
-        )
-
-    @cached_property
-    def change_failure(self) -> ChangeFailureRate:
-        return change_failure_rate(
-            self.rollouts,
-            since=self.since,
-            until=self.until,
-            now=self.now,
-            benchmark=self.benchmark,
-            failure_links=self.failure_links,
-        )
-
-    @cached_property
     def deploy_failure(self) -> DeployFailureRate:
         return deploy_failure_rate(self.deployments, since=self.since, until=self.until)
-
-    @cached_property
-    def recovery(self) -> RecoveryTime:
-        return recovery_time(
-            self.rollouts, since=self.since, until=self.until, benchmark=self.benchmark
-        )
-
-    @cached_property
-    def restore(self) -> TimeToRestore:
-        return time_to_restore(
-            self.incidents, since=self.since, until=self.until, benchmark=self.benchmark
-        )
-
-    @cached_property
-    def rework(self) -> ReworkRate:
-        return rework_rate(self.rollouts, since=self.since, until=self.until)
 
     @cached_property
     def estate(self) -> EstateLeadTime:
@@ -379,22 +421,6 @@ class MetricsComputation:
             preprod=frames.preprod,
             intervals=frames.intervals,
             tz=self.scope.timezone,
-        )
-
-    def overall_level(self) -> str | None:
-        """Quick Check level over the figures that earned a badge (METRICS §3.6).
-
-        The recovery column is time to restore service for the 2021/2022 tables (their
-        definition) and failed deployment recovery time from 2023 on.
-        """
-        recovery = self.restore.duration if self.benchmark <= 2022 else self.recovery.duration
-        lead = self.lead_time.duration
-        return overall_level(
-            self.benchmark,
-            deployment_frequency=self.frequency.category if self.frequency.level else None,
-            lead_time=lead.category if lead.level else None,
-            recovery=recovery.category if recovery.level else None,
-            change_failure_rate=self.change_failure.rate if self.change_failure.level else None,
         )
 
     def report(self) -> dict[str, Any]:

@@ -131,7 +131,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         MetricsQuery(scope=scope, since=read_from, until=until, benchmark=benchmark), now=now
     )
     c.prefetch(("arrivals", "rollouts"))
-    rollouts, arrivals = c.rollouts, c.arrivals
+    rollouts, arrivals, incidents = c.rollouts, c.arrivals, dash.incidents_for_levels(c)
     services = dash.services_of(scope)
     first = dash.first_rollouts_by_service(scope)
 
@@ -152,6 +152,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "tz": tz,
             "benchmark": benchmark,
             "first_rollout_at": min(firsts) if firsts else None,
+            "incidents": dash.of_services(incidents, names),
         }
         current = dash.headline(team_rollouts, team_arrivals, since=since, until=until, **common)
         previous = dash.headline(
@@ -197,6 +198,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             tz=service["team__timezone"] or "UTC",
             benchmark=benchmark,
             first_rollout_at=first.get(name),
+            incidents=dash.of_services(incidents, name),
         )
         levels[result.level or "insufficient"] += 1
     org = dash.headline(
@@ -208,6 +210,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         tz="UTC",
         benchmark=benchmark,
         first_rollout_at=min(first.values()) if first else None,
+        incidents=incidents,
     )
     weeks = dash.week_starts(trend_end, dash.ORG_TREND_WEEKS, "UTC")
     trends = dash.trend_figures(
@@ -265,7 +268,13 @@ def _weekly_context(
     )
     c.prefetch(WEEKLY_FRAMES)
     args = {"since": start, "until": end, "now": now, "tz": tz, "benchmark": benchmark}
-    result = dash.headline(c.rollouts, c.arrivals, first_rollout_at=c.first_rollout_at, **args)
+    result = dash.headline(
+        c.rollouts,
+        c.arrivals,
+        first_rollout_at=c.first_rollout_at,
+        incidents=dash.incidents_for_levels(c),
+        **args,
+    )
     series = dash.weekly(result, weeks=weeks, tz=tz)
     rows = dash.week_rows(result, series)
     last_week_start, this_week_start = (dash.weeks_window(end, i, tz) for i in (2, 1))

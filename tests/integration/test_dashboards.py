@@ -247,3 +247,29 @@ def test_dashboard_team_without_services_and_services_without_a_team(demo) -> No
     zoe = login("zoe")
     assert zoe.get(url("/dashboards/team", team="newcomers")).status_code == 200
     assert zoe.get(url("/dashboards/service", service="orphan-job")).status_code == 403
+
+
+@pytest.mark.parametrize("benchmark", ["2022", "2024"])
+def test_dashboard_overview_levels_are_the_metrics_reports(demo, benchmark: str) -> None:
+    # The same team and window must get the same Quick Check level on the page and in the API,
+    # including the 2022 table, whose recovery column is time to restore (incidents).
+    from django.utils import timezone
+
+    from dora.report import metrics_query_parse, metrics_report
+
+    response = login("lead-levels", leadership=True).get(
+        url("/dashboards/", benchmark=benchmark, since="2026-01-05")
+    )
+    rows = {row["team"]: row["level"] for row in response.context["teams"] if row["team"]}
+
+    assert rows
+    for team, level in rows.items():
+        query = metrics_query_parse(
+            now=timezone.now(),
+            team=team,
+            since="2026-01-05",
+            until=UNTIL,
+            benchmark=benchmark,
+            services=[],
+        )
+        assert level == metrics_report(query, now=timezone.now())["level"], team
