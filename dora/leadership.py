@@ -582,6 +582,12 @@ CSV_HEADER = (
 )
 
 
+def _csv_text(value: str) -> str:
+    """A name as a spreadsheet shows it, never runs it: a leading =, +, -, @, tab or CR would
+    start a formula (OWASP CSV injection), so such a name gets a leading apostrophe."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def _csv_number(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
@@ -598,7 +604,7 @@ def report_csv(report: LeadershipReport) -> str:
             cur, prev = row.current, row.previous
             writer.writerow(
                 (
-                    team,
+                    _csv_text(team),
                     row.key,
                     UNITS[row.key],
                     report.period.start.date().isoformat(),

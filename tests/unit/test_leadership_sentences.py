@@ -390,3 +390,17 @@ def test_estate_matrix_cells_from_spread_and_lag_frames() -> None:
     assert stack.cells[1].reason == "automation lag 9d > stale after 7d"
     assert matrix.teams()[0][0] == "t" and matrix.teams()[1][0] is None
     assert matrix.counts() == {"fresh": 1, "ageing": 0, "stale": 1, "none": 2}
+
+
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [
+        ("payments", "payments"),
+        ("=HYPERLINK(1)", "'=HYPERLINK(1)"),
+        ("+1", "'+1"),
+        ("-team", "'-team"),
+        ("@sum", "'@sum"),
+    ],
+)
+def test_csv_team_names_never_start_a_formula(name: str, cell: str) -> None:
+    assert lead._csv_text(name) == cell
