@@ -244,7 +244,6 @@ class AutomationInstance:
     last_success_at: datetime | None = None  # latest successful run that resets the lag
     last_success_action: str = ""
     version: str = ""  # the version the latest successful run applied, when runs carry one
-    version_at: datetime | None = None
     drift_checked_at: datetime | None = None  # the newest run that reported drift either way
     drift_detected: bool | None = None
 

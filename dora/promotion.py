@@ -131,7 +131,6 @@ def _request_body(request: PromotionRequest) -> dict[str, Any]:
 class _Named:
     id: int
     name: str
-    kind: str = ""
     stale_after: timedelta | None = None
 
 
@@ -399,7 +398,6 @@ def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance,
             last_success_at=aware(reset_at),
             last_success_action=action or "",
             version=version or "",
-            version_at=aware(reset_at),
             drift_checked_at=aware(drift_at),
             drift_detected=None if drift is None else bool(drift),
         )
