@@ -693,7 +693,7 @@ def profile(url: str, token: str, bodies: list[dict], args: argparse.Namespace, 
     log(f"== EXPLAIN ANALYZE of the median gate request: {json.dumps(median['body'])}")
     explained = []
     for site, seconds, sql, params in median["statements"]:
-        if sql.lstrip().upper().startswith("INSERT"):
+        if "INSERT INTO" in sql.upper():
             # The stored decision's own row: re-running it would collide on its id.
             log(f"   {seconds * 1e3:7.3f} ms client, a one-row INSERT (not re-run)  {site}")
             explained.append({"site": site, "client_ms": round(seconds * 1e3, 3), "sql": sql})

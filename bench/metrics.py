@@ -987,6 +987,14 @@ def main() -> int:
         manage(url, "migrate", "--no-input", "-v", "0")
         counts = estate_write(url, scale=args.scale, seed=args.seed, log=print)
         failures_restore(url)
+        # The automation instances the promotion gate reads are derived at intake, which this
+        # load bypasses: build them from the runs, as the migration that adds them does.
+        manage(
+            url,
+            "shell",
+            "-c",
+            "from dora.instances import automation_instances_rebuild as r; r()",
+        )
         load_s = time.perf_counter() - started
         with psycopg.connect(url, autocommit=True) as conn:
             # VACUUM too, as autovacuum soon would on a live database: it sets the visibility

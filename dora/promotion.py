@@ -9,12 +9,14 @@ unresolved incidents.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from dora import gates
@@ -68,8 +70,11 @@ def promotion_decide(
         checks=[check.as_dict() for check in decision.checks],
         request=dict(body) if body is not None else _request_body(request),
     )
+    asynchronous = connection.vendor == "postgresql" and not (
+        settings.DORA_GATE_DURABLE_DECISIONS or not connection.get_autocommit()
+    )
     prepared_rows(
-        _DECISION_INSERT_SQL,
+        _DECISION_INSERT_ASYNC_SQL if asynchronous else _DECISION_INSERT_SQL,
         {
             "id": stored.id.hex if connection.vendor != "postgresql" else stored.id,
             "evaluated_at": now,
@@ -92,6 +97,16 @@ INSERT INTO dora_gatedecision (id, evaluated_at, service, version, from_env, to_
     pipeline_run, requested_by, allowed, checks, request)
 VALUES (%(id)s, %(evaluated_at)s, %(service)s, %(version)s, %(from_env)s, %(to_env)s,
     %(pipeline_run)s, %(requested_by)s, %(allowed)s, %(checks)s, %(request)s)
+"""
+# PostgreSQL, unless DORA_GATE_DURABLE_DECISIONS: the same INSERT committed asynchronously
+# (synchronous_commit off for its own transaction only; the connection's setting is untouched).
+_DECISION_INSERT_ASYNC_SQL = """
+WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+INSERT INTO dora_gatedecision (id, evaluated_at, service, version, from_env, to_env,
+    pipeline_run, requested_by, allowed, checks, request)
+SELECT %(id)s, %(evaluated_at)s, %(service)s, %(version)s, %(from_env)s, %(to_env)s,
+    %(pipeline_run)s, %(requested_by)s, %(allowed)s, %(checks)s, %(request)s
+FROM async
 """
 
 
@@ -138,15 +153,15 @@ def promotion_facts(
     request: PromotionRequest, *, now: datetime
 ) -> tuple[gates.PromotionFacts, gates.Policy]:
     """The snapshot and policy for one request; PromotionNotFound for unknown names."""
-    service, source, destination = _names(request)
+    service, source, destination, policy, fingerprint = _names(request)
     at = {"now": now, "service": service.id, "source": source.id, "destination": destination.id}
     version = {"version": request.version, "sha": request.version.lower()}
     horizon = now - gates.ACTIVE_TARGET_WINDOW
-    first_seen, envs = _environments_facts(
+    first_seen, envs, others = _environments_facts(
         {**at, **version, "horizon": horizon},
         {source.id: source.name, destination.id: destination.name},
     )
-    failures, incidents = _failures_and_incidents({**at, **version})
+    failures, incidents = _failures_and_incidents(others)
     facts = gates.PromotionFacts(
         service=service.name,
         version=request.version,
@@ -154,24 +169,35 @@ def promotion_facts(
         destination=envs[destination.id],
         now=now,
         failures=failures if first_seen else (),
-        automation=_automation_instances(at),
+        automation=_automation_instances(at, fingerprint=fingerprint),
         incidents=incidents,
     )
-    return facts, policy_for(service.name, source, destination)
+    return facts, policy
 
 
-def _names(request: PromotionRequest) -> tuple[_Named, _Named, _Named]:
-    named: dict[tuple[str, str], _Named] = {
-        (what, name): _Named(id=pk, name=name, stale_after=duration(stale))
-        for what, pk, name, stale in prepared_rows(
-            _NAMES_SQL,
-            {
-                "service": request.service,
-                "source": request.from_env,
-                "destination": request.to_env,
-            },
-        )
-    }
+def _names(
+    request: PromotionRequest,
+) -> tuple[_Named, _Named, _Named, gates.Policy, str | None]:
+    """The service, the two environments, the policy, and on PostgreSQL the fingerprint of the
+    infra stacks' kept instances (`_automation_instances`)."""
+    named: dict[tuple[str, str], _Named] = {}
+    policy_rows = []
+    fingerprint = None
+    for row in prepared_rows(
+        _NAMES_SQL + (_FINGERPRINT_SQL if connection.vendor == "postgresql" else ""),
+        {
+            "service": request.service,
+            "source": request.from_env,
+            "destination": request.to_env,
+        },
+    ):
+        what, pk, name, stale = row[0], row[1], row[2], row[8]
+        if what == "fingerprint":
+            fingerprint = name
+        elif what in ("defaults", "rule"):
+            policy_rows.append(row)
+        else:
+            named[(what, name)] = _Named(id=pk, name=name, stale_after=duration(stale))
     if ("service", request.service) not in named:
         known = [
             name for (name,) in prepared_rows("SELECT name FROM dora_service ORDER BY name", {})
@@ -186,25 +212,72 @@ def _names(request: PromotionRequest) -> tuple[_Named, _Named, _Named]:
                 )
             ]
             raise PromotionNotFound("environment", name, known)
+    source = named[("environment", request.from_env)]
+    policy = _policy_resolved(
+        request.service, source.name, request.to_env, source.stale_after, tuple(policy_rows)
+    )
     return (
         named[("service", request.service)],
-        named[("environment", request.from_env)],
+        source,
         named[("environment", request.to_env)],
+        policy,
+        fingerprint,
     )
 
 
+# The service, the two environments and the gate policy that may apply (`gates.defaults`, one
+# row, and the rules naming this service and environments or none), in one statement. Columns:
+# kind, id, name (a rule's service), from_env, to_env, checks, position, min_soak, stale_after,
+# severity, max_spread; the first branch types the NULLs for the others.
 _NAMES_SQL = """
-SELECT 'service', id, name, NULL FROM dora_service WHERE name = %(service)s
+SELECT 'service', id, name, CAST(NULL AS text), CAST(NULL AS text), CAST(NULL AS text),
+    CAST(NULL AS integer), CAST(NULL AS interval), CAST(NULL AS interval), CAST(NULL AS text),
+    CAST(NULL AS integer)
+FROM dora_service WHERE name = %(service)s
 UNION ALL
-SELECT 'environment', id, name, stale_after FROM dora_environment
-WHERE name IN (%(source)s, %(destination)s)
+SELECT 'environment', id, name, NULL, NULL, NULL, NULL, NULL, stale_after, NULL, NULL
+FROM dora_environment WHERE name IN (%(source)s, %(destination)s)
+UNION ALL
+SELECT 'defaults', NULL, NULL, NULL, NULL, NULL, NULL, min_soak, stale_after, severity, max_spread
+FROM dora_gatesettings WHERE id = (SELECT min(id) FROM dora_gatesettings)
+UNION ALL
+SELECT 'rule', NULL, service, from_env, to_env, CAST(checks AS text), position, NULL, NULL, NULL,
+    NULL
+FROM dora_gaterule
+WHERE service IN ('', %(service)s) AND from_env IN ('', %(source)s)
+  AND to_env IN ('', %(destination)s)
+"""
+# PostgreSQL: a fingerprint of everything the infra stacks' instances that a process keeps
+# (`_automation_instances`) are read from. The instance rows are only ever deleted and inserted
+# (dora.instances), never updated, and ids never come back, so their count and largest id
+# change with every write (of any instance: the whole table is cheaper to fingerprint than the
+# stacks' rows); the largest xmin adds a TRUNCATE that restarts the ids (the new rows'
+# transaction is younger). The names the rows carry are listed whole: the infra stacks (which
+# services are, and their names), the two environments and their targets (a few rows each).
+_FINGERPRINT_SQL = """
+UNION ALL
+SELECT 'fingerprint', NULL, concat_ws('|',
+    (SELECT concat_ws(':', count(*), max(id), max(xmin::text::bigint))
+     FROM dora_automationinstance),
+    (SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM dora_service
+     WHERE kind = 'infra'),
+    (SELECT string_agg(e.id || '=' || e.name || ':' || coalesce(t.targets, ''), ',' ORDER BY e.id)
+     FROM dora_environment e
+     LEFT JOIN LATERAL (
+        SELECT string_agg(t.id || '=' || t.name, ',' ORDER BY t.id) AS targets
+        FROM dora_target t WHERE t.environment_id = e.id
+     ) t ON true
+     WHERE e.name IN (%(source)s, %(destination)s))
+), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 """
 # When the version first went live on a target of `from` (deployment_version_idx, sha index),
 # and each target of the two environments with the service's latest successful deployment there
-# before the environment's bound: for `from` the earlier of that first success and the 30-day
-# horizon (the range read below brings the rest), for `to` just after `now` (its live version is
-# all the gate needs there). One backward index probe per target (deployment_target_success_idx);
-# the LEFT JOINs keep a row when there is no target or no deployment.
+# before the environment's bound: for `from` that first success, or the 30-day horizon when the
+# version never went live there (the range read below brings the rest: every check of `from`
+# needs each target's deployments from the version's first on, and the one live before it), for
+# `to` just after `now` (its live version is all the gate needs there). One backward index probe
+# per target (deployment_target_success_idx); the LEFT JOINs keep a row when there is no target
+# or no deployment.
 _TARGETS_SQL = """
 WITH first AS (
     SELECT min(finished_at) AS at FROM dora_deployment
@@ -221,26 +294,41 @@ LEFT JOIN dora_deployment d ON d.id = (
       AND d2.target_id = t.id AND d2.status = 'success'
       AND d2.finished_at < CASE
           WHEN t.environment_id = %(destination)s THEN %(after_now)s
-          WHEN first.at < %(horizon)s THEN first.at
+          WHEN first.at IS NOT NULL THEN first.at
           ELSE %(horizon)s END
     ORDER BY d2.finished_at DESC, d2.id DESC LIMIT 1
 )
 """
 # The service's successful deployments in `from` from its bound to `now` (a range on
-# (service, environment, finished_at)).
-_DEPLOYMENTS_SQL = """
-SELECT finished_at, id, target_id, version, sha FROM dora_deployment
+# (service, environment, finished_at)); with them, the version's rollouts in `from` that
+# derivation marked failed (rollout_failed_idx), and the unresolved incidents on the service
+# opened by `now`, in either environment or in none (incident_open_idx).
+_SOURCE_SQL = """
+SELECT 'deployment', finished_at, id, target_id, version, sha, NULL, NULL
+FROM dora_deployment
 WHERE service_id = %(service)s AND environment_id = %(source)s AND status = 'success'
   AND finished_at >= %(source_since)s AND finished_at <= %(now)s
+UNION ALL
+SELECT 'failure', NULL, r.id, NULL, r.failure, l.cause, NULL, NULL
+FROM dora_rollout r
+LEFT JOIN dora_failurelink l ON l.rollout_id = r.id
+WHERE r.service_id = %(service)s AND r.environment_id = %(source)s AND NOT (r.failure = '')
+  AND (r.version = %(version)s OR r.sha = %(sha)s)
+UNION ALL
+SELECT 'incident', i.opened_at, i.id, NULL, i.external_id, i.severity, e.name, i.title
+FROM dora_incident i
+LEFT JOIN dora_environment e ON e.id = i.environment_id
+WHERE i.service_id = %(service)s AND i.resolved_at IS NULL AND i.opened_at <= %(now)s
+  AND (i.environment_id IN (%(source)s, %(destination)s) OR i.environment_id IS NULL)
 """
 
 
 def _environments_facts(
     params: dict[str, Any], names: dict[int, str]
-) -> tuple[datetime | None, dict[int, gates.EnvironmentFacts]]:
+) -> tuple[datetime | None, dict[int, gates.EnvironmentFacts], list[tuple[Any, ...]]]:
     """When the version first went live in `from`; the service's successful deployments in
-    `from` since then (or the last 30 days) with each target's latest one before that; and each
-    target's live deployment in `to`."""
+    `from` since then (the last 30 days if never) with each target's latest one before; each
+    target's live deployment in `to`; and the rows of `_failures_and_incidents`."""
     params = {**params, "after_now": params["now"] + timedelta(microseconds=1)}
     found = prepared_rows(_TARGETS_SQL, params)
     first_seen = aware(found[0][0])
@@ -251,14 +339,17 @@ def _environments_facts(
         if finished is not None:
             deployments[env_id].append((aware(finished), deployment_id, pk, version, sha))
     horizon = params["horizon"]
-    since = min(first_seen, horizon) if first_seen else horizon
-    for finished, deployment_id, target_id, version, sha in prepared_rows(
-        _DEPLOYMENTS_SQL, {**params, "source_since": since}
-    ):
-        deployments[params["source"]].append(
-            (aware(finished), deployment_id, target_id, version, sha)
-        )
-    return first_seen, {
+    since = first_seen or horizon
+    others = []
+    for row in prepared_rows(_SOURCE_SQL, {**params, "source_since": since}):
+        if row[0] == "deployment":
+            _, finished, deployment_id, target_id, version, sha, *_ = row
+            deployments[params["source"]].append(
+                (aware(finished), deployment_id, target_id, version, sha)
+            )
+        else:
+            others.append(row)
+    envs = {
         env: gates.EnvironmentFacts(
             name=name,
             deployments=tuple(
@@ -278,34 +369,16 @@ def _environments_facts(
         )
         for env, name in names.items()
     }
-
-
-# The version's rollouts in `from` that derivation marked failed (rollout_failed_idx), and the
-# unresolved incidents on the service opened by `now`, in either environment or in none
-# (incident_open_idx), in one statement.
-_FAILURES_AND_INCIDENTS_SQL = """
-SELECT 'failure', r.id, r.failure, l.cause, NULL, NULL, NULL
-FROM dora_rollout r
-LEFT JOIN dora_failurelink l ON l.rollout_id = r.id
-WHERE r.service_id = %(service)s AND r.environment_id = %(source)s AND NOT (r.failure = '')
-  AND (r.version = %(version)s OR r.sha = %(sha)s)
-UNION ALL
-SELECT 'incident', i.id, i.external_id, i.severity, e.name, i.opened_at, i.title
-FROM dora_incident i
-LEFT JOIN dora_environment e ON e.id = i.environment_id
-WHERE i.service_id = %(service)s AND i.resolved_at IS NULL AND i.opened_at <= %(now)s
-  AND (i.environment_id IN (%(source)s, %(destination)s) OR i.environment_id IS NULL)
-"""
+    return first_seen, envs, others
 
 
 def _failures_and_incidents(
-    params: dict[str, Any],
+    rows: list[tuple[Any, ...]],
 ) -> tuple[tuple[gates.RolloutFailure, ...], tuple[gates.OpenIncident, ...]]:
+    """The failed rollouts and open incidents among `_SOURCE_SQL`'s rows."""
     causes: dict[int, tuple[str, set[str]]] = {}
     incidents = []
-    for kind, pk, text, other, environment, opened, title in prepared_rows(
-        _FAILURES_AND_INCIDENTS_SQL, params
-    ):
+    for kind, opened, pk, _, text, other, environment, title in rows:
         if kind == "failure":
             causes.setdefault(pk, (text, set()))[1].update({other} if other else set())
         else:
@@ -340,6 +413,12 @@ JOIN dora_target t ON t.id = i.target_id
 WHERE i.environment_id IN (%(source)s, %(destination)s)
   AND (i.service_id = %(service)s OR s.kind = 'infra')
 """
+# The service's own instances alone (none for most application services), when the infra
+# stacks' are kept (`_automation_instances`).
+_OWN_INSTANCES_SQL = _INSTANCES_SQL.replace(
+    "(i.service_id = %(service)s OR s.kind = 'infra')",
+    "i.service_id = %(service)s AND NOT (s.kind = 'infra')",
+)
 
 # The same from the runs themselves, as of `now`. One index probe per instance and question
 # (automationrun_instance_idx, _reset_idx, _drift_idx).
@@ -378,30 +457,86 @@ ORDER BY i.environment, i.service, i.target
 
 CLOCK_SKEW = timedelta(minutes=10)
 
+Row = tuple[Any, ...]
 
-def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance, ...]:
-    rows = prepared_rows(_INSTANCES_SQL, {k: at[k] for k in ("service", "source", "destination")})
+
+@dataclass(frozen=True)
+class _Kept:
+    fingerprint: str
+    instances: tuple[gates.AutomationInstance, ...]  # in _instances_built's order
+    latest_run_at: datetime | None
+
+
+# Per process: (source id, destination id) -> the infra stacks' instances there.
+_INFRA_KEPT: dict[tuple[int, int], _Kept] = {}
+
+
+def _automation_instances(
+    at: dict[str, Any], *, fingerprint: str | None = None
+) -> tuple[gates.AutomationInstance, ...]:
+    """The service's and the infra stacks' instances in the two environments.
+
+    With a `fingerprint` (PostgreSQL; read with the names, `_FINGERPRINT_SQL`) the infra
+    stacks' instances are kept per process and read again only when it changes: every request
+    asks about the same stacks (143 on the bench estate), which cost a third of a decision when
+    read and built each time. One statement either way: all of them when the kept ones are
+    stale, else the service's own."""
+    params = {k: at[k] for k in ("service", "source", "destination")}
+    key = (at["source"], at["destination"])
+    kept = _INFRA_KEPT.get(key) if fingerprint is not None else None
+    if kept is not None and kept.fingerprint == fingerprint:
+        own = prepared_rows(_OWN_INSTANCES_SQL, params)
+    else:
+        rows = prepared_rows(_INSTANCES_SQL, params)
+        infra = [row for row in rows if row[1] == Service.Kind.INFRA]
+        own = [row for row in rows if row[1] != Service.Kind.INFRA]
+        kept = _Kept(
+            fingerprint=fingerprint or "",
+            instances=_instances_built(infra),
+            latest_run_at=max((aware(row[9]) for row in infra), default=None),  # type: ignore[type-var]
+        )
+        if fingerprint is not None:
+            if len(_INFRA_KEPT) > 64:  # environment pairs: a handful
+                _INFRA_KEPT.clear()
+            _INFRA_KEPT[key] = kept
     # Probe the runs themselves when the kept rows cannot answer: none kept (runs loaded around
     # intake, or there are none and the probe finds nothing either), or a question about a
     # moment before an instance's latest run (a decision replayed in the past). A run reported
     # up to CLOCK_SKEW after `now` is a runner's clock running ahead, not the future.
     latest = at["now"] + CLOCK_SKEW
-    if not rows or any(aware(row[9]) > latest for row in rows):  # type: ignore[operator]
-        rows = prepared_rows(_INSTANCES_PROBED_SQL, at)
-    rows.sort(key=lambda row: (row[2], row[0], row[3]))  # environment, service, target
-    return tuple(
-        gates.AutomationInstance(
-            service=name,
-            environment=environment,
-            target=target,
-            infra=kind == Service.Kind.INFRA,
-            last_success_at=aware(reset_at),
-            last_success_action=action or "",
-            version=version or "",
-            drift_checked_at=aware(drift_at),
-            drift_detected=None if drift is None else bool(drift),
-        )
-        for name, kind, environment, target, reset_at, action, version, drift_at, drift, *_ in rows
+    if (
+        (not own and not kept.instances)
+        or (kept.latest_run_at is not None and kept.latest_run_at > latest)
+        or any(aware(row[9]) > latest for row in own)  # type: ignore[operator]
+    ):
+        return _instances_built(prepared_rows(_INSTANCES_PROBED_SQL, at))
+    if not own:
+        return kept.instances
+    return tuple(sorted((*kept.instances, *_instances_built(own)), key=_instance_order))
+
+
+def _instance_order(instance: gates.AutomationInstance) -> tuple[str, str, str]:
+    return instance.environment, instance.service, instance.target
+
+
+def _instances_built(rows: list[Row]) -> tuple[gates.AutomationInstance, ...]:
+    """Instance rows (of _INSTANCES_SQL's or _INSTANCES_PROBED_SQL's shape) as the gate's facts,
+    by environment, service and target."""
+    return tuple(sorted(map(_instance, rows), key=_instance_order))
+
+
+def _instance(row: Row) -> gates.AutomationInstance:
+    name, kind, environment, target, reset_at, action, version, drift_at, drift = row[:9]
+    return gates.AutomationInstance(
+        service=name,
+        environment=environment,
+        target=target,
+        infra=kind == Service.Kind.INFRA,
+        last_success_at=aware(reset_at),
+        last_success_action=action or "",
+        version=version or "",
+        drift_checked_at=aware(drift_at),
+        drift_detected=None if drift is None else bool(drift),
     )
 
 
@@ -409,23 +544,17 @@ def _automation_instances(at: dict[str, Any]) -> tuple[gates.AutomationInstance,
 # Policy: stored rules <-> dora.gates
 # ---------------------------------------------------------------------------------------------
 
-# `gates.defaults` (one row) and the rules that may match, in one statement.
-_POLICY_SQL = """
-SELECT 'defaults', NULL, NULL, NULL, NULL, NULL, min_soak, stale_after, severity, max_spread
-FROM dora_gatesettings WHERE id = (SELECT min(id) FROM dora_gatesettings)
-UNION ALL
-SELECT 'rule', service, from_env, to_env, checks, position, NULL, NULL, NULL, NULL
-FROM dora_gaterule
-WHERE service IN ('', %(service)s) AND from_env IN ('', %(source)s)
-  AND to_env IN ('', %(destination)s)
-"""
 
-
-def policy_for(service: str, source: Any, destination: Any) -> gates.Policy:
-    """The resolved policy for one promotion (`source`/`destination` need name, stale_after)."""
-    rows = prepared_rows(
-        _POLICY_SQL, {"service": service, "source": source.name, "destination": destination.name}
-    )
+# The resolved policy for one promotion from its rows of `_NAMES_SQL`: the same stored rows
+# resolve to the same policy, parsed once per process, not per request.
+@functools.lru_cache(maxsize=1024)
+def _policy_resolved(
+    service: str,
+    from_env: str,
+    to_env: str,
+    source_stale_after: timedelta | None,
+    rows: tuple[tuple[Any, ...], ...],
+) -> gates.Policy:
     defaults = gates.CheckSetting()
     for kind, *_, min_soak, stale_after, severity, max_spread in rows:
         if kind == "defaults":
@@ -438,21 +567,21 @@ def policy_for(service: str, source: Any, destination: Any) -> gates.Policy:
     rules = [
         gates.PolicyRule(
             service=rule_service,
-            from_env=from_env,
-            to_env=to_env,
-            checks=checks_parse(json.loads(checks) if isinstance(checks, str) else checks),
+            from_env=rule_from,
+            to_env=rule_to,
+            checks=checks_parse(json.loads(checks)),
             position=position,
         )
-        for kind, rule_service, from_env, to_env, checks, position, *_ in rows
+        for kind, _, rule_service, rule_from, rule_to, checks, position, *_ in rows
         if kind == "rule"
     ]
     return gates.policy_resolve(
         rules,
         defaults=defaults,
         service=service,
-        from_env=source.name,
-        to_env=destination.name,
-        source_stale_after=source.stale_after,
+        from_env=from_env,
+        to_env=to_env,
+        source_stale_after=source_stale_after,
     )
 
 

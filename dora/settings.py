@@ -123,6 +123,11 @@ LOGIN_REDIRECT_URL = "/dashboards/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 # Dashboards: 1 lets anonymous visitors read every dashboard (inside a trusted network only).
 DORA_PUBLIC_DASHBOARDS = env.bool("DORA_PUBLIC_DASHBOARDS", default=False)
+# Gate decisions are committed without waiting for PostgreSQL to flush its WAL to disk: a
+# database crash can lose the last fraction of a second of decision records (nothing else), and
+# a busy disk no longer adds hundreds of milliseconds to an answer (README, "Promotion gate
+# under load"). DORA_GATE_DURABLE_DECISIONS=1 waits for the flush, as every other write does.
+DORA_GATE_DURABLE_DECISIONS = env.bool("DORA_GATE_DURABLE_DECISIONS", default=False)
 
 # Celery: without a broker URL, tasks run eagerly in the calling process (laptop, demo, tests).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or None

@@ -437,9 +437,10 @@ def test_gate_reads_a_fixed_number_of_queries_however_long_the_history(estate: N
     )
 
     assert decision_queries() == few
-    # token, names, the version's first success with each target's live deployment, the source's
-    # deployments, failed rollouts with incidents, automation instances, policy, the decision
-    assert few == 8
+    # token, names with the policy, the version's first success with each target's live
+    # deployment, the source's deployments with failed rollouts and incidents, automation
+    # instances, the decision
+    assert few == 6
 
 
 def test_gate_logs_decisions_at_info_and_a_block_is_not_a_django_warning(
@@ -494,3 +495,93 @@ def test_gate_sees_a_configured_target_whose_last_deployment_is_old(estate: None
     assert checks(body)["target_rollout_complete"]["detail"] == (
         "production is mid-rollout: 2 versions across 2 targets (v1.3.0 on p-b; v1.4.1 on p-a)"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# What a worker process keeps between requests (PostgreSQL): the infra stacks' instances, read
+# again when intake or an edit changes them, and decisions committed without waiting for disk
+# --------------------------------------------------------------------------------------------
+
+kept_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="kept per process on PostgreSQL only"
+)
+OWN_ONLY = "AND NOT (s.kind = 'infra')"  # the statement of a request that reuses the kept stacks
+
+
+def ask_logged(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        status, answer = ask(body)
+    assert status in (200, 409), answer
+    return answer, [q["sql"] for q in queries.captured_queries]
+
+
+@kept_only
+def test_gate_keeps_the_infra_stacks_and_sees_intake_change_them(estate: None) -> None:
+    first, _ = ask_logged(promotion())
+    again, statements = ask_logged(promotion())
+    # production's stack reports drift: the kept instances must not hide it
+    record([apply_run("net-p-plan", "production", days=0.01, action="plan", drift_detected=True)])
+    drifted, after_intake = ask_logged(promotion())
+
+    assert checks(first)["no_drift"]["passed"] is True
+    assert checks(again) == checks(first)
+    assert any(OWN_ONLY in sql for sql in statements)  # the second request reused them
+    assert not any(OWN_ONLY in sql for sql in after_intake)  # intake changed them: read again
+    assert checks(drifted)["no_drift"]["passed"] is False
+    assert "network" in checks(drifted)["no_drift"]["detail"]
+
+
+@kept_only
+def test_gate_keeps_the_infra_stacks_and_sees_an_edit_rename_them(estate: None) -> None:
+    from dora.models import Service, Target
+
+    record([apply_run("net-s", "staging", days=9, target="s-a")])
+    before, _ = ask_logged(promotion())
+    Service.objects.filter(name="network").update(name="network-core")  # as the admin saves it
+    renamed, statements = ask_logged(promotion())
+    Target.objects.filter(name="s-a").update(name="s-a1")
+    moved, after_edit = ask_logged(promotion())
+
+    assert "infra stack network in staging/s-a:" in checks(before)["source_fresh"]["detail"]
+    assert "network-core in staging/s-a:" in checks(renamed)["source_fresh"]["detail"]
+    assert "network-core in staging/s-a1:" in checks(moved)["source_fresh"]["detail"]
+    assert not any(OWN_ONLY in sql for sql in statements)
+    assert not any(OWN_ONLY in sql for sql in after_edit)
+
+
+@kept_only
+def test_gate_reads_again_when_a_service_becomes_an_infra_stack(estate: None) -> None:
+    # `shop` itself runs automation in staging, 9 days ago: as an application service it is
+    # its own instance; turned into an infra stack by the config, it is one of the stacks.
+    record([{**apply_run("shop-s", "staging", days=9), "service": "shop"}])
+    as_app, _ = ask_logged(promotion())
+    config_apply(
+        config_load(ESTATE.replace("name: shop\n    kind: app", "name: shop\n    kind: infra"))
+    )
+    as_infra, statements = ask_logged(promotion())
+
+    assert "service shop in staging" in checks(as_app)["source_fresh"]["detail"]
+    assert "infra stack shop in staging" in checks(as_infra)["source_fresh"]["detail"]
+    assert not any(OWN_ONLY in sql for sql in statements)
+
+
+@pytest.mark.django_db(transaction=True)
+@kept_only
+def test_gate_commits_its_decision_without_waiting_for_the_disk(settings: Any) -> None:
+    config_apply(config_load(ESTATE))
+    record([deploy(f"s1-{t}", "v1.4.1", "staging", t, hours=30) for t in ("s-a", "s-b", "s-c")])
+
+    _, statements = ask_logged(promotion("v1.4.1"))
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        left = cursor.fetchone()[0]
+    settings.DORA_GATE_DURABLE_DECISIONS = True
+    _, durable = ask_logged(promotion("v1.4.1"))
+
+    assert GateDecision.objects.count() == 2
+    inserts = [sql for sql in statements if "INSERT INTO dora_gatedecision" in sql]
+    assert len(inserts) == 1 and "set_config('synchronous_commit', 'off', true)" in inserts[0]
+    assert left == "on"  # for its own transaction only: the connection's setting is untouched
+    assert not any("set_config" in sql for sql in durable)
