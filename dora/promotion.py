@@ -169,7 +169,7 @@ def promotion_facts(
         destination=envs[destination.id],
         now=now,
         failures=failures if first_seen else (),
-        automation=_automation_instances(at, fingerprint=fingerprint),
+        automation=_automation_instances(at, service_name=service.name, fingerprint=fingerprint),
         incidents=incidents,
     )
     return facts, policy
@@ -413,12 +413,11 @@ JOIN dora_target t ON t.id = i.target_id
 WHERE i.environment_id IN (%(source)s, %(destination)s)
   AND (i.service_id = %(service)s OR s.kind = 'infra')
 """
-# The service's own instances alone (none for most application services), when the infra
-# stacks' are kept (`_automation_instances`).
-_OWN_INSTANCES_SQL = _INSTANCES_SQL.replace(
-    "(i.service_id = %(service)s OR s.kind = 'infra')",
-    "i.service_id = %(service)s AND NOT (s.kind = 'infra')",
-)
+# Every instance of the two environments, with its service's id: what a process keeps
+# (`_automation_instances`).
+_PAIR_INSTANCES_SQL = _INSTANCES_SQL.replace(
+    "i.last_run_at\n", "i.last_run_at, i.service_id\n"
+).replace("\n  AND (i.service_id = %(service)s OR s.kind = 'infra')", "")
 
 # The same from the runs themselves, as of `now`. One index probe per instance and question
 # (automationrun_instance_idx, _reset_idx, _drift_idx).
@@ -463,56 +462,70 @@ Row = tuple[Any, ...]
 @dataclass(frozen=True)
 class _Kept:
     fingerprint: str
-    instances: tuple[gates.AutomationInstance, ...]  # in _instances_built's order
-    latest_run_at: datetime | None
+    infra: tuple[gates.AutomationInstance, ...]  # in _instances_built's order
+    infra_latest_run_at: datetime | None
+    own: dict[int, list[Row]]  # the other services' instance rows, by service id
 
 
-# Per process: (source id, destination id) -> the infra stacks' instances there.
-_INFRA_KEPT: dict[tuple[int, int], _Kept] = {}
+# Per process: (source id, destination id) -> the instances there.
+_KEPT: dict[tuple[int, int], _Kept] = {}
 
 
 def _automation_instances(
-    at: dict[str, Any], *, fingerprint: str | None = None
+    at: dict[str, Any], *, service_name: str = "", fingerprint: str | None = None
 ) -> tuple[gates.AutomationInstance, ...]:
     """The service's and the infra stacks' instances in the two environments.
 
-    With a `fingerprint` (PostgreSQL; read with the names, `_FINGERPRINT_SQL`) the infra
-    stacks' instances are kept per process and read again only when it changes: every request
-    asks about the same stacks (143 on the bench estate), which cost a third of a decision when
-    read and built each time. One statement either way: all of them when the kept ones are
-    stale, else the service's own."""
-    params = {k: at[k] for k in ("service", "source", "destination")}
+    With a `fingerprint` (PostgreSQL; read with the names, `_FINGERPRINT_SQL`) every instance of
+    the two environments is kept per process and read again only when it changes: every request
+    asks about the same infra stacks (143 on the bench estate), which cost a third of a decision
+    when read and built each time, and most services have no instances of their own."""
     key = (at["source"], at["destination"])
-    kept = _INFRA_KEPT.get(key) if fingerprint is not None else None
+    kept = _KEPT.get(key) if fingerprint is not None else None
     if kept is not None and kept.fingerprint == fingerprint:
-        own = prepared_rows(_OWN_INSTANCES_SQL, params)
-    else:
-        rows = prepared_rows(_INSTANCES_SQL, params)
-        infra = [row for row in rows if row[1] == Service.Kind.INFRA]
-        own = [row for row in rows if row[1] != Service.Kind.INFRA]
-        kept = _Kept(
-            fingerprint=fingerprint or "",
-            instances=_instances_built(infra),
-            latest_run_at=max((aware(row[9]) for row in infra), default=None),  # type: ignore[type-var]
+        # the name the request found: the kept rows may carry one edited since
+        own = [(service_name, *row[1:]) for row in kept.own.get(at["service"], ())]
+    elif fingerprint is None:
+        rows = prepared_rows(
+            _INSTANCES_SQL, {k: at[k] for k in ("service", "source", "destination")}
         )
-        if fingerprint is not None:
-            if len(_INFRA_KEPT) > 64:  # environment pairs: a handful
-                _INFRA_KEPT.clear()
-            _INFRA_KEPT[key] = kept
+        kept = _kept(rows, "")
+        own = [row for row in rows if row[1] != Service.Kind.INFRA]
+    else:
+        rows = prepared_rows(_PAIR_INSTANCES_SQL, {"source": key[0], "destination": key[1]})
+        kept = _kept(rows, fingerprint)
+        if len(_KEPT) > 64:  # environment pairs: a handful
+            _KEPT.clear()
+        _KEPT[key] = kept
+        own = [row for row in rows if row[1] != Service.Kind.INFRA and row[10] == at["service"]]
     # Probe the runs themselves when the kept rows cannot answer: none kept (runs loaded around
     # intake, or there are none and the probe finds nothing either), or a question about a
     # moment before an instance's latest run (a decision replayed in the past). A run reported
     # up to CLOCK_SKEW after `now` is a runner's clock running ahead, not the future.
     latest = at["now"] + CLOCK_SKEW
     if (
-        (not own and not kept.instances)
-        or (kept.latest_run_at is not None and kept.latest_run_at > latest)
+        (not own and not kept.infra)
+        or (kept.infra_latest_run_at is not None and kept.infra_latest_run_at > latest)
         or any(aware(row[9]) > latest for row in own)  # type: ignore[operator]
     ):
         return _instances_built(prepared_rows(_INSTANCES_PROBED_SQL, at))
     if not own:
-        return kept.instances
-    return tuple(sorted((*kept.instances, *_instances_built(own)), key=_instance_order))
+        return kept.infra
+    return tuple(sorted((*kept.infra, *_instances_built(own)), key=_instance_order))
+
+
+def _kept(rows: list[Row], fingerprint: str) -> _Kept:
+    infra = [row for row in rows if row[1] == Service.Kind.INFRA]
+    own: dict[int, list[Row]] = {}
+    for row in rows:
+        if row[1] != Service.Kind.INFRA and len(row) > 10:
+            own.setdefault(row[10], []).append(row)
+    return _Kept(
+        fingerprint=fingerprint,
+        infra=_instances_built(infra),
+        infra_latest_run_at=max((aware(row[9]) for row in infra), default=None),  # type: ignore[type-var]
+        own=own,
+    )
 
 
 def _instance_order(instance: gates.AutomationInstance) -> tuple[str, str, str]:
