@@ -63,3 +63,9 @@ urlpatterns = [
     path("", include("dora.urls")),
     path("bench/ping", BenchPing.as_view(), name="bench-ping"),
 ]
+
+# As dora.wsgi does for the project's URLconf: load it, then keep the long-lived objects out of
+# the collector's rounds.
+from dora.process import process_settle  # noqa: E402
+
+process_settle()
