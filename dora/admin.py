@@ -22,6 +22,7 @@ from dora.models import (
     Deployment,
     DerivePending,
     Environment,
+    FactsGeneration,
     FailureLink,
     GateDecision,
     GateRule,
@@ -349,6 +350,11 @@ class MissingCommitAdmin(ReadOnlyAdmin):
 class DerivePendingAdmin(ReadOnlyAdmin):
     list_display = ("service", "environment", "walk_since", "facts_since")
     list_select_related = ("service", "environment")
+
+
+@admin.register(FactsGeneration)
+class FactsGenerationAdmin(ReadOnlyAdmin):
+    list_display = ("id", "value")
 
 
 @admin.register(ChangeArrival)

@@ -30,6 +30,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from dora.derive import pairs_mark
 from dora.estate import _DEFAULT_ORDER, tier_for_name
 from dora.gates import severity_rank
+from dora.generation import facts_changed
 from dora.models import (
     AutomationRun,
     Deployment,
@@ -1375,6 +1376,8 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         )
         if dry_run:
             transaction.set_rollback(True)
+        else:
+            facts_changed()  # teams, members, services, targets: what the figures group by
 
     unapplied_kinds = sorted({source.kind for source in config.sources} - handled)
     pending = [

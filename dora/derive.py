@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import F, Min, Q, QuerySet
 
 from dora import bulk
+from dora.generation import facts_changed
 from dora.models import (
     Change,
     ChangeArrival,
@@ -171,6 +172,7 @@ def pending_derive() -> int:
                 graph=graph,
             )
             DerivePending.objects.filter(id__any=[p.id for p in group]).delete()
+            facts_changed()
         return len(group)
 
     done = 0

@@ -12,6 +12,7 @@ from itertools import islice
 from typing import Any
 
 from dora.estate import EstateCache
+from dora.generation import facts_changed
 from dora.retry import atomic_retry
 
 DEFAULT_SOURCE = "api"
@@ -425,6 +426,8 @@ def events_record(
         def batch_store(valid: list[tuple[int, Event]] = valid) -> list[str]:
             statuses, touched = _records_upsert([e for _, e in valid], now=now, estate=estate)
             derive.touched_mark(touched)
+            if any(status != "unchanged" for status in statuses):
+                facts_changed()
             return statuses
 
         statuses = atomic_retry(batch_store, on_retry=estate.forget)

@@ -683,3 +683,11 @@ class GateDecision(models.Model):
     def __str__(self) -> str:
         verdict = "allowed" if self.allowed else "blocked"
         return f"{self.service} {self.version} {self.from_env}->{self.to_env}: {verdict}"
+
+
+class FactsGeneration(models.Model):
+    """A counter raised after every commit that may change a figure: events stored, facts
+    derived, configuration applied, an edit in the admin (dora.generation). Dashboard snapshots
+    are keyed by it, so a new generation is a new snapshot. One row."""
+
+    value = models.BigIntegerField(default=0)

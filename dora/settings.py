@@ -123,6 +123,20 @@ LOGIN_REDIRECT_URL = "/dashboards/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 # Dashboards: 1 lets anonymous visitors read every dashboard (inside a trusted network only).
 DORA_PUBLIC_DASHBOARDS = env.bool("DORA_PUBLIC_DASHBOARDS", default=False)
+# Dashboard snapshots (dora.web.snapshots): a page's figures are kept this many seconds, and
+# computed again as soon as intake, derivation, a configuration or an admin edit changes the
+# facts. 0 computes every page on every request. Kept in CACHES (DORA_CACHE_URL: e.g.
+# redis://redis:6379/1 to share them between web workers; each process keeps its own otherwise).
+DORA_DASHBOARD_CACHE_SECONDS = env.int("DORA_DASHBOARD_CACHE_SECONDS", default=300)
+CACHES = {
+    "default": env.cache_url("DORA_CACHE_URL", default="locmemcache://dora-dashboards")
+    if env("DORA_CACHE_URL", default="")
+    else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "dora-dashboards",
+        "OPTIONS": {"MAX_ENTRIES": 2000},
+    }
+}
 # Gate decisions are committed without waiting for PostgreSQL to flush its WAL to disk: a
 # database crash can lose the last fraction of a second of decision records (nothing else), and
 # a busy disk no longer adds hundreds of milliseconds to an answer (README, "Promotion gate

@@ -72,6 +72,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_browser)
 
 
+@pytest.fixture(autouse=True)
+def _dashboard_snapshots(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Dashboard snapshots (dora.web.snapshots) off unless a test is marked `snapshots`.
+
+    A test's transaction is rolled back without committing, so the facts generation that keys
+    a snapshot never moves between tests: the next test with the same page and viewer would be
+    served the previous one's figures. The `snapshots` tests start from an empty cache.
+    """
+    from django.conf import settings
+    from django.core.cache import cache
+
+    keep = request.node.get_closest_marker("snapshots") is not None
+    before = settings.DORA_DASHBOARD_CACHE_SECONDS
+    settings.DORA_DASHBOARD_CACHE_SECONDS = before if keep else 0
+    if keep:
+        cache.clear()
+    yield
+    settings.DORA_DASHBOARD_CACHE_SECONDS = before
+
+
 def _skipped_for(terminalreporter: pytest.TerminalReporter, reason: str) -> int:
     """Count skipped test reports with this reason (also works under xdist, where the
     controller never sees the collected items, only the reports)."""

@@ -35,6 +35,7 @@ from dora.report import (
 )
 from dora.selectors import Scope
 from dora.web.access import Access, dashboard_view, service_required, team_required
+from dora.web.snapshots import page_snapshot
 
 EXPLAIN_PAGE_SIZE = 100
 # Frames of the weekly view, read at once (dora.report.MetricsComputation.prefetch).
@@ -122,7 +123,21 @@ def overview(request: HttpRequest) -> HttpResponse:
     scope = access.visible_scope()
     if scope is None:
         return render(request, "dora/overview.html", context)
+    context.update(
+        page_snapshot(
+            request,
+            "overview",
+            lambda: _overview_figures(access, scope, since, until, benchmark, now),
+        )
+    )
+    return render(request, "dora/overview.html", context)
 
+
+def _overview_figures(
+    access: Access, scope: Scope, since: datetime, until: datetime, benchmark: int, now: datetime
+) -> dict[str, Any]:
+    """The overview's team rows, level distribution and trends (kept as a snapshot)."""
+    context: dict[str, Any] = {"since": since, "until": until}
     previous_since = since - (until - since)
     trend_end = dash.local_monday(until, "UTC")
     trend_start = dash.weeks_window(trend_end, dash.ORG_TREND_WEEKS, "UTC")
@@ -239,7 +254,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     context["previous_since"] = previous_since
     context["trend_start"] = trend_start
     context["trend_end"] = trend_end
-    return render(request, "dora/overview.html", context)
+    return context
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,6 +451,15 @@ def team(request: HttpRequest) -> HttpResponse:
         if exc.parameter == "team":
             raise Http404(str(exc))
         return _bad_request(request, exc)
+    context = {
+        **page_snapshot(request, "team", lambda: _team_figures(name, query, now)),
+        **_page_links(request, query.benchmark),
+    }
+    return render(request, "dora/team.html", context)
+
+
+def _team_figures(name: str, query: MetricsQuery, now: datetime) -> dict[str, Any]:
+    """A team's week (kept as a snapshot)."""
     services = dash.services_of(query.scope)
     repos = sorted({repo for s in services for repo in (s["repos"] or [])})
     context, c, args = _weekly_context(
@@ -462,10 +486,9 @@ def team(request: HttpRequest) -> HttpResponse:
             "kind": "team",
             "team": name,
             "services": sorted(breakdown, key=lambda r: r["name"]),
-            **_page_links(request, query.benchmark),
         }
     )
-    return render(request, "dora/team.html", context)
+    return context
 
 
 @require_GET
@@ -488,6 +511,17 @@ def service(request: HttpRequest) -> HttpResponse:
         if exc.parameter == "service":
             raise Http404(str(exc))
         return _bad_request(request, exc)
+    context = {
+        **page_snapshot(request, "service", lambda: _service_figures(access, name, query, now)),
+        **_page_links(request, query.benchmark),
+    }
+    return render(request, "dora/service.html", context)
+
+
+def _service_figures(
+    access: Access, name: str, query: MetricsQuery, now: datetime
+) -> dict[str, Any]:
+    """One service's week and its rollouts per target (kept as a snapshot)."""
     info = dash.services_of(query.scope)[0]
     tz = info["team__timezone"] or "UTC"
     scope = Scope(services=(name,), timezone=tz)
@@ -519,10 +553,9 @@ def service(request: HttpRequest) -> HttpResponse:
             )
             if len(targets)
             else None,
-            **_page_links(request, query.benchmark),
         }
     )
-    return render(request, "dora/service.html", context)
+    return context
 
 
 # ---------------------------------------------------------------------------------------------
@@ -571,6 +604,23 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
+def _explain_figures(name: str, query: MetricsQuery, now: datetime) -> dict[str, Any]:
+    """The items behind figure `name`, as records, and the figure (kept as a snapshot)."""
+    build, columns = ITEMS[name]
+    c = MetricsComputation(query, now=now)
+    frame = build(c)
+    columns = list(columns)
+    if "version" in frame.columns and "version" not in columns and "service" in columns:
+        columns.insert(columns.index("service") + 1, "version")  # the rollout that shipped it
+    return {
+        "columns": columns,
+        "records": frame_records(frame, columns),
+        "summary": _explain_summary(name, c),
+        "since": query.since,
+        "until": query.until,
+    }
+
+
 @require_GET
 @dashboard_view
 def explain(request: HttpRequest, name: str) -> HttpResponse:
@@ -601,14 +651,8 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
         if exc.parameter in ("team", "service"):
             raise Http404(str(exc))
         return _bad_request(request, exc)
-    build, columns = ITEMS[name]
-    c = MetricsComputation(query, now=now)
-    frame = build(c)
-    columns = list(columns)
-    if "version" in frame.columns and "version" not in columns and "service" in columns:
-        columns.insert(columns.index("service") + 1, "version")  # the rollout that shipped it
-    records = frame_records(frame, columns)
-    summary = _explain_summary(name, c)
+    figures = page_snapshot(request, "explain", lambda: _explain_figures(name, query, now))
+    columns, records, summary = figures["columns"], figures["records"], figures["summary"]
     paginator = Paginator(records, EXPLAIN_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     shown = [
@@ -637,8 +681,8 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             "label": dash.LABELS.get(name, name.replace("_", " ").capitalize()),
             "definition": dash.DEFINITIONS.get(name, ""),
             "scope_text": scope_text,
-            "since": query.since,
-            "until": query.until,
+            "since": figures["since"],
+            "until": figures["until"],
             "benchmark": query.benchmark,
             "columns": [_header(column) for column in shown],
             "rows": [

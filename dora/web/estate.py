@@ -7,6 +7,7 @@ of their teams; leadership and staff every service (dora.web.access).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,10 +20,11 @@ from django.views.decorators.http import require_GET
 from dora import charts
 from dora import dashboards as dash
 from dora import estate_matrix as em
-from dora.report import ParameterError, metrics_query_parse
+from dora.report import MetricsQuery, ParameterError, metrics_query_parse
 from dora.selectors import Scope
 from dora.web.access import Access, dashboard_view, team_required
 from dora.web.dashboards import _bad_request, _chart
+from dora.web.snapshots import page_snapshot
 
 # Frames each tier's computation reads (read at once on PostgreSQL outside a transaction).
 ESTATE_FRAMES = ("live_deployments", "automation_runs", "configured_targets", "stale_after")
@@ -88,6 +90,17 @@ def estate(request: HttpRequest) -> HttpResponse:
     scope = estate_scope(access, team)
     if scope is None:
         return render(request, "dora/estate.html", context)
+    context.update(
+        page_snapshot(request, "estate", lambda: _estate_figures(access, scope, query, now))
+    )
+    return render(request, "dora/estate.html", context)
+
+
+def _estate_figures(
+    access: Access, scope: Scope, query: MetricsQuery, now: datetime
+) -> dict[str, Any]:
+    """The matrix, its legend and the automation-lag evidence (kept as a snapshot)."""
+    context: dict[str, Any] = {"since": query.since, "until": query.until}
     environments = em.environments_ordered()
     services = dash.services_of(scope)
     computations = em.estate_computations(
@@ -149,4 +162,4 @@ def estate(request: HttpRequest) -> HttpResponse:
             "charts": estate_charts(matrix),
         }
     )
-    return render(request, "dora/estate.html", context)
+    return context

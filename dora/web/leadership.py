@@ -22,6 +22,7 @@ from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK
 from dora.report import ParameterError
 from dora.web.access import dashboard_view, is_leader
 from dora.web.dashboards import _bad_request, _chart, _page_links
+from dora.web.snapshots import page_snapshot
 
 SVG_BAR_WIDTH = 320
 
@@ -52,9 +53,15 @@ def _benchmark(request: HttpRequest) -> int:
 
 
 def _report(request: HttpRequest) -> lead.LeadershipReport:
+    """The report of the requested period; the page, its PDF and its CSV share one snapshot."""
     now = timezone.now()
     period = lead.period_parse(request.GET.get("period"), request.GET.get("date"), now=now)
-    return lead.leadership_report(period, now=now, benchmark=_benchmark(request))
+    benchmark = _benchmark(request)
+    return page_snapshot(
+        request,
+        "leadership-report",
+        lambda: lead.leadership_report(period, now=now, benchmark=benchmark),
+    )
 
 
 def teams_per_level_figure(counts: dict[str, int]) -> dict[str, Any]:

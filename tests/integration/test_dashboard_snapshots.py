@@ -1,0 +1,206 @@
+"""Dashboard snapshots: a page's figures kept for the next viewer, computed again after every
+change to the facts (dora.generation), never shared between viewers who see different things."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth.models import Group, User
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from dora.config import config_apply, config_load
+from dora.derive import pending_derive
+from dora.events import events_record
+from dora.generation import facts_generation
+from dora.models import Team
+from dora.web.access import LEADERSHIP_GROUP
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.snapshots,
+    pytest.mark.usefixtures("plain_static"),
+]
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
+ESTATE = """\
+teams:
+  - name: payments
+    members: [alice]
+  - name: search
+services:
+  - name: checkout
+    team: payments
+  - name: finder
+    team: search
+environments:
+  - name: production
+    tier: production
+"""
+
+
+def deploy(ident: str, service: str, version: str, *, hours: float) -> dict[str, Any]:
+    moment = (NOW - timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+    return {
+        "type": "deployment",
+        "id": ident,
+        "service": service,
+        "environment": "production",
+        "target": "eu",
+        "version": version,
+        "status": "success",
+        "finished_at": moment,
+    }
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks) -> Callable[[Callable[[], Any]], Any]:
+    """Run a write as if its transaction committed: its on_commit callbacks run."""
+
+    def run(write: Callable[[], Any]) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return write()
+
+    return run
+
+
+@pytest.fixture
+def estate(committed) -> None:
+    committed(lambda: config_apply(config_load(ESTATE)))
+    committed(
+        lambda: events_record(
+            [
+                # the team page's window is the 12 full weeks before this Monday
+                deploy("c1", "checkout", "v1.0.0", hours=30 * 24),
+                deploy("c2", "checkout", "v1.1.0", hours=10 * 24),
+                deploy("f1", "finder", "v7.0.0", hours=9 * 24),
+            ]
+        )
+    )
+
+
+def viewer(username: str, *, leadership: bool = False) -> Client:
+    user = User.objects.create_user(username)
+    if leadership:
+        user.groups.add(Group.objects.get_or_create(name=LEADERSHIP_GROUP)[0])
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def page(client: Client, path: str) -> tuple[str, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    assert response.status_code == 200, response.content[:500]
+    return response.content.decode(), [q["sql"] for q in queries.captured_queries]
+
+
+def test_every_writer_moves_the_facts_generation(estate: None, committed) -> None:
+    from dora.models import Service
+
+    seen = [facts_generation()]
+    committed(lambda: events_record([deploy("c3", "checkout", "v1.2.0", hours=1)]))
+    seen.append(facts_generation())
+    committed(lambda: events_record([deploy("c3", "checkout", "v1.2.0", hours=1)]))  # again
+    seen.append(facts_generation())
+    committed(lambda: config_apply(config_load(ESTATE), dry_run=True))
+    seen.append(facts_generation())
+    committed(lambda: config_apply(config_load(ESTATE.replace("[alice]", "[alice, bob]"))))
+    seen.append(facts_generation())
+    admin = User.objects.create_user("admin", is_staff=True, is_superuser=True)
+    committed(
+        lambda: LogEntry.objects.create(
+            user=admin,
+            content_type=ContentType.objects.get_for_model(Service),
+            object_id="1",
+            object_repr="checkout",
+            action_flag=CHANGE,
+        )
+    )
+    seen.append(facts_generation())
+    committed(pending_derive)  # nothing pending: nothing derived
+    seen.append(facts_generation())
+
+    new, same, dry, config, edit, idle = (b - a for a, b in zip(seen, seen[1:], strict=False))
+    assert new >= 1  # the records, then the derivation of what they touched
+    assert (same, dry, idle) == (0, 0, 0)
+    assert config >= 1 and edit == 1
+
+
+def test_the_team_page_is_kept_and_computed_again_after_intake(estate: None, committed) -> None:
+    leader = viewer("lead", leadership=True)
+
+    first, _ = page(leader, "/dashboards/team?team=payments")
+    again, kept = page(leader, "/dashboards/team?team=payments")
+    committed(lambda: events_record([deploy("c4", "checkout", "v1.9.0", hours=8 * 24)]))
+    after, recomputed = page(leader, "/dashboards/team?team=payments")
+
+    assert "v1.1.0" in first and "v1.9.0" not in first
+    assert "v1.9.0" not in again
+    # kept: the session, the user, the groups and the generation; no figure read again
+    assert not any("dora_rollout" in sql or "dora_deployment" in sql for sql in kept)
+    assert any("dora_rollout" in sql for sql in recomputed)
+    assert "v1.9.0" in after
+
+
+def test_viewers_who_see_different_teams_never_share_a_snapshot(estate: None) -> None:
+    leader, alice = viewer("lead", leadership=True), viewer("alice")
+
+    everything, _ = page(leader, "/dashboards/")
+    hers, _ = page(alice, "/dashboards/")
+    estate_all, _ = page(leader, "/dashboards/estate")
+    estate_hers, _ = page(alice, "/dashboards/estate")
+
+    assert "search" in everything and "payments" in everything
+    assert "payments" in hers and ">search<" not in hers and "team=search" not in hers
+    assert "finder" in estate_all and "finder" not in estate_hers
+
+
+def test_a_team_edit_in_the_admin_reaches_the_next_page(estate: None, committed) -> None:
+    alice = viewer("alice")
+    before, _ = page(alice, "/dashboards/estate")
+    Team.objects.filter(name="search").update(members=["alice"])  # the admin's change ...
+    committed(
+        lambda: LogEntry.objects.create(  # ... and the entry it writes
+            user=User.objects.create_user("admin", is_staff=True),
+            content_type=ContentType.objects.get_for_model(Team),
+            object_id=str(Team.objects.get(name="search").pk),
+            object_repr="search",
+            action_flag=CHANGE,
+        )
+    )
+    after, _ = page(alice, "/dashboards/estate")
+
+    assert "finder" not in before
+    assert "finder" in after
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dashboards/",
+        "/dashboards/team?team=payments",
+        "/dashboards/service?service=checkout",
+        "/dashboards/explain/deployment_frequency?team=payments",
+        "/dashboards/estate",
+        "/dashboards/report",
+        "/dashboards/report.csv",
+    ],
+)
+def test_every_kept_page_answers_the_same_from_its_snapshot(estate: None, path: str) -> None:
+    leader = viewer("lead", leadership=True)
+
+    computed, _ = page(leader, path)
+    kept, statements = page(leader, path)
+
+    # kept through the cache's pickling, rendered alike (but for the logout form's CSRF token)
+    assert CSRF.sub("", kept) == CSRF.sub("", computed)
+    assert not any("dora_rollout" in sql or "dora_deployment" in sql for sql in statements)
