@@ -254,6 +254,24 @@ def incidents_for_levels(c: MetricsComputation) -> pd.DataFrame | None:
     return c.incidents if c.benchmark <= 2022 else None
 
 
+class ByService:
+    """A frame's rows per service, split once: `ByService(frame)[name]` is
+    `frame[frame["service"] == name]` (an empty frame with the same columns for a service
+    without rows) without comparing every row again for each of hundreds of services."""
+
+    def __init__(self, frame: pd.DataFrame | None) -> None:
+        self.frame = frame
+        self.groups: dict[str, pd.DataFrame] = (
+            {} if frame is None else dict(iter(frame.groupby("service", sort=False)))
+        )
+
+    def __getitem__(self, name: str) -> pd.DataFrame | None:
+        if self.frame is None:
+            return None
+        found = self.groups.get(name)
+        return self.frame.iloc[0:0] if found is None else found
+
+
 def of_services(frame: pd.DataFrame | None, names: Any) -> pd.DataFrame | None:
     """The rows of `frame` (None stays None) for one service name or a list of them."""
     if frame is None:
@@ -825,12 +843,13 @@ def service_breakdown(
     """Per service of the scope: its headline over the same window, from the same frames."""
     rows = []
     rollouts, arrivals, incidents = c.rollouts, c.arrivals, incidents_for_levels(c)
+    split = ByService(rollouts), ByService(arrivals), ByService(incidents)
     for name in sorted(set(rollouts["service"]) | set(arrivals["service"])):
         result = headline(
-            rollouts[rollouts["service"] == name],
-            arrivals[arrivals["service"] == name],
+            split[0][name],
+            split[1][name],
             first_rollout_at=first.get(name),
-            incidents=of_services(incidents, name),
+            incidents=split[2][name],
             **result_args,
         )
         rows.append({"name": name, "figures": result.figures, "level": result.level})

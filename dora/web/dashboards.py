@@ -202,18 +202,20 @@ def _overview_figures(
     context["teams"] = rows
 
     levels: Counter[str] = Counter()
+    rollouts_of, arrivals_of = dash.ByService(rollouts), dash.ByService(arrivals)
+    incidents_of = dash.ByService(incidents)
     for service in services:
         name = service["name"]
         result = dash.headline(
-            rollouts[rollouts["service"] == name],
-            arrivals[arrivals["service"] == name],
+            rollouts_of[name],
+            arrivals_of[name],
             since=since,
             until=until,
             now=now,
             tz=service["team__timezone"] or "UTC",
             benchmark=benchmark,
             first_rollout_at=first.get(name),
-            incidents=dash.of_services(incidents, name),
+            incidents=incidents_of[name],
         )
         levels[result.level or "insufficient"] += 1
     org = dash.headline(
