@@ -169,6 +169,11 @@ def bench_rows_delete(url: str) -> dict[str, int]:
             "AND to_env = 'production' AND position = %s",
             [RULE_POSITION],
         ).rowcount
+    if decisions:
+        # A run leaves tens of thousands of dead decision rows; until autovacuum comes by, the
+        # gate decisions page (bench/pages.py) scans them all.
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE) dora_gatedecision")
     return {"decisions": decisions, "tokens": tokens, "rules": rules}
 
 
