@@ -2,7 +2,7 @@
 
 A page's figures cost from tens of milliseconds to many seconds on a large estate (README,
 "Dashboards at scale"), and they only change when the facts do. A snapshot is keyed by the page,
-its query string, what the viewer may see (dora.web.access) and the facts generation
+its path and query string, what the viewer may see (dora.web.access) and the facts generation
 (dora.generation: raised after every commit of intake, derivation, configuration and admin
 edits), and kept for DORA_DASHBOARD_CACHE_SECONDS (default 300). So a viewer sees figures at most
 that old for a window ending "now", and never figures older than the facts: after a change the
@@ -38,6 +38,7 @@ def page_snapshot(request: HttpRequest, page: str, build: Callable[[], T]) -> T:
     parts = (
         FORMAT,
         page,
+        request.path,  # what the URL's path names (the figure of an explain page)
         sorted(request.GET.lists()),
         (access.everything, sorted(access.teams), sorted(access.services)),
         facts_generation(),

@@ -204,3 +204,13 @@ def test_every_kept_page_answers_the_same_from_its_snapshot(estate: None, path: 
     # kept through the cache's pickling, rendered alike (but for the logout form's CSRF token)
     assert CSRF.sub("", kept) == CSRF.sub("", computed)
     assert not any("dora_rollout" in sql or "dora_deployment" in sql for sql in statements)
+
+
+def test_two_figures_of_one_scope_never_share_an_explain_snapshot(estate: None) -> None:
+    leader = viewer("lead", leadership=True)
+
+    lead_time, _ = page(leader, "/dashboards/explain/lead_time?team=payments")
+    frequency, _ = page(leader, "/dashboards/explain/deployment_frequency?team=payments")
+
+    assert "v1.1.0" in frequency  # the rollouts counted, which the lead-time list does not show
+    assert CSRF.sub("", frequency) != CSRF.sub("", lead_time)
