@@ -61,6 +61,7 @@ def _report(request: HttpRequest) -> lead.LeadershipReport:
         request,
         "leadership-report",
         lambda: lead.leadership_report(period, now=now, benchmark=benchmark),
+        path=reverse("dashboard-report"),
     )
 
 

@@ -28,9 +28,12 @@ T = TypeVar("T")
 FORMAT = 1  # raised when what a page keeps changes shape: older snapshots are not read
 
 
-def page_snapshot(request: HttpRequest, page: str, build: Callable[[], T]) -> T:
-    """`build()`'s value for this page, query and viewer at the current facts generation: the
-    kept one when there is one, else computed now and kept. Errors are raised, not kept."""
+def page_snapshot(
+    request: HttpRequest, page: str, build: Callable[[], T], *, path: str | None = None
+) -> T:
+    """`build()`'s value for this page, path, query and viewer at the current facts generation:
+    the kept one when there is one, else computed now and kept. Errors are raised, not kept.
+    `path` stands for the request's when several URLs share one snapshot."""
     seconds = settings.DORA_DASHBOARD_CACHE_SECONDS
     if seconds <= 0:
         return build()
@@ -38,7 +41,7 @@ def page_snapshot(request: HttpRequest, page: str, build: Callable[[], T]) -> T:
     parts = (
         FORMAT,
         page,
-        request.path,  # what the URL's path names (the figure of an explain page)
+        path or request.path,  # what the URL's path names (the figure of an explain page)
         sorted(request.GET.lists()),
         (access.everything, sorted(access.teams), sorted(access.services)),
         facts_generation(),

@@ -214,3 +214,12 @@ def test_two_figures_of_one_scope_never_share_an_explain_snapshot(estate: None) 
 
     assert "v1.1.0" in frequency  # the rollouts counted, which the lead-time list does not show
     assert CSRF.sub("", frequency) != CSRF.sub("", lead_time)
+
+
+def test_the_leadership_report_page_its_pdf_and_csv_share_one_snapshot(estate: None) -> None:
+    leader = viewer("lead", leadership=True)
+
+    page(leader, "/dashboards/report")
+    _, csv_statements = page(leader, "/dashboards/report.csv")
+
+    assert not any("dora_rollout" in sql or "dora_deployment" in sql for sql in csv_statements)
