@@ -134,7 +134,7 @@ CACHES = {
     else {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "dora-dashboards",
-        "OPTIONS": {"MAX_ENTRIES": 2000},
+        "OPTIONS": {"MAX_ENTRIES": 200},  # a leadership estate page keeps about 1 MB
     }
 }
 # Gate decisions are committed without waiting for PostgreSQL to flush its WAL to disk: a
