@@ -253,7 +253,8 @@ WHERE service IN ('', %(service)s) AND from_env IN ('', %(source)s)
 # change with every write (of any instance: the whole table is cheaper to fingerprint than the
 # stacks' rows); the largest xmin adds a TRUNCATE that restarts the ids (the new rows'
 # transaction is younger). The names the rows carry are listed whole: the infra stacks (which
-# services are, and their names), the two environments and their targets (a few rows each).
+# services are, and their names), the two environments and their targets (a few rows each); an
+# application service's own rows answer under the name the request found.
 _FINGERPRINT_SQL = """
 UNION ALL
 SELECT 'fingerprint', NULL, concat_ws('|',
@@ -415,9 +416,16 @@ WHERE i.environment_id IN (%(source)s, %(destination)s)
 """
 # Every instance of the two environments, with its service's id: what a process keeps
 # (`_automation_instances`).
-_PAIR_INSTANCES_SQL = _INSTANCES_SQL.replace(
-    "i.last_run_at\n", "i.last_run_at, i.service_id\n"
-).replace("\n  AND (i.service_id = %(service)s OR s.kind = 'infra')", "")
+_PAIR_INSTANCES_SQL = """
+SELECT s.name, s.kind, e.name, t.name,
+       i.last_reset_at, i.last_reset_action, i.last_reset_version,
+       i.drift_checked_at, i.drift_detected, i.last_run_at, i.service_id
+FROM dora_automationinstance i
+JOIN dora_service s ON s.id = i.service_id
+JOIN dora_environment e ON e.id = i.environment_id
+JOIN dora_target t ON t.id = i.target_id
+WHERE i.environment_id IN (%(source)s, %(destination)s)
+"""
 
 # The same from the runs themselves, as of `now`. One index probe per instance and question
 # (automationrun_instance_idx, _reset_idx, _drift_idx).
