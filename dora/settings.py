@@ -123,11 +123,15 @@ LOGIN_REDIRECT_URL = "/dashboards/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 # Dashboards: 1 lets anonymous visitors read every dashboard (inside a trusted network only).
 DORA_PUBLIC_DASHBOARDS = env.bool("DORA_PUBLIC_DASHBOARDS", default=False)
-# Dashboard snapshots (dora.web.snapshots): a page's figures are kept this many seconds, and
-# computed again as soon as intake, derivation, a configuration or an admin edit changes the
-# facts. 0 computes every page on every request. Kept in CACHES (DORA_CACHE_URL: e.g.
-# redis://redis:6379/1 to share them between web workers; each process keeps its own otherwise).
+# Dashboard snapshots (dora.web.snapshots): a page's figures are kept this many seconds while
+# the facts stay as they were (intake, derivation, a configuration or an admin edit changes
+# them). 0 computes every page on every request. Kept in CACHES (DORA_CACHE_URL: e.g.
+# redis://redis:6379/1 to share them between web workers and Celery; each process keeps its own
+# otherwise).
 DORA_DASHBOARD_CACHE_SECONDS = env.int("DORA_DASHBOARD_CACHE_SECONDS", default=300)
+# With a Celery worker: a page whose facts changed is shown as it was (saying so) for up to this
+# many seconds after it was computed, while a worker computes it again. 0: never shown stale.
+DORA_DASHBOARD_STALE_SECONDS = env.int("DORA_DASHBOARD_STALE_SECONDS", default=900)
 CACHES = {
     "default": env.cache_url("DORA_CACHE_URL", default="locmemcache://dora-dashboards")
     if env("DORA_CACHE_URL", default="")

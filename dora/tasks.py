@@ -11,3 +11,11 @@ from dora.derive import pending_derive
 def derive_pending_task() -> int:
     """Derive facts left pending (intake normally derives at once; this recovers leftovers)."""
     return pending_derive()
+
+
+@shared_task(acks_late=True)
+def snapshot_refresh_task(path: str, query: str, user_id: int | None) -> int:
+    """Compute a dashboard page again and keep its snapshot (dora.web.snapshots)."""
+    from dora.web.snapshots import snapshot_refresh
+
+    return snapshot_refresh(path, query, user_id)

@@ -43,6 +43,13 @@ def broker_url() -> str:
     return os.environ.get("CELERY_BROKER_URL", "")
 
 
+def snapshot_cache_url() -> str:
+    """A Redis database for dashboard snapshots shared by a test and its worker: the broker's
+    server, the next database number (never the broker's own)."""
+    base, _, number = broker_url().rpartition("/")
+    return f"{base}/{(int(number or 0) + 1) % 16}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Markers: `broker` needs Redis and a worker, `browser` needs Chromium
 # ---------------------------------------------------------------------------------------------
@@ -198,6 +205,8 @@ def celery_worker_process(
         "DJANGO_SETTINGS_MODULE": "dora.settings",
         # A short-lived connection per task: nothing holds the test database open at teardown.
         "CONN_MAX_AGE": "0",
+        # Dashboard snapshots the worker computes again are read by the test (snapshots tests).
+        "DORA_CACHE_URL": snapshot_cache_url(),
     }
     command = [
         sys.executable,

@@ -2,58 +2,108 @@
 
 A page's figures cost from tens of milliseconds to many seconds on a large estate (README,
 "Dashboards at scale"), and they only change when the facts do. A snapshot is keyed by the page,
-its path and query string, what the viewer may see (dora.web.access) and the facts generation
-(dora.generation: raised after every commit of intake, derivation, configuration and admin
-edits), and kept for DORA_DASHBOARD_CACHE_SECONDS (default 300). So a viewer sees figures at most
-that old for a window ending "now", and never figures older than the facts: after a change the
-next request computes the page again.
+its path and query string and what the viewer may see (dora.web.access), and remembers the facts
+generation it was computed at (dora.generation: raised after every commit of intake,
+derivation, configuration and admin edits).
+
+- Same generation, computed less than DORA_DASHBOARD_CACHE_SECONDS (300) ago: served as it is.
+- An older generation, computed less than DORA_DASHBOARD_STALE_SECONDS (900) ago, with a Celery
+  worker (a broker configured): served, with "figures as of <time>" on the page, while a worker
+  computes the page again (`snapshot_refresh`, once per view at a time). So on an estate whose
+  intake never stops, a viewer does not wait for the slowest pages; they are at most that old.
+- Otherwise (no snapshot, too old, or tasks run in-process): computed now, and kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
-from typing import TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
+from django.urls import resolve
 
 from dora.generation import facts_generation
 from dora.web.access import Access
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-FORMAT = 1  # raised when what a page keeps changes shape: older snapshots are not read
+FORMAT = 2  # raised when what a page keeps changes shape: older snapshots are not read
 
 
 def page_snapshot(
     request: HttpRequest, page: str, build: Callable[[], T], *, path: str | None = None
 ) -> T:
-    """`build()`'s value for this page, path, query and viewer at the current facts generation:
-    the kept one when there is one, else computed now and kept. Errors are raised, not kept.
-    `path` stands for the request's when several URLs share one snapshot."""
-    seconds = settings.DORA_DASHBOARD_CACHE_SECONDS
-    if seconds <= 0:
+    """`build()`'s value for this page, path, query and viewer (see the module's rules). Errors
+    are raised, not kept. `path` stands for the request's when several URLs share one snapshot."""
+    fresh_for = settings.DORA_DASHBOARD_CACHE_SECONDS
+    if fresh_for <= 0:
         return build()
     access: Access = request.access  # type: ignore[attr-defined]
-    parts = (
+    view = (
         FORMAT,
         page,
         path or request.path,  # what the URL's path names (the figure of an explain page)
         sorted(request.GET.lists()),
         (access.everything, sorted(access.teams), sorted(access.services)),
-        facts_generation(),
     )
-    key = "dora:page:" + hashlib.sha256(repr(parts).encode()).hexdigest()
-    try:
-        kept = cache.get(key)
-    except Exception:  # an unreadable snapshot (another release's) is computed again
-        log.warning("dashboard snapshot %s unreadable; computing it again", page, exc_info=True)
-        kept = None
-    if kept is not None:
-        return kept
+    key = "dora:page:" + hashlib.sha256(repr(view).encode()).hexdigest()
+    generation = facts_generation()
+    kept = _kept(key)
+    refreshing = getattr(request, "snapshot_refresh", False)
+    if kept is not None and not refreshing:
+        kept_generation, computed_at, value = kept
+        age = time.time() - computed_at
+        if kept_generation == generation and age < fresh_for:
+            return value
+        stale_for = settings.DORA_DASHBOARD_STALE_SECONDS
+        if age < stale_for and not settings.CELERY_TASK_ALWAYS_EAGER:
+            # One refresh per view at a time; the mark expires with the snapshot at the latest.
+            if cache.add(key + ":refresh", 1, timeout=stale_for):
+                from dora.tasks import snapshot_refresh_task
+
+                user = getattr(request, "user", None)
+                snapshot_refresh_task.delay(
+                    request.path, request.GET.urlencode(), getattr(user, "pk", None)
+                )
+            request.snapshot_as_of = datetime.fromtimestamp(computed_at, UTC)  # type: ignore[attr-defined]
+            return value
     value = build()
-    cache.set(key, value, seconds)
+    timeout = max(fresh_for, settings.DORA_DASHBOARD_STALE_SECONDS)
+    cache.set(key, (generation, time.time(), value), timeout)
+    if refreshing:
+        cache.delete(key + ":refresh")
     return value
+
+
+def _kept(key: str) -> tuple[int, float, Any] | None:
+    try:
+        return cache.get(key)
+    except Exception:  # an unreadable snapshot (another release's) is computed again
+        log.warning("dashboard snapshot %s unreadable; computing it again", key, exc_info=True)
+        return None
+
+
+def snapshot_refresh(path: str, query: str, user_id: int | None) -> int:
+    """Compute a dashboard page again, as `user_id` would see it, and keep its snapshot (a
+    Celery worker, `dora.tasks.snapshot_refresh_task`). The rendered page is discarded."""
+    from django.contrib.auth.models import AnonymousUser
+
+    request = HttpRequest()
+    request.method = "GET"
+    request.path = request.path_info = path
+    request.GET = QueryDict(query)
+    user_model = get_user_model()
+    request.user = (  # type: ignore[assignment]
+        user_model.objects.filter(pk=user_id).first() if user_id is not None else None
+    ) or AnonymousUser()
+    request.snapshot_refresh = True  # type: ignore[attr-defined]
+    match = resolve(path)
+    response = match.func(request, *match.args, **match.kwargs)
+    return response.status_code

@@ -223,3 +223,49 @@ def test_the_leadership_report_page_its_pdf_and_csv_share_one_snapshot(estate: N
     _, csv_statements = page(leader, "/dashboards/report.csv")
 
     assert not any("dora_rollout" in sql or "dora_deployment" in sql for sql in csv_statements)
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_a_changed_page_is_shown_as_it_was_while_a_worker_computes_it_again(
+    celery_worker_process, settings
+) -> None:
+    import time
+
+    import redis
+
+    from dora.celery import app
+    from tests.conftest import snapshot_cache_url
+
+    url = snapshot_cache_url()
+    server = redis.Redis.from_url(url)
+    for stale_key in server.scan_iter("*dora:page:*"):  # a previous run's
+        server.delete(stale_key)
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    }
+    routes = app.conf.task_routes
+    app.conf.task_routes = {
+        "dora.tasks.snapshot_refresh_task": {"queue": celery_worker_process.queue}
+    }
+    try:
+        config_apply(config_load(ESTATE))
+        events_record([deploy("c2", "checkout", "v1.1.0", hours=10 * 24)])
+        leader = viewer("lead", leadership=True)
+        path = "/dashboards/team?team=payments"
+
+        first, _ = page(leader, path)
+        events_record([deploy("c4", "checkout", "v1.9.0", hours=8 * 24)])  # commits: new facts
+        stale, _ = page(leader, path)
+        deadline, fresh = time.monotonic() + 60, stale
+        while "snapshot-as-of" in fresh and time.monotonic() < deadline:
+            time.sleep(0.5)
+            fresh, statements = page(leader, path)
+    finally:
+        app.conf.task_routes = routes
+
+    assert "v1.1.0" in first and "snapshot-as-of" not in first
+    assert "snapshot-as-of" in stale and "v1.9.0" not in stale  # shown as it was, and says so
+    assert "snapshot-as-of" not in fresh, "the worker did not compute the page again in 60 s"
+    assert "v1.9.0" in fresh
+    assert not any("dora_rollout" in sql for sql in statements)  # the worker's, kept
