@@ -52,8 +52,9 @@ def _benchmark(request: HttpRequest) -> int:
     return year
 
 
-def _report(request: HttpRequest) -> lead.LeadershipReport:
-    """The report of the requested period; the page, its PDF and its CSV share one snapshot."""
+def _report(request: HttpRequest, *, download: bool = False) -> lead.LeadershipReport:
+    """The report of the requested period; the page, its PDF and its CSV share one snapshot (a
+    download never shows figures older than the facts: it cannot say so)."""
     now = timezone.now()
     period = lead.period_parse(request.GET.get("period"), request.GET.get("date"), now=now)
     benchmark = _benchmark(request)
@@ -62,6 +63,7 @@ def _report(request: HttpRequest) -> lead.LeadershipReport:
         "leadership-report",
         lambda: lead.leadership_report(period, now=now, benchmark=benchmark),
         path=reverse("dashboard-report"),
+        stale_ok=not download,
     )
 
 
@@ -190,7 +192,7 @@ def report_pdf_bytes(report: lead.LeadershipReport) -> bytes:
 def leadership_pdf(request: HttpRequest) -> HttpResponse:
     leadership_required(request)
     try:
-        report = _report(request)
+        report = _report(request, download=True)
     except ParameterError as exc:
         return _bad_request(request, exc)
     response = HttpResponse(report_pdf_bytes(report), content_type="application/pdf")
@@ -203,7 +205,7 @@ def leadership_pdf(request: HttpRequest) -> HttpResponse:
 def leadership_csv(request: HttpRequest) -> HttpResponse:
     leadership_required(request)
     try:
-        report = _report(request)
+        report = _report(request, download=True)
     except ParameterError as exc:
         return _bad_request(request, exc)
     response = HttpResponse(lead.report_csv(report), content_type="text/csv; charset=utf-8")

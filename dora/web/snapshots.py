@@ -38,10 +38,16 @@ FORMAT = 2  # raised when what a page keeps changes shape: older snapshots are n
 
 
 def page_snapshot(
-    request: HttpRequest, page: str, build: Callable[[], T], *, path: str | None = None
+    request: HttpRequest,
+    page: str,
+    build: Callable[[], T],
+    *,
+    path: str | None = None,
+    stale_ok: bool = True,
 ) -> T:
     """`build()`'s value for this page, path, query and viewer (see the module's rules). Errors
-    are raised, not kept. `path` stands for the request's when several URLs share one snapshot."""
+    are raised, not kept. `path` stands for the request's when several URLs share one snapshot;
+    stale_ok=False for what cannot say "as of" (a download): never an older generation's."""
     fresh_for = settings.DORA_DASHBOARD_CACHE_SECONDS
     if fresh_for <= 0:
         return build()
@@ -63,7 +69,7 @@ def page_snapshot(
         if kept_generation == generation and age < fresh_for:
             return value
         stale_for = settings.DORA_DASHBOARD_STALE_SECONDS
-        if age < stale_for and not settings.CELERY_TASK_ALWAYS_EAGER:
+        if stale_ok and age < stale_for and not settings.CELERY_TASK_ALWAYS_EAGER:
             # One refresh per view at a time; the mark expires with the snapshot at the latest.
             if cache.add(key + ":refresh", 1, timeout=stale_for):
                 from dora.tasks import snapshot_refresh_task

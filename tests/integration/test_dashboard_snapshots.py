@@ -269,3 +269,14 @@ def test_a_changed_page_is_shown_as_it_was_while_a_worker_computes_it_again(
     assert "snapshot-as-of" not in fresh, "the worker did not compute the page again in 60 s"
     assert "v1.9.0" in fresh
     assert not any("dora_rollout" in sql for sql in statements)  # the worker's, kept
+
+
+def test_a_download_is_never_older_than_the_facts(estate: None, committed, settings) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # as with a worker: pages may be shown stale
+    leader = viewer("lead", leadership=True)
+
+    page(leader, "/dashboards/report.csv")
+    committed(lambda: events_record([deploy("c5", "checkout", "v2.0.0", hours=8 * 24)]))
+    _, statements = page(leader, "/dashboards/report.csv")
+
+    assert any("dora_rollout" in sql for sql in statements)  # computed again, not the old one
