@@ -132,6 +132,9 @@ DORA_DASHBOARD_CACHE_SECONDS = env.int("DORA_DASHBOARD_CACHE_SECONDS", default=3
 # With a Celery worker: a page whose facts changed is shown as it was (saying so) for up to this
 # many seconds after it was computed, while a worker computes it again. 0: never shown stale.
 DORA_DASHBOARD_STALE_SECONDS = env.int("DORA_DASHBOARD_STALE_SECONDS", default=900)
+# The Celery queue those computations go to ('' the default one): a queue of their own, with its
+# own worker, keeps a 20-second organisation page from delaying intake and derivation tasks.
+DORA_DASHBOARD_REFRESH_QUEUE = env("DORA_DASHBOARD_REFRESH_QUEUE", default="")
 CACHES = {
     "default": env.cache_url("DORA_CACHE_URL", default="locmemcache://dora-dashboards")
     if env("DORA_CACHE_URL", default="")

@@ -75,8 +75,9 @@ def page_snapshot(
                 from dora.tasks import snapshot_refresh_task
 
                 user = getattr(request, "user", None)
-                snapshot_refresh_task.delay(
-                    request.path, request.GET.urlencode(), getattr(user, "pk", None)
+                snapshot_refresh_task.apply_async(
+                    args=(request.path, request.GET.urlencode(), getattr(user, "pk", None)),
+                    queue=settings.DORA_DASHBOARD_REFRESH_QUEUE or None,
                 )
             request.snapshot_as_of = datetime.fromtimestamp(computed_at, UTC)  # type: ignore[attr-defined]
             return value
