@@ -162,6 +162,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The whole beat schedule, in one place.
 CELERY_BEAT_SCHEDULE = {
     "derive-pending": {"task": "dora.tasks.derive_pending_task", "schedule": 300.0},
+    # The organisation-wide dashboards computed before a leader asks (dora.web.snapshots), on
+    # the refresh queue (DORA_DASHBOARD_REFRESH_QUEUE) when there is one.
+    "dashboards-prepare": {
+        "task": "dora.tasks.snapshots_prepare_task",
+        "schedule": 300.0,
+        "options": {"queue": DORA_DASHBOARD_REFRESH_QUEUE} if DORA_DASHBOARD_REFRESH_QUEUE else {},
+    },
     # Queues the sources whose own `interval` has passed (ingest.schedule): per-source intervals
     # without editing this schedule.
     "sources-dispatch": {"task": "ingest.tasks.source_sync_dispatch_task", "schedule": 60.0},

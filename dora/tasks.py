@@ -19,3 +19,11 @@ def snapshot_refresh_task(path: str, query: str, user_id: int | None) -> int:
     from dora.web.snapshots import snapshot_refresh
 
     return snapshot_refresh(path, query, user_id)
+
+
+@shared_task(acks_late=True)
+def snapshots_prepare_task() -> int:
+    """Compute the organisation-wide dashboard pages whose facts changed (dora.web.snapshots)."""
+    from dora.web.snapshots import snapshots_prepare
+
+    return snapshots_prepare()

@@ -63,6 +63,8 @@ def page_snapshot(
     generation = facts_generation()
     kept = _kept(key)
     refreshing = getattr(request, "snapshot_refresh", False)
+    if refreshing == PREPARE and kept is not None and kept[0] == generation:
+        return kept[2]  # prepared already for these facts
     if kept is not None and not refreshing:
         kept_generation, computed_at, value = kept
         age = time.time() - computed_at
@@ -97,9 +99,38 @@ def _kept(key: str) -> tuple[int, float, Any] | None:
         return None
 
 
-def snapshot_refresh(path: str, query: str, user_id: int | None) -> int:
+PREPARE = "prepare"  # a refresh that computes only a page whose facts have changed
+# What `snapshots_prepare` computes before anyone asks: the slowest pages, as those who see
+# everything open them first (their default window).
+PREPARED_PAGES = ("/dashboards/", "/dashboards/report", "/dashboards/estate")
+
+
+def snapshots_prepare() -> int:
+    """Compute the organisation-wide pages (PREPARED_PAGES) whose facts have changed since their
+    snapshot, as a user who sees everything would (an active superuser, else a member of the
+    `leadership` group; none: nothing to prepare). Returns how many were looked at. Celery beat
+    runs it (`dora.tasks.snapshots_prepare_task`) so that the first leader of the day does not
+    wait for the overview either."""
+    from django.contrib.auth.models import Group
+
+    from dora.web.access import LEADERSHIP_GROUP
+
+    users = get_user_model().objects.filter(is_active=True)
+    user = users.filter(is_superuser=True).order_by("pk").first()
+    if user is None:
+        group = Group.objects.filter(name=LEADERSHIP_GROUP).first()
+        user = users.filter(groups=group).order_by("pk").first() if group else None
+    if user is None or settings.DORA_DASHBOARD_CACHE_SECONDS <= 0:
+        return 0
+    for path in PREPARED_PAGES:
+        snapshot_refresh(path, "", user.pk, prepare=True)
+    return len(PREPARED_PAGES)
+
+
+def snapshot_refresh(path: str, query: str, user_id: int | None, *, prepare: bool = False) -> int:
     """Compute a dashboard page again, as `user_id` would see it, and keep its snapshot (a
-    Celery worker, `dora.tasks.snapshot_refresh_task`). The rendered page is discarded."""
+    Celery worker, `dora.tasks.snapshot_refresh_task`). The rendered page is discarded. With
+    `prepare`, a page whose snapshot is of the current facts is left as it is."""
     from django.contrib.auth.models import AnonymousUser
 
     request = HttpRequest()
@@ -110,7 +141,7 @@ def snapshot_refresh(path: str, query: str, user_id: int | None) -> int:
     request.user = (  # type: ignore[assignment]
         user_model.objects.filter(pk=user_id).first() if user_id is not None else None
     ) or AnonymousUser()
-    request.snapshot_refresh = True  # type: ignore[attr-defined]
+    request.snapshot_refresh = PREPARE if prepare else True  # type: ignore[attr-defined]
     match = resolve(path)
     response = match.func(request, *match.args, **match.kwargs)
     return response.status_code

@@ -282,3 +282,23 @@ def test_a_download_is_never_older_than_the_facts(estate: None, committed, setti
     _, statements = page(leader, "/dashboards/report.csv")
 
     assert any("dora_rollout" in sql for sql in statements)  # computed again, not the old one
+
+
+def test_the_organisation_pages_are_prepared_before_anyone_asks(estate: None, committed) -> None:
+    from dora.web.snapshots import snapshots_prepare
+
+    def reads_figures() -> bool:
+        with CaptureQueriesContext(connection) as queries:
+            snapshots_prepare()
+        return any("dora_rollout" in q["sql"] for q in queries.captured_queries)
+
+    nobody = snapshots_prepare()  # no one sees everything yet: nothing to prepare for
+    User.objects.create_superuser("root", password="not-used")
+    first, again = reads_figures(), reads_figures()
+    _, leader_statements = page(viewer("lead", leadership=True), "/dashboards/")
+    committed(lambda: events_record([deploy("c6", "checkout", "v3.0.0", hours=8 * 24)]))
+    after_intake = reads_figures()
+
+    assert nobody == 0
+    assert first and not again and after_intake  # computed, kept, computed after intake
+    assert not any("dora_rollout" in sql for sql in leader_statements)  # the prepared overview
