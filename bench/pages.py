@@ -43,16 +43,10 @@ from typing import Any
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gate import CLOCK_SQL  # noqa: E402  (the gate bench's clock: the estate's next full hour)
 from intake import OUT, ROOT, code_version, machine_describe, postgres_version  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dora_bench_metrics"
-CLOCK_SQL = """
-SELECT date_trunc('hour', greatest(
-    (SELECT max(finished_at) FROM dora_automationrun),
-    (SELECT max(finished_at) FROM dora_deployment),
-    (SELECT max(greatest(opened_at, resolved_at)) FROM dora_incident)
-)) + interval '1 hour'
-"""
 TARGET_P95_MS = 300.0
 LEADER = "bench-pages-leader"
 MEMBER = "bench-pages-member"
