@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,19 +19,26 @@ import numpy as np
 import pandas as pd
 from django.db.models import Min, Q
 
-from dora import charts
-from dora.metrics.failure import ChangeFailureRate
-from dora.metrics.frequency import Frequency
+from dora import charts, selectors
+from dora.metrics.failure import ChangeFailureRate, change_failure_items, change_failure_of
+from dora.metrics.frequency import Frequency, frequency_frame, frequency_of
 from dora.metrics.integration import Integration, integration_frequency
-from dora.metrics.lead_time import LeadTime
+from dora.metrics.lead_time import LeadTime, lead_time_items, lead_time_of
 from dora.metrics.levels import (
     MIN_CHANGES_LEAD_TIME,
     MIN_RESTORED_RECOVERY,
     MIN_ROLLOUTS_CFR,
     MIN_ROLLOUTS_REWORK,
 )
-from dora.metrics.recovery import RecoveryTime
-from dora.metrics.rework import ReworkRate
+from dora.metrics.recovery import (
+    RecoveryTime,
+    TimeToRestore,
+    recovery_items,
+    recovery_of,
+    restore_items,
+    restore_of,
+)
+from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.stats import median_ci_rank, poisson_ci, rate
 from dora.models import Change, Commit, Deployment, Rollout, Service, Tier
 from dora.report import DoraFigures, MetricsComputation, duration_text
@@ -279,6 +287,136 @@ def of_services(frame: pd.DataFrame | None, names: Any) -> pd.DataFrame | None:
     if isinstance(names, str):
         return frame[frame["service"] == names]
     return frame[frame["service"].isin(names)]
+
+
+@dataclass(frozen=True)
+class Parts:
+    """One scope's rows of every figure's row-wise pass over one window (`frequency_frame`,
+    `lead_time_items`, `change_failure_items`, `recovery_items`, `rework_items` and, for the
+    2021/2022 levels, `restore_items` of dora.metrics): what is left to compute its figures is
+    counting and percentiles. See `split_headlines`."""
+
+    frequency: pd.DataFrame
+    lead_time: pd.DataFrame
+    change_failure: pd.DataFrame
+    recovery: pd.DataFrame
+    unrestored: pd.DataFrame
+    rework: pd.DataFrame
+    restore: pd.DataFrame | None = None
+    still_open: pd.DataFrame | None = None
+
+
+class SplitHeadline(Headline):
+    """A Headline whose figures come from its scope's `Parts` (one pass over many scopes)
+    instead of from its own frames: the same numbers, as `split_headlines` tests."""
+
+    def __init__(self, parts: Parts, **kwargs: Any) -> None:
+        # Its rollouts and arrivals: the rows its figures were counted from.
+        super().__init__(parts.frequency, parts.lead_time, **kwargs)
+        self.parts = parts
+
+    @cached_property
+    def frequency(self) -> Frequency:
+        return frequency_of(
+            self.parts.frequency,
+            since=self.since,
+            until=self.until,
+            tz=self.tz,
+            benchmark=self.benchmark,
+            first_rollout_at=self.first_rollout_at,
+        )
+
+    @cached_property
+    def lead_time(self) -> LeadTime:
+        return lead_time_of(self.parts.lead_time, benchmark=self.benchmark)
+
+    @cached_property
+    def change_failure(self) -> ChangeFailureRate:
+        return change_failure_of(
+            self.parts.change_failure, until=self.until, now=self.now, benchmark=self.benchmark
+        )
+
+    @cached_property
+    def recovery(self) -> RecoveryTime:
+        return recovery_of(self.parts.recovery, self.parts.unrestored, benchmark=self.benchmark)
+
+    @cached_property
+    def restore(self) -> TimeToRestore:
+        if self.parts.restore is None or self.parts.still_open is None:
+            raise ValueError("the 2021/2022 levels use time to restore: pass the incidents")
+        return restore_of(self.parts.restore, self.parts.still_open, benchmark=self.benchmark)
+
+    @cached_property
+    def rework(self) -> ReworkRate:
+        return rework_of(self.parts.rework)
+
+
+def _split(frame: pd.DataFrame, groups: dict[str, Any]) -> dict[Any, pd.DataFrame]:
+    """The rows of `frame` per group of their service (services outside `groups` dropped), in
+    the frame's order and indexed from 0, as the frame of that group alone would be."""
+    keys = list(dict.fromkeys(groups.values()))
+    number = {key: i for i, key in enumerate(keys)}
+    codes = frame["service"].map({name: number[g] for name, g in groups.items()})
+    codes = codes.fillna(-1).to_numpy(dtype=np.int64)
+    # A stable sort by group keeps each group's rows in the frame's order; slices are cheap.
+    order = np.argsort(codes, kind="stable")
+    ordered = frame.take(order)
+    bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+    return {
+        key: ordered.iloc[bounds[i] : bounds[i + 1]].reset_index(drop=True)
+        for i, key in enumerate(keys)
+        if bounds[i + 1] > bounds[i]
+    }
+
+
+def split_headlines(
+    rollouts: pd.DataFrame,
+    arrivals: pd.DataFrame,
+    *,
+    groups: dict[str, Any],
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    benchmark: int,
+    tz: dict[Any, str],
+    first_rollout_at: dict[Any, datetime | None],
+    incidents: pd.DataFrame | None = None,
+) -> dict[Any, Headline]:
+    """The headline of every group of services (`groups`: service name -> group key) over one
+    window, from one row-wise pass per figure over the frames of all of them: each group's
+    figures are those of `headline` on its own rows (same numbers), at a few hundred µs of
+    counting and percentiles each instead of tens of ms of pandas per figure.
+
+    tz and first_rollout_at: per group key. A group without rows gets the empty figures.
+    """
+    lookback = min(since, until - selectors.HALF_YEAR)  # as DoraFigures.frequency reads
+    live = pd.to_datetime(rollouts["first_live_at"], utc=True)
+    recovered, unrestored = recovery_items(rollouts, since=since, until=until)
+    frames = {
+        "frequency": frequency_frame(rollouts[(live >= lookback) & (live < until)]),
+        "lead_time": lead_time_items(arrivals, since=since, until=until),
+        "change_failure": change_failure_items(rollouts, since=since, until=until),
+        "recovery": recovered,
+        "unrestored": unrestored,
+        "rework": rework_items(rollouts, since=since, until=until),
+    }
+    if incidents is not None:
+        frames["restore"], frames["still_open"] = restore_items(incidents, since=since, until=until)
+    split = {name: _split(frame, groups) for name, frame in frames.items()}
+    empty = {name: frame.iloc[0:0].reset_index(drop=True) for name, frame in frames.items()}
+    result: dict[Any, Headline] = {}
+    for group in dict.fromkeys(groups.values()):
+        parts = Parts(**{name: split[name].get(group, empty[name]) for name in frames})
+        result[group] = SplitHeadline(
+            parts,
+            since=since,
+            until=until,
+            now=now,
+            tz=tz[group],
+            benchmark=benchmark,
+            first_rollout_at=first_rollout_at.get(group),
+        )
+    return result
 
 
 def headline(

@@ -1,7 +1,7 @@
 """The leadership report: a month or quarter against the one before, in figures and sentences.
 
 The figures come from the metrics engine the dashboards use (one MetricsComputation over both
-periods, split by team in pandas with `dora.dashboards.headline`; the estate from
+periods, split by team in one pass with `dora.dashboards.split_headlines`; the estate from
 `dora.estate_matrix` at the period's end); the comparison follows METRICS §6 (a change is
 significant only when the two 95% intervals do not overlap). The sentence functions at the top
 are pure: numbers in, one short sentence out.
@@ -440,31 +440,35 @@ def leadership_report(
     services = dash.services_of(scope)
     first = dash.first_rollouts_by_service(scope)
 
-    def headlines(names: list[str] | None, tz: str) -> tuple[dash.Headline, dash.Headline]:
-        r = rollouts if names is None else rollouts[rollouts["service"].isin(names)]
-        a = arrivals if names is None else arrivals[arrivals["service"].isin(names)]
-        firsts = [first[n] for n in (names if names is not None else first) if n in first]
-        common = {
-            "now": now,
-            "tz": tz,
-            "benchmark": benchmark,
-            "first_rollout_at": min(firsts) if firsts else None,
-            "incidents": incidents if names is None else dash.of_services(incidents, names),
-        }
-        return (
-            dash.headline(r, a, since=period.start, until=until, **common),
-            dash.headline(r, a, since=previous.start, until=previous.end, **common),
-        )
-
-    org_now, org_then = headlines(None, "UTC")
+    common = {"now": now, "benchmark": benchmark, "incidents": incidents}
+    org = {
+        "first_rollout_at": min(first.values()) if first else None,
+        "tz": "UTC",
+        **common,
+    }
+    org_now = dash.headline(rollouts, arrivals, since=period.start, until=until, **org)
+    org_then = dash.headline(rollouts, arrivals, since=previous.start, until=previous.end, **org)
     grouped: dict[str | None, list[dict[str, Any]]] = {}
     for service in services:
         grouped.setdefault(service["team__name"], []).append(service)
+    ordered = sorted(grouped.items(), key=lambda i: (i[0] is None, i[0] or ""))
+    by_team = {
+        "groups": {s["name"]: team for team, members in ordered for s in members},
+        "tz": {team: (m[0]["team__timezone"] or "UTC") if team else "UTC" for team, m in ordered},
+        "first_rollout_at": {
+            team: min((first[s["name"]] for s in m if s["name"] in first), default=None)
+            for team, m in ordered
+        },
+        **common,
+    }
+    currents = dash.split_headlines(rollouts, arrivals, since=period.start, until=until, **by_team)
+    befores = dash.split_headlines(
+        rollouts, arrivals, since=previous.start, until=previous.end, **by_team
+    )
     teams = []
-    for team, members in sorted(grouped.items(), key=lambda i: (i[0] is None, i[0] or "")):
-        tz = (members[0]["team__timezone"] or "UTC") if team else "UTC"
+    for team, _members in ordered:
         name = team or "Without a team"
-        current, before = headlines([m["name"] for m in members], tz)
+        current, before = currents[team], befores[team]
         teams.append(
             TeamRow(
                 name=name,

@@ -129,8 +129,20 @@ def change_failure_rate(
     `now`: a rollback, revert or hotfix may still mark a late rollout failed. The level needs
     >= 20 rollouts; see `levels.level_for_failure_rate` for the 2024 inversion.
     """
+    return change_failure_of(
+        change_failure_items(rollouts, since=since, until=until, failure_links=failure_links),
+        until=until,
+        now=now,
+        benchmark=benchmark,
+    )
+
+
+def change_failure_of(
+    items: pd.DataFrame, *, until: datetime, now: datetime, benchmark: int = DEFAULT_BENCHMARK
+) -> ChangeFailureRate:
+    """`change_failure_rate` of a scope from its rows of `change_failure_items` (row-wise, so
+    one pass over many services serves each)."""
     moment = check_aware(now, "now")
-    items = change_failure_items(rollouts, since=since, until=until, failure_links=failure_links)
     confirmed = int(items["confirmed"].sum())
     inferred = int(items["inferred"].sum())
     result = rate(confirmed + inferred, len(items))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dora.metrics.frames import (
@@ -93,13 +94,28 @@ def deployment_frequency(
     - median_gap_seconds: median time between consecutive counted rollouts of the same
       (service, environment), gaps pooled; a gap is placed by its later rollout.
     """
-    start, end = check_window(since, until)
+    return frequency_of(
+        frequency_frame(rollouts),
+        since=since,
+        until=until,
+        tz=tz,
+        benchmark=benchmark,
+        first_rollout_at=first_rollout_at,
+    )
+
+
+def frequency_frame(rollouts: pd.DataFrame) -> pd.DataFrame:
+    """The row-wise part of `deployment_frequency`, which needs no window: the rollouts with
+    `counted` (kind change or config) and `gap_seconds` (since the previous counted rollout of
+    the same service and environment in the frame).
+
+    A frame of many services gives each service the rows it would get alone, so the figures of
+    many scopes can share one pass (`frequency_of` on each scope's rows).
+    """
     require_columns(rollouts, ROLLOUT_COLUMNS, "rollouts")
     live = utc(rollouts["first_live_at"], "rollouts.first_live_at")
     kind = text(rollouts["kind"])
     counted_mask = kind.isin(COUNTED_KINDS)
-    window_mask = in_window(live, start, end)
-
     frame = pd.DataFrame(
         {
             "rollout_id": rollouts["rollout_id"],
@@ -114,7 +130,23 @@ def deployment_frequency(
     counted_all = frame[counted_mask].sort_values(["service", "environment", "first_live_at"])
     gaps = counted_all.groupby(["service", "environment"], sort=False)["first_live_at"].diff()
     frame["gap_seconds"] = gaps.dt.total_seconds().reindex(frame.index)
-    items = frame[window_mask].sort_values("first_live_at").reset_index(drop=True)
+    return frame
+
+
+def frequency_of(
+    frame: pd.DataFrame,
+    *,
+    since: datetime,
+    until: datetime,
+    tz: str = "UTC",
+    benchmark: int = DEFAULT_BENCHMARK,
+    first_rollout_at: datetime | None = None,
+) -> Frequency:
+    """`deployment_frequency` of a scope from its rows of `frequency_frame`."""
+    start, end = check_window(since, until)
+    live = frame["first_live_at"]
+    counted_mask = frame["counted"]
+    items = frame[in_window(live, start, end)].sort_values("first_live_at").reset_index(drop=True)
     counted = items[items["counted"]]
 
     n = len(counted)
@@ -124,15 +156,13 @@ def deployment_frequency(
     per_week = n / weeks_in_window
     lo, hi = poisson_ci(n)
 
-    days = local_days(counted["first_live_at"], tz)
-    deploy_days = int(days.nunique())
+    days = _day_numbers(local_days(counted["first_live_at"], tz))
+    deploy_days = len(days)
     local_start = start.tz_convert(tz).tz_localize(None)
     local_end = end.tz_convert(tz).tz_localize(None)
-    first_day = local_start.normalize()
-    last_day = (local_end - pd.Timedelta(microseconds=1)).normalize()
     weeks = _deploy_days_per_week(days, local_start, local_end)
-    median_per_week = float(weeks["deploy_days"].median())
-    median_per_month = _median_deploy_days_per_month(days, first_day, last_day)
+    median_per_week = float(np.median(weeks["deploy_days"].to_numpy()))
+    median_per_month = _median_deploy_days_per_month(days, local_start, local_end)
     gap = counted["gap_seconds"].dropna()
 
     history = frame[counted_mask & (live < end)]
@@ -168,39 +198,60 @@ def deployment_frequency(
     )
 
 
+def _day_numbers(days: pd.Series) -> np.ndarray:
+    """The distinct local dates of `days` (naive midnights) as days since 1970-01-01, sorted."""
+    return np.unique(days.dropna().to_numpy().astype("datetime64[D]").astype(np.int64))
+
+
+def _day_range(local_start: pd.Timestamp, local_end: pd.Timestamp) -> tuple[int, int]:
+    """The first and last local date the window [local_start, local_end) touches, as day
+    numbers (days since 1970-01-01)."""
+    first_day = local_start.normalize()
+    last_day = (local_end - pd.Timedelta(microseconds=1)).normalize()
+    return (
+        int(first_day.to_datetime64().astype("datetime64[D]").astype(np.int64)),
+        int(last_day.to_datetime64().astype("datetime64[D]").astype(np.int64)),
+    )
+
+
+def _monday(days: np.ndarray | int) -> np.ndarray | int:
+    """The Monday starting the ISO week of day numbers (1970-01-01 was a Thursday)."""
+    return days - (days + 3) % 7
+
+
 def _deploy_days_per_week(
-    days: pd.Series, local_start: pd.Timestamp, local_end: pd.Timestamp
+    days: np.ndarray, local_start: pd.Timestamp, local_end: pd.Timestamp
 ) -> pd.DataFrame:
-    """Distinct deploy days per ISO week (Monday start) for the weeks the window covers.
+    """Distinct deploy days (`days`: distinct day numbers, see `_day_numbers`) per ISO week
+    (Monday start) for the weeks the window covers.
 
     A week counts when at least half of it lies in the window, so a window edge a few hours
     into a week does not add a spurious zero; when no week qualifies (a window under 3.5 days)
     every week it touches counts.
     """
-    first_day = local_start.normalize()
-    last_day = (local_end - pd.Timedelta(microseconds=1)).normalize()
-    first_monday = first_day - pd.Timedelta(days=first_day.weekday())
-    last_monday = last_day - pd.Timedelta(days=last_day.weekday())
-    mondays = pd.date_range(first_monday, last_monday, freq="7D")
-    week_end = mondays + pd.Timedelta(days=7)
-    overlap = week_end.where(week_end < local_end, local_end) - mondays.where(
-        mondays > local_start, local_start
-    )
-    kept = mondays[overlap >= pd.Timedelta(days=3.5)]
-    if kept.empty:
+    first_day, last_day = _day_range(local_start, local_end)
+    mondays = np.arange(_monday(first_day), int(_monday(last_day)) + 1, 7, dtype=np.int64)
+    day_ns = 86_400 * 10**9
+    start_ns, end_ns = local_start.value, local_end.value  # naive local wall time, in ns
+    overlap = np.minimum((mondays + 7) * day_ns, end_ns) - np.maximum(mondays * day_ns, start_ns)
+    kept = mondays[overlap >= day_ns * 7 // 2]
+    if not kept.size:
         kept = mondays
-    distinct = days.drop_duplicates()
-    week_of = distinct - pd.to_timedelta(distinct.dt.day_of_week, unit="D")
-    counts = week_of.value_counts().reindex(kept, fill_value=0)
-    return pd.DataFrame({"week": kept.date, "deploy_days": counts.to_numpy()})
+    at = np.searchsorted(kept, _monday(days))
+    inside = at < kept.size
+    inside[inside] = kept[at[inside]] == _monday(days)[inside]
+    counts = np.bincount(at[inside], minlength=kept.size)
+    return pd.DataFrame(
+        {"week": kept.astype("datetime64[D]").astype(object), "deploy_days": counts}
+    )
 
 
 def _median_deploy_days_per_month(
-    days: pd.Series, first_day: pd.Timestamp, last_day: pd.Timestamp
+    days: np.ndarray, local_start: pd.Timestamp, local_end: pd.Timestamp
 ) -> float:
-    """Median deploy days per 30-day block, counted back from the window's last local day."""
-    span = (last_day - first_day).days + 1
-    blocks = max(1, span // MONTH_DAYS)
-    back = (last_day - days.drop_duplicates()).dt.days // MONTH_DAYS
-    counts = back[back < blocks].value_counts().reindex(range(blocks), fill_value=0)
-    return float(counts.median())
+    """Median deploy days (`days`: distinct day numbers) per 30-day block, counted back from
+    the window's last local day."""
+    first_day, last_day = _day_range(local_start, local_end)
+    blocks = max(1, (last_day - first_day + 1) // MONTH_DAYS)
+    back = (last_day - days) // MONTH_DAYS
+    return float(np.median(np.bincount(back[(back >= 0) & (back < blocks)], minlength=blocks)))

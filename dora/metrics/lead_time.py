@@ -113,7 +113,12 @@ def lead_time_for_changes(
     timed. merge_to_production leaves out durations <= 0 and changes without merged_at.
     Category by p50 (D1–D6); the level needs n >= 10 changes.
     """
-    items = lead_time_items(arrivals, since=since, until=until)
+    return lead_time_of(lead_time_items(arrivals, since=since, until=until), benchmark=benchmark)
+
+
+def lead_time_of(items: pd.DataFrame, *, benchmark: int = DEFAULT_BENCHMARK) -> LeadTime:
+    """`lead_time_for_changes` of a scope from its rows of `lead_time_items` (which, over many
+    services, gives each the rows it would get alone)."""
     lead = graded(
         duration_summary(items["lead_time_seconds"]),
         LEAD_TIME,

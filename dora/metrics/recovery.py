@@ -84,6 +84,14 @@ def recovery_time(
       null or >= until), with age_seconds = until - first_live_at: right-censored, never dropped.
     Category by p50 (D1–D6); the level needs >= 5 restored failures.
     """
+    items, unrestored = recovery_items(rollouts, since=since, until=until)
+    return recovery_of(items, unrestored, benchmark=benchmark)
+
+
+def recovery_items(
+    rollouts: pd.DataFrame, *, since: datetime, until: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The row-wise part of `recovery_time`: its `items` and `unrestored_items`."""
     start, end = check_window(since, until)
     require_columns(rollouts, ROLLOUT_COLUMNS, "rollouts")
     failed_mask = text(rollouts["failure"]).isin(("confirmed", "inferred"))
@@ -99,7 +107,17 @@ def recovery_time(
     open_mask = (failed["first_live_at"] < end) & ~(failed["restored_at"] < end)
     unrestored = failed[open_mask].copy()
     unrestored["age_seconds"] = (end - unrestored["first_live_at"]).dt.total_seconds()
+    return (
+        items.sort_values("restored_at").reset_index(drop=True),
+        unrestored.sort_values("first_live_at").reset_index(drop=True),
+    )
 
+
+def recovery_of(
+    items: pd.DataFrame, unrestored: pd.DataFrame, *, benchmark: int = DEFAULT_BENCHMARK
+) -> RecoveryTime:
+    """`recovery_time` of a scope from its rows of both `recovery_items` frames (row-wise, so
+    one pass over many services serves each)."""
     duration = graded(
         duration_summary(items["recovery_seconds"]),
         RECOVERY,
@@ -110,8 +128,8 @@ def recovery_time(
         duration=duration,
         unrestored=len(unrestored),
         invalid=int(items["invalid"].sum()),
-        items=items.sort_values("restored_at").reset_index(drop=True),
-        unrestored_items=unrestored.sort_values("first_live_at").reset_index(drop=True),
+        items=items,
+        unrestored_items=unrestored,
     )
 
 
@@ -134,6 +152,14 @@ def time_to_restore(
     use the recovery table (this is the 2021/2022 definition of that column); the level needs
     >= 5 restored incidents, the recovery minimum.
     """
+    items, still_open = restore_items(incidents, since=since, until=until)
+    return restore_of(items, still_open, benchmark=benchmark)
+
+
+def restore_items(
+    incidents: pd.DataFrame, *, since: datetime, until: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The row-wise part of `time_to_restore`: its `items`, and the incidents still open."""
     start, end = check_window(since, until)
     require_columns(incidents, INCIDENT_COLUMNS, "incidents")
     frame = incidents.copy()
@@ -146,6 +172,14 @@ def time_to_restore(
     items["invalid"] = restore < 0
     items["restore_seconds"] = restore.where(restore >= 0)
     still_open = (frame["opened_at"] < end) & ~(frame["restored_at"] < end)
+    return items.sort_values("restored_at").reset_index(drop=True), frame[still_open]
+
+
+def restore_of(
+    items: pd.DataFrame, still_open: pd.DataFrame, *, benchmark: int = DEFAULT_BENCHMARK
+) -> TimeToRestore:
+    """`time_to_restore` of a scope from its rows of both `restore_items` frames (row-wise, so
+    one pass over many services serves each)."""
     duration = graded(
         duration_summary(items["restore_seconds"]),
         RECOVERY,
@@ -154,7 +188,7 @@ def time_to_restore(
     )
     return TimeToRestore(
         duration=duration,
-        unrestored=int(still_open.sum()),
+        unrestored=len(still_open),
         invalid=int(items["invalid"].sum()),
-        items=items.sort_values("restored_at").reset_index(drop=True),
+        items=items,
     )

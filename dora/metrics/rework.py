@@ -50,6 +50,11 @@ def rework_rate(rollouts: pd.DataFrame, *, since: datetime, until: datetime) -> 
       remediation flag is missing. An incident's caused_by link makes a rollout failed, not
       rework, so `failure` plays no part here. `sufficient` is False below 20 rollouts.
     """
+    return rework_of(rework_items(rollouts, since=since, until=until))
+
+
+def rework_items(rollouts: pd.DataFrame, *, since: datetime, until: datetime) -> pd.DataFrame:
+    """The rework rate's denominator (see `rework_rate`) with `rework` (bool), by first_live_at."""
     start, end = check_window(since, until)
     require_columns(rollouts, ROLLOUT_COLUMNS, "rollouts")
     live = utc(rollouts["first_live_at"], "rollouts.first_live_at")
@@ -58,6 +63,12 @@ def rework_rate(rollouts: pd.DataFrame, *, since: datetime, until: datetime) -> 
     items = rollouts.loc[mask].copy()
     items["first_live_at"] = live[mask]
     items["rework"] = as_bool(items["remediation"]) | (kind[mask] == "rollback")
+    return items.sort_values("first_live_at").reset_index(drop=True)
+
+
+def rework_of(items: pd.DataFrame) -> ReworkRate:
+    """`rework_rate` of a scope from its rows of `rework_items` (row-wise, so one pass over many
+    services serves each)."""
     result = rate(int(items["rework"].sum()), len(items))
     return ReworkRate(
         rework=result.numerator,
@@ -65,5 +76,5 @@ def rework_rate(rollouts: pd.DataFrame, *, since: datetime, until: datetime) -> 
         rate=result.rate,
         ci95=result.ci95,
         sufficient=result.denominator >= MIN_ROLLOUTS_REWORK,
-        items=items.sort_values("first_live_at").reset_index(drop=True),
+        items=items,
     )

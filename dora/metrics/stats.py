@@ -63,12 +63,24 @@ class Rate:
         }
 
 
-def percentiles(values: pd.Series, qs: tuple[float, ...] = (0.5, 0.75, 0.9)) -> list[float | None]:
-    """Linear-interpolation percentiles (pandas `quantile` default); None for an empty sample."""
-    clean = values.dropna().astype(float)
-    if clean.empty:
+def _clean(values: pd.Series | np.ndarray) -> np.ndarray:
+    """The values as floats without the missing ones."""
+    if isinstance(values, pd.Series):
+        array = values.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        array = np.asarray(values, dtype=float)
+    return array[~np.isnan(array)]
+
+
+def percentiles(
+    values: pd.Series | np.ndarray, qs: tuple[float, ...] = (0.5, 0.75, 0.9)
+) -> list[float | None]:
+    """Linear-interpolation percentiles (pandas `quantile` default: numpy's "linear", which
+    pandas calls); None for an empty sample."""
+    clean = _clean(values)
+    if not clean.size:
         return [None] * len(qs)
-    return [float(v) for v in clean.quantile(list(qs)).to_numpy()]
+    return [float(v) for v in np.quantile(clean, qs, method="linear")]
 
 
 @lru_cache(maxsize=4096)
@@ -97,20 +109,23 @@ def median_ci_rank(n: int) -> int | None:
     return int(below[-1]) + 1 if below.size else None
 
 
-def median_ci(values: pd.Series) -> tuple[float, float] | None:
+def median_ci(values: pd.Series | np.ndarray) -> tuple[float, float] | None:
     """Distribution-free 95% CI of the median by order statistics; None when n < 6."""
-    sample = np.sort(values.dropna().astype(float).to_numpy())
+    return _median_ci_sorted(np.sort(_clean(values)))
+
+
+def _median_ci_sorted(sample: np.ndarray) -> tuple[float, float] | None:
     k = median_ci_rank(len(sample))
     if k is None:
         return None
     return float(sample[k - 1]), float(sample[len(sample) - k])
 
 
-def duration_summary(values: pd.Series) -> Duration:
+def duration_summary(values: pd.Series | np.ndarray) -> Duration:
     """n, p50, p75, p90 and the median CI of durations in seconds (category/level left empty)."""
-    clean = values.dropna().astype(float)
-    p50, p75, p90 = percentiles(clean)
-    return Duration(n=len(clean), p50=p50, p75=p75, p90=p90, median_ci95=median_ci(clean))
+    sample = np.sort(_clean(values))
+    p50, p75, p90 = percentiles(sample)
+    return Duration(n=len(sample), p50=p50, p75=p75, p90=p90, median_ci95=_median_ci_sorted(sample))
 
 
 def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float] | None:
@@ -191,6 +206,7 @@ def _solve_decreasing(f: Any, target: float, lo: float, hi: float) -> float:
     return (lo + hi) / 2
 
 
+@lru_cache(maxsize=4096)
 def poisson_ci(count: int) -> tuple[float, float]:
     """Exact (Garwood) 95% interval for a Poisson mean having observed `count` events.
 

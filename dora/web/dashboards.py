@@ -153,26 +153,31 @@ def _overview_figures(
     teams: dict[str | None, list[dict[str, Any]]] = {}
     for service in services:
         teams.setdefault(service["team__name"], []).append(service)
+    shown = [
+        (team, members)
+        for team, members in sorted(teams.items(), key=lambda i: (i[0] is None, i[0] or ""))
+        if team is None or access.team_allowed(team)
+    ]
+    team_of = {s["name"]: team for team, members in shown for s in members}
+    team_common = {
+        "groups": team_of,
+        "now": now,
+        "benchmark": benchmark,
+        "tz": {t: (m[0]["team__timezone"] or "UTC") if t else "UTC" for t, m in shown},
+        "first_rollout_at": {
+            t: min((first[s["name"]] for s in m if s["name"] in first), default=None)
+            for t, m in shown
+        },
+        "incidents": incidents,
+    }
+    currents = dash.split_headlines(rollouts, arrivals, since=since, until=until, **team_common)
+    previouses = dash.split_headlines(
+        rollouts, arrivals, since=previous_since, until=since, **team_common
+    )
     rows = []
-    for team, members in sorted(teams.items(), key=lambda item: (item[0] is None, item[0] or "")):
-        if team is not None and not access.team_allowed(team):
-            continue
+    for team, members in shown:
         names = [s["name"] for s in members]
-        tz = (members[0]["team__timezone"] or "UTC") if team else "UTC"
-        team_rollouts = rollouts[rollouts["service"].isin(names)]
-        team_arrivals = arrivals[arrivals["service"].isin(names)]
-        firsts = [first[n] for n in names if n in first]
-        common = {
-            "now": now,
-            "tz": tz,
-            "benchmark": benchmark,
-            "first_rollout_at": min(firsts) if firsts else None,
-            "incidents": dash.of_services(incidents, names),
-        }
-        current = dash.headline(team_rollouts, team_arrivals, since=since, until=until, **common)
-        previous = dash.headline(
-            team_rollouts, team_arrivals, since=previous_since, until=since, **common
-        )
+        current, previous = currents[team], previouses[team]
         scope_params = {"team": team} if team else {"services": names}
         cells = []
         for now_figure, then_figure in zip(current.figures, previous.figures, strict=True):
@@ -202,21 +207,19 @@ def _overview_figures(
     context["teams"] = rows
 
     levels: Counter[str] = Counter()
-    rollouts_of, arrivals_of = dash.ByService(rollouts), dash.ByService(arrivals)
-    incidents_of = dash.ByService(incidents)
-    for service in services:
-        name = service["name"]
-        result = dash.headline(
-            rollouts_of[name],
-            arrivals_of[name],
-            since=since,
-            until=until,
-            now=now,
-            tz=service["team__timezone"] or "UTC",
-            benchmark=benchmark,
-            first_rollout_at=first.get(name),
-            incidents=incidents_of[name],
-        )
+    per_service = dash.split_headlines(
+        rollouts,
+        arrivals,
+        groups={s["name"]: s["name"] for s in services},
+        since=since,
+        until=until,
+        now=now,
+        benchmark=benchmark,
+        tz={s["name"]: s["team__timezone"] or "UTC" for s in services},
+        first_rollout_at=first,
+        incidents=incidents,
+    )
+    for result in per_service.values():
         levels[result.level or "insufficient"] += 1
     org = dash.headline(
         rollouts,

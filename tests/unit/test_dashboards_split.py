@@ -1,0 +1,216 @@
+"""dora.dashboards.split_headlines: one pass over many services gives each group of them the
+figures `headline` gives on that group's own rows."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from dora import dashboards as dash
+
+SINCE = datetime(2026, 1, 5, tzinfo=UTC)
+UNTIL = datetime(2026, 3, 30, tzinfo=UTC)
+NOW = UNTIL + timedelta(hours=5)
+SERVICES = ("cart", "pay", "search", "ship", "auth", "legacy", "quiet")
+TEAMS = {"cart": "shop", "pay": "shop", "search": "find", "legacy": "old"}  # others: no team
+TZ = {"shop": "Europe/Berlin", "find": "America/New_York", "old": "UTC", None: "UTC"}
+# The last rollout of "legacy": more than half a year before UNTIL, so it has no history the
+# F1/F2 rule looks at.
+LEGACY_END = UNTIL - timedelta(weeks=28)
+
+
+def estate(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Rollouts (two environments, history before the window), arrivals (changes arriving in
+    several services, a direct push, unattributed ones) and incidents of six services."""
+    rng = random.Random(seed)
+    rollouts, arrivals, incidents = [], [], []
+    for number, service in enumerate(SERVICES[:-1]):
+        moment = SINCE - timedelta(weeks=30 + number)
+        while moment < (LEGACY_END if service == "legacy" else UNTIL + timedelta(days=2)):
+            moment += timedelta(hours=rng.uniform(3, 60))
+            rollout_id = len(rollouts) + 1
+            failed = rng.random() < 0.15
+            rollouts.append(
+                {
+                    "rollout_id": rollout_id,
+                    "service": service,
+                    "environment": rng.choice(["production", "production-eu"]),
+                    "kind": rng.choice(["change"] * 7 + ["config", "rollback", "redeploy"]),
+                    "first_live_at": moment,
+                    "failure": rng.choice(["confirmed", "inferred"]) if failed else "",
+                    "restored_at": (
+                        moment + timedelta(hours=rng.uniform(-1, 40))
+                        if failed and rng.random() < 0.85
+                        else None
+                    ),
+                    "remediation": rng.random() < 0.1,
+                }
+            )
+            for _ in range(rng.randint(0, 3)):
+                change = rng.randint(1, 400)  # a change may reach several services
+                start = moment - timedelta(hours=rng.uniform(-2, 300))
+                arrivals.append(
+                    {
+                        "change_id": change if rng.random() < 0.9 else None,
+                        "commit_sha": "" if rng.random() < 0.9 else f"sha{rollout_id}",
+                        "service": service,
+                        "rollout_id": rollout_id,
+                        "start": start,
+                        "merged_at": start + timedelta(hours=1) if rng.random() < 0.9 else None,
+                        "arrived_at": moment,
+                        "unattributed": rng.random() < 0.05,
+                    }
+                )
+            if rng.random() < 0.05:
+                opened = moment + timedelta(minutes=rng.uniform(1, 600))
+                incidents.append(
+                    {
+                        "incident_id": f"INC-{len(incidents)}",
+                        "service": service,
+                        "environment": "production",
+                        "opened_at": opened,
+                        "impact_started_at": opened - timedelta(minutes=5)
+                        if rng.random() < 0.5
+                        else None,
+                        "mitigated_at": opened + timedelta(minutes=rng.uniform(5, 900))
+                        if rng.random() < 0.6
+                        else None,
+                        "resolved_at": opened + timedelta(hours=rng.uniform(1, 30))
+                        if rng.random() < 0.9
+                        else None,
+                    }
+                )
+    rollout_frame = pd.DataFrame(rollouts).sample(frac=1, random_state=seed)  # any order
+    for column in ("first_live_at", "restored_at"):
+        rollout_frame[column] = pd.to_datetime(rollout_frame[column], utc=True)
+    arrival_frame = pd.DataFrame(arrivals).sample(frac=1, random_state=seed)
+    for column in ("start", "merged_at", "arrived_at"):
+        arrival_frame[column] = pd.to_datetime(arrival_frame[column], utc=True)
+    incident_frame = pd.DataFrame(incidents)
+    for column in ("opened_at", "impact_started_at", "mitigated_at", "resolved_at"):
+        incident_frame[column] = pd.to_datetime(incident_frame[column], utc=True)
+    return rollout_frame, arrival_frame, incident_frame
+
+
+def items_of(result: dash.Headline) -> dict[str, pd.DataFrame]:
+    """The items behind each figure, in one order (the split keeps the frame's order, which
+    may differ among rows of one moment)."""
+    found = {
+        "frequency": result.frequency.items,
+        "lead_time": result.lead_time.items,
+        "failure": result.change_failure.items,
+        "recovery": result.recovery.items,
+        "unrestored": result.recovery.unrestored_items,
+        "rework": result.rework.items,
+    }
+    keys = {"lead_time": ["service", "change_id", "commit_sha"]}
+    return {
+        name: items.sort_values(keys.get(name, ["rollout_id"])).reset_index(drop=True)
+        for name, items in found.items()
+    }
+
+
+def figures_of(result: dash.Headline, benchmark: int) -> dict[str, object]:
+    """Everything a page shows of a headline, and the figures' items."""
+    shown: dict[str, object] = {
+        "figures": result.figures,
+        "level": result.level,
+        "frequency": result.frequency.as_dict(),
+        "frequency_extra": (
+            result.frequency.redeploys,
+            result.frequency.rollbacks,
+            result.frequency.deploy_days,
+            result.frequency.per_week_ci95,
+            result.frequency.weeks.to_dict("list"),
+        ),
+        "lead_time": result.lead_time.as_dict(),
+        "merge": result.lead_time.merge_to_production.as_dict(),
+        "failure": result.change_failure.as_dict(),
+        "recovery": (result.recovery.as_dict(), result.recovery.invalid),
+        "rework": result.rework.as_dict(),
+    }
+    if benchmark <= 2022:
+        shown["restore"] = (result.restore.as_dict(), result.restore.unrestored)
+    return shown
+
+
+@pytest.mark.parametrize(
+    ("seed", "benchmark", "since", "until"),
+    [
+        (1, 2024, SINCE, UNTIL),
+        (2, 2021, SINCE, UNTIL),
+        (3, 2023, UNTIL - timedelta(days=5), UNTIL),  # a short window: weeks touched
+        (4, 2022, SINCE - timedelta(weeks=12), SINCE),
+    ],
+)
+def test_each_group_gets_the_figures_of_its_own_rows(
+    seed: int, benchmark: int, since: datetime, until: datetime
+) -> None:
+    rollouts, arrivals, incidents = estate(seed)
+    levels_incidents = incidents if benchmark <= 2022 else None
+    team_of = {service: TEAMS.get(service) for service in SERVICES}  # "quiet" has no rows
+    first = {
+        team: rollouts[rollouts["service"].isin([s for s in SERVICES if team_of[s] == team])][
+            "first_live_at"
+        ].min()
+        for team in set(team_of.values())
+    }
+    first["shop"] = None  # the default: the earliest rollout in the group's frame
+
+    split = dash.split_headlines(
+        rollouts,
+        arrivals,
+        groups=team_of,
+        since=since,
+        until=until,
+        now=NOW,
+        benchmark=benchmark,
+        tz=TZ,
+        first_rollout_at=first,
+        incidents=levels_incidents,
+    )
+
+    assert list(split) == list(dict.fromkeys(team_of.values()))
+    compared = 0
+    for team, result in split.items():
+        names = [s for s in SERVICES if team_of[s] == team]
+        alone = dash.headline(
+            rollouts[rollouts["service"].isin(names)],
+            arrivals[arrivals["service"].isin(names)],
+            since=since,
+            until=until,
+            now=NOW,
+            tz=TZ[team],
+            benchmark=benchmark,
+            first_rollout_at=first.get(team),
+            incidents=dash.of_services(levels_incidents, names),
+        )
+        assert figures_of(result, benchmark) == figures_of(alone, benchmark), team
+        expected = items_of(alone)
+        for name, items in items_of(result).items():
+            pd.testing.assert_frame_equal(items, expected[name], obj=f"{team} {name}")
+        compared += result.frequency.rollouts + result.lead_time.duration.n
+    assert compared > 20  # the groups had rows to count
+
+
+def test_a_group_without_rows_gets_empty_figures() -> None:
+    rollouts, arrivals, _ = estate(5)
+    split = dash.split_headlines(
+        rollouts,
+        arrivals,
+        groups={"cart": "cart", "quiet": "quiet"},
+        since=SINCE,
+        until=UNTIL,
+        now=NOW,
+        benchmark=2024,
+        tz={"cart": "UTC", "quiet": "UTC"},
+        first_rollout_at={},
+    )
+    assert split["quiet"].frequency.rollouts == 0
+    assert split["quiet"].lead_time.duration.n == 0
+    assert split["quiet"].level is None
+    assert split["cart"].frequency.rollouts > 0
+    assert set(split["cart"].frequency.items["service"]) == {"cart"}
