@@ -223,19 +223,11 @@ def estate_matrix(
     runs = _frames(computations, "automation_runs")
     evidence = automation_evidence(runs if len(runs) else _empty_runs(), since=since, until=until)
     moment = pd.Timestamp(until)
-    by_pair_items = (
-        {key: group for key, group in items.groupby(["service", "environment"])}
-        if len(items)
-        else {}
-    )
+    by_pair_items = _rows_by_pair(items)
     by_pair_rows = (
         {(r.service, r.environment): r for r in rows.itertuples(index=False)} if len(rows) else {}
     )
-    by_pair_lag = (
-        {key: group for key, group in instances.groupby(["service", "environment"])}
-        if len(instances)
-        else {}
-    )
+    by_pair_lag = _rows_by_pair(instances)
 
     matrix_rows = []
     for service in services:
@@ -272,6 +264,16 @@ def estate_matrix(
     )
 
 
+def _rows_by_pair(frame: pd.DataFrame) -> dict[tuple[str, str], list[Any]]:
+    """The frame's rows (named tuples, in the frame's order) per (service, environment): one
+    pass for the whole matrix, instead of a frame per cell."""
+    found: dict[tuple[str, str], list[Any]] = {}
+    if len(frame):
+        for row in frame.itertuples(index=False):
+            found.setdefault((row.service, row.environment), []).append(row)
+    return found
+
+
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -287,23 +289,27 @@ def _empty_runs() -> pd.DataFrame:
 def _cell(
     env: Mapping[str, Any],
     spread: Any,
-    items: pd.DataFrame | None,
-    lag: pd.DataFrame | None,
+    items: list[Any] | None,
+    lag: list[Any] | None,
     moment: pd.Timestamp,
 ) -> Cell:
+    """One cell from its version spread row, its live items and its automation instances
+    (rows of the spread's items and of the instances frame, see `_rows_by_pair`)."""
     stale_after = env["stale_after"] or timedelta(days=7)
     limit = stale_after.total_seconds()
     limit_text = age_text(limit)
     versions: tuple[str, ...] = ()
     newest_age = None
     details: dict[str, dict[str, Any]] = {}
-    if items is not None and len(items):
-        ordered = items.sort_values("release_no", ascending=False)
-        versions = tuple(dict.fromkeys(version_label(v) for v in ordered["version"]))
-        newest_no = ordered["release_no"].max()
-        newest = ordered[ordered["release_no"] == newest_no]
-        newest_age = (moment - pd.Timestamp(newest["released_at"].min())).total_seconds()
-        for row in ordered.itertuples(index=False):
+    if items:
+        ordered = sorted(items, key=lambda row: row.release_no, reverse=True)
+        versions = tuple(dict.fromkeys(version_label(row.version) for row in ordered))
+        newest_no = ordered[0].release_no
+        released_first = min(
+            pd.Timestamp(row.released_at) for row in ordered if row.release_no == newest_no
+        )
+        newest_age = (moment - released_first).total_seconds()
+        for row in ordered:
             released = pd.Timestamp(row.released_at)
             details[str(row.target)] = {
                 "version": version_label(row.version),
@@ -313,8 +319,8 @@ def _cell(
             }
     lags = []
     stale_instances = 0
-    if lag is not None and len(lag):
-        for row in lag.itertuples(index=False):
+    if lag:
+        for row in lag:
             never = pd.isna(row.lag_seconds)
             seconds = None if never else float(row.lag_seconds)
             state = cell_state(seconds, float(row.stale_after_seconds), never=never)
