@@ -13,8 +13,6 @@ from dora.metrics.frames import (
     DAY_SECONDS,
     WEEK_SECONDS,
     check_window,
-    in_window,
-    local_days,
     require_columns,
     text,
     utc,
@@ -130,7 +128,8 @@ def frequency_frame(rollouts: pd.DataFrame) -> pd.DataFrame:
     counted_all = frame[counted_mask].sort_values(["service", "environment", "first_live_at"])
     gaps = counted_all.groupby(["service", "environment"], sort=False)["first_live_at"].diff()
     frame["gap_seconds"] = gaps.dt.total_seconds().reindex(frame.index)
-    return frame
+    # In time order, so a window's rows are a slice (frequency_of); a group's rows keep it.
+    return frame.sort_values("first_live_at", kind="stable", na_position="last")
 
 
 def frequency_of(
@@ -142,41 +141,48 @@ def frequency_of(
     benchmark: int = DEFAULT_BENCHMARK,
     first_rollout_at: datetime | None = None,
 ) -> Frequency:
-    """`deployment_frequency` of a scope from its rows of `frequency_frame`."""
+    """`deployment_frequency` of a scope from its rows of `frequency_frame` (in time order, as
+    it returns them and as a group of them stays)."""
     start, end = check_window(since, until)
     live = frame["first_live_at"]
-    counted_mask = frame["counted"]
-    items = frame[in_window(live, start, end)].sort_values("first_live_at").reset_index(drop=True)
-    counted = items[items["counted"]]
+    if not live.is_monotonic_increasing:  # rows without a moment never count
+        frame = frame[live.notna()].sort_values("first_live_at", kind="stable")
+        live = frame["first_live_at"]
+    first, last = int(live.searchsorted(start)), int(live.searchsorted(end))
+    items = frame.iloc[first:last].reset_index(drop=True)
+    counted_flags = frame["counted"].to_numpy(dtype=bool)
+    counted = counted_flags[first:last]
 
-    n = len(counted)
+    n = int(counted.sum())
     window_seconds = (end - start).total_seconds()
     per_day = n / (window_seconds / DAY_SECONDS)
     weeks_in_window = window_seconds / WEEK_SECONDS
     per_week = n / weeks_in_window
     lo, hi = poisson_ci(n)
 
-    days = _day_numbers(local_days(counted["first_live_at"], tz))
+    days = _day_numbers(live.array[first:last][counted], tz)
     deploy_days = len(days)
     local_start = start.tz_convert(tz).tz_localize(None)
     local_end = end.tz_convert(tz).tz_localize(None)
     weeks = _deploy_days_per_week(days, local_start, local_end)
     median_per_week = float(np.median(weeks["deploy_days"].to_numpy()))
     median_per_month = _median_deploy_days_per_month(days, local_start, local_end)
-    gap = counted["gap_seconds"].dropna()
+    gaps = frame["gap_seconds"].to_numpy(dtype=float)[first:last][counted]
+    gap = gaps[~np.isnan(gaps)]
 
-    history = frame[counted_mask & (live < end)]
-    recent = int((history["first_live_at"] >= end - pd.Timedelta(seconds=HALF_YEAR)).sum())
+    history = int(counted_flags[:last].sum())  # counted rollouts before the window's end
+    half_year_ago = int(live.searchsorted(end - pd.Timedelta(seconds=HALF_YEAR)))
+    recent = int(counted_flags[half_year_ago:last].sum())
     category = None
-    if len(history):
+    if history:
         category = frequency_category(
             median_deploy_days_per_week=median_per_week,
             rollouts_per_deploy_day=n / deploy_days if deploy_days else 0.0,
             median_deploy_days_per_month=median_per_month,
             rollouts_last_half_year=recent,
         )
-    if first_rollout_at is None and live.notna().any():
-        first_rollout_at = live.min()
+    if first_rollout_at is None and len(live):
+        first_rollout_at = live.iloc[0]
     level = None
     if category is not None and frequency_badge_allowed(first_rollout_at, end):
         level = level_for_category(DEPLOYMENT_FREQUENCY, category, benchmark)
@@ -185,12 +191,12 @@ def frequency_of(
         rollouts=n,
         per_day=per_day,
         per_week=per_week,
-        deploy_days_per_week=median_per_week if n or len(history) else None,
-        median_gap_seconds=float(gap.median()) if len(gap) else None,
+        deploy_days_per_week=median_per_week if n or history else None,
+        median_gap_seconds=float(np.median(gap)) if len(gap) else None,
         category=category,
         level=level,
-        redeploys=int((items["kind"] == "redeploy").sum()),
-        rollbacks=int((items["kind"] == "rollback").sum()),
+        redeploys=int((items["kind"].to_numpy() == "redeploy").sum()),
+        rollbacks=int((items["kind"].to_numpy() == "rollback").sum()),
         deploy_days=deploy_days,
         per_week_ci95=(lo / weeks_in_window, hi / weeks_in_window),
         weeks=weeks,
@@ -198,9 +204,11 @@ def frequency_of(
     )
 
 
-def _day_numbers(days: pd.Series) -> np.ndarray:
-    """The distinct local dates of `days` (naive midnights) as days since 1970-01-01, sorted."""
-    return np.unique(days.dropna().to_numpy().astype("datetime64[D]").astype(np.int64))
+def _day_numbers(moments: Any, tz: str) -> np.ndarray:
+    """The distinct local dates in `tz` of aware moments (an array) as days since 1970-01-01,
+    sorted."""
+    local = pd.DatetimeIndex(moments).tz_convert(tz).tz_localize(None)
+    return np.unique(local.to_numpy().astype("datetime64[D]").astype(np.int64))
 
 
 def _day_range(local_start: pd.Timestamp, local_end: pd.Timestamp) -> tuple[int, int]:
