@@ -435,8 +435,9 @@ def leadership_report(
     c = MetricsComputation(
         MetricsQuery(scope=scope, since=previous.start, until=until, benchmark=benchmark), now=now
     )
-    c.prefetch(("arrivals", "rollouts"))
-    rollouts, arrivals, incidents = c.rollouts, c.arrivals, dash.incidents_for_levels(c)
+    # The headlines need no arrival's description or rollout columns (arrival_rows).
+    c.prefetch(("arrival_rows", "rollouts"))
+    rollouts, arrivals, incidents = c.rollouts, c.arrival_rows, dash.incidents_for_levels(c)
     services = dash.services_of(scope)
     first = dash.first_rollouts_by_service(scope)
 

@@ -384,7 +384,21 @@ def arrivals_frame(
     }
     if not described:
         columns = {k: v for k, v in columns.items() if k not in ARRIVAL_DESCRIPTION}
+        # The change's times by id, not by a join: most arrivals of a busy estate can be direct
+        # pushes (no change), and PostgreSQL may hash the arrivals to join them to changes,
+        # where the pushes' NULL ids all fall in one bucket and the join spills to 32,768
+        # batches (bench estate: 37 s instead of 0.7 s for two months). Same values.
+        columns["start"] = Coalesce(
+            _change_field(Coalesce("started_at", "created_at")), _push_commit("authored_at")
+        )
+        columns["merged_at"] = Coalesce(_change_field(F("merged_at")), _push_commit("committed_at"))
     return _frame(queryset, columns)
+
+
+def _change_field(expression: Any) -> Subquery:
+    """A value of the arrival's change, looked up by its id (NULL for a direct push)."""
+    changes = Change.objects.filter(id=OuterRef("change_id"))
+    return Subquery(changes.values(value=expression)[:1])
 
 
 def arrivals_rollouts_add(arrivals: pd.DataFrame, rollouts: pd.DataFrame) -> pd.DataFrame:

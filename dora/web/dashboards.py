@@ -145,8 +145,9 @@ def _overview_figures(
     c = MetricsComputation(
         MetricsQuery(scope=scope, since=read_from, until=until, benchmark=benchmark), now=now
     )
-    c.prefetch(("arrivals", "rollouts"))
-    rollouts, arrivals, incidents = c.rollouts, c.arrivals, dash.incidents_for_levels(c)
+    # The headlines need no arrival's description or rollout columns (arrival_rows).
+    c.prefetch(("arrival_rows", "rollouts"))
+    rollouts, arrivals, incidents = c.rollouts, c.arrival_rows, dash.incidents_for_levels(c)
     services = dash.services_of(scope)
     first = dash.first_rollouts_by_service(scope)
 
