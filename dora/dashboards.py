@@ -262,33 +262,6 @@ def incidents_for_levels(c: MetricsComputation) -> pd.DataFrame | None:
     return c.incidents if c.benchmark <= 2022 else None
 
 
-class ByService:
-    """A frame's rows per service, split once: `ByService(frame)[name]` is
-    `frame[frame["service"] == name]` (an empty frame with the same columns for a service
-    without rows) without comparing every row again for each of hundreds of services."""
-
-    def __init__(self, frame: pd.DataFrame | None) -> None:
-        self.frame = frame
-        self.groups: dict[str, pd.DataFrame] = (
-            {} if frame is None else dict(iter(frame.groupby("service", sort=False)))
-        )
-
-    def __getitem__(self, name: str) -> pd.DataFrame | None:
-        if self.frame is None:
-            return None
-        found = self.groups.get(name)
-        return self.frame.iloc[0:0] if found is None else found
-
-
-def of_services(frame: pd.DataFrame | None, names: Any) -> pd.DataFrame | None:
-    """The rows of `frame` (None stays None) for one service name or a list of them."""
-    if frame is None:
-        return None
-    if isinstance(names, str):
-        return frame[frame["service"] == names]
-    return frame[frame["service"].isin(names)]
-
-
 @dataclass(frozen=True)
 class Parts:
     """One scope's rows of every figure's row-wise pass over one window (`frequency_frame`,
@@ -978,20 +951,23 @@ def deploy_days(result: Headline, tz: str) -> pd.DataFrame:
 def service_breakdown(
     c: MetricsComputation, result_args: dict[str, Any], first: dict[str, datetime]
 ) -> list[dict[str, Any]]:
-    """Per service of the scope: its headline over the same window, from the same frames."""
-    rows = []
-    rollouts, arrivals, incidents = c.rollouts, c.arrivals, incidents_for_levels(c)
-    split = ByService(rollouts), ByService(arrivals), ByService(incidents)
-    for name in sorted(set(rollouts["service"]) | set(arrivals["service"])):
-        result = headline(
-            split[0][name],
-            split[1][name],
-            first_rollout_at=first.get(name),
-            incidents=split[2][name],
-            **result_args,
-        )
-        rows.append({"name": name, "figures": result.figures, "level": result.level})
-    return rows
+    """Per service of the scope with rows: its headline over the same window, from the same
+    frames (one pass, `split_headlines`)."""
+    rollouts, arrivals = c.rollouts, c.arrivals
+    names = sorted(set(rollouts["service"]) | set(arrivals["service"]))
+    args = {**result_args, "tz": dict.fromkeys(names, result_args["tz"])}
+    split = split_headlines(
+        rollouts,
+        arrivals,
+        groups={name: name for name in names},
+        first_rollout_at=first,
+        incidents=incidents_for_levels(c),
+        **args,
+    )
+    return [
+        {"name": name, "figures": result.figures, "level": result.level}
+        for name, result in split.items()
+    ]
 
 
 def deployments_by_target(service: str, *, since: datetime, until: datetime) -> pd.DataFrame:

@@ -148,7 +148,9 @@ def frequency_of(
     if not live.is_monotonic_increasing:  # rows without a moment never count
         frame = frame[live.notna()].sort_values("first_live_at", kind="stable")
         live = frame["first_live_at"]
-    first, last = int(live.searchsorted(start)), int(live.searchsorted(end))
+    # In integer ns: the column's unit (seconds, say) may not hold the window's microseconds.
+    nanos = live.array.as_unit("ns").asi8
+    first, last = np.searchsorted(nanos, [start.value, end.value])
     items = frame.iloc[first:last].reset_index(drop=True)
     counted_flags = frame["counted"].to_numpy(dtype=bool)
     counted = counted_flags[first:last]
@@ -171,7 +173,7 @@ def frequency_of(
     gap = gaps[~np.isnan(gaps)]
 
     history = int(counted_flags[:last].sum())  # counted rollouts before the window's end
-    half_year_ago = int(live.searchsorted(end - pd.Timedelta(seconds=HALF_YEAR)))
+    half_year_ago = np.searchsorted(nanos, (end - pd.Timedelta(seconds=HALF_YEAR)).value)
     recent = int(counted_flags[half_year_ago:last].sum())
     category = None
     if history:

@@ -70,19 +70,3 @@ def test_headline_2022_level_uses_time_to_restore_like_the_report() -> None:
 def test_headline_2022_level_needs_the_incidents() -> None:
     with pytest.raises(ValueError, match="time to restore"):
         headline(2022, None).level  # noqa: B018 - the property raises
-
-
-def test_by_service_splits_a_frame_as_filtering_each_service_would() -> None:
-    import pandas as pd
-
-    from dora.dashboards import ByService
-
-    frame = pd.DataFrame(
-        {"service": ["a", "b", "a", "c", "a"], "value": [1, 2, 3, 4, 5]}, index=[10, 11, 12, 13, 14]
-    )
-    split = ByService(frame)
-
-    for name in ("a", "b", "c"):
-        pd.testing.assert_frame_equal(split[name], frame[frame["service"] == name])
-    assert split["missing"].empty and list(split["missing"].columns) == ["service", "value"]
-    assert ByService(None)["a"] is None

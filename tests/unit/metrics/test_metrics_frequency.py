@@ -207,3 +207,19 @@ def test_definitions_version() -> None:
     from dora.metrics import DEFINITIONS_VERSION
 
     assert DEFINITIONS_VERSION == "1"
+
+
+def test_window_edges_finer_than_the_column_unit() -> None:
+    # A frame in whole seconds (as pandas infers for some sources) and a window whose edges
+    # carry microseconds: the rollout 1 µs before `since` is out, the one at `until` - 1 s in.
+    since = MON + timedelta(microseconds=500_001)
+    frame = rollouts(MON, MON + timedelta(seconds=1), at(3), MON + timedelta(days=7, seconds=-1))
+    frame["first_live_at"] = frame["first_live_at"].dt.as_unit("s")
+    result = deployment_frequency(frame, since=since, until=MON + timedelta(days=7))
+    assert result.rollouts == 3
+    assert list(result.items["rollout_id"]) == [2, 3, 4]
+    # Out of order and with a missing moment: sorted, and the missing one never counts.
+    missing = rollouts(at(2)).assign(rollout_id=9, first_live_at=pd.NaT)
+    shuffled = pd.concat([frame.iloc[[3, 0, 2, 1]], missing], ignore_index=True)
+    again = deployment_frequency(shuffled, since=since, until=MON + timedelta(days=7))
+    assert again.rollouts == 3 and list(again.items["rollout_id"]) == [2, 3, 4]
