@@ -458,7 +458,8 @@ def team(request: HttpRequest) -> HttpResponse:
             raise Http404(str(exc))
         return _bad_request(request, exc)
     context = {
-        **page_snapshot(request, "team", lambda: _team_figures(name, query, now)),
+        # The same for everyone team_required lets through: one snapshot, prepared by beat.
+        **page_snapshot(request, "team", lambda: _team_figures(name, query, now), shared=True),
         **_page_links(request, query.benchmark),
     }
     return render(request, "dora/team.html", context)
@@ -657,7 +658,9 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
         if exc.parameter in ("team", "service"):
             raise Http404(str(exc))
         return _bad_request(request, exc)
-    figures = page_snapshot(request, "explain", lambda: _explain_figures(name, query, now))
+    figures = page_snapshot(
+        request, "explain", lambda: _explain_figures(name, query, now), shared=True
+    )
     columns, records, summary = figures["columns"], figures["records"], figures["summary"]
     paginator = Paginator(records, EXPLAIN_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))

@@ -28,6 +28,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.http import HttpRequest, QueryDict
 from django.urls import resolve
+from django.utils.http import urlencode
 
 from dora.generation import facts_generation
 from dora.web.access import Access
@@ -44,10 +45,16 @@ def page_snapshot(
     *,
     path: str | None = None,
     stale_ok: bool = True,
+    shared: bool = False,
 ) -> T:
     """`build()`'s value for this page, path, query and viewer (see the module's rules). Errors
     are raised, not kept. `path` stands for the request's when several URLs share one snapshot;
-    stale_ok=False for what cannot say "as of" (a download): never an older generation's."""
+    stale_ok=False for what cannot say "as of" (a download): never an older generation's.
+
+    shared=True for a page whose figures do not depend on who looks (a team's or a figure's,
+    once the view has checked that the viewer may see that team or those services): one
+    snapshot serves every viewer the view lets through, so a prepared team page
+    (`snapshots_prepare`) serves the team's members too."""
     fresh_for = settings.DORA_DASHBOARD_CACHE_SECONDS
     if fresh_for <= 0:
         return build()
@@ -57,7 +64,9 @@ def page_snapshot(
         page,
         path or request.path,  # what the URL's path names (the figure of an explain page)
         sorted(request.GET.lists()),
-        (access.everything, sorted(access.teams), sorted(access.services)),
+        "any viewer let through"
+        if shared
+        else (access.everything, sorted(access.teams), sorted(access.services)),
     )
     key = "dora:page:" + hashlib.sha256(repr(view).encode()).hexdigest()
     generation = facts_generation()
@@ -106,13 +115,16 @@ PREPARED_PAGES = ("/dashboards/", "/dashboards/report", "/dashboards/estate")
 
 
 def snapshots_prepare() -> int:
-    """Compute the organisation-wide pages (PREPARED_PAGES) whose facts have changed since their
-    snapshot, as a user who sees everything would (an active superuser, else a member of the
-    `leadership` group; none: nothing to prepare). Returns how many were looked at. Celery beat
-    runs it (`dora.tasks.snapshots_prepare_task`) so that the first leader of the day does not
-    wait for the overview either."""
+    """Compute the organisation-wide pages (PREPARED_PAGES) and, with
+    DORA_DASHBOARD_PREPARE_TEAMS (on by default), every team's week, whose facts have changed
+    since their snapshot, as a user who sees everything would (an active superuser, else a
+    member of the `leadership` group; none: nothing to prepare). A team's week is one snapshot
+    for all who may see it, so its members are served the prepared page too. Returns how many
+    pages were looked at. Celery beat runs it (`dora.tasks.snapshots_prepare_task`) so that
+    the first viewer of the day, or after a change, does not wait either."""
     from django.contrib.auth.models import Group
 
+    from dora.models import Team
     from dora.web.access import LEADERSHIP_GROUP
 
     users = get_user_model().objects.filter(is_active=True)
@@ -122,9 +134,13 @@ def snapshots_prepare() -> int:
         user = users.filter(groups=group).order_by("pk").first() if group else None
     if user is None or settings.DORA_DASHBOARD_CACHE_SECONDS <= 0:
         return 0
-    for path in PREPARED_PAGES:
-        snapshot_refresh(path, "", user.pk, prepare=True)
-    return len(PREPARED_PAGES)
+    pages = [(path, "") for path in PREPARED_PAGES]
+    if settings.DORA_DASHBOARD_PREPARE_TEAMS:
+        teams = Team.objects.order_by("name").values_list("name", flat=True)
+        pages += [("/dashboards/team", urlencode({"team": name})) for name in teams]
+    for path, query in pages:
+        snapshot_refresh(path, query, user.pk, prepare=True)
+    return len(pages)
 
 
 def snapshot_refresh(path: str, query: str, user_id: int | None, *, prepare: bool = False) -> int:

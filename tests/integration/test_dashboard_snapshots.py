@@ -302,3 +302,44 @@ def test_the_organisation_pages_are_prepared_before_anyone_asks(estate: None, co
     assert nobody == 0
     assert first and not again and after_intake  # computed, kept, computed after intake
     assert not any("dora_rollout" in sql for sql in leader_statements)  # the prepared overview
+
+
+def figures_read(statements: list[str]) -> bool:
+    return any("dora_rollout" in sql or "dora_deployment" in sql for sql in statements)
+
+
+def test_the_teams_weeks_are_prepared_and_serve_their_members(estate: None, committed) -> None:
+    from dora.web.snapshots import PREPARED_PAGES, snapshots_prepare
+
+    User.objects.create_superuser("root", password="not-used")
+    alice = viewer("alice")  # a member of payments only
+
+    prepared = snapshots_prepare()
+    week, statements = page(alice, "/dashboards/team?team=payments")
+    explain_lead, _ = page(
+        viewer("lead", leadership=True), "/dashboards/explain/deployment_frequency?team=payments"
+    )
+    explain_alice, explain_statements = page(
+        alice, "/dashboards/explain/deployment_frequency?team=payments"
+    )
+    denied = alice.get("/dashboards/team?team=search")  # prepared too, but not hers
+
+    assert prepared == len(PREPARED_PAGES) + 2  # and the weeks of payments and search
+    assert "checkout" in week and not figures_read(statements)  # the prepared week
+    assert not figures_read(explain_statements)  # the leader's explain list, shared
+    main = re.compile(r"<main.*</main>", re.S)
+    assert main.search(explain_alice)[0] == main.search(explain_lead)[0]  # navigation differs
+    assert denied.status_code == 403
+
+
+def test_the_teams_weeks_are_left_out_when_asked(estate: None, settings) -> None:
+    from dora.web.snapshots import PREPARED_PAGES, snapshots_prepare
+
+    settings.DORA_DASHBOARD_PREPARE_TEAMS = False
+    User.objects.create_superuser("root", password="not-used")
+
+    prepared = snapshots_prepare()
+    _, statements = page(viewer("alice"), "/dashboards/team?team=payments")
+
+    assert prepared == len(PREPARED_PAGES)
+    assert figures_read(statements)  # computed for its first viewer
