@@ -139,7 +139,10 @@ def snapshots_prepare() -> int:
         teams = Team.objects.order_by("name").values_list("name", flat=True)
         pages += [("/dashboards/team", urlencode({"team": name})) for name in teams]
     for path, query in pages:
-        snapshot_refresh(path, query, user.pk, prepare=True)
+        try:
+            snapshot_refresh(path, query, user.pk, prepare=True)
+        except Exception:  # one page's error must not leave the others unprepared
+            log.exception("preparing the dashboard page %s?%s failed", path, query)
     return len(pages)
 
 

@@ -343,3 +343,24 @@ def test_the_teams_weeks_are_left_out_when_asked(estate: None, settings) -> None
 
     assert prepared == len(PREPARED_PAGES)
     assert figures_read(statements)  # computed for its first viewer
+
+
+def test_one_page_failing_leaves_the_others_prepared(estate: None, monkeypatch, caplog) -> None:
+    from dora.web import dashboards
+    from dora.web.snapshots import snapshots_prepare
+
+    computed = dashboards._team_figures
+
+    def broken_for_payments(name: str, *args: Any) -> dict[str, Any]:
+        if name == "payments":
+            raise RuntimeError("payments is broken")
+        return computed(name, *args)
+
+    monkeypatch.setattr(dashboards, "_team_figures", broken_for_payments)
+    User.objects.create_superuser("root", password="not-used")
+
+    snapshots_prepare()
+    _, statements = page(viewer("lead", leadership=True), "/dashboards/team?team=search")
+
+    assert not figures_read(statements)  # search's week, prepared after payments failed
+    assert "/dashboards/team?team=payments failed" in caplog.text
