@@ -133,7 +133,7 @@ DORA_DASHBOARD_CACHE_SECONDS = env.int("DORA_DASHBOARD_CACHE_SECONDS", default=3
 # many seconds after it was computed, while a worker computes it again. 0: never shown stale.
 DORA_DASHBOARD_STALE_SECONDS = env.int("DORA_DASHBOARD_STALE_SECONDS", default=900)
 # The Celery queue those computations go to ('' the default one): a queue of their own, with its
-# own worker, keeps a 20-second organisation page from delaying intake and derivation tasks.
+# own worker, keeps a several-second organisation page from delaying intake and derivation tasks.
 DORA_DASHBOARD_REFRESH_QUEUE = env("DORA_DASHBOARD_REFRESH_QUEUE", default="")
 # Beat's `dashboards-prepare` computes, after a change, the organisation-wide pages and, with
 # this on, every team's week too (each about half a second on a 500-service estate), so a team's
