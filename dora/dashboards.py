@@ -40,7 +40,7 @@ from dora.metrics.recovery import (
 )
 from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.stats import median_ci_rank, poisson_ci, rate
-from dora.models import Change, Commit, Deployment, Rollout, Service, Tier
+from dora.models import Deployment, Rollout, Service, Tier
 from dora.report import DoraFigures, MetricsComputation, duration_text
 from dora.selectors import Scope
 
@@ -774,55 +774,8 @@ def services_of(scope: Scope) -> list[dict[str, Any]]:
     )
 
 
-def integration_frames(
-    repos: Iterable[str], *, since: datetime, until: datetime
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Commits authored and changes merged (or open) in the repos, for integration frequency.
-
-    Two queries bounded by the window: commits authored in [since, until), and pull requests
-    merged in it or still open at `until` (created before it, neither merged nor closed before).
-    Direct pushes are not told apart from PR commits here, so they count as developer-days only.
-    """
-    names = sorted(set(repos))
-    commits = pd.DataFrame.from_records(
-        list(
-            Commit.objects.filter(repo__in=names, authored_at__gte=since, authored_at__lt=until)
-            .values_list("repo", "sha", "author", "authored_at")
-            .order_by()
-        ),
-        columns=["repo", "sha", "author", "authored_at"],
-    )
-    merged = Q(merged_at__gte=since, merged_at__lt=until)
-    still_open = (
-        Q(created_at__lt=until)
-        & (Q(merged_at__isnull=True) | Q(merged_at__gte=until))
-        & (Q(closed_at__isnull=True) | Q(closed_at__gte=until))
-        & Q(created_at__gte=until - timedelta(days=182.5))
-    )
-    changes = pd.DataFrame.from_records(
-        list(
-            Change.objects.filter(repo__in=names)
-            .filter(merged | still_open)
-            .values_list(
-                "id", "repo", "author", "created_at", "merged_at", "closed_at", "started_at"
-            )
-            .order_by()
-        ),
-        columns=["change_id", "repo", "author", "created_at", "merged_at", "closed_at", "start"],
-    )
-    for frame, columns in (
-        (commits, ["authored_at"]),
-        (changes, ["created_at", "merged_at", "closed_at", "start"]),
-    ):
-        for column in columns:
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-    if len(changes):
-        changes["start"] = changes["start"].fillna(changes["created_at"])
-    return commits, changes
-
-
 def integration(repos: Iterable[str], *, since: datetime, until: datetime, tz: str) -> Integration:
-    commits, changes = integration_frames(repos, since=since, until=until)
+    commits, changes = selectors.integration_frames(repos, since=since, until=until)
     return integration_frequency(commits, changes, since=since, until=until, tz=tz)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -524,6 +524,49 @@ def _spread_rows(history: QuerySet[Deployment]) -> RawSQL:
         """,  # noqa: S608 (base is Django's SQL, values are parameters)
         params,
     )
+
+
+def integration_frames(
+    repos: Iterable[str], *, since: datetime, until: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Commits authored and changes merged (or open) in the repos, for integration frequency.
+
+    Two queries bounded by the window: commits authored in [since, until), and pull requests
+    merged in it or still open at `until` (created before it, neither merged nor closed before;
+    created at most half a year before). Direct pushes are not told apart from PR commits here,
+    so they count as developer-days only. A change's start is its started_at, else created_at.
+    """
+    names = sorted(set(repos))
+    commits = _frame(
+        Commit.objects.filter(repo__in=names, authored_at__gte=since, authored_at__lt=until),
+        {"repo": "repo", "sha": "sha", "author": "author", "authored_at": "authored_at"},
+    )
+    merged = Q(merged_at__gte=since, merged_at__lt=until)
+    still_open = (
+        Q(created_at__lt=until)
+        & (Q(merged_at__isnull=True) | Q(merged_at__gte=until))
+        & (Q(closed_at__isnull=True) | Q(closed_at__gte=until))
+        & Q(created_at__gte=until - HALF_YEAR)
+    )
+    changes = _frame(
+        Change.objects.filter(repo__in=names).filter(merged | still_open),
+        {
+            "change_id": "id",
+            "repo": "repo",
+            "author": "author",
+            "created_at": "created_at",
+            "merged_at": "merged_at",
+            "closed_at": "closed_at",
+            "start": Coalesce("started_at", "created_at"),
+        },
+    )
+    for frame, columns in (
+        (commits, ["authored_at"]),
+        (changes, ["created_at", "merged_at", "closed_at", "start"]),
+    ):
+        for column in columns:  # typed already from PostgreSQL; from SQLite, as Django gives
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    return commits, changes
 
 
 def configured_targets_frame(scope: Scope) -> pd.DataFrame:
