@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,10 +19,10 @@ import pandas as pd
 from django.db.models import Min, Q
 
 from dora import charts, selectors
-from dora.metrics.failure import ChangeFailureRate, change_failure_items, change_failure_of
-from dora.metrics.frequency import Frequency, frequency_frame, frequency_of
+from dora.metrics.failure import ChangeFailureRate
+from dora.metrics.frequency import Frequency
 from dora.metrics.integration import Integration, integration_frequency
-from dora.metrics.lead_time import LeadTime, lead_time_items, lead_time_of
+from dora.metrics.lead_time import LeadTime
 from dora.metrics.levels import (
     MIN_CHANGES_LEAD_TIME,
     MIN_RESTORED_RECOVERY,
@@ -32,13 +31,8 @@ from dora.metrics.levels import (
 )
 from dora.metrics.recovery import (
     RecoveryTime,
-    TimeToRestore,
-    recovery_items,
-    recovery_of,
-    restore_items,
-    restore_of,
 )
-from dora.metrics.rework import ReworkRate, rework_items, rework_of
+from dora.metrics.rework import ReworkRate
 from dora.metrics.stats import median_ci_rank, poisson_ci, rate
 from dora.models import Deployment, Rollout, Service, Tier
 from dora.report import DoraFigures, MetricsComputation, duration_text
@@ -288,40 +282,25 @@ class SplitHeadline(Headline):
         super().__init__(parts.frequency, parts.lead_time, **kwargs)
         self.parts = parts
 
-    @cached_property
-    def frequency(self) -> Frequency:
-        return frequency_of(
-            self.parts.frequency,
-            since=self.since,
-            until=self.until,
-            tz=self.tz,
-            benchmark=self.benchmark,
-            first_rollout_at=self.first_rollout_at,
-        )
+    def frequency_rows(self) -> pd.DataFrame:
+        return self.parts.frequency
 
-    @cached_property
-    def lead_time(self) -> LeadTime:
-        return lead_time_of(self.parts.lead_time, benchmark=self.benchmark)
+    def lead_time_rows(self) -> pd.DataFrame:
+        return self.parts.lead_time
 
-    @cached_property
-    def change_failure(self) -> ChangeFailureRate:
-        return change_failure_of(
-            self.parts.change_failure, until=self.until, now=self.now, benchmark=self.benchmark
-        )
+    def change_failure_rows(self) -> pd.DataFrame:
+        return self.parts.change_failure
 
-    @cached_property
-    def recovery(self) -> RecoveryTime:
-        return recovery_of(self.parts.recovery, self.parts.unrestored, benchmark=self.benchmark)
+    def recovery_rows(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.parts.recovery, self.parts.unrestored
 
-    @cached_property
-    def restore(self) -> TimeToRestore:
+    def restore_rows(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         if self.parts.restore is None or self.parts.still_open is None:
             raise ValueError("the 2021/2022 levels use time to restore: pass the incidents")
-        return restore_of(self.parts.restore, self.parts.still_open, benchmark=self.benchmark)
+        return self.parts.restore, self.parts.still_open
 
-    @cached_property
-    def rework(self) -> ReworkRate:
-        return rework_of(self.parts.rework)
+    def rework_rows(self) -> pd.DataFrame:
+        return self.parts.rework
 
 
 def _split(frame: pd.DataFrame, groups: dict[str, Any]) -> dict[Any, pd.DataFrame]:
@@ -362,19 +341,28 @@ def split_headlines(
 
     tz and first_rollout_at: per group key. A group without rows gets the empty figures.
     """
-    lookback = min(since, until - selectors.HALF_YEAR)  # as DoraFigures.frequency reads
-    live = pd.to_datetime(rollouts["first_live_at"], utc=True)
-    recovered, unrestored = recovery_items(rollouts, since=since, until=until)
+    whole = Headline(
+        rollouts,
+        arrivals,
+        since=since,
+        until=until,
+        now=now,
+        tz="UTC",  # the rows do not depend on it
+        benchmark=benchmark,
+        first_rollout_at=None,
+        incidents=incidents,
+    )
+    recovered, unrestored = whole.recovery_rows()
     frames = {
-        "frequency": frequency_frame(rollouts[(live >= lookback) & (live < until)]),
-        "lead_time": lead_time_items(arrivals, since=since, until=until),
-        "change_failure": change_failure_items(rollouts, since=since, until=until),
+        "frequency": whole.frequency_rows(),
+        "lead_time": whole.lead_time_rows(),
+        "change_failure": whole.change_failure_rows(),
         "recovery": recovered,
         "unrestored": unrestored,
-        "rework": rework_items(rollouts, since=since, until=until),
+        "rework": whole.rework_rows(),
     }
     if incidents is not None:
-        frames["restore"], frames["still_open"] = restore_items(incidents, since=since, until=until)
+        frames["restore"], frames["still_open"] = whole.restore_rows()
     split = {name: _split(frame, groups) for name, frame in frames.items()}
     empty = {name: frame.iloc[0:0].reset_index(drop=True) for name, frame in frames.items()}
     result: dict[Any, Headline] = {}

@@ -32,15 +32,23 @@ from dora.metrics.estate import (
 from dora.metrics.failure import (
     ChangeFailureRate,
     DeployFailureRate,
-    change_failure_rate,
+    change_failure_items,
+    change_failure_of,
     deploy_failure_rate,
 )
 from dora.metrics.frames import iso
-from dora.metrics.frequency import Frequency, deployment_frequency
-from dora.metrics.lead_time import LeadTime, lead_time_for_changes
+from dora.metrics.frequency import Frequency, frequency_frame, frequency_of
+from dora.metrics.lead_time import LeadTime, lead_time_items, lead_time_of
 from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK, overall_level
-from dora.metrics.recovery import RecoveryTime, TimeToRestore, recovery_time, time_to_restore
-from dora.metrics.rework import ReworkRate, rework_rate
+from dora.metrics.recovery import (
+    RecoveryTime,
+    TimeToRestore,
+    recovery_items,
+    recovery_of,
+    restore_items,
+    restore_of,
+)
+from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.value_stream import ValueStream, value_stream
 from dora.selectors import Scope, ScopeError, scope_resolve
 
@@ -155,12 +163,39 @@ class DoraFigures:
     def tz(self) -> str:
         raise NotImplementedError
 
-    @cached_property
-    def frequency(self) -> Frequency:
+    # The row-by-row part of each figure (dora.metrics `*_items`, `frequency_frame`), from the
+    # frames; dora.dashboards.SplitHeadline takes its share of one pass over many scopes instead.
+
+    def frequency_rows(self) -> pd.DataFrame:
         lookback = min(self.since, self.until - selectors.HALF_YEAR)
         live = pd.to_datetime(self.rollouts["first_live_at"], utc=True)
-        return deployment_frequency(
-            self.rollouts[(live >= lookback) & (live < self.until)],
+        return frequency_frame(self.rollouts[(live >= lookback) & (live < self.until)])
+
+    def lead_time_rows(self) -> pd.DataFrame:
+        return lead_time_items(self.arrivals, since=self.since, until=self.until)
+
+    def change_failure_rows(self) -> pd.DataFrame:
+        return change_failure_items(
+            self.rollouts, since=self.since, until=self.until, failure_links=self.failure_links
+        )
+
+    def recovery_rows(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The restored failures and the unrestored ones."""
+        return recovery_items(self.rollouts, since=self.since, until=self.until)
+
+    def restore_rows(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The restored incidents and the ones still open."""
+        return restore_items(self.incidents, since=self.since, until=self.until)
+
+    def rework_rows(self) -> pd.DataFrame:
+        return rework_items(self.rollouts, since=self.since, until=self.until)
+
+    # The figures: counting and percentiles over those rows.
+
+    @cached_property
+    def frequency(self) -> Frequency:
+        return frequency_of(
+            self.frequency_rows(),
             since=self.since,
             until=self.until,
             tz=self.tz,
@@ -170,36 +205,25 @@ class DoraFigures:
 
     @cached_property
     def lead_time(self) -> LeadTime:
-        return lead_time_for_changes(
-            self.arrivals, since=self.since, until=self.until, benchmark=self.benchmark
-        )
+        return lead_time_of(self.lead_time_rows(), benchmark=self.benchmark)
 
     @cached_property
     def change_failure(self) -> ChangeFailureRate:
-        return change_failure_rate(
-            self.rollouts,
-            since=self.since,
-            until=self.until,
-            now=self.now,
-            benchmark=self.benchmark,
-            failure_links=self.failure_links,
+        return change_failure_of(
+            self.change_failure_rows(), until=self.until, now=self.now, benchmark=self.benchmark
         )
 
     @cached_property
     def recovery(self) -> RecoveryTime:
-        return recovery_time(
-            self.rollouts, since=self.since, until=self.until, benchmark=self.benchmark
-        )
+        return recovery_of(*self.recovery_rows(), benchmark=self.benchmark)
 
     @cached_property
     def restore(self) -> TimeToRestore:
-        return time_to_restore(
-            self.incidents, since=self.since, until=self.until, benchmark=self.benchmark
-        )
+        return restore_of(*self.restore_rows(), benchmark=self.benchmark)
 
     @cached_property
     def rework(self) -> ReworkRate:
-        return rework_rate(self.rollouts, since=self.since, until=self.until)
+        return rework_of(self.rework_rows())
 
     def overall_level(self) -> str | None:
         """Quick Check level over the figures that earned a badge (METRICS §3.6).
