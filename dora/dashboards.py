@@ -8,7 +8,7 @@ functions return; nothing here renders HTML.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -29,9 +29,7 @@ from dora.metrics.levels import (
     MIN_ROLLOUTS_CFR,
     MIN_ROLLOUTS_REWORK,
 )
-from dora.metrics.recovery import (
-    RecoveryTime,
-)
+from dora.metrics.recovery import RecoveryTime
 from dora.metrics.rework import ReworkRate
 from dora.metrics.stats import median_ci_rank, poisson_ci, rate
 from dora.models import Deployment, Rollout, Service, Tier
@@ -278,7 +276,8 @@ class SplitHeadline(Headline):
     instead of from its own frames: the same numbers, as `split_headlines` tests."""
 
     def __init__(self, parts: Parts, **kwargs: Any) -> None:
-        # Its rollouts and arrivals: the rows its figures were counted from.
+        # As its rollouts and arrivals, the rows its frequency and lead time count (no figure
+        # reads its frames: the *_rows methods below give its parts).
         super().__init__(parts.frequency, parts.lead_time, **kwargs)
         self.parts = parts
 
@@ -318,6 +317,33 @@ def _split(frame: pd.DataFrame, groups: dict[str, Any]) -> dict[Any, pd.DataFram
         key: ordered.iloc[bounds[i] : bounds[i + 1]].reset_index(drop=True)
         for i, key in enumerate(keys)
         if bounds[i + 1] > bounds[i]
+    }
+
+
+def team_groups(
+    services: Sequence[dict[str, Any]],
+    first: dict[str, datetime],
+    allowed: Callable[[str], bool] | None = None,
+) -> tuple[list[tuple[str | None, list[dict[str, Any]]]], dict[str, Any]]:
+    """The services (`services_of` rows) by team, teams by name and those without a team last
+    (key None), only the teams `allowed` lets through; and the `split_headlines` arguments of
+    those groups: groups, tz (the team's, else UTC) and first_rollout_at (the earliest first
+    production rollout of its services, from `first`)."""
+    teams: dict[str | None, list[dict[str, Any]]] = {}
+    for service in services:
+        teams.setdefault(service["team__name"], []).append(service)
+    ordered = [
+        (team, members)
+        for team, members in sorted(teams.items(), key=lambda i: (i[0] is None, i[0] or ""))
+        if team is None or allowed is None or allowed(team)
+    ]
+    return ordered, {
+        "groups": {s["name"]: team for team, members in ordered for s in members},
+        "tz": {t: (m[0]["team__timezone"] or "UTC") if t else "UTC" for t, m in ordered},
+        "first_rollout_at": {
+            t: min((first[s["name"]] for s in m if s["name"] in first), default=None)
+            for t, m in ordered
+        },
     }
 
 

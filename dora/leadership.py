@@ -449,19 +449,8 @@ def leadership_report(
     }
     org_now = dash.headline(rollouts, arrivals, since=period.start, until=until, **org)
     org_then = dash.headline(rollouts, arrivals, since=previous.start, until=previous.end, **org)
-    grouped: dict[str | None, list[dict[str, Any]]] = {}
-    for service in services:
-        grouped.setdefault(service["team__name"], []).append(service)
-    ordered = sorted(grouped.items(), key=lambda i: (i[0] is None, i[0] or ""))
-    by_team = {
-        "groups": {s["name"]: team for team, members in ordered for s in members},
-        "tz": {team: (m[0]["team__timezone"] or "UTC") if team else "UTC" for team, m in ordered},
-        "first_rollout_at": {
-            team: min((first[s["name"]] for s in m if s["name"] in first), default=None)
-            for team, m in ordered
-        },
-        **common,
-    }
+    ordered, groups = dash.team_groups(services, first)
+    by_team = {**groups, **common}
     currents = dash.split_headlines(rollouts, arrivals, since=period.start, until=until, **by_team)
     befores = dash.split_headlines(
         rollouts, arrivals, since=previous.start, until=previous.end, **by_team

@@ -151,26 +151,8 @@ def _overview_figures(
     services = dash.services_of(scope)
     first = dash.first_rollouts_by_service(scope)
 
-    teams: dict[str | None, list[dict[str, Any]]] = {}
-    for service in services:
-        teams.setdefault(service["team__name"], []).append(service)
-    shown = [
-        (team, members)
-        for team, members in sorted(teams.items(), key=lambda i: (i[0] is None, i[0] or ""))
-        if team is None or access.team_allowed(team)
-    ]
-    team_of = {s["name"]: team for team, members in shown for s in members}
-    team_common = {
-        "groups": team_of,
-        "now": now,
-        "benchmark": benchmark,
-        "tz": {t: (m[0]["team__timezone"] or "UTC") if t else "UTC" for t, m in shown},
-        "first_rollout_at": {
-            t: min((first[s["name"]] for s in m if s["name"] in first), default=None)
-            for t, m in shown
-        },
-        "incidents": incidents,
-    }
+    shown, groups = dash.team_groups(services, first, access.team_allowed)
+    team_common = {**groups, "now": now, "benchmark": benchmark, "incidents": incidents}
     currents = dash.split_headlines(rollouts, arrivals, since=since, until=until, **team_common)
     previouses = dash.split_headlines(
         rollouts, arrivals, since=previous_since, until=since, **team_common
