@@ -8,7 +8,7 @@ functions return; nothing here renders HTML.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from django.db.models import Min, Q
 
-from dora import charts, selectors
+from dora import charts
 from dora.metrics.failure import ChangeFailureRate
 from dora.metrics.frequency import Frequency
 from dora.metrics.integration import Integration, integration_frequency
@@ -788,9 +788,11 @@ def services_of(scope: Scope) -> list[dict[str, Any]]:
     )
 
 
-def integration(repos: Iterable[str], *, since: datetime, until: datetime, tz: str) -> Integration:
-    commits, changes = selectors.integration_frames(repos, since=since, until=until)
-    return integration_frequency(commits, changes, since=since, until=until, tz=tz)
+def integration(c: MetricsComputation, tz: str) -> Integration:
+    """Integration frequency of the computation's scope and window (its repos' commits and
+    pull requests, read with its other frames when prefetched)."""
+    commits, changes = c.integration_frames
+    return integration_frequency(commits, changes, since=c.since, until=c.until, tz=tz)
 
 
 def recent_rollouts(c: MetricsComputation, limit: int = RECENT_ROLLOUTS) -> list[dict[str, Any]]:

@@ -283,6 +283,14 @@ class MetricsComputation(DoraFigures):
         )
 
     @cached_property
+    def integration_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The commits and pull requests of the scope's repos that integration frequency
+        counts (`selectors.integration_frames`)."""
+        return selectors.integration_frames(
+            selectors.scope_repos(self.scope), since=self.since, until=self.until
+        )
+
+    @cached_property
     def first_rollout_at(self) -> datetime | None:
         return selectors.first_rollout_at(self.scope)
 

@@ -526,6 +526,14 @@ def _spread_rows(history: QuerySet[Deployment]) -> RawSQL:
     )
 
 
+def scope_repos(scope: Scope) -> list[str]:
+    """The repositories of the scope's services, sorted; one query."""
+    services = Service.objects.filter(_service_q(scope, prefix=""))
+    return sorted(
+        {repo for repos in services.values_list("repos", flat=True) for repo in (repos or [])}
+    )
+
+
 def integration_frames(
     repos: Iterable[str], *, since: datetime, until: datetime
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -799,15 +807,7 @@ def value_stream_frames(
 def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> ValueStreamReads:
     """The reads of `value_stream_frames` that do not need each change's arrivals."""
     arriving = _arriving(scope, since=since, until=until)
-    repos = sorted(
-        {
-            repo
-            for repo_list in Service.objects.filter(_service_q(scope, prefix="")).values_list(
-                "repos", flat=True
-            )
-            for repo in (repo_list or [])
-        }
-    )
+    repos = scope_repos(scope)
     unarrived = Change.objects.filter(
         repo__in=repos, merged_at__gte=since, merged_at__lt=until
     ).values("id")

@@ -269,7 +269,7 @@ def _weekly_context(
     c = MetricsComputation(
         MetricsQuery(scope=scope, since=start, until=end, benchmark=benchmark), now=now
     )
-    c.prefetch(WEEKLY_FRAMES)
+    c.prefetch((*WEEKLY_FRAMES, "integration_frames") if repos else WEEKLY_FRAMES)
     args = {"since": start, "until": end, "now": now, "tz": tz, "benchmark": benchmark}
     result = dash.headline(
         c.rollouts,
@@ -330,7 +330,7 @@ def _weekly_context(
         charts.value_stream_figure(stream.stages),
         "Stacked bar chart: median hours per value-stream stage, split into process and wait",
     )
-    integration = dash.integration(repos, since=start, until=end, tz=tz) if repos else None
+    integration = dash.integration(c, tz) if repos else None
     flow = stream.flow_efficiency
     context = {
         "since": start,
