@@ -120,7 +120,7 @@ def upsert(
             stage = _stage(cursor, model, columns, prepared)
             cursor.execute(
                 f"INSERT INTO {_table(model)} ({_names(columns)}) "  # noqa: S608 - model's names
-                f"SELECT {_names(columns)} FROM {stage} {suffix}"
+                f"SELECT {_names(columns)} FROM {stage} {_in_key_order(unique)} {suffix}"
             )
             return list(cursor.fetchall()) if returning else []
         return _sqlite_insert(cursor, model, columns, prepared, suffix, returning=bool(returning))
@@ -163,7 +163,7 @@ def upsert_changed(
                 before[tuple(row[:width])] = tuple(row[width:])
             cursor.execute(
                 f"INSERT INTO {_table(model)} ({_names(columns)}) "  # noqa: S608
-                f"SELECT {_names(columns)} FROM {stage} {suffix}"
+                f"SELECT {_names(columns)} FROM {stage} {_in_key_order(unique)} {suffix}"
             )
             return before
         prepared = list(prepared)
@@ -178,6 +178,86 @@ def upsert_changed(
                 before[tuple(row[:width])] = tuple(row[width:])
         _sqlite_insert(cursor, model, columns, prepared, suffix)
     return before
+
+
+def upsert_applied(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    unique: Sequence[str],
+    update: Sequence[str],
+    applies: str,
+) -> dict[tuple[Any, ...], bool]:
+    """INSERT … ON CONFLICT (unique) DO UPDATE SET update WHERE applies; return, by unique key,
+    True for each row inserted and False for each row updated (the rest were left alone).
+
+    `applies` is SQL over the stored row ("{t}.column", {t} stands for the table) and the
+    arriving one (EXCLUDED.column). On PostgreSQL the answer comes from the writing statement
+    itself (a row inserted by it has no xmax), so it holds under concurrency: of two
+    transactions inserting one key, one inserts and the other, having waited for it, updates
+    or leaves the row. SQLite serializes writers, so the keys stored before are read first.
+    """
+    columns = list(columns)
+    width = len(unique)
+    quote = connection.ops.quote_name
+    set_sql = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
+    suffix = (
+        f"ON CONFLICT ({_names(unique)}) DO UPDATE SET {set_sql} "
+        f"WHERE {applies.format(t=_table(model))} RETURNING {_names(unique)}"
+    )
+    prepared = _prepared(model, columns, rows)
+    out: dict[tuple[Any, ...], bool] = {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            stage = _stage(cursor, model, columns, prepared)
+            cursor.execute(
+                f"INSERT INTO {_table(model)} ({_names(columns)}) "  # noqa: S608 - model's names
+                f"SELECT {_names(columns)} FROM {stage} {_in_key_order(unique)} "
+                f"{suffix}, (xmax = 0)"
+            )
+            for row in cursor.fetchall():
+                out[tuple(row[:width])] = bool(row[width])
+            return out
+        prepared = list(prepared)
+        key_at = [columns.index(c) for c in unique]
+        existing = set(
+            rows_by_key(model, unique, [], [tuple(row[i] for i in key_at) for row in prepared])
+        )
+        for row in _sqlite_insert(cursor, model, columns, prepared, suffix, returning=True):
+            key = tuple(row[:width])
+            out[key] = key not in existing
+    return out
+
+
+def rows_by_key(
+    model: type[models.Model],
+    unique: Sequence[str],
+    columns: Sequence[str],
+    keys: Iterable[tuple[Any, ...]],
+) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """The `columns` of the stored rows with these unique keys, by key (absent keys left out)."""
+    keys = list(keys)
+    width = len(unique)
+    key_sql = "(" + ", ".join(["%s"] * width) + ")"
+    selected = _names([*unique, *columns], "t.")
+    out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(keys, max(1, _SQLITE_PARAMS // width)):
+            cursor.execute(
+                f"SELECT {selected} FROM {_table(model)} AS t "  # noqa: S608 - model's names
+                f"WHERE ({_names(unique, 't.')}) IN (VALUES {', '.join([key_sql] * len(chunk))})",
+                [part for key in chunk for part in key],
+            )
+            for row in cursor.fetchall():
+                out[tuple(row[:width])] = tuple(row[width:])
+    return out
+
+
+def _in_key_order(unique: Sequence[str]) -> str:
+    """ORDER BY the unique key: every writer locks rows in the same order, so two batches
+    holding the same keys in different orders wait for each other instead of deadlocking."""
+    return f"ORDER BY {_names(unique)}"
 
 
 def _conflict(

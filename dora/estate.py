@@ -54,3 +54,20 @@ class EstateCache:
         if key not in self.targets:
             self.targets[key], _ = Target.objects.get_or_create(environment=environment, name=name)
         return self.targets[key]
+
+    def prepare(
+        self,
+        *,
+        services: set[str],
+        environments: set[str],
+        targets: set[tuple[str, str]],
+    ) -> None:
+        """Look up (creating on first sight) these names in one fixed order: sorted. Two
+        batches creating the same new names then insert them in the same order, and one waits
+        for the other instead of the two deadlocking on each other's new rows."""
+        for name in sorted(services):
+            self.service(name)
+        for name in sorted(environments | {env for env, _ in targets}):
+            self.environment(name)
+        for env, name in sorted(targets):
+            self.target(self.environment(env), name)

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
+from dora import bulk
 from dora.estate import EstateCache
 from dora.generation import facts_changed
 from dora.retry import atomic_retry
 
 DEFAULT_SOURCE = "api"
 BATCH_SIZE = 1000
-MAX_ID_LENGTH = 500
+# Records keep "<type>:<id>" in a 500-character column; the longest type is automation_run.
+MAX_ID_LENGTH = 480
+MAX_SOURCE_LENGTH = 100
+# Beyond this nesting an item is refused: no event needs it, and a deep payload costs every
+# reader (PostgreSQL's jsonb, Python's recursive json) more than it could be worth.
+MAX_DEPTH = 32
+# Timestamps outside [1970, now + 100 years] are mistakes (0001-01-01 placeholders, epoch
+# millis read as seconds) and break date arithmetic downstream: refused per item.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_AHEAD_YEARS = 100
+MAX_INT = 2**31 - 1  # integer fields are PostgreSQL integer columns
 _REVERT_RE = re.compile(r"This reverts commit ([0-9a-fA-F]{7,64})")
 
 
@@ -53,7 +65,7 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
     "change": {
         "required": {"repo": "str", "number": "int", "created_at": "time"},
         "optional": {
-            "title": "str",
+            "title": "text",
             "author": "str",
             "ready_at": "time",
             "first_review_at": "time",
@@ -103,7 +115,7 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
         "required": {"service": "str", "opened_at": "time"},
         "optional": {
             "environment": "str",
-            "title": "str",
+            "title": "text",
             "severity": "str",
             "impact_started_at": "time",
             "mitigated_at": "time",
@@ -129,8 +141,43 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
         },
     },
 }
+# Every type may say when its source last changed it: of two versions of one event, the one
+# with the later updated_at is kept, whichever arrives last (CONTRACT §1).
+for _spec in _SCHEMA.values():
+    _spec["optional"]["updated_at"] = "time"
 EVENT_TYPES = tuple(_SCHEMA)
 _SHA_RE = re.compile(r"[0-9a-fA-F]{4,64}")
+# The longest text each "str" field may have: its record column's length (a unit test holds
+# each to the model), so an over-long value is one rejected item, never a failed batch. Free
+# text ("text": a title, a message) is cut to its column instead: losing a PR over a long title
+# would be worse. Lists of strings ("strs") are stored as JSON and take up to 1000 each.
+_NAME = 200  # services, environments, targets, versions, people
+_REPO = 300
+STR_LIMITS: dict[str, dict[str, int]] = {
+    "commit": {"repo": _REPO, "author": _NAME},
+    "change": {"repo": _REPO, "author": _NAME, "base": _REPO, "head": _REPO, "issue": 500},
+    "pipeline_run": {"repo": _REPO, "name": _REPO, "branch": _REPO, "trigger": 40},
+    "deployment": {
+        "service": _NAME,
+        "environment": _NAME,
+        "target": _NAME,
+        "version": _NAME,
+        "repo": _REPO,
+        "config_version": _NAME,
+        "remediates": 500,
+        "pipeline_run": 500,
+        "approved_by": _NAME,
+    },
+    "incident": {"service": _NAME, "environment": _NAME, "severity": 40},
+    "automation_run": {
+        "service": _NAME,
+        "environment": _NAME,
+        "target": _NAME,
+        "version": _NAME,
+    },
+}
+TEXT_LIMITS = {"title": 500}
+_CAUSED_BY_LIMITS = {"deployment": MAX_ID_LENGTH, "version": _NAME, "change": _REPO + 12}
 
 
 @dataclass(frozen=True)
@@ -149,8 +196,13 @@ class Event:
     def key(self) -> tuple[str, str, str]:
         return (self.source, self.type, self.id)
 
+    @property
+    def source_time(self) -> datetime | None:
+        """When the source last changed this object (its `updated_at`), if it says."""
+        return self.fields.get("updated_at")
 
-def _parse_time(name: str, value: Any) -> datetime:
+
+def _parse_time(name: str, value: Any, *, now: datetime | None = None) -> datetime:
     if not isinstance(value, str):
         raise EventInvalid(f"{name}: expected an ISO 8601 timestamp string, got {_kind(value)}")
     try:
@@ -164,7 +216,23 @@ def _parse_time(name: str, value: Any) -> datetime:
             f"{name}: {value!r} has no time zone; add one (Z or +01:00): naive times are "
             "never guessed"
         )
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        parsed = EARLIEST_TIME - timedelta(days=1)
+    latest = time_latest(now)
+    if not EARLIEST_TIME <= parsed <= latest:
+        raise EventInvalid(
+            f"{name}: {value!r} is outside the accepted range, 1970-01-01 to "
+            f"{latest:%Y-%m-%d} (send the real time, or leave the field out)"
+        )
+    return parsed
+
+
+def time_latest(now: datetime | None = None) -> datetime:
+    """The latest timestamp an event may carry: LATEST_AHEAD_YEARS after now."""
+    now = now or datetime.now(UTC)
+    return now.replace(year=now.year + LATEST_AHEAD_YEARS, month=1, day=1)
 
 
 def _kind(value: Any) -> str:
@@ -182,11 +250,13 @@ def _kind(value: Any) -> str:
 def _check_str(name: str, value: Any, *, limit: int = 500) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise EventInvalid(f"{name}: expected a string, got {_kind(value)}")
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        raise EventInvalid(f"{name}: expected a string, got a number too large to be a name")
     text = str(value)
     if not text.strip():
         raise EventInvalid(f"{name}: must not be empty")
     if len(text) > limit:
-        raise EventInvalid(f"{name}: longer than {limit} characters")
+        raise EventInvalid(f"{name}: longer than {limit} characters ({len(text)})")
     return text
 
 
@@ -205,24 +275,32 @@ def _check_list(name: str, value: Any) -> list[Any]:
     return value
 
 
-def _check_field(etype: str, name: str, kind: str, value: Any) -> Any:
+def _check_field(
+    etype: str, name: str, kind: str, value: Any, *, now: datetime | None = None
+) -> Any:
     if kind == "str":
-        if type(value) is str and 0 < len(value) <= 500 and not value.isspace():
+        limit = STR_LIMITS[etype][name]
+        if type(value) is str and 0 < len(value) <= limit and not value.isspace():
             return value
-        return _check_str(name, value)
+        return _check_str(name, value, limit=limit)
     if kind == "text":
         if not isinstance(value, str):
             raise EventInvalid(f"{name}: expected a string, got {_kind(value)}")
-        return value
+        limit = TEXT_LIMITS.get(name)
+        return value[:limit] if limit else value
     if kind == "sha":
         return _check_sha(name, value)
     if kind == "time":
-        return _parse_time(name, value)
+        return _parse_time(name, value, now=now)
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.isdigit():
-                return int(value)
-            raise EventInvalid(f"{name}: expected an integer, got {_kind(value)}")
+            # ASCII digits only: "²".isdigit() is true, but int("²") fails.
+            if isinstance(value, str) and value.isascii() and value.isdigit():
+                value = int(value) if len(value) <= 12 else MAX_INT + 1
+            else:
+                raise EventInvalid(f"{name}: expected an integer, got {_kind(value)}")
+        if not -MAX_INT <= value <= MAX_INT:
+            raise EventInvalid(f"{name}: {value} is out of range (at most {MAX_INT})")
         return value
     if kind == "bool":
         if not isinstance(value, bool):
@@ -257,7 +335,7 @@ def _check_field(etype: str, name: str, kind: str, value: Any) -> Any:
             out: dict[str, Any] = {"name": _check_str(f"{where}.name", job["name"])}
             for key in ("started_at", "finished_at"):
                 if job.get(key) is not None:
-                    out[key] = _parse_time(f"{where}.{key}", job[key]).isoformat()
+                    out[key] = _parse_time(f"{where}.{key}", job[key], now=now).isoformat()
             if job.get("status") is not None:
                 out["status"] = _check_field(etype, "status", "enum", job["status"])
             jobs.append(out)
@@ -276,7 +354,7 @@ def _check_field(etype: str, name: str, kind: str, value: Any) -> Any:
         link = present[0]
         if link == "sha":
             return {"sha": _check_sha(f"{name}.sha", value["sha"])}
-        text = _check_str(f"{name}.{link}", value[link])
+        text = _check_str(f"{name}.{link}", value[link], limit=_CAUSED_BY_LIMITS[link])
         if link == "change" and not re.match(r"^.+#\d+$", text):
             raise EventInvalid(f"{name}.change: {text!r} should look like 'owner/repo#123'")
         return {link: text}
@@ -288,30 +366,162 @@ def _canonical(raw: Mapping[str, Any]) -> str:
     return json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def event_validate(obj: Any, *, default_source: str = DEFAULT_SOURCE) -> Event:
-    """Check one event against CONTRACT §1; raise EventInvalid naming the field."""
+class NotJson:
+    """A value json.loads would otherwise give as something no database stores: NaN, Infinity,
+    a float beyond double range, an integer of thousands of digits. Kept in place so the item
+    holding it is rejected, naming the field, while the items around it are stored."""
+
+    __slots__ = ("literal",)
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal if len(literal) <= 40 else f"{literal[:20]}… ({len(literal)} chars)"
+
+    def __repr__(self) -> str:
+        return self.literal
+
+
+def _json_float(text: str) -> float | NotJson:
+    value = float(text)
+    return value if math.isfinite(value) else NotJson(text)
+
+
+def _json_int(text: str) -> int | NotJson:
+    # Python refuses int() of more than 4300 digits with a ValueError json.loads lets through.
+    return int(text) if len(text) <= 100 else NotJson(text)
+
+
+def json_loads(text: str | bytes) -> Any:
+    """json.loads that never raises for a value it cannot represent (NotJson stands in for it).
+
+    Raises json.JSONDecodeError for text that is not JSON, RecursionError for nesting deeper
+    than Python's parser goes (see `json_items`).
+    """
+    return json.loads(text, parse_constant=NotJson, parse_float=_json_float, parse_int=_json_int)
+
+
+_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+def json_items(text: str) -> list[Any]:
+    """The events of a request body: a JSON array's items, or the one object it is.
+
+    An item nested too deeply for the parser becomes an EventInvalid in its place, so the items
+    beside it are still stored; text that is not JSON raises json.JSONDecodeError.
+    """
+    try:
+        data = json_loads(text)
+    except RecursionError:
+        return _deep_items(text)
+    return data if isinstance(data, list) else [data]
+
+
+def _deep_items(text: str) -> list[Any]:
+    """json_items for a body Python's parser cannot nest into: split the top-level array by
+    scanning its brackets (strings skipped whole), and parse each item alone."""
+    body = text.strip()
+    too_deep = EventInvalid(f"the item is nested deeper than {MAX_DEPTH} levels")
+    if not body.startswith("["):
+        return [too_deep]
+    items: list[Any] = []
+    depth, start = 0, 1
+    for match in _TOKEN_RE.finditer(body):
+        mark = match.group()
+        if mark in "[{":
+            depth += 1
+        elif mark in "]}":
+            depth -= 1
+        if (mark == "," and depth == 1) or depth == 0:
+            piece = body[start : match.start()]
+            start = match.end()
+            if piece.strip():
+                try:
+                    items.append(json_loads(piece))
+                except RecursionError:
+                    items.append(too_deep)
+            if depth == 0:
+                if body[match.end() :].strip():
+                    raise json.JSONDecodeError("Extra data", body, match.end())
+                return items
+    raise json.JSONDecodeError("Expecting ']'", body, len(body))
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def _text_fault(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    if _SURROGATE_RE.search(text):
+        return "is not valid Unicode text (a lone UTF-16 surrogate, or bytes that are not UTF-8)"
+    return None
+
+
+def _payload_fault(obj: dict[str, Any]) -> str | None:
+    """What in an event's JSON cannot be stored, with the path to it (None when all can)."""
+    stack: list[tuple[Any, str, int]] = [(obj, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            fault = _text_fault(value)
+            if fault:
+                return f"{path}: {fault}"
+        elif isinstance(value, dict):
+            if depth >= MAX_DEPTH:
+                return f"{path}: nested deeper than {MAX_DEPTH} levels"
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else key
+                fault = _text_fault(key)
+                if fault:
+                    return f"{where[:80]} (a key): {fault}"
+                if not isinstance(item, int | bool | None):
+                    stack.append((item, where, depth + 1))
+        elif isinstance(value, list):
+            if depth >= MAX_DEPTH:
+                return f"{path}: nested deeper than {MAX_DEPTH} levels"
+            stack.extend(
+                (item, f"{path}[{i}]", depth + 1)
+                for i, item in enumerate(value)
+                if not isinstance(item, int | bool | None)
+            )
+        elif isinstance(value, NotJson):
+            return f"{path}: {value.literal} is not a number that can be stored"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{path}: {value} is not a number that can be stored"
+    return None
+
+
+def event_validate(
+    obj: Any, *, default_source: str = DEFAULT_SOURCE, now: datetime | None = None
+) -> Event:
+    """Check one event against CONTRACT §1; raise EventInvalid naming the field.
+
+    `now` bounds its timestamps (LATEST_AHEAD_YEARS ahead of it; the clock when not given).
+    """
     if not isinstance(obj, dict):
         raise EventInvalid(f"an event must be a JSON object, got {_kind(obj)}")
+    fault = _payload_fault(obj)
+    if fault:
+        raise EventInvalid(fault)
     etype = obj.get("type")
     if etype is None:
         raise EventInvalid("type: required (one of " + ", ".join(EVENT_TYPES) + ")")
-    if etype not in _SCHEMA:
-        raise EventInvalid(f"type: unknown type {etype!r} (one of {', '.join(EVENT_TYPES)})")
+    if not isinstance(etype, str) or etype not in _SCHEMA:
+        raise EventInvalid(f"type: unknown type {etype!r:.60} (one of {', '.join(EVENT_TYPES)})")
     if obj.get("id") is None:
         raise EventInvalid("id: required (your identifier for this event, unique per type)")
     event_id = _check_str("id", obj["id"], limit=MAX_ID_LENGTH)
-    source = _check_str("source", obj.get("source", default_source), limit=100)
+    source = _check_str("source", obj.get("source", default_source), limit=MAX_SOURCE_LENGTH)
     schema = _SCHEMA[etype]
     fields: dict[str, Any] = {}
     for name, kind in schema["required"].items():
         if obj.get(name) is None:
             raise EventInvalid(f"{name}: required for a {etype} event")
-        fields[name] = _check_field(etype, name, kind, obj[name])
+        fields[name] = _check_field(etype, name, kind, obj[name], now=now)
     optional = schema["optional"]
     for name, value in obj.items():  # the fields present, not every field the type allows
         kind = optional.get(name)
         if kind is not None and value is not None and value != "":  # "" stands for absent
-            fields[name] = _check_field(etype, name, kind, value)
+            fields[name] = _check_field(etype, name, kind, value, now=now)
     if etype == "deployment":
         if "sha" not in fields and "version" not in fields:
             raise EventInvalid("sha or version: a deployment needs at least one of them")
@@ -376,6 +586,12 @@ class IntakeReport:
             self.add(item)
 
 
+_STALE_WARNING = (
+    "not stored: the stored version of this event has a later updated_at than this one's "
+    "({when}), so this older version was ignored"
+)
+
+
 def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     """Consecutive lists of at most `size` items, without holding more than one."""
     iterator = iter(items)
@@ -393,6 +609,8 @@ def events_record(
     keep_items: bool = True,
     progress: Callable[[int], None] | None = None,
     defer_derivation: bool = False,
+    sent_by: str = "",
+    allowed: Callable[[Event], str | None] | None = None,
 ) -> IntakeReport:
     """Validate and upsert events, then re-derive the facts they touch.
 
@@ -405,6 +623,9 @@ def events_record(
     `dora.derive.pending_derive()`, when it is done (the beat task derives what is left).
     With keep_items False only rejected items are kept in the report (streaming large files).
     `progress` is called with the number of events handled so far after each batch.
+    `sent_by` is stored with each event (who sent it: token:<name>, webhook:<source>, ...);
+    `allowed` says why a valid event may not be stored by this sender (a token's limits), or
+    None: such an event is rejected with that reason.
     """
     from dora import derive  # derive imports the models this module writes; keep the edge one-way
 
@@ -418,24 +639,31 @@ def events_record(
             try:
                 if isinstance(obj, EventInvalid):
                     raise obj
-                valid.append((i, event_validate(obj, default_source=default_source)))
+                event = event_validate(obj, default_source=default_source, now=now)
+                refusal = allowed(event) if allowed is not None else None
+                if refusal:
+                    raise EventInvalid(refusal)
+                valid.append((i, event))
             except EventInvalid as exc:
                 report.add(ItemResult(index=i, status="rejected", reason=str(exc)))
         offset += len(chunk)
 
         def batch_store(valid: list[tuple[int, Event]] = valid) -> list[str]:
-            statuses, touched = _records_upsert([e for _, e in valid], now=now, estate=estate)
+            statuses, touched = _records_upsert(
+                [e for _, e in valid], now=now, estate=estate, sent_by=sent_by
+            )
             derive.touched_mark(touched)
-            if any(status != "unchanged" for status in statuses):
+            if any(status in ("created", "updated") for status in statuses):
                 facts_changed()
             return statuses
 
         statuses = atomic_retry(batch_store, on_retry=estate.forget)
         warnings = _unknown_sha_warnings([e for _, e in valid]) if keep_items else {}
         for (i, event), status in zip(valid, statuses, strict=True):
-            item = ItemResult(
-                index=i, status=status, key=":".join(event.key), warning=warnings.get(event.key)
-            )
+            warning = warnings.get(event.key)
+            if status == "stale":
+                status, warning = "unchanged", _STALE_WARNING.format(when=event.source_time)
+            item = ItemResult(index=i, status=status, key=":".join(event.key), warning=warning)
             if keep_items:
                 report.add(item)
             else:
@@ -453,32 +681,71 @@ def events_record(
     return report
 
 
+def _supersedes(new: Event, old: tuple[str, datetime | None]) -> bool:
+    """Whether `new` replaces a stored version (digest, updated_at): records._RAW_APPLIES."""
+    digest, source_time = old
+    return new.digest != digest and (
+        source_time is None or new.source_time is None or new.source_time >= source_time
+    )
+
+
 def _records_upsert(
-    events: list[Event], *, now: datetime, estate: EstateCache | None = None
+    events: list[Event],
+    *,
+    now: datetime,
+    estate: EstateCache | None = None,
+    sent_by: str = "",
 ) -> tuple[list[str], Any]:
-    """Store raw events and records; return each event's status and what to derive again."""
+    """Store raw events and records; return each event's status and what to derive again.
+
+    Statuses are created, updated, unchanged, or stale (not stored: the stored version has a
+    later updated_at; reported as unchanged with a warning).
+    """
     from dora import derive, records
+    from dora.models import RawEvent
 
     touched = derive.Touched()
     if not events:
         return [], touched
-    # Within one batch the same key may repeat: the last one wins, the earlier ones report
-    # against the one before them, as if sent one after another.
-    latest: dict[tuple[str, str, str], Event] = {}
+    # Within one batch the same key may repeat: its versions are applied in order by the rule
+    # that applies against the stored version, each reporting against the one before it.
+    winners: dict[tuple[str, str, str], Event] = {}
+    repeated: set[tuple[str, str, str]] = set()
     for event in events:
-        latest[event.key] = event
-    # Raw events first: one statement set stores the new and changed ones and says what was
-    # stored before, which decides every status and which records to write.
-    stored = records.raw_store(list(latest.values()), now=now)
-    statuses: list[str] = []
-    seen = dict(stored)
-    for event in events:
-        before = seen.get(event.key)
-        statuses.append(
-            "created" if before is None else "unchanged" if before == event.digest else "updated"
+        current = winners.get(event.key)
+        if current is None:
+            winners[event.key] = event
+        else:
+            repeated.add(event.key)
+            if _supersedes(event, (current.digest, current.source_time)):
+                winners[event.key] = event
+    before: dict[tuple[str, str, str], Any] = {}
+    if repeated:
+        before = bulk.rows_by_key(
+            RawEvent, ["source", "type", "external_id"], ["digest", "source_updated_at"], repeated
         )
-        seen[event.key] = event.digest
-    changed = [e for k, e in latest.items() if stored.get(k) != e.digest]
+    stored = records.raw_store(list(winners.values()), now=now, sent_by=sent_by)
+    statuses: list[str] = []
+    state: dict[tuple[str, str, str], tuple[str, datetime | None] | None] = {}
+    for event in events:
+        key = event.key
+        if key not in repeated:
+            statuses.append(stored[key])
+            continue
+        if key not in state:
+            state[key] = None if stored[key] == "created" else before.get(key)
+        previous = state[key]
+        if previous is None:
+            statuses.append("created")
+        elif previous[0] == event.digest:
+            statuses.append("unchanged")
+        elif _supersedes(event, previous):
+            statuses.append("updated")
+        else:
+            statuses.append("stale")
+            continue
+        state[key] = (event.digest, event.source_time)
+    changed = [e for k, e in winners.items() if stored[k] in ("created", "updated")]
     if changed:
         records.records_store(changed, estate=estate or EstateCache(), touched=touched)
     return statuses, touched

@@ -8,6 +8,7 @@ reads the runs themselves when asked about a moment before an instance's latest 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,6 +62,8 @@ def automation_instances_refresh(keys: Iterable[Key], *, connection: Any = conne
     the runs it deletes.
     """
     ordered = sorted(set(keys))
+    if ordered and connection.vendor == "postgresql":
+        _instances_lock(ordered, connection=connection)
     for start in range(0, len(ordered), CHUNK):
         chunk = ordered[start : start + CHUNK]
         values = ", ".join(["(%s, %s, %s)"] * len(chunk))
@@ -72,6 +75,32 @@ def automation_instances_refresh(keys: Iterable[Key], *, connection: Any = conne
                 params,
             )
             cursor.execute(_REFRESH_SQL.format(values=values), params)
+
+
+# pg_advisory_xact_lock's first key: this module's own space of locks.
+_LOCK_SPACE = 0x44524149  # "DRAI"
+
+
+def _instances_lock(keys: list[Key], *, connection: Any) -> None:
+    """Hold, until the transaction ends, a lock per instance, taken in one global order.
+
+    Two intake batches with runs of one instance would otherwise each delete its row (none yet,
+    or the old one) and insert it again: the second insert collides with the first's, and its
+    runs are lost with the rolled-back batch. Waiting here for the other batch to commit, this
+    one's statements then see its runs, and the row they write is computed from both.
+    """
+    ids = sorted({_lock_id(key) for key in keys})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, k)) FROM unnest(%s::int[]) AS u(k)",
+            [_LOCK_SPACE, ids],
+        )
+
+
+def _lock_id(key: Key) -> int:
+    """A signed 32-bit number for a key (two keys may share one: they then wait for each other)."""
+    value = zlib.crc32(":".join(map(str, key)).encode())
+    return value - 2**32 if value >= 2**31 else value
 
 
 def automation_instances_rebuild() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -113,6 +113,19 @@ class RawEvent(models.Model):
     digest = models.CharField(max_length=64, help_text="sha256 of the canonical payload")
     received_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    source_updated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="the event's own updated_at: an older version never replaces a newer one",
+    )
+    sent_by = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="who sent the stored version: token:<name>, webhook:<source>, sync:<source>, "
+        "command:<name>",
+    )
 
     class Meta:
         constraints = [
@@ -563,6 +576,14 @@ class DerivePending(models.Model):
         null=True, blank=True, help_text="regroup rollouts and walk change sets from here"
     )
     facts_since = models.DateTimeField(help_text="arrivals and failure links from here")
+    error = models.TextField(
+        blank=True,
+        default="",
+        db_default="",
+        help_text="why deriving this pair failed; it is tried again when new events touch it "
+        "or `manage.py derive --retry-failed` runs, and the other pairs go on meanwhile",
+    )
+    failed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -590,19 +611,51 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="refused from this moment on (empty: never expires)"
+    )
+    # Limits (empty: none). A token limited to services or teams sends events about, asks the
+    # gate about, and reads the metrics of those services only (a team's: its services now);
+    # one limited to event types sends only those types.
+    services = models.JSONField(default=list, blank=True)
+    teams = models.JSONField(default=list, blank=True)
+    event_types = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.scope}, {self.prefix}…)"
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.services or self.teams or self.event_types)
 
     @staticmethod
     def hash(raw: str) -> str:
         return hashlib.sha256(raw.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, *, name: str, scope: str) -> tuple[ApiToken, str]:
+    def issue(
+        cls,
+        *,
+        name: str,
+        scope: str,
+        expires_at: datetime | None = None,
+        services: list[str] | None = None,
+        teams: list[str] | None = None,
+        event_types: list[str] | None = None,
+    ) -> tuple[ApiToken, str]:
         """Create a token and return it with its raw value, which is shown once."""
         raw = f"dora_{scope}_{secrets.token_urlsafe(32)}"
-        token = cls.objects.create(name=name, scope=scope, digest=cls.hash(raw), prefix=raw[:12])
+        token = cls.objects.create(
+            name=name,
+            scope=scope,
+            digest=cls.hash(raw),
+            prefix=raw[:12],
+            expires_at=expires_at,
+            services=sorted(services or []),
+            teams=sorted(teams or []),
+            event_types=sorted(event_types or []),
+        )
         return token, raw
 
 

@@ -27,24 +27,93 @@ if TYPE_CHECKING:
 Row = tuple[Any, ...]
 
 
-def raw_store(events: list[Event], *, now: datetime) -> dict[tuple[str, str, str], str]:
-    """Store the raw events that are new or whose payload changed; return the digests stored
-    before, by (source, type, id), for the keys already stored. Keys must not repeat."""
-    before = bulk.upsert_changed(
-        RawEvent,
-        ["source", "type", "external_id", "payload", "digest", "received_at", "updated_at"],
-        ((e.source, e.type, e.id, bulk.JsonText(e.canonical), e.digest, now, now) for e in events),
-        unique=["source", "type", "external_id"],
-        update=["payload", "digest", "updated_at"],
-        compare=["digest"],
+RawKey = tuple[str, str, str]
+
+# An arriving version replaces the stored one when its content differs, unless both say when
+# their source last changed them and the stored one is the later (CONTRACT §1): a replayed or
+# out-of-order delivery never moves a record backwards. Evaluated by ON CONFLICT on the row
+# it locks, so two requests racing on one event agree on which version won.
+_RAW_APPLIES = (
+    "{t}.digest <> EXCLUDED.digest AND ({t}.source_updated_at IS NULL "
+    "OR EXCLUDED.source_updated_at IS NULL "
+    "OR EXCLUDED.source_updated_at >= {t}.source_updated_at)"
+)
+_RAW_COLUMNS = [
+    "source",
+    "type",
+    "external_id",
+    "payload",
+    "digest",
+    "received_at",
+    "updated_at",
+    "source_updated_at",
+    "sent_by",
+]
+_RAW_UPDATE = ["payload", "digest", "updated_at", "source_updated_at", "sent_by"]
+
+
+def raw_store(events: list[Event], *, now: datetime, sent_by: str = "") -> dict[RawKey, str]:
+    """Store the raw events that are new, or changed and not older than the stored version.
+
+    Keys must not repeat. Returns, by (source, type, id), "created" or "updated" for the events
+    stored, "unchanged" for those whose stored version is the same, "stale" for those the
+    stored version supersedes. The statuses come from the statement that wrote the rows, so
+    concurrent requests sending one event agree: one of them created it.
+    """
+    if not events:
+        return {}
+    rows = sorted(
+        (
+            e.source,
+            e.type,
+            e.id,
+            bulk.JsonText(e.canonical),
+            e.digest,
+            now,
+            now,
+            e.source_time,
+            sent_by[:200],
+        )
+        for e in events
     )
-    return {key: digest for key, (digest,) in before.items()}
+    applied = bulk.upsert_applied(
+        RawEvent,
+        _RAW_COLUMNS,
+        rows,
+        unique=["source", "type", "external_id"],
+        update=_RAW_UPDATE,
+        applies=_RAW_APPLIES,
+    )
+    statuses: dict[RawKey, str] = {
+        key: "created" if inserted else "updated" for key, inserted in applied.items()
+    }
+    kept = [e for e in events if e.key not in statuses]
+    if kept:
+        digests = dict(
+            bulk.rows_by_key(
+                RawEvent, ["source", "type", "external_id"], ["digest"], [e.key for e in kept]
+            )
+        )
+        for e in kept:
+            stored = digests.get(e.key)
+            statuses[e.key] = "unchanged" if stored == (e.digest,) else "stale"
+    return statuses
 
 
 def records_store(events: list[Event], *, estate: EstateCache, touched: Touched) -> None:
     by_type: dict[str, list[Event]] = defaultdict(list)
     for event in events:
         by_type[event.type].append(event)
+    placed = [e.fields for t in ("deployment", "incident", "automation_run") for e in by_type[t]]
+    estate.prepare(
+        services={f["service"] for f in placed},
+        environments={f["environment"] for f in placed if "environment" in f},
+        targets={
+            (f["environment"], f.get("target", ""))
+            for t in ("deployment", "automation_run")
+            for f in (e.fields for e in by_type[t])
+        },
+    )
     if by_type["commit"]:
         _commits_store(by_type["commit"], touched)
     if by_type["change"]:

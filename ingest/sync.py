@@ -285,7 +285,11 @@ class GitHubSync:
             # Derived once the sync is done: per page, a list read newest first would replay
             # the newer rollouts again on every page (quadratic in pages on a backfill).
             report = events_record(
-                events, default_source=self.source.name, now=self.now, defer_derivation=True
+                events,
+                default_source=self.source.name,
+                now=self.now,
+                defer_derivation=True,
+                sent_by=f"sync:{self.source.name}",
             )
             for status, n in report.counts.items():
                 self.result.events[status] += n

@@ -16,9 +16,11 @@ from ingest.schedule import source_sync_exclusive, sources_dispatch
 
 
 @shared_task(acks_late=True)
-def events_record_task(events: list[dict[str, Any]], source: str = "api") -> dict[str, int]:
+def events_record_task(
+    events: list[dict[str, Any]], source: str = "api", sent_by: str = "task:events_record"
+) -> dict[str, int]:
     """Record a batch of normalized events (CONTRACT §1); returns the created/updated/... counts."""
-    return dict(events_record(events, default_source=source).counts)
+    return dict(events_record(events, default_source=source, sent_by=sent_by).counts)
 
 
 @shared_task(

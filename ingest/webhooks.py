@@ -176,7 +176,11 @@ def github_webhook(request: HttpRequest, source: str = DEFAULT_GITHUB_SOURCE) ->
     try:
         mapping = config.mapping()
         events = github_webhook_events(event, payload, mapping, _stored_event(config.name)) or []
-        report = events_record(events, default_source=config.name)
+        report = events_record(
+            events,
+            default_source=config.name,
+            sent_by=f"webhook:{config.name} delivery {delivery_id}",
+        )
     except Exception as exc:  # kept raw with the reason; GitHub shows the failure and can redeliver
         log.exception("github webhook %s (%s) could not be normalized", delivery_id, event)
         WebhookDelivery.objects.filter(pk=delivery.pk).update(error=f"{type(exc).__name__}: {exc}")

@@ -12,11 +12,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
 from tests.pygithub_replay import pygithub_replay_dir  # noqa: F401  (a session fixture)
+from tests.servers import database_url_of as _database_url
 
 # pytest-playwright's sync API keeps an asyncio loop in the test thread; without this, Django
 # refuses ORM calls from live_server tests (SynchronousOnlyOperation). Tests only.
@@ -152,19 +152,6 @@ class CeleryWorkerProcess:
     nodename: str
     pid: int
     log_path: Path
-
-
-def _database_url(settings_dict: dict) -> str:
-    """The URL of the database this test process uses (pytest-django's test database)."""
-    engine = settings_dict["ENGINE"]
-    if engine != "django.db.backends.postgresql":
-        raise RuntimeError(f"a worker subprocess cannot share a {engine} test database")
-    user = quote(settings_dict.get("USER") or "", safe="")
-    password = quote(settings_dict.get("PASSWORD") or "", safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = settings_dict.get("HOST") or "127.0.0.1"
-    port = settings_dict.get("PORT") or "5432"
-    return f"postgres://{auth}{host}:{port}/{quote(settings_dict['NAME'], safe='')}"
 
 
 def _log_tail(path: Path, lines: int = 40) -> str:

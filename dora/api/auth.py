@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,13 +13,15 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
-from dora.models import ApiToken
+from dora.events import Event
+from dora.models import ApiToken, Service
 from dora.prepared import aware, prepared_rows
+from dora.web.access import Access
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _LOOKUP_SQL = """
-SELECT id, name, scope, prefix, last_used_at FROM dora_apitoken
-WHERE digest = %(digest)s AND NOT revoked
+SELECT id, name, scope, prefix, last_used_at, expires_at, services, teams, event_types
+FROM dora_apitoken WHERE digest = %(digest)s AND NOT revoked
 """
 _USED_SQL = "UPDATE dora_apitoken SET last_used_at = %(now)s WHERE id = %(id)s"
 
@@ -58,11 +62,25 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Unknown or revoked token; create one with `python manage.py create_token`."
             )
-        pk, name, scope, prefix, last_used_at = found[0]
+        pk, name, scope, prefix, last_used_at, expires_at, services, teams, types = found[0]
         token = ApiToken(
-            id=pk, name=name, scope=scope, prefix=prefix, last_used_at=aware(last_used_at)
+            id=pk,
+            name=name,
+            scope=scope,
+            prefix=prefix,
+            last_used_at=aware(last_used_at),
+            expires_at=aware(expires_at),
+            services=_json_list(services),
+            teams=_json_list(teams),
+            event_types=_json_list(types),
         )
         now = timezone.now()
+        if token.expires_at is not None and token.expires_at <= now:
+            raise exceptions.AuthenticationFailed(
+                f"This token ({token.prefix}…, '{token.name}') expired at "
+                f"{token.expires_at:%Y-%m-%d %H:%M} UTC; create a new one with "
+                "`python manage.py create_token`."
+            )
         # A write per request would cost the gate's hot path a round trip and row churn; the
         # admin only needs to know roughly when a token was last used.
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
@@ -71,6 +89,75 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+def _json_list(value: Any) -> list[str]:
+    """A JSON list column read raw: a list on PostgreSQL, its text on SQLite."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [str(item) for item in value or []]
+
+
+def token_access(token: ApiToken) -> Access:
+    """What a token may see and act on: everything, or its services (those it names and those
+    of the teams it names, as the teams are now)."""
+    if not (token.services or token.teams):
+        return Access(everything=True)
+    services = set(token.services)
+    if token.teams:
+        services.update(
+            Service.objects.filter(team__name__in=token.teams).values_list("name", flat=True)
+        )
+    return Access(everything=False, teams=frozenset(token.teams), services=frozenset(services))
+
+
+def request_token(request: Request) -> ApiToken | None:
+    return request.auth if isinstance(request.auth, ApiToken) else None
+
+
+def sender_of(request: Request) -> str:
+    """Who sent a request's events, as stored with them (RawEvent.sent_by)."""
+    token = request_token(request)
+    if token is not None:
+        return f"token:{token.name} ({token.prefix}…)"
+    return f"user:{getattr(request.user, 'username', '') or 'anonymous'}"
+
+
+def token_event_refusal(token: ApiToken) -> Callable[[Event], str | None]:
+    """Why a token may not send an event (None when it may): its event types, its services.
+
+    Events that name no service (commits, changes, pipeline runs) belong to the repositories of
+    the token's services.
+    """
+    access = token_access(token)
+    types = set(token.event_types)
+    repos: set[str] | None = None
+    if not access.everything:
+        repos = {
+            repo
+            for service_repos in Service.objects.filter(
+                name__in=sorted(access.services)
+            ).values_list("repos", flat=True)
+            for repo in service_repos or []
+        }
+
+    def refusal(event: Event) -> str | None:
+        if types and event.type not in types:
+            return (
+                f"type: this token may send {', '.join(sorted(types))} events only, "
+                f"not {event.type}"
+            )
+        if access.everything:
+            return None
+        service = event.fields.get("service")
+        if service is not None and not access.service_allowed(service):
+            return f"service: this token may not send events about service {service!r}"
+        repo = event.fields.get("repo")
+        if service is None and repo is not None and repo not in (repos or set()):
+            return f"repo: {repo!r} is not a repository of this token's services"
+        return None
+
+    return refusal
 
 
 def scope_required(scope: str) -> type[permissions.BasePermission]:

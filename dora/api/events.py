@@ -13,8 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dora.api.auth import scope_required
-from dora.events import events_record
+from dora.api.auth import request_token, scope_required, sender_of, token_event_refusal
+from dora.events import events_record, json_items
+from dora.retry import TransactionConflict
+
+RETRY_AFTER_SECONDS = 5
 
 
 class RawJSONParser(BaseParser):
@@ -85,7 +88,7 @@ class EventIntakeApi(APIView):
         if len(body) > limit:
             return _too_large(len(body), limit)
         try:
-            data = json.loads(body.decode("utf-8"))
+            items = json_items(body.decode("utf-8"))
         except UnicodeDecodeError:
             return Response({"detail": "The body is not UTF-8 text."}, status=400)
         except json.JSONDecodeError as exc:
@@ -96,7 +99,6 @@ class EventIntakeApi(APIView):
                 },
                 status=400,
             )
-        items = data if isinstance(data, list) else [data]
         if not items:
             return Response({"detail": "The array is empty: send at least one event."}, status=400)
         if len(items) > settings.DORA_MAX_EVENTS_PER_REQUEST:
@@ -107,7 +109,24 @@ class EventIntakeApi(APIView):
                 },
                 status=413,
             )
-        report = events_record(items)
+        token = request_token(request)
+        try:
+            report = events_record(
+                items,
+                sent_by=sender_of(request),
+                allowed=token_event_refusal(token) if token is not None else None,
+            )
+        except TransactionConflict:
+            # Concurrent requests kept aborting this one's transaction: nothing of it was
+            # stored (each batch is all or nothing), so sending it again is safe.
+            return Response(
+                {
+                    "detail": "The events collided with concurrent writes and were not stored; "
+                    f"send them again (after {RETRY_AFTER_SECONDS} s)."
+                },
+                status=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         code = status.HTTP_207_MULTI_STATUS if report.counts["rejected"] else status.HTTP_200_OK
         if report.counts["rejected"] == len(items):
             code = status.HTTP_400_BAD_REQUEST

@@ -291,6 +291,9 @@ def change_event(
         "base": (pr.get("base") or {}).get("ref"),
         "head": (pr.get("head") or {}).get("ref"),
         "labels": _labels(pr) if "labels" in pr else None,
+        # GitHub's own change time: a replayed or late delivery of an older state of the PR
+        # never replaces a newer one (CONTRACT §1, updated_at).
+        "updated_at": pr.get("updated_at"),
     }
     if merged and pr.get("merge_commit_sha"):
         key = "squash_sha" if method in ("squash", "rebase") else "merge_sha"
@@ -669,6 +672,7 @@ def incident_events(
                 "severity": severity,
                 "opened_at": issue["created_at"],
                 "resolved_at": issue.get("closed_at") if issue.get("state") == "closed" else None,
+                "updated_at": issue.get("updated_at"),
             }
         )
         for service in (named or configured)

@@ -165,6 +165,7 @@ def test_pull_request_with_reviews_to_change_with_first_review_and_approval(
         # jzelinskie's approval, two days in; the 2018 comments came after the merge.
         "first_review_at": "2017-03-22T19:06:59Z",
         "approved_at": "2017-03-22T19:06:59Z",
+        "updated_at": pr["updated_at"],  # GitHub's own: an older state never replaces it
     }
 
 
@@ -190,6 +191,7 @@ def test_pull_request_with_labels_and_commits_to_change(replay: Serve) -> None:
         "labels": ["dependencies", "github_actions"],
         "merge_sha": "1f5f434b321e963171a27c13c1137cedb54cc4d0",
         "commits": ["3253acaabd86de12b73d0a24c98eb9c13d1987b5"],
+        "updated_at": pr["updated_at"],
     }
     commit = gm.commit_event(REPO, commits[0])
     event_validate(commit)
@@ -427,5 +429,6 @@ def test_issue_with_null_pull_request_links_is_an_incident(replay: Serve) -> Non
             "service": "PyGithub",
             "title": "Issue created by PyGithub to test issue #50",
             "opened_at": "2012-06-28T19:56:21Z",
+            "updated_at": issues[0]["updated_at"],
         }
     ]

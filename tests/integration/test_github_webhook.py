@@ -255,3 +255,35 @@ def test_release_and_incident_issue(settings: Any) -> None:
     assert incident.service.name == "Hello-World"
     assert incident.opened_at.isoformat() == "2019-05-15T15:20:18+00:00"
     assert incident.title == "Spelling error in the README file" and incident.resolved_at is None
+
+
+def test_an_older_delivery_replayed_under_a_new_id_never_moves_a_pull_request_back() -> None:
+    """Issue 13, finding 6: GitHub's own updated_at decides, not the order of arrival."""
+    opened = json.loads(body_of("pull_request/opened.payload.json"))
+    closed = json.loads(body_of("pull_request/closed.payload.json"))
+    assert opened["pull_request"]["updated_at"] < closed["pull_request"]["updated_at"]
+    assert deliver("pull_request", opened, delivery="d-opened")[0] == 200
+    assert deliver("pull_request", closed, delivery="d-closed")[0] == 200
+    change = Change.objects.get(repo="Codertocat/Hello-World", number=2)
+    assert change.closed_at is not None
+
+    # The signed "opened" body again, under a delivery id never seen: answered, not stored.
+    status, answer = deliver("pull_request", opened, delivery="d-replayed")
+    assert status == 200
+    (item,) = answer["items"]
+    assert item["status"] == "unchanged" and "later updated_at" in item["warning"]
+    change.refresh_from_db()
+    assert change.closed_at.isoformat() == closed["pull_request"]["closed_at"].replace(
+        "Z", "+00:00"
+    )
+    raw = RawEvent.objects.get(type="change")
+    assert raw.sent_by == "webhook:github delivery d-closed"
+
+
+def test_deliveries_arriving_out_of_order_end_as_the_newest_state() -> None:
+    opened = json.loads(body_of("pull_request/opened.payload.json"))
+    closed = json.loads(body_of("pull_request/closed.payload.json"))
+    assert deliver("pull_request", closed, delivery="d-closed")[0] == 200
+    assert deliver("pull_request", opened, delivery="d-opened")[0] == 200  # late
+    change = Change.objects.get(repo="Codertocat/Hello-World", number=2)
+    assert change.closed_at is not None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from dora.models import Team
-from dora.retry import atomic_retry, transient
+from dora.retry import TransactionConflict, atomic_retry, transient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,10 +98,31 @@ def test_transient_reads_the_sqlstate_of_the_database_error() -> None:
     class Unique(Exception):
         sqlstate = "23505"
 
+    class ForeignKey(Exception):
+        sqlstate = "23503"
+
     wrapped = OperationalError("deadlock detected")
     wrapped.__cause__ = Deadlock()
     assert transient(wrapped)
-    other = OperationalError("duplicate key")
-    other.__cause__ = Unique()
+    race = IntegrityError("duplicate key")
+    race.__cause__ = Unique()
+    assert transient(race)  # two writers inserting one key: the retry sees the other's row
+    other = IntegrityError("violates foreign key constraint")
+    other.__cause__ = ForeignKey()
     assert not transient(other)
     assert not transient(OperationalError("no cause"))
+
+
+def test_a_conflict_on_every_attempt_ends_as_transaction_conflict_storing_nothing() -> None:
+    Team.objects.create(name="taken")
+    attempts: list[int] = []
+
+    def work() -> None:
+        attempts.append(1)
+        Team.objects.create(name="kept only if the batch commits")
+        Team.objects.create(name="taken")  # a unique violation every time
+
+    with pytest.raises(TransactionConflict):
+        atomic_retry(work, attempts=3)
+    assert len(attempts) == 3
+    assert list(Team.objects.values_list("name", flat=True)) == ["taken"]

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
-from dora.events import EventInvalid, commit_reverted_sha, event_validate
+from dora.events import (
+    MAX_ID_LENGTH,
+    MAX_INT,
+    MAX_SOURCE_LENGTH,
+    STR_LIMITS,
+    EventInvalid,
+    NotJson,
+    commit_reverted_sha,
+    event_validate,
+    json_items,
+    json_loads,
+)
 
 VALID = {
     "commit": {
@@ -174,7 +186,7 @@ def test_event_validate_names_the_bad_commit_field(change: dict, expected: str) 
             "caused_by.change: '12' should look",
         ),
         ({**VALID["incident"], "cause": "aliens"}, "cause: 'aliens' is not one of"),
-        ({**VALID["incident"], "id": "x" * 501}, "id: longer than 500 characters"),
+        ({**VALID["incident"], "id": "x" * 481}, "id: longer than 480 characters"),
     ],
 )
 def test_event_validate_rejects_with_a_message_naming_the_field(obj: object, expected: str) -> None:
@@ -234,3 +246,147 @@ def test_commit_reverted_sha_reads_git_revert_message() -> None:
     message = 'Revert "Add cache"\n\nThis reverts commit 0123456789ABCDEF0123456789abcdef01234567.'
     assert commit_reverted_sha(message) == "0123456789abcdef0123456789abcdef01234567"
     assert commit_reverted_sha("Add cache") == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input (issue 13): each is one rejected item naming the field, never a failed batch
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        # Finding 1: a placeholder time far outside the range broke every later derivation.
+        ({**VALID["deployment"], "finished_at": "0001-01-01T00:00:00Z"}, "finished_at: "),
+        ({**VALID["deployment"], "finished_at": "0001-01-01T00:00:00+01:00"}, "finished_at: "),
+        ({**VALID["deployment"], "finished_at": "1969-12-31T23:59:59Z"}, "finished_at: "),
+        ({**VALID["deployment"], "finished_at": "9999-12-31T23:59:59Z"}, "finished_at: "),
+        ({**VALID["change"], "merged_at": "2262-04-12T00:00:00Z"}, "merged_at: "),
+        (
+            {**VALID["pipeline_run"], "jobs": [{"name": "b", "started_at": "0001-01-01T00:00Z"}]},
+            "jobs[0].started_at: ",
+        ),
+        # Finding 3: longer than the column.
+        ({**VALID["deployment"], "service": "s" * 201}, "service: longer than 200 characters"),
+        ({**VALID["deployment"], "target": "t" * 201}, "target: longer than 200 characters"),
+        ({**VALID["incident"], "severity": "v" * 41}, "severity: longer than 40 characters"),
+        ({**VALID["pipeline_run"], "trigger": "p" * 41}, "trigger: longer than 40 characters"),
+        ({**VALID["commit"], "repo": "r" * 301}, "repo: longer than 300 characters"),
+        ({**VALID["deployment"], "source": "s" * 101}, "source: longer than 100 characters"),
+        ({**VALID["change"], "number": 2**31}, "number: 2147483648 is out of range"),
+        ({**VALID["change"], "number": "2147483648"}, "number: 2147483648 is out of range"),
+        ({**VALID["change"], "number": "1" * 5000}, "number: "),
+        ({**VALID["change"], "number": "²"}, "number: expected an integer, got a string"),
+        ({**VALID["change"], "number": "١٢"}, "number: expected an integer, got a string"),
+        ({**VALID["deployment"], "service": 10**30}, "service: expected a string"),
+        ({**VALID["commit"], "message": "a\x00b"}, "message: contains a NUL character"),
+        ({**VALID["commit"], "extra": {"k": ["\x00"]}}, "extra.k[0]: contains a NUL character"),
+        ({**VALID["commit"], "a\x00": 1}, "a\x00 (a key): contains a NUL character"),
+        ({**VALID["deployment"], "version": "v\ud800"}, "version: is not valid Unicode text"),
+        ({**VALID["deployment"], "note": float("nan")}, "note: nan is not a number"),
+        ({**VALID["deployment"], "note": float("inf")}, "note: inf is not a number"),
+        ({**VALID["deployment"], "type": ["deployment"]}, "type: unknown type"),
+    ],
+)
+def test_event_validate_rejects_hostile_values_naming_the_field(obj: object, expected: str) -> None:
+    assert _reason(obj).startswith(expected)
+
+
+def test_event_validate_refuses_deep_nesting_but_not_ordinary_depth() -> None:
+    deep: object = "leaf"
+    for _ in range(40):
+        deep = {"x": deep}
+    assert _reason({**VALID["commit"], "extra": deep}).startswith("extra.x.x.x")
+    shallow: object = "leaf"
+    for _ in range(10):
+        shallow = [shallow]
+    assert event_validate({**VALID["commit"], "extra": shallow}).raw["extra"] == shallow
+
+
+def test_event_validate_accepts_the_edges_of_the_ranges() -> None:
+    edge = event_validate({**VALID["deployment"], "finished_at": "1970-01-01T00:00:00Z"})
+    assert edge.fields["finished_at"] == datetime(1970, 1, 1, tzinfo=UTC)
+    later = event_validate(
+        {**VALID["deployment"], "finished_at": "2120-06-01T00:00:00Z"},
+        now=datetime(2026, 12, 7, tzinfo=UTC),
+    )
+    assert later.fields["finished_at"].year == 2120
+    assert event_validate({**VALID["change"], "number": 2**31 - 1}).fields["number"] == 2**31 - 1
+    assert event_validate({**VALID["deployment"], "service": "s" * 200}).fields["service"]
+    titled = event_validate({**VALID["change"], "title": "t" * 900})
+    assert titled.fields["title"] == "t" * 500  # free text is cut to its column, not refused
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('{"a": NaN}', "NaN"),
+        ('{"a": -Infinity}', "-Infinity"),
+        ('{"a": 1e999}', "1e999"),
+        ('{"a": ' + "9" * 5000 + "}", "99999"),
+    ],
+)
+def test_json_loads_keeps_unstorable_numbers_for_the_item_to_be_rejected(
+    body: str, expected: str
+) -> None:
+    value = json_loads(body)["a"]
+    assert isinstance(value, NotJson) and value.literal.startswith(expected)
+    assert "is not a number that can be stored" in _reason({**VALID["commit"], "a": value})
+
+
+def test_json_items_splits_an_array_around_an_item_too_deep_to_parse() -> None:
+    deep = "[" * 10_000 + "]" * 10_000
+    good = json.dumps(VALID["commit"])
+    text = f' [ {good}, {{"type": "commit", "x": {deep}}}, "a,]}}[{{", {good} ] '
+    items = json_items(text)
+    assert len(items) == 4
+    assert items[0] == VALID["commit"] == items[3]
+    assert isinstance(items[1], EventInvalid) and "nested deeper" in str(items[1])
+    assert items[2] == "a,]}[{"
+    single = json_items('{"type": "commit", "x": ' + deep + "}")
+    assert len(single) == 1 and isinstance(single[0], EventInvalid)
+    with pytest.raises(json.JSONDecodeError):
+        json_items("[" + good + ", " + deep)
+
+
+def test_str_limits_fit_their_record_columns() -> None:
+    """Each limit is at most its column's length, so a valid value can always be stored."""
+    from dora import models
+
+    columns = {
+        ("commit", "repo"): models.Commit.repo,
+        ("commit", "author"): models.Commit.author,
+        ("change", "repo"): models.Change.repo,
+        ("change", "author"): models.Change.author,
+        ("change", "base"): models.Change.base,
+        ("change", "head"): models.Change.head,
+        ("change", "issue"): models.Change.issue,
+        ("pipeline_run", "repo"): models.PipelineRun.repo,
+        ("pipeline_run", "name"): models.PipelineRun.name,
+        ("pipeline_run", "branch"): models.PipelineRun.branch,
+        ("pipeline_run", "trigger"): models.PipelineRun.trigger,
+        ("deployment", "service"): models.Service.name,
+        ("deployment", "environment"): models.Environment.name,
+        ("deployment", "target"): models.Target.name,
+        ("deployment", "version"): models.Deployment.version,
+        ("deployment", "repo"): models.Deployment.repo,
+        ("deployment", "config_version"): models.Deployment.config_version,
+        ("deployment", "remediates"): models.Deployment.remediates,
+        ("deployment", "pipeline_run"): models.Deployment.pipeline_run,
+        ("deployment", "approved_by"): models.Deployment.approved_by,
+        ("incident", "service"): models.Service.name,
+        ("incident", "environment"): models.Environment.name,
+        ("incident", "severity"): models.Incident.severity,
+        ("automation_run", "service"): models.Service.name,
+        ("automation_run", "environment"): models.Environment.name,
+        ("automation_run", "target"): models.Target.name,
+        ("automation_run", "version"): models.AutomationRun.version,
+    }
+    limits = {(t, f): n for t, fields in STR_LIMITS.items() for f, n in fields.items()}
+    assert set(limits) == set(columns)
+    for key, column in columns.items():
+        assert limits[key] <= column.field.max_length, key
+    longest_type = max(len(t) for t in STR_LIMITS)
+    assert MAX_ID_LENGTH + longest_type + 1 <= models.Deployment.external_id.field.max_length
+    assert models.RawEvent.source.field.max_length >= MAX_SOURCE_LENGTH
+    assert MAX_INT == 2**31 - 1  # Change.number is an IntegerField

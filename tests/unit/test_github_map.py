@@ -150,6 +150,7 @@ def test_change_event_from_rest_with_commits_and_reviews() -> None:
         "labels": ["bug"],
         "merge_sha": MERGE_SHA,  # method unknown without the merge commit: merge_sha
         "commits": ["6dcb09b5b57875f334f61aebed695e2e4193db5e"],
+        "updated_at": "2011-01-26T19:01:12Z",  # the PR's own, from the fixture
     }  # the author's own review is neither a first review nor an approval
 
 
@@ -534,6 +535,7 @@ def test_issue_with_the_incident_label_is_an_incident() -> None:
         "service": "Hello-World",
         "title": "Spelling error in the README file",
         "opened_at": "2019-05-15T15:20:18Z",
+        "updated_at": payload["issue"]["updated_at"],
     }
     # Variant: closed, with a severity label and two services of which a label names one.
     issue = payload["issue"]

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dora.events import EventInvalid, events_record
+from dora.events import MAX_DEPTH, EventInvalid, events_record, json_loads
 from dora.models import MissingCommit
 
 # Larger derivations amortize their per-(service, environment) cost; memory stays bounded by it.
@@ -30,9 +30,11 @@ def _lines(handle: TextIO) -> Iterator[Any]:
             yield None  # blank lines keep line numbers aligned; filtered out below
             continue
         try:
-            yield json.loads(text)
+            yield json_loads(text)
         except json.JSONDecodeError as exc:
             yield EventInvalid(f"not valid JSON: {exc.msg} at column {exc.colno}")
+        except RecursionError:
+            yield EventInvalid(f"nested deeper than {MAX_DEPTH} levels")
 
 
 class Command(BaseCommand):
@@ -59,7 +61,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["file"]
         try:
-            handle = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+            # Bytes that are not UTF-8 become lone surrogates: that line is rejected, not the file.
+            if path == "-":
+                handle = sys.stdin
+                if hasattr(handle, "reconfigure"):
+                    handle.reconfigure(errors="surrogateescape")
+            else:
+                handle = open(path, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         started = time.monotonic()
@@ -90,6 +98,7 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
                 derive_every=options["derive_every"],
                 keep_items=False,
+                sent_by=f"command:import_events {path}",
             )
         except UnicodeDecodeError as exc:
             raise CommandError(f"{path} is not UTF-8 text ({exc.reason})") from exc

@@ -100,6 +100,7 @@ class Command(BaseCommand):
             default_source=SOURCE,
             now=now,
             batch_size=BATCH_SIZE,
+            sent_by="command:seed_demo",
             derive_every=DERIVE_EVERY,
             keep_items=False,
             progress=progress,
