@@ -136,9 +136,17 @@ class TargetAdmin(admin.ModelAdmin):
 
 @admin.register(RawEvent)
 class RawEventAdmin(ReadOnlyAdmin):
-    list_display = ("source", "type", "external_id", "received_at", "updated_at")
+    list_display = (
+        "source",
+        "type",
+        "external_id",
+        "received_at",
+        "updated_at",
+        "source_updated_at",
+        "sent_by",
+    )
     list_filter = ("type", "source")
-    search_fields = ("external_id",)
+    search_fields = ("external_id", "sent_by")
     date_hierarchy = "received_at"
 
 
@@ -348,7 +356,10 @@ class MissingCommitAdmin(ReadOnlyAdmin):
 
 @admin.register(DerivePending)
 class DerivePendingAdmin(ReadOnlyAdmin):
-    list_display = ("service", "environment", "walk_since", "facts_since")
+    """Pairs waiting for derivation; one whose derivation failed shows why (the others go on)."""
+
+    list_display = ("service", "environment", "walk_since", "facts_since", "failed_at", "error")
+    list_filter = (("failed_at", admin.EmptyFieldListFilter),)
     list_select_related = ("service", "environment")
 
 

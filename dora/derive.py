@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Min, Q, QuerySet
 
 from dora import bulk
@@ -40,7 +42,7 @@ from dora.models import (
     Target,
     Tier,
 )
-from dora.retry import atomic_retry
+from dora.retry import TransactionConflict, atomic_retry
 
 ACTIVE_TARGET_WINDOW = timedelta(days=30)
 REMEDIATION_WINDOW = timedelta(hours=72)
@@ -52,6 +54,7 @@ COUNTED_KINDS = (Rollout.Kind.CHANGE, Rollout.Kind.CONFIG)
 _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 Pair = tuple[int, int]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -141,44 +144,145 @@ def touched_mark(touched: Touched) -> None:
 
 
 def _pending_upsert(rows: list[DerivePending]) -> None:
+    """Mark pairs pending; a pair whose derivation had failed is tried again (new facts may
+    be what it was missing, or correct what broke it)."""
+    for row in rows:
+        row.error, row.failed_at = "", None
     DerivePending.objects.bulk_create(
         rows,
         update_conflicts=True,
         unique_fields=["service", "environment"],
-        update_fields=["walk_since", "facts_since"],
+        update_fields=["walk_since", "facts_since", "error", "failed_at"],
     )
 
 
 DERIVE_GROUP = 50  # pairs per transaction: their arrivals are rebuilt together
 
 
-def pending_derive() -> int:
+@dataclass(frozen=True)
+class DerivationFailure:
+    """A pair whose derivation raised: kept pending with the error, the others go on."""
+
+    service: str
+    environment: str
+    error: str
+    failed_at: datetime | None
+
+
+def pending_derive(*, retry_failed: bool = False, now: datetime | None = None) -> int:
     """Re-derive every pending pair, DERIVE_GROUP pairs per transaction; return how many were done.
 
     Rows another worker holds are skipped (it is deriving them). The pairs share one commit
-    graph: services of one repository walk the same history.
+    graph: services of one repository walk the same history. A pair whose derivation raises
+    (a fact derivation cannot handle) does not stop the others: the group is derived again
+    pair by pair, each in a savepoint, and the failing pair keeps its row with the error
+    (shown in the admin and /readyz) until new events touch it or `retry_failed`. Errors of
+    the database itself (a deadlock, a lost connection) are not a pair's: they propagate.
     """
     graph = CommitGraph()
+    pending = DerivePending.objects.select_for_update(skip_locked=True).order_by(
+        "service_id", "environment_id"
+    )
+    if not retry_failed:
+        pending = pending.filter(failed_at__isnull=True)
 
     def group_derive() -> int:
-        group = list(
-            DerivePending.objects.select_for_update(skip_locked=True).order_by(
-                "service_id", "environment_id"
-            )[:DERIVE_GROUP]
-        )
+        group = list(pending[:DERIVE_GROUP])
         if group:
-            pairs_derive(
-                [(p.service_id, p.environment_id, p.walk_since, p.facts_since) for p in group],
-                graph=graph,
-            )
-            DerivePending.objects.filter(id__any=[p.id for p in group]).delete()
-            facts_changed()
+            _rows_derive(group, graph, now=now)
         return len(group)
 
     done = 0
     while count := atomic_retry(group_derive):
         done += count
+        if retry_failed:  # one pass over the failed ones: they may fail again
+            pending = pending.filter(failed_at__isnull=True)
+            retry_failed = False
     return done
+
+
+def pairs_pending_derive(pairs: Iterable[Pair], *, now: datetime | None = None) -> None:
+    """Derive these pairs now if they are pending (not failed), waiting for a worker that is
+    deriving them already: the promotion gate never decides on facts it knows are behind."""
+    wanted = Q()
+    for service_id, environment_id in pairs:
+        wanted |= Q(service_id=service_id, environment_id=environment_id)
+    graph = CommitGraph()
+
+    def work() -> None:
+        group = list(
+            DerivePending.objects.select_for_update()
+            .filter(wanted, failed_at__isnull=True)
+            .order_by("service_id", "environment_id")
+        )
+        if group:
+            _rows_derive(group, graph, now=now)
+
+    atomic_retry(work)
+
+
+def _rows_derive(group: list[DerivePending], graph: CommitGraph, *, now: datetime | None) -> None:
+    """Derive locked pending rows together; if that raises for a pair's facts, each pair alone.
+    Derived rows are deleted, failed ones keep their error."""
+    try:
+        with transaction.atomic():
+            pairs_derive(_pending_tuples(group), graph=graph)
+        done = [p.id for p in group]
+    except Exception as exc:
+        if not _pair_fault(exc):
+            raise
+        done = _pairs_derive_one_by_one(group, graph, now=now)
+    DerivePending.objects.filter(id__any=done).delete()
+    facts_changed()
+
+
+def _pending_tuples(
+    group: list[DerivePending],
+) -> list[tuple[int, int, datetime | None, datetime]]:
+    return [(p.service_id, p.environment_id, p.walk_since, p.facts_since) for p in group]
+
+
+def _pair_fault(exc: BaseException) -> bool:
+    """Whether an error is the pair's own (its facts), not the database's or the process's."""
+    if isinstance(exc, OperationalError | InterfaceError | TransactionConflict):
+        return False  # connection lost, deadlock, timeout: the whole group runs again
+    return isinstance(exc, Exception)
+
+
+def _pairs_derive_one_by_one(
+    group: list[DerivePending], graph: CommitGraph, *, now: datetime | None
+) -> list[int]:
+    """Each pair of a group that failed as a whole, in its own savepoint; the failing ones get
+    their error recorded. Returns the ids of the rows derived."""
+    done = []
+    for row in group:
+        try:
+            with transaction.atomic():
+                pairs_derive(_pending_tuples([row]), graph=graph)
+            done.append(row.id)
+        except Exception as exc:
+            if not _pair_fault(exc):
+                raise
+            log.exception(
+                "deriving service %s in environment %s failed; the other pairs go on",
+                row.service_id,
+                row.environment_id,
+            )
+            DerivePending.objects.filter(id=row.id).update(
+                error=f"{exc.__class__.__name__}: {exc}"[:2000],
+                failed_at=now or datetime.now(UTC),
+            )
+    return done
+
+
+def derivation_failures() -> list[DerivationFailure]:
+    """The pairs whose derivation failed and waits (for new events, or a retry)."""
+    return [
+        DerivationFailure(service=s, environment=e, error=error, failed_at=failed_at)
+        for s, e, error, failed_at in DerivePending.objects.filter(failed_at__isnull=False)
+        .order_by("service__name", "environment__name")
+        .values_list("service__name", "environment__name", "error", "failed_at")
+    ]
 
 
 def pairs_derive(
@@ -188,7 +292,11 @@ def pairs_derive(
     rollouts from walk_since (None: keep them), arrivals and failures from facts_since."""
     windows: list[tuple[int, int, datetime]] = []
     for service_id, environment_id, walk_since, facts_since in pending:
+        # Nothing is derived from before 1970 (intake refuses such times; a pair marked from
+        # one by an older version starts at 1970, where date arithmetic cannot overflow).
+        facts_since = max(facts_since, _BEGINNING)
         if walk_since is not None:
+            walk_since = max(walk_since, _BEGINNING)
             rebuilt_from = rollouts_rebuild(
                 service_id, environment_id, since=walk_since, graph=graph
             )

@@ -1,4 +1,4 @@
-"""Promotion gate: the eight checks of CONTRACT §5 over a snapshot of facts, pure.
+"""Promotion gate: the checks of CONTRACT §5 over a snapshot of facts, pure.
 
 `promotion_evaluate(facts, policy)` answers "may version V of service S go from `from` to `to`?"
 with every check's name, passed, severity and a one-line detail naming its evidence. No Django,
@@ -22,6 +22,7 @@ CHECKS: tuple[str, ...] = (
     "target_rollout_complete",
     "infra_parity",
     "no_drift",
+    "facts_derived",  # added: the facts above are derived from every event stored
 )
 BLOCK, WARN, OFF = "block", "warn", "off"
 MODES = (BLOCK, WARN, OFF)
@@ -34,6 +35,7 @@ DEFAULT_MODES: Mapping[str, str] = {
     "target_rollout_complete": WARN,
     "infra_parity": WARN,
     "no_drift": WARN,
+    "facts_derived": BLOCK,
 }
 # The thresholds each check reads besides its mode (CONTRACT §2 `gates:`; max_spread is added).
 THRESHOLDS: Mapping[str, tuple[str, ...]] = {
@@ -45,6 +47,7 @@ THRESHOLDS: Mapping[str, tuple[str, ...]] = {
     "target_rollout_complete": ("max_spread",),
     "infra_parity": (),
     "no_drift": (),
+    "facts_derived": (),
 }
 DEFAULT_MIN_SOAK = timedelta(minutes=30)
 DEFAULT_STALE_AFTER = timedelta(days=7)
@@ -264,6 +267,15 @@ class OpenIncident:
 
 
 @dataclass(frozen=True)
+class UnderivedFacts:
+    """A (service, environment) whose stored events derivation could not turn into facts."""
+
+    environment: str
+    error: str
+    failed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class PromotionFacts:
     """What the gate knows at `now` about promoting `version` of `service` from → to."""
 
@@ -275,6 +287,7 @@ class PromotionFacts:
     failures: tuple[RolloutFailure, ...] = ()  # the version's rollouts in `source` marked failed
     automation: tuple[AutomationInstance, ...] = ()  # in `source` and `destination`
     incidents: tuple[OpenIncident, ...] = ()  # unresolved, on the service, in from/to/none
+    underived: tuple[UnderivedFacts, ...] = ()  # in from/to: derivation failed there
 
 
 # ---------------------------------------------------------------------------------------------
@@ -601,6 +614,25 @@ def check_no_drift(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, s
     )
 
 
+def check_facts_derived(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
+    """Every other check reads derived facts (rollouts, failure links): when deriving the
+    service's events in `from` or `to` failed, they may be missing what should block (an
+    incident marking the version's rollout failed), so the promotion is not allowed on them."""
+    if not facts.underived:
+        return True, f"facts derived from every stored event in {_both(facts)}"
+    parts = [
+        f"{u.environment} (failed {_when(u.failed_at)}: {u.error[:200]})" for u in facts.underived
+    ]
+    return False, (
+        f"the facts of {facts.service} could not be derived in {_listed(parts)}; fix or delete "
+        "the event the error names, then run `manage.py derive --retry-failed`"
+    )
+
+
+def _both(facts: PromotionFacts) -> str:
+    return f"{facts.source.name} and {facts.destination.name}"
+
+
 _CHECK_FUNCTIONS = {
     "version_verified_in_source": check_version_verified_in_source,
     "source_current": check_source_current,
@@ -610,6 +642,7 @@ _CHECK_FUNCTIONS = {
     "target_rollout_complete": check_target_rollout_complete,
     "infra_parity": check_infra_parity,
     "no_drift": check_no_drift,
+    "facts_derived": check_facts_derived,
 }
 
 

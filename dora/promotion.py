@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from dora import gates
+from dora import derive, gates
 from dora.config import duration_parse
 from dora.models import (
     GateDecision,
@@ -150,9 +150,15 @@ class _Named:
 
 
 def promotion_facts(
-    request: PromotionRequest, *, now: datetime
+    request: PromotionRequest, *, now: datetime, derive_pending: bool = True
 ) -> tuple[gates.PromotionFacts, gates.Policy]:
-    """The snapshot and policy for one request; PromotionNotFound for unknown names."""
+    """The snapshot and policy for one request; PromotionNotFound for unknown names.
+
+    Events of the service stored but not derived yet in `from` or `to` (an intake still
+    deriving, a sync that derives when done) are derived first and the facts read again, so a
+    decision never rests on facts known to be behind; a pair whose derivation failed is in the
+    facts as underived (the facts_derived check).
+    """
     service, source, destination, policy, fingerprint = _names(request)
     at = {"now": now, "service": service.id, "source": source.id, "destination": destination.id}
     version = {"version": request.version, "sha": request.version.lower()}
@@ -161,7 +167,14 @@ def promotion_facts(
         {**at, **version, "horizon": horizon},
         {source.id: source.name, destination.id: destination.name},
     )
-    failures, incidents = _failures_and_incidents(others)
+    pending = [row for row in others if row[0] == "pending"]
+    if derive_pending and any(row[1] is None for row in pending):
+        derive.pairs_pending_derive(
+            [(service.id, env_id) for _, failed, _, env_id, *_ in pending if failed is None],
+            now=now,
+        )
+        return promotion_facts(request, now=now, derive_pending=False)
+    failures, incidents = _failures_and_incidents([r for r in others if r[0] != "pending"])
     facts = gates.PromotionFacts(
         service=service.name,
         version=request.version,
@@ -171,6 +184,13 @@ def promotion_facts(
         failures=failures if first_seen else (),
         automation=_automation_instances(at, service_name=service.name, fingerprint=fingerprint),
         incidents=incidents,
+        underived=tuple(
+            gates.UnderivedFacts(
+                environment=env_name, error=error or "not derived yet", failed_at=aware(failed)
+            )
+            for _, failed, _, _, error, _, env_name, _ in sorted(pending, key=lambda r: r[6])
+            if failed is not None or not derive_pending
+        ),
     )
     return facts, policy
 
@@ -302,8 +322,10 @@ LEFT JOIN dora_deployment d ON d.id = (
 """
 # The service's successful deployments in `from` from its bound to `now` (a range on
 # (service, environment, finished_at)); with them, the version's rollouts in `from` that
-# derivation marked failed (rollout_failed_idx), and the unresolved incidents on the service
-# opened by `now`, in either environment or in none (incident_open_idx).
+# derivation marked failed (rollout_failed_idx), the unresolved incidents on the service
+# opened by `now`, in either environment or in none (incident_open_idx), and the service's
+# pairs of the two environments still waiting for derivation (derivepending_unique), failed
+# or not.
 _SOURCE_SQL = """
 SELECT 'deployment', finished_at, id, target_id, version, sha, NULL, NULL
 FROM dora_deployment
@@ -321,6 +343,11 @@ FROM dora_incident i
 LEFT JOIN dora_environment e ON e.id = i.environment_id
 WHERE i.service_id = %(service)s AND i.resolved_at IS NULL AND i.opened_at <= %(now)s
   AND (i.environment_id IN (%(source)s, %(destination)s) OR i.environment_id IS NULL)
+UNION ALL
+SELECT 'pending', p.failed_at, p.id, p.environment_id, p.error, NULL, e.name, NULL
+FROM dora_derivepending p
+JOIN dora_environment e ON e.id = p.environment_id
+WHERE p.service_id = %(service)s AND p.environment_id IN (%(source)s, %(destination)s)
 """
 
 

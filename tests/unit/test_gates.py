@@ -15,6 +15,7 @@ from dora.gates import (
     PromotionFacts,
     RolloutFailure,
     TargetDeployment,
+    UnderivedFacts,
     policy_resolve,
     promotion_evaluate,
     severity_rank,
@@ -100,9 +101,10 @@ def test_gate_allows_a_verified_current_soaked_version_with_all_checks_in_order(
         "target_rollout_complete",
         "infra_parity",
         "no_drift",
+        "facts_derived",
     ]
     assert all(c.passed for c in decision.checks)
-    assert [c.severity for c in decision.checks] == ["block"] * 5 + ["warn"] * 3
+    assert [c.severity for c in decision.checks] == ["block"] * 5 + ["warn"] * 3 + ["block"]
 
 
 def test_gate_warn_failures_never_block() -> None:
@@ -503,6 +505,33 @@ def test_no_drift_passes_when_checks_found_none_or_none_ran() -> None:
     assert check(facts(), "no_drift").detail == "no drift check recorded in production"
 
 
+# facts_derived
+
+
+def test_facts_derived_blocks_when_derivation_failed_in_either_environment() -> None:
+    underived = (
+        UnderivedFacts(
+            environment="staging",
+            error="OverflowError: date value out of range",
+            failed_at=NOW - 2 * H,
+        ),
+    )
+    decision = promotion_evaluate(facts(underived=underived), policy())  # type: ignore[arg-type]
+    result = next(c for c in decision.checks if c.name == "facts_derived")
+
+    assert not decision.allowed
+    assert (result.passed, result.severity) == (False, "block")
+    assert "could not be derived in staging" in result.detail
+    assert "OverflowError: date value out of range" in result.detail
+    assert "derive --retry-failed" in result.detail
+
+
+def test_facts_derived_passes_when_every_event_is_derived() -> None:
+    result = check(facts(), "facts_derived")
+    assert result.passed
+    assert result.detail == "facts derived from every stored event in staging and production"
+
+
 # --------------------------------------------------------------------------------------------
 # Policy resolution
 # --------------------------------------------------------------------------------------------
@@ -531,6 +560,7 @@ def test_policy_defaults_are_the_contracts() -> None:
         "target_rollout_complete": "warn",
         "infra_parity": "warn",
         "no_drift": "warn",
+        "facts_derived": "block",
     }
     assert resolved["soak_time"].min_soak == timedelta(minutes=30)
     assert resolved["source_fresh"].stale_after == timedelta(days=5)  # the environment's own
