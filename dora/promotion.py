@@ -32,7 +32,7 @@ class PromotionNotFound(LookupError):
     """The request names a service or environment the estate does not have (HTTP 404)."""
 
     def __init__(self, what: str, name: str, known: list[str]) -> None:
-        self.what, self.name = what, name
+        self.what, self.name, self.known = what, name, known
         hint = (
             f"; known: {', '.join(known[:10])}{' ...' if len(known) > 10 else ''}" if known else ""
         )

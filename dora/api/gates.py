@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dora.api.auth import scope_required
+from dora.api.auth import request_token, scope_required, token_access
 from dora.promotion import PromotionNotFound, PromotionRequest, decision_body, promotion_decide
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,15 @@ class PromotionGateApi(APIView):
         serializer = PromotionRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        token = request_token(request)
+        access = token_access(token) if token is not None else None
+        if access is not None and not access.service_allowed(data["service"]):
+            # The same answer whether the service exists or not: a limited token cannot find
+            # out which services there are.
+            return Response(
+                {"detail": f"This token may not ask about service {data['service']!r}."},
+                status=403,
+            )
         promotion = PromotionRequest(
             service=data["service"],
             version=data["version"],
@@ -133,6 +142,11 @@ class PromotionGateApi(APIView):
                 body=request.data,
             )
         except PromotionNotFound as exc:
+            if exc.what == "service" and access is not None and not access.everything:
+                # Name only the services this token may ask about.
+                exc = PromotionNotFound(
+                    exc.what, exc.name, [n for n in exc.known if access.service_allowed(n)]
+                )
             return Response({"detail": str(exc), exc.what: exc.name}, status=404)
         log.info(
             "gate %s: %s %s %s -> %s for %s%s",

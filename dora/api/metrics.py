@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dora.api.auth import scope_required
+from dora.api.auth import scope_required, token_access
 from dora.metrics.levels import BENCHMARK_YEARS
 from dora.models import ApiToken
 from dora.report import (
@@ -120,7 +120,17 @@ def _forbidden(request: Request, query: MetricsQuery) -> Response | None:
     """A session sees the teams the dashboards show it (dora.web.access); a token of scope
     `read` is a machine reader of the whole organisation."""
     if isinstance(request.auth, ApiToken):
-        return None
+        access = token_access(request.auth)
+        if access.scope_allowed(query.scope):
+            return None
+        return Response(
+            {
+                "detail": "This token may read the metrics of "
+                f"{', '.join(sorted(access.services)) or 'no service'} only; name them with "
+                "service= (or one of its teams with team=)."
+            },
+            status=403,
+        )
     if access_for(request.user).scope_allowed(query.scope):
         return None
     return Response(
