@@ -41,6 +41,20 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# --- Request deadlines (issue 13, finding 5) -------------------------------------------------
+# dora.deadline cuts the database connection of a request still waiting for PostgreSQL after
+# DORA_REQUEST_TIMEOUT_SECONDS (above DORA_DB_STATEMENT_TIMEOUT, so a slow statement gets the
+# server's own error first; below gunicorn's worker timeout, gunicorn.conf.py), and of a
+# promotion-gate request after DORA_GATE_TIMEOUT_SECONDS: the gate answers 503 (fails closed)
+# when the database does not answer, where statement_timeout cannot help (a frozen server).
+DORA_REQUEST_TIMEOUT_SECONDS = env.float("DORA_REQUEST_TIMEOUT_SECONDS", default=45)
+DORA_GATE_TIMEOUT_SECONDS = env.float("DORA_GATE_TIMEOUT_SECONDS", default=5)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "dora.deadline.DatabaseDeadlineMiddleware",
+)
+# --- end of request deadlines -----------------------------------------------------------------
+
 ROOT_URLCONF = "dora.urls"
 WSGI_APPLICATION = "dora.wsgi.application"
 
@@ -86,6 +100,32 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
         # Django turns preparing off (None); any threshold lets an explicit prepare=True through,
         # and one this high never prepares anything on its own.
         options.setdefault("prepare_threshold", 1_000_000)
+
+# --- Database timeouts (issue 13, finding 5) --------------------------------------------------
+# DORA_DB_CONNECT_TIMEOUT: seconds to establish a connection, authentication included (psycopg's
+# connect_timeout; 2 at least, libpq's rule). Without it psycopg waits 130 s for a host that
+# does not answer. Keep it at or below DORA_GATE_TIMEOUT_SECONDS: a connection being made
+# cannot be cut by the deadline watchdog (dora.deadline).
+DORA_DB_CONNECT_TIMEOUT = env.int("DORA_DB_CONNECT_TIMEOUT", default=3)
+# DORA_DB_STATEMENT_TIMEOUT: seconds one statement of a web request or a Celery task may run
+# before PostgreSQL cancels it (statement_timeout; 0: no limit). The organisation-wide
+# metrics read of the 500-service bench estate takes about 6 s in all (README, "Metrics at
+# scale"), so 30 s leaves room for a larger estate on a slower machine. manage.py commands
+# (migrate, import_events, derive: index builds and bulk statements an operator watches) use
+# DORA_DB_COMMAND_STATEMENT_TIMEOUT instead, no limit by default; manage.py sets DORA_PROCESS.
+DORA_PROCESS = env("DORA_PROCESS", default="server")
+DORA_DB_STATEMENT_TIMEOUT = (
+    env.float("DORA_DB_COMMAND_STATEMENT_TIMEOUT", default=0)
+    if DORA_PROCESS == "command"
+    else env.float("DORA_DB_STATEMENT_TIMEOUT", default=30)
+)
+if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", DORA_DB_CONNECT_TIMEOUT)
+    if DORA_DB_STATEMENT_TIMEOUT > 0 and "statement_timeout" not in options.get("options", ""):
+        statement_ms = int(DORA_DB_STATEMENT_TIMEOUT * 1000)
+        options["options"] = f"{options.get('options', '')} -c statement_timeout={statement_ms}"
+# --- end of database timeouts -----------------------------------------------------------------
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
