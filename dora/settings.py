@@ -188,6 +188,16 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 200},  # a leadership estate page keeps about 1 MB
     }
 }
+# --- Cache outages (issue 13, finding 4) -----------------------------------------------------
+# A Redis cache that is down or does not answer costs a page at most these seconds per cache
+# call (redis-py waits for ever by default); the page is then computed without it
+# (dora.web.snapshots).
+DORA_CACHE_TIMEOUT_SECONDS = env.float("DORA_CACHE_TIMEOUT_SECONDS", default=1.0)
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", DORA_CACHE_TIMEOUT_SECONDS)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", DORA_CACHE_TIMEOUT_SECONDS)
+# --- end of cache outages ---------------------------------------------------------------------
 # Gate decisions are committed without waiting for PostgreSQL to flush its WAL to disk: a
 # database crash can lose the last fraction of a second of decision records (nothing else), and
 # a busy disk no longer adds hundreds of milliseconds to an answer (README, "Promotion gate
@@ -201,6 +211,24 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL or "") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# --- Broker outages (issue 13, finding 4) ------------------------------------------------------
+# A web request that queues a task while Redis is down must not hang: each connection attempt
+# is bounded, the publish is tried twice, and the caller logs the failure and carries on
+# (dora.health.task_send).
+DORA_BROKER_TIMEOUT_SECONDS = env.float("DORA_BROKER_TIMEOUT_SECONDS", default=2.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = DORA_BROKER_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": DORA_BROKER_TIMEOUT_SECONDS,
+    "socket_timeout": max(DORA_BROKER_TIMEOUT_SECONDS, 5.0),  # above BRPOP's 1 s block
+}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = DORA_BROKER_TIMEOUT_SECONDS  # the result backend
+# --- end of broker outages ---------------------------------------------------------------------
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The whole beat schedule, in one place.

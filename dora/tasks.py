@@ -13,7 +13,7 @@ def derive_pending_task() -> int:
     return pending_derive()
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, ignore_result=True)  # queued by page views; nobody reads it
 def snapshot_refresh_task(path: str, query: str, user_id: int | None) -> int:
     """Compute a dashboard page again and keep its snapshot (dora.web.snapshots)."""
     from dora.web.snapshots import snapshot_refresh

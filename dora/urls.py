@@ -15,6 +15,7 @@ from ingest.webhooks import github_webhook
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("healthz", web_views.healthz, name="healthz"),
+    path("readyz", web_views.readyz, name="readyz"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

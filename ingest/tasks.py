@@ -11,6 +11,7 @@ from celery import shared_task
 from django.db import transaction
 
 from dora.events import events_record
+from dora.health import task_send
 from ingest.http import SourceUnavailable
 from ingest.schedule import source_sync_exclusive, sources_dispatch
 
@@ -34,9 +35,10 @@ def source_sync_task(source_id: int) -> dict[str, Any]:
 
 
 def source_sync_enqueue(source_id: int, *, queue: str | None = None) -> None:
-    """Queue a sync once the current transaction commits (a failure to queue one is logged)."""
+    """Queue a sync once the current transaction commits (a failure to queue one, the broker
+    being down, is logged and counted: the admin page or the dispatcher carries on)."""
     options = {"queue": queue} if queue else {}
-    send = partial(source_sync_task.apply_async, args=[source_id], **options)
+    send = partial(task_send, source_sync_task, args=[source_id], **options)
     transaction.on_commit(send, robust=True)
 
 
