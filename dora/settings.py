@@ -229,6 +229,42 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = DORA_BROKER_TIMEOUT_SECONDS  # the result backend
 # --- end of broker outages ---------------------------------------------------------------------
+# --- Celery delivery (issue 13, finding 10) --------------------------------------------------
+# Every task is idempotent (each task's docstring says why), so a task is run again rather than
+# lost: a pool process killed mid-task (out of memory, kill -9) has its message put back on the
+# queue (acks_late alone would acknowledge it as failed), and a task whose whole worker died
+# (its message delivered, never acknowledged) is handed to another worker once the Redis
+# transport's visibility timeout has passed. The trade-off: a task still running after that
+# timeout is delivered a second time while the first run goes on, so every task gets a time
+# limit below it (soft: SoftTimeLimitExceeded is raised in the task; hard: its process is
+# killed, and the message is acknowledged as failed, not re-queued). A task that kills its own
+# process every time (a memory blow-up) is re-queued every time: watch the worker log for
+# WorkerLostError. Retry countdowns (source syncs back off up to 15 minutes) stay below the
+# visibility timeout too, or Redis hands the waiting task out again.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+DORA_CELERY_VISIBILITY_TIMEOUT = env.int("DORA_CELERY_VISIBILITY_TIMEOUT", default=1800)
+DORA_CELERY_TASK_TIME_LIMIT = env.int("DORA_CELERY_TASK_TIME_LIMIT", default=1500)
+if DORA_CELERY_TASK_TIME_LIMIT >= DORA_CELERY_VISIBILITY_TIMEOUT:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"DORA_CELERY_TASK_TIME_LIMIT ({DORA_CELERY_TASK_TIME_LIMIT} s) must be below "
+        f"DORA_CELERY_VISIBILITY_TIMEOUT ({DORA_CELERY_VISIBILITY_TIMEOUT} s), or a task still "
+        "running is handed to a second worker."
+    )
+CELERY_TASK_TIME_LIMIT = DORA_CELERY_TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = DORA_CELERY_TASK_TIME_LIMIT - max(
+    1, min(60, DORA_CELERY_TASK_TIME_LIMIT // 10)
+)
+CELERY_BROKER_TRANSPORT_OPTIONS.update(
+    {
+        "visibility_timeout": DORA_CELERY_VISIBILITY_TIMEOUT,
+        # Look for abandoned (unacknowledged) messages every 10 s, not every 100 s.
+        "unacked_restore_interval": min(10, max(1, DORA_CELERY_VISIBILITY_TIMEOUT // 4)),
+        "unacked_restore_throttle": 1,
+    }
+)
+# --- end of Celery delivery -------------------------------------------------------------------
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The whole beat schedule, in one place.

@@ -18,7 +18,10 @@ from ingest.schedule import source_sync_exclusive, sources_dispatch
 
 @shared_task(acks_late=True)
 def events_record_task(events: list[dict[str, Any]], source: str = "api") -> dict[str, int]:
-    """Record a batch of normalized events (CONTRACT §1); returns the created/updated/... counts."""
+    """Record a batch of normalized events (CONTRACT §1); returns the created/updated/... counts.
+
+    Twice is harmless: events are upserted by (source, type, id), so a second run stores
+    nothing new and counts them unchanged."""
     return dict(events_record(events, default_source=source).counts)
 
 
@@ -30,7 +33,10 @@ def events_record_task(events: list[dict[str, Any]], source: str = "api") -> dic
     acks_late=True,
 )
 def source_sync_task(source_id: int) -> dict[str, Any]:
-    """Sync one source, unless another worker is (SourceRejected is kept, not retried)."""
+    """Sync one source, unless another worker is (SourceRejected is kept, not retried).
+
+    Twice is harmless: the source's lease lets one run at a time (the other is skipped), and
+    cursors advance in the transaction that stores the rows, so a rerun resumes and upserts."""
     return source_sync_exclusive(source_id)
 
 
@@ -44,7 +50,10 @@ def source_sync_enqueue(source_id: int, *, queue: str | None = None) -> None:
 
 @shared_task(acks_late=True)
 def source_sync_dispatch_task(queue: str | None = None) -> list[int]:
-    """Every minute (beat): queue a sync of each source whose interval has passed."""
+    """Every minute (beat): queue a sync of each source whose interval has passed.
+
+    Twice is harmless: a source is marked queued with a conditional UPDATE before it is
+    queued, so a second run finds nothing due."""
     return sources_dispatch(
         now=datetime.now(UTC), enqueue=partial(source_sync_enqueue, queue=queue)
     )

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -267,3 +268,105 @@ def redis_server(log_path: Path) -> Iterator[RedisServer]:
     finally:
         process.kill()
         process.wait(timeout=5)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A `celery -A dora worker` process with the production pool (prefork)."""
+
+    process: subprocess.Popen
+    nodename: str
+    log_path: Path
+
+    def pool_children(self) -> list[int]:
+        """The pids of its pool processes (children of the main process)."""
+        children = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # pid (comm) state ppid ...: comm may hold spaces, so split after its ")"
+            if int(stat.rpartition(")")[2].split()[1]) == self.process.pid:
+                children.append(int(entry.name))
+        return children
+
+    def kill_all(self) -> None:
+        """kill -9 the main process and its pool, as a lost machine would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+def broker_app(url: str) -> Any:
+    """A Celery app that talks to `url` only. (CELERY_BROKER_URL in the environment wins over
+    broker_url, even one given to the app; the read and write URLs win over both.)"""
+    from celery import Celery
+
+    app = Celery("outage-tests", set_as_current=False)
+    app.conf.update(broker_read_url=url, broker_write_url=url)
+    return app
+
+
+@contextmanager
+def celery_worker(
+    env: dict[str, str], queue: str, log_path: Path, *, broker: str
+) -> Iterator[Worker]:
+    """Start a prefork worker (concurrency 1) consuming `queue` from `broker` and wait until it
+    answers a ping. Its own session, so kill_all can take the pool down with it."""
+    nodename = f"{queue}-{time.monotonic_ns()}@{socket.gethostname()}"
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "dora",
+        "worker",
+        "--pool=prefork",
+        "--concurrency=1",
+        "-l",
+        "info",
+        "-Q",
+        queue,
+        "-n",
+        nodename,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    full_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dora.settings",
+        "CELERY_BROKER_URL": broker,
+        "CONN_MAX_AGE": "0",
+        **env,
+    }
+    full_env.pop("CELERY_RESULT_BACKEND", None)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    worker = Worker(process=process, nodename=nodename, log_path=log_path)
+    control = broker_app(broker)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(nodename in reply for reply in control.control.ping([nodename], timeout=1)):
+            if process.poll() is not None:
+                raise RuntimeError(f"celery worker exited:\n{log_tail(log_path)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"celery worker did not answer:\n{log_tail(log_path)}")
+        yield worker
+    finally:
+        control.close()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -168,6 +169,8 @@ def snapshots_prepare() -> int:
     for path, query in pages:
         try:
             snapshot_refresh(path, query, user.pk, prepare=True)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up (dora/settings.py, CELERY_TASK_SOFT_TIME_LIMIT)
         except Exception:  # one page's error must not leave the others unprepared
             log.exception("preparing the dashboard page %s?%s failed", path, query)
     return len(pages)
