@@ -24,7 +24,9 @@ RUN pip install --no-deps -e . \
 USER app
 EXPOSE 8000
 
+# Liveness (/healthz: the process and its database); /readyz reports broker and cache too.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
 
-CMD ["gunicorn", "dora.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+# gunicorn.conf.py keeps gunicorn's worker timeout above the app's database deadlines.
+CMD ["gunicorn", "dora.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "--config", "gunicorn.conf.py"]

@@ -41,6 +41,20 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# --- Request deadlines (issue 13, finding 5) -------------------------------------------------
+# dora.deadline cuts the database connection of a request still waiting for PostgreSQL after
+# DORA_REQUEST_TIMEOUT_SECONDS (above DORA_DB_STATEMENT_TIMEOUT, so a slow statement gets the
+# server's own error first; below gunicorn's worker timeout, gunicorn.conf.py), and of a
+# promotion-gate request after DORA_GATE_TIMEOUT_SECONDS: the gate answers 503 (fails closed)
+# when the database does not answer, where statement_timeout cannot help (a frozen server).
+DORA_REQUEST_TIMEOUT_SECONDS = env.float("DORA_REQUEST_TIMEOUT_SECONDS", default=45)
+DORA_GATE_TIMEOUT_SECONDS = env.float("DORA_GATE_TIMEOUT_SECONDS", default=5)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "dora.deadline.DatabaseDeadlineMiddleware",
+)
+# --- end of request deadlines -----------------------------------------------------------------
+
 ROOT_URLCONF = "dora.urls"
 WSGI_APPLICATION = "dora.wsgi.application"
 
@@ -86,6 +100,32 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
         # Django turns preparing off (None); any threshold lets an explicit prepare=True through,
         # and one this high never prepares anything on its own.
         options.setdefault("prepare_threshold", 1_000_000)
+
+# --- Database timeouts (issue 13, finding 5) --------------------------------------------------
+# DORA_DB_CONNECT_TIMEOUT: seconds to establish a connection, authentication included (psycopg's
+# connect_timeout; 2 at least, libpq's rule). Without it psycopg waits 130 s for a host that
+# does not answer. Keep it at or below DORA_GATE_TIMEOUT_SECONDS: a connection being made
+# cannot be cut by the deadline watchdog (dora.deadline).
+DORA_DB_CONNECT_TIMEOUT = env.int("DORA_DB_CONNECT_TIMEOUT", default=3)
+# DORA_DB_STATEMENT_TIMEOUT: seconds one statement of a web request or a Celery task may run
+# before PostgreSQL cancels it (statement_timeout; 0: no limit). The organisation-wide
+# metrics read of the 500-service bench estate takes about 6 s in all (README, "Metrics at
+# scale"), so 30 s leaves room for a larger estate on a slower machine. manage.py commands
+# (migrate, import_events, derive: index builds and bulk statements an operator watches) use
+# DORA_DB_COMMAND_STATEMENT_TIMEOUT instead, no limit by default; manage.py sets DORA_PROCESS.
+DORA_PROCESS = env("DORA_PROCESS", default="server")
+DORA_DB_STATEMENT_TIMEOUT = (
+    env.float("DORA_DB_COMMAND_STATEMENT_TIMEOUT", default=0)
+    if DORA_PROCESS == "command"
+    else env.float("DORA_DB_STATEMENT_TIMEOUT", default=30)
+)
+if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", DORA_DB_CONNECT_TIMEOUT)
+    if DORA_DB_STATEMENT_TIMEOUT > 0 and "statement_timeout" not in options.get("options", ""):
+        statement_ms = int(DORA_DB_STATEMENT_TIMEOUT * 1000)
+        options["options"] = f"{options.get('options', '')} -c statement_timeout={statement_ms}"
+# --- end of database timeouts -----------------------------------------------------------------
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -148,6 +188,16 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 200},  # a leadership estate page keeps about 1 MB
     }
 }
+# --- Cache outages (issue 13, finding 4) -----------------------------------------------------
+# A Redis cache that is down or does not answer costs a page at most these seconds per cache
+# call (redis-py waits for ever by default); the page is then computed without it
+# (dora.web.snapshots).
+DORA_CACHE_TIMEOUT_SECONDS = env.float("DORA_CACHE_TIMEOUT_SECONDS", default=1.0)
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", DORA_CACHE_TIMEOUT_SECONDS)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", DORA_CACHE_TIMEOUT_SECONDS)
+# --- end of cache outages ---------------------------------------------------------------------
 # Gate decisions are committed without waiting for PostgreSQL to flush its WAL to disk: a
 # database crash can lose the last fraction of a second of decision records (nothing else), and
 # a busy disk no longer adds hundreds of milliseconds to an answer (README, "Promotion gate
@@ -161,6 +211,60 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL or "") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# --- Broker outages (issue 13, finding 4) ------------------------------------------------------
+# A web request that queues a task while Redis is down must not hang: each connection attempt
+# is bounded, the publish is tried twice, and the caller logs the failure and carries on
+# (dora.health.task_send).
+DORA_BROKER_TIMEOUT_SECONDS = env.float("DORA_BROKER_TIMEOUT_SECONDS", default=2.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = DORA_BROKER_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": DORA_BROKER_TIMEOUT_SECONDS,
+    "socket_timeout": max(DORA_BROKER_TIMEOUT_SECONDS, 5.0),  # above BRPOP's 1 s block
+}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = DORA_BROKER_TIMEOUT_SECONDS  # the result backend
+# --- end of broker outages ---------------------------------------------------------------------
+# --- Celery delivery (issue 13, finding 10) --------------------------------------------------
+# Every task is idempotent (each task's docstring says why), so a task is run again rather than
+# lost: a pool process killed mid-task (out of memory, kill -9) has its message put back on the
+# queue (acks_late alone would acknowledge it as failed), and a task whose whole worker died
+# (its message delivered, never acknowledged) is handed to another worker once the Redis
+# transport's visibility timeout has passed. The trade-off: a task still running after that
+# timeout is delivered a second time while the first run goes on, so every task gets a time
+# limit below it (soft: SoftTimeLimitExceeded is raised in the task; hard: its process is
+# killed, and the message is acknowledged as failed, not re-queued). A task that kills its own
+# process every time (a memory blow-up) is re-queued every time: watch the worker log for
+# WorkerLostError. Retry countdowns (source syncs back off up to 15 minutes) stay below the
+# visibility timeout too, or Redis hands the waiting task out again.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+DORA_CELERY_VISIBILITY_TIMEOUT = env.int("DORA_CELERY_VISIBILITY_TIMEOUT", default=1800)
+DORA_CELERY_TASK_TIME_LIMIT = env.int("DORA_CELERY_TASK_TIME_LIMIT", default=1500)
+if DORA_CELERY_TASK_TIME_LIMIT >= DORA_CELERY_VISIBILITY_TIMEOUT:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"DORA_CELERY_TASK_TIME_LIMIT ({DORA_CELERY_TASK_TIME_LIMIT} s) must be below "
+        f"DORA_CELERY_VISIBILITY_TIMEOUT ({DORA_CELERY_VISIBILITY_TIMEOUT} s), or a task still "
+        "running is handed to a second worker."
+    )
+CELERY_TASK_TIME_LIMIT = DORA_CELERY_TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = DORA_CELERY_TASK_TIME_LIMIT - max(
+    1, min(60, DORA_CELERY_TASK_TIME_LIMIT // 10)
+)
+CELERY_BROKER_TRANSPORT_OPTIONS.update(
+    {
+        "visibility_timeout": DORA_CELERY_VISIBILITY_TIMEOUT,
+        # Look for abandoned (unacknowledged) messages every 10 s, not every 100 s.
+        "unacked_restore_interval": min(10, max(1, DORA_CELERY_VISIBILITY_TIMEOUT // 4)),
+        "unacked_restore_throttle": 1,
+    }
+)
+# --- end of Celery delivery -------------------------------------------------------------------
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The whole beat schedule, in one place.

@@ -1,4 +1,8 @@
-"""Celery entry points of the domain core, one line each."""
+"""Celery entry points of the domain core, one line each.
+
+Every task may run twice (dora/settings.py: a task whose worker died is delivered again), so
+each says why a second run is harmless.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,18 @@ from dora.derive import pending_derive
 
 @shared_task(acks_late=True)
 def derive_pending_task() -> int:
-    """Derive facts left pending (intake normally derives at once; this recovers leftovers)."""
+    """Derive facts left pending (intake normally derives at once; this recovers leftovers).
+
+    Twice is harmless: a pair's pending row is deleted in the transaction that derives it, so
+    a second run finds it gone (or derives the same facts again from the same records)."""
     return pending_derive()
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, ignore_result=True)  # queued by page views; nobody reads it
 def snapshot_refresh_task(path: str, query: str, user_id: int | None) -> int:
-    """Compute a dashboard page again and keep its snapshot (dora.web.snapshots)."""
+    """Compute a dashboard page again and keep its snapshot (dora.web.snapshots).
+
+    Twice is harmless: it only reads facts and overwrites the page's snapshot."""
     from dora.web.snapshots import snapshot_refresh
 
     return snapshot_refresh(path, query, user_id)
@@ -23,7 +32,9 @@ def snapshot_refresh_task(path: str, query: str, user_id: int | None) -> int:
 
 @shared_task(acks_late=True)
 def snapshots_prepare_task() -> int:
-    """Compute the organisation-wide dashboard pages whose facts changed (dora.web.snapshots)."""
+    """Compute the organisation-wide dashboard pages whose facts changed (dora.web.snapshots).
+
+    Twice is harmless: it only reads facts, and skips pages already prepared for them."""
     from dora.web.snapshots import snapshots_prepare
 
     return snapshots_prepare()

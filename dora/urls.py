@@ -15,6 +15,7 @@ from ingest.webhooks import github_webhook
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("healthz", web_views.healthz, name="healthz"),
+    path("readyz", web_views.readyz, name="readyz"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
@@ -38,3 +39,9 @@ urlpatterns = [
     # Swagger UI's JS/CSS come from drf-spectacular-sidecar (static files), never a CDN.
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+# The API and the webhooks answer every error as JSON (dora.api.errors); pages keep Django's.
+handler400 = "dora.api.errors.bad_request"
+handler403 = "dora.api.errors.permission_denied"
+handler404 = "dora.api.errors.not_found"
+handler500 = "dora.api.errors.server_error"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -14,7 +16,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dora.api.auth import request_token, scope_required, token_access
+from dora.deadline import Deadline, database_deadline
 from dora.promotion import PromotionNotFound, PromotionRequest, decision_body, promotion_decide
+from dora.retry import TransactionConflict
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,13 @@ class PromotionGateApi(APIView):
     """Decide a promotion from delivery data; every decision is stored with its checks."""
 
     permission_classes = [scope_required("gate")]
+    deadline: Deadline | None = None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The whole decision, token lookup included, within the gate's own deadline: a database
+        # that stops answering makes it a 503 (fails closed) instead of a hung pipeline.
+        with database_deadline(settings.DORA_GATE_TIMEOUT_SECONDS) as self.deadline:
+            return super().dispatch(request, *args, **kwargs)
 
     @extend_schema(
         request=PromotionRequestSerializer,
@@ -165,14 +176,25 @@ class PromotionGateApi(APIView):
         return Response(decision_body(stored), status=200 if stored.allowed else 409)
 
     def handle_exception(self, exc: Exception) -> Response:
-        # Fail closed: without the database there is no evidence, so no promotion.
-        if isinstance(exc, DatabaseError):
-            log.error("promotion gate: database unavailable: %s", exc)
+        # Fail closed: without the database there is no evidence, so no promotion. (A
+        # TransactionConflict: deriving the service's pending facts kept colliding with intake.)
+        if isinstance(exc, DatabaseError | TransactionConflict):
+            timed_out = self.deadline is not None and self.deadline.fired
+            log.error(
+                "promotion gate: database unavailable%s: %s",
+                f" (no answer within {self.deadline.seconds:g} s)" if timed_out else "",
+                exc,
+            )
+            why = (
+                f"did not answer within {self.deadline.seconds:g} s"
+                if timed_out
+                else f"cannot be read ({exc.__class__.__name__})"
+            )
             return Response(
                 {
                     "allowed": False,
-                    "detail": "The gate cannot read its database, so it cannot decide and "
-                    f"blocks (fails closed): {exc.__class__.__name__}. Retry later.",
+                    "detail": f"The gate's database {why}, so it cannot decide and blocks "
+                    "(fails closed). Retry later.",
                 },
                 status=503,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -31,6 +32,7 @@ from django.urls import resolve
 from django.utils.http import urlencode
 
 from dora.generation import facts_generation
+from dora.health import dependency_failed, task_send
 from dora.web.access import Access
 
 log = logging.getLogger(__name__)
@@ -80,32 +82,58 @@ def page_snapshot(
         if kept_generation == generation and age < fresh_for:
             return value
         stale_for = settings.DORA_DASHBOARD_STALE_SECONDS
-        if stale_ok and age < stale_for and not settings.CELERY_TASK_ALWAYS_EAGER:
-            # One refresh per view at a time; the mark expires with the snapshot at the latest.
-            if cache.add(key + ":refresh", 1, timeout=stale_for):
-                from dora.tasks import snapshot_refresh_task
-
-                user = getattr(request, "user", None)
-                snapshot_refresh_task.apply_async(
-                    args=(request.path, request.GET.urlencode(), getattr(user, "pk", None)),
-                    queue=settings.DORA_DASHBOARD_REFRESH_QUEUE or None,
-                )
+        if (
+            stale_ok
+            and age < stale_for
+            and not settings.CELERY_TASK_ALWAYS_EAGER
+            and _refresh_pending(request, key, stale_for)
+        ):
             request.snapshot_as_of = datetime.fromtimestamp(computed_at, UTC)  # type: ignore[attr-defined]
             return value
     value = build()
     timeout = max(fresh_for, settings.DORA_DASHBOARD_STALE_SECONDS)
-    cache.set(key, (generation, time.time(), value), timeout)
+    _cache_call("write", lambda: cache.set(key, (generation, time.time(), value), timeout), None)
     if refreshing:
-        cache.delete(key + ":refresh")
+        _cache_call("delete", lambda: cache.delete(key + ":refresh"), None)
     return value
 
 
-def _kept(key: str) -> tuple[int, float, Any] | None:
+def _refresh_pending(request: HttpRequest, key: str, stale_for: int) -> bool:
+    """Whether a worker is computing this view again: already asked (one refresh per view at a
+    time; the mark expires with the snapshot at the latest), or asked now. False when it cannot
+    be asked (the cache or the broker is down): the page is then computed at once."""
+    added = _cache_call("add", lambda: cache.add(key + ":refresh", 1, timeout=stale_for), None)
+    if added is None:
+        return False  # the cache is down: no mark, so no refresh without a storm of them
+    if not added:
+        return True  # marked already: a worker has it
+    from dora.tasks import snapshot_refresh_task
+
+    user = getattr(request, "user", None)
+    if task_send(
+        snapshot_refresh_task,
+        args=(request.path, request.GET.urlencode(), getattr(user, "pk", None)),
+        queue=settings.DORA_DASHBOARD_REFRESH_QUEUE or None,
+    ):
+        return True
+    _cache_call("delete", lambda: cache.delete(key + ":refresh"), None)
+    return False
+
+
+def _cache_call(action: str, call: Callable[[], T], failed: T) -> T:
+    """A call to the snapshot cache; `failed` when the cache is down or does not answer
+    (within DORA_CACHE_TIMEOUT_SECONDS): logged, counted, and the page carries on without it."""
     try:
-        return cache.get(key)
-    except Exception:  # an unreadable snapshot (another release's) is computed again
-        log.warning("dashboard snapshot %s unreadable; computing it again", key, exc_info=True)
-        return None
+        return call()
+    except Exception as exc:  # the cache is optional: never fail a page on it
+        dependency_failed("cache", f"snapshot {action}", exc)
+        return failed
+
+
+def _kept(key: str) -> tuple[int, float, Any] | None:
+    # None when the cache is down, and for an unreadable snapshot (another release's): the
+    # page is computed again either way.
+    return _cache_call("read", lambda: cache.get(key), None)
 
 
 PREPARE = "prepare"  # a refresh that computes only a page whose facts have changed
@@ -141,6 +169,8 @@ def snapshots_prepare() -> int:
     for path, query in pages:
         try:
             snapshot_refresh(path, query, user.pk, prepare=True)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up (dora/settings.py, CELERY_TASK_SOFT_TIME_LIMIT)
         except Exception:  # one page's error must not leave the others unprepared
             log.exception("preparing the dashboard page %s?%s failed", path, query)
     return len(pages)

@@ -1,4 +1,4 @@
-"""Dashboard pages and the health probe."""
+"""The home page and the health probes (/healthz: liveness; /readyz: per component)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from dora.deadline import database_deadline
+from dora.health import CHECKS, checks_run, database_check, dependency_failures
 from dora.models import Environment, Service, Team
-
-BROKER_TIMEOUT_SECONDS = 2.0
 
 
 @login_required
@@ -47,49 +46,67 @@ def duration_label(value: timedelta | None) -> str:
     return f"{seconds}s"
 
 
-def database_status() -> str:
-    """'ok' when the default database answers a query, else 'error: <why>'."""
+def _operator(request: HttpRequest) -> bool:
+    """A logged-in staff user or a token of scope read: may read the health probes' detail
+    (exception text names hosts and ports). Anyone else reads only ok/error."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception as exc:  # any failure is reported, never raised, by a health probe
-        return f"error: {exc.__class__.__name__}: {exc}"
-    return "ok"
+        with database_deadline(settings.DORA_GATE_TIMEOUT_SECONDS):
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated and user.is_staff:
+                return True
+            if not request.headers.get("Authorization"):
+                return False
+            from rest_framework.request import Request
 
+            from dora.api.auth import BearerTokenAuthentication
+            from dora.models import ApiToken
 
-def broker_status() -> str:
-    """'ok' when the Celery broker accepts a connection within a short timeout.
-
-    Without CELERY_BROKER_URL tasks run eagerly in the web process, so there is nothing to check.
-    """
-    broker_url = getattr(settings, "CELERY_BROKER_URL", None)
-    if not broker_url:
-        return "eager (no broker configured)"
-    from kombu import Connection
-
-    try:
-        with Connection(
-            broker_url,
-            connect_timeout=BROKER_TIMEOUT_SECONDS,
-            transport_options={"socket_timeout": BROKER_TIMEOUT_SECONDS},
-        ) as conn:
-            conn.ensure_connection(
-                max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_SECONDS
-            )
-    except Exception as exc:  # any failure is reported, never raised, by a health probe
-        return f"error: {exc.__class__.__name__}: {exc}"
-    return "ok"
+            found = BearerTokenAuthentication().authenticate(Request(request))
+            return found is not None and found[1].scope == ApiToken.Scope.READ
+    except Exception:  # no database, a bad token: no detail
+        return False
 
 
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Health for load balancers and compose: 200 when the database (and broker, if set) answer."""
-    database = database_status()
-    broker = broker_status()
-    healthy = database == "ok" and not broker.startswith("error")
+    """Liveness, for load balancers and compose: 200 when the process runs and its database
+    answers (all the promotion gate needs), else 503. The broker and the cache are not
+    checked here (GET /readyz): without them the gate still decides and pages still render."""
+    database = checks_run(["database"])["database"]
     return JsonResponse(
-        {"database": database, "broker": broker, "status": "ok" if healthy else "degraded"},
-        status=200 if healthy else 503,
+        {
+            # Without the database no caller can be recognised as an operator: the detail
+            # (exception text, naming hosts and ports) goes to the log only.
+            "database": "ok" if database.ok else "error",
+            "broker": "not checked here: GET /readyz?component=broker",
+            "status": "ok" if database.ok else "degraded",
+        },
+        status=200 if database.ok else 503,
     )
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness, per component (database, broker, cache, derivation), for operators and for a
+    worker's dependency check; `?component=` asks about one. 200 when every component asked
+    about is ok, else 503. Anonymous callers read ok/error; staff and read tokens the detail
+    and this process's count of cache and broker calls it did without."""
+    asked = request.GET.get("component")
+    if asked is not None and asked not in CHECKS:
+        return JsonResponse(
+            {"detail": f"Unknown component {asked!r}; one of: {', '.join(CHECKS)}."},
+            status=400,
+        )
+    checks = checks_run([name for name in CHECKS if asked in (None, name)])
+    healthy = all(check.ok for check in checks.values())
+    body: dict[str, object] = {
+        "status": "ok" if healthy else "degraded",
+        "components": {name: "ok" if check.ok else "error" for name, check in checks.items()},
+    }
+    database_ok = checks["database"].ok if "database" in checks else database_check().ok
+    if database_ok and _operator(request):
+        body["detail"] = {name: check.detail for name, check in checks.items()}
+        body["failures_survived"] = dependency_failures()
+    return JsonResponse(body, status=200 if healthy else 503)

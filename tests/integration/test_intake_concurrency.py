@@ -21,7 +21,7 @@ import pytest
 from django.db import connection
 
 from dora.models import ApiToken, AutomationInstance, AutomationRun, Deployment, RawEvent
-from tests.servers import Server, database_url_of, gunicorn_serving
+from tests.servers import Gunicorn, database_url_of, gunicorn_serving, log_tail
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -39,9 +39,14 @@ def at(minutes: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
     log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    with gunicorn_serving(database_url_of(connection.settings_dict), log_path) as s:
+    env = {
+        "DATABASE_URL": database_url_of(connection.settings_dict),
+        "CONN_MAX_AGE": "0",  # nothing holds the test database open at teardown
+        "CELERY_BROKER_URL": "",  # tasks in the server process: what a request did is done
+    }
+    with gunicorn_serving(env, log_path, workers=4, threads=2) as s:
         yield s
 
 
@@ -50,7 +55,7 @@ def token() -> str:
     return ApiToken.issue(name="pipelines", scope="ingest")[1]
 
 
-def post(server: Server, token: str, body: Any) -> tuple[int, dict[str, Any]]:
+def post(server: Gunicorn, token: str, body: Any) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(  # noqa: S310 - our own server on loopback
         f"{server.url}/api/v1/events",
         data=json.dumps(body).encode(),
@@ -96,14 +101,14 @@ def together(
     return [answer for client in sorted(results) for answer in results[client]]
 
 
-def warm_up(server: Server, token: str) -> None:
+def warm_up(server: Gunicorn, token: str) -> None:
     """Every server thread answers once (its first request imports and connects), so the
     rounds below overlap in the database, not in start-up."""
     together(lambda client, _: [post(server, token, [])])
 
 
 def test_eight_pipelines_posting_runs_of_one_new_stack_lose_nothing(
-    server: Server, token: str
+    server: Gunicorn, token: str
 ) -> None:
     requests_each, runs_each = 5, 5
     # Every run of one new stack (one automation instance), each a distinct minute: the
@@ -139,7 +144,7 @@ def test_eight_pipelines_posting_runs_of_one_new_stack_lose_nothing(
     answers = together(lambda client, _: [post(server, token, b) for b in planned[client]])
 
     statuses = Counter(status for status, _ in answers)
-    assert statuses == {200: CLIENTS * requests_each}, (answers, server.log_tail())
+    assert statuses == {200: CLIENTS * requests_each}, (answers, log_tail(server.log_path))
     created = sum(body["counts"]["created"] for _, body in answers)
     assert created == CLIENTS * requests_each * runs_each == 200
     assert AutomationRun.objects.count() == 200
@@ -149,7 +154,7 @@ def test_eight_pipelines_posting_runs_of_one_new_stack_lose_nothing(
 
 
 def test_pipelines_sending_the_same_events_at_once_agree_on_who_created_them(
-    server: Server, token: str
+    server: Gunicorn, token: str
 ) -> None:
     rounds = 4
 
@@ -178,7 +183,7 @@ def test_pipelines_sending_the_same_events_at_once_agree_on_who_created_them(
     warm_up(server, token)
     answers = together(send)
 
-    assert [status for status, _ in answers] == [200] * CLIENTS * rounds, server.log_tail()
+    assert [status for status, _ in answers] == [200] * CLIENTS * rounds, log_tail(server.log_path)
     by_key: dict[str, Counter[str]] = {}
     for _, body in answers:
         for item in body["items"]:
@@ -190,7 +195,7 @@ def test_pipelines_sending_the_same_events_at_once_agree_on_who_created_them(
 
 
 def test_versions_racing_in_different_orders_end_with_the_latest_updated_at(
-    server: Server, token: str
+    server: Gunicorn, token: str
 ) -> None:
     ids = [f"deploy-{n}" for n in range(30)]
 
@@ -215,7 +220,7 @@ def test_versions_racing_in_different_orders_end_with_the_latest_updated_at(
     warm_up(server, token)
     answers = together(lambda client, _: [post(server, token, versions(client))])
 
-    assert [status for status, _ in answers] == [200] * CLIENTS, server.log_tail()
+    assert [status for status, _ in answers] == [200] * CLIENTS, log_tail(server.log_path)
     # Whatever order they arrived in, each event ends as the newest source version.
     newest = f"v{CLIENTS - 1}"
     assert set(Deployment.objects.values_list("version", flat=True)) == {newest}

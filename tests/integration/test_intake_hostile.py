@@ -192,12 +192,18 @@ def test_a_pair_that_fails_to_derive_is_set_aside_and_the_others_go_on(
 
     assert derive_pending_task.apply().get() == 0
 
-    # The admin shows why.
+    # The admin and /readyz show why (/readyz's detail to operators only).
     admin = User.objects.create_superuser("root", "root@example.com", "pw")
     client = Client()
     client.force_login(admin)
     page = client.get("/admin/dora/derivepending/")
     assert page.status_code == 200 and b"TypeError" in page.content
+    ready = client.get("/readyz?component=derivation")
+    assert ready.status_code == 503
+    assert "shop in staging: TypeError" in ready.json()["detail"]["derivation"]
+    anonymous = Client().get("/readyz?component=derivation")
+    assert anonymous.json()["components"] == {"derivation": "error"}
+    assert "TypeError" not in anonymous.content.decode()
 
     # Deleting the bad fact and retrying clears it; the gate decides on the facts again.
     Deployment.objects.filter(external_id="deployment:corrupt").delete()

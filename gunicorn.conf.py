@@ -1,0 +1,15 @@
+"""gunicorn's settings for dora.wsgi (gunicorn reads ./gunicorn.conf.py by itself; flags given
+on the command line, or in GUNICORN_CMD_ARGS, override what is set here)."""
+
+import os
+
+# A worker that does not answer within `timeout` seconds is killed by gunicorn, and its client
+# gets a dropped connection or gunicorn's own HTML error: never let that come first. The app's
+# deadlines (dora/settings.py) end a request waiting on the database after
+# DORA_REQUEST_TIMEOUT_SECONDS (45 by default; the promotion gate's after
+# DORA_GATE_TIMEOUT_SECONDS), plus at most one connection attempt (DORA_DB_CONNECT_TIMEOUT),
+# with a JSON 503 for the API; gunicorn waits longer than all of that.
+_request = float(os.environ.get("DORA_REQUEST_TIMEOUT_SECONDS", "45"))
+_gate = float(os.environ.get("DORA_GATE_TIMEOUT_SECONDS", "5"))
+_connect = float(os.environ.get("DORA_DB_CONNECT_TIMEOUT", "3"))
+timeout = int(max(_request, _gate) + _connect + 15)
