@@ -1,17 +1,29 @@
 """Settings, all from the environment (DATABASE_URL, CELERY_BROKER_URL, DJANGO_*, DORA_*)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env(
-    "DJANGO_SECRET_KEY",
-    default="insecure-dev-key-set-DJANGO_SECRET_KEY-in-production",  # noqa: S105
-)
+# --- Secret key (issue 13): refuse the development default outside DEBUG ---------------------
+DEVELOPMENT_SECRET_KEY = "insecure-dev-key-set-DJANGO_SECRET_KEY-in-production"  # noqa: S105
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    # A key everyone can read in this repository would let anyone forge session cookies (log in
+    # as any user) and signed values: production (DEBUG off) never starts with it.
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set (or is the development default) while DJANGO_DEBUG is "
+        "off. Set DJANGO_SECRET_KEY to a long random secret, e.g. the output of "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))', and keep it the same "
+        "across restarts and for every web, worker and beat process (changing it logs "
+        "everyone out). For a laptop demo set DJANGO_DEBUG=1 instead."
+    )
+# ---------------------------------------------------------------------------------------------
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -219,3 +231,4 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["gate_answers"]}},
     "root": {"handlers": ["console"], "level": env("DORA_LOG_LEVEL", default="WARNING")},
 }
+
