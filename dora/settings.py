@@ -232,3 +232,47 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("DORA_LOG_LEVEL", default="WARNING")},
 }
 
+# ---------------------------------------------------------------------------------------------
+# Deployment hardening (issue 13): HTTPS behind a TLS-terminating proxy, security headers, the
+# Content-Security-Policy and login throttling. README "Security and operations".
+# ---------------------------------------------------------------------------------------------
+# Always: no script reads the session cookie, no page in a frame, no MIME sniffing, no full URL
+# (with its query string: team and service names) in the Referer sent to other sites.
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SILENCED_SYSTEM_CHECKS: list[str] = []
+# DORA_HTTPS=1: browsers reach the service over HTTPS only (docker-compose.yml sets it: it runs
+# behind a TLS-terminating proxy). Cookies are sent over HTTPS only, browsers are told to
+# use HTTPS for this host (HSTS), and a plain-HTTP page request is redirected to HTTPS.
+DORA_HTTPS = env.bool("DORA_HTTPS", default=False)
+if DORA_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # One year, this host only: a sibling subdomain may still serve plain HTTP, so including
+    # subdomains (and preloading, which is hard to undo) is the operator's decision.
+    SECURE_HSTS_SECONDS = env.int("DORA_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DORA_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("DORA_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        # check --deploy asks for includeSubDomains; this service cannot know that every
+        # subdomain of its host serves HTTPS, so it is off unless DORA_HSTS_INCLUDE_SUBDOMAINS=1.
+        SILENCED_SYSTEM_CHECKS.append("security.W005")
+    if not SECURE_HSTS_PRELOAD:
+        # check --deploy asks for preload; browsers' preload lists are a commitment for the
+        # whole domain that takes months to undo: off unless DORA_HSTS_PRELOAD=1.
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
+    # The proxy terminates TLS and says so in X-Forwarded-Proto (it must set or strip that
+    # header on every request). DORA_HTTPS_PROXY=0 when gunicorn itself terminates TLS.
+    if env.bool("DORA_HTTPS_PROXY", default=True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DORA_SSL_REDIRECT", default=True)
+    # Never redirected: the health probes and machine callers (CI pipelines calling the gate
+    # or sending events, webhooks) inside the cluster over plain HTTP. A redirect cannot
+    # protect a request already sent, and HTTP clients do not repeat a POST after a redirect.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^api/v1/", r"^webhooks/"]
+
+# Content-Security-Policy on every response (dora.csp): scripts, styles, images, fonts and
+# connections from this origin only, no inline script, no eval, no framing.
+MIDDLEWARE += ["dora.csp.ContentSecurityPolicyMiddleware"]
