@@ -276,3 +276,24 @@ if DORA_HTTPS:
 # Content-Security-Policy on every response (dora.csp): scripts, styles, images, fonts and
 # connections from this origin only, no inline script, no eval, no framing.
 MIDDLEWARE += ["dora.csp.ContentSecurityPolicyMiddleware"]
+
+# Login throttling (django-axes): after DORA_LOGIN_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is refused for DORA_LOGIN_COOLOFF_MINUTES (each further
+# attempt during the lockout starts the cool-off again), on our login page and the admin's.
+# Attempts are kept in the database, so every web worker counts them together.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last: it turns a lockout into the page
+AUTHENTICATION_BACKENDS = [
+    "dora.web.login.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("DORA_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("DORA_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dora.web.login.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept; successful logins are not logged
+AXES_CLIENT_IP_CALLABLE = "dora.web.login.client_ip"
+# Behind proxies that append the client's address to X-Forwarded-For, how many: the client is
+# the address that many places from the right. 0 (default): the connection's own address.
+DORA_TRUSTED_PROXY_COUNT = env.int("DORA_TRUSTED_PROXY_COUNT", default=0)
