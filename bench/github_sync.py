@@ -448,6 +448,7 @@ def main() -> int:
     database_recreate(args.database_url)  # refuses postgres and the templates
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dora.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-not-a-secret")  # DEBUG off needs one
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ.pop("CELERY_BROKER_URL", None)
     import django

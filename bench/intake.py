@@ -159,6 +159,7 @@ def database_recreate(url: str) -> None:
 def child_env(url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"DATABASE_URL": url, "DJANGO_DEBUG": "0", "PYTHONUNBUFFERED": "1"})
+    env.setdefault("DJANGO_SECRET_KEY", "bench-only-not-a-secret")  # DEBUG off needs one
     env.pop("CELERY_BROKER_URL", None)  # intake never enqueues; keep the child self-contained
     return env
 

@@ -868,6 +868,7 @@ def child_main(scope: str, service: str | None, runs: int, profile: str | None) 
     """In the timed subprocess: Django set up, one warm-up report, then `runs` timed reports."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dora.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-not-a-secret")  # DEBUG off needs one
     import django
 
     django.setup()

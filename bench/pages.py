@@ -140,6 +140,7 @@ def django_setup(url: str, clock: datetime, *, snapshots: bool = True) -> None:
             "DATABASE_URL": url,
             "DJANGO_SETTINGS_MODULE": "dora.settings",
             "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "bench-only-not-a-secret",
             "DORA_LOG_LEVEL": "WARNING",
             # No collectstatic here: static URLs unhashed (production's manifest lookup is a
             # dict read a tag; the difference is negligible next to a page).

@@ -166,6 +166,7 @@ def main() -> int:
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dora.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-not-a-secret")  # DEBUG off needs one
     sys.path.insert(0, str(ROOT))
     import django
 

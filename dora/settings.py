@@ -1,17 +1,29 @@
 """Settings, all from the environment (DATABASE_URL, CELERY_BROKER_URL, DJANGO_*, DORA_*)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env(
-    "DJANGO_SECRET_KEY",
-    default="insecure-dev-key-set-DJANGO_SECRET_KEY-in-production",  # noqa: S105
-)
+# --- Secret key (issue 13): refuse the development default outside DEBUG ---------------------
+DEVELOPMENT_SECRET_KEY = "insecure-dev-key-set-DJANGO_SECRET_KEY-in-production"  # noqa: S105
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+if not DEBUG and SECRET_KEY in ("", DEVELOPMENT_SECRET_KEY):
+    # A key everyone can read in this repository would let anyone forge session cookies (log in
+    # as any user) and signed values: production (DEBUG off) never starts with it.
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set (or is the development default) while DJANGO_DEBUG is "
+        "off. Set DJANGO_SECRET_KEY to a long random secret, e.g. the output of "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))', and keep it the same "
+        "across restarts and for every web, worker and beat process (changing it logs "
+        "everyone out). For a laptop demo set DJANGO_DEBUG=1 instead."
+    )
+# ---------------------------------------------------------------------------------------------
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -323,3 +335,69 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["gate_answers"]}},
     "root": {"handlers": ["console"], "level": env("DORA_LOG_LEVEL", default="WARNING")},
 }
+
+# ---------------------------------------------------------------------------------------------
+# Deployment hardening (issue 13): HTTPS behind a TLS-terminating proxy, security headers, the
+# Content-Security-Policy and login throttling. README "Security and operations".
+# ---------------------------------------------------------------------------------------------
+# Always: no script reads the session cookie, no page in a frame, no MIME sniffing, no full URL
+# (with its query string: team and service names) in the Referer sent to other sites.
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SILENCED_SYSTEM_CHECKS: list[str] = []
+# DORA_HTTPS=1: browsers reach the service over HTTPS only (docker-compose.yml sets it: it runs
+# behind a TLS-terminating proxy). Cookies are sent over HTTPS only, browsers are told to
+# use HTTPS for this host (HSTS), and a plain-HTTP page request is redirected to HTTPS.
+DORA_HTTPS = env.bool("DORA_HTTPS", default=False)
+if DORA_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # One year, this host only: a sibling subdomain may still serve plain HTTP, so including
+    # subdomains (and preloading, which is hard to undo) is the operator's decision.
+    SECURE_HSTS_SECONDS = env.int("DORA_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DORA_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("DORA_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        # check --deploy asks for includeSubDomains; this service cannot know that every
+        # subdomain of its host serves HTTPS, so it is off unless DORA_HSTS_INCLUDE_SUBDOMAINS=1.
+        SILENCED_SYSTEM_CHECKS.append("security.W005")
+    if not SECURE_HSTS_PRELOAD:
+        # check --deploy asks for preload; browsers' preload lists are a commitment for the
+        # whole domain that takes months to undo: off unless DORA_HSTS_PRELOAD=1.
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
+    # The proxy terminates TLS and says so in X-Forwarded-Proto (it must set or strip that
+    # header on every request). DORA_HTTPS_PROXY=0 when gunicorn itself terminates TLS.
+    if env.bool("DORA_HTTPS_PROXY", default=True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("DORA_SSL_REDIRECT", default=True)
+    # Never redirected: the health probes and machine callers (CI pipelines calling the gate
+    # or sending events, webhooks) inside the cluster over plain HTTP. A redirect cannot
+    # protect a request already sent, and HTTP clients do not repeat a POST after a redirect.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^api/v1/", r"^webhooks/"]
+
+# Content-Security-Policy on every response (dora.csp): scripts, styles, images, fonts and
+# connections from this origin only, no inline script, no eval, no framing.
+MIDDLEWARE += ["dora.csp.ContentSecurityPolicyMiddleware"]
+
+# Login throttling (django-axes): after DORA_LOGIN_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is refused for DORA_LOGIN_COOLOFF_MINUTES (each further
+# attempt during the lockout starts the cool-off again), on our login page and the admin's.
+# Attempts are kept in the database, so every web worker counts them together.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last: it turns a lockout into the page
+AUTHENTICATION_BACKENDS = [
+    "dora.web.login.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("DORA_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("DORA_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dora.web.login.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept; successful logins are not logged
+AXES_CLIENT_IP_CALLABLE = "dora.web.login.client_ip"
+# Behind proxies that append the client's address to X-Forwarded-For, how many: the client is
+# the address that many places from the right. 0 (default): the connection's own address.
+DORA_TRUSTED_PROXY_COUNT = env.int("DORA_TRUSTED_PROXY_COUNT", default=0)

@@ -57,6 +57,10 @@ class SourceAdmin(admin.ModelAdmin):
     actions = ("sync_now",)
     inlines = (SyncCursorInline,)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    class Media:
+        css = {"all": ("ingest/admin.css",)}
+
     readonly_fields = (
         "last_sync_at",
         "last_error",
@@ -96,7 +100,7 @@ class SourceAdmin(admin.ModelAdmin):
         if not source.last_error:
             return ""
         return format_html(
-            '<strong style="color:#ba2121" title="{}">{}</strong>',
+            '<strong class="source-error" title="{}">{}</strong>',
             source.last_error,
             source.last_error[:120],
         )

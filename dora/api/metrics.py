@@ -29,7 +29,7 @@ from dora.report import (
     metrics_query_parse,
     metrics_report,
 )
-from dora.web.access import access_for
+from dora.web.access import access_for, names_allowed
 
 QUERY_PARAMETERS = [
     OpenApiParameter(
@@ -116,30 +116,40 @@ def _bad(exc: ParameterError) -> Response:
     return Response({"detail": str(exc), "parameter": exc.parameter}, status=400)
 
 
-def _forbidden(request: Request, query: MetricsQuery) -> Response | None:
+FORBIDDEN = {
+    "detail": "You may read the metrics of your own teams and their services; name one "
+    "with team= or service= (the whole organisation needs the leadership group)."
+}
+
+
+def _forbidden(request: Request, query: MetricsQuery | None = None) -> Response | None:
     """A session sees the teams the dashboards show it (dora.web.access); a token of scope
-    `read` is a machine reader of the whole organisation."""
+    `read` is a machine reader of the whole organisation.
+
+    Without `query`: the names in the request, checked before they are looked up, so a team or
+    service the session may not see answers exactly like one that does not exist.
+    """
     if isinstance(request.auth, ApiToken):
         access = token_access(request.auth)
-        if access.scope_allowed(query.scope):
+        if access.everything:
             return None
-        return Response(
-            {
-                "detail": "This token may read the metrics of "
-                f"{', '.join(sorted(access.services)) or 'no service'} only; name them with "
-                "service= (or one of its teams with team=)."
-            },
-            status=403,
+        denied: dict[str, str] = {
+            "detail": "This token may read the metrics of "
+            f"{', '.join(sorted(access.services)) or 'no service'} only; name them with "
+            "service= (or one of its teams with team=)."
+        }
+    else:
+        access = access_for(request.user)
+        denied = FORBIDDEN
+    if query is not None:
+        allowed = access.scope_allowed(query.scope)
+    else:
+        params = request.query_params
+        services = [s.strip() for item in params.getlist("service") for s in item.split(",")]
+        allowed = names_allowed(
+            access, team=params.get("team") or None, services=[s for s in services if s]
         )
-    if access_for(request.user).scope_allowed(query.scope):
-        return None
-    return Response(
-        {
-            "detail": "You may read the metrics of your own teams and their services; name one "
-            "with team= or service= (the whole organisation needs the leadership group)."
-        },
-        status=403,
-    )
+    return None if allowed else Response(denied, status=403)
 
 
 class MetricsApi(APIView):
@@ -152,6 +162,8 @@ class MetricsApi(APIView):
         responses={200: _REPORT, 400: _ERROR, 401: _ERROR, 403: _ERROR},
     )
     def get(self, request: Request) -> Response:
+        if denied := _forbidden(request):
+            return denied
         try:
             query = _query(request)
         except ParameterError as exc:
@@ -208,6 +220,8 @@ class MetricItemsApi(APIView):
             return Response(
                 {"detail": f"unknown metric {name!r}", "names": list(METRIC_NAMES)}, status=404
             )
+        if denied := _forbidden(request):
+            return denied
         try:
             query = _query(request)
         except ParameterError as exc:

@@ -19,6 +19,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 
 from dora.models import Service, Team
 from dora.selectors import Scope
@@ -122,10 +123,30 @@ def access_for(user: Any) -> Access:
     return access_rule(username=username, sees_everything=False, teams=teams, services=services)
 
 
-def dashboard_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Log in first (unless dashboards are public); the view gets `request.access`."""
+def private_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """`Cache-Control: private, no-store` on the view's responses.
+
+    Each page shows what its viewer may see (a member's teams, leadership's whole estate), so a
+    shared proxy must never hand one viewer's page to another (private), and a browser keeps no
+    copy on disk once its user has logged out of a shared machine (no-store). The figures come
+    from dashboard snapshots, so fetching a page again costs little.
+    """
 
     @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        patch_cache_control(response, private=True, no_store=True)
+        return response
+
+    return wrapped
+
+
+def dashboard_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Log in first (unless dashboards are public); the view gets `request.access`; the
+    response is private to its viewer (`private_page`)."""
+
+    @wraps(view)
+    @private_page
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated and not public_dashboards():
             return redirect_to_login(request.get_full_path(), login_url=reverse("login"))
@@ -135,13 +156,29 @@ def dashboard_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapped
 
 
+def names_allowed(access: Access, *, team: str | None = None, services: Iterable[str] = ()) -> bool:
+    """The viewer may see the named team and every named service.
+
+    Checked before any name is looked up: for a viewer who does not see everything, a name they
+    may not see and a name that does not exist must answer alike (403, the same text), or the
+    answers would list the other teams' and services' names. A viewer who sees everything is
+    told about a typo instead (the lookup's 400 or 404).
+    """
+    if access.everything:
+        return True
+    if team and team not in access.teams:
+        return False
+    return all(name in access.services for name in services)
+
+
 def team_required(access: Access, team: str) -> None:
-    """PermissionDenied (403) unless the viewer may see `team`."""
-    if not access.team_allowed(team):
+    """PermissionDenied (403) unless the viewer may see `team` (before it is looked up: an
+    unknown team answers the same, see `names_allowed`)."""
+    if not names_allowed(access, team=team):
         raise PermissionDenied(f"You are not a member of the team {team!r}.")
 
 
 def service_required(access: Access, service: str) -> None:
-    """PermissionDenied (403) unless the viewer may see `service`."""
-    if not access.service_allowed(service):
+    """PermissionDenied (403) unless the viewer may see `service` (before it is looked up)."""
+    if not names_allowed(access, services=[service]):
         raise PermissionDenied(f"You may not see the service {service!r}.")

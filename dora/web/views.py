@@ -15,23 +15,40 @@ from django.views.decorators.http import require_GET
 from dora.deadline import database_deadline
 from dora.health import CHECKS, checks_run, database_check, dependency_failures
 from dora.models import Environment, Service, Team
+from dora.web.access import access_for, private_page
 
 
 @login_required
 @require_GET
+@private_page
 def home(request: HttpRequest) -> HttpResponse:
-    """The estate at a glance: teams with their services, and environments with their targets."""
+    """The estate at a glance, as far as the viewer may see it (dora.web.access): their teams
+    with their services, and the environments they deploy to; everything for leadership and
+    staff (services without a team included); nothing for a user in no team."""
+    access = access_for(request.user)
     teams = Team.objects.prefetch_related(
         Prefetch("service_set", queryset=Service.objects.order_by("name"))
     )
     unowned = Service.objects.filter(team__isnull=True).order_by("name")
-    environments = list(Environment.objects.prefetch_related("targets"))
+    if not access.everything:
+        teams = teams.filter(name__in=sorted(access.teams))
+        unowned = unowned.none()
+    environments = (
+        list(Environment.objects.prefetch_related("targets"))
+        if access.everything or access.teams
+        else []
+    )
     for environment in environments:
         environment.stale_after_label = duration_label(environment.stale_after)
     return render(
         request,
         "dora/home.html",
-        {"teams": teams, "unowned_services": unowned, "environments": environments},
+        {
+            "teams": teams,
+            "unowned_services": unowned,
+            "environments": environments,
+            "in_no_team": not access.everything and not access.teams,
+        },
     )
 
 

@@ -18,13 +18,14 @@ def test_home_redirects_anonymous_users_to_the_login(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_home_lists_teams_services_and_environments(client: Client) -> None:
+def test_home_lists_teams_services_and_environments_to_leadership(client: Client) -> None:
     team = Team.objects.create(name="payments")
     Service.objects.create(name="checkout", team=team, kind="app", repos=["acme/checkout"])
     Service.objects.create(name="orphan-job", kind="infra")
     production = Environment.objects.create(name="production", tier=Tier.PRODUCTION, order=4)
     Target.objects.create(environment=production, name="eu-west-1")
-    client.force_login(User.objects.create_user("alice", password="pw"))
+    # Staff see the whole estate; members only their teams (tests/integration/test_disclosure.py).
+    client.force_login(User.objects.create_user("alice", password="pw", is_staff=True))
 
     response = client.get("/")
 

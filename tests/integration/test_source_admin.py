@@ -39,7 +39,7 @@ def test_admin_sources_page_shows_status_budget_and_due(admin_client, sources: l
     page = admin_client.get(reverse("admin:ingest_source_changelist")).content.decode()
 
     assert "org acme" in page and "octo/shop, octo/web" in page
-    assert 'style="color:#ba2121"' in page and "401 Bad credentials" in page
+    assert 'class="source-error"' in page and "401 Bad credentials" in page
     assert "4321 (resets 2026-03-01 13:00 UTC)" in page
     # Rejected: the next attempt waits REJECTED_RETRY rather than the 5m interval.
     due = sources[0].sync_queued_at + REJECTED_RETRY

@@ -23,9 +23,26 @@
     }
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", draw);
-  } else {
+  // <a data-print>: the browser's print dialog (a listener here: the Content-Security-Policy
+  // runs no inline onclick).
+  function printLinks() {
+    var links = document.querySelectorAll("[data-print]");
+    for (var i = 0; i < links.length; i++) {
+      links[i].addEventListener("click", function (event) {
+        event.preventDefault();
+        window.print();
+      });
+    }
+  }
+
+  function ready() {
+    printLinks();
     draw();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
 })();
