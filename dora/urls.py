@@ -28,6 +28,11 @@ urlpatterns = [
     path("dashboards/explain/<str:name>", dashboard_views.explain, name="dashboard-explain"),
     path("dashboards/estate", estate_views.estate, name="dashboard-estate"),
     path("dashboards/gate", gate_pages.gate_decisions, name="dashboard-gate"),
+    path(
+        "dashboards/gate/<uuid:decision_id>",
+        gate_pages.gate_decision,
+        name="dashboard-gate-decision",
+    ),
     path("dashboards/report", leadership_views.leadership, name="dashboard-report"),
     path("dashboards/report.pdf", leadership_views.leadership_pdf, name="dashboard-report-pdf"),
     path("dashboards/report.csv", leadership_views.leadership_csv, name="dashboard-report-csv"),

@@ -6,6 +6,7 @@ every decision.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -13,11 +14,12 @@ from urllib.parse import urlencode
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from dora.gate_evidence import decision_evidence
 from dora.models import Environment, GateDecision, Service
 from dora.report import ParameterError
 from dora.web.access import Access, dashboard_view, service_required
@@ -133,6 +135,29 @@ def blocking_reasons(decisions: QuerySet[GateDecision]) -> list[tuple[str, int]]
     with connections[blocked.db].cursor() as cursor:
         cursor.execute(sql, params)
         return [(str(name), int(n)) for name, n in cursor.fetchall()]
+
+
+@require_GET
+@dashboard_view
+def gate_decision(request: HttpRequest, decision_id: uuid.UUID) -> HttpResponse:
+    """One decision: its request, its checks, and the stored events its checks judged, each
+    with who sent it. A decision about a service the viewer may not see is not found, like an
+    unknown one."""
+    access: Access = request.access  # type: ignore[attr-defined]
+    decision = visible_decisions(access).filter(id=decision_id).first()
+    if decision is None:
+        raise Http404("No such gate decision (or not one about your teams' services).")
+    return render(
+        request,
+        "dora/gate_decision.html",
+        {
+            "decision": decision,
+            "outcome": "allowed" if decision.allowed else "blocked",
+            "run_url": run_link(decision.pipeline_run),
+            "checks": checks_rows(decision.checks),
+            "evidence": decision_evidence(decision),
+        },
+    )
 
 
 @require_GET
