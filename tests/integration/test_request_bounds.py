@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from dora.models import ApiToken
@@ -41,6 +44,12 @@ def metrics_command(*args: str) -> dict[str, Any]:
     out = io.StringIO()
     call_command("metrics", "--format", "json", *args, stdout=out)
     return json.loads(out.getvalue())
+
+
+def staff_client() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_user("ops", is_staff=True))
+    return client
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,3 +98,25 @@ def test_metrics_development_tier_from_the_api_and_the_command() -> None:
 
     items = token_client("read").get("/api/v1/metrics/value_stream/items", params)
     assert items.status_code == 200, items.content
+
+
+# ---------------------------------------------------------------------------------------------
+# The service page of a service whose only production deployment failed
+# ---------------------------------------------------------------------------------------------
+
+
+def test_service_page_when_the_only_production_deployment_failed() -> None:
+    post_events([commit("c1", hours=0), deployment("d1", "c1", hours=1, status="failure")])
+
+    response = staff_client().get(
+        "/dashboards/service", {"service": "shop", "until": when(days=8).isoformat()}
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    table = html[html.index('id="targets-table"') :]
+    table = table[: table.index("</table>")]
+    # production, the (default) target: 0 successful, 1 failed, no newest version, no time.
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", table, flags=re.S)
+    assert cells[0] == "production" and cells[2] == "(default)"
+    assert cells[3:7] == ["0", "1", "–", "–"]
