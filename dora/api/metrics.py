@@ -23,6 +23,7 @@ from dora.metrics.levels import BENCHMARK_YEARS
 from dora.models import ApiToken
 from dora.report import (
     METRIC_NAMES,
+    RANGE_TEXT,
     MetricsQuery,
     ParameterError,
     metric_items,
@@ -43,9 +44,13 @@ QUERY_PARAMETERS = [
         "since",
         OpenApiTypes.STR,
         description="window start, inclusive: ISO date (00:00 UTC) or timestamp with a zone; "
-        "default 12 weeks before until",
+        f"default 12 weeks before until; from {RANGE_TEXT}",
     ),
-    OpenApiParameter("until", OpenApiTypes.STR, description="window end, exclusive; default now"),
+    OpenApiParameter(
+        "until",
+        OpenApiTypes.STR,
+        description=f"window end, exclusive; default now; from {RANGE_TEXT}",
+    ),
     OpenApiParameter(
         "benchmark",
         OpenApiTypes.INT,

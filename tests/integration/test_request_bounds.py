@@ -9,14 +9,16 @@ import io
 import json
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 from rest_framework.test import APIClient
 
-from dora.models import ApiToken
+from dora.models import ApiToken, Service, Team
 from tests.builders import change, commit, deployment, when
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static")]
@@ -48,8 +50,18 @@ def metrics_command(*args: str) -> dict[str, Any]:
 
 def staff_client() -> Client:
     client = Client()
-    client.force_login(User.objects.create_user("ops", is_staff=True))
+    client.force_login(User.objects.get_or_create(username="ops", is_staff=True)[0])
     return client
+
+
+def with_params(path: str, params: dict[str, str]) -> str:
+    """`path` (which may hold a query string already) with `params` added."""
+    return f"{path}{'&' if '?' in path else '?'}{urlencode(params)}"
+
+
+def shop_of_payments() -> None:
+    """shop (created by its events) belongs to the team payments, for the team page."""
+    Service.objects.filter(name="shop").update(team=Team.objects.create(name="payments"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,3 +132,83 @@ def test_service_page_when_the_only_production_deployment_failed() -> None:
     cells = re.findall(r"<td[^>]*>(.*?)</td>", table, flags=re.S)
     assert cells[0] == "production" and cells[2] == "(default)"
     assert cells[3:7] == ["0", "1", "–", "–"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Windows outside 1970 .. 2262 (pandas' timestamps end in April 2262)
+# ---------------------------------------------------------------------------------------------
+
+OUTSIDE = [
+    ("since", "0001-01-01"),
+    ("until", "9999-12-31"),
+    ("since", "1969-12-31T23:59:59Z"),
+    ("until", "2262-01-01T00:00:01Z"),
+    ("since", "0001-01-01T00:00:00+01:00"),  # not even representable in UTC
+    ("until", "9999-12-31T23:00:00-02:00"),
+]
+
+
+@pytest.mark.parametrize(("parameter", "value"), OUTSIDE)
+def test_metrics_window_outside_the_range_is_400_and_command_error(
+    parameter: str, value: str
+) -> None:
+    response = token_client("read").get("/api/v1/metrics", {parameter: value})
+    items = token_client("read").get("/api/v1/metrics/lead_time/items", {parameter: value})
+
+    for answer in (response, items):
+        assert answer.status_code == 400, answer.content
+        assert answer.json()["parameter"] == parameter
+        assert "1970-01-01 to 2262-01-01" in answer.json()["detail"]
+    with pytest.raises(CommandError, match=f"--{parameter}: .*1970-01-01 to 2262-01-01"):
+        metrics_command(f"--{parameter}", value)
+
+
+DASHBOARDS = [
+    "/dashboards/",
+    "/dashboards/team?team=payments",
+    "/dashboards/service?service=shop",
+    "/dashboards/estate",
+    "/dashboards/explain/lead_time?service=shop",
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter", "value"),
+    [
+        *((path, "until", "9999-12-31") for path in DASHBOARDS),
+        *((path, "until", "0001-01-02") for path in DASHBOARDS),
+        # The weekly pages (team, service) take no `since`: always 12 ISO weeks.
+        *((path, "since", "0001-01-01") for path in DASHBOARDS if "/team" not in path
+          and "/service" not in path),
+    ],
+)  # fmt: skip
+def test_dashboard_window_outside_the_range_is_400(path: str, parameter: str, value: str) -> None:
+    post_events([commit("c1", hours=0), deployment("d1", "c1", hours=1)])
+    shop_of_payments()
+
+    response = staff_client().get(with_params(path, {parameter: value}))
+
+    assert response.status_code == 400
+    assert "1970-01-01 to 2262-01-01" in response.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/dashboards/report", "/dashboards/report.csv"])
+@pytest.mark.parametrize("day", ["0001-01-01", "1969-12-31", "9999-12-31"])
+def test_leadership_report_date_outside_the_range_is_400(path: str, day: str) -> None:
+    for period in ("month", "quarter"):
+        response = staff_client().get(path, {"date": day, "period": period})
+        assert response.status_code == 400
+        assert "1970-01-01 to 2262-01-01" in response.content.decode()
+
+
+def test_window_at_the_ends_of_the_range_is_answered() -> None:
+    dev_timeline()
+    shop_of_payments()
+    client = staff_client()
+    for params in ({"since": "1970-01-01"}, {"until": "2262-01-01"}, {"until": "1970-01-02"}):
+        assert token_client("read").get("/api/v1/metrics", params).status_code == 200
+        assert metrics_command(*[f"--{k}={v}" for k, v in params.items()])["window"]
+        for path in DASHBOARDS:
+            response = client.get(with_params(path, params))
+            assert response.status_code == 200, (path, params)
+    assert client.get("/dashboards/report", {"date": "1970-01-01"}).status_code == 200
