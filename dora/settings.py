@@ -32,6 +32,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL in the path, query string or a cookie: 400 before any view or session lookup hands
+    # it to PostgreSQL, which refuses NUL in text (500 otherwise). Issue 13, finding 7.
+    "dora.web.refuse_nul.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -212,3 +212,60 @@ def test_window_at_the_ends_of_the_range_is_answered() -> None:
             response = client.get(with_params(path, params))
             assert response.status_code == 200, (path, params)
     assert client.get("/dashboards/report", {"date": "1970-01-01"}).status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# NUL (%00) in the path, a query parameter or a cookie: PostgreSQL refuses NUL in text
+# ---------------------------------------------------------------------------------------------
+
+NUL_PAGES = [
+    ("/dashboards/", "team"),
+    ("/dashboards/team", "team"),
+    ("/dashboards/service", "service"),
+    ("/dashboards/estate", "service"),
+    ("/dashboards/gate", "service"),
+    ("/dashboards/report", "date"),
+    ("/dashboards/report.csv", "benchmark"),
+    ("/dashboards/explain/lead_time", "service"),
+    ("/", "anything"),
+]
+NUL_API = [
+    ("/api/v1/metrics", "service"),
+    ("/api/v1/metrics", "team"),
+    ("/api/v1/metrics", "target"),
+    ("/api/v1/metrics/lead_time/items", "service"),
+    ("/api/v1/metrics/lead_time/items", "page"),
+]
+
+
+@pytest.mark.parametrize(("path", "parameter"), NUL_PAGES)
+def test_nul_in_a_dashboard_parameter_is_400_naming_it(path: str, parameter: str) -> None:
+    post_events([commit("c1", hours=0), deployment("d1", "c1", hours=1)])
+
+    response = staff_client().get(f"{path}?{parameter}=shop%00")
+
+    assert response.status_code == 400
+    assert f"query parameter '{parameter}' holds a NUL character" in response.content.decode()
+
+
+@pytest.mark.parametrize(("path", "parameter"), NUL_API)
+def test_nul_in_an_api_parameter_is_400_naming_it(path: str, parameter: str) -> None:
+    post_events([commit("c1", hours=0), deployment("d1", "c1", hours=1)])
+
+    response = token_client("read").get(f"{path}?{parameter}=%00shop")
+
+    assert response.status_code == 400
+    assert response.json()["parameter"] == parameter
+    assert "NUL" in response.json()["detail"]
+
+
+def test_nul_in_a_parameter_name_in_the_path_and_in_a_cookie_is_400() -> None:
+    client = staff_client()
+    name = client.get("/dashboards/?te%00am=x")
+    path = token_client("read").get("/api/v1/metrics/lead%00time/items")
+    # A quoted cookie value may spell NUL as an octal escape; the session store would look it up.
+    cookie = Client().get("/dashboards/", HTTP_COOKIE='sessionid="abcdefghijkl\\000"')
+
+    assert name.status_code == 400 and "'te%00am'" in name.content.decode()
+    assert path.status_code == 400 and path.json()["parameter"] == "path"
+    assert cookie.status_code == 400 and "cookie 'sessionid'" in cookie.content.decode()
