@@ -269,3 +269,64 @@ def test_nul_in_a_parameter_name_in_the_path_and_in_a_cookie_is_400() -> None:
     assert name.status_code == 400 and "'te%00am'" in name.content.decode()
     assert path.status_code == 400 and path.json()["parameter"] == "path"
     assert cookie.status_code == 400 and "cookie 'sessionid'" in cookie.content.decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# The gate's JSON body: nesting, numbers and text json.loads accepts but nothing can answer
+# ---------------------------------------------------------------------------------------------
+
+GATE = {"service": "shop", "version": "v1", "from": "staging", "to": "production"}
+
+
+def gate_post(body: str) -> Any:
+    return token_client("gate").generic(
+        "POST", "/api/v1/gates/promotion", body.encode(), content_type="application/json"
+    )
+
+
+def test_gate_body_nested_10000_deep_is_400() -> None:
+    response = gate_post("[" * 10_000 + "]" * 10_000)
+    nested_field = gate_post(json.dumps({**GATE, "version": 0})[:-1] + ', "x": ' + "[" * 100
+                             + "]" * 100 + "}")  # fmt: skip
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - nested deeper than 64 levels"}
+    assert nested_field.status_code == 400
+    assert "nesting deeper than 64 levels at $.x[0]" in nested_field.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ('{"service": "shop", "version": 1e999, "from": "staging", "to": "production"}',
+         "a number that is not finite (inf) at $.version"),
+        ('{"service": "shop", "version": "v1", "from": "staging", "to": "production", '
+         '"\\ud800": 1}', "a lone surrogate (not Unicode text) in a key in $"),
+        ('{"service": "shop", "version": "v1", "from": "staging", "to": "production", '
+         '"pipeline_run": [-1e999]}', "a number that is not finite (-inf) at $.pipeline_run[0]"),
+    ],
+)  # fmt: skip
+def test_gate_body_not_finite_or_not_unicode_is_400_saying_where(body: str, where: str) -> None:
+    # shop, staging and production exist: the gate would decide and store the body it was given.
+    post_events(
+        [
+            commit("c1", hours=0),
+            deployment("s1", "c1", hours=1, environment="staging", version="v1"),
+            deployment("p0", "c1", hours=2, environment="production", version="v0"),
+        ]
+    )
+
+    response = gate_post(body)
+
+    assert response.status_code == 400, response.content
+    assert where in response.json()["detail"]
+
+
+@pytest.mark.parametrize("field", ["service", "version", "from", "to", "pipeline_run"])
+def test_gate_nul_in_a_field_is_400_naming_the_field(field: str) -> None:
+    post_events([commit("c1", hours=0), deployment("d1", "c1", hours=1, environment="staging")])
+
+    response = gate_post(json.dumps({**GATE, field: "shop\u0000"}))
+
+    assert response.status_code == 400
+    assert response.json() == {field: ["Null characters are not allowed."]}
