@@ -19,7 +19,9 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from dora.models import ApiToken, Service, Team
+from ingest.models import WebhookDelivery
 from tests.builders import change, commit, deployment, when
+from tests.integration import test_github_webhook as github
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static")]
 
@@ -330,3 +332,72 @@ def test_gate_nul_in_a_field_is_400_naming_the_field(field: str) -> None:
 
     assert response.status_code == 400
     assert response.json() == {field: ["Null characters are not allowed."]}
+
+
+# ---------------------------------------------------------------------------------------------
+# GitHub webhook: headers longer than their columns, bodies jsonb cannot hold (signed bodies)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DORA_GITHUB_WEBHOOK_SECRET", github.SECRET)
+
+
+@pytest.mark.usefixtures("webhook_secret")
+@pytest.mark.parametrize(
+    ("event", "delivery", "header", "limit"),
+    [
+        ("ping", "d" * 201, "X-GitHub-Delivery", 200),
+        ("p" * 101, "d-1", "X-GitHub-Event", 100),
+    ],
+)
+def test_webhook_header_longer_than_its_column_is_400_naming_it(
+    event: str, delivery: str, header: str, limit: int
+) -> None:
+    status, answer = github.deliver(event, {"zen": "hi"}, delivery=delivery)
+
+    assert status == 400
+    assert answer["detail"].startswith(f"{header} is {limit + 1} characters long")
+    assert not WebhookDelivery.objects.exists()
+    # At the limit it is stored.
+    status, _ = github.deliver(event[:limit], {"zen": "hi"}, delivery=delivery[:limit])
+    assert status == 202 and WebhookDelivery.objects.count() == 1
+
+
+@pytest.mark.usefixtures("webhook_secret")
+def test_webhook_nul_in_a_header_is_400_naming_it() -> None:
+    status, answer = github.deliver("ping", {"zen": "hi"}, delivery="d-\x00")
+
+    assert status == 400 and answer["detail"] == "X-GitHub-Delivery holds a NUL character."
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.usefixtures("webhook_secret")
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b'{"zen": "a\\u0000b"}', "a NUL character (\\u0000) in $.zen"),
+        (b'{"zen": NaN}', "a number that is not finite (nan) at $.zen"),
+        (b'{"hook": {"id": 1e999}}', "a number that is not finite (inf) at $.hook.id"),
+        (b'{"zen": "\\ud800"}', "a lone surrogate (not Unicode text) in $.zen"),
+        (b'{"zen": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "nested deeper than 64 levels"),
+    ],
+)
+def test_webhook_body_jsonb_cannot_hold_is_400_saying_where(body: bytes, problem: str) -> None:
+    status, answer = github.deliver("ping", body)
+
+    assert status == 400
+    assert problem in answer["detail"]
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.usefixtures("webhook_secret")
+def test_webhook_action_longer_than_its_column_is_kept_whole_in_the_payload() -> None:
+    action = "x" * 150
+
+    status, _ = github.deliver("check_run", {"action": action})
+
+    assert status == 202
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.action == action[:100] and delivery.payload["action"] == action
