@@ -13,6 +13,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -69,6 +70,8 @@ QUERY_PARAMETERS = [
 _ERROR = inline_serializer(
     "MetricsError", {"detail": serializers.CharField(), "parameter": serializers.CharField()}
 )
+# 401 (no or an unknown token) and 403 (wrong scope, or teams a session may not read).
+_DENIED = inline_serializer("MetricsDenied", {"detail": serializers.CharField()})
 _REPORT = OpenApiResponse(
     inline_serializer(
         "MetricsReport",
@@ -144,7 +147,7 @@ class MetricsApi(APIView):
 
     @extend_schema(
         parameters=QUERY_PARAMETERS,
-        responses={200: _REPORT, 400: _ERROR, 401: _ERROR, 403: _ERROR},
+        responses={200: _REPORT, 400: _ERROR, 401: _DENIED, 403: _DENIED},
     )
     def get(self, request: Request) -> Response:
         try:
@@ -173,7 +176,7 @@ class MetricItemsApi(APIView):
                 "name", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(METRIC_NAMES)
             ),
             *QUERY_PARAMETERS,
-            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page", OpenApiTypes.INT, description="from 1 (400 past the last)"),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="at most 1000"),
         ],
         responses={
@@ -187,8 +190,8 @@ class MetricItemsApi(APIView):
                 },
             ),
             400: _ERROR,
-            401: _ERROR,
-            403: _ERROR,
+            401: _DENIED,
+            403: _DENIED,
             404: inline_serializer(
                 "UnknownMetric",
                 {
@@ -211,5 +214,15 @@ class MetricItemsApi(APIView):
             return denied
         items: list[dict[str, Any]] = metric_items(name, query, now=timezone.now())
         paginator = ItemsPagination()
-        page = paginator.paginate_queryset(items, request, view=self)
+        try:
+            page = paginator.paginate_queryset(items, request, view=self)
+        except NotFound:  # not a number, below 1 or past the last page
+            pages = paginator.django_paginator_class(items, paginator.get_page_size(request))
+            return _bad(
+                ParameterError(
+                    "page",
+                    f"page {request.query_params.get('page')!r} is not a page of these "
+                    f"{len(items)} items: pages run from 1 to {pages.num_pages}",
+                )
+            )
         return paginator.get_paginated_response(page)

@@ -401,3 +401,21 @@ def test_webhook_action_longer_than_its_column_is_kept_whole_in_the_payload() ->
     assert status == 202
     delivery = WebhookDelivery.objects.get()
     assert delivery.action == action[:100] and delivery.payload["action"] == action
+
+
+# ---------------------------------------------------------------------------------------------
+# Items pages: a page that is not one is the caller's to fix (400), as the schema says
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "abc", "3"])
+def test_metric_items_page_outside_the_pages_is_400_naming_it(page: str) -> None:
+    dev_timeline()  # one change, one rollout in dev: one page of items
+
+    response = token_client("read").get(
+        "/api/v1/metrics/lead_time/items", {"tier": "development", "page": page}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["parameter"] == "page"
+    assert response.json()["detail"].endswith("pages run from 1 to 1")
