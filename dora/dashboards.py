@@ -939,9 +939,16 @@ def service_breakdown(
     ]
 
 
+def table_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows for a template: missing values (NaN, NaT) as None, which the template
+    filters show as missing (`default`, `date`), where NaT would fail `date` outright."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
 def deployments_by_target(service: str, *, since: datetime, until: datetime) -> pd.DataFrame:
     """Per environment and target of one service: deployments in the window, successes,
-    failures, the newest version and when; one query, bounded by the window."""
+    failures, the newest version and when (NaN and NaT where no deployment to a target
+    succeeded); one query, bounded by the window."""
     frame = pd.DataFrame.from_records(
         list(
             Deployment.objects.filter(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 from dora import bulk
 from dora.estate import EstateCache
 from dora.generation import facts_changed
+from dora.json_checks import json_fault, json_loads
 from dora.retry import atomic_retry
 
 DEFAULT_SOURCE = "api"
@@ -366,39 +366,6 @@ def _canonical(raw: Mapping[str, Any]) -> str:
     return json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
 
 
-class NotJson:
-    """A value json.loads would otherwise give as something no database stores: NaN, Infinity,
-    a float beyond double range, an integer of thousands of digits. Kept in place so the item
-    holding it is rejected, naming the field, while the items around it are stored."""
-
-    __slots__ = ("literal",)
-
-    def __init__(self, literal: str) -> None:
-        self.literal = literal if len(literal) <= 40 else f"{literal[:20]}… ({len(literal)} chars)"
-
-    def __repr__(self) -> str:
-        return self.literal
-
-
-def _json_float(text: str) -> float | NotJson:
-    value = float(text)
-    return value if math.isfinite(value) else NotJson(text)
-
-
-def _json_int(text: str) -> int | NotJson:
-    # Python refuses int() of more than 4300 digits with a ValueError json.loads lets through.
-    return int(text) if len(text) <= 100 else NotJson(text)
-
-
-def json_loads(text: str | bytes) -> Any:
-    """json.loads that never raises for a value it cannot represent (NotJson stands in for it).
-
-    Raises json.JSONDecodeError for text that is not JSON, RecursionError for nesting deeper
-    than Python's parser goes (see `json_items`).
-    """
-    return json.loads(text, parse_constant=NotJson, parse_float=_json_float, parse_int=_json_int)
-
-
 _TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]')
 
 
@@ -445,49 +412,13 @@ def _deep_items(text: str) -> list[Any]:
     raise json.JSONDecodeError("Expecting ']'", body, len(body))
 
 
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
-
-
-def _text_fault(text: str) -> str | None:
-    if "\x00" in text:
-        return "contains a NUL character (\\u0000), which cannot be stored"
-    if _SURROGATE_RE.search(text):
-        return "is not valid Unicode text (a lone UTF-16 surrogate, or bytes that are not UTF-8)"
-    return None
-
-
 def _payload_fault(obj: dict[str, Any]) -> str | None:
-    """What in an event's JSON cannot be stored, with the path to it (None when all can)."""
-    stack: list[tuple[Any, str, int]] = [(obj, "", 0)]
-    while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, str):
-            fault = _text_fault(value)
-            if fault:
-                return f"{path}: {fault}"
-        elif isinstance(value, dict):
-            if depth >= MAX_DEPTH:
-                return f"{path}: nested deeper than {MAX_DEPTH} levels"
-            for key, item in value.items():
-                where = f"{path}.{key}" if path else key
-                fault = _text_fault(key)
-                if fault:
-                    return f"{where[:80]} (a key): {fault}"
-                if not isinstance(item, int | bool | None):
-                    stack.append((item, where, depth + 1))
-        elif isinstance(value, list):
-            if depth >= MAX_DEPTH:
-                return f"{path}: nested deeper than {MAX_DEPTH} levels"
-            stack.extend(
-                (item, f"{path}[{i}]", depth + 1)
-                for i, item in enumerate(value)
-                if not isinstance(item, int | bool | None)
-            )
-        elif isinstance(value, NotJson):
-            return f"{path}: {value.literal} is not a number that can be stored"
-        elif isinstance(value, float) and not math.isfinite(value):
-            return f"{path}: {value} is not a number that can be stored"
-    return None
+    """What in an event's JSON cannot be stored, as "field: what" (None when all can)."""
+    fault = json_fault(obj, max_depth=MAX_DEPTH, nul=False, root="")
+    if fault is None:
+        return None
+    where = fault.path[:120] or "the event"
+    return f"{where}: a key holds {fault.what}" if fault.in_key else f"{where}: {fault.what}"
 
 
 def event_validate(

@@ -24,7 +24,14 @@ from dora import dashboards as dash
 from dora import estate_matrix as em
 from dora.metrics.levels import DEFAULT_BENCHMARK
 from dora.models import GateDecision
-from dora.report import MetricsComputation, MetricsQuery, ParameterError
+from dora.report import (
+    EARLIEST,
+    LATEST,
+    RANGE_TEXT,
+    MetricsComputation,
+    MetricsQuery,
+    ParameterError,
+)
 from dora.selectors import Scope
 
 PERIOD_KINDS = ("month", "quarter")
@@ -299,6 +306,10 @@ def period_parse(kind: str | None, day: str | None, *, now: datetime) -> Period:
             moment = date.fromisoformat(day.strip())
         except ValueError:
             raise ParameterError("date", f"date {day!r} is not an ISO date, e.g. 2026-02-01")
+        if not EARLIEST.date() <= moment < LATEST.date():
+            raise ParameterError(
+                "date", f"date {day!r} is outside the supported range, {RANGE_TEXT}"
+            )
         period = period_of(kind, moment)
         if period.start >= now:
             raise ParameterError("date", f"the {kind} of {day} has not started yet")

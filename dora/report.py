@@ -53,6 +53,11 @@ from dora.metrics.value_stream import ValueStream, value_stream
 from dora.selectors import Scope, ScopeError, scope_resolve
 
 DEFAULT_WINDOW = timedelta(weeks=12)
+# The moments a window may name: pandas' timestamps end in April 2262 (nanoseconds in 64 bits),
+# and nothing this service measures predates 1970 (the epoch its reads count from).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+RANGE_TEXT = f"{EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
 # Connections reading a full report's frames at once (this one and two more).
 PREFETCH_WORKERS = 3
 
@@ -76,13 +81,18 @@ class MetricsQuery:
 
 
 def moment_parse(value: str, parameter: str) -> datetime:
-    """An ISO date (00:00 UTC) or an ISO timestamp with a zone, as aware UTC."""
+    """An ISO date (00:00 UTC) or an ISO timestamp with a zone, as aware UTC, between EARLIEST
+    and LATEST."""
     text = value.strip()
+    outside = ParameterError(
+        parameter, f"{parameter} {value!r} is outside the supported range, {RANGE_TEXT}"
+    )
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
         raise ParameterError(
             parameter,
@@ -93,7 +103,13 @@ def moment_parse(value: str, parameter: str) -> datetime:
         raise ParameterError(
             parameter, f"{parameter} {value!r} has no time zone; add Z or an offset like +01:00"
         )
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 and 9999-12-31T23:00-02:00 are not in UTC's
+        raise outside
+    if not EARLIEST <= moment <= LATEST:
+        raise outside
+    return moment
 
 
 def metrics_query_parse(

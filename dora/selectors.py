@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import psycopg
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import (
     Exists,
@@ -199,12 +200,19 @@ def _frame_copy(values: QuerySet, columns: list[str]) -> pd.DataFrame:
     PostgreSQL and pandas about a microsecond a cell, several seconds of a full report."""
     connection = connections[values.db]
     compiler = values.query.get_compiler(using=values.db)
-    statement, params = compiler.as_sql()
-    params = tuple(_array_literal(p) if isinstance(p, list) else p for p in params)
     kinds = {
         name: values.query.annotations[f"_{name}"].output_field.get_internal_type()
         for name in columns
     }
+    try:
+        statement, params = compiler.as_sql()
+    except EmptyResultSet:
+        # Django proves some filters match nothing and compiles no SQL (`tier__in=[]`: the
+        # development tier has no earlier tiers). The header alone, parsed below like any other
+        # result, gives the empty frame its usual columns and types.
+        header = ",".join(f"_{name}" for name in columns) + "\n"
+        return _frame_csv_parse(io.BytesIO(header.encode()), columns, kinds)
+    params = tuple(_array_literal(p) if isinstance(p, list) else p for p in params)
     buffer = io.BytesIO()
     started = time.perf_counter()
     connection.ensure_connection()
@@ -229,6 +237,12 @@ def _frame_copy(values: QuerySet, columns: list[str]) -> pd.DataFrame:
             {"sql": copy_sql, "time": f"{time.perf_counter() - started:.3f}"}
         )
     buffer.seek(0)
+    return _frame_csv_parse(buffer, columns, kinds)
+
+
+def _frame_csv_parse(buffer: io.BytesIO, columns: list[str], kinds: dict[str, str]) -> pd.DataFrame:
+    """The CSV `_frame_copy` reads (a header of `_<column>` names, then rows), typed by the
+    annotations' field kinds."""
     text_columns = [f"_{n}" for n, kind in kinds.items() if kind in TEXT_FIELDS]
     moment_columns = [f"_{n}" for n, kind in kinds.items() if kind == "DateTimeField"]
     frame = pd.read_csv(

@@ -28,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from dora.events import events_record
+from dora.json_checks import MAX_DEPTH, json_problem
 from dora.models import RawEvent, Service
 from ingest.models import Source, WebhookDelivery
 from ingest.sources.github_map import GitHubMapping
@@ -36,6 +37,7 @@ from ingest.sources.github_webhook import HANDLED_EVENTS, github_webhook_events
 log = logging.getLogger(__name__)
 DEFAULT_GITHUB_SOURCE = "github"
 DEFAULT_SECRET_ENV = "DORA_GITHUB_WEBHOOK_SECRET"  # noqa: S105 - a variable name
+ACTION_MAX_LENGTH = WebhookDelivery._meta.get_field("action").max_length
 
 
 @dataclass(frozen=True)
@@ -151,12 +153,21 @@ def github_webhook(request: HttpRequest, source: str = DEFAULT_GITHUB_SOURCE) ->
         return JsonResponse(
             {"detail": "X-GitHub-Event and X-GitHub-Delivery headers are required."}, status=400
         )
+    if problem := _header_problem(event=event, delivery_id=delivery_id):
+        return JsonResponse({"detail": problem}, status=400)
     try:
         payload = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return JsonResponse({"detail": f"The body is not valid JSON: {exc}."}, status=400)
+    except RecursionError:
+        return JsonResponse(
+            {"detail": f"The body is nested deeper than {MAX_DEPTH} levels."}, status=400
+        )
     if not isinstance(payload, dict):
         return JsonResponse({"detail": "The body must be a JSON object."}, status=400)
+    # Stored as jsonb, which refuses NUL, NaN/Infinity and text that is not Unicode.
+    if problem := json_problem(payload, nul=False):
+        return JsonResponse({"detail": f"The body cannot be stored: {problem}."}, status=400)
 
     delivery, duplicate = _delivery_store(config.name, delivery_id, event, payload)
     if duplicate:
@@ -194,6 +205,21 @@ def github_webhook(request: HttpRequest, source: str = DEFAULT_GITHUB_SOURCE) ->
     )
 
 
+def _header_problem(*, event: str, delivery_id: str) -> str | None:
+    """Why the headers stored with the delivery cannot be, or None: longer than their columns,
+    or holding a NUL (PostgreSQL refuses it in text)."""
+    for header, value, field in (
+        ("X-GitHub-Event", event, "event"),
+        ("X-GitHub-Delivery", delivery_id, "delivery_id"),
+    ):
+        limit = WebhookDelivery._meta.get_field(field).max_length
+        if len(value) > limit:
+            return f"{header} is {len(value)} characters long; at most {limit} are accepted."
+        if "\x00" in value:
+            return f"{header} holds a NUL character."
+    return None
+
+
 def _delivery_store(
     source: str, delivery_id: str, event: str, payload: dict[str, Any]
 ) -> tuple[WebhookDelivery, bool]:
@@ -209,7 +235,8 @@ def _delivery_store(
                 delivery_id=delivery_id,
                 source=source,
                 event=event,
-                action=str(payload.get("action") or ""),
+                # A label for the admin (the payload keeps the whole value): cut to its column.
+                action=str(payload.get("action") or "")[:ACTION_MAX_LENGTH],
                 payload=payload,
                 received_at=now,
             )

@@ -6,7 +6,13 @@ import json
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
@@ -36,13 +42,21 @@ _ITEM = inline_serializer(
         "status": serializers.ChoiceField(["created", "updated", "unchanged", "rejected"]),
         "key": serializers.CharField(required=False),
         "reason": serializers.CharField(required=False),
+        "warning": serializers.CharField(required=False),
     },
+    many=True,
 )
 _REPORT = inline_serializer(
     "IntakeReport",
     {"counts": serializers.DictField(child=serializers.IntegerField()), "items": _ITEM},
 )
 _ERROR = inline_serializer("IntakeError", {"detail": serializers.CharField()})
+# 400: the body itself is wrong (a detail), or every item was rejected (the report says why).
+_REJECTED = PolymorphicProxySerializer(
+    component_name="IntakeRejected",
+    serializers=[_ERROR, _REPORT],
+    resource_type_field_name=None,
+)
 
 
 class EventIntakeApi(APIView):
@@ -52,11 +66,18 @@ class EventIntakeApi(APIView):
     permission_classes = [scope_required("ingest")]
 
     @extend_schema(
-        request={"application/json": {"type": "object"}},
+        request={
+            "application/json": {
+                "oneOf": [
+                    {"type": "object", "description": "one event (CONTRACT §1)"},
+                    {"type": "array", "items": {"type": "object"}, "minItems": 1},
+                ]
+            }
+        },
         responses={
             200: _REPORT,
             207: OpenApiResponse(_REPORT, description="some items were rejected"),
-            400: _ERROR,
+            400: OpenApiResponse(_REJECTED, description="a bad body, or every item rejected"),
             401: _ERROR,
             403: _ERROR,
             413: _ERROR,

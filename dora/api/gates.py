@@ -77,10 +77,18 @@ _DECISION = inline_serializer(
         "from": serializers.CharField(),
         "to": serializers.CharField(),
         "pipeline_run": serializers.CharField(allow_null=True),
-        "checks": _CHECK,
+        "checks": serializers.ListField(child=_CHECK),
     },
 )
 _ERROR = inline_serializer("GateError", {"detail": serializers.CharField()})
+# A malformed request: messages per field (`{"to": ["Must differ from `from`."]}`), or one
+# `detail` when the body is not a JSON object at all.
+_INVALID = {
+    "type": "object",
+    "description": "field name -> its messages; or `detail` for a body that is not an object",
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
 
 
 class PromotionGateApi(APIView):
@@ -100,7 +108,7 @@ class PromotionGateApi(APIView):
         responses={
             200: OpenApiResponse(_DECISION, description="allowed"),
             409: OpenApiResponse(_DECISION, description="blocked: the checks say why"),
-            400: OpenApiResponse(description="malformed request: messages per field"),
+            400: OpenApiResponse(_INVALID, description="malformed request: messages per field"),
             401: _ERROR,
             403: _ERROR,
             404: OpenApiResponse(_ERROR, description="unknown service or environment"),

@@ -13,6 +13,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +24,7 @@ from dora.metrics.levels import BENCHMARK_YEARS
 from dora.models import ApiToken
 from dora.report import (
     METRIC_NAMES,
+    RANGE_TEXT,
     MetricsQuery,
     ParameterError,
     metric_items,
@@ -43,9 +45,13 @@ QUERY_PARAMETERS = [
         "since",
         OpenApiTypes.STR,
         description="window start, inclusive: ISO date (00:00 UTC) or timestamp with a zone; "
-        "default 12 weeks before until",
+        f"default 12 weeks before until; from {RANGE_TEXT}",
     ),
-    OpenApiParameter("until", OpenApiTypes.STR, description="window end, exclusive; default now"),
+    OpenApiParameter(
+        "until",
+        OpenApiTypes.STR,
+        description=f"window end, exclusive; default now; from {RANGE_TEXT}",
+    ),
     OpenApiParameter(
         "benchmark",
         OpenApiTypes.INT,
@@ -64,6 +70,8 @@ QUERY_PARAMETERS = [
 _ERROR = inline_serializer(
     "MetricsError", {"detail": serializers.CharField(), "parameter": serializers.CharField()}
 )
+# 401 (no or an unknown token) and 403 (wrong scope, or teams a session may not read).
+_DENIED = inline_serializer("MetricsDenied", {"detail": serializers.CharField()})
 _REPORT = OpenApiResponse(
     inline_serializer(
         "MetricsReport",
@@ -159,7 +167,7 @@ class MetricsApi(APIView):
 
     @extend_schema(
         parameters=QUERY_PARAMETERS,
-        responses={200: _REPORT, 400: _ERROR, 401: _ERROR, 403: _ERROR},
+        responses={200: _REPORT, 400: _ERROR, 401: _DENIED, 403: _DENIED},
     )
     def get(self, request: Request) -> Response:
         if denied := _forbidden(request):
@@ -190,7 +198,7 @@ class MetricItemsApi(APIView):
                 "name", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(METRIC_NAMES)
             ),
             *QUERY_PARAMETERS,
-            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page", OpenApiTypes.INT, description="from 1 (400 past the last)"),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="at most 1000"),
         ],
         responses={
@@ -204,8 +212,8 @@ class MetricItemsApi(APIView):
                 },
             ),
             400: _ERROR,
-            401: _ERROR,
-            403: _ERROR,
+            401: _DENIED,
+            403: _DENIED,
             404: inline_serializer(
                 "UnknownMetric",
                 {
@@ -230,5 +238,15 @@ class MetricItemsApi(APIView):
             return denied
         items: list[dict[str, Any]] = metric_items(name, query, now=timezone.now())
         paginator = ItemsPagination()
-        page = paginator.paginate_queryset(items, request, view=self)
+        try:
+            page = paginator.paginate_queryset(items, request, view=self)
+        except NotFound:  # not a number, below 1 or past the last page
+            pages = paginator.django_paginator_class(items, paginator.get_page_size(request))
+            return _bad(
+                ParameterError(
+                    "page",
+                    f"page {request.query_params.get('page')!r} is not a page of these "
+                    f"{len(items)} items: pages run from 1 to {pages.num_pages}",
+                )
+            )
         return paginator.get_paginated_response(page)

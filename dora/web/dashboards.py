@@ -534,7 +534,7 @@ def _service_figures(
                 if info["team__name"] and access.team_allowed(info["team__name"])
                 else None
             ),
-            "targets": targets.to_dict("records"),
+            "targets": dash.table_rows(targets),
             "targets_chart": _chart(
                 "targets",
                 charts.rollouts_by_target_figure(targets),

@@ -10,14 +10,20 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from dora.metrics.levels import BENCHMARK_YEARS
-from dora.report import ParameterError, metrics_query_parse, metrics_report, summary_rows
+from dora.report import (
+    RANGE_TEXT,
+    ParameterError,
+    metrics_query_parse,
+    metrics_report,
+    summary_rows,
+)
 
 
 class Command(BaseCommand):
     help = (
         "DORA, estate and value-stream metrics for services, a team or the whole organisation "
         "(no --service and no --team). Dates are ISO dates (00:00 UTC) or timestamps with a "
-        "zone; the default window is the 12 weeks before now."
+        f"zone, from {RANGE_TEXT}; the default window is the 12 weeks before now."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
