@@ -327,6 +327,10 @@ def server_start(
         "60",
         "--log-level",
         "warning",
+        # gunicorn 27 opens a control socket at ~/.gunicorn/gunicorn.ctl unless told where: its
+        # own, so a bench and a test server (or two benches) can run at once.
+        "--control-socket",
+        str(logfile.with_suffix(".ctl")),
     ]
     handle = logfile.open("w")
     server = subprocess.Popen(
