@@ -113,6 +113,7 @@ def test_transient_reads_the_sqlstate_of_the_database_error() -> None:
     assert not transient(OperationalError("no cause"))
 
 
+@needs_postgres  # SQLite's errors carry no SQLSTATE: nothing there is retried
 def test_a_conflict_on_every_attempt_ends_as_transaction_conflict_storing_nothing() -> None:
     Team.objects.create(name="taken")
     attempts: list[int] = []
