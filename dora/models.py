@@ -596,6 +596,11 @@ class DerivePending(models.Model):
 # ---------------------------------------------------------------------------------------------
 
 
+# A database default too, so code of the version before (during a rolling upgrade, or a bench
+# of an older commit) can still create tokens on the migrated schema.
+_EMPTY_LIST = models.Value([], output_field=models.JSONField())
+
+
 class ApiToken(models.Model):
     """A bearer token; only its sha256 is stored."""
 
@@ -618,9 +623,9 @@ class ApiToken(models.Model):
     # Limits (empty: none). A token limited to services or teams sends events about, asks the
     # gate about, and reads the metrics of those services only (a team's: its services now);
     # one limited to event types sends only those types.
-    services = models.JSONField(default=list, blank=True)
-    teams = models.JSONField(default=list, blank=True)
-    event_types = models.JSONField(default=list, blank=True)
+    services = models.JSONField(default=list, blank=True, db_default=_EMPTY_LIST)
+    teams = models.JSONField(default=list, blank=True, db_default=_EMPTY_LIST)
+    event_types = models.JSONField(default=list, blank=True, db_default=_EMPTY_LIST)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.scope}, {self.prefix}…)"
