@@ -111,7 +111,7 @@ def upsert(
     statement; the caller must be inside a transaction (the table empties at commit).
     """
     columns = list(columns)
-    suffix = _conflict(model, columns, unique, update, compare=())
+    suffix = _conflict(columns, unique, update)
     if returning:
         suffix += f" RETURNING {_names(returning)}"
     prepared = _prepared(model, columns, rows)
@@ -124,60 +124,6 @@ def upsert(
             )
             return list(cursor.fetchall()) if returning else []
         return _sqlite_insert(cursor, model, columns, prepared, suffix, returning=bool(returning))
-
-
-def upsert_changed(
-    model: type[models.Model],
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    *,
-    unique: Sequence[str],
-    compare: Sequence[str],
-    update: Sequence[str] | None = None,
-) -> dict[tuple[Any, ...], tuple[Any, ...]]:
-    """Like `upsert`, but rows whose `compare` columns equal the stored row's are left alone;
-    returns the stored `compare` values from before, by unique key, for the keys already stored.
-
-    Keys and values are as the database returns them. On PostgreSQL the rows are staged once,
-    the stored values read with a join against the stage, and the stage upserted.
-    """
-    columns = list(columns)
-    key_at = [columns.index(c) for c in unique]
-    suffix = _conflict(model, columns, unique, update, compare=compare)
-    selected = f"{_names(unique, 't.')}, {_names(compare, 't.')}"
-    before: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    width = len(unique)
-    prepared = _prepared(model, columns, rows)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            stage = _stage(cursor, model, columns, prepared)
-            on = " AND ".join(
-                f"t.{connection.ops.quote_name(c)} = s.{connection.ops.quote_name(c)}"
-                for c in unique
-            )
-            cursor.execute(
-                f"SELECT {selected} FROM {stage} AS s "  # noqa: S608 - model's names
-                f"JOIN {_table(model)} AS t ON {on}"
-            )
-            for row in cursor.fetchall():
-                before[tuple(row[:width])] = tuple(row[width:])
-            cursor.execute(
-                f"INSERT INTO {_table(model)} ({_names(columns)}) "  # noqa: S608
-                f"SELECT {_names(columns)} FROM {stage} {_in_key_order(unique)} {suffix}"
-            )
-            return before
-        prepared = list(prepared)
-        key_sql = "(" + ", ".join(["%s"] * width) + ")"
-        for chunk in _chunks(prepared, max(1, _SQLITE_PARAMS // width)):
-            cursor.execute(
-                f"SELECT {selected} FROM {_table(model)} AS t "  # noqa: S608
-                f"WHERE ({_names(unique, 't.')}) IN (VALUES {', '.join([key_sql] * len(chunk))})",
-                [row[i] for row in chunk for i in key_at],
-            )
-            for row in cursor.fetchall():
-                before[tuple(row[:width])] = tuple(row[width:])
-        _sqlite_insert(cursor, model, columns, prepared, suffix)
-    return before
 
 
 def upsert_applied(
@@ -200,12 +146,8 @@ def upsert_applied(
     """
     columns = list(columns)
     width = len(unique)
-    quote = connection.ops.quote_name
-    set_sql = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
-    suffix = (
-        f"ON CONFLICT ({_names(unique)}) DO UPDATE SET {set_sql} "
-        f"WHERE {applies.format(t=_table(model))} RETURNING {_names(unique)}"
-    )
+    conflict = _conflict(columns, unique, update, where=applies.format(t=_table(model)))
+    suffix = f"{conflict} RETURNING {_names(unique)}"
     prepared = _prepared(model, columns, rows)
     out: dict[tuple[Any, ...], bool] = {}
     with connection.cursor() as cursor:
@@ -261,28 +203,23 @@ def _in_key_order(unique: Sequence[str]) -> str:
 
 
 def _conflict(
-    model: type[models.Model],
     columns: Sequence[str],
     unique: Sequence[str],
     update: Sequence[str] | None,
     *,
-    compare: Sequence[str],
+    where: str = "",
 ) -> str:
-    """ON CONFLICT clause: update the `update` columns, only where a `compare` column differs."""
+    """ON CONFLICT clause: update the `update` columns (default: every other one), only where
+    `where` holds when it is given."""
     if update is None:
         update = [c for c in columns if c not in unique]
     if not update:
         return f"ON CONFLICT ({_names(unique)}) DO NOTHING"
     quote = connection.ops.quote_name
     set_sql = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in update)
-    sql = f"ON CONFLICT ({_names(unique)}) DO UPDATE SET {set_sql}"
-    if compare:
-        # NULL-safe inequality; SQLite spells it IS NOT (IS DISTINCT FROM only since 3.39).
-        differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-        sql += " WHERE " + " OR ".join(
-            f"{_table(model)}.{quote(c)} {differs} EXCLUDED.{quote(c)}" for c in compare
-        )
-    return sql
+    return f"ON CONFLICT ({_names(unique)}) DO UPDATE SET {set_sql}" + (
+        f" WHERE {where}" if where else ""
+    )
 
 
 def _stage(cursor: Any, model: type[models.Model], columns: Sequence[str], rows: Any) -> str:

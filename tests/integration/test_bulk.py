@@ -79,19 +79,18 @@ RAW = ["source", "type", "external_id", "payload", "digest", "received_at", "upd
 RAW_KEY = ["source", "type", "external_id"]
 
 
-def test_bulk_upsert_changed_reports_stored_values_and_skips_equal_rows() -> None:
-    assert (
-        bulk.upsert_changed(
-            RawEvent,
-            RAW,
-            [raw_row("x", '{"v":1}', "d1", 0), raw_row("y", '{"v":1}', "d1", 0)],
-            unique=RAW_KEY,
-            compare=["digest"],
-            update=["payload", "digest", "updated_at"],
-        )
-        == {}
+def test_bulk_upsert_applied_says_inserted_or_updated_and_skips_rows_it_does_not_apply() -> None:
+    digest_differs = "{t}.digest <> EXCLUDED.digest"
+    first = bulk.upsert_applied(
+        RawEvent,
+        RAW,
+        [raw_row("x", '{"v":1}', "d1", 0), raw_row("y", '{"v":1}', "d1", 0)],
+        unique=RAW_KEY,
+        update=["payload", "digest", "updated_at"],
+        applies=digest_differs,
     )
-    before = bulk.upsert_changed(
+    assert first == {("api", "commit", "x"): True, ("api", "commit", "y"): True}
+    second = bulk.upsert_applied(
         RawEvent,
         RAW,
         [
@@ -100,10 +99,10 @@ def test_bulk_upsert_changed_reports_stored_values_and_skips_equal_rows() -> Non
             raw_row("z", '{"v":3}', "d3", 1),  # new
         ],
         unique=RAW_KEY,
-        compare=["digest"],
         update=["payload", "digest", "updated_at"],
+        applies=digest_differs,
     )
-    assert before == {("api", "commit", "x"): ("d1",), ("api", "commit", "y"): ("d1",)}
+    assert second == {("api", "commit", "y"): False, ("api", "commit", "z"): True}
     stored = {
         r.external_id: (r.payload, r.digest, r.received_at, r.updated_at)
         for r in RawEvent.objects.all()
@@ -117,12 +116,11 @@ def test_bulk_upsert_changed_reports_stored_values_and_skips_equal_rows() -> Non
 
 def test_bulk_json_values_are_encoded_once() -> None:
     # A Python string is a JSON string; JsonText is JSON already.
-    bulk.upsert_changed(
+    bulk.upsert(
         RawEvent,
         RAW,
         [raw_row("x", '{"a":[1]}', "d", 0), ("api", "commit", "y", '{"a":[1]}', "d", T0, T0)],
         unique=RAW_KEY,
-        compare=["digest"],
     )
     payloads = dict(RawEvent.objects.values_list("external_id", "payload"))
     assert payloads == {"x": {"a": [1]}, "y": '{"a":[1]}'}

@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 
 from dora.models import Deployment
-from tests.conftest import _database_url
+from tests import builders
 from tests.servers import (
     REDIS_SERVER,
     RedisServer,
@@ -27,6 +27,7 @@ from tests.servers import (
     log_tail,
     redis_server,
 )
+from tests.servers import database_url_of as _database_url
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -45,16 +46,7 @@ def broker(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def deployment(ident: str) -> dict[str, Any]:
-    return {
-        "type": "deployment",
-        "id": ident,
-        "service": "shop",
-        "environment": "production",
-        "target": "eu",
-        "version": "v1.0.0",
-        "status": "success",
-        "finished_at": "2026-03-05T10:00:00Z",
-    }
+    return builders.deployment(ident, None, hours=0, target="eu", version="v1.0.0")
 
 
 def dsn() -> str:

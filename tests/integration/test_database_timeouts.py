@@ -20,7 +20,7 @@ from django.test import Client
 from dora.config import config_apply, config_load
 from dora.events import events_record
 from dora.models import ApiToken, Deployment
-from tests.conftest import _database_url
+from tests import builders
 from tests.servers import (
     Gunicorn,
     database_url_via,
@@ -28,6 +28,7 @@ from tests.servers import (
     freezable_proxy,
     gunicorn_serving,
 )
+from tests.servers import database_url_of as _database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,16 +113,7 @@ def served(database_url: str, log: Path) -> Iterator[Gunicorn]:
 
 
 def event(ident: str) -> dict[str, Any]:
-    return {
-        "type": "deployment",
-        "id": ident,
-        "service": "shop",
-        "environment": "production",
-        "target": "eu",
-        "version": "v1.0.0",
-        "status": "success",
-        "finished_at": "2026-03-06T10:00:00Z",
-    }
+    return builders.deployment(ident, None, hours=24, target="eu", version="v1.0.0")
 
 
 def test_the_gate_fails_closed_within_its_deadline_when_the_database_freezes(

@@ -17,7 +17,8 @@ from django.test import Client
 
 from dora.config import config_apply, config_load
 from dora.events import events_record
-from tests.conftest import _database_url, broker_url, snapshot_cache_url
+from tests.conftest import broker_url, snapshot_cache_url
+from tests.servers import database_url_of as _database_url
 from tests.servers import free_port, gunicorn_serving
 
 NOW = datetime.now(UTC).replace(microsecond=0)

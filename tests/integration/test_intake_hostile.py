@@ -21,7 +21,6 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from dora.models import (
-    ApiToken,
     Change,
     Deployment,
     DerivePending,
@@ -31,18 +30,22 @@ from dora.models import (
     Service,
     Target,
 )
-from tests.integration.test_gate import ESTATE, ago, ask, checks, deploy, promotion
-from tests.integration.test_gate import record as record_events
+from tests.integration.test_gate import (
+    ago,
+    ask,
+    checks,
+    deploy,
+    estate,  # noqa: F401  (a fixture: the gate tests' estate, used by name below)
+    promotion,
+)
+from tests.integration.test_intake import client_with
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/events"
 
 
 def ingest_client() -> APIClient:
-    client = APIClient()
-    _, raw = ApiToken.issue(name="pipeline", scope="ingest")
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
+    return client_with("ingest")
 
 
 def post_text(text: str, client: APIClient | None = None) -> tuple[int, dict[str, Any]]:
@@ -53,28 +56,13 @@ def post_text(text: str, client: APIClient | None = None) -> tuple[int, dict[str
     return response.status_code, response.json()
 
 
-@pytest.fixture
-def estate() -> None:
-    from dora.config import config_apply, config_load
-
-    config_apply(config_load(ESTATE))
-    record_events(
-        [
-            *(deploy(f"s1-{t}", "v1.4.1", "staging", t, hours=30) for t in ("s-a", "s-b", "s-c")),
-            *(deploy(f"p1-{t}", "v1.4.1", "production", t, hours=26) for t in ("p-a", "p-b")),
-            *(deploy(f"s2-{t}", "v1.4.2", "staging", t, hours=4) for t in ("s-a", "s-b", "s-c")),
-        ]
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Finding 1: one event must not stop all processing
 # ---------------------------------------------------------------------------------------------
 
 
-def test_a_time_far_outside_the_range_is_rejected_and_the_incident_beside_it_still_blocks(
-    estate: None,
-) -> None:
+@pytest.mark.usefixtures("estate")
+def test_a_time_far_outside_the_range_is_rejected_and_the_incident_beside_it_still_blocks() -> None:
     """The issue's reproduction: before, the request answered 500 after storing both events,
     the pair never derived, and the gate allowed a version an incident had marked failed."""
     bad = deploy("s3-s-a", "v1.4.3", "staging", "s-a", hours=1)
@@ -105,57 +93,48 @@ def test_a_time_far_outside_the_range_is_rejected_and_the_incident_beside_it_sti
     assert not verified["passed"] and "marked failed" in verified["detail"]
 
 
-def corrupt_deployment() -> None:
-    """A row no intake of this version writes (a hand-made SQL fix, a bug in an older mapper):
-    explicit commits that are objects, not shas. Derivation cannot walk it."""
+def stored_unchecked(external_id: str, finished_at: datetime, **fields: Any) -> None:
+    """A staging deployment of shop written around intake's validation, its pair marked for
+    derivation from its time: what an older version (or a hand-made SQL fix) can leave."""
     service = Service.objects.get(name="shop")
     staging = Environment.objects.get(name="staging")
-    when = datetime.now(UTC)
     Deployment.objects.create(
         source="api",
-        external_id="deployment:corrupt",
+        external_id=external_id,
         service=service,
         environment=staging,
         target=Target.objects.get(environment=staging, name="s-a"),
-        version="v0.0.0",
         status="success",
-        finished_at=when,
+        finished_at=finished_at,
+        **fields,
+    )
+    DerivePending.objects.create(
+        service=service, environment=staging, walk_since=finished_at, facts_since=finished_at
+    )
+
+
+def corrupt_deployment() -> None:
+    """Explicit commits that are objects, not shas: derivation cannot walk it."""
+    stored_unchecked(
+        "deployment:corrupt",
+        datetime.now(UTC),
+        version="v0.0.0",
         commits=[{"sha": "abc1234"}],
     )
-    DerivePending.objects.create(
-        service=service, environment=staging, walk_since=when, facts_since=when
-    )
 
 
-def test_times_before_1970_stored_by_an_older_version_no_longer_break_derivation(
-    estate: None,
-) -> None:
+@pytest.mark.usefixtures("estate")
+def test_times_before_1970_stored_by_an_older_version_no_longer_break_derivation() -> None:
     """The pair the old OverflowError came from (`since - ACTIVE_TARGET_WINDOW` at year 1):
     derivation starts at 1970 at the earliest."""
-    service = Service.objects.get(name="shop")
-    staging = Environment.objects.get(name="staging")
-    year_one = datetime(1, 1, 1, tzinfo=UTC)
-    Deployment.objects.create(
-        source="api",
-        external_id="deployment:year-one",
-        service=service,
-        environment=staging,
-        target=Target.objects.get(environment=staging, name="s-a"),
-        version="v0.0.1",
-        status="success",
-        finished_at=year_one,
-    )
-    DerivePending.objects.create(
-        service=service, environment=staging, walk_since=year_one, facts_since=year_one
-    )
+    stored_unchecked("deployment:year-one", datetime(1, 1, 1, tzinfo=UTC), version="v0.0.1")
     call_command("derive", stdout=io.StringIO(), stderr=io.StringIO())
     assert not DerivePending.objects.exists()
-    assert Rollout.objects.filter(environment=staging, version="v1.4.2").exists()
+    assert Rollout.objects.filter(environment__name="staging", version="v1.4.2").exists()
 
 
-def test_a_pair_that_fails_to_derive_is_set_aside_and_the_others_go_on(
-    estate: None, plain_static: None
-) -> None:
+@pytest.mark.usefixtures("estate")
+def test_a_pair_that_fails_to_derive_is_set_aside_and_the_others_go_on(plain_static: None) -> None:
     corrupt_deployment()
     others = [
         deploy("w1-s-a", "v7", "staging", "s-a", hours=2, service="web"),
@@ -213,7 +192,8 @@ def test_a_pair_that_fails_to_derive_is_set_aside_and_the_others_go_on(
     assert checks(decision)["facts_derived"]["passed"]
 
 
-def test_new_events_on_a_failed_pair_try_it_again(estate: None) -> None:
+@pytest.mark.usefixtures("estate")
+def test_new_events_on_a_failed_pair_try_it_again() -> None:
     corrupt_deployment()
     call_command("derive", stdout=io.StringIO(), stderr=io.StringIO())
     assert DerivePending.objects.get().failed_at is not None
@@ -226,7 +206,8 @@ def test_new_events_on_a_failed_pair_try_it_again(estate: None) -> None:
     assert Rollout.objects.filter(environment__name="staging", version="v1.4.3").exists()
 
 
-def test_the_gate_derives_a_pending_pair_before_deciding(estate: None) -> None:
+@pytest.mark.usefixtures("estate")
+def test_the_gate_derives_a_pending_pair_before_deciding() -> None:
     """Events stored but not yet derived (a sync derives when it is done) are derived first:
     the gate never answers from facts it knows are behind."""
     from dora.events import events_record
@@ -406,7 +387,7 @@ def test_an_older_version_sent_later_is_not_stored_and_says_so() -> None:
     assert Change.objects.get(number=5).closed_at is None
     raw = RawEvent.objects.get()
     assert raw.source_updated_at == datetime(2026, 3, 3, 9, tzinfo=UTC)
-    assert raw.sent_by.startswith("token:pipeline (dora_ingest_")
+    assert raw.sent_by.startswith("token:test-ingest (dora_ingest_")  # client_with's token
 
     newer = {**closed, "updated_at": "2026-03-04T09:00:00Z"}
     assert post_text(json.dumps(newer), client)[1]["items"][0]["status"] == "updated"
