@@ -4,7 +4,9 @@ Checks out REV (default: HEAD) in a temporary git worktree, imports the same gen
 `manage.py import_events` into two fresh databases, one with REV's code and one with the working
 tree's, and compares every derived fact (tests/facts.py: rollouts, change sets, arrivals, target
 arrivals, failure links, deployment grouping, missing commits, change starts) without ids.
-Prints the counts and the first differences; exit status 1 if anything differs.
+Prints the counts and the first differences, and says why each differing row differs where a
+known definition change explains it (`REASONS`: a rebase-merged pull request, the idle-target rule,
+...); exit status 1 if any row differs that no listed reason explains (`--strict`: if any differs).
 
     .venv/bin/python bench/facts_diff.py a01da7a                 # 25,000 events
     .venv/bin/python bench/facts_diff.py a01da7a --events 100000
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -47,12 +50,108 @@ def facts_of(tree: Path, url: str, feed: Path, config: Path) -> dict[str, list[s
         return json.loads(Path(out.name).read_text())
 
 
+# Identity fields per kind (the rest of a row is what the revisions may disagree on);
+# kinds not listed compare whole rows.
+IDENTITY = {"rollouts": 3, "arrivals": 6, "reached": 4, "deployments": 2, "starts": 2}
+ROLLOUT_FIELDS = [
+    *("service", "environment", "seq", "sha", "version", "config_version", "kind"),
+    *("first_live_at", "last_live_at", "completed_at", "targets_live", "targets_active"),
+    *("unattributed", "change_set_complete", "missing_shas", "remediation", "failure"),
+    *("restored_at", "ship_seq", "estate_reached_at"),
+]
+# Where a kind's rows name a change: the positions of its repo and number.
+CHANGE_AT = {"arrivals": (3, 4), "starts": (0, 1)}
+SHA = re.compile(r"\b[0-9a-f]{40}\b")
+
+
+def feed_index(feed: Path) -> dict[str, set[str]]:
+    """What the feed holds that definition changes key on: rebase-merged PRs and their copies."""
+    prs, copies = set(), set()
+    with feed.open(encoding="utf-8") as handle:
+        for line in handle:
+            if '"landed_commits"' not in line:
+                continue
+            event = json.loads(line)
+            if event.get("type") == "change" and len(event.get("landed_commits") or ()) > 0:
+                prs.add(f"{event['repo']!r}#{event['number']}")
+                copies.update(event["landed_commits"])
+    return {"rebase_prs": prs, "rebase_copies": copies}
+
+
+def rows_split(rows: list[str], kind: str) -> dict[str, list[str]]:
+    """Rows keyed by their identity fields (parsed back from the snapshot's repr)."""
+    keep = IDENTITY.get(kind)
+    keyed: dict[str, list[str]] = {}
+    for row in rows:
+        parts = _fields(row)
+        key = ", ".join(parts[:keep]) if keep else row
+        keyed.setdefault(key, []).append(row)
+    return keyed
+
+
+def _fields(row: str) -> list[str]:
+    """Top-level comma-separated fields of a tuple's repr (nested brackets kept whole)."""
+    inner, depth, field, out = row[1:-1], 0, "", []
+    for char in inner:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            out.append(field.strip())
+            field = ""
+        else:
+            field += char
+    out.append(field.strip())
+    return out
+
+
+def row_reason(kind: str, old: str | None, new: str | None, index: dict[str, set[str]]) -> str:
+    """The definition change that explains why a row differs, or "unexplained"."""
+    rows = [r for r in (old, new) if r]
+    changes = set()
+    if kind in CHANGE_AT:
+        repo, number = CHANGE_AT[kind]
+        changes = {f"{_fields(r)[repo]}#{_fields(r)[number]}" for r in rows}
+    shas = {sha for r in rows for sha in SHA.findall(r)}
+    if changes & index["rebase_prs"] or shas & index["rebase_copies"]:
+        return "rebase merge: landed copies map to their pull request (landed_commits)"
+    if kind == "rollouts" and old and new:
+        pairs = zip(ROLLOUT_FIELDS, _fields(old), _fields(new), strict=False)
+        moved = {name for name, a, b in pairs if a != b}
+        if moved <= {"targets_active", "completed_at", "estate_reached_at", "change_set_complete"}:
+            return "active targets: target_idle_after (90 days) instead of 30"
+        return "unexplained (rollout fields " + ", ".join(sorted(moved)) + ")"
+    return "unexplained"
+
+
+def differences(
+    kind: str, old: list[str], new: list[str], index: dict[str, set[str]]
+) -> dict[str, list[tuple[str | None, str | None]]]:
+    """Differing rows of one kind, grouped by reason."""
+    before, after = rows_split(old, kind), rows_split(new, kind)
+    grouped: dict[str, list[tuple[str | None, str | None]]] = {}
+    for key in sorted(before.keys() | after.keys()):
+        a, b = sorted(before.get(key, [])), sorted(after.get(key, []))
+        if a == b:
+            continue
+        for i in range(max(len(a), len(b))):
+            pair = (a[i] if i < len(a) else None, b[i] if i < len(b) else None)
+            if pair[0] == pair[1]:
+                continue
+            grouped.setdefault(row_reason(kind, *pair, index), []).append(pair)
+    return grouped
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("rev", nargs="?", default="HEAD", help="git revision to compare with")
     parser.add_argument("--events", type=int, default=25_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/dora_facts")
+    parser.add_argument(
+        "--strict", action="store_true", help="fail on any difference, explained or not"
+    )
     args = parser.parse_args()
 
     feed = feed_path(args.events, args.seed, True)
@@ -74,18 +173,26 @@ def main() -> int:
             subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT)
         after = facts_of(ROOT, args.database_url + "_tree", feed, config)
 
-    same = True
-    print(f"{args.events:,} events, {args.rev} vs the working tree")
+    index = feed_index(feed)
+    print(
+        f"{args.events:,} events ({len(index['rebase_prs']):,} rebase-merged pull requests), "
+        f"{args.rev} vs the working tree"
+    )
+    same = explained = True
     for kind in sorted(before.keys() | after.keys()):
         old, new = before.get(kind, []), after.get(kind, [])
         verdict = "same" if old == new else "DIFFERENT"
         same &= old == new
         print(f"  {kind:12} {len(old):>9,} {len(new):>9,}  {verdict}")
-        if old != new:
-            only_old, only_new = set(old) - set(new), set(new) - set(old)
-            for label, rows in (("only in rev", only_old), ("only in tree", only_new)):
-                for row in sorted(rows)[:3]:
-                    print(f"      {label}: {row[:160]}")
+        for reason, pairs in differences(kind, old, new, index).items():
+            explained &= not reason.startswith("unexplained")
+            print(f"      {len(pairs):>7,} rows: {reason}")
+            for was, now in pairs[:2]:
+                print(f"          rev:  {(was or '-')[:150]}")
+                print(f"          tree: {(now or '-')[:150]}")
+    if args.strict:
+        return 0 if same else 1
+    return 0 if explained else 1
     return 0 if same else 1
 
 

@@ -314,7 +314,7 @@ class Feed:
         urgent = kind != "normal"
         commits = 1 if urgent else rng.choice((1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 7))
         coding = rng.uniform(0.1, 1.0) * HOUR if urgent else rng.uniform(0.3, 10) * HOUR
-        parent, shas, files = repo.head, [], set()
+        parent, shas, files, branch = repo.head, [], set(), []
         for i in range(commits):
             sha = self.sha()
             ts = now + coding * (i + 1) / (commits + 1)
@@ -326,6 +326,7 @@ class Feed:
                 changed = self.files(repo, focus)
             files.update(changed)
             event = self.commit_event(repo, sha, ts, [parent], message, changed)
+            branch.append(event)
             # A webhook now and then is lost and the commit is backfilled hours later.
             late = rng.uniform(2, 12) * HOUR if rng.random() < 0.01 else 0.0
             self.emit(ts + late, event)
@@ -366,14 +367,40 @@ class Feed:
             self.emit(approved, pr)
             return
         pr["approved_at"] = iso(approved)
-        self.at(merged, self.pr_merge, repo, pr, shas[-1], sorted(files), focus)
+        self.at(merged, self.pr_merge, repo, pr, branch, sorted(files), focus)
 
     def pr_merge(
-        self, now: float, repo: Repo, pr: dict[str, Any], tip: str, files: list[str], focus: str
+        self,
+        now: float,
+        repo: Repo,
+        pr: dict[str, Any],
+        branch: list[dict[str, Any]],
+        files: list[str],
+        focus: str,
     ) -> None:
         rng = self.rng
+        tip = branch[-1]["sha"]
         sha = self.sha()
-        if rng.random() < 0.4:
+        style = rng.random()
+        if style < 0.15:
+            # Rebase and merge: every branch commit is copied onto main (new sha, same author
+            # and authored_at, committed now); the PR names the copies as `landed_commits`.
+            copies, parent = [], repo.head
+            for original in branch:
+                copy = dict(original)
+                copy_sha = self.sha()
+                copy.update(
+                    id=f"{repo.name}@{copy_sha}",
+                    sha=copy_sha,
+                    committed_at=iso(now),
+                    parents=[parent],
+                )
+                self.emit(now, copy)
+                copies.append(copy_sha)
+                parent = copy_sha
+            sha = copies[-1]
+            pr["landed_commits"] = copies
+        elif style < 0.5:
             message = f"{pr['title']} (#{pr['number']})"
             self.emit(now, self.commit_event(repo, sha, now, [repo.head], message, files))
             pr["squash_sha"] = sha
@@ -691,6 +718,11 @@ class Feed:
                     "version": f"{stack}@{self.automation_runs}",
                 },
             )
+
+
+# Bumped whenever the feed a seed produces changes, so a cached feed file is never reused.
+# 2: pull requests also merge by rebase (15%), naming their rebased copies in `landed_commits`.
+FEED_VERSION = 2
 
 
 def parse_ts(text: str) -> float:

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from generator import config_yaml, feed_write
+from generator import FEED_VERSION, config_yaml, feed_write
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,7 +299,8 @@ def table_print(rows: list[dict[str, Any]]) -> str:
 
 
 def feed_path(n: int, seed: int, running: bool) -> Path:
-    return OUT / f"events-{n}-seed{seed}{'' if running else '-norunning'}.jsonl"
+    suffix = "" if running else "-norunning"
+    return OUT / f"events-{n}-seed{seed}{suffix}-v{FEED_VERSION}.jsonl"
 
 
 def scale_run(
