@@ -49,9 +49,7 @@ class ChangesOf(Protocol):
     """The stored change events of a repository whose head branch is `head`, or whose merge or
     squash sha is one of `shas`."""
 
-    def __call__(
-        self, repo: str, *, head: str, shas: Sequence[str]
-    ) -> list[dict[str, Any]]: ...
+    def __call__(self, repo: str, *, head: str, shas: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
 def _no_prior(etype: str, event_id: str) -> None:
