@@ -9,7 +9,12 @@ Streams (GitHub REST, list endpoints at per_page=100; the mappers are ingest.sou
                the merge commit when it is not one of the PR's (for its parents: merge/squash),
                read from the commits already stored (the commits stream lists parents), asked
                of the API only when it is not stored. Each change is merged over the stored
-               one (github_webhook.change_merge), so what only a webhook knew (ready_at) stays
+               one (github_webhook.change_merge), so what only a webhook knew (ready_at) stays.
+               The PR's commits become commit events too (those not stored with their parents
+               yet): a squash or rebase merge leaves them off the default branch, and the
+               change starts at the first one's author time. landed_commits: the merge sha,
+               or for a rebase merge the copies counted back from it along first parents and
+               confirmed by one GET /repos/{r}/commits/{sha}/pulls (GitHubSync._landed)
   runs         GET /repos/{r}/actions/runs (newest first), stopping at `since`; per run: its jobs
   deployments  GET /repos/{r}/deployments (newest first), stopping at `since`; per deployment:
                its statuses (the first success is the finish time)

@@ -259,9 +259,12 @@ def is_copy(original: Mapping[str, Any], landed: Mapping[str, Any]) -> bool:
     """Whether `landed` is a rebased copy of `original` (REST commits): rebasing keeps the
     author date and the message, and changes the sha and the committer."""
     before, after = original["commit"], landed["commit"]
+    try:
+        same_time = _time(before["author"]["date"]) == _time(after["author"]["date"])
+    except (TypeError, ValueError):  # a date that is not one: nothing to match
+        return False
     return (
-        _time(before["author"]["date"]) == _time(after["author"]["date"])
-        and (before.get("message") or "").strip() == (after.get("message") or "").strip()
+        same_time and (before.get("message") or "").strip() == (after.get("message") or "").strip()
     )
 
 

@@ -217,6 +217,36 @@ def test_change_merge_method_from_the_merge_commits_parents(
     assert ({"merge_sha", "squash_sha"} - {field}).isdisjoint(event)
 
 
+def test_rebase_landed_commits_are_the_copies_matched_one_by_one() -> None:
+    """Variant of pulls__list-commits: three PR commits, and the base branch's first-parent
+    chain from merge_commit_sha: copies of the last two, then an unrelated commit."""
+    original = rest("pulls__list-commits")[0]
+
+    def made(sha: str, date: str, message: str) -> dict[str, Any]:
+        commit = copy.deepcopy(original)
+        commit["sha"] = sha
+        commit["commit"]["author"]["date"] = date
+        commit["commit"]["message"] = message
+        return commit
+
+    prs = [made(f"{i}" * 40, f"2011-04-1{i}T10:00:00Z", f"step {i}") for i in (1, 2, 3)]
+    # The copies' dates are the same moments written with another offset.
+    chain = [
+        made("c" * 40, "2011-04-13T12:00:00+02:00", "step 3"),
+        made("b" * 40, "2011-04-12T12:00:00+02:00", "step 2"),
+        made("a" * 40, "2011-04-11T10:00:00Z", "someone else's"),
+    ]
+    assert gm.merge_method({"merged_at": "x", "merge_commit_sha": "c" * 40}, prs, chain[0]) == (
+        "rebase"
+    )
+    assert gm.landed_commits("rebase", "c" * 40, prs, chain) == ["b" * 40, "c" * 40]
+    assert gm.landed_commits("squash", "c" * 40, prs, chain) == ["c" * 40]
+    assert gm.landed_commits(None, "c" * 40, prs, chain) is None
+    known = {c["sha"]: c for c in chain}
+    walked = gm.first_parent_chain("c" * 40, 5, known.get)
+    assert [c["sha"] for c in walked] == ["c" * 40]  # its parent is not known
+
+
 def test_change_fast_forward_merge_is_the_prs_own_commit() -> None:
     # Variant: merge_commit_sha is the PR's only commit (the base fast-forwarded).
     pr = {**rest("pulls__get"), "merge_commit_sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e"}
