@@ -36,11 +36,11 @@ from dora.models import (
     Rollout,
     Service,
 )
-from ingest.models import Source
 from ingest.sync import source_sync
 from tests.builders import sha
 from tests.facts import facts_snapshot
 from tests.fake_github import FakeClock, FakeGitHub
+from tests.integration.test_github_sync import REPO, make_source
 from tests.integration.test_github_webhook import (  # noqa: F401 (webhook_secret: autouse)
     body_of,
     deliver,
@@ -110,8 +110,6 @@ def assert_lead_times() -> None:
 # The sync
 # ---------------------------------------------------------------------------------------------
 
-REPO = "octo/shop"
-
 
 def fake_history(server: FakeGitHub) -> dict[str, dict[str, Any]]:
     repo = server.repo(REPO, h(-168))
@@ -141,14 +139,7 @@ def test_sync_squash_and_rebase_merged_prs_are_one_change_each_from_their_first_
     monkeypatch.setenv("FAKE_GITHUB_TOKEN", "t0ken")
     with FakeGitHub(page_cap=5) as server:
         shas = fake_history(server)
-        Service.objects.create(name="shop", repos=[REPO])
-        source = Source.objects.create(
-            name="gh-test",
-            base_url=server.url,
-            token_env="FAKE_GITHUB_TOKEN",
-            repos=[REPO],
-            backfill_days=30,
-        )
+        source = make_source(server)
         source_sync(source, clock=FakeClock(NOW.timestamp()), now=NOW)
 
         assert_one_change_each(REPO, {1: h(-120), 2: h(-52)})
