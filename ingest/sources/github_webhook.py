@@ -142,7 +142,9 @@ def change_landing(
         return change  # a squash or a rebase: which, the PR's commits will tell
     if method is None:
         return change
-    chain = gm.first_parent_chain(sha, len(pr_commits or ()), commit_of)
+    chain = (
+        gm.first_parent_chain(sha, len(pr_commits or ()), commit_of) if method == "rebase" else []
+    )
     change.pop("merge_sha", None)
     change.pop("squash_sha", None)
     change["squash_sha" if method in ("squash", "rebase") else "merge_sha"] = sha
