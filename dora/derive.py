@@ -381,25 +381,36 @@ def _incident_places_resolve(touched: Touched) -> None:
 
 
 def _change_starts_update(touched: Touched) -> None:
-    """A change starts at the earliest authored_at of its commits (METRICS §2)."""
+    """A change starts at the earliest authored_at of its commits (METRICS §2).
+
+    Its commits are the `commits` it lists; when none of them is stored, the commits it landed
+    stand in (a rebase merge's copies keep their author times), bounded by when the change was
+    opened: a landed squash or merge commit is authored at the merge, not when work began.
+    """
     ids = set(touched.change_ids)
     if touched.commit_shas:
         ids |= set(
             ChangeCommit.objects.filter(
-                sha__any=touched.commit_shas, role=ChangeCommit.Role.COMMIT
+                sha__any=touched.commit_shas,
+                role__in=(ChangeCommit.Role.COMMIT, ChangeCommit.Role.LANDED),
             ).values_list("change_id", flat=True)
         )
     if not ids:
         return
     changes = list(
-        Change.objects.filter(id__any=ids).only("id", "commits", "created_at", "merged_at")
+        Change.objects.filter(id__any=ids).only(
+            "id", "commits", "landed_commits", "created_at", "merged_at"
+        )
     )
-    shas = {sha for change in changes for sha in change.commits}
+    shas = {sha for change in changes for sha in (*change.commits, *change.landed_commits)}
     authored: dict[str, datetime] = dict(
         Commit.objects.filter(sha__any=shas).values_list("sha", "authored_at")
     )
     for change in changes:
         times = [authored[sha] for sha in change.commits if sha in authored]
+        if not times:
+            landed = [authored[sha] for sha in change.landed_commits if sha in authored]
+            times = [*landed, change.created_at] if landed else []
         start = min(times, default=change.created_at)
         if change.merged_at is not None and start > change.merged_at:
             start = change.created_at  # rewritten history: fall back to when the PR opened
@@ -981,8 +992,10 @@ def arrivals_rebuild(windows: list[tuple[int, int, datetime]]) -> None:
         in_set[rollout_id].append(sha)
     all_shas = {sha for shas in in_set.values() for sha in shas}
     changes_of: dict[str, set[int]] = defaultdict(set)
+    # A sha a change landed belongs to it whatever else it says: never a direct push.
     for sha, change_id in (
-        ChangeCommit.objects.filter(sha__any=all_shas, change__merged_at__isnull=False)
+        ChangeCommit.objects.filter(sha__any=all_shas)
+        .filter(Q(change__merged_at__isnull=False) | Q(role=ChangeCommit.Role.LANDED))
         .values_list("sha", "change_id")
         .order_by()
     ):

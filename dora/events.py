@@ -50,7 +50,8 @@ _ENUMS: dict[str, tuple[str, ...]] = {
     "cause": ("change", "external", "unknown"),
 }
 
-# field -> kind: str, int, time, shas (list of str), strs (list of str), bool, obj, jobs
+# field -> kind: str, int, time, shas (list of str), landed (list of full shas), strs (list of
+# str), bool, obj, jobs
 _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
     "commit": {
         "required": {"repo": "str", "sha": "sha", "authored_at": "time"},
@@ -77,6 +78,7 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
             "merge_sha": "sha",
             "squash_sha": "sha",
             "commits": "shas",
+            "landed_commits": "landed",
             "labels": "strs",
             "issue": "str",
             "issue_created_at": "time",
@@ -147,6 +149,11 @@ for _spec in _SCHEMA.values():
     _spec["optional"]["updated_at"] = "time"
 EVENT_TYPES = tuple(_SCHEMA)
 _SHA_RE = re.compile(r"[0-9a-fA-F]{4,64}")
+# Landed commits are matched to stored commits exactly: full shas only (SHA-1 or SHA-256).
+_FULL_SHA_RE = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
+# A merge lands one commit, a rebase merge one per commit of the change. GitHub lists at most
+# 250 commits of a pull request; beyond this many a list is a mistake, not a change.
+MAX_LANDED_COMMITS = 1000
 # The longest text each "str" field may have: its record column's length (a unit test holds
 # each to the model), so an over-long value is one rejected item, never a failed batch. Free
 # text ("text": a title, a message) is cut to its column instead: losing a PR over a long title
@@ -275,6 +282,26 @@ def _check_list(name: str, value: Any) -> list[Any]:
     return value
 
 
+def _landed_commits(name: str, value: Any) -> list[str]:
+    """Full shas, at most MAX_LANDED_COMMITS, lowercased, in order, each once."""
+    items = _check_list(name, value)
+    if len(items) > MAX_LANDED_COMMITS:
+        raise EventInvalid(
+            f"{name}: at most {MAX_LANDED_COMMITS} shas (got {len(items)}): the commits one "
+            "merge created on the base branch"
+        )
+    shas: dict[str, None] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not _FULL_SHA_RE.fullmatch(item):
+            raise EventInvalid(
+                f"{name}[{i}]: expected a full git sha (40 or 64 hex digits), got "
+                f"{_kind(item) if not isinstance(item, str) else repr(item[:80])}: landed "
+                "commits are matched to commits exactly"
+            )
+        shas[item.lower()] = None
+    return list(shas)
+
+
 def _check_field(
     etype: str, name: str, kind: str, value: Any, *, now: datetime | None = None
 ) -> Any:
@@ -310,6 +337,8 @@ def _check_field(
         if type(value) is list and all(type(v) is str and _SHA_RE.fullmatch(v) for v in value):
             return [v.lower() for v in value]  # the common case; the loop below says what's wrong
         return [_check_sha(f"{name}[{i}]", v) for i, v in enumerate(_check_list(name, value))]
+    if kind == "landed":
+        return _landed_commits(name, value)
     if kind == "strs":
         if type(value) is list and all(
             type(v) is str and 0 < len(v) <= 1000 and not v.isspace() for v in value

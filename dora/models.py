@@ -10,6 +10,10 @@ from datetime import datetime, timedelta
 from django.db import models
 from django.db.models import Q
 
+# A database default for list fields added later, so code of the version before (during a
+# rolling upgrade, or a bench of an older commit) can still create rows on the migrated schema.
+_EMPTY_LIST = models.Value([], output_field=models.JSONField())
+
 
 class Tier(models.TextChoices):
     DEVELOPMENT = "development"
@@ -185,6 +189,9 @@ class Change(models.Model):
     merge_sha = models.CharField(max_length=64, blank=True)
     squash_sha = models.CharField(max_length=64, blank=True)
     commits = models.JSONField(default=list)
+    # The shas merging it created on the base branch (CONTRACT §1): rebased copies, the squash
+    # commit or the merge commit. Each maps to this change, never to a direct push.
+    landed_commits = models.JSONField(default=list, blank=True, db_default=_EMPTY_LIST)
     labels = models.JSONField(default=list)
     # The work item behind the change (CONTRACT §1, added): the value stream's E0.
     issue = models.CharField(max_length=500, blank=True, default="", db_default="")
@@ -203,12 +210,14 @@ class Change(models.Model):
 
 
 class ChangeCommit(models.Model):
-    """Which shas belong to a change: its commits, its merge sha and its squash sha."""
+    """Which shas belong to a change: its commits, its merge sha, its squash sha and the
+    commits it landed on the base branch."""
 
     class Role(models.TextChoices):
         COMMIT = "commit"
         MERGE = "merge"
         SQUASH = "squash"
+        LANDED = "landed"
 
     change = models.ForeignKey(Change, on_delete=models.CASCADE, related_name="shas")
     sha = models.CharField(max_length=64)
@@ -594,11 +603,6 @@ class DerivePending(models.Model):
 # ---------------------------------------------------------------------------------------------
 # Access
 # ---------------------------------------------------------------------------------------------
-
-
-# A database default too, so code of the version before (during a rolling upgrade, or a bench
-# of an older commit) can still create tokens on the migrated schema.
-_EMPTY_LIST = models.Value([], output_field=models.JSONField())
 
 
 class ApiToken(models.Model):

@@ -191,6 +191,7 @@ _CHANGE_COLUMNS = [
     "merge_sha",
     "squash_sha",
     "commits",
+    "landed_commits",
     "labels",
     "issue",
     "issue_created_at",
@@ -206,6 +207,7 @@ def _changes_store(events: list[Event], touched: Touched) -> None:
         key = (f["repo"], f["number"])
         merge_sha, squash_sha = f.get("merge_sha", ""), f.get("squash_sha", "")
         commits = f.get("commits", [])
+        landed = f.get("landed_commits", [])
         rows[key] = (
             e.source,
             _ext(e),
@@ -224,6 +226,7 @@ def _changes_store(events: list[Event], touched: Touched) -> None:
             merge_sha,
             squash_sha,
             commits,
+            landed,
             f.get("labels", []),
             f.get("issue", ""),
             f.get("issue_created_at"),
@@ -234,6 +237,7 @@ def _changes_store(events: list[Event], touched: Touched) -> None:
             shas.add((merge_sha, ChangeCommit.Role.MERGE))
         if squash_sha:
             shas.add((squash_sha, ChangeCommit.Role.SQUASH))
+        shas |= {(sha, ChangeCommit.Role.LANDED) for sha in landed}
         links_of[key] = sorted(shas)
     ids = {
         (repo, number): pk

@@ -9,7 +9,12 @@ Streams (GitHub REST, list endpoints at per_page=100; the mappers are ingest.sou
                the merge commit when it is not one of the PR's (for its parents: merge/squash),
                read from the commits already stored (the commits stream lists parents), asked
                of the API only when it is not stored. Each change is merged over the stored
-               one (github_webhook.change_merge), so what only a webhook knew (ready_at) stays
+               one (github_webhook.change_merge), so what only a webhook knew (ready_at) stays.
+               The PR's commits become commit events too (those not stored with their parents
+               yet): a squash or rebase merge leaves them off the default branch, and the
+               change starts at the first one's author time. landed_commits: the merge sha,
+               or for a rebase merge the copies counted back from it along first parents and
+               confirmed by one GET /repos/{r}/commits/{sha}/pulls (GitHubSync._landed)
   runs         GET /repos/{r}/actions/runs (newest first), stopping at `since`; per run: its jobs
   deployments  GET /repos/{r}/deployments (newest first), stopping at `since`; per deployment:
                its statuses (the first success is the finish time)
@@ -370,6 +375,7 @@ class GitHubSync:
         source = self.source.name
         base = f"/repos/{repo}"
         landed = self._stored_commits(repo, objects) if stream.name == "pulls" else {}
+        branch_commits: list[Mapping[str, Any]] = []
         for obj in objects:
             if stream.name == "commits":
                 if repo in self.path_globs:
@@ -383,6 +389,7 @@ class GitHubSync:
                 sha = obj.get("merge_commit_sha")
                 if obj.get("merged_at") and sha and sha not in {c["sha"] for c in commits}:
                     merge_commit = landed.get(sha) or self._all(f"{base}/commits/{sha}")
+                branch_commits += commits
                 events.append(
                     gm.change_event(
                         repo,
@@ -390,6 +397,7 @@ class GitHubSync:
                         commits=commits,
                         reviews=reviews,
                         merge_commit=merge_commit,
+                        landed=self._landed(repo, obj, commits, merge_commit),
                         source=source,
                     )
                 )
@@ -414,7 +422,7 @@ class GitHubSync:
             elif stream.name == "incidents":
                 events += gm.incident_events(repo, obj, self.mapping)
         if stream.name == "pulls":
-            events = self._changes_merged(events)
+            events = self._branch_commit_events(repo, branch_commits) + self._changes_merged(events)
         elif stream.name == "tags":
             events = self._tag_events(repo, objects)
         return events, open_stamps
@@ -454,6 +462,78 @@ class GitHubSync:
                 events += gm.tag_deployment_events(repo, tag, tagged_at, self.mapping)
         return events
 
+    def _branch_commit_events(
+        self, repo: str, commits: list[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The PRs' commits (`/pulls/{n}/commits`) as commit events, so a change starts at its
+        first commit's author time whatever the merge did with them: a squash or rebase merge
+        leaves them off the default branch, where the commits stream never sees them. Commits
+        stored with their parents already (the commits stream, read first, may hold them with
+        their files) are left as they are. They are not on the default branch: no deployment
+        ships them, so none becomes a direct push.
+        """
+        shas = {c["sha"] for c in commits}
+        if not shas:
+            return []
+        stored = set(
+            Commit.objects.filter(repo=repo, sha__in=shas)
+            .exclude(parents=[])
+            .values_list("sha", flat=True)
+        )
+        events: dict[str, dict[str, Any]] = {}
+        for commit in commits:
+            if commit["sha"] not in stored:
+                events[commit["sha"]] = gm.commit_event(repo, commit, source=self.source.name)
+        return list(events.values())
+
+    def _landed(
+        self,
+        repo: str,
+        pr: Mapping[str, Any],
+        commits: list[dict[str, Any]],
+        merge_commit: Mapping[str, Any] | None,
+    ) -> list[str] | None:
+        """The shas a merged PR created on its base branch (CONTRACT §1 landed_commits).
+
+        A merge or squash: merge_commit_sha. A rebase merge: merge_commit_sha is the last rebased
+        copy, and the PR's commit count says how many first-parent commits up to it are copies;
+        `/commits/{sha}/pulls` on the oldest of them confirms (one call per rebase-merged PR;
+        a rebase merge lands its copies together, so nothing else sits between). Unconfirmed,
+        the copies are those whose author date and message match the PR's commits one by one.
+        """
+        sha = pr.get("merge_commit_sha")
+        if not pr.get("merged_at") or not sha:
+            return None
+        method = gm.merge_method(pr, commits, merge_commit)
+        if method != "rebase" or len(commits) < 2:
+            return gm.landed_commits(method, sha, commits, [])
+        chain = gm.first_parent_chain(sha, len(commits), lambda s: self._commit_of(repo, s))
+        if len(chain) == len(commits):
+            oldest = chain[-1]["sha"]
+            pulls = self._all(f"/repos/{repo}/commits/{oldest}/pulls")
+            if any(p.get("number") == pr["number"] for p in pulls or []):
+                return [c["sha"] for c in reversed(chain)]
+        return gm.landed_commits(method, sha, commits, chain)
+
+    def _commit_of(self, repo: str, sha: str) -> Mapping[str, Any] | None:
+        """One commit in the REST shape: the stored one (with its parents), else GitHub's."""
+        stored = self._stored_commits_by_sha(repo, [sha])
+        return stored.get(sha) or self._all(f"/repos/{repo}/commits/{sha}")
+
+    def _stored_commits_by_sha(self, repo: str, shas: list[str]) -> dict[str, dict[str, Any]]:
+        """Stored commits with their parents, in the REST shape merge_method reads."""
+        rows = Commit.objects.filter(repo=repo, sha__in=shas).exclude(parents=[])
+        return {
+            sha: {
+                "sha": sha,
+                "parents": [{"sha": parent} for parent in parents],
+                "commit": {"author": {"date": _iso(authored_at)}, "message": message},
+            }
+            for sha, parents, authored_at, message in rows.values_list(
+                "sha", "parents", "authored_at", "message"
+            )
+        }
+
     def _stored_commits(
         self, repo: str, pulls: list[Mapping[str, Any]]
     ) -> dict[str, dict[str, Any]]:
@@ -469,17 +549,7 @@ class GitHubSync:
         ]
         if not shas:
             return {}
-        rows = Commit.objects.filter(repo=repo, sha__in=shas).exclude(parents=[])
-        return {
-            sha: {
-                "sha": sha,
-                "parents": [{"sha": parent} for parent in parents],
-                "commit": {"author": {"date": _iso(authored_at)}, "message": message},
-            }
-            for sha, parents, authored_at, message in rows.values_list(
-                "sha", "parents", "authored_at", "message"
-            )
-        }
+        return self._stored_commits_by_sha(repo, shas)
 
     def _changes_merged(self, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each change over the one stored before, as a webhook delivery merges it.

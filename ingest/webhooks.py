@@ -16,23 +16,24 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from dora.events import events_record
 from dora.json_checks import MAX_DEPTH, json_problem
-from dora.models import RawEvent, Service
+from dora.models import Change, ChangeCommit, RawEvent, Service
 from ingest.models import Source, WebhookDelivery
 from ingest.sources.github_map import GitHubMapping
-from ingest.sources.github_webhook import HANDLED_EVENTS, github_webhook_events
+from ingest.sources.github_webhook import HANDLED_EVENTS, ChangesOf, github_webhook_events
 
 log = logging.getLogger(__name__)
 DEFAULT_GITHUB_SOURCE = "github"
@@ -116,6 +117,27 @@ def _stored_event(source: str) -> Any:
     return prior
 
 
+def _stored_changes(source: str) -> ChangesOf:
+    def changes(repo: str, *, head: str, shas: Sequence[str]) -> list[dict[str, Any]]:
+        """The source's change events of `repo` with head branch `head`, or landing one of
+        `shas` as their merge or squash commit (both looked up through indexed records)."""
+        landing = ChangeCommit.objects.filter(
+            change__repo=repo,
+            sha__in=list(shas),
+            role__in=(ChangeCommit.Role.MERGE, ChangeCommit.Role.SQUASH),
+        ).values("change_id")
+        found = Change.objects.filter(repo=repo).filter(Q(head=head) | Q(id__in=landing))
+        ids = [ext.removeprefix("change:") for ext in found.values_list("external_id", flat=True)]
+        return [
+            dict(payload)
+            for payload in RawEvent.objects.filter(
+                source=source, type="change", external_id__in=ids
+            ).values_list("payload", flat=True)
+        ]
+
+    return changes
+
+
 @csrf_exempt
 @require_POST
 def github_webhook(request: HttpRequest, source: str = DEFAULT_GITHUB_SOURCE) -> JsonResponse:
@@ -186,7 +208,16 @@ def github_webhook(request: HttpRequest, source: str = DEFAULT_GITHUB_SOURCE) ->
         )
     try:
         mapping = config.mapping()
-        events = github_webhook_events(event, payload, mapping, _stored_event(config.name)) or []
+        events = (
+            github_webhook_events(
+                event,
+                payload,
+                mapping,
+                _stored_event(config.name),
+                _stored_changes(config.name),
+            )
+            or []
+        )
         report = events_record(
             events,
             default_source=config.name,

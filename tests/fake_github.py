@@ -57,6 +57,7 @@ class FakeRepo:
         self.commits: list[dict[str, Any]] = []
         self.pulls: list[dict[str, Any]] = []
         self.pull_commits: dict[int, list[dict[str, Any]]] = {}
+        self.associated: dict[str, list[int]] = {}  # sha -> PRs it landed (/commits/{sha}/pulls)
         self.reviews: dict[int, list[dict[str, Any]]] = {}
         self.runs: list[dict[str, Any]] = []
         self.jobs: dict[int, list[dict[str, Any]]] = {}
@@ -67,22 +68,46 @@ class FakeRepo:
         self.issues: list[dict[str, Any]] = []
         self.start = start
 
-    def commit_add(self, when: datetime) -> dict[str, Any]:
-        n = len(self.commits)
+    def commit_make(
+        self, key: str, when: datetime, parents: list[str], *, authored: datetime | None = None
+    ) -> dict[str, Any]:
+        """A commit object named `key` (its message; its sha is derived from it), not listed
+        on the default branch: a branch commit, or one to list with `commit_add`'s order."""
         obj = copy.deepcopy(rest_example("repos__list-commits")[0])
-        obj["sha"] = hashlib.sha1(f"{self.name}:{n}".encode(), usedforsecurity=False).hexdigest()
-        obj["commit"]["author"]["date"] = _iso(when)
+        obj["sha"] = hashlib.sha1(f"{self.name}:{key}".encode(), usedforsecurity=False).hexdigest()
+        obj["commit"]["author"]["date"] = _iso(authored or when)
         obj["commit"]["committer"]["date"] = _iso(when)
-        obj["commit"]["message"] = f"change {n}"
-        obj["parents"] = [{"sha": self.commits[0]["sha"]}] if self.commits else []
+        obj["commit"]["message"] = key
+        obj["parents"] = [{"sha": parent} for parent in parents]
+        return obj
+
+    def commit_add(
+        self, when: datetime, *, authored: datetime | None = None, message: str | None = None
+    ) -> dict[str, Any]:
+        """A commit on the default branch, child of the newest one."""
+        n = len(self.commits)
+        obj = self.commit_make(
+            str(n), when, [self.commits[0]["sha"]] if self.commits else [], authored=authored
+        )
+        obj["commit"]["message"] = message or f"change {n}"
         self.commits.insert(0, obj)
         return obj
 
-    def pull_add(self, number: int, when: datetime, commit: dict[str, Any]) -> None:
+    def pull_add(
+        self,
+        number: int,
+        when: datetime,
+        commit: dict[str, Any],
+        *,
+        commits: list[dict[str, Any]] | None = None,
+        created: datetime | None = None,
+    ) -> None:
+        """A PR merged at `when` as `commit` (its merge_commit_sha), holding `commits` (default:
+        that one commit)."""
         pr = copy.deepcopy(rest_example("pulls__list")[0])
         pr.update(
             number=number,
-            created_at=_iso(when - timedelta(hours=5)),
+            created_at=_iso(created or when - timedelta(hours=5)),
             updated_at=_iso(when),
             merged_at=_iso(when),
             closed_at=_iso(when),
@@ -93,7 +118,7 @@ class FakeRepo:
         pr["labels"] = []
         self.pulls.insert(0, pr)
         self.pulls.sort(key=lambda p: p["updated_at"], reverse=True)
-        self.pull_commits[number] = [copy.deepcopy(commit)]
+        self.pull_commits[number] = copy.deepcopy(commits or [commit])
         review = copy.deepcopy(rest_example("pulls__list-reviews")[0])
         review.update(submitted_at=_iso(when - timedelta(hours=1)), state="APPROVED")
         self.reviews[number] = [review]
@@ -233,6 +258,15 @@ class FakeGitHub:
                 return items
             case ["commits", sha]:
                 return next((c for c in repo.commits if c["sha"] == sha), None)
+            case ["commits", sha, "pulls"]:
+                # The PRs that brought the commit: merged as it, holding it, or said so.
+                return [
+                    p
+                    for p in repo.pulls
+                    if p["merge_commit_sha"] == sha
+                    or sha in {c["sha"] for c in repo.pull_commits.get(p["number"], [])}
+                    or p["number"] in repo.associated.get(sha, ())
+                ]
             case ["pulls"]:
                 return repo.pulls
             case ["pulls", number, "commits"]:

@@ -24,7 +24,7 @@ service named after the repository (`acme/shop` -> `shop`), created on first sig
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -166,27 +166,38 @@ def commit_event(repo: str, obj: Mapping[str, Any], *, source: str = "github") -
     return _clean(event)
 
 
-def push_commit_events(payload: Mapping[str, Any], *, source: str = "github") -> list[dict]:
-    """A push to the default branch -> its commits, when their parents are certain.
+def push_commit_events(
+    payload: Mapping[str, Any],
+    *,
+    source: str = "github",
+    stored_parents: Callable[[str], list[str] | None] = lambda sha: None,
+) -> list[dict]:
+    """A push to a branch -> its commits, with the parents the payload makes certain.
 
-    The push payload lists commits oldest first without their parents. When the push is a
-    fast-forward (not forced, not a new branch) and holds no merge commit, each commit's parent
-    is the one before it (the first one's is `before`). Otherwise (a forced push, a new branch,
-    a merge) nothing is emitted: a wrong or missing parent would cut the history derivation
+    The push payload lists commits oldest first without their parents. When the push holds no
+    merge commit, each commit's parent is the one before it; the first one's is `before` when
+    the push is a fast-forward (not forced, not a new branch). A push holding a merge commit
+    emits nothing (its second parents are not in the payload), nor does a forced or new push
+    to the default branch: a wrong or missing parent there would cut the history derivation
     walks, so those commits wait for the REST sync, which reads their parents.
+    On any other branch (a pull request's) a forced or new push still gives its commits, the
+    first one with the parents stored for it before (`stored_parents`), else none: their
+    author times start the change, and no deployment of the default branch walks through them.
     """
     repo = payload["repository"]
     default_ref = f"refs/heads/{repo.get('default_branch') or repo.get('master_branch')}"
-    if payload["ref"] != default_ref or payload.get("deleted"):
+    ref = payload.get("ref") or ""
+    if not ref.startswith("refs/heads/") or payload.get("deleted"):
         return []
     commits = payload.get("commits") or []
     before = payload.get("before") or _ZERO_SHA
-    if payload.get("forced") or payload.get("created") or before == _ZERO_SHA:
+    fast_forward = not (payload.get("forced") or payload.get("created") or before == _ZERO_SHA)
+    if not fast_forward and ref == default_ref:
         return []
     if any(_MERGE_MESSAGE.match(c.get("message") or "") for c in commits):
         return []
     events = []
-    parent = before
+    parent = before if fast_forward else None
     for c in commits:
         files = [*c.get("added", []), *c.get("modified", []), *c.get("removed", [])]
         events.append(
@@ -197,7 +208,7 @@ def push_commit_events(payload: Mapping[str, Any], *, source: str = "github") ->
                     "id": f"{repo['full_name']}@{c['id']}",
                     "repo": repo["full_name"],
                     "sha": c["id"],
-                    "parents": [parent],
+                    "parents": [parent] if parent else stored_parents(c["id"]),
                     # The push payload gives one timestamp per commit: git's author date.
                     "authored_at": c["timestamp"],
                     "author": (c.get("author") or {}).get("username")
@@ -239,15 +250,65 @@ def merge_method(
         return None
     if len(merge_commit.get("parents", [])) >= 2:
         return "merge"
-    if commits:
-        last = commits[-1]["commit"]
-        landed = merge_commit["commit"]
-        if (
-            last["author"]["date"] == landed["author"]["date"]
-            and (last.get("message") or "").strip() == (landed.get("message") or "").strip()
-        ):
-            return "rebase"
+    if commits and is_copy(commits[-1], merge_commit):
+        return "rebase"
     return "squash"
+
+
+def is_copy(original: Mapping[str, Any], landed: Mapping[str, Any]) -> bool:
+    """Whether `landed` is a rebased copy of `original` (REST commits): rebasing keeps the
+    author date and the message, and changes the sha and the committer."""
+    before, after = original["commit"], landed["commit"]
+    try:
+        same_time = _time(before["author"]["date"]) == _time(after["author"]["date"])
+    except (TypeError, ValueError):  # a date that is not one: nothing to match
+        return False
+    return (
+        same_time and (before.get("message") or "").strip() == (after.get("message") or "").strip()
+    )
+
+
+def first_parent_chain(
+    sha: str, count: int, commit_of: Callable[[str], Mapping[str, Any] | None]
+) -> list[Mapping[str, Any]]:
+    """Up to `count` commits from `sha` back along first parents, newest first (REST shape);
+    shorter where a commit is not known or has no parent."""
+    chain: list[Mapping[str, Any]] = []
+    current: str | None = sha
+    while current and len(chain) < count:
+        commit = commit_of(current)
+        if commit is None:
+            break
+        chain.append(commit)
+        parents = commit.get("parents") or []
+        current = parents[0]["sha"] if parents else None
+    return chain
+
+
+def landed_commits(
+    method: str | None,
+    sha: str,
+    commits: Sequence[Mapping[str, Any]] | None,
+    chain: Sequence[Mapping[str, Any]],
+) -> list[str] | None:
+    """The shas a merge created on the base branch (CONTRACT §1 `landed_commits`), oldest first.
+
+    A merge or squash lands one commit: `sha` (GitHub's merge_commit_sha). A rebase merge lands
+    one copy per commit of the PR, `sha` being the last: `chain` is `sha` and its first-parent
+    ancestors on the base branch, newest first, and each is taken while it is the copy of the
+    PR commit at the same place from the end (is_copy). None when the method is not known.
+    """
+    if method in ("merge", "squash"):
+        return [sha]
+    if method != "rebase":
+        return None
+    copies = [sha]
+    originals = list(reversed(commits or []))
+    for original, landed in zip(originals[1:], chain[1:], strict=False):
+        if not is_copy(original, landed):
+            break
+        copies.append(landed["sha"])
+    return list(reversed(copies))
 
 
 def change_event(
@@ -258,13 +319,15 @@ def change_event(
     reviews: Sequence[Mapping[str, Any]] | None = None,
     merge_commit: Mapping[str, Any] | None = None,
     issue_events: Sequence[Mapping[str, Any]] | None = None,
+    landed: Sequence[str] | None = None,
     source: str = "github",
 ) -> dict[str, Any]:
     """A pull request (REST or webhook `pull_request`) -> a change event.
 
     commits: the PR's commits (REST list); reviews: its reviews; merge_commit: the REST commit of
     `merge_commit_sha` (for its parents); issue_events: the PR's issue events (for the time it
-    left draft). What is not given is left out of the event, never guessed:
+    left draft); landed: the shas the merge created on the base branch (landed_commits, when
+    merged). What is not given is left out of the event, never guessed:
     - merge_sha/squash_sha only when merged: an open or closed-unmerged PR's merge_commit_sha
       is GitHub's test merge, which never reaches the base branch. A squash (or the tip of a
       rebase, which also is a new sha) goes to squash_sha, a true merge commit to merge_sha;
@@ -298,6 +361,8 @@ def change_event(
     if merged and pr.get("merge_commit_sha"):
         key = "squash_sha" if method in ("squash", "rebase") else "merge_sha"
         event[key] = pr["merge_commit_sha"]
+    if merged and landed:
+        event["landed_commits"] = list(landed)
     if commits is not None:
         event["commits"] = [c["sha"] for c in commits]
     if reviews is not None:

@@ -69,11 +69,30 @@ def test_commit_event_from_a_list_leaves_files_out() -> None:
     assert "files" not in event and event["authored_at"] == "2011-04-14T16:00:49Z"
 
 
-def test_push_creating_a_branch_waits_for_the_sync() -> None:
+def test_push_creating_the_default_branch_waits_for_the_sync() -> None:
     # A new branch: the first commit's parent is not in the payload.
     assert (
         github_webhook_events("push", hook("push/with-new-branch.payload.json"), ALL_SIGNALS) == []
     )
+
+
+def test_push_creating_a_pull_request_branch_gives_its_commits() -> None:
+    """Variant of with-new-branch pushed as the branch `changes`, with a second commit: the
+    first commit's parent is unknown (left out, or the one stored before), the second's is the
+    first. Their author times start the pull request (METRICS §2)."""
+    payload = hook("push/with-new-branch.payload.json")
+    payload["ref"] = "refs/heads/changes"
+    second = {**copy.deepcopy(payload["commits"][0]), "id": "b" * 40, "message": "Second"}
+    payload["commits"].append(second)
+    first_sha = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    events = valid(gm.push_commit_events(payload))
+    assert [(e["sha"], e.get("parents")) for e in events] == [
+        (first_sha, None),
+        ("b" * 40, [first_sha]),
+    ]
+    assert events[0]["authored_at"] == "2019-05-15T15:19:25Z"
+    known = gm.push_commit_events(payload, stored_parents=lambda sha: ["c" * 40])
+    assert known[0]["parents"] == ["c" * 40] and known[1]["parents"] == [first_sha]
 
 
 def test_push_fast_forward_chains_parents_from_before() -> None:
@@ -97,13 +116,15 @@ def test_push_fast_forward_chains_parents_from_before() -> None:
     assert first["files"] == ["README.md"]
 
 
-def test_push_with_a_merge_commit_tag_or_other_branch_emits_nothing() -> None:
+def test_push_with_a_merge_commit_or_a_tag_emits_nothing() -> None:
     payload = hook("push/with-new-branch.payload.json")
     payload.update(created=False, before="a" * 40)
     payload["commits"][0]["message"] = "Merge pull request #2 from Codertocat/changes"
     assert gm.push_commit_events(payload) == []
+    payload["ref"] = "refs/heads/changes"  # on any branch: the second parents are unknown
+    assert gm.push_commit_events(payload) == []
     payload["commits"][0]["message"] = "Initial commit"
-    payload["ref"] = "refs/heads/changes"
+    payload["ref"] = "refs/tags/v1"
     assert gm.push_commit_events(payload) == []
     # The real tag push fixture: a deleted tag.
     assert gm.push_commit_events(hook("push/payload.json")) == []
@@ -194,6 +215,36 @@ def test_change_merge_method_from_the_merge_commits_parents(
     event = gm.change_event("octocat/Hello-World", pr, commits=commits, merge_commit=landed)
     assert event[field] == MERGE_SHA
     assert ({"merge_sha", "squash_sha"} - {field}).isdisjoint(event)
+
+
+def test_rebase_landed_commits_are_the_copies_matched_one_by_one() -> None:
+    """Variant of pulls__list-commits: three PR commits, and the base branch's first-parent
+    chain from merge_commit_sha: copies of the last two, then an unrelated commit."""
+    original = rest("pulls__list-commits")[0]
+
+    def made(sha: str, date: str, message: str) -> dict[str, Any]:
+        commit = copy.deepcopy(original)
+        commit["sha"] = sha
+        commit["commit"]["author"]["date"] = date
+        commit["commit"]["message"] = message
+        return commit
+
+    prs = [made(f"{i}" * 40, f"2011-04-1{i}T10:00:00Z", f"step {i}") for i in (1, 2, 3)]
+    # The copies' dates are the same moments written with another offset.
+    chain = [
+        made("c" * 40, "2011-04-13T12:00:00+02:00", "step 3"),
+        made("b" * 40, "2011-04-12T12:00:00+02:00", "step 2"),
+        made("a" * 40, "2011-04-11T10:00:00Z", "someone else's"),
+    ]
+    assert gm.merge_method({"merged_at": "x", "merge_commit_sha": "c" * 40}, prs, chain[0]) == (
+        "rebase"
+    )
+    assert gm.landed_commits("rebase", "c" * 40, prs, chain) == ["b" * 40, "c" * 40]
+    assert gm.landed_commits("squash", "c" * 40, prs, chain) == ["c" * 40]
+    assert gm.landed_commits(None, "c" * 40, prs, chain) is None
+    known = {c["sha"]: c for c in chain}
+    walked = gm.first_parent_chain("c" * 40, 5, known.get)
+    assert [c["sha"] for c in walked] == ["c" * 40]  # its parent is not known
 
 
 def test_change_fast_forward_merge_is_the_prs_own_commit() -> None:
