@@ -9,6 +9,7 @@ from dora.models import (
     ChangeArrival,
     Deployment,
     FailureLink,
+    Incident,
     MissingCommit,
     Rollout,
     RolloutCommit,
@@ -66,4 +67,24 @@ def facts_snapshot() -> dict[str, Any]:
             MissingCommit.objects.values_list("service__name", "environment__name", "sha", "since")
         ),
         "starts": sorted(Change.objects.values_list("repo", "number", "started_at")),
+        # The change and incident times the figures read besides the derived rows (review
+        # stages, recovery), so that two paths agreeing on them is checked, not assumed.
+        "changes": sorted(
+            Change.objects.values_list(
+                "repo", "number", "created_at", "first_review_at", "approved_at", "merged_at"
+            ),
+            key=repr,
+        ),
+        "incidents": sorted(
+            Incident.objects.values_list(
+                "source",
+                "external_id",
+                "service__name",
+                "environment__name",
+                "severity",
+                "opened_at",
+                "resolved_at",
+            ),
+            key=repr,
+        ),
     }

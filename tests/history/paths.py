@@ -1,0 +1,256 @@
+"""The ways a history reaches the service, and what the service made of it.
+
+A path is a small object with a `name` and `feed(history, workdir)`: render the history in its
+source's shape and hand it to the service through a public entry point. `history_outcome` runs
+one path on a fresh state (inside a savepoint rolled back afterwards) and returns the derived
+facts (tests/facts.py) and the `manage.py metrics` JSON; `outcome_differences` says, line by
+line, where two outcomes part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client
+
+from tests.facts import facts_snapshot
+from tests.fake_github import FakeGitHub
+from tests.history.events import history_events, jsonl_write
+from tests.history.github import fake_github_load, webhook_deliveries
+from tests.history.scenario import STACK, History, _iso
+
+SOURCE = "github"
+TOKEN_ENV = "HISTORY_GITHUB_TOKEN"
+SECRET_ENV = "HISTORY_GITHUB_WEBHOOK_SECRET"
+SECRET = "history-webhook-secret"
+NO_SERVER = "http://127.0.0.1:9/api/v3"  # the events and webhook paths never call GitHub
+
+CONFIG = """\
+teams:
+  - name: shop-team
+services:
+  - name: {service}
+    team: shop-team
+    repos: [{repo}]
+  - name: {stack}
+    team: shop-team
+    kind: infra
+environments:
+  - name: staging
+    tier: staging
+    order: 1
+  - name: production
+    tier: production
+    order: 2
+sources:
+  - name: {source}
+    kind: github
+    base_url: {base_url}
+    token_env: {token_env}
+    webhook_secret_env: {secret_env}
+    repos: [{repo}]
+    backfill: 3650d
+    deployments:
+      from: [deployments_api]
+    incidents:
+      label: incident
+"""
+
+
+class HistoryPath(Protocol):
+    """Render a history in one source's shape and feed it to the service."""
+
+    name: str
+
+    def feed(self, history: History, workdir: Path) -> None: ...
+
+
+def config_apply(history: History, workdir: Path, *, base_url: str = NO_SERVER) -> None:
+    """The same configuration for every path (`manage.py apply_config`)."""
+    path = workdir / "dora.yml"
+    path.write_text(
+        CONFIG.format(
+            service=history.service,
+            repo=history.repo,
+            stack=STACK,
+            source=SOURCE,
+            base_url=base_url,
+            token_env=TOKEN_ENV,
+            secret_env=SECRET_ENV,
+        )
+    )
+    call_command("apply_config", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def events_import(events: list[dict[str, Any]], path: Path) -> None:
+    """`manage.py import_events FILE` (which fails when any line is rejected)."""
+    path = jsonl_write(events, path)
+    call_command("import_events", str(path), "--quiet", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+@contextmanager
+def environ(**values: str) -> Iterator[None]:
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class EventsPath:
+    """(a) CONTRACT §1 events through `manage.py import_events` (tests/history/events.py)."""
+
+    name = "events"
+
+    def feed(self, history: History, workdir: Path) -> None:
+        events_import(history_events(history), workdir / "history.jsonl")
+
+
+class GitHubSyncPath:
+    """(b) The GitHub REST sync (`manage.py sync --source github`) against the fake GitHub
+    holding the history (tests/history/github.py, tests/fake_github.py)."""
+
+    name = "github-sync"
+
+    def feed(self, history: History, workdir: Path) -> None:
+        with FakeGitHub(page_cap=100) as server, environ(**{TOKEN_ENV: "t0ken"}):
+            fake_github_load(server, history)
+            config_apply(history, workdir, base_url=server.url)
+            out, err = io.StringIO(), io.StringIO()
+            call_command("sync", "--source", SOURCE, stdout=out, stderr=err)
+            assert not err.getvalue(), err.getvalue()
+
+
+class GitHubWebhooksPath:
+    """(c) GitHub's webhook deliveries for the history, signed, posted to /webhooks/github in
+    the order GitHub sends them."""
+
+    name = "github-webhooks"
+
+    def feed(self, history: History, workdir: Path) -> None:
+        client = Client()
+        with environ(**{SECRET_ENV: SECRET}):
+            for n, delivery in enumerate(webhook_deliveries(history)):
+                body = json.dumps(delivery.payload).encode()
+                signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+                response = client.generic(
+                    "POST",
+                    f"/webhooks/{SOURCE}",
+                    body,
+                    content_type="application/json",
+                    HTTP_X_GITHUB_EVENT=delivery.event,
+                    HTTP_X_GITHUB_DELIVERY=f"history-{history.seed}-{n}",
+                    HTTP_X_HUB_SIGNATURE_256=f"sha256={signature}",
+                )
+                assert response.status_code == 200, (delivery.event, response.json())
+                assert not response.json()["counts"].get("rejected"), response.json()
+
+
+class GitHubWebhooksThenSyncPath:
+    """(c') The webhook deliveries, then one sync pass: how a GitHub source runs (webhooks for
+    the moment, the scheduled sync for what they lack). Checks that what the webhooks stored and
+    what the sync reads again converge on the same records, without duplicates."""
+
+    name = "github-webhooks+sync"
+
+    def feed(self, history: History, workdir: Path) -> None:
+        GitHubWebhooksPath().feed(history, workdir)
+        GitHubSyncPath().feed(history, workdir)
+
+
+PATHS: tuple[HistoryPath, ...] = (
+    EventsPath(),
+    GitHubSyncPath(),
+    GitHubWebhooksPath(),
+    GitHubWebhooksThenSyncPath(),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    facts: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def metrics_json(history: History) -> dict[str, Any]:
+    out = io.StringIO()
+    call_command(
+        "metrics",
+        "--since",
+        _iso(history.since),
+        "--until",
+        _iso(history.until),
+        "--format",
+        "json",
+        stdout=out,
+    )
+    return json.loads(out.getvalue())
+
+
+def history_outcome(path: HistoryPath, history: History, workdir: Path) -> Outcome:
+    """Feed the history through `path` on a fresh state; its facts and metrics. The automation
+    runs (no GitHub shape) go through import_events on every path."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with transaction.atomic():
+        config_apply(history, workdir)
+        path.feed(history, workdir)
+        events_import(list(history.automation), workdir / "automation.jsonl")
+        outcome = Outcome(facts_snapshot(), metrics_json(history))
+        transaction.set_rollback(True)
+    return outcome
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        out = {}
+        for i, item in enumerate(value):
+            label = item.get("name") or item.get("service") or str(i)
+            if "environment" in item:
+                label = f"{label}/{item['environment']}/{item.get('target')}"
+            out.update(_flat(item, f"{prefix}[{label}]"))
+        return out
+    return {prefix: value}
+
+
+def outcome_differences(expected: Outcome, got: Outcome, *, limit: int = 5) -> list[str]:
+    """Where `got` parts from `expected`: per fact family, how many rows only one of them has
+    (and the first `limit` of each side); then each metrics figure that differs. Empty when
+    they are the same."""
+    lines: list[str] = []
+    for family in sorted(set(expected.facts) | set(got.facts)):
+        want = [repr(row) for row in expected.facts.get(family, [])]
+        have = [repr(row) for row in got.facts.get(family, [])]
+        missing = [row for row in want if row not in have]
+        extra = [row for row in have if row not in want]
+        if missing or extra:
+            lines.append(
+                f"facts.{family}: {len(missing)} row(s) only expected, {len(extra)} only got"
+            )
+        lines += [f"  only expected: {row}" for row in missing[:limit]]
+        lines += [f"  only got:      {row}" for row in extra[:limit]]
+    want_m, have_m = _flat(expected.metrics), _flat(got.metrics)
+    for key in sorted(set(want_m) | set(have_m)):
+        if want_m.get(key) != have_m.get(key):
+            lines.append(f"metrics.{key}: expected {want_m.get(key)!r}, got {have_m.get(key)!r}")
+    return lines

@@ -1,0 +1,114 @@
+"""One history, one set of facts, whichever path it takes (issue 14, point 7).
+
+The same generated history (tests/history/scenario.py) goes through import_events (CONTRACT §1
+events), the GitHub sync against the fake GitHub, and replayed, signed GitHub webhooks; each
+GitHub path must give the facts (tests/facts.py) and the `manage.py metrics` JSON the events
+path gives. One case per merge style, and a full history with every kind of event. The events
+path itself is checked against the history first: its facts are what the history says.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.history.paths import (
+    PATHS,
+    EventsPath,
+    HistoryPath,
+    Outcome,
+    history_outcome,
+    outcome_differences,
+)
+from tests.history.scenario import CASES, History
+
+pytestmark = pytest.mark.django_db
+OTHER_PATHS = [p for p in PATHS if p.name != EventsPath.name]
+_EXPECTED: dict[str, Outcome] = {}
+
+
+def _events_outcome(case: str, history: History, workdir: Path) -> Outcome:
+    """The events path's outcome of a case, computed once per test process (it is plain data:
+    the state it came from was rolled back)."""
+    if case not in _EXPECTED:
+        _EXPECTED[case] = history_outcome(EventsPath(), history, workdir)
+    return _EXPECTED[case]
+
+
+def _production_rollouts(history: History) -> list[str]:
+    """The production rollouts the history makes: each run of successful production
+    deployments of one sha, after a different one was live."""
+    shas: list[str] = []
+    for d in history.deployments:
+        if (
+            d.environment == "production"
+            and d.state == "success"
+            and (not shas or shas[-1] != d.sha)
+        ):
+            shas.append(d.sha)
+    return shas
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_events_path_facts_are_the_history(case: str, tmp_path: Path) -> None:
+    """Computed from the history alone: each pull request starts at its first commit's author
+    time and arrives once in production, whatever its merge style (its landed shas are never
+    direct pushes); each direct-pushed commit arrives once; one rollout per production release;
+    a rollback is one, and fails the rollout it undid."""
+    history = CASES[case]()
+    facts = _events_outcome(case, history, tmp_path).facts
+
+    starts = {number: started for _, number, started in facts["starts"]}
+    assert starts == {pr.number: min(c.authored_at for c in pr.branch) for pr in history.pulls}
+
+    production = sorted((r for r in facts["rollouts"] if r[1] == "production"), key=lambda r: r[2])
+    shas = _production_rollouts(history)
+    assert [r[3] for r in production] == shas
+    # Back to a sha live before: a rollback, and the rollout it undid failed because of it.
+    rollbacks = [seq for seq, sha in enumerate(shas, start=1) if sha in shas[: seq - 1]]
+    assert [r[2] for r in production if r[6] == "rollback"] == rollbacks
+    rolled_back = [f[2] for f in facts["failures"] if f[1] == "production" and f[3] == "rollback"]
+    assert rolled_back == [seq - 1 for seq in rollbacks]
+
+    arrivals = [a for a in facts["arrivals"] if a[1] == "production"]
+    by_change = sorted(a[4] for a in arrivals if a[4] is not None)
+    assert by_change == sorted(pr.number for pr in history.pulls)
+    direct = sorted(a[5] for a in arrivals if a[4] is None and a[5])
+    pushed = {c.sha for push in history.pushes for c in push.commits if push.branch == "main"}
+    landed = {c.sha for pr in history.pulls for c in pr.landed}
+    branch = {c.sha for pr in history.pulls for c in pr.branch}
+    # The root commit among them: shipped by the first rollout (unattributed: none before it).
+    assert direct == sorted(pushed - landed - branch), (
+        f"landed shas of pull requests counted as direct pushes: {sorted(set(direct) & landed)}"
+    )
+
+
+@pytest.mark.parametrize("path", OTHER_PATHS, ids=lambda p: p.name)
+@pytest.mark.parametrize("case", CASES)
+def test_one_history_same_facts_whichever_path(
+    case: str, path: HistoryPath, tmp_path: Path
+) -> None:
+    history = CASES[case]()
+    expected = _events_outcome(case, history, tmp_path / "events")
+    got = history_outcome(path, history, tmp_path / path.name)
+    differences = outcome_differences(expected, got)
+    assert not differences, f"{path.name} parts from the events path:\n" + "\n".join(differences)
+
+
+def test_outcome_differences_name_the_fact_and_the_figure() -> None:
+    expected = Outcome(
+        {"starts": [("acme/shop", 101, "t0")]},
+        {"lead_time": {"n": 2, "p50_seconds": 60.0}, "version_spread": []},
+    )
+    got = Outcome(
+        {"starts": [("acme/shop", 101, "t1")]},
+        {"lead_time": {"n": 2, "p50_seconds": 90.0}, "version_spread": []},
+    )
+    assert outcome_differences(expected, got) == [
+        "facts.starts: 1 row(s) only expected, 1 only got",
+        "  only expected: ('acme/shop', 101, 't0')",
+        "  only got:      ('acme/shop', 101, 't1')",
+        "metrics.lead_time.p50_seconds: expected 60.0, got 90.0",
+    ]
+    assert outcome_differences(expected, expected) == []
