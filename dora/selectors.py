@@ -26,9 +26,10 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Value,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, NullIf
 
 from dora.metrics.estate import NON_RESETTING_ACTIONS
 from dora.models import (
@@ -837,7 +838,8 @@ def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> Val
             "change_id": "id",
             "repo": "repo",
             "number": "number",
-            "merge_sha": "merge_sha",
+            # The sha the change landed as (merge or squash commit): its CI is process time.
+            "landed_sha": Coalesce(NullIf("merge_sha", Value("")), "squash_sha"),
             "start": "started_at",
             "created_at": "created_at",
             "ready_at": "ready_at",
@@ -862,12 +864,12 @@ def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> Val
             "first_live_at": "first",
         },
     )
-    shas = sorted({s for s in changes["merge_sha"] if s})
+    shas = sorted({s for s in changes["landed_sha"] if s})
     runs = _frame(
         PipelineRun.objects.filter(sha__any=shas, finished_at__isnull=False),
-        {"merge_sha": "sha", "started_at": "started_at", "finished_at": "finished_at"},
+        {"landed_sha": "sha", "started_at": "started_at", "finished_at": "finished_at"},
     )
-    intervals = runs.merge(changes[["change_id", "merge_sha"]], on="merge_sha")[
+    intervals = runs.merge(changes[["change_id", "landed_sha"]], on="landed_sha")[
         ["change_id", "started_at", "finished_at"]
     ]
     # Deploys are machine work on the path too (metrics-background §7.2): the target deployments,

@@ -697,7 +697,9 @@ def test_worked_example_6_3_evidence_failure_rate_by_gap() -> None:
 V_SINCE, V_UNTIL = ts(3, 2), ts(3, 9)
 
 
-def value_stream_timeline(*, deploy_pipelines: bool = True, gated: bool = False) -> None:
+def value_stream_timeline(
+    *, deploy_pipelines: bool = True, gated: bool = False, squash: bool = False
+) -> None:
     """§7.2, Mon 2026-03-02 .. Thu 03-05 (business hours 09:00-17:00 Mon-Fri, UTC).
 
     First commit Mon 13:00; PR opened Tue 10:00; first review Tue 15:00; merged Wed 09:30 (merge
@@ -707,6 +709,7 @@ def value_stream_timeline(*, deploy_pipelines: bool = True, gated: bool = False)
     started_at/finished_at record those runs. A first rollout of c0 to both environments
     (Feb 20) gives these rollouts a predecessor. `gated` adds the events' optional E0 and E9:
     the change's issue, created Mon 09:00, and the production deployment's approval, Thu 14:00.
+    `squash` lands the change as a squash commit m1 (one parent) instead of a merge commit.
     """
     Service.objects.create(name="shop", repos=["acme/shop"])
     pipeline = {"type": "pipeline_run", "repo": "acme/shop", "sha": sha("m1"), "status": "success"}
@@ -715,13 +718,13 @@ def value_stream_timeline(*, deploy_pipelines: bool = True, gated: bool = False)
         deployment("s0", "c0", ts(2, 20, 9), environment="staging"),
         deployment("p0", "c0", ts(2, 20, 12)),
         commit("b1", ["c0"], ts(3, 2, 13)),
-        commit("m1", ["c0", "b1"], ts(3, 4, 9, 30)),
+        commit("m1", ["c0"] if squash else ["c0", "b1"], ts(3, 4, 9, 30)),
         change(
             1,
             ["b1"],
             created=ts(3, 3, 10),
             merged=ts(3, 4, 9, 30),
-            merge="m1",
+            **({"squash": "m1"} if squash else {"merge": "m1"}),
             first_review_at=iso(ts(3, 3, 15)),
             approved_at=iso(ts(3, 4, 9)),
             **({"issue": "SHOP-7", "issue_created_at": iso(ts(3, 2, 9))} if gated else {}),
@@ -759,11 +762,18 @@ def value_stream_timeline(*, deploy_pipelines: bool = True, gated: bool = False)
     record(events)
 
 
-@pytest.mark.parametrize("deploy_pipelines", [True, False], ids=["pipelines", "deployments"])
-def test_worked_example_7_2_value_stream_from_the_first_commit(deploy_pipelines: bool) -> None:
+@pytest.mark.parametrize(
+    ("deploy_pipelines", "squash"),
+    [(True, False), (False, False), (True, True)],
+    ids=["pipelines", "deployments", "squash-merged"],
+)
+def test_worked_example_7_2_value_stream_from_the_first_commit(
+    deploy_pipelines: bool, squash: bool
+) -> None:
     # Deploy run intervals count as process time whether a pipeline run or only the deployment
-    # event (started_at -> finished_at) records them.
-    value_stream_timeline(deploy_pipelines=deploy_pipelines)
+    # event (started_at -> finished_at) records them. A squash-merged change is the same
+    # history: its CI ran on the squash commit, and that run is process time too.
+    value_stream_timeline(deploy_pipelines=deploy_pipelines, squash=squash)
 
     stream = metrics(V_SINCE, V_UNTIL, service="shop")["value_stream"]
 
