@@ -125,9 +125,6 @@ class UnconfiguredServiceAdmin(admin.ModelAdmin):
     ordering = ("-first_event_at", "name")
     actions = ("services_declare",)
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Service]:
-        return super().get_queryset(request).filter(configured=False)
-
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

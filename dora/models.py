@@ -79,8 +79,15 @@ class Service(models.Model):
         return self.name
 
 
+class UnconfiguredServiceManager(models.Manager["UnconfiguredService"]):
+    def get_queryset(self) -> models.QuerySet[UnconfiguredService]:
+        return super().get_queryset().filter(configured=False)
+
+
 class UnconfiguredService(Service):
     """Services intake created from an event (admin: "Services without configuration")."""
+
+    objects = UnconfiguredServiceManager()
 
     class Meta:
         proxy = True
