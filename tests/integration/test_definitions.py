@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-import zlib
 
 import pytest
 from django.contrib.auth.models import User
@@ -15,6 +14,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from dora.models import Service
+from tests.integration.test_dashboards_reports import pdf_texts
 from tests.integration.test_intake import client_with
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static")]
@@ -90,8 +90,8 @@ def test_metrics_api_and_items_name_the_definitions() -> None:
 def test_metrics_command_names_the_definitions_in_every_format() -> None:
     def run(fmt: str) -> str:
         out = io.StringIO()
-        call_command("metrics", "--since", "2026-02-01", "--until", "2026-03-01", "--format", fmt,
-                     stdout=out)  # fmt: skip
+        window = ("--since", WINDOW["since"], "--until", WINDOW["until"])
+        call_command("metrics", *window, "--format", fmt, stdout=out)
         return out.getvalue()
 
     report = json.loads(run("json"))
@@ -113,14 +113,7 @@ def test_leadership_report_csv_and_pdf_name_the_definitions() -> None:
     }
     response = ops.get("/dashboards/report.pdf", params)
     assert response.status_code == 200
-    body = response.content
-    texts = [body]
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", body, flags=re.S):
-        try:
-            texts.append(zlib.decompress(stream))
-        except zlib.error:
-            continue
-    everything = b"\n".join(texts)
+    everything = b"\n".join(pdf_texts(response.content))
     # The link on its last line, and the document's subject.
     assert f"(http://testserver{ANCHOR})".encode() in everything
     assert f"definitions v{VERSION}".encode() in everything
