@@ -128,7 +128,6 @@ class UnknownServices:
         self.mode = unknown_services_mode(mode)
         if self.mode not in UNKNOWN_SERVICE_MODES:
             raise ValueError(f"unknown_services: {self.mode!r} is not one of create, warn, reject")
-        self.unconfigured: set[str] = set()  # warned about in this call
         self._known: list[str] | None = None
 
     def check(self, names: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -144,14 +143,12 @@ class UnknownServices:
             if configured is None and self.mode == "reject":
                 rejections[name] = self._rejection(name)
             elif not configured:
-                self.unconfigured.add(name)
+                created = "created by intake" if configured is not None else "created now"
                 warnings[name] = (
-                    f"service {name!r} has no configuration: "
-                    + ("created from this event" if configured is None else "created by intake")
-                    + " (DORA_UNKNOWN_SERVICES="
-                    + self.mode
-                    + "); declare it under services: (apply_config) or in the admin if it is "
-                    "real, or correct the name (the admin lists services without configuration)"
+                    f"service {name!r} has no configuration: {created} "
+                    f"(DORA_UNKNOWN_SERVICES={self.mode}); declare it under services: "
+                    "(apply_config) or in the admin if it is real, or correct the name (the admin "
+                    "lists services without configuration)"
                 )
         return rejections, warnings
 

@@ -134,8 +134,7 @@ def test_warn_stores_answers_with_a_warning_and_lists_the_service_in_the_admin(
     first, declared, again = body["items"]
     assert first["status"] == again["status"] == declared["status"] == "created"
     assert first["warning"].startswith(
-        "service 'chekout' has no configuration: created from this event "
-        "(DORA_UNKNOWN_SERVICES=warn)"
+        "service 'chekout' has no configuration: created now (DORA_UNKNOWN_SERVICES=warn)"
     )
     assert "sha " in first["warning"]  # the unknown-commit warning is kept beside it
     assert "has no configuration" not in declared.get("warning", "")
