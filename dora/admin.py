@@ -96,8 +96,13 @@ class ServiceAdmin(admin.ModelAdmin):
     list_select_related = ("team",)
     autocomplete_fields = ("team",)
 
-    readonly_fields = ("configured", "first_event_at", "first_event_type", "first_event_key")
-    exclude = ("first_event_sent_by",)
+    readonly_fields = (
+        "configured",
+        "first_event_at",
+        "first_event_type",
+        "first_event_key",
+        "first_event_sent_by",
+    )
 
     @admin.display(description="repos")
     def repo_list(self, obj: Service) -> str:
