@@ -63,17 +63,17 @@ def _slug(text: str) -> str:
 
 
 def _inline(text: str) -> str:
-    parts = re.split(r"(`[^`]*`)", text)
-    out = []
-    for part in parts:
-        if part.startswith("`") and part.endswith("`") and len(part) >= 2:
-            out.append(f"<code>{escape(part[1:-1])}</code>")
-            continue
-        html = escape(part)
-        html = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html)
-        html = re.sub(r"\*(.+?)\*", r"<em>\1</em>", html)
-        out.append(html)
-    return "".join(out)
+    # Code spans first, set aside, so that **bold** and *emphasis* may contain them.
+    codes: list[str] = []
+
+    def set_aside(match: re.Match[str]) -> str:
+        codes.append(match.group(1))
+        return f"\x00{len(codes) - 1}\x00"
+
+    html = escape(re.sub(r"`([^`]*)`", set_aside, text))
+    html = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html)
+    html = re.sub(r"\*(.+?)\*", r"<em>\1</em>", html)
+    return re.sub(r"\x00(\d+)\x00", lambda m: f"<code>{escape(codes[int(m[1])])}</code>", html)
 
 
 def markdown_html(text: str) -> str:

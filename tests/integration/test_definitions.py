@@ -70,6 +70,7 @@ def test_every_page_footer_names_definitions_v2_with_a_working_link() -> None:
     assert '<h1 id="definitions">Definitions</h1>' in html
     assert '<h2 id="version-2">Version 2</h2>' in html and '<h2 id="version-1">' in html
     assert "<code>definitions_version</code>" in html
+    assert "<strong>A rebase merge is one change (<code>landed_commits</code>).</strong>" in html
     assert "Unknown services" in html and "Figures that move: none" in html
     text = Client().get("/definitions.md")
     assert text.status_code == 200 and text["Content-Type"].startswith("text/markdown")
