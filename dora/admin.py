@@ -37,6 +37,7 @@ from dora.models import (
     Service,
     Target,
     Team,
+    UnconfiguredService,
 )
 from dora.promotion import checks_parse
 
@@ -95,9 +96,50 @@ class ServiceAdmin(admin.ModelAdmin):
     list_select_related = ("team",)
     autocomplete_fields = ("team",)
 
+    readonly_fields = (
+        "configured",
+        "first_event_at",
+        "first_event_type",
+        "first_event_key",
+        "first_event_sent_by",
+    )
+
     @admin.display(description="repos")
     def repo_list(self, obj: Service) -> str:
         return _joined(obj.repos)
+
+    def save_model(self, request: HttpRequest, obj: Service, form: Any, change: bool) -> None:
+        obj.configured = True  # saved by a person: declared (DORA_UNKNOWN_SERVICES)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(UnconfiguredService)
+class UnconfiguredServiceAdmin(admin.ModelAdmin):
+    """Services event intake created from an event naming them (DORA_UNKNOWN_SERVICES create or
+    warn) that nobody has declared: typos to fix at their sender, or services to configure."""
+
+    list_display = (
+        "name",
+        "first_event_at",
+        "first_event_type",
+        "first_event_sent_by",
+        "first_event_key",
+    )
+    list_filter = ("first_event_type",)
+    search_fields = ("name", "first_event_sent_by", "first_event_key")
+    ordering = ("-first_event_at", "name")
+    actions = ("services_declare",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # configure one on the Services page (or in dora.yml): it leaves this list
+
+    @admin.action(description="Declare the selected services as they are (no more warnings)")
+    def services_declare(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
+        count = queryset.update(configured=True)
+        self.message_user(request, f"{count} service(s) declared.", messages.SUCCESS)
 
 
 class TargetInline(admin.TabularInline):

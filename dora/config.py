@@ -1351,6 +1351,7 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
                 "repos": list(spec.repos),
                 "paths": list(spec.paths),
                 "infer_failures": spec.infer_failures,
+                "configured": True,  # declared: no longer one intake created (admin list)
             },
         )
         environments = applier.upsert(

@@ -12,7 +12,7 @@ from itertools import islice
 from typing import Any
 
 from dora import bulk
-from dora.estate import EstateCache
+from dora.estate import EstateCache, UnknownServices
 from dora.generation import facts_changed
 from dora.json_checks import json_fault, json_loads
 from dora.retry import atomic_retry
@@ -536,6 +536,10 @@ class IntakeReport:
     counts: dict[str, int] = field(
         default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
     )
+    # Services without configuration that stored events named (DORA_UNKNOWN_SERVICES warn or
+    # reject): kept even when the items are not (import_events prints them).
+    unconfigured_services: set[str] = field(default_factory=set)
+    refused_services: set[str] = field(default_factory=set)  # unknown, their events rejected
 
     def add(self, item: ItemResult) -> None:
         self.items.append(item)
@@ -571,6 +575,7 @@ def events_record(
     defer_derivation: bool = False,
     sent_by: str = "",
     allowed: Callable[[Event], str | None] | None = None,
+    unknown_services: str | None = None,
 ) -> IntakeReport:
     """Validate and upsert events, then re-derive the facts they touch.
 
@@ -586,12 +591,15 @@ def events_record(
     `sent_by` is stored with each event (who sent it: token:<name>, webhook:<source>, ...);
     `allowed` says why a valid event may not be stored by this sender (a token's limits), or
     None: such an event is rejected with that reason.
+    `unknown_services` (create, warn or reject; None: DORA_UNKNOWN_SERVICES and its default)
+    says what an event naming a service that does not exist does (dora.estate.UnknownServices).
     """
     from dora import derive  # derive imports the models this module writes; keep the edge one-way
 
     now = now or datetime.now(UTC)
     report = IntakeReport()
     estate = EstateCache()  # services, environments, targets: looked up once per call
+    services = UnknownServices(unknown_services)
     offset = since_derived = 0
     for chunk in batches(events, batch_size):
         valid: list[tuple[int, Event]] = []
@@ -607,6 +615,7 @@ def events_record(
             except EventInvalid as exc:
                 report.add(ItemResult(index=i, status="rejected", reason=str(exc)))
         offset += len(chunk)
+        valid, service_warnings = _services_check(valid, services, report)
 
         def batch_store(valid: list[tuple[int, Event]] = valid) -> list[str]:
             statuses, touched = _records_upsert(
@@ -620,7 +629,10 @@ def events_record(
         statuses = atomic_retry(batch_store, on_retry=estate.forget)
         warnings = _unknown_sha_warnings([e for _, e in valid]) if keep_items else {}
         for (i, event), status in zip(valid, statuses, strict=True):
-            warning = warnings.get(event.key)
+            warning = "; ".join(
+                w for w in (service_warnings.get(event.key), warnings.get(event.key)) if w
+            )
+            warning = warning or None
             if status == "stale":
                 status, warning = "unchanged", _STALE_WARNING.format(when=event.source_time)
             item = ItemResult(index=i, status=status, key=":".join(event.key), warning=warning)
@@ -639,6 +651,40 @@ def events_record(
     if keep_items:
         report.items.sort(key=lambda item: item.index)
     return report
+
+
+def _services_check(
+    valid: list[tuple[int, Event]], services: UnknownServices, report: IntakeReport
+) -> tuple[list[tuple[int, Event]], dict[tuple[str, str, str], str]]:
+    """The events of a batch that may be stored, and their warnings, by what their service is
+    (DORA_UNKNOWN_SERVICES); the others are rejected into `report`. Nothing else is lost."""
+    from dora.records import SERVICE_TYPES
+
+    rejections, warnings = services.check(
+        e.fields["service"] for _, e in valid if e.type in SERVICE_TYPES
+    )
+    report.unconfigured_services |= set(warnings)
+    report.refused_services |= set(rejections)
+    if not rejections and not warnings:
+        return valid, {}
+    kept: list[tuple[int, Event]] = []
+    warned: dict[tuple[str, str, str], str] = {}
+    for i, event in valid:
+        name = event.fields.get("service") if event.type in SERVICE_TYPES else None
+        if name in rejections:
+            reason = rejections[name]
+            repo = event.fields.get("repo", "")
+            if repo and repo.rsplit("/", 1)[-1] == name:  # the GitHub adapter's fallback name
+                reason += (
+                    f" A source names a service after its repository when no service lists "
+                    f"it: add {repo} to a service's repos."
+                )
+            report.add(ItemResult(index=i, status="rejected", reason=reason))
+            continue
+        if name in warnings:
+            warned[event.key] = warnings[name]
+        kept.append((i, event))
+    return kept, warned
 
 
 def _supersedes(new: Event, old: tuple[str, datetime | None]) -> bool:
@@ -707,7 +753,9 @@ def _records_upsert(
         state[key] = (event.digest, event.source_time)
     changed = [e for k, e in winners.items() if stored[k] in ("created", "updated")]
     if changed:
-        records.records_store(changed, estate=estate or EstateCache(), touched=touched)
+        records.records_store(
+            changed, estate=estate or EstateCache(), touched=touched, now=now, sent_by=sent_by
+        )
     return statuses, touched
 
 

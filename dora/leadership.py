@@ -22,6 +22,7 @@ from django.db.models import Count, Q
 
 from dora import dashboards as dash
 from dora import estate_matrix as em
+from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.levels import DEFAULT_BENCHMARK
 from dora.models import GateDecision
 from dora.report import (
@@ -584,6 +585,8 @@ CSV_HEADER = (
     "previous_level",
     "change",
     "significant",
+    "definitions_version",  # the definitions the figures follow (docs/DEFINITIONS.md)
+    "definitions_url",
 )
 
 
@@ -597,9 +600,10 @@ def _csv_number(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-def report_csv(report: LeadershipReport) -> str:
+def report_csv(report: LeadershipReport, *, definitions_url: str = DEFINITIONS_URL) -> str:
     """One row per team x figure (the organisation first), both periods, raw numbers: seconds
-    for durations, 0..1 for rates, rollouts per week for frequency."""
+    for durations, 0..1 for rates, rollouts per week for frequency; each row names the
+    definitions version and where it is explained (absolute when the caller knows the host)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
@@ -628,6 +632,8 @@ def report_csv(report: LeadershipReport) -> str:
                     prev.level or "",
                     "" if row.comparison.direction == "none" else row.comparison.text,
                     significance_words(row.comparison.significant),
+                    DEFINITIONS_VERSION,
+                    definitions_url,
                 )
             )
     return out.getvalue()

@@ -59,12 +59,44 @@ class Service(models.Model):
     infer_failures = models.BooleanField(
         default=True, help_text="link unlinked incidents to the nearest rollout within 24 h"
     )
+    # Declared by apply_config or saved in the admin; a service event intake created on first
+    # sight is not (DORA_UNKNOWN_SERVICES), and keeps the event that named it first.
+    # Database defaults: a process of the version before (a rolling upgrade) still creates rows.
+    configured = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="declared by apply_config or the admin (not created by intake)",
+    )
+    first_event_at = models.DateTimeField(
+        null=True, blank=True, help_text="when intake created it: the first event naming it"
+    )
+    first_event_type = models.CharField(max_length=20, blank=True, default="", db_default="")
+    first_event_key = models.CharField(
+        max_length=600, blank=True, default="", db_default="", help_text="source:type:id"
+    )
+    first_event_sent_by = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class UnconfiguredServiceManager(models.Manager["UnconfiguredService"]):
+    def get_queryset(self) -> models.QuerySet[UnconfiguredService]:
+        return super().get_queryset().filter(configured=False)
+
+
+class UnconfiguredService(Service):
+    """Services intake created from an event (admin: "Services without configuration")."""
+
+    objects = UnconfiguredServiceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "service without configuration"
+        verbose_name_plural = "services without configuration"
 
 
 class Environment(models.Model):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dora import bulk
-from dora.estate import EstateCache
+from dora.estate import EstateCache, FirstEvent
 from dora.instances import automation_instances_refresh
 from dora.models import (
     AutomationRun,
@@ -28,6 +28,8 @@ Row = tuple[Any, ...]
 
 
 RawKey = tuple[str, str, str]
+# The event types that name a service (and an environment): they place records in the estate.
+SERVICE_TYPES = ("deployment", "incident", "automation_run")
 
 # An arriving version replaces the stored one when its content differs, unless both say when
 # their source last changed them and the stored one is the later (CONTRACT §1): a replayed or
@@ -100,12 +102,24 @@ def raw_store(events: list[Event], *, now: datetime, sent_by: str = "") -> dict[
     return statuses
 
 
-def records_store(events: list[Event], *, estate: EstateCache, touched: Touched) -> None:
+def records_store(
+    events: list[Event],
+    *,
+    estate: EstateCache,
+    touched: Touched,
+    now: datetime | None = None,
+    sent_by: str = "",
+) -> None:
     by_type: dict[str, list[Event]] = defaultdict(list)
+    first_events: dict[str, FirstEvent] = {}
     for event in events:
         by_type[event.type].append(event)
-    placed = [e.fields for t in ("deployment", "incident", "automation_run") for e in by_type[t]]
+        name = event.fields.get("service") if event.type in SERVICE_TYPES else None
+        if name is not None and name not in first_events and now is not None:
+            first_events[name] = FirstEvent(now, event.type, ":".join(event.key), sent_by)
+    placed = [e.fields for t in SERVICE_TYPES for e in by_type[t]]
     estate.prepare(
+        first_events=first_events,
         services={f["service"] for f in placed},
         environments={f["environment"] for f in placed if "environment" in f},
         targets={

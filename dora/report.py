@@ -18,7 +18,7 @@ import pandas as pd
 from django.db import connection, connections
 
 from dora import selectors
-from dora.metrics import DEFINITIONS_VERSION
+from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.estate import (
     AutomationEvidence,
     AutomationLag,
@@ -474,6 +474,8 @@ class MetricsComputation(DoraFigures):
     def report(self) -> dict[str, Any]:
         return {
             "definitions_version": DEFINITIONS_VERSION,
+            # The path on this server: the API and the command answer the same JSON.
+            "definitions_url": DEFINITIONS_URL,
             "window": {"since": iso(self.since), "until": iso(self.until)},
             "benchmark": str(self.benchmark),
             "scope": self.scope.as_dict(),

@@ -83,6 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dora.web.definitions.definitions_context",  # every page's footer
             ]
         },
     }
@@ -328,6 +329,16 @@ SPECTACULAR_SETTINGS = {
 DORA_MAX_BODY_BYTES = env.int("DORA_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = DORA_MAX_BODY_BYTES
 DORA_MAX_EVENTS_PER_REQUEST = env.int("DORA_MAX_EVENTS_PER_REQUEST", default=5000)
+# An event naming a service that does not exist (CONTRACT §1, dora.estate.UnknownServices):
+# "create" it (the demo's choice), "warn" (create it, answer the item with a warning, list it in
+# the admin's "Services without configuration") or "reject" the item naming the known services.
+# Unset: "reject" once apply_config (or the admin) has declared any service, else "create".
+DORA_UNKNOWN_SERVICES = env("DORA_UNKNOWN_SERVICES", default="").strip().lower()
+if DORA_UNKNOWN_SERVICES not in ("", "create", "warn", "reject"):
+    raise ImproperlyConfigured(
+        f"DORA_UNKNOWN_SERVICES={DORA_UNKNOWN_SERVICES!r}: use create, warn or reject "
+        "(or leave it unset: reject once a service is configured, else create)"
+    )
 
 # GitHub webhook sources: POST /webhooks/github is the source "github", /webhooks/github/<name>
 # any other. Each names the environment variable holding its secret (never the secret itself);

@@ -6,8 +6,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from dora.web import dashboards as dashboard_views
+from dora.web import definitions, gate_pages
 from dora.web import estate as estate_views
-from dora.web import gate_pages
 from dora.web import leadership as leadership_views
 from dora.web import views as web_views
 from ingest.webhooks import github_webhook
@@ -15,6 +15,8 @@ from ingest.webhooks import github_webhook
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("healthz", web_views.healthz, name="healthz"),
+    path("definitions/", definitions.definitions_page, name="definitions"),
+    path("definitions.md", definitions.definitions_text, name="definitions-text"),
     path("readyz", web_views.readyz, name="readyz"),
     path(
         "accounts/login/",

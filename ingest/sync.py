@@ -93,12 +93,18 @@ class SyncResult:
         default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
     )
     http: dict[str, Any] = field(default_factory=dict)
+    # DORA_UNKNOWN_SERVICES: services the events named that are not declared (warn), or that do
+    # not exist and whose events were rejected (reject).
+    unconfigured_services: set[str] = field(default_factory=set)
+    refused_services: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "repositories": self.repositories,
             "objects": dict(self.objects),
             "events": dict(self.events),
+            "unconfigured_services": sorted(self.unconfigured_services),
+            "refused_services": sorted(self.refused_services),
             **self.http,
         }
 
@@ -298,6 +304,8 @@ class GitHubSync:
             )
             for status, n in report.counts.items():
                 self.result.events[status] += n
+            self.result.unconfigured_services |= report.unconfigured_services
+            self.result.refused_services |= report.refused_services
             self.result.objects[stream.name] = self.result.objects.get(stream.name, 0) + len(
                 objects
             )

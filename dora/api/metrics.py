@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dora.api.auth import scope_required, token_access
+from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.levels import BENCHMARK_YEARS
 from dora.models import ApiToken
 from dora.report import (
@@ -77,6 +78,7 @@ _REPORT = OpenApiResponse(
         "MetricsReport",
         {
             "definitions_version": serializers.CharField(),
+            "definitions_url": serializers.CharField(),
             "window": serializers.DictField(),
             "benchmark": serializers.CharField(),
             "scope": serializers.DictField(),
@@ -205,6 +207,8 @@ class MetricItemsApi(APIView):
             200: inline_serializer(
                 "MetricItems",
                 {
+                    "definitions_version": serializers.CharField(),
+                    "definitions_url": serializers.CharField(),
                     "count": serializers.IntegerField(),
                     "next": serializers.URLField(allow_null=True),
                     "previous": serializers.URLField(allow_null=True),
@@ -249,4 +253,11 @@ class MetricItemsApi(APIView):
                     f"{len(items)} items: pages run from 1 to {pages.num_pages}",
                 )
             )
-        return paginator.get_paginated_response(page)
+        response = paginator.get_paginated_response(page)
+        # The items follow the report's definitions: named first, as in the report.
+        response.data = {
+            "definitions_version": DEFINITIONS_VERSION,
+            "definitions_url": DEFINITIONS_URL,
+            **response.data,
+        }
+        return response

@@ -4,4 +4,8 @@ One module per family; every function takes the window `[since, until)` as aware
 and returns frozen dataclasses whose `as_dict()` gives the CONTRACT §4 JSON for that figure.
 """
 
-DEFINITIONS_VERSION = "1"
+# The definitions every figure follows, and where they are explained (docs/DEFINITIONS.md, served
+# at /definitions/): pages name them in their footer, exports beside their figures.
+DEFINITIONS_VERSION = "2"
+DEFINITIONS_PATH = "/definitions/"
+DEFINITIONS_URL = f"{DEFINITIONS_PATH}#version-{DEFINITIONS_VERSION}"  # the path on the server

@@ -18,10 +18,12 @@ from django.views.decorators.http import require_GET
 
 from dora import charts
 from dora import leadership as lead
+from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK
 from dora.report import ParameterError
 from dora.web.access import dashboard_view, is_leader
 from dora.web.dashboards import _bad_request, _chart, _page_links
+from dora.web.definitions import definitions_url
 from dora.web.snapshots import page_snapshot
 
 SVG_BAR_WIDTH = 320
@@ -179,11 +181,17 @@ def _pdf_fetcher() -> Any:
     return URLFetcher(allowed_protocols=("data",))
 
 
-def report_pdf_bytes(report: lead.LeadershipReport) -> bytes:
-    """The report rendered by WeasyPrint from templates/dora/leadership_pdf.html."""
+def report_pdf_bytes(report: lead.LeadershipReport, *, definitions: str = DEFINITIONS_URL) -> bytes:
+    """The report rendered by WeasyPrint from templates/dora/leadership_pdf.html; its last line
+    names the definitions version and `definitions`, where they are explained."""
     from weasyprint import HTML
 
-    html = render_to_string("dora/leadership_pdf.html", _context(report))
+    context = {
+        **_context(report),
+        "definitions_version": DEFINITIONS_VERSION,
+        "definitions_url": definitions,
+    }
+    html = render_to_string("dora/leadership_pdf.html", context)
     return HTML(string=html, url_fetcher=_pdf_fetcher()).write_pdf()
 
 
@@ -195,7 +203,10 @@ def leadership_pdf(request: HttpRequest) -> HttpResponse:
         report = _report(request, download=True)
     except ParameterError as exc:
         return _bad_request(request, exc)
-    response = HttpResponse(report_pdf_bytes(report), content_type="application/pdf")
+    response = HttpResponse(
+        report_pdf_bytes(report, definitions=definitions_url(request)),
+        content_type="application/pdf",
+    )
     response["Content-Disposition"] = f'attachment; filename="{_filename(report, "pdf")}"'
     return response
 
@@ -208,6 +219,9 @@ def leadership_csv(request: HttpRequest) -> HttpResponse:
         report = _report(request, download=True)
     except ParameterError as exc:
         return _bad_request(request, exc)
-    response = HttpResponse(lead.report_csv(report), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(
+        lead.report_csv(report, definitions_url=definitions_url(request)),
+        content_type="text/csv; charset=utf-8",
+    )
     response["Content-Disposition"] = f'attachment; filename="{_filename(report, "csv")}"'
     return response

@@ -246,14 +246,20 @@ def test_gate_decision_rows_expand_to_checks_and_link_a_pipeline_url(demo) -> No
     assert "token:ci" in first
 
 
-def pdf_page_count(body: bytes) -> int:
-    """The /Count of the PDF's page tree, read through its (deflated) object streams."""
+def pdf_texts(body: bytes) -> list[bytes]:
+    """The PDF's bytes and each of its (deflated) streams, inflated."""
     texts = [body]
     for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", body, flags=re.S):
         try:
             texts.append(zlib.decompress(stream))
         except zlib.error:
             continue
+    return texts
+
+
+def pdf_page_count(body: bytes) -> int:
+    """The /Count of the PDF's page tree, read through its (deflated) object streams."""
+    texts = pdf_texts(body)
     counts = [
         int(n) for text in texts for n in re.findall(rb"/Type\s*/Pages\b[^>]*?/Count\s+(\d+)", text)
     ]

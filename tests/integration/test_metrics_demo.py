@@ -69,7 +69,7 @@ def test_metrics_json_on_the_demo_estate_has_every_contract_key() -> None:
     call_command("metrics", "--format", "json", "--until", NOW, stdout=out)
     report = json.loads(out.getvalue())
 
-    assert report["definitions_version"] == "1"
+    assert report["definitions_version"] == "2"
     assert set(report["window"]) == {"since", "until"} and report["benchmark"] == "2024"
     assert {"services", "team"} <= set(report["scope"])
     for key, fields in KEYS.items():

@@ -103,7 +103,7 @@ def test_metrics_one_service_end_to_end() -> None:
 
     report = metrics("--service", "shop", *WINDOW)
 
-    assert report["definitions_version"] == "1"
+    assert report["definitions_version"] == "2"
     assert report["window"] == {"since": "2026-03-01T09:00:00Z", "until": "2026-03-09T09:00:00Z"}
     assert report["benchmark"] == "2024"
     assert report["scope"]["services"] == ["shop"] and report["scope"]["team"] is None
@@ -350,8 +350,8 @@ def test_metrics_table_and_csv_list_every_figure() -> None:
     out = io.StringIO()
     call_command("metrics", "--service", "shop", *WINDOW, "--format", "csv", stdout=out)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "figure,value,n,level"
-    assert "lead_time,36000.0,3," in lines
+    assert lines[0] == "figure,value,n,level,definitions_version"
+    assert "lead_time,36000.0,3,,2" in lines  # no level below the badge minimum; definitions v2
 
 
 def test_metrics_default_window_is_twelve_weeks_before_now() -> None:

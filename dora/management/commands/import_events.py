@@ -115,6 +115,14 @@ class Command(BaseCommand):
             f"{counts['unchanged']} unchanged, {counts['rejected']} rejected "
             f"in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} events/s)"
         )
+        if report.unconfigured_services:
+            names = sorted(report.unconfigured_services)
+            shown = ", ".join(names[:20]) + (f" … ({len(names)} in all)" if len(names) > 20 else "")
+            self.stderr.write(
+                f"warning: events named {len(names)} service(s) without configuration: {shown}; "
+                "declare them (apply_config, the admin) or correct their names (the admin lists "
+                "services without configuration)"
+            )
         missing = MissingCommit.objects.values("sha").distinct().count()
         if missing:
             self.stderr.write(

@@ -64,9 +64,10 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report, indent=2, allow_nan=False))
         elif options["format"] == "csv":
             writer = csv.writer(self.stdout, lineterminator="\n")
-            writer.writerow(["figure", "value", "n", "level"])
+            writer.writerow(["figure", "value", "n", "level", "definitions_version"])
+            version = report["definitions_version"]
             for row in summary_rows(report):
-                writer.writerow([row["figure"], row["value"], row["n"], row["level"]])
+                writer.writerow([row["figure"], row["value"], row["n"], row["level"], version])
         else:
             self.table_write(report)
 
@@ -80,7 +81,8 @@ class Command(BaseCommand):
         window = report["window"]
         self.stdout.write(
             f"{who} ({scope['tier']}), {window['since']} .. {window['until']}, "
-            f"benchmark {report['benchmark']}"
+            f"benchmark {report['benchmark']}, definitions v{report['definitions_version']} "
+            f"({report['definitions_url']})"
         )
         rows = [
             (r["figure"], r["value_text"], "" if r["n"] is None else str(r["n"]), r["level"] or "-")

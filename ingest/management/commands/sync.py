@@ -45,6 +45,17 @@ class Command(BaseCommand):
                 f"{summary['api_calls']} API calls ({summary['not_modified']} not modified), "
                 f"rate budget {summary['rate_remaining']}/{summary['rate_limit']}"
             )
+            if summary["refused_services"]:
+                self.stderr.write(
+                    f"{source.name}: events of unknown services rejected "
+                    f"(DORA_UNKNOWN_SERVICES): {', '.join(summary['refused_services'])}; list "
+                    "their repositories in a service's repos (apply_config) to record them"
+                )
+            if summary["unconfigured_services"]:
+                self.stderr.write(
+                    f"{source.name}: services without configuration: "
+                    f"{', '.join(summary['unconfigured_services'])} (the admin lists them)"
+                )
         if failed:
             raise CommandError(f"{failed} source(s) failed; see above.")
 

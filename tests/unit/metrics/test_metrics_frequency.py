@@ -206,7 +206,7 @@ def test_short_window_uses_every_week_it_touches() -> None:
 def test_definitions_version() -> None:
     from dora.metrics import DEFINITIONS_VERSION
 
-    assert DEFINITIONS_VERSION == "1"
+    assert DEFINITIONS_VERSION == "2"
 
 
 def test_window_edges_finer_than_the_column_unit() -> None:
