@@ -16,7 +16,7 @@ def services_configured_mark(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dora', '0014_apitoken_limits_db_default'),
+        ('dora', '0015_change_landed_commits'),
     ]
 
     operations = [
