@@ -10,6 +10,9 @@ from datetime import datetime, timedelta
 from django.db import models
 from django.db.models import Q
 
+# METRICS §2: a target a service has not deployed to for this long is retired (per environment).
+TARGET_IDLE_AFTER = timedelta(days=90)
+
 
 class Tier(models.TextChoices):
     DEVELOPMENT = "development"
@@ -55,6 +58,15 @@ class Service(models.Model):
     infer_failures = models.BooleanField(
         default=True, help_text="link unlinked incidents to the nearest rollout within 24 h"
     )
+    depends_on = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="dependents",
+        limit_choices_to={"kind": "infra"},
+        help_text="infra stacks the service runs on (transitively): what the promotion gate's "
+        "source_fresh and infra_parity judge besides its own deploy pipeline",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -71,6 +83,12 @@ class Environment(models.Model):
     )
     order = models.IntegerField(default=0, help_text="position in the promotion path")
     stale_after = models.DurationField(default=timedelta(days=7))
+    target_idle_after = models.DurationField(
+        default=TARGET_IDLE_AFTER,
+        db_default=TARGET_IDLE_AFTER,
+        help_text="a target with no successful deployment of a service for this long is no "
+        "longer one of its active targets (unless targets are configured)",
+    )
 
     class Meta:
         ordering = ["order", "name"]

@@ -28,7 +28,14 @@ from dora.web.dashboards import _bad_request, _chart
 from dora.web.snapshots import page_snapshot
 
 # Frames each tier's computation reads (read at once on PostgreSQL outside a transaction).
-ESTATE_FRAMES = ("live_deployments", "automation_runs", "configured_targets", "stale_after")
+ESTATE_FRAMES = (
+    "live_deployments",
+    "automation_runs",
+    "deploy_pipelines",
+    "configured_targets",
+    "stale_after",
+    "idle_after",
+)
 
 
 def estate_scope(access: Access, team: str | None) -> Scope | None:
