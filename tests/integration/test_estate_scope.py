@@ -21,36 +21,21 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from rest_framework.test import APIClient
 
 from dora.config import ConfigError, config_apply, config_load
 from dora.models import ApiToken, Service
 from tests.builders import commit, deployment, when
+from tests.integration.test_request_bounds import post_events, token_client
 
 pytestmark = pytest.mark.django_db
-EVENTS = "/api/v1/events"
 GATE = "/api/v1/gates/promotion"
 NOW = datetime.now(UTC)
 H, D = 3600.0, 86400.0
 
 
-def client(scope: str) -> APIClient:
-    api = APIClient()
-    _, raw = ApiToken.issue(name=f"estate-{scope}", scope=scope)
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return api
-
-
-def send(events: list[dict[str, Any]]) -> None:
-    response = client(ApiToken.Scope.INGEST).generic(
-        "POST", EVENTS, json.dumps(events), content_type="application/json"
-    )
-    assert response.status_code == 200, response.json()
-
-
 def gate(service: str = "shop", version: str = "v2") -> tuple[int, dict[str, dict[str, Any]]]:
     body = {"service": service, "version": version, "from": "staging", "to": "production"}
-    response = client(ApiToken.Scope.GATE).generic(
+    response = token_client(ApiToken.Scope.GATE).generic(
         "POST", GATE, json.dumps(body), content_type="application/json"
     )
     assert response.status_code in (200, 409), response.json()
@@ -117,7 +102,7 @@ def five_weekly_releases() -> None:
     """v1 (c1) to eu at T0 and us an hour later; five weeks on, v2 (c2, authored a day before)
     to eu at T0 + 35 d and us 5 h after."""
     config_apply(config_load(FIVE_WEEKLY))
-    send(
+    post_events(
         [
             commit("c1", hours=-48),
             commit("c2", ["c1"], hours=34 * 24),
@@ -161,7 +146,16 @@ def test_target_idle_after_is_configured_per_environment_and_rederives() -> None
     assert report["lead_time_all_targets"]["p50_seconds"] == 24 * H
 
 
-GATE_ESTATE = """\
+STAGING_PRODUCTION = """\
+environments:
+  - name: staging
+    tier: staging
+    stale_after: 7d
+  - name: production
+    tier: production
+"""
+GATE_ESTATE = (
+    """\
 services:
   - name: shop
     depends_on: [k8s]
@@ -172,30 +166,17 @@ services:
     kind: infra
   - name: dns
     kind: infra
-environments:
-  - name: staging
-    tier: staging
-    stale_after: 7d
-  - name: production
-    tier: production
 """
+    + STAGING_PRODUCTION
+)
 
 
-PLAIN_ESTATE = """\
-services:
-  - name: shop
-environments:
-  - name: staging
-    tier: staging
-    stale_after: 7d
-  - name: production
-    tier: production
-"""
+PLAIN_ESTATE = "services:\n  - name: shop\n" + STAGING_PRODUCTION
 
 
 def test_the_gate_counts_a_region_idle_for_40_days_as_a_target_to_reach() -> None:
     config_apply(config_load(PLAIN_ESTATE))
-    send(
+    post_events(
         [
             deploy("s-us-v1", "v1", "staging", target="us", days=40),
             deploy("s-eu-v1", "v1", "staging", target="eu", days=40),
@@ -220,7 +201,7 @@ def test_the_gate_counts_a_region_idle_for_40_days_as_a_target_to_reach() -> Non
 
 def test_a_staging_environment_nobody_deployed_to_for_nine_days_fails_source_fresh() -> None:
     config_apply(config_load(PLAIN_ESTATE))
-    send(
+    post_events(
         [
             deploy("s-v2", "v2", "staging", days=9),
             deploy("p-v1", "v1", "production", days=20),
@@ -241,26 +222,18 @@ def test_a_staging_environment_nobody_deployed_to_for_nine_days_fails_source_fre
     )
 
 
-LAG_ESTATE = """\
-services:
-  - name: shop
-  - name: network
-    kind: infra
-environments:
-  - name: staging
-    tier: staging
-    stale_after: 7d
-  - name: production
-    tier: production
-    stale_after: 7d
-"""
+LAG_ESTATE = (
+    "services:\n  - name: shop\n  - name: network\n    kind: infra\n"
+    + STAGING_PRODUCTION
+    + "    stale_after: 7d\n"
+)
 
 
 def lag_history() -> str:
     """Runs and deployments before U = T0 + 10 d; returns U."""
     config_apply(config_load(LAG_ESTATE))
     day = 24.0
-    send(
+    post_events(
         [
             {
                 "type": "automation_run",
@@ -323,7 +296,7 @@ def test_automation_lag_of_a_named_tier_and_through_the_api() -> None:
     until = lag_history()
 
     production = metrics("--until", until, "--tier", "production")["automation_lag"]
-    response = client(ApiToken.Scope.READ).get("/api/v1/metrics", {"until": until})
+    response = token_client(ApiToken.Scope.READ).get("/api/v1/metrics", {"until": until})
 
     # production only: 1 d, 1.25 d, 1.5 d -> p50 1.25 d, nothing stale.
     assert [i["lag_seconds"] for i in production["instances"]] == [1 * D, 1.5 * D, 1.25 * D]
@@ -343,7 +316,7 @@ def depends_on_estate() -> None:
     """shop runs on k8s, which runs on network; dns is nobody's. In staging: network last
     applied 9 days ago, dns 20 days ago, k8s a day ago; shop v2 deployed 3 hours ago."""
     config_apply(config_load(GATE_ESTATE))
-    send(
+    post_events(
         [
             deploy("s-v2", "v2", "staging", hours=3),
             deploy("p-v1", "v1", "production", days=2),
@@ -373,7 +346,7 @@ def test_source_fresh_judges_the_stacks_a_service_depends_on_transitively() -> N
 
 def test_a_stale_stack_nobody_depends_on_blocks_no_promotion_unless_stacks_all() -> None:
     depends_on_estate()
-    send([apply_run("net-s2", "network", "staging", hours=1)])
+    post_events([apply_run("net-s2", "network", "staging", hours=1)])
 
     allowed, checks = gate()
     config_apply(
@@ -397,7 +370,7 @@ def test_infra_parity_compares_only_the_stacks_the_service_depends_on() -> None:
     config_apply(
         config_load(GATE_ESTATE + "gates:\n  rules:\n    - checks: {infra_parity: block}\n")
     )
-    send(
+    post_events(
         [
             deploy("s-v2", "v2", "staging", hours=3),
             deploy("p-v1", "v1", "production", days=2),
