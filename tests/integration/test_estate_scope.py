@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from dora.config import ConfigError, config_apply, config_load
 from dora.models import ApiToken, Service
@@ -420,3 +422,26 @@ def test_apply_config_sets_depends_on_and_names_what_is_wrong() -> None:
     with pytest.raises(ConfigError, match="depends_on 'shop': 'shop' is of kind app, not infra"):
         web = "  - name: web\n    depends_on: [shop]\n  - name: dns\n"
         config_apply(config_load(GATE_ESTATE.replace("  - name: dns\n", web)))
+
+
+def test_the_gate_reads_with_the_same_statements_however_many_stacks_a_service_rests_on() -> None:
+    depends_on_estate()
+    with CaptureQueriesContext(connection) as few:
+        gate()
+    stacks = [f"stack-{i}" for i in range(6)]
+    more = GATE_ESTATE.replace("depends_on: [k8s]", f"depends_on: [k8s, {', '.join(stacks)}]")
+    more = more.replace(
+        "services:\n", "services:\n" + "".join(f"  - name: {s}\n    kind: infra\n" for s in stacks)
+    )
+    config_apply(config_load(more))
+    post_events([apply_run(f"{s}-s", s, "staging", days=1) for s in stacks])
+    with CaptureQueriesContext(connection) as many:
+        _, checks = gate()
+
+    # network is still stale; the detail names the eight stacks judged; the statements are the
+    # same.
+    assert checks["source_fresh"]["detail"].endswith(
+        "infra stacks k8s, network, stack-0, stack-1, stack-2, stack-3, stack-4, stack-5 "
+        "(depends_on)"
+    )
+    assert len(many.captured_queries) == len(few.captured_queries)
