@@ -348,12 +348,16 @@ class MetricsComputation(DoraFigures):
         return selectors.deploy_pipelines_frame(self.scope, until=self.until)
 
     @cached_property
-    def stale_after(self) -> dict[str, timedelta]:
-        return selectors.stale_after_by_environment(self.scope)
+    def environment_settings(self) -> selectors.EnvironmentSettings:
+        return selectors.environment_settings()
 
-    @cached_property
+    @property
+    def stale_after(self) -> dict[str, timedelta]:
+        return self.environment_settings.stale_after
+
+    @property
     def idle_after(self) -> dict[str, timedelta]:
-        return selectors.idle_after_by_environment(self.scope)
+        return self.environment_settings.idle_after
 
     @cached_property
     def stream_reads(self) -> selectors.ValueStreamReads:
@@ -388,8 +392,7 @@ class MetricsComputation(DoraFigures):
         "failure_links",
         "automation_runs",
         "deploy_pipelines",
-        "stale_after",
-        "idle_after",
+        "environment_settings",
         "first_rollout_at",
     )
 

@@ -724,57 +724,60 @@ def deploy_pipelines_frame(scope: Scope, *, until: datetime) -> pd.DataFrame:
     """Each deploy pipeline (a service's deployments to one target of an environment) as of
     `until`, in the scope's tier when it names one, else in every environment (automation lag,
     METRICS §4.3): service, environment, target, configured (the target is configured),
-    last_success_at (its latest successful deployment). One grouped read over the deployments'
-    ids, names joined after."""
+    last_success_at (its latest successful deployment). One statement: the deployments grouped
+    by their ids (deployment_target_success_idx), the names joined to the groups after."""
     queryset = Deployment.objects.filter(
         _service_q(scope), _estate_tier_q(scope), status="success", finished_at__lt=until
     )
     if scope.target:
         queryset = queryset.filter(target__name=scope.target)
     grouped = (
-        queryset.values("service_id", "environment_id", "target_id")
+        queryset.values("service_id", "target_id")
         .annotate(last_success_at=Max("finished_at"))
         .order_by()
     )
-    rows = list(grouped)
-    if not rows:
-        frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in PIPELINE_COLUMNS})
-    else:
-        services = dict(
-            Service.objects.filter(id__in={r["service_id"] for r in rows}).values_list("id", "name")
-        )
-        targets = {
-            pk: (env, name, configured)
-            for pk, env, name, configured in Target.objects.filter(
-                id__in={r["target_id"] for r in rows}
-            ).values_list("id", "environment__name", "name", "configured")
-        }
-        frame = pd.DataFrame.from_records(
-            [
-                (
-                    services[r["service_id"]],
-                    *targets[r["target_id"]],
-                    r["last_success_at"],
-                )
-                for r in rows
-            ],
-            columns=PIPELINE_COLUMNS,
-        )
+    try:
+        base, params = grouped.query.sql_with_params()
+    except EmptyResultSet:
+        base, params = "", ()
+    rows: list[tuple[Any, ...]] = []
+    if base:
+        with connections[grouped.db].cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT s.name, e.name, t.name, t.configured, g.last_success_at
+                FROM ({base}) g
+                JOIN dora_service s ON s.id = g.service_id
+                JOIN dora_target t ON t.id = g.target_id
+                JOIN dora_environment e ON e.id = t.environment_id
+                """,  # noqa: S608 (base is Django's SQL, values are parameters)
+                params,
+            )
+            rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=PIPELINE_COLUMNS)
     frame["last_success_at"] = pd.to_datetime(frame["last_success_at"], utc=True)
     frame["configured"] = frame["configured"].astype(bool)
     return frame
 
 
-def stale_after_by_environment(scope: Scope) -> dict[str, timedelta]:
-    """Each environment's configured `stale_after` (automation lag; every environment, as the
-    figure may cover them all)."""
-    return dict(Environment.objects.values_list("name", "stale_after").order_by())
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """Each environment's `stale_after` (automation lag) and `target_idle_after` (active
+    targets: version spread, deploy pipelines), by name: every environment, as automation lag
+    may cover them all."""
+
+    stale_after: dict[str, timedelta]
+    idle_after: dict[str, timedelta]
 
 
-def idle_after_by_environment(scope: Scope) -> dict[str, timedelta]:
-    """Each environment's `target_idle_after` (active targets: version spread, deploy
-    pipelines)."""
-    return dict(Environment.objects.values_list("name", "target_idle_after").order_by())
+def environment_settings() -> EnvironmentSettings:
+    rows = list(
+        Environment.objects.values_list("name", "stale_after", "target_idle_after").order_by()
+    )
+    return EnvironmentSettings(
+        stale_after={name: stale for name, stale, _ in rows},
+        idle_after={name: idle for name, _, idle in rows},
+    )
 
 
 @dataclass(frozen=True)
