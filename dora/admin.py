@@ -95,6 +95,8 @@ class ServiceAdmin(admin.ModelAdmin):
     search_fields = ("name", "team__name")
     list_select_related = ("team",)
     autocomplete_fields = ("team",)
+    # The infra stacks the service runs on (the promotion gate judges them with its pipeline).
+    filter_horizontal = ("depends_on",)
 
     readonly_fields = (
         "configured",
@@ -150,7 +152,15 @@ class TargetInline(admin.TabularInline):
 
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
-    list_display = ("name", "tier", "tier_configured", "order", "stale_after", "target_count")
+    list_display = (
+        "name",
+        "tier",
+        "tier_configured",
+        "order",
+        "stale_after",
+        "target_idle_after",
+        "target_count",
+    )
     list_filter = ("tier", "tier_configured")
     search_fields = ("name",)
     inlines = (TargetInline,)

@@ -29,9 +29,10 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from dora.derive import pairs_mark
 from dora.estate import _DEFAULT_ORDER, tier_for_name
-from dora.gates import severity_rank
+from dora.gates import STACKS_CHOICES, severity_rank
 from dora.generation import facts_changed
 from dora.models import (
+    TARGET_IDLE_AFTER,
     AutomationRun,
     Deployment,
     Environment,
@@ -68,8 +69,10 @@ class ServiceSpec:
     repos: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
     infer_failures: bool = True
+    depends_on: tuple[str, ...] = ()  # infra stacks it runs on
     line: int = field(default=0, compare=False)
     team_line: int = field(default=0, compare=False)
+    depends_on_line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class EnvironmentSpec:
     order: int | None = None  # None: the tier's default position
     stale_after: timedelta = DEFAULT_STALE_AFTER
     targets: tuple[str, ...] = ()
+    target_idle_after: timedelta = TARGET_IDLE_AFTER
     line: int = field(default=0, compare=False)
 
 
@@ -129,6 +133,7 @@ class CheckSpec:
     stale_after: timedelta | None = None
     severity: str | None = None  # incident severity threshold (no_open_incidents)
     max_spread: int | None = None  # versions allowed live in `to` (target_rollout_complete)
+    stacks: str | None = None  # depends_on | all (source_fresh, infra_parity)
 
 
 @dataclass(frozen=True)
@@ -195,8 +200,8 @@ class ConfigError(Exception):
 
 _TOP_KEYS = ("teams", "services", "environments", "sources", "gates", "targets")
 _TEAM_KEYS = ("name", "members", "timezone")
-_SERVICE_KEYS = ("name", "team", "kind", "repos", "paths", "infer_failures")
-_ENVIRONMENT_KEYS = ("name", "tier", "order", "stale_after", "targets")
+_SERVICE_KEYS = ("name", "team", "kind", "repos", "paths", "infer_failures", "depends_on")
+_ENVIRONMENT_KEYS = ("name", "tier", "order", "stale_after", "targets", "target_idle_after")
 _SOURCE_KEYS = (
     "name",
     "kind",
@@ -223,10 +228,10 @@ _CHECK_THRESHOLDS: dict[str, tuple[str, ...]] = {
     "version_verified_in_source": (),
     "source_current": (),
     "soak_time": ("min_soak",),
-    "source_fresh": ("stale_after",),
+    "source_fresh": ("stale_after", "stacks"),
     "no_open_incidents": ("severity",),
     "target_rollout_complete": ("max_spread",),
-    "infra_parity": (),
+    "infra_parity": ("stacks",),
     "no_drift": (),
 }
 _FIGURE_TARGET_KEYS = ("team", "service", "figure", "below", "above", "window")
@@ -617,10 +622,19 @@ def _load_services(reader: _Reader, node: yaml.Node) -> list[ServiceSpec]:
             "infer_failures": reader.get(
                 entries, "infer_failures", where, reader.boolean, default=True
             ),
+            "depends_on": reader.get(entries, "depends_on", where, reader.strings, default=()),
         }
         if _INVALID not in values.values():
             team_line = _line(entries["team"][1]) if "team" in entries else _line(item)
-            specs.append(ServiceSpec(**values, line=_line(item), team_line=team_line))
+            depends_line = _line(entries["depends_on"][1]) if "depends_on" in entries else 0
+            specs.append(
+                ServiceSpec(
+                    **values,
+                    line=_line(item),
+                    team_line=team_line,
+                    depends_on_line=depends_line or _line(item),
+                )
+            )
     return specs
 
 
@@ -640,6 +654,9 @@ def _load_environments(reader: _Reader, node: yaml.Node) -> list[EnvironmentSpec
                 entries, "stale_after", where, reader.duration, default=DEFAULT_STALE_AFTER
             ),
             "targets": reader.get(entries, "targets", where, reader.strings, default=()),
+            "target_idle_after": reader.get(
+                entries, "target_idle_after", where, reader.duration, default=TARGET_IDLE_AFTER
+            ),
         }
         if _INVALID not in values.values():
             specs.append(EnvironmentSpec(**values, line=_line(item)))
@@ -800,6 +817,7 @@ def _load_check(reader: _Reader, name: str, node: yaml.Node, where: str) -> Any:
             "stale_after": reader.get(entries, "stale_after", where, reader.duration),
             "severity": reader.get(entries, "severity", where, reader.severity),
             "max_spread": reader.get(entries, "max_spread", where, reader.spread),
+            "stacks": reader.get(entries, "stacks", where, reader.choice(STACKS_CHOICES)),
         }
         return _INVALID if _INVALID in values.values() else CheckSpec(name=name, **values)
     mode = _check_mode(reader, node, where)
@@ -1114,6 +1132,46 @@ class _Applier:
             objects[spec.name] = obj
         return objects
 
+    def depends_on(self, services: Mapping[str, Service]) -> None:
+        """Each named service's `depends_on`: the infra stacks it runs on (declarative: a service
+        named without it depends on none). Raises ConfigError naming a stack that is not an
+        infra service (in the file, or in the database when the file does not name it)."""
+        through = Service.depends_on.through
+        current: dict[int, set[str]] = {}
+        for from_id, name in through.objects.filter(
+            from_service__in=[s.pk for s in services.values()]
+        ).values_list("from_service_id", "to_service__name"):
+            current.setdefault(from_id, set()).add(name)
+        wanted = {name for spec in self.config.services for name in spec.depends_on}
+        kinds = dict(Service.objects.filter(name__in=wanted).values_list("name", "kind"))
+        kinds.update({spec.name: spec.kind for spec in self.config.services})
+        problems = []
+        for spec in self.config.services:
+            for name in spec.depends_on:
+                if name == spec.name:
+                    why = "a service cannot depend on itself"
+                elif name not in kinds:
+                    why = "no such service in the file or the database (add it under services:)"
+                elif kinds[name] != Service.Kind.INFRA:
+                    why = f"'{name}' is of kind {kinds[name]}, not infra"
+                else:
+                    continue
+                problems.append(
+                    (spec.depends_on_line, f"service '{spec.name}': depends_on '{name}': {why}")
+                )
+        if problems:
+            raise ConfigError(_format_problems(self.config.filename, problems))
+        stacks = Service.objects.in_bulk(list(wanted), field_name="name")
+        for spec in self.config.services:
+            service = services[spec.name]
+            old = current.get(service.pk, set())
+            if old != set(spec.depends_on):
+                service.depends_on.set([stacks[name] for name in spec.depends_on])
+                self.lines.append(
+                    f"~ service {spec.name}: depends_on {_show(sorted(old))} -> "
+                    f"{_show(sorted(set(spec.depends_on)))}"
+                )
+
     def targets(self, environments: Mapping[str, Environment]) -> None:
         """Listed targets are configured (created if new); others unconfigured, never deleted."""
         by_env: dict[int, dict[str, Target]] = {}
@@ -1258,6 +1316,8 @@ def _gate_checks_json(checks: Sequence[CheckSpec]) -> dict[str, Any]:
             values["severity"] = spec.severity
         if spec.max_spread is not None:
             values["max_spread"] = spec.max_spread
+        if spec.stacks is not None:
+            values["stacks"] = spec.stacks
         data[spec.name] = values["mode"] if list(values) == ["mode"] else values
     return data
 
@@ -1301,8 +1361,10 @@ def _derivation_inputs() -> tuple[dict[int, tuple], dict[int, tuple]]:
     ):
         configured.setdefault(env_id, set()).add(target_id)
     environments = {
-        pk: (tier, tuple(sorted(configured.get(pk, ()))))
-        for pk, tier in Environment.objects.values_list("id", "tier")
+        pk: (tier, tuple(sorted(configured.get(pk, ()))), idle_after)
+        for pk, tier, idle_after in Environment.objects.values_list(
+            "id", "tier", "target_idle_after"
+        )
     }
     return services, environments
 
@@ -1341,7 +1403,7 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         )
         missing = referenced - set(teams)
         teams.update(Team.objects.in_bulk(list(missing), field_name="name"))
-        applier.upsert(
+        services = applier.upsert(
             Service,
             "service",
             config.services,
@@ -1354,6 +1416,7 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
                 "configured": True,  # declared: no longer one intake created (admin list)
             },
         )
+        applier.depends_on(services)
         environments = applier.upsert(
             Environment, "environment", config.environments, _environment_fields
         )
@@ -1409,4 +1472,5 @@ def _environment_fields(spec: EnvironmentSpec) -> dict[str, Any]:
         "tier_configured": spec.tier is not None,
         "order": spec.order if spec.order is not None else _DEFAULT_ORDER[Tier(tier)],
         "stale_after": spec.stale_after,
+        "target_idle_after": spec.target_idle_after,
     }

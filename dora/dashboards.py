@@ -1059,9 +1059,10 @@ DEFINITIONS = {
         "across its active targets."
     ),
     "automation_lag": (
-        "Per automation instance (a pipeline or infrastructure stack in an environment, per "
-        "target): time since its last successful run that was not a plan. Stale beyond the "
-        "environment's stale_after."
+        "Per automation instance (a service's deploy pipeline or an infrastructure stack in an "
+        "environment, per target): time since its last successful run that was not a plan (for "
+        "a deploy pipeline, its last successful deployment). Every environment unless a tier is "
+        "chosen. Stale beyond the environment's stale_after."
     ),
     "value_stream": (
         "Per change, the time spent in each stage: coding, pickup, review, build, each "

@@ -29,7 +29,8 @@ SOURCE = "demo"
 PRODUCTION_REGIONS = ("eu-west-1", "us-east-1", "ap-south-1")
 # Services that run in every production region; the others deploy to production as one target.
 REGIONAL_SERVICES = frozenset({"checkout", "payments-api", "search", "web", "customer-portal"})
-# network-stack's staging pipeline broke this long before `now` and nobody has applied it since.
+# network-stack's staging pipeline broke this long before `now` and nobody has applied it since:
+# the promotion gate blocks the services that run on it (demo.yml's depends_on).
 STALE_STACK, STALE_ENVIRONMENT, STALE_FOR = "network-stack", "staging", timedelta(days=35)
 
 Hours = tuple[float, float]

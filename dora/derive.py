@@ -44,7 +44,12 @@ from dora.models import (
 )
 from dora.retry import TransactionConflict, atomic_retry
 
-ACTIVE_TARGET_WINDOW = timedelta(days=30)
+# Rollouts (and commits) of this long before a replay are loaded up front: a cache bound, no
+# definition rests on it.
+RECENT_WINDOW = timedelta(days=30)
+# A rollout's full-estate arrival is looked for this long after it went live (METRICS §4.1):
+# later deployments cannot complete it (dora.selectors reads arrivals this far back).
+ESTATE_DEADLINE = timedelta(days=30)
 REMEDIATION_WINDOW = timedelta(hours=72)
 INFERENCE_WINDOW = timedelta(hours=24)
 WALK_LIMIT = 20_000
@@ -543,7 +548,7 @@ class _Shipped:
 
     A change-set walk stops at commits an earlier rollout shipped and at earlier rollouts' shas
     (out-of-scope commits of a monorepo are not stored, so the shas bound those walks).
-    Rollouts going live in the last ACTIVE_TARGET_WINDOW before `since` are loaded up front,
+    Rollouts going live in the last RECENT_WINDOW before `since` are loaded up front,
     with their change sets; a commit authored after that window opened (give or take CLOCK_SKEW)
     cannot have been shipped or released earlier, so only older shas cost a lookup. Nothing
     loads the pair's whole history.
@@ -552,7 +557,7 @@ class _Shipped:
     def __init__(self, pair: dict[str, int], since: datetime, graph: CommitGraph) -> None:
         self.graph = graph
         self.kept = Rollout.objects.filter(**pair, first_live_at__lt=since)
-        self.window_start = since - ACTIVE_TARGET_WINDOW
+        self.window_start = since - RECENT_WINDOW
         recent = self.kept.filter(first_live_at__gte=self.window_start)
         self.commits: dict[str, int] = dict(
             RolloutCommit.objects.filter(rollout__in=recent).values_list("sha", "rollout__seq")
@@ -734,7 +739,7 @@ def _rollouts_replay(
     repos = set(service.repos) | set(
         successes.filter(finished_at__gte=since).exclude(repo="").values_list("repo", flat=True)
     )
-    graph.prefetch(sorted(repos), since - ACTIVE_TARGET_WINDOW)
+    graph.prefetch(sorted(repos), since - RECENT_WINDOW)
     shipped = _Shipped(pair, since, graph)
     previous = shipped.previous
     next_seq = previous.seq + 1 if previous else 1
@@ -754,6 +759,7 @@ def _rollouts_replay(
     configured = set(
         Target.objects.filter(environment_id=env_id, configured=True).values_list("id", flat=True)
     )
+    idle_after = Environment.objects.values_list("target_idle_after", flat=True).get(id=env_id)
 
     rollouts: list[_Rollout] = []
     deployments = (
@@ -795,7 +801,7 @@ def _rollouts_replay(
         on_target[target_id] = (finished, key)
         if rollout.completed_at is None:
             active = _active_targets(
-                configured, {t: when for t, (when, _) in on_target.items()}, finished
+                configured, {t: when for t, (when, _) in on_target.items()}, finished, idle_after
             )
             rollout.targets_active = len(active)
             if active <= rollout.covered:
@@ -804,13 +810,14 @@ def _rollouts_replay(
 
 
 def _active_targets(
-    configured: set[int], last_success: dict[int, datetime], at: datetime
+    configured: set[int], last_success: dict[int, datetime], at: datetime, idle_after: timedelta
 ) -> set[int]:
     """Targets a rollout must reach: the environment's configured ones, for a service that deploys
-    to them; otherwise those with a successful deployment of the service in the last 30 days."""
+    to them; otherwise those with a successful deployment of the service within the
+    environment's `target_idle_after` before `at` (METRICS §2)."""
     if configured & set(last_success):
         return configured
-    return {t for t, when in last_success.items() if when > at - ACTIVE_TARGET_WINDOW}
+    return {t for t, when in last_success.items() if when > at - idle_after}
 
 
 def _rollout_classify(
@@ -1044,25 +1051,29 @@ def arrivals_rebuild(windows: list[tuple[int, int, datetime]]) -> None:
         ],
         new,
     )
-    production = set(
+    production = dict(
         Environment.objects.filter(id__any={e for _, e in pairs}, tier=Tier.PRODUCTION).values_list(
-            "id", flat=True
+            "id", "target_idle_after"
         )
     )
     for service_id, env_id, since in windows:
         if env_id in production:
-            _target_arrivals_rebuild(service_id, env_id, since)
+            _target_arrivals_rebuild(service_id, env_id, since, production[env_id])
 
 
-def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> None:
+def _target_arrivals_rebuild(
+    service_id: int, env_id: int, since: datetime, idle_after: timedelta
+) -> None:
     """Per change rollout and target: the first time the target ran a version holding its changes.
 
-    Looked for within ACTIVE_TARGET_WINDOW of the rollout going live: a rollout that has not
+    Looked for within ESTATE_DEADLINE of the rollout going live: a rollout that has not
     reached every active target by then is incomplete, and later deployments cannot change that,
-    so only rollouts from `since - ACTIVE_TARGET_WINDOW` on are recomputed.
+    so only rollouts from `since - ESTATE_DEADLINE` on are recomputed. The active targets are
+    those with a success within `idle_after` (the environment's target_idle_after) of the moment
+    judged: each rollout starts from every target's latest deployment before it went live.
     """
     pair = {"service_id": service_id, "environment_id": env_id}
-    recent = Rollout.objects.filter(**pair, first_live_at__gte=since - ACTIVE_TARGET_WINDOW)
+    recent = Rollout.objects.filter(**pair, first_live_at__gte=since - ESTATE_DEADLINE)
     RolloutTarget.objects.filter(rollout__in=recent).delete()
     todo = list(
         recent.filter(kind=Rollout.Kind.CHANGE)
@@ -1071,7 +1082,7 @@ def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> N
     )
     if not todo:
         return
-    horizon = todo[0]["first_live_at"] - ACTIVE_TARGET_WINDOW
+    horizon = todo[0]["first_live_at"] - idle_after
     deployments = list(
         Deployment.objects.filter(**pair, status="success", finished_at__gte=horizon)
         .order_by("finished_at", "source", "external_id")
@@ -1082,21 +1093,28 @@ def _target_arrivals_rebuild(service_id: int, env_id: int, since: datetime) -> N
     )
     reached_rows = []
     updates = []
-    for r in todo:
+    # Each target's latest deployment before the rollout at hand went live, swept forward once
+    # (the rollouts taken in time order), so each rollout reads only up to its own deadline.
+    before: dict[int, datetime] = {}
+    swept = 0
+    for r in sorted(todo, key=lambda r: r["first_live_at"]):
+        while swept < len(deployments) and deployments[swept][1] < r["first_live_at"]:
+            before[deployments[swept][0]] = deployments[swept][1]
+            swept += 1
         reached: dict[int, datetime] = {}
-        last_seen: dict[int, datetime] = {}
+        last_seen = dict(before)
         estate_at = None
-        deadline = r["first_live_at"] + ACTIVE_TARGET_WINDOW
-        for target_id, finished, ship_seq, seq in deployments:
+        deadline = r["first_live_at"] + ESTATE_DEADLINE
+        for target_id, finished, ship_seq, seq in deployments[swept:]:
             if finished > deadline:
                 break
             last_seen[target_id] = finished
-            if finished < r["first_live_at"] or seq is None or seq < r["seq"]:
+            if seq is None or seq < r["seq"]:
                 continue
             if ship_seq is not None and ship_seq >= r["seq"] and target_id not in reached:
                 reached[target_id] = finished
                 if estate_at is None:
-                    active = _active_targets(configured, last_seen, finished)
+                    active = _active_targets(configured, last_seen, finished, idle_after)
                     if active <= set(reached):
                         estate_at = finished
         reached_rows += [

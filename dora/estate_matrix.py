@@ -182,7 +182,11 @@ def estate_computations(
     """One metrics computation per tier (the engine reads one tier at a time)."""
     return {
         tier: MetricsComputation(
-            MetricsQuery(scope=dataclasses.replace(scope, tier=tier), since=since, until=until),
+            MetricsQuery(
+                scope=dataclasses.replace(scope, tier=tier, tier_named=True),
+                since=since,
+                until=until,
+            ),
             now=now,
         )
         for tier in dict.fromkeys(tiers)

@@ -42,10 +42,10 @@ THRESHOLDS: Mapping[str, tuple[str, ...]] = {
     "version_verified_in_source": (),
     "source_current": (),
     "soak_time": ("min_soak",),
-    "source_fresh": ("stale_after",),
+    "source_fresh": ("stale_after", "stacks"),
     "no_open_incidents": ("severity",),
     "target_rollout_complete": ("max_spread",),
-    "infra_parity": (),
+    "infra_parity": ("stacks",),
     "no_drift": (),
     "facts_derived": (),
 }
@@ -54,8 +54,13 @@ DEFAULT_STALE_AFTER = timedelta(days=7)
 DEFAULT_SEVERITY = "sev2"
 DEFAULT_MAX_SPREAD = 1
 # Targets a rollout must reach, as derivation counts them: the environment's configured targets
-# when the service deploys to any; otherwise those with a success in this window (dora.derive).
-ACTIVE_TARGET_WINDOW = timedelta(days=30)
+# when the service deploys to any; otherwise those with a success within the environment's
+# `target_idle_after` (this when it names none; METRICS §2, dora.derive).
+DEFAULT_TARGET_IDLE_AFTER = timedelta(days=90)
+# Which infra stacks source_fresh and infra_parity judge: those the service depends on
+# (`depends_on`, transitively), or every stack of the environment (a rule's `stacks: all`).
+STACKS_DEPENDED_ON, STACKS_ALL = "depends_on", "all"
+STACKS_CHOICES = (STACKS_DEPENDED_ON, STACKS_ALL)
 NON_RESETTING_ACTIONS = frozenset({"plan"})  # METRICS §4.3: dry runs do not reset the lag
 LISTED = 3  # evidence items named in a detail before "and N more"
 
@@ -74,6 +79,7 @@ class CheckSetting:
     stale_after: timedelta | None = None
     severity: str | None = None
     max_spread: int | None = None
+    stacks: str | None = None  # depends_on | all (source_fresh, infra_parity)
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class CheckPolicy:
     stale_after: timedelta = DEFAULT_STALE_AFTER
     severity: str = DEFAULT_SEVERITY
     max_spread: int = DEFAULT_MAX_SPREAD
+    stacks: str = STACKS_DEPENDED_ON
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,7 @@ def _apply(policy: CheckPolicy, setting: CheckSetting) -> CheckPolicy:
             ("stale_after", setting.stale_after),
             ("severity", setting.severity),
             ("max_spread", setting.max_spread),
+            ("stacks", setting.stacks),
         )
         if value is not None
     }
@@ -206,11 +214,14 @@ class EnvironmentFacts:
     deployments: successful deployments, oldest first; for each target at least its latest one,
       and every deployment since the first of the requested version (the selector bounds it).
     configured_targets: the environment's configured target names.
+    idle_after: the environment's `target_idle_after`: a target the service has not deployed to
+      successfully for this long is not one of its active targets (unless targets are configured).
     """
 
     name: str
     deployments: tuple[TargetDeployment, ...] = ()
     configured_targets: frozenset[str] = frozenset()
+    idle_after: timedelta = DEFAULT_TARGET_IDLE_AFTER
 
     def latest(self) -> dict[str, TargetDeployment]:
         """Each target's live (latest successful) deployment."""
@@ -224,7 +235,7 @@ class EnvironmentFacts:
         live = self.latest()
         if self.configured_targets & set(live):
             return sorted(self.configured_targets)
-        return sorted(t for t, d in live.items() if d.finished_at > now - ACTIVE_TARGET_WINDOW)
+        return sorted(t for t, d in live.items() if d.finished_at > now - self.idle_after)
 
 
 @dataclass(frozen=True)
@@ -288,6 +299,9 @@ class PromotionFacts:
     automation: tuple[AutomationInstance, ...] = ()  # in `source` and `destination`
     incidents: tuple[OpenIncident, ...] = ()  # unresolved, on the service, in from/to/none
     underived: tuple[UnderivedFacts, ...] = ()  # in from/to: derivation failed there
+    # The infra stacks the service depends on, transitively (its `depends_on`): what
+    # source_fresh and infra_parity judge besides its own pipeline, unless `stacks: all`.
+    stacks: frozenset[str] = frozenset()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,17 +453,70 @@ def check_soak_time(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, 
     return True, f"{v} live in {env} for {_duration(soaked)} (since {_when(start)}), min {need}"
 
 
-def check_source_fresh(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
-    """Every automation instance of `from` (the service's, infra stacks') succeeded recently."""
+def _own_instances(facts: PromotionFacts) -> list[AutomationInstance]:
+    """The service's own automation instances in `from`: its runs' instances and its deploy
+    pipeline on each active target of `from`, whose latest successful deployment resets the lag
+    as a successful apply resets a stack's (METRICS §4.3); one instance per target."""
     env = facts.source.name
-    instances = [
+    own = {
+        i.target: i for i in facts.automation if i.environment == env and i.service == facts.service
+    }
+    live = facts.source.latest()
+    for target in facts.source.active_targets(facts.now):
+        deployed, kept = live.get(target), own.get(target)
+        if deployed is None:  # a configured target it never deployed to: no pipeline runs there
+            continue
+        if kept is None or (kept.last_success_at or deployed.finished_at) <= deployed.finished_at:
+            own[target] = replace(
+                kept or AutomationInstance(facts.service, env, target),
+                last_success_at=deployed.finished_at,
+                last_success_action="deployment",
+            )
+    return [own[target] for target in sorted(own)]
+
+
+def _judged_stacks(
+    facts: PromotionFacts, setting: CheckPolicy, env: str
+) -> tuple[list[AutomationInstance], str]:
+    """The infra stacks' instances in `env` a check judges, and a phrase naming which: those
+    the service depends on (transitively), or every stack there with `stacks: all`."""
+    stacks = [
         i
         for i in facts.automation
-        if i.environment == env and (i.infra or i.service == facts.service)
+        if i.infra and i.environment == env and i.service != facts.service
     ]
+    if setting.stacks == STACKS_ALL:
+        names = sorted({i.service for i in stacks})
+        return stacks, (
+            f"every infra stack of {env} (stacks: all): {', '.join(names)}"
+            if names
+            else f"every infra stack of {env} (stacks: all): none ran there"
+        )
+    judged = [i for i in stacks if i.service in facts.stacks]
+    if not facts.stacks:
+        return judged, f"no infra stack ({facts.service} declares no depends_on)"
+    ran = {i.service for i in judged}
+    named = [name if name in ran else f"{name} (no runs in {env})" for name in sorted(facts.stacks)]
+    return judged, f"infra stack{'s' if len(named) != 1 else ''} {', '.join(named)} (depends_on)"
+
+
+def check_source_fresh(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
+    """Every automation instance of `from` the service rests on succeeded within stale_after:
+    its own deploy pipeline (and runs) and the infra stacks it depends on, transitively, or
+    every infra stack of `from` with `stacks: all`."""
+    env = facts.source.name
     limit = _duration(setting.stale_after)
+    own = _own_instances(facts)
+    stacks, stacks_phrase = _judged_stacks(facts, setting, env)
+    judged = (
+        f"judged {facts.service}'s deploy pipeline in {env} "
+        f"({len(own)} instance{'s' if len(own) != 1 else ''}) and {stacks_phrase}"
+        if own
+        else f"judged {stacks_phrase}; {facts.service} has no deploy pipeline runs in {env}"
+    )
+    instances = own + stacks
     if not instances:
-        return True, f"no automation runs recorded in {env} for {facts.service} or infra stacks"
+        return True, f"no automation instance to judge in {env}: {judged}"
     stale = []
     for instance in instances:
         if instance.last_success_at is None:
@@ -467,12 +534,12 @@ def check_source_fresh(facts: PromotionFacts, setting: CheckPolicy) -> tuple[boo
             )
     if stale:
         stale.sort(key=lambda pair: pair[0], reverse=True)
-        return False, f"stale after {limit}: {_listed([text for _, text in stale])}"
+        return False, f"stale after {limit}: {_listed([text for _, text in stale])}; {judged}"
     oldest = min(instances, key=lambda i: i.last_success_at or facts.now)
     age = facts.now - (oldest.last_success_at or facts.now)
     return True, (
         f"{len(instances)} automation instance{'s' if len(instances) != 1 else ''} in {env} "
-        f"ran within {limit} (oldest {_duration(age)} ago: {oldest.name})"
+        f"ran within {limit} (oldest {_duration(age)} ago: {oldest.name}); {judged}"
     )
 
 
@@ -559,23 +626,26 @@ def check_target_rollout_complete(facts: PromotionFacts, setting: CheckPolicy) -
     return True, f"{env} runs {versions} on {len(active)}/{len(active)} targets"
 
 
-def _stack_versions(facts: PromotionFacts, env: str) -> dict[str, set[str]]:
+def _stack_versions(instances: Iterable[AutomationInstance]) -> dict[str, set[str]]:
     versions: dict[str, set[str]] = {}
-    for instance in facts.automation:
-        if instance.infra and instance.environment == env and instance.version:
+    for instance in instances:
+        if instance.version:
             versions.setdefault(instance.service, set()).add(instance.version)
     return versions
 
 
 def check_infra_parity(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
-    """Infra stacks in `from` run the same versions as in `to`."""
-    source = _stack_versions(facts, facts.source.name)
-    destination = _stack_versions(facts, facts.destination.name)
+    """The infra stacks the service depends on (every stack with `stacks: all`) run the same
+    versions in `from` as in `to`."""
+    source_stacks, phrase = _judged_stacks(facts, setting, facts.source.name)
+    destination_stacks, _ = _judged_stacks(facts, setting, facts.destination.name)
+    source = _stack_versions(source_stacks)
+    destination = _stack_versions(destination_stacks)
     shared = sorted(set(source) & set(destination))
     if not shared:
         return True, (
             f"no infra stack with a known version in both {facts.source.name} "
-            f"and {facts.destination.name}"
+            f"and {facts.destination.name}; judged {phrase}"
         )
     differ = [s for s in shared if source[s] != destination[s]]
     if differ:
@@ -584,10 +654,10 @@ def check_infra_parity(facts: PromotionFacts, setting: CheckPolicy) -> tuple[boo
             f"{facts.destination.name} {'/'.join(sorted(destination[s]))}"
             for s in differ
         ]
-        return False, f"infra versions differ: {_listed(described)}"
+        return False, f"infra versions differ: {_listed(described)}; judged {phrase}"
     return True, (
         f"{len(shared)} infra stack{'s' if len(shared) != 1 else ''} on the same versions in "
-        f"{facts.source.name} and {facts.destination.name}"
+        f"{facts.source.name} and {facts.destination.name}; judged {phrase}"
     )
 
 

@@ -14,6 +14,9 @@ from django.db.models import Q
 # rolling upgrade, or a bench of an older commit) can still create rows on the migrated schema.
 _EMPTY_LIST = models.Value([], output_field=models.JSONField())
 
+# METRICS §2: a target a service has not deployed to for this long is retired (per environment).
+TARGET_IDLE_AFTER = timedelta(days=90)
+
 
 class Tier(models.TextChoices):
     DEVELOPMENT = "development"
@@ -75,6 +78,15 @@ class Service(models.Model):
         max_length=600, blank=True, default="", db_default="", help_text="source:type:id"
     )
     first_event_sent_by = models.CharField(max_length=200, blank=True, default="", db_default="")
+    depends_on = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="dependents",
+        limit_choices_to={"kind": "infra"},
+        help_text="infra stacks the service runs on (transitively): what the promotion gate's "
+        "source_fresh and infra_parity judge besides its own deploy pipeline",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -107,6 +119,12 @@ class Environment(models.Model):
     )
     order = models.IntegerField(default=0, help_text="position in the promotion path")
     stale_after = models.DurationField(default=timedelta(days=7))
+    target_idle_after = models.DurationField(
+        default=TARGET_IDLE_AFTER,
+        db_default=TARGET_IDLE_AFTER,
+        help_text="a target with no successful deployment of a service for this long is no "
+        "longer one of its active targets (unless targets are configured)",
+    )
 
     class Meta:
         ordering = ["order", "name"]

@@ -3,8 +3,8 @@
 Reads are a fixed handful of indexed statements whatever the estate's size, prepared once per
 connection on PostgreSQL: the service's deployments in the two environments since the version
 first reached `from` (or the last 30 days), each target's latest one before that, the version's
-failed rollouts, each automation instance as intake keeps it (dora.instances), and the service's
-unresolved incidents.
+failed rollouts, each automation instance as intake keeps it (dora.instances), the service's
+unresolved incidents, and the infra stacks it depends on (transitively, read with its name).
 """
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ from dora.models import (
     Service,
 )
 from dora.prepared import aware, duration, json_param, prepared_rows
+
+# How far back the deployments of `from` are read when the version never went live there (each
+# target's latest one before is read too, so the active targets and the deploy pipeline's lag
+# are exact whatever the environment's target_idle_after).
+READ_HORIZON = timedelta(days=30)
 
 
 class PromotionNotFound(LookupError):
@@ -147,6 +152,7 @@ class _Named:
     id: int
     name: str
     stale_after: timedelta | None = None
+    idle_after: timedelta | None = None
 
 
 def promotion_facts(
@@ -159,13 +165,13 @@ def promotion_facts(
     decision never rests on facts known to be behind; a pair whose derivation failed is in the
     facts as underived (the facts_derived check).
     """
-    service, source, destination, policy, fingerprint = _names(request)
+    service, source, destination, policy, fingerprint, stacks = _names(request)
     at = {"now": now, "service": service.id, "source": source.id, "destination": destination.id}
     version = {"version": request.version, "sha": request.version.lower()}
-    horizon = now - gates.ACTIVE_TARGET_WINDOW
+    horizon = now - READ_HORIZON
     first_seen, envs, others = _environments_facts(
         {**at, **version, "horizon": horizon},
-        {source.id: source.name, destination.id: destination.name},
+        {source.id: source, destination.id: destination},
     )
     pending = [row for row in others if row[0] == "pending"]
     if derive_pending and any(row[1] is None for row in pending):
@@ -191,18 +197,21 @@ def promotion_facts(
             for _, failed, _, _, error, _, env_name, _ in sorted(pending, key=lambda r: r[6])
             if failed is not None or not derive_pending
         ),
+        stacks=stacks,
     )
     return facts, policy
 
 
 def _names(
     request: PromotionRequest,
-) -> tuple[_Named, _Named, _Named, gates.Policy, str | None]:
-    """The service, the two environments, the policy, and on PostgreSQL the fingerprint of the
-    infra stacks' kept instances (`_automation_instances`)."""
+) -> tuple[_Named, _Named, _Named, gates.Policy, str | None, frozenset[str]]:
+    """The service, the two environments, the policy, on PostgreSQL the fingerprint of the
+    infra stacks' kept instances (`_automation_instances`), and the infra stacks the service
+    depends on."""
     named: dict[tuple[str, str], _Named] = {}
     policy_rows = []
     fingerprint = None
+    stacks: set[str] = set()
     for row in prepared_rows(
         _NAMES_SQL + (_FINGERPRINT_SQL if connection.vendor == "postgresql" else ""),
         {
@@ -214,10 +223,14 @@ def _names(
         what, pk, name, stale = row[0], row[1], row[2], row[8]
         if what == "fingerprint":
             fingerprint = name
+        elif what == "stack":
+            stacks.add(name)
         elif what in ("defaults", "rule"):
             policy_rows.append(row)
         else:
-            named[(what, name)] = _Named(id=pk, name=name, stale_after=duration(stale))
+            named[(what, name)] = _Named(
+                id=pk, name=name, stale_after=duration(stale), idle_after=duration(row[7])
+            )
     if ("service", request.service) not in named:
         known = [
             name for (name,) in prepared_rows("SELECT name FROM dora_service ORDER BY name", {})
@@ -242,21 +255,36 @@ def _names(
         named[("environment", request.to_env)],
         policy,
         fingerprint,
+        frozenset(stacks),
     )
 
 
-# The service, the two environments and the gate policy that may apply (`gates.defaults`, one
-# row, and the rules naming this service and environments or none), in one statement. Columns:
-# kind, id, name (a rule's service), from_env, to_env, checks, position, min_soak, stale_after,
-# severity, max_spread; the first branch types the NULLs for the others.
+# The service, the two environments, the infra stacks the service depends on (its `depends_on`,
+# transitively: a recursive walk of a few index probes) and the gate policy that may apply
+# (`gates.defaults`, one row, and the rules naming this service and environments or none), in
+# one statement. Columns: kind, id, name (a rule's service), from_env, to_env, checks, position,
+# min_soak (an environment's target_idle_after), stale_after, severity, max_spread; the first
+# branch types the NULLs for the others.
 _NAMES_SQL = """
+WITH RECURSIVE stack (id) AS (
+    SELECT d.to_service_id FROM dora_service_depends_on d
+    JOIN dora_service s ON s.id = d.from_service_id
+    WHERE s.name = %(service)s
+    UNION
+    SELECT d.to_service_id FROM dora_service_depends_on d JOIN stack ON d.from_service_id = stack.id
+)
 SELECT 'service', id, name, CAST(NULL AS text), CAST(NULL AS text), CAST(NULL AS text),
     CAST(NULL AS integer), CAST(NULL AS interval), CAST(NULL AS interval), CAST(NULL AS text),
     CAST(NULL AS integer)
 FROM dora_service WHERE name = %(service)s
 UNION ALL
-SELECT 'environment', id, name, NULL, NULL, NULL, NULL, NULL, stale_after, NULL, NULL
+SELECT 'environment', id, name, NULL, NULL, NULL, NULL, target_idle_after, stale_after, NULL,
+    NULL
 FROM dora_environment WHERE name IN (%(source)s, %(destination)s)
+UNION ALL
+SELECT 'stack', s.id, s.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM stack JOIN dora_service s ON s.id = stack.id
+WHERE s.kind = 'infra' AND NOT (s.name = %(service)s)
 UNION ALL
 SELECT 'defaults', NULL, NULL, NULL, NULL, NULL, NULL, min_soak, stale_after, severity, max_spread
 FROM dora_gatesettings WHERE id = (SELECT min(id) FROM dora_gatesettings)
@@ -352,7 +380,7 @@ WHERE p.service_id = %(service)s AND p.environment_id IN (%(source)s, %(destinat
 
 
 def _environments_facts(
-    params: dict[str, Any], names: dict[int, str]
+    params: dict[str, Any], names: dict[int, _Named]
 ) -> tuple[datetime | None, dict[int, gates.EnvironmentFacts], list[tuple[Any, ...]]]:
     """When the version first went live in `from`; the service's successful deployments in
     `from` since then (the last 30 days if never) with each target's latest one before; each
@@ -379,7 +407,7 @@ def _environments_facts(
             others.append(row)
     envs = {
         env: gates.EnvironmentFacts(
-            name=name,
+            name=named.name,
             deployments=tuple(
                 gates.TargetDeployment(
                     target=target_names.get(target_id, ""),
@@ -394,8 +422,9 @@ def _environments_facts(
             configured_targets=frozenset(
                 name for _, env_id, name, configured, *_ in targets if env_id == env and configured
             ),
+            idle_after=named.idle_after or gates.DEFAULT_TARGET_IDLE_AFTER,
         )
-        for env, name in names.items()
+        for env, named in names.items()
     }
     return first_seen, envs, others
 
@@ -657,6 +686,7 @@ def checks_parse(data: Any) -> dict[str, gates.CheckSetting]:
             stale_after=_duration(name, value, "stale_after", zero_ok=False),
             severity=_severity(name, value.get("severity")),
             max_spread=_spread(name, value.get("max_spread")),
+            stacks=_stacks(name, value.get("stacks")),
         )
     return settings
 
@@ -689,6 +719,16 @@ def _severity(name: str, value: Any) -> str | None:
     if not isinstance(value, str) or gates.severity_rank(value) is None:
         raise ValueError(f"{name}.severity: {value!r} is not a severity (sev1..sev5, P1..P5)")
     return value
+
+
+def _stacks(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in gates.STACKS_CHOICES:
+        raise ValueError(
+            f"{name}.stacks: {value!r} is not one of {', '.join(gates.STACKS_CHOICES)}"
+        )
+    return str(value)
 
 
 def _spread(name: str, value: Any) -> int | None:

@@ -150,7 +150,7 @@ def metrics_query_parse(
             services=names,
             team=team or None,
             kind=kind or None,
-            tier=tier or "production",
+            tier=tier or None,
             target=target or None,
         )
     except ScopeError as exc:
@@ -344,8 +344,20 @@ class MetricsComputation(DoraFigures):
         return selectors.automation_runs_frame(self.scope, until=self.until, since=self.since)
 
     @cached_property
+    def deploy_pipelines(self) -> pd.DataFrame:
+        return selectors.deploy_pipelines_frame(self.scope, until=self.until)
+
+    @cached_property
+    def environment_settings(self) -> selectors.EnvironmentSettings:
+        return selectors.environment_settings()
+
+    @property
     def stale_after(self) -> dict[str, timedelta]:
-        return selectors.stale_after_by_environment(self.scope)
+        return self.environment_settings.stale_after
+
+    @property
+    def idle_after(self) -> dict[str, timedelta]:
+        return self.environment_settings.idle_after
 
     @cached_property
     def stream_reads(self) -> selectors.ValueStreamReads:
@@ -379,7 +391,8 @@ class MetricsComputation(DoraFigures):
         "configured_targets",
         "failure_links",
         "automation_runs",
-        "stale_after",
+        "deploy_pipelines",
+        "environment_settings",
         "first_rollout_at",
     )
 
@@ -443,7 +456,10 @@ class MetricsComputation(DoraFigures):
     @cached_property
     def spread(self) -> VersionSpread:
         return version_spread(
-            self.live_deployments, at=self.until, configured_targets=self.configured_targets
+            self.live_deployments,
+            at=self.until,
+            configured_targets=self.configured_targets,
+            idle_after_by_environment=self.idle_after,
         )
 
     @cached_property
@@ -452,6 +468,8 @@ class MetricsComputation(DoraFigures):
             self.automation_runs,
             now=self.until,
             stale_after_by_environment=self.stale_after,
+            pipelines=self.deploy_pipelines,
+            idle_after_by_environment=self.idle_after,
         )
 
     @cached_property
@@ -491,7 +509,12 @@ class MetricsComputation(DoraFigures):
             "rollout_lag": self.estate.rollout_lag.as_dict(),
             "version_spread": self.spread.as_dict(),
             # CONTRACT §4 plus `evidence` (fields may be added): failure rate by preceding gap.
-            "automation_lag": {**self.automation.as_dict(), "evidence": self.evidence.as_dict()},
+            # `tier`: the tier it covers, "all" unless the scope named one (METRICS §4.3).
+            "automation_lag": {
+                **self.automation.as_dict(),
+                "tier": self.scope.tier if self.scope.tier_named else "all",
+                "evidence": self.evidence.as_dict(),
+            },
             "value_stream": self.stream.as_dict(),
             "level": self.overall_level(),
         }

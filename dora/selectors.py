@@ -21,6 +21,7 @@ from django.db import connections
 from django.db.models import (
     Exists,
     F,
+    Max,
     Min,
     OuterRef,
     Q,
@@ -74,6 +75,8 @@ class Scope:
     services: service names; team: a team name (its services); kind: app | infra; tier: the
     environment tier (production for the DORA figures); target: a target name (rollouts and
     arrivals that reached it, deployments and automation runs on it).
+    tier_named: whether the request named the tier. Automation lag is an estate figure: unless
+    the tier was named it covers every environment (METRICS §4.3); the other figures read `tier`.
     """
 
     services: tuple[str, ...] = ()
@@ -82,6 +85,7 @@ class Scope:
     tier: str = Tier.PRODUCTION
     target: str | None = None
     timezone: str = field(default="UTC", compare=False)
+    tier_named: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -98,13 +102,16 @@ def scope_resolve(
     services: Sequence[str] = (),
     team: str | None = None,
     kind: str | None = None,
-    tier: str = Tier.PRODUCTION,
+    tier: str | None = None,
     target: str | None = None,
 ) -> Scope:
     """A Scope after checking its names exist; ScopeError names the first unknown one.
 
-    The reporting time zone is the team's (METRICS §1), else UTC.
+    The reporting time zone is the team's (METRICS §1), else UTC. No tier: production for the
+    DORA figures, every environment for automation lag (`Scope.tier_named`).
     """
+    tier_named = tier is not None
+    tier = tier or Tier.PRODUCTION
     names = tuple(dict.fromkeys(s for s in services if s))
     known = set(Service.objects.filter(name__in=names).values_list("name", flat=True))
     unknown = [n for n in names if n not in known]
@@ -129,6 +136,7 @@ def scope_resolve(
         tier=tier,
         target=target or None,
         timezone=timezone,
+        tier_named=tier_named,
     )
 
 
@@ -630,16 +638,24 @@ def incidents_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.Dat
     )
 
 
+def _estate_tier_q(scope: Scope, prefix: str = "environment__") -> Q:
+    """Automation lag's environments: the scope's tier when it was named, else every one."""
+    return _tier_q(scope, prefix) if scope.tier_named else Q()
+
+
 def automation_runs_frame(
     scope: Scope, *, until: datetime, since: datetime | None = None
 ) -> pd.DataFrame:
-    """Automation runs finished before `until` (automation lag at `until`, evidence chart).
+    """Automation runs finished before `until` (automation lag at `until`, evidence chart), in
+    the scope's tier when it names one, else in every environment.
 
     With `since`, on PostgreSQL, only the runs those two read: the runs finished in
     [since, until), each instance's latest run of each status before `since` (the evidence's
     gap before its first run in the window), its latest run and its latest resetting success.
     """
-    queryset = _scoped(AutomationRun.objects.all(), scope).filter(finished_at__lt=until)
+    queryset = AutomationRun.objects.filter(
+        _service_q(scope), _estate_tier_q(scope), finished_at__lt=until
+    )
     if scope.target:
         queryset = queryset.filter(target__name=scope.target)
     if since is not None and connections[queryset.db].vendor == "postgresql":
@@ -696,10 +712,72 @@ def _lag_rows(runs: QuerySet[AutomationRun], *, since: datetime) -> RawSQL:
     )
 
 
-def stale_after_by_environment(scope: Scope) -> dict[str, timedelta]:
-    """Each environment's configured `stale_after` (automation lag)."""
-    return dict(
-        Environment.objects.filter(tier=scope.tier).values_list("name", "stale_after").order_by()
+PIPELINE_COLUMNS = [
+    "service",
+    "environment",
+    "target",
+    "configured",
+    "last_success_at",
+]
+
+
+def deploy_pipelines_frame(scope: Scope, *, until: datetime) -> pd.DataFrame:
+    """Each deploy pipeline (a service's deployments to one target of an environment) as of
+    `until`, in the scope's tier when it names one, else in every environment (automation lag,
+    METRICS §4.3): service, environment, target, configured (the target is configured),
+    last_success_at (its latest successful deployment). One statement: the deployments grouped
+    by their ids (deployment_target_success_idx), the names joined to the groups after."""
+    queryset = Deployment.objects.filter(
+        _service_q(scope), _estate_tier_q(scope), status="success", finished_at__lt=until
+    )
+    if scope.target:
+        queryset = queryset.filter(target__name=scope.target)
+    grouped = (
+        queryset.values("service_id", "target_id")
+        .annotate(last_success_at=Max("finished_at"))
+        .order_by()
+    )
+    try:
+        base, params = grouped.query.sql_with_params()
+    except EmptyResultSet:
+        base, params = "", ()
+    rows: list[tuple[Any, ...]] = []
+    if base:
+        with connections[grouped.db].cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT s.name, e.name, t.name, t.configured, g.last_success_at
+                FROM ({base}) g
+                JOIN dora_service s ON s.id = g.service_id
+                JOIN dora_target t ON t.id = g.target_id
+                JOIN dora_environment e ON e.id = t.environment_id
+                """,  # noqa: S608 (base is Django's SQL, values are parameters)
+                params,
+            )
+            rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=PIPELINE_COLUMNS)
+    frame["last_success_at"] = pd.to_datetime(frame["last_success_at"], utc=True)
+    frame["configured"] = frame["configured"].astype(bool)
+    return frame
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """Each environment's `stale_after` (automation lag) and `target_idle_after` (active
+    targets: version spread, deploy pipelines), by name: every environment, as automation lag
+    may cover them all."""
+
+    stale_after: dict[str, timedelta]
+    idle_after: dict[str, timedelta]
+
+
+def environment_settings() -> EnvironmentSettings:
+    rows = list(
+        Environment.objects.values_list("name", "stale_after", "target_idle_after").order_by()
+    )
+    return EnvironmentSettings(
+        stale_after={name: stale for name, stale, _ in rows},
+        idle_after={name: idle for name, _, idle in rows},
     )
 
 

@@ -64,7 +64,8 @@ QUERY_PARAMETERS = [
         "tier",
         OpenApiTypes.STR,
         enum=["development", "test", "staging", "production"],
-        description="environment tier (default production)",
+        description="environment tier (default: production for the DORA figures, every "
+        "environment for automation lag)",
     ),
     OpenApiParameter("target", OpenApiTypes.STR, description="only what ran on this target"),
 ]

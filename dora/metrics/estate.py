@@ -25,7 +25,9 @@ from dora.metrics.frames import (
 from dora.metrics.levels import graded
 from dora.metrics.stats import Duration, duration_summary, percentiles, wilson
 
-ACTIVE_TARGET_WINDOW = timedelta(days=30)
+# METRICS §2: a target with no successful deployment of a service for this long is not one of
+# its active targets (per environment, `target_idle_after`; this when none is given).
+DEFAULT_TARGET_IDLE_AFTER = timedelta(days=90)
 DEFAULT_STALE_AFTER = timedelta(days=7)
 NON_RESETTING_ACTIONS = ("plan",)
 GAP_BUCKETS = ("<=1d", "1-7d", "7-30d", ">30d")
@@ -44,6 +46,14 @@ ESTATE_COLUMNS = (
 REACHED_COLUMNS = ("rollout_id", "target", "reached_at")
 DEPLOYMENT_COLUMNS = ("service", "environment", "target", "sha", "version", "status", "finished_at")
 RUN_COLUMNS = ("service", "environment", "target", "action", "status", "finished_at", "trigger")
+PIPELINE_COLUMNS = (
+    "service",
+    "environment",
+    "target",
+    "configured",
+    "last_success_at",
+)
+DEPLOY_ACTION = "deployment"  # what a deploy pipeline's lag-resetting run is called
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,7 +188,8 @@ def version_spread(
     *,
     at: datetime,
     configured_targets: pd.DataFrame | None = None,
-    active_window: timedelta = ACTIVE_TARGET_WINDOW,
+    active_window: timedelta = DEFAULT_TARGET_IDLE_AFTER,
+    idle_after_by_environment: Mapping[str, timedelta] | None = None,
 ) -> VersionSpread:
     """Live versions across each (service, environment)'s active targets at time `at`.
 
@@ -189,10 +200,11 @@ def version_spread(
     configured_targets (optional): environment, target of targets configured explicitly
       (Target.configured). As in derivation, a service that deploys to any configured target of
       an environment has exactly those as its active targets there; otherwise active targets
-      are those with a successful deployment in the `active_window` (30 days) before `at`.
-      Note the consequence of METRICS §2's rule: a target left on an old version for longer
-      than the window drops out of the spread; widen `active_window` (or configure targets) to
-      keep such stragglers in view.
+      are those with a successful deployment within the environment's `target_idle_after`
+      (idle_after_by_environment; `active_window`, 90 days, for an environment it does not name)
+      before `at`. Note the consequence of METRICS §2's rule: a target left on an old version
+      for longer than that drops out of the spread; raise `target_idle_after` (or configure
+      targets) to keep such stragglers in view.
 
     - live version of a target = its latest successful deployment finished before `at`.
     - releases = distinct versions in the order of their first successful deployment in the
@@ -235,7 +247,8 @@ def version_spread(
         .last()
         .merge(releases, on=[*pair, "key"])
     )
-    live["active"] = live["finished_at"] > moment - active_window
+    idle = _per_environment(live["environment"], idle_after_by_environment, active_window)
+    live["active"] = live["finished_at"] > moment - idle
     if configured_targets is not None and len(configured_targets):
         require_columns(configured_targets, ("environment", "target"), "configured_targets")
         configured = configured_targets.assign(
@@ -275,7 +288,8 @@ def version_spread_series(
     until: datetime,
     tz: str = "UTC",
     configured_targets: pd.DataFrame | None = None,
-    active_window: timedelta = ACTIVE_TARGET_WINDOW,
+    active_window: timedelta = DEFAULT_TARGET_IDLE_AFTER,
+    idle_after_by_environment: Mapping[str, timedelta] | None = None,
 ) -> pd.DataFrame:
     """Daily version spread: evaluated at the end of each local day in [since, until).
 
@@ -294,6 +308,7 @@ def version_spread_series(
             at=moment.to_pydatetime(),
             configured_targets=configured_targets,
             active_window=active_window,
+            idle_after_by_environment=idle_after_by_environment,
         ).rows
         frames.append(rows.assign(day=day.date()))
     if not frames:
@@ -338,6 +353,14 @@ class AutomationLag:
         }
 
 
+def _per_environment(
+    environments: pd.Series, by_environment: Mapping[str, timedelta] | None, default: timedelta
+) -> pd.Series:
+    """Each row's environment's duration (a Timedelta series), `default` where none is given."""
+    found = environments.map(dict(by_environment or {}))
+    return pd.to_timedelta(found.where(found.notna(), default))
+
+
 def _runs(runs: pd.DataFrame) -> pd.DataFrame:
     require_columns(runs, RUN_COLUMNS, "runs")
     frame = runs.copy()
@@ -348,24 +371,63 @@ def _runs(runs: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def deploy_pipelines_active(
+    pipelines: pd.DataFrame,
+    *,
+    now: datetime,
+    idle_after_by_environment: Mapping[str, timedelta] | None = None,
+) -> pd.DataFrame:
+    """The deploy pipelines that are automation instances at `now`: those on the active targets
+    of their (service, environment), as METRICS §2 counts them (the gate's rule too).
+
+    pipelines: one row per (service, environment, target) with deployments: configured (bool:
+      the target is configured), last_success_at (aware datetime: its latest successful
+      deployment before `now`).
+    - A service that deploys to any configured target of an environment has those as its
+      pipelines there; otherwise a target is active while its latest successful deployment is
+      within the environment's target_idle_after (90 days when not given) before `now`.
+    """
+    moment = check_aware(now, "now")
+    require_columns(pipelines, PIPELINE_COLUMNS, "pipelines")
+    frame = pipelines.copy()
+    frame["target"] = text(frame["target"])
+    frame["last_success_at"] = utc(frame["last_success_at"], "pipelines.last_success_at")
+    frame = frame[frame["last_success_at"] < moment]
+    configured = as_bool(frame["configured"])
+    idle = _per_environment(
+        frame["environment"], idle_after_by_environment, DEFAULT_TARGET_IDLE_AFTER
+    )
+    recent = frame["last_success_at"] > moment - idle
+    uses_configured = configured.groupby([frame["service"], frame["environment"]]).transform("any")
+    active = configured.where(uses_configured, recent).astype(bool)
+    return frame[active].reset_index(drop=True)
+
+
 def automation_lag(
     runs: pd.DataFrame,
     *,
     now: datetime,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
     stale_after_by_environment: Mapping[str, timedelta] | None = None,
+    pipelines: pd.DataFrame | None = None,
+    idle_after_by_environment: Mapping[str, timedelta] | None = None,
 ) -> AutomationLag:
     """now - last successful automated run, per process instance (service, environment, target).
 
-    runs: dora.models.AutomationRun rows (and, for deploy pipelines, production deployments
-      shaped the same way): service, environment, target (str; '' when runs name none),
-      action (str: apply, plan, deploy, test), status (str), finished_at (aware datetime),
-      trigger (str: schedule, change, manual or '').
+    runs: dora.models.AutomationRun rows: service, environment, target (str; '' when runs name
+      none), action (str: apply, plan, deploy, test), status (str), finished_at (aware
+      datetime), trigger (str: schedule, change, manual or '').
+    pipelines (optional): the deploy pipelines, as `deploy_pipelines_active` takes them: a
+      service's deployments to a target are the runs of its deploy pipeline there, and its
+      latest successful deployment resets that instance's lag as a successful apply resets a
+      stack's (METRICS §4.3); the instance is the same as the service's runs on that target.
+      Only pipelines on active targets are instances (idle_after_by_environment).
     now: the evaluation time (the window's `until` for a past window).
     stale_after: default threshold; stale_after_by_environment overrides it per environment.
 
     - Successful runs reset the lag, except plan (dry-run) runs; a manual run resets it and the
-      instance is flagged `manual` when its last reset was manual.
+      instance is flagged `manual` when its last reset was manual; a deployment resets it as
+      action `deployment`.
     - An instance with runs but no resetting success has lag null and counts as stale
       (`never_succeeded`); percentiles are over the instances with a lag.
     - stale: lag > the environment's stale_after.
@@ -382,6 +444,17 @@ def automation_lag(
         .last()[[*key, "finished_at", "trigger", "action"]]
         .rename(columns={"finished_at": "last_success_at", "action": "last_action"})
     )
+    if pipelines is not None and len(pipelines):
+        deployed = deploy_pipelines_active(
+            pipelines, now=moment, idle_after_by_environment=idle_after_by_environment
+        )[key + ["last_success_at"]].assign(trigger="", last_action=DEPLOY_ACTION)
+        instances = pd.concat([instances, deployed[key]]).drop_duplicates()
+        last = (
+            pd.concat([last, deployed], ignore_index=True)
+            .sort_values("last_success_at", kind="stable")
+            .groupby(key, as_index=False)
+            .last()
+        )
     table = instances.merge(last, on=key, how="left")
     table["lag_seconds"] = (moment - table["last_success_at"]).dt.total_seconds()
     table["manual"] = table["trigger"].fillna("") == "manual"

@@ -28,7 +28,13 @@ from dora.web.dashboards import _bad_request, _chart
 from dora.web.snapshots import page_snapshot
 
 # Frames each tier's computation reads (read at once on PostgreSQL outside a transaction).
-ESTATE_FRAMES = ("live_deployments", "automation_runs", "configured_targets", "stale_after")
+ESTATE_FRAMES = (
+    "live_deployments",
+    "automation_runs",
+    "deploy_pipelines",
+    "configured_targets",
+    "environment_settings",
+)
 
 
 def estate_scope(access: Access, team: str | None) -> Scope | None:
@@ -133,6 +139,7 @@ def _estate_figures(
     ]
     counts = matrix.counts()
     lag = matrix.lag
+    drawn = estate_charts(matrix)
     context.update(
         {
             "legend": [
@@ -158,7 +165,9 @@ def _estate_figures(
             "stale_instances": int(lag["stale"].sum()) if len(lag) else 0,
             "instances": len(lag),
             "teams": sorted(access.teams) if not access.everything else None,
-            "charts": estate_charts(matrix),
+            "charts": drawn,
+            # Deploy pipelines have a lag but no runs: the evidence may be missing alone.
+            "evidence_drawn": any(chart["id"] == "automation-evidence" for chart in drawn),
             # Rendered here, once, and kept with the snapshot: a thousand cells of 500 services
             # took most of a kept page's 150 to 300 ms to render again for every viewer.
             "matrix_html": render_to_string(

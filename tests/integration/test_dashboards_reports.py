@@ -26,10 +26,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static")]
 
 NOW = "2026-03-02T12:00:00Z"
 UNTIL = "2026-03-02T12:00:00Z"
-# Per page, whatever the estate's size (now 20 for a member's estate, 9 for their decisions, 20
-# for the report): the estate reads 4 frames per environment tier (3 tiers in the demo), the
-# report those and its two frames, services, first rollouts and one gate aggregate.
-MAX_QUERIES = {"estate": 22, "gate": 10, "report": 24}
+# Per page, whatever the estate's size (now 23 for a member's estate, 9 for their decisions, 26
+# for the report): the estate reads 5 frames per environment tier (3 tiers in the demo; the
+# deploy pipelines, automation instances since definitions 2, are one of them, and the
+# environments' stale_after and target_idle_after another), the report those and its two
+# frames, services, first rollouts and one gate aggregate.
+MAX_QUERIES = {"estate": 23, "gate": 10, "report": 26}
 FEBRUARY = {"period": "month", "date": "2026-02-01"}
 
 
@@ -82,8 +84,10 @@ def test_estate_matrix_for_a_member_shows_their_services_within_the_bound(
     heads = re.findall(r'<th scope="col" id="env-\d+">(\w+)', html)
     assert heads == ["development", "staging", "production"]
     assert len(re.findall(r"stale after 7d</span></th>", html)) == 3  # each environment's
-    # Payments runs no automation instances: no empty charts, a note that says why.
-    assert 'id="no-runs"' in html and "data-figure=" not in html
+    # Payments runs no automation runs: no evidence chart, a note that says why; its deploy
+    # pipelines are automation instances (METRICS §4.3), so the lag chart is drawn.
+    assert 'id="no-runs"' in html
+    assert 'id="chart-automation-lag"' in html and 'id="chart-automation-evidence"' not in html
     assert 'id="evidence-table"' in html
 
 
@@ -207,7 +211,7 @@ def test_gate_decisions_filters_and_pages(demo) -> None:
     only_blocked = client.get(url("/dashboards/gate", outcome="blocked")).content.decode()
     assert f"{blocked} decisions: 0 allowed, {blocked} blocked" in only_blocked
     assert "outcome-allowed" not in only_blocked
-    # Why: the demo's stale network stack in staging blocks most of them (source_fresh).
+    # Why: the demo's stale network stack in staging blocks the services on it (source_fresh).
     reasons = only_blocked[only_blocked.index('id="blocking-reasons"') :]
     assert re.search(r'<span class="mono">source_fresh</span> \d+×', reasons)
     web = client.get(url("/dashboards/gate", service="web", outcome="allowed")).content.decode()

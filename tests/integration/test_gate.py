@@ -2,7 +2,8 @@
 
 Every scenario starts from one estate, written as events relative to the real clock (the API
 decides at `now`): shop v1.4.2 live on the three staging targets for 3 hours, production on
-v1.4.1 on both targets, the infra stack `network` applied a day ago in both environments.
+v1.4.1 on both targets, the infra stack `network` (which shop depends on) applied a day ago in
+both environments.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ ESTATE = """\
 services:
   - name: shop
     kind: app
+    depends_on: [network]
   - name: network
     kind: infra
 environments:
@@ -270,7 +272,8 @@ def test_gate_policy_from_config_turns_a_warning_into_a_block(estate: None) -> N
     assert status == 409
     assert failed(body) == ["soak_time", "infra_parity"]
     assert checks(body)["infra_parity"]["detail"] == (
-        "infra versions differ: network staging 2.3.0, production 2.4.0"
+        "infra versions differ: network staging 2.3.0, production 2.4.0; judged infra stack "
+        "network (depends_on)"
     )
     assert checks(body)["soak_time"]["detail"].endswith("; needs 5h")
 

@@ -117,3 +117,24 @@ def test_seed_demo_default_now_is_the_current_hour() -> None:
     )
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     assert latest_deploy <= hour
+
+
+def test_seed_demo_gate_allows_most_promotions_and_blocks_a_few_for_visible_reasons() -> None:
+    seed(weeks=4, now=NOW)
+
+    decisions = GateDecision.objects.filter(requested_by="token:demo-pipeline")
+    blocked = [d for d in decisions if not d.allowed]
+    on_network = set(
+        Service.objects.filter(depends_on__name="network-stack").values_list("name", flat=True)
+    )
+
+    # Services declare what they run on (demo.yml): network-stack, stale in staging for 35
+    # days, blocks only billing, erp-sync and ledger; the rest run on k8s-platform.
+    assert on_network == {"billing", "erp-sync", "ledger"}
+    assert decisions.filter(allowed=True).count() > len(blocked) > 0
+    for decision in blocked:
+        reasons = [c for c in decision.checks if not c["passed"] and c["severity"] == "block"]
+        assert reasons, decision.checks
+        for reason in reasons:
+            if "network-stack" in reason["detail"]:
+                assert decision.service in on_network, (decision.service, reason["detail"])

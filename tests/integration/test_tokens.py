@@ -27,6 +27,7 @@ services:
   - name: shop
     team: payments
     repos: [acme/shop]
+    depends_on: [network]
   - name: finder
     team: search
     repos: [acme/finder]

@@ -77,7 +77,7 @@ def test_config_load_unknown_key_names_key_and_line() -> None:
 
     assert _errors(text) == [
         "dora.yml:5: unknown key 'tem' in services[0] "
-        "(expected one of: name, team, kind, repos, paths, infer_failures)"
+        "(expected one of: name, team, kind, repos, paths, infer_failures, depends_on)"
     ]
 
 

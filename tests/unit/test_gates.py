@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -164,10 +165,16 @@ def test_version_verified_counts_configured_targets_never_deployed() -> None:
     assert result.detail == "v1.4.2 reached 3/4 staging targets; missing s-d"
 
 
-def test_version_verified_ignores_targets_idle_for_more_than_30_days() -> None:
-    source = staging(*GOOD_STAGING, dep("s-old", NOW - 31 * D, "v0.9.0"))
+def test_version_verified_ignores_targets_idle_for_longer_than_target_idle_after() -> None:
+    # 91 days idle: past the default 90 (METRICS §2); 31 days idle: still one of the targets.
+    retired = staging(*GOOD_STAGING, dep("s-old", NOW - 91 * D, "v0.9.0"))
+    idle = staging(*GOOD_STAGING, dep("s-old", NOW - 31 * D, "v0.9.0"))
+    thirty = replace(idle, idle_after=30 * D)
 
-    assert check(facts(source=source), "version_verified_in_source").passed
+    assert check(facts(source=retired), "version_verified_in_source").passed
+    result = check(facts(source=idle), "version_verified_in_source")
+    assert result.detail == "v1.4.2 reached 3/4 staging targets; missing s-old"
+    assert check(facts(source=thirty), "version_verified_in_source").passed
 
 
 def test_version_verified_fails_for_a_version_never_deployed_to_source() -> None:
@@ -284,15 +291,22 @@ def stack(
     )
 
 
+STACKS = frozenset({"network", "k8s"})  # shop's depends_on, transitively
+JUDGED = (
+    "judged shop's deploy pipeline in staging (3 instances) and infra stacks k8s, network "
+    "(depends_on)"
+)
+
+
 def test_source_fresh_blocks_on_a_stack_not_applied_for_9_days_naming_it_and_its_age() -> None:
     runs = (stack("staging", NOW - 9 * D), stack("staging", NOW - D, service="k8s"))
 
-    result = check(facts(automation=runs), "source_fresh")
+    result = check(facts(automation=runs, stacks=STACKS), "source_fresh")
 
     assert not result.passed
     assert result.detail == (
         "stale after 7d: infra stack network in staging: last successful apply 9d ago "
-        "(2026-03-01T12:00Z)"
+        f"(2026-03-01T12:00Z); {JUDGED}"
     )
 
 
@@ -303,12 +317,15 @@ def test_source_fresh_passes_when_every_instance_ran_recently() -> None:
         stack("production", NOW - 30 * D),  # another environment: not the source's freshness
     )
 
-    result = check(facts(automation=runs), "source_fresh")
+    result = check(facts(automation=runs, stacks=STACKS), "source_fresh")
 
+    # shop's pipeline: its runs naming no target (3 h ago) and its deployments on s-a, s-b, s-c
+    # (2026-03-05 09:00, 09:30, 10:00: 5d 3h, 5d 2h 30m, 5d 2h ago); network on s-a 2d 4h ago.
     assert result.passed
     assert result.detail == (
-        "2 automation instances in staging ran within 7d (oldest 2d 4h ago: infra stack "
-        "network in staging/s-a)"
+        "5 automation instances in staging ran within 7d (oldest 5d 3h ago: service shop in "
+        "staging/s-a); judged shop's deploy pipeline in staging (4 instances) and infra stacks "
+        "k8s (no runs in staging), network (depends_on)"
     )
 
 
@@ -319,17 +336,90 @@ def test_source_fresh_ignores_other_services_pipelines_and_honours_stale_after()
     )
 
     result = check(
-        facts(automation=runs), "source_fresh", source_fresh=CheckSetting(stale_after=10 * D)
+        facts(automation=runs, stacks=STACKS),
+        "source_fresh",
+        source_fresh=CheckSetting(stale_after=10 * D),
     )
 
     assert result.passed
 
 
 def test_source_fresh_counts_an_instance_that_never_succeeded_as_stale() -> None:
-    result = check(facts(automation=(stack("staging", None),)), "source_fresh")
+    result = check(facts(automation=(stack("staging", None),), stacks=STACKS), "source_fresh")
 
     assert not result.passed
-    assert result.detail == "stale after 7d: infra stack network in staging: never ran successfully"
+    assert result.detail == (
+        "stale after 7d: infra stack network in staging: never ran successfully; judged shop's "
+        "deploy pipeline in staging (3 instances) and infra stacks k8s (no runs in staging), "
+        "network (depends_on)"
+    )
+
+
+def test_source_fresh_judges_only_the_stacks_the_service_depends_on() -> None:
+    # network was not applied for 9 days; shop depends on k8s only, so network is not judged.
+    runs = (stack("staging", NOW - 9 * D), stack("staging", NOW - D, service="k8s"))
+
+    result = check(facts(automation=runs, stacks=frozenset({"k8s"})), "source_fresh")
+
+    assert result.passed
+    assert result.detail == (
+        "4 automation instances in staging ran within 7d (oldest 5d 3h ago: service shop in "
+        "staging/s-a); judged shop's deploy pipeline in staging (3 instances) and infra stack k8s "
+        "(depends_on)"
+    )
+
+
+def test_source_fresh_with_stacks_all_judges_every_stack_of_the_environment() -> None:
+    runs = (stack("staging", NOW - 9 * D), stack("staging", NOW - D, service="k8s"))
+
+    result = check(
+        facts(automation=runs, stacks=frozenset({"k8s"})),
+        "source_fresh",
+        source_fresh=CheckSetting(stacks="all"),
+    )
+
+    assert not result.passed
+    assert result.detail == (
+        "stale after 7d: infra stack network in staging: last successful apply 9d ago "
+        "(2026-03-01T12:00Z); judged shop's deploy pipeline in staging (3 instances) and every "
+        "infra stack of staging (stacks: all): k8s, network"
+    )
+
+
+def test_source_fresh_blocks_on_a_deploy_pipeline_nobody_ran_for_9_days() -> None:
+    # Nothing but deployments: s-a and s-b got v1.4.2 9 days ago, s-c 8 days ago.
+    old = staging(
+        dep("s-a", NOW - 9 * D, "v1.4.2"),
+        dep("s-b", NOW - 9 * D + H, "v1.4.2"),
+        dep("s-c", NOW - 8 * D, "v1.4.2"),
+    )
+
+    result = check(facts(source=old), "source_fresh")
+
+    assert not result.passed
+    assert result.detail == (
+        "stale after 7d: service shop in staging/s-a: last successful deployment 9d ago "
+        "(2026-03-01T12:00Z), service shop in staging/s-b: last successful deployment 8d 23h "
+        "ago (2026-03-01T13:00Z), service shop in staging/s-c: last successful deployment 8d ago "
+        "(2026-03-02T12:00Z); judged shop's deploy pipeline in staging (3 instances) and no infra "
+        "stack (shop declares no depends_on)"
+    )
+
+
+def test_source_fresh_takes_the_later_of_a_pipeline_run_and_a_deployment() -> None:
+    # A deploy pipeline run on s-a a day ago resets that target's lag; s-b and s-c were
+    # deployed 9 days ago and are stale.
+    old = staging(*(dep(t, NOW - 9 * D, "v1.4.2") for t in ("s-a", "s-b", "s-c")))
+    runs = (stack("staging", NOW - D, service="shop", infra=False, target="s-a", action="deploy"),)
+
+    result = check(facts(source=old, automation=runs), "source_fresh")
+
+    assert not result.passed
+    assert result.detail.startswith(
+        "stale after 7d: service shop in staging/s-b: last successful deployment 9d ago "
+        "(2026-03-01T12:00Z), service shop in staging/s-c: last successful deployment 9d ago "
+        "(2026-03-01T12:00Z); judged"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,10 +532,20 @@ def test_infra_parity_warns_when_stack_versions_differ() -> None:
         stack("production", NOW - D, service="k8s", version="3.1"),
     )
 
-    result = check(facts(automation=runs), "infra_parity")
+    result = check(facts(automation=runs, stacks=STACKS), "infra_parity")
 
     assert not result.passed
-    assert result.detail == "infra versions differ: network staging 1.9.0, production 1.8.2"
+    assert result.detail == (
+        "infra versions differ: network staging 1.9.0, production 1.8.2; judged infra stacks "
+        "k8s, network (depends_on)"
+    )
+    # Not depending on network, shop does not see it differ; with stacks: all it does.
+    assert check(facts(automation=runs, stacks=frozenset({"k8s"})), "infra_parity").passed
+    everything = check(
+        facts(automation=runs), "infra_parity", infra_parity=CheckSetting(stacks="all")
+    )
+    assert not everything.passed
+    assert everything.detail.startswith("infra versions differ: network staging 1.9.0, ")
 
 
 def test_infra_parity_passes_on_equal_versions_and_ignores_one_sided_stacks() -> None:
@@ -455,17 +555,23 @@ def test_infra_parity_passes_on_equal_versions_and_ignores_one_sided_stacks() ->
         stack("staging", NOW - D, service="dns", version="0.2"),
     )
 
-    result = check(facts(automation=runs), "infra_parity")
+    result = check(facts(automation=runs, stacks=frozenset({"k8s", "dns"})), "infra_parity")
 
     assert result.passed
-    assert result.detail == "1 infra stack on the same versions in staging and production"
+    assert result.detail == (
+        "1 infra stack on the same versions in staging and production; judged infra stacks "
+        "dns, k8s (depends_on)"
+    )
 
 
 def test_infra_parity_passes_with_no_shared_stack() -> None:
     result = check(facts(), "infra_parity")
 
     assert result.passed
-    assert result.detail == "no infra stack with a known version in both staging and production"
+    assert result.detail == (
+        "no infra stack with a known version in both staging and production; judged no infra "
+        "stack (shop declares no depends_on)"
+    )
 
 
 # --------------------------------------------------------------------------------------------

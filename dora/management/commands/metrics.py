@@ -38,7 +38,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--kind", choices=["app", "infra"], help="only services of a kind")
         parser.add_argument(
-            "--tier", default="production", help="environment tier (default production)"
+            "--tier",
+            help="environment tier (default: production for the DORA figures, every "
+            "environment for automation lag)",
         )
         parser.add_argument("--target", help="only rollouts and runs on this target")
         parser.add_argument("--format", choices=["json", "table", "csv"], default="table")

@@ -147,7 +147,9 @@ class Command(BaseCommand):
 def seed_gate_decisions(now: datetime) -> dict[str, int]:
     """Ask the gate, as a pipeline would, at a few moments of the last weeks, to promote each app
     service's newest staging version of that moment to production; the answers are stored like
-    any other decision (the demo's stale network stack in staging blocks the recent ones)."""
+    any other decision (the demo's stale network stack in staging blocks the recent ones of the
+    services that run on it; a legacy service nobody deployed to staging for a week blocks its
+    own)."""
     GateDecision.objects.filter(requested_by=DEMO_PIPELINE).delete()
     counts = {"allowed": 0, "blocked": 0}
     asked = 0

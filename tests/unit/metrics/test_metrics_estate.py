@@ -161,12 +161,17 @@ def test_version_spread_ignores_failed_and_future_deployments() -> None:
 
 
 def test_version_spread_active_targets_rule() -> None:
-    # us-2 last deployed Mar 1; evaluated Apr 5 it is outside the 30-day active window and drops
-    # out; the others are inside it. Remaining 4: v1.42 x3, v1.41 x1 -> 2 versions, 1 behind.
+    # us-2 last deployed Mar 1; evaluated Apr 5 (35 days on) it is outside a 30-day
+    # target_idle_after and drops out; the others are inside it. Remaining 4: v1.42 x3,
+    # v1.41 x1 -> 2 versions, 1 behind.
     frame = example_6_2()
     frame.loc[frame["target"] != "us-2", "finished_at"] += pd.Timedelta(days=10)
-    row = version_spread(frame, at=t(4, 5)).as_dict()[0]
+    thirty = {"production": timedelta(days=30)}
+    row = version_spread(frame, at=t(4, 5), idle_after_by_environment=thirty).as_dict()[0]
     assert (row["targets"], row["versions"], row["versions_behind"]) == (4, 2, 1)
+    # Within the default 90 days (METRICS §2, definitions 2) us-2 stays: all 5, 3 versions.
+    row = version_spread(frame, at=t(4, 5)).as_dict()[0]
+    assert (row["targets"], row["versions"], row["versions_behind"]) == (5, 3, 3)
     # Configured targets are active whatever their age.
     configured = pd.DataFrame(
         {"environment": "production", "target": ["eu-1", "eu-2", "ap-1", "us-1", "us-2"]}
