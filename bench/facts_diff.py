@@ -25,10 +25,14 @@ from pathlib import Path
 from generator import config_yaml, feed_write
 from intake import ROOT, database_recreate, feed_path, manage
 
+# The working tree's tests/facts.py, loaded by path, snapshots both revisions' tables (same
+# models), so a fact family added to it is compared on both sides.
 SNAPSHOT = """
-import json
-from tests.facts import facts_snapshot
-snapshot = facts_snapshot()
+import importlib.util, json
+spec = importlib.util.spec_from_file_location("facts", {facts!r})
+facts = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(facts)
+snapshot = facts.facts_snapshot()
 with open({path!r}, "w") as out:
     json.dump({{k: [repr(x) for x in v] if isinstance(v, list) else repr(v)
                for k, v in snapshot.items()}}, out)
@@ -44,9 +48,9 @@ def facts_of(tree: Path, url: str, feed: Path, config: Path) -> dict[str, list[s
         ("import_events", str(feed), "--quiet"),
     ):
         manage(url, *args, cwd=tree)
-    # tests/facts.py from the working tree reads either revision's tables (same models).
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        manage(url, "shell", "-c", SNAPSHOT.format(path=out.name), cwd=tree, pythonpath=ROOT)
+        script = SNAPSHOT.format(path=out.name, facts=str(ROOT / "tests" / "facts.py"))
+        manage(url, "shell", "-c", script, cwd=tree)
         return json.loads(Path(out.name).read_text())
 
 
@@ -60,7 +64,9 @@ ROLLOUT_FIELDS = [
     *("restored_at", "ship_seq", "estate_reached_at"),
 ]
 # Where a kind's rows name a change: the positions of its repo and number.
-CHANGE_AT = {"arrivals": (3, 4), "starts": (0, 1)}
+CHANGE_AT = {"arrivals": (3, 4), "starts": (0, 1), "changes": (0, 1)}
+# Kinds whose rows open with a rollout's service, environment and seq.
+ROLLOUT_KEYED = ("rollouts", "arrivals", "reached", "failures", "commits")
 SHA = re.compile(r"\b[0-9a-f]{40}\b")
 
 
@@ -76,6 +82,26 @@ def feed_index(feed: Path) -> dict[str, set[str]]:
                 prs.add(f"{event['repo']!r}#{event['number']}")
                 copies.update(event["landed_commits"])
     return {"rebase_prs": prs, "rebase_copies": copies}
+
+
+def rebase_rollouts(
+    index: dict[str, set[str]], *snapshots: dict[str, list[str]]
+) -> dict[str, set[str]]:
+    """The rollouts carrying a rebase-merged PR, and those a rebase-carrying rollout failed or
+    restored (a rebase-merged hotfix): rows about them move with the rebase mapping."""
+    carrying: set[str] = set()
+    for snapshot in snapshots:
+        for row in snapshot.get("arrivals", []):
+            parts = _fields(row)
+            if f"{parts[3]}#{parts[4]}" in index["rebase_prs"]:
+                carrying.add(", ".join(parts[:3]))
+    touched = set(carrying)
+    for snapshot in snapshots:
+        for row in snapshot.get("failures", []):
+            parts = _fields(row)  # service, environment, seq, cause, status, incident, by_seq
+            if ", ".join([*parts[:2], parts[6]]) in carrying:
+                touched.add(", ".join(parts[:3]))
+    return {**index, "rebase_rollouts": carrying, "rebase_touched": touched}
 
 
 def rows_split(rows: list[str], kind: str) -> dict[str, list[str]]:
@@ -114,7 +140,12 @@ def row_reason(kind: str, old: str | None, new: str | None, index: dict[str, set
         repo, number = CHANGE_AT[kind]
         changes = {f"{_fields(r)[repo]}#{_fields(r)[number]}" for r in rows}
     shas = {sha for r in rows for sha in SHA.findall(r)}
-    if changes & index["rebase_prs"] or shas & index["rebase_copies"]:
+    rollouts = {", ".join(_fields(r)[:3]) for r in rows} if kind in ROLLOUT_KEYED else set()
+    if (
+        changes & index["rebase_prs"]
+        or shas & index["rebase_copies"]
+        or rollouts & index["rebase_touched"]
+    ):
         return "rebase merge: landed copies map to their pull request (landed_commits)"
     if kind == "rollouts" and old and new:
         pairs = zip(ROLLOUT_FIELDS, _fields(old), _fields(new), strict=False)
@@ -173,7 +204,7 @@ def main() -> int:
             subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT)
         after = facts_of(ROOT, args.database_url + "_tree", feed, config)
 
-    index = feed_index(feed)
+    index = rebase_rollouts(feed_index(feed), before, after)
     print(
         f"{args.events:,} events ({len(index['rebase_prs']):,} rebase-merged pull requests), "
         f"{args.rev} vs the working tree"
