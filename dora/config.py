@@ -31,12 +31,14 @@ from dora.derive import pairs_mark
 from dora.estate import _DEFAULT_ORDER, tier_for_name
 from dora.gates import severity_rank
 from dora.generation import facts_changed
+from dora.metrics.levels import industry_keys
 from dora.models import (
     AutomationRun,
     Deployment,
     Environment,
     GateSettings,
     Incident,
+    OrganisationSettings,
     Service,
     Target,
     Team,
@@ -57,7 +59,15 @@ class TeamSpec:
     name: str
     members: tuple[str, ...] = ()
     timezone: str = "UTC"
+    industry: str | None = None  # None: the organisation's (METRICS §3.6)
     line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class OrganisationSpec:
+    """`organisation:` settings of the whole organisation."""
+
+    industry: str | None = None  # None: "all" (METRICS §3.6)
 
 
 @dataclass(frozen=True)
@@ -179,6 +189,7 @@ class Config:
     sources: tuple[SourceSpec, ...] = ()
     gates: GatesSpec | None = None
     targets: tuple[FigureTargetSpec, ...] = ()
+    organisation: OrganisationSpec | None = None
 
 
 class ConfigError(Exception):
@@ -193,8 +204,9 @@ class ConfigError(Exception):
 # Vocabulary
 # ---------------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("teams", "services", "environments", "sources", "gates", "targets")
-_TEAM_KEYS = ("name", "members", "timezone")
+_TOP_KEYS = ("organisation", "teams", "services", "environments", "sources", "gates", "targets")
+_ORGANISATION_KEYS = ("industry",)
+_TEAM_KEYS = ("name", "members", "timezone", "industry")
 _SERVICE_KEYS = ("name", "team", "kind", "repos", "paths", "infer_failures")
 _ENVIRONMENT_KEYS = ("name", "tier", "order", "stale_after", "targets")
 _SOURCE_KEYS = (
@@ -517,6 +529,16 @@ class _Reader:
             return _INVALID
         return name
 
+    def industry(self, node: yaml.Node, path: str) -> Any:
+        """A 2025 Quick Check industry key, as DORA's published file names them."""
+        value = self.string(node, path)
+        if value is _INVALID:
+            return _INVALID
+        if value not in industry_keys():
+            self.error(node, f"{path}: '{value}' is not one of: {', '.join(industry_keys())}")
+            return _INVALID
+        return value
+
     def regex(self, node: yaml.Node, path: str) -> Any:
         text = self.string(node, path)
         if text is _INVALID:
@@ -590,12 +612,21 @@ def _load_teams(reader: _Reader, node: yaml.Node) -> list[TeamSpec]:
             "name": reader.get(entries, "name", where, reader.string, required_at=item),
             "members": reader.get(entries, "members", where, reader.strings, default=()),
             "timezone": reader.get(entries, "timezone", where, reader.timezone, default="UTC"),
+            "industry": reader.get(entries, "industry", where, reader.industry),
         }
         if values["name"] is not _INVALID:
             reader.team_names.add(values["name"])
         if _INVALID not in values.values():
             specs.append(TeamSpec(**values, line=_line(item)))
     return specs
+
+
+def _load_organisation(reader: _Reader, node: yaml.Node) -> Any:
+    entries = reader.mapping(node, "organisation", _ORGANISATION_KEYS)
+    if entries is None:
+        return _INVALID
+    industry = reader.get(entries, "industry", "organisation", reader.industry)
+    return _INVALID if industry is _INVALID else OrganisationSpec(industry=industry)
 
 
 def _load_services(reader: _Reader, node: yaml.Node) -> list[ServiceSpec]:
@@ -979,6 +1010,7 @@ def config_load(
         raise ConfigError(_format_problems(filename, reader.problems))
     sections: dict[str, Any] = {}
     loaders: dict[str, Callable[[_Reader, yaml.Node], Any]] = {
+        "organisation": _load_organisation,
         "teams": _load_teams,
         "services": _load_services,
         "environments": _load_environments,
@@ -1006,6 +1038,9 @@ def config_load(
         sources=tuple(sections.get("sources", ())),
         gates=sections.get("gates") if sections.get("gates") is not _INVALID else None,
         targets=tuple(sections.get("targets", ())),
+        organisation=(
+            sections.get("organisation") if sections.get("organisation") is not _INVALID else None
+        ),
     )
     if known_teams is not None:
         known = {*known_teams, *reader.team_names}
@@ -1189,6 +1224,18 @@ class _Applier:
                     obj.delete()
                     self.lines.append(f"- gate rule {_gate_rule_text(*key)}")
 
+    def organisation(self, spec: OrganisationSpec) -> None:
+        """`organisation:` into OrganisationSettings (one row); a key left out takes its
+        default (industry: all)."""
+        wanted = {"industry": spec.industry or ""}
+        stored = OrganisationSettings.objects.first()
+        if stored is None:
+            if spec.industry:
+                OrganisationSettings.objects.create(**wanted)
+                self.lines.append(f"+ organisation industry {spec.industry}")
+        elif changes := _update(stored, wanted):
+            self.lines.append(f"~ organisation: {changes}")
+
     def prune(self) -> None:
         """Delete teams, services and environments not in the file, except those with history."""
         config = self.config
@@ -1337,7 +1384,11 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
             Team,
             "team",
             config.teams,
-            lambda spec: {"members": list(spec.members), "timezone": spec.timezone},
+            lambda spec: {
+                "members": list(spec.members),
+                "timezone": spec.timezone,
+                "industry": spec.industry or "",
+            },
         )
         missing = referenced - set(teams)
         teams.update(Team.objects.in_bulk(list(missing), field_name="name"))
@@ -1359,6 +1410,8 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         applier.targets(environments)
         if config.gates is not None:
             applier.gates(config.gates, prune=prune)
+        if config.organisation is not None:
+            applier.organisation(config.organisation)
         if prune:
             applier.prune()
         handled: set[str] = set()

@@ -31,6 +31,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from dora.metrics.estate import NON_RESETTING_ACTIONS
+from dora.metrics.levels import DEFAULT_INDUSTRY
 from dora.models import (
     AutomationRun,
     Change,
@@ -40,6 +41,7 @@ from dora.models import (
     Environment,
     FailureLink,
     Incident,
+    OrganisationSettings,
     PipelineRun,
     Rollout,
     RolloutTarget,
@@ -81,6 +83,8 @@ class Scope:
     tier: str = Tier.PRODUCTION
     target: str | None = None
     timezone: str = field(default="UTC", compare=False)
+    # The DORA 2025 industry its figures are placed against (METRICS §3.6), see scope_resolve.
+    industry: str = field(default=DEFAULT_INDUSTRY, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,7 +106,9 @@ def scope_resolve(
 ) -> Scope:
     """A Scope after checking its names exist; ScopeError names the first unknown one.
 
-    The reporting time zone is the team's (METRICS §1), else UTC.
+    The reporting time zone is the team's (METRICS §1), else UTC. The 2025 industry is the
+    team's (the team named, or the one team all the named services belong to) when it has one,
+    else the organisation's, else "all" (`industry_of`).
     """
     names = tuple(dict.fromkeys(s for s in services if s))
     known = set(Service.objects.filter(name__in=names).values_list("name", flat=True))
@@ -128,7 +134,30 @@ def scope_resolve(
         tier=tier,
         target=target or None,
         timezone=timezone,
+        industry=industry_of(team=team or None, services=names),
     )
+
+
+def organisation_industry() -> str:
+    """The organisation's 2025 industry (`organisation: industry:` in the config), else "all"."""
+    stored = OrganisationSettings.objects.values_list("industry", flat=True).first()
+    return stored or DEFAULT_INDUSTRY
+
+
+def industry_of(*, team: str | None = None, services: Sequence[str] = ()) -> str:
+    """The industry a scope's figures are placed against: its team's, else the organisation's.
+
+    A scope of services takes their team's when they all belong to one team; a scope of the
+    whole organisation, or of services of several teams, the organisation's.
+    """
+    if team is None and services:
+        teams = set(Service.objects.filter(name__in=services).values_list("team__name", flat=True))
+        team = teams.pop() if len(teams) == 1 else None
+    if team is not None:
+        own = Team.objects.filter(name=team).values_list("industry", flat=True).first()
+        if own:
+            return own
+    return organisation_industry()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dora.api.auth import scope_required, token_access
-from dora.metrics.levels import BENCHMARK_YEARS
+from dora.metrics.levels import BENCHMARK_YEARS, industry_keys
 from dora.models import ApiToken
 from dora.report import (
     METRIC_NAMES,
@@ -56,7 +56,15 @@ QUERY_PARAMETERS = [
         "benchmark",
         OpenApiTypes.INT,
         enum=list(BENCHMARK_YEARS),
-        description="report year of the level tables (default 2024)",
+        description="report year: 2025 (the default) places each figure as a percentile of "
+        "DORA's 2025 Quick Check distribution; 2021–2024 give their level tables",
+    ),
+    OpenApiParameter(
+        "industry",
+        OpenApiTypes.STR,
+        enum=list(industry_keys()),
+        description="the 2025 Quick Check industry to place the figures against (default: "
+        "the team's, else the organisation's, else all)",
     ),
     OpenApiParameter("kind", OpenApiTypes.STR, enum=["app", "infra"], description="service kind"),
     OpenApiParameter(
@@ -99,6 +107,9 @@ _REPORT = OpenApiResponse(
             },
             "version_spread": serializers.ListField(child=serializers.DictField()),
             "level": serializers.CharField(allow_null=True),
+            "percentile": serializers.FloatField(allow_null=True),
+            "placement": serializers.DictField(allow_null=True),
+            "groups": serializers.DictField(),
         },
     ),
     description="CONTRACT §4; absent data gives n: 0 and null figures",
@@ -117,6 +128,7 @@ def _query(request: Request) -> MetricsQuery:
         kind=params.get("kind"),
         tier=params.get("tier"),
         target=params.get("target"),
+        industry=params.get("industry"),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from dora.metrics.levels import BENCHMARK_YEARS
+from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK, industry_keys
 from dora.report import (
     RANGE_TEXT,
     ParameterError,
@@ -33,8 +33,15 @@ class Command(BaseCommand):
         parser.add_argument("--until", help="window end (exclusive); default now")
         parser.add_argument(
             "--benchmark",
-            default=str(BENCHMARK_YEARS[-1]),
-            help=f"report year for levels: {', '.join(map(str, BENCHMARK_YEARS))}",
+            default=str(DEFAULT_BENCHMARK),
+            help=f"report year: {', '.join(map(str, BENCHMARK_YEARS))} (default "
+            f"{DEFAULT_BENCHMARK}: percentiles of DORA's 2025 Quick Check distribution; "
+            "2021–2024: their levels)",
+        )
+        parser.add_argument(
+            "--industry",
+            help="2025 Quick Check industry to place the figures against (default: the team's, "
+            "else the organisation's, else all): " + ", ".join(industry_keys()),
         )
         parser.add_argument("--kind", choices=["app", "infra"], help="only services of a kind")
         parser.add_argument(
@@ -56,6 +63,7 @@ class Command(BaseCommand):
                 kind=options["kind"],
                 tier=options["tier"],
                 target=options["target"],
+                industry=options["industry"],
             )
         except ParameterError as exc:
             raise CommandError(f"--{exc.parameter}: {exc}")
@@ -64,9 +72,11 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report, indent=2, allow_nan=False))
         elif options["format"] == "csv":
             writer = csv.writer(self.stdout, lineterminator="\n")
-            writer.writerow(["figure", "value", "n", "level"])
+            writer.writerow(["figure", "value", "n", "level", "percentile"])
             for row in summary_rows(report):
-                writer.writerow([row["figure"], row["value"], row["n"], row["level"]])
+                writer.writerow(
+                    [row["figure"], row["value"], row["n"], row["level"], row["percentile"]]
+                )
         else:
             self.table_write(report)
 
@@ -78,15 +88,27 @@ class Command(BaseCommand):
             else ", ".join(scope["services"]) or "organisation"
         )
         window = report["window"]
+        placement = report["placement"]
+        against = f" ({placement['industry_name']})" if placement else ""
         self.stdout.write(
             f"{who} ({scope['tier']}), {window['since']} .. {window['until']}, "
-            f"benchmark {report['benchmark']}"
+            f"benchmark {report['benchmark']}{against}"
         )
+        # A tier year shows each figure's level; 2025 its percentile ("better than 72%").
+        tiers = placement is None
         rows = [
-            (r["figure"], r["value_text"], "" if r["n"] is None else str(r["n"]), r["level"] or "-")
+            (
+                r["figure"],
+                r["value_text"],
+                "" if r["n"] is None else str(r["n"]),
+                (r["level"] or "-")
+                if tiers
+                else ("-" if r["percentile"] is None else f"{r['percentile']:.0f}%"),
+            )
             for r in summary_rows(report)
+            if r["figure"] != ("percentile" if tiers else "level")
         ]
-        header = ("figure", "value", "n", "level")
+        header = ("figure", "value", "n", "level" if tiers else "better than")
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
         for row in [header, tuple("-" * w for w in widths), *rows]:
             self.stdout.write(
