@@ -155,7 +155,7 @@ def metrics_query_parse(
 
     Default window: the 12 weeks before `until`, which defaults to `now` (CONTRACT §3).
     Services may be repeated or comma-separated. Default benchmark: 2025. Default industry: the
-    scope's (its team's, else the organisation's, else "all": `selectors.industry_of`).
+    scope's (its team's, else the organisation's, else "all": `selectors.scope_resolve`).
     """
     names = [name.strip() for item in services for name in str(item).split(",") if name.strip()]
     end = moment_parse(until, "until") if until else now

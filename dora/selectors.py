@@ -108,19 +108,37 @@ def scope_resolve(
 
     The reporting time zone is the team's (METRICS §1), else UTC. The 2025 industry is the
     team's (the team named, or the one team all the named services belong to) when it has one,
-    else the organisation's, else "all" (`industry_of`).
+    else the organisation's, else "all".
     """
     names = tuple(dict.fromkeys(s for s in services if s))
-    known = set(Service.objects.filter(name__in=names).values_list("name", flat=True))
+    # The organisation's industry rides along with the reads the names need anyway.
+    organisation = Subquery(OrganisationSettings.objects.values("industry")[:1])
+    rows = list(
+        Service.objects.filter(name__in=names)
+        .annotate(organisation_industry=organisation)
+        .values_list("name", "team__name", "team__industry", "organisation_industry")
+    )
+    known = {row[0] for row in rows}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ScopeError("service", f"unknown service: {', '.join(unknown)}")
     timezone = "UTC"
     if team:
-        found = Team.objects.filter(name=team).values_list("timezone", flat=True).first()
+        found = (
+            Team.objects.filter(name=team)
+            .annotate(organisation_industry=organisation)
+            .values_list("timezone", "industry", "organisation_industry")
+            .first()
+        )
         if found is None:
             raise ScopeError("team", f"unknown team: {team}")
-        timezone = found or "UTC"
+        timezone = found[0] or "UTC"
+        industry = found[1] or found[2]
+    elif rows:  # services: their team's when they all belong to one team
+        teams = {row[1] for row in rows}
+        industry = (rows[0][2] if len(teams) == 1 else None) or rows[0][3]
+    else:
+        industry = organisation_industry()
     if kind is not None and kind not in Service.Kind.values:
         raise ScopeError("kind", f"kind must be one of {', '.join(Service.Kind.values)}")
     if tier not in Tier.values:
@@ -134,7 +152,7 @@ def scope_resolve(
         tier=tier,
         target=target or None,
         timezone=timezone,
-        industry=industry_of(team=team or None, services=names),
+        industry=industry or DEFAULT_INDUSTRY,
     )
 
 
@@ -142,22 +160,6 @@ def organisation_industry() -> str:
     """The organisation's 2025 industry (`organisation: industry:` in the config), else "all"."""
     stored = OrganisationSettings.objects.values_list("industry", flat=True).first()
     return stored or DEFAULT_INDUSTRY
-
-
-def industry_of(*, team: str | None = None, services: Sequence[str] = ()) -> str:
-    """The industry a scope's figures are placed against: its team's, else the organisation's.
-
-    A scope of services takes their team's when they all belong to one team; a scope of the
-    whole organisation, or of services of several teams, the organisation's.
-    """
-    if team is None and services:
-        teams = set(Service.objects.filter(name__in=services).values_list("team__name", flat=True))
-        team = teams.pop() if len(teams) == 1 else None
-    if team is not None:
-        own = Team.objects.filter(name=team).values_list("industry", flat=True).first()
-        if own:
-            return own
-    return organisation_industry()
 
 
 # ---------------------------------------------------------------------------------------------

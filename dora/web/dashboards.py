@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dora import charts, selectors
+from dora import charts
 from dora import dashboards as dash
 from dora.metrics.frames import iso
 from dora.metrics.levels import BENCHMARK_YEARS, has_tiers
@@ -127,16 +127,26 @@ def overview(request: HttpRequest) -> HttpResponse:
         page_snapshot(
             request,
             "overview",
-            lambda: _overview_figures(access, scope, since, until, benchmark, now),
+            lambda: _overview_figures(
+                access, scope, since, until, benchmark, now, organisation=query.scope.industry
+            ),
         )
     )
     return render(request, "dora/overview.html", context)
 
 
 def _overview_figures(
-    access: Access, scope: Scope, since: datetime, until: datetime, benchmark: int, now: datetime
+    access: Access,
+    scope: Scope,
+    since: datetime,
+    until: datetime,
+    benchmark: int,
+    now: datetime,
+    *,
+    organisation: str,
 ) -> dict[str, Any]:
-    """The overview's team rows, level distribution and trends (kept as a snapshot)."""
+    """The overview's team rows, level distribution and trends (kept as a snapshot);
+    `organisation` is the organisation's 2025 industry (teams without their own take it)."""
     context: dict[str, Any] = {"since": since, "until": until}
     previous_since = since - (until - since)
     trend_end = dash.local_monday(until, "UTC")
@@ -151,7 +161,6 @@ def _overview_figures(
     services = dash.services_of(scope)
     first = dash.first_rollouts_by_service(scope)
 
-    organisation = selectors.organisation_industry()
     shown, groups = dash.team_groups(
         services, first, access.team_allowed, organisation=organisation
     )
