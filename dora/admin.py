@@ -10,8 +10,8 @@ from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from dora.benchmarks import industry_keys
 from dora.instances import automation_instances_refresh
-from dora.metrics.levels import industry_keys
 from dora.models import (
     ApiToken,
     AutomationInstance,
@@ -72,12 +72,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class IndustryForm(forms.ModelForm):
-    """`industry` must name an industry of DORA's 2025 Quick Check file (blank: the default)."""
+    """`industry` must name an industry of DORA's 2025 Quick Check file (blank: the default;
+    unchecked while the file is missing)."""
 
     def clean_industry(self) -> str:
         value = self.cleaned_data["industry"].strip()
-        if value and value not in industry_keys():
-            raise forms.ValidationError(f"one of: {', '.join(industry_keys())}")
+        known = industry_keys()
+        if value and known and value not in known:
+            raise forms.ValidationError(f"one of: {', '.join(known)}")
         return value
 
 

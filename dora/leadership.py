@@ -22,8 +22,9 @@ from django.db.models import Count, Q
 
 from dora import dashboards as dash
 from dora import estate_matrix as em
+from dora.benchmarks import default_benchmark
 from dora.charts import BAND_LABELS, percentile_band
-from dora.metrics.levels import DEFAULT_BENCHMARK, has_tiers
+from dora.metrics.levels import has_tiers
 from dora.models import GateDecision
 from dora.report import (
     EARLIEST,
@@ -496,9 +497,11 @@ def movements(teams: Iterable[TeamRow]) -> tuple[tuple[Movement, ...], tuple[Mov
 
 
 def leadership_report(
-    period: Period, *, now: datetime, benchmark: int = DEFAULT_BENCHMARK
+    period: Period, *, now: datetime, benchmark: int | None = None
 ) -> LeadershipReport:
-    """The whole organisation's report for `period` against the one before it."""
+    """The whole organisation's report for `period` against the one before it; the benchmark
+    defaults to the service's (`benchmarks.default_benchmark`)."""
+    benchmark = default_benchmark() if benchmark is None else benchmark
     previous = period.previous()
     until = min(period.end, now)
     scope = Scope()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from django.db import connection, connections
 
-from dora import selectors
+from dora import benchmarks, selectors
 from dora.metrics import DEFINITIONS_VERSION
 from dora.metrics.estate import (
     AutomationEvidence,
@@ -42,7 +42,6 @@ from dora.metrics.lead_time import LeadTime, lead_time_items, lead_time_of
 from dora.metrics.levels import (
     BENCHMARK_YEARS,
     CHANGE_FAILURE_RATE,
-    DEFAULT_BENCHMARK,
     DEFAULT_INDUSTRY,
     DEPLOYMENT_FREQUENCY,
     FIGURE_KEYS,
@@ -56,7 +55,6 @@ from dora.metrics.levels import (
     REWORK_RATE,
     Placements,
     has_tiers,
-    industry_keys,
     metric_score,
     overall_level,
     overall_placement,
@@ -102,7 +100,7 @@ class MetricsQuery:
     scope: Scope
     since: datetime
     until: datetime
-    benchmark: int = DEFAULT_BENCHMARK
+    benchmark: int = field(default_factory=benchmarks.default_benchmark)  # at construction
     industry: str = DEFAULT_INDUSTRY
 
 
@@ -154,15 +152,17 @@ def metrics_query_parse(
     """Check and resolve request parameters; ParameterError names the first bad one.
 
     Default window: the 12 weeks before `until`, which defaults to `now` (CONTRACT §3).
-    Services may be repeated or comma-separated. Default benchmark: 2025. Default industry: the
-    scope's (its team's, else the organisation's, else "all": `selectors.scope_resolve`).
+    Services may be repeated or comma-separated. Default benchmark: 2025 when DORA's published
+    Quick Check file is found, else 2024 (`benchmarks.default_benchmark`); 2025 without the file is
+    a ParameterError saying where to put it. Default industry: the scope's (its team's, else the
+    organisation's, else "all": `selectors.scope_resolve`).
     """
     names = [name.strip() for item in services for name in str(item).split(",") if name.strip()]
     end = moment_parse(until, "until") if until else now
     start = moment_parse(since, "since") if since else end - DEFAULT_WINDOW
     if not start < end:
         raise ParameterError("since", f"since ({iso(start)}) must be before until ({iso(end)})")
-    year = DEFAULT_BENCHMARK
+    year = benchmarks.default_benchmark()
     if benchmark not in (None, ""):
         try:
             year = int(benchmark)
@@ -173,10 +173,15 @@ def metrics_query_parse(
                 "benchmark",
                 f"benchmark {benchmark!r} must be one of {', '.join(map(str, BENCHMARK_YEARS))}",
             )
-    if industry not in (None, "") and industry not in industry_keys():
-        raise ParameterError(
-            "industry", f"industry {industry!r} must be one of {', '.join(industry_keys())}"
-        )
+    try:
+        benchmarks.benchmark_check(year)
+    except benchmarks.BenchmarkUnavailable as exc:
+        raise ParameterError("benchmark", str(exc))
+    known = benchmarks.industry_keys()
+    if industry not in (None, "") and not known:
+        raise ParameterError("industry", f"industry {industry!r}: {benchmarks.missing_text()}")
+    if industry not in (None, "") and industry not in known:
+        raise ParameterError("industry", f"industry {industry!r} must be one of {', '.join(known)}")
     try:
         scope = scope_resolve(
             services=names,
@@ -323,7 +328,7 @@ class DoraFigures:
             return None
         sufficient = self.sufficient()
         scores = {m: s for m, s in self.scores().items() if sufficient[m]}
-        return overall_placement(scores, self.industry)
+        return overall_placement(scores, benchmarks.industry(self.industry))
 
     def percentile(self, metric: str) -> float | None:
         """A figure's 2025 percentile (0..100), None below its minimum or for a tier year."""

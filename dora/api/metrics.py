@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dora.api.auth import scope_required, token_access
-from dora.metrics.levels import BENCHMARK_YEARS, industry_keys
+from dora.metrics.levels import BENCHMARK_YEARS
 from dora.models import ApiToken
 from dora.report import (
     METRIC_NAMES,
@@ -56,15 +56,16 @@ QUERY_PARAMETERS = [
         "benchmark",
         OpenApiTypes.INT,
         enum=list(BENCHMARK_YEARS),
-        description="report year: 2025 (the default) places each figure as a percentile of "
-        "DORA's 2025 Quick Check distribution; 2021–2024 give their level tables",
+        description="report year: 2025 places each figure as a percentile of DORA's 2025 Quick "
+        "Check distribution (the default when the service has DORA's published file; without it "
+        "2025 is a 400 and the default is 2024); 2021–2024 give their level tables",
     ),
     OpenApiParameter(
         "industry",
         OpenApiTypes.STR,
-        enum=list(industry_keys()),
-        description="the 2025 Quick Check industry to place the figures against (default: "
-        "the team's, else the organisation's, else all)",
+        description="the 2025 Quick Check industry to place the figures against, a key of "
+        "DORA's published file, e.g. all or technology (default: the team's, else the "
+        "organisation's, else all)",
     ),
     OpenApiParameter("kind", OpenApiTypes.STR, enum=["app", "infra"], description="service kind"),
     OpenApiParameter(

@@ -18,9 +18,9 @@ from dora.metrics.frames import (
     utc,
 )
 from dora.metrics.levels import (
-    DEFAULT_BENCHMARK,
     DEPLOYMENT_FREQUENCY,
     HALF_YEAR,
+    LATEST_BENCHMARK,
     frequency_badge_allowed,
     frequency_category,
     level_for_category,
@@ -72,7 +72,7 @@ def deployment_frequency(
     since: datetime,
     until: datetime,
     tz: str = "UTC",
-    benchmark: int = DEFAULT_BENCHMARK,
+    benchmark: int = LATEST_BENCHMARK,
     first_rollout_at: datetime | None = None,
 ) -> Frequency:
     """Production rollouts of kind change/config placed by `first_live_at` in [since, until).
@@ -140,7 +140,7 @@ def frequency_of(
     since: datetime,
     until: datetime,
     tz: str = "UTC",
-    benchmark: int = DEFAULT_BENCHMARK,
+    benchmark: int = LATEST_BENCHMARK,
     first_rollout_at: datetime | None = None,
 ) -> Frequency:
     """`deployment_frequency` of a scope from its rows of `frequency_frame` (in time order, as

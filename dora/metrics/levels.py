@@ -4,8 +4,9 @@ and the 2025 Quick Check placement.
 METRICS §3.1 (F1–F6), §3.2 (D1–D6), §3.6 (levels, badges, 2025 percentiles). Categories are strings
 "F4", "D5"; levels are "elite", "high", "medium", "low" (2022 has no elite cluster). From 2025 DORA
 publishes no levels: a figure is placed as a percentile of the Quick Check industry distribution
-(`placement`, `overall_placement`), read from `data/quick_check_2025.json` (origin and licence in
-`data/README.md`).
+(`placement`, `overall_placement`) against DORA's published Quick Check 2025 industry file, which
+`load_quick_check` reads from the path its caller resolves (`dora.benchmarks`; origin and licence
+in `data/README.md`; the file is not in the repository).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ LEVEL_ORDER = ("elite", "high", "medium", "low")  # best first
 TIER_YEARS = (2021, 2022, 2023, 2024)  # report years with elite/high/medium/low clusters
 PERCENTILE_YEARS = (2025,)  # report years placed against the Quick Check distribution
 BENCHMARK_YEARS = (*TIER_YEARS, *PERCENTILE_YEARS)
-DEFAULT_BENCHMARK = 2025
+# The latest report year: the pure functions' default (no tiers, so no level). The service's
+# default benchmark depends on whether the published 2025 file is present: dora.benchmarks.
+LATEST_BENCHMARK = 2025
 
 # Badge minimums (METRICS §3.6): below them the value, n and CI are shown, the level is not.
 MIN_CHANGES_LEAD_TIME = 10
@@ -157,7 +160,7 @@ def category_number(category: str) -> int:
 
 
 def level_for_category(
-    metric: str, category: str | None, year: int = DEFAULT_BENCHMARK
+    metric: str, category: str | None, year: int = LATEST_BENCHMARK
 ) -> str | None:
     """The best level whose published category the metric's category meets (c >= c_level).
 
@@ -175,7 +178,7 @@ def level_for_category(
     return clusters[-1].level
 
 
-def level_for_failure_rate(rate: float | None, year: int = DEFAULT_BENCHMARK) -> str | None:
+def level_for_failure_rate(rate: float | None, year: int = LATEST_BENCHMARK) -> str | None:
     """The best level whose published CFR the rate is at or below (rate is 0..1).
 
     Reading of the 2024 inversion (high 20%, medium 10%): levels are tried best first and the
@@ -195,7 +198,7 @@ def level_for_failure_rate(rate: float | None, year: int = DEFAULT_BENCHMARK) ->
 
 
 def graded(
-    duration: Duration, metric: str | None, *, year: int = DEFAULT_BENCHMARK, min_n: int = 0
+    duration: Duration, metric: str | None, *, year: int = LATEST_BENCHMARK, min_n: int = 0
 ) -> Duration:
     """The duration with its D category and, when n >= min_n and a table exists, its level."""
     category = duration_category(duration.p50)
@@ -228,7 +231,7 @@ def percent_score(percent: float) -> float:
 
 
 def overall_level(
-    year: int = DEFAULT_BENCHMARK,
+    year: int = LATEST_BENCHMARK,
     *,
     deployment_frequency: str | None = None,
     lead_time: str | None = None,
@@ -272,7 +275,6 @@ def overall_level(
 # 2025: the Quick Check industry distribution (METRICS §3.6)
 # ---------------------------------------------------------------------------------------------
 
-QUICK_CHECK_2025 = Path(__file__).parent / "data" / "quick_check_2025.json"
 DEFAULT_INDUSTRY = "all"
 
 THROUGHPUT = "throughput"
@@ -337,18 +339,12 @@ def _reference(entry: Mapping[str, object], key: str, *, turned: bool = False) -
     return Reference(mean=10 - mean if turned else mean, std=std)
 
 
-@cache
-def industries() -> dict[str, Industry]:
-    """The 2025 Quick Check industries by key ("all" first), read once from the published file."""
-    try:
-        raw = json.loads(QUICK_CHECK_2025.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{QUICK_CHECK_2025} is missing: it is DORA's published Quick Check 2025 industry "
-            "file (see dora/metrics/data/README.md for where it comes from)"
-        ) from None
+def industries_from(raw: Mapping[str, object]) -> dict[str, Industry]:
+    """The industries of a Quick Check 2025 file's content, by key (file order, "all" first)."""
     result: dict[str, Industry] = {}
     for key, entry in raw.items():
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"quick check data: {key} is not an object")
         metrics = {
             metric: _reference(entry, qc_key, turned=metric in PERCENT_METRICS)
             for metric, qc_key in _QUICK_CHECK_KEYS.items()
@@ -369,17 +365,11 @@ def industries() -> dict[str, Industry]:
     return result
 
 
-def industry_keys() -> tuple[str, ...]:
-    """The industries a team or the organisation may name, as in the published file."""
-    return tuple(industries())
-
-
-def industry(key: str = DEFAULT_INDUSTRY) -> Industry:
-    """One industry; ValueError naming the known ones for any other key."""
-    known = industries()
-    if key not in known:
-        raise ValueError(f"industry {key!r} must be one of {', '.join(known)}")
-    return known[key]
+@cache
+def load_quick_check(path: Path) -> dict[str, Industry]:
+    """The industries of the Quick Check 2025 file at `path`, read once per path.
+    FileNotFoundError when it is absent (the caller decides where to look: dora.benchmarks)."""
+    return industries_from(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def normal_cdf(z: float) -> float:
@@ -425,9 +415,9 @@ def metric_score(metric: str, value: str | float | None) -> float | None:
     return category_score(str(value))
 
 
-def placement(metric: str, score: float, industry_key: str = DEFAULT_INDUSTRY) -> Placement:
+def placement(metric: str, score: float, industry: Industry) -> Placement:
     """A metric's score against the chosen industry's 2025 mean and std (METRICS §3.6)."""
-    return placed(score, industry(industry_key).metrics[metric])
+    return placed(score, industry.metrics[metric])
 
 
 @dataclass(frozen=True)
@@ -462,9 +452,7 @@ class Placements:
         }
 
 
-def overall_placement(
-    scores: Mapping[str, float | None], industry_key: str = DEFAULT_INDUSTRY
-) -> Placements:
+def overall_placement(scores: Mapping[str, float | None], chosen: Industry) -> Placements:
     """Place each available score, each group's mean score and the mean of all of them.
 
     scores: metric name -> 0–10 score, only for metrics that earned a badge (None or absent
@@ -472,7 +460,6 @@ def overall_placement(
     the performance average's reference; a group's figure is the mean of its available scores
     against the group's reference (instability as stability: higher is better).
     """
-    chosen = industry(industry_key)
     present = {m: s for m, s in scores.items() if s is not None}
     metrics = {m: placed(s, chosen.metrics[m]) for m, s in present.items()}
     groups: dict[str, Placement | None] = {}

@@ -21,8 +21,9 @@ from django.views.decorators.http import require_GET
 
 from dora import charts
 from dora import dashboards as dash
+from dora.benchmarks import available_years
 from dora.metrics.frames import iso
-from dora.metrics.levels import BENCHMARK_YEARS, has_tiers
+from dora.metrics.levels import has_tiers
 from dora.report import (
     ITEMS,
     METRIC_NAMES,
@@ -81,9 +82,9 @@ def _chart(chart_id: str, figure: dict[str, Any], label: str) -> dict[str, Any]:
 
 
 def _page_links(request: HttpRequest, benchmark: int) -> dict[str, Any]:
-    """The benchmark-year switcher: this URL with each year."""
+    """The benchmark-year switcher: this URL with each year (2025 only with DORA's file)."""
     links = []
-    for year in BENCHMARK_YEARS:
+    for year in available_years():
         params = request.GET.copy()
         params["benchmark"] = str(year)
         links.append({"year": year, "url": f"?{params.urlencode()}", "current": year == benchmark})

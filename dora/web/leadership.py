@@ -16,9 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dora import charts
+from dora import benchmarks, charts
 from dora import leadership as lead
-from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK, has_tiers
+from dora.metrics.levels import BENCHMARK_YEARS, has_tiers
 from dora.report import ParameterError
 from dora.web.access import dashboard_view, is_leader
 from dora.web.dashboards import _bad_request, _chart, _page_links
@@ -39,7 +39,7 @@ def leadership_required(request: HttpRequest) -> None:
 def _benchmark(request: HttpRequest) -> int:
     value = request.GET.get("benchmark") or ""
     if not value:
-        return DEFAULT_BENCHMARK
+        return benchmarks.default_benchmark()
     try:
         year = int(value)
     except ValueError:
@@ -49,7 +49,10 @@ def _benchmark(request: HttpRequest) -> int:
             "benchmark",
             f"benchmark {value!r} must be one of {', '.join(map(str, BENCHMARK_YEARS))}",
         )
-    return year
+    try:
+        return benchmarks.benchmark_check(year)
+    except benchmarks.BenchmarkUnavailable as exc:
+        raise ParameterError("benchmark", str(exc))
 
 
 def _report(request: HttpRequest, *, download: bool = False) -> lead.LeadershipReport:

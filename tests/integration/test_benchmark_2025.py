@@ -1,7 +1,9 @@
 """The 2025 benchmark (METRICS §3.6) through the public entry points: `manage.py metrics`, the
 API, `apply_config` and the overview page. Percentiles are worked out by hand from the means and
-standard deviations of DORA's published Quick Check 2025 file (read by hand; the unit tests in
-tests/unit/metrics/test_metrics_placement_2025.py check them against the file)."""
+standard deviations of the SYNTHETIC Quick Check file tests/settings.py points at
+(tests/fixtures/quick_check_2025_synthetic.json, made-up round numbers); DORA's published file is
+not needed. Without any file, 2025 is unavailable: the default is 2024 and asking for 2025 is a
+clear error."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
+from dora import benchmarks
 from dora.config import ConfigError, config_apply, config_load
 from dora.events import events_record
 from dora.models import ApiToken, OrganisationSettings, Team
@@ -59,6 +62,15 @@ def daily_timeline() -> None:
     assert report.counts["rejected"] == 0, [i.reason for i in report.items if i.reason]
 
 
+def leader_client() -> Client:
+    """A browser session of a member of the leadership group."""
+    user = User.objects.create_user("lead", password="pw")
+    user.groups.add(Group.objects.get_or_create(name=LEADERSHIP_GROUP)[0])
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def metrics(*args: str) -> dict[str, Any]:
     out = io.StringIO()
     call_command("metrics", "--format", "json", *args, stdout=out)
@@ -78,18 +90,19 @@ def api(params: dict[str, Any]) -> tuple[int, Any]:
 # frequency: deploy days per ISO week [7, 7, 6, 0], median 6.5 >= 3, 1 rollout per deploy day
 #   (< 2) -> F5 -> 8;
 # CFR 0/20 -> 10 - 0/10 = 10; rework 0/20 -> 10; recovery: no restored failure (withheld).
-# All industries (mean, std): leadtime 5.5, 2.4; deployfreq 4.8, 2.8; changefailure 1.9, 2.1
-# (instability scale: reference 10 - 1.9 = 8.1); rework 2.2, 2.2 (reference 7.8);
-# performance average: Quick Check's mean of the five turned means
-# (5.5 + 4.8 + 7.4 + 8.1 + 7.8) / 5 = 6.72, std 1.2; throughput 6.0, 2.1; instability 2.1, 2.0
-# (as stability: 7.9).
-ALL_LEAD = pct((8 - 5.5) / 2.4)  # z 1.0417 -> 85.1
-ALL_FREQ = pct((8 - 4.8) / 2.8)  # z 1.1429 -> 87.3
-ALL_CFR = pct((10 - 8.1) / 2.1)  # z 0.9048 -> 81.7
-ALL_REWORK = pct((10 - 7.8) / 2.2)  # z 1.0 -> 84.1
-ALL_OVERALL = pct(((8 + 8 + 10 + 10) / 4 - 6.72) / 1.2)  # score 9, z 1.9 -> 97.1
-ALL_THROUGHPUT = pct(((8 + 8) / 2 - 6.0) / 2.1)  # z 0.9524 -> 83.0
-ALL_INSTABILITY = pct((10 - (10 - 2.1)) / 2.0)  # z 1.05 -> 85.3
+# Synthetic "all" (mean, std): leadtime 5.0, 2.0; deployfreq 4.0, 2.0; failurerecovery 7.0, 2.0;
+# changefailure 2.0, 2.0 (instability scale: reference 10 - 2 = 8); rework 2.0, 4.0 (reference
+# 8); performance average: Quick Check's mean of the five turned means (5 + 4 + 7 + 8 + 8) / 5 =
+# 6.4, std 1.0 (the file's own mean 4.0 is not used); throughput 7.0, 4.0; instability 3.0, 4.0
+# (as stability: 7).
+ALL_LEAD = pct((8 - 5.0) / 2.0)  # z 1.5 -> 93.3
+ALL_FREQ = pct((8 - 4.0) / 2.0)  # z 2.0 -> 97.7
+ALL_CFR = pct((10 - 8.0) / 2.0)  # z 1.0 -> 84.1
+ALL_REWORK = pct((10 - 8.0) / 4.0)  # z 0.5 -> 69.1
+ALL_OVERALL = pct(((8 + 8 + 10 + 10) / 4 - 6.4) / 1.0)  # score 9, z 2.6 -> 99.5
+ALL_THROUGHPUT = pct(((8 + 8) / 2 - 7.0) / 4.0)  # z 0.25 -> 59.9
+ALL_INSTABILITY = pct((10 - (10 - 3.0)) / 4.0)  # z 0.75 -> 77.3
+ALL_NAME = "All industries (synthetic)"
 
 
 def test_metrics_default_benchmark_is_2025_with_percentiles() -> None:
@@ -115,7 +128,7 @@ def test_metrics_default_benchmark_is_2025_with_percentiles() -> None:
 
     assert report["level"] is None and report["percentile"] == ALL_OVERALL
     placement = report["placement"]
-    assert placement["industry"] == "all" and placement["industry_name"] == "All industries"
+    assert placement["industry"] == "all" and placement["industry_name"] == ALL_NAME
     assert placement["overall"]["score"] == 9.0
     assert placement["overall"]["metrics"] == [
         "lead_time",
@@ -174,19 +187,19 @@ def test_industry_comes_from_the_team_then_the_organisation(tmp_path: Path) -> N
     assert Team.objects.get(name="payments").industry == "technology"
     assert OrganisationSettings.objects.get().industry == "financial_services"
 
-    # Technology lead time 5.7 ± 2.4: z = (8 - 5.7) / 2.4 = 0.9583 -> 83.1.
+    # Technology lead time 6.0 ± 2.0: z = (8 - 6) / 2 = 1.0 -> 84.1.
     team = metrics("--team", "payments", *WINDOW)
     assert team["placement"]["industry"] == "technology"
-    assert team["lead_time"]["percentile"] == pct((8 - 5.7) / 2.4)
+    assert team["lead_time"]["percentile"] == pct((8 - 6.0) / 2.0) == 84.1
     # A service of that team takes the team's industry.
     assert metrics("--service", "shop", *WINDOW)["placement"]["industry"] == "technology"
-    # The organisation: financial services, lead time 5.4 ± 2.3: z = 2.6 / 2.3 -> 87.1.
+    # The organisation: financial services, lead time 4.0 ± 2.0: z = 4 / 2 = 2.0 -> 97.7.
     org = metrics(*WINDOW)
     assert org["placement"]["industry"] == "financial_services"
-    assert org["lead_time"]["percentile"] == pct((8 - 5.4) / 2.3)
-    # A request may name another; energy lead time 5.4 ± 2.5: z = 2.6 / 2.5 -> 85.1.
+    assert org["lead_time"]["percentile"] == pct((8 - 4.0) / 2.0) == 97.7
+    # A request may name another; energy lead time 5.0 ± 4.0: z = 3 / 4 = 0.75 -> 77.3.
     energy = metrics("--service", "shop", "--industry", "energy", *WINDOW)
-    assert energy["lead_time"]["percentile"] == pct((8 - 5.4) / 2.5)
+    assert energy["lead_time"]["percentile"] == pct((8 - 5.0) / 4.0) == 77.3
     status, body = api({"team": "payments", "since": SINCE, "until": UNTIL})
     assert status == 200 and body["placement"]["industry"] == "technology"
 
@@ -206,7 +219,7 @@ def test_unknown_industry_is_refused_with_the_known_ones() -> None:
         config_apply(config_load("organisation:\n  industry: x\n"))
     status, body = api({"industry": "retail"})
     assert status == 400 and body["parameter"] == "industry"
-    assert "must be one of all, consumer" in body["detail"]
+    assert "must be one of all, technology, financial_services, energy" in body["detail"]
 
 
 def test_metrics_table_and_csv_show_the_percentile() -> None:
@@ -221,21 +234,18 @@ def test_metrics_table_and_csv_show_the_percentile() -> None:
     out = io.StringIO()
     call_command("metrics", "--service", "shop", *WINDOW, stdout=out)
     table = out.getvalue()
-    assert "benchmark 2025 (All industries)" in table and "better than" in table
+    assert f"benchmark 2025 ({ALL_NAME})" in table and "better than" in table
     assert f"better than about {round(ALL_OVERALL)}% of 2025 respondents" in table
 
 
 def test_overview_shows_the_2025_placement_and_tiers_for_earlier_years() -> None:
     daily_timeline()
-    user = User.objects.create_user("lead", password="pw")
-    user.groups.add(Group.objects.get_or_create(name=LEADERSHIP_GROUP)[0])
-    client = Client()
-    client.force_login(user)
+    client = leader_client()
 
     page = client.get("/dashboards/", {"since": SINCE, "until": UNTIL})
     assert page.status_code == 200
     html = page.content.decode()
-    # The team row (shop has no team) and the organisation: overall better than 97%.
+    # The team row (shop has no team) and the organisation: overall better than 99.5%.
     row = page.context["teams"][0]
     assert round(row["placement"]["percentile"], 1) == ALL_OVERALL
     assert f"Better than {round(ALL_OVERALL)}%" in html
@@ -251,7 +261,7 @@ def test_overview_shows_the_2025_placement_and_tiers_for_earlier_years() -> None
     badges = {cell["figure"].key: cell["figure"].badge_text for cell in row["cells"]}
     assert badges["lead_time"] == f"Better than {round(ALL_LEAD)}%"
     assert badges["recovery_time"] == "Insufficient data"  # n = 0 < 5
-    assert "better than about 85% of 2025 respondents (All industries)" in html
+    assert f"better than about 93% of 2025 respondents ({ALL_NAME})" in html
 
     page = client.get("/dashboards/", {"since": SINCE, "until": UNTIL, "benchmark": "2024"})
     html = page.content.decode()
@@ -260,3 +270,70 @@ def test_overview_shows_the_2025_placement_and_tiers_for_earlier_years() -> None
     assert "Services per level" in html and "Better than" not in html
     badges = {cell["figure"].key: cell["figure"].badge_text for cell in row["cells"]}
     assert badges["lead_time"] == "Elite"
+
+
+@pytest.fixture
+def no_quick_check_file(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No published file anywhere the service looks: the setting, the package's data folder and
+    the shared folder all point at nothing."""
+    settings.DORA_QUICK_CHECK_2025_FILE = str(tmp_path / "configured.json")
+    monkeypatch.setattr(benchmarks, "PACKAGE_FILE", tmp_path / "package.json")
+    monkeypatch.setattr(benchmarks, "SHARED_FILE", tmp_path / "shared.json")
+    return tmp_path
+
+
+def test_without_the_published_file_2024_is_the_default_and_2025_a_clear_400(
+    no_quick_check_file: Path,
+) -> None:
+    daily_timeline()
+
+    # Default: 2024 tiers (2024: lead time D5 elite, CFR 0% elite, frequency F5 high -> elite).
+    report = metrics("--service", "shop", *WINDOW)
+    assert report["benchmark"] == "2024"
+    assert report["level"] == "elite" and report["placement"] is None
+    assert report["lead_time"]["level"] == "elite" and report["lead_time"]["percentile"] is None
+    status, body = api({"service": "shop", "since": SINCE, "until": UNTIL})
+    assert status == 200 and body == report
+
+    # Asking for 2025: a 400 / command error naming the missing file and where to put it.
+    status, body = api({"service": "shop", "since": SINCE, "until": UNTIL, "benchmark": "2025"})
+    assert status == 400 and body["parameter"] == "benchmark"
+    assert "published Quick Check 2025 industry file" in body["detail"]
+    assert "DORA_QUICK_CHECK_2025_FILE" in body["detail"]
+    assert str(no_quick_check_file / "package.json") in body["detail"]
+    assert str(no_quick_check_file / "shared.json") in body["detail"]
+    with pytest.raises(CommandError, match="--benchmark: the 2025 benchmark needs DORA's"):
+        metrics("--service", "shop", *WINDOW, "--benchmark", "2025")
+    # An industry means nothing without the file: refused the same way.
+    status, body = api({"service": "shop", "industry": "technology"})
+    assert status == 400 and body["parameter"] == "industry"
+    assert "DORA_QUICK_CHECK_2025_FILE" in body["detail"]
+
+    # The overview defaults to the 2024 tiers and offers no 2025 link; 2025 asked for is a 400.
+    client = leader_client()
+    page = client.get("/dashboards/", {"since": SINCE, "until": UNTIL})
+    assert page.status_code == 200
+    assert page.context["teams"][0]["level"] == "elite"
+    assert [link["year"] for link in page.context["benchmark_links"]] == [2021, 2022, 2023, 2024]
+    page = client.get("/dashboards/", {"since": SINCE, "until": UNTIL, "benchmark": "2025"})
+    assert page.status_code == 400
+    page = client.get("/dashboards/report", {"benchmark": "2025"})
+    assert page.status_code == 400
+
+    # A config naming an industry still applies (it cannot be checked without the file).
+    config_apply(config_load("organisation:\n  industry: technology\n"))
+    assert OrganisationSettings.objects.get().industry == "technology"
+
+
+def test_the_published_file_is_looked_for_in_order(
+    no_quick_check_file: Path, settings: Any
+) -> None:
+    synthetic = Path(__file__).resolve().parents[1] / "fixtures" / "quick_check_2025_synthetic.json"
+    shared = no_quick_check_file / "shared.json"
+    shared.write_text(synthetic.read_text())
+    assert benchmarks.quick_check_path() == shared and benchmarks.default_benchmark() == 2025
+    package = no_quick_check_file / "package.json"
+    package.write_text(synthetic.read_text())
+    assert benchmarks.quick_check_path() == package
+    settings.DORA_QUICK_CHECK_2025_FILE = str(synthetic)
+    assert benchmarks.quick_check_path() == synthetic

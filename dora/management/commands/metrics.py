@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK, industry_keys
+from dora.metrics.levels import BENCHMARK_YEARS
 from dora.report import (
     RANGE_TEXT,
     ParameterError,
@@ -33,15 +33,14 @@ class Command(BaseCommand):
         parser.add_argument("--until", help="window end (exclusive); default now")
         parser.add_argument(
             "--benchmark",
-            default=str(DEFAULT_BENCHMARK),
-            help=f"report year: {', '.join(map(str, BENCHMARK_YEARS))} (default "
-            f"{DEFAULT_BENCHMARK}: percentiles of DORA's 2025 Quick Check distribution; "
-            "2021–2024: their levels)",
+            help=f"report year: {', '.join(map(str, BENCHMARK_YEARS))} (2025: percentiles of "
+            "DORA's 2025 Quick Check distribution, the default when DORA's published file is "
+            "found (DORA_QUICK_CHECK_2025_FILE), else 2024; 2021–2024: their levels)",
         )
         parser.add_argument(
             "--industry",
             help="2025 Quick Check industry to place the figures against (default: the team's, "
-            "else the organisation's, else all): " + ", ".join(industry_keys()),
+            "else the organisation's, else all), a key of DORA's published file",
         )
         parser.add_argument("--kind", choices=["app", "infra"], help="only services of a kind")
         parser.add_argument(
