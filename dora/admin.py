@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from dora.benchmarks import industry_keys
 from dora.instances import automation_instances_refresh
 from dora.models import (
     ApiToken,
@@ -29,6 +30,7 @@ from dora.models import (
     GateSettings,
     Incident,
     MissingCommit,
+    OrganisationSettings,
     PipelineRun,
     RawEvent,
     Rollout,
@@ -70,9 +72,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 # ---------------------------------------------------------------------------------------------
 
 
+class IndustryForm(forms.ModelForm):
+    """`industry` must name an industry of DORA's 2025 Quick Check file (blank: the default;
+    unchecked while the file is missing)."""
+
+    def clean_industry(self) -> str:
+        value = self.cleaned_data["industry"].strip()
+        known = industry_keys()
+        if value and known and value not in known:
+            raise forms.ValidationError(f"one of: {', '.join(known)}")
+        return value
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ("name", "timezone", "member_list", "service_count")
+    form = IndustryForm
+    list_display = ("name", "timezone", "industry", "member_list", "service_count")
     search_fields = ("name",)
     list_filter = ("timezone",)
 
@@ -526,6 +541,15 @@ class GateSettingsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not GateSettings.objects.exists()  # one row: gates.defaults
+
+
+@admin.register(OrganisationSettings)
+class OrganisationSettingsAdmin(admin.ModelAdmin):
+    form = IndustryForm
+    list_display = ("__str__", "industry")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not OrganisationSettings.objects.exists()  # one row: organisation:
 
 
 class GateRuleForm(forms.ModelForm):

@@ -30,6 +30,21 @@ LEVEL_LABELS = {
     "low": "Low",
     "insufficient": "Insufficient data",
 }
+# 2025 has no levels: services are counted by the band their overall percentile falls in.
+BAND_COLOURS = {
+    "top": "#1a7f37",
+    "upper": "#0969da",
+    "lower": "#9a6700",
+    "bottom": "#cf222e",
+    "insufficient": "#8c959f",
+}
+BAND_LABELS = {
+    "top": "Better than 75%+",
+    "upper": "Better than 50–75%",
+    "lower": "Better than 25–50%",
+    "bottom": "Better than under 25%",
+    "insufficient": "Insufficient data",
+}
 LINE = "#0969da"
 BAND = "rgba(9, 105, 218, 0.15)"
 WAIT = "#d4a72c"
@@ -284,17 +299,31 @@ def value_stream_figure(stages: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def level_distribution_figure(counts: Mapping[str, int]) -> dict[str, Any]:
-    """Services per overall level, each bar in its level's colour and labelled with its name."""
-    levels = [level for level in LEVEL_COLOURS if level in counts or level != "insufficient"]
+def percentile_band(percentile: float | None) -> str:
+    """The band of an overall 2025 percentile: top (>= 75), upper, lower, bottom (< 25)."""
+    if percentile is None:
+        return "insufficient"
+    for band, floor in (("top", 75.0), ("upper", 50.0), ("lower", 25.0)):
+        if percentile >= floor:
+            return band
+    return "bottom"
+
+
+def level_distribution_figure(
+    counts: Mapping[str, int], *, bands: bool = False, year: int | None = None
+) -> dict[str, Any]:
+    """Services per overall level, each bar in its level's colour and labelled with its name;
+    with `bands`, per 2025 percentile band (`percentile_band`) instead."""
+    colours, labels = (BAND_COLOURS, BAND_LABELS) if bands else (LEVEL_COLOURS, LEVEL_LABELS)
+    levels = [level for level in colours if level in counts or level != "insufficient"]
     y = [int(counts.get(level, 0)) for level in levels]
     return {
         "data": [
             {
                 "type": "bar",
-                "x": [LEVEL_LABELS[level] for level in levels],
+                "x": [labels[level] for level in levels],
                 "y": y,
-                "marker": {"color": [LEVEL_COLOURS[level] for level in levels]},
+                "marker": {"color": [colours[level] for level in levels]},
                 "text": [str(v) for v in y],
                 "textposition": "outside",
                 "hovertemplate": "%{x}: %{y} services<extra></extra>",
@@ -302,7 +331,9 @@ def level_distribution_figure(counts: Mapping[str, int]) -> dict[str, Any]:
             }
         ],
         "layout": base_layout(
-            f"Services per level ({sum(y)} services)",
+            f"Services per {year} placement ({sum(y)} services)"
+            if bands
+            else f"Services per level ({sum(y)} services)",
             yaxis={"title": {"text": "services"}, "gridcolor": "#eaeef2", "rangemode": "tozero"},
             xaxis={"type": "category"},
             hovermode="closest",

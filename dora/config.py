@@ -27,6 +27,7 @@ from django.db.models import Exists, OuterRef
 from django.dispatch import Signal
 from yaml.constructor import ConstructorError, SafeConstructor
 
+from dora.benchmarks import industry_keys
 from dora.derive import pairs_mark
 from dora.estate import _DEFAULT_ORDER, tier_for_name
 from dora.gates import STACKS_CHOICES, severity_rank
@@ -38,6 +39,7 @@ from dora.models import (
     Environment,
     GateSettings,
     Incident,
+    OrganisationSettings,
     Service,
     Target,
     Team,
@@ -58,7 +60,15 @@ class TeamSpec:
     name: str
     members: tuple[str, ...] = ()
     timezone: str = "UTC"
+    industry: str | None = None  # None: the organisation's (METRICS §3.6)
     line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class OrganisationSpec:
+    """`organisation:` settings of the whole organisation."""
+
+    industry: str | None = None  # None: "all" (METRICS §3.6)
 
 
 @dataclass(frozen=True)
@@ -184,6 +194,7 @@ class Config:
     sources: tuple[SourceSpec, ...] = ()
     gates: GatesSpec | None = None
     targets: tuple[FigureTargetSpec, ...] = ()
+    organisation: OrganisationSpec | None = None
 
 
 class ConfigError(Exception):
@@ -198,8 +209,9 @@ class ConfigError(Exception):
 # Vocabulary
 # ---------------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("teams", "services", "environments", "sources", "gates", "targets")
-_TEAM_KEYS = ("name", "members", "timezone")
+_TOP_KEYS = ("organisation", "teams", "services", "environments", "sources", "gates", "targets")
+_ORGANISATION_KEYS = ("industry",)
+_TEAM_KEYS = ("name", "members", "timezone", "industry")
 _SERVICE_KEYS = ("name", "team", "kind", "repos", "paths", "infer_failures", "depends_on")
 _ENVIRONMENT_KEYS = ("name", "tier", "order", "stale_after", "targets", "target_idle_after")
 _SOURCE_KEYS = (
@@ -522,6 +534,19 @@ class _Reader:
             return _INVALID
         return name
 
+    def industry(self, node: yaml.Node, path: str) -> Any:
+        """A 2025 Quick Check industry key, as DORA's published file names them (unchecked when
+        the file is missing: the 2025 benchmark is then unavailable, and a key the file lacks
+        places against all industries)."""
+        value = self.string(node, path)
+        if value is _INVALID:
+            return _INVALID
+        known = industry_keys()
+        if known and value not in known:
+            self.error(node, f"{path}: '{value}' is not one of: {', '.join(known)}")
+            return _INVALID
+        return value
+
     def regex(self, node: yaml.Node, path: str) -> Any:
         text = self.string(node, path)
         if text is _INVALID:
@@ -595,12 +620,21 @@ def _load_teams(reader: _Reader, node: yaml.Node) -> list[TeamSpec]:
             "name": reader.get(entries, "name", where, reader.string, required_at=item),
             "members": reader.get(entries, "members", where, reader.strings, default=()),
             "timezone": reader.get(entries, "timezone", where, reader.timezone, default="UTC"),
+            "industry": reader.get(entries, "industry", where, reader.industry),
         }
         if values["name"] is not _INVALID:
             reader.team_names.add(values["name"])
         if _INVALID not in values.values():
             specs.append(TeamSpec(**values, line=_line(item)))
     return specs
+
+
+def _load_organisation(reader: _Reader, node: yaml.Node) -> Any:
+    entries = reader.mapping(node, "organisation", _ORGANISATION_KEYS)
+    if entries is None:
+        return _INVALID
+    industry = reader.get(entries, "industry", "organisation", reader.industry)
+    return _INVALID if industry is _INVALID else OrganisationSpec(industry=industry)
 
 
 def _load_services(reader: _Reader, node: yaml.Node) -> list[ServiceSpec]:
@@ -997,6 +1031,7 @@ def config_load(
         raise ConfigError(_format_problems(filename, reader.problems))
     sections: dict[str, Any] = {}
     loaders: dict[str, Callable[[_Reader, yaml.Node], Any]] = {
+        "organisation": _load_organisation,
         "teams": _load_teams,
         "services": _load_services,
         "environments": _load_environments,
@@ -1024,6 +1059,9 @@ def config_load(
         sources=tuple(sections.get("sources", ())),
         gates=sections.get("gates") if sections.get("gates") is not _INVALID else None,
         targets=tuple(sections.get("targets", ())),
+        organisation=(
+            sections.get("organisation") if sections.get("organisation") is not _INVALID else None
+        ),
     )
     if known_teams is not None:
         known = {*known_teams, *reader.team_names}
@@ -1247,6 +1285,18 @@ class _Applier:
                     obj.delete()
                     self.lines.append(f"- gate rule {_gate_rule_text(*key)}")
 
+    def organisation(self, spec: OrganisationSpec) -> None:
+        """`organisation:` into OrganisationSettings (one row); a key left out takes its
+        default (industry: all)."""
+        wanted = {"industry": spec.industry or ""}
+        stored = OrganisationSettings.objects.first()
+        if stored is None:
+            if spec.industry:
+                OrganisationSettings.objects.create(**wanted)
+                self.lines.append(f"+ organisation industry {spec.industry}")
+        elif changes := _update(stored, wanted):
+            self.lines.append(f"~ organisation: {changes}")
+
     def prune(self) -> None:
         """Delete teams, services and environments not in the file, except those with history."""
         config = self.config
@@ -1399,7 +1449,11 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
             Team,
             "team",
             config.teams,
-            lambda spec: {"members": list(spec.members), "timezone": spec.timezone},
+            lambda spec: {
+                "members": list(spec.members),
+                "timezone": spec.timezone,
+                "industry": spec.industry or "",
+            },
         )
         missing = referenced - set(teams)
         teams.update(Team.objects.in_bulk(list(missing), field_name="name"))
@@ -1423,6 +1477,8 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         applier.targets(environments)
         if config.gates is not None:
             applier.gates(config.gates, prune=prune)
+        if config.organisation is not None:
+            applier.organisation(config.organisation)
         if prune:
             applier.prune()
         handled: set[str] = set()

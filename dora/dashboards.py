@@ -9,7 +9,7 @@ functions return; nothing here renders HTML.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,10 +24,19 @@ from dora.metrics.frequency import Frequency
 from dora.metrics.integration import Integration, integration_frequency
 from dora.metrics.lead_time import LeadTime
 from dora.metrics.levels import (
+    CHANGE_FAILURE_RATE,
+    DEFAULT_INDUSTRY,
+    DEPLOYMENT_FREQUENCY,
+    GROUPS,
+    LEAD_TIME,
+    METRIC_GROUP,
     MIN_CHANGES_LEAD_TIME,
     MIN_RESTORED_RECOVERY,
     MIN_ROLLOUTS_CFR,
     MIN_ROLLOUTS_REWORK,
+    RECOVERY,
+    REWORK_RATE,
+    percentile_text,
 )
 from dora.metrics.recovery import RecoveryTime
 from dora.metrics.rework import ReworkRate
@@ -57,6 +66,15 @@ LABELS = {
     "recovery_time": "Failed deployment recovery time",
     "rework_rate": "Deployment rework rate",
 }
+# The headline figures' metric names in dora.metrics.levels, and DORA's groups of them (2025).
+HEADLINE_METRICS = {
+    "deployment_frequency": DEPLOYMENT_FREQUENCY,
+    "lead_time": LEAD_TIME,
+    "change_failure_rate": CHANGE_FAILURE_RATE,
+    "recovery_time": RECOVERY,
+    "rework_rate": REWORK_RATE,
+}
+GROUP_LABELS = {"throughput": "Throughput", "instability": "Instability"}
 # Which direction is better, for the arrows of a comparison.
 HIGHER_IS_BETTER = {"deployment_frequency": True}
 
@@ -78,13 +96,47 @@ class Figure:
     ci: tuple[float, float] | None
     ci_text: str
     level: str | None
-    badge: str  # a level, "insufficient" (below the minimum) or "reference" (rework)
+    badge: str  # a level, "percentile" (2025), "insufficient" (below the minimum), "reference"
     badge_text: str
     minimum_text: str = ""
+    percentile: float | None = None  # the 2025 placement, 0..100
 
     @property
     def label(self) -> str:
         return LABELS[self.key]
+
+    @property
+    def group(self) -> str:
+        """DORA's group of the figure: throughput or instability."""
+        return METRIC_GROUP[HEADLINE_METRICS[self.key]]
+
+
+def placed_figure(figure: Figure, percentile: float | None, industry_name: str) -> Figure:
+    """A figure with its 2025 placement as its badge ("Better than 72%"); unchanged when it has
+    none (below its badge minimum: the insufficient-data badge stays)."""
+    if percentile is None:
+        if figure.badge == "reference":  # rework's "No level table": 2025 places it
+            return replace(figure, badge="insufficient", badge_text="No placement", minimum_text="")
+        if figure.badge_text == "No level":
+            return replace(figure, badge_text="No placement")
+        return figure
+    return replace(
+        figure,
+        badge="percentile",
+        badge_text=f"Better than {percentile:.0f}%",
+        minimum_text=f"{percentile_text(percentile)} ({industry_name})",
+        percentile=percentile,
+    )
+
+
+def grouped(figures: Sequence[Figure]) -> list[tuple[str, list[Figure]]]:
+    """The figures in DORA's two groups, in DORA's order: (group label, figures)."""
+    by_key = {figure.key: figure for figure in figures}
+    order = {metric: key for key, metric in HEADLINE_METRICS.items()}
+    return [
+        (GROUP_LABELS[group], [by_key[order[m]] for m in metrics if order[m] in by_key])
+        for group, metrics in GROUPS.items()
+    ]
 
 
 def percent_text(value: float | None) -> str:
@@ -217,10 +269,12 @@ class Headline(DoraFigures):
         benchmark: int,
         first_rollout_at: datetime | None,
         incidents: pd.DataFrame | None = None,
+        industry: str = DEFAULT_INDUSTRY,
     ) -> None:
         self.rollouts, self.arrivals, self._incidents = rollouts, arrivals, incidents
         self.since, self.until, self.now, self._tz = since, until, now, tz
         self.benchmark, self.first_rollout_at = benchmark, first_rollout_at
+        self.industry = industry
 
     @property
     def tz(self) -> str:
@@ -234,18 +288,51 @@ class Headline(DoraFigures):
 
     @property
     def figures(self) -> list[Figure]:
-        return [
+        """The five figures; with the 2025 benchmark each badge is its percentile."""
+        figures = [
             frequency_figure(self.frequency),
             lead_time_figure(self.lead_time),
             failure_figure(self.change_failure),
             recovery_figure(self.recovery),
             rework_figure(self.rework),
         ]
+        placements = self.placements
+        if placements is None:
+            return figures
+        return [
+            placed_figure(
+                figure, self.percentile(HEADLINE_METRICS[figure.key]), placements.industry.name
+            )
+            for figure in figures
+        ]
 
     @property
     def level(self) -> str | None:
         """The Quick Check level over the figures that earned a badge (rework has none)."""
         return self.overall_level()
+
+    @property
+    def placement(self) -> dict[str, Any] | None:
+        """The overall 2025 placement as a page shows it (None for a tier year): percentile,
+        its sentence, the industry and each group's percentile."""
+        placements = self.placements
+        if placements is None:
+            return None
+        overall = placements.overall
+        return {
+            "percentile": None if overall is None else overall.percentile,
+            "text": "" if overall is None else percentile_text(overall.percentile),
+            "score": None if overall is None else overall.score,
+            "industry": placements.industry.name,
+            "groups": [
+                {
+                    "name": GROUP_LABELS[group],
+                    "percentile": None if placed is None else placed.percentile,
+                    "text": "" if placed is None else percentile_text(placed.percentile),
+                }
+                for group, placed in placements.groups.items()
+            ],
+        }
 
 
 def incidents_for_levels(c: MetricsComputation) -> pd.DataFrame | None:
@@ -324,11 +411,13 @@ def team_groups(
     services: Sequence[dict[str, Any]],
     first: dict[str, datetime],
     allowed: Callable[[str], bool] | None = None,
+    organisation: str = DEFAULT_INDUSTRY,
 ) -> tuple[list[tuple[str | None, list[dict[str, Any]]]], dict[str, Any]]:
     """The services (`services_of` rows) by team, teams by name and those without a team last
     (key None), only the teams `allowed` lets through; and the `split_headlines` arguments of
-    those groups: groups, tz (the team's, else UTC) and first_rollout_at (the earliest first
-    production rollout of its services, from `first`)."""
+    those groups: groups, tz (the team's, else UTC), first_rollout_at (the earliest first
+    production rollout of its services, from `first`) and industry (the team's, else
+    `organisation`'s)."""
     teams: dict[str | None, list[dict[str, Any]]] = {}
     for service in services:
         teams.setdefault(service["team__name"], []).append(service)
@@ -340,6 +429,10 @@ def team_groups(
     return ordered, {
         "groups": {s["name"]: team for team, members in ordered for s in members},
         "tz": {t: (m[0]["team__timezone"] or "UTC") if t else "UTC" for t, m in ordered},
+        "industry": {
+            t: (m[0].get("team__industry") or organisation) if t else organisation
+            for t, m in ordered
+        },
         "first_rollout_at": {
             t: min((first[s["name"]] for s in m if s["name"] in first), default=None)
             for t, m in ordered
@@ -359,13 +452,15 @@ def split_headlines(
     tz: dict[Any, str],
     first_rollout_at: dict[Any, datetime | None],
     incidents: pd.DataFrame | None = None,
+    industry: dict[Any, str] | None = None,
 ) -> dict[Any, Headline]:
     """The headline of every group of services (`groups`: service name -> group key) over one
     window, from one row-wise pass per figure over the frames of all of them: each group's
     figures are those of `headline` on its own rows (same numbers), at a few hundred µs of
     counting and percentiles each instead of tens of ms of pandas per figure.
 
-    tz and first_rollout_at: per group key. A group without rows gets the empty figures.
+    tz, first_rollout_at and industry (default "all"): per group key. A group without rows
+    gets the empty figures.
     """
     whole = Headline(
         rollouts,
@@ -402,6 +497,7 @@ def split_headlines(
             tz=tz[group],
             benchmark=benchmark,
             first_rollout_at=first_rollout_at.get(group),
+            industry=(industry or {}).get(group, DEFAULT_INDUSTRY),
         )
     return result
 
@@ -417,12 +513,14 @@ def headline(
     benchmark: int,
     first_rollout_at: datetime | None,
     incidents: pd.DataFrame | None = None,
+    industry: str = DEFAULT_INDUSTRY,
 ) -> Headline:
     """The five figures from a scope's rollouts and arrivals frames (any superset of the window);
     the incidents only for the 2021/2022 levels."""
     return Headline(
         rollouts,
         arrivals,
+        industry=industry,
         since=since,
         until=until,
         now=now,
@@ -783,7 +881,7 @@ def services_of(scope: Scope) -> list[dict[str, Any]]:
     """The scope's services with their team, kind and repos, by name; one query."""
     return list(
         Service.objects.filter(_services_q(scope, prefix=""))
-        .values("name", "kind", "repos", "team__name", "team__timezone")
+        .values("name", "kind", "repos", "team__name", "team__timezone", "team__industry")
         .order_by("name")
     )
 
@@ -924,7 +1022,11 @@ def service_breakdown(
     frames (one pass, `split_headlines`)."""
     rollouts, arrivals = c.rollouts, c.arrivals
     names = sorted(set(rollouts["service"]) | set(arrivals["service"]))
-    args = {**result_args, "tz": dict.fromkeys(names, result_args["tz"])}
+    args = {
+        **result_args,
+        "tz": dict.fromkeys(names, result_args["tz"]),
+        "industry": dict.fromkeys(names, c.industry),
+    }
     split = split_headlines(
         rollouts,
         arrivals,
@@ -934,7 +1036,12 @@ def service_breakdown(
         **args,
     )
     return [
-        {"name": name, "figures": result.figures, "level": result.level}
+        {
+            "name": name,
+            "figures": result.figures,
+            "level": result.level,
+            "placement": result.placement,
+        }
         for name, result in split.items()
     ]
 

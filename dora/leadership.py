@@ -22,8 +22,10 @@ from django.db.models import Count, Q
 
 from dora import dashboards as dash
 from dora import estate_matrix as em
+from dora.benchmarks import default_benchmark
+from dora.charts import BAND_LABELS, percentile_band
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
-from dora.metrics.levels import DEFAULT_BENCHMARK
+from dora.metrics.levels import has_tiers
 from dora.models import GateDecision
 from dora.report import (
     EARLIEST,
@@ -33,7 +35,7 @@ from dora.report import (
     MetricsQuery,
     ParameterError,
 )
-from dora.selectors import Scope
+from dora.selectors import Scope, organisation_industry
 
 PERIOD_KINDS = ("month", "quarter")
 SHORT_NAMES = {
@@ -185,6 +187,38 @@ def levels_sentence(levels: dict[str, str | None]) -> str:
             parts.append(f"{count} {'is' if count == 1 else 'are'} {level}")
     listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return f"Of {total} team{'' if total == 1 else 's'}, {listed}."
+
+
+BAND_WORDS = {
+    "top": "in the top quarter",
+    "upper": "in the second quarter",
+    "lower": "in the third quarter",
+    "bottom": "in the bottom quarter",
+}
+
+
+def placements_sentence(percentiles: dict[str, float | None], year: int = 2025) -> str:
+    """How many teams place in each quarter of DORA's respondents: "Of 4 teams, against 2025
+    respondents, 1 places in the top quarter, 2 in the second quarter and 1 has too little
+    data for a placement."; percentiles maps team -> overall percentile (None: insufficient)."""
+    total = len(percentiles)
+    if not total:
+        return "No team had any data this period."
+    bands = [percentile_band(p) for p in percentiles.values()]
+    parts = []
+    for band in (*BAND_WORDS, "insufficient"):
+        count = bands.count(band)
+        if not count:
+            continue
+        if band == "insufficient":
+            parts.append(
+                f"{count} {'has' if count == 1 else 'have'} too little data for a placement"
+            )
+        else:
+            verb = "" if parts else ("places " if count == 1 else "place ")
+            parts.append(f"{count} {verb}{BAND_WORDS[band]}")
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Of {total} team{'' if total == 1 else 's'}, against {year} respondents, {listed}."
 
 
 def level_moves_sentence(moves: Iterable[tuple[str, str | None, str | None]]) -> str | None:
@@ -351,6 +385,17 @@ class TeamRow:
     level: str | None
     previous_level: str | None
     figures: tuple[FigureRow, ...]
+    # 2025 (no levels): the overall placement of both periods (dashboards.Headline.placement).
+    placement: dict[str, Any] | None = None
+    previous_placement: dict[str, Any] | None = None
+
+    @property
+    def percentile(self) -> float | None:
+        return None if self.placement is None else self.placement["percentile"]
+
+    @property
+    def previous_percentile(self) -> float | None:
+        return None if self.previous_placement is None else self.previous_placement["percentile"]
 
 
 @dataclass(frozen=True)
@@ -377,10 +422,25 @@ class LeadershipReport:
     stale: tuple[dict[str, Any], ...] = ()
     spreads: tuple[dict[str, Any], ...] = ()
     gate: dict[str, int] = field(default_factory=dict)
+    organisation_placement: dict[str, Any] | None = None  # 2025
+    organisation_previous_placement: dict[str, Any] | None = None
 
     @property
     def in_progress(self) -> bool:
         return self.until < self.period.end
+
+    @property
+    def tiers(self) -> bool:
+        """Whether the benchmark year has levels (2021–2024); 2025 places teams instead."""
+        return has_tiers(self.benchmark)
+
+    @property
+    def placement_counts(self) -> dict[str, int]:
+        """Teams per band of their overall 2025 percentile (charts.percentile_band)."""
+        counts = dict.fromkeys(BAND_LABELS, 0)
+        for team in self.teams:
+            counts[percentile_band(team.percentile)] += 1
+        return counts
 
     @property
     def level_counts(self) -> dict[str, int]:
@@ -438,9 +498,11 @@ def movements(teams: Iterable[TeamRow]) -> tuple[tuple[Movement, ...], tuple[Mov
 
 
 def leadership_report(
-    period: Period, *, now: datetime, benchmark: int = DEFAULT_BENCHMARK
+    period: Period, *, now: datetime, benchmark: int | None = None
 ) -> LeadershipReport:
-    """The whole organisation's report for `period` against the one before it."""
+    """The whole organisation's report for `period` against the one before it; the benchmark
+    defaults to the service's (`benchmarks.default_benchmark`)."""
+    benchmark = default_benchmark() if benchmark is None else benchmark
     previous = period.previous()
     until = min(period.end, now)
     scope = Scope()
@@ -454,14 +516,16 @@ def leadership_report(
     first = dash.first_rollouts_by_service(scope)
 
     common = {"now": now, "benchmark": benchmark, "incidents": incidents}
+    organisation = organisation_industry()
     org = {
         "first_rollout_at": min(first.values()) if first else None,
         "tz": "UTC",
+        "industry": organisation,
         **common,
     }
     org_now = dash.headline(rollouts, arrivals, since=period.start, until=until, **org)
     org_then = dash.headline(rollouts, arrivals, since=previous.start, until=previous.end, **org)
-    ordered, groups = dash.team_groups(services, first)
+    ordered, groups = dash.team_groups(services, first, organisation=organisation)
     by_team = {**groups, **common}
     currents = dash.split_headlines(rollouts, arrivals, since=period.start, until=until, **by_team)
     befores = dash.split_headlines(
@@ -478,6 +542,8 @@ def leadership_report(
                 level=current.level,
                 previous_level=before.level,
                 figures=figure_rows(current, before, subject=name),
+                placement=current.placement,
+                previous_placement=before.placement,
             )
         )
     improvements, regressions = movements(teams)
@@ -548,10 +614,14 @@ def leadership_report(
         organisation_level=org_now.level,
         organisation_previous_level=org_then.level,
         teams=tuple(teams),
-        levels_sentence=levels_sentence({t.name: t.level for t in teams}),
+        levels_sentence=levels_sentence({t.name: t.level for t in teams})
+        if has_tiers(benchmark)
+        else placements_sentence({t.name: t.percentile for t in teams}, benchmark),
         level_moves_sentence=level_moves_sentence(
             (t.name, t.previous_level, t.level) for t in teams
         ),
+        organisation_placement=org_now.placement,
+        organisation_previous_placement=org_then.placement,
         improvements=improvements,
         regressions=regressions,
         risks=risks,
@@ -587,6 +657,9 @@ CSV_HEADER = (
     "significant",
     "definitions_version",  # the definitions the figures follow (docs/DEFINITIONS.md)
     "definitions_url",
+    # Added: the figure's 2025 placement (0..100; empty for a tier year or below its minimum).
+    "percentile",
+    "previous_percentile",
 )
 
 
@@ -634,6 +707,8 @@ def report_csv(report: LeadershipReport, *, definitions_url: str = DEFINITIONS_U
                     significance_words(row.comparison.significant),
                     DEFINITIONS_VERSION,
                     definitions_url,
+                    _csv_number(cur.percentile),
+                    _csv_number(prev.percentile),
                 )
             )
     return out.getvalue()

@@ -41,6 +41,12 @@ class Team(models.Model):
     name = models.CharField(max_length=200, unique=True)
     members = models.JSONField(default=list, blank=True, help_text="usernames who see the team")
     timezone = models.CharField(max_length=64, default="UTC")
+    industry = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="DORA 2025 Quick Check industry its figures are placed against "
+        "(blank: the organisation's)",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -716,6 +722,23 @@ class ApiToken(models.Model):
             event_types=sorted(event_types or []),
         )
         return token, raw
+
+
+class OrganisationSettings(models.Model):
+    """`organisation:` (CONTRACT §2): settings of the whole organisation. One row."""
+
+    industry = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="DORA 2025 Quick Check industry the figures are placed against (blank: all)",
+    )
+
+    class Meta:
+        verbose_name = "organisation settings"
+        verbose_name_plural = "organisation settings"
+
+    def __str__(self) -> str:
+        return "organisation settings"
 
 
 # ---------------------------------------------------------------------------------------------

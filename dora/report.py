@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from django.db import connection, connections
 
-from dora import selectors
+from dora import benchmarks, selectors
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.estate import (
     AutomationEvidence,
@@ -39,7 +39,27 @@ from dora.metrics.failure import (
 from dora.metrics.frames import iso
 from dora.metrics.frequency import Frequency, frequency_frame, frequency_of
 from dora.metrics.lead_time import LeadTime, lead_time_items, lead_time_of
-from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK, overall_level
+from dora.metrics.levels import (
+    BENCHMARK_YEARS,
+    CHANGE_FAILURE_RATE,
+    DEFAULT_INDUSTRY,
+    DEPLOYMENT_FREQUENCY,
+    FIGURE_KEYS,
+    GROUPS,
+    LEAD_TIME,
+    METRIC_GROUP,
+    MIN_CHANGES_LEAD_TIME,
+    MIN_RESTORED_RECOVERY,
+    MIN_ROLLOUTS_CFR,
+    RECOVERY,
+    REWORK_RATE,
+    Placements,
+    has_tiers,
+    metric_score,
+    overall_level,
+    overall_placement,
+    percentile_text,
+)
 from dora.metrics.recovery import (
     RecoveryTime,
     TimeToRestore,
@@ -57,6 +77,8 @@ DEFAULT_WINDOW = timedelta(weeks=12)
 # and nothing this service measures predates 1970 (the epoch its reads count from).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+# The figures a 2025 report places (METRICS §3.6).
+PLACED_FIGURES = tuple(FIGURE_KEYS.values())
 RANGE_TEXT = f"{EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
 # Connections reading a full report's frames at once (this one and two more).
 PREFETCH_WORKERS = 3
@@ -72,12 +94,14 @@ class ParameterError(ValueError):
 
 @dataclass(frozen=True)
 class MetricsQuery:
-    """A parsed metrics request: scope, window [since, until) and benchmark year."""
+    """A parsed metrics request: scope, window [since, until), benchmark year and the industry
+    the 2025 benchmark places the figures against."""
 
     scope: Scope
     since: datetime
     until: datetime
-    benchmark: int = DEFAULT_BENCHMARK
+    benchmark: int = field(default_factory=benchmarks.default_benchmark)  # at construction
+    industry: str = DEFAULT_INDUSTRY
 
 
 def moment_parse(value: str, parameter: str) -> datetime:
@@ -123,18 +147,22 @@ def metrics_query_parse(
     kind: str | None = None,
     tier: str | None = None,
     target: str | None = None,
+    industry: str | None = None,
 ) -> MetricsQuery:
     """Check and resolve request parameters; ParameterError names the first bad one.
 
     Default window: the 12 weeks before `until`, which defaults to `now` (CONTRACT §3).
-    Services may be repeated or comma-separated.
+    Services may be repeated or comma-separated. Default benchmark: 2025 when DORA's published
+    Quick Check file is found, else 2024 (`benchmarks.default_benchmark`); 2025 without the file is
+    a ParameterError saying where to put it. Default industry: the scope's (its team's, else the
+    organisation's, else "all": `selectors.scope_resolve`).
     """
     names = [name.strip() for item in services for name in str(item).split(",") if name.strip()]
     end = moment_parse(until, "until") if until else now
     start = moment_parse(since, "since") if since else end - DEFAULT_WINDOW
     if not start < end:
         raise ParameterError("since", f"since ({iso(start)}) must be before until ({iso(end)})")
-    year = DEFAULT_BENCHMARK
+    year = benchmarks.default_benchmark()
     if benchmark not in (None, ""):
         try:
             year = int(benchmark)
@@ -146,6 +174,15 @@ def metrics_query_parse(
                 f"benchmark {benchmark!r} must be one of {', '.join(map(str, BENCHMARK_YEARS))}",
             )
     try:
+        benchmarks.benchmark_check(year)
+    except benchmarks.BenchmarkUnavailable as exc:
+        raise ParameterError("benchmark", str(exc))
+    known = benchmarks.industry_keys()
+    if industry not in (None, "") and not known:
+        raise ParameterError("industry", f"industry {industry!r}: {benchmarks.missing_text()}")
+    if industry not in (None, "") and industry not in known:
+        raise ParameterError("industry", f"industry {industry!r} must be one of {', '.join(known)}")
+    try:
         scope = scope_resolve(
             services=names,
             team=team or None,
@@ -155,7 +192,9 @@ def metrics_query_parse(
         )
     except ScopeError as exc:
         raise ParameterError(exc.parameter, str(exc))
-    return MetricsQuery(scope=scope, since=start, until=end, benchmark=year)
+    return MetricsQuery(
+        scope=scope, since=start, until=end, benchmark=year, industry=industry or scope.industry
+    )
 
 
 class DoraFigures:
@@ -166,13 +205,15 @@ class DoraFigures:
 
     A subclass provides `since`, `until`, `now`, `benchmark` and `tz`, and the frames `rollouts`
     and `arrivals` (any superset of the window: what lies outside is not counted), `incidents`
-    (read only for time to restore, which the 2021 and 2022 levels use) and `first_rollout_at`.
+    (read only for time to restore, which the 2021 and 2022 levels use) and `first_rollout_at`;
+    `industry` is the 2025 Quick Check industry the figures are placed against.
     """
 
     since: datetime
     until: datetime
     now: datetime
     benchmark: int
+    industry: str = DEFAULT_INDUSTRY
     failure_links: pd.DataFrame | None = None  # the "why" of each failure, when read
 
     @property
@@ -257,6 +298,64 @@ class DoraFigures:
             change_failure_rate=self.change_failure.rate if self.change_failure.level else None,
         )
 
+    def scores(self) -> dict[str, float | None]:
+        """The five figures' Quick Check 0–10 scores (METRICS §3.6; None without a value),
+        whether or not they earned a badge: a score depends on no report year."""
+        return {
+            LEAD_TIME: metric_score(LEAD_TIME, self.lead_time.duration.category),
+            DEPLOYMENT_FREQUENCY: metric_score(DEPLOYMENT_FREQUENCY, self.frequency.category),
+            RECOVERY: metric_score(RECOVERY, self.recovery.duration.category),
+            CHANGE_FAILURE_RATE: metric_score(CHANGE_FAILURE_RATE, self.change_failure.rate),
+            REWORK_RATE: metric_score(REWORK_RATE, self.rework.rate),
+        }
+
+    def sufficient(self) -> dict[str, bool]:
+        """Which figures meet their badge minimum (METRICS §3.6): the same rules for a level
+        and for a 2025 placement."""
+        return {
+            LEAD_TIME: self.lead_time.duration.n >= MIN_CHANGES_LEAD_TIME,
+            DEPLOYMENT_FREQUENCY: self.frequency.sufficient,
+            RECOVERY: self.recovery.duration.n >= MIN_RESTORED_RECOVERY,
+            CHANGE_FAILURE_RATE: self.change_failure.rollouts >= MIN_ROLLOUTS_CFR,
+            REWORK_RATE: self.rework.sufficient,
+        }
+
+    @cached_property
+    def placements(self) -> Placements | None:
+        """The 2025 placement of the figures that earned a badge, their groups and the overall
+        figure against the chosen industry; None for a benchmark year with levels."""
+        if has_tiers(self.benchmark):
+            return None
+        sufficient = self.sufficient()
+        scores = {m: s for m, s in self.scores().items() if sufficient[m]}
+        return overall_placement(scores, benchmarks.industry(self.industry))
+
+    def percentile(self, metric: str) -> float | None:
+        """A figure's 2025 percentile (0..100), None below its minimum or for a tier year."""
+        placements = self.placements
+        if placements is None or metric not in placements.metrics:
+            return None
+        return placements.metrics[metric].percentile
+
+    @property
+    def overall_percentile(self) -> float | None:
+        placements = self.placements
+        return (
+            None
+            if placements is None or placements.overall is None
+            else (placements.overall.percentile)
+        )
+
+    def placed(self, figure: dict[str, Any], metric: str) -> dict[str, Any]:
+        """A figure's JSON with its score, 2025 percentile (rounded to 0.1) and DORA group."""
+        score, percentile = self.scores()[metric], self.percentile(metric)
+        return {
+            **figure,
+            "score": None if score is None else round(score, 4),
+            "percentile": None if percentile is None else round(percentile, 1),
+            "group": METRIC_GROUP[metric],
+        }
+
 
 class MetricsComputation(DoraFigures):
     """Each frame and figure of one query, read and computed once, on first use."""
@@ -267,6 +366,7 @@ class MetricsComputation(DoraFigures):
         self.since = query.since
         self.until = query.until
         self.benchmark = query.benchmark
+        self.industry = query.industry
         self.now = now
 
     @property
@@ -497,14 +597,14 @@ class MetricsComputation(DoraFigures):
             "window": {"since": iso(self.since), "until": iso(self.until)},
             "benchmark": str(self.benchmark),
             "scope": self.scope.as_dict(),
-            "deployment_frequency": self.frequency.as_dict(),
-            "lead_time": self.lead_time.as_dict(),
+            "deployment_frequency": self.placed(self.frequency.as_dict(), DEPLOYMENT_FREQUENCY),
+            "lead_time": self.placed(self.lead_time.as_dict(), LEAD_TIME),
             "merge_to_production": self.lead_time.merge_to_production.as_dict(),
-            "change_failure_rate": self.change_failure.as_dict(),
+            "change_failure_rate": self.placed(self.change_failure.as_dict(), CHANGE_FAILURE_RATE),
             "deploy_failure_rate": self.deploy_failure.as_dict(),
-            "recovery_time": self.recovery.as_dict(),
+            "recovery_time": self.placed(self.recovery.as_dict(), RECOVERY),
             "time_to_restore": self.restore.as_dict(),
-            "rework_rate": self.rework.as_dict(),
+            "rework_rate": self.placed(self.rework.as_dict(), REWORK_RATE),
             "lead_time_all_targets": self.estate.as_dict(),
             "rollout_lag": self.estate.rollout_lag.as_dict(),
             "version_spread": self.spread.as_dict(),
@@ -517,6 +617,15 @@ class MetricsComputation(DoraFigures):
             },
             "value_stream": self.stream.as_dict(),
             "level": self.overall_level(),
+            # Added (METRICS §3.6, 2025): the overall placement as a percentile, its details
+            # (industry, groups, overall score), and DORA's two groups of the five figures.
+            "percentile": None
+            if self.overall_percentile is None
+            else round(self.overall_percentile, 1),
+            "placement": None if self.placements is None else self.placements.as_dict(),
+            "groups": {
+                group: [FIGURE_KEYS[m] for m in metrics] for group, metrics in GROUPS.items()
+            },
         }
 
 
@@ -779,11 +888,23 @@ def _percent(rate: float | None) -> str:
 
 
 def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per figure: figure, value (raw number), value_text, n, level."""
+    """One row per figure: figure, value (raw number), value_text, n, level and percentile (the
+    2025 placement, 0..100; None for a tier year, below the badge minimum and for figures DORA
+    does not place). The overall rows: `level` (tier years) and `percentile` (2025)."""
     rows: list[dict[str, Any]] = []
 
     def add(figure: str, value: Any, text: str, n: Any, level: Any = None) -> None:
-        rows.append({"figure": figure, "value": value, "value_text": text, "n": n, "level": level})
+        percentile = report[figure].get("percentile") if figure in PLACED_FIGURES else None
+        rows.append(
+            {
+                "figure": figure,
+                "value": value,
+                "value_text": text,
+                "n": n,
+                "level": level,
+                "percentile": percentile,
+            }
+        )
 
     freq = report["deployment_frequency"]
     add(
@@ -819,4 +940,15 @@ def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     changes = max((s["n"] for s in report["value_stream"]["stages"]), default=0)
     add("value_stream", flow, _percent(flow), changes)
     add("level", report["level"], report["level"] or "-", None, report["level"])
+    overall = report.get("percentile")
+    rows.append(
+        {
+            "figure": "percentile",
+            "value": overall,
+            "value_text": "-" if overall is None else percentile_text(overall),
+            "n": None,
+            "level": None,
+            "percentile": overall,
+        }
+    )
     return rows

@@ -33,6 +33,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, NullIf
 
 from dora.metrics.estate import NON_RESETTING_ACTIONS
+from dora.metrics.levels import DEFAULT_INDUSTRY
 from dora.models import (
     AutomationRun,
     Change,
@@ -42,6 +43,7 @@ from dora.models import (
     Environment,
     FailureLink,
     Incident,
+    OrganisationSettings,
     PipelineRun,
     Rollout,
     RolloutTarget,
@@ -86,6 +88,8 @@ class Scope:
     target: str | None = None
     timezone: str = field(default="UTC", compare=False)
     tier_named: bool = True
+    # The DORA 2025 industry its figures are placed against (METRICS §3.6), see scope_resolve.
+    industry: str = field(default=DEFAULT_INDUSTRY, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -108,21 +112,41 @@ def scope_resolve(
     """A Scope after checking its names exist; ScopeError names the first unknown one.
 
     The reporting time zone is the team's (METRICS §1), else UTC. No tier: production for the
-    DORA figures, every environment for automation lag (`Scope.tier_named`).
+    DORA figures, every environment for automation lag (`Scope.tier_named`). The 2025 industry
+    is the team's (the team named, or the one team all the named services belong to) when it
+    has one, else the organisation's, else "all".
     """
     tier_named = tier is not None
     tier = tier or Tier.PRODUCTION
     names = tuple(dict.fromkeys(s for s in services if s))
-    known = set(Service.objects.filter(name__in=names).values_list("name", flat=True))
+    # The organisation's industry rides along with the reads the names need anyway.
+    organisation = Subquery(OrganisationSettings.objects.values("industry")[:1])
+    rows = list(
+        Service.objects.filter(name__in=names)
+        .annotate(organisation_industry=organisation)
+        .values_list("name", "team__name", "team__industry", "organisation_industry")
+    )
+    known = {row[0] for row in rows}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ScopeError("service", f"unknown service: {', '.join(unknown)}")
     timezone = "UTC"
     if team:
-        found = Team.objects.filter(name=team).values_list("timezone", flat=True).first()
+        found = (
+            Team.objects.filter(name=team)
+            .annotate(organisation_industry=organisation)
+            .values_list("timezone", "industry", "organisation_industry")
+            .first()
+        )
         if found is None:
             raise ScopeError("team", f"unknown team: {team}")
-        timezone = found or "UTC"
+        timezone = found[0] or "UTC"
+        industry = found[1] or found[2]
+    elif rows:  # services: their team's when they all belong to one team
+        teams = {row[1] for row in rows}
+        industry = (rows[0][2] if len(teams) == 1 else None) or rows[0][3]
+    else:
+        industry = organisation_industry()
     if kind is not None and kind not in Service.Kind.values:
         raise ScopeError("kind", f"kind must be one of {', '.join(Service.Kind.values)}")
     if tier not in Tier.values:
@@ -137,7 +161,14 @@ def scope_resolve(
         target=target or None,
         timezone=timezone,
         tier_named=tier_named,
+        industry=industry or DEFAULT_INDUSTRY,
     )
+
+
+def organisation_industry() -> str:
+    """The organisation's 2025 industry (`organisation: industry:` in the config), else "all"."""
+    stored = OrganisationSettings.objects.values_list("industry", flat=True).first()
+    return stored or DEFAULT_INDUSTRY
 
 
 # ---------------------------------------------------------------------------------------------

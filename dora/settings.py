@@ -64,6 +64,10 @@ MIDDLEWARE = [
 # when the database does not answer, where statement_timeout cannot help (a frozen server).
 DORA_REQUEST_TIMEOUT_SECONDS = env.float("DORA_REQUEST_TIMEOUT_SECONDS", default=45)
 DORA_GATE_TIMEOUT_SECONDS = env.float("DORA_GATE_TIMEOUT_SECONDS", default=5)
+# DORA's published Quick Check 2025 industry file (not in the repository): the 2025 benchmark
+# needs it. Also looked for at dora/metrics/data/quick_check_2025.json and
+# <repository root>/../shared/benchmarks/quick_check_2025.json (dora.benchmarks).
+DORA_QUICK_CHECK_2025_FILE = env("DORA_QUICK_CHECK_2025_FILE", default="")
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "dora.deadline.DatabaseDeadlineMiddleware",

@@ -9,6 +9,7 @@ inherit both through the environment.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret")
 os.environ.setdefault(
@@ -16,3 +17,10 @@ os.environ.setdefault(
 )
 
 from dora.settings import *  # noqa: E402, F403
+
+# The 2025 benchmark against a SYNTHETIC Quick Check file of the published file's shape (made-up
+# round numbers, tests/fixtures/quick_check_2025_synthetic.md): the suite never needs DORA's
+# published file, and a test that wants it absent overrides this setting.
+SYNTHETIC_QUICK_CHECK = Path(__file__).resolve().parent / "fixtures"
+SYNTHETIC_QUICK_CHECK /= "quick_check_2025_synthetic.json"
+DORA_QUICK_CHECK_2025_FILE = str(SYNTHETIC_QUICK_CHECK)

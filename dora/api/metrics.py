@@ -57,7 +57,16 @@ QUERY_PARAMETERS = [
         "benchmark",
         OpenApiTypes.INT,
         enum=list(BENCHMARK_YEARS),
-        description="report year of the level tables (default 2024)",
+        description="report year: 2025 places each figure as a percentile of DORA's 2025 Quick "
+        "Check distribution (the default when the service has DORA's published file; without it "
+        "2025 is a 400 and the default is 2024); 2021–2024 give their level tables",
+    ),
+    OpenApiParameter(
+        "industry",
+        OpenApiTypes.STR,
+        description="the 2025 Quick Check industry to place the figures against, a key of "
+        "DORA's published file, e.g. all or technology (default: the team's, else the "
+        "organisation's, else all)",
     ),
     OpenApiParameter("kind", OpenApiTypes.STR, enum=["app", "infra"], description="service kind"),
     OpenApiParameter(
@@ -102,6 +111,9 @@ _REPORT = OpenApiResponse(
             },
             "version_spread": serializers.ListField(child=serializers.DictField()),
             "level": serializers.CharField(allow_null=True),
+            "percentile": serializers.FloatField(allow_null=True),
+            "placement": serializers.DictField(allow_null=True),
+            "groups": serializers.DictField(),
         },
     ),
     description="CONTRACT §4; absent data gives n: 0 and null figures",
@@ -120,6 +132,7 @@ def _query(request: Request) -> MetricsQuery:
         kind=params.get("kind"),
         tier=params.get("tier"),
         target=params.get("target"),
+        industry=params.get("industry"),
     )
 
 

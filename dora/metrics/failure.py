@@ -16,7 +16,7 @@ from dora.metrics.frames import (
     text,
     utc,
 )
-from dora.metrics.levels import DEFAULT_BENCHMARK, MIN_ROLLOUTS_CFR, level_for_failure_rate
+from dora.metrics.levels import LATEST_BENCHMARK, MIN_ROLLOUTS_CFR, level_for_failure_rate
 from dora.metrics.stats import rate
 
 COUNTED_KINDS = ("change", "config")
@@ -117,7 +117,7 @@ def change_failure_rate(
     since: datetime,
     until: datetime,
     now: datetime,
-    benchmark: int = DEFAULT_BENCHMARK,
+    benchmark: int = LATEST_BENCHMARK,
     failure_links: pd.DataFrame | None = None,
 ) -> ChangeFailureRate:
     """Failed / all production change and config rollouts going live in [since, until).
@@ -138,7 +138,7 @@ def change_failure_rate(
 
 
 def change_failure_of(
-    items: pd.DataFrame, *, until: datetime, now: datetime, benchmark: int = DEFAULT_BENCHMARK
+    items: pd.DataFrame, *, until: datetime, now: datetime, benchmark: int = LATEST_BENCHMARK
 ) -> ChangeFailureRate:
     """`change_failure_rate` of a scope from its rows of `change_failure_items` (row-wise, so
     one pass over many services serves each)."""

@@ -18,9 +18,9 @@ from dora.metrics.frames import (
     utc,
 )
 from dora.metrics.levels import (
-    DEFAULT_BENCHMARK,
     DEPLOYMENT_FREQUENCY,
     HALF_YEAR,
+    LATEST_BENCHMARK,
     frequency_badge_allowed,
     frequency_category,
     level_for_category,
@@ -49,6 +49,8 @@ class Frequency:
     rollbacks: int = 0
     deploy_days: int = 0
     per_week_ci95: tuple[float, float] | None = None
+    # The badge's history rule (§3.6) is met: a level (tier years) or a 2025 placement is shown.
+    sufficient: bool = False
     weeks: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
     items: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
 
@@ -70,7 +72,7 @@ def deployment_frequency(
     since: datetime,
     until: datetime,
     tz: str = "UTC",
-    benchmark: int = DEFAULT_BENCHMARK,
+    benchmark: int = LATEST_BENCHMARK,
     first_rollout_at: datetime | None = None,
 ) -> Frequency:
     """Production rollouts of kind change/config placed by `first_live_at` in [since, until).
@@ -138,7 +140,7 @@ def frequency_of(
     since: datetime,
     until: datetime,
     tz: str = "UTC",
-    benchmark: int = DEFAULT_BENCHMARK,
+    benchmark: int = LATEST_BENCHMARK,
     first_rollout_at: datetime | None = None,
 ) -> Frequency:
     """`deployment_frequency` of a scope from its rows of `frequency_frame` (in time order, as
@@ -185,9 +187,8 @@ def frequency_of(
         )
     if first_rollout_at is None and len(live):
         first_rollout_at = live.iloc[0]
-    level = None
-    if category is not None and frequency_badge_allowed(first_rollout_at, end):
-        level = level_for_category(DEPLOYMENT_FREQUENCY, category, benchmark)
+    sufficient = category is not None and frequency_badge_allowed(first_rollout_at, end)
+    level = level_for_category(DEPLOYMENT_FREQUENCY, category, benchmark) if sufficient else None
 
     return Frequency(
         rollouts=n,
@@ -201,6 +202,7 @@ def frequency_of(
         rollbacks=int((items["kind"].to_numpy() == "rollback").sum()),
         deploy_days=deploy_days,
         per_week_ci95=(lo / weeks_in_window, hi / weeks_in_window),
+        sufficient=sufficient,
         weeks=weeks,
         items=items,
     )

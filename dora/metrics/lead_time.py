@@ -10,7 +10,7 @@ import pandas as pd
 
 from dora.metrics.frames import as_bool, check_window, in_window, require_columns, utc
 from dora.metrics.levels import (
-    DEFAULT_BENCHMARK,
+    LATEST_BENCHMARK,
     LEAD_TIME,
     MIN_CHANGES_LEAD_TIME,
     graded,
@@ -104,7 +104,7 @@ def lead_time_for_changes(
     *,
     since: datetime,
     until: datetime,
-    benchmark: int = DEFAULT_BENCHMARK,
+    benchmark: int = LATEST_BENCHMARK,
 ) -> LeadTime:
     """Per change arriving in production in [since, until): arrival - start (and - merged_at).
 
@@ -116,7 +116,7 @@ def lead_time_for_changes(
     return lead_time_of(lead_time_items(arrivals, since=since, until=until), benchmark=benchmark)
 
 
-def lead_time_of(items: pd.DataFrame, *, benchmark: int = DEFAULT_BENCHMARK) -> LeadTime:
+def lead_time_of(items: pd.DataFrame, *, benchmark: int = LATEST_BENCHMARK) -> LeadTime:
     """`lead_time_for_changes` of a scope from its rows of `lead_time_items` (which, over many
     services, gives each the rows it would get alone)."""
     lead = graded(

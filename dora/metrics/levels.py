@@ -1,14 +1,23 @@
-"""Survey categories, benchmark levels per report year, badge minimums, Quick Check overall level.
+"""Survey categories, benchmark levels per report year, badge minimums, Quick Check overall level
+and the 2025 Quick Check placement.
 
-METRICS §3.1 (F1–F6), §3.2 (D1–D6), §3.6 (levels and badges). Categories are strings "F4", "D5";
-levels are "elite", "high", "medium", "low" (2022 has no elite cluster).
+METRICS §3.1 (F1–F6), §3.2 (D1–D6), §3.6 (levels, badges, 2025 percentiles). Categories are strings
+"F4", "D5"; levels are "elite", "high", "medium", "low" (2022 has no elite cluster). From 2025 DORA
+publishes no levels: a figure is placed as a percentile of the Quick Check industry distribution
+(`placement`, `overall_placement`) against DORA's published Quick Check 2025 industry file, which
+`load_quick_check` reads from the path its caller resolves (`dora.benchmarks`; origin and licence
+in `data/README.md`; the file is not in the repository).
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 import pandas as pd
 
@@ -20,8 +29,12 @@ MONTH = 30 * DAY
 HALF_YEAR = 182.5 * DAY
 
 LEVEL_ORDER = ("elite", "high", "medium", "low")  # best first
-BENCHMARK_YEARS = (2021, 2022, 2023, 2024)
-DEFAULT_BENCHMARK = 2024
+TIER_YEARS = (2021, 2022, 2023, 2024)  # report years with elite/high/medium/low clusters
+PERCENTILE_YEARS = (2025,)  # report years placed against the Quick Check distribution
+BENCHMARK_YEARS = (*TIER_YEARS, *PERCENTILE_YEARS)
+# The latest report year: the pure functions' default (no tiers, so no level). The service's
+# default benchmark depends on whether the published 2025 file is present: dora.benchmarks.
+LATEST_BENCHMARK = 2025
 
 # Badge minimums (METRICS §3.6): below them the value, n and CI are shown, the level is not.
 MIN_CHANGES_LEAD_TIME = 10
@@ -35,6 +48,7 @@ DEPLOYMENT_FREQUENCY = "deployment_frequency"
 LEAD_TIME = "lead_time"
 RECOVERY = "recovery"
 CHANGE_FAILURE_RATE = "change_failure_rate"
+REWORK_RATE = "rework_rate"
 
 
 @dataclass(frozen=True)
@@ -87,10 +101,16 @@ BENCHMARKS: dict[int, tuple[Benchmark, ...]] = {
 
 
 def benchmark(year: int) -> tuple[Benchmark, ...]:
-    """The clusters of a report year, best first; ValueError for a year without a table."""
-    if year not in BENCHMARKS:
+    """The clusters of a report year, best first: none for 2025 (no tiers); ValueError for a
+    year that is not a benchmark."""
+    if year not in BENCHMARK_YEARS:
         raise ValueError(f"benchmark year must be one of {', '.join(map(str, BENCHMARK_YEARS))}")
-    return BENCHMARKS[year]
+    return BENCHMARKS.get(year, ())
+
+
+def has_tiers(year: int) -> bool:
+    """Whether a benchmark year publishes levels (2021–2024) rather than a distribution (2025)."""
+    return bool(benchmark(year))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,36 +160,37 @@ def category_number(category: str) -> int:
 
 
 def level_for_category(
-    metric: str, category: str | None, year: int = DEFAULT_BENCHMARK
+    metric: str, category: str | None, year: int = LATEST_BENCHMARK
 ) -> str | None:
     """The best level whose published category the metric's category meets (c >= c_level).
 
     metric: "deployment_frequency", "lead_time" or "recovery". When no level is met (a category
-    below the lowest cluster's), the lowest level: the table says nothing worse exists.
+    below the lowest cluster's), the lowest level: the table says nothing worse exists. None for
+    a year without levels (2025).
     """
-    if category is None:
+    clusters = benchmark(year)
+    if category is None or not clusters:
         return None
     c = category_number(category)
-    clusters = benchmark(year)
     for cluster in clusters:
         if c >= getattr(cluster, metric):
             return cluster.level
     return clusters[-1].level
 
 
-def level_for_failure_rate(rate: float | None, year: int = DEFAULT_BENCHMARK) -> str | None:
+def level_for_failure_rate(rate: float | None, year: int = LATEST_BENCHMARK) -> str | None:
     """The best level whose published CFR the rate is at or below (rate is 0..1).
 
     Reading of the 2024 inversion (high 20%, medium 10%): levels are tried best first and the
     first whose value the rate does not exceed wins. 8% meets both high (<= 20) and medium
     (<= 10); high is the better level, so medium can never be assigned from CFR in 2024 and
     any rate in (5%, 20%] is high. Likewise 2021's high/medium/low share 30%, so high wins.
-    A rate above every published value gets the lowest level.
+    A rate above every published value gets the lowest level; None for a year without levels.
     """
-    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
+    clusters = benchmark(year)
+    if rate is None or (isinstance(rate, float) and math.isnan(rate)) or not clusters:
         return None
     percent = rate * 100
-    clusters = benchmark(year)
     for cluster in clusters:
         if percent <= cluster.change_failure_percent + 1e-9:
             return cluster.level
@@ -177,7 +198,7 @@ def level_for_failure_rate(rate: float | None, year: int = DEFAULT_BENCHMARK) ->
 
 
 def graded(
-    duration: Duration, metric: str | None, *, year: int = DEFAULT_BENCHMARK, min_n: int = 0
+    duration: Duration, metric: str | None, *, year: int = LATEST_BENCHMARK, min_n: int = 0
 ) -> Duration:
     """The duration with its D category and, when n >= min_n and a table exists, its level."""
     category = duration_category(duration.p50)
@@ -210,7 +231,7 @@ def percent_score(percent: float) -> float:
 
 
 def overall_level(
-    year: int = DEFAULT_BENCHMARK,
+    year: int = LATEST_BENCHMARK,
     *,
     deployment_frequency: str | None = None,
     lead_time: str | None = None,
@@ -222,7 +243,8 @@ def overall_level(
     Pass only metrics that earned a badge (None for absent or insufficient data); distance is
     Euclidean over the metrics present. Each cluster's CFR is the published value of §3.6 (for
     2021/2022 the upper bound of its range, as in the table). None when no metric is present.
-    change_failure_rate is a proportion (0..1).
+    change_failure_rate is a proportion (0..1). None for a year without levels (2025: see
+    `overall_placement`).
     """
     team: dict[str, float] = {}
     if deployment_frequency is not None:
@@ -247,3 +269,209 @@ def overall_level(
         if distance <= best_distance + 1e-9:
             best_level, best_distance = cluster.level, min(distance, best_distance)
     return best_level
+
+
+# ---------------------------------------------------------------------------------------------
+# 2025: the Quick Check industry distribution (METRICS §3.6)
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_INDUSTRY = "all"
+
+THROUGHPUT = "throughput"
+INSTABILITY = "instability"
+# DORA's two groups of the five metrics, in the order DORA lists them.
+GROUPS: dict[str, tuple[str, ...]] = {
+    THROUGHPUT: (LEAD_TIME, DEPLOYMENT_FREQUENCY, RECOVERY),
+    INSTABILITY: (CHANGE_FAILURE_RATE, REWORK_RATE),
+}
+METRIC_GROUP = {metric: group for group, metrics in GROUPS.items() for metric in metrics}
+# Our metric names -> the figures' keys in the report (CONTRACT §4).
+FIGURE_KEYS = {
+    LEAD_TIME: "lead_time",
+    DEPLOYMENT_FREQUENCY: "deployment_frequency",
+    RECOVERY: "recovery_time",
+    CHANGE_FAILURE_RATE: "change_failure_rate",
+    REWORK_RATE: "rework_rate",
+}
+PERCENT_METRICS = (CHANGE_FAILURE_RATE, REWORK_RATE)
+
+# Our metric names -> the Quick Check file's keys (its data-service.ts METRIC_DEFINITIONS).
+_QUICK_CHECK_KEYS = {
+    LEAD_TIME: "leadtime",
+    DEPLOYMENT_FREQUENCY: "deployfreq",
+    RECOVERY: "failurerecovery",
+    CHANGE_FAILURE_RATE: "changefailure",
+    REWORK_RATE: "rework",
+}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An industry's mean and standard deviation of a 0–10 score, higher is better."""
+
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class Industry:
+    """One industry of the 2025 Quick Check file, its references on the higher-is-better scale.
+
+    The file gives change failure and rework on the instability scale (p/10, higher is worse),
+    and `software_delivery_instability` likewise; Quick Check turns each into 10 − mean with the
+    same std (data-service.ts `transformMetrics`), and so do we. Its `performance_average` mean
+    was averaged with the instability means as published (4.3 for all industries), so Quick
+    Check recomputes it as the mean of the five turned means (6.72) and keeps the file's std.
+    """
+
+    key: str
+    name: str
+    metrics: Mapping[str, Reference]  # our metric names
+    groups: Mapping[str, Reference]  # throughput, instability (as stability: higher is better)
+    overall: Reference
+
+
+def _reference(entry: Mapping[str, object], key: str, *, turned: bool = False) -> Reference:
+    values = entry[key]
+    if not isinstance(values, Mapping):
+        raise ValueError(f"quick check data: {key} is not an object")
+    mean, std = float(values["mean"]), float(values["std"])
+    return Reference(mean=10 - mean if turned else mean, std=std)
+
+
+def industries_from(raw: Mapping[str, object]) -> dict[str, Industry]:
+    """The industries of a Quick Check 2025 file's content, by key (file order, "all" first)."""
+    result: dict[str, Industry] = {}
+    for key, entry in raw.items():
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"quick check data: {key} is not an object")
+        metrics = {
+            metric: _reference(entry, qc_key, turned=metric in PERCENT_METRICS)
+            for metric, qc_key in _QUICK_CHECK_KEYS.items()
+        }
+        overall = _reference(entry, "performance_average")
+        result[key] = Industry(
+            key=key,
+            name=str(entry["name"]),
+            metrics=metrics,
+            groups={
+                THROUGHPUT: _reference(entry, "software_delivery_throughput"),
+                INSTABILITY: _reference(entry, "software_delivery_instability", turned=True),
+            },
+            overall=Reference(
+                mean=sum(r.mean for r in metrics.values()) / len(metrics), std=overall.std
+            ),
+        )
+    return result
+
+
+@cache
+def load_quick_check(path: Path) -> dict[str, Industry]:
+    """The industries of the Quick Check 2025 file at `path`, read once per path.
+    FileNotFoundError when it is absent (the caller decides where to look: dora.benchmarks)."""
+    return industries_from(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def normal_cdf(z: float) -> float:
+    """Φ(z), the standard normal distribution function."""
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A 0–10 Quick Check score placed in an industry's 2025 distribution: z and Φ(z)."""
+
+    score: float
+    mean: float
+    std: float
+    z: float
+    percentile: float  # 0..100: better than about this share of 2025 respondents
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "score": round(self.score, 4),
+            "mean": round(self.mean, 4),
+            "std": self.std,
+            "z": round(self.z, 4),
+            "percentile": round(self.percentile, 1),
+        }
+
+
+def placed(score: float, reference: Reference) -> Placement:
+    """z = (score − mean) / std and percentile = 100·Φ(z)."""
+    z = (score - reference.mean) / reference.std
+    return Placement(
+        score=score, mean=reference.mean, std=reference.std, z=z, percentile=100 * normal_cdf(z)
+    )
+
+
+def metric_score(metric: str, value: str | float | None) -> float | None:
+    """The Quick Check 0–10 score of a figure: a category ("F4", "D5") for lead time, frequency
+    and recovery, a proportion (0..1) for change failure and rework; None when absent."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if metric in PERCENT_METRICS:
+        return percent_score(float(value) * 100)
+    return category_score(str(value))
+
+
+def placement(metric: str, score: float, industry: Industry) -> Placement:
+    """A metric's score against the chosen industry's 2025 mean and std (METRICS §3.6)."""
+    return placed(score, industry.metrics[metric])
+
+
+@dataclass(frozen=True)
+class Placements:
+    """The 2025 placement of a team: each metric that earned a badge, the two groups and the
+    overall figure (the Quick Check performance average of the available scores)."""
+
+    industry: Industry
+    metrics: Mapping[str, Placement]
+    groups: Mapping[str, Placement | None]
+    overall: Placement | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "benchmark": "2025",
+            "industry": self.industry.key,
+            "industry_name": self.industry.name,
+            "overall": None
+            if self.overall is None
+            else {**self.overall.as_dict(), "metrics": [FIGURE_KEYS[m] for m in self.metrics]},
+            "groups": {
+                group: {
+                    "metrics": [FIGURE_KEYS[m] for m in GROUPS[group] if m in self.metrics],
+                    **(
+                        {"score": None, "percentile": None}
+                        if self.groups[group] is None
+                        else self.groups[group].as_dict()  # type: ignore[union-attr]
+                    ),
+                }
+                for group in GROUPS
+            },
+        }
+
+
+def overall_placement(scores: Mapping[str, float | None], chosen: Industry) -> Placements:
+    """Place each available score, each group's mean score and the mean of all of them.
+
+    scores: metric name -> 0–10 score, only for metrics that earned a badge (None or absent
+    otherwise). As Quick Check, the overall figure is the mean of the available scores against
+    the performance average's reference; a group's figure is the mean of its available scores
+    against the group's reference (instability as stability: higher is better).
+    """
+    present = {m: s for m, s in scores.items() if s is not None}
+    metrics = {m: placed(s, chosen.metrics[m]) for m, s in present.items()}
+    groups: dict[str, Placement | None] = {}
+    for group, members in GROUPS.items():
+        values = [present[m] for m in members if m in present]
+        groups[group] = placed(sum(values) / len(values), chosen.groups[group]) if values else None
+    overall = placed(sum(present.values()) / len(present), chosen.overall) if present else None
+    return Placements(industry=chosen, metrics=metrics, groups=groups, overall=overall)
+
+
+def percentile_text(percentile: float | None, year: int = 2025) -> str:
+    """ "better than about 72% of 2025 respondents" (rounded to a whole percent)."""
+    if percentile is None:
+        return ""
+    return f"better than about {percentile:.0f}% of {year} respondents"

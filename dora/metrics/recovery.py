@@ -10,7 +10,7 @@ import pandas as pd
 
 from dora.metrics.frames import check_window, in_window, require_columns, text, utc
 from dora.metrics.levels import (
-    DEFAULT_BENCHMARK,
+    LATEST_BENCHMARK,
     MIN_RESTORED_RECOVERY,
     RECOVERY,
     graded,
@@ -68,7 +68,7 @@ def recovery_time(
     *,
     since: datetime,
     until: datetime,
-    benchmark: int = DEFAULT_BENCHMARK,
+    benchmark: int = LATEST_BENCHMARK,
 ) -> RecoveryTime:
     """restored_at - first_live_at per failed production rollout, placed by restored_at.
 
@@ -114,7 +114,7 @@ def recovery_items(
 
 
 def recovery_of(
-    items: pd.DataFrame, unrestored: pd.DataFrame, *, benchmark: int = DEFAULT_BENCHMARK
+    items: pd.DataFrame, unrestored: pd.DataFrame, *, benchmark: int = LATEST_BENCHMARK
 ) -> RecoveryTime:
     """`recovery_time` of a scope from its rows of both `recovery_items` frames (row-wise, so
     one pass over many services serves each)."""
@@ -138,7 +138,7 @@ def time_to_restore(
     *,
     since: datetime,
     until: datetime,
-    benchmark: int = DEFAULT_BENCHMARK,
+    benchmark: int = LATEST_BENCHMARK,
 ) -> TimeToRestore:
     """Per production incident (external ones included): restore end - impact start.
 
@@ -176,7 +176,7 @@ def restore_items(
 
 
 def restore_of(
-    items: pd.DataFrame, still_open: pd.DataFrame, *, benchmark: int = DEFAULT_BENCHMARK
+    items: pd.DataFrame, still_open: pd.DataFrame, *, benchmark: int = LATEST_BENCHMARK
 ) -> TimeToRestore:
     """`time_to_restore` of a scope from its rows of both `restore_items` frames (row-wise, so
     one pass over many services serves each)."""

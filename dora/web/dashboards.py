@@ -21,8 +21,9 @@ from django.views.decorators.http import require_GET
 
 from dora import charts
 from dora import dashboards as dash
+from dora.benchmarks import available_years
 from dora.metrics.frames import iso
-from dora.metrics.levels import BENCHMARK_YEARS
+from dora.metrics.levels import has_tiers
 from dora.report import (
     ITEMS,
     METRIC_NAMES,
@@ -81,9 +82,9 @@ def _chart(chart_id: str, figure: dict[str, Any], label: str) -> dict[str, Any]:
 
 
 def _page_links(request: HttpRequest, benchmark: int) -> dict[str, Any]:
-    """The benchmark-year switcher: this URL with each year."""
+    """The benchmark-year switcher: this URL with each year (2025 only with DORA's file)."""
     links = []
-    for year in BENCHMARK_YEARS:
+    for year in available_years():
         params = request.GET.copy()
         params["benchmark"] = str(year)
         links.append({"year": year, "url": f"?{params.urlencode()}", "current": year == benchmark})
@@ -127,16 +128,26 @@ def overview(request: HttpRequest) -> HttpResponse:
         page_snapshot(
             request,
             "overview",
-            lambda: _overview_figures(access, scope, since, until, benchmark, now),
+            lambda: _overview_figures(
+                access, scope, since, until, benchmark, now, organisation=query.scope.industry
+            ),
         )
     )
     return render(request, "dora/overview.html", context)
 
 
 def _overview_figures(
-    access: Access, scope: Scope, since: datetime, until: datetime, benchmark: int, now: datetime
+    access: Access,
+    scope: Scope,
+    since: datetime,
+    until: datetime,
+    benchmark: int,
+    now: datetime,
+    *,
+    organisation: str,
 ) -> dict[str, Any]:
-    """The overview's team rows, level distribution and trends (kept as a snapshot)."""
+    """The overview's team rows, level distribution and trends (kept as a snapshot);
+    `organisation` is the organisation's 2025 industry (teams without their own take it)."""
     context: dict[str, Any] = {"since": since, "until": until}
     previous_since = since - (until - since)
     trend_end = dash.local_monday(until, "UTC")
@@ -151,7 +162,9 @@ def _overview_figures(
     services = dash.services_of(scope)
     first = dash.first_rollouts_by_service(scope)
 
-    shown, groups = dash.team_groups(services, first, access.team_allowed)
+    shown, groups = dash.team_groups(
+        services, first, access.team_allowed, organisation=organisation
+    )
     team_common = {**groups, "now": now, "benchmark": benchmark, "incidents": incidents}
     currents = dash.split_headlines(rollouts, arrivals, since=since, until=until, **team_common)
     previouses = dash.split_headlines(
@@ -163,7 +176,11 @@ def _overview_figures(
         current, previous = currents[team], previouses[team]
         scope_params = {"team": team} if team else {"services": names}
         cells = []
-        for now_figure, then_figure in zip(current.figures, previous.figures, strict=True):
+        pairs = zip(current.figures, previous.figures, strict=True)
+        if not has_tiers(benchmark):  # 2025: DORA's order, throughput then instability
+            order = [f.key for _, figures in dash.grouped(current.figures) for f in figures]
+            pairs = sorted(pairs, key=lambda pair: order.index(pair[0].key))
+        for now_figure, then_figure in pairs:
             cells.append(
                 {
                     "figure": now_figure,
@@ -184,10 +201,16 @@ def _overview_figures(
                 "team": team,
                 "services": names,
                 "level": current.level,
+                "placement": current.placement,
                 "cells": cells,
             }
         )
     context["teams"] = rows
+    context["column_groups"] = (
+        [(label, len(figures)) for label, figures in dash.grouped(current.figures)]
+        if rows and not has_tiers(benchmark)
+        else []
+    )
 
     levels: Counter[str] = Counter()
     per_service = dash.split_headlines(
@@ -201,9 +224,14 @@ def _overview_figures(
         tz={s["name"]: s["team__timezone"] or "UTC" for s in services},
         first_rollout_at=first,
         incidents=incidents,
+        industry={s["name"]: s["team__industry"] or organisation for s in services},
     )
+    tiers = has_tiers(benchmark)
     for result in per_service.values():
-        levels[result.level or "insufficient"] += 1
+        if tiers:
+            levels[result.level or "insufficient"] += 1
+        else:
+            levels[charts.percentile_band(result.overall_percentile)] += 1
     org = dash.headline(
         rollouts,
         arrivals,
@@ -215,6 +243,18 @@ def _overview_figures(
         first_rollout_at=min(first.values()) if first else None,
         incidents=incidents,
     )
+    if not tiers:  # the 2025 placement of every visible team's services pooled, over the window
+        context["org_placement"] = dash.headline(
+            rollouts,
+            arrivals,
+            since=since,
+            until=until,
+            now=now,
+            tz="UTC",
+            benchmark=benchmark,
+            first_rollout_at=min(first.values()) if first else None,
+            industry=organisation,
+        ).placement
     weeks = dash.week_starts(trend_end, dash.ORG_TREND_WEEKS, "UTC")
     trends = dash.trend_figures(
         dash.weekly(org, weeks=weeks, tz="UTC"),
@@ -223,8 +263,11 @@ def _overview_figures(
     context["charts"] = [
         _chart(
             "levels",
-            charts.level_distribution_figure(levels),
-            "Bar chart: number of services at each DORA level, and with insufficient data",
+            charts.level_distribution_figure(levels, bands=not tiers, year=benchmark),
+            "Bar chart: number of services at each DORA level, and with insufficient data"
+            if tiers
+            else f"Bar chart: number of services per band of their {benchmark} percentile, and "
+            "with insufficient data",
         ),
         *[
             _chart(
@@ -236,9 +279,8 @@ def _overview_figures(
             for key, figure in trends.items()
         ],
     ]
-    context["level_counts"] = [
-        (charts.LEVEL_LABELS[level], level, levels.get(level, 0)) for level in charts.LEVEL_COLOURS
-    ]
+    labels = charts.LEVEL_LABELS if tiers else charts.BAND_LABELS
+    context["level_counts"] = [(labels[level], level, levels.get(level, 0)) for level in labels]
     context["previous_since"] = previous_since
     context["trend_start"] = trend_start
     context["trend_end"] = trend_end
@@ -267,15 +309,20 @@ def _weekly_context(
     start = dash.weeks_window(end, dash.WEEKS, tz)
     weeks = dash.week_starts(end, dash.WEEKS, tz)
     c = MetricsComputation(
-        MetricsQuery(scope=scope, since=start, until=end, benchmark=benchmark), now=now
+        MetricsQuery(
+            scope=scope, since=start, until=end, benchmark=benchmark, industry=scope.industry
+        ),
+        now=now,
     )
     c.prefetch((*WEEKLY_FRAMES, "integration_frames") if repos else WEEKLY_FRAMES)
     args = {"since": start, "until": end, "now": now, "tz": tz, "benchmark": benchmark}
+    industry = scope.industry
     result = dash.headline(
         c.rollouts,
         c.arrivals,
         first_rollout_at=c.first_rollout_at,
         incidents=dash.incidents_for_levels(c),
+        industry=industry,
         **args,
     )
     series = dash.weekly(result, weeks=weeks, tz=tz)
@@ -332,6 +379,16 @@ def _weekly_context(
     )
     integration = dash.integration(c, tz) if repos else None
     flow = stream.flow_efficiency
+    cards = [
+        {
+            "figure": figure,
+            "url": explain_url(
+                figure.key, scope=scope_params, since=start, until=end, benchmark=benchmark
+            ),
+        }
+        for figure in result.figures
+    ]
+    cards_by_key = {card["figure"].key: card for card in cards}
     context = {
         "since": start,
         "until": end,
@@ -344,14 +401,14 @@ def _weekly_context(
         "benchmark": benchmark,
         "timezone": tz,
         "level": result.level,
-        "figures": [
-            {
-                "figure": figure,
-                "url": explain_url(
-                    figure.key, scope=scope_params, since=start, until=end, benchmark=benchmark
-                ),
-            }
-            for figure in result.figures
+        "placement": result.placement,
+        "figures": cards,
+        # 2025: the cards in DORA's two groups, throughput and instability.
+        "figure_groups": []
+        if has_tiers(benchmark)
+        else [
+            (label, [cards_by_key[f.key] for f in figures])
+            for label, figures in dash.grouped(result.figures)
         ],
         "rows": week_rows,
         "trend_charts": figures_charts,
@@ -513,7 +570,7 @@ def _service_figures(
     """One service's week and its rollouts per target (kept as a snapshot)."""
     info = dash.services_of(query.scope)[0]
     tz = info["team__timezone"] or "UTC"
-    scope = Scope(services=(name,), timezone=tz)
+    scope = Scope(services=(name,), timezone=tz, industry=query.industry)
     context, _, _ = _weekly_context(
         scope=scope,
         scope_params={"services": [name]},

@@ -16,10 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dora import charts
+from dora import benchmarks, charts
 from dora import leadership as lead
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
-from dora.metrics.levels import BENCHMARK_YEARS, DEFAULT_BENCHMARK
+from dora.metrics.levels import BENCHMARK_YEARS, has_tiers
 from dora.report import ParameterError
 from dora.web.access import dashboard_view, is_leader
 from dora.web.dashboards import _bad_request, _chart, _page_links
@@ -41,7 +41,7 @@ def leadership_required(request: HttpRequest) -> None:
 def _benchmark(request: HttpRequest) -> int:
     value = request.GET.get("benchmark") or ""
     if not value:
-        return DEFAULT_BENCHMARK
+        return benchmarks.default_benchmark()
     try:
         year = int(value)
     except ValueError:
@@ -51,7 +51,10 @@ def _benchmark(request: HttpRequest) -> int:
             "benchmark",
             f"benchmark {value!r} must be one of {', '.join(map(str, BENCHMARK_YEARS))}",
         )
-    return year
+    try:
+        return benchmarks.benchmark_check(year)
+    except benchmarks.BenchmarkUnavailable as exc:
+        raise ParameterError("benchmark", str(exc))
 
 
 def _report(request: HttpRequest, *, download: bool = False) -> lead.LeadershipReport:
@@ -69,9 +72,11 @@ def _report(request: HttpRequest, *, download: bool = False) -> lead.LeadershipR
     )
 
 
-def teams_per_level_figure(counts: dict[str, int]) -> dict[str, Any]:
-    """Helper B's level bar chart (dora.charts.level_distribution_figure), counting teams."""
-    figure = charts.level_distribution_figure(counts)
+def teams_per_level_figure(counts: dict[str, int], *, year: int | None = None) -> dict[str, Any]:
+    """Helper B's level bar chart (dora.charts.level_distribution_figure), counting teams; with
+    a year without levels (2025), teams per band of their percentile."""
+    bands = year is not None and not has_tiers(year)
+    figure = charts.level_distribution_figure(counts, bands=bands, year=year)
     total = sum(counts.values())
     trace = {
         **figure["data"][0],
@@ -80,20 +85,30 @@ def teams_per_level_figure(counts: dict[str, int]) -> dict[str, Any]:
     }
     layout = {
         **figure["layout"],
-        "title": {**figure["layout"]["title"], "text": f"Teams per level ({total} teams)"},
+        "title": {
+            **figure["layout"]["title"],
+            "text": f"Teams per {year} placement ({total} teams)"
+            if bands
+            else f"Teams per level ({total} teams)",
+        },
         "yaxis": {**figure["layout"]["yaxis"], "title": {"text": "teams"}, "dtick": 1},
     }
     return {"data": [trace], "layout": layout}
 
 
-def levels_svg_bars(counts: dict[str, int]) -> list[dict[str, Any]]:
+def levels_svg_bars(counts: dict[str, int], *, bands: bool = False) -> list[dict[str, Any]]:
     """The same chart as static SVG bars for the PDF (WeasyPrint runs no JavaScript)."""
     most = max(counts.values(), default=0) or 1
+    labels, colours = (
+        (charts.BAND_LABELS, charts.BAND_COLOURS)
+        if bands
+        else (charts.LEVEL_LABELS, charts.LEVEL_COLOURS)
+    )
     return [
         {
-            "label": charts.LEVEL_LABELS[level],
+            "label": labels[level],
             "count": count,
-            "colour": charts.LEVEL_COLOURS[level],
+            "colour": colours[level],
             "width": round(SVG_BAR_WIDTH * count / most, 1),
             "y": 6 + 26 * i,
             "text_y": 22 + 26 * i,
@@ -133,13 +148,13 @@ def _links(request: HttpRequest, report: lead.LeadershipReport) -> dict[str, Any
 
 
 def _context(report: lead.LeadershipReport) -> dict[str, Any]:
-    counts = report.level_counts
+    bands = not report.tiers
+    counts = report.placement_counts if bands else report.level_counts
+    labels = charts.BAND_LABELS if bands else charts.LEVEL_LABELS
     return {
         "report": report,
-        "level_counts": [
-            (charts.LEVEL_LABELS[level], level, count) for level, count in counts.items()
-        ],
-        "svg_bars": levels_svg_bars(counts),
+        "level_counts": [(labels[level], level, count) for level, count in counts.items()],
+        "svg_bars": levels_svg_bars(counts, bands=bands),
         "svg_height": 12 + 26 * len(counts),
     }
 
@@ -168,8 +183,14 @@ def leadership(request: HttpRequest) -> HttpResponse:
     context.update(_page_links(request, report.benchmark))  # the benchmark-year switcher
     context["chart"] = _chart(
         "teams-per-level",
-        teams_per_level_figure(report.level_counts),
-        f"Bar chart: number of teams at each DORA level in {report.period.label}",
+        teams_per_level_figure(
+            report.level_counts if report.tiers else report.placement_counts,
+            year=report.benchmark,
+        ),
+        f"Bar chart: number of teams at each DORA level in {report.period.label}"
+        if report.tiers
+        else f"Bar chart: number of teams per band of their {report.benchmark} percentile in "
+        f"{report.period.label}",
     )
     return render(request, "dora/leadership.html", context)
 

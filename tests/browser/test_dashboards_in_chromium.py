@@ -88,6 +88,22 @@ def test_dashboards_on_the_demo_estate(plain_static, live_server, page) -> None:
     assert page.locator("h1").inner_text() == "Organisation overview"
     assert page.locator("table.figures tbody tr").count() == 1  # alice's one team
     assert page.get_by_role("link", name="payments").count() == 1
+    # The default benchmark is 2025: a placement per team and figure, in DORA's two groups.
+    assert page.locator(".switcher strong").inner_text() == "2025"
+    head = page.locator("table.figures thead").inner_text().lower()  # the groups are in capitals
+    assert "throughput" in head and "instability" in head and "2025 placement" in head
+    placement = page.locator("table.figures tbody tr td").first.inner_text()
+    assert placement.startswith("Better than") or placement == "Insufficient data", placement
+    assert "respondents" in page.locator("#placement").inner_text()
+    # A year with tiers shows the levels again.
+    page.get_by_role("link", name="2024").click()
+    page.wait_for_load_state("networkidle")
+    assert "benchmark=2024" in page.url
+    head = page.locator("table.figures thead").inner_text().lower()
+    assert "level" in head and "throughput" not in head
+    level = page.locator("table.figures tbody tr td").first.inner_text()
+    assert level in ("Elite", "High", "Medium", "Low", "Insufficient data"), level
+    page.screenshot(path=str(SCREENSHOT_DIR / "dashboard-overview-2024.png"), full_page=True)
 
     team = open_page(page, base + "/dashboards/team?team=payments", "dashboard-team")
     assert_charts_have_data(team, "team")

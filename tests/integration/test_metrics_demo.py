@@ -70,7 +70,9 @@ def test_metrics_json_on_the_demo_estate_has_every_contract_key() -> None:
     report = json.loads(out.getvalue())
 
     assert report["definitions_version"] == "2"
-    assert set(report["window"]) == {"since", "until"} and report["benchmark"] == "2024"
+    # The default benchmark is 2025 (METRICS §3.6): placements, no levels.
+    assert set(report["window"]) == {"since", "until"} and report["benchmark"] == "2025"
+    assert {"percentile", "placement", "groups"} <= set(report) and report["level"] is None
     assert {"services", "team"} <= set(report["scope"])
     for key, fields in KEYS.items():
         assert fields <= set(report[key]), key

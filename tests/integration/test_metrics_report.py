@@ -105,7 +105,7 @@ def test_metrics_one_service_end_to_end() -> None:
 
     assert report["definitions_version"] == "2"
     assert report["window"] == {"since": "2026-03-01T09:00:00Z", "until": "2026-03-09T09:00:00Z"}
-    assert report["benchmark"] == "2024"
+    assert report["benchmark"] == "2025"  # the default (METRICS §3.6)
     assert report["scope"]["services"] == ["shop"] and report["scope"]["team"] is None
 
     freq = report["deployment_frequency"]
@@ -160,6 +160,13 @@ def test_metrics_one_service_end_to_end() -> None:
     # Deployment attempts in the window: d1..d4, none failed.
     assert report["deploy_failure_rate"] == {"failed": 0, "attempts": 4, "rate": 0.0}
     assert report["level"] is None  # no figure earned a badge
+    # Nor a 2025 placement (the same minimums); the scores are shown all the same: D5 -> 8,
+    # F5 -> 8, CFR 2/3 -> 10 - 66.67/10 = 3.33, recovery D5 -> 8, rework 1/4 -> 7.5.
+    assert report["percentile"] is None and report["placement"]["overall"] is None
+    assert (lead["score"], freq["score"], recovery["score"]) == (8.0, 8.0, 8.0)
+    assert cfr["score"] == pytest.approx(10 - (2 / 3 * 100) / 10, abs=1e-4)
+    assert report["rework_rate"]["score"] == 7.5
+    assert {lead["percentile"], freq["percentile"], cfr["percentile"]} == {None}
 
     # The API answers the same figures for the same parameters.
     status, body = api("metrics", {"service": "shop", "since": SINCE, "until": UNTIL})
@@ -342,7 +349,7 @@ def test_metrics_bad_parameters_are_400_and_command_errors(
 def test_metrics_table_and_csv_list_every_figure() -> None:
     shop_timeline()
     out = io.StringIO()
-    call_command("metrics", "--service", "shop", *WINDOW, stdout=out)
+    call_command("metrics", "--service", "shop", *WINDOW, "--benchmark", "2024", stdout=out)
     table = out.getvalue()
     assert "figure" in table and "level" in table
     assert "lead_time" in table and "10.0 h" in table  # p50 10 h, n 3
@@ -350,8 +357,9 @@ def test_metrics_table_and_csv_list_every_figure() -> None:
     out = io.StringIO()
     call_command("metrics", "--service", "shop", *WINDOW, "--format", "csv", stdout=out)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "figure,value,n,level,definitions_version"
-    assert "lead_time,36000.0,3,,2" in lines  # no level below the badge minimum; definitions v2
+    # Added: the 2025 percentile column (empty below the badge minimum), the definitions version.
+    assert lines[0] == "figure,value,n,level,percentile,definitions_version"
+    assert "lead_time,36000.0,3,,,2" in lines  # no level nor percentile below the minimum; v2
 
 
 def test_metrics_default_window_is_twelve_weeks_before_now() -> None:

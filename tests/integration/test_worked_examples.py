@@ -207,7 +207,7 @@ def frequency_timeline() -> list[datetime]:
 def test_worked_example_4_1_deployment_frequency() -> None:
     lives = frequency_timeline()
 
-    freq = metrics(F_SINCE, F_UNTIL, service="shop")["deployment_frequency"]
+    freq = metrics(F_SINCE, F_UNTIL, service="shop", benchmark="2024")["deployment_frequency"]
 
     # N = 5 + 1 + 0 + 9 = 15 rollouts (each on two targets, counted once).
     assert freq["rollouts"] == 15

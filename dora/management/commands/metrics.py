@@ -33,8 +33,14 @@ class Command(BaseCommand):
         parser.add_argument("--until", help="window end (exclusive); default now")
         parser.add_argument(
             "--benchmark",
-            default=str(BENCHMARK_YEARS[-1]),
-            help=f"report year for levels: {', '.join(map(str, BENCHMARK_YEARS))}",
+            help=f"report year: {', '.join(map(str, BENCHMARK_YEARS))} (2025: percentiles of "
+            "DORA's 2025 Quick Check distribution, the default when DORA's published file is "
+            "found (DORA_QUICK_CHECK_2025_FILE), else 2024; 2021–2024: their levels)",
+        )
+        parser.add_argument(
+            "--industry",
+            help="2025 Quick Check industry to place the figures against (default: the team's, "
+            "else the organisation's, else all), a key of DORA's published file",
         )
         parser.add_argument("--kind", choices=["app", "infra"], help="only services of a kind")
         parser.add_argument(
@@ -58,6 +64,7 @@ class Command(BaseCommand):
                 kind=options["kind"],
                 tier=options["tier"],
                 target=options["target"],
+                industry=options["industry"],
             )
         except ParameterError as exc:
             raise CommandError(f"--{exc.parameter}: {exc}")
@@ -66,10 +73,19 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report, indent=2, allow_nan=False))
         elif options["format"] == "csv":
             writer = csv.writer(self.stdout, lineterminator="\n")
-            writer.writerow(["figure", "value", "n", "level", "definitions_version"])
+            writer.writerow(["figure", "value", "n", "level", "percentile", "definitions_version"])
             version = report["definitions_version"]
             for row in summary_rows(report):
-                writer.writerow([row["figure"], row["value"], row["n"], row["level"], version])
+                writer.writerow(
+                    [
+                        row["figure"],
+                        row["value"],
+                        row["n"],
+                        row["level"],
+                        row["percentile"],
+                        version,
+                    ]
+                )
         else:
             self.table_write(report)
 
@@ -81,16 +97,28 @@ class Command(BaseCommand):
             else ", ".join(scope["services"]) or "organisation"
         )
         window = report["window"]
+        placement = report["placement"]
+        against = f" ({placement['industry_name']})" if placement else ""
         self.stdout.write(
             f"{who} ({scope['tier']}), {window['since']} .. {window['until']}, "
-            f"benchmark {report['benchmark']}, definitions v{report['definitions_version']} "
-            f"({report['definitions_url']})"
+            f"benchmark {report['benchmark']}{against}, "
+            f"definitions v{report['definitions_version']} ({report['definitions_url']})"
         )
+        # A tier year shows each figure's level; 2025 its percentile ("better than 72%").
+        tiers = placement is None
         rows = [
-            (r["figure"], r["value_text"], "" if r["n"] is None else str(r["n"]), r["level"] or "-")
+            (
+                r["figure"],
+                r["value_text"],
+                "" if r["n"] is None else str(r["n"]),
+                (r["level"] or "-")
+                if tiers
+                else ("-" if r["percentile"] is None else f"{r['percentile']:.0f}%"),
+            )
             for r in summary_rows(report)
+            if r["figure"] != ("percentile" if tiers else "level")
         ]
-        header = ("figure", "value", "n", "level")
+        header = ("figure", "value", "n", "level" if tiers else "better than")
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
         for row in [header, tuple("-" * w for w in widths), *rows]:
             self.stdout.write(

@@ -34,7 +34,9 @@ def example_rollouts() -> pd.DataFrame:
 
 
 def test_worked_example_4_3() -> None:
-    result = change_failure_rate(example_rollouts(), since=SINCE, until=UNTIL, now=LONG_AFTER)
+    result = change_failure_rate(
+        example_rollouts(), since=SINCE, until=UNTIL, now=LONG_AFTER, benchmark=2024
+    )
     # Denominator: 21 rollouts minus the rollback D8 = 20; failed D7 (rolled back), D13 (INC-9).
     assert (result.failed, result.confirmed, result.inferred, result.rollouts) == (2, 2, 0, 20)
     assert result.rate == 0.1

@@ -47,6 +47,7 @@ def test_worked_example_4_1() -> None:
         since=MON,
         until=MON + timedelta(days=28),
         first_rollout_at=MON - timedelta(weeks=10),
+        benchmark=2024,
     )
     # N = 5 + 1 + 0 + 9 = 15; 15 / 28 days = 0.5357/day; 15 / 4 weeks = 3.75/week.
     assert result.rollouts == 15
@@ -148,12 +149,12 @@ def test_level_needs_the_first_rollout_eight_weeks_before_until() -> None:
     until = MON + timedelta(days=28)
     frame = rollouts(*[at(d) for d in range(0, 28, 2)])
     # Earliest rollout in the frame is MON, 4 weeks before until: category yes, level no.
-    short = deployment_frequency(frame, since=MON, until=until)
-    assert short.category is not None and short.level is None
+    short = deployment_frequency(frame, since=MON, until=until, benchmark=2024)
+    assert short.category is not None and short.level is None and not short.sufficient
     long = deployment_frequency(
-        frame, since=MON, until=until, first_rollout_at=until - timedelta(weeks=8)
+        frame, since=MON, until=until, first_rollout_at=until - timedelta(weeks=8), benchmark=2024
     )
-    assert long.level is not None
+    assert long.level is not None and long.sufficient
 
 
 def test_median_gap_pools_gaps_within_each_service() -> None:

@@ -124,7 +124,7 @@ def test_ten_changes_earn_a_badge_and_a_median_ci() -> None:
     frame = arrivals(
         [{"change_id": i, "start": t(10), "arrived_at": t(10, i)} for i in range(1, 11)]
     )
-    result = lead_time_for_changes(frame, since=SINCE, until=UNTIL)
+    result = lead_time_for_changes(frame, since=SINCE, until=UNTIL, benchmark=2024)
     assert result.as_dict() == {
         "n": 10,
         "p50_seconds": 5.5 * H,

@@ -128,13 +128,13 @@ def test_graded_withholds_the_level_below_the_badge_minimum() -> None:
     ten = Duration(n=10, p50=2 * H, p75=None, p90=None, median_ci95=None)
     # 2 h -> D5 -> 2024 lead time elite; shown only from n = 10.
     assert (
-        graded(nine, "lead_time", min_n=10).category,
-        graded(nine, "lead_time", min_n=10).level,
+        graded(nine, "lead_time", year=2024, min_n=10).category,
+        graded(nine, "lead_time", year=2024, min_n=10).level,
     ) == (
         "D5",
         None,
     )
-    assert graded(ten, "lead_time", min_n=10).level == "elite"
+    assert graded(ten, "lead_time", year=2024, min_n=10).level == "elite"
 
 
 def test_frequency_badge_needs_eight_weeks_of_history() -> None:

@@ -72,7 +72,7 @@ def test_recovery_is_placed_by_restored_at() -> None:
 
 def test_five_restored_failures_earn_a_badge() -> None:
     frame = rollouts([(i, t(i, 0), "confirmed", t(i, 2)) for i in range(1, 6)])
-    result = recovery_time(frame, since=SINCE, until=UNTIL)
+    result = recovery_time(frame, since=SINCE, until=UNTIL, benchmark=2024)
     # 2 h each -> D5 -> 2024 high.
     assert (result.duration.n, result.duration.category, result.duration.level) == (5, "D5", "high")
 
