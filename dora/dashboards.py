@@ -96,7 +96,9 @@ class Figure:
     ci: tuple[float, float] | None
     ci_text: str
     level: str | None
-    badge: str  # a level, "percentile" (2025), "insufficient" (below the minimum), "reference"
+    # a level, a 2025 band (top/upper/lower/bottom), "insufficient" (below the minimum),
+    # "reference"
+    badge: str
     badge_text: str
     minimum_text: str = ""
     percentile: float | None = None  # the 2025 placement, 0..100
@@ -122,7 +124,7 @@ def placed_figure(figure: Figure, percentile: float | None, industry_name: str) 
         return figure
     return replace(
         figure,
-        badge="percentile",
+        badge=charts.percentile_band(percentile),  # coloured as the placement chart's bands
         badge_text=f"Better than {percentile:.0f}%",
         minimum_text=f"{percentile_text(percentile)} ({industry_name})",
         percentile=percentile,
@@ -321,6 +323,8 @@ class Headline(DoraFigures):
         overall = placements.overall
         return {
             "percentile": None if overall is None else overall.percentile,
+            # Its colour: the band the page's "services per placement" chart uses.
+            "band": charts.percentile_band(None if overall is None else overall.percentile),
             "text": "" if overall is None else percentile_text(overall.percentile),
             "score": None if overall is None else overall.score,
             "industry": placements.industry.name,
