@@ -16,6 +16,7 @@ import pytest
 from tests.history.paths import (
     PATHS,
     EventsPath,
+    GitHubWebhooksShuffledPath,
     HistoryPath,
     Outcome,
     history_outcome,
@@ -91,6 +92,22 @@ def test_one_history_same_facts_whichever_path(
 ) -> None:
     history = CASES[case]()
     expected = _events_outcome(case, history, tmp_path / "events")
+    got = history_outcome(path, history, tmp_path / path.name)
+    differences = outcome_differences(expected, got)
+    assert not differences, f"{path.name} parts from the events path:\n" + "\n".join(differences)
+
+
+@pytest.mark.parametrize("seed", (1, 2, 3))
+@pytest.mark.parametrize("case", CASES)
+def test_one_history_same_facts_whatever_the_webhooks_order(
+    case: str, seed: int, tmp_path: Path
+) -> None:
+    """The webhook deliveries interleaved at random (each pull request's, deployment's, run's
+    and issue's own deliveries in order): a merge push before or after its pull request, a
+    deployment before the push of what it ships, still the events path's facts."""
+    history = CASES[case]()
+    expected = _events_outcome(case, history, tmp_path / "events")
+    path = GitHubWebhooksShuffledPath(seed)
     got = history_outcome(path, history, tmp_path / path.name)
     differences = outcome_differences(expected, got)
     assert not differences, f"{path.name} parts from the events path:\n" + "\n".join(differences)
