@@ -193,9 +193,10 @@ def push_commit_events(
     merge commit, a fast-forward from `before`) lists the PR's commits not yet on the base branch,
     then the merge commit: its parents are `before` (the base head GitHub merged into) and the
     last of the PR's commits (its head), which chain in payload order as above. Any other push
-    with a merge commit (a local merge: its first parent is not certain), and a forced push to the
-    default branch, emit nothing and wait for the REST sync: a wrong parent there would cut the
-    history derivation walks.
+    with a merge commit (a local merge: its first parent is not certain; a merge listing no PR
+    commit: its second parent is not in the payload), and a forced push to the default branch,
+    emit nothing and wait for the REST sync: a wrong or missing parent there would cut the
+    history derivation walks, or make a merge look like a squash.
     """
     repo = payload["repository"]
     default_ref = f"refs/heads/{repo.get('default_branch') or repo.get('master_branch')}"
@@ -216,6 +217,7 @@ def push_commit_events(
         last = commits[-1]
         if not (
             fast_forward
+            and len(commits) > 1
             and merges == [len(commits) - 1]
             and _PULL_MERGE_MESSAGE.match(last.get("message") or "")
         ):
@@ -231,10 +233,7 @@ def push_commit_events(
             events.append(_push_commit_event(repo, c, known, source=source, guessed=True))
         parent = c["id"]
     if merge is not None:
-        parents = [before, commits[-1]["id"]] if commits else [before]
-        events.append(
-            _push_commit_event(repo, merge, parents, source=source, guessed=len(parents) < 2)
-        )
+        events.append(_push_commit_event(repo, merge, [before, commits[-1]["id"]], source=source))
     return events
 
 

@@ -223,26 +223,7 @@ def _pull_request(payload: Mapping[str, Any], mapping: gm.GitHubMapping, lookup:
     merged = change_merge(lookup.event("change", change["id"]), change)
     if action == "converted_to_draft":
         merged.pop("ready_at", None)
-    merge_commit = _merge_commit_complete(merged, lookup.event)
-    fresh = {merge_commit["sha"]: merge_commit} if merge_commit else None
-    landed = change_landing(merged, _commit_lookup(repo, lookup, fresh))
-    return [*([merge_commit] if merge_commit else []), landed]
-
-
-def _merge_commit_complete(change: Mapping[str, Any], prior: Prior) -> dict[str, Any] | None:
-    """The merge commit of a merged change with its second parent, when a push stored it with
-    the first one only (gm.push_commit_events: a GitHub merge push that listed no PR commit):
-    GitHub's merge commit of a pull request has the base head and the PR's head as parents."""
-    sha, head = change.get("merge_sha"), change.get("head_sha")
-    if not change.get("merged_at") or not sha or not head:
-        return None
-    stored = prior("commit", f"{change['repo']}@{sha}")
-    parents = (stored or {}).get("parents") or []
-    if not stored or not stored.get(gm.PARENTS_GUESSED) or len(parents) != 1:
-        return None
-    completed = {k: v for k, v in stored.items() if k != gm.PARENTS_GUESSED}
-    completed["parents"] = [parents[0], head]
-    return completed
+    return [change_landing(merged, _commit_lookup(repo, lookup))]
 
 
 def _pull_request_review(
