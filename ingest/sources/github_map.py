@@ -35,6 +35,14 @@ _FULL_SHA = re.compile(r"[0-9a-fA-F]{40}")
 # git's and GitHub's default merge-commit messages: a push holding one has a non-linear history
 # whose second parents the payload does not give.
 _MERGE_MESSAGE = re.compile(r"^Merge (pull request|branch|remote-tracking branch|tag|commit) ")
+# The merge commit GitHub makes when it merges a pull request: its first parent is the base head.
+_PULL_MERGE_MESSAGE = re.compile(r"^Merge pull request #\d+ from ")
+# A push payload lists at most 2048 commits (docs.github.com/webhooks/webhook-events-and-payloads
+# #push): a list that long may be cut.
+MAX_PUSH_COMMITS = 2048
+# Not a CONTRACT field: kept with a webhook's commit event whose parents the payload could not
+# give for certain (see push_commit_events), so parents read from git replace them.
+PARENTS_GUESSED = "parents_guessed"
 _SEVERITY_LABEL = re.compile(r"^(?:sev(?:erity)?)[\s:_-]*(\d)$", re.IGNORECASE)
 
 
@@ -172,54 +180,105 @@ def push_commit_events(
     source: str = "github",
     stored_parents: Callable[[str], list[str] | None] = lambda sha: None,
 ) -> list[dict]:
-    """A push to a branch -> its commits, with the parents the payload makes certain.
+    """A push to a branch -> its commits, with the parents the payload can give.
 
-    The push payload lists commits oldest first without their parents. When the push holds no
-    merge commit, each commit's parent is the one before it; the first one's is `before` when
-    the push is a fast-forward (not forced, not a new branch). A push holding a merge commit
-    emits nothing (its second parents are not in the payload), nor does a forced or new push
-    to the default branch: a wrong or missing parent there would cut the history derivation
-    walks, so those commits wait for the REST sync, which reads their parents.
-    On any other branch (a pull request's) a forced or new push still gives its commits, the
-    first one with the parents stored for it before (`stored_parents`), else none: their
-    author times start the change, and no deployment of the default branch walks through them.
+    The push payload lists the commits new to the branch oldest first (docs.github.com/webhooks/
+    webhook-events-and-payloads#push), without their parents. Without a merge commit among them
+    they are one line: each commit's parent is the one before it, the first one's is `before`
+    on a fast-forward. On a new branch (the default one too: a repository's first push) the
+    first one's parent is not in the payload: the one stored for it before (`stored_parents`),
+    else none, marked `parents_guessed` (a later sync, which reads the parents, replaces them).
+
+    A pull request merged by GitHub ("Merge pull request #n from ...", the push's last and only
+    merge commit, a fast-forward from `before`) lists the PR's commits not yet on the base branch,
+    then the merge commit: its parents are `before` (the base head GitHub merged into) and the
+    last of the PR's commits (its head), which chain in payload order as above. Any other push
+    with a merge commit (a local merge: its first parent is not certain; a merge listing no PR
+    commit: its second parent is not in the payload), and a forced push to the default branch,
+    emit nothing and wait for the REST sync: a wrong or missing parent there would cut the
+    history derivation walks, or make a merge look like a squash.
     """
     repo = payload["repository"]
     default_ref = f"refs/heads/{repo.get('default_branch') or repo.get('master_branch')}"
     ref = payload.get("ref") or ""
     if not ref.startswith("refs/heads/") or payload.get("deleted"):
         return []
-    commits = payload.get("commits") or []
+    commits = list(payload.get("commits") or [])
+    if len(commits) >= MAX_PUSH_COMMITS:
+        return []  # the list may be cut: the first one listed is not the branch's first
     before = payload.get("before") or _ZERO_SHA
-    fast_forward = not (payload.get("forced") or payload.get("created") or before == _ZERO_SHA)
-    if not fast_forward and ref == default_ref:
+    new_branch = bool(payload.get("created")) or before == _ZERO_SHA
+    fast_forward = not (payload.get("forced") or new_branch)
+    if payload.get("forced") and ref == default_ref:
         return []
-    if any(_MERGE_MESSAGE.match(c.get("message") or "") for c in commits):
-        return []
+    merges = [i for i, c in enumerate(commits) if _MERGE_MESSAGE.match(c.get("message") or "")]
+    merge: Mapping[str, Any] | None = None
+    if merges:
+        last = commits[-1]
+        if not (
+            fast_forward
+            and len(commits) > 1
+            and merges == [len(commits) - 1]
+            and _PULL_MERGE_MESSAGE.match(last.get("message") or "")
+        ):
+            return []
+        merge, commits = last, commits[:-1]
     events = []
-    parent = before if fast_forward else None
+    parent = before if fast_forward and merge is None else None
     for c in commits:
-        files = [*c.get("added", []), *c.get("modified", []), *c.get("removed", [])]
-        events.append(
-            _clean(
-                {
-                    "type": "commit",
-                    "source": source,
-                    "id": f"{repo['full_name']}@{c['id']}",
-                    "repo": repo["full_name"],
-                    "sha": c["id"],
-                    "parents": [parent] if parent else stored_parents(c["id"]),
-                    # The push payload gives one timestamp per commit: git's author date.
-                    "authored_at": c["timestamp"],
-                    "author": (c.get("author") or {}).get("username")
-                    or (c.get("author") or {}).get("name"),
-                    "message": c.get("message"),
-                    "files": files,
-                }
-            )
-        )
+        if parent:
+            events.append(_push_commit_event(repo, c, [parent], source=source))
+        else:
+            known = stored_parents(c["id"])
+            events.append(_push_commit_event(repo, c, known, source=source, guessed=True))
         parent = c["id"]
+    if merge is not None:
+        events.append(_push_commit_event(repo, merge, [before, commits[-1]["id"]], source=source))
     return events
+
+
+def _push_commit_event(
+    repo: Mapping[str, Any],
+    c: Mapping[str, Any],
+    parents: list[str] | None,
+    *,
+    source: str,
+    guessed: bool = False,
+) -> dict[str, Any]:
+    files = [*c.get("added", []), *c.get("modified", []), *c.get("removed", [])]
+    event = {
+        "type": "commit",
+        "source": source,
+        "id": f"{repo['full_name']}@{c['id']}",
+        "repo": repo["full_name"],
+        "sha": c["id"],
+        "parents": parents,
+        # The push payload gives one timestamp per commit: git's author date.
+        "authored_at": c["timestamp"],
+        "author": (c.get("author") or {}).get("username") or (c.get("author") or {}).get("name"),
+        "message": c.get("message"),
+        "files": files,
+    }
+    if guessed:
+        event[PARENTS_GUESSED] = True
+    return _clean(event)
+
+
+def commit_parents_settle(new: dict[str, Any], stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A commit event from a webhook over the one stored before, for the same sha: parents
+    read from git (the REST sync, a fast-forward push) beat the ones a webhook could only guess
+    (PARENTS_GUESSED); between two guesses, the one that knows more parents stays."""
+    if stored is None or new.get("parents") == stored.get("parents"):
+        return new
+    stored_parents = list(stored.get("parents") or [])
+    if not stored.get(PARENTS_GUESSED):
+        if new.get(PARENTS_GUESSED):
+            new = {k: v for k, v in new.items() if k != PARENTS_GUESSED}
+            new["parents"] = stored_parents
+        return new
+    if new.get(PARENTS_GUESSED) and len(stored_parents) > len(new.get("parents") or []):
+        return {**new, "parents": stored_parents}
+    return new
 
 
 # ---------------------------------------------------------------------------------------------

@@ -159,7 +159,12 @@ def _push(payload: Mapping[str, Any], mapping: gm.GitHubMapping, lookup: Stored)
         event = lookup.event("commit", f"{repo}@{sha}")
         return (event or {}).get("parents") or None
 
-    commits = gm.push_commit_events(payload, source=mapping.source, stored_parents=stored_parents)
+    commits = [
+        gm.commit_parents_settle(c, lookup.event("commit", c["id"]))
+        for c in gm.push_commit_events(
+            payload, source=mapping.source, stored_parents=stored_parents
+        )
+    ]
     if not commits:
         return []
     fresh = {c["sha"]: c for c in commits}

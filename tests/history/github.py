@@ -264,6 +264,9 @@ def _pull_payload(
     pull = rest_pull(history, pr, state=state)
     pull["updated_at"] = iso(updated)
     pull["merged"] = state == "closed"
+    # A webhook's pull request is the full object (GET /pulls/{n}), which counts its commits;
+    # the list's items, which rest_pull starts from, do not.
+    pull["commits"] = len(pr.branch)
     return {
         "action": action,
         "number": pr.number,

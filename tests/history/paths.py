@@ -14,6 +14,7 @@ import hmac
 import io
 import json
 import os
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from django.test import Client
 from tests.facts import facts_snapshot
 from tests.fake_github import FakeGitHub
 from tests.history.events import history_events, jsonl_write
-from tests.history.github import fake_github_load, webhook_deliveries
+from tests.history.github import Delivery, fake_github_load, webhook_deliveries
 from tests.history.scenario import STACK, History, _iso
 
 SOURCE = "github"
@@ -137,6 +138,26 @@ class GitHubSyncPath:
             assert not err.getvalue(), err.getvalue()
 
 
+def webhooks_post(history: History, deliveries: list[Delivery]) -> None:
+    """Each delivery signed and posted to /webhooks/github, in the order given."""
+    client = Client()
+    with environ(**{SECRET_ENV: SECRET}):
+        for n, delivery in enumerate(deliveries):
+            body = json.dumps(delivery.payload).encode()
+            signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+            response = client.generic(
+                "POST",
+                f"/webhooks/{SOURCE}",
+                body,
+                content_type="application/json",
+                HTTP_X_GITHUB_EVENT=delivery.event,
+                HTTP_X_GITHUB_DELIVERY=f"history-{history.seed}-{n}",
+                HTTP_X_HUB_SIGNATURE_256=f"sha256={signature}",
+            )
+            assert response.status_code == 200, (delivery.event, response.json())
+            assert not response.json()["counts"].get("rejected"), response.json()
+
+
 class GitHubWebhooksPath:
     """(c) GitHub's webhook deliveries for the history, signed, posted to /webhooks/github in
     the order GitHub sends them."""
@@ -144,22 +165,52 @@ class GitHubWebhooksPath:
     name = "github-webhooks"
 
     def feed(self, history: History, workdir: Path) -> None:
-        client = Client()
-        with environ(**{SECRET_ENV: SECRET}):
-            for n, delivery in enumerate(webhook_deliveries(history)):
-                body = json.dumps(delivery.payload).encode()
-                signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                response = client.generic(
-                    "POST",
-                    f"/webhooks/{SOURCE}",
-                    body,
-                    content_type="application/json",
-                    HTTP_X_GITHUB_EVENT=delivery.event,
-                    HTTP_X_GITHUB_DELIVERY=f"history-{history.seed}-{n}",
-                    HTTP_X_HUB_SIGNATURE_256=f"sha256={signature}",
-                )
-                assert response.status_code == 200, (delivery.event, response.json())
-                assert not response.json()["counts"].get("rejected"), response.json()
+        webhooks_post(history, webhook_deliveries(history))
+
+
+def _delivery_object(delivery: Delivery) -> tuple[str, Any]:
+    """What a delivery is about: its pull request, deployment, workflow run, issue, or (a push)
+    itself."""
+    payload = delivery.payload
+    if delivery.event in ("pull_request", "pull_request_review"):
+        return ("pull", payload["pull_request"]["number"])
+    if delivery.event in ("deployment", "deployment_status"):
+        return ("deployment", payload["deployment"]["id"])
+    if delivery.event == "workflow_run":
+        return ("run", payload["workflow_run"]["id"])
+    if delivery.event == "workflow_job":
+        return ("run", payload["workflow_job"]["run_id"])
+    if delivery.event == "issues":
+        return ("issue", payload["issue"]["number"])
+    return ("push", payload["after"])
+
+
+def deliveries_shuffle(deliveries: list[Delivery], seed: int) -> list[Delivery]:
+    """The deliveries interleaved at random, each object's own deliveries kept in their order
+    (a pull request opened before it is closed, a deployment before its status): pushes and
+    pull requests, deployments and the commits they ship arrive in any order between them."""
+    queues: dict[tuple[str, Any], list[Delivery]] = {}
+    for delivery in deliveries:
+        queues.setdefault(_delivery_object(delivery), []).append(delivery)
+    rng = random.Random(seed)
+    keys = [key for key, queue in queues.items() for _ in queue]
+    rng.shuffle(keys)
+    return [queues[key].pop(0) for key in keys]
+
+
+@dataclass(frozen=True)
+class GitHubWebhooksShuffledPath:
+    """(c'') The webhook deliveries in a shuffled order (deliveries_shuffle): facts must not
+    depend on which of a push and a pull request delivery came first."""
+
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"github-webhooks-shuffled-{self.seed}"
+
+    def feed(self, history: History, workdir: Path) -> None:
+        webhooks_post(history, deliveries_shuffle(webhook_deliveries(history), self.seed))
 
 
 class GitHubWebhooksThenSyncPath:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from dora.events import events_record
 from dora.models import Change, Commit, Deployment, Incident, PipelineRun, RawEvent, Service
 from ingest.models import WebhookDelivery
 from ingest.webhooks import github_signature_valid
@@ -287,3 +288,32 @@ def test_deliveries_arriving_out_of_order_end_as_the_newest_state() -> None:
     assert deliver("pull_request", opened, delivery="d-opened")[0] == 200  # late
     change = Change.objects.get(repo="Codertocat/Hello-World", number=2)
     assert change.closed_at is not None
+
+
+def test_push_parents_guessed_by_a_webhook_never_replace_git_ones() -> None:
+    """A new default branch's push and GitHub's merge push of PR #2 (variants of with-new-
+    branch), after the sync stored the first commit with its parent read from git: that parent
+    stays (the payload cannot give it); the merge commit gets the base head before the merge and
+    the PR's last commit; the PR commits chain in payload order."""
+    first = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    from_git = {
+        "type": "commit",
+        "id": f"Codertocat/Hello-World@{first}",
+        "repo": "Codertocat/Hello-World",
+        "sha": first,
+        "parents": ["d" * 40],
+        "authored_at": "2019-05-15T15:19:25Z",
+    }
+    assert events_record([from_git], default_source="github").counts["created"] == 1
+    payload = json.loads(body_of("push/with-new-branch.payload.json"))
+    assert deliver("push", payload, delivery="d-1")[0] == 200
+    assert Commit.objects.get(sha=first).parents == ["d" * 40]
+
+    payload.update(created=False, before="a" * 40)
+    second = {**copy.deepcopy(payload["commits"][0]), "id": "b" * 40, "message": "Second"}
+    merge = {**copy.deepcopy(second), "id": "c" * 40}
+    merge["message"] = "Merge pull request #2 from Codertocat/changes"
+    payload["commits"] = [payload["commits"][0], second, merge]
+    assert deliver("push", payload, delivery="d-2")[0] == 200
+    parents = dict(Commit.objects.values_list("sha", "parents"))
+    assert parents == {first: ["d" * 40], "b" * 40: [first], "c" * 40: ["a" * 40, "b" * 40]}

@@ -69,11 +69,18 @@ def test_commit_event_from_a_list_leaves_files_out() -> None:
     assert "files" not in event and event["authored_at"] == "2011-04-14T16:00:49Z"
 
 
-def test_push_creating_the_default_branch_waits_for_the_sync() -> None:
-    # A new branch: the first commit's parent is not in the payload.
-    assert (
-        github_webhook_events("push", hook("push/with-new-branch.payload.json"), ALL_SIGNALS) == []
+def test_push_creating_the_default_branch_gives_its_commits_first_parent_unknown() -> None:
+    """A new branch (a repository's first push): the first commit's parent is not in the
+    payload, so it is left out and the commit marked, for the sync's parents to replace."""
+    events = valid(
+        github_webhook_events("push", hook("push/with-new-branch.payload.json"), ALL_SIGNALS)
     )
+    assert [(e["sha"], e.get("parents"), e.get(gm.PARENTS_GUESSED)) for e in events] == [
+        ("6113728f27ae82c7b1a177c8d03f9e96e0adf246", None, True)
+    ]
+    forced = hook("push/with-new-branch.payload.json")
+    forced.update(created=False, forced=True, before="a" * 40)
+    assert gm.push_commit_events(forced) == []  # a forced push to the default branch: the sync
 
 
 def test_push_creating_a_pull_request_branch_gives_its_commits() -> None:
@@ -116,18 +123,58 @@ def test_push_fast_forward_chains_parents_from_before() -> None:
     assert first["files"] == ["README.md"]
 
 
-def test_push_with_a_merge_commit_or_a_tag_emits_nothing() -> None:
+def test_push_with_a_local_merge_commit_or_a_tag_emits_nothing() -> None:
     payload = hook("push/with-new-branch.payload.json")
     payload.update(created=False, before="a" * 40)
-    payload["commits"][0]["message"] = "Merge pull request #2 from Codertocat/changes"
-    assert gm.push_commit_events(payload) == []
-    payload["ref"] = "refs/heads/changes"  # on any branch: the second parents are unknown
+    payload["commits"][0]["message"] = "Merge branch 'changes'"
+    assert gm.push_commit_events(payload) == []  # a local merge: its first parent is not sure
+    payload["ref"] = "refs/heads/changes"  # on any branch
     assert gm.push_commit_events(payload) == []
     payload["commits"][0]["message"] = "Initial commit"
     payload["ref"] = "refs/tags/v1"
     assert gm.push_commit_events(payload) == []
     # The real tag push fixture: a deleted tag.
     assert gm.push_commit_events(hook("push/payload.json")) == []
+
+
+def test_push_of_a_pull_request_merge_gives_the_merge_commit_its_parents() -> None:
+    """Variant of with-new-branch: GitHub merging PR #2 onto master (before = a...): the PR's
+    two commits, then the merge commit. The merge commit's parents are the base head before
+    it and the PR's last commit; the PR's commits chain in payload order, the first one's
+    parent unknown."""
+    payload = hook("push/with-new-branch.payload.json")
+    payload.update(created=False, before="a" * 40)
+    first = payload["commits"][0]
+    second = {**copy.deepcopy(first), "id": "b" * 40, "message": "Second"}
+    merge = {**copy.deepcopy(first), "id": "c" * 40}
+    merge["message"] = "Merge pull request #2 from Codertocat/changes\n\nChanges"
+    payload["commits"] = [first, second, merge]
+    events = valid(gm.push_commit_events(payload))
+    assert [(e["sha"], e.get("parents"), e.get(gm.PARENTS_GUESSED)) for e in events] == [
+        (first["id"], None, True),
+        ("b" * 40, [first["id"]], None),
+        ("c" * 40, ["a" * 40, "b" * 40], None),
+    ]
+    payload["commits"] = [merge]  # the second parent is not in the payload: the sync
+    assert gm.push_commit_events(payload) == []
+    payload["commits"] = [merge, second]  # the merge commit not last: not GitHub's merge push
+    assert gm.push_commit_events(payload) == []
+    payload.update(commits=[first, second, merge], forced=True)
+    assert gm.push_commit_events(payload) == []
+
+
+def test_commit_parents_settle_keeps_parents_read_from_git() -> None:
+    certain = {"sha": "c" * 40, "parents": ["a" * 40, "b" * 40]}
+    guess = {"sha": "c" * 40, "parents": ["a" * 40], gm.PARENTS_GUESSED: True}
+    assert gm.commit_parents_settle(guess, certain) == {
+        "sha": "c" * 40,
+        "parents": certain["parents"],
+    }
+    assert gm.commit_parents_settle(certain, guess) == certain
+    assert gm.commit_parents_settle(guess, None) == guess
+    fuller = {**guess, "parents": ["a" * 40, "d" * 40]}
+    assert gm.commit_parents_settle(guess, fuller)["parents"] == fuller["parents"]
+    assert gm.commit_parents_settle(fuller, guess) == fuller
 
 
 # ---------------------------------------------------------------------------------------------
