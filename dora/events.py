@@ -209,6 +209,13 @@ class Event:
         return self.fields.get("updated_at")
 
 
+def _shown(value: object) -> str:
+    """A bad value as a rejection reason quotes it: at most 80 characters of its repr, so a
+    reason stays short whatever was sent (a 500-character enum value, a huge "timestamp")."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:80]}… ({len(text)} characters in all)"
+
+
 def _parse_time(name: str, value: Any, *, now: datetime | None = None) -> datetime:
     if not isinstance(value, str):
         raise EventInvalid(f"{name}: expected an ISO 8601 timestamp string, got {_kind(value)}")
@@ -216,11 +223,11 @@ def _parse_time(name: str, value: Any, *, now: datetime | None = None) -> dateti
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise EventInvalid(
-            f"{name}: {value!r} is not an ISO 8601 timestamp (e.g. 2026-03-05T10:00:00Z)"
+            f"{name}: {_shown(value)} is not an ISO 8601 timestamp (e.g. 2026-03-05T10:00:00Z)"
         )
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise EventInvalid(
-            f"{name}: {value!r} has no time zone; add one (Z or +01:00): naive times are "
+            f"{name}: {_shown(value)} has no time zone; add one (Z or +01:00): naive times are "
             "never guessed"
         )
     try:
@@ -230,7 +237,7 @@ def _parse_time(name: str, value: Any, *, now: datetime | None = None) -> dateti
     latest = time_latest(now)
     if not EARLIEST_TIME <= parsed <= latest:
         raise EventInvalid(
-            f"{name}: {value!r} is outside the accepted range, 1970-01-01 to "
+            f"{name}: {_shown(value)} is outside the accepted range, 1970-01-01 to "
             f"{latest:%Y-%m-%d} (send the real time, or leave the field out)"
         )
     return parsed
@@ -351,7 +358,7 @@ def _check_field(
     if kind == "enum":
         allowed = _ENUMS.get(f"{etype}.{name}") or _ENUMS[name]
         if value not in allowed:
-            raise EventInvalid(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+            raise EventInvalid(f"{name}: {_shown(value)} is not one of {', '.join(allowed)}")
         return value
     if kind == "jobs":
         jobs = []

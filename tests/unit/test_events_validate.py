@@ -390,3 +390,19 @@ def test_str_limits_fit_their_record_columns() -> None:
     assert MAX_ID_LENGTH + longest_type + 1 <= models.Deployment.external_id.field.max_length
     assert models.RawEvent.source.field.max_length >= MAX_SOURCE_LENGTH
     assert MAX_INT == 2**31 - 1  # Change.number is an IntegerField
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("action", "x" * 500),
+        ("finished_at", "9" * 500),
+        ("finished_at", "2026-03-05T10:00" + " " * 480),
+    ],
+)
+def test_a_rejection_quotes_at_most_80_characters_of_the_value(field: str, value: str) -> None:
+    # A 500-character value is allowed in a string field; quoting it whole made a reason of
+    # 1,000 characters (found by test_intake_properties' Hypothesis search).
+    reason = _reason({**VALID["automation_run"], field: value})
+    assert reason.startswith(f"{field}: {value[:20]!r}"[:-1])
+    assert f"({len(value) + 2} characters in all)" in reason and len(reason) < 300
