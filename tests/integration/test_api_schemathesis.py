@@ -281,9 +281,11 @@ def _wait_until_serving(server: EstateServer, process: subprocess.Popen) -> None
                 f"gunicorn exited with {process.returncode}:\n{server.log_path.read_text()}"
             )
         try:
-            if requests.get(f"{server.url}/api/schema/", timeout=5).status_code == 200:
+            # The schema takes seconds of CPU to build: on a loaded machine the first answer
+            # is slow, which is not a failure to start.
+            if requests.get(f"{server.url}/api/schema/", timeout=30).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(f"gunicorn did not answer within {SERVER_START_TIMEOUT_SECONDS}s")

@@ -227,9 +227,9 @@ def test_metrics_table_and_csv_show_the_percentile() -> None:
     out = io.StringIO()
     call_command("metrics", "--service", "shop", *WINDOW, "--format", "csv", stdout=out)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "figure,value,n,level,percentile"
-    assert f"lead_time,7200.0,20,,{ALL_LEAD}" in lines
-    assert f"percentile,{ALL_OVERALL},,,{ALL_OVERALL}" in lines
+    assert lines[0] == "figure,value,n,level,percentile,definitions_version"
+    assert f"lead_time,7200.0,20,,{ALL_LEAD},2" in lines
+    assert f"percentile,{ALL_OVERALL},,,{ALL_OVERALL},2" in lines
 
     out = io.StringIO()
     call_command("metrics", "--service", "shop", *WINDOW, stdout=out)

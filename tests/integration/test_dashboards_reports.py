@@ -31,7 +31,8 @@ UNTIL = "2026-03-02T12:00:00Z"
 # deploy pipelines, automation instances since definitions 2, are one of them, and the
 # environments' stale_after and target_idle_after another), the report those and its two
 # frames, services, first rollouts and one gate aggregate.
-MAX_QUERIES = {"estate": 23, "gate": 10, "report": 26}
+# +1 each for the organisation's 2025 industry (read once per page since the DORA 2025 benchmark)
+MAX_QUERIES = {"estate": 24, "gate": 10, "report": 27}
 FEBRUARY = {"period": "month", "date": "2026-02-01"}
 
 
