@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -245,7 +246,12 @@ def _parse_time(name: str, value: Any, *, now: datetime | None = None) -> dateti
 
 def time_latest(now: datetime | None = None) -> datetime:
     """The latest timestamp an event may carry: LATEST_AHEAD_YEARS after now."""
-    now = now or datetime.now(UTC)
+    return _latest_after(now or datetime.now(UTC))
+
+
+@functools.lru_cache(maxsize=16)
+def _latest_after(now: datetime) -> datetime:
+    # Remembered: an import passes one `now` for every timestamp of every event.
     return now.replace(year=now.year + LATEST_AHEAD_YEARS, month=1, day=1)
 
 

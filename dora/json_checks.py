@@ -74,8 +74,10 @@ def json_fault(
     - with `nul=False`, strings holding NUL (\\u0000), which PostgreSQL's jsonb refuses.
 
     Walks without recursion. Paths join with "." after `root` ("$.a[0].b"; with root "",
-    "a[0].b").
+    "a[0].b"). The walk (and its paths) runs only when `_surely_clean` cannot clear `value`.
     """
+    if _surely_clean(value, max_depth=max_depth, nul=nul):
+        return None
     stack: list[tuple[Any, str, int]] = [(value, root, 0)]
     while stack:
         item, path, depth = stack.pop()
@@ -100,6 +102,26 @@ def json_fault(
         elif isinstance(item, float) and not math.isfinite(item):
             return JsonFault(path, f"a number that is not finite ({item})")
     return None
+
+
+def _surely_clean(value: Any, *, max_depth: int, nul: bool) -> bool:
+    """Whether `value` certainly holds none of json_fault's faults, checked by the C encoder
+    instead of a walk in Python; False only means "walk to find out".
+
+    `json.dumps` raises for NaN, the infinities, NotJson and anything else that is not JSON;
+    a lone surrogate survives `ensure_ascii=False` and fails UTF-8 encoding; NUL, which the
+    encoder escapes, is looked for as its escape ("\\u0000" in a string only adds a walk). A
+    container at depth d needs d + 1 brackets in the text (brackets inside strings only add to
+    the count), so fewer than `max_depth` of them clears the depth.
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, check_circular=False)
+        text.encode("utf-8")
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return False
+    if not nul and "\\u0000" in text:
+        return False
+    return text.count("[") + text.count("{") < max_depth
 
 
 def json_problem(value: Any, *, max_depth: int = MAX_DEPTH, nul: bool = True) -> str | None:
