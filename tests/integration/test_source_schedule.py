@@ -222,7 +222,11 @@ def test_dispatcher_and_sync_run_on_a_real_worker(celery_worker_process) -> None
 
         assert queued.get(timeout=60) == [source.pk]
         deadline = time.monotonic() + 60
-        while Source.objects.get(pk=source.pk).last_sync_at is None:
+        # Finished = stamped and its lease released (the stamp comes first, then derivation).
+        finished = Source.objects.filter(
+            pk=source.pk, last_sync_at__isnull=False, sync_lease_owner=""
+        )
+        while not finished.exists():
             assert time.monotonic() < deadline, "the queued sync did not finish in 60 s"
             time.sleep(0.2)
     source.refresh_from_db()
