@@ -6,6 +6,7 @@ Every page takes its scope and window from the query string (shareable URLs), ch
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -232,29 +233,18 @@ def _overview_figures(
             levels[result.level or "insufficient"] += 1
         else:
             levels[charts.percentile_band(result.overall_percentile)] += 1
-    org = dash.headline(
+    pooled = functools.partial(
+        dash.headline,
         rollouts,
         arrivals,
-        since=trend_start,
-        until=trend_end,
         now=now,
         tz="UTC",
         benchmark=benchmark,
         first_rollout_at=min(first.values()) if first else None,
-        incidents=incidents,
     )
+    org = pooled(since=trend_start, until=trend_end, incidents=incidents)
     if not tiers:  # the 2025 placement of every visible team's services pooled, over the window
-        context["org_placement"] = dash.headline(
-            rollouts,
-            arrivals,
-            since=since,
-            until=until,
-            now=now,
-            tz="UTC",
-            benchmark=benchmark,
-            first_rollout_at=min(first.values()) if first else None,
-            industry=organisation,
-        ).placement
+        context["org_placement"] = pooled(since=since, until=until, industry=organisation).placement
     weeks = dash.week_starts(trend_end, dash.ORG_TREND_WEEKS, "UTC")
     trends = dash.trend_figures(
         dash.weekly(org, weeks=weeks, tz="UTC"),
