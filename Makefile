@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-dev
 DEMO_HOST := 127.0.0.1
 DEMO_PORT := 8000
 # The demo always uses the embedded SQLite file and eager (in-process) Celery tasks.
-# Events naming a new service create it, as before DORA_UNKNOWN_SERVICES (README "Intake").
+# Events naming a new service create it, as before DORA_UNKNOWN_SERVICES (docs/INTAKE.md).
 DEMO_ENV := env -u DATABASE_URL -u CELERY_BROKER_URL -u CELERY_RESULT_BACKEND DJANGO_DEBUG=1 \
 	DORA_UNKNOWN_SERVICES=create
 

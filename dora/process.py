@@ -10,7 +10,8 @@ def process_settle() -> None:
     then take every object alive at that point out of the garbage collector's rounds
     (`gc.freeze`). They live as long as the worker; a full collection over them (about 130,000
     objects, 30 to 100 ms on the bench machine) stalls whichever requests wait on that worker,
-    which showed in the promotion gate's tail under load (README, "Promotion gate under load")."""
+    which showed in the promotion gate's tail under load (docs/PERFORMANCE.md, "Promotion gate
+    under load")."""
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018 - imports every view module

@@ -129,10 +129,11 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
 DORA_DB_CONNECT_TIMEOUT = env.int("DORA_DB_CONNECT_TIMEOUT", default=3)
 # DORA_DB_STATEMENT_TIMEOUT: seconds one statement of a web request or a Celery task may run
 # before PostgreSQL cancels it (statement_timeout; 0: no limit). The organisation-wide
-# metrics read of the 500-service bench estate takes about 6 s in all (README, "Metrics at
-# scale"), so 30 s leaves room for a larger estate on a slower machine. manage.py commands
-# (migrate, import_events, derive: index builds and bulk statements an operator watches) use
-# DORA_DB_COMMAND_STATEMENT_TIMEOUT instead, no limit by default; manage.py sets DORA_PROCESS.
+# metrics read of the 500-service bench estate takes about 6 s in all (docs/PERFORMANCE.md,
+# "Metrics at scale"), so 30 s leaves room for a larger estate on a slower machine. manage.py
+# commands (migrate, import_events, derive: index builds and bulk statements an operator
+# watches) use DORA_DB_COMMAND_STATEMENT_TIMEOUT instead, no limit by default; manage.py sets
+# DORA_PROCESS.
 DORA_PROCESS = env("DORA_PROCESS", default="server")
 DORA_DB_STATEMENT_TIMEOUT = (
     env.float("DORA_DB_COMMAND_STATEMENT_TIMEOUT", default=0)
@@ -220,8 +221,9 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
 # --- end of cache outages ---------------------------------------------------------------------
 # Gate decisions are committed without waiting for PostgreSQL to flush its WAL to disk: a
 # database crash can lose the last fraction of a second of decision records (nothing else), and
-# a busy disk no longer adds hundreds of milliseconds to an answer (README, "Promotion gate
-# under load"). DORA_GATE_DURABLE_DECISIONS=1 waits for the flush, as every other write does.
+# a busy disk no longer adds hundreds of milliseconds to an answer (docs/PERFORMANCE.md,
+# "Promotion gate under load"). DORA_GATE_DURABLE_DECISIONS=1 waits for the flush, as every
+# other write does.
 DORA_GATE_DURABLE_DECISIONS = env.bool("DORA_GATE_DURABLE_DECISIONS", default=False)
 
 # Celery: without a broker URL, tasks run eagerly in the calling process (laptop, demo, tests).
@@ -363,7 +365,7 @@ LOGGING = {
 
 # ---------------------------------------------------------------------------------------------
 # Deployment hardening (issue 13): HTTPS behind a TLS-terminating proxy, security headers, the
-# Content-Security-Policy and login throttling. README "Security and operations".
+# Content-Security-Policy and login throttling. docs/OPERATIONS.md.
 # ---------------------------------------------------------------------------------------------
 # Always: no script reads the session cookie, no page in a frame, no MIME sniffing, no full URL
 # (with its query string: team and service names) in the Referer sent to other sites.

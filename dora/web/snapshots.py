@@ -1,10 +1,10 @@
 """Dashboard snapshots: what a page computed, kept for the next viewer with the same view.
 
-A page's figures cost from tens of milliseconds to many seconds on a large estate (README,
-"Dashboards at scale"), and they only change when the facts do. A snapshot is keyed by the page,
-its path and query string and what the viewer may see (dora.web.access), and remembers the facts
-generation it was computed at (dora.generation: raised after every commit of intake,
-derivation, configuration and admin edits).
+A page's figures cost from tens of milliseconds to many seconds on a large estate
+(docs/PERFORMANCE.md, "Dashboards at scale"), and they only change when the facts do. A snapshot
+is keyed by the page, its path and query string and what the viewer may see (dora.web.access),
+and remembers the facts generation it was computed at (dora.generation: raised after every
+commit of intake, derivation, configuration and admin edits).
 
 - Same generation, computed less than DORA_DASHBOARD_CACHE_SECONDS (300) ago: served as it is.
 - An older generation, computed less than DORA_DASHBOARD_STALE_SECONDS (900) ago, with a Celery

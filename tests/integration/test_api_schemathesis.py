@@ -13,7 +13,7 @@ A caller's own operations get the full pass; the others a few examples, enough t
 exception in the server's log) and listed with a curl command that reproduces each, so one run
 shows everything that is wrong.
 
-Run it alone: `python -m pytest -m schemathesis -q` (README, "Security and operations").
+Run it alone: `python -m pytest -m schemathesis -q` (docs/DEVELOPMENT.md).
 """
 
 from __future__ import annotations
