@@ -298,6 +298,212 @@ def spread_sentence(spreads: Sequence[dict[str, Any]]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Takeaways: the three sentences a reader without time reads first (pure)
+# ---------------------------------------------------------------------------------------------
+
+NO_TEAM = "Without a team"
+
+
+def _who(team: str | None) -> str:
+    """Whose figure a takeaway is about: the organisation, a team, or the teamless services."""
+    if team is None:
+        return "Across the organisation"
+    if team == NO_TEAM:
+        return "For services without a team"
+    return f"For team {team}"
+
+
+def _figure_clause(key: str, current: float, previous: float) -> tuple[str, str]:
+    """("lead time", "rose from 1.2 days to 3.4 days (+183%)")"""
+    name = SHORT_NAMES[key]
+    verb = "rose" if current > previous else "fell"
+    before = _number(previous) if key == "deployment_frequency" else value_words(key, previous)
+    return (
+        f"{name[0].lower()}{name[1:]}",
+        f"{verb} from {before} to {value_words(key, current)} "
+        f"({change_text(key, current, previous)})",
+    )
+
+
+def takeaway_rank(team: str | None, row: FigureRow) -> tuple[int, float, int]:
+    """The order of significant changes: worse before better (a regression needs action, an
+    improvement does not), then the largest relative change (from zero counts as the largest),
+    then the organisation before a team."""
+    relative = row.relative
+    return (
+        0 if row.comparison.better is False else 1,
+        -(abs(relative) if relative is not None else math.inf),
+        0 if team is None else 1,
+    )
+
+
+def separation_factor(
+    current: float, previous: float, current_ci: Sequence[float], previous_ci: Sequence[float]
+) -> float | None:
+    """How many times the items of each period it would take for the two 95% intervals to stop
+    overlapping if both values held: an interval's half-width shrinks as 1/sqrt(n) (Poisson,
+    Wilson and the median's order statistics all do, roughly), so the facing halves, which now
+    add up to `gap`, must shrink to the difference: (gap / difference)^2. None without one."""
+    delta = current - previous
+    if abs(delta) < 1e-12:
+        return None
+    if delta > 0:
+        gap = (current - current_ci[0]) + (previous_ci[1] - previous)
+    else:
+        gap = (current_ci[1] - current) + (previous - previous_ci[0])
+    return (gap / abs(delta)) ** 2
+
+
+def change_takeaway(
+    rows: Sequence[tuple[str | None, FigureRow]],
+    *,
+    period_label: str,
+    previous_label: str,
+    period_weeks: float,
+) -> str:
+    """The significant change that matters most (`takeaway_rank`) among `rows` (team or None for
+    the organisation, figure row), or, when none is significant, what it would take to see one:
+    the organisation's figure nearest to significance (smallest `separation_factor`) and the
+    rollouts (frequency: weeks of them at its rate) or items each period would need."""
+    significant = [
+        (team, row)
+        for team, row in rows
+        if row.comparison.significant and row.comparison.better is not None
+    ]
+    if significant:
+        team, row = min(significant, key=lambda item: takeaway_rank(*item))
+        assert row.current.value is not None and row.previous.value is not None
+        what = "worsening" if row.comparison.better is False else "improvement"
+        name, moved = _figure_clause(row.key, row.current.value, row.previous.value)
+        return (
+            f"{_who(team)}, {name} {moved} "
+            f"in {period_label} against {previous_label}: a significant {what} "
+            "(the two 95% intervals do not overlap)."
+        )
+    nearest: tuple[float, FigureRow] | None = None
+    for team, row in rows:
+        cur, prev = row.current, row.previous
+        if team is not None or cur.value is None or prev.value is None:
+            continue
+        if cur.ci is None or prev.ci is None:
+            continue
+        factor = separation_factor(cur.value, prev.value, cur.ci, prev.ci)
+        if factor is not None and (nearest is None or factor < nearest[0]):
+            nearest = (factor, row)
+    head = f"No significant change in {period_label} against {previous_label}"
+    if nearest is None:
+        return (
+            f"{head}: no organisation figure changed with enough items in both periods for a "
+            "95% interval (a median needs 6 items)."
+        )
+    factor, row = nearest
+    assert row.current.value is not None and row.previous.value is not None
+    name, moved = _figure_clause(row.key, row.current.value, row.previous.value)
+    if row.key == "deployment_frequency":
+        need = (
+            f"about {_number(factor * period_weeks)} weeks of rollouts at these rates in each "
+            f"period instead of {_number(period_weeks)}"
+        )
+    else:
+        need = (
+            f"about {math.ceil(factor * row.current.n)} {row.current.n_label} in each period "
+            f"instead of {row.current.n}"
+        )
+    return (
+        f"{head}. The nearest is {name}, which {moved}; telling it apart would take {need}, "
+        "if the difference held."
+    )
+
+
+def estate_risk_takeaway(
+    stale: Sequence[dict[str, Any]],
+    spreads: Sequence[dict[str, Any]],
+    instances: int,
+    *,
+    at: str,
+) -> str:
+    """The biggest estate risk at `at` (a date in words): a stale automation instance before a
+    version spread, since nobody knows what a stale one would do to its environment (and the
+    gate's source_fresh blocks promotions from it); among stale ones, one that never succeeded,
+    then the most times over its stale_after; among spreads (widest first, as
+    `spread_sentence`), the first with more than one version."""
+    if stale:
+
+        def over(item: dict[str, Any]) -> float:
+            lag = item.get("lag_seconds")
+            if lag is None or (isinstance(lag, float) and math.isnan(lag)):
+                return math.inf
+            return lag / (item.get("stale_after_seconds") or 7 * 86400)
+
+        worst = max(stale, key=over)
+        where = worst["environment"] + (
+            f", target {worst['target']}" if worst.get("target") else ""
+        )
+        limit = duration_words(worst.get("stale_after_seconds") or 7 * 86400)
+        times = over(worst)
+        what = (
+            "has never succeeded"
+            if math.isinf(times)
+            else f"last succeeded {duration_words(worst['lag_seconds'])} before {at}, "
+            f"{_number(times)} times its stale_after of {limit}"
+        )
+        others = f"{len(stale)} of {instances} automation instances were stale"
+        if len(stale) == 1:
+            others = f"1 of {instances} automation instances was stale"
+        return f"The automation of {worst['service']} in {where} {what}; {others}."
+    wide = [s for s in spreads if s["versions"] > 1]
+    if wide:
+        s = wide[0]
+        behind = s.get("versions_behind") or 0
+        note = f", the oldest {behind} release{'' if behind == 1 else 's'} behind" if behind else ""
+        more = len(wide) - 1
+        tail = (
+            f"; {more} more service-environment{'' if more == 1 else 's'} ran more than one version"
+            if more
+            else ""
+        )
+        return (
+            f"{s['service']} ran {s['versions']} versions across {s['targets']} "
+            f"{s['environment']} targets at {at}{note}{tail}."
+        )
+    runs = (
+        f"all {instances} automation instances ran within their stale_after"
+        if instances
+        else "no automation instance reports runs"
+    )
+    return f"No estate risk at {at}: {runs} and every service ran one version per environment."
+
+
+def gate_takeaway(
+    blocked: int,
+    total: int,
+    reasons: Sequence[tuple[str, int]],
+    route: tuple[str, str, int] | None,
+    *,
+    period_label: str,
+) -> str:
+    """The promotion gate's block rate in the period and its main reason: the check that failed
+    (with severity block) in the most blocked decisions (a decision may fail several), and the
+    service and target environment blocked most often. reasons: (check, decisions) most first;
+    route: (service, to environment, blocked decisions)."""
+    if not total:
+        return f"Nobody asked the promotion gate in {period_label}: no decisions to report."
+    asked = f"{total} promotion request{'' if total == 1 else 's'}"
+    if not blocked:
+        every = "the only promotion request" if total == 1 else f"all {asked}"
+        return f"The promotion gate allowed {every} in {period_label} (0% blocked)."
+    share = f"{100 * blocked / total:.0f}%"
+    text = f"The promotion gate blocked {blocked} of {asked} in {period_label} ({share})"
+    if reasons:
+        name, count = reasons[0]
+        text += f"; the main reason was {name}, failing in {count} of the {blocked} blocked"
+    if route:
+        service, environment, count = route
+        text += f", most often for {service} into {environment} ({count} blocked)"
+    return text + "."
+
+
+# ---------------------------------------------------------------------------------------------
 # Periods
 # ---------------------------------------------------------------------------------------------
 
@@ -424,6 +630,10 @@ class LeadershipReport:
     gate: dict[str, int] = field(default_factory=dict)
     organisation_placement: dict[str, Any] | None = None  # 2025
     organisation_previous_placement: dict[str, Any] | None = None
+    # The three takeaways the report opens with: the change that matters most, the biggest
+    # estate risk, the gate's block rate and main reason (change_takeaway, estate_risk_takeaway,
+    # gate_takeaway).
+    takeaways: tuple[str, ...] = ()
 
     @property
     def in_progress(self) -> bool:
@@ -497,6 +707,30 @@ def movements(teams: Iterable[TeamRow]) -> tuple[tuple[Movement, ...], tuple[Mov
     )
 
 
+def gate_block_reasons(
+    blocked: Iterable[tuple[str, str, list[dict[str, Any]]]],
+) -> tuple[list[tuple[str, int]], tuple[str, str, int] | None]:
+    """From blocked decisions (service, to environment, checks): how many of them each check
+    blocked (failed with severity block, as the gate page counts), most first, and the (service,
+    to environment, decisions) blocked most often; ties by name."""
+    reasons: dict[str, int] = {}
+    routes: dict[tuple[str, str], int] = {}
+    for service, environment, checks in blocked:
+        routes[(service, environment)] = routes.get((service, environment), 0) + 1
+        failed = {
+            str(c.get("name") or "")
+            for c in checks or []
+            if not c.get("passed") and c.get("severity") == "block"
+        }
+        for name in failed:
+            reasons[name] = reasons.get(name, 0) + 1
+    top = min(routes.items(), key=lambda item: (-item[1], item[0]), default=None)
+    return (
+        sorted(reasons.items(), key=lambda item: (-item[1], item[0])),
+        None if top is None else (top[0][0], top[0][1], top[1]),
+    )
+
+
 def leadership_report(
     period: Period, *, now: datetime, benchmark: int | None = None
 ) -> LeadershipReport:
@@ -533,7 +767,7 @@ def leadership_report(
     )
     teams = []
     for team, _members in ordered:
-        name = team or "Without a team"
+        name = team or NO_TEAM
         current, before = currents[team], befores[team]
         teams.append(
             TeamRow(
@@ -563,6 +797,7 @@ def leadership_report(
                 "environment": r.environment,
                 "target": r.target,
                 "lag_seconds": None if r.lag_seconds != r.lag_seconds else float(r.lag_seconds),
+                "stale_after_seconds": float(r.stale_after_seconds),
             }
             for r in worst.itertuples(index=False)
         ]
@@ -598,6 +833,33 @@ def leadership_report(
             ),
         ),
     )
+    reasons: list[tuple[str, int]] = []
+    route = None
+    if gate["blocked"]:
+        reasons, route = gate_block_reasons(
+            GateDecision.objects.filter(
+                evaluated_at__gte=period.start, evaluated_at__lt=until, allowed=False
+            )
+            .order_by()
+            .values_list("service", "to_env", "checks")
+        )
+    org_rows = figure_rows(org_now, org_then)
+    # The end is exclusive: a finished period's estate is the one at the end of its last day.
+    at = (
+        f"the end of {(until - timedelta(days=1)):%-d %b %Y}"
+        if until == period.end
+        else f"{until:%-d %b %Y %H:%M} UTC"
+    )
+    takeaways = (
+        change_takeaway(
+            [(None, row) for row in org_rows] + [(t.name, row) for t in teams for row in t.figures],
+            period_label=period.label,
+            previous_label=previous.label,
+            period_weeks=(until - period.start).total_seconds() / (7 * 86400),
+        ),
+        estate_risk_takeaway(stale, spreads, len(lag), at=at),
+        gate_takeaway(gate["blocked"], gate["total"], reasons, route, period_label=period.label),
+    )
     risks = (
         stale_sentence(stale, len(lag)),
         spread_sentence(spreads),
@@ -610,7 +872,7 @@ def leadership_report(
         previous=previous,
         until=until,
         benchmark=benchmark,
-        organisation=figure_rows(org_now, org_then),
+        organisation=org_rows,
         organisation_level=org_now.level,
         organisation_previous_level=org_then.level,
         teams=tuple(teams),
@@ -628,6 +890,7 @@ def leadership_report(
         stale=tuple(stale),
         spreads=tuple(spreads),
         gate=gate,
+        takeaways=takeaways,
     )
 
 
@@ -660,7 +923,12 @@ CSV_HEADER = (
     # Added: the figure's 2025 placement (0..100; empty for a tier year or below its minimum).
     "percentile",
     "previous_percentile",
+    # Added: the row's sentence; the first three rows are the takeaways (team "(takeaway)",
+    # figure one of TAKEAWAY_FIGURES, unit "sentence", every number empty).
+    "sentence",
 )
+TAKEAWAY_TEAM = "(takeaway)"
+TAKEAWAY_FIGURES = ("significant_change", "estate_risk", "gate_block_rate")
 
 
 def _csv_text(value: str) -> str:
@@ -674,12 +942,29 @@ def _csv_number(value: float | None) -> str:
 
 
 def report_csv(report: LeadershipReport, *, definitions_url: str = DEFINITIONS_URL) -> str:
-    """One row per team x figure (the organisation first), both periods, raw numbers: seconds
-    for durations, 0..1 for rates, rollouts per week for frequency; each row names the
-    definitions version and where it is explained (absolute when the caller knows the host)."""
+    """The takeaways first (a row each, team TAKEAWAY_TEAM), then one row per team x figure (the
+    organisation first), both periods, raw numbers: seconds for durations, 0..1 for rates,
+    rollouts per week for frequency; each row names the definitions version and where it is
+    explained (absolute when the caller knows the host)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
+    start, end = report.period.start.date().isoformat(), report.until.isoformat()
+    for figure, sentence in zip(TAKEAWAY_FIGURES, report.takeaways, strict=False):
+        line = dict.fromkeys(CSV_HEADER, "")
+        line.update(
+            team=TAKEAWAY_TEAM,
+            figure=figure,
+            unit="sentence",
+            period_start=start,
+            period_end=end.replace("+00:00", "Z"),
+            previous_start=report.previous.start.date().isoformat(),
+            previous_end=report.previous.end.date().isoformat(),
+            definitions_version=str(DEFINITIONS_VERSION),
+            definitions_url=definitions_url,
+            sentence=_csv_text(sentence),
+        )
+        writer.writerow(line.values())
     teams = [(ORGANISATION, report.organisation), *((t.name, t.figures) for t in report.teams)]
     for team, rows in teams:
         for row in rows:
@@ -709,6 +994,7 @@ def report_csv(report: LeadershipReport, *, definitions_url: str = DEFINITIONS_U
                     definitions_url,
                     _csv_number(cur.percentile),
                     _csv_number(prev.percentile),
+                    _csv_text(row.sentence),
                 )
             )
     return out.getvalue()
