@@ -415,6 +415,17 @@ def change_takeaway(
     )
 
 
+TIER_RANK = {"production": 0, "staging": 1, "test": 2, "development": 3}
+
+
+def _times_over(item: dict[str, Any]) -> float:
+    """A stale instance's lag in multiples of its stale_after; infinite when it never succeeded."""
+    lag = item.get("lag_seconds")
+    if lag is None or (isinstance(lag, float) and math.isnan(lag)):
+        return math.inf
+    return float(lag) / (item.get("stale_after_seconds") or 7 * 86400)
+
+
 def estate_risk_takeaway(
     stale: Sequence[dict[str, Any]],
     spreads: Sequence[dict[str, Any]],
@@ -422,25 +433,38 @@ def estate_risk_takeaway(
     *,
     at: str,
 ) -> str:
-    """The biggest estate risk at `at` (a date in words): a stale automation instance before a
-    version spread, since nobody knows what a stale one would do to its environment (and the
-    gate's source_fresh blocks promotions from it); among stale ones, one that never succeeded,
-    then the most times over its stale_after; among spreads (widest first, as
-    `spread_sentence`), the first with more than one version."""
-    if stale:
+    """The biggest estate risk at `at` (a date in words), by one rule: the highest environment
+    tier first (production, staging, test, development; `tier` in each dict, unknown last), as
+    a risk nearer the customer costs more; within a tier a stale automation instance before a
+    version spread (nobody knows what a stale one would do to its environment, and the gate's
+    source_fresh blocks promotions from it); among stale instances one that never succeeded,
+    then the most times over its stale_after; among spreads (more than one version) the most
+    versions, then releases behind, then targets."""
 
-        def over(item: dict[str, Any]) -> float:
-            lag = item.get("lag_seconds")
-            if lag is None or (isinstance(lag, float) and math.isnan(lag)):
-                return math.inf
-            return lag / (item.get("stale_after_seconds") or 7 * 86400)
+    def stale_key(item: dict[str, Any]) -> tuple[int, int, float]:
+        return (TIER_RANK.get(item.get("tier") or "", 4), 0, -_times_over(item))
 
-        worst = max(stale, key=over)
+    def spread_key(item: dict[str, Any]) -> tuple[int, int, float]:
+        size = item["versions"] * 1e6 + (item.get("versions_behind") or 0) * 1e3 + item["targets"]
+        return (TIER_RANK.get(item.get("tier") or "", 4), 1, -size)
+
+    wide = [s for s in spreads if s["versions"] > 1]
+    candidates = [(stale_key(i), "stale", i) for i in stale]
+    candidates += [(spread_key(i), "spread", i) for i in wide]
+    if not candidates:
+        runs = (
+            f"all {instances} automation instances ran within their stale_after"
+            if instances
+            else "no automation instance reports runs"
+        )
+        return f"No estate risk at {at}: {runs} and every service ran one version per environment."
+    _, kind, worst = min(candidates, key=lambda c: c[0])
+    if kind == "stale":
         where = worst["environment"] + (
             f", target {worst['target']}" if worst.get("target") else ""
         )
         limit = duration_words(worst.get("stale_after_seconds") or 7 * 86400)
-        times = over(worst)
+        times = _times_over(worst)
         what = (
             "has never succeeded"
             if math.isinf(times)
@@ -451,27 +475,18 @@ def estate_risk_takeaway(
         if len(stale) == 1:
             others = f"1 of {instances} automation instances was stale"
         return f"The automation of {worst['service']} in {where} {what}; {others}."
-    wide = [s for s in spreads if s["versions"] > 1]
-    if wide:
-        s = wide[0]
-        behind = s.get("versions_behind") or 0
-        note = f", the oldest {behind} release{'' if behind == 1 else 's'} behind" if behind else ""
-        more = len(wide) - 1
-        tail = (
-            f"; {more} more service-environment{'' if more == 1 else 's'} ran more than one version"
-            if more
-            else ""
-        )
-        return (
-            f"{s['service']} ran {s['versions']} versions across {s['targets']} "
-            f"{s['environment']} targets at {at}{note}{tail}."
-        )
-    runs = (
-        f"all {instances} automation instances ran within their stale_after"
-        if instances
-        else "no automation instance reports runs"
+    behind = worst.get("versions_behind") or 0
+    note = f", the oldest {behind} release{'' if behind == 1 else 's'} behind" if behind else ""
+    more = len(wide) - 1
+    tail = (
+        f"; {more} more service-environment{'' if more == 1 else 's'} ran more than one version"
+        if more
+        else ""
     )
-    return f"No estate risk at {at}: {runs} and every service ran one version per environment."
+    return (
+        f"{worst['service']} ran {worst['versions']} versions across {worst['targets']} "
+        f"{worst['environment']} targets at {at}{note}{tail}."
+    )
 
 
 def gate_takeaway(
@@ -496,7 +511,8 @@ def gate_takeaway(
     text = f"The promotion gate blocked {blocked} of {asked} in {period_label} ({share})"
     if reasons:
         name, count = reasons[0]
-        text += f"; the main reason was {name}, failing in {count} of the {blocked} blocked"
+        of = f"all {blocked}" if count == blocked else f"{count} of the {blocked}"
+        text += f"; the main reason was {name}, failing in {of} blocked"
     if route:
         service, environment, count = route
         text += f", most often for {service} into {environment} ({count} blocked)"
@@ -712,7 +728,8 @@ def gate_block_reasons(
 ) -> tuple[list[tuple[str, int]], tuple[str, str, int] | None]:
     """From blocked decisions (service, to environment, checks): how many of them each check
     blocked (failed with severity block, as the gate page counts), most first, and the (service,
-    to environment, decisions) blocked most often; ties by name."""
+    to environment, decisions) blocked most often, None unless it was blocked more than once and
+    more often than any other (naming one of several equal routes would mislead)."""
     reasons: dict[str, int] = {}
     routes: dict[tuple[str, str], int] = {}
     for service, environment, checks in blocked:
@@ -724,11 +741,13 @@ def gate_block_reasons(
         }
         for name in failed:
             reasons[name] = reasons.get(name, 0) + 1
-    top = min(routes.items(), key=lambda item: (-item[1], item[0]), default=None)
-    return (
-        sorted(reasons.items(), key=lambda item: (-item[1], item[0])),
-        None if top is None else (top[0][0], top[0][1], top[1]),
-    )
+    ranked = sorted(routes.items(), key=lambda item: (-item[1], item[0]))
+    # A route is named only when it was blocked more than once and more often than any other.
+    top = None
+    if ranked and ranked[0][1] > 1 and (len(ranked) == 1 or ranked[1][1] < ranked[0][1]):
+        (service, environment), count = ranked[0]
+        top = (service, environment, count)
+    return sorted(reasons.items(), key=lambda item: (-item[1], item[0])), top
 
 
 def leadership_report(
@@ -788,6 +807,7 @@ def leadership_report(
     )
     matrix = em.estate_matrix(services, environments, computations, since=period.start, until=until)
     lag = matrix.lag
+    tiers = {env["name"]: env["tier"] for env in environments}
     stale = []
     if len(lag):
         worst = lag[lag["stale"]].sort_values("lag_seconds", ascending=False, na_position="first")
@@ -798,6 +818,7 @@ def leadership_report(
                 "target": r.target,
                 "lag_seconds": None if r.lag_seconds != r.lag_seconds else float(r.lag_seconds),
                 "stale_after_seconds": float(r.stale_after_seconds),
+                "tier": tiers.get(r.environment),
             }
             for r in worst.itertuples(index=False)
         ]
@@ -813,6 +834,7 @@ def leadership_report(
                 "versions": int(r.versions),
                 "targets": int(r.targets),
                 "versions_behind": int(r.versions_behind),
+                "tier": tiers.get(r.environment),
             }
             for r in wide.itertuples(index=False)
             if r.versions > 1

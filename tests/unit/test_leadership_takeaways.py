@@ -272,3 +272,46 @@ def test_gate_block_reasons_count_decisions_per_blocking_check_and_route() -> No
     assert reasons == [("soak_time", 2), ("source_fresh", 2), ("infra_parity", 1)]
     assert route == ("checkout", "production", 2)
     assert lead.gate_block_reasons([]) == ([], None)
+
+
+def test_estate_risk_takeaway_ranks_the_higher_tier_first() -> None:
+    # A development stack 6.5 times over its stale_after against a production spread: the
+    # production spread is the bigger risk (tier first); a staging stale stack ranks between.
+    stale = [
+        {"service": "k8s-platform", "environment": "development", "target": "",
+         "tier": "development",
+         "lag_seconds": 45.5 * DAY, "stale_after_seconds": 7 * DAY},
+        {"service": "network-stack", "environment": "staging", "target": "", "tier": "staging",
+         "lag_seconds": 8 * DAY, "stale_after_seconds": 7 * DAY},
+    ]  # fmt: skip
+    spreads = [
+        {"service": "checkout", "environment": "production", "tier": "production", "versions": 2,
+         "targets": 3, "versions_behind": 1},
+    ]  # fmt: skip
+
+    assert lead.estate_risk_takeaway(stale, spreads, 40, at="the end of 30 Nov 2026") == (
+        "checkout ran 2 versions across 3 production targets at the end of 30 Nov 2026, the "
+        "oldest 1 release behind."
+    )
+    # Without the spread: staging before development; 8 / 7 = 1.14 -> "1.1 times".
+    assert lead.estate_risk_takeaway(stale, [], 40, at="the end of 30 Nov 2026") == (
+        "The automation of network-stack in staging last succeeded 8 days before the end of "
+        "30 Nov 2026, 1.1 times its stale_after of 7 days; 2 of 40 automation instances were "
+        "stale."
+    )
+
+
+def test_gate_takeaway_when_one_check_blocked_every_decision_and_no_route_stands_out() -> None:
+    assert lead.gate_takeaway(3, 10, [("source_fresh", 3)], None, period_label=FEB) == (
+        "The promotion gate blocked 3 of 10 promotion requests in February 2026 (30%); the main "
+        "reason was source_fresh, failing in all 3 blocked."
+    )
+
+
+def test_gate_block_reasons_names_no_route_when_two_tie_or_each_was_blocked_once() -> None:
+    fresh = [{"name": "source_fresh", "passed": False, "severity": "block"}]
+    once = [("billing", "production", fresh), ("search", "production", fresh)]
+    tie = once + once
+
+    assert lead.gate_block_reasons(once) == ([("source_fresh", 2)], None)
+    assert lead.gate_block_reasons(tie) == ([("source_fresh", 4)], None)
