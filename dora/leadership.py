@@ -73,25 +73,46 @@ def _number(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def duration_words(seconds: float) -> str:
-    """Seconds in the unit a reader expects: 45 minutes, 5.2 hours, 2.1 days."""
+def _precise(value: float) -> str:
+    """One decimal whatever the size ("21.9"), for two values `_number` would round alike."""
+    text = f"{value:.1f}".removesuffix(".0")
+    return "0" if text == "-0" else text
+
+
+def duration_words(seconds: float, *, precise: bool = False) -> str:
+    """Seconds in the unit a reader expects: 45 minutes, 5.2 hours, 2.1 days; precise: one
+    decimal above 10 too (21.9 hours)."""
+    number = _precise if precise else _number
     if seconds < 3600:
         minutes = seconds / 60
-        return f"{_number(minutes)} minute{'' if _number(minutes) == '1' else 's'}"
+        return f"{number(minutes)} minute{'' if number(minutes) == '1' else 's'}"
     if seconds < 86400:
         hours = seconds / 3600
-        return f"{_number(hours)} hour{'' if _number(hours) == '1' else 's'}"
+        return f"{number(hours)} hour{'' if number(hours) == '1' else 's'}"
     days = seconds / 86400
-    return f"{_number(days)} day{'' if _number(days) == '1' else 's'}"
+    return f"{number(days)} day{'' if number(days) == '1' else 's'}"
 
 
-def value_words(key: str, value: float) -> str:
-    """A figure's value in words: "2.1 days", "12.5%", "4.2 rollouts a week"."""
+def value_words(key: str, value: float, *, precise: bool = False) -> str:
+    """A figure's value in words: "2.1 days", "12.5%", "4.2 rollouts a week"; precise: one
+    decimal above 10 too ("21.9 hours", "53.4 rollouts a week")."""
     if key in DURATIONS:
-        return duration_words(value)
+        return duration_words(value, precise=precise)
     if key in RATES:
         return f"{value * 100:.1f}%"
-    return f"{_number(value)} rollouts a week"
+    return f"{(_precise if precise else _number)(value)} rollouts a week"
+
+
+def values_words(key: str, before: float, after: float) -> tuple[str, str]:
+    """Both values in words, one decimal more when the usual rounding makes them read alike
+    ("22 hours to 22 hours" for 22.4 and 21.9 hours reads as no change)."""
+    first, second = value_words(key, before), value_words(key, after)
+    if first == second:
+        first, second = (
+            value_words(key, before, precise=True),
+            value_words(key, after, precise=True),
+        )
+    return first, second
 
 
 def signed(value: float, suffix: str = "", *, decimals: int = 0) -> str:
@@ -161,12 +182,11 @@ def change_sentence(
     if math.isclose(current, previous, rel_tol=1e-9, abs_tol=1e-12):
         return f"{who} held at {value_words(key, current)} ({words})."
     verb = "rose" if current > previous else "fell"
-    before = value_words(key, previous)
+    before, after = values_words(key, previous, current)
     if key == "deployment_frequency":  # "from 3.2 to 4.1 rollouts a week"
-        before = _number(previous)
+        before = before.removesuffix(" rollouts a week")
     return (
-        f"{who} {verb} from {before} to {value_words(key, current)} "
-        f"({change_text(key, current, previous)}, {words})."
+        f"{who} {verb} from {before} to {after} ({change_text(key, current, previous)}, {words})."
     )
 
 
@@ -317,11 +337,12 @@ def _figure_clause(key: str, current: float, previous: float) -> tuple[str, str]
     """("lead time", "rose from 1.2 days to 3.4 days (+183%)")"""
     name = SHORT_NAMES[key]
     verb = "rose" if current > previous else "fell"
-    before = _number(previous) if key == "deployment_frequency" else value_words(key, previous)
+    before, after = values_words(key, previous, current)
+    if key == "deployment_frequency":
+        before = before.removesuffix(" rollouts a week")
     return (
         f"{name[0].lower()}{name[1:]}",
-        f"{verb} from {before} to {value_words(key, current)} "
-        f"({change_text(key, current, previous)})",
+        f"{verb} from {before} to {after} ({change_text(key, current, previous)})",
     )
 
 
@@ -503,9 +524,9 @@ def gate_takeaway(
     route: (service, to environment, blocked decisions)."""
     if not total:
         return f"Nobody asked the promotion gate in {period_label}: no decisions to report."
-    asked = f"{total} promotion request{'' if total == 1 else 's'}"
+    asked = f"{total} promotion{'' if total == 1 else 's'}"
     if not blocked:
-        every = "the only promotion request" if total == 1 else f"all {asked}"
+        every = "the only promotion" if total == 1 else f"all {asked}"
         return f"The promotion gate allowed {every} in {period_label} (0% blocked)."
     share = f"{100 * blocked / total:.0f}%"
     text = f"The promotion gate blocked {blocked} of {asked} in {period_label} ({share})"
@@ -577,6 +598,13 @@ def period_parse(kind: str | None, day: str | None, *, now: datetime) -> Period:
 # ---------------------------------------------------------------------------------------------
 # The report
 # ---------------------------------------------------------------------------------------------
+
+
+def period_end_text(period: Period, until: datetime) -> str:
+    """ "the end of 30 Nov 2026" when `until` is the period's (exclusive) end, else the moment."""
+    if until >= period.end:
+        return f"the end of {(period.end - timedelta(days=1)):%-d %b %Y}"
+    return f"{until:%-d %b %Y %H:%M} UTC"
 
 
 @dataclass(frozen=True)
@@ -654,6 +682,24 @@ class LeadershipReport:
     @property
     def in_progress(self) -> bool:
         return self.until < self.period.end
+
+    @property
+    def end_text(self) -> str:
+        """When the figures stop, as a reader says it: "the end of 30 Nov 2026" for a finished
+        period (its end is exclusive: 1 Dec 00:00 would read as a day of December), else the
+        moment, "7 Dec 2026 06:00 UTC"."""
+        return period_end_text(self.period, self.until)
+
+    @property
+    def window_text(self) -> str:
+        """ "1–30 Nov 2026 (UTC)", or "1 Dec 2026 – 7 Dec 2026 06:00 UTC (to date)"."""
+        start = self.period.start
+        if self.in_progress:
+            return f"{start:%-d %b %Y} – {self.until:%-d %b %Y %H:%M} UTC (to date)"
+        last = self.period.end - timedelta(days=1)
+        if (start.year, start.month) == (last.year, last.month):
+            return f"{start.day}–{last:%-d %b %Y} (UTC)"
+        return f"{start:%-d %b} – {last:%-d %b %Y} (UTC)"
 
     @property
     def tiers(self) -> bool:
@@ -866,12 +912,7 @@ def leadership_report(
             .values_list("service", "to_env", "checks")
         )
     org_rows = figure_rows(org_now, org_then)
-    # The end is exclusive: a finished period's estate is the one at the end of its last day.
-    at = (
-        f"the end of {(until - timedelta(days=1)):%-d %b %Y}"
-        if until == period.end
-        else f"{until:%-d %b %Y %H:%M} UTC"
-    )
+    at = period_end_text(period, until)
     takeaways = (
         change_takeaway(
             [(None, row) for row in org_rows] + [(t.name, row) for t in teams for row in t.figures],

@@ -16,11 +16,13 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.test import Client
 
-from dora.leadership import CSV_HEADER, TAKEAWAY_FIGURES
+from dora.leadership import CSV_HEADER, TAKEAWAY_FIGURES, leadership_report, period_of
 from dora.models import AutomationInstance, GateDecision, Service, Team
 from dora.web.access import LEADERSHIP_GROUP
+from dora.web.leadership import _context as leadership_context
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static")]
 
@@ -338,6 +340,14 @@ def test_leadership_report_pdf_is_a_pdf_with_pages(demo) -> None:
     assert body.startswith(b"%PDF-")
     assert pdf_page_count(body) >= 1
     assert body.rstrip().endswith(b"%%EOF")
+    # The PDF is drawn from this HTML: it opens with the three takeaways too.
+    report = leadership_report(
+        period_of("month", datetime(2026, 2, 1).date()), now=datetime(2026, 3, 2, 12, tzinfo=UTC)
+    )
+    html = render_to_string("dora/leadership_pdf.html", leadership_context(report))
+    takeaways = html[html.index('id="takeaway-sentences"') : html.index('id="headline"')]
+    assert [s for s in report.takeaways if s in takeaways] == list(report.takeaways)
+    assert len(report.takeaways) == 3 and "1–28 Feb 2026 (UTC)" in html
 
 
 def test_leadership_report_csv_has_a_row_per_team_and_figure(demo) -> None:

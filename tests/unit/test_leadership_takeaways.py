@@ -234,7 +234,7 @@ def test_gate_takeaway_block_rate_with_its_main_reason_and_route() -> None:
     )  # fmt: skip
 
     assert sentence == (
-        "The promotion gate blocked 12 of 30 promotion requests in February 2026 (40%); the main "
+        "The promotion gate blocked 12 of 30 promotions in February 2026 (40%); the main "
         "reason was soak_time, failing in 8 of the 12 blocked, most often for checkout into "
         "production (5 blocked)."
     )
@@ -242,10 +242,10 @@ def test_gate_takeaway_block_rate_with_its_main_reason_and_route() -> None:
 
 def test_gate_takeaway_when_nothing_was_blocked() -> None:
     assert lead.gate_takeaway(0, 7, [], None, period_label=FEB) == (
-        "The promotion gate allowed all 7 promotion requests in February 2026 (0% blocked)."
+        "The promotion gate allowed all 7 promotions in February 2026 (0% blocked)."
     )
     assert lead.gate_takeaway(0, 1, [], None, period_label=FEB) == (
-        "The promotion gate allowed the only promotion request in February 2026 (0% blocked)."
+        "The promotion gate allowed the only promotion in February 2026 (0% blocked)."
     )
 
 
@@ -303,7 +303,7 @@ def test_estate_risk_takeaway_ranks_the_higher_tier_first() -> None:
 
 def test_gate_takeaway_when_one_check_blocked_every_decision_and_no_route_stands_out() -> None:
     assert lead.gate_takeaway(3, 10, [("source_fresh", 3)], None, period_label=FEB) == (
-        "The promotion gate blocked 3 of 10 promotion requests in February 2026 (30%); the main "
+        "The promotion gate blocked 3 of 10 promotions in February 2026 (30%); the main "
         "reason was source_fresh, failing in all 3 blocked."
     )
 
@@ -315,3 +315,37 @@ def test_gate_block_reasons_names_no_route_when_two_tie_or_each_was_blocked_once
 
     assert lead.gate_block_reasons(once) == ([("source_fresh", 2)], None)
     assert lead.gate_block_reasons(tie) == ([("source_fresh", 4)], None)
+
+
+def test_values_that_round_alike_get_one_more_decimal() -> None:
+    # 22.4 h and 21.9 h both read "22 hours" at the usual rounding (none above 10).
+    assert lead.change_sentence("lead_time", 21.9 * 3600, 22.4 * 3600) == (
+        "Lead time fell from 22.4 hours to 21.9 hours (−2%, too few to tell)."
+    )
+    # 53.4 and 49.9 a week round apart ("53" and "50"): no extra decimal.
+    assert lead.change_sentence("deployment_frequency", 53.4, 49.9) == (
+        "Deployment frequency rose from 50 to 53 rollouts a week (+7%, too few to tell)."
+    )
+
+
+def test_the_report_window_names_the_last_day_not_the_exclusive_end() -> None:
+    from datetime import UTC, date, datetime
+
+    november = lead.period_of("month", date(2026, 11, 15))
+    quarter = lead.period_of("quarter", date(2026, 11, 15))
+
+    assert lead.period_end_text(november, november.end) == "the end of 30 Nov 2026"
+    assert lead.period_end_text(november, datetime(2026, 11, 7, 6, tzinfo=UTC)) == (
+        "7 Nov 2026 06:00 UTC"
+    )
+    # LeadershipReport.window_text without building a report: the same fields it reads.
+    fields = {"period": november, "until": november.end}
+    assert lead.LeadershipReport.window_text.fget(
+        type("R", (), {**fields, "in_progress": False})
+    ) == (  # type: ignore[attr-defined]
+        "1–30 Nov 2026 (UTC)"
+    )
+    fields = {"period": quarter, "until": quarter.end, "in_progress": False}
+    assert lead.LeadershipReport.window_text.fget(type("R", (), fields)) == (  # type: ignore[attr-defined]
+        "1 Oct – 31 Dec 2026 (UTC)"
+    )
