@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
 from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -18,7 +19,11 @@ urlpatterns = [
     path("", web_views.home, name="home"),
     path("healthz", web_views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico where a response names no icon (a PDF, a JSON error).
-    path("favicon.ico", RedirectView.as_view(url=static("dora/favicon.svg"), permanent=True)),
+    # Lazy: the static files manifest is read on the first request, not when URLs load.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=lazy(static, str)("dora/favicon.svg"), permanent=True),
+    ),
     path("definitions/", definitions.definitions_page, name="definitions"),
     path("definitions.md", definitions.definitions_text, name="definitions-text"),
     path("readyz", web_views.readyz, name="readyz"),
