@@ -309,6 +309,18 @@ def test_leadership_report_page_in_sentences_within_the_bound(
     headline = html[html.index('id="headline-sentences"') :]
     headline = headline[: headline.index("</ul>")]
     sentences = re.findall(r"<li[^>]*>(.*?)</li>", headline)
+    # A change that is not significant stays, quiet (muted); a significant one is not.
+    for tag, text in re.findall(r"(<li[^>]*>)(.*?)</li>", headline):
+        assert ('class="quiet"' in tag) == (", significant)" not in text), text
+    deltas = re.findall(
+        r'<span class="delta ([^"]*)">(?:(?!<span class="delta).)*?'
+        r'<span class="sig( yes)?">([^<]*)<',
+        html,
+        re.S,
+    )
+    assert deltas
+    for classes, _, words in deltas:
+        assert ("insignificant" in classes) == (words != "significant"), (classes, words)
     assert len(sentences) == 5
     assert sentences[1].startswith("Lead time ")
     assert all(re.search(r"(significant|too few to tell|no data)", s) for s in sentences), sentences
