@@ -48,6 +48,9 @@ from dora.selectors import Scope
 WEEKS = 12
 ORG_TREND_WEEKS = 26
 RECENT_ROLLOUTS = 15
+# A rollout not yet on every active target whose newest deployment is older than this has
+# stopped: it reads "partial", not "rolling out" (rollout_status).
+ROLLOUT_SETTLED = timedelta(hours=24)
 CHANGES_PER_ROLLOUT = 6
 # DORA's industry reference for rework (METRICS §3.5: no level table exists).
 REWORK_REFERENCE = 0.22
@@ -897,6 +900,38 @@ def integration(c: MetricsComputation, tz: str) -> Integration:
     return integration_frequency(commits, changes, since=c.since, until=c.until, tz=tz)
 
 
+def rollout_status(
+    *,
+    kind: str,
+    failure: str,
+    completed: bool,
+    last_live_at: datetime | None,
+    targets_live: int,
+    targets_active: int,
+    at: datetime,
+) -> tuple[str, str]:
+    """(state, words) of a rollout as seen at `at`: failed, complete, rolling out or partial.
+
+    - failed: "failed (confirmed)" / "failed (inferred)", whatever else holds;
+    - on every active target (derivation stamped completed_at): "complete", a rollback
+      "rolled back";
+    - short of that, with its newest deployment within ROLLOUT_SETTLED before `at`: "rolling
+      out (2 of 3 targets)", a rollback "rolling back (...)";
+    - short of that and quiet for longer (or with no deployment time): it stopped where it is,
+      "partial (2 of 3 targets)", a rollback "rolled back, partial (...)".
+    """
+    if failure:
+        return "failed", f"failed ({failure})"
+    rollback = kind == "rollback"
+    if completed:
+        return "complete", "rolled back" if rollback else "complete"
+    reach = f" ({targets_live} of {targets_active} targets)" if targets_active else ""
+    moving = last_live_at is not None and at - last_live_at <= ROLLOUT_SETTLED
+    if moving:
+        return "rolling", ("rolling back" if rollback else "rolling out") + reach
+    return "partial", ("rolled back, partial" if rollback else "partial") + reach
+
+
 def recent_rollouts(c: MetricsComputation, limit: int = RECENT_ROLLOUTS) -> list[dict[str, Any]]:
     """The newest production rollouts of the window with their change sets (from arrivals)."""
     rollouts = c.rollouts
@@ -920,8 +955,19 @@ def recent_rollouts(c: MetricsComputation, limit: int = RECENT_ROLLOUTS) -> list
                 {"label": label, "title": title}
             )
     result = []
+    at = min(c.until, c.now)
     for row in newest.itertuples(index=False):
         changes = changes_by_rollout.get(int(row.rollout_id), [])
+        last_live = None if pd.isna(row.last_live_at) else pd.Timestamp(row.last_live_at)
+        state, state_text = rollout_status(
+            kind=str(row.kind),
+            failure=row.failure or "",
+            completed=not pd.isna(row.completed_at),
+            last_live_at=None if last_live is None else last_live.to_pydatetime(),
+            targets_live=int(row.targets_live or 0),
+            targets_active=int(row.targets_active or 0),
+            at=at,
+        )
         result.append(
             {
                 "rollout_id": int(row.rollout_id),
@@ -931,6 +977,8 @@ def recent_rollouts(c: MetricsComputation, limit: int = RECENT_ROLLOUTS) -> list
                 "kind": row.kind,
                 "first_live_at": pd.Timestamp(row.first_live_at).to_pydatetime(),
                 "completed": not pd.isna(row.completed_at),
+                "status": state,
+                "status_text": state_text,
                 "failure": row.failure or "",
                 "unattributed": bool(row.unattributed),
                 "changes": changes[:CHANGES_PER_ROLLOUT],

@@ -106,6 +106,15 @@ class Cell:
     lag_text: str = ""
     drifted: int = 0
     details: tuple[TargetDetail, ...] = ()
+    # What the state grades: "automation lag" (the cell has automation instances) or "newest
+    # version". The cell shows the newest version's age only when that is what it grades, so a
+    # "Fresh" cell never shows an age past its stale_after (an infra stack applied yesterday
+    # may run a version a month old; its targets' details still show each version's age).
+    graded_by: str = "newest version"
+
+    @property
+    def shows_newest_age(self) -> bool:
+        return self.graded_by == "newest version"
 
     @property
     def spread_text(self) -> str:
@@ -377,6 +386,7 @@ def _cell(
         instances=instances,
         stale_instances=stale_instances,
         lag_text=lag_text,
+        graded_by=what,
         details=tuple(
             TargetDetail(
                 target=target or "(default)",

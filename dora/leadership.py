@@ -73,25 +73,46 @@ def _number(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def duration_words(seconds: float) -> str:
-    """Seconds in the unit a reader expects: 45 minutes, 5.2 hours, 2.1 days."""
+def _precise(value: float) -> str:
+    """One decimal whatever the size ("21.9"), for two values `_number` would round alike."""
+    text = f"{value:.1f}".removesuffix(".0")
+    return "0" if text == "-0" else text
+
+
+def duration_words(seconds: float, *, precise: bool = False) -> str:
+    """Seconds in the unit a reader expects: 45 minutes, 5.2 hours, 2.1 days; precise: one
+    decimal above 10 too (21.9 hours)."""
+    number = _precise if precise else _number
     if seconds < 3600:
         minutes = seconds / 60
-        return f"{_number(minutes)} minute{'' if _number(minutes) == '1' else 's'}"
+        return f"{number(minutes)} minute{'' if number(minutes) == '1' else 's'}"
     if seconds < 86400:
         hours = seconds / 3600
-        return f"{_number(hours)} hour{'' if _number(hours) == '1' else 's'}"
+        return f"{number(hours)} hour{'' if number(hours) == '1' else 's'}"
     days = seconds / 86400
-    return f"{_number(days)} day{'' if _number(days) == '1' else 's'}"
+    return f"{number(days)} day{'' if number(days) == '1' else 's'}"
 
 
-def value_words(key: str, value: float) -> str:
-    """A figure's value in words: "2.1 days", "12.5%", "4.2 rollouts a week"."""
+def value_words(key: str, value: float, *, precise: bool = False) -> str:
+    """A figure's value in words: "2.1 days", "12.5%", "4.2 rollouts a week"; precise: one
+    decimal above 10 too ("21.9 hours", "53.4 rollouts a week")."""
     if key in DURATIONS:
-        return duration_words(value)
+        return duration_words(value, precise=precise)
     if key in RATES:
         return f"{value * 100:.1f}%"
-    return f"{_number(value)} rollouts a week"
+    return f"{(_precise if precise else _number)(value)} rollouts a week"
+
+
+def values_words(key: str, before: float, after: float) -> tuple[str, str]:
+    """Both values in words, one decimal more when the usual rounding makes them read alike
+    ("22 hours to 22 hours" for 22.4 and 21.9 hours reads as no change)."""
+    first, second = value_words(key, before), value_words(key, after)
+    if first == second:
+        first, second = (
+            value_words(key, before, precise=True),
+            value_words(key, after, precise=True),
+        )
+    return first, second
 
 
 def signed(value: float, suffix: str = "", *, decimals: int = 0) -> str:
@@ -161,12 +182,11 @@ def change_sentence(
     if math.isclose(current, previous, rel_tol=1e-9, abs_tol=1e-12):
         return f"{who} held at {value_words(key, current)} ({words})."
     verb = "rose" if current > previous else "fell"
-    before = value_words(key, previous)
+    before, after = values_words(key, previous, current)
     if key == "deployment_frequency":  # "from 3.2 to 4.1 rollouts a week"
-        before = _number(previous)
+        before = before.removesuffix(" rollouts a week")
     return (
-        f"{who} {verb} from {before} to {value_words(key, current)} "
-        f"({change_text(key, current, previous)}, {words})."
+        f"{who} {verb} from {before} to {after} ({change_text(key, current, previous)}, {words})."
     )
 
 
@@ -298,6 +318,229 @@ def spread_sentence(spreads: Sequence[dict[str, Any]]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Takeaways: the three sentences a reader without time reads first (pure)
+# ---------------------------------------------------------------------------------------------
+
+NO_TEAM = "Without a team"
+
+
+def _who(team: str | None) -> str:
+    """Whose figure a takeaway is about: the organisation, a team, or the teamless services."""
+    if team is None:
+        return "Across the organisation"
+    if team == NO_TEAM:
+        return "For services without a team"
+    return f"For team {team}"
+
+
+def _figure_clause(key: str, current: float, previous: float) -> tuple[str, str]:
+    """("lead time", "rose from 1.2 days to 3.4 days (+183%)")"""
+    name = SHORT_NAMES[key]
+    verb = "rose" if current > previous else "fell"
+    before, after = values_words(key, previous, current)
+    if key == "deployment_frequency":
+        before = before.removesuffix(" rollouts a week")
+    return (
+        f"{name[0].lower()}{name[1:]}",
+        f"{verb} from {before} to {after} ({change_text(key, current, previous)})",
+    )
+
+
+def takeaway_rank(team: str | None, row: FigureRow) -> tuple[int, float, int]:
+    """The order of significant changes: worse before better (a regression needs action, an
+    improvement does not), then the largest relative change (from zero counts as the largest),
+    then the organisation before a team."""
+    relative = row.relative
+    return (
+        0 if row.comparison.better is False else 1,
+        -(abs(relative) if relative is not None else math.inf),
+        0 if team is None else 1,
+    )
+
+
+def separation_factor(
+    current: float, previous: float, current_ci: Sequence[float], previous_ci: Sequence[float]
+) -> float | None:
+    """How many times the items of each period it would take for the two 95% intervals to stop
+    overlapping if both values held: an interval's half-width shrinks as 1/sqrt(n) (Poisson,
+    Wilson and the median's order statistics all do, roughly), so the facing halves, which now
+    add up to `gap`, must shrink to the difference: (gap / difference)^2. None without one."""
+    delta = current - previous
+    if abs(delta) < 1e-12:
+        return None
+    if delta > 0:
+        gap = (current - current_ci[0]) + (previous_ci[1] - previous)
+    else:
+        gap = (current_ci[1] - current) + (previous - previous_ci[0])
+    return (gap / abs(delta)) ** 2
+
+
+def change_takeaway(
+    rows: Sequence[tuple[str | None, FigureRow]],
+    *,
+    period_label: str,
+    previous_label: str,
+    period_weeks: float,
+) -> str:
+    """The significant change that matters most (`takeaway_rank`) among `rows` (team or None for
+    the organisation, figure row), or, when none is significant, what it would take to see one:
+    the organisation's figure nearest to significance (smallest `separation_factor`) and the
+    rollouts (frequency: weeks of them at its rate) or items each period would need."""
+    significant = [
+        (team, row)
+        for team, row in rows
+        if row.comparison.significant and row.comparison.better is not None
+    ]
+    if significant:
+        team, row = min(significant, key=lambda item: takeaway_rank(*item))
+        assert row.current.value is not None and row.previous.value is not None
+        what = "worsening" if row.comparison.better is False else "improvement"
+        name, moved = _figure_clause(row.key, row.current.value, row.previous.value)
+        return (
+            f"{_who(team)}, {name} {moved} "
+            f"in {period_label} against {previous_label}: a significant {what} "
+            "(the two 95% intervals do not overlap)."
+        )
+    nearest: tuple[float, FigureRow] | None = None
+    for team, row in rows:
+        cur, prev = row.current, row.previous
+        if team is not None or cur.value is None or prev.value is None:
+            continue
+        if cur.ci is None or prev.ci is None:
+            continue
+        factor = separation_factor(cur.value, prev.value, cur.ci, prev.ci)
+        if factor is not None and (nearest is None or factor < nearest[0]):
+            nearest = (factor, row)
+    head = f"No significant change in {period_label} against {previous_label}"
+    if nearest is None:
+        return (
+            f"{head}: no organisation figure changed with enough items in both periods for a "
+            "95% interval (a median needs 6 items)."
+        )
+    factor, row = nearest
+    assert row.current.value is not None and row.previous.value is not None
+    name, moved = _figure_clause(row.key, row.current.value, row.previous.value)
+    if row.key == "deployment_frequency":
+        need = (
+            f"about {_number(factor * period_weeks)} weeks of rollouts at these rates in each "
+            f"period instead of {_number(period_weeks)}"
+        )
+    else:
+        need = (
+            f"about {math.ceil(factor * row.current.n)} {row.current.n_label} in each period "
+            f"instead of {row.current.n}"
+        )
+    return (
+        f"{head}. The nearest is {name}, which {moved}; telling it apart would take {need}, "
+        "if the difference held."
+    )
+
+
+TIER_RANK = {"production": 0, "staging": 1, "test": 2, "development": 3}
+
+
+def _times_over(item: dict[str, Any]) -> float:
+    """A stale instance's lag in multiples of its stale_after; infinite when it never succeeded."""
+    lag = item.get("lag_seconds")
+    if lag is None or (isinstance(lag, float) and math.isnan(lag)):
+        return math.inf
+    return float(lag) / (item.get("stale_after_seconds") or 7 * 86400)
+
+
+def estate_risk_takeaway(
+    stale: Sequence[dict[str, Any]],
+    spreads: Sequence[dict[str, Any]],
+    instances: int,
+    *,
+    at: str,
+) -> str:
+    """The biggest estate risk at `at` (a date in words), by one rule: the highest environment
+    tier first (production, staging, test, development; `tier` in each dict, unknown last), as
+    a risk nearer the customer costs more; within a tier a stale automation instance before a
+    version spread (nobody knows what a stale one would do to its environment, and the gate's
+    source_fresh blocks promotions from it); among stale instances one that never succeeded,
+    then the most times over its stale_after; among spreads (more than one version) the most
+    versions, then releases behind, then targets."""
+
+    def stale_key(item: dict[str, Any]) -> tuple[int, int, float]:
+        return (TIER_RANK.get(item.get("tier") or "", 4), 0, -_times_over(item))
+
+    def spread_key(item: dict[str, Any]) -> tuple[int, int, float]:
+        size = item["versions"] * 1e6 + (item.get("versions_behind") or 0) * 1e3 + item["targets"]
+        return (TIER_RANK.get(item.get("tier") or "", 4), 1, -size)
+
+    wide = [s for s in spreads if s["versions"] > 1]
+    candidates = [(stale_key(i), "stale", i) for i in stale]
+    candidates += [(spread_key(i), "spread", i) for i in wide]
+    if not candidates:
+        runs = (
+            f"all {instances} automation instances ran within their stale_after"
+            if instances
+            else "no automation instance reports runs"
+        )
+        return f"No estate risk at {at}: {runs} and every service ran one version per environment."
+    _, kind, worst = min(candidates, key=lambda c: c[0])
+    if kind == "stale":
+        where = worst["environment"] + (
+            f", target {worst['target']}" if worst.get("target") else ""
+        )
+        limit = duration_words(worst.get("stale_after_seconds") or 7 * 86400)
+        times = _times_over(worst)
+        what = (
+            "has never succeeded"
+            if math.isinf(times)
+            else f"last succeeded {duration_words(worst['lag_seconds'])} before {at}, "
+            f"{_number(times)} times its stale_after of {limit}"
+        )
+        others = f"{len(stale)} of {instances} automation instances were stale"
+        if len(stale) == 1:
+            others = f"1 of {instances} automation instances was stale"
+        return f"The automation of {worst['service']} in {where} {what}; {others}."
+    behind = worst.get("versions_behind") or 0
+    note = f", the oldest {behind} release{'' if behind == 1 else 's'} behind" if behind else ""
+    more = len(wide) - 1
+    tail = (
+        f"; {more} more service-environment{'' if more == 1 else 's'} ran more than one version"
+        if more
+        else ""
+    )
+    return (
+        f"{worst['service']} ran {worst['versions']} versions across {worst['targets']} "
+        f"{worst['environment']} targets at {at}{note}{tail}."
+    )
+
+
+def gate_takeaway(
+    blocked: int,
+    total: int,
+    reasons: Sequence[tuple[str, int]],
+    route: tuple[str, str, int] | None,
+    *,
+    period_label: str,
+) -> str:
+    """The promotion gate's block rate in the period and its main reason: the check that failed
+    (with severity block) in the most blocked decisions (a decision may fail several), and the
+    service and target environment blocked most often. reasons: (check, decisions) most first;
+    route: (service, to environment, blocked decisions)."""
+    if not total:
+        return f"Nobody asked the promotion gate in {period_label}: no decisions to report."
+    asked = f"{total} promotion{'' if total == 1 else 's'}"
+    if not blocked:
+        every = "the only promotion" if total == 1 else f"all {asked}"
+        return f"The promotion gate allowed {every} in {period_label} (0% blocked)."
+    share = f"{100 * blocked / total:.0f}%"
+    text = f"The promotion gate blocked {blocked} of {asked} in {period_label} ({share})"
+    if reasons:
+        name, count = reasons[0]
+        of = f"all {blocked}" if count == blocked else f"{count} of the {blocked}"
+        text += f"; the main reason was {name}, failing in {of} blocked"
+    if route:
+        service, environment, count = route
+        text += f", most often for {service} into {environment} ({count} blocked)"
+    return text + "."
+
+
+# ---------------------------------------------------------------------------------------------
 # Periods
 # ---------------------------------------------------------------------------------------------
 
@@ -355,6 +598,13 @@ def period_parse(kind: str | None, day: str | None, *, now: datetime) -> Period:
 # ---------------------------------------------------------------------------------------------
 # The report
 # ---------------------------------------------------------------------------------------------
+
+
+def period_end_text(period: Period, until: datetime) -> str:
+    """ "the end of 30 Nov 2026" when `until` is the period's (exclusive) end, else the moment."""
+    if until >= period.end:
+        return f"the end of {(period.end - timedelta(days=1)):%-d %b %Y}"
+    return f"{until:%-d %b %Y %H:%M} UTC"
 
 
 @dataclass(frozen=True)
@@ -424,10 +674,32 @@ class LeadershipReport:
     gate: dict[str, int] = field(default_factory=dict)
     organisation_placement: dict[str, Any] | None = None  # 2025
     organisation_previous_placement: dict[str, Any] | None = None
+    # The three takeaways the report opens with: the change that matters most, the biggest
+    # estate risk, the gate's block rate and main reason (change_takeaway, estate_risk_takeaway,
+    # gate_takeaway).
+    takeaways: tuple[str, ...] = ()
 
     @property
     def in_progress(self) -> bool:
         return self.until < self.period.end
+
+    @property
+    def end_text(self) -> str:
+        """When the figures stop, as a reader says it: "the end of 30 Nov 2026" for a finished
+        period (its end is exclusive: 1 Dec 00:00 would read as a day of December), else the
+        moment, "7 Dec 2026 06:00 UTC"."""
+        return period_end_text(self.period, self.until)
+
+    @property
+    def window_text(self) -> str:
+        """ "1–30 Nov 2026 (UTC)", or "1 Dec 2026 – 7 Dec 2026 06:00 UTC (to date)"."""
+        start = self.period.start
+        if self.in_progress:
+            return f"{start:%-d %b %Y} – {self.until:%-d %b %Y %H:%M} UTC (to date)"
+        last = self.period.end - timedelta(days=1)
+        if (start.year, start.month) == (last.year, last.month):
+            return f"{start.day}–{last:%-d %b %Y} (UTC)"
+        return f"{start:%-d %b} – {last:%-d %b %Y} (UTC)"
 
     @property
     def tiers(self) -> bool:
@@ -497,6 +769,33 @@ def movements(teams: Iterable[TeamRow]) -> tuple[tuple[Movement, ...], tuple[Mov
     )
 
 
+def gate_block_reasons(
+    blocked: Iterable[tuple[str, str, list[dict[str, Any]]]],
+) -> tuple[list[tuple[str, int]], tuple[str, str, int] | None]:
+    """From blocked decisions (service, to environment, checks): how many of them each check
+    blocked (failed with severity block, as the gate page counts), most first, and the (service,
+    to environment, decisions) blocked most often, None unless it was blocked more than once and
+    more often than any other (naming one of several equal routes would mislead)."""
+    reasons: dict[str, int] = {}
+    routes: dict[tuple[str, str], int] = {}
+    for service, environment, checks in blocked:
+        routes[(service, environment)] = routes.get((service, environment), 0) + 1
+        failed = {
+            str(c.get("name") or "")
+            for c in checks or []
+            if not c.get("passed") and c.get("severity") == "block"
+        }
+        for name in failed:
+            reasons[name] = reasons.get(name, 0) + 1
+    ranked = sorted(routes.items(), key=lambda item: (-item[1], item[0]))
+    # A route is named only when it was blocked more than once and more often than any other.
+    top = None
+    if ranked and ranked[0][1] > 1 and (len(ranked) == 1 or ranked[1][1] < ranked[0][1]):
+        (service, environment), count = ranked[0]
+        top = (service, environment, count)
+    return sorted(reasons.items(), key=lambda item: (-item[1], item[0])), top
+
+
 def leadership_report(
     period: Period, *, now: datetime, benchmark: int | None = None
 ) -> LeadershipReport:
@@ -533,7 +832,7 @@ def leadership_report(
     )
     teams = []
     for team, _members in ordered:
-        name = team or "Without a team"
+        name = team or NO_TEAM
         current, before = currents[team], befores[team]
         teams.append(
             TeamRow(
@@ -554,6 +853,7 @@ def leadership_report(
     )
     matrix = em.estate_matrix(services, environments, computations, since=period.start, until=until)
     lag = matrix.lag
+    tiers = {env["name"]: env["tier"] for env in environments}
     stale = []
     if len(lag):
         worst = lag[lag["stale"]].sort_values("lag_seconds", ascending=False, na_position="first")
@@ -563,6 +863,8 @@ def leadership_report(
                 "environment": r.environment,
                 "target": r.target,
                 "lag_seconds": None if r.lag_seconds != r.lag_seconds else float(r.lag_seconds),
+                "stale_after_seconds": float(r.stale_after_seconds),
+                "tier": tiers.get(r.environment),
             }
             for r in worst.itertuples(index=False)
         ]
@@ -578,6 +880,7 @@ def leadership_report(
                 "versions": int(r.versions),
                 "targets": int(r.targets),
                 "versions_behind": int(r.versions_behind),
+                "tier": tiers.get(r.environment),
             }
             for r in wide.itertuples(index=False)
             if r.versions > 1
@@ -598,6 +901,28 @@ def leadership_report(
             ),
         ),
     )
+    reasons: list[tuple[str, int]] = []
+    route = None
+    if gate["blocked"]:
+        reasons, route = gate_block_reasons(
+            GateDecision.objects.filter(
+                evaluated_at__gte=period.start, evaluated_at__lt=until, allowed=False
+            )
+            .order_by()
+            .values_list("service", "to_env", "checks")
+        )
+    org_rows = figure_rows(org_now, org_then)
+    at = period_end_text(period, until)
+    takeaways = (
+        change_takeaway(
+            [(None, row) for row in org_rows] + [(t.name, row) for t in teams for row in t.figures],
+            period_label=period.label,
+            previous_label=previous.label,
+            period_weeks=(until - period.start).total_seconds() / (7 * 86400),
+        ),
+        estate_risk_takeaway(stale, spreads, len(lag), at=at),
+        gate_takeaway(gate["blocked"], gate["total"], reasons, route, period_label=period.label),
+    )
     risks = (
         stale_sentence(stale, len(lag)),
         spread_sentence(spreads),
@@ -610,7 +935,7 @@ def leadership_report(
         previous=previous,
         until=until,
         benchmark=benchmark,
-        organisation=figure_rows(org_now, org_then),
+        organisation=org_rows,
         organisation_level=org_now.level,
         organisation_previous_level=org_then.level,
         teams=tuple(teams),
@@ -628,6 +953,7 @@ def leadership_report(
         stale=tuple(stale),
         spreads=tuple(spreads),
         gate=gate,
+        takeaways=takeaways,
     )
 
 
@@ -660,7 +986,12 @@ CSV_HEADER = (
     # Added: the figure's 2025 placement (0..100; empty for a tier year or below its minimum).
     "percentile",
     "previous_percentile",
+    # Added: the row's sentence; the first three rows are the takeaways (team "(takeaway)",
+    # figure one of TAKEAWAY_FIGURES, unit "sentence", every number empty).
+    "sentence",
 )
+TAKEAWAY_TEAM = "(takeaway)"
+TAKEAWAY_FIGURES = ("significant_change", "estate_risk", "gate_block_rate")
 
 
 def _csv_text(value: str) -> str:
@@ -674,12 +1005,29 @@ def _csv_number(value: float | None) -> str:
 
 
 def report_csv(report: LeadershipReport, *, definitions_url: str = DEFINITIONS_URL) -> str:
-    """One row per team x figure (the organisation first), both periods, raw numbers: seconds
-    for durations, 0..1 for rates, rollouts per week for frequency; each row names the
-    definitions version and where it is explained (absolute when the caller knows the host)."""
+    """The takeaways first (a row each, team TAKEAWAY_TEAM), then one row per team x figure (the
+    organisation first), both periods, raw numbers: seconds for durations, 0..1 for rates,
+    rollouts per week for frequency; each row names the definitions version and where it is
+    explained (absolute when the caller knows the host)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
+    start, end = report.period.start.date().isoformat(), report.until.isoformat()
+    for figure, sentence in zip(TAKEAWAY_FIGURES, report.takeaways, strict=False):
+        line = dict.fromkeys(CSV_HEADER, "")
+        line.update(
+            team=TAKEAWAY_TEAM,
+            figure=figure,
+            unit="sentence",
+            period_start=start,
+            period_end=end.replace("+00:00", "Z"),
+            previous_start=report.previous.start.date().isoformat(),
+            previous_end=report.previous.end.date().isoformat(),
+            definitions_version=str(DEFINITIONS_VERSION),
+            definitions_url=definitions_url,
+            sentence=_csv_text(sentence),
+        )
+        writer.writerow(line.values())
     teams = [(ORGANISATION, report.organisation), *((t.name, t.figures) for t in report.teams)]
     for team, rows in teams:
         for row in rows:
@@ -709,6 +1057,7 @@ def report_csv(report: LeadershipReport, *, definitions_url: str = DEFINITIONS_U
                     definitions_url,
                     _csv_number(cur.percentile),
                     _csv_number(prev.percentile),
+                    _csv_text(row.sentence),
                 )
             )
     return out.getvalue()

@@ -654,6 +654,8 @@ class DerivePending(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["service", "environment"], name="derivepending_unique")
         ]
+        verbose_name = "pending derivation"
+        verbose_name_plural = "pending derivations"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -686,6 +688,10 @@ class ApiToken(models.Model):
     services = models.JSONField(default=list, blank=True, db_default=_EMPTY_LIST)
     teams = models.JSONField(default=list, blank=True, db_default=_EMPTY_LIST)
     event_types = models.JSONField(default=list, blank=True, db_default=_EMPTY_LIST)
+
+    class Meta:
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.scope}, {self.prefix}…)"
@@ -826,3 +832,7 @@ class FactsGeneration(models.Model):
     are keyed by it, so a new generation is a new snapshot. One row."""
 
     value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "facts generation"
+        verbose_name_plural = "facts generation"  # one row: a counter, not a list

@@ -316,6 +316,7 @@ ROLLOUT_FIELDS = {
     "version": "version",
     "first_live_at": "first_live_at",
     "completed_at": "completed_at",
+    "last_live_at": "last_live_at",  # the newest deployment: a stopped rollout reads "partial"
     "failure": "failure",
     "restored_at": "restored_at",
     "remediation": "remediation",

@@ -2,7 +2,10 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from dora.web import dashboards as dashboard_views
@@ -15,6 +18,12 @@ from ingest.webhooks import github_webhook
 urlpatterns = [
     path("", web_views.home, name="home"),
     path("healthz", web_views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico where a response names no icon (a PDF, a JSON error).
+    # Lazy: the static files manifest is read on the first request, not when URLs load.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=lazy(static, str)("dora/favicon.svg"), permanent=True),
+    ),
     path("definitions/", definitions.definitions_page, name="definitions"),
     path("definitions.md", definitions.definitions_text, name="definitions-text"),
     path("readyz", web_views.readyz, name="readyz"),

@@ -32,6 +32,7 @@ class WebhookDelivery(models.Model):
             )
         ]
         indexes = [models.Index(fields=["received_at"])]
+        verbose_name_plural = "webhook deliveries"
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event} {self.delivery_id}"

@@ -108,6 +108,22 @@ def test_estate_gate_and_leadership_report_on_the_demo_estate(
     assert page.locator("#teams-table tbody tr").count() == 4
     assert page.locator("#improvements-list li").count() >= 1
     assert page.locator("#risk-sentences li").count() == 3
+    # The three takeaways open the report, above the headline figures, at desk and phone widths.
+    takeaways = page.locator("#takeaway-sentences li")
+    assert takeaways.count() == 3
+    first = takeaways.first.bounding_box()
+    assert first and first["y"] < page.locator("#headline-sentences").bounding_box()["y"]
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert takeaways.first.is_visible()
+        # Nothing wider than the screen: a phone reads the takeaways without scrolling sideways.
+        overflow = page.evaluate(
+            "document.querySelector('.takeaways').scrollWidth - "
+            "document.querySelector('.takeaways').clientWidth"
+        )
+        assert overflow <= 1, (width, overflow)
+        page.screenshot(path=str(SCREENSHOT_DIR / f"dashboard-report-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 900})
     # Print: the page as paper shows the report without navigation or download links.
     page.emulate_media(media="print")
     assert not page.locator("header").is_visible()
@@ -129,7 +145,9 @@ def test_estate_gate_and_leadership_report_on_the_demo_estate(
     with open(csv_download.value.path(), encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert rows and tuple(rows[0]) == CSV_HEADER
-    assert len(rows) == 5 * 5  # the organisation and four teams, five figures each
+    # The three takeaways, then the organisation and four teams, five figures each.
+    assert [r["team"] for r in rows[:3]] == ["(takeaway)"] * 3
+    assert len(rows) == 3 + 5 * 5
 
     assert watch.errors == [], watch.errors
     assert watch.outside == [], watch.outside

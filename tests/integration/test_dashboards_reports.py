@@ -16,11 +16,13 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.test import Client
 
-from dora.leadership import CSV_HEADER
+from dora.leadership import CSV_HEADER, TAKEAWAY_FIGURES, leadership_report, period_of
 from dora.models import AutomationInstance, GateDecision, Service, Team
 from dora.web.access import LEADERSHIP_GROUP
+from dora.web.leadership import _context as leadership_context
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static")]
 
@@ -32,7 +34,8 @@ UNTIL = "2026-03-02T12:00:00Z"
 # environments' stale_after and target_idle_after another), the report those and its two
 # frames, services, first rollouts and one gate aggregate.
 # +1 each for the organisation's 2025 industry (read once per page since the DORA 2025 benchmark)
-MAX_QUERIES = {"estate": 24, "gate": 10, "report": 27}
+# report: +1 for the takeaway's blocked decisions of the period (reasons and route).
+MAX_QUERIES = {"estate": 24, "gate": 10, "report": 28}
 FEBRUARY = {"period": "month", "date": "2026-02-01"}
 
 
@@ -305,7 +308,19 @@ def test_leadership_report_page_in_sentences_within_the_bound(
     assert "Leadership report: February 2026" in html and "against January 2026" in html
     headline = html[html.index('id="headline-sentences"') :]
     headline = headline[: headline.index("</ul>")]
-    sentences = re.findall(r"<li>(.*?)</li>", headline)
+    sentences = re.findall(r"<li[^>]*>(.*?)</li>", headline)
+    # A change that is not significant stays, quiet (muted); a significant one is not.
+    for tag, text in re.findall(r"(<li[^>]*>)(.*?)</li>", headline):
+        assert ('class="quiet"' in tag) == (", significant)" not in text), text
+    deltas = re.findall(
+        r'<span class="delta ([^"]*)">(?:(?!<span class="delta).)*?'
+        r'<span class="sig( yes)?">([^<]*)<',
+        html,
+        re.S,
+    )
+    assert deltas
+    for classes, _, words in deltas:
+        assert ("insignificant" in classes) == (words != "significant"), (classes, words)
     assert len(sentences) == 5
     assert sentences[1].startswith("Lead time ")
     assert all(re.search(r"(significant|too few to tell|no data)", s) for s in sentences), sentences
@@ -314,6 +329,14 @@ def test_leadership_report_page_in_sentences_within_the_bound(
     risks = html[html.index('id="risk-sentences"') :]
     assert "network-stack in staging" in risks  # the demo's stale stack
     assert "The promotion gate blocked " in risks
+    # The report opens with its three takeaways, before the headline figures.
+    takeaways = html[html.index('id="takeaway-sentences"') : html.index('id="headline"')]
+    items = re.findall(r"<li>(.*?)</li>", takeaways, re.S)
+    assert len(items) == 3, items
+    assert "Change that matters most:</strong> " in items[0]
+    assert re.search(r"(a significant (worsening|improvement)|No significant change)", items[0])
+    assert "Biggest estate risk:</strong> " in items[1]
+    assert "Promotion gate:</strong> " in items[2] and "February 2026" in items[2]
     assert 'data-figure="figure-teams-per-level"' in html
     assert "/dashboards/report.pdf?period=month&amp;date=2026-02-01" in html
     assert 'aria-label="Benchmark year"' in html
@@ -329,6 +352,14 @@ def test_leadership_report_pdf_is_a_pdf_with_pages(demo) -> None:
     assert body.startswith(b"%PDF-")
     assert pdf_page_count(body) >= 1
     assert body.rstrip().endswith(b"%%EOF")
+    # The PDF is drawn from this HTML: it opens with the three takeaways too.
+    report = leadership_report(
+        period_of("month", datetime(2026, 2, 1).date()), now=datetime(2026, 3, 2, 12, tzinfo=UTC)
+    )
+    html = render_to_string("dora/leadership_pdf.html", leadership_context(report))
+    takeaways = html[html.index('id="takeaway-sentences"') : html.index('id="headline"')]
+    assert [s for s in report.takeaways if s in takeaways] == list(report.takeaways)
+    assert len(report.takeaways) == 3 and "1–28 Feb 2026 (UTC)" in html
 
 
 def test_leadership_report_csv_has_a_row_per_team_and_figure(demo) -> None:
@@ -340,6 +371,12 @@ def test_leadership_report_csv_has_a_row_per_team_and_figure(demo) -> None:
     assert 'filename="leadership-report-2026-Q1.csv"' in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert tuple(rows[0]) == CSV_HEADER
+    # The takeaways come first, one row each, with their sentence and no numbers.
+    takeaways, rows = rows[:3], rows[3:]
+    assert [r["team"] for r in takeaways] == ["(takeaway)"] * 3
+    assert [r["figure"] for r in takeaways] == list(TAKEAWAY_FIGURES)
+    assert all(r["sentence"] and r["value"] == "" for r in takeaways)
+    assert "Q1 2026" in takeaways[2]["sentence"]
     teams = Team.objects.count()
     assert len(rows) == (teams + 1) * 5
     assert {r["team"] for r in rows} == {

@@ -95,6 +95,20 @@ def test_debug_and_a_real_key_start_without_complaint() -> None:
     assert production.returncode == 0, production.stderr
 
 
+def test_the_embedded_sqlite_database_checks_without_the_covering_index_warning(
+    tmp_path: Path,
+) -> None:
+    # `migrate` runs the database checks: on SQLite the covering index's INCLUDE column
+    # (Commit.commit_sha_times_idx) raised models.W040 on every run of the demo.
+    database = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+
+    result = manage("check", "--database", "default", DJANGO_DEBUG="1", DATABASE_URL=database)
+
+    assert result.returncode == 0, result.stderr
+    assert "W040" not in result.stdout + result.stderr
+    assert "no issues (1 silenced)" in result.stdout
+
+
 # ---------------------------------------------------------------------------------------------
 # check --deploy with docker-compose's settings
 # ---------------------------------------------------------------------------------------------

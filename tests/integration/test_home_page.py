@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.contrib.staticfiles import finders
+from django.templatetags.static import static
 from django.test import Client
 
 from dora.models import Environment, Service, Target, Team, Tier
+from tests.assets import assert_local_assets
 
 
 @pytest.mark.django_db
@@ -47,8 +50,24 @@ def test_api_docs_page_loads_swagger_ui_from_local_static_files(
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
-    assert "cdn" not in html.lower()
+    assets = assert_local_assets(html)  # parsed: the page's CSRF token is random text
+    assert any(
+        url.startswith("/static/drf_spectacular_sidecar/swagger-ui-dist/") for _, url in assets
+    )
+
+
+@pytest.mark.django_db
+def test_pages_name_the_favicon_from_our_static_files(client: Client) -> None:
+    client.force_login(User.objects.create_user("alice", password="pw", is_staff=True))
+    icon = static("dora/favicon.svg")
+
+    for path in ("/", "/admin/"):
+        html = client.get(path).content.decode()
+        assert ("link", icon) in assert_local_assets(html), path
+    assert finders.find("dora/favicon.svg")
+    # A response that names no icon (a PDF, a JSON error): browsers ask for /favicon.ico.
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == icon
 
 
 @pytest.mark.django_db
