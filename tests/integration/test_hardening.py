@@ -230,7 +230,7 @@ def leader() -> Client:
 
 
 DASHBOARD_PAGES = [
-    "/",
+    "/dashboards/estate/configuration",
     "/dashboards/",
     "/dashboards/team?team=payments",
     "/dashboards/service?service=checkout",
