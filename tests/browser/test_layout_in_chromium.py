@@ -1,6 +1,7 @@
 """Every dashboard page at a phone's width (390 px) and a laptop's (1440 px) in Chromium, on the
 demo estate: no page scrolls sideways (wide tables scroll inside their own box) and nothing lies
-off-screen. Screenshots go to screenshots/layout-<page>-<width>.png."""
+off-screen; the team switchers work without JavaScript. Screenshots go to
+screenshots/layout-<page>-<width>.png."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def log_in(page: Any, base: str, username: str, password: str) -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_no_dashboard_page_scrolls_sideways_at_390_or_1440_px(
-    plain_static, live_server, page
+    plain_static, live_server, browser, page
 ) -> None:
     call_command("seed_demo", weeks=4, stdout=io.StringIO(), stderr=io.StringIO())
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
@@ -102,3 +103,21 @@ def test_no_dashboard_page_scrolls_sideways_at_390_or_1440_px(
         f"{name} at {width} px: scrollWidth {found['scrollWidth']}; {found['offenders']}"
         for (name, width), found in overflowing.items()
     )
+
+    # On a phone without JavaScript: the header's Teams menu (a <details>) and a team page's
+    # switcher (a GET form) both move to another team; the breadcrumb names it.
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 900})
+    plain = context.new_page()
+    log_in(plain, base, "demo", "demo")
+    plain.goto(base + "/dashboards/team?team=payments")
+    plain.locator(".team-menu summary").click()
+    plain.locator(".team-menu").get_by_role("link", name="discovery").click()
+    plain.wait_for_url(base + "/dashboards/team?team=discovery")
+    plain.select_option("#team-switch", "platform")
+    plain.get_by_role("button", name="Show").click()
+    plain.wait_for_url(base + "/dashboards/team?team=platform")
+    crumbs = plain.locator("nav[aria-label=Breadcrumb] li").all_inner_texts()
+    assert crumbs == ["Overview", "platform"]
+    assert plain.locator("h1").inner_text() == "Team platform"
+    plain.screenshot(path=str(SCREENSHOT_DIR / "layout-no-script-team-390.png"), full_page=True)
+    context.close()
