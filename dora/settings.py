@@ -88,6 +88,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dora.web.definitions.definitions_context",  # every page's footer
+                "dora.web.navigation.navigation_context",  # every page's header
             ]
         },
     }
@@ -180,7 +181,9 @@ STATICFILES_FINDERS = [
 ]
 # Our own login page admits team members who are not staff (the admin's refuses them).
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/dashboards/"
+# "/" sends each viewer on to where they start (dora.web.navigation.landing_url); an explicit
+# ?next= wins.
+LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 # Dashboards: 1 lets anonymous visitors read every dashboard (inside a trusted network only).
 DORA_PUBLIC_DASHBOARDS = env.bool("DORA_PUBLIC_DASHBOARDS", default=False)

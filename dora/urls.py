@@ -16,7 +16,7 @@ from dora.web import views as web_views
 from ingest.webhooks import github_webhook
 
 urlpatterns = [
-    path("", web_views.home, name="home"),
+    path("", web_views.home, name="home"),  # a redirect to where the viewer starts
     path("healthz", web_views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico where a response names no icon (a PDF, a JSON error).
     # Lazy: the static files manifest is read on the first request, not when URLs load.
@@ -37,7 +37,13 @@ urlpatterns = [
     path("dashboards/team", dashboard_views.team, name="dashboard-team"),
     path("dashboards/service", dashboard_views.service, name="dashboard-service"),
     path("dashboards/explain/<str:name>", dashboard_views.explain, name="dashboard-explain"),
+    # The Estate section: two tabs, the matrix and the configuration (once the home page).
     path("dashboards/estate", estate_views.estate, name="dashboard-estate"),
+    path(
+        "dashboards/estate/configuration",
+        estate_views.estate_configuration,
+        name="dashboard-estate-configuration",
+    ),
     path("dashboards/gate", gate_pages.gate_decisions, name="dashboard-gate"),
     path(
         "dashboards/gate/<uuid:decision_id>",

@@ -55,6 +55,14 @@ class Access:
             return False
         return all(name in self.services for name in scope.services)
 
+    @property
+    def only_team(self) -> str | None:
+        """The viewer's one team, when they belong to exactly one and do not see everything
+        (where they land after logging in, dora.web.navigation); else None."""
+        if self.everything or len(self.teams) != 1:
+            return None
+        return next(iter(self.teams))
+
     def visible_scope(self) -> Scope | None:
         """The scope of everything visible; None when that is nothing at all."""
         if self.everything:

@@ -37,6 +37,7 @@ from dora.report import (
 )
 from dora.selectors import Scope
 from dora.web.access import Access, dashboard_view, service_required, team_required
+from dora.web.navigation import breadcrumbs, crumb
 from dora.web.snapshots import page_snapshot
 
 EXPLAIN_PAGE_SIZE = 100
@@ -490,6 +491,7 @@ def team(request: HttpRequest) -> HttpResponse:
         # The same for everyone team_required lets through: one snapshot, prepared by beat.
         **page_snapshot(request, "team", lambda: _team_figures(name, query, now), shared=True),
         **_page_links(request, query.benchmark),
+        "crumbs": breadcrumbs(access, team=name),
     }
     return render(request, "dora/team.html", context)
 
@@ -551,6 +553,7 @@ def service(request: HttpRequest) -> HttpResponse:
         **page_snapshot(request, "service", lambda: _service_figures(access, name, query, now)),
         **_page_links(request, query.benchmark),
     }
+    context["crumbs"] = breadcrumbs(access, team=context.get("team"), service=name)
     return render(request, "dora/service.html", context)
 
 
@@ -706,6 +709,13 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
         if team_name
         else (f"service {', '.join(names)}" if names else "the whole organisation")
     )
+    label = dash.LABELS.get(name, name.replace("_", " ").capitalize())
+    if len(names) > 1:
+        crumbs = breadcrumbs(access, trail=(crumb(scope_text), crumb(label)))
+    else:
+        crumbs = breadcrumbs(
+            access, team=team_name, service=names[0] if names else None, trail=(crumb(label),)
+        )
     back_url = None
     if team_name:
         back_url = f"{reverse('dashboard-team')}?{urlencode({'team': team_name})}"
@@ -716,7 +726,7 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
         "dora/explain.html",
         {
             "name": name,
-            "label": dash.LABELS.get(name, name.replace("_", " ").capitalize()),
+            "label": label,
             "definition": dash.DEFINITIONS.get(name, ""),
             "scope_text": scope_text,
             "since": figures["since"],
@@ -737,5 +747,6 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             "api_url": f"{reverse('api-metric-items', args=[name])}?{api_params}",
             "back_url": back_url,
             "window_days": (query.until - query.since) / timedelta(days=1),
+            "crumbs": crumbs,
         },
     )

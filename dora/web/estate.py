@@ -1,8 +1,9 @@
-"""The estate matrix page: services x environments, live versions, spread, automation lag.
+"""The Estate section's two tabs: the matrix (services x environments, live versions, spread,
+automation lag) and the configuration (teams, their services, the environments).
 
-`?team=` narrows it to one team, `?until=` looks at a past moment (default now); `?since=`
-starts the evidence chart's window (default 12 weeks before `until`). A member sees the services
-of their teams; leadership and staff every service (dora.web.access).
+On the matrix, `?team=` narrows it to one team, `?until=` looks at a past moment (default now);
+`?since=` starts the evidence chart's window (default 12 weeks before `until`). A member sees the
+services of their teams; leadership and staff every service (dora.web.access).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -21,11 +23,14 @@ from django.views.decorators.http import require_GET
 from dora import charts
 from dora import dashboards as dash
 from dora import estate_matrix as em
+from dora.models import Environment, Service, Team
 from dora.report import MetricsQuery, ParameterError, metrics_query_parse
 from dora.selectors import Scope
 from dora.web.access import Access, dashboard_view, team_required
 from dora.web.dashboards import _bad_request, _chart
+from dora.web.navigation import breadcrumbs, crumb
 from dora.web.snapshots import page_snapshot
+from dora.web.views import duration_label
 
 # Frames each tier's computation reads (read at once on PostgreSQL outside a transaction).
 ESTATE_FRAMES = (
@@ -93,6 +98,14 @@ def estate(request: HttpRequest) -> HttpResponse:
         "team": team,
         "matrix_html": None,
         "charts": [],
+        "crumbs": breadcrumbs(
+            access,
+            trail=(
+                crumb("Estate", reverse("dashboard-estate")),
+                crumb("Matrix", reverse("dashboard-estate") if team else None),
+                *([crumb(f"team {team}")] if team else []),
+            ),
+        ),
     }
     scope = estate_scope(access, team)
     if scope is None:
@@ -101,6 +114,43 @@ def estate(request: HttpRequest) -> HttpResponse:
         page_snapshot(request, "estate", lambda: _estate_figures(access, scope, query, now))
     )
     return render(request, "dora/estate.html", context)
+
+
+@require_GET
+@dashboard_view
+def estate_configuration(request: HttpRequest) -> HttpResponse:
+    """The estate's configuration, as far as the viewer may see it (dora.web.access): their
+    teams with their services, and the environments they deploy to; everything for leadership
+    and staff (services without a team included); nothing for a user in no team."""
+    access: Access = request.access  # type: ignore[attr-defined]
+    teams = Team.objects.prefetch_related(
+        Prefetch("service_set", queryset=Service.objects.order_by("name"))
+    ).order_by("name")
+    unowned = Service.objects.filter(team__isnull=True).order_by("name")
+    if not access.everything:
+        teams = teams.filter(name__in=sorted(access.teams))
+        unowned = unowned.none()
+    environments = (
+        list(Environment.objects.prefetch_related("targets"))
+        if access.everything or access.teams
+        else []
+    )
+    for environment in environments:
+        environment.stale_after_label = duration_label(environment.stale_after)
+    return render(
+        request,
+        "dora/estate_configuration.html",
+        {
+            "teams": teams,
+            "unowned_services": unowned,
+            "environments": environments,
+            "in_no_team": not access.everything and not access.teams,
+            "crumbs": breadcrumbs(
+                access,
+                trail=(crumb("Estate", reverse("dashboard-estate")), crumb("Configuration")),
+            ),
+        },
+    )
 
 
 def _estate_figures(

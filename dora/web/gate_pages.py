@@ -24,6 +24,7 @@ from dora.models import Environment, GateDecision, Service
 from dora.report import ParameterError
 from dora.web.access import Access, dashboard_view, service_required
 from dora.web.dashboards import _bad_request
+from dora.web.navigation import breadcrumbs, crumb
 
 PAGE_SIZE = 25
 OUTCOMES = ("allowed", "blocked")
@@ -156,6 +157,17 @@ def gate_decision(request: HttpRequest, decision_id: uuid.UUID) -> HttpResponse:
             "run_url": run_link(decision.pipeline_run),
             "checks": checks_rows(decision.checks),
             "evidence": decision_evidence(decision),
+            "crumbs": breadcrumbs(
+                access,
+                service=decision.service,
+                trail=(
+                    crumb(
+                        "Gate decisions",
+                        f"{reverse('dashboard-gate')}?{urlencode({'service': decision.service})}",
+                    ),
+                    crumb(f"{decision.version}: {decision.from_env} → {decision.to_env}"),
+                ),
+            ),
         },
     )
 
@@ -219,5 +231,8 @@ def gate_decisions(request: HttpRequest) -> HttpResponse:
             "environments": environments,
             "outcomes": OUTCOMES,
             "query_string": filters.query_string(),
+            "crumbs": breadcrumbs(
+                access, service=filters.service or None, trail=(crumb("Gate decisions"),)
+            ),
         },
     )

@@ -24,6 +24,7 @@ from dora.report import ParameterError
 from dora.web.access import dashboard_view, is_leader
 from dora.web.dashboards import _bad_request, _chart, _page_links
 from dora.web.definitions import definitions_url
+from dora.web.navigation import breadcrumbs, crumb
 from dora.web.snapshots import page_snapshot
 
 SVG_BAR_WIDTH = 320
@@ -192,6 +193,8 @@ def leadership(request: HttpRequest) -> HttpResponse:
         else f"Bar chart: number of teams per band of their {report.benchmark} percentile in "
         f"{report.period.label}",
     )
+    access = request.access  # type: ignore[attr-defined]
+    context["crumbs"] = breadcrumbs(access, trail=(crumb("Leadership report"),))
     return render(request, "dora/leadership.html", context)
 
 

@@ -1,55 +1,33 @@
-"""The home page and the health probes (/healthz: liveness; /readyz: per component)."""
+"""The home page (a redirect to where the viewer starts) and the health probes (/healthz:
+liveness; /readyz: per component)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.db.models import Prefetch
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from dora.deadline import database_deadline
 from dora.health import CHECKS, checks_run, database_check, dependency_failures
-from dora.models import Environment, Service, Team
-from dora.web.access import access_for, private_page
+from dora.web.access import access_for, private_page, public_dashboards
+from dora.web.navigation import landing_url
 
 
-@login_required
 @require_GET
 @private_page
 def home(request: HttpRequest) -> HttpResponse:
-    """The estate at a glance, as far as the viewer may see it (dora.web.access): their teams
-    with their services, and the environments they deploy to; everything for leadership and
-    staff (services without a team included); nothing for a user in no team."""
-    access = access_for(request.user)
-    teams = Team.objects.prefetch_related(
-        Prefetch("service_set", queryset=Service.objects.order_by("name"))
-    )
-    unowned = Service.objects.filter(team__isnull=True).order_by("name")
-    if not access.everything:
-        teams = teams.filter(name__in=sorted(access.teams))
-        unowned = unowned.none()
-    environments = (
-        list(Environment.objects.prefetch_related("targets"))
-        if access.everything or access.teams
-        else []
-    )
-    for environment in environments:
-        environment.stale_after_label = duration_label(environment.stale_after)
-    return render(
-        request,
-        "dora/home.html",
-        {
-            "teams": teams,
-            "unowned_services": unowned,
-            "environments": environments,
-            "in_no_team": not access.everything and not access.teams,
-        },
-    )
+    """Where a viewer starts (and lands after logging in, LOGIN_REDIRECT_URL): their team's page
+    when they belong to exactly one team, else the organisation overview (leadership and staff
+    always). Anyone else logs in first, unless dashboards are public."""
+    if not request.user.is_authenticated and not public_dashboards():
+        return redirect_to_login(request.get_full_path(), login_url=reverse("login"))
+    return redirect(landing_url(access_for(request.user)))
 
 
 def duration_label(value: timedelta | None) -> str:

@@ -1,4 +1,5 @@
-"""The home page in Chromium: log in through the admin form, see the estate."""
+"""The home page in Chromium: log in, land on the overview (leadership), open the Estate
+section's configuration tab and see the estate."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ SCREENSHOT_DIR = Path(os.environ.get("DORA_SCREENSHOT_DIR", "/tmp"))
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_home_shows_the_estate_after_logging_in(plain_static, live_server, page) -> None:
+def test_the_estate_configuration_after_logging_in(plain_static, live_server, page) -> None:
     User.objects.create_superuser("admin", "admin@example.com", "s3cret-pass")
     team = Team.objects.create(name="payments", timezone="Europe/Berlin")
     Service.objects.create(name="checkout", team=team, repos=["acme/checkout"])
@@ -28,7 +29,10 @@ def test_home_shows_the_estate_after_logging_in(plain_static, live_server, page)
     page.fill("#id_username", "admin")
     page.fill("#id_password", "s3cret-pass")
     page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
+    page.wait_for_url(live_server.url + "/dashboards/")  # a superuser lands on the overview
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Estate").click()
+    page.get_by_role("navigation", name="Estate").get_by_role("link", name="Configuration").click()
+    page.wait_for_url(live_server.url + "/dashboards/estate/configuration")
 
     assert page.locator("h1").inner_text() == "Estate"
     team_section = page.locator("section.team", has_text="payments")

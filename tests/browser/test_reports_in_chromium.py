@@ -44,7 +44,8 @@ def test_estate_gate_and_leadership_report_on_the_demo_estate(
     drawn = open_page(page, base + "/dashboards/estate", "dashboard-estate-member")
     assert [chart["id"] for chart in drawn] == ["chart-automation-lag"]
     assert page.locator("#no-runs").is_visible()
-    assert page.locator("h1").inner_text() == "Estate matrix"
+    assert page.locator("h1").inner_text() == "Estate"
+    assert page.locator("nav.tabs [aria-current=page]").inner_text() == "Matrix"
     rows = page.locator("#estate-matrix tbody th[scope=row]")
     assert sorted(rows.all_inner_texts()) == ["checkout", "ledger", "payments-api"]
     assert page.locator("#estate-matrix > thead > tr > th").count() == 4  # service + 3 envs

@@ -44,7 +44,7 @@ DASHBOARD_PAGES = {
     "report": "/dashboards/report",
 }
 PLAIN_PAGES = {
-    "home": "/",
+    "estate-configuration": "/dashboards/estate/configuration",
     "gate": "/dashboards/gate",
     "explain": "/dashboards/explain/lead_time?team=payments",
     "forbidden": "/dashboards/team?team=not-a-team",

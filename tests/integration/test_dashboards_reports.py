@@ -35,7 +35,9 @@ UNTIL = "2026-03-02T12:00:00Z"
 # frames, services, first rollouts and one gate aggregate.
 # +1 each for the organisation's 2025 industry (read once per page since the DORA 2025 benchmark)
 # report: +1 for the takeaway's blocked decisions of the period (reasons and route).
-MAX_QUERIES = {"estate": 24, "gate": 10, "report": 28}
+# +1 for the report (a leader's page): the header's Teams menu reads every team's name (a
+# member's come with their access, no query; dora.web.navigation)
+MAX_QUERIES = {"estate": 24, "gate": 10, "report": 29}
 FEBRUARY = {"period": "month", "date": "2026-02-01"}
 
 

@@ -47,7 +47,7 @@ def test_every_page_footer_names_definitions_v2_with_a_working_link() -> None:
     pages = [
         (anonymous, "/accounts/login/"),
         (anonymous, "/definitions/"),
-        (ops, "/"),
+        (ops, "/dashboards/estate/configuration"),
         (ops, "/dashboards/"),
         (ops, "/dashboards/service?service=shop"),
         (ops, "/dashboards/estate"),

@@ -60,12 +60,12 @@ def leaked(html: str, names: tuple[str, ...] = SECRET_NAMES) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The home page
+# The Estate section's configuration tab (once the home page)
 # ---------------------------------------------------------------------------------------------
 
 
 def test_home_shows_a_user_in_no_team_nothing_of_the_estate(estate: None) -> None:
-    response = login("nobody").get("/")
+    response = login("nobody").get("/dashboards/estate/configuration")
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -75,7 +75,7 @@ def test_home_shows_a_user_in_no_team_nothing_of_the_estate(estate: None) -> Non
 
 
 def test_home_shows_a_member_only_their_teams_services(estate: None) -> None:
-    html = login("alice").get("/").content.decode()
+    html = login("alice").get("/dashboards/estate/configuration").content.decode()
 
     assert MINE in html and MY_SERVICE in html and "acme/puffin" in html
     assert leaked(html) == []
@@ -85,7 +85,7 @@ def test_home_shows_a_member_only_their_teams_services(estate: None) -> None:
 
 
 def test_home_shows_leadership_the_whole_estate(estate: None) -> None:
-    html = login("lead", leadership=True).get("/").content.decode()
+    html = login("lead", leadership=True).get("/dashboards/estate/configuration").content.decode()
 
     for name in (MINE, THEIRS, MY_SERVICE, THEIR_SERVICE, ORPHAN, THEIR_REPO, ENVIRONMENT, TARGET):
         assert name in html, name

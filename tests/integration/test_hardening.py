@@ -244,7 +244,7 @@ def leader() -> Client:
 
 
 DASHBOARD_PAGES = [
-    "/",
+    "/dashboards/estate/configuration",
     "/dashboards/",
     "/dashboards/team?team=payments",
     "/dashboards/service?service=checkout",

@@ -1,4 +1,5 @@
-"""The home page: the estate for a logged-in user, a redirect to the login for anyone else."""
+"""The home page (a redirect to where the viewer starts, tests/integration/test_navigation.py;
+the login for anyone else) and the Estate section's configuration tab, once the home page."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def test_home_redirects_anonymous_users_to_the_login(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_home_lists_teams_services_and_environments_to_leadership(client: Client) -> None:
+def test_estate_configuration_lists_teams_services_and_environments_to_leadership(
+    client: Client,
+) -> None:
     team = Team.objects.create(name="payments")
     Service.objects.create(name="checkout", team=team, kind="app", repos=["acme/checkout"])
     Service.objects.create(name="orphan-job", kind="infra")
@@ -30,7 +33,7 @@ def test_home_lists_teams_services_and_environments_to_leadership(client: Client
     # Staff see the whole estate; members only their teams (tests/integration/test_disclosure.py).
     client.force_login(User.objects.create_user("alice", password="pw", is_staff=True))
 
-    response = client.get("/")
+    response = client.get("/dashboards/estate/configuration")
 
     assert response.status_code == 200
     html = response.content.decode()

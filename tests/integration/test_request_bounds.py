@@ -230,6 +230,7 @@ NUL_PAGES = [
     ("/dashboards/report.csv", "benchmark"),
     ("/dashboards/explain/lead_time", "service"),
     ("/", "anything"),
+    ("/dashboards/estate/configuration", "anything"),
 ]
 NUL_API = [
     ("/api/v1/metrics", "service"),

@@ -75,3 +75,16 @@ def test_access_visible_scope_of_a_member_names_their_services() -> None:
 def test_access_usernames_match_exactly() -> None:
     assert rule("Alice").teams == frozenset()
     assert rule("ali").teams == frozenset()
+
+
+def test_access_only_team_is_the_one_team_of_a_member_of_exactly_one() -> None:
+    assert rule("alice").only_team == "payments"  # where she lands after logging in
+    two = access_rule(
+        username="erin",
+        sees_everything=False,
+        teams=[*TEAMS, ("platform", ["erin"])],
+        services=SERVICES,
+    )
+    assert two.only_team is None  # two teams: the overview
+    assert rule("nobody").only_team is None  # no team: the overview
+    assert rule("alice", everything=True).only_team is None  # leadership and staff
