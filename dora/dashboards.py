@@ -145,6 +145,25 @@ def percent_text(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
+def duration_human(seconds: float | None) -> str:
+    """A duration as a person reads it: "45 s", "12 min", "3 h 20 min" up to 48 hours, then days
+    with one decimal ("4.2 days"). Minutes are rounded to the nearest whole one; a negative
+    duration (an invalid item) keeps its sign. "" for None."""
+    if seconds is None or seconds != seconds:  # None or NaN
+        return ""
+    sign = "−" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds >= 48 * 3600:
+        return f"{sign}{seconds / 86400:.1f} days"
+    if seconds < 59.5:
+        return f"{sign}{int(seconds + 0.5)} s"
+    minutes = int(seconds / 60 + 0.5)  # half up: 150 s is 3 min
+    if minutes < 60:
+        return f"{sign}{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours} h" + (f" {minutes} min" if minutes else "")
+
+
 def hours_text(seconds: float | None) -> str:
     return "–" if seconds is None else duration_text(seconds)
 
