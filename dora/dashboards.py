@@ -36,6 +36,7 @@ from dora.metrics.levels import (
     MIN_ROLLOUTS_REWORK,
     RECOVERY,
     REWORK_RATE,
+    NearestCluster,
     percentile_text,
 )
 from dora.metrics.recovery import RecoveryTime
@@ -162,6 +163,67 @@ def duration_human(seconds: float | None) -> str:
         return f"{sign}{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{sign}{hours} h" + (f" {minutes} min" if minutes else "")
+
+
+METRIC_LABELS = {metric: LABELS[key] for key, metric in HEADLINE_METRICS.items()}
+
+
+def _score_text(score: float) -> str:
+    return f"{score:.1f}"
+
+
+def nearest_text(nearest: NearestCluster | None) -> dict[str, Any] | None:
+    """Why a tier year's overall level is what it is, for a page: every cluster's distance
+    (best cluster first, the chosen one marked), each badged figure's Quick Check score beside
+    each cluster's published one and the cluster it alone is nearest to, and the sentence
+    naming the figure that pulled the overall furthest. None for 2025 or no badged figure."""
+    if nearest is None:
+        return None
+    alone = dict(nearest.alone)
+    metrics = [metric for metric, _, _ in nearest.clusters[0].gaps]
+    chosen = {metric: published for metric, _, published in nearest.chosen.gaps}
+    rows = []
+    for metric in metrics:
+        published = [
+            next(p for m, _, p in cluster.gaps if m == metric) for cluster in nearest.clusters
+        ]
+        team = next(t for m, t, _ in nearest.clusters[0].gaps if m == metric)
+        rows.append(
+            {
+                "label": "Time to restore service"  # the 2021/2022 tables' recovery
+                if metric == RECOVERY and nearest.year <= 2022
+                else METRIC_LABELS.get(metric, metric),
+                "team": _score_text(team),
+                "published": [_score_text(p) for p in published],
+                "off": f"{team - chosen[metric]:+.1f}" if team != chosen[metric] else "0",
+            }
+        )
+    pulls = nearest.pulls
+    top_metric, top_share = pulls[0] if pulls else ("", 0.0)
+    if top_share > 0:
+        team = next(t for m, t, _ in nearest.chosen.gaps if m == top_metric)
+        sentence = (
+            f"{METRIC_LABELS.get(top_metric, top_metric)} pulled furthest: its score "
+            f"{team:.1f} against {nearest.level.capitalize()}'s {chosen[top_metric]:.1f} is "
+            f"{top_share * 100:.0f}% of the squared distance to {nearest.level.capitalize()}; "
+            f"on its own it is nearest to {alone[top_metric].capitalize()}."
+        )
+    else:
+        sentence = f"Every badged figure matches the {nearest.level} cluster exactly."
+    return {
+        "year": nearest.year,
+        "level": nearest.level,
+        "clusters": [
+            {
+                "level": c.level,
+                "distance": f"{c.distance:.2f}",
+                "chosen": c.level == nearest.level,
+            }
+            for c in nearest.clusters
+        ],
+        "rows": rows,
+        "sentence": sentence,
+    }
 
 
 def hours_text(seconds: float | None) -> str:
@@ -331,6 +393,11 @@ class Headline(DoraFigures):
     def level(self) -> str | None:
         """The Quick Check level over the figures that earned a badge (rework has none)."""
         return self.overall_level()
+
+    @property
+    def nearest(self) -> dict[str, Any] | None:
+        """The overall level's reasons as a page shows them (None for 2025): `nearest_text`."""
+        return nearest_text(self.overall_nearest())
 
     @property
     def placement(self) -> dict[str, Any] | None:
@@ -1063,6 +1130,7 @@ def service_breakdown(
             "name": name,
             "figures": result.figures,
             "level": result.level,
+            "nearest": result.nearest,
             "placement": result.placement,
         }
         for name, result in split.items()

@@ -201,6 +201,13 @@ def _overview_figures(
                 "team": team,
                 "services": names,
                 "level": current.level,
+                "nearest": current.nearest,
+                "why_url": (
+                    f"{reverse('dashboard-team')}?"
+                    f"{urlencode({'team': team, 'benchmark': benchmark})}#overall-level"
+                )
+                if team
+                else None,
                 "placement": current.placement,
                 "cells": cells,
             }
@@ -390,6 +397,7 @@ def _weekly_context(
         "benchmark": benchmark,
         "timezone": tz,
         "level": result.level,
+        "nearest": result.nearest,
         "placement": result.placement,
         "figures": cards,
         # 2025: the cards in DORA's two groups, throughput and instability.
@@ -515,6 +523,8 @@ def _team_figures(name: str, query: MetricsQuery, now: datetime) -> dict[str, An
     for row in breakdown:
         row["kind"] = kinds.get(row["name"], "")
         row["url"] = f"{reverse('dashboard-service')}?{urlencode({'service': row['name']})}"
+        why = urlencode({"service": row["name"], "benchmark": query.benchmark})
+        row["why_url"] = f"{reverse('dashboard-service')}?{why}#overall-level"
     context.update(
         {
             "title": name,
@@ -648,7 +658,15 @@ def _explain_summary(name: str, c: MetricsComputation) -> dash.Figure | None:
         "recovery_time": lambda: dash.recovery_figure(c.recovery),
         "rework_rate": lambda: dash.rework_figure(c.rework),
     }
-    return figures[name]() if name in figures else None
+    if name not in figures:
+        return None
+    figure = figures[name]()
+    placements = c.placements  # 2025: the badge is the figure's placement, as on the team page
+    if placements is None:
+        return figure
+    return dash.placed_figure(
+        figure, c.percentile(dash.HEADLINE_METRICS[name]), placements.industry.name
+    )
 
 
 def _header(column: str) -> str:
