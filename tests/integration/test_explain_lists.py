@@ -101,3 +101,15 @@ def test_explain_change_failure_rate_puts_failed_first_and_filters_failed_only()
     assert column(failed, 6) == ["yes"]
     assert "1 of 3 items" in failed
     assert 'name="failed" value="1" checked' in failed
+
+
+def test_explain_snapshot_serves_each_order_and_filter_its_own_list(settings) -> None:
+    """The page is kept as a snapshot: a sorted or filtered URL never gets another's list."""
+    settings.DORA_DASHBOARD_CACHE_SECONDS = 300
+    timeline()
+
+    newest = page("/dashboards/explain/lead_time")
+    slowest = page("/dashboards/explain/lead_time", sort="-duration")
+    again = page("/dashboards/explain/lead_time")
+    assert column(newest, 0) == column(again, 0) == ["acme/shop#3", "acme/shop#2", "acme/shop#1"]
+    assert column(slowest, 0) == ["acme/shop#2", "acme/shop#1", "acme/shop#3"]
