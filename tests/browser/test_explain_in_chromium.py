@@ -80,6 +80,7 @@ def test_explain_lists_sort_and_fit_in_chromium(plain_static, live_server, page)
     assert fit["table"] <= fit["viewport"], fit
     assert all(right <= fit["viewport"] for _, right in fit["headers"]), fit
     assert fit["page"] <= fit["viewport"], fit
+    assert not fit["box_scrolls"], fit  # nor hidden inside the table's scroll box
     page.screenshot(path=str(SCREENSHOT_DIR / "explain-lead-time-1440.png"), full_page=True)
 
     # 390 px: the table scrolls inside its own box; the page does not scroll sideways.
@@ -99,6 +100,7 @@ def test_explain_lists_sort_and_fit_in_chromium(plain_static, live_server, page)
     assert failed.get_attribute("aria-sort") == "descending"
     fit = layout(page)
     assert all(right <= fit["viewport"] for _, right in fit["headers"]), fit
+    assert not fit["box_scrolls"], fit
     page.check("input[name=failed]")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_load_state("networkidle")
