@@ -199,17 +199,23 @@ def nearest_text(nearest: NearestCluster | None) -> dict[str, Any] | None:
             }
         )
     pulls = nearest.pulls
-    top_metric, top_share = pulls[0] if pulls else ("", 0.0)
-    if top_share > 0:
-        team = next(t for m, t, _ in nearest.chosen.gaps if m == top_metric)
+    level = nearest.level.capitalize()
+    scores = {metric: team for metric, team, _ in nearest.chosen.gaps}
+    gaps = [
+        f"{METRIC_LABELS.get(metric, metric).lower()} {scores[metric] - chosen[metric]:+.1f}"
+        for metric, share in pulls
+        if share > 0
+    ]
+    if gaps:
+        top_metric, top_share = pulls[0]
         sentence = (
-            f"{METRIC_LABELS.get(top_metric, top_metric)} pulled furthest: its score "
-            f"{team:.1f} against {nearest.level.capitalize()}'s {chosen[top_metric]:.1f} is "
-            f"{top_share * 100:.0f}% of the squared distance to {nearest.level.capitalize()}; "
-            f"on its own it is nearest to {alone[top_metric].capitalize()}."
+            f"Against {level}: {', '.join(gaps)} score points. "
+            f"{METRIC_LABELS.get(top_metric, top_metric)} pulled furthest: "
+            f"{top_share * 100:.0f}% of the squared distance to {level}; on its own it is "
+            f"nearest to {alone[top_metric].capitalize()}."
         )
     else:
-        sentence = f"Every badged figure matches the {nearest.level} cluster exactly."
+        sentence = f"Every badged figure matches the {level} cluster exactly."
     return {
         "year": nearest.year,
         "level": nearest.level,

@@ -66,9 +66,10 @@ def test_nearest_text_names_the_figure_that_pulled_it() -> None:
         "published": ["8.0", "6.0", "4.0", "2.0"],
         "off": "-2.0",
     }
-    assert text["sentence"].startswith(
-        "Lead time for changes pulled furthest: its score 4.0 against High's 6.0 is 94% of the "
-        "squared distance to High; on its own it is nearest to Medium."
+    assert text["sentence"] == (
+        "Against High: lead time for changes -2.0, change failure rate -0.5 score points. "
+        "Lead time for changes pulled furthest: 94% of the squared distance to High; on its "
+        "own it is nearest to Medium."
     )
 
 
