@@ -168,6 +168,12 @@ def duration_human(seconds: float | None) -> str:
 METRIC_LABELS = {metric: LABELS[key] for key, metric in HEADLINE_METRICS.items()}
 
 
+def _metric_label(metric: str, year: int) -> str:
+    if metric == RECOVERY and year <= 2022:
+        return "Time to restore service"  # the 2021/2022 tables' recovery
+    return METRIC_LABELS.get(metric, metric)
+
+
 def _score_text(score: float) -> str:
     return f"{score:.1f}"
 
@@ -190,9 +196,7 @@ def nearest_text(nearest: NearestCluster | None) -> dict[str, Any] | None:
         team = next(t for m, t, _ in nearest.clusters[0].gaps if m == metric)
         rows.append(
             {
-                "label": "Time to restore service"  # the 2021/2022 tables' recovery
-                if metric == RECOVERY and nearest.year <= 2022
-                else METRIC_LABELS.get(metric, metric),
+                "label": _metric_label(metric, nearest.year),
                 "team": _score_text(team),
                 "published": [_score_text(p) for p in published],
                 "off": f"{team - chosen[metric]:+.1f}" if team != chosen[metric] else "0",
@@ -202,7 +206,7 @@ def nearest_text(nearest: NearestCluster | None) -> dict[str, Any] | None:
     level = nearest.level.capitalize()
     scores = {metric: team for metric, team, _ in nearest.chosen.gaps}
     gaps = [
-        f"{METRIC_LABELS.get(metric, metric).lower()} {scores[metric] - chosen[metric]:+.1f}"
+        f"{_metric_label(metric, nearest.year).lower()} {scores[metric] - chosen[metric]:+.1f}"
         for metric, share in pulls
         if share > 0
     ]
@@ -210,7 +214,7 @@ def nearest_text(nearest: NearestCluster | None) -> dict[str, Any] | None:
         top_metric, top_share = pulls[0]
         sentence = (
             f"Against {level}: {', '.join(gaps)} score points. "
-            f"{METRIC_LABELS.get(top_metric, top_metric)} pulled furthest: "
+            f"{_metric_label(top_metric, nearest.year)} pulled furthest: "
             f"{top_share * 100:.0f}% of the squared distance to {level}; on its own it is "
             f"nearest to {alone[top_metric].capitalize()}."
         )
