@@ -609,11 +609,11 @@ def _service_figures(
 
 
 # Internal ids: the rows name their change (repo#number), version and service instead.
-HIDDEN_COLUMNS = frozenset(
-    {"change_id", "rollout_id", "commit_sha", "by_rollout_id", "change_url", "deployment_id"}
-)
+HIDDEN_COLUMNS = frozenset({"change_id", "rollout_id", "commit_sha", "by_rollout_id", "change_url"})
 # Free text wraps; everything else (times, versions, numbers) stays on one line.
-WRAPPED_COLUMNS = frozenset({"title", "why", "causes", "detail", "change", "last_action"})
+WRAPPED_COLUMNS = frozenset(
+    {"title", "why", "causes", "detail", "change", "last_action", "deployment_id"}
+)
 # Columns a first click sorts A to Z; any other (times, durations, flags, counts) sorts the
 # largest, newest or true first.
 TEXT_COLUMNS = frozenset(
