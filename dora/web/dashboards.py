@@ -858,6 +858,8 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
     page = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
+    for key in [k for k, values in params.lists() if not any(values)]:
+        params.pop(key)  # a filter form's "all" (of_service=): not carried into the links
     api_params = params.copy()
     for param in ("sort", *(f.param for f in spec.filters)):
         api_params.pop(param, None)

@@ -97,8 +97,9 @@ def test_explain_change_failure_rate_puts_failed_first_and_filters_failed_only()
     assert failed_column == ["yes", "", ""]  # d2's rollout, failed, first
     assert 'name="failed" value="1"' in html  # the "failed only" filter is offered
 
-    failed = page("/dashboards/explain/change_failure_rate", failed="1")
+    failed = page("/dashboards/explain/change_failure_rate", failed="1", of_service="", cause="")
     assert column(failed, 6) == ["yes"]
+    assert "of_service=" not in failed  # the form's "all" is not carried into the links
     assert "1 of 3 items" in failed
     assert 'name="failed" value="1" checked' in failed
 
