@@ -36,6 +36,7 @@ from dora.metrics.levels import (
     MIN_ROLLOUTS_REWORK,
     RECOVERY,
     REWORK_RATE,
+    NearestCluster,
     percentile_text,
 )
 from dora.metrics.recovery import RecoveryTime
@@ -146,6 +147,96 @@ def grouped(figures: Sequence[Figure]) -> list[tuple[str, list[Figure]]]:
 
 def percent_text(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def duration_human(seconds: float | None) -> str:
+    """A duration as a person reads it: "45 s", "12 min", "3 h 20 min" up to 48 hours, then days
+    with one decimal ("4.2 days"). Minutes are rounded to the nearest whole one; a negative
+    duration (an invalid item) keeps its sign. "" for None."""
+    if seconds is None or seconds != seconds:  # None or NaN
+        return ""
+    sign = "−" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds >= 48 * 3600:
+        return f"{sign}{seconds / 86400:.1f} days"
+    if seconds < 59.5:
+        return f"{sign}{int(seconds + 0.5)} s"
+    minutes = int(seconds / 60 + 0.5)  # half up: 150 s is 3 min
+    if minutes < 60:
+        return f"{sign}{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours} h" + (f" {minutes} min" if minutes else "")
+
+
+METRIC_LABELS = {metric: LABELS[key] for key, metric in HEADLINE_METRICS.items()}
+
+
+def _metric_label(metric: str, year: int) -> str:
+    if metric == RECOVERY and year <= 2022:
+        return "Time to restore service"  # the 2021/2022 tables' recovery
+    return METRIC_LABELS.get(metric, metric)
+
+
+def _score_text(score: float) -> str:
+    return f"{score:.1f}"
+
+
+def nearest_text(nearest: NearestCluster | None) -> dict[str, Any] | None:
+    """Why a tier year's overall level is what it is, for a page: every cluster's distance
+    (best cluster first, the chosen one marked), each badged figure's Quick Check score beside
+    each cluster's published one and the cluster it alone is nearest to, and the sentence
+    naming the figure that pulled the overall furthest. None for 2025 or no badged figure."""
+    if nearest is None:
+        return None
+    alone = dict(nearest.alone)
+    metrics = [metric for metric, _, _ in nearest.clusters[0].gaps]
+    chosen = {metric: published for metric, _, published in nearest.chosen.gaps}
+    rows = []
+    for metric in metrics:
+        published = [
+            next(p for m, _, p in cluster.gaps if m == metric) for cluster in nearest.clusters
+        ]
+        team = next(t for m, t, _ in nearest.clusters[0].gaps if m == metric)
+        rows.append(
+            {
+                "label": _metric_label(metric, nearest.year),
+                "team": _score_text(team),
+                "published": [_score_text(p) for p in published],
+                "off": f"{team - chosen[metric]:+.1f}" if team != chosen[metric] else "0",
+            }
+        )
+    pulls = nearest.pulls
+    level = nearest.level.capitalize()
+    scores = {metric: team for metric, team, _ in nearest.chosen.gaps}
+    gaps = [
+        f"{_metric_label(metric, nearest.year).lower()} {scores[metric] - chosen[metric]:+.1f}"
+        for metric, share in pulls
+        if share > 0
+    ]
+    if gaps:
+        top_metric, top_share = pulls[0]
+        sentence = (
+            f"Against {level}: {', '.join(gaps)} score points. "
+            f"{_metric_label(top_metric, nearest.year)} pulled furthest: "
+            f"{top_share * 100:.0f}% of the squared distance to {level}; on its own it is "
+            f"nearest to {alone[top_metric].capitalize()}."
+        )
+    else:
+        sentence = f"Every badged figure matches the {level} cluster exactly."
+    return {
+        "year": nearest.year,
+        "level": nearest.level,
+        "clusters": [
+            {
+                "level": c.level,
+                "distance": f"{c.distance:.2f}",
+                "chosen": c.level == nearest.level,
+            }
+            for c in nearest.clusters
+        ],
+        "rows": rows,
+        "sentence": sentence,
+    }
 
 
 def hours_text(seconds: float | None) -> str:
@@ -315,6 +406,11 @@ class Headline(DoraFigures):
     def level(self) -> str | None:
         """The Quick Check level over the figures that earned a badge (rework has none)."""
         return self.overall_level()
+
+    @property
+    def nearest(self) -> dict[str, Any] | None:
+        """The overall level's reasons as a page shows them (None for 2025): `nearest_text`."""
+        return nearest_text(self.overall_nearest())
 
     @property
     def placement(self) -> dict[str, Any] | None:
@@ -1092,6 +1188,7 @@ def service_breakdown(
             "name": name,
             "figures": result.figures,
             "level": result.level,
+            "nearest": result.nearest,
             "placement": result.placement,
         }
         for name, result in split.items()

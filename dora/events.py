@@ -83,6 +83,7 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
             "labels": "strs",
             "issue": "str",
             "issue_created_at": "time",
+            "url": "url",
         },
     },
     "pipeline_run": {
@@ -289,6 +290,14 @@ def _check_sha(name: str, value: Any) -> str:
     return text.lower()
 
 
+def _check_url(name: str, value: Any) -> str:
+    """A web address the pages link to: http(s) only (a page never links a `javascript:` one)."""
+    text = _check_str(name, value, limit=500)
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise EventInvalid(f"{name}: {text[:80]!r} is not an http(s) URL")
+    return text
+
+
 def _check_list(name: str, value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise EventInvalid(f"{name}: expected a list, got {_kind(value)}")
@@ -330,6 +339,8 @@ def _check_field(
         return value[:limit] if limit else value
     if kind == "sha":
         return _check_sha(name, value)
+    if kind == "url":
+        return _check_url(name, value)
     if kind == "time":
         return _parse_time(name, value, now=now)
     if kind == "int":

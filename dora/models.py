@@ -252,6 +252,8 @@ class Change(models.Model):
     # The work item behind the change (CONTRACT §1, added): the value stream's E0.
     issue = models.CharField(max_length=500, blank=True, default="", db_default="")
     issue_created_at = models.DateTimeField(null=True, blank=True)
+    # The change's page at its provider (GitHub's html_url), linked from the explain lists.
+    url = models.CharField(max_length=500, blank=True, default="", db_default="")
     # Derived at intake: earliest authored_at of its commits (fallback created_at).
     started_at = models.DateTimeField(null=True, blank=True)
 

@@ -210,6 +210,7 @@ _CHANGE_COLUMNS = [
     "issue",
     "issue_created_at",
     "started_at",
+    "url",
 ]
 
 
@@ -245,6 +246,7 @@ def _changes_store(events: list[Event], touched: Touched) -> None:
             f.get("issue", ""),
             f.get("issue_created_at"),
             None,  # started_at: derived from the commits by touched_mark, reset like the rest
+            f.get("url", ""),
         )
         shas = {(sha, ChangeCommit.Role.COMMIT) for sha in commits}
         if merge_sha:

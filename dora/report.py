@@ -53,10 +53,11 @@ from dora.metrics.levels import (
     MIN_ROLLOUTS_CFR,
     RECOVERY,
     REWORK_RATE,
+    NearestCluster,
     Placements,
     has_tiers,
     metric_score,
-    overall_level,
+    nearest_cluster,
     overall_placement,
     percentile_text,
 )
@@ -288,9 +289,15 @@ class DoraFigures:
         The recovery column is time to restore service for the 2021/2022 tables (their
         definition) and failed deployment recovery time from 2023 on.
         """
+        nearest = self.overall_nearest()
+        return None if nearest is None else nearest.level
+
+    def overall_nearest(self) -> NearestCluster | None:
+        """`overall_level` with its reasons: every cluster's distance and each figure's score
+        (None for 2025 or when no figure earned a badge)."""
         recovery = self.restore.duration if self.benchmark <= 2022 else self.recovery.duration
         lead = self.lead_time.duration
-        return overall_level(
+        return nearest_cluster(
             self.benchmark,
             deployment_frequency=self.frequency.category if self.frequency.level else None,
             lead_time=lead.category if lead.level else None,

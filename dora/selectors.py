@@ -1004,3 +1004,14 @@ def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> Val
     return ValueStreamReads(
         changes=changes, preprod=preprod, intervals=intervals, approvals=approvals
     )
+
+
+def change_links(change_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Change id -> (`repo#number`, its provider page URL or "") for the explain lists."""
+    ids = sorted({int(i) for i in change_ids})
+    return {
+        pk: (f"{repo}#{number}", url)
+        for pk, repo, number, url in Change.objects.filter(pk__in=ids).values_list(
+            "pk", "repo", "number", "url"
+        )
+    }

@@ -230,15 +230,63 @@ def percent_score(percent: float) -> float:
     return 10 - percent / 10
 
 
-def overall_level(
+@dataclass(frozen=True)
+class ClusterDistance:
+    """How far a team is from one cluster: the Euclidean distance in Quick Check scores and,
+    per metric present, (metric, the team's score, the cluster's published score)."""
+
+    level: str
+    distance: float
+    gaps: tuple[tuple[str, float, float], ...]
+
+
+@dataclass(frozen=True)
+class NearestCluster:
+    """The overall level of a tier year and why: the nearest cluster of `year` to the team's
+    badged figures, every cluster's distance (best cluster first) and, per metric, the level
+    that figure alone is nearest to."""
+
+    year: int
+    level: str
+    clusters: tuple[ClusterDistance, ...]
+    alone: tuple[tuple[str, str], ...]  # (metric, the cluster nearest on that metric alone)
+
+    @property
+    def chosen(self) -> ClusterDistance:
+        return next(c for c in self.clusters if c.level == self.level)
+
+    @property
+    def pulls(self) -> tuple[tuple[str, float], ...]:
+        """Per metric, its share (0..1) of the squared distance to the chosen cluster, largest
+        first: the figure that sits furthest from where the overall landed leads."""
+        chosen = self.chosen
+        total = sum((team - published) ** 2 for _, team, published in chosen.gaps)
+        shares = [
+            (metric, 0.0 if total == 0 else (team - published) ** 2 / total)
+            for metric, team, published in chosen.gaps
+        ]
+        return tuple(sorted(shares, key=lambda pair: -pair[1]))
+
+
+def _published_scores(cluster: Benchmark) -> dict[str, float]:
+    return {
+        DEPLOYMENT_FREQUENCY: (cluster.deployment_frequency - 1) * 2.0,
+        LEAD_TIME: (cluster.lead_time - 1) * 2.0,
+        RECOVERY: (cluster.recovery - 1) * 2.0,
+        CHANGE_FAILURE_RATE: percent_score(cluster.change_failure_percent),
+    }
+
+
+def nearest_cluster(
     year: int = LATEST_BENCHMARK,
     *,
     deployment_frequency: str | None = None,
     lead_time: str | None = None,
     recovery: str | None = None,
     change_failure_rate: float | None = None,
-) -> str | None:
-    """The cluster nearest to the team in Quick Check scores; ties go to the lower level.
+) -> NearestCluster | None:
+    """The cluster nearest to the team in Quick Check scores, with every distance; ties go to
+    the lower level.
 
     Pass only metrics that earned a badge (None for absent or insufficient data); distance is
     Euclidean over the metrics present. Each cluster's CFR is the published value of §3.6 (for
@@ -255,20 +303,47 @@ def overall_level(
         team[RECOVERY] = category_score(recovery)
     if change_failure_rate is not None:
         team[CHANGE_FAILURE_RATE] = percent_score(change_failure_rate * 100)
-    if not team:
+    clusters = benchmark(year)
+    if not team or not clusters:
         return None
-    best_level, best_distance = None, math.inf
-    for cluster in benchmark(year):  # best first, so a tie (<=) moves to the lower level
-        published = {
-            DEPLOYMENT_FREQUENCY: (cluster.deployment_frequency - 1) * 2.0,
-            LEAD_TIME: (cluster.lead_time - 1) * 2.0,
-            RECOVERY: (cluster.recovery - 1) * 2.0,
-            CHANGE_FAILURE_RATE: percent_score(cluster.change_failure_percent),
-        }
-        distance = math.sqrt(sum((team[m] - published[m]) ** 2 for m in team))
+    distances = []
+    best_level, best_distance = clusters[0].level, math.inf
+    for cluster in clusters:  # best first, so a tie (<=) moves to the lower level
+        published = _published_scores(cluster)
+        gaps = tuple((m, team[m], published[m]) for m in team)
+        distance = math.sqrt(sum((t - p) ** 2 for _, t, p in gaps))
+        distances.append(ClusterDistance(cluster.level, distance, gaps))
         if distance <= best_distance + 1e-9:
             best_level, best_distance = cluster.level, min(distance, best_distance)
-    return best_level
+    alone = []
+    for metric, score in team.items():
+        nearest, gap = clusters[0].level, math.inf
+        for cluster in clusters:
+            this = abs(score - _published_scores(cluster)[metric])
+            if this <= gap + 1e-9:
+                nearest, gap = cluster.level, min(this, gap)
+        alone.append((metric, nearest))
+    return NearestCluster(year, best_level, tuple(distances), tuple(alone))
+
+
+def overall_level(
+    year: int = LATEST_BENCHMARK,
+    *,
+    deployment_frequency: str | None = None,
+    lead_time: str | None = None,
+    recovery: str | None = None,
+    change_failure_rate: float | None = None,
+) -> str | None:
+    """The level of the cluster nearest to the team (`nearest_cluster`); None when no metric is
+    present or for a year without levels."""
+    nearest = nearest_cluster(
+        year,
+        deployment_frequency=deployment_frequency,
+        lead_time=lead_time,
+        recovery=recovery,
+        change_failure_rate=change_failure_rate,
+    )
+    return None if nearest is None else nearest.level
 
 
 # ---------------------------------------------------------------------------------------------

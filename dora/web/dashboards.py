@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dora import charts
+from dora import charts, item_lists, selectors
 from dora import dashboards as dash
 from dora.benchmarks import available_years
 from dora.metrics.frames import iso
@@ -31,7 +31,6 @@ from dora.report import (
     MetricsComputation,
     MetricsQuery,
     ParameterError,
-    duration_text,
     frame_records,
     metrics_query_parse,
 )
@@ -203,6 +202,13 @@ def _overview_figures(
                 "team": team,
                 "services": names,
                 "level": current.level,
+                "nearest": current.nearest,
+                "why_url": (
+                    f"{reverse('dashboard-team')}?"
+                    f"{urlencode({'team': team, 'benchmark': benchmark})}#overall-level"
+                )
+                if team
+                else None,
                 "placement": current.placement,
                 "cells": cells,
             }
@@ -392,6 +398,7 @@ def _weekly_context(
         "benchmark": benchmark,
         "timezone": tz,
         "level": result.level,
+        "nearest": result.nearest,
         "placement": result.placement,
         "figures": cards,
         # 2025: the cards in DORA's two groups, throughput and instability.
@@ -518,6 +525,8 @@ def _team_figures(name: str, query: MetricsQuery, now: datetime) -> dict[str, An
     for row in breakdown:
         row["kind"] = kinds.get(row["name"], "")
         row["url"] = f"{reverse('dashboard-service')}?{urlencode({'service': row['name']})}"
+        why = urlencode({"service": row["name"], "benchmark": query.benchmark})
+        row["why_url"] = f"{reverse('dashboard-service')}?{why}#overall-level"
     context.update(
         {
             "title": name,
@@ -603,9 +612,44 @@ def _service_figures(
 
 
 # Internal ids: the rows name their change (repo#number), version and service instead.
-HIDDEN_COLUMNS = frozenset({"change_id", "rollout_id", "commit_sha", "by_rollout_id"})
+HIDDEN_COLUMNS = frozenset({"change_id", "rollout_id", "commit_sha", "by_rollout_id", "change_url"})
 # Free text wraps; everything else (times, versions, numbers) stays on one line.
-WRAPPED_COLUMNS = frozenset({"title", "why", "causes", "detail", "change"})
+WRAPPED_COLUMNS = frozenset(
+    {"title", "why", "causes", "detail", "change", "last_action", "deployment_id"}
+)
+# Columns a first click sorts A to Z; any other (times, durations, flags, counts) sorts the
+# largest, newest or true first.
+TEXT_COLUMNS = frozenset(
+    {
+        "change",
+        "title",
+        "service",
+        "environment",
+        "target",
+        "kind",
+        "version",
+        "sha",
+        "stage",
+        "status",
+        "severity",
+        "cause",
+        "causes",
+        "failure",
+        "why",
+        "last_action",
+    }
+)
+HEADERS = {
+    "merged_at": "merged",
+    "restored_at": "restored",
+    "finished_at": "finished",
+    "estate_reached_at": "all targets reached",
+    "last_success_at": "last success",
+    "released_at": "released",
+    "impact_start": "impact start",
+    "gap_seconds": "gap before",
+    "age_seconds": "age",
+}
 
 
 def _explain_summary(name: str, c: MetricsComputation) -> dash.Figure | None:
@@ -617,12 +661,20 @@ def _explain_summary(name: str, c: MetricsComputation) -> dash.Figure | None:
         "recovery_time": lambda: dash.recovery_figure(c.recovery),
         "rework_rate": lambda: dash.rework_figure(c.rework),
     }
-    return figures[name]() if name in figures else None
+    if name not in figures:
+        return None
+    figure = figures[name]()
+    placements = c.placements  # 2025: the badge is the figure's placement, as on the team page
+    if placements is None:
+        return figure
+    return dash.placed_figure(
+        figure, c.percentile(dash.HEADLINE_METRICS[name]), placements.industry.name
+    )
 
 
 def _header(column: str) -> str:
     """Durations are shown in minutes, hours or days, so their header drops "seconds"."""
-    return column.removesuffix("_seconds").replace("_", " ")
+    return HEADERS.get(column) or column.removesuffix("_seconds").replace("_", " ")
 
 
 def _cell(column: str, value: Any) -> str:
@@ -630,17 +682,40 @@ def _cell(column: str, value: Any) -> str:
         return ""
     if column == "sha" and isinstance(value, str):
         return value[:10]
+    if column == "change" and isinstance(value, str) and "#" not in value:
+        return value[:10]  # a direct push: its sha
     if column == "title" and isinstance(value, str) and len(value) > 70:
         return value[:69] + "…"
     if isinstance(value, bool):
         return "yes" if value else ""
     if column.endswith("_seconds") and isinstance(value, int | float):
-        return duration_text(float(value))
+        return dash.duration_human(float(value))
     if isinstance(value, str) and len(value) >= 20 and value[4] == "-" and value.endswith("Z"):
-        return value[:16].replace("T", " ") + "Z"
+        return value[:16].replace("T", " ")  # UTC, as the page's head says
     if isinstance(value, float):
         return f"{value:.4g}"
+    if column == "causes" and isinstance(value, str):
+        return value.replace(",", ", ")
     return str(value)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value is False or value == ""
+
+
+def _with_change_links(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Every list with changes names each one (`repo#number`) and carries its page's URL."""
+    if "change_id" not in frame.columns or not len(frame):
+        return frame
+    links = selectors.change_links(frame["change_id"].dropna())
+    link = frame["change_id"].map(lambda i: links.get(int(i)) if pd.notna(i) else None)
+    label = link.map(lambda pair: pair[0] if pair else None)
+    frame = frame.assign(change_url=link.map(lambda pair: (pair[1] or None) if pair else None))
+    if "change" not in frame.columns:
+        frame = frame.assign(change=label)
+        columns.insert(0, "change")
+    columns.append("change_url")
+    return frame
 
 
 def _explain_figures(name: str, query: MetricsQuery, now: datetime) -> dict[str, Any]:
@@ -651,6 +726,7 @@ def _explain_figures(name: str, query: MetricsQuery, now: datetime) -> dict[str,
     columns = list(columns)
     if "version" in frame.columns and "version" not in columns and "service" in columns:
         columns.insert(columns.index("service") + 1, "version")  # the rollout that shipped it
+    frame = _with_change_links(frame, columns)
     return {
         "columns": columns,
         "records": frame_records(frame, columns),
@@ -660,10 +736,84 @@ def _explain_figures(name: str, query: MetricsQuery, now: datetime) -> dict[str,
     }
 
 
+def _sort_headers(
+    columns: list[str], keys: tuple[str, ...], spec: item_lists.ListSpec, params: Any
+) -> list[dict[str, Any]]:
+    """Each column's header: its label, the link that sorts by it (or reverses the order when
+    it already leads), and the arrow and aria-sort of the current order."""
+    first = keys[0] if keys else ""
+    headers = []
+    for column in columns:
+        key = item_lists.sort_key_of(column, spec)
+        current = first.removeprefix("-") == key
+        descending = first.startswith("-")
+        if current:
+            target = key if descending else f"-{key}"
+        else:
+            target = key if column in TEXT_COLUMNS else f"-{key}"
+        link = params.copy()
+        link["sort"] = target
+        headers.append(
+            {
+                "label": _header(column),
+                "url": f"?{link.urlencode()}",
+                "arrow": ("▼" if descending else "▲") if current else "",
+                "aria_sort": ("descending" if descending else "ascending") if current else "",
+                "title": f"sort by {_header(column)}, "
+                + ("smallest first" if target == key else "largest first"),
+            }
+        )
+    return headers
+
+
+def _explain_controls(
+    records: list[dict[str, Any]],
+    shown: list[str],
+    spec: item_lists.ListSpec,
+    keys: tuple[str, ...],
+    active: dict[str, str],
+    params: Any,
+) -> dict[str, Any]:
+    """The filter form (GET, so it works without JavaScript and stays in the URL), the one-click
+    orders and the links that drop one filter."""
+    filters = []
+    for flt, choices in item_lists.filter_choices(records, spec, shown):
+        filters.append(
+            {
+                "param": flt.param,
+                "label": flt.label,
+                "flag": flt.kind == "flag",
+                "choices": choices,
+                "value": active.get(flt.param, ""),
+            }
+        )
+    filter_params = {f["param"] for f in filters} | {"page"}
+    hidden = [(k, v) for k, values in params.lists() if k not in filter_params for v in values]
+    quick = []
+    for label, value in spec.quick:
+        link = params.copy()
+        link["sort"] = value
+        current = keys[:1] == (value,)
+        quick.append({"label": label, "url": f"?{link.urlencode()}", "current": current})
+    labels = {f["param"]: f["label"] for f in filters}
+    clear = []
+    for param, value in active.items():
+        link = params.copy()
+        link.pop(param, None)
+        label = labels.get(param, param)
+        text = label if value == "1" else f"{label}: {value}"
+        clear.append({"text": text, "url": f"?{link.urlencode()}"})
+    return {"filters": filters, "hidden": hidden, "quick": quick, "clear": clear}
+
+
 @require_GET
 @dashboard_view
 def explain(request: HttpRequest, name: str) -> HttpResponse:
-    """The items behind one figure for a scope and window, with the definition in words."""
+    """The items behind one figure for a scope and window, with the definition in words.
+
+    The list is the figure's whole list, filtered (`failed=1`, `of_service=`, `cause=`,
+    `stage=`: dora.item_lists), sorted (`sort=-duration`; newest first, or failed first, by
+    default) and paged; the snapshot keeps the whole list and its key holds the whole query."""
     access: Access = request.access  # type: ignore[attr-defined]
     if name not in METRIC_NAMES:
         raise Http404(f"unknown figure {name!r}")
@@ -694,16 +844,28 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
         request, "explain", lambda: _explain_figures(name, query, now), shared=True
     )
     columns, records, summary = figures["columns"], figures["records"], figures["summary"]
-    paginator = Paginator(records, EXPLAIN_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    # Columns with nothing to say in this list (no value, or never true) are left out.
     shown = [
         column
         for column in columns
-        if column not in HIDDEN_COLUMNS and any(r.get(column) is not None for r in records)
-    ] or list(columns)
+        if column not in HIDDEN_COLUMNS and any(not _blank(r.get(column)) for r in records)
+    ] or [column for column in columns if column not in HIDDEN_COLUMNS]
+    spec = item_lists.spec_of(name)
+    if spec.duration in shown and shown[0] == "change":  # the answer next to what it is about
+        shown.remove(spec.duration)
+        shown.insert(1, spec.duration)
+    keys = item_lists.sort_parse(request.GET.get("sort"), spec, shown)
+    active = item_lists.filters_active(spec, request.GET)
+    listed = item_lists.items_sorted(item_lists.items_filtered(records, spec, active), keys, spec)
+    paginator = Paginator(listed, EXPLAIN_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
-    api_params = params.urlencode()
+    for key in [k for k, values in params.lists() if not any(values)]:
+        params.pop(key)  # a filter form's "all" (of_service=): not carried into the links
+    api_params = params.copy()
+    for param in ("sort", *(f.param for f in spec.filters)):
+        api_params.pop(param, None)
     scope_text = (
         f"team {team_name}"
         if team_name
@@ -732,10 +894,15 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             "since": figures["since"],
             "until": figures["until"],
             "benchmark": query.benchmark,
-            "columns": [_header(column) for column in shown],
+            "columns": _sort_headers(shown, keys, spec, params),
             "rows": [
                 [
-                    {"text": _cell(column, r.get(column)), "wrap": column in WRAPPED_COLUMNS}
+                    {
+                        "text": _cell(column, r.get(column)),
+                        "wrap": column in WRAPPED_COLUMNS,
+                        "url": r.get("change_url") if column == "change" else None,
+                        "num": column.endswith("_seconds"),
+                    }
                     for column in shown
                 ]
                 for r in page.object_list
@@ -743,8 +910,10 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             "summary": summary,
             "page": page,
             "count": len(records),
+            "listed": len(listed),
+            **_explain_controls(records, shown, spec, keys, active, params),
             "query_string": params.urlencode(),
-            "api_url": f"{reverse('api-metric-items', args=[name])}?{api_params}",
+            "api_url": f"{reverse('api-metric-items', args=[name])}?{api_params.urlencode()}",
             "back_url": back_url,
             "window_days": (query.until - query.since) / timedelta(days=1),
             "crumbs": crumbs,

@@ -406,6 +406,7 @@ def change_event(
         "repo": repo,
         "number": pr["number"],
         "title": pr.get("title"),
+        "url": pr.get("html_url"),
         "author": author,
         "created_at": pr["created_at"],
         "merged_at": pr.get("merged_at"),

@@ -209,6 +209,7 @@ def test_change_event_from_rest_with_commits_and_reviews() -> None:
         "repo": "octocat/Hello-World",
         "number": 1347,
         "title": "Amazing new feature",
+        "url": "https://github.com/octocat/Hello-World/pull/1347",  # html_url, for the link
         "author": "octocat",
         "created_at": "2011-01-26T19:01:12Z",
         "merged_at": "2011-01-26T19:01:12Z",
