@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dora', '0018_benchmark_industry'),
+        ('dora', '0019_admin_plural_labels'),
     ]
 
     operations = [
