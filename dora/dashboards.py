@@ -42,8 +42,9 @@ from dora.metrics.recovery import RecoveryTime
 from dora.metrics.rework import ReworkRate
 from dora.metrics.stats import median_ci_rank, poisson_ci, rate
 from dora.models import Deployment, Rollout, Service, Tier
-from dora.report import DoraFigures, MetricsComputation, duration_text
+from dora.report import DoraFigures, MetricsComputation
 from dora.selectors import Scope
+from dora.units import duration_human
 
 WEEKS = 12
 ORG_TREND_WEEKS = 26
@@ -146,7 +147,8 @@ def percent_text(value: float | None) -> str:
 
 
 def hours_text(seconds: float | None) -> str:
-    return "–" if seconds is None else duration_text(seconds)
+    """A duration for people: days above 48 hours (dora.units.duration_human); "–" for none."""
+    return duration_human(seconds)
 
 
 def _badge(level: str | None, n: int, minimum: int, *, why: str) -> tuple[str, str, str]:
@@ -564,10 +566,26 @@ def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
+def value_text(key: str, value: float) -> str:
+    """A figure's value as its card shows it: "4.2/week", "12.5%", "47 h", "2.0 days"."""
+    if key in ("change_failure_rate", "rework_rate"):
+        return percent_text(value)
+    if key == "deployment_frequency":
+        return f"{value:.1f}/week"
+    return hours_text(value)
+
+
 def compare(key: str, current: Figure, previous: Figure) -> Comparison:
     """current against previous for figure `key` (METRICS §6: significant = CIs apart)."""
     if current.value is None or previous.value is None:
         return Comparison("–", "none", None, None)
+    if value_text(key, current.value) == value_text(key, previous.value):
+        # Equal as shown ("22 h" and "22 h"): no change a reader could see, whatever the digits
+        # behind; no arrow, no "+0 min".
+        significant = None
+        if current.ci is not None and previous.ci is not None:
+            significant = not intervals_overlap(current.ci, previous.ci)
+        return Comparison("unchanged", "flat", None, significant)
     delta = current.value - previous.value
     direction = "flat" if abs(delta) < 1e-12 else ("up" if delta > 0 else "down")
     if key in ("change_failure_rate", "rework_rate"):

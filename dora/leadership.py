@@ -36,6 +36,7 @@ from dora.report import (
     ParameterError,
 )
 from dora.selectors import Scope, organisation_industry
+from dora.units import duration_human
 
 PERIOD_KINDS = ("month", "quarter")
 SHORT_NAMES = {
@@ -74,15 +75,9 @@ def _number(value: float) -> str:
 
 
 def duration_words(seconds: float) -> str:
-    """Seconds in the unit a reader expects: 45 minutes, 5.2 hours, 2.1 days."""
-    if seconds < 3600:
-        minutes = seconds / 60
-        return f"{_number(minutes)} minute{'' if _number(minutes) == '1' else 's'}"
-    if seconds < 86400:
-        hours = seconds / 3600
-        return f"{_number(hours)} hour{'' if _number(hours) == '1' else 's'}"
-    days = seconds / 86400
-    return f"{_number(days)} day{'' if _number(days) == '1' else 's'}"
+    """Seconds for a sentence: "45 minutes", "5.2 hours", "2.1 days" (days above 48 hours; the
+    same numbers as everywhere else, dora.units.duration_human)."""
+    return duration_human(seconds, words=True)
 
 
 def value_words(key: str, value: float) -> str:
@@ -158,8 +153,9 @@ def change_sentence(
     if current is None:
         return f"{who} had no data this period (previous: {value_words(key, previous)})."
     words = significance_words(significance(current_ci, previous_ci))
-    if math.isclose(current, previous, rel_tol=1e-9, abs_tol=1e-12):
-        return f"{who} held at {value_words(key, current)} ({words})."
+    if value_words(key, current) == value_words(key, previous):
+        # Equal once rounded for the reader: never "rose from 22 hours to 22 hours".
+        return f"{who} was unchanged at {value_words(key, current)} ({words})."
     verb = "rose" if current > previous else "fell"
     before = value_words(key, previous)
     if key == "deployment_frequency":  # "from 3.2 to 4.1 rollouts a week"

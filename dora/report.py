@@ -71,6 +71,7 @@ from dora.metrics.recovery import (
 from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.value_stream import ValueStream, value_stream
 from dora.selectors import Scope, ScopeError, scope_resolve
+from dora.units import duration_human, plural
 
 DEFAULT_WINDOW = timedelta(weeks=12)
 # The moments a window may name: pandas' timestamps end in April 2262 (nanoseconds in 64 bits),
@@ -873,14 +874,9 @@ def metric_items(name: str, query: MetricsQuery, *, now: datetime) -> list[dict[
 
 
 def duration_text(seconds: float | None) -> str:
-    """Seconds as minutes, hours or days for a terminal."""
-    if seconds is None:
-        return "-"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+    """Seconds for people (dora.units.duration_human): "40 min", "47 h", "2.0 days"; "-" for
+    none, as the terminal table writes every missing value."""
+    return "-" if seconds is None else duration_human(seconds)
 
 
 def _percent(rate: float | None) -> str:
@@ -928,7 +924,12 @@ def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         add(key, fig["p50_seconds"], duration_text(fig["p50_seconds"]), fig["n"])
     spread = report["version_spread"]
     most = max((row["versions"] for row in spread), default=None)
-    add("version_spread", most, "-" if most is None else f"max {most} versions", len(spread))
+    add(
+        "version_spread",
+        most,
+        "-" if most is None else f"max {plural(most, 'version')}",
+        len(spread),
+    )
     lag = report["automation_lag"]
     add(
         "automation_lag",

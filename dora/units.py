@@ -19,28 +19,32 @@ def _one_decimal_below_ten(value: float) -> str:
     return f"{value:.1f}" if round(value, 1) < 10 else f"{value:.0f}"
 
 
-def duration_human(seconds: float | None) -> str:
+def duration_human(seconds: float | None, *, words: bool = False) -> str:
     """Seconds the way a person says them: "40 min", "5.2 h", "47 h", "2.0 days", "12 days".
 
     Under an hour in whole minutes (0 -> "0 min", under half a minute -> "under 1 min"); up to
     48 hours in hours (one decimal below 10); above 48 hours in days (one decimal below 10, so
     never fewer than "2.0 days"). None or NaN -> "–"; a negative duration gets a minus sign.
+    words: the units spelt out for a sentence ("40 minutes", "5.2 hours"), same numbers.
     """
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return NONE_TEXT
     seconds = float(seconds)
     if seconds < 0:
-        return MINUS + duration_human(-seconds)
+        return MINUS + duration_human(-seconds, words=words)
+    one_minute, minutes_word, hours_word = (
+        ("minute", "minutes", "hours") if words else ("min",) * 2 + ("h",)
+    )
     if seconds == 0:
-        return "0 min"
+        return f"0 {minutes_word}"
     if seconds > DAYS_ABOVE:
         return f"{_one_decimal_below_ten(seconds / DAY)} days"
     minutes = round(seconds / MINUTE)
     if minutes == 0:
-        return "under 1 min"
+        return f"under 1 {one_minute}"
     if minutes < 60:
-        return f"{minutes} min"
-    return f"{_one_decimal_below_ten(seconds / HOUR)} h"
+        return f"{minutes} {one_minute if minutes == 1 else minutes_word}"
+    return f"{_one_decimal_below_ten(seconds / HOUR)} {hours_word}"
 
 
 def durations_equal(a: float | None, b: float | None) -> bool:

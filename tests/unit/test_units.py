@@ -63,3 +63,18 @@ def test_duration_human_filter_takes_seconds_and_timedeltas(settings) -> None:
     )
     text = template.render(Context({"a": 49 * H, "b": timedelta(hours=47), "c": None}))
     assert text == "2.0 days|47 h|–"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0 minutes"),
+        (60, "1 minute"),
+        (45 * 60, "45 minutes"),
+        (5 * H, "5.0 hours"),
+        (47 * H, "47 hours"),
+        (49 * H, "2.0 days"),
+    ],
+)
+def test_duration_human_in_words_has_the_same_numbers(seconds: float, text: str) -> None:
+    assert duration_human(seconds, words=True) == text
