@@ -19,6 +19,7 @@ import pandas as pd
 from django.db.models import Min, Q
 
 from dora import charts
+from dora.failure_words import failure_reasons
 from dora.metrics.failure import ChangeFailureRate
 from dora.metrics.frequency import Frequency
 from dora.metrics.integration import Integration, integration_frequency
@@ -966,13 +967,8 @@ def failures(c: MetricsComputation) -> list[dict[str, Any]]:
         return []
     failed = items[items["failed"]].sort_values("first_live_at", ascending=False)
     links = c.failure_links
-    why: dict[int, str] = {}
-    if len(links):
-        for row in links.itertuples(index=False):
-            detail = "" if pd.isna(row.detail) else f": {row.detail}"
-            text = f"{row.cause} ({row.status}){detail}"
-            key = int(row.rollout_id)
-            why[key] = f"{why[key]}; {text}" if key in why else text
+    live_at = dict(zip(failed["rollout_id"].astype(int), failed["first_live_at"], strict=True))
+    why = failure_reasons(links, live_at) if len(links) else {}
     rows = []
     for row in failed.itertuples(index=False):
         live = pd.Timestamp(row.first_live_at)

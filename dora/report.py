@@ -18,6 +18,7 @@ import pandas as pd
 from django.db import connection, connections
 
 from dora import benchmarks, selectors
+from dora.failure_words import failure_reasons
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.estate import (
     AutomationEvidence,
@@ -671,11 +672,9 @@ def _failure_items(c: MetricsComputation) -> pd.DataFrame:
     items = c.change_failure.items
     links = selectors.failure_links_frame(c.scope, since=c.since, until=c.until)
     if len(links):
-        links = links.assign(
-            why=links["cause"] + " (" + links["status"] + "): " + links["detail"].fillna("")
-        )
-        why = links.groupby("rollout_id")["why"].agg("; ".join)
-        items = items.assign(why=items["rollout_id"].map(why))
+        live_at = dict(zip(items["rollout_id"].astype(int), items["first_live_at"], strict=True))
+        why = failure_reasons(links, live_at)
+        items = items.assign(why=items["rollout_id"].astype(int).map(why))
     return items
 
 
