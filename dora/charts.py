@@ -114,6 +114,10 @@ def base_layout(title: str, *, height: int = 260, **extra: Any) -> dict[str, Any
         "yaxis": {"gridcolor": "#eaeef2", "linecolor": "#d1d9e0", "rangemode": "tozero"},
     }
     layout.update(extra)
+    # Axis labels make room for themselves: on a narrow card plotly turns long category labels
+    # ("Better than 75%+") and the margins they need grow, instead of the labels being cut off.
+    for axis in ("xaxis", "yaxis"):
+        layout[axis] = {**layout[axis], "automargin": True}
     return layout
 
 

@@ -213,3 +213,11 @@ def test_charts_plain_turns_numpy_and_pandas_into_json_values() -> None:
     assert charts.plain(pd.NaT) is None
     assert charts.plain(pd.Timestamp("2026-03-02T10:00:00Z")) == "2026-03-02T10:00:00+00:00"
     assert charts.plain(date(2026, 3, 2)) == "2026-03-02"
+
+
+def test_charts_axes_make_room_for_their_labels_on_a_narrow_card() -> None:
+    figure = charts.level_distribution_figure({"top": 3}, bands=True, year=2025)
+
+    assert figure["layout"]["xaxis"]["automargin"] is True
+    assert figure["layout"]["yaxis"]["automargin"] is True
+    assert figure["layout"]["xaxis"]["type"] == "category"  # the caller's axis is kept
