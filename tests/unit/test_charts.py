@@ -221,3 +221,29 @@ def test_charts_axes_make_room_for_their_labels_on_a_narrow_card() -> None:
     assert figure["layout"]["xaxis"]["automargin"] is True
     assert figure["layout"]["yaxis"]["automargin"] is True
     assert figure["layout"]["xaxis"]["type"] == "category"  # the caller's axis is kept
+
+
+def test_charts_automation_lag_in_hours_until_a_lag_is_above_48_hours() -> None:
+    from dora.estate_matrix import automation_lag_figure
+
+    instances = pd.DataFrame(
+        {
+            "service": ["shop", "shop"],
+            "environment": ["production", "staging"],
+            "target": ["", "eu"],
+            "lag_seconds": [10 * 3600.0, 30 * 3600.0],
+            "stale_after_seconds": [24 * 3600.0, 24 * 3600.0],
+        }
+    )
+
+    bars, limits = automation_lag_figure(instances)["data"]
+    # 30 h is the largest: hours; bars sorted by lag, longest first.
+    assert bars["x"] == [30.0, 10.0]
+    assert [text for _, text in bars["customdata"]] == ["30 h", "10 h"]
+    assert limits["customdata"] == ["24 h", "24 h"]
+
+    instances.loc[0, "lag_seconds"] = 60 * 3600.0  # 2.5 days: the axis turns to days
+    figure = automation_lag_figure(instances)
+    assert figure["layout"]["xaxis"]["title"]["text"] == "days"
+    assert figure["data"][0]["x"] == [2.5, 1.25]
+    assert figure["data"][0]["customdata"][0][1] == "2.5 days"
