@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from typing import Any
 
 import pytest
@@ -130,6 +131,24 @@ def test_charts_stay_inside_their_cards_when_the_window_resizes(
         settle(page)
         page.screenshot(path=str(SCREENSHOT_DIR / f"charts-{name}-1440.png"), full_page=True)
         problems += [f"{name} 1440: {p}" for p in layout_problems(page.evaluate(GEOMETRY_JS))]
+        if name == "team":
+            # A trend's hover label is for people: "7.2 h (n=41)", not "7.2345 hours".
+            chart = page.locator("#chart-trend-lead_time .nsewdrag").first
+            chart.scroll_into_view_if_needed()
+            box = chart.bounding_box()
+            assert box is not None
+            page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=5)
+            # x unified hover: plotly draws the label as SVG text in the chart's hover layer.
+            hover_js = (
+                "() => (document.querySelector('#chart-trend-lead_time .hoverlayer')"
+                " || {}).textContent || ''"
+            )
+            page.wait_for_function(f"() => ({hover_js})().length > 0")
+            hover = page.evaluate(hover_js)
+            page.screenshot(path=str(SCREENSHOT_DIR / "charts-team-hover.png"))
+            assert re.search(r"\d (min|h|days) \(n=\d+\)", hover), hover
+            assert "week of " in hover, hover
+            page.mouse.move(0, 0)
         for width in (900, 390):
             # Resized, not reloaded: the charts drawn at 1440 px must follow their cards.
             page.set_viewport_size({"width": width, "height": 900})
