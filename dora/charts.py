@@ -2,8 +2,9 @@
 
 Each function returns a plain `{"data": [...], "layout": {...}}` dict of JSON-ready values
 (floats, strings, ISO dates; never numpy or pandas objects), drawn in the browser by plotly.js
-served from our static files. Durations arrive in seconds and are drawn in hours; rates arrive as
-0..1 and are drawn in percent. Every trace carries n in its hover text.
+served from our static files. Durations arrive in seconds and are drawn in hours, or in days when
+the chart holds one above 48 hours (dora.units), with hover text for people ("2.0 days"); rates
+arrive as 0..1 and are drawn in percent. Every trace carries n in its hover text.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
+
+from dora.units import duration_axis_unit, duration_human
 
 # Level colours (always drawn with the level's name beside them: colour is never the only cue).
 LEVEL_COLOURS = {
@@ -51,6 +54,10 @@ WAIT = "#d4a72c"
 PROCESS = "#0969da"
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'
 HOUR = 3600.0
+# Dates in charts the way the pages write them (Django "D j M Y" / "j M"): "Mon 30 Nov 2026"
+# in hover labels, "30 Nov" on an axis (d3 time formats).
+HOVER_DATE = "%a %-d %b %Y"
+TICK_DATE = "%-d %b"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # Lead-time distribution buckets: (upper bound in seconds, label); the last is open-ended.
 LEAD_TIME_BUCKETS = (
@@ -58,10 +65,10 @@ LEAD_TIME_BUCKETS = (
     (4 * HOUR, "1–4 h"),
     (12 * HOUR, "4–12 h"),
     (24 * HOUR, "12–24 h"),
-    (2 * 24 * HOUR, "1–2 d"),
-    (7 * 24 * HOUR, "2–7 d"),
-    (30 * 24 * HOUR, "7–30 d"),
-    (math.inf, "≥ 30 d"),
+    (2 * 24 * HOUR, "24–48 h"),  # days only above 48 h, as everywhere (dora.units)
+    (7 * 24 * HOUR, "2–7 days"),
+    (30 * 24 * HOUR, "7–30 days"),
+    (math.inf, "≥ 30 days"),
 )
 
 
@@ -107,7 +114,71 @@ def base_layout(title: str, *, height: int = 260, **extra: Any) -> dict[str, Any
         "yaxis": {"gridcolor": "#eaeef2", "linecolor": "#d1d9e0", "rangemode": "tozero"},
     }
     layout.update(extra)
+    # Axis labels make room for themselves: on a narrow card plotly turns long category labels
+    # ("Better than 75%+") and the margins they need grow, instead of the labels being cut off.
+    for axis in ("xaxis", "yaxis"):
+        layout[axis] = {**layout[axis], "automargin": True}
     return layout
+
+
+def contiguous_runs(present: Sequence[bool]) -> list[tuple[int, int]]:
+    """(first, last) of each run of consecutive True values: [T, T, F, T] -> [(0, 1), (3, 3)]."""
+    runs: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, flag in enumerate([*present, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    return runs
+
+
+# Half the width of the band drawn around a week that has no neighbour with an interval (a
+# polygon of one x would be invisible).
+LONE_WEEK_HALF_WIDTH = pd.Timedelta(days=1.5)
+
+
+def band_polygons(
+    x: Sequence[Any], lo: Sequence[float | None], hi: Sequence[float | None]
+) -> tuple[list[Any], list[float | None]]:
+    """The 95% band as one closed polygon per run of consecutive weeks with an interval, joined
+    by None so plotly (fill "toself") fills each run on its own: a week without an interval
+    breaks the band instead of being bridged by a stray triangle. A lone week gets a narrow
+    rectangle (±1.5 days) so its interval still shows."""
+    xs: list[Any] = []
+    ys: list[float | None] = []
+    present = [a is not None and b is not None for a, b in zip(lo, hi, strict=True)]
+    for first, last in contiguous_runs(present):
+        if xs:
+            xs.append(None)
+            ys.append(None)
+        if first == last:
+            week = pd.Timestamp(x[first])
+            left = (week - LONE_WEEK_HALF_WIDTH).isoformat()
+            right = (week + LONE_WEEK_HALF_WIDTH).isoformat()
+            xs += [left, right, right, left, left]
+            ys += [hi[first], hi[first], lo[first], lo[first], hi[first]]
+            continue
+        run = range(first, last + 1)
+        back = range(last, first - 1, -1)
+        xs += [x[i] for i in run] + [x[i] for i in back] + [x[first]]
+        ys += [hi[i] for i in run] + [lo[i] for i in back] + [hi[first]]
+    return xs, ys
+
+
+DURATION_UNITS = ("hours", "duration")
+
+
+def _point_text(value: float | None, raw: float | None, unit: str) -> str:
+    """A point's value for its hover label: "47 h", "2.0 days", "12.5%", "35 rollouts"."""
+    if value is None:
+        return "no items"
+    if unit in DURATION_UNITS:
+        return duration_human(raw)
+    if unit == "%":
+        return f"{value:.1f}%"
+    return f"{value:.3g} {unit}"
 
 
 def trend_figure(
@@ -116,40 +187,39 @@ def trend_figure(
     """A weekly line with its 95% interval as a band.
 
     weeks: one row per week; columns week (date, the Monday), value, lo, hi (in `unit`'s base:
-      seconds for "hours", a 0..1 rate for "%", a count otherwise; None where a week has none),
-      n (items behind the week's value).
-    unit: "hours", "%" or a count's noun ("rollouts"); sets the scale and the axis title.
+      seconds for a duration, a 0..1 rate for "%", a count otherwise; None where a week has
+      none), n (items behind the week's value).
+    unit: "hours" (or "duration"): a duration, drawn in hours, or in days when any value or
+      bound is above 48 hours (dora.units.duration_axis_unit); "%"; or a count's noun
+      ("rollouts"). Sets the scale and the axis title.
+    A week without a value breaks the line and a week without an interval breaks the band
+    (connectgaps off, one band polygon per run of weeks). Hover text is for people: "2.0 days
+    (n=8)", never "48.3 hours".
     """
-    factor = HOUR if unit == "hours" else (0.01 if unit == "%" else 1.0)
+    raw_value = [None if v is None else float(v) for v in _values(weeks["value"])]
+    if unit in DURATION_UNITS:
+        bounds = [*raw_value, *_values(weeks["lo"]), *_values(weeks["hi"])]
+        axis_title, factor = duration_axis_unit(bounds)
+    else:
+        axis_title, factor = unit, (0.01 if unit == "%" else 1.0)
     x = _values(weeks["week"])
     value = _scaled(weeks["value"], factor)
     lo = _scaled(weeks["lo"], factor)
     hi = _scaled(weeks["hi"], factor)
     n = [int(v or 0) for v in _values(weeks["n"])]
-    band = [
-        {
-            "type": "scatter",
-            "x": x,
-            "y": hi,
-            "mode": "lines",
-            "line": {"width": 0},
-            "hoverinfo": "skip",
-            "name": "95% CI upper",
-            "connectgaps": False,
-        },
-        {
-            "type": "scatter",
-            "x": x,
-            "y": lo,
-            "mode": "lines",
-            "line": {"width": 0},
-            "fill": "tonexty",
-            "fillcolor": BAND,
-            "hoverinfo": "skip",
-            "name": "95% CI",
-            "connectgaps": False,
-        },
-    ]
+    band_x, band_y = band_polygons(x, lo, hi)
+    band = {
+        "type": "scatter",
+        "x": band_x,
+        "y": band_y,
+        "mode": "lines",
+        "line": {"width": 0},
+        "fill": "toself",
+        "fillcolor": BAND,
+        "hoverinfo": "skip",
+        "name": "95% CI",
+        "connectgaps": False,
+    }
     line = {
         "type": "scatter",
         "x": x,
@@ -158,27 +228,35 @@ def trend_figure(
         "line": {"color": colour, "width": 2},
         "marker": {"size": 6},
         "name": title,
-        "customdata": n,
-        "hovertemplate": f"%{{y:.3g}} {unit} (n=%{{customdata}})<extra></extra>",
+        "customdata": [
+            [_point_text(v, r, unit), count]
+            for v, r, count in zip(value, raw_value, n, strict=True)
+        ],
+        "hovertemplate": "%{customdata[0]} (n=%{customdata[1]})<extra></extra>",
         "connectgaps": False,
     }
     return {
-        "data": [*band, line],
+        "data": [band, line],
         "layout": base_layout(
             title,
             yaxis={
-                "title": {"text": unit},
+                "title": {"text": axis_title},
                 "gridcolor": "#eaeef2",
                 "rangemode": "tozero",
                 **({"range": [0, 100]} if unit == "%" else {}),
             },
-            xaxis={"type": "date", "tickformat": "%d %b", "gridcolor": "#eaeef2"},
+            xaxis={
+                "type": "date",
+                "tickformat": TICK_DATE,
+                "hoverformat": f"week of {HOVER_DATE}",
+                "gridcolor": "#eaeef2",
+            },
         ),
     }
 
 
 def lead_time_distribution_figure(seconds: pd.Series) -> dict[str, Any]:
-    """Changes per lead-time bucket (< 1 h ... ≥ 30 d): readable on any spread of durations."""
+    """Changes per lead-time bucket (< 1 h ... ≥ 30 days): readable on any spread of durations."""
     values = pd.to_numeric(pd.Series(seconds, dtype="float64"), errors="coerce").dropna()
     values = values[values > 0]
     bounds = [0.0, *[b for b, _ in LEAD_TIME_BUCKETS]]
@@ -207,6 +285,11 @@ def lead_time_distribution_figure(seconds: pd.Series) -> dict[str, Any]:
     }
 
 
+def _day_text(day: pd.Timestamp, *, short: bool = False) -> str:
+    """A day the way the pages write it: "Mon 30 Nov 2026", or "30 Nov" for an axis."""
+    return f"{day.day} {day:%b}" if short else f"{day:%a} {day.day} {day:%b %Y}"
+
+
 def deploy_calendar_figure(days: pd.DataFrame, *, first_monday: date, weeks: int) -> dict[str, Any]:
     """A calendar heatmap: one column per ISO week, one row per weekday, colour = rollouts.
 
@@ -216,16 +299,15 @@ def deploy_calendar_figure(days: pd.DataFrame, *, first_monday: date, weeks: int
     pairs = zip(days["day"], days["rollouts"], strict=True)
     counts = {pd.Timestamp(d).normalize(): int(c) for d, c in pairs}
     z = [[counts.get(monday + pd.Timedelta(days=wd), 0) for monday in mondays] for wd in range(7)]
-    dates = [
-        [(monday + pd.Timedelta(days=wd)).date().isoformat() for monday in mondays]
-        for wd in range(7)
-    ]
+    dates = [[_day_text(monday + pd.Timedelta(days=wd)) for monday in mondays] for wd in range(7)]
+    x = [m.date().isoformat() for m in mondays]
+    step = max(1, math.ceil(len(x) / 7))  # at most about 7 week labels
     total = sum(sum(row) for row in z)
     return {
         "data": [
             {
                 "type": "heatmap",
-                "x": [m.date().isoformat() for m in mondays],
+                "x": x,
                 "y": list(WEEKDAYS),
                 "z": z,
                 "customdata": dates,
@@ -246,14 +328,21 @@ def deploy_calendar_figure(days: pd.DataFrame, *, first_monday: date, weeks: int
             f"Production rollouts per day ({total} in {weeks} weeks)",
             height=230,
             yaxis={"autorange": "reversed", "showgrid": False},
-            xaxis={"type": "category", "showgrid": False, "tickangle": 0, "nticks": 7},
+            xaxis={
+                "type": "category",
+                "showgrid": False,
+                "tickangle": 0,
+                "tickvals": x[::step],
+                "ticktext": [_day_text(m, short=True) for m in mondays[::step]],
+            },
             hovermode="closest",
         ),
     }
 
 
 def value_stream_figure(stages: pd.DataFrame) -> dict[str, Any]:
-    """Where the time goes: per stage, the median change's hours, split wait vs process.
+    """Where the time goes: per stage, the median change's time, split wait vs process; in hours,
+    or in days when a stage's median is above 48 hours.
 
     stages: columns name, n, p50_seconds, elapsed_seconds, process_seconds, wait_seconds (sums
     over the stage's changes); the median is split by the stage's overall process share.
@@ -266,33 +355,36 @@ def value_stream_figure(stages: pd.DataFrame) -> dict[str, Any]:
         elapsed = float(row.elapsed_seconds or 0.0)
         share = float(row.process_seconds or 0.0) / elapsed if elapsed > 0 else 0.0
         names.append(str(row.name))
-        process.append(round(p50 * share / HOUR, 4))
-        wait.append(round(p50 * (1 - share) / HOUR, 4))
+        process.append(p50 * share)
+        wait.append(p50 * (1 - share))
         hover.append(int(row.n))
+    unit, factor = duration_axis_unit([p + w for p, w in zip(process, wait, strict=True)])
     traces = [
         {
             "type": "bar",
             "orientation": "h",
             "y": names,
-            "x": values,
+            "x": [round(v / factor, 4) for v in seconds],
             "name": label,
             "marker": {"color": colour},
-            "customdata": hover,
-            "hovertemplate": f"%{{y}}: %{{x:.2f}} h {label.lower()} (n=%{{customdata}})"
+            "customdata": [
+                [duration_human(v), count] for v, count in zip(seconds, hover, strict=True)
+            ],
+            "hovertemplate": f"%{{y}}: %{{customdata[0]}} {label.lower()} (n=%{{customdata[1]}})"
             "<extra></extra>",
         }
-        for values, label, colour in ((process, "Process", PROCESS), (wait, "Wait", WAIT))
+        for seconds, label, colour in ((process, "Process", PROCESS), (wait, "Wait", WAIT))
     ]
     return {
         "data": traces,
         "layout": base_layout(
-            "Where the time goes (median change, hours)",
+            f"Where the time goes (median change, {unit})",
             height=max(220, 48 + 30 * len(names)),
             barmode="stack",
             showlegend=True,
             legend={"orientation": "h", "y": -0.2},
             yaxis={"autorange": "reversed", "type": "category"},
-            xaxis={"title": {"text": "hours"}, "gridcolor": "#eaeef2"},
+            xaxis={"title": {"text": unit}, "gridcolor": "#eaeef2"},
             hovermode="closest",
             margin={"l": 120, "r": 16, "t": 40, "b": 56},
         ),

@@ -19,6 +19,7 @@ import pandas as pd
 from django.db.models import Min, Q
 
 from dora import charts
+from dora.failure_words import failure_reasons
 from dora.metrics.failure import ChangeFailureRate
 from dora.metrics.frequency import Frequency
 from dora.metrics.integration import Integration, integration_frequency
@@ -43,8 +44,9 @@ from dora.metrics.recovery import RecoveryTime
 from dora.metrics.rework import ReworkRate
 from dora.metrics.stats import median_ci_rank, poisson_ci, rate
 from dora.models import Deployment, Rollout, Service, Tier
-from dora.report import DoraFigures, MetricsComputation, duration_text
+from dora.report import DoraFigures, MetricsComputation
 from dora.selectors import Scope
+from dora.units import duration_human
 
 WEEKS = 12
 ORG_TREND_WEEKS = 26
@@ -149,25 +151,6 @@ def percent_text(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
-def duration_human(seconds: float | None) -> str:
-    """A duration as a person reads it: "45 s", "12 min", "3 h 20 min" up to 48 hours, then days
-    with one decimal ("4.2 days"). Minutes are rounded to the nearest whole one; a negative
-    duration (an invalid item) keeps its sign. "" for None."""
-    if seconds is None or seconds != seconds:  # None or NaN
-        return ""
-    sign = "−" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds >= 48 * 3600:
-        return f"{sign}{seconds / 86400:.1f} days"
-    if seconds < 59.5:
-        return f"{sign}{int(seconds + 0.5)} s"
-    minutes = int(seconds / 60 + 0.5)  # half up: 150 s is 3 min
-    if minutes < 60:
-        return f"{sign}{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{sign}{hours} h" + (f" {minutes} min" if minutes else "")
-
-
 METRIC_LABELS = {metric: LABELS[key] for key, metric in HEADLINE_METRICS.items()}
 
 
@@ -240,7 +223,8 @@ def nearest_text(nearest: NearestCluster | None) -> dict[str, Any] | None:
 
 
 def hours_text(seconds: float | None) -> str:
-    return "–" if seconds is None else duration_text(seconds)
+    """A duration for people: days above 48 hours (dora.units.duration_human); "–" for none."""
+    return duration_human(seconds)
 
 
 def _badge(level: str | None, n: int, minimum: int, *, why: str) -> tuple[str, str, str]:
@@ -663,10 +647,26 @@ def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
+def value_text(key: str, value: float) -> str:
+    """A figure's value as its card shows it: "4.2/week", "12.5%", "47 h", "2.0 days"."""
+    if key in ("change_failure_rate", "rework_rate"):
+        return percent_text(value)
+    if key == "deployment_frequency":
+        return f"{value:.1f}/week"
+    return hours_text(value)
+
+
 def compare(key: str, current: Figure, previous: Figure) -> Comparison:
     """current against previous for figure `key` (METRICS §6: significant = CIs apart)."""
     if current.value is None or previous.value is None:
         return Comparison("–", "none", None, None)
+    if value_text(key, current.value) == value_text(key, previous.value):
+        # Equal as shown ("22 h" and "22 h"): no change a reader could see, whatever the digits
+        # behind; no arrow, no "+0 min".
+        significant = None
+        if current.ci is not None and previous.ci is not None:
+            significant = not intervals_overlap(current.ci, previous.ci)
+        return Comparison("unchanged", "flat", None, significant)
     delta = current.value - previous.value
     direction = "flat" if abs(delta) < 1e-12 else ("up" if delta > 0 else "down")
     if key in ("change_failure_rate", "rework_rate"):
@@ -1092,13 +1092,8 @@ def failures(c: MetricsComputation) -> list[dict[str, Any]]:
         return []
     failed = items[items["failed"]].sort_values("first_live_at", ascending=False)
     links = c.failure_links
-    why: dict[int, str] = {}
-    if len(links):
-        for row in links.itertuples(index=False):
-            detail = "" if pd.isna(row.detail) else f": {row.detail}"
-            text = f"{row.cause} ({row.status}){detail}"
-            key = int(row.rollout_id)
-            why[key] = f"{why[key]}; {text}" if key in why else text
+    live_at = dict(zip(failed["rollout_id"].astype(int), failed["first_live_at"], strict=True))
+    why = failure_reasons(links, live_at) if len(links) else {}
     rows = []
     for row in failed.itertuples(index=False):
         live = pd.Timestamp(row.first_live_at)

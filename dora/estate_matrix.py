@@ -23,6 +23,7 @@ from dora.metrics.estate import GAP_BUCKETS, AutomationEvidence, automation_evid
 from dora.models import AutomationInstance, Environment, Tier
 from dora.report import MetricsComputation, MetricsQuery
 from dora.selectors import Scope
+from dora.units import duration_axis_unit, duration_human
 
 # A cell whose age passed this share of stale_after is "ageing" (amber) before it is stale.
 AGEING_SHARE = 0.5
@@ -477,8 +478,9 @@ def automation_evidence_figure(buckets: pd.DataFrame) -> dict[str, Any]:
 
 
 def automation_lag_figure(instances: pd.DataFrame) -> dict[str, Any]:
-    """Days since each automation instance's last successful run, coloured (and named in the
-    hover text) by state against its environment's stale_after, which is drawn as a marker."""
+    """Time since each automation instance's last successful run, coloured (and named in the
+    hover text) by state against its environment's stale_after, which is drawn as a marker; in
+    hours, or in days when a lag or limit is above 48 hours (dora.units)."""
     if instances.empty:
         return {"data": [], "layout": charts.base_layout("Automation lag per instance")}
     frame = instances.copy()
@@ -493,8 +495,11 @@ def automation_lag_figure(instances: pd.DataFrame) -> dict[str, Any]:
         cell_state(None if pd.isna(lag) else float(lag), float(limit), never=bool(pd.isna(lag)))
         for lag, limit in zip(frame["lag_seconds"], frame["stale_after_seconds"], strict=True)
     ]
-    days = [None if pd.isna(v) else round(float(v) / 86400, 2) for v in frame["lag_seconds"]]
-    limits = [round(float(v) / 86400, 2) for v in frame["stale_after_seconds"]]
+    lag_seconds = [None if pd.isna(v) else float(v) for v in frame["lag_seconds"]]
+    limit_seconds = [float(v) for v in frame["stale_after_seconds"]]
+    unit, factor = duration_axis_unit([*lag_seconds, *limit_seconds])
+    days = [None if v is None else round(v / factor, 2) for v in lag_seconds]
+    limits = [round(v / factor, 2) for v in limit_seconds]
     labels = [str(v) for v in frame["label"]]
     return {
         "data": [
@@ -504,14 +509,17 @@ def automation_lag_figure(instances: pd.DataFrame) -> dict[str, Any]:
                 "y": labels,
                 "x": days,
                 "marker": {"color": [STATE_COLOURS[s] for s in states]},
-                "customdata": [STATE_LABELS[s] for s in states],
+                "customdata": [
+                    [STATE_LABELS[s], duration_human(v)]
+                    for s, v in zip(states, lag_seconds, strict=True)
+                ],
                 "text": [
                     f"{STATE_LABELS[s].lower()}" if d is not None else "never succeeded"
                     for s, d in zip(states, days, strict=True)
                 ],
                 "textposition": "outside",
-                "hovertemplate": "%{y}: %{x:.1f} days (%{customdata})<extra></extra>",
-                "name": "days since last success",
+                "hovertemplate": "%{y}: %{customdata[1]} (%{customdata[0]})<extra></extra>",
+                "name": "time since last success",
             },
             {
                 "type": "scatter",
@@ -519,17 +527,18 @@ def automation_lag_figure(instances: pd.DataFrame) -> dict[str, Any]:
                 "y": labels,
                 "x": limits,
                 "marker": {"symbol": "line-ns-open", "size": 14, "color": "#1f2328"},
-                "hovertemplate": "stale after %{x:.0f} days<extra></extra>",
+                "customdata": [duration_human(v) for v in limit_seconds],
+                "hovertemplate": "stale after %{customdata}<extra></extra>",
                 "name": "stale after",
             },
         ],
         "layout": charts.base_layout(
-            "Days since each instance's last successful run",
+            f"Time since each instance's last successful run ({unit})",
             height=max(220, 60 + 24 * len(labels)),
             yaxis={"autorange": "reversed", "type": "category"},
             # Room right of the longest bar for its state in words.
             xaxis={
-                "title": {"text": "days"},
+                "title": {"text": unit},
                 "gridcolor": "#eaeef2",
                 "range": [0, 1.3 * max([d for d in days if d is not None] + limits)],
             },

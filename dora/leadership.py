@@ -36,6 +36,7 @@ from dora.report import (
     ParameterError,
 )
 from dora.selectors import Scope, organisation_industry
+from dora.units import DAY, DAYS_ABOVE, HOUR, duration_human
 
 PERIOD_KINDS = ("month", "quarter")
 SHORT_NAMES = {
@@ -74,23 +75,22 @@ def _number(value: float) -> str:
 
 
 def _precise(value: float) -> str:
-    """One decimal whatever the size ("21.9"), for two values `_number` would round alike."""
+    """One decimal whatever the size ("21.9"), for two values the usual rounding reads alike."""
     text = f"{value:.1f}".removesuffix(".0")
     return "0" if text == "-0" else text
 
 
 def duration_words(seconds: float, *, precise: bool = False) -> str:
-    """Seconds in the unit a reader expects: 45 minutes, 5.2 hours, 2.1 days; precise: one
-    decimal above 10 too (21.9 hours)."""
-    number = _precise if precise else _number
-    if seconds < 3600:
-        minutes = seconds / 60
-        return f"{number(minutes)} minute{'' if number(minutes) == '1' else 's'}"
-    if seconds < 86400:
-        hours = seconds / 3600
-        return f"{number(hours)} hour{'' if number(hours) == '1' else 's'}"
-    days = seconds / 86400
-    return f"{number(days)} day{'' if number(days) == '1' else 's'}"
+    """Seconds for a sentence: "45 minutes", "5.2 hours", "2.1 days" (days above 48 hours; the
+    same numbers as everywhere else, dora.units.duration_human). precise: one decimal whatever
+    the size ("21.9 hours"), with the same units, for two values that would read alike."""
+    if not precise:
+        return duration_human(seconds, words=True)
+    if seconds < HOUR:
+        return f"{_precise(seconds / 60)} minutes"
+    if seconds <= DAYS_ABOVE:
+        return f"{_precise(seconds / HOUR)} hours"
+    return f"{_precise(seconds / DAY)} days"
 
 
 def value_words(key: str, value: float, *, precise: bool = False) -> str:
@@ -179,8 +179,9 @@ def change_sentence(
     if current is None:
         return f"{who} had no data this period (previous: {value_words(key, previous)})."
     words = significance_words(significance(current_ci, previous_ci))
-    if math.isclose(current, previous, rel_tol=1e-9, abs_tol=1e-12):
-        return f"{who} held at {value_words(key, current)} ({words})."
+    if value_words(key, current) == value_words(key, previous):
+        # Equal once rounded for the reader: never "rose from 22 hours to 22 hours".
+        return f"{who} was unchanged at {value_words(key, current)} ({words})."
     verb = "rose" if current > previous else "fell"
     before, after = values_words(key, previous, current)
     if key == "deployment_frequency":  # "from 3.2 to 4.1 rollouts a week"

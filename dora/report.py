@@ -18,6 +18,7 @@ import pandas as pd
 from django.db import connection, connections
 
 from dora import benchmarks, selectors
+from dora.failure_words import failure_reasons
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.estate import (
     AutomationEvidence,
@@ -72,6 +73,7 @@ from dora.metrics.recovery import (
 from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.value_stream import ValueStream, value_stream
 from dora.selectors import Scope, ScopeError, scope_resolve
+from dora.units import duration_human, plural
 
 DEFAULT_WINDOW = timedelta(weeks=12)
 # The moments a window may name: pandas' timestamps end in April 2262 (nanoseconds in 64 bits),
@@ -677,11 +679,9 @@ def _failure_items(c: MetricsComputation) -> pd.DataFrame:
     items = c.change_failure.items
     links = selectors.failure_links_frame(c.scope, since=c.since, until=c.until)
     if len(links):
-        links = links.assign(
-            why=links["cause"] + " (" + links["status"] + "): " + links["detail"].fillna("")
-        )
-        why = links.groupby("rollout_id")["why"].agg("; ".join)
-        items = items.assign(why=items["rollout_id"].map(why))
+        live_at = dict(zip(items["rollout_id"].astype(int), items["first_live_at"], strict=True))
+        why = failure_reasons(links, live_at)
+        items = items.assign(why=items["rollout_id"].astype(int).map(why))
     return items
 
 
@@ -880,14 +880,9 @@ def metric_items(name: str, query: MetricsQuery, *, now: datetime) -> list[dict[
 
 
 def duration_text(seconds: float | None) -> str:
-    """Seconds as minutes, hours or days for a terminal."""
-    if seconds is None:
-        return "-"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+    """Seconds for people (dora.units.duration_human): "40 min", "47 h", "2.0 days"; "-" for
+    none, as the terminal table writes every missing value."""
+    return "-" if seconds is None else duration_human(seconds)
 
 
 def _percent(rate: float | None) -> str:
@@ -935,7 +930,12 @@ def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         add(key, fig["p50_seconds"], duration_text(fig["p50_seconds"]), fig["n"])
     spread = report["version_spread"]
     most = max((row["versions"] for row in spread), default=None)
-    add("version_spread", most, "-" if most is None else f"max {most} versions", len(spread))
+    add(
+        "version_spread",
+        most,
+        "-" if most is None else f"max {plural(most, 'version')}",
+        len(spread),
+    )
     lag = report["automation_lag"]
     add(
         "automation_lag",

@@ -373,6 +373,12 @@ def failure_links_frame(scope: Scope, *, since: datetime, until: datetime) -> pd
             "detail": "detail",
             "incident": "incident__external_id",
             "by_rollout_id": "by_rollout_id",
+            # For the "why" sentence (dora.failure_words): when the incident opened, and the
+            # rollout that rolled back, reverted or hotfixed it.
+            "incident_opened_at": "incident__opened_at",
+            "by_version": "by_rollout__version",
+            "by_sha": "by_rollout__sha",
+            "by_live_at": "by_rollout__first_live_at",
         },
     )
 

@@ -35,6 +35,7 @@ from dora.report import (
     metrics_query_parse,
 )
 from dora.selectors import Scope
+from dora.templatetags.units import shorten_text
 from dora.web.access import Access, dashboard_view, service_required, team_required
 from dora.web.navigation import breadcrumbs, crumb
 from dora.web.snapshots import page_snapshot
@@ -684,8 +685,8 @@ def _cell(column: str, value: Any) -> str:
         return value[:10]
     if column == "change" and isinstance(value, str) and "#" not in value:
         return value[:10]  # a direct push: its sha
-    if column == "title" and isinstance(value, str) and len(value) > 70:
-        return value[:69] + "…"
+    if column == "title" and isinstance(value, str):
+        return shorten_text(value, 70)  # at a word, never inside one
     if isinstance(value, bool):
         return "yes" if value else ""
     if column.endswith("_seconds") and isinstance(value, int | float):

@@ -54,7 +54,7 @@ EVIDENCE_LABEL = (
     "previous run, with 95% intervals"
 )
 LAG_LABEL = (
-    "Horizontal bar chart: days since each automation instance's last successful run, coloured "
+    "Horizontal bar chart: time since each automation instance's last successful run, coloured "
     "by staleness, with each environment's stale_after marked"
 )
 

@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from dora.dashboards import duration_human
+from dora.units import duration_human
 from tests.browser.test_dashboards_in_chromium import SCREENSHOT_DIR, Watch, log_in
 
 # Every header's right edge, the table's, the page's width and the scroll box's.

@@ -352,7 +352,7 @@ def test_metrics_table_and_csv_list_every_figure() -> None:
     call_command("metrics", "--service", "shop", *WINDOW, "--benchmark", "2024", stdout=out)
     table = out.getvalue()
     assert "figure" in table and "level" in table
-    assert "lead_time" in table and "10.0 h" in table  # p50 10 h, n 3
+    assert "lead_time" in table and "10 h" in table  # p50 10 h (whole hours from 10), n 3
 
     out = io.StringIO()
     call_command("metrics", "--service", "shop", *WINDOW, "--format", "csv", stdout=out)

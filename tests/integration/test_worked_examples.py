@@ -423,6 +423,23 @@ def test_worked_example_4_3_items_say_why() -> None:
         iso(day(6)): "incident,rollback",  # D7
         iso(day(11, 14)): "hotfix,incident",  # D13
     }
+    # ... in sentences, each with how long after the rollout went live (in any order).
+    why = {row["first_live_at"]: set(row["why"].split("; ")) for row in rows if row["failed"]}
+    assert (
+        why
+        == {
+            iso(day(6)): {  # D7 live 10:00: INC-8 opened 10:20, D8 (c6) live 10:50
+                "Incident INC-8 names it as the cause and opened 20 min after it went live"
+                " (confirmed)",
+                f"Rolled back by {sha('c6')[:12]} 50 min after it went live (confirmed)",
+            },
+            iso(day(11, 14)): {  # D13 live 14:00: INC-9 opened 16:00, the hotfix D14 live 19:30
+                "Incident INC-9 names it as the cause and opened 2.0 h after it went live"
+                " (confirmed)",
+                f"Hotfix {sha('c14')[:12]} went live 5.5 h after it (confirmed)",
+            },
+        }
+    )
 
 
 def test_worked_example_4_4_recovery_time() -> None:

@@ -133,6 +133,24 @@ def figure(key: str, value: float | None, ci: tuple[float, float] | None) -> das
     return dash.Figure(key, value, "", 10, "", ci, "", None, "", "")
 
 
+def test_dashboards_compare_says_unchanged_when_the_shown_values_are_equal() -> None:
+    # 22.2 h and 21.9 h both show "22 h": no arrow, no "+0.3 h".
+    same = dash.compare(
+        "lead_time", figure("lead_time", 22.2 * 3600, None), figure("lead_time", 21.9 * 3600, None)
+    )
+    assert (same.text, same.direction, same.better) == ("unchanged", "flat", None)
+    # 12.04% and 11.96% both show "12.0%".
+    rate = dash.compare(
+        "rework_rate", figure("rework_rate", 0.1204, None), figure("rework_rate", 0.1196, None)
+    )
+    assert (rate.text, rate.direction, rate.better) == ("unchanged", "flat", None)
+    # 49 h against 47 h: "2.0 days" against "47 h" is a change.
+    slower = dash.compare(
+        "lead_time", figure("lead_time", 49 * 3600, None), figure("lead_time", 47 * 3600, None)
+    )
+    assert slower.direction == "up" and slower.text == "+2.0 h"
+
+
 def test_dashboards_compare_is_significant_only_when_intervals_do_not_overlap() -> None:
     apart = dash.compare(
         "lead_time",

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from dora.dashboards import duration_human
 from dora.item_lists import (
     filter_choices,
     filters_active,
@@ -26,25 +23,6 @@ LEAD = [
 
 def changes(rows: list) -> list[str]:
     return [r["change"] for r in rows]
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (None, ""),
-        (45, "45 s"),
-        (150, "3 min"),  # 2.5 min, half up
-        (59 * 60, "59 min"),
-        (3600, "1 h"),
-        (12_000, "3 h 20 min"),  # 200 min
-        (47 * 3600 + 59 * 60, "47 h 59 min"),
-        (48 * 3600, "2.0 days"),  # 48 h and above are days
-        (362_880, "4.2 days"),  # 4.2 * 86400
-        (-600, "−10 min"),  # an invalid (negative) duration keeps its sign
-    ],
-)
-def test_duration_human_reads_as_a_person_says_it(seconds: float | None, text: str) -> None:
-    assert duration_human(seconds) == text
 
 
 def test_items_sorted_newest_first_by_default() -> None:

@@ -31,7 +31,8 @@ def test_change_sentence_lead_time_fell_significantly() -> None:
         previous_ci=(1.9 * DAY, 2.4 * DAY),
     )
 
-    assert sentence == "Lead time fell from 2.1 days to 1.4 days (−33%, significant)."
+    # 1.4 days = 33.6 h: hours up to 48 h, days above (dora.units).
+    assert sentence == "Lead time fell from 2.1 days to 34 hours (−33%, significant)."
 
 
 def test_change_sentence_rates_change_in_points_and_overlapping_cis_are_not_significant() -> None:
@@ -59,22 +60,22 @@ def test_change_sentence_hours_and_minutes_and_a_subject() -> None:
     sentence = lead.change_sentence("recovery_time", 45 * 60, 5 * HOUR, subject="payments")
 
     assert sentence == (
-        "payments: recovery time fell from 5 hours to 45 minutes (−85%, too few to tell)."
+        "payments: recovery time fell from 5.0 hours to 45 minutes (−85%, too few to tell)."
     )
 
 
 def test_change_sentence_held_missing_and_from_zero() -> None:
     assert lead.change_sentence(
         "rework_rate", 0.2, 0.2, current_ci=(0.1, 0.3), previous_ci=(0.1, 0.3)
-    ) == ("Rework rate held at 20.0% (not significant).")
+    ) == ("Rework rate was unchanged at 20.0% (not significant).")
     assert lead.change_sentence("lead_time", None, None) == (
         "Lead time had no data in either period."
     )
     assert lead.change_sentence("lead_time", 2 * DAY, None) == (
-        "Lead time was 2 days; the previous period had no data."
+        "Lead time was 48 hours; the previous period had no data."
     )
     assert lead.change_sentence("lead_time", None, 3 * HOUR) == (
-        "Lead time had no data this period (previous: 3 hours)."
+        "Lead time had no data this period (previous: 3.0 hours)."
     )
     # A rate from zero still has a change in points; frequency from zero has no percentage.
     assert lead.change_sentence("change_failure_rate", 0.25, 0.0) == (
@@ -94,8 +95,20 @@ def test_significance_follows_metrics_section_6() -> None:
 def test_duration_words_pick_the_unit() -> None:
     assert lead.duration_words(60) == "1 minute"
     assert lead.duration_words(90 * 60) == "1.5 hours"
-    assert lead.duration_words(36 * HOUR) == "1.5 days"
+    assert lead.duration_words(36 * HOUR) == "36 hours"  # days only above 48 hours
+    assert lead.duration_words(49 * HOUR) == "2.0 days"  # 49 / 24 = 2.04
     assert lead.duration_words(12.4 * DAY) == "12 days"
+
+
+def test_change_sentence_unchanged_when_the_rounded_values_are_equal() -> None:
+    # 22.2 h and 21.9 h both read "22 hours": never "rose from 22 hours to 22 hours".
+    assert lead.change_sentence("lead_time", 22.2 * HOUR, 21.9 * HOUR) == (
+        "Lead time was unchanged at 22 hours (too few to tell)."
+    )
+    # 22.6 h reads "23 hours": a change a reader can see.
+    assert lead.change_sentence("lead_time", 22.6 * HOUR, 21.9 * HOUR).startswith(
+        "Lead time rose from 22 hours to 23 hours"
+    )
 
 
 # -- teams, risks, the gate --------------------------------------------------------------------
@@ -191,8 +204,14 @@ def test_movements_rank_significant_changes_first_then_relative_size() -> None:
             level=None,
             previous_level=None,
             figures=(
-                _row("lead_time", 50.0, 100.0),  # −50%, better, too few to tell
-                _row("recovery_time", 90.0, 100.0, (80, 95), (96, 110)),  # −10%, significant
+                _row("lead_time", 50 * HOUR, 100 * HOUR),  # −50%, better, too few to tell
+                _row(  # 9 h against 10 h: −10%, significant
+                    "recovery_time",
+                    9 * HOUR,
+                    10 * HOUR,
+                    (8 * HOUR, 9.5 * HOUR),
+                    (9.6 * HOUR, 11 * HOUR),
+                ),
                 _row("change_failure_rate", 0.3, 0.1),  # +200%, worse
             ),
         ),
@@ -203,7 +222,8 @@ def test_movements_rank_significant_changes_first_then_relative_size() -> None:
             previous_level=None,
             figures=(
                 _row("deployment_frequency", 6.0, 4.0),  # +50%, better
-                _row("lead_time", 130.0, 100.0),  # +30%, worse
+                _row("lead_time", 130 * HOUR, 100 * HOUR),  # +30%, worse
+                _row("recovery_time", 22.2 * HOUR, 21.9 * HOUR),  # both "22 h": neither
                 _row("rework_rate", 0.2, 0.2),  # flat: neither
             ),
         ),

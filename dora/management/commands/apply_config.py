@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from dora.config import ConfigError, config_apply, config_load
 from dora.derive import pending_derive
 from dora.models import Team
+from dora.units import plural
 
 
 class Command(BaseCommand):
@@ -60,7 +61,7 @@ class Command(BaseCommand):
         if diff.rederive:
             done_pairs = pending_derive()
             self.stdout.write(
-                f"derived the facts of {done_pairs} (service, environment) pair(s) again, "
+                f"derived the facts of {plural(done_pairs, '(service, environment) pair')} again, "
                 "since their configuration changed"
             )
         if diff.errors:

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from dora import derive
+from dora.units import plural
 
 
 class Command(BaseCommand):
@@ -30,9 +31,11 @@ class Command(BaseCommand):
         started = time.monotonic()
         if options["all"]:
             marked = derive.pairs_mark()
-            self.stderr.write(f"{marked} (service, environment) pairs marked for derivation")
+            self.stderr.write(
+                f"{plural(marked, '(service, environment) pair')} marked for derivation"
+            )
         done = derive.pending_derive(retry_failed=options["retry_failed"] or options["all"])
-        self.stdout.write(f"derived {done} pair(s) in {time.monotonic() - started:.1f}s")
+        self.stdout.write(f"derived {plural(done, 'pair')} in {time.monotonic() - started:.1f}s")
         failures = derive.derivation_failures()
         for failure in failures:
             self.stderr.write(
@@ -41,6 +44,6 @@ class Command(BaseCommand):
             )
         if failures:
             self.stderr.write(
-                f"{len(failures)} pair(s) could not be derived; the others are up to date. "
+                f"{plural(len(failures), 'pair')} could not be derived; the others are up to date. "
                 "Fix or delete the facts the errors name, then run `derive --retry-failed`."
             )

@@ -11,6 +11,38 @@
     modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
   };
 
+  // A chart follows its card: plotly's `responsive` only listens to the window, but a card
+  // also changes width when the grid re-flows (a column more or less), so each card is
+  // watched and its chart resized, at most once per animation frame.
+  var pending = [];
+  var scheduled = false;
+
+  function resizeLater(node) {
+    if (pending.indexOf(node) < 0) { pending.push(node); }
+    if (scheduled) { return; }
+    scheduled = true;
+    window.requestAnimationFrame(function () {
+      scheduled = false;
+      var nodes = pending;
+      pending = [];
+      for (var i = 0; i < nodes.length; i++) {
+        if (nodes[i].classList.contains("js-plotly-plot")) { window.Plotly.Plots.resize(nodes[i]); }
+      }
+    });
+  }
+
+  function watch(node) {
+    var card = node.parentElement || node;
+    if (!window.ResizeObserver) { return; }
+    var lastWidth = card.clientWidth;
+    new window.ResizeObserver(function () {
+      // Only a change of width redraws: the chart's own height change must not loop.
+      if (card.clientWidth === lastWidth) { return; }
+      lastWidth = card.clientWidth;
+      resizeLater(node);
+    }).observe(card);
+  }
+
   function draw() {
     var nodes = document.querySelectorAll("[data-figure]");
     for (var i = 0; i < nodes.length; i++) {
@@ -20,6 +52,7 @@
       var figure = JSON.parse(source.textContent);
       window.Plotly.newPlot(node, figure.data, figure.layout, CONFIG);
       node.setAttribute("data-drawn", "true");
+      watch(node);
     }
   }
 
