@@ -24,6 +24,7 @@ from dora import dashboards as dash
 from dora import estate_matrix as em
 from dora.benchmarks import default_benchmark
 from dora.charts import BAND_LABELS, percentile_band
+from dora.config import duration_format
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.levels import has_tiers
 from dora.models import GateDecision
@@ -485,7 +486,8 @@ def estate_risk_takeaway(
         where = worst["environment"] + (
             f", target {worst['target']}" if worst.get("target") else ""
         )
-        limit = duration_words(worst.get("stale_after_seconds") or 7 * 86400)
+        # The setting as the configuration writes it ("7d"), not a measured duration.
+        limit = duration_format(timedelta(seconds=worst.get("stale_after_seconds") or 7 * 86400))
         times = _times_over(worst)
         what = (
             "has never succeeded"

@@ -69,8 +69,9 @@ def test_explain_lead_time_lists_newest_first_and_sorts_by_duration() -> None:
 
     html = page("/dashboards/explain/lead_time")
     assert column(html, 0) == ["acme/shop#3", "acme/shop#2", "acme/shop#1"]  # newest first
-    # The duration next to the change, in human units: 7 h, 60 h = 2.5 days, 20 h.
-    assert column(html, 1) == ["7 h", "2.5 days", "20 h"]
+    # The duration next to the change, in human units (dora.units: one decimal below 10, days
+    # above 48 h): 7 h, 60 h = 2.5 days, 20 h.
+    assert column(html, 1) == ["7.0 h", "2.5 days", "20 h"]
     # The change links to its pull request when the source stored the page's address.
     assert f'<a href="{PR2_URL}" rel="noopener noreferrer">acme/shop#2</a>' in html
     assert "Slowest first</a>" in html  # one click away

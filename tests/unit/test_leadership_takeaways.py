@@ -118,7 +118,7 @@ def test_change_takeaway_without_a_significant_change_says_what_would_show_one()
 
     assert sentence == (
         "No significant change in February 2026 against January 2026. The nearest is lead time, "
-        "which fell from 2.1 days to 1.4 days (−33%); telling it apart would take about 67 "
+        "which fell from 2.1 days to 34 hours (−33%); telling it apart would take about 67 "
         "changes in each period instead of 40, if the difference held."
     )
 
@@ -164,7 +164,7 @@ def test_estate_risk_takeaway_names_the_instance_most_times_over_its_stale_after
 
     assert sentence == (
         "The automation of billing-db in production last succeeded 20 days before the end of "
-        "28 Feb 2026, 6.7 times its stale_after of 3 days; 2 of 10 automation instances were "
+        "28 Feb 2026, 6.7 times its stale_after of 3d; 2 of 10 automation instances were "
         "stale."
     )
 
@@ -295,8 +295,8 @@ def test_estate_risk_takeaway_ranks_the_higher_tier_first() -> None:
     )
     # Without the spread: staging before development; 8 / 7 = 1.14 -> "1.1 times".
     assert lead.estate_risk_takeaway(stale, [], 40, at="the end of 30 Nov 2026") == (
-        "The automation of network-stack in staging last succeeded 8 days before the end of "
-        "30 Nov 2026, 1.1 times its stale_after of 7 days; 2 of 40 automation instances were "
+        "The automation of network-stack in staging last succeeded 8.0 days before the end of "
+        "30 Nov 2026, 1.1 times its stale_after of 7d; 2 of 40 automation instances were "
         "stale."
     )
 
@@ -317,11 +317,14 @@ def test_gate_block_reasons_names_no_route_when_two_tie_or_each_was_blocked_once
     assert lead.gate_block_reasons(tie) == ([("source_fresh", 4)], None)
 
 
-def test_values_that_round_alike_get_one_more_decimal() -> None:
-    # 22.4 h and 21.9 h both read "22 hours" at the usual rounding (none above 10).
+def test_values_that_round_alike_read_unchanged() -> None:
+    # 22.4 h and 21.9 h both read "22 hours" (whole numbers from 10 up): never "fell from 22
+    # hours to 22 hours" (issue 15, point 6).
     assert lead.change_sentence("lead_time", 21.9 * 3600, 22.4 * 3600) == (
-        "Lead time fell from 22.4 hours to 21.9 hours (−2%, too few to tell)."
+        "Lead time was unchanged at 22 hours (too few to tell)."
     )
+    # A takeaway's clause (a significant change) names both with one more decimal instead.
+    assert lead.values_words("lead_time", 22.4 * 3600, 21.9 * 3600) == ("22.4 hours", "21.9 hours")
     # 53.4 and 49.9 a week round apart ("53" and "50"): no extra decimal.
     assert lead.change_sentence("deployment_frequency", 53.4, 49.9) == (
         "Deployment frequency rose from 50 to 53 rollouts a week (+7%, too few to tell)."
