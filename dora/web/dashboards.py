@@ -431,8 +431,9 @@ def _weekly_context(
         ),
         now=now,
     )
-    c.prefetch((*WEEKLY_FRAMES, "integration_frames") if repos else WEEKLY_FRAMES)
-    # The 12 weeks of the trends and the week table: their own rollouts and arrivals.
+    # The 12 weeks of the trends and the week table: their own rollouts and arrivals, which
+    # also serve the window when they cover it (they end together, the weeks start first):
+    # every frame read over a wider range is a superset of the window's (dora.selectors).
     weekly_c = MetricsComputation(
         MetricsQuery(
             scope=scope, since=start, until=end, benchmark=benchmark, industry=scope.industry
@@ -440,6 +441,9 @@ def _weekly_context(
         now=now,
     )
     weekly_c.prefetch(("rollouts", "arrivals"))
+    if end == window.until and start <= window.since:
+        c.__dict__.update(rollouts=weekly_c.rollouts, arrivals=weekly_c.arrivals)
+    c.prefetch((*WEEKLY_FRAMES, "integration_frames") if repos else WEEKLY_FRAMES)
     args = {"since": window.since, "until": window.until, "now": now, "tz": tz}
     args["benchmark"] = benchmark
     industry = scope.industry
