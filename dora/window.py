@@ -29,8 +29,10 @@ RANGE_LABELS = {
 }
 WEEKS = {"1w": 1, "4w": 4, "12w": 12}
 DEFAULT_RANGE = "4w"
-# The longest custom window (a chosen range beyond it is a mistake, not a question).
-MAX_CUSTOM_DAYS = 3660
+# The days a window may name: pandas' timestamps span 1677 to 2262, and every zone's midnight
+# of these days is inside that.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2261, 12, 31)
 
 
 class WindowError(ValueError):
@@ -171,17 +173,18 @@ def window_of(
             raise WindowError("start", "range=custom needs start, e.g. start=2026-10-05")
         if start > end:
             raise WindowError("start", f"start ({start}) must be on or before end ({end})")
-        if (end - start).days >= MAX_CUSTOM_DAYS:
-            raise WindowError("start", f"a custom window is at most {MAX_CUSTOM_DAYS} days")
         return Window("custom", start, end, tz, latest)
     raise WindowError("range", f"range {range_!r} must be one of {', '.join(RANGES)}")
 
 
 def _day(value: str, parameter: str) -> date:
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise WindowError(parameter, f"{parameter} {value!r} is not an ISO date, e.g. 2026-11-29")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise WindowError(parameter, f"{parameter} {value!r} is outside {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def zone_check(tz: str) -> str:

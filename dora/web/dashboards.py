@@ -38,7 +38,7 @@ from dora.report import (
     metrics_query_parse,
     moment_parse,
 )
-from dora.selectors import Scope
+from dora.selectors import ORGANISATION_TIMEZONE, Scope, scope_zone
 from dora.web.access import Access, dashboard_view, service_required, team_required
 from dora.web.snapshots import page_snapshot
 from dora.window import (
@@ -77,9 +77,6 @@ def _benchmark(request: HttpRequest) -> str | None:
     return request.GET.get("benchmark") or None
 
 
-# The organisation's reporting time zone: the configuration has no `organisation: timezone:`
-# yet, so organisation-pooled figures and the overview's stated window use UTC (METRICS §1).
-ORGANISATION_TIMEZONE = "UTC"
 # The query parameters a window is named by (dora.window); `since`/`until` are the explicit
 # moments the explain page and the API still take.
 WINDOW_PARAMS = ("range", "end", "start", "since", "until", "page")
@@ -214,11 +211,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     try:
         window = window_of_request(request, tz=ORGANISATION_TIMEZONE, now=now)
         query = metrics_query_parse(
-            now=now,
-            since=iso(window.since),
-            until=iso(window.until),
-            benchmark=_benchmark(request),
-            services=[],
+            now=now, benchmark=_benchmark(request), services=[], rule_window=False
         )
     except ParameterError as exc:
         return _bad_request(request, exc)
@@ -622,7 +615,9 @@ def team(request: HttpRequest) -> HttpResponse:
     team_required(access, name)
     now = timezone.now()
     try:
-        query = metrics_query_parse(now=now, team=name, benchmark=_benchmark(request))
+        query = metrics_query_parse(
+            now=now, team=name, benchmark=_benchmark(request), rule_window=False
+        )
         window = window_of_request(request, tz=query.scope.timezone, now=now)
     except ParameterError as exc:
         if exc.parameter == "team":
@@ -692,7 +687,9 @@ def service(request: HttpRequest) -> HttpResponse:
     service_required(access, name)
     now = timezone.now()
     try:
-        query = metrics_query_parse(now=now, services=[name], benchmark=_benchmark(request))
+        query = metrics_query_parse(
+            now=now, services=[name], benchmark=_benchmark(request), rule_window=False
+        )
         tz = dash.services_of(query.scope)[0]["team__timezone"] or ORGANISATION_TIMEZONE
         window = window_of_request(request, tz=tz, now=now)
     except ParameterError as exc:
@@ -844,9 +841,10 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             since=request.GET.get("since") if explicit else None,
             until=request.GET.get("until") if explicit else None,
             benchmark=_benchmark(request),
+            rule_window=False,
         )
         if not explicit:  # the window rule, in the scope's time zone
-            window = window_of_request(request, tz=_scope_zone(query.scope, names), now=now)
+            window = window_of_request(request, tz=scope_zone(query.scope), now=now)
             query = replace(query, since=window.since, until=window.until)
     except ParameterError as exc:
         if exc.parameter in ("team", "service"):
@@ -918,15 +916,3 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             **window_control(request, window, stated),
         },
     )
-
-
-def _scope_zone(scope: Scope, services: list[str]) -> str:
-    """The time zone a scope's window is read in: the team's; the services' team's when they
-    share one; else the organisation's."""
-    if scope.team:
-        return scope.timezone
-    if services:
-        zones = {row["team__timezone"] or ORGANISATION_TIMEZONE for row in dash.services_of(scope)}
-        if len(zones) == 1:
-            return zones.pop()
-    return ORGANISATION_TIMEZONE

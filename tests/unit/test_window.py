@@ -112,6 +112,7 @@ def test_window_year_is_named_twice_across_new_year() -> None:
         ({"range": "custom", "end": "2026-11-01"}, "start"),
         ({"range": "custom", "start": "2026-11-10", "end": "2026-11-01"}, "start"),
         ({"range": "custom", "start": "2026-11-10", "end": "2026-12-10"}, "end"),
+        ({"range": "custom", "start": "0001-01-01", "end": "2026-11-01"}, "start"),
     ],
 )
 def test_window_parse_names_the_bad_parameter(params: dict[str, str], parameter: str) -> None:
