@@ -170,6 +170,7 @@ def window_control(request: HttpRequest, window: Window | None, stated: str = ""
     return {
         "window_control": {
             "text": window.text if window else stated,
+            "steps": window is not None,
             "ranges": ranges,
             "custom": window is None or window.range == "custom",
             "previous_url": url(window.previous()) if window else None,
