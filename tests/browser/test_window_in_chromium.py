@@ -20,6 +20,13 @@ from django.utils import timezone
 from tests.browser.test_dashboards_in_chromium import SCREENSHOT_DIR, Watch, log_in
 
 NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # Wed 2 Dec 2026
+# The page's scroll width and its widest elements' selectors (sideways scrolling at 390 px).
+WIDEST_JS = """
+() => [document.documentElement.scrollWidth,
+  Array.from(document.querySelectorAll('body *'))
+    .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+    .slice(0, 5).map(el => el.tagName + '.' + el.className)]
+"""
 KEYS = ("deployment_frequency", "lead_time", "change_failure_rate", "recovery_time", "rework_rate")
 
 
@@ -128,12 +135,24 @@ def _check_pages(base: str, page: Any) -> None:
         page.go_back()
         page.wait_for_load_state("networkidle")
 
-    # 390 px: the control fits without sideways scrolling.
-    page.set_viewport_size({"width": 390, "height": 844})
-    for url, name in (("/dashboards/", "overview"), ("/dashboards/team?team=payments", "team")):
-        page.goto(base + url)
-        page.wait_for_load_state("networkidle")
-        box = page.locator(".window-control").bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
-        page.screenshot(path=str(SCREENSHOT_DIR / f"window-{name}-390.png"), full_page=True)
+    # Every page with the control, at 1440 and 390 px: at 390 it fits without sideways scrolling.
+    pages = (
+        ("/dashboards/", "overview"),
+        ("/dashboards/team?team=payments", "team"),
+        ("/dashboards/service?service=checkout", "service"),
+        ("/dashboards/explain/lead_time?team=payments&range=12w", "explain"),
+        ("/dashboards/gate?range=4w", "gate"),
+    )
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for url, name in pages:
+            response = page.goto(base + url)
+            assert response is not None and response.status == 200, url
+            page.wait_for_load_state("networkidle")
+            box = page.locator(".window-control").bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+            if width == 390:
+                wide = page.evaluate(WIDEST_JS)
+                print(name, wide)
+            page.screenshot(path=str(SCREENSHOT_DIR / f"window-{name}-{width}.png"), full_page=True)
     assert watch.errors == [], watch.errors

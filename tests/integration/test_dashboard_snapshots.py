@@ -364,3 +364,22 @@ def test_one_page_failing_leaves_the_others_prepared(estate: None, monkeypatch, 
 
     assert not figures_read(statements)  # search's week, prepared after payments failed
     assert "/dashboards/team?team=payments failed" in caplog.text
+
+
+def test_a_snapshot_is_keyed_by_its_window_not_by_how_the_url_names_it(estate: None) -> None:
+    from django.utils import timezone
+
+    from dora.window import window_parse
+
+    leader = viewer("lead", leadership=True)
+    latest = window_parse(now=timezone.now(), tz="Europe/Berlin").last  # payments' zone
+
+    _, first = page(leader, "/dashboards/team?team=payments")
+    # The same window named by the overview's link: served from the same snapshot.
+    _, named = page(leader, f"/dashboards/team?team=payments&range=4w&end={latest}")
+    # Another window: computed.
+    _, earlier = page(leader, "/dashboards/team?team=payments&range=4w&end=2026-01-04")
+
+    assert figures_read(first)
+    assert not figures_read(named)
+    assert figures_read(earlier)
