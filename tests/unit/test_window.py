@@ -126,3 +126,61 @@ def test_window_charts_weeks_end_with_the_window() -> None:
     assert w.weeks_containing_end(12) == (date(2026, 9, 14), date(2026, 12, 6))
     q = window_parse(now=NOW, tz="UTC", range="q", end="2026-08-01")  # Q3 ends Wed 30 Sep
     assert q.weeks_containing_end(12) == (date(2026, 7, 13), date(2026, 10, 4))
+
+
+def test_window_team_rows_count_rollouts_of_their_own_local_week() -> None:
+    # Week Mon 2 – Sun 8 Nov 2026. Tokyo is UTC+9 all year (no DST):
+    #  - Sun 1 Nov 20:00 UTC is Mon 2 Nov 05:00 in Tokyo: in Tokyo's week, before UTC's;
+    #  - Wed 4 Nov 12:00 UTC is in both;
+    #  - Sun 8 Nov 20:00 UTC is Mon 9 Nov 05:00 in Tokyo: in UTC's week, after Tokyo's.
+    import pandas as pd
+
+    from dora import dashboards as dash
+
+    moments = [
+        datetime(2026, 11, 1, 20, tzinfo=UTC),
+        datetime(2026, 11, 4, 12, tzinfo=UTC),
+        datetime(2026, 11, 8, 20, tzinfo=UTC),
+    ]
+    rollouts = pd.DataFrame(
+        {
+            "rollout_id": range(1, 7),
+            "service": ["east"] * 3 + ["west"] * 3,
+            "environment": ["production"] * 6,
+            "kind": ["change"] * 6,
+            "first_live_at": pd.to_datetime(moments * 2, utc=True),
+            "failure": [""] * 6,
+            "restored_at": pd.to_datetime([None] * 6, utc=True),
+            "remediation": [False] * 6,
+        }
+    )
+    arrivals = pd.DataFrame(
+        {
+            "change_id": pd.Series([], dtype=object),
+            "commit_sha": pd.Series([], dtype=object),
+            "service": pd.Series([], dtype=object),
+            "rollout_id": pd.Series([], dtype=object),
+            "start": pd.to_datetime(pd.Series([], dtype=object), utc=True),
+            "merged_at": pd.to_datetime(pd.Series([], dtype=object), utc=True),
+            "arrived_at": pd.to_datetime(pd.Series([], dtype=object), utc=True),
+            "unattributed": pd.Series([], dtype=bool),
+        }
+    )
+    week = window_parse(now=NOW, tz="UTC", range="1w", end="2026-11-04")
+    zones = {"tokyo": "Asia/Tokyo", "london": "UTC"}
+    rows = dash.zoned_headlines(
+        rollouts,
+        arrivals,
+        groups={"east": "tokyo", "west": "london"},
+        window=week,
+        tz=zones,
+        now=NOW,
+        benchmark=2024,
+        first_rollout_at={"tokyo": None, "london": None},
+    )
+    tokyo, london = rows["tokyo"], rows["london"]
+    assert tokyo.since == datetime(2026, 11, 1, 15, tzinfo=UTC)  # Mon 00:00 in Tokyo
+    assert london.since == datetime(2026, 11, 2, tzinfo=UTC)
+    tokyo_ids = set(tokyo.change_failure.items["rollout_id"])
+    london_ids = set(london.change_failure.items["rollout_id"])
+    assert (tokyo_ids, london_ids) == ({1, 2}, {5, 6})
