@@ -372,7 +372,7 @@ def test_a_snapshot_is_keyed_by_its_window_not_by_how_the_url_names_it(estate: N
     from dora.window import window_parse
 
     leader = viewer("lead", leadership=True)
-    latest = window_parse(now=timezone.now(), tz="Europe/Berlin").last  # payments' zone
+    latest = window_parse(now=timezone.now(), tz="UTC").last  # payments' zone here
 
     _, first = page(leader, "/dashboards/team?team=payments")
     # The same window named by the overview's link: served from the same snapshot.
@@ -383,3 +383,23 @@ def test_a_snapshot_is_keyed_by_its_window_not_by_how_the_url_names_it(estate: N
     assert figures_read(first)
     assert not figures_read(named)
     assert figures_read(earlier)
+
+
+def test_the_default_window_moves_on_monday_and_so_does_its_snapshot(estate: None) -> None:
+    from unittest import mock
+
+    from django.utils import timezone
+
+    leader = viewer("lead", leadership=True)
+    path = "/dashboards/team?team=payments"  # no window named: the last 4 complete weeks
+    sunday = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # payments' zone here is UTC
+    monday = datetime(2026, 11, 30, 0, 30, tzinfo=UTC)
+
+    with mock.patch.object(timezone, "now", lambda: sunday):
+        _, first = page(leader, path)
+        _, again = page(leader, path)
+    with mock.patch.object(timezone, "now", lambda: monday):
+        _, next_week = page(leader, path)
+
+    assert figures_read(first) and not figures_read(again)
+    assert figures_read(next_week)  # a new week ended: not last week's snapshot
