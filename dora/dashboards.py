@@ -47,6 +47,7 @@ from dora.models import Deployment, Rollout, Service, Tier
 from dora.report import DoraFigures, MetricsComputation
 from dora.selectors import Scope
 from dora.units import duration_human
+from dora.window import Window
 
 WEEKS = 12
 ORG_TREND_WEEKS = 26
@@ -587,6 +588,36 @@ def split_headlines(
             industry=(industry or {}).get(group, DEFAULT_INDUSTRY),
         )
     return result
+
+
+def zoned_headlines(
+    rollouts: pd.DataFrame,
+    arrivals: pd.DataFrame,
+    *,
+    groups: dict[str, Any],
+    window: Window,
+    tz: dict[Any, str],
+    **common: Any,
+) -> dict[Any, Headline]:
+    """`split_headlines` with every group over the window's days in its own time zone (`tz`,
+    per group key): a team's row is its team page's figures. One pass per zone."""
+    result: dict[Any, Headline] = {}
+    keys = list(dict.fromkeys(groups.values()))
+    for zone in dict.fromkeys(tz[key] for key in keys):
+        local = window.in_zone(zone)
+        members = {name: key for name, key in groups.items() if tz[key] == zone}
+        result.update(
+            split_headlines(
+                rollouts,
+                arrivals,
+                groups=members,
+                since=local.since,
+                until=local.until,
+                tz=tz,
+                **common,
+            )
+        )
+    return {key: result[key] for key in keys}
 
 
 def headline(

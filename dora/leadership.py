@@ -38,6 +38,7 @@ from dora.report import (
 )
 from dora.selectors import Scope, organisation_industry
 from dora.units import DAY, DAYS_ABOVE, HOUR, duration_human
+from dora.window import local_midnight
 
 PERIOD_KINDS = ("month", "quarter")
 SHORT_NAMES = {
@@ -799,6 +800,39 @@ def gate_block_reasons(
     return sorted(reasons.items(), key=lambda item: (-item[1], item[0])), top
 
 
+def _zoned_headlines(
+    rollouts: Any,
+    arrivals: Any,
+    period: Period,
+    *,
+    groups: dict[str, Any],
+    tz: dict[Any, str],
+    now: datetime,
+    **common: Any,
+) -> dict[Any, dash.Headline]:
+    """Each team's headline over the period's days in the team's own time zone (the dashboards'
+    window rule, dora.window): the same calendar month or quarter, from its local midnights,
+    to date (`now`) while it runs. One `split_headlines` pass per zone."""
+    first, last = period.start.date(), period.end.date()
+    result: dict[Any, dash.Headline] = {}
+    keys = list(dict.fromkeys(groups.values()))
+    for zone in dict.fromkeys(tz[key] for key in keys):
+        members = {name: key for name, key in groups.items() if tz[key] == zone}
+        result.update(
+            dash.split_headlines(
+                rollouts,
+                arrivals,
+                groups=members,
+                since=local_midnight(first, zone),
+                until=min(local_midnight(last, zone), now),
+                tz=tz,
+                now=now,
+                **common,
+            )
+        )
+    return {key: result[key] for key in keys}
+
+
 def leadership_report(
     period: Period, *, now: datetime, benchmark: int | None = None
 ) -> LeadershipReport:
@@ -808,8 +842,15 @@ def leadership_report(
     previous = period.previous()
     until = min(period.end, now)
     scope = Scope()
+    # A day more on each side: a team's months are its own time zone's (`_zoned_headlines`).
     c = MetricsComputation(
-        MetricsQuery(scope=scope, since=previous.start, until=until, benchmark=benchmark), now=now
+        MetricsQuery(
+            scope=scope,
+            since=previous.start - timedelta(days=1),
+            until=min(period.end + timedelta(days=1), now),
+            benchmark=benchmark,
+        ),
+        now=now,
     )
     # The headlines need no arrival's description or rollout columns (arrival_rows).
     c.prefetch(("arrival_rows", "rollouts"))
@@ -829,10 +870,8 @@ def leadership_report(
     org_then = dash.headline(rollouts, arrivals, since=previous.start, until=previous.end, **org)
     ordered, groups = dash.team_groups(services, first, organisation=organisation)
     by_team = {**groups, **common}
-    currents = dash.split_headlines(rollouts, arrivals, since=period.start, until=until, **by_team)
-    befores = dash.split_headlines(
-        rollouts, arrivals, since=previous.start, until=previous.end, **by_team
-    )
+    currents = _zoned_headlines(rollouts, arrivals, period, **by_team)
+    befores = _zoned_headlines(rollouts, arrivals, previous, **by_team)
     teams = []
     for team, _members in ordered:
         name = team or NO_TEAM

@@ -72,8 +72,9 @@ from dora.metrics.recovery import (
 )
 from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.value_stream import ValueStream, value_stream
-from dora.selectors import Scope, ScopeError, scope_resolve
+from dora.selectors import Scope, ScopeError, scope_resolve, scope_zone
 from dora.units import duration_human, plural
+from dora.window import WindowError, window_parse
 
 DEFAULT_WINDOW = timedelta(weeks=12)
 # The moments a window may name: pandas' timestamps end in April 2262 (nanoseconds in 64 bits),
@@ -151,20 +152,35 @@ def metrics_query_parse(
     tier: str | None = None,
     target: str | None = None,
     industry: str | None = None,
+    range: str | None = None,  # noqa: A002 - the query parameter's name
+    end: str | None = None,
+    start: str | None = None,
+    rule_window: bool = True,
 ) -> MetricsQuery:
     """Check and resolve request parameters; ParameterError names the first bad one.
 
-    Default window: the 12 weeks before `until`, which defaults to `now` (CONTRACT §3).
+    Window: `since`/`until` when either is given (`since` defaults to the 12 weeks before
+    `until`, `until` to `now`: CONTRACT §3); else the dashboards' rule (dora.window): `range`,
+    `end`, `start` in the scope's time zone (`selectors.scope_zone`), by default the last 4
+    complete ISO weeks. rule_window=False for a page that resolves its own window (the rule's,
+    from its own query string) after the scope: the 12 weeks before `now` stand in.
     Services may be repeated or comma-separated. Default benchmark: 2025 when DORA's published
     Quick Check file is found, else 2024 (`benchmarks.default_benchmark`); 2025 without the file is
     a ParameterError saying where to put it. Default industry: the scope's (its team's, else the
     organisation's, else "all": `selectors.scope_resolve`).
     """
     names = [name.strip() for item in services for name in str(item).split(",") if name.strip()]
-    end = moment_parse(until, "until") if until else now
-    start = moment_parse(since, "since") if since else end - DEFAULT_WINDOW
-    if not start < end:
-        raise ParameterError("since", f"since ({iso(start)}) must be before until ({iso(end)})")
+    explicit = bool(since or until)
+    if explicit and (range or end or start):
+        raise ParameterError(
+            "range", "name the window either by since/until or by range/end/start, not both"
+        )
+    window_end = moment_parse(until, "until") if until else now
+    window_start = moment_parse(since, "since") if since else window_end - DEFAULT_WINDOW
+    if not window_start < window_end:
+        raise ParameterError(
+            "since", f"since ({iso(window_start)}) must be before until ({iso(window_end)})"
+        )
     year = benchmarks.default_benchmark()
     if benchmark not in (None, ""):
         try:
@@ -195,8 +211,18 @@ def metrics_query_parse(
         )
     except ScopeError as exc:
         raise ParameterError(exc.parameter, str(exc))
+    if not explicit and rule_window:
+        try:
+            window = window_parse(now=now, tz=scope_zone(scope), range=range, end=end, start=start)
+        except WindowError as exc:
+            raise ParameterError(exc.parameter, str(exc))
+        window_start, window_end = window.since, window.until
     return MetricsQuery(
-        scope=scope, since=start, until=end, benchmark=year, industry=industry or scope.industry
+        scope=scope,
+        since=window_start,
+        until=window_end,
+        benchmark=year,
+        industry=industry or scope.industry,
     )
 
 

@@ -165,6 +165,25 @@ def scope_resolve(
     )
 
 
+# The organisation's reporting time zone: the configuration has no `organisation: timezone:`
+# yet, so the organisation's windows and pooled figures use UTC (METRICS §1).
+ORGANISATION_TIMEZONE = "UTC"
+
+
+def scope_zone(scope: Scope) -> str:
+    """The time zone a scope's window is read in (dora.window): the team's; the services'
+    team's when they all belong to one team with the same zone; else the organisation's."""
+    if scope.team:
+        return scope.timezone
+    if scope.services:
+        zones = set(
+            Service.objects.filter(name__in=scope.services).values_list("team__timezone", flat=True)
+        )
+        if len(zones) == 1:
+            return zones.pop() or ORGANISATION_TIMEZONE
+    return ORGANISATION_TIMEZONE
+
+
 def organisation_industry() -> str:
     """The organisation's 2025 industry (`organisation: industry:` in the config), else "all"."""
     stored = OrganisationSettings.objects.values_list("industry", flat=True).first()

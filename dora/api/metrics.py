@@ -33,6 +33,7 @@ from dora.report import (
     metrics_report,
 )
 from dora.web.access import access_for, names_allowed
+from dora.window import RANGES
 
 QUERY_PARAMETERS = [
     OpenApiParameter(
@@ -46,12 +47,33 @@ QUERY_PARAMETERS = [
         "since",
         OpenApiTypes.STR,
         description="window start, inclusive: ISO date (00:00 UTC) or timestamp with a zone; "
-        f"default 12 weeks before until; from {RANGE_TEXT}",
+        f"default 12 weeks before until; from {RANGE_TEXT}. Without since and until the "
+        "window is the dashboards' (range, end, start): by default the last 4 complete ISO "
+        "weeks in the scope's time zone",
     ),
     OpenApiParameter(
         "until",
         OpenApiTypes.STR,
-        description=f"window end, exclusive; default now; from {RANGE_TEXT}",
+        description=f"window end, exclusive; default now when since is given; from {RANGE_TEXT}",
+    ),
+    OpenApiParameter(
+        "range",
+        OpenApiTypes.STR,
+        enum=list(RANGES),
+        description="without since/until: 1w, 4w (default) or 12w whole ISO weeks ending with "
+        "the week of end, q the calendar quarter of end, custom the days start to end; in the "
+        "scope's time zone (the team's), never past the last complete week",
+    ),
+    OpenApiParameter(
+        "end",
+        OpenApiTypes.DATE,
+        description="without since/until: a day of the window's last week (quarter: a day of "
+        "it; custom: its last day); default the last complete week's Sunday",
+    ),
+    OpenApiParameter(
+        "start",
+        OpenApiTypes.DATE,
+        description="range=custom: the window's first day",
     ),
     OpenApiParameter(
         "benchmark",
@@ -133,6 +155,9 @@ def _query(request: Request) -> MetricsQuery:
         tier=params.get("tier"),
         target=params.get("target"),
         industry=params.get("industry"),
+        range=params.get("range"),
+        end=params.get("end"),
+        start=params.get("start"),
     )
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from django.core.paginator import Paginator
@@ -33,12 +35,23 @@ from dora.report import (
     ParameterError,
     frame_records,
     metrics_query_parse,
+    moment_parse,
 )
-from dora.selectors import Scope
+from dora.selectors import ORGANISATION_TIMEZONE, Scope, scope_zone
 from dora.templatetags.units import shorten_text
 from dora.web.access import Access, dashboard_view, service_required, team_required
 from dora.web.navigation import breadcrumbs, crumb
 from dora.web.snapshots import page_snapshot
+from dora.window import (
+    RANGE_LABELS,
+    RANGES,
+    Window,
+    WindowError,
+    last_complete_day,
+    local_midnight,
+    window_parse,
+    zone_check,
+)
 
 EXPLAIN_PAGE_SIZE = 100
 # Frames of the weekly view, read at once (dora.report.MetricsComputation.prefetch).
@@ -65,17 +78,110 @@ def _benchmark(request: HttpRequest) -> str | None:
     return request.GET.get("benchmark") or None
 
 
-def explain_url(
-    name: str, *, scope: dict[str, Any], since: datetime, until: datetime, benchmark: int
-) -> str:
-    """The explain page of figure `name` for a scope and window (a shareable URL)."""
+# The query parameters a window is named by (dora.window); `since`/`until` are the explicit
+# moments the explain page and the API still take.
+WINDOW_PARAMS = ("range", "end", "start", "since", "until", "page")
+
+
+def explain_url(name: str, *, scope: dict[str, Any], window: Window, benchmark: int) -> str:
+    """The explain page of figure `name` for a scope and window (a shareable URL); the window
+    by its days, which the explain page reads in the scope's time zone."""
     params: list[tuple[str, str]] = []
     if scope.get("team"):
         params.append(("team", scope["team"]))
     for service in scope.get("services", ()):
         params.append(("service", service))
-    params += [("since", iso(since)), ("until", iso(until)), ("benchmark", str(benchmark))]
+    params += [*window.params().items(), ("benchmark", str(benchmark))]
     return f"{reverse('dashboard-explain', args=[name])}?{urlencode(params)}"
+
+
+def page_url(view: str, params: dict[str, str], window: Window, benchmark: int | None) -> str:
+    """A dashboard page (`view`) for `params`, carrying the window (and the benchmark year)."""
+    query = {**params, **window.params()}
+    if benchmark is not None:
+        query["benchmark"] = str(benchmark)
+    return f"{reverse(view)}?{urlencode(query)}"
+
+
+def window_of_request(request: HttpRequest, *, tz: str, now: datetime) -> Window:
+    """The window the query string names (dora.window), in time zone `tz`.
+
+    Older links name moments instead (`since`, `until`): read as whole local days, `since`'s
+    day to the day before `until` (a custom window), or with `until` alone the weeks ending
+    at the local Monday on or before it (the team page's rule before windows)."""
+    get = request.GET
+    start, end, range_ = get.get("start"), get.get("end"), get.get("range")
+    since, until = get.get("since"), get.get("until")
+    if not (range_ or start or end) and (since or until):
+        zone = ZoneInfo(zone_check(tz))
+        last = (
+            (moment_parse(until, "until").astimezone(zone) - timedelta(microseconds=1)).date()
+            if until
+            else None
+        )
+        if since:
+            range_, start = "custom", moment_parse(since, "since").astimezone(zone).date()
+            latest = last_complete_day(now, zone.key)
+            end = min(last or latest, latest).isoformat()
+            start = start.isoformat()
+        elif until:
+            monday = dash.local_monday(moment_parse(until, "until"), zone.key)
+            end = (monday.astimezone(zone).date() - timedelta(days=1)).isoformat()
+    try:
+        return window_parse(now=now, tz=tz, range=range_, end=end, start=start)
+    except WindowError as exc:
+        raise ParameterError(exc.parameter, str(exc))
+
+
+def window_control(request: HttpRequest, window: Window | None, stated: str = "") -> dict[str, Any]:
+    """The shared range control (templates/dora/_window.html): the stated window, a link per
+    range ending where this one ends, previous and next (none past the last complete week), and
+    the custom dates form keeping the page's other parameters. `window` None: an explicit
+    since/until (`stated` says it), which any range link replaces."""
+
+    def url(target: Window | dict[str, str]) -> str:
+        params = request.GET.copy()
+        for name in WINDOW_PARAMS:
+            params.pop(name, None)
+        for name, value in (target.params() if isinstance(target, Window) else target).items():
+            params[name] = value
+        return f"?{params.urlencode()}"
+
+    end = window.last.isoformat() if window else ""
+    ranges = []
+    for name in RANGES:
+        if name == "custom":
+            continue
+        target = {"range": name, **({"end": end} if end else {})}
+        ranges.append(
+            {
+                "name": name,
+                "label": RANGE_LABELS[name],
+                "url": url(target),
+                "current": window is not None and window.range == name,
+            }
+        )
+    following = window.next() if window else None
+    keep = [
+        (name, value)
+        for name, values in request.GET.lists()
+        if name not in WINDOW_PARAMS
+        for value in values
+    ]
+    return {
+        "window_control": {
+            "text": window.text if window else stated,
+            "steps": window is not None,
+            "ranges": ranges,
+            "custom": window is None or window.range == "custom",
+            "previous_url": url(window.previous()) if window else None,
+            "next_url": url(following) if following else None,
+            "start": window.first.isoformat() if window else "",
+            "end": end,
+            "latest": window.latest.isoformat() if window else "",
+            "keep": keep,
+        }
+    }
 
 
 def _chart(chart_id: str, figure: dict[str, Any], label: str) -> dict[str, Any]:
@@ -105,23 +211,23 @@ def overview(request: HttpRequest) -> HttpResponse:
     access: Access = request.access  # type: ignore[attr-defined]
     now = timezone.now()
     try:
+        window = window_of_request(request, tz=ORGANISATION_TIMEZONE, now=now)
         query = metrics_query_parse(
-            now=now,
-            since=request.GET.get("since"),
-            until=request.GET.get("until"),
-            benchmark=_benchmark(request),
-            services=[],
+            now=now, benchmark=_benchmark(request), services=[], rule_window=False
         )
     except ParameterError as exc:
         return _bad_request(request, exc)
-    since, until, benchmark = query.since, query.until, query.benchmark
+    benchmark = query.benchmark
     context: dict[str, Any] = {
-        "since": since,
-        "until": until,
+        "window": window,
+        "previous_window": window.previous(),
+        "since": window.since,
+        "until": window.until,
         "benchmark": benchmark,
         "teams": [],
         "charts": [],
         **_page_links(request, benchmark),
+        **window_control(request, window),
     }
     scope = access.visible_scope()
     if scope is None:
@@ -131,8 +237,15 @@ def overview(request: HttpRequest) -> HttpResponse:
             request,
             "overview",
             lambda: _overview_figures(
-                access, scope, since, until, benchmark, now, organisation=query.scope.industry
+                access,
+                scope,
+                window,
+                benchmark,
+                now,
+                organisation=query.scope.industry,
+                shown_benchmark=benchmark if _benchmark(request) else None,
             ),
+            window=window,
         )
     )
     return render(request, "dora/overview.html", context)
@@ -141,22 +254,29 @@ def overview(request: HttpRequest) -> HttpResponse:
 def _overview_figures(
     access: Access,
     scope: Scope,
-    since: datetime,
-    until: datetime,
+    window: Window,
     benchmark: int,
     now: datetime,
     *,
     organisation: str,
+    shown_benchmark: int | None = None,
 ) -> dict[str, Any]:
     """The overview's team rows, level distribution and trends (kept as a snapshot);
-    `organisation` is the organisation's 2025 industry (teams without their own take it)."""
-    context: dict[str, Any] = {"since": since, "until": until}
-    previous_since = since - (until - since)
-    trend_end = dash.local_monday(until, "UTC")
-    trend_start = dash.weeks_window(trend_end, dash.ORG_TREND_WEEKS, "UTC")
-    read_from = min(previous_since, trend_start)
+    `organisation` is the organisation's 2025 industry (teams without their own take it).
+
+    `window` is in the organisation's time zone; each team's row covers the same days in the
+    team's own zone (its team page's figures), each service's level its team's."""
+    context: dict[str, Any] = {}
+    since, until = window.since, window.until
+    previous = window.previous()
+    trend_first, trend_last = window.weeks_containing_end(dash.ORG_TREND_WEEKS)
+    trend_start = local_midnight(trend_first, window.tz)
+    trend_end = local_midnight(trend_last + timedelta(days=1), window.tz)
+    # Every zone's midnights lie within a day of UTC's: read a day more on each side.
+    read_from = min(previous.since, trend_start) - timedelta(days=1)
+    read_until = max(until, trend_end) + timedelta(days=1)
     c = MetricsComputation(
-        MetricsQuery(scope=scope, since=read_from, until=until, benchmark=benchmark), now=now
+        MetricsQuery(scope=scope, since=read_from, until=read_until, benchmark=benchmark), now=now
     )
     # The headlines need no arrival's description or rollout columns (arrival_rows).
     c.prefetch(("arrival_rows", "rollouts"))
@@ -168,10 +288,8 @@ def _overview_figures(
         services, first, access.team_allowed, organisation=organisation
     )
     team_common = {**groups, "now": now, "benchmark": benchmark, "incidents": incidents}
-    currents = dash.split_headlines(rollouts, arrivals, since=since, until=until, **team_common)
-    previouses = dash.split_headlines(
-        rollouts, arrivals, since=previous_since, until=since, **team_common
-    )
+    currents = dash.zoned_headlines(rollouts, arrivals, window=window, **team_common)
+    previouses = dash.zoned_headlines(rollouts, arrivals, window=previous, **team_common)
     rows = []
     for team, members in shown:
         names = [s["name"] for s in members]
@@ -189,11 +307,7 @@ def _overview_figures(
                     "previous": then_figure,
                     "change": dash.compare(now_figure.key, now_figure, then_figure),
                     "url": explain_url(
-                        now_figure.key,
-                        scope=scope_params,
-                        since=since,
-                        until=until,
-                        benchmark=benchmark,
+                        now_figure.key, scope=scope_params, window=window, benchmark=benchmark
                     ),
                 }
             )
@@ -201,6 +315,9 @@ def _overview_figures(
             {
                 "name": team or "Without a team",
                 "team": team,
+                "url": page_url("dashboard-team", {"team": team}, window, shown_benchmark)
+                if team
+                else None,
                 "services": names,
                 "level": current.level,
                 "nearest": current.nearest,
@@ -222,12 +339,11 @@ def _overview_figures(
     )
 
     levels: Counter[str] = Counter()
-    per_service = dash.split_headlines(
+    per_service = dash.zoned_headlines(
         rollouts,
         arrivals,
         groups={s["name"]: s["name"] for s in services},
-        since=since,
-        until=until,
+        window=window,
         now=now,
         benchmark=benchmark,
         tz={s["name"]: s["team__timezone"] or "UTC" for s in services},
@@ -246,16 +362,16 @@ def _overview_figures(
         rollouts,
         arrivals,
         now=now,
-        tz="UTC",
+        tz=window.tz,
         benchmark=benchmark,
         first_rollout_at=min(first.values()) if first else None,
     )
     org = pooled(since=trend_start, until=trend_end, incidents=incidents)
     if not tiers:  # the 2025 placement of every visible team's services pooled, over the window
         context["org_placement"] = pooled(since=since, until=until, industry=organisation).placement
-    weeks = dash.week_starts(trend_end, dash.ORG_TREND_WEEKS, "UTC")
+    weeks = dash.week_starts(trend_end, dash.ORG_TREND_WEEKS, window.tz)
     trends = dash.trend_figures(
-        dash.weekly(org, weeks=weeks, tz="UTC"),
+        dash.weekly(org, weeks=weeks, tz=window.tz),
         ("deployment_frequency", "lead_time", "change_failure_rate", "recovery_time"),
     )
     context["charts"] = [
@@ -279,9 +395,8 @@ def _overview_figures(
     ]
     labels = charts.LEVEL_LABELS if tiers else charts.BAND_LABELS
     context["level_counts"] = [(labels[level], level, levels.get(level, 0)) for level in labels]
-    context["previous_since"] = previous_since
-    context["trend_start"] = trend_start
-    context["trend_end"] = trend_end
+    context["trend_first"] = trend_first
+    context["trend_last"] = trend_last
     return context
 
 
@@ -294,53 +409,76 @@ def _weekly_context(
     *,
     scope: Scope,
     scope_params: dict[str, Any],
-    until: datetime,
+    window: Window,
     benchmark: int,
     now: datetime,
     repos: list[str],
 ) -> tuple[dict[str, Any], MetricsComputation, dict[str, Any]]:
-    """What the team and service pages share: 12 ISO weeks ending at the local Monday on or
-    before `until`, read once and grouped by week. Also returns the computation and the
-    headline arguments, for figures the team page splits by service."""
-    tz = scope.timezone
-    end = dash.local_monday(until, tz)
-    start = dash.weeks_window(end, dash.WEEKS, tz)
+    """What the team and service pages share: the window's headline figures, rollouts,
+    failures, incidents and flow (read once), and the 12 whole local weeks ending with the
+    window's last week, grouped by week for the trends and the week table. Also returns the
+    window's computation and headline arguments, for figures the team page splits by service."""
+    tz = window.tz
+    first_day, last_day = window.weeks_containing_end(dash.WEEKS)
+    start = local_midnight(first_day, tz)
+    end = local_midnight(last_day + timedelta(days=1), tz)
     weeks = dash.week_starts(end, dash.WEEKS, tz)
     c = MetricsComputation(
+        MetricsQuery(
+            scope=scope,
+            since=window.since,
+            until=window.until,
+            benchmark=benchmark,
+            industry=scope.industry,
+        ),
+        now=now,
+    )
+    # The 12 weeks of the trends and the week table: their own rollouts and arrivals, which
+    # also serve the window when they cover it (they end together, the weeks start first):
+    # every frame read over a wider range is a superset of the window's (dora.selectors).
+    weekly_c = MetricsComputation(
         MetricsQuery(
             scope=scope, since=start, until=end, benchmark=benchmark, industry=scope.industry
         ),
         now=now,
     )
+    weekly_c.prefetch(("rollouts", "arrivals"))
+    if end == window.until and start <= window.since:
+        c.__dict__.update(rollouts=weekly_c.rollouts, arrivals=weekly_c.arrivals)
     c.prefetch((*WEEKLY_FRAMES, "integration_frames") if repos else WEEKLY_FRAMES)
-    args = {"since": start, "until": end, "now": now, "tz": tz, "benchmark": benchmark}
+    args = {"since": window.since, "until": window.until, "now": now, "tz": tz}
+    args["benchmark"] = benchmark
     industry = scope.industry
+    common = {"first_rollout_at": c.first_rollout_at, "industry": industry}
     result = dash.headline(
-        c.rollouts,
-        c.arrivals,
-        first_rollout_at=c.first_rollout_at,
-        incidents=dash.incidents_for_levels(c),
-        industry=industry,
-        **args,
+        c.rollouts, c.arrivals, incidents=dash.incidents_for_levels(c), **common, **args
     )
-    series = dash.weekly(result, weeks=weeks, tz=tz)
-    rows = dash.week_rows(result, series)
-    last_week_start, this_week_start = (dash.weeks_window(end, i, tz) for i in (2, 1))
+    twelve = dash.headline(
+        weekly_c.rollouts,
+        weekly_c.arrivals,
+        incidents=dash.incidents_for_levels(weekly_c),
+        **common,
+        **{**args, "since": start, "until": end},
+    )
+    series = dash.weekly(twelve, weeks=weeks, tz=tz)
+    rows = dash.week_rows(twelve, series)
+
+    def week_window(monday: date) -> Window:
+        return replace(window, range="1w", first=monday, last=monday + timedelta(days=6))
+
+    this_week, last_week = week_window(weeks[-1]), week_window(weeks[-2])
+    twelve_weeks = replace(window, range="12w", first=first_day, last=last_day)
     week_rows = [
         {
             "row": row,
             "this_week_url": explain_url(
-                row.key, scope=scope_params, since=this_week_start, until=end, benchmark=benchmark
+                row.key, scope=scope_params, window=this_week, benchmark=benchmark
             ),
             "last_week_url": explain_url(
-                row.key,
-                scope=scope_params,
-                since=last_week_start,
-                until=this_week_start,
-                benchmark=benchmark,
+                row.key, scope=scope_params, window=last_week, benchmark=benchmark
             ),
             "window_url": explain_url(
-                row.key, scope=scope_params, since=start, until=end, benchmark=benchmark
+                row.key, scope=scope_params, window=twelve_weeks, benchmark=benchmark
             ),
         }
         for row in rows
@@ -356,7 +494,7 @@ def _weekly_context(
         )
         for key, figure in trends.items()
     ]
-    lead_items = result.lead_time.items
+    lead_items = twelve.lead_time.items
     lead_seconds = lead_items["lead_time_seconds"] if len(lead_items) else pd.Series([])
     distribution = _chart(
         "lead-time-distribution",
@@ -366,7 +504,7 @@ def _weekly_context(
     calendar = _chart(
         "deploy-calendar",
         charts.deploy_calendar_figure(
-            dash.deploy_days(result, tz), first_monday=weeks[0], weeks=dash.WEEKS
+            dash.deploy_days(twelve, tz), first_monday=weeks[0], weeks=dash.WEEKS
         ),
         "Calendar heatmap: production rollouts per day, one column per week",
     )
@@ -380,16 +518,15 @@ def _weekly_context(
     cards = [
         {
             "figure": figure,
-            "url": explain_url(
-                figure.key, scope=scope_params, since=start, until=end, benchmark=benchmark
-            ),
+            "url": explain_url(figure.key, scope=scope_params, window=window, benchmark=benchmark),
         }
         for figure in result.figures
     ]
     cards_by_key = {card["figure"].key: card for card in cards}
     context = {
-        "since": start,
-        "until": end,
+        "since": window.since,
+        "until": window.until,
+        "window": window,
         "weeks": weeks,
         "this_week": weeks[-1],
         "last_week": weeks[-2],
@@ -427,21 +564,21 @@ def _weekly_context(
                 for r in stream.stages.itertuples(index=False)
             ],
             "url": explain_url(
-                "value_stream", scope=scope_params, since=start, until=end, benchmark=benchmark
+                "value_stream", scope=scope_params, window=window, benchmark=benchmark
             ),
         },
         "integration": _integration_context(integration, repos),
         "rollouts": dash.recent_rollouts(c),
         "rollouts_url": explain_url(
-            "deployment_frequency", scope=scope_params, since=start, until=end, benchmark=benchmark
+            "deployment_frequency", scope=scope_params, window=window, benchmark=benchmark
         ),
         "failures": dash.failures(c),
         "failures_url": explain_url(
-            "change_failure_rate", scope=scope_params, since=start, until=end, benchmark=benchmark
+            "change_failure_rate", scope=scope_params, window=window, benchmark=benchmark
         ),
         "incidents": dash.incidents(c),
         "incidents_url": explain_url(
-            "time_to_restore", scope=scope_params, since=start, until=end, benchmark=benchmark
+            "time_to_restore", scope=scope_params, window=window, benchmark=benchmark
         ),
     }
     return context, c, args
@@ -489,29 +626,38 @@ def team(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     try:
         query = metrics_query_parse(
-            now=now, team=name, until=request.GET.get("until"), benchmark=_benchmark(request)
+            now=now, team=name, benchmark=_benchmark(request), rule_window=False
         )
+        window = window_of_request(request, tz=query.scope.timezone, now=now)
     except ParameterError as exc:
         if exc.parameter == "team":
             raise Http404(str(exc))
         return _bad_request(request, exc)
     context = {
         # The same for everyone team_required lets through: one snapshot, prepared by beat.
-        **page_snapshot(request, "team", lambda: _team_figures(name, query, now), shared=True),
+        **page_snapshot(
+            request,
+            "team",
+            lambda: _team_figures(name, query, window, now),
+            shared=True,
+            window=window,
+        ),
         **_page_links(request, query.benchmark),
-        "crumbs": breadcrumbs(access, team=name),
+        "crumbs": breadcrumbs(access, team=name, params=window.params() if window else None),
+        **window_control(request, window),
+        "overview_url": page_url("dashboard-overview", {}, window, None),
     }
     return render(request, "dora/team.html", context)
 
 
-def _team_figures(name: str, query: MetricsQuery, now: datetime) -> dict[str, Any]:
-    """A team's week (kept as a snapshot)."""
+def _team_figures(name: str, query: MetricsQuery, window: Window, now: datetime) -> dict[str, Any]:
+    """A team's window and weeks (kept as a snapshot)."""
     services = dash.services_of(query.scope)
     repos = sorted({repo for s in services for repo in (s["repos"] or [])})
     context, c, args = _weekly_context(
         scope=query.scope,
         scope_params={"team": name},
-        until=query.until,
+        window=window,
         benchmark=query.benchmark,
         now=now,
         repos=repos,
@@ -525,9 +671,10 @@ def _team_figures(name: str, query: MetricsQuery, now: datetime) -> dict[str, An
     kinds = {s["name"]: s["kind"] for s in services}
     for row in breakdown:
         row["kind"] = kinds.get(row["name"], "")
-        row["url"] = f"{reverse('dashboard-service')}?{urlencode({'service': row['name']})}"
-        why = urlencode({"service": row["name"], "benchmark": query.benchmark})
-        row["why_url"] = f"{reverse('dashboard-service')}?{why}#overall-level"
+        row["url"] = page_url(
+            "dashboard-service", {"service": row["name"]}, window, query.benchmark
+        )
+        row["why_url"] = f"{row['url']}#overall-level"
     context.update(
         {
             "title": name,
@@ -553,31 +700,44 @@ def service(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     try:
         query = metrics_query_parse(
-            now=now, services=[name], until=request.GET.get("until"), benchmark=_benchmark(request)
+            now=now, services=[name], benchmark=_benchmark(request), rule_window=False
         )
+        tz = dash.services_of(query.scope)[0]["team__timezone"] or ORGANISATION_TIMEZONE
+        window = window_of_request(request, tz=tz, now=now)
     except ParameterError as exc:
         if exc.parameter == "service":
             raise Http404(str(exc))
         return _bad_request(request, exc)
     context = {
-        **page_snapshot(request, "service", lambda: _service_figures(access, name, query, now)),
+        **page_snapshot(
+            request,
+            "service",
+            lambda: _service_figures(access, name, query, window, now),
+            window=window,
+        ),
         **_page_links(request, query.benchmark),
+        **window_control(request, window),
+        "overview_url": page_url("dashboard-overview", {}, window, None),
     }
-    context["crumbs"] = breadcrumbs(access, team=context.get("team"), service=name)
+    context["crumbs"] = breadcrumbs(
+        access,
+        team=context.get("team"),
+        service=name,
+        params=window.params() if window else None,
+    )
     return render(request, "dora/service.html", context)
 
 
 def _service_figures(
-    access: Access, name: str, query: MetricsQuery, now: datetime
+    access: Access, name: str, query: MetricsQuery, window: Window, now: datetime
 ) -> dict[str, Any]:
-    """One service's week and its rollouts per target (kept as a snapshot)."""
+    """One service's window and weeks, and its rollouts per target (kept as a snapshot)."""
     info = dash.services_of(query.scope)[0]
-    tz = info["team__timezone"] or "UTC"
-    scope = Scope(services=(name,), timezone=tz, industry=query.industry)
+    scope = Scope(services=(name,), timezone=window.tz, industry=query.industry)
     context, _, _ = _weekly_context(
         scope=scope,
         scope_params={"services": [name]},
-        until=query.until,
+        window=window,
         benchmark=query.benchmark,
         now=now,
         repos=list(info["repos"] or []),
@@ -590,7 +750,7 @@ def _service_figures(
             "service": info,
             "team": info["team__name"],
             "team_url": (
-                f"{reverse('dashboard-team')}?{urlencode({'team': info['team__name']})}"
+                page_url("dashboard-team", {"team": info["team__name"]}, window, query.benchmark)
                 if info["team__name"] and access.team_allowed(info["team__name"])
                 else None
             ),
@@ -828,21 +988,33 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
     if not team_name and not names and not access.everything:
         team_required(access, "(the whole organisation)")
     now = timezone.now()
+    explicit = not request.GET.get("range") and (
+        request.GET.get("since") or request.GET.get("until")
+    )
+    window: Window | None = None
     try:
         query = metrics_query_parse(
             now=now,
             team=team_name,
             services=names,
-            since=request.GET.get("since"),
-            until=request.GET.get("until"),
+            since=request.GET.get("since") if explicit else None,
+            until=request.GET.get("until") if explicit else None,
             benchmark=_benchmark(request),
+            rule_window=False,
         )
+        if not explicit:  # the window rule, in the scope's time zone
+            window = window_of_request(request, tz=scope_zone(query.scope), now=now)
+            query = replace(query, since=window.since, until=window.until)
     except ParameterError as exc:
         if exc.parameter in ("team", "service"):
             raise Http404(str(exc))
         return _bad_request(request, exc)
     figures = page_snapshot(
-        request, "explain", lambda: _explain_figures(name, query, now), shared=True
+        request,
+        "explain",
+        lambda: _explain_figures(name, query, now),
+        shared=True,
+        window=window,
     )
     columns, records, summary = figures["columns"], figures["records"], figures["summary"]
     # Columns with nothing to say in this list (no value, or never true) are left out.
@@ -874,16 +1046,29 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
     )
     label = dash.LABELS.get(name, name.replace("_", " ").capitalize())
     if len(names) > 1:
-        crumbs = breadcrumbs(access, trail=(crumb(scope_text), crumb(label)))
+        crumbs = breadcrumbs(
+            access,
+            trail=(crumb(scope_text), crumb(label)),
+            params=window.params() if window else None,
+        )
     else:
         crumbs = breadcrumbs(
-            access, team=team_name, service=names[0] if names else None, trail=(crumb(label),)
+            access,
+            team=team_name,
+            service=names[0] if names else None,
+            trail=(crumb(label),),
+            params=window.params() if window else None,
         )
     back_url = None
-    if team_name:
-        back_url = f"{reverse('dashboard-team')}?{urlencode({'team': team_name})}"
-    elif len(names) == 1:
-        back_url = f"{reverse('dashboard-service')}?{urlencode({'service': names[0]})}"
+    back_params = {"team": team_name} if team_name else {"service": names[0]} if names else {}
+    back_view = "dashboard-team" if team_name else "dashboard-service"
+    if team_name or len(names) == 1:
+        back_url = (
+            page_url(back_view, back_params, window, query.benchmark)
+            if window
+            else f"{reverse(back_view)}?{urlencode(back_params)}"
+        )
+    stated = f"{iso(query.since)} – {iso(query.until)} (explicit since/until, UTC)"
     return render(
         request,
         "dora/explain.html",
@@ -918,5 +1103,10 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             "back_url": back_url,
             "window_days": (query.until - query.since) / timedelta(days=1),
             "crumbs": crumbs,
+            "window": window,
+            "overview_url": page_url("dashboard-overview", {}, window, query.benchmark)
+            if window
+            else reverse("dashboard-overview"),
+            **window_control(request, window, stated),
         },
     )

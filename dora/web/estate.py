@@ -87,6 +87,9 @@ def estate(request: HttpRequest) -> HttpResponse:
             team=team,
             since=request.GET.get("since"),
             until=request.GET.get("until"),
+            # A point in time (default now), not a window of whole weeks: the matrix is the
+            # estate as it stands; only its evidence chart looks back (12 weeks).
+            rule_window=False,
         )
     except ParameterError as exc:
         if exc.parameter == "team":

@@ -17,13 +17,15 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dora.gate_evidence import decision_evidence
 from dora.models import Environment, GateDecision, Service
 from dora.report import ParameterError
+from dora.selectors import ORGANISATION_TIMEZONE
 from dora.web.access import Access, dashboard_view, service_required
-from dora.web.dashboards import _bad_request
+from dora.web.dashboards import _bad_request, window_control, window_of_request
 from dora.web.navigation import breadcrumbs, crumb
 
 PAGE_SIZE = 25
@@ -177,13 +179,23 @@ def gate_decision(request: HttpRequest, decision_id: uuid.UUID) -> HttpResponse:
 def gate_decisions(request: HttpRequest) -> HttpResponse:
     """Recent gate decisions with their checks, filtered by the query string."""
     access: Access = request.access  # type: ignore[attr-defined]
+    # A window only when the query string names one (range, end, start): without, every
+    # decision, newest first, the current week's too.
+    named = any(request.GET.get(name) for name in ("range", "end", "start"))
     try:
         filters = decision_filters_parse(request.GET)
+        window = (
+            window_of_request(request, tz=ORGANISATION_TIMEZONE, now=timezone.now())
+            if named
+            else None
+        )
     except ParameterError as exc:
         return _bad_request(request, exc)
     if filters.service:
         service_required(access, filters.service)
     visible = visible_decisions(access)
+    if window is not None:
+        visible = visible.filter(evaluated_at__gte=window.since, evaluated_at__lt=window.until)
     decisions = filters.apply(visible).order_by("-evaluated_at", "id")
     totals = decisions.aggregate(total=Count("id"), blocked=Count("id", filter=Q(allowed=False)))
     paginator = Paginator(decisions, PAGE_SIZE)
@@ -230,7 +242,13 @@ def gate_decisions(request: HttpRequest) -> HttpResponse:
             "services": services,
             "environments": environments,
             "outcomes": OUTCOMES,
-            "query_string": filters.query_string(),
+            "query_string": "&".join(
+                part
+                for part in (filters.query_string(), urlencode(window.params()) if window else "")
+                if part
+            ),
+            "window_params": window.params() if window else {},
+            **window_control(request, window, "Every decision, newest first"),
             "crumbs": breadcrumbs(
                 access, service=filters.service or None, trail=(crumb("Gate decisions"),)
             ),

@@ -83,20 +83,25 @@ def breadcrumbs(
     team: str | None = None,
     service: str | None = None,
     trail: tuple[dict[str, Any], ...] = (),
+    params: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Overview › team › service › trail, each linked but the last (the page itself).
+
+    `params`: query parameters every link keeps (the page's window, dora.window), so moving up
+    a level keeps the weeks the viewer was looking at.
 
     `service` without `team`: its owning team is looked up (one query) and named when the viewer
     may see it. A name the viewer may not see is never linked.
     """
     if service and not team:
         team = Service.objects.filter(name=service).values_list("team__name", flat=True).first()
-    crumbs = [crumb("Overview", reverse("dashboard-overview"))]
+    extra = f"&{urlencode(params)}" if params else ""
+    crumbs = [crumb("Overview", reverse("dashboard-overview") + (f"?{extra[1:]}" if extra else ""))]
     if team and access.team_allowed(team):
-        crumbs.append(crumb(team, team_url(team)))
+        crumbs.append(crumb(team, team_url(team) + extra))
     if service:
         allowed = access.service_allowed(service)
-        crumbs.append(crumb(service, service_url(service) if allowed else None))
+        crumbs.append(crumb(service, service_url(service) + extra if allowed else None))
     crumbs += trail
     if crumbs:
         crumbs[-1] = crumb(crumbs[-1]["label"])  # the page itself: no link

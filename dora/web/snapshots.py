@@ -37,7 +37,9 @@ from dora.web.access import Access
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-FORMAT = 2  # raised when what a page keeps changes shape: older snapshots are not read
+# The query parameters that name a page's window; with a resolved window they are not keyed.
+WINDOW_PARAMS = frozenset({"range", "end", "start"})
+FORMAT = 3  # raised when what a page keeps changes shape: older snapshots are not read
 
 
 def page_snapshot(
@@ -48,6 +50,7 @@ def page_snapshot(
     path: str | None = None,
     stale_ok: bool = True,
     shared: bool = False,
+    window: Any = None,
 ) -> T:
     """`build()`'s value for this page, path, query and viewer (see the module's rules). Errors
     are raised, not kept. `path` stands for the request's when several URLs share one snapshot;
@@ -56,7 +59,13 @@ def page_snapshot(
     shared=True for a page whose figures do not depend on who looks (a team's or a figure's,
     once the view has checked that the viewer may see that team or those services): one
     snapshot serves every viewer the view lets through, so a prepared team page
-    (`snapshots_prepare`) serves the team's members too."""
+    (`snapshots_prepare`) serves the team's members too.
+
+    window: the dora.window.Window the page resolved. A URL without `end` names "the last
+    complete weeks", whose days move on each Monday: the resolved days and zone are part of the
+    key instead of the parameters naming them, so last week's snapshot is never served as this
+    week's, and `?team=x` (prepared by beat) and `?team=x&range=4w&end=<its last day>` (the
+    overview's link) share one."""
     fresh_for = settings.DORA_DASHBOARD_CACHE_SECONDS
     if fresh_for <= 0:
         return build()
@@ -65,7 +74,12 @@ def page_snapshot(
         FORMAT,
         page,
         path or request.path,  # what the URL's path names (the figure of an explain page)
-        sorted(request.GET.lists()),
+        sorted(
+            (name, values)
+            for name, values in request.GET.lists()
+            if window is None or name not in WINDOW_PARAMS
+        ),
+        None if window is None else (window.range, window.first, window.last, window.tz),
         "any viewer let through"
         if shared
         else (access.everything, sorted(access.teams), sorted(access.services)),

@@ -364,3 +364,42 @@ def test_one_page_failing_leaves_the_others_prepared(estate: None, monkeypatch, 
 
     assert not figures_read(statements)  # search's week, prepared after payments failed
     assert "/dashboards/team?team=payments failed" in caplog.text
+
+
+def test_a_snapshot_is_keyed_by_its_window_not_by_how_the_url_names_it(estate: None) -> None:
+    from django.utils import timezone
+
+    from dora.window import window_parse
+
+    leader = viewer("lead", leadership=True)
+    latest = window_parse(now=timezone.now(), tz="UTC").last  # payments' zone here
+
+    _, first = page(leader, "/dashboards/team?team=payments")
+    # The same window named by the overview's link: served from the same snapshot.
+    _, named = page(leader, f"/dashboards/team?team=payments&range=4w&end={latest}")
+    # Another window: computed.
+    _, earlier = page(leader, "/dashboards/team?team=payments&range=4w&end=2026-01-04")
+
+    assert figures_read(first)
+    assert not figures_read(named)
+    assert figures_read(earlier)
+
+
+def test_the_default_window_moves_on_monday_and_so_does_its_snapshot(estate: None) -> None:
+    from unittest import mock
+
+    from django.utils import timezone
+
+    leader = viewer("lead", leadership=True)
+    path = "/dashboards/team?team=payments"  # no window named: the last 4 complete weeks
+    sunday = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # payments' zone here is UTC
+    monday = datetime(2026, 11, 30, 0, 30, tzinfo=UTC)
+
+    with mock.patch.object(timezone, "now", lambda: sunday):
+        _, first = page(leader, path)
+        _, again = page(leader, path)
+    with mock.patch.object(timezone, "now", lambda: monday):
+        _, next_week = page(leader, path)
+
+    assert figures_read(first) and not figures_read(again)
+    assert figures_read(next_week)  # a new week ended: not last week's snapshot

@@ -124,7 +124,7 @@ def test_dashboard_team_page_has_weeks_charts_and_drill_down_links(demo) -> None
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "This week against last week" in html
+    assert "The window's last week against the week before" in html
     for chart in (
         "trend-lead_time",
         "trend-deployment_frequency",
@@ -135,7 +135,7 @@ def test_dashboard_team_page_has_weeks_charts_and_drill_down_links(demo) -> None
         assert f'data-figure="figure-{chart}"' in html
     assert "/dashboards/explain/lead_time?team=payments" in html
     assert "Integration frequency" in html and "Recent production rollouts" in html
-    assert 'href="/dashboards/service?service=checkout"' in html
+    assert 'href="/dashboards/service?service=checkout&amp;range=4w&amp;end=' in html  # the window
 
 
 def test_dashboard_member_gets_403_for_another_teams_pages_and_items(demo) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -362,12 +362,19 @@ def test_metrics_table_and_csv_list_every_figure() -> None:
     assert "lead_time,36000.0,3,,,2" in lines  # no level nor percentile below the minimum; v2
 
 
-def test_metrics_default_window_is_twelve_weeks_before_now() -> None:
+def test_metrics_default_window_is_the_last_4_complete_weeks() -> None:
+    # The dashboards' window rule (dora.window): whole ISO weeks in the scope's time zone (the
+    # organisation's, UTC), ending at the Monday 00:00 that starts the current week.
+    before = datetime.now(UTC)
     report = metrics()
-    since = report["window"]["since"].replace("Z", "+00:00")
-    until = report["window"]["until"].replace("Z", "+00:00")
-    span = datetime.fromisoformat(until) - datetime.fromisoformat(since)
-    assert span == timedelta(weeks=12)
+    since = datetime.fromisoformat(report["window"]["since"].replace("Z", "+00:00"))
+    until = datetime.fromisoformat(report["window"]["until"].replace("Z", "+00:00"))
+    assert until - since == timedelta(weeks=4)
+    assert until.weekday() == 0 and (until.hour, until.minute, until.second) == (0, 0, 0)
+    assert timedelta(0) <= before - until < timedelta(weeks=1)
+    # An explicit until keeps the 12 weeks before it (CONTRACT §3).
+    explicit = metrics("--until", "2026-03-02T00:00:00Z")["window"]
+    assert explicit == {"since": "2025-12-08T00:00:00Z", "until": "2026-03-02T00:00:00Z"}
 
 
 def test_metrics_openapi_schema_documents_the_endpoints() -> None:

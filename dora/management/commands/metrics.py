@@ -23,7 +23,9 @@ class Command(BaseCommand):
     help = (
         "DORA, estate and value-stream metrics for services, a team or the whole organisation "
         "(no --service and no --team). Dates are ISO dates (00:00 UTC) or timestamps with a "
-        f"zone, from {RANGE_TEXT}; the default window is the 12 weeks before now."
+        f"zone, from {RANGE_TEXT}. Without --since and --until the window is the dashboards' "
+        "(--range, --end, --start): by default the last 4 complete ISO weeks in the scope's "
+        "time zone."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,6 +33,13 @@ class Command(BaseCommand):
         parser.add_argument("--team", help="a team: its services, items pooled")
         parser.add_argument("--since", help="window start (inclusive), e.g. 2026-01-01")
         parser.add_argument("--until", help="window end (exclusive); default now")
+        parser.add_argument(
+            "--range",
+            help="without --since/--until: 1w, 4w (default), 12w whole ISO weeks, q a quarter, "
+            "custom the days --start to --end (the scope's time zone)",
+        )
+        parser.add_argument("--end", help="a day of the window's last week (default: last week)")
+        parser.add_argument("--start", help="--range custom: the first day")
         parser.add_argument(
             "--benchmark",
             help=f"report year: {', '.join(map(str, BENCHMARK_YEARS))} (2025: percentiles of "
@@ -65,6 +74,9 @@ class Command(BaseCommand):
                 tier=options["tier"],
                 target=options["target"],
                 industry=options["industry"],
+                range=options["range"],
+                end=options["end"],
+                start=options["start"],
             )
         except ParameterError as exc:
             raise CommandError(f"--{exc.parameter}: {exc}")
