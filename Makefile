@@ -14,13 +14,14 @@ DEMO_PORT := 8000
 DEMO_ENV := env -u DATABASE_URL -u CELERY_BROKER_URL -u CELERY_RESULT_BACKEND DJANGO_DEBUG=1 \
 	DORA_UNKNOWN_SERVICES=create
 
-.PHONY: help install demo test lint format bench
+.PHONY: help install demo test lint format bench screenshots
 
 help:
 	@echo "make demo   install, migrate, seed the demo estate, serve http://$(DEMO_HOST):$(DEMO_PORT)/"
 	@echo "make test   install, then run the test suite (pytest)"
 	@echo "make lint   ruff check + ruff format --check"
 	@echo "make bench  run bench/intake.py"
+	@echo "make screenshots  the README tour's screenshots (Chromium) into docs/screenshots/"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,3 +67,7 @@ bench: install
 	else \
 		echo "bench/intake.py does not exist yet"; \
 	fi
+
+# The README's tour: the browser test walks the demo and writes its screenshots (needs Chromium).
+screenshots: install
+	DORA_TOUR_DIR=docs/screenshots $(PY) -m pytest -q -p no:cacheprovider tests/browser/test_tour_in_chromium.py

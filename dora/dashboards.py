@@ -38,6 +38,7 @@ from dora.metrics.levels import (
     RECOVERY,
     REWORK_RATE,
     NearestCluster,
+    percentile_shown,
     percentile_text,
 )
 from dora.metrics.recovery import RecoveryTime
@@ -132,7 +133,7 @@ def placed_figure(figure: Figure, percentile: float | None, industry_name: str) 
     return replace(
         figure,
         badge=charts.percentile_band(percentile),  # coloured as the placement chart's bands
-        badge_text=f"Better than {percentile:.0f}%",
+        badge_text=f"Better than {percentile_shown(percentile)}%",
         minimum_text=f"{percentile_text(percentile)} ({industry_name})",
         percentile=percentile,
     )
@@ -407,6 +408,7 @@ class Headline(DoraFigures):
         overall = placements.overall
         return {
             "percentile": None if overall is None else overall.percentile,
+            "shown": None if overall is None else percentile_shown(overall.percentile),
             # Its colour: the band the page's "services per placement" chart uses.
             "band": charts.percentile_band(None if overall is None else overall.percentile),
             "text": "" if overall is None else percentile_text(overall.percentile),
@@ -700,10 +702,11 @@ def compare(key: str, current: Figure, previous: Figure) -> Comparison:
         return Comparison("unchanged", "flat", None, significant)
     delta = current.value - previous.value
     direction = "flat" if abs(delta) < 1e-12 else ("up" if delta > 0 else "down")
+    sign = "+" if delta >= 0 else "−"  # a typographic minus, as the durations' below
     if key in ("change_failure_rate", "rework_rate"):
-        text = f"{delta * 100:+.1f} pts"
+        text = f"{sign}{abs(delta) * 100:.1f} pts"
     elif key == "deployment_frequency":
-        text = f"{delta:+.1f}/week"
+        text = f"{sign}{abs(delta):.1f}/week"
     else:
         text = ("+" if delta >= 0 else "−") + hours_text(abs(delta))
     better = None

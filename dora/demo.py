@@ -724,6 +724,9 @@ class _Simulation:
             "head": _branch_name(pr),
             "commits": shas,
             "labels": pr.labels,
+            # acme's GitHub Enterprise, under a reserved name (RFC 2606): the explain lists link
+            # each change to its pull request, as with a real GitHub source.
+            "url": f"https://github.acme.example/{repo.name}/pull/{pr.number}",
         }
         for name in ("ready_at", "first_review_at", "approved_at"):
             if getattr(pr, name) is not None:

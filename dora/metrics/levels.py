@@ -545,8 +545,14 @@ def overall_placement(scores: Mapping[str, float | None], chosen: Industry) -> P
     return Placements(industry=chosen, metrics=metrics, groups=groups, overall=overall)
 
 
+def percentile_shown(percentile: float) -> int:
+    """A placement as a whole percent, at most 99: no figure is better than every respondent
+    ("better than 100%" read as a claim nobody can make; 99.6 is "about 99%")."""
+    return min(round(percentile), 99)
+
+
 def percentile_text(percentile: float | None, year: int = 2025) -> str:
-    """ "better than about 72% of 2025 respondents" (rounded to a whole percent)."""
+    """ "better than about 72% of 2025 respondents" (a whole percent, at most 99)."""
     if percentile is None:
         return ""
-    return f"better than about {percentile:.0f}% of {year} respondents"
+    return f"better than about {percentile_shown(percentile)}% of {year} respondents"

@@ -143,6 +143,8 @@ def window_control(request: HttpRequest, window: Window | None, stated: str = ""
         params = request.GET.copy()
         for name in WINDOW_PARAMS:
             params.pop(name, None)
+        for name in [name for name, values in params.lists() if not any(values)]:
+            params.pop(name)  # a filter form's "all" (empty) is not carried into the links
         for name, value in (target.params() if isinstance(target, Window) else target).items():
             params[name] = value
         return f"?{params.urlencode()}"
@@ -167,6 +169,7 @@ def window_control(request: HttpRequest, window: Window | None, stated: str = ""
         for name, values in request.GET.lists()
         if name not in WINDOW_PARAMS
         for value in values
+        if value
     ]
     return {
         "window_control": {
@@ -838,7 +841,9 @@ def _header(column: str) -> str:
     return HEADERS.get(column) or column.removesuffix("_seconds").replace("_", " ")
 
 
-def _cell(column: str, value: Any) -> str:
+def _cell(column: str, value: Any, tz: str = "UTC") -> str:
+    """One cell of an explain list as text; moments in the page's time zone `tz` ("Wed 7 Oct
+    10:52", the day style of the page's head)."""
     if value is None:
         return ""
     if column == "sha" and isinstance(value, str):
@@ -852,7 +857,8 @@ def _cell(column: str, value: Any) -> str:
     if column.endswith("_seconds") and isinstance(value, int | float):
         return dash.duration_human(float(value))
     if isinstance(value, str) and len(value) >= 20 and value[4] == "-" and value.endswith("Z"):
-        return value[:16].replace("T", " ")  # UTC, as the page's head says
+        moment = datetime.fromisoformat(value).astimezone(ZoneInfo(tz))
+        return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
     if isinstance(value, float):
         return f"{value:.4g}"
     if column == "causes" and isinstance(value, str):
@@ -1069,6 +1075,7 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             else f"{reverse(back_view)}?{urlencode(back_params)}"
         )
     stated = f"{iso(query.since)} – {iso(query.until)} (explicit since/until, UTC)"
+    times_tz = window.tz if window else "UTC"
     return render(
         request,
         "dora/explain.html",
@@ -1084,7 +1091,7 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             "rows": [
                 [
                     {
-                        "text": _cell(column, r.get(column)),
+                        "text": _cell(column, r.get(column), times_tz),
                         "wrap": column in WRAPPED_COLUMNS,
                         "url": r.get("change_url") if column == "change" else None,
                         "num": column.endswith("_seconds"),
@@ -1094,6 +1101,7 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
                 for r in page.object_list
             ],
             "summary": summary,
+            "times_tz": times_tz,
             "page": page,
             "count": len(records),
             "listed": len(listed),

@@ -160,6 +160,7 @@ def test_pull_request_with_reviews_to_change_with_first_review_and_approval(
         "base": "master",
         "head": "Add_Pull_Request_Reviews_Feature",
         "labels": [],
+        "url": "https://github.com/PyGithub/PyGithub/pull/538",  # the PR's html_url
         # Its merge commit is not recorded, so the method is unknown: merge_sha.
         "merge_sha": "2525515b094d7425f7018eb5b66171e21c5fbc10",
         # jzelinskie's approval, two days in; the 2018 comments came after the merge.
@@ -189,6 +190,7 @@ def test_pull_request_with_labels_and_commits_to_change(replay: Serve) -> None:
         "base": "main",
         "head": "dependabot/github_actions/actions/setup-python-6",
         "labels": ["dependencies", "github_actions"],
+        "url": "https://github.com/PyGithub/PyGithub/pull/3370",
         "merge_sha": "1f5f434b321e963171a27c13c1137cedb54cc4d0",
         "commits": ["3253acaabd86de12b73d0a24c98eb9c13d1987b5"],
         "updated_at": pr["updated_at"],

@@ -206,9 +206,13 @@ def test_breadcrumbs_name_the_team_and_the_service(estate: None) -> None:
     # Each crumb but the last links where it says; the last is the page itself.
     html = client.get("/dashboards/explain/lead_time?service=payments-api").content.decode()
     nav = re.search(r'<nav aria-label="Breadcrumb"[^>]*>(.*?)</nav>', html, re.S)[1]
-    assert re.findall(r'href="([^"]+)"', nav) == [
-        "/dashboards/",
-        "/dashboards/team?team=payments",
-        "/dashboards/service?service=payments-api",
+    # Each link keeps the page's window (its range and end), so moving up keeps the same weeks.
+    links = re.findall(r'href="([^"]+)"', nav)
+    window = re.search(r"range=4w&amp;end=\d{4}-\d{2}-\d{2}", links[0])
+    assert window, links
+    assert links == [
+        f"/dashboards/?{window[0]}",
+        f"/dashboards/team?team=payments&amp;{window[0]}",
+        f"/dashboards/service?service=payments-api&amp;{window[0]}",
     ]
     assert '<span aria-current="page">Lead time for changes</span>' in nav

@@ -131,7 +131,10 @@ def test_service_page_when_the_only_production_deployment_failed() -> None:
     table = html[html.index('id="targets-table"') :]
     table = table[: table.index("</table>")]
     # production, the (default) target: 0 successful, 1 failed, no newest version, no time.
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", table, flags=re.S)
+    cells = [
+        re.sub(r"<[^>]+>", "", cell)
+        for cell in re.findall(r"<td[^>]*>(.*?)</td>", table, flags=re.S)
+    ]
     assert cells[0] == "production" and cells[2] == "(default)"
     assert cells[3:7] == ["0", "1", "–", "–"]
 

@@ -166,7 +166,7 @@ def test_dashboards_compare_is_significant_only_when_intervals_do_not_overlap() 
         figure("change_failure_rate", 0.15, (0.1, 0.3)),
     )
     assert overlapping.better is True and overlapping.significant is False
-    assert overlapping.text == "-5.0 pts"
+    assert overlapping.text == "−5.0 pts"  # a typographic minus, as durations
 
     faster = dash.compare(
         "deployment_frequency",
