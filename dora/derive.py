@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Min, Q, QuerySet
 
 from dora import bulk
@@ -296,6 +296,7 @@ def pairs_derive(
     """Bring pairs' facts up to date: (service, environment, walk_since, facts_since) each;
     rollouts from walk_since (None: keep them), arrivals and failures from facts_since."""
     windows: list[tuple[int, int, datetime]] = []
+    reads = EstateReads((s, e) for s, e, _, _ in pending)
     for service_id, environment_id, walk_since, facts_since in pending:
         # Nothing is derived from before 1970 (intake refuses such times; a pair marked from
         # one by an older version starts at 1970, where date arithmetic cannot overflow).
@@ -303,11 +304,11 @@ def pairs_derive(
         if walk_since is not None:
             walk_since = max(walk_since, _BEGINNING)
             rebuilt_from = rollouts_rebuild(
-                service_id, environment_id, since=walk_since, graph=graph
+                service_id, environment_id, since=walk_since, graph=graph, reads=reads
             )
             facts_since = min(facts_since, rebuilt_from)
         windows.append((service_id, environment_id, facts_since))
-    arrivals_rebuild(windows)
+    arrivals_rebuild(windows, reads=reads)
     failures_rebuild([(s, e, t - REMEDIATION_WINDOW) for s, e, t in windows], graph=graph)
 
 
@@ -471,6 +472,57 @@ class _Rollout:
 
 
 _ROW = ("id", "seq", "sha", "version", "config_version", "first_live_at", "ship_seq")
+
+
+class EstateReads:
+    """The services and environments (targets, idle rule) of a group of pairs, read once for
+    the group, in its transaction, instead of once per pair."""
+
+    def __init__(self, pairs: Iterable[Pair] = ()) -> None:
+        self.services: dict[int, Service] = {}
+        self._targets: dict[int, list[int]] = {}
+        self._configured: dict[int, set[int]] = {}
+        self._idle_after: dict[int, timedelta] = {}
+        pairs = list(pairs)
+        if pairs:
+            self.services.update(Service.objects.in_bulk({s for s, _ in pairs}))
+            self._environments_load({e for _, e in pairs})
+
+    def _environments_load(self, envs: set[int]) -> None:
+        for env_id in envs:
+            self._targets[env_id], self._configured[env_id] = [], set()
+        for env_id, target_id, configured in Target.objects.filter(
+            environment_id__any=envs
+        ).values_list("environment_id", "id", "configured"):
+            self._targets[env_id].append(target_id)
+            if configured:
+                self._configured[env_id].add(target_id)
+        self._idle_after.update(
+            Environment.objects.filter(id__any=envs).values_list("id", "target_idle_after")
+        )
+
+    def service(self, service_id: int) -> Service:
+        if service_id not in self.services:
+            self.services[service_id] = Service.objects.get(id=service_id)
+        return self.services[service_id]
+
+    def targets(self, env_id: int) -> list[int]:
+        """The environment's targets, configured or not."""
+        if env_id not in self._idle_after:
+            self._environments_load({env_id})
+        return self._targets[env_id]
+
+    def configured(self, env_id: int) -> set[int]:
+        if env_id not in self._idle_after:
+            self._environments_load({env_id})
+        return self._configured[env_id]
+
+    def idle_after(self, env_id: int) -> timedelta:
+        if env_id not in self._idle_after:
+            self._environments_load({env_id})
+        if env_id not in self._idle_after:
+            raise Environment.DoesNotExist(f"no environment {env_id}")
+        return self._idle_after[env_id]
 
 
 class _RestartFrom(Exception):
@@ -704,13 +756,19 @@ def _since_settle(service_id: int, env_id: int, since: datetime) -> datetime:
 
 
 def rollouts_rebuild(
-    service_id: int, environment_id: int, *, since: datetime, graph: CommitGraph
+    service_id: int,
+    environment_id: int,
+    *,
+    since: datetime,
+    graph: CommitGraph,
+    reads: EstateReads | None = None,
 ) -> datetime:
     """Regroup the pair's deployments into rollouts from `since` on; return the `since` used."""
+    reads = reads or EstateReads()
     since = _since_settle(service_id, environment_id, since)
     while True:
         try:
-            rollouts = _rollouts_replay(service_id, environment_id, since, graph)
+            rollouts = _rollouts_replay(service_id, environment_id, since, graph, reads)
             break
         except _RestartFrom as restart:
             since = _since_settle(service_id, environment_id, restart.since)
@@ -730,10 +788,10 @@ def _kept_rollout(queryset: QuerySet[Rollout]) -> _Rollout | None:
 
 
 def _rollouts_replay(
-    service_id: int, env_id: int, since: datetime, graph: CommitGraph
+    service_id: int, env_id: int, since: datetime, graph: CommitGraph, reads: EstateReads
 ) -> list[_Rollout]:
     """Group the pair's successful deployments from `since` on, continuing from what is kept."""
-    service = Service.objects.get(id=service_id)
+    service = reads.service(service_id)
     pair = {"service_id": service_id, "environment_id": env_id}
     successes = Deployment.objects.filter(**pair, status="success")
     repos = set(service.repos) | set(
@@ -745,21 +803,9 @@ def _rollouts_replay(
     next_seq = previous.seq + 1 if previous else 1
 
     # Each target's latest successful deployment before `since`: (time, key). Targets are few.
-    on_target: dict[int, tuple[datetime, tuple[str, str, str]]] = {}
-    before = successes.filter(finished_at__lt=since)
-    for target_id in Target.objects.filter(environment_id=env_id).values_list("id", flat=True):
-        last = (
-            before.filter(target_id=target_id)
-            .order_by("-finished_at", "-source", "-external_id")
-            .values_list("finished_at", "sha", "version", "config_version")
-            .first()
-        )
-        if last:
-            on_target[target_id] = (last[0], (last[1], last[2], last[3]))
-    configured = set(
-        Target.objects.filter(environment_id=env_id, configured=True).values_list("id", flat=True)
-    )
-    idle_after = Environment.objects.values_list("target_idle_after", flat=True).get(id=env_id)
+    on_target = _targets_last(successes.filter(finished_at__lt=since), reads.targets(env_id))
+    configured = reads.configured(env_id)
+    idle_after = reads.idle_after(env_id)
 
     rollouts: list[_Rollout] = []
     deployments = (
@@ -807,6 +853,34 @@ def _rollouts_replay(
             if active <= rollout.covered:
                 rollout.completed_at = finished
     return rollouts
+
+
+def _targets_last(
+    before: QuerySet[Deployment], targets: list[int]
+) -> dict[int, tuple[datetime, tuple[str, str, str]]]:
+    """Each target's latest deployment among `before`: (time, (sha, version, config)). One
+    query on PostgreSQL (DISTINCT ON); one per target elsewhere."""
+    on_target: dict[int, tuple[datetime, tuple[str, str, str]]] = {}
+    if not targets:
+        return on_target
+    columns = ("target_id", "finished_at", "sha", "version", "config_version")
+    order = ("-finished_at", "-source", "-external_id")
+    if connection.features.can_distinct_on_fields:
+        rows = list(
+            before.filter(target_id__any=targets)
+            .order_by("target_id", *order)
+            .distinct("target_id")
+            .values_list(*columns)
+        )
+    else:
+        latest = (
+            before.filter(target_id=target_id).order_by(*order).values_list(*columns).first()
+            for target_id in targets
+        )
+        rows = [row for row in latest if row]
+    for target_id, finished_at, sha, version, config in rows:
+        on_target[target_id] = (finished_at, (sha, version, config))
+    return on_target
 
 
 def _active_targets(
@@ -977,7 +1051,9 @@ def _pairs_from(windows: list[tuple[int, int, datetime]]) -> Q:
     return condition
 
 
-def arrivals_rebuild(windows: list[tuple[int, int, datetime]]) -> None:
+def arrivals_rebuild(
+    windows: list[tuple[int, int, datetime]], *, reads: EstateReads | None = None
+) -> None:
     """Rebuild change arrivals of each pair's rollouts from its `since`, and target arrivals
     still in flux. One query per step for all the pairs."""
     if not windows:
@@ -1056,13 +1132,16 @@ def arrivals_rebuild(windows: list[tuple[int, int, datetime]]) -> None:
             "id", "target_idle_after"
         )
     )
+    reads = reads or EstateReads()
     for service_id, env_id, since in windows:
         if env_id in production:
-            _target_arrivals_rebuild(service_id, env_id, since, production[env_id])
+            _target_arrivals_rebuild(
+                service_id, env_id, since, production[env_id], reads.configured(env_id)
+            )
 
 
 def _target_arrivals_rebuild(
-    service_id: int, env_id: int, since: datetime, idle_after: timedelta
+    service_id: int, env_id: int, since: datetime, idle_after: timedelta, configured: set[int]
 ) -> None:
     """Per change rollout and target: the first time the target ran a version holding its changes.
 
@@ -1087,9 +1166,6 @@ def _target_arrivals_rebuild(
         Deployment.objects.filter(**pair, status="success", finished_at__gte=horizon)
         .order_by("finished_at", "source", "external_id")
         .values_list("target_id", "finished_at", "rollout__ship_seq", "rollout__seq")
-    )
-    configured = set(
-        Target.objects.filter(environment_id=env_id, configured=True).values_list("id", flat=True)
     )
     reached_rows = []
     updates = []
@@ -1117,13 +1193,10 @@ def _target_arrivals_rebuild(
                     active = _active_targets(configured, last_seen, finished, idle_after)
                     if active <= set(reached):
                         estate_at = finished
-        reached_rows += [
-            RolloutTarget(rollout_id=r["id"], target_id=t, reached_at=when)
-            for t, when in sorted(reached.items())
-        ]
+        reached_rows += [(r["id"], t, when) for t, when in sorted(reached.items())]
         if estate_at != r["estate_reached_at"]:
             updates.append(Rollout(id=r["id"], estate_reached_at=estate_at))
-    RolloutTarget.objects.bulk_create(reached_rows, batch_size=2000)
+    bulk.copy_insert(RolloutTarget, ["rollout_id", "target_id", "reached_at"], reached_rows)
     bulk.update_by_id(
         Rollout, ["estate_reached_at"], ((r.id, r.estate_reached_at) for r in updates)
     )
