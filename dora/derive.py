@@ -297,17 +297,21 @@ def pairs_derive(
     rollouts from walk_since (None: keep them), arrivals and failures from facts_since."""
     windows: list[tuple[int, int, datetime]] = []
     reads = EstateReads((s, e) for s, e, _, _ in pending)
+    # Each pair's replay reads only its own rows, so the group's rollouts are written together.
+    regrouped: list[tuple[int, int, datetime, list[_Rollout]]] = []
     for service_id, environment_id, walk_since, facts_since in pending:
         # Nothing is derived from before 1970 (intake refuses such times; a pair marked from
         # one by an older version starts at 1970, where date arithmetic cannot overflow).
         facts_since = max(facts_since, _BEGINNING)
         if walk_since is not None:
             walk_since = max(walk_since, _BEGINNING)
-            rebuilt_from = rollouts_rebuild(
-                service_id, environment_id, since=walk_since, graph=graph, reads=reads
+            rebuilt_from, rollouts = _rollouts_regroup(
+                service_id, environment_id, walk_since, graph, reads
             )
+            regrouped.append((service_id, environment_id, rebuilt_from, rollouts))
             facts_since = min(facts_since, rebuilt_from)
         windows.append((service_id, environment_id, facts_since))
+    _rollouts_write(regrouped)
     arrivals_rebuild(windows, reads=reads)
     failures_rebuild([(s, e, t - REMEDIATION_WINDOW) for s, e, t in windows], graph=graph)
 
@@ -764,16 +768,23 @@ def rollouts_rebuild(
     reads: EstateReads | None = None,
 ) -> datetime:
     """Regroup the pair's deployments into rollouts from `since` on; return the `since` used."""
-    reads = reads or EstateReads()
+    since, rollouts = _rollouts_regroup(
+        service_id, environment_id, since, graph, reads or EstateReads()
+    )
+    _rollouts_write([(service_id, environment_id, since, rollouts)])
+    return since
+
+
+def _rollouts_regroup(
+    service_id: int, environment_id: int, since: datetime, graph: CommitGraph, reads: EstateReads
+) -> tuple[datetime, list[_Rollout]]:
+    """The pair's rollouts from `since` on, not written yet, and the `since` they start at."""
     since = _since_settle(service_id, environment_id, since)
     while True:
         try:
-            rollouts = _rollouts_replay(service_id, environment_id, since, graph, reads)
-            break
+            return since, _rollouts_replay(service_id, environment_id, since, graph, reads)
         except _RestartFrom as restart:
             since = _since_settle(service_id, environment_id, restart.since)
-    _rollouts_write(service_id, environment_id, since, rollouts)
-    return since
 
 
 def _kept_rollout(queryset: QuerySet[Rollout]) -> _Rollout | None:
@@ -941,13 +952,13 @@ def _rollout_classify(
         rollout.kind = Rollout.Kind.REDEPLOY
 
 
-def _rollouts_write(
-    service_id: int, env_id: int, since: datetime, rollouts: list[_Rollout]
-) -> None:
-    pair = {"service_id": service_id, "environment_id": env_id}
-    stale = list(
-        Rollout.objects.filter(**pair, first_live_at__gte=since).values_list("id", flat=True)
-    )
+def _rollouts_write(regrouped: list[tuple[int, int, datetime, list[_Rollout]]]) -> None:
+    """Replace pairs' rollouts from each one's `since` on (with what hangs on them) by the
+    regrouped ones: one statement of each kind for all the pairs."""
+    if not regrouped:
+        return
+    windows = [(s, e, since) for s, e, since, _ in regrouped]
+    stale = list(Rollout.objects.filter(_pairs_from(windows)).values_list("id", flat=True))
     if stale:
         RolloutTarget.objects.filter(rollout_id__any=stale).delete()
         ChangeArrival.objects.filter(rollout_id__any=stale).delete()
@@ -958,8 +969,12 @@ def _rollouts_write(
         # Dependents are gone: skip the deletion collector, which would look them all up again.
         doomed = Rollout.objects.filter(id__any=stale)
         doomed._raw_delete(doomed.db)
-    MissingCommit.objects.filter(**pair, since__gte=since).delete()
-    if not rollouts:
+    missing_from = Q(pk__in=[])
+    for service_id, env_id, since in windows:
+        missing_from |= Q(service_id=service_id, environment_id=env_id, since__gte=since)
+    MissingCommit.objects.filter(missing_from).delete()
+    written = [(s, e, r) for s, e, _, rollouts in regrouped for r in rollouts]
+    if not written:
         return
 
     bulk.copy_insert(
@@ -1009,32 +1024,46 @@ def _rollouts_write(
                 r.ship_seq,
                 None,
             )
-            for r in rollouts
+            for service_id, env_id, r in written
         ),
     )
-    ids = dict(Rollout.objects.filter(**pair, seq__gte=rollouts[0].seq).values_list("seq", "id"))
+    new = Q(pk__in=[])
+    for service_id, env_id, _, rollouts in regrouped:
+        if rollouts:
+            new |= Q(service_id=service_id, environment_id=env_id, seq__gte=rollouts[0].seq)
+    ids = {
+        (service_id, env_id, seq): pk
+        for service_id, env_id, seq, pk in Rollout.objects.filter(new)
+        .order_by()
+        .values_list("service_id", "environment_id", "seq", "id")
+    }
     bulk.copy_insert(
         RolloutCommit,
         ["rollout_id", "sha"],
-        ((ids[r.seq], sha) for r in rollouts for sha in sorted(r.commits)),
+        ((ids[(s, e, r.seq)], sha) for s, e, r in written for sha in sorted(r.commits)),
     )
     bulk.update_by_id(
-        Deployment, ["rollout_id"], ((d, ids[r.seq]) for r in rollouts for d in r.deployment_ids)
+        Deployment,
+        ["rollout_id"],
+        ((d, ids[(s, e, r.seq)]) for s, e, r in written for d in r.deployment_ids),
     )
-    missing: dict[str, datetime] = {}
-    for r in rollouts:
+    missing: dict[tuple[int, int, str], datetime] = {}
+    for service_id, env_id, r in written:
         for sha in r.missing:
-            missing.setdefault(sha, r.first_live_at)
+            missing.setdefault((service_id, env_id, sha), r.first_live_at)
+    if not missing:
+        return
     existing = set(
-        MissingCommit.objects.filter(**pair, sha__any=list(missing)).values_list("sha", flat=True)
+        MissingCommit.objects.filter(
+            service_id__any={s for s, _, _ in missing},
+            environment_id__any={e for _, e, _ in missing},
+            sha__any={sha for _, _, sha in missing},
+        ).values_list("service_id", "environment_id", "sha")
     )
-    MissingCommit.objects.bulk_create(
-        [
-            MissingCommit(**pair, sha=sha, since=when)
-            for sha, when in missing.items()
-            if sha not in existing
-        ],
-        batch_size=1000,
+    bulk.copy_insert(
+        MissingCommit,
+        ["service_id", "environment_id", "sha", "since"],
+        ((*key, when) for key, when in missing.items() if key not in existing),
     )
 
 
