@@ -655,17 +655,29 @@ class _Shipped:
             and not (s in authored and authored[s] > opened)  # _recent(s), inlined
         }
         if unsure:
-            self.commits.update(
-                RolloutCommit.objects.filter(rollout__in=self.kept, sha__any=unsure).values_list(
-                    "sha", "rollout__seq"
-                )
-            )
-            for sha, seq in (
-                self.kept.filter(sha__any=unsure).order_by("-seq").values_list("sha", "seq")
-            ):
-                self.rollout_shas[sha] = seq  # ends on the lowest seq
-            self.checked |= unsure
+            self._look_up(unsure)
         return {s for s in shas if s in commits or s in rollout_shas}
+
+    def shipped_one(self, sha: str) -> bool:
+        """walk_filter for one sha: whether an earlier rollout of the pair shipped it."""
+        if sha in self.commits or sha in self.rollout_shas:
+            return True
+        if sha in self.checked or self._recent(sha):
+            return False
+        self._look_up({sha})
+        return sha in self.commits or sha in self.rollout_shas
+
+    def _look_up(self, unsure: set[str]) -> None:
+        """Which of these older shas the kept rollouts shipped, or were deployed at."""
+        self.commits.update(
+            RolloutCommit.objects.filter(rollout__in=self.kept, sha__any=unsure).values_list(
+                "sha", "rollout__seq"
+            )
+        )
+        deployed = self.kept.filter(sha__any=unsure).order_by("-seq")
+        for sha, seq in deployed.values_list("sha", "seq"):
+            self.rollout_shas[sha] = seq  # ends on the lowest seq
+        self.checked |= unsure
 
     def latest_of(self, key: tuple[str, str, str]) -> _Rollout | None:
         """The newest rollout of this exact (sha, version, config) so far."""
@@ -724,6 +736,26 @@ def _change_set_walk(
     frontier = {sha}
     seen: set[str] = set()
     while frontier:
+        if len(frontier) == 1:
+            # A straight stretch of history, one commit per level: the same steps without
+            # building sets for each level.
+            (current,) = frontier
+            if current not in parents:
+                graph.fetch(frontier)
+            if shipped.shipped_one(current):
+                break
+            seen.add(current)
+            if current not in parents:
+                rollout.missing.add(current)
+                break
+            rollout.visited += 1
+            if in_scope(current):
+                rollout.commits.add(current)
+            if rollout.visited >= WALK_LIMIT:
+                rollout.complete = False
+                return
+            frontier = {p for p in parents[current] if p not in seen}
+            continue
         if not parents.keys() >= frontier:
             graph.fetch(frontier)
         frontier -= shipped.walk_filter(frontier)
@@ -1106,7 +1138,10 @@ def arrivals_rebuild(
     changes_of: dict[str, set[int]] = defaultdict(set)
     # A sha a change landed belongs to it whatever else it says: never a direct push.
     for sha, change_id in (
-        ChangeCommit.objects.filter(sha__any=all_shas)
+        # The change sets' shas by subquery: not sent back as a parameter of 100,000 shas.
+        ChangeCommit.objects.filter(
+            sha__in=RolloutCommit.objects.filter(rollout_id__any=redo).values("sha")
+        )
         .filter(Q(change__merged_at__isnull=False) | Q(role=ChangeCommit.Role.LANDED))
         .values_list("sha", "change_id")
         .order_by()
