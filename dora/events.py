@@ -150,6 +150,7 @@ for _spec in _SCHEMA.values():
     _spec["optional"]["updated_at"] = "time"
 EVENT_TYPES = tuple(_SCHEMA)
 _SHA_RE = re.compile(r"[0-9a-fA-F]{4,64}")
+_SHAS_RE = re.compile(r"[0-9a-fA-F]{4,64}(?:,[0-9a-fA-F]{4,64})*")
 # Landed commits are matched to stored commits exactly: full shas only (SHA-1 or SHA-256).
 _FULL_SHA_RE = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 # A merge lands one commit, a rebase merge one per commit of the change. GitHub lists at most
@@ -347,8 +348,16 @@ def _check_field(
             raise EventInvalid(f"{name}: expected true or false, got {_kind(value)}")
         return value
     if kind == "shas":
-        if type(value) is list and all(type(v) is str and _SHA_RE.fullmatch(v) for v in value):
-            return [v.lower() for v in value]  # the common case; the loop below says what's wrong
+        # The common case, checked by one match over the list joined with commas (as many
+        # parts as items: no item held a comma); the loop below says what is wrong.
+        if type(value) is list and all(type(v) is str for v in value):
+            if not value:
+                return []
+            joined = ",".join(value)
+            if _SHAS_RE.fullmatch(joined):
+                shas = joined.lower().split(",")
+                if len(shas) == len(value):
+                    return shas
         return [_check_sha(f"{name}[{i}]", v) for i, v in enumerate(_check_list(name, value))]
     if kind == "landed":
         return _landed_commits(name, value)
@@ -454,6 +463,10 @@ def _deep_items(text: str) -> list[Any]:
     raise json.JSONDecodeError("Expecting ']'", body, len(body))
 
 
+# Built once: json.dumps with any option builds an encoder per call.
+_STRICT_SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
 def _clean_canonical(obj: dict[str, Any]) -> str | None:
     """`obj` as canonical JSON (what `_canonical` gives) when it certainly holds nothing
     `_payload_fault` refuses; None means "walk it to find out". One C-encoder pass both clears
@@ -465,7 +478,7 @@ def _clean_canonical(obj: dict[str, Any]) -> str | None:
     brackets clears the depth, as in `json_checks._surely_clean`.
     """
     try:
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        text = _STRICT_SORTED.encode(obj)
     except (ValueError, TypeError, RecursionError):
         return None
     if "\\u0000" in text or "\\ud" in text:
