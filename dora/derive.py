@@ -997,7 +997,12 @@ def _rollouts_write(regrouped: list[tuple[int, int, datetime, list[_Rollout]]]) 
         FailureLink.objects.filter(rollout_id__any=stale).delete()
         FailureLink.objects.filter(by_rollout_id__any=stale).delete()
         RolloutCommit.objects.filter(rollout_id__any=stale).delete()
-        Deployment.objects.filter(rollout_id__any=stale).update(rollout=None)
+        # Deployments the regrouped rollouts take are linked below: only the others are cleared
+        # (the links are checked at commit), not each updated twice.
+        relinked = [d for *_, rollouts in regrouped for r in rollouts for d in r.deployment_ids]
+        Deployment.objects.filter(rollout_id__any=stale).exclude(id__any=relinked).update(
+            rollout=None
+        )
         # Dependents are gone: skip the deletion collector, which would look them all up again.
         doomed = Rollout.objects.filter(id__any=stale)
         doomed._raw_delete(doomed.db)
