@@ -49,14 +49,19 @@ def _prepared(
         if not json_at:
             yield from rows
             return
+        # One encoder per column (json.dumps with options would build one per value).
+        encoders = [
+            (i, (fields[i].encoder or json.JSONEncoder)(separators=(",", ":")).encode)
+            for i in json_at
+        ]
         for row in rows:
             out = list(row)
-            for i in json_at:
+            for i, encode in encoders:
                 value = out[i]
                 if isinstance(value, JsonText):
                     out[i] = str(value)
                 elif value is not None:
-                    out[i] = json.dumps(value, separators=(",", ":"), cls=fields[i].encoder)
+                    out[i] = encode(value)
             yield out
         return
     for row in rows:

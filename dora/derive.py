@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Min, Q, QuerySet
 
 from dora import bulk
@@ -296,18 +296,23 @@ def pairs_derive(
     """Bring pairs' facts up to date: (service, environment, walk_since, facts_since) each;
     rollouts from walk_since (None: keep them), arrivals and failures from facts_since."""
     windows: list[tuple[int, int, datetime]] = []
+    reads = EstateReads((s, e) for s, e, _, _ in pending)
+    # Each pair's replay reads only its own rows, so the group's rollouts are written together.
+    regrouped: list[tuple[int, int, datetime, list[_Rollout]]] = []
     for service_id, environment_id, walk_since, facts_since in pending:
         # Nothing is derived from before 1970 (intake refuses such times; a pair marked from
         # one by an older version starts at 1970, where date arithmetic cannot overflow).
         facts_since = max(facts_since, _BEGINNING)
         if walk_since is not None:
             walk_since = max(walk_since, _BEGINNING)
-            rebuilt_from = rollouts_rebuild(
-                service_id, environment_id, since=walk_since, graph=graph
+            rebuilt_from, rollouts = _rollouts_regroup(
+                service_id, environment_id, walk_since, graph, reads
             )
+            regrouped.append((service_id, environment_id, rebuilt_from, rollouts))
             facts_since = min(facts_since, rebuilt_from)
         windows.append((service_id, environment_id, facts_since))
-    arrivals_rebuild(windows)
+    _rollouts_write(regrouped)
+    arrivals_rebuild(windows, reads=reads)
     failures_rebuild([(s, e, t - REMEDIATION_WINDOW) for s, e, t in windows], graph=graph)
 
 
@@ -473,6 +478,57 @@ class _Rollout:
 _ROW = ("id", "seq", "sha", "version", "config_version", "first_live_at", "ship_seq")
 
 
+class EstateReads:
+    """The services and environments (targets, idle rule) of a group of pairs, read once for
+    the group, in its transaction, instead of once per pair."""
+
+    def __init__(self, pairs: Iterable[Pair] = ()) -> None:
+        self.services: dict[int, Service] = {}
+        self._targets: dict[int, list[int]] = {}
+        self._configured: dict[int, set[int]] = {}
+        self._idle_after: dict[int, timedelta] = {}
+        pairs = list(pairs)
+        if pairs:
+            self.services.update(Service.objects.in_bulk({s for s, _ in pairs}))
+            self._environments_load({e for _, e in pairs})
+
+    def _environments_load(self, envs: set[int]) -> None:
+        for env_id in envs:
+            self._targets[env_id], self._configured[env_id] = [], set()
+        for env_id, target_id, configured in Target.objects.filter(
+            environment_id__any=envs
+        ).values_list("environment_id", "id", "configured"):
+            self._targets[env_id].append(target_id)
+            if configured:
+                self._configured[env_id].add(target_id)
+        self._idle_after.update(
+            Environment.objects.filter(id__any=envs).values_list("id", "target_idle_after")
+        )
+
+    def service(self, service_id: int) -> Service:
+        if service_id not in self.services:
+            self.services[service_id] = Service.objects.get(id=service_id)
+        return self.services[service_id]
+
+    def targets(self, env_id: int) -> list[int]:
+        """The environment's targets, configured or not."""
+        if env_id not in self._idle_after:
+            self._environments_load({env_id})
+        return self._targets[env_id]
+
+    def configured(self, env_id: int) -> set[int]:
+        if env_id not in self._idle_after:
+            self._environments_load({env_id})
+        return self._configured[env_id]
+
+    def idle_after(self, env_id: int) -> timedelta:
+        if env_id not in self._idle_after:
+            self._environments_load({env_id})
+        if env_id not in self._idle_after:
+            raise Environment.DoesNotExist(f"no environment {env_id}")
+        return self._idle_after[env_id]
+
+
 class _RestartFrom(Exception):
     def __init__(self, since: datetime) -> None:
         self.since = since
@@ -599,17 +655,29 @@ class _Shipped:
             and not (s in authored and authored[s] > opened)  # _recent(s), inlined
         }
         if unsure:
-            self.commits.update(
-                RolloutCommit.objects.filter(rollout__in=self.kept, sha__any=unsure).values_list(
-                    "sha", "rollout__seq"
-                )
-            )
-            for sha, seq in (
-                self.kept.filter(sha__any=unsure).order_by("-seq").values_list("sha", "seq")
-            ):
-                self.rollout_shas[sha] = seq  # ends on the lowest seq
-            self.checked |= unsure
+            self._look_up(unsure)
         return {s for s in shas if s in commits or s in rollout_shas}
+
+    def shipped_one(self, sha: str) -> bool:
+        """walk_filter for one sha: whether an earlier rollout of the pair shipped it."""
+        if sha in self.commits or sha in self.rollout_shas:
+            return True
+        if sha in self.checked or self._recent(sha):
+            return False
+        self._look_up({sha})
+        return sha in self.commits or sha in self.rollout_shas
+
+    def _look_up(self, unsure: set[str]) -> None:
+        """Which of these older shas the kept rollouts shipped, or were deployed at."""
+        self.commits.update(
+            RolloutCommit.objects.filter(rollout__in=self.kept, sha__any=unsure).values_list(
+                "sha", "rollout__seq"
+            )
+        )
+        deployed = self.kept.filter(sha__any=unsure).order_by("-seq")
+        for sha, seq in deployed.values_list("sha", "seq"):
+            self.rollout_shas[sha] = seq  # ends on the lowest seq
+        self.checked |= unsure
 
     def latest_of(self, key: tuple[str, str, str]) -> _Rollout | None:
         """The newest rollout of this exact (sha, version, config) so far."""
@@ -668,6 +736,26 @@ def _change_set_walk(
     frontier = {sha}
     seen: set[str] = set()
     while frontier:
+        if len(frontier) == 1:
+            # A straight stretch of history, one commit per level: the same steps without
+            # building sets for each level.
+            (current,) = frontier
+            if current not in parents:
+                graph.fetch(frontier)
+            if shipped.shipped_one(current):
+                break
+            seen.add(current)
+            if current not in parents:
+                rollout.missing.add(current)
+                break
+            rollout.visited += 1
+            if in_scope(current):
+                rollout.commits.add(current)
+            if rollout.visited >= WALK_LIMIT:
+                rollout.complete = False
+                return
+            frontier = {p for p in parents[current] if p not in seen}
+            continue
         if not parents.keys() >= frontier:
             graph.fetch(frontier)
         frontier -= shipped.walk_filter(frontier)
@@ -704,18 +792,31 @@ def _since_settle(service_id: int, env_id: int, since: datetime) -> datetime:
 
 
 def rollouts_rebuild(
-    service_id: int, environment_id: int, *, since: datetime, graph: CommitGraph
+    service_id: int,
+    environment_id: int,
+    *,
+    since: datetime,
+    graph: CommitGraph,
+    reads: EstateReads | None = None,
 ) -> datetime:
     """Regroup the pair's deployments into rollouts from `since` on; return the `since` used."""
+    since, rollouts = _rollouts_regroup(
+        service_id, environment_id, since, graph, reads or EstateReads()
+    )
+    _rollouts_write([(service_id, environment_id, since, rollouts)])
+    return since
+
+
+def _rollouts_regroup(
+    service_id: int, environment_id: int, since: datetime, graph: CommitGraph, reads: EstateReads
+) -> tuple[datetime, list[_Rollout]]:
+    """The pair's rollouts from `since` on, not written yet, and the `since` they start at."""
     since = _since_settle(service_id, environment_id, since)
     while True:
         try:
-            rollouts = _rollouts_replay(service_id, environment_id, since, graph)
-            break
+            return since, _rollouts_replay(service_id, environment_id, since, graph, reads)
         except _RestartFrom as restart:
             since = _since_settle(service_id, environment_id, restart.since)
-    _rollouts_write(service_id, environment_id, since, rollouts)
-    return since
 
 
 def _kept_rollout(queryset: QuerySet[Rollout]) -> _Rollout | None:
@@ -730,10 +831,10 @@ def _kept_rollout(queryset: QuerySet[Rollout]) -> _Rollout | None:
 
 
 def _rollouts_replay(
-    service_id: int, env_id: int, since: datetime, graph: CommitGraph
+    service_id: int, env_id: int, since: datetime, graph: CommitGraph, reads: EstateReads
 ) -> list[_Rollout]:
     """Group the pair's successful deployments from `since` on, continuing from what is kept."""
-    service = Service.objects.get(id=service_id)
+    service = reads.service(service_id)
     pair = {"service_id": service_id, "environment_id": env_id}
     successes = Deployment.objects.filter(**pair, status="success")
     repos = set(service.repos) | set(
@@ -745,21 +846,9 @@ def _rollouts_replay(
     next_seq = previous.seq + 1 if previous else 1
 
     # Each target's latest successful deployment before `since`: (time, key). Targets are few.
-    on_target: dict[int, tuple[datetime, tuple[str, str, str]]] = {}
-    before = successes.filter(finished_at__lt=since)
-    for target_id in Target.objects.filter(environment_id=env_id).values_list("id", flat=True):
-        last = (
-            before.filter(target_id=target_id)
-            .order_by("-finished_at", "-source", "-external_id")
-            .values_list("finished_at", "sha", "version", "config_version")
-            .first()
-        )
-        if last:
-            on_target[target_id] = (last[0], (last[1], last[2], last[3]))
-    configured = set(
-        Target.objects.filter(environment_id=env_id, configured=True).values_list("id", flat=True)
-    )
-    idle_after = Environment.objects.values_list("target_idle_after", flat=True).get(id=env_id)
+    on_target = _targets_last(successes.filter(finished_at__lt=since), reads.targets(env_id))
+    configured = reads.configured(env_id)
+    idle_after = reads.idle_after(env_id)
 
     rollouts: list[_Rollout] = []
     deployments = (
@@ -807,6 +896,34 @@ def _rollouts_replay(
             if active <= rollout.covered:
                 rollout.completed_at = finished
     return rollouts
+
+
+def _targets_last(
+    before: QuerySet[Deployment], targets: list[int]
+) -> dict[int, tuple[datetime, tuple[str, str, str]]]:
+    """Each target's latest deployment among `before`: (time, (sha, version, config)). One
+    query on PostgreSQL (DISTINCT ON); one per target elsewhere."""
+    on_target: dict[int, tuple[datetime, tuple[str, str, str]]] = {}
+    if not targets:
+        return on_target
+    columns = ("target_id", "finished_at", "sha", "version", "config_version")
+    order = ("-finished_at", "-source", "-external_id")
+    if connection.features.can_distinct_on_fields:
+        rows = list(
+            before.filter(target_id__any=targets)
+            .order_by("target_id", *order)
+            .distinct("target_id")
+            .values_list(*columns)
+        )
+    else:
+        latest = (
+            before.filter(target_id=target_id).order_by(*order).values_list(*columns).first()
+            for target_id in targets
+        )
+        rows = [row for row in latest if row]
+    for target_id, finished_at, sha, version, config in rows:
+        on_target[target_id] = (finished_at, (sha, version, config))
+    return on_target
 
 
 def _active_targets(
@@ -867,25 +984,34 @@ def _rollout_classify(
         rollout.kind = Rollout.Kind.REDEPLOY
 
 
-def _rollouts_write(
-    service_id: int, env_id: int, since: datetime, rollouts: list[_Rollout]
-) -> None:
-    pair = {"service_id": service_id, "environment_id": env_id}
-    stale = list(
-        Rollout.objects.filter(**pair, first_live_at__gte=since).values_list("id", flat=True)
-    )
+def _rollouts_write(regrouped: list[tuple[int, int, datetime, list[_Rollout]]]) -> None:
+    """Replace pairs' rollouts from each one's `since` on (with what hangs on them) by the
+    regrouped ones: one statement of each kind for all the pairs."""
+    if not regrouped:
+        return
+    windows = [(s, e, since) for s, e, since, _ in regrouped]
+    stale = list(Rollout.objects.filter(_pairs_from(windows)).values_list("id", flat=True))
     if stale:
         RolloutTarget.objects.filter(rollout_id__any=stale).delete()
         ChangeArrival.objects.filter(rollout_id__any=stale).delete()
         FailureLink.objects.filter(rollout_id__any=stale).delete()
         FailureLink.objects.filter(by_rollout_id__any=stale).delete()
         RolloutCommit.objects.filter(rollout_id__any=stale).delete()
-        Deployment.objects.filter(rollout_id__any=stale).update(rollout=None)
+        # Deployments the regrouped rollouts take are linked below: only the others are cleared
+        # (the links are checked at commit), not each updated twice.
+        relinked = [d for *_, rollouts in regrouped for r in rollouts for d in r.deployment_ids]
+        Deployment.objects.filter(rollout_id__any=stale).exclude(id__any=relinked).update(
+            rollout=None
+        )
         # Dependents are gone: skip the deletion collector, which would look them all up again.
         doomed = Rollout.objects.filter(id__any=stale)
         doomed._raw_delete(doomed.db)
-    MissingCommit.objects.filter(**pair, since__gte=since).delete()
-    if not rollouts:
+    missing_from = Q(pk__in=[])
+    for service_id, env_id, since in windows:
+        missing_from |= Q(service_id=service_id, environment_id=env_id, since__gte=since)
+    MissingCommit.objects.filter(missing_from).delete()
+    written = [(s, e, r) for s, e, _, rollouts in regrouped for r in rollouts]
+    if not written:
         return
 
     bulk.copy_insert(
@@ -935,32 +1061,46 @@ def _rollouts_write(
                 r.ship_seq,
                 None,
             )
-            for r in rollouts
+            for service_id, env_id, r in written
         ),
     )
-    ids = dict(Rollout.objects.filter(**pair, seq__gte=rollouts[0].seq).values_list("seq", "id"))
+    new = Q(pk__in=[])
+    for service_id, env_id, _, rollouts in regrouped:
+        if rollouts:
+            new |= Q(service_id=service_id, environment_id=env_id, seq__gte=rollouts[0].seq)
+    ids = {
+        (service_id, env_id, seq): pk
+        for service_id, env_id, seq, pk in Rollout.objects.filter(new)
+        .order_by()
+        .values_list("service_id", "environment_id", "seq", "id")
+    }
     bulk.copy_insert(
         RolloutCommit,
         ["rollout_id", "sha"],
-        ((ids[r.seq], sha) for r in rollouts for sha in sorted(r.commits)),
+        ((ids[(s, e, r.seq)], sha) for s, e, r in written for sha in sorted(r.commits)),
     )
     bulk.update_by_id(
-        Deployment, ["rollout_id"], ((d, ids[r.seq]) for r in rollouts for d in r.deployment_ids)
+        Deployment,
+        ["rollout_id"],
+        ((d, ids[(s, e, r.seq)]) for s, e, r in written for d in r.deployment_ids),
     )
-    missing: dict[str, datetime] = {}
-    for r in rollouts:
+    missing: dict[tuple[int, int, str], datetime] = {}
+    for service_id, env_id, r in written:
         for sha in r.missing:
-            missing.setdefault(sha, r.first_live_at)
+            missing.setdefault((service_id, env_id, sha), r.first_live_at)
+    if not missing:
+        return
     existing = set(
-        MissingCommit.objects.filter(**pair, sha__any=list(missing)).values_list("sha", flat=True)
+        MissingCommit.objects.filter(
+            service_id__any={s for s, _, _ in missing},
+            environment_id__any={e for _, e, _ in missing},
+            sha__any={sha for _, _, sha in missing},
+        ).values_list("service_id", "environment_id", "sha")
     )
-    MissingCommit.objects.bulk_create(
-        [
-            MissingCommit(**pair, sha=sha, since=when)
-            for sha, when in missing.items()
-            if sha not in existing
-        ],
-        batch_size=1000,
+    bulk.copy_insert(
+        MissingCommit,
+        ["service_id", "environment_id", "sha", "since"],
+        ((*key, when) for key, when in missing.items() if key not in existing),
     )
 
 
@@ -977,7 +1117,9 @@ def _pairs_from(windows: list[tuple[int, int, datetime]]) -> Q:
     return condition
 
 
-def arrivals_rebuild(windows: list[tuple[int, int, datetime]]) -> None:
+def arrivals_rebuild(
+    windows: list[tuple[int, int, datetime]], *, reads: EstateReads | None = None
+) -> None:
     """Rebuild change arrivals of each pair's rollouts from its `since`, and target arrivals
     still in flux. One query per step for all the pairs."""
     if not windows:
@@ -1001,7 +1143,10 @@ def arrivals_rebuild(windows: list[tuple[int, int, datetime]]) -> None:
     changes_of: dict[str, set[int]] = defaultdict(set)
     # A sha a change landed belongs to it whatever else it says: never a direct push.
     for sha, change_id in (
-        ChangeCommit.objects.filter(sha__any=all_shas)
+        # The change sets' shas by subquery: not sent back as a parameter of 100,000 shas.
+        ChangeCommit.objects.filter(
+            sha__in=RolloutCommit.objects.filter(rollout_id__any=redo).values("sha")
+        )
         .filter(Q(change__merged_at__isnull=False) | Q(role=ChangeCommit.Role.LANDED))
         .values_list("sha", "change_id")
         .order_by()
@@ -1056,13 +1201,16 @@ def arrivals_rebuild(windows: list[tuple[int, int, datetime]]) -> None:
             "id", "target_idle_after"
         )
     )
+    reads = reads or EstateReads()
     for service_id, env_id, since in windows:
         if env_id in production:
-            _target_arrivals_rebuild(service_id, env_id, since, production[env_id])
+            _target_arrivals_rebuild(
+                service_id, env_id, since, production[env_id], reads.configured(env_id)
+            )
 
 
 def _target_arrivals_rebuild(
-    service_id: int, env_id: int, since: datetime, idle_after: timedelta
+    service_id: int, env_id: int, since: datetime, idle_after: timedelta, configured: set[int]
 ) -> None:
     """Per change rollout and target: the first time the target ran a version holding its changes.
 
@@ -1087,9 +1235,6 @@ def _target_arrivals_rebuild(
         Deployment.objects.filter(**pair, status="success", finished_at__gte=horizon)
         .order_by("finished_at", "source", "external_id")
         .values_list("target_id", "finished_at", "rollout__ship_seq", "rollout__seq")
-    )
-    configured = set(
-        Target.objects.filter(environment_id=env_id, configured=True).values_list("id", flat=True)
     )
     reached_rows = []
     updates = []
@@ -1117,13 +1262,10 @@ def _target_arrivals_rebuild(
                     active = _active_targets(configured, last_seen, finished, idle_after)
                     if active <= set(reached):
                         estate_at = finished
-        reached_rows += [
-            RolloutTarget(rollout_id=r["id"], target_id=t, reached_at=when)
-            for t, when in sorted(reached.items())
-        ]
+        reached_rows += [(r["id"], t, when) for t, when in sorted(reached.items())]
         if estate_at != r["estate_reached_at"]:
             updates.append(Rollout(id=r["id"], estate_reached_at=estate_at))
-    RolloutTarget.objects.bulk_create(reached_rows, batch_size=2000)
+    bulk.copy_insert(RolloutTarget, ["rollout_id", "target_id", "reached_at"], reached_rows)
     bulk.update_by_id(
         Rollout, ["estate_reached_at"], ((r.id, r.estate_reached_at) for r in updates)
     )

@@ -151,6 +151,7 @@ for _spec in _SCHEMA.values():
     _spec["optional"]["updated_at"] = "time"
 EVENT_TYPES = tuple(_SCHEMA)
 _SHA_RE = re.compile(r"[0-9a-fA-F]{4,64}")
+_SHAS_RE = re.compile(r"[0-9a-fA-F]{4,64}(?:,[0-9a-fA-F]{4,64})*")
 # Landed commits are matched to stored commits exactly: full shas only (SHA-1 or SHA-256).
 _FULL_SHA_RE = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 # A merge lands one commit, a rebase merge one per commit of the change. GitHub lists at most
@@ -358,8 +359,16 @@ def _check_field(
             raise EventInvalid(f"{name}: expected true or false, got {_kind(value)}")
         return value
     if kind == "shas":
-        if type(value) is list and all(type(v) is str and _SHA_RE.fullmatch(v) for v in value):
-            return [v.lower() for v in value]  # the common case; the loop below says what's wrong
+        # The common case, checked by one match over the list joined with commas (as many
+        # parts as items: no item held a comma); the loop below says what is wrong.
+        if type(value) is list and all(type(v) is str for v in value):
+            if not value:
+                return []
+            joined = ",".join(value)
+            if _SHAS_RE.fullmatch(joined):
+                shas = joined.lower().split(",")
+                if len(shas) == len(value):
+                    return shas
         return [_check_sha(f"{name}[{i}]", v) for i, v in enumerate(_check_list(name, value))]
     if kind == "landed":
         return _landed_commits(name, value)
@@ -465,6 +474,31 @@ def _deep_items(text: str) -> list[Any]:
     raise json.JSONDecodeError("Expecting ']'", body, len(body))
 
 
+# Built once: json.dumps with any option builds an encoder per call.
+_STRICT_SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _clean_canonical(obj: dict[str, Any]) -> str | None:
+    """`obj` as canonical JSON (what `_canonical` gives) when it certainly holds nothing
+    `_payload_fault` refuses; None means "walk it to find out". One C-encoder pass both clears
+    the event and gives the text its digest is taken of.
+
+    The strict encoder raises for NaN, the infinities, NotJson and anything not JSON. With
+    ensure_ascii every non-ASCII character is escaped, so a lone surrogate shows as "\\udXXX"
+    and NUL as "\\u0000" (either text inside a string only adds a walk); fewer than MAX_DEPTH
+    brackets clears the depth, as in `json_checks._surely_clean`.
+    """
+    try:
+        text = _STRICT_SORTED.encode(obj)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    if "\\u0000" in text or "\\ud" in text:
+        return None
+    if text.count("[") + text.count("{") >= MAX_DEPTH:
+        return None
+    return text
+
+
 def _payload_fault(obj: dict[str, Any]) -> str | None:
     """What in an event's JSON cannot be stored, as "field: what" (None when all can)."""
     fault = json_fault(obj, max_depth=MAX_DEPTH, nul=False, root="")
@@ -483,8 +517,8 @@ def event_validate(
     """
     if not isinstance(obj, dict):
         raise EventInvalid(f"an event must be a JSON object, got {_kind(obj)}")
-    fault = _payload_fault(obj)
-    if fault:
+    clean = _clean_canonical(obj)
+    if clean is None and (fault := _payload_fault(obj)):
         raise EventInvalid(fault)
     etype = obj.get("type")
     if etype is None:
@@ -517,7 +551,10 @@ def event_validate(
         raise EventInvalid("number: must be zero or positive")
     raw = dict(obj)
     raw["source"] = source
-    canonical = _canonical(raw)
+    given = obj.get("source")
+    # The event as sent already says its source: raw is obj, and so is its canonical text.
+    same = clean is not None and type(given) is str and given == source
+    canonical = clean if same else _canonical(raw)
     return Event(
         source=source,
         type=etype,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 
@@ -129,6 +130,9 @@ def _reason(obj: object) -> str:
         ({"parents": "abc1234"}, "parents: expected a list, got a string"),
         ({"parents": ["abc1234", 7]}, "parents[1]: expected a git sha string, got a number"),
         ({"parents": ["abc1234", "abc1234\n"]}, "parents[1]: 'abc1234\\n' is not a git sha"),
+        # One match over the list joined with commas: a comma inside an item is still refused.
+        ({"parents": ["abc1234,def5678"]}, "parents[0]: 'abc1234,def5678' is not a git sha"),
+        ({"parents": ["abc1234", ""]}, "parents[1]: must not be empty"),
         ({"sha": "abc1234\n"}, "sha: 'abc1234\\n' is not a git sha"),
         ({"files": ["ok.py", "  "]}, "files[1]: must not be empty"),
         ({"files": ["ok.py", "x" * 1001]}, "files[1]: longer than 1000 characters"),
@@ -239,6 +243,24 @@ def test_event_digest_ignores_key_order_but_not_values() -> None:
     b = event_validate(dict(reversed(list(VALID["deployment"].items()))))
     c = event_validate({**VALID["deployment"], "status": "failure"})
     assert a.digest == b.digest != c.digest
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},  # no source: the default one is added
+        {"source": "github"},
+        {"source": 7},  # a number stands for its text
+        {"message": "café ☕ 😀"},  # escaped, astral characters as surrogate pairs
+        {"message": "C:\\udir \\u0000"},  # text that looks like an escape is only text
+    ],
+)
+def test_event_canonical_is_the_sorted_payload_with_its_source(extra: dict) -> None:
+    obj = {**VALID["commit"], **extra}
+    event = event_validate(obj)
+    expected = json.dumps({**obj, "source": event.source}, sort_keys=True, separators=(",", ":"))
+    assert event.canonical == expected
+    assert event.digest == hashlib.sha256(expected.encode()).hexdigest()
 
 
 def test_commit_reverted_sha_reads_git_revert_message() -> None:
