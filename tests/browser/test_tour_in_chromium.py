@@ -113,10 +113,12 @@ def test_a_team_lead_reaches_the_slowest_pr_in_five_clicks(
     assert opened and opened[-1] == href
     assert clicks == 5
 
-    # The rest of the tour: estate, gate decisions, report; the team page on a phone.
+    # The rest of the tour: estate, gate decisions, the leadership report (demo is staff); the
+    # team page on a phone.
     for path, name in (
         ("/dashboards/estate", "4-estate"),
         ("/dashboards/gate", "5-gate-decisions"),
+        ("/dashboards/report", "6-report"),
     ):
         response = page.goto(base + path)
         assert response is not None and response.status == 200, path
@@ -126,6 +128,6 @@ def test_a_team_lead_reaches_the_slowest_pr_in_five_clicks(
     page.goto(base + "/dashboards/team?team=payments")
     page.wait_for_load_state("networkidle")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    shot(page, "6-team-phone")
+    shot(page, "7-team-phone")
     assert not watch.errors, watch.errors
     assert all(url.startswith(PR_HOST) for url in watch.outside), watch.outside
