@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from dora.metrics.levels import BENCHMARK_YEARS
+from dora.metrics.levels import BENCHMARK_YEARS, percentile_shown
 from dora.report import (
     RANGE_TEXT,
     ParameterError,
@@ -125,7 +125,7 @@ class Command(BaseCommand):
                 "" if r["n"] is None else str(r["n"]),
                 (r["level"] or "-")
                 if tiers
-                else ("-" if r["percentile"] is None else f"{r['percentile']:.0f}%"),
+                else ("-" if r["percentile"] is None else f"{percentile_shown(r['percentile'])}%"),
             )
             for r in summary_rows(report)
             if r["figure"] != ("percentile" if tiers else "level")

@@ -5,15 +5,18 @@
   "use strict";
   var CONFIG = {
     displaylogo: false,
-    responsive: true,
+    // Not plotly's `responsive`: on a window resize it re-sizes the height from the div too,
+    // which collapsed a 260 px chart into its 220 px min-height and clipped its axis. Each
+    // card is watched below and only the chart's width follows it.
+    responsive: false,
     showLink: false,
     showEditInChartStudio: false,
     modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
   };
 
-  // A chart follows its card: plotly's `responsive` only listens to the window, but a card
-  // also changes width when the grid re-flows (a column more or less), so each card is
-  // watched and its chart resized, at most once per animation frame.
+  // A chart follows its card: each card is watched (a window resize, or the grid re-flowing
+  // to a column more or less) and its chart given the card's width, at most once per
+  // animation frame; its height stays the figure's own.
   var pending = [];
   var scheduled = false;
 
@@ -26,7 +29,9 @@
       var nodes = pending;
       pending = [];
       for (var i = 0; i < nodes.length; i++) {
-        if (nodes[i].classList.contains("js-plotly-plot")) { window.Plotly.Plots.resize(nodes[i]); }
+        if (nodes[i].classList.contains("js-plotly-plot")) {
+          window.Plotly.relayout(nodes[i], { width: nodes[i].clientWidth });
+        }
       }
     });
   }
