@@ -76,6 +76,10 @@ from dora.selectors import Scope, ScopeError, scope_resolve, scope_zone
 from dora.units import duration_human, plural
 from dora.window import WindowError, window_parse
 
+# The API's and the command's window when none is named: CONTRACT §3 says "the 12 weeks before
+# now"; under the window rule that is the last 12 complete ISO weeks in the scope's time zone.
+API_DEFAULT_RANGE = "12w"
+
 DEFAULT_WINDOW = timedelta(weeks=12)
 # The moments a window may name: pandas' timestamps end in April 2262 (nanoseconds in 64 bits),
 # and nothing this service measures predates 1970 (the epoch its reads count from).
@@ -161,8 +165,9 @@ def metrics_query_parse(
 
     Window: `since`/`until` when either is given (`since` defaults to the 12 weeks before
     `until`, `until` to `now`: CONTRACT §3); else the dashboards' rule (dora.window): `range`,
-    `end`, `start` in the scope's time zone (`selectors.scope_zone`), by default the last 4
-    complete ISO weeks. rule_window=False for a page that resolves its own window (the rule's,
+    `end`, `start` in the scope's time zone (`selectors.scope_zone`), by default the last 12
+    complete ISO weeks (API_DEFAULT_RANGE: CONTRACT §3's "12 weeks before now", as whole weeks;
+    the pages default to 4). rule_window=False for a page that resolves its own window (the rule's,
     from its own query string) after the scope: the 12 weeks before `now` stand in.
     Services may be repeated or comma-separated. Default benchmark: 2025 when DORA's published
     Quick Check file is found, else 2024 (`benchmarks.default_benchmark`); 2025 without the file is
@@ -213,7 +218,14 @@ def metrics_query_parse(
         raise ParameterError(exc.parameter, str(exc))
     if not explicit and rule_window:
         try:
-            window = window_parse(now=now, tz=scope_zone(scope), range=range, end=end, start=start)
+            window = window_parse(
+                now=now,
+                tz=scope_zone(scope),
+                range=range,
+                end=end,
+                start=start,
+                default_range=API_DEFAULT_RANGE,
+            )
         except WindowError as exc:
             raise ParameterError(exc.parameter, str(exc))
         window_start, window_end = window.since, window.until

@@ -60,7 +60,7 @@ QUERY_PARAMETERS = [
         "range",
         OpenApiTypes.STR,
         enum=list(RANGES),
-        description="without since/until: 1w, 4w (default) or 12w whole ISO weeks ending with "
+        description="without since/until: 1w, 4w or 12w (default) whole ISO weeks ending with "
         "the week of end, q the calendar quarter of end, custom the days start to end; in the "
         "scope's time zone (the team's), never past the last complete week",
     ),

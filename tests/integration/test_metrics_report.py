@@ -362,14 +362,15 @@ def test_metrics_table_and_csv_list_every_figure() -> None:
     assert "lead_time,36000.0,3,,,2" in lines  # no level nor percentile below the minimum; v2
 
 
-def test_metrics_default_window_is_the_last_4_complete_weeks() -> None:
-    # The dashboards' window rule (dora.window): whole ISO weeks in the scope's time zone (the
-    # organisation's, UTC), ending at the Monday 00:00 that starts the current week.
+def test_metrics_default_window_is_the_last_12_complete_weeks() -> None:
+    # CONTRACT §3's "12 weeks before now" under the window rule (dora.window): whole ISO weeks in
+    # the scope's time zone (the organisation's, UTC), ending at the Monday 00:00 that starts the
+    # current week. (The pages default to 4 weeks; `range=4w` asks the API for the same.)
     before = datetime.now(UTC)
     report = metrics()
     since = datetime.fromisoformat(report["window"]["since"].replace("Z", "+00:00"))
     until = datetime.fromisoformat(report["window"]["until"].replace("Z", "+00:00"))
-    assert until - since == timedelta(weeks=4)
+    assert until - since == timedelta(weeks=12)
     assert until.weekday() == 0 and (until.hour, until.minute, until.second) == (0, 0, 0)
     assert timedelta(0) <= before - until < timedelta(weeks=1)
     # An explicit until keeps the 12 weeks before it (CONTRACT §3).

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--until", help="window end (exclusive); default now")
         parser.add_argument(
             "--range",
-            help="without --since/--until: 1w, 4w (default), 12w whole ISO weeks, q a quarter, "
+            help="without --since/--until: 1w, 4w, 12w (default) whole ISO weeks, q a quarter, "
             "custom the days --start to --end (the scope's time zone)",
         )
         parser.add_argument("--end", help="a day of the window's last week (default: last week)")
