@@ -339,9 +339,11 @@ def estate_write(url: str, *, scale: float, seed: int, log: Callable[[str], None
 
     with psycopg.connect(url) as conn:
         with conn.cursor() as cursor:
-            with cursor.copy("COPY dora_team (id, name, members, timezone) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY dora_team (id, name, members, timezone, industry) FROM STDIN"
+            ) as copy:
                 for t in range(1, n_teams + 1):
-                    copy.write_row((t, f"team-{t:03d}", "[]", "UTC"))
+                    copy.write_row((t, f"team-{t:03d}", "[]", "UTC", ""))
             with cursor.copy(
                 'COPY dora_environment (id, name, tier, tier_configured, "order", stale_after) '
                 "FROM STDIN"
