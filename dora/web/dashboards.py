@@ -1045,6 +1045,11 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
     api_params = params.copy()
     for param in ("sort", *(f.param for f in spec.filters)):
         api_params.pop(param, None)
+    if window is not None:  # the page's window, named: the API's own default is 12 weeks
+        for param in WINDOW_PARAMS:
+            api_params.pop(param, None)
+        for param, value in window.params().items():
+            api_params[param] = value
     scope_text = (
         f"team {team_name}"
         if team_name
