@@ -50,7 +50,7 @@ def test_triggered_incident_acknowledged_then_escalated_back() -> None:
     assert event == {
         "type": "incident",
         "source": "pagerduty",
-        "id": "incident:Q3YON8WNWTZMRQ",
+        "id": "Q3YON8WNWTZMRQ",
         "service": "checkout",
         "title": "Crash reported",
         "severity": "sev2",
@@ -64,7 +64,7 @@ def test_triggered_incident_acknowledged_then_escalated_back() -> None:
 
 def test_acknowledged_incident() -> None:
     event = only(incident_event(raw_incidents()["Q3CZAU7Q4008QD"], MAPPING))
-    assert event["id"] == "incident:Q3CZAU7Q4008QD"
+    assert event["id"] == "Q3CZAU7Q4008QD"
     assert event["title"] == "Slow startup"
     assert event["opened_at"] == "2022-11-03T06:44:28Z"
     assert event["acknowledged_at"] == "2022-11-03T06:44:37Z"
@@ -114,9 +114,9 @@ def test_unmapped_service_is_skipped_with_a_reason() -> None:
 def test_all_three_in_order() -> None:
     mapped = incidents_events(raw_incidents().values(), MAPPING)
     assert [e["id"] for e in mapped.events] == [
-        "incident:Q3YON8WNWTZMRQ",
-        "incident:Q3CZAU7Q4008QD",
-        "incident:Q1OHFWFP3GPXOG",
+        "Q3YON8WNWTZMRQ",
+        "Q3CZAU7Q4008QD",
+        "Q1OHFWFP3GPXOG",
     ]
 
 
@@ -167,7 +167,7 @@ def test_webhook_priority_update_over_the_stored_incident() -> None:
     stored = {
         "type": "incident",
         "source": "pagerduty",
-        "id": "incident:PGR0VU2",
+        "id": "PGR0VU2",
         "service": "api",
         "opened_at": "2021-04-26T17:30:00Z",
         "severity": "sev3",
@@ -180,11 +180,11 @@ def test_webhook_priority_update_over_the_stored_incident() -> None:
         return stored
 
     event = only(webhook_event(webhook_body(), MAPPING, prior))
-    assert seen == ["incident:PGR0VU2"]
+    assert seen == ["PGR0VU2"]
     assert event == {
         "type": "incident",
         "source": "pagerduty",
-        "id": "incident:PGR0VU2",
+        "id": "PGR0VU2",
         "service": "api",
         "title": "A little bump in the road",
         "severity": "sev1",  # priority P1

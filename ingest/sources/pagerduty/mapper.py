@@ -7,7 +7,8 @@ developer.pagerduty.com/api-reference/9d0b4b12e36f9-list-incidents
 developer.pagerduty.com/docs/db0fa8c8984fc-overview (webhooks v3)
 
 Fields (CONTRACT §1 `incident`):
-- `id` `incident:<PagerDuty incident id>`, namespaced by the source (default `pagerduty`).
+- `id`: the PagerDuty incident id (`Q3YON8WNWTZMRQ`), namespaced by the source (default
+  `pagerduty`); a deployment's `remediates` names it as it is.
 - `service`: the PagerDuty service's id, else its name, looked up in the caller's
   `services: {PXXXXXX: checkout}`; an incident of an unmapped service is skipped with a reason,
   never guessed from the name.
@@ -159,7 +160,7 @@ def incident_event(
     event = {
         "type": "incident",
         "source": mapping.source,
-        "id": f"incident:{incident['id']}",
+        "id": str(incident["id"]),
         "service": service,
         "environment": mapping.environment,
         "title": incident.get("title") or incident.get("summary"),
@@ -208,7 +209,7 @@ def webhook_event(
     service = mapping.service_for(data.get("service"))
     if service is None:
         return Mapped(skipped=(_unmapped(data),))
-    event_id = f"incident:{data['id']}"
+    event_id = str(data["id"])
     stored = dict(prior(event_id) or {})
     opened_at = pagerduty_time(data.get("created_at")) or stored.get("opened_at")
     if opened_at is None and event_type == "incident.triggered":
