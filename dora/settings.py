@@ -371,6 +371,16 @@ DORA_PAGERDUTY_WEBHOOKS = {
     },
 }
 
+# Opsgenie webhook sources (ingest.sources.opsgenie.webhook): the secret is the value of the
+# X-Opsgenie-Token header set on the Opsgenie webhook integration; deliveries are kept raw.
+DORA_OPSGENIE_WEBHOOKS = {
+    "opsgenie": {
+        "secret_env": env(
+            "DORA_OPSGENIE_WEBHOOK_SECRET_ENV", default="DORA_OPSGENIE_WEBHOOK_SECRET"
+        ),
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

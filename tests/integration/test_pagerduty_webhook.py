@@ -7,6 +7,7 @@ with its event type, times and status changed; the published vector signs the or
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
 import hmac
 import json
@@ -16,8 +17,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from dora.events import events_record
 from dora.models import Incident, RawEvent
 from ingest.models import WebhookDelivery
+from ingest.sources.pagerduty.mapper import PagerDutyMapping, incidents_events
 from tests.shared import shared_fixture
 
 pytestmark = pytest.mark.django_db
@@ -208,3 +211,14 @@ def test_not_json_or_not_v3_is_400() -> None:
         status, answer = deliver(body)
         assert status == 400, (body, answer)
     assert not WebhookDelivery.objects.exists()
+
+
+def test_mapped_rest_fixture_incidents_pass_intake() -> None:
+    with shared_fixture("pagerduty", "_raw_pagerduty_incidents.csv").open() as f:
+        incidents = [json.loads(row["data"]) for row in csv.DictReader(f)]
+    mapped = incidents_events(incidents, PagerDutyMapping(services={"PIKL83L": "checkout"}))
+    report = events_record(list(mapped.events))
+    assert report.counts["created"] == 3, [i.as_dict() for i in report.items]
+    resolved = Incident.objects.get(external_id="incident:Q1OHFWFP3GPXOG")
+    assert (resolved.severity, resolved.resolved_at) == ("sev4", at("2022-11-03T06:51:44Z"))
+    assert Incident.objects.filter(resolved_at__isnull=True).count() == 2
