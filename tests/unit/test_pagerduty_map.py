@@ -279,3 +279,18 @@ def test_signature_several_values_any_matches() -> None:
     assert not pagerduty_signature_valid(secret, body, f"{v['expected_mismatch_example']},v1=")
     for header in (None, "", v["expected_valid"].removeprefix("v1="), "v2=" + "0" * 64):
         assert not pagerduty_signature_valid(secret, body, header)
+
+
+def test_log_entries_given_apart_from_the_incident() -> None:
+    # As GET /incidents/{id}/log_entries lists them: they override the object's own.
+    incident = raw_incidents()["Q1OHFWFP3GPXOG"]
+    entries = [
+        {"type": "acknowledge_log_entry", "created_at": "2022-11-03T06:47:00Z"},
+        {"type": "resolve_log_entry", "created_at": "2022-11-03T06:50:00Z"},
+        {"type": "notify_log_entry", "created_at": "2022-11-03T06:46:00Z"},
+    ]
+    event = only(incident_event(incident, MAPPING, entries))
+    assert (event["acknowledged_at"], event["resolved_at"]) == (
+        "2022-11-03T06:47:00Z",
+        "2022-11-03T06:50:00Z",
+    )
