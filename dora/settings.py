@@ -358,6 +358,29 @@ DORA_GITHUB_WEBHOOKS = {
     },
 }
 
+# PagerDuty webhook sources (ingest.sources.pagerduty.webhook): POST /webhooks/pagerduty is the
+# source "pagerduty", /webhooks/pagerduty/<name> any other. "services" maps a PagerDuty service id
+# (or name) to ours (DORA_PAGERDUTY_SERVICES="PXXXXXX=checkout,PYYYYYY=web"); an incident of an
+# unmapped service is skipped with a reason. Optional "environment" and "urgency_severity".
+DORA_PAGERDUTY_WEBHOOKS = {
+    "pagerduty": {
+        "secret_env": env(
+            "DORA_PAGERDUTY_WEBHOOK_SECRET_ENV", default="DORA_PAGERDUTY_WEBHOOK_SECRET"
+        ),
+        "services": env.dict("DORA_PAGERDUTY_SERVICES", default={}),
+    },
+}
+
+# Opsgenie webhook sources (ingest.sources.opsgenie.webhook): the secret is the value of the
+# X-Opsgenie-Token header set on the Opsgenie webhook integration; deliveries are kept raw.
+DORA_OPSGENIE_WEBHOOKS = {
+    "opsgenie": {
+        "secret_env": env(
+            "DORA_OPSGENIE_WEBHOOK_SECRET_ENV", default="DORA_OPSGENIE_WEBHOOK_SECRET"
+        ),
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

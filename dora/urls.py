@@ -13,6 +13,8 @@ from dora.web import definitions, gate_pages
 from dora.web import estate as estate_views
 from dora.web import leadership as leadership_views
 from dora.web import views as web_views
+from ingest.sources.opsgenie.webhook import opsgenie_webhook
+from ingest.sources.pagerduty.webhook import pagerduty_webhook
 from ingest.webhooks import github_webhook
 
 urlpatterns = [
@@ -57,6 +59,10 @@ urlpatterns = [
     path("api/v1/", include("dora.api.urls")),
     path("webhooks/github", github_webhook, name="webhook-github"),
     path("webhooks/github/<str:source>", github_webhook, name="webhook-github-source"),
+    path("webhooks/pagerduty", pagerduty_webhook, name="webhook-pagerduty"),
+    path("webhooks/pagerduty/<str:source>", pagerduty_webhook, name="webhook-pagerduty-source"),
+    path("webhooks/opsgenie", opsgenie_webhook, name="webhook-opsgenie"),
+    path("webhooks/opsgenie/<str:source>", opsgenie_webhook, name="webhook-opsgenie-source"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's JS/CSS come from drf-spectacular-sidecar (static files), never a CDN; its
     # init script is served as a file (?script), not inline (Content-Security-Policy, dora.csp).

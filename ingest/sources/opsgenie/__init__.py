@@ -1,0 +1,1 @@
+"""Opsgenie: incidents (Incident API v1 objects) -> CONTRACT §1 incident events."""

@@ -1,0 +1,1 @@
+"""PagerDuty: incidents (REST API v2 objects, webhook v3 events) -> CONTRACT §1 incident events."""
