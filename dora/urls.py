@@ -13,6 +13,7 @@ from dora.web import definitions, gate_pages
 from dora.web import estate as estate_views
 from dora.web import leadership as leadership_views
 from dora.web import views as web_views
+from ingest.sources.gitlab.views import gitlab_webhook
 from ingest.webhooks import github_webhook
 
 urlpatterns = [
@@ -57,6 +58,8 @@ urlpatterns = [
     path("api/v1/", include("dora.api.urls")),
     path("webhooks/github", github_webhook, name="webhook-github"),
     path("webhooks/github/<str:source>", github_webhook, name="webhook-github-source"),
+    path("webhooks/gitlab", gitlab_webhook, name="webhook-gitlab"),
+    path("webhooks/gitlab/<str:source>", gitlab_webhook, name="webhook-gitlab-source"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's JS/CSS come from drf-spectacular-sidecar (static files), never a CDN; its
     # init script is served as a file (?script), not inline (Content-Security-Policy, dora.csp).
