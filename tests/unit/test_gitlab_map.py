@@ -177,7 +177,6 @@ def test_merge_commit_mr_with_its_commits() -> None:
         "url": "https://gitlab.com/gitlab-data/snowflake_spend/-/merge_requests/1",
         "author": "emilie",
         "created_at": "2019-06-28T05:21:43.743Z",
-        "ready_at": "2019-06-28T05:21:43.743Z",
         "merged_at": "2019-06-28T14:32:06.192Z",
         "base": "master",
         "head": "1-add-documentation-to-snowflake-spend-package",
@@ -259,9 +258,32 @@ def test_open_draft_mr_from_rest_is_not_ready() -> None:
 
 def test_mr_list_titles_and_drafts() -> None:
     first, second = rest("get_merge_requests")[:2]
-    events = valid([gl.change_event("gitlab-org/gitlab-ee", mr) for mr in (first, second)])
-    assert [e["number"] for e in events] == [15442, 15441]
+    events = [gl.change_event("gitlab-org/gitlab-ee", mr, notes=[]) for mr in (first, second)]
+    assert [e["number"] for e in valid(events)] == [15442, 15441]
     assert all("ready_at" not in e for e in events)  # work_in_progress: drafts
+
+
+def test_ready_at_from_the_notes_only() -> None:
+    # Variant notes on MR !1 (never a draft by its flags): without notes nothing is said.
+    mr = raw_by("merge_requests", "iid", 1)
+    assert "ready_at" not in gl.change_event(SPEND, mr)
+    assert gl.change_event(SPEND, mr, notes=[])["ready_at"] == "2019-06-28T05:21:43.743Z"
+    emilie = {"username": "emilie"}
+    draft = {
+        "author": emilie,
+        "system": True,
+        "created_at": "2019-06-28T05:30:00Z",
+        "body": "marked this merge request as **draft**",
+    }
+    assert "ready_at" not in gl.change_event(SPEND, mr, notes=[draft])
+    ready = {
+        **draft,
+        "created_at": "2019-06-28T10:00:00Z",
+        "body": "marked this merge request as **ready**",
+    }
+    event = gl.change_event(SPEND, mr, notes=[draft, ready])
+    assert event["ready_at"] == "2019-06-28T10:00:00Z"
+    assert "first_review_at" not in event  # the author's own notes
 
 
 def test_first_non_author_note_and_last_approval() -> None:

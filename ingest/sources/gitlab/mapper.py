@@ -41,6 +41,9 @@ _MERGE_MESSAGE = re.compile(r"^Merge (branch|remote-tracking branch|tag|commit|p
 _SEVERITY_LABEL = re.compile(r"^(?:sev(?:erity)?)[\s:_-]*(\d)$", re.IGNORECASE)
 # The system note GitLab writes when someone approves a merge request.
 _APPROVAL_NOTE = "approved this merge request"
+# The system notes of leaving and entering draft: "marked this merge request as **ready**"
+# and "... as **draft**".
+_DRAFT_NOTE = "marked this merge request as"
 # A Push Hook lists at most 20 commits (docs.gitlab.com/user/project/integrations/
 # webhook_events#push-events); `total_commits_count` says how many there were.
 
@@ -317,8 +320,9 @@ def change_event(
       or the system note of an approval (GitHub counts an approving review as a review);
     - approved_at: the latest approval by someone other than the author: the approvals'
       `approved_at` where GitLab gives one, and "approved this merge request" system notes;
-    - ready_at: the creation time of an MR never a draft (GitLab's draft history is in
-      system notes, not read here).
+    - ready_at (only when notes are given, GitLab keeping the draft history there): the last
+      "marked this merge request as **ready**" system note; an MR never a draft is ready
+      when created.
     """
     author = _username(mr.get("author"))
     merged = bool(mr.get("merged_at")) or mr.get("state") == "merged"
@@ -348,15 +352,20 @@ def change_event(
         event["landed_commits"] = landed_commits(mr, shas)
     if shas is not None:
         event["commits"] = shas
-    if not (mr.get("draft") or mr.get("work_in_progress")):
-        event["ready_at"] = event["created_at"]
     reviews: list[str] = []
     approved: list[str] = []
+    ready: list[str] = []
+    drafted = False
     for note in notes or ():
+        body = (note.get("body") or "").strip().lower()
+        if note.get("system") and body.startswith(_DRAFT_NOTE):
+            if body.removeprefix(_DRAFT_NOTE).strip("* ") == "ready":
+                ready.append(gitlab_time(note["created_at"]))  # type: ignore[arg-type]
+            else:
+                drafted = True
         if _username(note.get("author")) == author or not note.get("created_at"):
             continue
         at = gitlab_time(note["created_at"])
-        body = (note.get("body") or "").strip().lower()
         if not note.get("system"):
             reviews.append(at)  # type: ignore[arg-type]
         elif body == _APPROVAL_NOTE:
@@ -367,6 +376,11 @@ def change_event(
             at = gitlab_time(approval["approved_at"])
             reviews.append(at)  # type: ignore[arg-type]
             approved.append(at)  # type: ignore[arg-type]
+    if notes is not None:
+        if ready:
+            event["ready_at"] = _latest(ready)
+        elif not (drafted or mr.get("draft") or mr.get("work_in_progress")):
+            event["ready_at"] = event["created_at"]
     if notes is not None or approvals is not None:
         event["first_review_at"] = _earliest(reviews)
         event["approved_at"] = _latest(approved)

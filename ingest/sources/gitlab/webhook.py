@@ -114,8 +114,8 @@ def _merge_request(
     if action == "open":
         mr["author"] = user
     change = gl.change_event(repo, mr, source=mapping.source)
-    if action != "open":
-        change.pop("ready_at", None)  # only the opening tells whether it was ever a draft
+    if action == "open" and not mr["draft"]:
+        change["ready_at"] = change["created_at"]
     if action in ("approved", "approval") and user.get("id") != attrs.get("author_id"):
         at = gl.gitlab_time(attrs.get("updated_at"))
         change["first_review_at"] = at
