@@ -13,6 +13,7 @@ from dora.web import definitions, gate_pages
 from dora.web import estate as estate_views
 from dora.web import leadership as leadership_views
 from dora.web import views as web_views
+from ingest.sources.gitlab.views import gitlab_webhook
 from ingest.sources.opsgenie.webhook import opsgenie_webhook
 from ingest.sources.pagerduty.webhook import pagerduty_webhook
 from ingest.webhooks import github_webhook
@@ -63,6 +64,8 @@ urlpatterns = [
     path("webhooks/pagerduty/<str:source>", pagerduty_webhook, name="webhook-pagerduty-source"),
     path("webhooks/opsgenie", opsgenie_webhook, name="webhook-opsgenie"),
     path("webhooks/opsgenie/<str:source>", opsgenie_webhook, name="webhook-opsgenie-source"),
+    path("webhooks/gitlab", gitlab_webhook, name="webhook-gitlab"),
+    path("webhooks/gitlab/<str:source>", gitlab_webhook, name="webhook-gitlab-source"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's JS/CSS come from drf-spectacular-sidecar (static files), never a CDN; its
     # init script is served as a file (?script), not inline (Content-Security-Policy, dora.csp).

@@ -1,0 +1,120 @@
+"""POST /webhooks/gitlab: token first, raw delivery stored, events recorded, idempotent.
+
+Bodies are the real payloads in ../shared/fixtures/gitlab/webhooks (GitLab's documented
+examples), sent with a test secret token.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from dora.models import Change, Deployment, PipelineRun, RawEvent
+from ingest.models import WebhookDelivery
+from tests.shared import shared_fixture
+
+pytestmark = pytest.mark.django_db
+SECRET = "test-gitlab-token"
+URL = "/webhooks/gitlab"
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DORA_GITLAB_WEBHOOK_SECRET", SECRET)
+
+
+def body_of(name: str) -> bytes:
+    return shared_fixture("gitlab", "webhooks", f"{name}.json").read_bytes()
+
+
+def deliver(
+    event: str,
+    body: bytes | dict[str, Any],
+    *,
+    uuid: str = "u-1",
+    token: str | None = SECRET,
+    url: str = URL,
+) -> tuple[int, dict[str, Any]]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"HTTP_X_GITLAB_EVENT": event, "HTTP_X_GITLAB_EVENT_UUID": uuid}
+    if token is not None:
+        headers["HTTP_X_GITLAB_TOKEN"] = token
+    response = Client().generic("POST", url, raw, content_type="application/json", **headers)
+    return response.status_code, response.json()
+
+
+def test_wrong_or_missing_token_is_401_and_stores_nothing() -> None:
+    body = body_of("deployment")
+    assert deliver("Deployment Hook", body, token="wrong")[0] == 401
+    assert deliver("Deployment Hook", body, token=None)[0] == 401
+    assert deliver("Deployment Hook", body, token="")[0] == 401
+    assert not WebhookDelivery.objects.exists() and not RawEvent.objects.exists()
+    assert not Deployment.objects.exists()
+
+
+def test_the_token_is_checked_before_the_body_is_parsed() -> None:
+    status, answer = deliver("Push Hook", b'{"ref": ', token="wrong")
+    assert status == 401 and "X-Gitlab-Token" in answer["detail"]
+    status, answer = deliver("Push Hook", b'{"ref": ')
+    assert status == 400 and answer["detail"].startswith("The body is not valid JSON")
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_secret_not_configured_is_503_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DORA_GITLAB_WEBHOOK_SECRET")
+    status, answer = deliver("Deployment Hook", body_of("deployment"))
+    assert status == 503 and "DORA_GITLAB_WEBHOOK_SECRET" in answer["detail"]
+    assert deliver("Deployment Hook", b"{}", url="/webhooks/gitlab/nope")[0] == 404
+
+
+def test_body_over_the_limit_is_413(settings: Any) -> None:
+    settings.DORA_MAX_BODY_BYTES = 100
+    assert deliver("Deployment Hook", body_of("deployment"))[0] == 413
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_unknown_event_is_202_and_kept_raw() -> None:
+    status, answer = deliver("Note Hook", {"object_kind": "note"})
+    assert status == 202 and "'Note Hook' is not used" in answer["detail"]
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.provider == "gitlab" and delivery.event == "Note Hook"
+    assert not RawEvent.objects.exists()
+
+
+def test_deployment_hook_records_a_finished_deployment_once() -> None:
+    status, answer = deliver("Deployment Hook", body_of("deployment"), uuid="dep-15")
+    assert status == 200 and answer["counts"]["created"] == 1
+    deployment = Deployment.objects.get()
+    assert deployment.service.name == "test-deployment-webhooks"
+    assert deployment.environment.name == "staging"
+    assert deployment.status == "success"
+    assert deployment.finished_at.isoformat() == "2021-04-28T19:50:00+00:00"  # 21:50 +0200
+    # The same delivery again: answered from the first, nothing recorded twice.
+    status, answer = deliver("Deployment Hook", body_of("deployment"), uuid="dep-15")
+    assert status == 200 and answer["duplicate"] is True
+    assert Deployment.objects.count() == 1 and WebhookDelivery.objects.count() == 1
+
+
+def test_merge_request_and_pipeline_hooks() -> None:
+    assert deliver("Merge Request Hook", body_of("merge_request"), uuid="mr")[0] == 200
+    change = Change.objects.get()
+    assert (change.repo, change.number) == ("gitlabhq/gitlab-test", 1)
+    assert deliver("Pipeline Hook", body_of("pipeline"), uuid="pl")[0] == 200
+    run = PipelineRun.objects.get()
+    assert run.status == "success"
+    assert run.sha == "bcbb5ec396a2c0f828686f14fac9b80b780504f2"
+
+
+def test_named_source_route(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.DORA_GITLAB_WEBHOOKS = {"gitlab-self": {"secret_env": "SELF_GITLAB_TOKEN"}}
+    monkeypatch.setenv("SELF_GITLAB_TOKEN", "other")
+    url = "/webhooks/gitlab/gitlab-self"
+    assert deliver("Deployment Hook", body_of("deployment"), url=url)[0] == 401
+    status, _ = deliver("Deployment Hook", body_of("deployment"), url=url, token="other")
+    assert status == 200
+    assert RawEvent.objects.get(type="deployment").source == "gitlab-self"
