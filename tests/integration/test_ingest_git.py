@@ -298,3 +298,16 @@ def test_parse_paths_and_messages_across_chunks() -> None:
         (a, (b,), "Ann", "title\n\nbody", ("dir/x y.txt", "z")),
         (b, (), "Bob", "empty", ()),
     ]
+
+
+def test_progress_is_plain_lines_when_not_a_terminal(tmp_path: Path) -> None:
+    repo, _ = shop(tmp_path)
+    err = io.StringIO()
+    call_command(
+        "ingest_git", str(repo.path), "--repo", "acme/shop", "--batch-size", "3",
+        stdout=io.StringIO(), stderr=err,
+    )  # fmt: skip
+    # Batches of 3 events out of 8 commits: after 3, 6 and 8 commits, one line each.
+    lines = err.getvalue().splitlines()
+    assert [line.split(" commits")[0] for line in lines] == ["… 3", "… 6", "… 8"]
+    assert all(line.endswith("/s)") for line in lines) and "\r" not in err.getvalue()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -89,7 +88,7 @@ class Command(BaseCommand):
         files = Service.objects.filter(repos__contains=[repo]).exclude(paths=[]).exists()
 
         started = time.monotonic()
-        tty = sys.stderr.isatty() and not options["quiet"]
+        tty = self.stderr.isatty() and not options["quiet"]
         counted = {"commits": 0, "tags": 0}
 
         def progress(_events: int) -> None:
