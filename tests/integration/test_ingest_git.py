@@ -311,3 +311,23 @@ def test_progress_is_plain_lines_when_not_a_terminal(tmp_path: Path) -> None:
     lines = err.getvalue().splitlines()
     assert [line.split(" commits")[0] for line in lines] == ["… 3", "… 6", "… 8"]
     assert all(line.endswith("/s)") for line in lines) and "\r" not in err.getvalue()
+
+
+def test_a_tag_off_the_branch_brings_its_commits(tmp_path: Path) -> None:
+    """main: c1 (10:00); branch hotfix: h1 (11:00), tagged v9, never merged."""
+    Service.objects.create(name="shop", repos=["acme/shop"], configured=True)
+    repo = Repo(tmp_path / "hot")
+    c1 = repo.commit("c1", {"a.txt": "a"}, at(10))
+    repo.git("tag", "v8")
+    repo.git("checkout", "-q", "-b", "hotfix")
+    h1 = repo.commit("h1", {"a.txt": "h"}, at(11))
+    repo.git("tag", "v9")
+    repo.git("checkout", "-q", "main")
+    args = ("--repo", "acme/shop", "--service", "shop", "--tags", "^v", "--quiet")
+    out = ingest(repo.path, *args)
+    assert out.startswith("2 commits, 2 tag deployments: 4 created")
+    assert set(Commit.objects.values_list("sha", flat=True)) == {c1, h1}
+    rollout = Rollout.objects.get(deployments__version="v9")
+    assert set(rollout.commits.values_list("sha", flat=True)) == {h1}
+    # Without --tags only main's history is read.
+    assert ingest(repo.path, "--repo", "acme/other", "--quiet").startswith("1 commits")

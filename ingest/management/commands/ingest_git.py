@@ -103,19 +103,30 @@ class Command(BaseCommand):
             else:
                 self.stderr.write(line)
 
+        # The tags first (few): their commits are read too, when no branch reaches them.
+        tags = []
+        if pattern is not None:
+            try:
+                tags = [
+                    tag
+                    for tag in tags_read(path)
+                    if mapper.tag_matches(pattern, tag)
+                    and not (since and mapper.parse_time(tag.tagged_at) < since)
+                ]
+            except GitError as exc:
+                raise CommandError(str(exc)) from exc
+
         def events() -> Iterator[dict[str, Any]]:
             for commit in commits_read(
-                path, rev=rev, since=since.isoformat() if since else None, files=files
+                path,
+                rev=rev,
+                since=since.isoformat() if since else None,
+                files=files,
+                also=sorted({tag.sha for tag in tags}),
             ):
                 counted["commits"] += 1
                 yield mapper.commit_event(repo, commit)
-            if pattern is None:
-                return
-            for tag in tags_read(path):
-                if not mapper.tag_matches(pattern, tag):
-                    continue
-                if since and mapper.parse_time(tag.tagged_at) < since:
-                    continue
+            for tag in tags:
                 counted["tags"] += 1
                 yield mapper.tag_deployment_event(
                     repo, tag, service=service, environment=options["environment"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 # Each commit starts with an ASCII record separator before its sha (a marker, not a field).
@@ -98,7 +99,7 @@ def has_commits(path: str, rev: str = "HEAD") -> bool:
 
 
 def log_command(
-    path: str, *, rev: str = "HEAD", since: str | None = None, files: bool
+    path: str, *, rev: str = "HEAD", since: str | None = None, files: bool, also: bool = False
 ) -> list[str]:
     command = [
         git_executable(),
@@ -118,6 +119,8 @@ def log_command(
         command += ["--name-only", "--diff-merges=first-parent", "--no-renames"]
     if since:
         command.append(f"--since={since}")
+    if also:
+        command.append("--stdin")  # more starting points, one a line (any number of them)
     command += [rev, "--"]
     return command
 
@@ -176,19 +179,36 @@ def commits_parse(items: Iterator[str], *, files: bool) -> Iterator[GitCommit]:
 
 
 def commits_read(
-    path: str, *, rev: str = "HEAD", since: str | None = None, files: bool = False
+    path: str,
+    *,
+    rev: str = "HEAD",
+    since: str | None = None,
+    files: bool = False,
+    also: Sequence[str] = (),
 ) -> Iterator[GitCommit]:
-    """The commits reachable from `rev` (newest first), streamed from one `git log`."""
-    command = log_command(path, rev=rev, since=since, files=files)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert process.stdout is not None and process.stderr is not None
-    try:
-        yield from commits_parse(tokens(process.stdout), files=files)
-    finally:
-        process.stdout.close()
-        error = process.stderr.read().decode("utf-8", "replace").strip()
-        process.stderr.close()
-        code = process.wait()
+    """The commits reachable from `rev` or any of `also` (newest first), from one `git log`."""
+    command = log_command(path, rev=rev, since=since, files=files, also=bool(also))
+    # stderr to a file: a pipe nobody reads while stdout streams could fill and stall git.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE if also else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        assert process.stdout is not None
+        if also:
+            assert process.stdin is not None
+            # git reads every starting point before it writes anything: no deadlock.
+            process.stdin.write("".join(f"{sha}\n" for sha in also).encode())
+            process.stdin.close()
+        try:
+            yield from commits_parse(tokens(process.stdout), files=files)
+        finally:
+            process.stdout.close()
+            code = process.wait()
+            errors.seek(0)
+            error = errors.read().decode("utf-8", "replace").strip()
     if code != 0:
         raise GitError(f"git log failed in {path}: {error}")
 
