@@ -1,0 +1,160 @@
+"""`manage.py ingest_git PATH --repo NAME`: a local repository's history into the event intake."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from dora.events import events_record
+from dora.models import Service
+from ingest.sources.git import mapper
+from ingest.sources.git.reader import (
+    GitError,
+    commits_read,
+    git_executable,
+    has_commits,
+    repository_check,
+    tags_read,
+)
+
+BATCH_SIZE = 5_000
+DERIVE_EVERY = 50_000
+
+
+def _since(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CommandError(
+            f"--since {text!r}: expected a date or time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z"
+        ) from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Command(BaseCommand):
+    help = (
+        "Read a local git repository's history with the git command and record it as CONTRACT "
+        "§1 events (source git:<repo>): a commit event per commit reachable from --rev, and with "
+        "--tags each matching tag as a successful deployment of --service. Idempotent: running "
+        "it again reports every event unchanged."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", help="the repository: a clone's directory or a bare repository")
+        parser.add_argument("--repo", required=True, help="the repository's name, e.g. acme/shop")
+        parser.add_argument("--service", help="the service the tags deploy (required with --tags)")
+        parser.add_argument("--tags", metavar="PATTERN", help="regex: matching tags deploy")
+        parser.add_argument("--environment", default="production", help="where tags deploy to")
+        parser.add_argument("--since", help="only commits (and tags) from this date or time on")
+        parser.add_argument("--rev", default="HEAD", help="read the commits reachable from this")
+        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+        parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path, repo = options["path"], options["repo"]
+        pattern = None
+        if options["tags"] is not None:
+            try:
+                pattern = re.compile(options["tags"])
+            except re.error as exc:
+                raise CommandError(
+                    f"--tags {options['tags']!r} is not a valid regular expression: {exc}"
+                ) from exc
+            if not options["service"]:
+                raise CommandError("--tags needs --service: the service the tags deploy")
+        service = options["service"]
+        if service and not Service.objects.filter(name=service).exists():
+            known = sorted(Service.objects.values_list("name", flat=True)[:21])
+            shown = ", ".join(known[:20]) + (" …" if len(known) > 20 else "")
+            raise CommandError(
+                f"unknown service {service!r}: declare it (apply_config, the admin) or name one "
+                f"of: {shown or '(no services yet)'}"
+            )
+        since = _since(options["since"]) if options["since"] else None
+        try:
+            git_executable()
+            repository_check(path)
+        except GitError as exc:
+            raise CommandError(str(exc)) from exc
+        rev = options["rev"]
+        if not has_commits(path, rev):
+            raise CommandError(f"{path}: {rev} names no commit (an empty repository? a bad --rev?)")
+        # Files only when a monorepo service of this repository needs them (path globs).
+        files = Service.objects.filter(repos__contains=[repo]).exclude(paths=[]).exists()
+
+        started = time.monotonic()
+        tty = self.stderr.isatty() and not options["quiet"]
+        counted = {"commits": 0, "tags": 0}
+
+        def progress(_events: int) -> None:
+            if options["quiet"]:
+                return
+            done = counted["commits"]
+            rate = done / max(time.monotonic() - started, 1e-9)
+            line = f"… {done:,} commits ({rate:,.0f}/s)"
+            if tty:
+                self.stderr.write("\r" + line, ending="")
+                self.stderr.flush()
+            else:
+                self.stderr.write(line)
+
+        # The tags first (few): their commits are read too, when no branch reaches them.
+        tags = []
+        if pattern is not None:
+            try:
+                tags = [
+                    tag
+                    for tag in tags_read(path)
+                    if mapper.tag_matches(pattern, tag)
+                    and not (since and mapper.parse_time(tag.tagged_at) < since)
+                ]
+            except GitError as exc:
+                raise CommandError(str(exc)) from exc
+
+        def events() -> Iterator[dict[str, Any]]:
+            for commit in commits_read(
+                path,
+                rev=rev,
+                since=since.isoformat() if since else None,
+                files=files,
+                also=sorted({tag.sha for tag in tags}),
+            ):
+                counted["commits"] += 1
+                yield mapper.commit_event(repo, commit)
+            for tag in tags:
+                counted["tags"] += 1
+                yield mapper.tag_deployment_event(
+                    repo, tag, service=service, environment=options["environment"]
+                )
+
+        try:
+            report = events_record(
+                events(),
+                default_source=mapper.source_name(repo),
+                batch_size=options["batch_size"],
+                derive_every=DERIVE_EVERY,
+                keep_items=False,
+                progress=progress,
+                sent_by=f"command:ingest_git {repo}",
+            )
+        except GitError as exc:
+            raise CommandError(str(exc)) from exc
+        if tty:
+            self.stderr.write("")
+        counts = report.counts
+        elapsed = time.monotonic() - started
+        self.stdout.write(
+            f"{counted['commits']} commits, {counted['tags']} tag deployments: "
+            f"{counts['created']} created, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged, {counts['rejected']} rejected "
+            f"in {elapsed:.1f}s ({counted['commits'] / max(elapsed, 1e-9):,.0f} commits/s)"
+        )
+        for item in report.items:
+            self.stderr.write(f"event {item.index}: {item.reason}")
+        if counts["rejected"]:
+            raise CommandError(f"{counts['rejected']} event(s) rejected", returncode=1)
