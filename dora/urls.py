@@ -13,7 +13,7 @@ from dora.web import definitions, gate_pages
 from dora.web import estate as estate_views
 from dora.web import leadership as leadership_views
 from dora.web import views as web_views
-from ingest.webhooks import github_webhook
+from ingest.webhooks import source_webhook
 
 urlpatterns = [
     path("", web_views.home, name="home"),  # a redirect to where the viewer starts
@@ -55,8 +55,10 @@ urlpatterns = [
     path("dashboards/report.csv", leadership_views.leadership_csv, name="dashboard-report-csv"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("dora.api.urls")),
-    path("webhooks/github", github_webhook, name="webhook-github"),
-    path("webhooks/github/<str:source>", github_webhook, name="webhook-github-source"),
+    # One route per shape, the provider found by kind (ingest.sources.registry); an explicit
+    # `webhooks/<kind>` line placed above these would win, harmlessly.
+    path("webhooks/<str:provider>", source_webhook, name="webhook"),
+    path("webhooks/<str:provider>/<str:source>", source_webhook, name="webhook-source"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's JS/CSS come from drf-spectacular-sidecar (static files), never a CDN; its
     # init script is served as a file (?script), not inline (Content-Security-Policy, dora.csp).
