@@ -118,7 +118,7 @@ def change_landing(
 
     commits: the `commit_count` commits from `head_sha` back along first parents, when every
     one is known (otherwise the stored list stays). A merged change's method, and so its
-    landed_commits (github_map.landed_commits), once its merge commit is known and, unless
+    landed_commits (mapper.landed_commits), once its merge commit is known and, unless
     it is a true merge or the PR has one commit, the PR's commits too: without them a squash
     and a rebase merge look alike.
     """
