@@ -34,6 +34,16 @@ __all__ = [
 ACTION_MAX_LENGTH = WebhookDelivery._meta.get_field("action").max_length
 
 
+def __getattr__(name: str) -> Any:
+    """`github_webhook`, once defined here: the GitHub view, imported on first use (it imports
+    this module's helpers, so a module-level import would be circular)."""
+    if name == "github_webhook":
+        from ingest.sources.github.views import github_webhook
+
+        return github_webhook
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 @csrf_exempt
 def source_webhook(request: HttpRequest, provider: str, source: str | None = None) -> HttpResponse:
     """Hand the delivery to the view of the provider of kind `provider` (see the module doc)."""
@@ -106,3 +116,6 @@ def delivery_done(delivery: WebhookDelivery, counts: dict[str, int] | None) -> N
         processed_at=datetime.now(UTC), counts=counts, error=""
     )
     delivery.counts = counts
+
+
+_stored_event = stored_event  # its name before the move (branches in flight import it)

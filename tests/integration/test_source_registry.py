@@ -179,3 +179,13 @@ def test_the_admin_offers_and_shows_the_registered_kinds(
     assert '<option value="example">Example</option>' in form
     assert '<option value="github" selected>GitHub</option>' in form
     assert "Example" in listing and "nope (no provider registered)" in listing
+
+
+def test_the_webhook_names_from_before_the_move_still_import() -> None:
+    from ingest import webhooks
+    from ingest.sources.github.views import github_webhook
+
+    assert webhooks.github_webhook is github_webhook
+    assert webhooks._stored_event is webhooks.stored_event
+    with pytest.raises(AttributeError):
+        webhooks.gitlab_webhook  # noqa: B018
