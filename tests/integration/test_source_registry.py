@@ -189,3 +189,23 @@ def test_the_webhook_names_from_before_the_move_still_import() -> None:
     assert webhooks._stored_event is webhooks.stored_event
     with pytest.raises(AttributeError):
         webhooks.gitlab_webhook  # noqa: B018
+
+
+def test_the_dispatcher_leaves_out_sources_whose_provider_is_not_polled(add_provider: Any) -> None:
+    from datetime import UTC, datetime
+
+    from ingest.schedule import sources_dispatch
+
+    example = add_provider("example")
+    registry.PROVIDERS["hooks"] = Provider(
+        kind="hooks", label="Hooks", mapper=example.provider.mapper
+    )
+    polled = Source.objects.create(name="ex", kind="example")
+    Source.objects.create(name="hooked", kind="hooks")
+    unknown = Source.objects.create(name="mystery", kind="nope")  # queued: its sync says why
+    queued: list[int] = []
+
+    assert sources_dispatch(now=datetime(2026, 3, 2, tzinfo=UTC), enqueue=queued.append) == [
+        polled.pk,
+        unknown.pk,
+    ]
