@@ -16,7 +16,7 @@ from dora.web import views as web_views
 from ingest.sources.gitlab.views import gitlab_webhook
 from ingest.sources.opsgenie.webhook import opsgenie_webhook
 from ingest.sources.pagerduty.webhook import pagerduty_webhook
-from ingest.webhooks import github_webhook
+from ingest.webhooks import source_webhook
 
 urlpatterns = [
     path("", web_views.home, name="home"),  # a redirect to where the viewer starts
@@ -58,14 +58,17 @@ urlpatterns = [
     path("dashboards/report.csv", leadership_views.leadership_csv, name="dashboard-report-csv"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("dora.api.urls")),
-    path("webhooks/github", github_webhook, name="webhook-github"),
-    path("webhooks/github/<str:source>", github_webhook, name="webhook-github-source"),
+    # GitLab, PagerDuty and Opsgenie have views of their own until they register a Provider
+    # (ingest.sources.registry); these explicit lines win over the general routes below.
     path("webhooks/pagerduty", pagerduty_webhook, name="webhook-pagerduty"),
     path("webhooks/pagerduty/<str:source>", pagerduty_webhook, name="webhook-pagerduty-source"),
     path("webhooks/opsgenie", opsgenie_webhook, name="webhook-opsgenie"),
     path("webhooks/opsgenie/<str:source>", opsgenie_webhook, name="webhook-opsgenie-source"),
     path("webhooks/gitlab", gitlab_webhook, name="webhook-gitlab"),
     path("webhooks/gitlab/<str:source>", gitlab_webhook, name="webhook-gitlab-source"),
+    # One route per shape, the provider found by kind (ingest.sources.registry).
+    path("webhooks/<str:provider>", source_webhook, name="webhook"),
+    path("webhooks/<str:provider>/<str:source>", source_webhook, name="webhook-source"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's JS/CSS come from drf-spectacular-sidecar (static files), never a CDN; its
     # init script is served as a file (?script), not inline (Content-Security-Policy, dora.csp).

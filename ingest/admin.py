@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
@@ -13,6 +14,7 @@ from django.utils.html import format_html
 
 from ingest.models import Source, SyncCursor, WebhookDelivery
 from ingest.schedule import source_next_due
+from ingest.sources.registry import UnknownProvider, provider_for, providers
 from ingest.tasks import source_sync_enqueue
 
 
@@ -44,7 +46,7 @@ class SourceAdmin(admin.ModelAdmin):
 
     list_display = (
         "name",
-        "kind",
+        "provider",
         "reads",
         "last_sync_at",
         "error",
@@ -57,6 +59,22 @@ class SourceAdmin(admin.ModelAdmin):
     actions = ("sync_now",)
     inlines = (SyncCursorInline,)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        """`kind` offers the registered providers (ingest.sources.registry), not a fixed list."""
+        if db_field.name == "kind":
+            choices = [(kind, p.label) for kind, p in providers().items()]
+            return forms.ChoiceField(
+                choices=choices, initial=db_field.get_default(), help_text=db_field.help_text
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description="kind", ordering="kind")
+    def provider(self, source: Source) -> str:
+        try:
+            return provider_for(source.kind).label
+        except UnknownProvider:
+            return f"{source.kind} (no provider registered)"
 
     class Media:
         css = {"all": ("ingest/admin.css",)}

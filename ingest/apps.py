@@ -11,6 +11,9 @@ class IngestConfig(AppConfig):
     def ready(self) -> None:
         from dora.config import sources_apply
         from ingest.config import sources_config_apply
+        from ingest.sources.registry import providers_load
+
+        providers_load()  # every provider package registers itself (ingest.sources.registry)
 
         # apply_config writes `sources:` through this hook (dora never imports ingest).
         sources_apply.connect(sources_config_apply, dispatch_uid="ingest.sources_config_apply")

@@ -12,8 +12,8 @@ from typing import Any
 
 from dora.config import Config, SourcesApplied, SourceSpec, duration_format
 from ingest.models import Source
+from ingest.sources.registry import provider_for, provider_kinds
 
-HANDLED_KINDS = frozenset(kind.value for kind in Source.Kind)
 DEFAULT_BASE_URL = Source._meta.get_field("base_url").get_default()
 DEFAULT_BACKFILL_DAYS = Source._meta.get_field("backfill_days").get_default()
 DEFAULT_INTERVAL_SECONDS = Source._meta.get_field("interval_seconds").get_default()
@@ -68,15 +68,22 @@ def _show(name: str, value: Any) -> str:
 def sources_config_apply(
     sender: Any, *, config: Config, prune: bool, **kwargs: Any
 ) -> SourcesApplied:
-    """Create or update a Source per file source of a kind ingest reads; with prune, delete
+    """Create or update a Source per file source of a kind a registered provider reads (its
+    config_check's problems are errors, that source left as it was); with prune, delete
     the sources the file does not name (their cursors go with them; recorded events stay).
 
     A changed source is due at once: its next scheduled sync does not wait for the interval.
     """
-    specs = [spec for spec in config.sources if spec.kind in HANDLED_KINDS]
+    handled = provider_kinds()
+    specs = [spec for spec in config.sources if spec.kind in handled]
     existing = Source.objects.in_bulk([spec.name for spec in specs], field_name="name")
     lines: list[str] = []
+    errors: list[str] = []
     for spec in specs:
+        check = provider_for(spec.kind).config_check
+        if problems := list(check(spec) if check else ()):
+            errors += problems  # left as it was; config_apply reports the errors
+            continue
         desired = source_fields(spec)
         source = existing.get(spec.name)
         if source is None:
@@ -100,4 +107,4 @@ def sources_config_apply(
         for name in absent.values_list("name", flat=True):
             lines.append(f"- source {name}")
         absent.delete()
-    return SourcesApplied(kinds=HANDLED_KINDS, lines=tuple(lines))
+    return SourcesApplied(kinds=handled, lines=tuple(lines), errors=tuple(errors))

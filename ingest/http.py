@@ -6,7 +6,7 @@ see its 304 (its `etag`/`last_modified` exist only on single objects it re-fetch
 retry (`GithubRetry`, a urllib3 `Retry`) sleeps with `time.sleep` inside urllib3, so a test
 cannot run it on a fake clock and a sync cannot report what it waited for. A sync that must
 make only conditional requests when nothing changed needs both, so the collector reads the
-documented REST JSON through this module; the mappers (`ingest.sources.github_map`) take the
+documented REST JSON through this module; the mappers (`ingest.sources.github.mapper`) take the
 same JSON either way.
 
 Policy, per GitHub's docs (docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api

@@ -26,6 +26,7 @@ from django.db.models import Q
 
 from ingest.http import Clock, SourceRejected, SystemClock
 from ingest.models import Source
+from ingest.sources.registry import providers
 from ingest.sync import source_sync
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,15 @@ def sources_dispatch(*, now: datetime, enqueue: Callable[[int], Any]) -> list[in
     """Queue a sync (`enqueue(source_id)`) of every due source that is not syncing now.
 
     Each is marked queued with a conditional UPDATE first, so two dispatchers running at once
-    queue a source once. Returns the ids queued.
+    queue a source once. Sources whose provider takes webhooks only (no sync) are left out; a
+    kind no provider registered is queued, and its sync keeps why it failed as `last_error`.
+    Returns the ids queued.
     """
     queued: list[int] = []
     live_lease = Q(sync_lease_until__gt=now)
-    for source in Source.objects.exclude(live_lease).order_by("pk"):
+    not_polled = [kind for kind, provider in providers().items() if provider.sync is None]
+    due = Source.objects.exclude(live_lease).exclude(kind__in=not_polled)
+    for source in due.order_by("pk"):
         if source_next_due(source, now=now) > now:
             continue
         marked = Source.objects.filter(pk=source.pk, sync_queued_at=source.sync_queued_at).update(

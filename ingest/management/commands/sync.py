@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingest.http import SourceRejected, SourceUnavailable
 from ingest.models import Source
-from ingest.sync import source_sync
+from ingest.sync import source_sync  # the provider found by kind
 
 
 class Command(BaseCommand):
