@@ -15,7 +15,8 @@ import io
 import json
 import os
 import random
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,11 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
 
+from dora.models import Commit
 from tests.facts import facts_snapshot
 from tests.fake_github import FakeGitHub
 from tests.history.events import history_events, jsonl_write
+from tests.history.git import git_repository_write, history_with_shas
 from tests.history.github import Delivery, fake_github_load, webhook_deliveries
 from tests.history.scenario import STACK, History, _iso
 
@@ -74,7 +77,10 @@ class HistoryPath(Protocol):
 
     name: str
 
-    def feed(self, history: History, workdir: Path) -> None: ...
+    def feed(self, history: History, workdir: Path) -> Mapping[str, str] | None:
+        """Returns None, or, when the source makes shas of its own (a git repository), the
+        history's sha of each of them: the outcome is read back in the history's shas."""
+        ...
 
 
 def config_apply(history: History, workdir: Path, *, base_url: str = NO_SERVER) -> None:
@@ -225,11 +231,47 @@ class GitHubWebhooksThenSyncPath:
         GitHubSyncPath().feed(history, workdir)
 
 
+class GitRepositoryPath:
+    """(d) The commits as a real git repository (tests/history/git.py) read by `manage.py
+    ingest_git` (source git:<repo>), everything else (changes, runs, deployments, incidents) as
+    the events path's events with the commit events left out. git makes its own shas: the
+    history is rendered against them (history_with_shas) and the outcome is read back in the
+    history's shas (feed returns the map)."""
+
+    name = "git-repository"
+
+    def feed(self, history: History, workdir: Path) -> Mapping[str, str]:
+        repository = workdir / "repository"
+        shas = git_repository_write(history, repository)
+        real = history_with_shas(history, {mine: real for real, mine in shas.items()})
+        # The default branch, then each pull request's head branch (a clone's remote branches:
+        # a squash or rebase merge's branch commits are reachable from nothing else).
+        for rev in (history.default_branch, *(pr.head for pr in history.pulls)):
+            call_command(
+                "ingest_git",
+                str(repository),
+                "--repo",
+                history.repo,
+                "--rev",
+                rev,
+                "--quiet",
+                stdout=io.StringIO(),
+                stderr=io.StringIO(),
+            )
+        # Every commit of the history, and only those, came from the repository.
+        stored = dict(Commit.objects.filter(repo=history.repo).values_list("sha", "source"))
+        assert stored == dict.fromkeys(shas, f"git:{history.repo}"), stored
+        events = [e for e in history_events(real) if e["type"] != "commit"]
+        events_import(events, workdir / "history.jsonl")
+        return shas
+
+
 PATHS: tuple[HistoryPath, ...] = (
     EventsPath(),
     GitHubSyncPath(),
     GitHubWebhooksPath(),
     GitHubWebhooksThenSyncPath(),
+    GitRepositoryPath(),
 )
 
 
@@ -260,11 +302,40 @@ def history_outcome(path: HistoryPath, history: History, workdir: Path) -> Outco
     workdir.mkdir(parents=True, exist_ok=True)
     with transaction.atomic():
         config_apply(history, workdir)
-        path.feed(history, workdir)
+        shas = path.feed(history, workdir)
         events_import(list(history.automation), workdir / "automation.jsonl")
         outcome = Outcome(facts_snapshot(), metrics_json(history))
         transaction.set_rollback(True)
-    return outcome
+    return outcome_with_shas(outcome, shas) if shas else outcome
+
+
+_SHA = re.compile(r"\b[0-9a-f]{7,40}\b")
+
+
+def outcome_with_shas(outcome: Outcome, shas: Mapping[str, str]) -> Outcome:
+    """The outcome with each sha of `shas` (anywhere in a string: a fact's sha, a list of missing
+    shas, a detail naming one, whole or abbreviated) replaced by its value, abbreviated alike,
+    each fact family sorted again."""
+    by_length: dict[int, dict[str, str]] = {}
+
+    def one(match: re.Match[str]) -> str:
+        text = match.group(0)
+        n = len(text)
+        if n not in by_length:
+            by_length[n] = {real[:n]: mine[:n] for real, mine in shas.items()}
+        return by_length[n].get(text, text)
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, str):
+            return _SHA.sub(one, value)
+        if isinstance(value, dict):
+            return {key: swap(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(swap(item) for item in value)
+        return value
+
+    facts = {family: sorted(swap(rows), key=repr) for family, rows in outcome.facts.items()}
+    return Outcome(facts, swap(outcome.metrics))
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:

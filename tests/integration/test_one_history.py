@@ -1,18 +1,23 @@
 """One history, one set of facts, whichever path it takes (issue 14, point 7).
 
 The same generated history (tests/history/scenario.py) goes through import_events (CONTRACT §1
-events), the GitHub sync against the fake GitHub, and replayed, signed GitHub webhooks; each
-GitHub path must give the facts (tests/facts.py) and the `manage.py metrics` JSON the events
+events), the GitHub sync against the fake GitHub, replayed, signed GitHub webhooks, and a real git
+repository read by `manage.py ingest_git` (its shas mapped back to the history's); each other
+path must give the facts (tests/facts.py) and the `manage.py metrics` JSON the events
 path gives. One case per merge style, and a full history with every kind of event. The events
 path itself is checked against the history first: its facts are what the history says.
 """
 
 from __future__ import annotations
 
+import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from ingest.sources.git.reader import commits_read
+from tests.history.git import git_repository_write, history_with_shas
 from tests.history.paths import (
     PATHS,
     EventsPath,
@@ -22,6 +27,7 @@ from tests.history.paths import (
     Outcome,
     history_outcome,
     outcome_differences,
+    outcome_with_shas,
 )
 from tests.history.scenario import CASES, History
 
@@ -160,3 +166,39 @@ def test_outcome_differences_name_the_fact_and_the_figure() -> None:
         "metrics.lead_time.p50_seconds: expected 60.0, got 90.0",
     ]
     assert outcome_differences(expected, expected) == []
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
+def test_git_repository_holds_the_history(tmp_path: Path) -> None:
+    """The full history written as a git repository reads back (git log over the default branch
+    and the pull requests' head branches) as the history's commits in git's shas: one real sha
+    per history commit, the same parents, author, times and message."""
+    history = CASES["full"]()
+    shas = git_repository_write(history, tmp_path / "repo")
+    assert sorted(shas.values()) == sorted(c.sha for c in history.commits)
+    real = history_with_shas(history, {mine: sha for sha, mine in shas.items()})
+    read = {}
+    for rev in (history.default_branch, *(pr.head for pr in history.pulls)):
+        read.update({c.sha: c for c in commits_read(str(tmp_path / "repo"), rev=rev)})
+    assert sorted(read) == sorted(c.sha for c in real.commits)
+    for c in real.commits:
+        got = read[c.sha]
+        assert got.parents == c.parents
+        assert got.author == c.author
+        assert datetime.fromisoformat(got.authored_at) == c.authored_at
+        assert datetime.fromisoformat(got.committed_at) == c.committed_at
+        assert got.message == c.message
+
+
+def test_outcome_with_shas_reads_the_history_shas_back() -> None:
+    """Whole shas anywhere (a fact, a list, a figure) and abbreviated ones inside a text are
+    mapped; other hex and other values are left alone."""
+    real, mine = "a" * 40, "b" * 40
+    outcome = Outcome(
+        {"rollouts": [("shop", 1, real, [real]), ("shop", 2, "c" * 40, [])]},
+        {"detail": f"rolled back by {real[:12]}", "deadbeef": "deadbeef", "n": 3},
+    )
+    assert outcome_with_shas(outcome, {real: mine}) == Outcome(
+        {"rollouts": [("shop", 1, mine, [mine]), ("shop", 2, "c" * 40, [])]},
+        {"detail": f"rolled back by {mine[:12]}", "deadbeef": "deadbeef", "n": 3},
+    )
