@@ -113,6 +113,12 @@ class FakeGitLab:
             return []
         if re.match(base + r"/deployments$", path):
             return self._page(self._updated(self.deployments, q), q)
+        if re.match(r"^/api/v4/groups/gitlab-data/projects$", path):
+            projects = [
+                {"id": 12345678, "path_with_namespace": PROJECT, "archived": False},
+                {"id": 99, "path_with_namespace": "gitlab-data/old", "archived": True},
+            ]
+            return [p for p in projects if q.get("archived") != "false" or not p["archived"]]
         if re.match(base + r"/issues$", path):
             return self._page(self._updated([], q), q)
         return None
@@ -317,6 +323,22 @@ def test_gitlab_second_sync_unchanged_asks_each_list_once_bounded_by_its_cursor(
         "deployments": 1,
         "incidents": 0,
     }
+    assert stored() == {**EXPECTED, "incident": 0}
+
+
+def test_gitlab_group_source_reads_every_unarchived_project_of_it(
+    fake: tuple[FakeGitLab, str], gitlab_sleeps: list[float]
+) -> None:
+    server, url = fake
+    src = source(url)
+    Source.objects.filter(pk=src.pk).update(repos=[], org="gitlab-data")
+    src.refresh_from_db()
+
+    result = sync(src)
+
+    (query,) = server.lists("projects")
+    assert query["include_subgroups"] == "true" and query["archived"] == "false"
+    assert result.repositories == 1  # gitlab-data/old is archived
     assert stored() == {**EXPECTED, "incident": 0}
 
 

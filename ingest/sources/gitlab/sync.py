@@ -175,7 +175,7 @@ class GitLabSync:
         return [
             p.path_with_namespace
             for p in group.projects.list(
-                iterator=True, include_subgroups=True, archived=False, per_page=self.per_page
+                iterator=True, include_subgroups="true", archived="false", per_page=self.per_page
             )
         ]
 
