@@ -125,6 +125,8 @@ class SourceSpec:
     token_env: str | None = None
     org: str | None = None
     repos: tuple[str, ...] = ()
+    group: str | None = None  # gitlab: every project of it (subgroups included)
+    projects: tuple[str, ...] = ()  # gitlab: group/project, ...
     interval: timedelta | None = None
     backfill: timedelta | None = None
     deployments: DeploymentsSpec | None = None
@@ -221,6 +223,8 @@ _SOURCE_KEYS = (
     "token_env",
     "org",
     "repos",
+    "group",
+    "projects",
     "interval",
     "backfill",
     "deployments",
@@ -785,6 +789,8 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             "token_env": reader.get(entries, "token_env", where, reader.env_var),
             "org": reader.get(entries, "org", where, reader.string),
             "repos": reader.get(entries, "repos", where, reader.strings, default=()),
+            "group": reader.get(entries, "group", where, reader.string),
+            "projects": reader.get(entries, "projects", where, reader.strings, default=()),
             "interval": reader.get(entries, "interval", where, reader.duration),
             "backfill": reader.get(entries, "backfill", where, reader.duration),
             "deployments": deployments,
@@ -800,6 +806,7 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
 
 _MIN_INTERVAL = timedelta(minutes=1)  # the scheduler looks for due sources once a minute
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")  # GitLab subgroups too
 
 
 def _source_problems(
@@ -828,6 +835,34 @@ def _source_problems(
         for i, repo in enumerate(values["repos"]):
             if not _REPO_NAME.match(repo):
                 reader.error(entries["repos"][1], f"{where}.repos[{i}]: {repo!r} is not owner/name")
+    if values["kind"] == "gitlab":
+        for key, instead in (("org", "group"), ("repos", "projects")):
+            if key in entries:
+                reader.error(
+                    entries[key][0], f"{where}.{key}: a gitlab source names {instead}, not {key}"
+                )
+        if values["group"] and values["projects"]:
+            reader.error(
+                entries["projects"][0],
+                f"{where}: give group or projects, not both (group reads every project of it)",
+            )
+        elif not values["group"] and not values["projects"]:
+            reader.error(
+                item, f"{where}: give group (every project of it) or projects: [group/project]"
+            )
+        for i, path in enumerate(values["projects"]):
+            if not _PROJECT_PATH.match(path):
+                reader.error(
+                    entries["projects"][1].value[i],
+                    f"{where}.projects[{i}]: {path!r} is not group/project",
+                )
+    else:
+        for key in ("group", "projects"):
+            if key in entries:
+                reader.error(
+                    entries[key][0],
+                    f"{where}.{key}: only a gitlab source names {key} (use org or repos)",
+                )
     interval, backfill = values["interval"], values["backfill"]
     if interval is not None and interval < _MIN_INTERVAL:
         reader.error(

@@ -15,6 +15,7 @@ from ingest.models import Source
 from ingest.sources.registry import provider_for, provider_kinds
 
 DEFAULT_BASE_URL = Source._meta.get_field("base_url").get_default()
+GITLAB_BASE_URL = "https://gitlab.com"
 DEFAULT_BACKFILL_DAYS = Source._meta.get_field("backfill_days").get_default()
 DEFAULT_INTERVAL_SECONDS = Source._meta.get_field("interval_seconds").get_default()
 # Model field -> how the file calls it, for the diff lines.
@@ -37,12 +38,13 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
             if value
         }
     incidents = {"label": spec.incidents.label} if spec.incidents and spec.incidents.label else {}
+    gitlab = spec.kind == Source.Kind.GITLAB  # group/projects are kept as org/repos
     return {
         "kind": spec.kind,
-        "base_url": spec.base_url or DEFAULT_BASE_URL,
+        "base_url": spec.base_url or (GITLAB_BASE_URL if gitlab else DEFAULT_BASE_URL),
         "token_env": spec.token_env,
-        "org": spec.org or "",
-        "repos": list(spec.repos),
+        "org": (spec.group if gitlab else spec.org) or "",
+        "repos": list(spec.projects if gitlab else spec.repos),
         "backfill_days": spec.backfill.days if spec.backfill else DEFAULT_BACKFILL_DAYS,
         "interval_seconds": (
             int(spec.interval.total_seconds()) if spec.interval else DEFAULT_INTERVAL_SECONDS

@@ -9,6 +9,7 @@ from django.db import models
 
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")  # GitLab: subgroups
 
 
 class WebhookDelivery(models.Model):
@@ -47,6 +48,7 @@ class Source(models.Model):
 
     class Kind(models.TextChoices):
         GITHUB = "github", "GitHub"
+        GITLAB = "gitlab", "GitLab"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
@@ -89,8 +91,13 @@ class Source(models.Model):
         """What apply_config checks in the file, for rows edited in the admin."""
         errors: dict[str, str] = {}
         repos = self.repos if isinstance(self.repos, list) else None
-        if repos is None or not all(isinstance(r, str) and _REPO_NAME.match(r) for r in repos):
-            errors["repos"] = 'A list of "owner/name" strings.'
+        name = _PROJECT_PATH if self.kind == self.Kind.GITLAB else _REPO_NAME
+        if repos is None or not all(isinstance(r, str) and name.match(r) for r in repos):
+            errors["repos"] = (
+                'A list of "group/project" strings.'
+                if self.kind == self.Kind.GITLAB
+                else 'A list of "owner/name" strings.'
+            )
         elif self.org and repos:
             errors["repos"] = "Give org or repos, not both (org reads every repository of it)."
         elif not self.org and not repos:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from dora.config import SourceSpec
 
 # One line per provider package; each registers itself when imported.
-PROVIDER_PACKAGES: tuple[str, ...] = ("ingest.sources.github",)
+PROVIDER_PACKAGES: tuple[str, ...] = ("ingest.sources.github", "ingest.sources.gitlab")
 
 Webhook = Callable[["HttpRequest", "str | None"], "HttpResponse"]
 Sync = Callable[..., Any]  # (source, *, progress=, clock=, now=, client=) -> a SyncResult

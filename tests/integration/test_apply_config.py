@@ -181,10 +181,8 @@ def test_config_apply_notes_unapplied_sections_once() -> None:
     diff = config_apply(config_load(text))
 
     assert len(diff.notes) == 1
-    # GitHub sources are applied (ingest.config); the example's GitLab and PagerDuty ones not yet.
-    assert diff.notes[0].startswith(
-        "sources (gitlab, pagerduty), targets: validated but not applied yet"
-    )
+    # GitHub and GitLab sources are applied (ingest.config); the example's PagerDuty one not yet.
+    assert diff.notes[0].startswith("sources (pagerduty), targets: validated but not applied yet")
 
 
 GATES = """\

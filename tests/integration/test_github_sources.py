@@ -63,7 +63,7 @@ def test_ingest_connects_the_sources_hook() -> None:
         answer for _, answer in sources_apply.send(sender=Config, config=Config(), prune=False)
     ]
 
-    assert SourcesApplied(kinds=frozenset({"github"})) in answers
+    assert SourcesApplied(kinds=frozenset({"github", "gitlab"})) in answers
 
 
 def test_apply_config_creates_github_sources_without_any_token() -> None:
@@ -158,16 +158,17 @@ def test_sources_of_kinds_no_app_handles_are_noted_not_applied() -> None:
 
 def test_config_apply_merges_what_any_receiver_returns() -> None:
     def receiver(sender: object, **kwargs: object) -> SourcesApplied:
-        return SourcesApplied(kinds=frozenset({"gitlab"}), lines=("+ source gl",))
+        return SourcesApplied(kinds=frozenset({"pagerduty"}), lines=("+ source pd",))
 
-    sources_apply.connect(receiver, dispatch_uid="test-gitlab")
+    # pagerduty: a kind no registered provider handles (gitlab is one since the GitLab sync).
+    sources_apply.connect(receiver, dispatch_uid="test-pagerduty")
     try:
-        text = "sources:\n  - name: gl\n    kind: gitlab\n    token_env: GL\n    org: acme\n"
+        text = "sources:\n  - name: pd\n    kind: pagerduty\n    token_env: PD\n"
         diff = config_apply(config_load(text))
     finally:
-        sources_apply.disconnect(dispatch_uid="test-gitlab")
+        sources_apply.disconnect(dispatch_uid="test-pagerduty")
 
-    assert diff.lines == ("+ source gl",) and diff.notes == ()
+    assert diff.lines == ("+ source pd",) and diff.notes == ()
 
 
 # ---------------------------------------------------------------------------------------------

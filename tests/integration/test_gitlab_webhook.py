@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from dora.models import Change, Deployment, PipelineRun, RawEvent
-from ingest.models import WebhookDelivery
+from ingest.models import Source, WebhookDelivery
 from tests.shared import shared_fixture
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +118,17 @@ def test_named_source_route(settings: Any, monkeypatch: pytest.MonkeyPatch) -> N
     status, _ = deliver("Deployment Hook", body_of("deployment"), url=url, token="other")
     assert status == 200
     assert RawEvent.objects.get(type="deployment").source == "gitlab-self"
+
+
+def test_a_gitlab_source_row_is_a_webhook_source_with_its_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    Source.objects.create(
+        name="gl-file", kind="gitlab", repos=["a/b"], webhook_secret_env="GL_FILE_SECRET"
+    )
+    monkeypatch.setenv("GL_FILE_SECRET", "from-the-file")
+    url = "/webhooks/gitlab/gl-file"
+    assert deliver("Deployment Hook", body_of("deployment"), url=url)[0] == 401  # not SECRET
+    status, _ = deliver("Deployment Hook", body_of("deployment"), url=url, token="from-the-file")
+    assert status == 200
+    assert RawEvent.objects.get(type="deployment").source == "gl-file"

@@ -1,9 +1,10 @@
 """Read one GitLab project through python-gitlab and map what it holds to CONTRACT §1 events.
 
-A collector, not yet a sync: it reads everything updated since `since` (merge requests with
-their commits, notes and approvals; the default branch's commits; pipelines with their jobs;
-deployments; incident issues) and returns the events, oldest reads first. Cursors, the
-source's status and the Celery schedule are `ingest.sync`'s business (not wired for GitLab yet).
+A one-shot collector: it reads everything updated since `since` (merge requests with their
+commits, notes and approvals; the default branch's commits; pipelines with their jobs;
+deployments; incident issues) and returns the events, oldest reads first. The sync
+(ingest.sources.gitlab.sync) reads the same lists page by page with cursors; this module
+gives it its client.
 python-gitlab pages through every list (`iterator=True`) and retries 429/5xx itself
 (`retry_transient_errors`). docs.gitlab.com/api/rest
 """

@@ -7,9 +7,11 @@ raw first, keyed by `X-Gitlab-Event-UUID`, so a redelivery is answered from the 
 never recorded twice; an event type not handled is kept raw and answered 202; normalizing
 happens after, and a failure there keeps the raw delivery (with the error) for a retry.
 
-Sources: settings.DORA_GITLAB_WEBHOOKS (name -> {"secret_env": ..., "deployments": ...,
-"incidents": ...}), by default one source `gitlab` whose secret is in DORA_GITLAB_WEBHOOK_SECRET;
-without the variable the endpoint answers 503 naming it.
+Sources: the `sources:` entries of kind gitlab (ingest.models.Source rows: their
+webhook_secret_env, else DORA_GITLAB_WEBHOOK_SECRET, and their deployments/incidents), then
+settings.DORA_GITLAB_WEBHOOKS (name -> {"secret_env": ..., "deployments": ..., "incidents": ...}),
+by default one source `gitlab` whose secret is in DORA_GITLAB_WEBHOOK_SECRET; without the
+variable the endpoint answers 503 naming it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from django.views.decorators.http import require_POST
 from dora.events import events_record
 from dora.json_checks import MAX_DEPTH, json_problem
 from dora.models import Service
-from ingest.models import WebhookDelivery
+from ingest.models import Source, WebhookDelivery
 from ingest.sources.gitlab.mapper import GitLabMapping
 from ingest.sources.gitlab.webhook import (
     DELIVERY_HEADER,
@@ -50,10 +52,18 @@ ACTION_MAX_LENGTH = WebhookDelivery._meta.get_field("action").max_length
 
 
 def gitlab_webhook_sources() -> Mapping[str, Mapping[str, Any]]:
-    """The GitLab sources the endpoint accepts (settings, else the one default source)."""
-    return getattr(settings, "DORA_GITLAB_WEBHOOKS", None) or {
+    """The GitLab sources the endpoint accepts: the Source rows of kind gitlab over the
+    settings' (else the one default source)."""
+    configured = getattr(settings, "DORA_GITLAB_WEBHOOKS", None) or {
         DEFAULT_GITLAB_SOURCE: {"secret_env": DEFAULT_SECRET_ENV}
     }
+    rows = {
+        name: {"secret_env": secret_env or DEFAULT_SECRET_ENV, "deployments": d, "incidents": i}
+        for name, secret_env, d, i in Source.objects.filter(kind=Source.Kind.GITLAB).values_list(
+            "name", "webhook_secret_env", "deployments", "incidents"
+        )
+    }
+    return {**configured, **rows}
 
 
 def gitlab_mapping(name: str, options: Mapping[str, Any]) -> GitLabMapping:

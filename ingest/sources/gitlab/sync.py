@@ -1,0 +1,349 @@
+"""GitLab sync: per (project, stream), a page loop through python-gitlab with a cursor.
+
+Streams (GitLab REST v4, per_page=100; mappers: gitlab.mapper, as the collector in client.py):
+  commits         GET /projects/:id/repository/commits?since=  (the default branch, newest
+                  first; no updated_after: a commit never changes)
+  merge_requests  GET /projects/:id/merge_requests?state=all&updated_after=&order_by=updated_at
+                  &sort=asc; per MR: its commits, notes and approvals
+  pipelines       GET /projects/:id/pipelines?updated_after=&order_by=updated_at&sort=asc; per
+                  pipeline: its detail and jobs
+  deployments     GET /projects/:id/deployments?updated_after=&order_by=updated_at&sort=asc
+                  (only when `deployments.from` has deployments_api)
+  incidents       GET /projects/:id/issues?state=all&updated_after=&order_by=updated_at&sort=asc
+Projects: the source's `repos` (the file's `projects:`), or every project of its `org` (the
+file's `group:`, subgroups included, archived ones left out).
+
+Cursor protocol (ingest.models.SyncCursor, one per project and stream), so that a crash
+anywhere loses nothing and duplicates nothing:
+- The `updated_after` streams read oldest change first. Each page's events go through
+  `dora.events.events_record`; only then is the cursor saved, its `since` moved to the newest
+  `updated_at` of the page minus OVERLAP (one second: `updated_after` is inclusive for some
+  lists and not others, so the boundary is read again rather than trusted), and the next page
+  is page 1 of that new query. A crash between the two re-reads the page (event ids are
+  GitLab's: the same records are updated, none added). An object changed while a pass runs
+  moves to the end of the list, past `since`: it is read later in the same pass or the next.
+  Should a whole page share one `updated_at` (since cannot move), the next page number is kept
+  in `resume_url` instead.
+- The commits list is newest first by commit time with `since`: a pass keeps `since` and saves
+  the next page number in `resume_url` after each page; a finished pass moves `since` to the
+  newest commit time seen minus COMMIT_OVERLAP (as GitHub's sync does).
+- The first pass starts `backfill_days` back. An unchanged second pass asks each list once,
+  bounded by its cursor, and gets back only the boundary objects it already holds.
+Rate limits: python-gitlab retries 429 and 5xx itself (`retry_transient_errors`, honouring
+Retry-After / RateLimit-Reset); every response's RateLimit-Remaining / RateLimit-Reset are
+recorded, and when the budget is spent the next page first waits (on the injected clock) until
+the reset. The lease is renewed after every page through `progress`, as GitHub's sync does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import gitlab
+from django.db import transaction
+from gitlab.exceptions import (
+    GitlabAuthenticationError,
+    GitlabError,
+    GitlabGetError,
+    GitlabListError,
+)
+
+from dora.derive import pending_derive
+from dora.events import events_record
+from ingest.http import Clock, SourceRejected, SourceUnavailable, SystemClock
+from ingest.models import Source, SyncCursor
+from ingest.sources.base import Progress, SyncResult
+from ingest.sources.gitlab import mapper as gl
+from ingest.sources.gitlab.client import PER_PAGE, gitlab_client
+from ingest.sources.gitlab.views import gitlab_mapping
+
+OVERLAP = timedelta(seconds=1)
+COMMIT_OVERLAP = timedelta(hours=1)
+STREAMS = ("commits", "merge_requests", "pipelines", "deployments", "incidents")
+
+
+@dataclass(frozen=True)
+class _Stream:
+    name: str
+    manager: Callable[[Any], Any]  # project -> its python-gitlab list manager
+    params: Mapping[str, Any]
+    updated: bool  # filtered by updated_after, oldest first (else: commits, by since)
+
+
+def instance_url(base_url: str) -> str:
+    """The instance root python-gitlab wants (it adds /api/v4 itself): a base_url given as the
+    API root (`https://gitlab.example.com/api/v4`) works too."""
+    url = base_url.rstrip("/")
+    return url.removesuffix("/api/v4")
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Budget:
+    """RateLimit-Remaining / RateLimit-Reset of the last response (a requests hook) and the
+    counts the sync reports."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.calls = 0
+        self.retries = 0
+        self.slept_seconds = 0.0
+        self.remaining: int | None = None
+        self.reset: float | None = None
+
+    def hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.calls += 1
+        if response.status_code == 429 or response.status_code >= 500:
+            self.retries += 1
+        headers = response.headers
+        try:
+            if "RateLimit-Remaining" in headers:
+                self.remaining = int(headers["RateLimit-Remaining"])
+            if "RateLimit-Reset" in headers:
+                self.reset = float(headers["RateLimit-Reset"])
+        except ValueError:
+            pass
+
+    def wait(self) -> None:
+        """Before a page: when the budget is spent, sleep until it resets."""
+        if self.remaining is not None and self.remaining <= 0 and self.reset is not None:
+            seconds = self.reset - self.clock.time()
+            if seconds > 0:
+                self.slept_seconds += seconds
+                self.clock.sleep(seconds)
+            self.remaining = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "api_calls": self.calls,
+            "retries": self.retries,
+            "slept_seconds": self.slept_seconds,
+            "rate_remaining": self.remaining,
+        }
+
+
+class GitLabSync:
+    """The sync of one gitlab source; `run()` reads every project's streams."""
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        client: gitlab.Gitlab,
+        budget: _Budget,
+        now: datetime,
+        progress: Progress | None = None,
+        per_page: int = PER_PAGE,
+    ) -> None:
+        self.source = source
+        self.client = client
+        self.budget = budget
+        self.now = now
+        self.progress = progress
+        self.per_page = per_page
+        self.result = SyncResult()
+        self.mapping = gitlab_mapping(
+            source.name, {"deployments": source.deployments, "incidents": source.incidents}
+        )
+
+    def run(self) -> SyncResult:
+        projects = self._projects()
+        self.result.repositories = len(projects)
+        for path in projects:
+            project = self.client.projects.get(path, lazy=True)
+            for stream in self._streams():
+                self._stream_sync(path, project, stream)
+        self.result.http = self.budget.as_dict()
+        return self.result
+
+    def _projects(self) -> list[str]:
+        if self.source.repos:
+            return list(self.source.repos)
+        if not self.source.org:
+            raise SourceRejected(f"Source {self.source.name!r} names neither a group nor projects.")
+        group = self.client.groups.get(self.source.org, lazy=True)
+        return [
+            p.path_with_namespace
+            for p in group.projects.list(
+                iterator=True, include_subgroups="true", archived="false", per_page=self.per_page
+            )
+        ]
+
+    def _streams(self) -> list[_Stream]:
+        ordered = {"order_by": "updated_at", "sort": "asc"}
+        streams = [
+            _Stream("commits", lambda p: p.commits, {}, False),
+            _Stream("merge_requests", lambda p: p.mergerequests, {"state": "all", **ordered}, True),
+            _Stream("pipelines", lambda p: p.pipelines, ordered, True),
+            _Stream("deployments", lambda p: p.deployments, ordered, True),
+            _Stream("incidents", lambda p: p.issues, {"state": "all", **ordered}, True),
+        ]
+        if "deployments_api" not in self.mapping.deployments_from:
+            streams = [s for s in streams if s.name != "deployments"]
+        return streams
+
+    # -- the page loop ---------------------------------------------------------------------
+
+    def _stream_sync(self, path: str, project: Any, stream: _Stream) -> None:
+        cursor, _ = SyncCursor.objects.get_or_create(
+            source=self.source, repo=path, stream=stream.name
+        )
+        if cursor.since is None:
+            cursor.since = self.now - timedelta(days=self.source.backfill_days)
+        page_no = int(cursor.resume_url or 1)
+        while True:
+            bound = {"updated_after" if stream.updated else "since": _iso(cursor.since)}
+            self.budget.wait()
+            objects = [
+                dict(o.attributes)
+                for o in stream.manager(project).list(
+                    get_all=False, page=page_no, per_page=self.per_page, **stream.params, **bound
+                )
+            ]
+            events = self._page_events(path, project, stream, objects)
+            report = events_record(
+                events,
+                default_source=self.source.name,
+                now=self.now,
+                defer_derivation=True,
+                sent_by=f"sync:{self.source.name}",
+            )
+            for status, n in report.counts.items():
+                self.result.events[status] += n
+            self.result.unconfigured_services |= report.unconfigured_services
+            self.result.refused_services |= report.refused_services
+            self.result.objects[stream.name] = self.result.objects.get(stream.name, 0) + len(
+                objects
+            )
+            # The worst moment to stop: events stored, cursor not yet saved (re-read next time).
+            self._report(path, stream, len(objects), page_no)
+            key = "updated_at" if stream.updated else "committed_date"
+            stamps = [t for o in objects if (t := _time(o.get(key)))]
+            newest = max(stamps) if stamps else None
+            if newest is not None:
+                cursor.newest_seen = max([newest, *filter(None, [cursor.newest_seen])])
+            more = len(objects) >= self.per_page
+            if stream.updated:
+                moved = newest - OVERLAP if newest is not None else None
+                if moved is not None and moved > cursor.since:
+                    cursor.since, page_no = moved, 1
+                elif more:
+                    page_no += 1  # a whole page at one time: since cannot move
+            elif more:
+                page_no += 1
+            elif cursor.newest_seen is not None:  # a commits pass is done
+                cursor.since = max(cursor.since, cursor.newest_seen - COMMIT_OVERLAP)
+            cursor.resume_url = str(page_no) if more and page_no > 1 else ""
+            if not more:
+                cursor.synced_at = self.now
+            with transaction.atomic():
+                cursor.save()
+            if not more:
+                return
+
+    def _report(self, path: str, stream: _Stream, count: int, page: int) -> None:
+        if self.progress is not None:
+            self.progress(
+                {
+                    "repo": path,
+                    "stream": stream.name,
+                    "objects": count,
+                    "page": page,
+                    **self.budget.as_dict(),
+                }
+            )
+
+    # -- objects -> events -----------------------------------------------------------------
+
+    def _page_events(
+        self, path: str, project: Any, stream: _Stream, objects: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        source = self.source.name
+        events: list[dict[str, Any]] = []
+        for obj in objects:
+            if stream.name == "commits":
+                events.append(gl.commit_event(path, obj, source=source))
+            elif stream.name == "merge_requests":
+                mr = project.mergerequests.get(obj["iid"], lazy=True)
+                commits = [dict(c.attributes) for c in mr.commits()]
+                notes = [dict(n.attributes) for n in mr.notes.list(iterator=True, sort="asc")]
+                try:
+                    approvals: dict[str, Any] | None = dict(mr.approvals.get().attributes)
+                except (GitlabGetError, GitlabListError):  # not offered by this instance
+                    approvals = None
+                events.append(
+                    gl.change_event(
+                        path, obj, commits=commits, notes=notes, approvals=approvals, source=source
+                    )
+                )
+            elif stream.name == "pipelines":
+                detail = project.pipelines.get(obj["id"])
+                jobs = [dict(j.attributes) for j in detail.jobs.list(iterator=True)]
+                if event := gl.pipeline_run_event(
+                    path, detail.attributes, jobs=jobs, source=source
+                ):
+                    events.append(event)
+            elif stream.name == "deployments":
+                events += gl.deployment_events(path, obj, self.mapping)
+            elif stream.name == "incidents":
+                events += gl.incident_events(path, obj, self.mapping)
+        return events
+
+
+def gitlab_source_sync(
+    source: Source | str,
+    *,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+    now: datetime | None = None,
+    client: gitlab.Gitlab | None = None,
+    per_page: int = PER_PAGE,
+) -> SyncResult:
+    """Read a gitlab source's projects into events (see the module doc); returns the counts.
+
+    The token is read from the environment variable the source names. A refusal a human must
+    fix (401/403/404) is kept on the source as `last_error` and raised as SourceRejected;
+    what outlasts python-gitlab's retries is SourceUnavailable (a later run resumes).
+    """
+    if isinstance(source, str):
+        source = Source.objects.get(name=source)
+    clock = clock or SystemClock()
+    now = now or datetime.fromtimestamp(clock.time(), UTC)
+    client = client or gitlab_client(
+        instance_url(source.base_url), os.environ.get(source.token_env) or None
+    )
+    budget = _Budget(clock)
+    client.session.hooks.setdefault("response", []).append(budget.hook)
+    try:
+        result = GitLabSync(
+            source, client=client, budget=budget, now=now, progress=progress, per_page=per_page
+        ).run()
+    except (GitlabAuthenticationError, GitlabError) as exc:
+        code = getattr(exc, "response_code", None)
+        if isinstance(exc, GitlabAuthenticationError) or code in (401, 403, 404):
+            problem = f"GitLab refused the sync ({code}): {exc.error_message}"
+            Source.objects.filter(pk=source.pk).update(last_error=problem)
+            raise SourceRejected(problem) from exc
+        raise SourceUnavailable(f"GitLab did not answer ({code}): {exc.error_message}") from exc
+    except SourceRejected as exc:
+        Source.objects.filter(pk=source.pk).update(last_error=str(exc))
+        raise
+    finally:
+        client.session.hooks["response"].remove(budget.hook)
+        Source.objects.filter(pk=source.pk).update(
+            rate_remaining=budget.remaining,
+            rate_reset_at=datetime.fromtimestamp(budget.reset, UTC) if budget.reset else None,
+        )
+    Source.objects.filter(pk=source.pk).update(last_sync_at=now, last_error="")
+    pending_derive()
+    return result

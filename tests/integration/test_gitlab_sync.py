@@ -1,0 +1,382 @@
+"""The GitLab sync (ingest.sources.gitlab.sync) against a fake GitLab on 127.0.0.1: a full
+sync page by page, a 429 waited out, a crash between pages then a resumed sync, and an
+unchanged second sync made of cursor-bounded list requests only.
+
+The fake serves the shared devlake fixtures (tests/unit/test_gitlab_client.py's `raw`): 18
+merge requests, 16 pipelines, 8 deployments (6 of them events), plus 7 synthetic commits, and
+pages them as GitLab does: `updated_after` (inclusive), order_by=updated_at&sort=asc, `since`
+on commits (newest first), `page`/`per_page`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import types
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+
+from dora.config import config_apply, config_load
+from dora.models import Change, RawEvent, Service
+from ingest.models import Source, SyncCursor
+from ingest.sources.gitlab import sync as gitlab_sync
+from ingest.sync import source_sync
+from tests.fake_github import FakeClock
+from tests.unit.test_gitlab_client import PROJECT, raw
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2024, 1, 1, tzinfo=UTC)
+PER_PAGE = 5
+# Hand-counted: 7 commits; 18 merge requests (18 changes); 16 pipelines (16 runs); 8
+# deployments less the 2 of statuses the contract lacks (completed, undeployed) = 6.
+EXPECTED = {"commit": 7, "change": 18, "pipeline_run": 16, "deployment": 6}
+
+
+class Crash(Exception):
+    pass
+
+
+def _stamp(obj: dict[str, Any]) -> str:
+    return obj.get("updated_at") or obj["created_at"]
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class FakeGitLab:
+    """Lists filtered and paged as GitLab does; `faults` answers matching requests once."""
+
+    def __init__(self) -> None:
+        self.mrs = [d for _, d in raw("merge_requests")]
+        self.mr_commits = raw("merge_request_commits")
+        self.pipelines = [d for _, d in raw("pipeline_details")]
+        self.details = {d["id"]: d for d in self.pipelines}
+        self.deployments = [d for _, d in raw("deployments")]
+        self.commits = [
+            {
+                "id": f"{i:040x}",
+                "short_id": f"{i:08x}",
+                "parent_ids": [f"{i - 1:040x}"] if i else [],
+                "title": f"commit {i}",
+                "message": f"commit {i}",
+                "author_name": "dev",
+                "authored_date": f"2023-11-{10 + i:02d}T10:00:00.000+00:00",
+                "committed_date": f"2023-11-{10 + i:02d}T10:00:00.000+00:00",
+                "created_at": f"2023-11-{10 + i:02d}T10:00:00.000+00:00",
+            }
+            for i in range(7)
+        ]
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.faults: list[tuple[re.Pattern[str], int, dict[str, str]]] = []
+        self.headers: list[tuple[re.Pattern[str], dict[str, str]]] = []  # sent once
+
+    # -- lists --------------------------------------------------------------------------------
+
+    def _updated(self, items: list[dict[str, Any]], q: dict[str, str]) -> list[dict[str, Any]]:
+        assert q.get("order_by") == "updated_at" and q.get("sort") == "asc"
+        after = _when(q["updated_after"]) if "updated_after" in q else None
+        kept = [o for o in items if after is None or _when(_stamp(o)) >= after]
+        return sorted(kept, key=lambda o: _when(_stamp(o)))
+
+    def _page(self, items: list[Any], q: dict[str, str]) -> list[Any]:
+        page, per_page = int(q.get("page", 1)), int(q.get("per_page", 20))
+        return items[(page - 1) * per_page : page * per_page]
+
+    def answer(self, path: str, q: dict[str, str]) -> Any:
+        base = r"^/api/v4/projects/(?:gitlab-data/snowflake_spend|\d+)"
+        if re.match(base + r"/repository/commits$", path):
+            since = _when(q["since"]) if "since" in q else None
+            items = [
+                c for c in self.commits if since is None or _when(c["committed_date"]) >= since
+            ]
+            return self._page(sorted(items, key=lambda c: c["committed_date"], reverse=True), q)
+        if re.match(base + r"/merge_requests$", path):
+            return self._page(self._updated(self.mrs, q), q)
+        if m := re.match(base + r"/merge_requests/(\d+)/commits$", path):
+            return [d for i, d in self.mr_commits if i["Iid"] == int(m.group(1))]
+        if re.match(base + r"/merge_requests/\d+/notes$", path):
+            return []
+        if re.match(base + r"/merge_requests/\d+/approvals$", path):
+            return {"approved_by": []}
+        if re.match(base + r"/pipelines$", path):
+            return self._page(self._updated(self.pipelines, q), q)
+        if m := re.match(base + r"/pipelines/(\d+)$", path):
+            return self.details[int(m.group(1))]
+        if re.match(base + r"/pipelines/\d+/jobs$", path):
+            return []
+        if re.match(base + r"/deployments$", path):
+            return self._page(self._updated(self.deployments, q), q)
+        if re.match(r"^/api/v4/groups/gitlab-data/projects$", path):
+            projects = [
+                {"id": 12345678, "path_with_namespace": PROJECT, "archived": False},
+                {"id": 99, "path_with_namespace": "gitlab-data/old", "archived": True},
+            ]
+            return [p for p in projects if q.get("archived") != "false" or not p["archived"]]
+        if re.match(base + r"/issues$", path):
+            return self._page(self._updated([], q), q)
+        return None
+
+    def lists(self, name: str) -> list[dict[str, str]]:
+        """The queries of one list endpoint (`merge_requests`, `repository/commits`, ...)."""
+        return [q for p, q in self.requests if p.endswith(f"/{name}")]
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeGitLab, str]]:
+    server_state = FakeGitLab()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            parts = urlsplit(self.path)
+            path = unquote(parts.path)
+            q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            server_state.requests.append((path, q))
+            for i, (pattern, status, headers) in enumerate(server_state.faults):
+                if pattern.search(f"{path}?{parts.query}"):
+                    del server_state.faults[i]
+                    self._send(status, {"message": "fault"}, headers)
+                    return
+            extra: dict[str, str] = {}
+            for i, (pattern, headers) in enumerate(server_state.headers):
+                if pattern.search(f"{path}?{parts.query}"):
+                    del server_state.headers[i]
+                    extra = headers
+                    break
+            body = server_state.answer(path, q)
+            if body is None:
+                self._send(404, {"message": "404 Not Found"}, {})
+            else:
+                self._send(200, body, extra)
+
+        def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server_state, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def gitlab_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """python-gitlab's own retry waits (gitlab.utils sleeps with time.sleep): recorded."""
+    import gitlab.utils
+
+    sleeps: list[float] = []
+    fake_time = types.SimpleNamespace(time=lambda: NOW.timestamp(), sleep=sleeps.append)
+    monkeypatch.setattr(gitlab.utils, "time", fake_time)
+    return sleeps
+
+
+def source(url: str) -> Source:
+    Service.objects.create(name="snowflake_spend", repos=[PROJECT])
+    return Source.objects.create(
+        name="gl",
+        kind="gitlab",
+        base_url=url,
+        token_env="GL_TEST_TOKEN",
+        repos=[PROJECT],
+        backfill_days=6 * 365,  # back to 2018: every fixture object
+    )
+
+
+def sync(src: Source, **options: Any) -> Any:
+    options.setdefault("clock", FakeClock(NOW.timestamp()))
+    return source_sync(src, now=options.pop("now", NOW), per_page=PER_PAGE, **options)
+
+
+def stored() -> dict[str, int]:
+    return {
+        kind: RawEvent.objects.filter(source="gl", type=kind).count()
+        for kind in ("commit", "change", "pipeline_run", "deployment", "incident")
+    }
+
+
+def test_gitlab_full_sync_reads_every_page_into_events(
+    fake: tuple[FakeGitLab, str], gitlab_sleeps: list[float]
+) -> None:
+    server, url = fake
+    src = source(url)
+    pages: list[dict[str, Any]] = []
+
+    result = sync(src, progress=pages.append)
+
+    assert stored() == {**EXPECTED, "incident": 0}
+    assert Change.objects.count() == 18
+    # 18 MRs at 5 a page, each next query starting at the page's newest minus 1s (so reading
+    # its last one again): 5 + 5 (1 again) + 5 (1) + 5 (1) + 2 (1) = 22 reads in 5 pages.
+    assert result.objects["merge_requests"] == 22
+    assert len([p for p in pages if p["stream"] == "merge_requests"]) == 5
+    assert result.events["created"] == 7 + 18 + 16 + 6
+    for q in server.lists("merge_requests"):
+        assert q["per_page"] == "5" and q["state"] == "all" and "updated_after" in q
+    # 7 commits newest first at 5 a page: pages 1 and 2 of one query.
+    assert [q["page"] for q in server.lists("repository/commits")] == ["1", "2"]
+    src.refresh_from_db()
+    assert src.last_error == "" and src.last_sync_at == NOW
+    newest_mr = max(_when(m["updated_at"]) for m in server.mrs)
+    cursor = SyncCursor.objects.get(source=src, repo=PROJECT, stream="merge_requests")
+    assert cursor.since == newest_mr - timedelta(seconds=1) and cursor.resume_url == ""
+
+
+def test_gitlab_sync_waits_out_a_429_and_a_spent_budget(
+    fake: tuple[FakeGitLab, str], gitlab_sleeps: list[float]
+) -> None:
+    server, url = fake
+    src = source(url)
+    server.faults.append((re.compile(r"/merge_requests\?.*page=1"), 429, {"Retry-After": "7"}))
+    reset = NOW.timestamp() + 30
+    server.headers.append(
+        (
+            re.compile(r"/pipelines\?"),
+            {"RateLimit-Remaining": "0", "RateLimit-Reset": str(int(reset))},
+        )
+    )
+    clock = FakeClock(NOW.timestamp())
+
+    result = sync(src, clock=clock)
+
+    assert gitlab_sleeps == [7]  # python-gitlab waited the Retry-After, then asked again
+    assert clock.sleeps == [30.0]  # the next page waited for the budget's reset
+    assert result.http["retries"] == 1
+    assert stored() == {**EXPECTED, "incident": 0}
+
+
+def test_gitlab_sync_crash_between_pages_then_resume_loses_and_duplicates_nothing(
+    fake: tuple[FakeGitLab, str], gitlab_sleeps: list[float]
+) -> None:
+    server, url = fake
+    src = source(url)
+    seen: list[str] = []
+
+    def crash_after_first_page(info: dict[str, Any]) -> None:
+        seen.append(info["stream"])
+        if info["stream"] == "merge_requests":
+            raise Crash  # events of page 1 stored, its cursor not saved
+
+    with pytest.raises(Crash):
+        sync(src, progress=crash_after_first_page)
+    assert stored()["change"] == 5 and stored()["pipeline_run"] == 0
+    cursor = SyncCursor.objects.get(source=src, repo=PROJECT, stream="merge_requests")
+    assert cursor.since is None and cursor.resume_url == ""  # not saved: page 1 is read again
+
+    result = sync(src)
+
+    assert stored() == {**EXPECTED, "incident": 0}
+    assert RawEvent.objects.filter(source="gl").count() == sum(EXPECTED.values())
+    assert Change.objects.count() == 18
+    # The resumed sync read page 1 again: its 5 changes unchanged, the other 13 created.
+    assert result.events["created"] == 13 + 16 + 6
+    crashed, resumed = server.lists("merge_requests")[:2]
+    assert crashed == resumed  # the same page 1 of the same query
+
+
+def test_gitlab_second_sync_unchanged_asks_each_list_once_bounded_by_its_cursor(
+    fake: tuple[FakeGitLab, str], gitlab_sleeps: list[float]
+) -> None:
+    server, url = fake
+    src = source(url)
+    sync(src)
+    cursors = {c.stream: c.since for c in SyncCursor.objects.filter(source=src)}
+    server.requests.clear()
+
+    result = sync(src, now=NOW + timedelta(minutes=15))
+
+    lists = {
+        "repository/commits": ("since", cursors["commits"]),
+        "merge_requests": ("updated_after", cursors["merge_requests"]),
+        "pipelines": ("updated_after", cursors["pipelines"]),
+        "deployments": ("updated_after", cursors["deployments"]),
+        "issues": ("updated_after", cursors["incidents"]),
+    }
+    for name, (key, since) in lists.items():
+        (query,) = server.lists(name)  # one request per list
+        assert _when(query[key]) == since, name
+    assert result.events["created"] == 0 and result.events["updated"] == 0
+    # Only the boundary objects come back: the newest commit (the bound is 1h before it), MR,
+    # pipeline and deployment (the undeployed one's created_at is before the bound); no issue.
+    assert result.objects == {
+        "commits": 1,
+        "merge_requests": 1,
+        "pipelines": 1,
+        "deployments": 1,
+        "incidents": 0,
+    }
+    assert stored() == {**EXPECTED, "incident": 0}
+
+
+def test_gitlab_group_source_reads_every_unarchived_project_of_it(
+    fake: tuple[FakeGitLab, str], gitlab_sleeps: list[float]
+) -> None:
+    server, url = fake
+    src = source(url)
+    Source.objects.filter(pk=src.pk).update(repos=[], org="gitlab-data")
+    src.refresh_from_db()
+
+    result = sync(src)
+
+    (query,) = server.lists("projects")
+    assert query["include_subgroups"] == "true" and query["archived"] == "false"
+    assert result.repositories == 1  # gitlab-data/old is archived
+    assert stored() == {**EXPECTED, "incident": 0}
+
+
+def test_gitlab_source_is_applied_from_the_file_with_gitlab_defaults() -> None:
+    text = (
+        "sources:\n"
+        "  - name: gl\n"
+        "    kind: gitlab\n"
+        "    token_env: GITLAB_TOKEN\n"
+        "    projects: [acme/platform/api, acme/web]\n"
+        "    interval: 30m\n"
+        "    backfill: 90d\n"
+        "    webhook_secret_env: GL_HOOK\n"
+        "    deployments: {from: [deployments_api], environments: {prod: production}}\n"
+        "    incidents: {label: outage}\n"
+    )
+
+    diff = config_apply(config_load(text))
+
+    assert diff.lines == ("+ source gl",) and diff.notes == ()
+    src = Source.objects.get(name="gl")
+    assert (src.kind, src.base_url, src.repos, src.org) == (
+        "gitlab",
+        "https://gitlab.com",
+        ["acme/platform/api", "acme/web"],
+        "",
+    )
+    assert (src.interval_seconds, src.backfill_days, src.webhook_secret_env) == (
+        1800,
+        90,
+        "GL_HOOK",
+    )
+    assert src.deployments == {"from": ["deployments_api"], "environments": {"prod": "production"}}
+    assert src.incidents == {"label": "outage"}
+    src.full_clean()  # the admin's check accepts group/sub/project paths
+
+
+def test_gitlab_base_url_may_be_the_api_root() -> None:
+    assert gitlab_sync.instance_url("https://gitlab.example.com/api/v4/") == (
+        "https://gitlab.example.com"
+    )
