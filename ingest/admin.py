@@ -86,6 +86,7 @@ class SourceAdmin(admin.ModelAdmin):
         "rate_reset_at",
         "sync_queued_at",
         "sync_lease_until",
+        "sync_progress",
     )
     fieldsets = (
         (None, {"fields": ("name", "kind", "base_url", "token_env", "org", "repos")}),
@@ -104,6 +105,7 @@ class SourceAdmin(admin.ModelAdmin):
                     "rate_reset_at",
                     "sync_queued_at",
                     "sync_lease_until",
+                    "sync_progress",
                 )
             },
         ),
@@ -135,7 +137,7 @@ class SourceAdmin(admin.ModelAdmin):
     def next_sync_due(self, source: Source) -> str:
         now = datetime.now(UTC)
         if source.sync_lease_until and source.sync_lease_until > now:
-            return "syncing now"
+            return f"syncing: {source.sync_progress}" if source.sync_progress else "syncing now"
         due = source_next_due(source, now=now)
         return "now" if due <= now else f"{due:%Y-%m-%d %H:%M} UTC"
 

@@ -95,6 +95,7 @@ class Page:
     last_modified: str
     next_url: str | None
     url: str
+    last_url: str | None = None  # Link rel="last": how many pages the list has
 
     @property
     def not_modified(self) -> bool:
@@ -184,6 +185,7 @@ class RestClient:
             last_modified=response.headers.get("Last-Modified", ""),
             next_url=(response.links.get("next") or {}).get("url"),
             url=response.url,
+            last_url=(response.links.get("last") or {}).get("url"),
         )
 
     def _retry_wait(self, response: requests.Response, attempt: int) -> float | None:

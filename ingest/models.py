@@ -83,6 +83,9 @@ class Source(models.Model):
     sync_queued_at = models.DateTimeField(null=True, blank=True)
     sync_lease_until = models.DateTimeField(null=True, blank=True)
     sync_lease_owner = models.CharField(max_length=64, blank=True)
+    # The running sync's latest page, e.g. "acme/shop pulls: page 3 of 12, 240 objects":
+    # written when the lease is renewed per page, cleared when the lease is released.
+    sync_progress = models.CharField(max_length=300, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"

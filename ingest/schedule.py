@@ -26,6 +26,7 @@ from django.db.models import Q
 
 from ingest.http import Clock, SourceRejected, SystemClock
 from ingest.models import Source
+from ingest.progress import SyncTally
 from ingest.sources.registry import providers
 from ingest.sync import source_sync
 
@@ -77,15 +78,16 @@ def source_lease_acquire(source_id: int, owner: str, *, now: datetime) -> bool:
     return taken == 1
 
 
-def source_lease_renew(source_id: int, owner: str, *, now: datetime) -> None:
+def source_lease_renew(source_id: int, owner: str, *, now: datetime, progress: str = "") -> None:
+    """Hold the lease LEASE_TTL longer; `progress` is what the admin shows while it is held."""
     Source.objects.filter(pk=source_id, sync_lease_owner=owner).update(
-        sync_lease_until=now + LEASE_TTL
+        sync_lease_until=now + LEASE_TTL, sync_progress=progress[:300]
     )
 
 
 def source_lease_release(source_id: int, owner: str) -> None:
     Source.objects.filter(pk=source_id, sync_lease_owner=owner).update(
-        sync_lease_until=None, sync_lease_owner=""
+        sync_lease_until=None, sync_lease_owner="", sync_progress=""
     )
 
 
@@ -106,14 +108,16 @@ def source_sync_exclusive(source_id: int, *, clock: Clock | None = None) -> dict
         exists = Source.objects.filter(pk=source_id).exists()
         why = "another sync of this source is running" if exists else "no such source"
         return {"skipped": why}
+    tally = SyncTally()
+
+    def renew(info: dict[str, Any]) -> None:
+        tally.add(info)
+        source_lease_renew(source_id, owner, now=now(), progress=tally.text(info))
+
     try:
         source = Source.objects.get(pk=source_id)
         try:
-            result = source_sync(
-                source,
-                clock=clock,
-                progress=lambda info: source_lease_renew(source_id, owner, now=now()),
-            )
+            result = source_sync(source, clock=clock, progress=renew)
         except SourceRejected as exc:
             log.warning("source %s rejected the sync: %s", source.name, exc)
             return {"rejected": str(exc)}

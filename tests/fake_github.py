@@ -347,8 +347,13 @@ class FakeGitHub:
         chunk = body[(page - 1) * per_page : page * per_page]
         headers = {}
         if page * per_page < len(body):
+            # As GitHub: next and last while there are more pages (the last page has neither).
             next_query = urlencode({**query, "page": page + 1})
-            headers["Link"] = f'<{self.url}{path}?{next_query}>; rel="next"'
+            last_query = urlencode({**query, "page": -(-len(body) // per_page)})
+            headers["Link"] = (
+                f'<{self.url}{path}?{next_query}>; rel="next", '
+                f'<{self.url}{path}?{last_query}>; rel="last"'
+            )
         if wrap:
             return {"total_count": len(body), wrap: chunk}, headers
         return chunk, headers

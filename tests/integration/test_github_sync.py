@@ -185,7 +185,7 @@ def test_sync_command_prints_progress_and_totals(monkeypatch: pytest.MonkeyPatch
         out, err = io.StringIO(), io.StringIO()
         call_command("sync", "--source", "gh-test", stdout=out, stderr=err)
         text = out.getvalue()
-        assert "octo/shop commits: 5 objects" in text
+        assert "octo/shop commits: page 1 of 3, 5 objects" in text
         assert "gh-test: done, 1 repositories, 35 objects" in text
         assert "rate budget" in text and not err.getvalue()
         with pytest.raises(CommandError, match="No source named nope"):

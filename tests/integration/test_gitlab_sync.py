@@ -10,6 +10,7 @@ on commits (newest first), `page`/`per_page`.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from django.core.management import call_command
 
 from dora.config import config_apply, config_load
 from dora.models import Change, RawEvent, Service
@@ -380,3 +382,28 @@ def test_gitlab_base_url_may_be_the_api_root() -> None:
     assert gitlab_sync.instance_url("https://gitlab.example.com/api/v4/") == (
         "https://gitlab.example.com"
     )
+
+
+def test_gitlab_pages_of_x_total_pages_in_the_command(
+    fake: tuple[FakeGitLab, str], gitlab_sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, url = fake
+    src = source(url)
+    # GitLab's X-Total-Pages on the commits list's pages (the fake sends no totals otherwise).
+    for page in ("1", "2"):
+        server.headers.append(
+            (re.compile(rf"/repository/commits\?(.*&)?page={page}(&|$)"), {"X-Total-Pages": "2"})
+        )
+    monkeypatch.setitem(gitlab_sync.gitlab_source_sync.__kwdefaults__, "per_page", PER_PAGE)
+    Source.objects.filter(pk=src.pk).update(backfill_days=3650)
+    out = io.StringIO()
+
+    call_command("sync", "--source", src.name, stdout=out, stderr=io.StringIO())
+
+    text = out.getvalue()
+    # 7 commits newest first at 5 a page: 5 then 7 so far, of the 2 pages GitLab announced.
+    assert f"  {PROJECT} commits: page 1 of 2, 5 objects, " in text
+    assert f"  {PROJECT} commits: page 2 of 2, 7 objects, " in text
+    # No total announced for the merge requests: the page alone.
+    assert f"  {PROJECT} merge_requests: page 1, 5 objects, " in text
+    assert f"{src.name}: done, 1 repositories" in text

@@ -313,6 +313,21 @@ def test_progress_is_plain_lines_when_not_a_terminal(tmp_path: Path) -> None:
     assert all(line.endswith("/s)") for line in lines) and "\r" not in err.getvalue()
 
 
+def test_progress_on_a_terminal_is_one_line_redrawn(tmp_path: Path) -> None:
+    from tests.unit.test_progress import FakeTTY
+
+    repo, _ = shop(tmp_path)
+    err = FakeTTY()
+    call_command(
+        "ingest_git", str(repo.path), "--repo", "acme/shop", "--batch-size", "3",
+        stdout=io.StringIO(), stderr=err,
+    )  # fmt: skip
+    # After 3, 6 and 8 commits the line is drawn over itself, then ended once.
+    text = err.getvalue()
+    assert [part.split(" commits")[0] for part in text.split("\r")[1:]] == ["… 3", "… 6", "… 8"]
+    assert text.count("\n") == 1 and text.endswith("/s)\n")
+
+
 def test_a_tag_off_the_branch_brings_its_commits(tmp_path: Path) -> None:
     """main: c1 (10:00); branch hotfix: h1 (11:00), tagged v9, never merged."""
     Service.objects.create(name="shop", repos=["acme/shop"], configured=True)

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dora.events import events_record
 from dora.models import Service
+from ingest.progress import TerminalProgress
 from ingest.sources.git import mapper
 from ingest.sources.git.reader import (
     GitError,
@@ -88,20 +89,14 @@ class Command(BaseCommand):
         files = Service.objects.filter(repos__contains=[repo]).exclude(paths=[]).exists()
 
         started = time.monotonic()
-        tty = self.stderr.isatty() and not options["quiet"]
+        display = TerminalProgress(self.stderr)
         counted = {"commits": 0, "tags": 0}
 
         def progress(_events: int) -> None:
             if options["quiet"]:
                 return
             done = counted["commits"]
-            rate = done / max(time.monotonic() - started, 1e-9)
-            line = f"… {done:,} commits ({rate:,.0f}/s)"
-            if tty:
-                self.stderr.write("\r" + line, ending="")
-                self.stderr.flush()
-            else:
-                self.stderr.write(line)
+            display.write(f"… {done:,} commits ({display.rate_eta(done) or '0.0/s'})")
 
         # The tags first (few): their commits are read too, when no branch reaches them.
         tags = []
@@ -144,8 +139,7 @@ class Command(BaseCommand):
             )
         except GitError as exc:
             raise CommandError(str(exc)) from exc
-        if tty:
-            self.stderr.write("")
+        display.finish()
         counts = report.counts
         elapsed = time.monotonic() - started
         self.stdout.write(

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingest.http import SourceRejected, SourceUnavailable
 from ingest.models import Source
+from ingest.progress import SyncTally, TerminalProgress
 from ingest.sync import source_sync  # the provider found by kind
 
 
@@ -32,18 +33,23 @@ class Command(BaseCommand):
         failed = 0
         for source in sources:
             self.stdout.write(f"{source.name}: syncing {source.base_url}")
+            self._display = TerminalProgress(self.stdout)
+            self._tally = SyncTally()
             try:
                 result = source_sync(source, progress=self._progress)
             except (SourceRejected, SourceUnavailable) as exc:
+                self._display.finish()
                 failed += 1
                 self.stderr.write(f"{source.name}: {type(exc).__name__}: {exc}")
                 continue
+            self._display.finish()
             summary = result.as_dict()
+            not_modified = summary.get("not_modified", 0)  # GitLab's sync asks no 304s
             self.stdout.write(
                 f"{source.name}: done, {summary['repositories']} repositories, "
                 f"{sum(summary['objects'].values())} objects, events {summary['events']}, "
-                f"{summary['api_calls']} API calls ({summary['not_modified']} not modified), "
-                f"rate budget {summary['rate_remaining']}/{summary['rate_limit']}"
+                f"{summary['api_calls']} API calls ({not_modified} not modified), "
+                f"rate budget {summary['rate_remaining']}/{summary.get('rate_limit', '?')}"
             )
             if summary["refused_services"]:
                 self.stderr.write(
@@ -60,8 +66,17 @@ class Command(BaseCommand):
             raise CommandError(f"{failed} source(s) failed; see above.")
 
     def _progress(self, info: dict[str, Any]) -> None:
-        self.stdout.write(
-            f"  {info['repo']} {info['stream']}: {info['objects']} objects, "
-            f"{info['api_calls']} API calls, {info['not_modified']} not modified, "
-            f"rate budget {info['rate_remaining']}"
+        """One page read: the stream's pages (of the total the provider gives) and objects,
+        the API calls, the rate budget, pages a second and the time left of this stream."""
+        if self._tally.add(info):
+            self._display.restart()
+        done, page, pages = self._tally.pages, info.get("page"), info.get("pages")
+        total = done + pages - page if page and pages else None
+        line = (
+            f"  {self._tally.text(info)}, {info['api_calls']} API calls, "
+            f"{info.get('not_modified', 0)} not modified, rate budget {info['rate_remaining']}"
         )
+        # Timed from this stream's first page: the pages read since, and those left.
+        if speed := self._display.rate_eta(done - 1, total and total - 1, "pages"):
+            line += f", {speed}"
+        self._display.write(line)

@@ -65,13 +65,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from django.db import transaction
 
 from dora.derive import pending_derive
 from dora.events import events_record
 from dora.models import Commit, RawEvent, Service
-from ingest.http import PER_PAGE, Clock, RestClient, SourceRejected, SystemClock
+from ingest.http import PER_PAGE, Clock, Page, RestClient, SourceRejected, SystemClock
 from ingest.models import Source, SyncCursor
 from ingest.sources.base import Progress, SyncResult
 from ingest.sources.github import mapper as gm
@@ -252,7 +253,7 @@ class GitHubSync:
                 last_modified="" if stale else cursor.last_modified,
             )
             if page.not_modified:
-                self._report(repo, stream, 0, cursor)
+                self._report(repo, stream, 0, cursor, page)
                 return
             advanced = self._since_advanced(cursor)
             if advanced is not None:
@@ -283,7 +284,7 @@ class GitHubSync:
                 objects
             )
             # The worst moment to stop: events stored, cursor not yet saved (re-read next time).
-            self._report(repo, stream, len(objects), cursor)
+            self._report(repo, stream, len(objects), cursor, page)
             stamps = [t for o in objects if (t := _time(self._stamp(stream, o)))]
             if stamps:
                 cursor.newest_seen = max([*stamps, *filter(None, [cursor.newest_seen])])
@@ -334,14 +335,21 @@ class GitHubSync:
             kept.append(obj)
         return kept, done
 
-    def _report(self, repo: str, stream: _Stream, count: int, cursor: SyncCursor) -> None:
+    def _report(
+        self, repo: str, stream: _Stream, count: int, cursor: SyncCursor, page: Page
+    ) -> None:
         if self.progress is not None:
+            number = _page_number(page.url)
+            # GitHub's Link names the last page except on the last page itself.
+            last = _page_number(page.last_url) if page.last_url else None
             self.progress(
                 {
                     "repo": repo,
                     "stream": stream.name,
                     "objects": count,
                     "resume_url": cursor.resume_url,
+                    "page": number,
+                    "pages": last or (number if not page.next_url else None),
                     **self.client.stats.as_dict(),
                 }
             )
@@ -587,6 +595,14 @@ def _mapping(source: Source) -> gm.GitHubMapping:
         release_environment=deployments.get("release_environment", "production"),
         incident_label=incidents.get("label") or "incident",
     )
+
+
+def _page_number(url: str) -> int:
+    """The `page` a list URL asks for (1 when it names none)."""
+    try:
+        return int(parse_qs(urlsplit(url).query).get("page", ["1"])[0])
+    except ValueError:
+        return 1
 
 
 def github_source_sync(

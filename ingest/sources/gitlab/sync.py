@@ -100,6 +100,8 @@ class _Budget:
         self.slept_seconds = 0.0
         self.remaining: int | None = None
         self.reset: float | None = None
+        # X-Total-Pages of the last response (GitLab leaves it out past 10,000 objects).
+        self.total_pages: int | None = None
 
     def hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
         self.calls += 1
@@ -107,6 +109,8 @@ class _Budget:
             self.retries += 1
         headers = response.headers
         try:
+            pages = headers.get("X-Total-Pages")
+            self.total_pages = int(pages) if pages else None
             if "RateLimit-Remaining" in headers:
                 self.remaining = int(headers["RateLimit-Remaining"])
             if "RateLimit-Reset" in headers:
@@ -210,6 +214,7 @@ class GitLabSync:
                     get_all=False, page=page_no, per_page=self.per_page, **stream.params, **bound
                 )
             ]
+            pages = self.budget.total_pages  # the list's, before the objects' own requests
             events = self._page_events(path, project, stream, objects)
             report = events_record(
                 events,
@@ -226,7 +231,7 @@ class GitLabSync:
                 objects
             )
             # The worst moment to stop: events stored, cursor not yet saved (re-read next time).
-            self._report(path, stream, len(objects), page_no)
+            self._report(path, stream, len(objects), page_no, pages)
             key = "updated_at" if stream.updated else "committed_date"
             stamps = [t for o in objects if (t := _time(o.get(key)))]
             newest = max(stamps) if stamps else None
@@ -251,7 +256,7 @@ class GitLabSync:
             if not more:
                 return
 
-    def _report(self, path: str, stream: _Stream, count: int, page: int) -> None:
+    def _report(self, path: str, stream: _Stream, count: int, page: int, pages: int | None) -> None:
         if self.progress is not None:
             self.progress(
                 {
@@ -259,6 +264,7 @@ class GitLabSync:
                     "stream": stream.name,
                     "objects": count,
                     "page": page,
+                    "pages": pages,
                     **self.budget.as_dict(),
                 }
             )

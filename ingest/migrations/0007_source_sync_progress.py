@@ -1,0 +1,15 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("ingest", "0005_source_kind_gitlab"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="source",
+            name="sync_progress",
+            field=models.CharField(blank=True, max_length=300),
+        ),
+    ]
