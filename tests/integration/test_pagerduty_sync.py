@@ -247,3 +247,21 @@ def test_pagerduty_source_is_applied_from_the_file_with_pagerduty_defaults() -> 
         "urgency_severity": {"high": "sev1"},
     }
     row.full_clean()  # the admin's checks accept it without org or repos
+
+
+def test_pagerduty_sync_5xx_beyond_retries_is_unavailable_and_keeps_the_cursor(
+    pd: responses.RequestsMock,
+) -> None:
+    from ingest.http import SourceUnavailable
+
+    pd.get(f"{API}/incidents", status=503, json={"error": {"message": "down"}})
+    src = source()
+
+    with pytest.raises(SourceUnavailable):
+        sync(src)
+
+    assert len(pd.calls) == 6  # the client's attempts, waits on the fake clock
+    src.refresh_from_db()
+    assert src.last_error == "" and src.last_sync_at is None
+    cursor = SyncCursor.objects.get(source=src, stream="incidents")
+    assert cursor.since is None and cursor.resume_url == ""  # the next run starts over
