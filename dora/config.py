@@ -127,6 +127,8 @@ class SourceSpec:
     repos: tuple[str, ...] = ()
     group: str | None = None  # gitlab: every project of it (subgroups included)
     projects: tuple[str, ...] = ()  # gitlab: group/project, ...
+    services: tuple[tuple[str, str], ...] = ()  # pagerduty: (PagerDuty service id, ours), ...
+    urgency_severity: tuple[tuple[str, str], ...] = ()  # pagerduty: (high|low, severity), ...
     interval: timedelta | None = None
     backfill: timedelta | None = None
     deployments: DeploymentsSpec | None = None
@@ -225,13 +227,15 @@ _SOURCE_KEYS = (
     "repos",
     "group",
     "projects",
+    "services",
+    "urgency_severity",
     "interval",
     "backfill",
     "deployments",
     "incidents",
     "webhook_secret_env",
 )
-_SOURCE_KINDS = ("github", "gitlab", "pagerduty")
+_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "opsgenie")  # opsgenie: not synced yet
 _DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _INCIDENTS_KEYS = ("label",)
@@ -351,6 +355,8 @@ class _Reader:
         # Teams named in the file, also those with other problems: a service naming one of
         # them should not get a second, misleading "team not defined" error.
         self.team_names: set[str] = set()
+        # pagerduty sources' services: (line, where, our service), checked against the file's.
+        self.source_services: list[tuple[int, str, str]] = []
         self._constructor = SafeConstructor()
 
     def error(self, node: yaml.Node | int, message: str) -> None:
@@ -439,6 +445,25 @@ class _Reader:
             self.error(node, f"{path}: expected a text value, got {_describe(value)}{hint}")
             return _INVALID
         return value.strip()
+
+    def names_map(self, node: yaml.Node, path: str) -> Any:
+        """{name: name, ...} with text keys and values, as ((key, value), ...) in file order."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{path}: expected a mapping, e.g. {{PXXXXXX: checkout}}")
+            return _INVALID
+        pairs: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = self.string(key_node, path)
+            value = self.string(value_node, f"{path}.{key}")
+            if key is _INVALID or value is _INVALID:
+                return _INVALID
+            if key in seen:
+                self.error(key_node, f"{path}: duplicate key '{key}'")
+                return _INVALID
+            seen.add(key)
+            pairs.append((key, value))
+        return tuple(pairs)
 
     def strings(self, node: yaml.Node, path: str) -> Any:
         if not isinstance(node, yaml.SequenceNode):
@@ -791,6 +816,10 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             "repos": reader.get(entries, "repos", where, reader.strings, default=()),
             "group": reader.get(entries, "group", where, reader.string),
             "projects": reader.get(entries, "projects", where, reader.strings, default=()),
+            "services": reader.get(entries, "services", where, reader.names_map, default=()),
+            "urgency_severity": reader.get(
+                entries, "urgency_severity", where, reader.names_map, default=()
+            ),
             "interval": reader.get(entries, "interval", where, reader.duration),
             "backfill": reader.get(entries, "backfill", where, reader.duration),
             "deployments": deployments,
@@ -801,6 +830,11 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             continue  # the checks across keys below only make sense once each key is valid
         if _source_problems(reader, item, entries, where, values):
             specs.append(SourceSpec(**values, line=_line(item)))
+            if values["kind"] == "pagerduty":
+                for value_key, value_node in entries["services"][1].value:
+                    reader.source_services.append(
+                        (_line(value_node), f"{where}.services.{value_key.value}", value_node.value)
+                    )
     return specs
 
 
@@ -863,6 +897,29 @@ def _source_problems(
                     entries[key][0],
                     f"{where}.{key}: only a gitlab source names {key} (use org or repos)",
                 )
+    if values["kind"] == "pagerduty":
+        for key in ("org", "repos", "deployments", "incidents"):
+            if key in entries:
+                reader.error(
+                    entries[key][0],
+                    f"{where}.{key}: a pagerduty source names services "
+                    "({PagerDuty service id: our service}), not " + key,
+                )
+        if not values["services"]:
+            reader.error(
+                item,
+                f"{where}: give services: {{PXXXXXX: checkout}} (PagerDuty service id -> ours)",
+            )
+        for severity_key, _ in values["urgency_severity"]:
+            if severity_key not in ("high", "low"):
+                reader.error(
+                    entries["urgency_severity"][1],
+                    f"{where}.urgency_severity.{severity_key}: PagerDuty urgencies are high, low",
+                )
+    else:
+        for key in ("services", "urgency_severity"):
+            if key in entries:
+                reader.error(entries[key][0], f"{where}.{key}: only a pagerduty source names {key}")
     interval, backfill = values["interval"], values["backfill"]
     if interval is not None and interval < _MIN_INTERVAL:
         reader.error(
@@ -1098,6 +1155,11 @@ def config_load(
             sections.get("organisation") if sections.get("organisation") is not _INVALID else None
         ),
     )
+    if "services" in sections:  # a pagerduty source maps to services the file declares
+        declared = {s.name for s in sections["services"]}
+        for line, where, service in reader.source_services:
+            if service not in declared:
+                reader.error(line, f"{where}: {service!r} is not a service of this file")
     if known_teams is not None:
         known = {*known_teams, *reader.team_names}
         reader.problems.extend(_team_reference_problems(config, known))

@@ -16,6 +16,7 @@ from ingest.sources.registry import provider_for, provider_kinds
 
 DEFAULT_BASE_URL = Source._meta.get_field("base_url").get_default()
 GITLAB_BASE_URL = "https://gitlab.com"
+PAGERDUTY_BASE_URL = "https://api.pagerduty.com"
 DEFAULT_BACKFILL_DAYS = Source._meta.get_field("backfill_days").get_default()
 DEFAULT_INTERVAL_SECONDS = Source._meta.get_field("interval_seconds").get_default()
 # Model field -> how the file calls it, for the diff lines.
@@ -39,9 +40,14 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
         }
     incidents = {"label": spec.incidents.label} if spec.incidents and spec.incidents.label else {}
     gitlab = spec.kind == Source.Kind.GITLAB  # group/projects are kept as org/repos
+    if spec.kind == Source.Kind.PAGERDUTY:  # services/urgency_severity are kept in incidents
+        incidents = {"services": dict(spec.services)}
+        if spec.urgency_severity:
+            incidents["urgency_severity"] = dict(spec.urgency_severity)
+    default_url = {Source.Kind.GITLAB: GITLAB_BASE_URL, Source.Kind.PAGERDUTY: PAGERDUTY_BASE_URL}
     return {
         "kind": spec.kind,
-        "base_url": spec.base_url or (GITLAB_BASE_URL if gitlab else DEFAULT_BASE_URL),
+        "base_url": spec.base_url or default_url.get(spec.kind, DEFAULT_BASE_URL),
         "token_env": spec.token_env,
         "org": (spec.group if gitlab else spec.org) or "",
         "repos": list(spec.projects if gitlab else spec.repos),

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     from dora.config import SourceSpec
 
 # One line per provider package; each registers itself when imported.
-PROVIDER_PACKAGES: tuple[str, ...] = ("ingest.sources.github", "ingest.sources.gitlab")
+PROVIDER_PACKAGES: tuple[str, ...] = (
+    "ingest.sources.github",
+    "ingest.sources.gitlab",
+    "ingest.sources.pagerduty",
+)
 
 Webhook = Callable[["HttpRequest", "str | None"], "HttpResponse"]
 Sync = Callable[..., Any]  # (source, *, progress=, clock=, now=, client=) -> a SyncResult

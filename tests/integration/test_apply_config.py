@@ -181,8 +181,8 @@ def test_config_apply_notes_unapplied_sections_once() -> None:
     diff = config_apply(config_load(text))
 
     assert len(diff.notes) == 1
-    # GitHub and GitLab sources are applied (ingest.config); the example's PagerDuty one not yet.
-    assert diff.notes[0].startswith("sources (pagerduty), targets: validated but not applied yet")
+    # GitHub, GitLab and PagerDuty sources are applied (ingest.config): only targets are noted.
+    assert diff.notes[0].startswith("targets: validated but not applied yet")
 
 
 GATES = """\

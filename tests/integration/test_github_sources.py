@@ -63,7 +63,7 @@ def test_ingest_connects_the_sources_hook() -> None:
         answer for _, answer in sources_apply.send(sender=Config, config=Config(), prune=False)
     ]
 
-    assert SourcesApplied(kinds=frozenset({"github", "gitlab"})) in answers
+    assert SourcesApplied(kinds=frozenset({"github", "gitlab", "pagerduty"})) in answers
 
 
 def test_apply_config_creates_github_sources_without_any_token() -> None:
@@ -148,27 +148,28 @@ def test_apply_config_bad_source_is_exit_2_with_lines(tmp_path: Path) -> None:
 
 
 def test_sources_of_kinds_no_app_handles_are_noted_not_applied() -> None:
-    text = "sources:\n  - name: pd\n    kind: pagerduty\n    token_env: PD_TOKEN\n"
+    # opsgenie: a kind no registered provider handles (pagerduty is one since its sync).
+    text = "sources:\n  - name: og\n    kind: opsgenie\n    token_env: OG_TOKEN\n"
 
     diff = config_apply(config_load(text))
 
     assert diff.lines == ()
-    assert diff.notes[0].startswith("sources (pagerduty): validated but not applied yet")
+    assert diff.notes[0].startswith("sources (opsgenie): validated but not applied yet")
 
 
 def test_config_apply_merges_what_any_receiver_returns() -> None:
     def receiver(sender: object, **kwargs: object) -> SourcesApplied:
-        return SourcesApplied(kinds=frozenset({"pagerduty"}), lines=("+ source pd",))
+        return SourcesApplied(kinds=frozenset({"opsgenie"}), lines=("+ source og",))
 
-    # pagerduty: a kind no registered provider handles (gitlab is one since the GitLab sync).
-    sources_apply.connect(receiver, dispatch_uid="test-pagerduty")
+    # opsgenie: a kind no registered provider handles (pagerduty is one since its sync).
+    sources_apply.connect(receiver, dispatch_uid="test-opsgenie")
     try:
-        text = "sources:\n  - name: pd\n    kind: pagerduty\n    token_env: PD\n"
+        text = "sources:\n  - name: og\n    kind: opsgenie\n    token_env: OG\n"
         diff = config_apply(config_load(text))
     finally:
-        sources_apply.disconnect(dispatch_uid="test-pagerduty")
+        sources_apply.disconnect(dispatch_uid="test-opsgenie")
 
-    assert diff.lines == ("+ source pd",) and diff.notes == ()
+    assert diff.lines == ("+ source og",) and diff.notes == ()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from django.test import Client
 
 from dora.events import events_record
 from dora.models import Incident, RawEvent
-from ingest.models import WebhookDelivery
+from ingest.models import Source, WebhookDelivery
 from ingest.sources.pagerduty.mapper import PagerDutyMapping, incidents_events
 from tests.shared import shared_fixture
 
@@ -197,6 +197,31 @@ def test_named_source_its_own_secret_and_mapping(monkeypatch: pytest.MonkeyPatch
     incident = Incident.objects.get()
     assert (incident.source, incident.service.name) == ("pd-eu", "api-eu")
     assert deliver(body, url=URL + "/nope")[0] == 404
+
+
+def test_a_sources_row_of_kind_pagerduty_its_secret_and_services(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A `sources:` entry (the Source row apply_config writes) is accepted as settings' are:
+    # its webhook_secret_env and services; it wins over a settings entry of the same name.
+    Source.objects.create(
+        name="pd-eu",
+        kind="pagerduty",
+        token_env="PD_TOKEN",
+        webhook_secret_env="PD_ROW_SECRET",
+        incidents={"services": {"PF9KMXH": "api-row"}, "urgency_severity": {"high": "sev3"}},
+    )
+    monkeypatch.setenv("PD_ROW_SECRET", "row-secret")
+    monkeypatch.setenv("PD_EU_SECRET", "eu-secret")
+    body = body_as("E1", "incident.triggered", "2021-04-26T17:00:00Z")
+    assert deliver(body, signature=sign(body, "eu-secret"), url=URL + "/pd-eu")[0] == 401
+    status, answer = deliver(body, signature=sign(body, "row-secret"), url=URL + "/pd-eu")
+    assert status == 200, answer
+    incident = Incident.objects.get()
+    # The service by its id PF9KMXH (the settings' pd-eu maps the name to api-eu instead).
+    assert (incident.source, incident.service.name) == ("pd-eu", "api-row")
+    Source.objects.create(name="pd-default", kind="pagerduty", incidents={"services": {}})
+    assert deliver(body, url=URL + "/pd-default")[0] == 200  # DORA_PAGERDUTY_WEBHOOK_SECRET
 
 
 def test_secret_not_configured_is_503(monkeypatch: pytest.MonkeyPatch) -> None:

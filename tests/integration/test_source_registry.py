@@ -143,27 +143,27 @@ def test_manage_py_sync_reports_a_kind_nobody_registered() -> None:
     assert "mystery: SourceRejected: No source provider of kind 'nope'" in err.getvalue()
 
 
-PD = "sources:\n  - name: pd\n    kind: pagerduty\n    token_env: PD_TOKEN\n"
+OG = "sources:\n  - name: og\n    kind: opsgenie\n    token_env: OG_TOKEN\n"
 
 
 def test_apply_config_applies_the_kinds_registered(add_provider: Any) -> None:
-    add_provider("pagerduty")
+    add_provider("opsgenie")
 
-    diff = config_apply(config_load(PD))
+    diff = config_apply(config_load(OG))
 
-    assert diff.lines == ("+ source pd",)
+    assert diff.lines == ("+ source og",)
     assert diff.notes == ()
-    assert Source.objects.get(name="pd").kind == "pagerduty"
+    assert Source.objects.get(name="og").kind == "opsgenie"
 
 
 def test_apply_config_reports_the_providers_config_problems(add_provider: Any) -> None:
-    add_provider("pagerduty", problems=["sources.pd: name a service"])
+    add_provider("opsgenie", problems=["sources.og: name a service"])
 
-    diff = config_apply(config_load(PD))
+    diff = config_apply(config_load(OG))
 
-    assert diff.errors == ("sources.pd: name a service",)
+    assert diff.errors == ("sources.og: name a service",)
     assert diff.lines == ()
-    assert not Source.objects.filter(name="pd").exists()
+    assert not Source.objects.filter(name="og").exists()
 
 
 def test_the_admin_offers_and_shows_the_registered_kinds(

@@ -6,7 +6,7 @@ Lists page by `offset`/`limit` and say `more`; PagerDuty refuses offsets past 10
 holding more incidents is cut into smaller windows by the caller.
 developer.pagerduty.com/docs/ZG9jOjExMDI5NTU4-pagination
 developer.pagerduty.com/api-reference/9d0b4b12e36f9-list-incidents
-Not wired into ingest.sync or the scheduler yet: a PagerDuty `sources:` kind comes later.
+The sync (sync.py) pages the incidents list itself, a cursor saved per page; it uses log_entries.
 """
 
 from __future__ import annotations

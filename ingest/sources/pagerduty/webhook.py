@@ -6,6 +6,9 @@ is parsed; a body over DORA_MAX_BODY_BYTES is a 413; a bad or missing signature 
 stored; the secret's environment variable unset a 503. A verified delivery is stored raw first,
 keyed by the event's own `id`, so a redelivery is answered from the first one and never recorded
 twice; event types the mapper does not read are answered 202 and kept raw.
+Sources: the `sources:` entries of kind pagerduty (ingest.models.Source rows: their
+webhook_secret_env, else DORA_PAGERDUTY_WEBHOOK_SECRET, and their services/urgency_severity),
+then settings.DORA_PAGERDUTY_WEBHOOKS.
 developer.pagerduty.com/docs/28e906a0bc4a0-verifying-signatures
 """
 
@@ -30,7 +33,7 @@ from django.views.decorators.http import require_POST
 from dora.events import events_record
 from dora.json_checks import MAX_DEPTH, json_problem
 from dora.models import RawEvent
-from ingest.models import WebhookDelivery
+from ingest.models import Source, WebhookDelivery
 from ingest.sources.pagerduty.mapper import (
     HANDLED_EVENT_TYPES,
     PagerDutyMapping,
@@ -73,7 +76,21 @@ class PagerDutyWebhookSource:
 
 
 def pagerduty_webhook_source(name: str) -> PagerDutyWebhookSource | None:
-    """The named source from settings.DORA_PAGERDUTY_WEBHOOKS; None when it has none."""
+    """The named source: the `sources:` entry of kind pagerduty (its webhook_secret_env, else
+    DORA_PAGERDUTY_WEBHOOK_SECRET, and its services/urgency_severity), else
+    settings.DORA_PAGERDUTY_WEBHOOKS; None when neither has it."""
+    row = (
+        Source.objects.filter(kind=Source.Kind.PAGERDUTY, name=name)
+        .values_list("webhook_secret_env", "incidents")
+        .first()
+    )
+    if row is not None:
+        secret_env, incidents = row
+        return PagerDutyWebhookSource(
+            name=name,
+            secret_env=secret_env or DEFAULT_SECRET_ENV,
+            options=incidents if isinstance(incidents, dict) else {},
+        )
     options = getattr(settings, "DORA_PAGERDUTY_WEBHOOKS", {}).get(name)
     if options is None:
         return None
