@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ingest", "0005_source_kind_gitlab"),
+        ("ingest", "0006_source_kind_pagerduty"),
     ]
 
     operations = [
