@@ -87,9 +87,16 @@ def delivery_header_problem(headers: Sequence[tuple[str, str, str]]) -> str | No
 
 
 def delivery_store(
-    provider: str, source: str, delivery_id: str, event: str, payload: dict[str, Any]
+    provider: str,
+    source: str,
+    delivery_id: str,
+    event: str,
+    payload: dict[str, Any],
+    *,
+    action: str | None = None,
 ) -> tuple[WebhookDelivery, bool]:
-    """Store the delivery (committed before normalizing); True when it was handled before."""
+    """Store the delivery (committed before normalizing); True when it was handled before.
+    `action`: the admin's label for it (default the payload's own `action`, GitHub's)."""
     now = datetime.now(UTC)
     existing = WebhookDelivery.objects.filter(provider=provider, delivery_id=delivery_id).first()
     if existing is not None:
@@ -102,7 +109,9 @@ def delivery_store(
                 source=source,
                 event=event,
                 # A label for the admin (the payload keeps the whole value): cut to its column.
-                action=str(payload.get("action") or "")[:ACTION_MAX_LENGTH],
+                action=str((payload.get("action") if action is None else action) or "")[
+                    :ACTION_MAX_LENGTH
+                ],
                 payload=payload,
                 received_at=now,
             )

@@ -20,11 +20,9 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -42,7 +40,7 @@ from ingest.sources.gitlab.webhook import (
     gitlab_token_valid,
     gitlab_webhook_events,
 )
-from ingest.webhooks import _stored_event
+from ingest.webhooks import delivery_done, delivery_store, stored_event
 
 log = logging.getLogger(__name__)
 PROVIDER = "gitlab"
@@ -132,18 +130,22 @@ def gitlab_webhook(request: HttpRequest, source: str = DEFAULT_GITLAB_SOURCE) ->
     if problem := json_problem(payload, nul=False):
         return _answer(f"The body cannot be stored: {problem}.", 400)
 
-    delivery, duplicate = _delivery_store(source, delivery_id, event, payload)
+    attrs = payload.get("object_attributes")
+    action = (attrs.get("action") if isinstance(attrs, dict) else None) or payload.get("action")
+    delivery, duplicate = delivery_store(
+        PROVIDER, source, delivery_id, event, payload, action=str(action or "")
+    )
     if duplicate:
         return _answer("Delivery already received.", 200, duplicate=True, counts=delivery.counts)
     if event not in HANDLED_EVENTS:
-        _delivery_done(delivery, None)
+        delivery_done(delivery, None)
         return _answer(
             f"Event {event!r} is not used; handled: {', '.join(HANDLED_EVENTS)}.", 202, counts=None
         )
     try:
         events = (
             gitlab_webhook_events(
-                event, payload, gitlab_mapping(source, options), _stored_event(source)
+                event, payload, gitlab_mapping(source, options), stored_event(source)
             )
             or []
         )
@@ -154,39 +156,7 @@ def gitlab_webhook(request: HttpRequest, source: str = DEFAULT_GITLAB_SOURCE) ->
         log.exception("gitlab webhook %s (%s) could not be normalized", delivery_id, event)
         WebhookDelivery.objects.filter(pk=delivery.pk).update(error=f"{type(exc).__name__}: {exc}")
         return _answer("Stored, but it could not be normalized; it is kept for a retry.", 500)
-    _delivery_done(delivery, report.counts)
+    delivery_done(delivery, report.counts)
     return JsonResponse(
         {"counts": report.counts, "items": [item.as_dict() for item in report.items]}, status=200
     )
-
-
-def _delivery_store(
-    source: str, delivery_id: str, event: str, payload: dict[str, Any]
-) -> tuple[WebhookDelivery, bool]:
-    """Store the delivery (committed before normalizing); True when it was handled before."""
-    existing = WebhookDelivery.objects.filter(provider=PROVIDER, delivery_id=delivery_id).first()
-    if existing is not None:
-        return existing, existing.processed_at is not None
-    attrs = payload.get("object_attributes")
-    action = (attrs.get("action") if isinstance(attrs, dict) else None) or payload.get("action")
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                provider=PROVIDER,
-                delivery_id=delivery_id,
-                source=source,
-                event=event,
-                action=str(action or "")[:ACTION_MAX_LENGTH],
-                payload=payload,
-                received_at=datetime.now(UTC),
-            )
-    except IntegrityError:  # the same delivery arriving twice at once: the other one handles it
-        return WebhookDelivery.objects.get(provider=PROVIDER, delivery_id=delivery_id), True
-    return delivery, False
-
-
-def _delivery_done(delivery: WebhookDelivery, counts: dict[str, int] | None) -> None:
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        processed_at=datetime.now(UTC), counts=counts, error=""
-    )
-    delivery.counts = counts

@@ -21,11 +21,9 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -40,6 +38,7 @@ from ingest.sources.pagerduty.mapper import (
     Prior,
     webhook_event,
 )
+from ingest.webhooks import delivery_done, delivery_store
 
 log = logging.getLogger(__name__)
 PROVIDER = "pagerduty"
@@ -176,14 +175,21 @@ def pagerduty_webhook(request: HttpRequest, source: str = DEFAULT_PAGERDUTY_SOUR
         if len(value) > limit or "\x00" in value:
             return _detail(f"{name} is longer than {limit} characters or holds a NUL.", 400)
 
-    delivery, duplicate = _delivery_store(config.name, delivery_id, event_type, payload)
+    delivery, duplicate = delivery_store(
+        PROVIDER,
+        config.name,
+        delivery_id,
+        event_type,
+        payload,
+        action=str(payload["event"].get("resource_type") or ""),
+    )
     if duplicate:
         return JsonResponse(
             {"detail": "Delivery already received.", "duplicate": True, "counts": delivery.counts},
             status=200,
         )
     if event_type not in HANDLED_EVENT_TYPES:
-        _delivery_done(delivery, None)
+        delivery_done(delivery, None)
         return JsonResponse(
             {
                 "detail": f"Event {event_type!r} is not used; it is kept raw. Handled: "
@@ -205,7 +211,7 @@ def pagerduty_webhook(request: HttpRequest, source: str = DEFAULT_PAGERDUTY_SOUR
         WebhookDelivery.objects.filter(pk=delivery.pk).update(error=f"{type(exc).__name__}: {exc}")
         return _detail("Stored, but it could not be normalized; it is kept for a retry.", 500)
     counts = {**report.counts, "skipped": len(mapped.skipped)}
-    _delivery_done(delivery, counts)
+    delivery_done(delivery, counts)
     return JsonResponse(
         {
             "counts": counts,
@@ -214,33 +220,3 @@ def pagerduty_webhook(request: HttpRequest, source: str = DEFAULT_PAGERDUTY_SOUR
         },
         status=200,
     )
-
-
-def _delivery_store(
-    source: str, delivery_id: str, event_type: str, payload: dict[str, Any]
-) -> tuple[WebhookDelivery, bool]:
-    """Store the delivery (committed before normalizing); True when it was handled before."""
-    existing = WebhookDelivery.objects.filter(provider=PROVIDER, delivery_id=delivery_id).first()
-    if existing is not None:
-        return existing, existing.processed_at is not None
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                provider=PROVIDER,
-                delivery_id=delivery_id,
-                source=source,
-                event=event_type,
-                action=str(payload["event"].get("resource_type") or "")[:100],
-                payload=payload,
-                received_at=datetime.now(UTC),
-            )
-    except IntegrityError:  # the same delivery arriving twice at once: the other one handles it
-        return WebhookDelivery.objects.get(provider=PROVIDER, delivery_id=delivery_id), True
-    return delivery, False
-
-
-def _delivery_done(delivery: WebhookDelivery, counts: dict[str, int] | None) -> None:
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        processed_at=datetime.now(UTC), counts=counts, error=""
-    )
-    delivery.counts = counts
