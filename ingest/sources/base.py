@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 Progress = Callable[[dict[str, Any]], None]
@@ -23,6 +24,34 @@ class SyncResult:
     # not exist and whose events were rejected (reject).
     unconfigured_services: set[str] = field(default_factory=set)
     refused_services: set[str] = field(default_factory=set)
+
+    def record(
+        self,
+        events: list[dict[str, Any]],
+        *,
+        source: str,
+        now: datetime,
+        stream: str,
+        objects: int,
+    ) -> None:
+        """Record one page's events as `source`'s sync (derived once the sync is done: per page,
+        a list read newest first would replay the newer rollouts again on every page, quadratic
+        in pages on a backfill) and count
+        them, with the page's `objects` under `stream`."""
+        from dora.events import events_record  # dora's intake: imported when a sync runs
+
+        report = events_record(
+            events,
+            default_source=source,
+            now=now,
+            defer_derivation=True,
+            sent_by=f"sync:{source}",
+        )
+        for status, n in report.counts.items():
+            self.events[status] += n
+        self.unconfigured_services |= report.unconfigured_services
+        self.refused_services |= report.refused_services
+        self.objects[stream] = self.objects.get(stream, 0) + objects
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -70,7 +70,6 @@ from urllib.parse import parse_qs, urlsplit
 from django.db import transaction
 
 from dora.derive import pending_derive
-from dora.events import events_record
 from dora.models import Commit, RawEvent, Service
 from ingest.http import PER_PAGE, Clock, Page, RestClient, SourceRejected, SystemClock
 from ingest.models import Source, SyncCursor
@@ -267,21 +266,12 @@ class GitHubSync:
         while True:
             objects, done = self._window(stream, cursor, page.data)
             events, open_stamps = self._page_events(repo, stream, objects)
-            # Derived once the sync is done: per page, a list read newest first would replay
-            # the newer rollouts again on every page (quadratic in pages on a backfill).
-            report = events_record(
+            self.result.record(
                 events,
-                default_source=self.source.name,
+                source=self.source.name,
                 now=self.now,
-                defer_derivation=True,
-                sent_by=f"sync:{self.source.name}",
-            )
-            for status, n in report.counts.items():
-                self.result.events[status] += n
-            self.result.unconfigured_services |= report.unconfigured_services
-            self.result.refused_services |= report.refused_services
-            self.result.objects[stream.name] = self.result.objects.get(stream.name, 0) + len(
-                objects
+                stream=stream.name,
+                objects=len(objects),
             )
             # The worst moment to stop: events stored, cursor not yet saved (re-read next time).
             self._report(repo, stream, len(objects), cursor, page)

@@ -53,7 +53,6 @@ from gitlab.exceptions import (
 )
 
 from dora.derive import pending_derive
-from dora.events import events_record
 from ingest.http import Clock, SourceRejected, SourceUnavailable, SystemClock
 from ingest.models import Source, SyncCursor
 from ingest.sources.base import Progress, SyncResult
@@ -216,19 +215,12 @@ class GitLabSync:
             ]
             pages = self.budget.total_pages  # the list's, before the objects' own requests
             events = self._page_events(path, project, stream, objects)
-            report = events_record(
+            self.result.record(
                 events,
-                default_source=self.source.name,
+                source=self.source.name,
                 now=self.now,
-                defer_derivation=True,
-                sent_by=f"sync:{self.source.name}",
-            )
-            for status, n in report.counts.items():
-                self.result.events[status] += n
-            self.result.unconfigured_services |= report.unconfigured_services
-            self.result.refused_services |= report.refused_services
-            self.result.objects[stream.name] = self.result.objects.get(stream.name, 0) + len(
-                objects
+                stream=stream.name,
+                objects=len(objects),
             )
             # The worst moment to stop: events stored, cursor not yet saved (re-read next time).
             self._report(path, stream, len(objects), page_no, pages)

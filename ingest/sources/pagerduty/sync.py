@@ -36,7 +36,6 @@ from urllib.parse import parse_qs, urlencode
 from django.db import transaction
 
 from dora.derive import pending_derive
-from dora.events import events_record
 from ingest.http import Clock, RestClient, SourceRejected, SystemClock
 from ingest.models import Source, SyncCursor
 from ingest.sources.base import Progress, SyncResult
@@ -123,18 +122,13 @@ class PagerDutySync:
                 if mapped.events and incident.get("status") != "resolved":
                     cursor.oldest_open = min(filter(None, [cursor.oldest_open, created]))
                 cursor.newest_seen = max(filter(None, [cursor.newest_seen, created]))
-            report = events_record(
+            self.result.record(
                 events,
-                default_source=self.source.name,
+                source=self.source.name,
                 now=self.now,
-                defer_derivation=True,
-                sent_by=f"sync:{self.source.name}",
+                stream=STREAM,
+                objects=len(incidents),
             )
-            for status, n in report.counts.items():
-                self.result.events[status] += n
-            self.result.unconfigured_services |= report.unconfigured_services
-            self.result.refused_services |= report.refused_services
-            self.result.objects[STREAM] = self.result.objects.get(STREAM, 0) + len(incidents)
             self.result.objects["skipped"] = self.result.objects.get("skipped", 0) + skipped
             # The worst moment to stop: events stored, cursor not yet saved (re-read next time).
             if self.progress is not None:
