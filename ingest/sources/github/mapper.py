@@ -24,10 +24,14 @@ service named after the repository (`acme/shop` -> `shop`), created on first sig
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
+
+from ingest.sources.mapping import clean as _clean
+from ingest.sources.mapping import earliest as _earliest
+from ingest.sources.mapping import latest as _latest
+from ingest.sources.mapping import time_of as _time
 
 DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _ZERO_SHA = "0" * 40
@@ -105,25 +109,6 @@ def _login(user: Mapping[str, Any] | None) -> str | None:
 
 def _labels(obj: Mapping[str, Any]) -> list[str]:
     return [label["name"] if isinstance(label, dict) else str(label) for label in obj["labels"]]
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _clean(event: dict[str, Any]) -> dict[str, Any]:
-    """Drop absent fields: an event names only what the source told us."""
-    return {k: v for k, v in event.items() if v is not None}
-
-
-def _earliest(values: Iterable[str | None]) -> str | None:
-    present = [v for v in values if v]
-    return min(present, key=_time) if present else None  # type: ignore[arg-type]
-
-
-def _latest(values: Iterable[str | None]) -> str | None:
-    present = [v for v in values if v]
-    return max(present, key=_time) if present else None  # type: ignore[arg-type]
 
 
 def run_status(status: str | None, conclusion: str | None) -> str | None:

@@ -25,12 +25,15 @@ service named after its last path segment).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from ingest.sources.github_map import PARENTS_GUESSED
+from ingest.sources.mapping import clean as _clean
+from ingest.sources.mapping import earliest as _earliest
+from ingest.sources.mapping import latest as _latest
 
 DEPLOYMENT_ORIGINS = ("deployments_api", "releases", "tags")
 _ZERO_SHA = "0" * 40
@@ -148,25 +151,6 @@ def gitlab_time(value: str | None) -> str | None:
     parsed = parsed.astimezone(UTC)
     spec = "milliseconds" if parsed.microsecond else "seconds"
     return parsed.isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _clean(event: dict[str, Any]) -> dict[str, Any]:
-    """Drop absent fields: an event names only what the source told us."""
-    return {k: v for k, v in event.items() if v is not None}
-
-
-def _earliest(values: Iterable[str | None]) -> str | None:
-    present = [v for v in values if v]
-    return min(present, key=_time) if present else None  # type: ignore[arg-type]
-
-
-def _latest(values: Iterable[str | None]) -> str | None:
-    present = [v for v in values if v]
-    return max(present, key=_time) if present else None  # type: ignore[arg-type]
 
 
 def _username(user: Mapping[str, Any] | None) -> str | None:
