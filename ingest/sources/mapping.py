@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -27,3 +28,30 @@ def latest(values: Iterable[str | None]) -> str | None:
     """The latest of some ISO times (as given), None when there is none."""
     present = [v for v in values if v]
     return max(present, key=time_of) if present else None  # type: ignore[arg-type]
+
+
+def utc_text(value: Any) -> str | None:
+    """A provider's zoned timestamp (`2022-11-03T06:23:06.000000Z`) as ISO 8601 UTC with a `Z`;
+    None stays None, and a time without a zone is a ValueError (never guessed)."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp without a zone: {value!r}")
+    return moment.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An incident (for one service) not turned into an event, and why."""
+
+    incident: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """The events of one input, and what was skipped."""
+
+    events: tuple[dict[str, Any], ...] = ()
+    skipped: tuple[Skipped, ...] = ()

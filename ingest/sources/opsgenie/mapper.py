@@ -21,8 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from ingest.sources.mapping import Mapped, Skipped
+from ingest.sources.mapping import utc_text as opsgenie_time
 
 DEFAULT_SOURCE = "opsgenie"
 _PRIORITY = re.compile(r"^P([1-5])$", re.IGNORECASE)
@@ -37,32 +39,6 @@ class OpsgenieMapping:
     services: Mapping[str, str]
     source: str = DEFAULT_SOURCE
     environment: str | None = None
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An incident (for one impacted service) not turned into an event, and why."""
-
-    incident: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Mapped:
-    """The events of one input, and what was skipped."""
-
-    events: tuple[dict[str, Any], ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-
-
-def opsgenie_time(value: Any) -> str | None:
-    """An Opsgenie timestamp (`2023-09-05T18:21:21.49Z`) as ISO 8601 UTC; None stays None."""
-    if not value:
-        return None
-    moment = datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp without a zone: {value!r}")
-    return moment.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"
 
 
 def severity_of(priority: Any) -> str | None:

@@ -31,8 +31,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
+
+from ingest.sources.mapping import Mapped, Skipped
+from ingest.sources.mapping import utc_text as pagerduty_time
 
 DEFAULT_SOURCE = "pagerduty"
 DEFAULT_URGENCY_SEVERITY: Mapping[str, str] = {"high": "sev2", "low": "sev4"}
@@ -73,33 +75,6 @@ class PagerDutyMapping:
             if key and key in self.services:
                 return self.services[key]
         return None
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An incident not turned into an event, and why."""
-
-    incident: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Mapped:
-    """The events of one input, and the incidents skipped."""
-
-    events: tuple[dict[str, Any], ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-
-
-def pagerduty_time(value: Any) -> str | None:
-    """A PagerDuty timestamp (`2022-11-03T06:23:06.000000Z`) as ISO 8601 UTC; None stays None."""
-    if not value:
-        return None
-    moment = datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp without a zone: {value!r}")
-    text = moment.astimezone(UTC).isoformat()
-    return text.removesuffix("+00:00") + "Z"
 
 
 def severity_of(incident: Mapping[str, Any], mapping: PagerDutyMapping) -> str | None:
