@@ -91,8 +91,17 @@ def source_lease_release(source_id: int, owner: str) -> None:
     )
 
 
-def source_sync_exclusive(source_id: int, *, clock: Clock | None = None) -> dict[str, Any]:
-    """Sync the source unless another worker is syncing it; returns a summary.
+def source_sync_exclusive(
+    source_id: int,
+    *,
+    clock: Clock | None = None,
+    progress: Callable[[dict[str, Any], SyncTally], None] | None = None,
+) -> dict[str, Any]:
+    """Sync the source unless another worker (or `manage.py sync`) is syncing it; a summary.
+
+    After each page the lease is renewed with the page's progress text (the admin's Sources
+    page shows it), then `progress(info, tally)` is called when given (the command's terminal
+    display).
 
     `{"skipped": why}` when the source is gone or leased; `{"rejected": message}` when the
     source refused us (kept on the source as last_error for a human, never retried here);
@@ -113,6 +122,8 @@ def source_sync_exclusive(source_id: int, *, clock: Clock | None = None) -> dict
     def renew(info: dict[str, Any]) -> None:
         tally.add(info)
         source_lease_renew(source_id, owner, now=now(), progress=tally.text(info))
+        if progress is not None:
+            progress(info, tally)
 
     try:
         source = Source.objects.get(pk=source_id)

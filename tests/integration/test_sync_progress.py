@@ -7,7 +7,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from ingest import schedule
@@ -119,3 +119,43 @@ def test_admin_sources_list_shows_the_running_syncs_progress(
         in page
     )
     assert "acme/web commits: page 1" not in page
+
+
+def test_the_sync_command_holds_the_lease_and_shows_its_progress_on_the_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`manage.py sync` in the foreground is seen on the admin's Sources page as a worker's
+    sync is: its pages on the row while it runs, the row cleared after."""
+    seen: list[str] = []
+    renew = schedule.source_lease_renew
+
+    def renew_and_look(source_id: int, owner: str, **kwargs) -> None:
+        renew(source_id, owner, **kwargs)
+        seen.append(Source.objects.get(pk=source_id).sync_progress)
+
+    monkeypatch.setattr(schedule, "source_lease_renew", renew_and_look)
+    _command(monkeypatch, io.StringIO())
+
+    for expected in COMMIT_PAGES + PULL_PAGES:
+        assert expected in seen
+    row = Source.objects.get(name="gh-test")
+    assert row.sync_progress == "" and row.sync_lease_until is None
+
+
+def test_the_sync_command_skips_a_source_a_worker_is_syncing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with FakeGitHub() as server:
+        estate(server)
+        source = make_source(server)
+        Source.objects.filter(pk=source.pk).update(
+            sync_lease_until=datetime.now(UTC) + timedelta(minutes=30), sync_lease_owner="worker-1"
+        )
+        err = io.StringIO()
+        with pytest.raises(CommandError, match="1 source"):
+            call_command("sync", "--source", "gh-test", stdout=io.StringIO(), stderr=err)
+
+    assert "gh-test: skipped: another sync of this source is running" in err.getvalue()
+    assert server.requests == []  # nothing read: the worker's sync is the one that reads
+    row = Source.objects.get(pk=source.pk)
+    assert row.sync_lease_owner == "worker-1"  # its lease left alone

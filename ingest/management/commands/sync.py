@@ -1,4 +1,8 @@
-"""`manage.py sync [--source NAME]`: run ingestion now, in the foreground, with progress lines."""
+"""`manage.py sync [--source NAME]`: run ingestion now, in the foreground, with progress lines.
+
+It takes the source's sync lease as a worker does (ingest.schedule.source_sync_exclusive): a
+source a worker is syncing is skipped with a message, never read twice at once, and the admin's
+Sources page shows this sync's progress while it runs."""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ingest.http import SourceRejected, SourceUnavailable
+from ingest.http import SourceUnavailable
 from ingest.models import Source
 from ingest.progress import SyncTally, TerminalProgress
-from ingest.sync import source_sync  # the provider found by kind
+from ingest.schedule import source_sync_exclusive  # the provider found by kind, under the lease
 
 
 class Command(BaseCommand):
@@ -34,16 +38,20 @@ class Command(BaseCommand):
         for source in sources:
             self.stdout.write(f"{source.name}: syncing {source.base_url}")
             self._display = TerminalProgress(self.stdout)
-            self._tally = SyncTally()
+            problem = None
             try:
-                result = source_sync(source, progress=self._progress)
-            except (SourceRejected, SourceUnavailable) as exc:
-                self._display.finish()
-                failed += 1
-                self.stderr.write(f"{source.name}: {type(exc).__name__}: {exc}")
-                continue
+                summary = source_sync_exclusive(source.pk, progress=self._progress)
+            except SourceUnavailable as exc:
+                summary, problem = {}, f"SourceUnavailable: {exc}"
             self._display.finish()
-            summary = result.as_dict()
+            if "rejected" in summary:
+                problem = f"SourceRejected: {summary['rejected']}"
+            elif "skipped" in summary:
+                problem = f"skipped: {summary['skipped']}; run it again when that one ends"
+            if problem:
+                failed += 1
+                self.stderr.write(f"{source.name}: {problem}")
+                continue
             not_modified = summary.get("not_modified", 0)  # GitLab's sync asks no 304s
             self.stdout.write(
                 f"{source.name}: done, {summary['repositories']} repositories, "
@@ -65,15 +73,16 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{failed} source(s) failed; see above.")
 
-    def _progress(self, info: dict[str, Any]) -> None:
-        """One page read: the stream's pages (of the total the provider gives) and objects,
-        the API calls, the rate budget, pages a second and the time left of this stream."""
-        if self._tally.add(info):
+    def _progress(self, info: dict[str, Any], tally: SyncTally) -> None:
+        """One page read (`tally` has counted it): the stream's pages (of the total the provider
+        gives) and objects, the API calls, the rate budget, pages a second and the time left of
+        this stream."""
+        if tally.pages == 1:  # a new (repository, stream)
             self._display.restart()
-        done, page, pages = self._tally.pages, info.get("page"), info.get("pages")
+        done, page, pages = tally.pages, info.get("page"), info.get("pages")
         total = done + pages - page if page and pages else None
         line = (
-            f"  {self._tally.text(info)}, {info['api_calls']} API calls, "
+            f"  {tally.text(info)}, {info['api_calls']} API calls, "
             f"{info.get('not_modified', 0)} not modified, rate budget {info['rate_remaining']}"
         )
         # Timed from this stream's first page: the pages read since, and those left.
