@@ -1291,7 +1291,10 @@ class _Simulation:
         trigger: str,
         version: str | None,
         drift: bool | None = None,
+        sha: str | None = None,
     ) -> None:
+        """A run of the stack's automation; an apply naming its sha is also the stack's
+        deployment of that sha (dora.records.apply_deployment): no deployment event is sent."""
         instance.runs += 1
         target = instance.target or "default"
         event: dict[str, Any] = {
@@ -1309,6 +1312,9 @@ class _Simulation:
             event["target"] = instance.target
         if version:
             event["version"] = version
+        if sha:
+            event["sha"] = sha
+            event["repo"] = instance.stack.repo
         if drift is not None:
             event["drift_detected"] = drift
         instance.last_run = finished
@@ -1325,22 +1331,12 @@ class _Simulation:
         forced_status: str | None = None,
         attempt: int = 1,
     ) -> None:
-        """An apply of a new stack version: an automation run plus a deployment of the stack."""
+        """An apply of a new stack version: an automation run naming its sha, which is the
+        stack's deployment of it."""
         failed = self.rng.random() < self.gap_failure(instance, t)
         status = forced_status or ("failure" if failed else "success")
         end = t + self.minutes(4, 25)
-        self.automation_run(instance, "apply", t, end, status, trigger, version)
-        self.deployment(
-            instance.stack,
-            instance.environment,
-            instance.target,
-            sha,
-            version,
-            t,
-            end,
-            status=status,
-            trigger="manual" if trigger == "manual" else "automated",
-        )
+        self.automation_run(instance, "apply", t, end, status, trigger, version, sha=sha)
         if status == "success":
             instance.version = (sha, version)
         elif attempt < 3 and forced_status is None:
@@ -1417,7 +1413,8 @@ class _Simulation:
         failed = self.rng.random() < self.gap_failure(instance, t)
         end = t + self.minutes(3, 15)
         status = "failure" if failed else "success"
-        self.automation_run(instance, "apply", t, end, status, "schedule", instance.version[1])
+        sha, version = instance.version
+        self.automation_run(instance, "apply", t, end, status, "schedule", version, sha=sha)
 
     def on_manual_apply(self, t: datetime, instance: _Instance) -> None:
         """An apply by hand of the newest stack version (the k8s-platform development cluster)."""
@@ -1427,7 +1424,8 @@ class _Simulation:
             failed = self.rng.random() < self.gap_failure(instance, t)
             end = t + self.minutes(3, 20)
             status = "failure" if failed else "success"
-            self.automation_run(instance, "apply", t, end, status, "manual", stack.promoted[1])
+            sha, version = stack.promoted
+            self.automation_run(instance, "apply", t, end, status, "manual", version, sha=sha)
         else:
             self.apply(instance, t, *stack.promoted, "manual", attempt=3)
 

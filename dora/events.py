@@ -141,6 +141,8 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
             "started_at": "time",
             "trigger": "enum",
             "version": "str",
+            "sha": "sha",
+            "repo": "str",
             "drift_detected": "bool",
         },
     },
@@ -184,6 +186,7 @@ STR_LIMITS: dict[str, dict[str, int]] = {
         "environment": _NAME,
         "target": _NAME,
         "version": _NAME,
+        "repo": _REPO,
     },
 }
 TEXT_LIMITS = {"title": 500}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ from dora.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dora.derive import Touched
     from dora.events import Event
 
@@ -140,6 +143,7 @@ def records_store(
         _incidents_store(by_type["incident"], estate, touched)
     if by_type["automation_run"]:
         _automation_runs_store(by_type["automation_run"], estate)
+        _applies_store(by_type["automation_run"], estate, touched)
 
 
 def _ext(event: Event) -> str:
@@ -336,16 +340,25 @@ _DEPLOYMENT_COLUMNS = [
 ]
 
 
-def _deployments_store(events: list[Event], estate: EstateCache, touched: Touched) -> None:
-    ids = [_ext(e) for e in events]
-    sources = {e.source for e in events}
-    # Where these deployments were before: an update that moves or re-times one touches both places.
+def _deployments_touch_before(sources: set[str], ids: list[str], touched: Touched) -> None:
+    """Where these stored deployments are now: an update that moves, re-times or removes one
+    touches the place it leaves."""
     for service_id, env_id, finished_at, live_at in Deployment.objects.filter(
         source__in=sources, external_id__any=ids
     ).values_list("service_id", "environment_id", "finished_at", "rollout__first_live_at"):
         moments = [t for t in (finished_at, live_at) if t is not None]
         if moments:  # a deployment reported `running` before has not placed anything yet
             touched.rollouts(service_id, env_id, min(moments))
+
+
+def _deployments_store(
+    events: list[Event],
+    estate: EstateCache,
+    touched: Touched,
+    *,
+    ext: Callable[[Event], str] = _ext,
+) -> None:
+    _deployments_touch_before({e.source for e in events}, [ext(e) for e in events], touched)
     rows = []
     for e in events:
         f = e.fields
@@ -355,7 +368,7 @@ def _deployments_store(events: list[Event], estate: EstateCache, touched: Touche
         rows.append(
             (
                 e.source,
-                _ext(e),
+                ext(e),
                 service.id,
                 env.id,
                 target.id,
@@ -473,3 +486,49 @@ def _automation_runs_store(events: list[Event], estate: EstateCache) -> None:
     bulk.upsert(AutomationRun, _AUTOMATION_RUN_COLUMNS, rows, unique=["source", "external_id"])
     keys.update((row[2], row[3], row[4]) for row in rows)
     automation_instances_refresh(keys)
+
+
+# An apply that names what it applied (a version or a sha) is also the stack's deployment of it
+# (METRICS §2: infrastructure changes get the same metrics), kept as a Deployment row beside the
+# run: rollouts, lead time, failures and rework then exist for an infra stack fed by Terraform,
+# Spacelift or Atlantis runs alone, as for an app. Its key is `automation_run:<run id>`, a prefix
+# no deployment event's key has (those are `deployment:<id>`).
+APPLY_TRIGGERS = {"schedule": "automated", "change": "automated", "manual": "manual"}
+_APPLY_FIELDS = (
+    "service", "environment", "target", "sha", "version", "repo", "status", "started_at",
+    "finished_at",
+)  # fmt: skip
+
+
+def _apply_ext(event: Event) -> str:
+    return f"automation_run:{event.id}"
+
+
+def apply_deployment(event: Event) -> Event | None:
+    """The deployment an automation run stands for, or None (not an apply, or it names no
+    version or sha)."""
+    f = event.fields
+    if f["action"] != "apply" or not (f.get("version") or f.get("sha")):
+        return None
+    fields = {name: f[name] for name in _APPLY_FIELDS if name in f}
+    if "trigger" in f:
+        fields["trigger"] = APPLY_TRIGGERS[f["trigger"]]
+    return replace(event, type="deployment", fields=fields)
+
+
+def _applies_store(events: list[Event], estate: EstateCache, touched: Touched) -> None:
+    """Each apply's deployment stored; a run re-sent as no longer one (a plan now, or without
+    its version) loses the deployment it had."""
+    deployments, dropped = [], []
+    for event in events:
+        deployment = apply_deployment(event)
+        if deployment is None:
+            dropped.append(event)
+        else:
+            deployments.append(deployment)
+    if deployments:
+        _deployments_store(deployments, estate, touched, ext=_apply_ext)
+    if dropped:
+        sources, ids = {e.source for e in dropped}, [_apply_ext(e) for e in dropped]
+        _deployments_touch_before(sources, ids, touched)
+        Deployment.objects.filter(source__in=sources, external_id__any=ids).delete()

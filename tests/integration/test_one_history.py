@@ -70,13 +70,19 @@ def test_events_path_facts_are_the_history(case: str, tmp_path: Path) -> None:
     starts = {number: started for _, number, started in facts["starts"]}
     assert starts == {pr.number: min(c.authored_at for c in pr.branch) for pr in history.pulls}
 
-    production = sorted((r for r in facts["rollouts"] if r[1] == "production"), key=lambda r: r[2])
+    # The app's rollouts (the infra stack's applies are its own rollouts, CONTRACT §1).
+    app_production = [r for r in facts["rollouts"] if r[:2] == (history.service, "production")]
+    production = sorted(app_production, key=lambda r: r[2])
     shas = _production_rollouts(history)
     assert [r[3] for r in production] == shas
     # Back to a sha live before: a rollback, and the rollout it undid failed because of it.
     rollbacks = [seq for seq, sha in enumerate(shas, start=1) if sha in shas[: seq - 1]]
     assert [r[2] for r in production if r[6] == "rollback"] == rollbacks
-    rolled_back = [f[2] for f in facts["failures"] if f[1] == "production" and f[3] == "rollback"]
+    rolled_back = [
+        f[2]
+        for f in facts["failures"]
+        if f[:2] == (history.service, "production") and f[3] == "rollback"
+    ]
     assert rolled_back == [seq - 1 for seq in rollbacks]
 
     arrivals = [a for a in facts["arrivals"] if a[1] == "production"]

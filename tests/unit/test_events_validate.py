@@ -403,6 +403,7 @@ def test_str_limits_fit_their_record_columns() -> None:
         ("automation_run", "environment"): models.Environment.name,
         ("automation_run", "target"): models.Target.name,
         ("automation_run", "version"): models.AutomationRun.version,
+        ("automation_run", "repo"): models.Deployment.repo,  # kept on an apply's deployment
     }
     limits = {(t, f): n for t, fields in STR_LIMITS.items() for f, n in fields.items()}
     assert set(limits) == set(columns)
