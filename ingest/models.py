@@ -50,6 +50,7 @@ class Source(models.Model):
         GITHUB = "github", "GitHub"
         GITLAB = "gitlab", "GitLab"
         PAGERDUTY = "pagerduty", "PagerDuty"
+        OPSGENIE = "opsgenie", "Opsgenie"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
