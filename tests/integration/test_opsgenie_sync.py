@@ -294,3 +294,17 @@ def test_opsgenie_source_is_applied_from_the_file_with_opsgenie_defaults() -> No
         "alerts_tag": "incident",
     }
     row.full_clean()  # the admin's checks accept it without org or repos
+
+
+def test_the_registry_and_the_scheduler_find_the_opsgenie_provider() -> None:
+    from ingest.schedule import sources_dispatch
+    from ingest.sources.registry import provider_for
+
+    provider = provider_for("opsgenie")
+    assert provider.label == "Opsgenie" and provider.sync is not None
+    assert provider.webhook is not None and provider.config_check is not None
+    src = source()
+    queued: list[int] = []
+
+    assert sources_dispatch(now=NOW, enqueue=queued.append) == [src.pk]  # never synced: due
+    assert queued == [src.pk]
