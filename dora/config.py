@@ -127,8 +127,10 @@ class SourceSpec:
     repos: tuple[str, ...] = ()
     group: str | None = None  # gitlab: every project of it (subgroups included)
     projects: tuple[str, ...] = ()  # gitlab: group/project, ...
-    services: tuple[tuple[str, str], ...] = ()  # pagerduty: (PagerDuty service id, ours), ...
+    services: tuple[tuple[str, str], ...] = ()  # pagerduty/opsgenie: (their service id, ours), ...
     urgency_severity: tuple[tuple[str, str], ...] = ()  # pagerduty: (high|low, severity), ...
+    priority_severity: tuple[tuple[str, str], ...] = ()  # opsgenie: (P1..P5, severity), ...
+    alerts_tag: str | None = None  # opsgenie: alerts with this tag are incidents too
     interval: timedelta | None = None
     backfill: timedelta | None = None
     deployments: DeploymentsSpec | None = None
@@ -229,13 +231,15 @@ _SOURCE_KEYS = (
     "projects",
     "services",
     "urgency_severity",
+    "priority_severity",
+    "alerts_tag",
     "interval",
     "backfill",
     "deployments",
     "incidents",
     "webhook_secret_env",
 )
-_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "opsgenie")  # opsgenie: not synced yet
+_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "opsgenie")
 _DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _INCIDENTS_KEYS = ("label",)
@@ -820,6 +824,10 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             "urgency_severity": reader.get(
                 entries, "urgency_severity", where, reader.names_map, default=()
             ),
+            "priority_severity": reader.get(
+                entries, "priority_severity", where, reader.names_map, default=()
+            ),
+            "alerts_tag": reader.get(entries, "alerts_tag", where, reader.string),
             "interval": reader.get(entries, "interval", where, reader.duration),
             "backfill": reader.get(entries, "backfill", where, reader.duration),
             "deployments": deployments,
@@ -830,7 +838,7 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             continue  # the checks across keys below only make sense once each key is valid
         if _source_problems(reader, item, entries, where, values):
             specs.append(SourceSpec(**values, line=_line(item)))
-            if values["kind"] == "pagerduty":
+            if values["kind"] in _INCIDENT_KINDS:
                 for value_key, value_node in entries["services"][1].value:
                     reader.source_services.append(
                         (_line(value_node), f"{where}.services.{value_key.value}", value_node.value)
@@ -838,6 +846,8 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
     return specs
 
 
+_INCIDENT_KINDS = ("pagerduty", "opsgenie")  # sources whose services: map theirs to ours
+_OPSGENIE_PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 _MIN_INTERVAL = timedelta(minutes=1)  # the scheduler looks for due sources once a minute
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")  # GitLab subgroups too
@@ -916,10 +926,38 @@ def _source_problems(
                     entries["urgency_severity"][1],
                     f"{where}.urgency_severity.{severity_key}: PagerDuty urgencies are high, low",
                 )
-    else:
+    if values["kind"] == "opsgenie":
+        for key in ("org", "repos", "deployments", "incidents", "urgency_severity"):
+            if key in entries:
+                reader.error(
+                    entries[key][0],
+                    f"{where}.{key}: an opsgenie source names services "
+                    "({Opsgenie service id: our service}), priority_severity and alerts_tag, "
+                    "not " + key,
+                )
+        if not values["services"]:
+            reader.error(
+                item,
+                f"{where}: give services: {{<Opsgenie service id>: checkout}} (Opsgenie -> ours)",
+            )
+        for severity_key, _ in values["priority_severity"]:
+            if severity_key not in _OPSGENIE_PRIORITIES:
+                reader.error(
+                    entries["priority_severity"][1],
+                    f"{where}.priority_severity.{severity_key}: Opsgenie priorities are "
+                    + ", ".join(_OPSGENIE_PRIORITIES),
+                )
+    elif values["kind"] != "pagerduty":
         for key in ("services", "urgency_severity"):
             if key in entries:
-                reader.error(entries[key][0], f"{where}.{key}: only a pagerduty source names {key}")
+                reader.error(
+                    entries[key][0],
+                    f"{where}.{key}: only a pagerduty source names {key} (or an opsgenie one)",
+                )
+    if values["kind"] != "opsgenie":
+        for key in ("priority_severity", "alerts_tag"):
+            if key in entries:
+                reader.error(entries[key][0], f"{where}.{key}: only an opsgenie source names {key}")
     interval, backfill = values["interval"], values["backfill"]
     if interval is not None and interval < _MIN_INTERVAL:
         reader.error(

@@ -371,8 +371,9 @@ DORA_PAGERDUTY_WEBHOOKS = {
     },
 }
 
-# Opsgenie webhook sources (ingest.sources.opsgenie.webhook): the secret is the value of the
-# X-Opsgenie-Token header set on the Opsgenie webhook integration; deliveries are kept raw.
+# Opsgenie webhook sources (ingest.sources.opsgenie.webhook) besides the `sources:` entries of kind
+# opsgenie: the secret is the value of the X-Opsgenie-Token header set on the Opsgenie webhook
+# integration. Without "alerts_tag" (and "services") here, deliveries are only kept raw.
 DORA_OPSGENIE_WEBHOOKS = {
     "opsgenie": {
         "secret_env": env(

@@ -17,6 +17,7 @@ from ingest.sources.registry import provider_for, provider_kinds
 DEFAULT_BASE_URL = Source._meta.get_field("base_url").get_default()
 GITLAB_BASE_URL = "https://gitlab.com"
 PAGERDUTY_BASE_URL = "https://api.pagerduty.com"
+OPSGENIE_BASE_URL = "https://api.opsgenie.com"
 DEFAULT_BACKFILL_DAYS = Source._meta.get_field("backfill_days").get_default()
 DEFAULT_INTERVAL_SECONDS = Source._meta.get_field("interval_seconds").get_default()
 # Model field -> how the file calls it, for the diff lines.
@@ -44,7 +45,17 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
         incidents = {"services": dict(spec.services)}
         if spec.urgency_severity:
             incidents["urgency_severity"] = dict(spec.urgency_severity)
-    default_url = {Source.Kind.GITLAB: GITLAB_BASE_URL, Source.Kind.PAGERDUTY: PAGERDUTY_BASE_URL}
+    if spec.kind == Source.Kind.OPSGENIE:  # services/priority_severity/alerts_tag: in incidents
+        incidents = {"services": dict(spec.services)}
+        if spec.priority_severity:
+            incidents["priority_severity"] = dict(spec.priority_severity)
+        if spec.alerts_tag:
+            incidents["alerts_tag"] = spec.alerts_tag
+    default_url = {
+        Source.Kind.GITLAB: GITLAB_BASE_URL,
+        Source.Kind.PAGERDUTY: PAGERDUTY_BASE_URL,
+        Source.Kind.OPSGENIE: OPSGENIE_BASE_URL,
+    }
     return {
         "kind": spec.kind,
         "base_url": spec.base_url or default_url.get(spec.kind, DEFAULT_BASE_URL),

@@ -50,6 +50,7 @@ class Source(models.Model):
         GITHUB = "github", "GitHub"
         GITLAB = "gitlab", "GitLab"
         PAGERDUTY = "pagerduty", "PagerDuty"
+        OPSGENIE = "opsgenie", "Opsgenie"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
@@ -95,12 +96,13 @@ class Source(models.Model):
         """What apply_config checks in the file, for rows edited in the admin."""
         errors: dict[str, str] = {}
         repos = self.repos if isinstance(self.repos, list) else None
-        pagerduty = self.kind == self.Kind.PAGERDUTY  # names services (in incidents), no repos
-        services = (self.incidents or {}).get("services") if pagerduty else None
+        # pagerduty/opsgenie name services (in incidents), no repos
+        incident_kind = self.kind in (self.Kind.PAGERDUTY, self.Kind.OPSGENIE)
+        services = (self.incidents or {}).get("services") if incident_kind else None
         name = _PROJECT_PATH if self.kind == self.Kind.GITLAB else _REPO_NAME
-        if pagerduty:
+        if incident_kind:
             if not isinstance(services, dict) or not services:
-                errors["incidents"] = 'A JSON object with "services": {"PXXXXXX": "checkout"}.'
+                errors["incidents"] = 'A JSON object with "services": {"<their id>": "checkout"}.'
         elif repos is None or not all(isinstance(r, str) and name.match(r) for r in repos):
             errors["repos"] = (
                 'A list of "group/project" strings.'

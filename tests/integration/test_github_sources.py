@@ -63,7 +63,7 @@ def test_ingest_connects_the_sources_hook() -> None:
         answer for _, answer in sources_apply.send(sender=Config, config=Config(), prune=False)
     ]
 
-    assert SourcesApplied(kinds=frozenset({"github", "gitlab", "pagerduty"})) in answers
+    assert SourcesApplied(kinds=frozenset({"github", "gitlab", "opsgenie", "pagerduty"})) in answers
 
 
 def test_apply_config_creates_github_sources_without_any_token() -> None:
@@ -147,29 +147,46 @@ def test_apply_config_bad_source_is_exit_2_with_lines(tmp_path: Path) -> None:
     assert not Source.objects.exists()
 
 
+OG_SOURCE = (
+    "services:\n  - name: checkout\nsources:\n  - name: og\n    kind: opsgenie\n"
+    "    token_env: OG_TOKEN\n    services: {svc-1: checkout}\n"
+)
+
+
+@pytest.fixture
+def without_opsgenie(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every kind the file reader knows has a provider now: unregister opsgenie for the test,
+    to see what happens to a kind no provider handles."""
+    from ingest.sources import registry
+
+    registry.providers_load()
+    others = {k: p for k, p in registry.PROVIDERS.items() if k != "opsgenie"}
+    monkeypatch.setattr(registry, "PROVIDERS", others)
+
+
+@pytest.mark.usefixtures("without_opsgenie")
 def test_sources_of_kinds_no_app_handles_are_noted_not_applied() -> None:
-    # opsgenie: a kind no registered provider handles (pagerduty is one since its sync).
-    text = "sources:\n  - name: og\n    kind: opsgenie\n    token_env: OG_TOKEN\n"
+    text = OG_SOURCE
 
     diff = config_apply(config_load(text))
 
-    assert diff.lines == ()
+    assert diff.lines == ("+ service checkout",)  # the source itself is not applied
     assert diff.notes[0].startswith("sources (opsgenie): validated but not applied yet")
 
 
+@pytest.mark.usefixtures("without_opsgenie")
 def test_config_apply_merges_what_any_receiver_returns() -> None:
     def receiver(sender: object, **kwargs: object) -> SourcesApplied:
         return SourcesApplied(kinds=frozenset({"opsgenie"}), lines=("+ source og",))
 
-    # opsgenie: a kind no registered provider handles (pagerduty is one since its sync).
     sources_apply.connect(receiver, dispatch_uid="test-opsgenie")
     try:
-        text = "sources:\n  - name: og\n    kind: opsgenie\n    token_env: OG\n"
+        text = OG_SOURCE
         diff = config_apply(config_load(text))
     finally:
         sources_apply.disconnect(dispatch_uid="test-opsgenie")
 
-    assert diff.lines == ("+ source og",) and diff.notes == ()
+    assert diff.lines == ("+ service checkout", "+ source og") and diff.notes == ()
 
 
 # ---------------------------------------------------------------------------------------------
