@@ -254,3 +254,48 @@ def test_own_history_commit_count_equals_rev_list(tmp_path: Path) -> None:
     assert done.commits == done.total == expected
     assert done.report.counts["created"] == expected
     assert Commit.objects.filter(repo="self/dora").count() == expected
+
+
+def test_sync_command_reports_commits_done_of_total(tmp_path: Path) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    repo, _ = shop(tmp_path)
+    git_source(repo.path.as_uri())
+    out = io.StringIO()
+    call_command("sync", "--source", "shop-git", stdout=out, stderr=io.StringIO())
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"shop-git: syncing {repo.path.as_uri()}"
+    # One batch (8 commits < 5,000): one progress line, then the summary; no API to count.
+    assert lines[1].startswith("  acme/shop commits: 8 of 8 commits")
+    assert lines[2] == (
+        "shop-git: done, 1 repositories, 8 objects, events "
+        "{'created': 8, 'updated': 0, 'unchanged': 0, 'rejected': 0}"
+    )
+
+
+def test_a_force_pushed_branch_is_read_from_its_new_head(tmp_path: Path) -> None:
+    repo, s = shop(tmp_path)
+    source = git_source(repo.path.as_uri())
+    source_sync(source)
+    # main rewound to c3 and a new commit on it: r1c, r2c are no longer on main.
+    repo.git("reset", "-q", "--hard", s["c3"])
+    c5 = repo.commit("c5", {"e.txt": "e"}, at(17))
+    result = source_sync(source).as_dict()
+    assert result["objects"]["commits"] == 1 and result["events"]["created"] == 1
+    assert Commit.objects.filter(sha=c5).exists() and Commit.objects.count() == 9
+
+
+def test_changed_tag_settings_record_the_tags_again(tmp_path: Path) -> None:
+    repo, _ = shop(tmp_path)
+    Service.objects.create(name="shop", repos=["acme/shop"], configured=True)
+    source = git_source(str(repo.path), tags=r"^v\d")
+    source_sync(source)
+    source.deployments = {**source.deployments, "environment": "staging"}
+    source.save()
+    result = source_sync(source).as_dict()
+    # No new commit; v1.0 and v1.1 to staging are other deployments (other ids).
+    assert result["objects"] == {"commits": 0, "tags": 2}
+    assert result["events"]["created"] == 2
+    assert Deployment.objects.filter(environment__name="staging").count() == 2
