@@ -299,3 +299,14 @@ def test_changed_tag_settings_record_the_tags_again(tmp_path: Path) -> None:
     assert result["objects"] == {"commits": 0, "tags": 2}
     assert result["events"]["created"] == 2
     assert Deployment.objects.filter(environment__name="staging").count() == 2
+
+
+def test_source_clean_checks_a_git_row() -> None:
+    from django.core.exceptions import ValidationError
+
+    row = Source(name="x", kind="git", location="srv/a", repos=["a/b", "c/d"], branches="main")
+    with pytest.raises(ValidationError) as caught:
+        row.clean()
+    assert set(caught.value.message_dict) == {"location", "repos", "branches"}
+    assert "is not absolute" in caught.value.message_dict["location"][0]
+    Source(name="y", kind="git", location="/srv/a", repos=["a/b"], branches=["main"]).clean()

@@ -41,6 +41,11 @@ def git_url_problem(url: str) -> str | None:
             f"url {url!r} is not a clone URL (file://, https://, ssh://, git:// or user@host:path)"
         )
     parts = urlsplit(url)
+    if parts.password:  # checked first: the other messages quote the URL
+        return (
+            f"url of {parts.hostname}: a password in the URL; secrets are never in the file "
+            "(use an ssh key, or a git credential helper on the worker)"
+        )
     if parts.scheme not in PROTOCOLS:
         return (
             f"url {url!r}: the {parts.scheme or 'empty'} protocol is not used; give a file://, "
@@ -48,11 +53,6 @@ def git_url_problem(url: str) -> str | None:
         )
     if parts.scheme != "file" and not parts.hostname:
         return f"url {url!r} names no host"
-    if parts.password:
-        return (
-            f"url of {parts.hostname}: a password in the URL; secrets are never in the file "
-            "(use an ssh key, or a git credential helper on the worker)"
-        )
     return None
 
 
