@@ -310,3 +310,18 @@ def test_source_clean_checks_a_git_row() -> None:
     assert set(caught.value.message_dict) == {"location", "repos", "branches"}
     assert "is not absolute" in caught.value.message_dict["location"][0]
     Source(name="y", kind="git", location="/srv/a", repos=["a/b"], branches=["main"]).clean()
+
+
+def test_the_scheduler_queues_a_git_source_and_its_task_syncs_it(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from ingest.schedule import sources_dispatch
+
+    repo, _ = shop(tmp_path)
+    source = git_source(str(repo.path))
+    queued: list[int] = []
+    assert sources_dispatch(now=datetime.now(UTC), enqueue=queued.append) == [source.pk]
+    assert queued == [source.pk]
+    result = source_sync_exclusive(source.pk)  # what source_sync_task runs
+    assert result["objects"] == {"commits": 8, "tags": 0}
+    assert result["events"] == {**NOTHING, "created": 8}
