@@ -136,6 +136,15 @@ class SourceSpec:
     deployments: DeploymentsSpec | None = None
     incidents: IncidentsSpec | None = None
     webhook_secret_env: str | None = None
+    # kind git: where the repository is (a path the worker reads in place, or a clone URL), the
+    # repository's name, the revisions read (default HEAD), and tags read as deployments.
+    path: str | None = None
+    url: str | None = None
+    repo: str | None = None
+    branches: tuple[str, ...] = ()
+    tags: str | None = None  # a regular expression: matching tags deploy `service`
+    service: str | None = None
+    environment: str | None = None  # where tags deploy to (default production)
     line: int = field(default=0, compare=False)
 
 
@@ -238,8 +247,16 @@ _SOURCE_KEYS = (
     "deployments",
     "incidents",
     "webhook_secret_env",
+    "path",
+    "url",
+    "repo",
+    "branches",
+    "tags",
+    "service",
+    "environment",
 )
-_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "opsgenie")
+_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "git", "opsgenie")
+_GIT_KEYS = ("path", "url", "repo", "branches", "tags", "service", "environment")
 _DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _INCIDENTS_KEYS = ("label",)
@@ -833,6 +850,13 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             "deployments": deployments,
             "incidents": incidents,
             "webhook_secret_env": reader.get(entries, "webhook_secret_env", where, reader.env_var),
+            "path": reader.get(entries, "path", where, reader.string),
+            "url": reader.get(entries, "url", where, reader.string),
+            "repo": reader.get(entries, "repo", where, reader.string),
+            "branches": reader.get(entries, "branches", where, reader.strings, default=()),
+            "tags": reader.get(entries, "tags", where, reader.regex),
+            "service": reader.get(entries, "service", where, reader.string),
+            "environment": reader.get(entries, "environment", where, reader.string),
         }
         if _INVALID in values.values() or len(reader.problems) > problems_before:
             continue  # the checks across keys below only make sense once each key is valid
@@ -843,6 +867,10 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
                     reader.source_services.append(
                         (_line(value_node), f"{where}.services.{value_key.value}", value_node.value)
                     )
+            if values["kind"] == "git" and values["service"]:
+                reader.source_services.append(
+                    (_line(entries["service"][1]), f"{where}.service", values["service"])
+                )
     return specs
 
 
@@ -862,7 +890,13 @@ def _source_problems(
 ) -> bool:
     """Checks across a source's keys; records each problem and returns True when there is none."""
     before = len(reader.problems)
-    if values["token_env"] is None:
+    if values["kind"] == "git":
+        _git_source_problems(reader, item, entries, where, values)
+    else:
+        for key in _GIT_KEYS:
+            if key in entries:
+                reader.error(entries[key][0], f"{where}.{key}: only a git source names {key}")
+    if values["token_env"] is None and values["kind"] != "git":
         reader.error(
             item,
             f"{where}: 'token_env' is required: the name of the environment variable holding "
@@ -967,6 +1001,41 @@ def _source_problems(
     if backfill is not None and backfill.total_seconds() % 86400:
         reader.error(entries["backfill"][1], f"{where}.backfill: whole days, e.g. 180d")
     return len(reader.problems) == before
+
+
+def _git_source_problems(
+    reader: _Reader,
+    item: yaml.Node,
+    entries: Mapping[str, tuple[yaml.Node, yaml.Node]],
+    where: str,
+    values: Mapping[str, Any],
+) -> None:
+    """A git source reads one repository: a path or a clone URL, its name, tags as deployments.
+    (ingest.sources.git.config checks the location itself: the same checks for the admin.)"""
+    for key in ("base_url", "token_env", "org", "repos", "deployments", "incidents"):
+        if key in entries:
+            reader.error(
+                entries[key][0],
+                f"{where}.{key}: a git source names path or url, repo, branches, tags, "
+                f"service and environment, not {key}",
+            )
+    if values["path"] and values["url"]:
+        reader.error(
+            entries["url"][0],
+            f"{where}: give path (a repository the worker reads in place) or url (one it "
+            "clones), not both",
+        )
+    elif not values["path"] and not values["url"]:
+        reader.error(
+            item, f"{where}: give path: /srv/git/shop.git or url: https://host/acme/shop.git"
+        )
+    if not values["repo"]:
+        reader.error(item, f"{where}: 'repo' is required: the repository's name, e.g. acme/shop")
+    if values["tags"] and not values["service"]:
+        reader.error(entries["tags"][0], f"{where}.tags: needs service: the service tags deploy")
+    for key in ("service", "environment"):
+        if key in entries and not values["tags"]:
+            reader.error(entries[key][0], f"{where}.{key}: only with tags: (tags deploy it)")
 
 
 def _load_check(reader: _Reader, name: str, node: yaml.Node, where: str) -> Any:

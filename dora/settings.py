@@ -68,6 +68,11 @@ DORA_GATE_TIMEOUT_SECONDS = env.float("DORA_GATE_TIMEOUT_SECONDS", default=5)
 # needs it. Also looked for at dora/metrics/data/quick_check_2025.json and
 # <repository root>/../shared/benchmarks/quick_check_2025.json (dora.benchmarks).
 DORA_QUICK_CHECK_2025_FILE = env("DORA_QUICK_CHECK_2025_FILE", default="")
+# Where the sync of a `git` source given by url keeps its bare clones, one directory per source
+# (docs/LOCAL-GIT.md); the worker must be able to write there. DORA_GIT_TIMEOUT_SECONDS: the
+# longest one git clone or fetch may run before the sync gives up (it resumes next time).
+DORA_GIT_CACHE = env("DORA_GIT_CACHE", default=str(BASE_DIR / "var" / "git"))
+DORA_GIT_TIMEOUT_SECONDS = env.float("DORA_GIT_TIMEOUT_SECONDS", default=1800)
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "dora.deadline.DatabaseDeadlineMiddleware",

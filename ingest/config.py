@@ -45,6 +45,8 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
         incidents = {"services": dict(spec.services)}
         if spec.urgency_severity:
             incidents["urgency_severity"] = dict(spec.urgency_severity)
+    if spec.kind == Source.Kind.GIT:
+        return git_source_fields(spec)
     if spec.kind == Source.Kind.OPSGENIE:  # services/priority_severity/alerts_tag: in incidents
         incidents = {"services": dict(spec.services)}
         if spec.priority_severity:
@@ -69,6 +71,37 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
         "deployments": deployments,
         "incidents": incidents,
         "webhook_secret_env": spec.webhook_secret_env or "",
+        "location": "",
+        "branches": [],
+    }
+
+
+def git_source_fields(spec: SourceSpec) -> dict[str, Any]:
+    """A git source: location (path or URL), repos [its name], branches, and its tags as
+    deployments (tag_pattern, service, environment); backfill 0 reads the whole history."""
+    deployments: dict[str, Any] = {}
+    if spec.tags:
+        deployments = {
+            "from": ["tags"],
+            "tag_pattern": spec.tags,
+            "service": spec.service,
+            "environment": spec.environment or "production",
+        }
+    return {
+        "kind": spec.kind,
+        "base_url": "",
+        "token_env": "",
+        "org": "",
+        "repos": [spec.repo],
+        "location": spec.path or spec.url or "",
+        "branches": list(spec.branches),
+        "backfill_days": spec.backfill.days if spec.backfill else 0,
+        "interval_seconds": (
+            int(spec.interval.total_seconds()) if spec.interval else DEFAULT_INTERVAL_SECONDS
+        ),
+        "deployments": deployments,
+        "incidents": {},
+        "webhook_secret_env": "",
     }
 
 

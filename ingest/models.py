@@ -51,17 +51,30 @@ class Source(models.Model):
         GITLAB = "gitlab", "GitLab"
         PAGERDUTY = "pagerduty", "PagerDuty"
         OPSGENIE = "opsgenie", "Opsgenie"
+        GIT = "git", "Git repository"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
     base_url = models.URLField(
-        default="https://api.github.com", help_text="API root; GitHub Enterprise: its API URL"
+        default="https://api.github.com",
+        blank=True,  # a git source has none (its location says where it is)
+        help_text="API root; GitHub Enterprise: its API URL",
     )
     token_env = models.CharField(
         max_length=100, default="GITHUB_TOKEN", help_text="environment variable with the token"
     )
     org = models.CharField(max_length=200, blank=True, help_text="read every repository of it")
     repos = models.JSONField(default=list, blank=True, help_text="or these: owner/name, ...")
+    # kind git: the repository (repos holds its name; deployments its tag_pattern, service and
+    # environment). backfill_days 0 reads the whole history.
+    location = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="git: a path the worker reads in place, or a clone URL (file, https, ssh, git)",
+    )
+    branches = models.JSONField(
+        default=list, blank=True, help_text="git: the revisions read (empty: HEAD)"
+    )
     backfill_days = models.PositiveIntegerField(default=180, help_text="history a first sync reads")
     interval_seconds = models.PositiveIntegerField(default=15 * 60)
     deployments = models.JSONField(
@@ -100,7 +113,17 @@ class Source(models.Model):
         incident_kind = self.kind in (self.Kind.PAGERDUTY, self.Kind.OPSGENIE)
         services = (self.incidents or {}).get("services") if incident_kind else None
         name = _PROJECT_PATH if self.kind == self.Kind.GITLAB else _REPO_NAME
-        if incident_kind:
+        if self.kind == self.Kind.GIT:
+            from ingest.sources.git.config import git_location_problem
+
+            if problem := git_location_problem(self.location):
+                errors["location"] = problem
+            if not (isinstance(repos, list) and len(repos) == 1 and isinstance(repos[0], str)):
+                errors["repos"] = 'One name: ["acme/shop"].'
+            branches = self.branches if isinstance(self.branches, list) else None
+            if branches is None or not all(isinstance(b, str) and b for b in branches):
+                errors["branches"] = 'A list of revisions, e.g. ["main"] (empty: HEAD).'
+        elif incident_kind:
             if not isinstance(services, dict) or not services:
                 errors["incidents"] = 'A JSON object with "services": {"<their id>": "checkout"}.'
         elif repos is None or not all(isinstance(r, str) and name.match(r) for r in repos):

@@ -96,6 +96,8 @@ class SyncTally:
 
     def text(self, info: dict[str, Any]) -> str:
         """`acme/shop pulls: page 3 of 12, 240 objects` (`of N` when the provider said)."""
+        if info.get("total") is not None:  # a git sync: commits done of those counted first
+            return f"{info['repo']} {info['stream']}: {info.get('done', 0):,} of {info['total']:,}"
         page = info.get("page") or self.pages
         total = info.get("pages")
         of = f" of {total}" if total else ""

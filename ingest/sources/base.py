@@ -47,6 +47,10 @@ class SyncResult:
             defer_derivation=True,
             sent_by=f"sync:{source}",
         )
+        self.add_report(report, stream=stream, objects=objects)
+
+    def add_report(self, report: Any, *, stream: str, objects: int) -> None:
+        """Count an intake report (dora.events.IntakeReport) and `objects` read of `stream`."""
         for status, n in report.counts.items():
             self.events[status] += n
         self.unconfigured_services |= report.unconfigured_services

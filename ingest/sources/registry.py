@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 PROVIDER_PACKAGES: tuple[str, ...] = (
     "ingest.sources.github",
     "ingest.sources.gitlab",
+    "ingest.sources.git",
     "ingest.sources.pagerduty",
     "ingest.sources.opsgenie",
 )

@@ -63,7 +63,10 @@ def test_ingest_connects_the_sources_hook() -> None:
         answer for _, answer in sources_apply.send(sender=Config, config=Config(), prune=False)
     ]
 
-    assert SourcesApplied(kinds=frozenset({"github", "gitlab", "opsgenie", "pagerduty"})) in answers
+    assert (
+        SourcesApplied(kinds=frozenset({"github", "gitlab", "git", "opsgenie", "pagerduty"}))
+        in answers
+    )
 
 
 def test_apply_config_creates_github_sources_without_any_token() -> None:

@@ -309,7 +309,7 @@ def test_progress_is_plain_lines_when_not_a_terminal(tmp_path: Path) -> None:
     )  # fmt: skip
     # Batches of 3 events out of 8 commits: after 3, 6 and 8 commits, one line each.
     lines = err.getvalue().splitlines()
-    assert [line.split(" commits")[0] for line in lines] == ["… 3", "… 6", "… 8"]
+    assert [line.split(" commits")[0] for line in lines] == ["… 3 of 8", "… 6 of 8", "… 8 of 8"]
     assert all(line.endswith("/s)") for line in lines) and "\r" not in err.getvalue()
 
 
@@ -324,7 +324,8 @@ def test_progress_on_a_terminal_is_one_line_redrawn(tmp_path: Path) -> None:
     )  # fmt: skip
     # After 3, 6 and 8 commits the line is drawn over itself, then ended once.
     text = err.getvalue()
-    assert [part.split(" commits")[0] for part in text.split("\r")[1:]] == ["… 3", "… 6", "… 8"]
+    parts = [part.split(" commits")[0] for part in text.split("\r")[1:]]
+    assert parts == ["… 3 of 8", "… 6 of 8", "… 8 of 8"]
     assert text.count("\n") == 1 and text.endswith("/s)\n")
 
 

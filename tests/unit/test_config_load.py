@@ -35,6 +35,13 @@ def test_config_load_example_file_is_valid() -> None:
         "prod": "production",
         "stage": "staging",
     }
+    git = next(source for source in config.sources if source.kind == "git")
+    assert (git.url, git.path, git.repo) == (
+        "https://git.example.com/acme/checkout.git",
+        None,
+        "acme/checkout",
+    )
+    assert (git.branches, git.tags, git.service) == (("main",), r"^v\d", "checkout")
     assert config.gates is not None
     checks = {check.name: check for check in config.gates.rules[0].checks}
     assert checks["target_rollout_complete"].mode == "off"  # YAML reads a bare off as false
@@ -305,7 +312,7 @@ def test_config_load_source_unknown_kind_and_bad_pattern_name_their_lines() -> N
 
     assert errors[0] == (
         "dora.yml:3: sources[0].kind: 'bitbucket' is not one of: "
-        "github, gitlab, pagerduty, opsgenie"
+        "github, gitlab, pagerduty, git, opsgenie"
     )
     assert errors[1].startswith(
         "dora.yml:12: sources[1].deployments.workflow_pattern: not a valid regular expression"

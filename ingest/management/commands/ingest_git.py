@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dora.events import events_record
 from dora.models import Service
 from ingest.progress import TerminalProgress
-from ingest.sources.git import mapper
-from ingest.sources.git.reader import (
-    GitError,
-    commits_read,
-    git_executable,
-    has_commits,
-    repository_check,
-    tags_read,
-)
+from ingest.sources.git.history import GitIngested, git_history_ingest, tags_matching
+from ingest.sources.git.reader import GitError, git_executable, has_commits, repository_check
 
 BATCH_SIZE = 5_000
 DERIVE_EVERY = 50_000
@@ -85,68 +76,43 @@ class Command(BaseCommand):
         rev = options["rev"]
         if not has_commits(path, rev):
             raise CommandError(f"{path}: {rev} names no commit (an empty repository? a bad --rev?)")
-        # Files only when a monorepo service of this repository needs them (path globs).
-        files = Service.objects.filter(repos__contains=[repo]).exclude(paths=[]).exists()
-
         started = time.monotonic()
         display = TerminalProgress(self.stderr)
-        counted = {"commits": 0, "tags": 0}
 
-        def progress(_events: int) -> None:
-            if options["quiet"]:
-                return
-            done = counted["commits"]
-            display.write(f"… {done:,} commits ({display.rate_eta(done) or '0.0/s'})")
-
-        # The tags first (few): their commits are read too, when no branch reaches them.
-        tags = []
-        if pattern is not None:
-            try:
-                tags = [
-                    tag
-                    for tag in tags_read(path)
-                    if mapper.tag_matches(pattern, tag)
-                    and not (since and mapper.parse_time(tag.tagged_at) < since)
-                ]
-            except GitError as exc:
-                raise CommandError(str(exc)) from exc
-
-        def events() -> Iterator[dict[str, Any]]:
-            for commit in commits_read(
-                path,
-                rev=rev,
-                since=since.isoformat() if since else None,
-                files=files,
-                also=sorted({tag.sha for tag in tags}),
-            ):
-                counted["commits"] += 1
-                yield mapper.commit_event(repo, commit)
-            for tag in tags:
-                counted["tags"] += 1
-                yield mapper.tag_deployment_event(
-                    repo, tag, service=service, environment=options["environment"]
-                )
+        def progress(done: GitIngested) -> None:
+            if not options["quiet"]:
+                rate = display.rate_eta(done.commits)
+                total = f" of {done.total:,}" if done.total is not None else ""
+                display.write(f"… {done.commits:,}{total} commits ({rate or '0.0/s'})")
 
         try:
-            report = events_record(
-                events(),
-                default_source=mapper.source_name(repo),
+            # The tags first (few): their commits are read too, when no branch reaches them.
+            tags = tags_matching(path, pattern, since=since) if pattern is not None else []
+            done = git_history_ingest(
+                path,
+                repo=repo,
+                starts=[rev],
+                tags=tags,
+                service=service,
+                environment=options["environment"],
+                since=since,
+                count_first=not options["quiet"],
                 batch_size=options["batch_size"],
-                derive_every=DERIVE_EVERY,
-                keep_items=False,
                 progress=progress,
+                derive_every=DERIVE_EVERY,
                 sent_by=f"command:ingest_git {repo}",
             )
         except GitError as exc:
             raise CommandError(str(exc)) from exc
+        report = done.report
         display.finish()
         counts = report.counts
         elapsed = time.monotonic() - started
         self.stdout.write(
-            f"{counted['commits']} commits, {counted['tags']} tag deployments: "
+            f"{done.commits} commits, {done.tags} tag deployments: "
             f"{counts['created']} created, {counts['updated']} updated, "
             f"{counts['unchanged']} unchanged, {counts['rejected']} rejected "
-            f"in {elapsed:.1f}s ({counted['commits'] / max(elapsed, 1e-9):,.0f} commits/s)"
+            f"in {elapsed:.1f}s ({done.commits / max(elapsed, 1e-9):,.0f} commits/s)"
         )
         for item in report.items:
             self.stderr.write(f"event {item.index}: {item.reason}")

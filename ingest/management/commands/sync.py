@@ -36,7 +36,7 @@ class Command(BaseCommand):
             raise CommandError("No sources are configured: add one under `sources:` first.")
         failed = 0
         for source in sources:
-            self.stdout.write(f"{source.name}: syncing {source.base_url}")
+            self.stdout.write(f"{source.name}: syncing {source.location or source.base_url}")
             self._display = TerminalProgress(self.stdout)
             problem = None
             try:
@@ -53,11 +53,15 @@ class Command(BaseCommand):
                 self.stderr.write(f"{source.name}: {problem}")
                 continue
             not_modified = summary.get("not_modified", 0)  # GitLab's sync asks no 304s
+            calls = (
+                f", {summary['api_calls']} API calls ({not_modified} not modified), "
+                f"rate budget {summary['rate_remaining']}/{summary.get('rate_limit', '?')}"
+                if "api_calls" in summary
+                else ""  # a git source calls no API
+            )
             self.stdout.write(
                 f"{source.name}: done, {summary['repositories']} repositories, "
-                f"{sum(summary['objects'].values())} objects, events {summary['events']}, "
-                f"{summary['api_calls']} API calls ({not_modified} not modified), "
-                f"rate budget {summary['rate_remaining']}/{summary.get('rate_limit', '?')}"
+                f"{sum(summary['objects'].values())} objects, events {summary['events']}{calls}"
             )
             if summary["refused_services"]:
                 self.stderr.write(
@@ -79,6 +83,14 @@ class Command(BaseCommand):
         this stream."""
         if tally.pages == 1:  # a new (repository, stream)
             self._display.restart()
+        if info.get("total") is not None:  # a git sync: commits done of the total counted
+            line = f"  {tally.text(info)} commits"
+            if speed := self._display.rate_eta(info.get("done", 0), info["total"], "commits"):
+                line += f", {speed}"
+            self._display.write(line)
+            return
+        if "api_calls" not in info:  # a sync that calls no API (git's fetch)
+            return
         done, page, pages = tally.pages, info.get("page"), info.get("pages")
         total = done + pages - page if page and pages else None
         line = (

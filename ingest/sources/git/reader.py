@@ -251,3 +251,63 @@ def tags_read(path: str) -> Iterator[GitTag]:
                     annotated=True,
                     tagged_at=created or _run(path, "log", "-1", "--format=%cI", target).strip(),
                 )
+
+
+def rev_resolve(path: str, rev: str) -> str | None:
+    """The commit `rev` names (a branch, a tag, HEAD, a sha), or None when it names none.
+
+    `--end-of-options` keeps a configured name from ever being read as an option."""
+    done = subprocess.run(
+        [
+            git_executable(),
+            "-C",
+            path,
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            f"{rev}^{{commit}}",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    sha = done.stdout.decode().strip()
+    return sha if done.returncode == 0 and _SHA.fullmatch(sha) else None
+
+
+def commits_present(path: str, shas: Sequence[str]) -> set[str]:
+    """Those of `shas` the repository still holds as commits (a force-pushed branch's old head
+    may be gone from a clone that was pruned and collected); one `git cat-file` for all."""
+    if not shas:
+        return set()
+    done = subprocess.run(
+        [git_executable(), "-C", path, "cat-file", "--batch-check=%(objectname) %(objecttype)"],
+        input="".join(f"{sha}\n" for sha in shas).encode(),
+        capture_output=True,
+        check=False,
+    )
+    present = set()
+    for line in done.stdout.decode("utf-8", "replace").splitlines():
+        name, _, kind = line.partition(" ")
+        if kind == "commit":
+            present.add(name)
+    return present
+
+
+def commits_count(
+    path: str, starts: Sequence[str], *, exclude: Sequence[str] = (), since: str | None = None
+) -> int:
+    """How many commits `commits_read` would read from `starts` less those reachable from
+    `exclude` (shas only, passed on stdin)."""
+    if not starts:
+        return 0
+    command = [git_executable(), "-C", path, "rev-list", "--count", "--stdin"]
+    if since:
+        command.append(f"--since={since}")
+    lines = [*starts, *(f"^{sha}" for sha in exclude)]
+    done = subprocess.run(
+        command, input="".join(f"{line}\n" for line in lines).encode(), capture_output=True
+    )
+    if done.returncode != 0:
+        raise GitError(f"git rev-list failed in {path}: {done.stderr.decode().strip()}")
+    return int(done.stdout.decode().strip() or 0)
