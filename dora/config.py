@@ -116,6 +116,17 @@ class IncidentsSpec:
 
 
 @dataclass(frozen=True)
+class WorkspaceSpec:
+    """A terraform source's `workspaces:` item: a workspace name pattern (fnmatch) and where
+    the workspaces it matches land (`{workspace}` stands for the workspace's name)."""
+
+    match: str
+    stack: str
+    environment: str
+    target: str | None = None
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """An ingest source. Fields left out are None: the adapter's defaults apply."""
 
@@ -134,6 +145,7 @@ class SourceSpec:
     deployments: DeploymentsSpec | None = None
     incidents: IncidentsSpec | None = None
     webhook_secret_env: str | None = None
+    workspaces: tuple[WorkspaceSpec, ...] = ()  # terraform: workspace patterns -> stacks
     line: int = field(default=0, compare=False)
 
 
@@ -234,8 +246,10 @@ _SOURCE_KEYS = (
     "deployments",
     "incidents",
     "webhook_secret_env",
+    "workspaces",
 )
-_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "opsgenie")  # opsgenie: not synced yet
+_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "opsgenie", "terraform")  # opsgenie: not synced
+_WORKSPACE_KEYS = ("match", "stack", "environment", "target")
 _DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _INCIDENTS_KEYS = ("label",)
@@ -761,6 +775,32 @@ def _load_deployments(reader: _Reader, node: yaml.Node, where: str) -> Any:
     return _INVALID if _INVALID in values.values() else DeploymentsSpec(**values)
 
 
+def _load_workspaces(reader: _Reader, node: yaml.Node, where: str) -> Any:
+    """A terraform source's `workspaces:`: a list of {match, stack, environment, target}."""
+    if not isinstance(node, yaml.SequenceNode):
+        reader.error(node, f"{where}: expected a list of {{match, stack, environment, target}}")
+        return _INVALID
+    rules: list[Any] = []
+    for i, item in enumerate(node.value):
+        item_where = f"{where}[{i}]"
+        entries = reader.mapping(item, item_where, _WORKSPACE_KEYS)
+        if entries is None:
+            rules.append(_INVALID)
+            continue
+        values = {
+            key: reader.get(
+                entries,
+                key,
+                item_where,
+                reader.string,
+                required_at=None if key == "target" else item,
+            )
+            for key in _WORKSPACE_KEYS
+        }
+        rules.append(_INVALID if _INVALID in values.values() else WorkspaceSpec(**values))
+    return _INVALID if _INVALID in rules else tuple(rules)
+
+
 def _free_mapping(
     reader: _Reader, node: yaml.Node, where: str
 ) -> list[tuple[str, yaml.Node]] | None:
@@ -780,6 +820,10 @@ def _free_mapping(
             seen.add(key)
             pairs.append((key, value_node))
     return pairs
+
+
+def _workspaces_of(reader: _Reader) -> Callable[[yaml.Node, str], Any]:
+    return lambda node, where: _load_workspaces(reader, node, where)
 
 
 def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
@@ -825,6 +869,9 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             "deployments": deployments,
             "incidents": incidents,
             "webhook_secret_env": reader.get(entries, "webhook_secret_env", where, reader.env_var),
+            "workspaces": reader.get(
+                entries, "workspaces", where, _workspaces_of(reader), default=()
+            ),
         }
         if _INVALID in values.values() or len(reader.problems) > problems_before:
             continue  # the checks across keys below only make sense once each key is valid
@@ -852,7 +899,7 @@ def _source_problems(
 ) -> bool:
     """Checks across a source's keys; records each problem and returns True when there is none."""
     before = len(reader.problems)
-    if values["token_env"] is None:
+    if values["token_env"] is None and values["kind"] != "terraform":  # its token is optional
         reader.error(
             item,
             f"{where}: 'token_env' is required: the name of the environment variable holding "
@@ -920,6 +967,24 @@ def _source_problems(
         for key in ("services", "urgency_severity"):
             if key in entries:
                 reader.error(entries[key][0], f"{where}.{key}: only a pagerduty source names {key}")
+    if values["kind"] == "terraform":
+        for key in ("org", "repos", "deployments", "incidents"):
+            if key in entries:
+                reader.error(
+                    entries[key][0],
+                    f"{where}.{key}: a terraform source names workspaces "
+                    "([{match, stack, environment, target}]), not " + key,
+                )
+        if not values["workspaces"]:
+            reader.error(
+                item,
+                f"{where}: give workspaces: [{{match: 'net-*', stack: network, "
+                "environment: production}] (workspace name pattern -> stack, environment)",
+            )
+    elif "workspaces" in entries:
+        reader.error(
+            entries["workspaces"][0], f"{where}.workspaces: only a terraform source names it"
+        )
     interval, backfill = values["interval"], values["backfill"]
     if interval is not None and interval < _MIN_INTERVAL:
         reader.error(

@@ -15,7 +15,7 @@ _PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")  # GitLab:
 class WebhookDelivery(models.Model):
     """One verified delivery as received; its delivery id makes a redelivery a no-op."""
 
-    provider = models.CharField(max_length=20)  # github | gitlab | pagerduty
+    provider = models.CharField(max_length=20)  # github | gitlab | pagerduty | terraform ...
     delivery_id = models.CharField(max_length=200, help_text="X-GitHub-Delivery")
     source = models.CharField(max_length=100, help_text="the source whose secret verified it")
     event = models.CharField(max_length=100, help_text="X-GitHub-Event")
@@ -50,6 +50,7 @@ class Source(models.Model):
         GITHUB = "github", "GitHub"
         GITLAB = "gitlab", "GitLab"
         PAGERDUTY = "pagerduty", "PagerDuty"
+        TERRAFORM = "terraform", "HCP Terraform"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
@@ -93,6 +94,9 @@ class Source(models.Model):
 
     def clean(self) -> None:
         """What apply_config checks in the file, for rows edited in the admin."""
+        if self.kind == self.Kind.TERRAFORM:
+            self._terraform_clean()
+            return
         errors: dict[str, str] = {}
         repos = self.repos if isinstance(self.repos, list) else None
         pagerduty = self.kind == self.Kind.PAGERDUTY  # names services (in incidents), no repos
@@ -130,6 +134,17 @@ class Source(models.Model):
                     errors["deployments"] = f"{key} is not a valid regular expression: {exc}"
         if errors:
             raise ValidationError(errors)
+
+    def _terraform_clean(self) -> None:
+        """A terraform source names workspaces (kept in deployments), no org or repos."""
+        from ingest.sources.terraform.config import terraform_config_problems
+
+        deployments = self.deployments if isinstance(self.deployments, dict) else {}
+        problems = terraform_config_problems(
+            self.name, {"workspaces": deployments.get("workspaces")}
+        )
+        if problems:
+            raise ValidationError({"deployments": "; ".join(problems)})
 
 
 class SyncCursor(models.Model):

@@ -228,3 +228,39 @@ def test_terraform_misconfigured_source_is_503(settings: Any) -> None:
     status, answer = deliver(raw("notification-run-errored.json"))
     assert status == 503 and "workspaces: required" in answer["detail"]
     assert not WebhookDelivery.objects.exists()
+
+
+def test_terraform_source_from_apply_config_serves_the_webhook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dora.config import config_apply, config_load
+    from ingest.models import Source
+
+    text = (
+        "sources:\n"
+        "  - name: tfc\n"
+        "    kind: terraform\n"
+        "    webhook_secret_env: TFC_NOTIFY_TOKEN\n"
+        "    workspaces:\n"
+        "      - {match: 'my-*', stack: net, environment: staging}\n"
+    )
+    lines = config_apply(config_load(text)).lines
+    assert "+ source tfc" in lines
+    source = Source.objects.get(name="tfc")
+    assert (source.kind, source.base_url, source.token_env, source.webhook_secret_env) == (
+        "terraform",
+        "https://app.terraform.io",
+        "",
+        "TFC_NOTIFY_TOKEN",
+    )
+    assert source.deployments == {
+        "workspaces": [{"match": "my-*", "stack": "net", "environment": "staging"}]
+    }
+    source.full_clean(exclude=["token_env"])  # the admin's checks accept it
+    monkeypatch.setenv("TFC_NOTIFY_TOKEN", "tfc-token")
+    body = raw("notification-run-errored.json")
+    status, answer = deliver(body, url=f"{URL}/tfc", secret="tfc-token")
+    assert status == 200 and answer["counts"]["created"] == 1, answer
+    run = AutomationRun.objects.select_related("service", "environment").get()
+    assert (run.source, run.service.name, run.environment.name) == ("tfc", "net", "staging")
+    assert config_apply(config_load(text)).lines == ()  # applied again: nothing changes

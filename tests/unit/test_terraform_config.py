@@ -91,3 +91,72 @@ def test_terraform_config_problems_name_the_key() -> None:
     ]
     with pytest.raises(ValueError, match="workspaces: required"):
         terraform_config("tfc", {})
+
+
+SOURCES_YAML = """\
+sources:
+  - name: tfc
+    kind: terraform
+    webhook_secret_env: TFC_NOTIFY_TOKEN
+    token_env: TFC_API_TOKEN
+    workspaces:
+      - {match: "network-prod", stack: network, environment: production}
+      - {match: "app-*", stack: app, environment: staging, target: "{workspace}"}
+"""
+
+
+def test_terraform_sources_entry_is_read_from_the_file() -> None:
+    from dora.config import WorkspaceSpec, config_load
+
+    (spec,) = config_load(SOURCES_YAML).sources
+    assert (spec.kind, spec.webhook_secret_env, spec.token_env) == (
+        "terraform",
+        "TFC_NOTIFY_TOKEN",
+        "TFC_API_TOKEN",
+    )
+    assert spec.workspaces == (
+        WorkspaceSpec(match="network-prod", stack="network", environment="production"),
+        WorkspaceSpec(match="app-*", stack="app", environment="staging", target="{workspace}"),
+    )
+
+
+def test_terraform_sources_entry_problems_name_their_lines() -> None:
+    from dora.config import ConfigError, config_load
+
+    text = (
+        "sources:\n"  # 1
+        "  - name: tfc\n"  # 2
+        "    kind: terraform\n"  # 3
+        "    repos: [acme/net]\n"  # 4
+        "    workspaces:\n"  # 5
+        "      - {match: 'a*', stack: s}\n"  # 6
+        "  - name: gh\n"  # 7
+        "    kind: github\n"  # 8
+        "    token_env: GITHUB_TOKEN\n"  # 9
+        "    org: acme\n"  # 10
+        "    workspaces: []\n"  # 11
+        "  - name: tfc2\n"  # 12
+        "    kind: terraform\n"  # 13
+    )
+    with pytest.raises(ConfigError) as info:
+        config_load(text)
+    assert info.value.errors == [
+        "dora.yml:6: sources[0].workspaces[0]: 'environment' is required",
+        "dora.yml:11: sources[1].workspaces: only a terraform source names it",
+        "dora.yml:12: sources[2]: give workspaces: [{match: 'net-*', stack: network, "
+        "environment: production}] (workspace name pattern -> stack, environment)",
+    ]
+
+
+def test_terraform_sources_entry_names_no_repos_and_needs_no_token() -> None:
+    from dora.config import ConfigError, config_load
+
+    with pytest.raises(ConfigError) as info:
+        config_load(SOURCES_YAML.replace("    token_env: TFC_API_TOKEN\n", "    org: acme\n"))
+    assert info.value.errors == [
+        "dora.yml:5: sources[0].org: a terraform source names workspaces "
+        "([{match, stack, environment, target}]), not org"
+    ]
+    without_token = SOURCES_YAML.replace("    token_env: TFC_API_TOKEN\n", "")
+    (spec,) = config_load(without_token).sources
+    assert spec.token_env is None  # the API token is optional: versions stay unfilled

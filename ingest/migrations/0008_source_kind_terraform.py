@@ -1,0 +1,24 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("ingest", "0007_source_sync_progress"),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name="source",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("github", "GitHub"),
+                    ("gitlab", "GitLab"),
+                    ("pagerduty", "PagerDuty"),
+                    ("terraform", "HCP Terraform"),
+                ],
+                default="github",
+                max_length=20,
+            ),
+        ),
+    ]
