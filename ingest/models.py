@@ -58,7 +58,10 @@ class Source(models.Model):
         default="https://api.github.com", help_text="API root; GitHub Enterprise: its API URL"
     )
     token_env = models.CharField(
-        max_length=100, default="GITHUB_TOKEN", help_text="environment variable with the token"
+        max_length=100,
+        default="GITHUB_TOKEN",
+        blank=True,  # a terraform source's API token is optional; every other kind needs one
+        help_text="environment variable with the token",
     )
     org = models.CharField(max_length=200, blank=True, help_text="read every repository of it")
     repos = models.JSONField(default=list, blank=True, help_text="or these: owner/name, ...")
@@ -98,6 +101,8 @@ class Source(models.Model):
             self._terraform_clean()
             return
         errors: dict[str, str] = {}
+        if not self.token_env:
+            errors["token_env"] = "Name the environment variable holding the token."  # noqa: S105
         repos = self.repos if isinstance(self.repos, list) else None
         pagerduty = self.kind == self.Kind.PAGERDUTY  # names services (in incidents), no repos
         services = (self.incidents or {}).get("services") if pagerduty else None

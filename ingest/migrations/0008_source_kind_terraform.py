@@ -9,6 +9,16 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AlterField(
             model_name="source",
+            name="token_env",
+            field=models.CharField(
+                blank=True,
+                default="GITHUB_TOKEN",
+                help_text="environment variable with the token",
+                max_length=100,
+            ),
+        ),
+        migrations.AlterField(
+            model_name="source",
             name="kind",
             field=models.CharField(
                 choices=[

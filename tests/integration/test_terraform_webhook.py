@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from dora.models import AutomationRun, RawEvent
@@ -256,7 +257,11 @@ def test_terraform_source_from_apply_config_serves_the_webhook(
     assert source.deployments == {
         "workspaces": [{"match": "my-*", "stack": "net", "environment": "staging"}]
     }
-    source.full_clean(exclude=["token_env"])  # the admin's checks accept it
+    source.full_clean()  # the admin's checks accept it, without a token
+    github = Source(name="gh", kind="github", org="acme", token_env="")
+    with pytest.raises(ValidationError) as refused:  # every other kind still needs one
+        github.full_clean()
+    assert list(refused.value.message_dict) == ["token_env"]
     monkeypatch.setenv("TFC_NOTIFY_TOKEN", "tfc-token")
     body = raw("notification-run-errored.json")
     status, answer = deliver(body, url=f"{URL}/tfc", secret="tfc-token")
