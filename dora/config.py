@@ -116,6 +116,17 @@ class IncidentsSpec:
 
 
 @dataclass(frozen=True)
+class WorkspaceSpec:
+    """A terraform source's `workspaces:` item: a workspace name pattern (fnmatch) and where
+    the workspaces it matches land (`{workspace}` stands for the workspace's name)."""
+
+    match: str
+    stack: str
+    environment: str
+    target: str | None = None
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """An ingest source. Fields left out are None: the adapter's defaults apply."""
 
@@ -145,6 +156,7 @@ class SourceSpec:
     tags: str | None = None  # a regular expression: matching tags deploy `service`
     service: str | None = None
     environment: str | None = None  # where tags deploy to (default production)
+    workspaces: tuple[WorkspaceSpec, ...] = ()  # terraform: workspace patterns -> stacks
     line: int = field(default=0, compare=False)
 
 
@@ -254,9 +266,11 @@ _SOURCE_KEYS = (
     "tags",
     "service",
     "environment",
+    "workspaces",
 )
-_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "git", "opsgenie")
+_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "git", "opsgenie", "terraform")
 _GIT_KEYS = ("path", "url", "repo", "branches", "tags", "service", "environment")
+_WORKSPACE_KEYS = ("match", "stack", "environment", "target")
 _DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _INCIDENTS_KEYS = ("label",)
@@ -782,6 +796,32 @@ def _load_deployments(reader: _Reader, node: yaml.Node, where: str) -> Any:
     return _INVALID if _INVALID in values.values() else DeploymentsSpec(**values)
 
 
+def _load_workspaces(reader: _Reader, node: yaml.Node, where: str) -> Any:
+    """A terraform source's `workspaces:`: a list of {match, stack, environment, target}."""
+    if not isinstance(node, yaml.SequenceNode):
+        reader.error(node, f"{where}: expected a list of {{match, stack, environment, target}}")
+        return _INVALID
+    rules: list[Any] = []
+    for i, item in enumerate(node.value):
+        item_where = f"{where}[{i}]"
+        entries = reader.mapping(item, item_where, _WORKSPACE_KEYS)
+        if entries is None:
+            rules.append(_INVALID)
+            continue
+        values = {
+            key: reader.get(
+                entries,
+                key,
+                item_where,
+                reader.string,
+                required_at=None if key == "target" else item,
+            )
+            for key in _WORKSPACE_KEYS
+        }
+        rules.append(_INVALID if _INVALID in values.values() else WorkspaceSpec(**values))
+    return _INVALID if _INVALID in rules else tuple(rules)
+
+
 def _free_mapping(
     reader: _Reader, node: yaml.Node, where: str
 ) -> list[tuple[str, yaml.Node]] | None:
@@ -801,6 +841,10 @@ def _free_mapping(
             seen.add(key)
             pairs.append((key, value_node))
     return pairs
+
+
+def _workspaces_of(reader: _Reader) -> Callable[[yaml.Node, str], Any]:
+    return lambda node, where: _load_workspaces(reader, node, where)
 
 
 def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
@@ -857,6 +901,9 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             "tags": reader.get(entries, "tags", where, reader.regex),
             "service": reader.get(entries, "service", where, reader.string),
             "environment": reader.get(entries, "environment", where, reader.string),
+            "workspaces": reader.get(
+                entries, "workspaces", where, _workspaces_of(reader), default=()
+            ),
         }
         if _INVALID in values.values() or len(reader.problems) > problems_before:
             continue  # the checks across keys below only make sense once each key is valid
@@ -896,7 +943,8 @@ def _source_problems(
         for key in _GIT_KEYS:
             if key in entries:
                 reader.error(entries[key][0], f"{where}.{key}: only a git source names {key}")
-    if values["token_env"] is None and values["kind"] != "git":
+    # git reads no API; terraform's token is optional (it only fills versions)
+    if values["token_env"] is None and values["kind"] not in ("git", "terraform"):
         reader.error(
             item,
             f"{where}: 'token_env' is required: the name of the environment variable holding "
@@ -992,6 +1040,24 @@ def _source_problems(
         for key in ("priority_severity", "alerts_tag"):
             if key in entries:
                 reader.error(entries[key][0], f"{where}.{key}: only an opsgenie source names {key}")
+    if values["kind"] == "terraform":
+        for key in ("org", "repos", "deployments", "incidents"):
+            if key in entries:
+                reader.error(
+                    entries[key][0],
+                    f"{where}.{key}: a terraform source names workspaces "
+                    "([{match, stack, environment, target}]), not " + key,
+                )
+        if not values["workspaces"]:
+            reader.error(
+                item,
+                f"{where}: give workspaces: [{{match: 'net-*', stack: network, "
+                "environment: production}] (workspace name pattern -> stack, environment)",
+            )
+    elif "workspaces" in entries:
+        reader.error(
+            entries["workspaces"][0], f"{where}.workspaces: only a terraform source names it"
+        )
     interval, backfill = values["interval"], values["backfill"]
     if interval is not None and interval < _MIN_INTERVAL:
         reader.error(

@@ -10,7 +10,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from dora.config import Config, SourcesApplied, SourceSpec, duration_format
+from dora.config import Config, SourcesApplied, SourceSpec, WorkspaceSpec, duration_format
 from ingest.models import Source
 from ingest.sources.registry import provider_for, provider_kinds
 
@@ -18,10 +18,17 @@ DEFAULT_BASE_URL = Source._meta.get_field("base_url").get_default()
 GITLAB_BASE_URL = "https://gitlab.com"
 PAGERDUTY_BASE_URL = "https://api.pagerduty.com"
 OPSGENIE_BASE_URL = "https://api.opsgenie.com"
+TERRAFORM_BASE_URL = "https://app.terraform.io"
 DEFAULT_BACKFILL_DAYS = Source._meta.get_field("backfill_days").get_default()
 DEFAULT_INTERVAL_SECONDS = Source._meta.get_field("interval_seconds").get_default()
 # Model field -> how the file calls it, for the diff lines.
 _FILE_NAMES = {"interval_seconds": "interval", "backfill_days": "backfill"}
+
+
+def terraform_rule(rule: WorkspaceSpec) -> dict[str, str]:
+    """A `workspaces:` item as the Source row keeps it (in `deployments.workspaces`)."""
+    stored = {"match": rule.match, "stack": rule.stack, "environment": rule.environment}
+    return {**stored, "target": rule.target} if rule.target else stored
 
 
 def source_fields(spec: SourceSpec) -> dict[str, Any]:
@@ -53,15 +60,18 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
             incidents["priority_severity"] = dict(spec.priority_severity)
         if spec.alerts_tag:
             incidents["alerts_tag"] = spec.alerts_tag
+    if spec.kind == Source.Kind.TERRAFORM:  # workspaces are kept in deployments
+        deployments = {"workspaces": [terraform_rule(rule) for rule in spec.workspaces]}
     default_url = {
         Source.Kind.GITLAB: GITLAB_BASE_URL,
         Source.Kind.PAGERDUTY: PAGERDUTY_BASE_URL,
         Source.Kind.OPSGENIE: OPSGENIE_BASE_URL,
+        Source.Kind.TERRAFORM: TERRAFORM_BASE_URL,
     }
     return {
         "kind": spec.kind,
         "base_url": spec.base_url or default_url.get(spec.kind, DEFAULT_BASE_URL),
-        "token_env": spec.token_env,
+        "token_env": spec.token_env or "",
         "org": (spec.group if gitlab else spec.org) or "",
         "repos": list(spec.projects if gitlab else spec.repos),
         "backfill_days": spec.backfill.days if spec.backfill else DEFAULT_BACKFILL_DAYS,

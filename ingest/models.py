@@ -15,7 +15,7 @@ _PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")  # GitLab:
 class WebhookDelivery(models.Model):
     """One verified delivery as received; its delivery id makes a redelivery a no-op."""
 
-    provider = models.CharField(max_length=20)  # github | gitlab | pagerduty
+    provider = models.CharField(max_length=20)  # github | gitlab | pagerduty | terraform ...
     delivery_id = models.CharField(max_length=200, help_text="X-GitHub-Delivery")
     source = models.CharField(max_length=100, help_text="the source whose secret verified it")
     event = models.CharField(max_length=100, help_text="X-GitHub-Event")
@@ -52,6 +52,7 @@ class Source(models.Model):
         PAGERDUTY = "pagerduty", "PagerDuty"
         OPSGENIE = "opsgenie", "Opsgenie"
         GIT = "git", "Git repository"
+        TERRAFORM = "terraform", "HCP Terraform"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
@@ -61,7 +62,10 @@ class Source(models.Model):
         help_text="API root; GitHub Enterprise: its API URL",
     )
     token_env = models.CharField(
-        max_length=100, default="GITHUB_TOKEN", help_text="environment variable with the token"
+        max_length=100,
+        default="GITHUB_TOKEN",
+        blank=True,  # a terraform source's API token is optional; every other kind needs one
+        help_text="environment variable with the token",
     )
     org = models.CharField(max_length=200, blank=True, help_text="read every repository of it")
     repos = models.JSONField(default=list, blank=True, help_text="or these: owner/name, ...")
@@ -107,7 +111,12 @@ class Source(models.Model):
 
     def clean(self) -> None:
         """What apply_config checks in the file, for rows edited in the admin."""
+        if self.kind == self.Kind.TERRAFORM:
+            self._terraform_clean()
+            return
         errors: dict[str, str] = {}
+        if not self.token_env:
+            errors["token_env"] = "Name the environment variable holding the token."  # noqa: S105
         repos = self.repos if isinstance(self.repos, list) else None
         # pagerduty/opsgenie name services (in incidents), no repos
         incident_kind = self.kind in (self.Kind.PAGERDUTY, self.Kind.OPSGENIE)
@@ -155,6 +164,17 @@ class Source(models.Model):
                     errors["deployments"] = f"{key} is not a valid regular expression: {exc}"
         if errors:
             raise ValidationError(errors)
+
+    def _terraform_clean(self) -> None:
+        """A terraform source names workspaces (kept in deployments), no org or repos."""
+        from ingest.sources.terraform.config import terraform_config_problems
+
+        deployments = self.deployments if isinstance(self.deployments, dict) else {}
+        problems = terraform_config_problems(
+            self.name, {"workspaces": deployments.get("workspaces")}
+        )
+        if problems:
+            raise ValidationError({"deployments": "; ".join(problems)})
 
 
 class SyncCursor(models.Model):

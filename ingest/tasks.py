@@ -59,3 +59,19 @@ def source_sync_dispatch_task(queue: str | None = None) -> list[int]:
     return sources_dispatch(
         now=datetime.now(UTC), enqueue=partial(source_sync_enqueue, queue=queue)
     )
+
+
+@shared_task(
+    autoretry_for=(SourceUnavailable,),
+    retry_backoff=30,
+    retry_backoff_max=900,
+    max_retries=6,
+    acks_late=True,
+)
+def terraform_run_version_task(source: str, run_id: str) -> dict[str, Any]:
+    """Fill a notified HCP Terraform run's version from the API (a SourceRejected stops it).
+
+    Twice is harmless: the fill re-reads the stored run and records it again unchanged."""
+    from ingest.sources.terraform.versions import terraform_run_version_fill
+
+    return terraform_run_version_fill(source, run_id).as_dict()

@@ -27,6 +27,7 @@ PROVIDER_PACKAGES: tuple[str, ...] = (
     "ingest.sources.git",
     "ingest.sources.pagerduty",
     "ingest.sources.opsgenie",
+    "ingest.sources.terraform",
 )
 
 Webhook = Callable[["HttpRequest", "str | None"], "HttpResponse"]
