@@ -89,7 +89,21 @@ class SourceAdmin(admin.ModelAdmin):
         "sync_progress",
     )
     fieldsets = (
-        (None, {"fields": ("name", "kind", "base_url", "token_env", "org", "repos")}),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "kind",
+                    "base_url",
+                    "token_env",
+                    "app",
+                    "org",
+                    "repos",
+                    "discovery",
+                )
+            },
+        ),
         (
             "Mapping",
             {"fields": ("deployments", "incidents", "webhook_secret_env")},

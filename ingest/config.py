@@ -45,12 +45,34 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
         if spec.urgency_severity:
             incidents["urgency_severity"] = dict(spec.urgency_severity)
     default_url = {Source.Kind.GITLAB: GITLAB_BASE_URL, Source.Kind.PAGERDUTY: PAGERDUTY_BASE_URL}
+    app = {
+        key: value
+        for key, value in (
+            ("app_id", spec.app_id),
+            ("installation_id", spec.installation_id),
+            ("private_key_env", spec.private_key_env),
+            ("private_key_file", spec.private_key_file),
+        )
+        if value
+    }
+    discovery = {
+        key: value
+        for key, value in (
+            ("include", list(spec.include)),
+            ("exclude", list(spec.exclude)),
+            ("include_archived", spec.include_archived),
+            ("include_forks", spec.include_forks),
+        )
+        if value
+    }
     return {
         "kind": spec.kind,
         "base_url": spec.base_url or default_url.get(spec.kind, DEFAULT_BASE_URL),
-        "token_env": spec.token_env,
+        "token_env": spec.token_env or "",  # empty: a GitHub App signs instead
+        "app": app,
         "org": (spec.group if gitlab else spec.org) or "",
         "repos": list(spec.projects if gitlab else spec.repos),
+        "discovery": discovery,
         "backfill_days": spec.backfill.days if spec.backfill else DEFAULT_BACKFILL_DAYS,
         "interval_seconds": (
             int(spec.interval.total_seconds()) if spec.interval else DEFAULT_INTERVAL_SECONDS

@@ -57,10 +57,25 @@ class Source(models.Model):
         default="https://api.github.com", help_text="API root; GitHub Enterprise: its API URL"
     )
     token_env = models.CharField(
-        max_length=100, default="GITHUB_TOKEN", help_text="environment variable with the token"
+        max_length=100,
+        default="GITHUB_TOKEN",
+        blank=True,  # empty for a GitHub App source (`app`)
+        help_text="environment variable with the token",
     )
     org = models.CharField(max_length=200, blank=True, help_text="read every repository of it")
     repos = models.JSONField(default=list, blank=True, help_text="or these: owner/name, ...")
+    # GitHub App instead of token_env: {app_id, installation_id?, private_key_env | _file}.
+    app = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='GitHub App: {"app_id": 1, "private_key_env": "VAR", "installation_id": 2}',
+    )
+    # org discovery: {include: [glob], exclude: [glob], include_archived, include_forks}.
+    discovery = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='org repositories: {"include": ["svc-*"], "exclude": ["*-sandbox"]}',
+    )
     backfill_days = models.PositiveIntegerField(default=180, help_text="history a first sync reads")
     interval_seconds = models.PositiveIntegerField(default=15 * 60)
     deployments = models.JSONField(
@@ -128,6 +143,17 @@ class Source(models.Model):
                     re.compile(deployments.get(key) or "")
                 except (re.error, TypeError) as exc:
                     errors["deployments"] = f"{key} is not a valid regular expression: {exc}"
+        app = self.app if isinstance(self.app, dict) else None
+        if app is None or (app and not isinstance(app.get("app_id"), int)):
+            errors["app"] = 'A JSON object: {"app_id": 123, "private_key_env": "VAR"} or {}.'
+        elif app and self.token_env:
+            errors["token_env"] = "Leave empty for a GitHub App (app), or empty app."  # noqa: S105 - a message
+        elif app and not (app.get("private_key_env") or app.get("private_key_file")):
+            errors["app"] = "Name private_key_env (the variable with the PEM) or private_key_file."
+        elif not app and not self.token_env:
+            errors["token_env"] = "Name the variable holding the token (or set app)."  # noqa: S105 - a message
+        if not isinstance(self.discovery, dict):
+            errors["discovery"] = 'A JSON object: {"include": ["svc-*"], "exclude": [...]}.'
         if errors:
             raise ValidationError(errors)
 
