@@ -7,6 +7,7 @@ replayed with `responses`; the budget test runs on the fake GitHub server (tests
 from __future__ import annotations
 
 import copy
+import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,9 @@ import pytest
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.management import call_command
 
+from dora.config import config_apply, config_load
 from ingest.models import Source
 from ingest.sync import source_sync
 from tests.fake_github import RATE_RESET, FakeClock, FakeGitHub
@@ -144,6 +147,9 @@ def test_token_source_discovers_the_org_repositories_archived_included_when_aske
     result = source_sync(source, clock=FakeClock(NOW.timestamp()), now=NOW)
     assert result.discovered == ["octocat/Hello-World", "octocat/Old"] and result.skipped == {}
     assert {c.request.headers["Authorization"] for c in responses.calls} == {"Bearer t0ken"}
+    out = io.StringIO()
+    call_command("sync", "--source", "gh-org", stdout=out)
+    assert "gh-org: octocat: reading octocat/Hello-World, octocat/Old\n" in out.getvalue()
 
 
 def test_sources_of_one_token_share_its_rate_budget(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,3 +180,34 @@ def test_sources_of_one_token_share_its_rate_budget(monkeypatch: pytest.MonkeyPa
         assert clock.sleeps == [RATE_RESET - now.timestamp() + 1.0]
         # before the second source's first request: the budget it waited for was the first's
         assert asked_before_sleeping == [5] and len(server.requests) == 10
+
+
+APP_SOURCE = """\
+sources:
+  - name: gh-app
+    kind: github
+    app_id: 42
+    private_key_env: TEST_APP_KEY
+    org: acme
+    include: ["svc-*"]
+    exclude: ["*-sandbox"]
+"""
+
+
+def test_apply_config_stores_the_app_and_discovery_and_names_an_unset_key(
+    monkeypatch: pytest.MonkeyPatch, app_key: None
+) -> None:
+    diff = config_apply(config_load(APP_SOURCE))
+    assert diff.lines == ("+ source gh-app",) and diff.errors == ()
+    source = Source.objects.get(name="gh-app")
+    assert source.token_env == ""  # nothing to read: the App signs
+    assert source.app == {"app_id": 42, "private_key_env": "TEST_APP_KEY"}
+    assert source.discovery == {"include": ["svc-*"], "exclude": ["*-sandbox"]}
+    source.full_clean()  # the admin's check accepts what the file wrote
+    monkeypatch.delenv("TEST_APP_KEY")
+    diff = config_apply(config_load(APP_SOURCE.replace("svc-*", "api-*")))
+    assert diff.lines == () and diff.errors == (
+        "sources.gh-app: GitHub App 42: the environment variable TEST_APP_KEY (private_key_env) "
+        "is not set: put the App's private key (PEM) in it",
+    )
+    assert Source.objects.get(name="gh-app").discovery["include"] == ["svc-*"]  # left as it was

@@ -51,6 +51,17 @@ class Command(BaseCommand):
                 f"{summary['api_calls']} API calls ({not_modified} not modified), "
                 f"rate budget {summary['rate_remaining']}/{summary.get('rate_limit', '?')}"
             )
+            if summary.get("discovered") or summary.get("skipped"):
+                skipped = summary.get("skipped") or {}
+                self.stdout.write(
+                    f"{source.name}: {source.org}: reading {', '.join(summary['discovered'])}"
+                    + (
+                        "; left out "
+                        + ", ".join(f"{name} ({why})" for name, why in skipped.items())
+                        if skipped
+                        else ""
+                    )
+                )
             if summary["refused_services"]:
                 self.stderr.write(
                     f"{source.name}: events of unknown services rejected "
