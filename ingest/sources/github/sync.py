@@ -60,6 +60,7 @@ commit and time; a deleted tag's deployment stays (it happened; the sync deletes
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,6 +87,7 @@ from ingest.sources.github.auth import AppSettings, source_credential
 from ingest.sources.github.discovery import repositories_select
 from ingest.sources.github.webhook import change_merge
 
+logger = logging.getLogger(__name__)
 OVERLAP = timedelta(hours=1)
 TAGS_REFRESH = timedelta(days=1)
 STREAMS = ("commits", "pulls", "runs", "deployments", "releases", "tags", "incidents")
@@ -170,6 +172,9 @@ class GitHubSync:
         selected, skipped = repositories_select(listed, org=org, rules=self.source.discovery or {})
         self.result.discovered = selected
         self.result.skipped = skipped
+        logger.info(
+            "source %s: org %s: reading %s; left out %s", self.source.name, org, selected, skipped
+        )
         return selected
 
     def _streams(self, repo: str) -> list[_Stream]:
