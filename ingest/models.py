@@ -152,8 +152,14 @@ class Source(models.Model):
             errors["app"] = "Name private_key_env (the variable with the PEM) or private_key_file."
         elif not app and not self.token_env:
             errors["token_env"] = "Name the variable holding the token (or set app)."  # noqa: S105 - a message
-        if not isinstance(self.discovery, dict):
+        discovery = self.discovery if isinstance(self.discovery, dict) else None
+        patterns = [(discovery or {}).get(key) or [] for key in ("include", "exclude")]
+        if discovery is None or not all(
+            isinstance(p, list) and all(isinstance(g, str) for g in p) for p in patterns
+        ):
             errors["discovery"] = 'A JSON object: {"include": ["svc-*"], "exclude": [...]}.'
+        elif discovery and not self.org:
+            errors["discovery"] = "Chooses among an org's repositories: set org (not repos)."
         if errors:
             raise ValidationError(errors)
 

@@ -18,6 +18,7 @@ import pytest
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from dora.config import config_apply, config_load
@@ -211,3 +212,30 @@ def test_apply_config_stores_the_app_and_discovery_and_names_an_unset_key(
         "is not set: put the App's private key (PEM) in it",
     )
     assert Source.objects.get(name="gh-app").discovery["include"] == ["svc-*"]  # left as it was
+
+
+def test_source_rows_edited_in_the_admin_are_checked_like_the_file() -> None:
+    def problems(**fields: Any) -> dict[str, list[str]]:
+        try:
+            Source(name="gh", **fields).full_clean()
+        except ValidationError as exc:
+            return exc.message_dict
+        return {}
+
+    app = {"app_id": 42, "private_key_env": "TEST_APP_KEY"}
+    assert problems(token_env="", org="acme", app=app) == {}
+    assert problems(token_env="T", org="acme", app=app) == {
+        "token_env": ["Leave empty for a GitHub App (app), or empty app."]
+    }
+    assert problems(token_env="", org="acme", app={"app_id": 42}) == {
+        "app": ["Name private_key_env (the variable with the PEM) or private_key_file."]
+    }
+    assert problems(token_env="", org="acme") == {
+        "token_env": ["Name the variable holding the token (or set app)."]
+    }
+    assert problems(token_env="T", repos=["acme/web"], discovery={"include": ["w*"]}) == {
+        "discovery": ["Chooses among an org's repositories: set org (not repos)."]
+    }
+    assert problems(token_env="T", org="acme", discovery={"include": "w*"}) == {
+        "discovery": ['A JSON object: {"include": ["svc-*"], "exclude": [...]}.']
+    }
