@@ -134,8 +134,19 @@ class SourceSpec:
     kind: str
     base_url: str | None = None
     token_env: str | None = None
+    # github: a GitHub App instead of token_env (its installation's tokens, minted and renewed)
+    app_id: int | None = None
+    installation_id: int | None = None  # default: the org's installation
+    private_key_env: str | None = None  # the variable holding the App's PEM key
+    private_key_file: str | None = None  # or a file holding it
     org: str | None = None
     repos: tuple[str, ...] = ()
+    # github org discovery: globs on repository names; archived repositories and forks are
+    # left out unless these are true
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    include_archived: bool | None = None
+    include_forks: bool | None = None
     group: str | None = None  # gitlab: every project of it (subgroups included)
     projects: tuple[str, ...] = ()  # gitlab: group/project, ...
     services: tuple[tuple[str, str], ...] = ()  # pagerduty/opsgenie: (their service id, ours), ...
@@ -246,8 +257,16 @@ _SOURCE_KEYS = (
     "kind",
     "base_url",
     "token_env",
+    "app_id",
+    "installation_id",
+    "private_key_env",
+    "private_key_file",
     "org",
     "repos",
+    "include",
+    "exclude",
+    "include_archived",
+    "include_forks",
     "group",
     "projects",
     "services",
@@ -877,8 +896,16 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             ),
             "base_url": reader.get(entries, "base_url", where, reader.url),
             "token_env": reader.get(entries, "token_env", where, reader.env_var),
+            "app_id": reader.get(entries, "app_id", where, reader.integer),
+            "installation_id": reader.get(entries, "installation_id", where, reader.integer),
+            "private_key_env": reader.get(entries, "private_key_env", where, reader.env_var),
+            "private_key_file": reader.get(entries, "private_key_file", where, reader.string),
             "org": reader.get(entries, "org", where, reader.string),
             "repos": reader.get(entries, "repos", where, reader.strings, default=()),
+            "include": reader.get(entries, "include", where, reader.strings, default=()),
+            "exclude": reader.get(entries, "exclude", where, reader.strings, default=()),
+            "include_archived": reader.get(entries, "include_archived", where, reader.boolean),
+            "include_forks": reader.get(entries, "include_forks", where, reader.boolean),
             "group": reader.get(entries, "group", where, reader.string),
             "projects": reader.get(entries, "projects", where, reader.strings, default=()),
             "services": reader.get(entries, "services", where, reader.names_map, default=()),
@@ -944,12 +971,57 @@ def _source_problems(
             if key in entries:
                 reader.error(entries[key][0], f"{where}.{key}: only a git source names {key}")
     # git reads no API; terraform's token is optional (it only fills versions)
-    if values["token_env"] is None and values["kind"] not in ("git", "terraform"):
+    app_keys = ("app_id", "installation_id", "private_key_env", "private_key_file")
+    if values["kind"] == "github" and values["app_id"] is not None:
+        if values["token_env"] is not None:
+            reader.error(
+                entries["token_env"][0],
+                f"{where}: give token_env (a token) or app_id (a GitHub App), not both",
+            )
+        key_from = [k for k in ("private_key_env", "private_key_file") if values[k]]
+        if not key_from:
+            reader.error(
+                entries["app_id"][0],
+                f"{where}: a GitHub App needs its private key: private_key_env (the variable "
+                "holding the PEM) or private_key_file",
+            )
+        elif len(key_from) == 2:
+            reader.error(
+                entries["private_key_file"][0],
+                f"{where}: give private_key_env or private_key_file, not both",
+            )
+        if values["installation_id"] is None and not values["org"]:
+            reader.error(
+                entries["app_id"][0],
+                f"{where}: with repos, a GitHub App needs installation_id (only an org's "
+                "installation can be looked up)",
+            )
+    elif values["token_env"] is None and values["kind"] not in ("git", "terraform"):
         reader.error(
             item,
             f"{where}: 'token_env' is required: the name of the environment variable holding "
-            "the token (e.g. GITHUB_TOKEN), never the token itself",
+            "the token (e.g. GITHUB_TOKEN), never the token itself"
+            + (
+                " (or app_id and private_key_env: a GitHub App)"
+                if values["kind"] == "github"
+                else ""
+            ),
         )
+    github = values["kind"] == "github"
+    for key in app_keys[1:] if github else app_keys:
+        if key in entries and (values["app_id"] is None or not github):
+            reader.error(
+                entries[key][0],
+                f"{where}.{key}: only with app_id (a github source's GitHub App)"
+                if values["kind"] == "github"
+                else f"{where}.{key}: only a github source names a GitHub App",
+            )
+    for key in ("include", "exclude", "include_archived", "include_forks"):
+        if key in entries and (values["kind"] != "github" or not values["org"]):
+            reader.error(
+                entries[key][0],
+                f"{where}.{key}: chooses among an org's repositories (a github source with org)",
+            )
     if values["kind"] == "github":
         if values["org"] and values["repos"]:
             reader.error(

@@ -97,8 +97,10 @@ class SourceAdmin(admin.ModelAdmin):
                     "kind",
                     "base_url",
                     "token_env",
+                    "app",
                     "org",
                     "repos",
+                    "discovery",
                     "location",
                     "branches",
                 )

@@ -68,12 +68,34 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
         Source.Kind.OPSGENIE: OPSGENIE_BASE_URL,
         Source.Kind.TERRAFORM: TERRAFORM_BASE_URL,
     }
+    app = {
+        key: value
+        for key, value in (
+            ("app_id", spec.app_id),
+            ("installation_id", spec.installation_id),
+            ("private_key_env", spec.private_key_env),
+            ("private_key_file", spec.private_key_file),
+        )
+        if value
+    }
+    discovery = {
+        key: value
+        for key, value in (
+            ("include", list(spec.include)),
+            ("exclude", list(spec.exclude)),
+            ("include_archived", spec.include_archived),
+            ("include_forks", spec.include_forks),
+        )
+        if value
+    }
     return {
         "kind": spec.kind,
         "base_url": spec.base_url or default_url.get(spec.kind, DEFAULT_BASE_URL),
-        "token_env": spec.token_env or "",
+        "token_env": spec.token_env or "",  # empty: a GitHub App signs, or a kind with none
+        "app": app,
         "org": (spec.group if gitlab else spec.org) or "",
         "repos": list(spec.projects if gitlab else spec.repos),
+        "discovery": discovery,
         "backfill_days": spec.backfill.days if spec.backfill else DEFAULT_BACKFILL_DAYS,
         "interval_seconds": (
             int(spec.interval.total_seconds()) if spec.interval else DEFAULT_INTERVAL_SECONDS
@@ -101,8 +123,10 @@ def git_source_fields(spec: SourceSpec) -> dict[str, Any]:
         "kind": spec.kind,
         "base_url": "",
         "token_env": "",
+        "app": {},
         "org": "",
         "repos": [spec.repo],
+        "discovery": {},
         "location": spec.path or spec.url or "",
         "branches": list(spec.branches),
         "backfill_days": spec.backfill.days if spec.backfill else 0,

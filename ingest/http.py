@@ -17,13 +17,21 @@ and .../best-practices-for-using-the-rest-api):
   sleep until the reset; a secondary-rate-limit 403 without either: wait a minute, then back off;
 - 5xx and connection errors: retried with exponential backoff; after `attempts` tries the sync
   stops with SourceUnavailable (transient: a later run resumes);
-- 401, other 403s, 404, 422: SourceRejected with what to fix (a human must act);
+- 401: when the credential can renew itself (a GitHub App installation token), renewed once
+  and the request retried; otherwise, and on other 403s, 404, 422: SourceRejected with what to
+  fix (a human must act);
 - a 304 answers a conditional request: it does not count against the primary budget.
 All sleeps go through the injected clock, so tests never wait.
+
+The budget belongs to the credential, not to a client: GitHub counts requests per token (per
+installation for an App), so every client, repository and source signed with one credential
+records into and waits on one `RateBudget` (`rate_budget_for(credential.budget_key)`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +67,66 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+class Credential(Protocol):
+    """What signs a client's requests: a fixed token, or one that renews itself."""
+
+    @property
+    def budget_key(self) -> str: ...
+
+    def authorization(self) -> str | None:
+        """The Authorization header's value (None: anonymous)."""
+        ...
+
+    def renew(self) -> bool:
+        """Get a fresh token after a 401; False when this credential cannot."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticToken:
+    """A personal or fine-grained token read from the environment: sent as it is, never renewed."""
+
+    token: str | None
+    base_url: str = ""
+
+    @property
+    def budget_key(self) -> str:
+        # A hash, so that the key can be logged and kept without the secret in it.
+        digest = hashlib.sha256(f"{self.base_url}\0{self.token or ''}".encode()).hexdigest()
+        return f"token:{digest[:16]}"
+
+    def authorization(self) -> str | None:
+        return f"Bearer {self.token}" if self.token else None
+
+    def renew(self) -> bool:
+        return False
+
+
+@dataclass
+class RateBudget:
+    """One credential's primary rate budget: the last X-RateLimit-* headers any client saw."""
+
+    remaining: int | None = None
+    limit: int | None = None
+    reset: float | None = None  # epoch seconds
+
+
+_BUDGETS: dict[str, RateBudget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def rate_budget_for(key: str) -> RateBudget:
+    """The process's budget for a credential (`Credential.budget_key`), created on first use."""
+    with _BUDGETS_LOCK:
+        return _BUDGETS.setdefault(key, RateBudget())
+
+
+def rate_budgets_forget() -> None:
+    """Drop every recorded budget (tests; a budget is otherwise kept for the process's life)."""
+    with _BUDGETS_LOCK:
+        _BUDGETS.clear()
 
 
 @dataclass
@@ -104,7 +172,12 @@ class Page:
 
 @dataclass
 class RestClient:
-    """A requests.Session bound to one API root and token, applying the policy above."""
+    """A requests.Session bound to one API root and credential, applying the policy above.
+
+    `token` is a fixed token (sent as `Bearer`); `credential` replaces it (a GitHub App's
+    installation token). `budget` is the credential's shared RateBudget; left out, the client
+    keeps one of its own.
+    """
 
     base_url: str
     token: str | None = None
@@ -114,6 +187,8 @@ class RestClient:
     attempts: int = 6
     timeout: float = 30.0
     stats: HttpStats = field(default_factory=HttpStats)
+    credential: Credential | None = None
+    budget: RateBudget = field(default_factory=RateBudget)
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -124,8 +199,8 @@ class RestClient:
                 "User-Agent": "dora-metrics-sync",
             }
         )
-        if self.token:
-            self.session.headers["Authorization"] = f"Bearer {self.token}"
+        if self.credential is None:
+            self.credential = StaticToken(self.token, self.base_url)
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
@@ -145,9 +220,15 @@ class RestClient:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         url = self.url(path)
-        for attempt in range(1, self.attempts + 1):
+        renewed = False
+        attempt = 0
+        while attempt < self.attempts:
+            attempt += 1
             self._wait_for_budget()
             self.stats.calls += 1
+            authorization = self.credential.authorization() if self.credential else None
+            if authorization:
+                headers["Authorization"] = authorization
             try:
                 response = self.session.get(
                     url, params=params, headers=headers, timeout=self.timeout
@@ -158,6 +239,14 @@ class RestClient:
                 self._retry_sleep(self._backoff(attempt))
                 continue
             self._read_budget(response)
+            if response.status_code == 401 and not renewed and self.credential is not None:
+                # An installation token revoked or expired early: one fresh token, one retry
+                # (not counted as an attempt); a second 401 is a rejection.
+                renewed = True
+                if self.credential.renew():
+                    self.stats.retries += 1
+                    attempt -= 1
+                    continue
             wait = self._retry_wait(response, attempt)
             if wait is None:
                 return self._page(response)
@@ -211,28 +300,32 @@ class RestClient:
         return min(2.0 ** (attempt - 1), _MAX_BACKOFF_SECONDS)
 
     def _until_reset(self) -> float:
-        if self.stats.rate_reset is None:
+        if self.budget.reset is None:
             return _SECONDARY_WAIT_SECONDS
-        return max(self.stats.rate_reset - self.clock.time(), 0.0) + 1.0
+        return max(self.budget.reset - self.clock.time(), 0.0) + 1.0
 
     def _read_budget(self, response: requests.Response) -> None:
+        """Record the headers into the credential's budget (and this client's stats)."""
         headers = response.headers
         for header, attr in (
-            ("X-RateLimit-Remaining", "rate_remaining"),
-            ("X-RateLimit-Limit", "rate_limit"),
-            ("X-RateLimit-Reset", "rate_reset"),
+            ("X-RateLimit-Remaining", "remaining"),
+            ("X-RateLimit-Limit", "limit"),
+            ("X-RateLimit-Reset", "reset"),
         ):
             value = headers.get(header)
             if value is not None and value.strip().isdigit():
-                setattr(self.stats, attr, int(value))
+                setattr(self.budget, attr, int(value))
+                setattr(self.stats, f"rate_{attr}", int(value))
 
     def _wait_for_budget(self) -> None:
-        remaining = self.stats.rate_remaining
-        if remaining is not None and remaining < self.low_budget and self.stats.rate_reset:
+        """Before a request: when the credential's budget is low, sleep until its reset (any
+        client of the credential may have spent it)."""
+        budget = self.budget
+        if budget.remaining is not None and budget.remaining < self.low_budget and budget.reset:
             wait = self._until_reset()
             if wait > 1.0:
                 self._retry_sleep(wait)
-            self.stats.rate_remaining = None  # re-read from the next response
+            budget.remaining = None  # re-read from the next response
 
     def _retry_sleep(self, seconds: float) -> None:
         self.stats.retries += 1
@@ -247,7 +340,8 @@ def _rejection(response: requests.Response) -> str:
         message = response.text[:200]
     where = f"{response.request.method} {response.url}: HTTP {response.status_code} {message}"
     hints = {
-        401: "the token is missing, expired or wrong: set a valid one in the source's token_env",
+        401: "the token is missing, expired or wrong: set a valid one in the source's token_env "
+        "(a GitHub App: check app_id, the private key and the installation)",
         403: "the token lacks a permission (repo, actions, deployments read) or SSO authorization",
         404: "no such repository or organisation, or the token cannot see it",
     }

@@ -64,7 +64,7 @@ class Source(models.Model):
     token_env = models.CharField(
         max_length=100,
         default="GITHUB_TOKEN",
-        blank=True,  # a terraform source's API token is optional; every other kind needs one
+        blank=True,  # a GitHub App source (`app`), git, terraform: no token
         help_text="environment variable with the token",
     )
     org = models.CharField(max_length=200, blank=True, help_text="read every repository of it")
@@ -78,6 +78,18 @@ class Source(models.Model):
     )
     branches = models.JSONField(
         default=list, blank=True, help_text="git: the revisions read (empty: HEAD)"
+    )
+    # GitHub App instead of token_env: {app_id, installation_id?, private_key_env | _file}.
+    app = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='GitHub App: {"app_id": 1, "private_key_env": "VAR", "installation_id": 2}',
+    )
+    # org discovery: {include: [glob], exclude: [glob], include_archived, include_forks}.
+    discovery = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='org repositories: {"include": ["svc-*"], "exclude": ["*-sandbox"]}',
     )
     backfill_days = models.PositiveIntegerField(default=180, help_text="history a first sync reads")
     interval_seconds = models.PositiveIntegerField(default=15 * 60)
@@ -115,8 +127,6 @@ class Source(models.Model):
             self._terraform_clean()
             return
         errors: dict[str, str] = {}
-        if not self.token_env:
-            errors["token_env"] = "Name the environment variable holding the token."  # noqa: S105
         repos = self.repos if isinstance(self.repos, list) else None
         # pagerduty/opsgenie name services (in incidents), no repos
         incident_kind = self.kind in (self.Kind.PAGERDUTY, self.Kind.OPSGENIE)
@@ -162,6 +172,23 @@ class Source(models.Model):
                     re.compile(deployments.get(key) or "")
                 except (re.error, TypeError) as exc:
                     errors["deployments"] = f"{key} is not a valid regular expression: {exc}"
+        app = self.app if isinstance(self.app, dict) else None
+        if app is None or (app and not isinstance(app.get("app_id"), int)):
+            errors["app"] = 'A JSON object: {"app_id": 123, "private_key_env": "VAR"} or {}.'
+        elif app and self.token_env:
+            errors["token_env"] = "Leave empty for a GitHub App (app), or empty app."  # noqa: S105 - a message
+        elif app and not (app.get("private_key_env") or app.get("private_key_file")):
+            errors["app"] = "Name private_key_env (the variable with the PEM) or private_key_file."
+        elif not app and not self.token_env and self.kind != self.Kind.GIT:
+            errors["token_env"] = "Name the variable holding the token (or set app)."  # noqa: S105 - a message
+        discovery = self.discovery if isinstance(self.discovery, dict) else None
+        patterns = [(discovery or {}).get(key) or [] for key in ("include", "exclude")]
+        if discovery is None or not all(
+            isinstance(p, list) and all(isinstance(g, str) for g in p) for p in patterns
+        ):
+            errors["discovery"] = 'A JSON object: {"include": ["svc-*"], "exclude": [...]}.'
+        elif discovery and not self.org:
+            errors["discovery"] = "Chooses among an org's repositories: set org (not repos)."
         if errors:
             raise ValidationError(errors)
 

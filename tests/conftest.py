@@ -240,3 +240,22 @@ def celery_worker_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-process credential state (ingest.http rate budgets, GitHub App installation tokens)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _credentials_forget() -> Iterator[None]:
+    """Each test starts with no recorded rate budget and no cached installation token (both
+    live for a worker process's life, keyed by API root and credential)."""
+    from ingest.http import rate_budgets_forget
+    from ingest.sources.github.auth import installation_tokens_forget
+
+    rate_budgets_forget()
+    installation_tokens_forget()
+    yield
+    rate_budgets_forget()
+    installation_tokens_forget()

@@ -24,6 +24,9 @@ class SyncResult:
     # not exist and whose events were rejected (reject).
     unconfigured_services: set[str] = field(default_factory=set)
     refused_services: set[str] = field(default_factory=set)
+    # Repositories found from an org (GitHub discovery) and those left out, with why.
+    discovered: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def record(
         self,
@@ -64,5 +67,7 @@ class SyncResult:
             "events": dict(self.events),
             "unconfigured_services": sorted(self.unconfigured_services),
             "refused_services": sorted(self.refused_services),
+            "discovered": list(self.discovered),
+            "left_out": dict(self.skipped),  # repositories discovery left out, and why
             **self.http,
         }

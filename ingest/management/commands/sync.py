@@ -63,6 +63,17 @@ class Command(BaseCommand):
                 f"{source.name}: done, {summary['repositories']} repositories, "
                 f"{sum(summary['objects'].values())} objects, events {summary['events']}{calls}"
             )
+            if summary.get("discovered") or summary.get("left_out"):
+                skipped = summary.get("left_out") or {}
+                self.stdout.write(
+                    f"{source.name}: {source.org}: reading {', '.join(summary['discovered'])}"
+                    + (
+                        "; left out "
+                        + ", ".join(f"{name} ({why})" for name, why in skipped.items())
+                        if skipped
+                        else ""
+                    )
+                )
             if summary["refused_services"]:
                 self.stderr.write(
                     f"{source.name}: events of unknown services rejected "

@@ -60,7 +60,7 @@ commit and time; a deleted tag's deployment stays (it happened; the sync deletes
 
 from __future__ import annotations
 
-import os
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,12 +71,23 @@ from django.db import transaction
 
 from dora.derive import pending_derive
 from dora.models import Commit, RawEvent, Service
-from ingest.http import PER_PAGE, Clock, Page, RestClient, SourceRejected, SystemClock
+from ingest.http import (
+    PER_PAGE,
+    Clock,
+    Page,
+    RestClient,
+    SourceRejected,
+    SystemClock,
+    rate_budget_for,
+)
 from ingest.models import Source, SyncCursor
 from ingest.sources.base import Progress, SyncResult
 from ingest.sources.github import mapper as gm
+from ingest.sources.github.auth import AppSettings, source_credential
+from ingest.sources.github.discovery import repositories_select
 from ingest.sources.github.webhook import change_merge
 
+logger = logging.getLogger(__name__)
 OVERLAP = timedelta(hours=1)
 TAGS_REFRESH = timedelta(days=1)
 STREAMS = ("commits", "pulls", "runs", "deployments", "releases", "tags", "incidents")
@@ -139,18 +150,32 @@ class GitHubSync:
         return self.result
 
     def _repositories(self) -> list[str]:
+        """The source's `repos`, or its org's (github.discovery): an App lists what its
+        installation may read (GET /installation/repositories), a token the org's
+        (GET /orgs/{org}/repos); archived repositories and forks are left out unless
+        asked for, then the include/exclude globs apply. The result keeps the list."""
         if self.source.repos:
             return list(self.source.repos)
-        if not self.source.org:
+        org = self.source.org
+        if not org:
             raise SourceRejected(f"Source {self.source.name!r} names neither an org nor repos.")
-        repos: list[str] = []
-        url: str | None = f"/orgs/{self.source.org}/repos"
-        params: dict[str, Any] | None = {"per_page": PER_PAGE, "type": "all"}
+        listed: list[Mapping[str, Any]] = []
+        app = AppSettings.of(self.source.app) is not None
+        url: str | None = "/installation/repositories" if app else f"/orgs/{org}/repos"
+        params: dict[str, Any] | None = {"per_page": PER_PAGE}
+        if not app:
+            params["type"] = "all"
         while url:
             page = self.client.get(url, params)
-            repos += [r["full_name"] for r in page.data if not r.get("archived")]
+            listed += page.data.get("repositories", []) if app else page.data
             url, params = page.next_url, None
-        return repos
+        selected, skipped = repositories_select(listed, org=org, rules=self.source.discovery or {})
+        self.result.discovered = selected
+        self.result.skipped = skipped
+        logger.info(
+            "source %s: org %s: reading %s; left out %s", self.source.name, org, selected, skipped
+        )
+        return selected
 
     def _streams(self, repo: str) -> list[_Stream]:
         label = self.mapping.incident_label
@@ -605,16 +630,27 @@ def github_source_sync(
 ) -> SyncResult:
     """Read a source's repositories into events (see the module doc); returns the counts.
 
-    The token is read from the environment variable the source names. SourceRejected (a
-    human must fix something) is kept on the source as `last_error` and raised.
+    The token is read from the environment variable the source names, or minted for its
+    GitHub App installation (github.auth); the rate budget is that credential's, shared with
+    every other sync of it in this process. SourceRejected (a human must fix something) is
+    kept on the source as `last_error` and raised.
     """
     if isinstance(source, str):
         source = Source.objects.get(name=source)
     clock = clock or SystemClock()
     now = now or datetime.fromtimestamp(clock.time(), UTC)
-    client = client or RestClient(
-        source.base_url, token=os.environ.get(source.token_env) or None, clock=clock
-    )
+    try:
+        if client is None:
+            credential = source_credential(source, clock=clock)
+            client = RestClient(
+                source.base_url,
+                clock=clock,
+                credential=credential,
+                budget=rate_budget_for(credential.budget_key),
+            )
+    except SourceRejected as exc:
+        Source.objects.filter(pk=source.pk).update(last_error=str(exc))
+        raise
     try:
         result = GitHubSync(source, client=client, now=now, progress=progress).run()
     except SourceRejected as exc:
