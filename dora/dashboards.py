@@ -547,7 +547,8 @@ def kind_groups(
     production rollout, from `first`) and industry (`organisation`'s)."""
     kinds = [kind for kind in KIND_LABELS if any(s["kind"] == kind for s in services)]
     return {
-        "groups": {s["name"]: s["kind"] for s in services if s["kind"] in kinds},
+        # Ordered by kind: split_headlines gives the groups in the order they first appear.
+        "groups": {s["name"]: kind for kind in kinds for s in services if s["kind"] == kind},
         "tz": dict.fromkeys(kinds, tz),
         "industry": dict.fromkeys(kinds, organisation),
         "first_rollout_at": {

@@ -57,7 +57,7 @@ def kind_split(
     url(kind): the page filtered to the kind; explain(key, kind): the items behind a figure of
     the kind, or None when the viewer may not open them.
     """
-    kinds = list(headlines)
+    kinds = [kind for kind in dash.KIND_LABELS if kind in headlines]  # app, then infra
     columns = [
         {
             "kind": kind,
