@@ -530,6 +530,37 @@ def team_groups(
     }
 
 
+# The kinds of service the pages filter and split by (Service.Kind), in the order shown.
+KIND_LABELS = {"app": "Apps", "infra": "Infrastructure"}
+
+
+def kind_groups(
+    services: Sequence[dict[str, Any]],
+    first: dict[str, datetime],
+    *,
+    tz: str,
+    organisation: str = DEFAULT_INDUSTRY,
+) -> dict[str, Any]:
+    """The `split_headlines` arguments that split `services` (`services_of` rows) by kind, app
+    then infra (a kind without services has no group): groups, tz (`tz` for both: they are
+    pooled like the organisation's figures), first_rollout_at (each kind's earliest first
+    production rollout, from `first`) and industry (`organisation`'s)."""
+    kinds = [kind for kind in KIND_LABELS if any(s["kind"] == kind for s in services)]
+    return {
+        # Ordered by kind: split_headlines gives the groups in the order they first appear.
+        "groups": {s["name"]: kind for kind in kinds for s in services if s["kind"] == kind},
+        "tz": dict.fromkeys(kinds, tz),
+        "industry": dict.fromkeys(kinds, organisation),
+        "first_rollout_at": {
+            kind: min(
+                (first[s["name"]] for s in services if s["kind"] == kind and s["name"] in first),
+                default=None,
+            )
+            for kind in kinds
+        },
+    }
+
+
 def split_headlines(
     rollouts: pd.DataFrame,
     arrivals: pd.DataFrame,
@@ -1011,6 +1042,8 @@ def _services_q(scope: Scope, prefix: str = "service__") -> Q:
         q &= Q(**{f"{prefix}name__in": scope.services})
     if scope.team:
         q &= Q(**{f"{prefix}team__name": scope.team})
+    if scope.kind:
+        q &= Q(**{f"{prefix}kind": scope.kind})
     return q
 
 

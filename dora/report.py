@@ -81,6 +81,9 @@ from dora.window import WindowError, window_parse
 API_DEFAULT_RANGE = "12w"
 
 DEFAULT_WINDOW = timedelta(weeks=12)
+# The `kind=` values a request may name: all (no filter, as when it is left out), or the kind of
+# service, app or infra (an IaC stack; its versioned applies are its rollouts).
+KINDS = ("all", "app", "infra")
 # The moments a window may name: pandas' timestamps end in April 2262 (nanoseconds in 64 bits),
 # and nothing this service measures predates 1970 (the epoch its reads count from).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -206,11 +209,14 @@ def metrics_query_parse(
         raise ParameterError("industry", f"industry {industry!r}: {benchmarks.missing_text()}")
     if industry not in (None, "") and industry not in known:
         raise ParameterError("industry", f"industry {industry!r} must be one of {', '.join(known)}")
+    kind = (kind or "").strip() or None
+    if kind is not None and kind not in KINDS:
+        raise ParameterError("kind", f"kind {kind!r} must be one of {', '.join(KINDS)}")
     try:
         scope = scope_resolve(
             services=names,
             team=team or None,
-            kind=kind or None,
+            kind=None if kind == "all" else kind,
             tier=tier or None,
             target=target or None,
         )

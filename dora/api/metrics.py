@@ -90,7 +90,13 @@ QUERY_PARAMETERS = [
         "DORA's published file, e.g. all or technology (default: the team's, else the "
         "organisation's, else all)",
     ),
-    OpenApiParameter("kind", OpenApiTypes.STR, enum=["app", "infra"], description="service kind"),
+    OpenApiParameter(
+        "kind",
+        OpenApiTypes.STR,
+        enum=["all", "app", "infra"],
+        description="only services of this kind: app, or infra (IaC stacks, whose versioned "
+        "applies are their rollouts); all or none: both",
+    ),
     OpenApiParameter(
         "tier",
         OpenApiTypes.STR,

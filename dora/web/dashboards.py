@@ -40,6 +40,7 @@ from dora.report import (
 from dora.selectors import ORGANISATION_TIMEZONE, Scope, scope_zone
 from dora.templatetags.units import shorten_text
 from dora.web.access import Access, dashboard_view, service_required, team_required
+from dora.web.kinds import kind_control, kind_params, kind_split, window_and_kind
 from dora.web.navigation import breadcrumbs, crumb
 from dora.web.snapshots import page_snapshot
 from dora.window import (
@@ -91,6 +92,8 @@ def explain_url(name: str, *, scope: dict[str, Any], window: Window, benchmark: 
         params.append(("team", scope["team"]))
     for service in scope.get("services", ()):
         params.append(("service", service))
+    if scope.get("kind"):
+        params.append(("kind", scope["kind"]))
     params += [*window.params().items(), ("benchmark", str(benchmark))]
     return f"{reverse('dashboard-explain', args=[name])}?{urlencode(params)}"
 
@@ -216,11 +219,16 @@ def overview(request: HttpRequest) -> HttpResponse:
     try:
         window = window_of_request(request, tz=ORGANISATION_TIMEZONE, now=now)
         query = metrics_query_parse(
-            now=now, benchmark=_benchmark(request), services=[], rule_window=False
+            now=now,
+            benchmark=_benchmark(request),
+            services=[],
+            kind=request.GET.get("kind"),
+            rule_window=False,
         )
     except ParameterError as exc:
         return _bad_request(request, exc)
     benchmark = query.benchmark
+    kind = query.scope.kind
     context: dict[str, Any] = {
         "window": window,
         "previous_window": window.previous(),
@@ -231,10 +239,12 @@ def overview(request: HttpRequest) -> HttpResponse:
         "charts": [],
         **_page_links(request, benchmark),
         **window_control(request, window),
+        **kind_control(request, kind),
     }
     scope = access.visible_scope()
     if scope is None:
         return render(request, "dora/overview.html", context)
+    scope = replace(scope, kind=kind)
     context.update(
         page_snapshot(
             request,
@@ -268,7 +278,9 @@ def _overview_figures(
     `organisation` is the organisation's 2025 industry (teams without their own take it).
 
     `window` is in the organisation's time zone; each team's row covers the same days in the
-    team's own zone (its team page's figures), each service's level its team's."""
+    team's own zone (its team page's figures), each service's level its team's. A scope of one
+    kind (`scope.kind`) keeps it in every link; a scope of both splits the window's figures by
+    kind (`kind_split`), from the same frames."""
     context: dict[str, Any] = {}
     since, until = window.since, window.until
     previous = window.previous()
@@ -297,7 +309,8 @@ def _overview_figures(
     for team, members in shown:
         names = [s["name"] for s in members]
         current, previous = currents[team], previouses[team]
-        scope_params = {"team": team} if team else {"services": names}
+        kinded = kind_params(scope.kind)
+        scope_params = {"team": team, **kinded} if team else {"services": names, **kinded}
         cells = []
         pairs = zip(current.figures, previous.figures, strict=True)
         if not has_tiers(benchmark):  # 2025: DORA's order, throughput then instability
@@ -318,15 +331,16 @@ def _overview_figures(
             {
                 "name": team or "Without a team",
                 "team": team,
-                "url": page_url("dashboard-team", {"team": team}, window, shown_benchmark)
+                "url": page_url("dashboard-team", {"team": team, **kinded}, window, shown_benchmark)
                 if team
                 else None,
                 "services": names,
+                "infra": sum(s["kind"] == "infra" for s in members),
                 "level": current.level,
                 "nearest": current.nearest,
                 "why_url": (
                     f"{reverse('dashboard-team')}?"
-                    f"{urlencode({'team': team, 'benchmark': benchmark})}#overall-level"
+                    f"{urlencode({'team': team, **kinded, 'benchmark': benchmark})}#overall-level"
                 )
                 if team
                 else None,
@@ -335,6 +349,20 @@ def _overview_figures(
             }
         )
     context["teams"] = rows
+    if scope.kind is None:
+        context["kind_split"] = _kind_split(
+            access,
+            [s for s in services if s["name"] in groups["groups"]],
+            first,
+            rollouts,
+            arrivals,
+            window=window,
+            now=now,
+            benchmark=benchmark,
+            incidents=incidents,
+            organisation=organisation,
+            shown_benchmark=shown_benchmark,
+        )
     context["column_groups"] = (
         [(label, len(figures)) for label, figures in dash.grouped(current.figures)]
         if rows and not has_tiers(benchmark)
@@ -401,6 +429,48 @@ def _overview_figures(
     context["trend_first"] = trend_first
     context["trend_last"] = trend_last
     return context
+
+
+def _kind_split(
+    access: Access,
+    services: list[dict[str, Any]],
+    first: dict[str, datetime],
+    rollouts: pd.DataFrame,
+    arrivals: pd.DataFrame,
+    *,
+    window: Window,
+    benchmark: int,
+    organisation: str,
+    shown_benchmark: int | None,
+    **common: Any,
+) -> dict[str, Any] | None:
+    """The window's five figures of the shown teams' apps and of their infra stacks, pooled in
+    the organisation's time zone, from the overview's frames (one pass: `split_headlines`);
+    None unless both kinds have services."""
+    split = dash.kind_groups(services, first, tz=window.tz, organisation=organisation)
+    if len(split["tz"]) < 2:
+        return None
+    headlines = dash.split_headlines(
+        rollouts,
+        arrivals,
+        since=window.since,
+        until=window.until,
+        benchmark=benchmark,
+        **split,
+        **common,
+    )
+
+    def explain(key: str, kind: str) -> str | None:  # the organisation's items: leadership only
+        if not access.everything:
+            return None
+        return explain_url(key, scope={"kind": kind}, window=window, benchmark=benchmark)
+
+    return kind_split(
+        headlines,
+        services=Counter(split["groups"].values()),
+        url=lambda kind: page_url("dashboard-overview", {"kind": kind}, window, shown_benchmark),
+        explain=explain,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,7 +699,11 @@ def team(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     try:
         query = metrics_query_parse(
-            now=now, team=name, benchmark=_benchmark(request), rule_window=False
+            now=now,
+            team=name,
+            benchmark=_benchmark(request),
+            kind=request.GET.get("kind"),
+            rule_window=False,
         )
         window = window_of_request(request, tz=query.scope.timezone, now=now)
     except ParameterError as exc:
@@ -646,9 +720,10 @@ def team(request: HttpRequest) -> HttpResponse:
             window=window,
         ),
         **_page_links(request, query.benchmark),
-        "crumbs": breadcrumbs(access, team=name, params=window.params() if window else None),
+        "crumbs": breadcrumbs(access, team=name, params=window_and_kind(window, query.scope.kind)),
         **window_control(request, window),
-        "overview_url": page_url("dashboard-overview", {}, window, None),
+        **kind_control(request, query.scope.kind),
+        "overview_url": page_url("dashboard-overview", kind_params(query.scope.kind), window, None),
     }
     return render(request, "dora/team.html", context)
 
@@ -659,7 +734,7 @@ def _team_figures(name: str, query: MetricsQuery, window: Window, now: datetime)
     repos = sorted({repo for s in services for repo in (s["repos"] or [])})
     context, c, args = _weekly_context(
         scope=query.scope,
-        scope_params={"team": name},
+        scope_params={"team": name, **kind_params(query.scope.kind)},
         window=window,
         benchmark=query.benchmark,
         now=now,
@@ -1006,6 +1081,7 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             since=request.GET.get("since") if explicit else None,
             until=request.GET.get("until") if explicit else None,
             benchmark=_benchmark(request),
+            kind=request.GET.get("kind"),
             rule_window=False,
         )
         if not explicit:  # the window rule, in the scope's time zone
@@ -1050,17 +1126,19 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             api_params.pop(param, None)
         for param, value in window.params().items():
             api_params[param] = value
+    kind = query.scope.kind
     scope_text = (
         f"team {team_name}"
         if team_name
         else (f"service {', '.join(names)}" if names else "the whole organisation")
-    )
+    ) + (f", {dash.KIND_LABELS[kind].lower()} only" if kind else "")
+    links = window_and_kind(window, kind)
     label = dash.LABELS.get(name, name.replace("_", " ").capitalize())
     if len(names) > 1:
         crumbs = breadcrumbs(
             access,
             trail=(crumb(scope_text), crumb(label)),
-            params=window.params() if window else None,
+            params=links,
         )
     else:
         crumbs = breadcrumbs(
@@ -1068,10 +1146,16 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             team=team_name,
             service=names[0] if names else None,
             trail=(crumb(label),),
-            params=window.params() if window else None,
+            params=links,
         )
     back_url = None
-    back_params = {"team": team_name} if team_name else {"service": names[0]} if names else {}
+    back_params = (
+        {"team": team_name, **kind_params(kind)}
+        if team_name
+        else {"service": names[0]}
+        if names
+        else {}
+    )
     back_view = "dashboard-team" if team_name else "dashboard-service"
     if team_name or len(names) == 1:
         back_url = (
@@ -1117,9 +1201,11 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
             "window_days": (query.until - query.since) / timedelta(days=1),
             "crumbs": crumbs,
             "window": window,
-            "overview_url": page_url("dashboard-overview", {}, window, query.benchmark)
+            "overview_url": page_url(
+                "dashboard-overview", kind_params(kind), window, query.benchmark
+            )
             if window
-            else reverse("dashboard-overview"),
+            else f"{reverse('dashboard-overview')}?{urlencode(kind_params(kind))}",
             **window_control(request, window, stated),
         },
     )
