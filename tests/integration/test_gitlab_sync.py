@@ -32,9 +32,13 @@ from tests.unit.test_gitlab_client import PROJECT, raw
 pytestmark = pytest.mark.django_db
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 PER_PAGE = 5
-# Hand-counted: 7 commits; 18 merge requests (18 changes); 16 pipelines (16 runs); 8
-# deployments less the 2 of statuses the contract lacks (completed, undeployed) = 6.
-EXPECTED = {"commit": 7, "change": 18, "pipeline_run": 16, "deployment": 6}
+# Hand-counted: 7 commits of the default branch and the 26 commits of the merge requests the
+# fixtures list commits for (!1: 5, !3: 1, !4: 1, !5: 18, !6: 1; the 11 rows of !2 and !7,
+# which the merge requests table lacks, are never asked for); 18 merge requests (18
+# changes); 16 pipelines (16 runs); 8 deployments less the 2 of statuses the contract lacks
+# (completed, undeployed) = 6.
+MR_COMMITS = 5 + 1 + 1 + 18 + 1
+EXPECTED = {"commit": 7 + MR_COMMITS, "change": 18, "pipeline_run": 16, "deployment": 6}
 
 
 class Crash(Exception):
@@ -128,7 +132,7 @@ def test_gitlab_full_sync_reads_every_page_into_events(
     # its last one again): 5 + 5 (1 again) + 5 (1) + 5 (1) + 2 (1) = 22 reads in 5 pages.
     assert result.objects["merge_requests"] == 22
     assert len([p for p in pages if p["stream"] == "merge_requests"]) == 5
-    assert result.events["created"] == 7 + 18 + 16 + 6
+    assert result.events["created"] == 7 + MR_COMMITS + 18 + 16 + 6
     for q in server.lists("merge_requests"):
         assert q["per_page"] == "5" and q["state"] == "all" and "updated_after" in q
     # 7 commits newest first at 5 a page: pages 1 and 2 of one query.
@@ -186,7 +190,8 @@ def test_gitlab_sync_crash_between_pages_then_resume_loses_and_duplicates_nothin
     assert stored() == {**EXPECTED, "incident": 0}
     assert RawEvent.objects.filter(source="gl").count() == sum(EXPECTED.values())
     assert Change.objects.count() == 18
-    # The resumed sync read page 1 again: its 5 changes unchanged, the other 13 created.
+    # The resumed sync read page 1 again: its 5 changes (!1, !3, !4, !5, !6, whose MRs hold
+    # all 26 MR commits) unchanged, the other 13 created.
     assert result.events["created"] == 13 + 16 + 6
     crashed, resumed = server.lists("merge_requests")[:2]
     assert crashed == resumed  # the same page 1 of the same query
