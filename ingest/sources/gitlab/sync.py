@@ -40,7 +40,9 @@ anywhere loses nothing and duplicates nothing:
   a finished pass moves `since` to the newest time seen minus COMMIT_OVERLAP. A tag pushed
   late on a commit older than that is not read by the sync (its Tag Push Hook records it).
 - The first pass starts `backfill_days` back. An unchanged second pass asks each list once,
-  bounded by its cursor, and gets back only the boundary objects it already holds.
+  bounded by its cursor, and gets back only the boundary objects it already holds (tags and
+  releases: pages until the first one reaching past the cursor, one when the boundary object
+  does not fill a page).
 Rate limits: python-gitlab retries 429 and 5xx itself (`retry_transient_errors`, honouring
 Retry-After / RateLimit-Reset); every response's RateLimit-Remaining / RateLimit-Reset are
 recorded, and when the budget is spent the next page first waits (on the injected clock) until
