@@ -3,8 +3,9 @@
 - scenario.py: the history, in no source's shape, generated from a seed (`CASES`: one per
   merge style, and a full one with direct pushes, multi-region rollouts, a rollback, a hotfix,
   incidents and infra automation runs).
-- events.py, github.py, git.py: renderers, history -> what a source sends (CONTRACT §1 events;
-  GitHub REST objects and webhook deliveries; a real git repository built with git fast-import).
+- events.py, github.py, gitlab.py, git.py: renderers, history -> what a source sends (CONTRACT
+  §1 events; GitHub and GitLab REST objects and webhook deliveries; a real git repository built
+  with git fast-import).
 - paths.py: the paths (render, then feed through a public entry point), `history_outcome` (the
   facts of tests/facts.py and the `manage.py metrics` JSON, on a fresh state) and
   `outcome_differences`. tests/integration/test_one_history.py compares every path with the

@@ -11,15 +11,11 @@ on commits (newest first), `page`/`per_page`.
 from __future__ import annotations
 
 import io
-import json
 import re
-import threading
 import types
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from django.core.management import call_command
@@ -30,154 +26,60 @@ from ingest.models import Source, SyncCursor
 from ingest.sources.gitlab import sync as gitlab_sync
 from ingest.sync import source_sync
 from tests.fake_github import FakeClock
+from tests.fake_gitlab import FakeGitLab
 from tests.unit.test_gitlab_client import PROJECT, raw
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
 PER_PAGE = 5
-# Hand-counted: 7 commits; 18 merge requests (18 changes); 16 pipelines (16 runs); 8
-# deployments less the 2 of statuses the contract lacks (completed, undeployed) = 6.
-EXPECTED = {"commit": 7, "change": 18, "pipeline_run": 16, "deployment": 6}
+# Hand-counted: 7 commits of the default branch and the 26 commits of the merge requests the
+# fixtures list commits for (!1: 5, !3: 1, !4: 1, !5: 18, !6: 1; the 11 rows of !2 and !7,
+# which the merge requests table lacks, are never asked for); 18 merge requests (18
+# changes); 16 pipelines (16 runs); 8 deployments less the 2 of statuses the contract lacks
+# (completed, undeployed) = 6.
+MR_COMMITS = 5 + 1 + 1 + 18 + 1
+EXPECTED = {"commit": 7 + MR_COMMITS, "change": 18, "pipeline_run": 16, "deployment": 6}
 
 
 class Crash(Exception):
     pass
 
 
-def _stamp(obj: dict[str, Any]) -> str:
-    return obj.get("updated_at") or obj["created_at"]
-
-
 def _when(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-class FakeGitLab:
-    """Lists filtered and paged as GitLab does; `faults` answers matching requests once."""
-
-    def __init__(self) -> None:
-        self.mrs = [d for _, d in raw("merge_requests")]
-        self.mr_commits = raw("merge_request_commits")
-        self.pipelines = [d for _, d in raw("pipeline_details")]
-        self.details = {d["id"]: d for d in self.pipelines}
-        self.deployments = [d for _, d in raw("deployments")]
-        self.commits = [
-            {
-                "id": f"{i:040x}",
-                "short_id": f"{i:08x}",
-                "parent_ids": [f"{i - 1:040x}"] if i else [],
-                "title": f"commit {i}",
-                "message": f"commit {i}",
-                "author_name": "dev",
-                "authored_date": f"2023-11-{10 + i:02d}T10:00:00.000+00:00",
-                "committed_date": f"2023-11-{10 + i:02d}T10:00:00.000+00:00",
-                "created_at": f"2023-11-{10 + i:02d}T10:00:00.000+00:00",
-            }
-            for i in range(7)
-        ]
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        self.faults: list[tuple[re.Pattern[str], int, dict[str, str]]] = []
-        self.headers: list[tuple[re.Pattern[str], dict[str, str]]] = []  # sent once
-
-    # -- lists --------------------------------------------------------------------------------
-
-    def _updated(self, items: list[dict[str, Any]], q: dict[str, str]) -> list[dict[str, Any]]:
-        assert q.get("order_by") == "updated_at" and q.get("sort") == "asc"
-        after = _when(q["updated_after"]) if "updated_after" in q else None
-        kept = [o for o in items if after is None or _when(_stamp(o)) >= after]
-        return sorted(kept, key=lambda o: _when(_stamp(o)))
-
-    def _page(self, items: list[Any], q: dict[str, str]) -> list[Any]:
-        page, per_page = int(q.get("page", 1)), int(q.get("per_page", 20))
-        return items[(page - 1) * per_page : page * per_page]
-
-    def answer(self, path: str, q: dict[str, str]) -> Any:
-        base = r"^/api/v4/projects/(?:gitlab-data/snowflake_spend|\d+)"
-        if re.match(base + r"/repository/commits$", path):
-            since = _when(q["since"]) if "since" in q else None
-            items = [
-                c for c in self.commits if since is None or _when(c["committed_date"]) >= since
-            ]
-            return self._page(sorted(items, key=lambda c: c["committed_date"], reverse=True), q)
-        if re.match(base + r"/merge_requests$", path):
-            return self._page(self._updated(self.mrs, q), q)
-        if m := re.match(base + r"/merge_requests/(\d+)/commits$", path):
-            return [d for i, d in self.mr_commits if i["Iid"] == int(m.group(1))]
-        if re.match(base + r"/merge_requests/\d+/notes$", path):
-            return []
-        if re.match(base + r"/merge_requests/\d+/approvals$", path):
-            return {"approved_by": []}
-        if re.match(base + r"/pipelines$", path):
-            return self._page(self._updated(self.pipelines, q), q)
-        if m := re.match(base + r"/pipelines/(\d+)$", path):
-            return self.details[int(m.group(1))]
-        if re.match(base + r"/pipelines/\d+/jobs$", path):
-            return []
-        if re.match(base + r"/deployments$", path):
-            return self._page(self._updated(self.deployments, q), q)
-        if re.match(r"^/api/v4/groups/gitlab-data/projects$", path):
-            projects = [
-                {"id": 12345678, "path_with_namespace": PROJECT, "archived": False},
-                {"id": 99, "path_with_namespace": "gitlab-data/old", "archived": True},
-            ]
-            return [p for p in projects if q.get("archived") != "false" or not p["archived"]]
-        if re.match(base + r"/issues$", path):
-            return self._page(self._updated([], q), q)
-        return None
-
-    def lists(self, name: str) -> list[dict[str, str]]:
-        """The queries of one list endpoint (`merge_requests`, `repository/commits`, ...)."""
-        return [q for p, q in self.requests if p.endswith(f"/{name}")]
+def devlake_project(server: FakeGitLab) -> None:
+    """The shared DevLake fixtures as project gitlab-data/snowflake_spend (id 12345678), 7
+    synthetic commits, and an archived project beside it in the group."""
+    project = server.project(PROJECT, 12345678)
+    project.mrs = [d for _, d in raw("merge_requests")]
+    for i, d in raw("merge_request_commits"):
+        project.mr_commits.setdefault(i["Iid"], []).append(d)
+    project.pipelines = [d for _, d in raw("pipeline_details")]
+    project.deployments = [d for _, d in raw("deployments")]
+    project.commits = [
+        {
+            "id": f"{i:040x}",
+            "short_id": f"{i:08x}",
+            "parent_ids": [f"{i - 1:040x}"] if i else [],
+            "title": f"commit {i}",
+            "message": f"commit {i}",
+            "author_name": "dev",
+            "authored_date": f"2023-11-{10 + i:02d}T10:00:00.000+00:00",
+            "committed_date": f"2023-11-{10 + i:02d}T10:00:00.000+00:00",
+            "created_at": f"2023-11-{10 + i:02d}T10:00:00.000+00:00",
+        }
+        for i in range(7)
+    ]
+    server.project("gitlab-data/old", 99, archived=True)
 
 
 @pytest.fixture
 def fake() -> Iterator[tuple[FakeGitLab, str]]:
-    server_state = FakeGitLab()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            parts = urlsplit(self.path)
-            path = unquote(parts.path)
-            q = {k: v[0] for k, v in parse_qs(parts.query).items()}
-            server_state.requests.append((path, q))
-            for i, (pattern, status, headers) in enumerate(server_state.faults):
-                if pattern.search(f"{path}?{parts.query}"):
-                    del server_state.faults[i]
-                    self._send(status, {"message": "fault"}, headers)
-                    return
-            extra: dict[str, str] = {}
-            for i, (pattern, headers) in enumerate(server_state.headers):
-                if pattern.search(f"{path}?{parts.query}"):
-                    del server_state.headers[i]
-                    extra = headers
-                    break
-            body = server_state.answer(path, q)
-            if body is None:
-                self._send(404, {"message": "404 Not Found"}, {})
-            else:
-                self._send(200, body, extra)
-
-        def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server_state, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with FakeGitLab() as server:
+        devlake_project(server)
+        yield server, server.url
 
 
 @pytest.fixture
@@ -230,14 +132,14 @@ def test_gitlab_full_sync_reads_every_page_into_events(
     # its last one again): 5 + 5 (1 again) + 5 (1) + 5 (1) + 2 (1) = 22 reads in 5 pages.
     assert result.objects["merge_requests"] == 22
     assert len([p for p in pages if p["stream"] == "merge_requests"]) == 5
-    assert result.events["created"] == 7 + 18 + 16 + 6
+    assert result.events["created"] == 7 + MR_COMMITS + 18 + 16 + 6
     for q in server.lists("merge_requests"):
         assert q["per_page"] == "5" and q["state"] == "all" and "updated_after" in q
     # 7 commits newest first at 5 a page: pages 1 and 2 of one query.
     assert [q["page"] for q in server.lists("repository/commits")] == ["1", "2"]
     src.refresh_from_db()
     assert src.last_error == "" and src.last_sync_at == NOW
-    newest_mr = max(_when(m["updated_at"]) for m in server.mrs)
+    newest_mr = max(_when(m["updated_at"]) for m in server.projects[PROJECT].mrs)
     cursor = SyncCursor.objects.get(source=src, repo=PROJECT, stream="merge_requests")
     assert cursor.since == newest_mr - timedelta(seconds=1) and cursor.resume_url == ""
 
@@ -288,7 +190,8 @@ def test_gitlab_sync_crash_between_pages_then_resume_loses_and_duplicates_nothin
     assert stored() == {**EXPECTED, "incident": 0}
     assert RawEvent.objects.filter(source="gl").count() == sum(EXPECTED.values())
     assert Change.objects.count() == 18
-    # The resumed sync read page 1 again: its 5 changes unchanged, the other 13 created.
+    # The resumed sync read page 1 again: its 5 changes (!1, !3, !4, !5, !6, whose MRs hold
+    # all 26 MR commits) unchanged, the other 13 created.
     assert result.events["created"] == 13 + 16 + 6
     crashed, resumed = server.lists("merge_requests")[:2]
     assert crashed == resumed  # the same page 1 of the same query

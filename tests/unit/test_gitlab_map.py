@@ -232,7 +232,9 @@ def test_fast_forward_without_squash_lands_the_mrs_own_commits() -> None:
     mr = raw_by("merge_requests", "iid", 1)
     mr = {**mr, "merge_commit_sha": mr["sha"], "squash_commit_sha": None}
     event = valid([gl.change_event(SPEND, mr, commits=mr_commits(1))])[0]
-    assert "merge_sha" not in event and "squash_sha" not in event
+    assert "merge_sha" not in event
+    # The target branch now points at the MR's head: the sha a squash commit would have been.
+    assert event["squash_sha"] == mr["sha"] == "ad25fcda15e310a7eb34b3e38ff9b962b54f0e03"
     assert event["landed_commits"] == event["commits"]
     assert event["landed_commits"][-1] == "ad25fcda15e310a7eb34b3e38ff9b962b54f0e03"
     # Without its commits nothing can be said of what landed.
@@ -690,6 +692,34 @@ def test_tag_push_matching_the_pattern_is_a_deployment() -> None:
     assert event["sha"] == "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7"
     assert event["finished_at"] == "2012-01-03T21:36:29Z"
     assert gitlab_webhook_events("Tag Push Hook", hook("tag_push"), gl.GitLabMapping()) == []
+
+
+def test_rest_tag_maps_as_its_tag_push_hook() -> None:
+    # The same tag as the tags list gives it (docs.gitlab.com/api/tags): its commit's
+    # committed_date is the hook commit's `timestamp`, 2012-01-03T23:36:29+02:00.
+    tag = {
+        "name": "v1.0.0",
+        "target": "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7",
+        "commit": {
+            **rest("get_commit"),
+            "id": "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7",
+            "committed_date": "2012-01-03T23:36:29.000+02:00",
+        },
+    }
+    from_rest = gl.rest_tag_deployment_events("jsmith/example", tag, ALL_SIGNALS)
+    assert from_rest == gitlab_webhook_events("Tag Push Hook", hook("tag_push"), ALL_SIGNALS)
+    assert gl.rest_tag_deployment_events("jsmith/example", tag, gl.GitLabMapping()) == []
+
+
+def test_environment_folder_is_the_environment_and_its_target() -> None:
+    payload = {**hook("deployment"), "environment": "production/eu-west"}
+    (event,) = valid(gl.deployment_hook_events(payload, gl.GitLabMapping()))
+    assert (event["environment"], event["target"]) == ("production", "eu-west")
+    # A name the environments map lists whole is one environment, without a target.
+    mapping = gl.GitLabMapping(environments={"Review/App": "review"})
+    payload = {**hook("deployment"), "environment": "review/app"}
+    (event,) = valid(gl.deployment_hook_events(payload, mapping))
+    assert event["environment"] == "review" and "target" not in event
 
 
 # ---------------------------------------------------------------------------------------------

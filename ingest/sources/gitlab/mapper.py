@@ -129,6 +129,18 @@ class GitLabMapping:
         lowered = {k.lower(): v for k, v in self.environments.items()}
         return lowered.get(name.lower(), name)
 
+    def environment_and_target(self, name: str) -> tuple[str, str | None]:
+        """A GitLab environment name -> (environment, target). GitLab groups environments in
+        folders by the part before the first `/` (docs.gitlab.com/ci/environments/#group-
+        similar-environments): `production/eu-west` is environment `production` (through the
+        map), target `eu-west`, a multi-target rollout's region. A name the map lists whole
+        (`review/app: review`) is one environment, no target."""
+        lowered = {k.lower() for k in self.environments}
+        if "/" in name and name.lower() not in lowered:
+            folder, target = name.split("/", 1)
+            return self.environment_for(folder), target or None
+        return self.environment_for(name), None
+
     def tag_matches(self, name: str) -> bool:
         return bool(self.tag_pattern and re.search(self.tag_pattern, name))
 
@@ -297,8 +309,9 @@ def change_event(
     """A REST merge request (single or list) -> a change event.
 
     commits: the MR's commits (REST, newest first as GitLab lists them; the event lists them
-    oldest first). notes: the MR's notes. approvals: the MR's approvals object. What is not
-    given is left out, never guessed:
+    oldest first). squash_sha: the squash commit, or, merged by fast-forward without squash,
+    the MR's head `sha` (what the target branch then points at). notes: the MR's notes.
+    approvals: the MR's approvals object. What is not given is left out, never guessed:
     - merge_sha / squash_sha / landed_commits only when merged (see landed_commits);
     - first_review_at: the earliest note by someone other than the author, a user's comment
       or the system note of an approval (GitHub counts an approving review as a review);
@@ -332,7 +345,13 @@ def change_event(
         merge = mr.get("merge_commit_sha")
         if merge and merge != mr.get("sha"):
             event["merge_sha"] = merge
-        event["squash_sha"] = mr.get("squash_commit_sha")
+        # A fast-forward without squash lands the MR's (rebased) commits as they are: the
+        # default branch then points at the MR's head, the sha a merge or squash commit would
+        # be (as github_map gives a rebase merge's last copy): CI on it is the change's build.
+        fast_forward = not event.get("merge_sha") and not mr.get("squash_commit_sha")
+        event["squash_sha"] = mr.get("squash_commit_sha") or (
+            mr.get("sha") if fast_forward else None
+        )
         event["landed_commits"] = landed_commits(mr, shas)
     if shas is not None:
         event["commits"] = shas
@@ -463,7 +482,8 @@ def deployment_events(
     started_at: its job's (`deployable`) start, else the deployment's creation (a deployment
     is created with its pipeline, possibly long before a manual job runs). finished_at, once
     finished: GitLab's `finished_at` where it gives one, else the job's, else `updated_at`.
-    environment: the name through the source's map; `environment_tier` (not a CONTRACT field)
+    environment and target: the name through `GitLabMapping.environment_and_target` (a folder
+    `production/eu-west` is production, target eu-west); `environment_tier` (not a CONTRACT field)
     carries GitLab's tier of it, ours (environment_tier), when GitLab gives one.
     """
     if "deployments_api" not in mapping.deployments_from:
@@ -479,12 +499,14 @@ def deployment_events(
         finished = finished or deployment.get("updated_at")
     ref = deployment.get("ref") or ""
     pipeline = job.get("pipeline") or {}
+    name, target = mapping.environment_and_target(environment["name"])
     return _deployments(
         mapping,
         repo,
         f"{repo}:deployment:{deployment['id']}",
         {
-            "environment": mapping.environment_for(environment["name"]),
+            "environment": name,
+            "target": target,
             "environment_tier": environment_tier(environment.get("tier")),
             "sha": deployment["sha"],
             "version": ref if ref and mapping.tag_matches(ref) else None,
@@ -516,12 +538,14 @@ def deployment_hook_events(
     at = gitlab_time(payload.get("status_changed_at"))
     tail = (payload.get("commit_url") or "").rstrip("/").rsplit("/", 1)[-1]
     ref = payload.get("ref") or ""
+    name, target = mapping.environment_and_target(payload["environment"])
     return _deployments(
         mapping,
         repo,
         f"{repo}:deployment:{payload['deployment_id']}",
         {
-            "environment": mapping.environment_for(payload["environment"]),
+            "environment": name,
+            "target": target,
             "environment_tier": environment_tier(payload.get("environment_tier")),
             "sha": tail if _FULL_SHA.fullmatch(tail) else None,
             "version": ref if ref and mapping.tag_matches(ref) else None,
@@ -560,22 +584,16 @@ def release_deployment_events(
     )
 
 
-def tag_push_deployment_events(
-    payload: Mapping[str, Any], mapping: GitLabMapping
+def tag_deployment_events(
+    repo: str, name: str, sha: str, tagged_at: str | None, mapping: GitLabMapping
 ) -> list[dict[str, Any]]:
-    """A Tag Push Hook creating a tag that matches `tag_pattern` -> deployments at the tagged
-    commit's time (the hook carries no time of its own; the commit is among `commits`)."""
-    ref = payload.get("ref") or ""
-    name = ref.removeprefix("refs/tags/")
-    sha = payload.get("checkout_sha") or payload.get("after") or _ZERO_SHA
+    """A tag `name` on commit `sha` that matches `tag_pattern` -> deployments to the release
+    environment at `tagged_at` (its commit's time: GitLab gives a tag no time of its own).
+    The one mapping of a tag, whether a Tag Push Hook or the tags list told of it."""
     if "tags" not in mapping.deployments_from or not mapping.tag_matches(name):
         return []
-    if sha == _ZERO_SHA:
-        return []  # a deleted tag
-    commit = next((c for c in payload.get("commits") or [] if c.get("id") == sha), None)
-    if commit is None:
+    if not tagged_at or not _FULL_SHA.fullmatch(sha or "") or sha == _ZERO_SHA:
         return []
-    repo = payload["project"]["path_with_namespace"]
     return _deployments(
         mapping,
         repo,
@@ -585,8 +603,33 @@ def tag_push_deployment_events(
             "version": name,
             "sha": sha,
             "status": "success",
-            "finished_at": gitlab_time(commit.get("timestamp")),
+            "finished_at": gitlab_time(tagged_at),
         },
+    )
+
+
+def tag_push_deployment_events(
+    payload: Mapping[str, Any], mapping: GitLabMapping
+) -> list[dict[str, Any]]:
+    """A Tag Push Hook creating a tag -> tag_deployment_events at the tagged commit's time (the
+    commit is among `commits`; its `timestamp`). A deleted tag gives nothing."""
+    name = (payload.get("ref") or "").removeprefix("refs/tags/")
+    sha = payload.get("checkout_sha") or payload.get("after") or _ZERO_SHA
+    commit = next((c for c in payload.get("commits") or [] if c.get("id") == sha), None)
+    if commit is None:
+        return []
+    repo = payload["project"]["path_with_namespace"]
+    return tag_deployment_events(repo, name, sha, commit.get("timestamp"), mapping)
+
+
+def rest_tag_deployment_events(
+    repo: str, tag: Mapping[str, Any], mapping: GitLabMapping
+) -> list[dict[str, Any]]:
+    """A tag of GET /projects/:id/repository/tags -> tag_deployment_events at its commit's
+    `committed_date` (what a Tag Push Hook's commit `timestamp` is)."""
+    commit = tag.get("commit") or {}
+    return tag_deployment_events(
+        repo, tag["name"], commit.get("id") or "", commit.get("committed_date"), mapping
     )
 
 

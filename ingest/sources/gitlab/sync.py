@@ -4,12 +4,19 @@ Streams (GitLab REST v4, per_page=100; mappers: gitlab.mapper, as the collector 
   commits         GET /projects/:id/repository/commits?since=  (the default branch, newest
                   first; no updated_after: a commit never changes)
   merge_requests  GET /projects/:id/merge_requests?state=all&updated_after=&order_by=updated_at
-                  &sort=asc; per MR: its commits, notes and approvals
+                  &sort=asc; per MR: its commits, notes and approvals. The MR's commits become
+                  commit events too (those not stored with parents yet), as GitHub's sync
   pipelines       GET /projects/:id/pipelines?updated_after=&order_by=updated_at&sort=asc; per
                   pipeline: its detail and jobs
   deployments     GET /projects/:id/deployments?updated_after=&order_by=updated_at&sort=asc
                   (only when `deployments.from` has deployments_api)
   incidents       GET /projects/:id/issues?state=all&updated_after=&order_by=updated_at&sort=asc
+  tags            GET /projects/:id/repository/tags?order_by=updated&sort=desc (newest commit
+                  first; only when `deployments.from` has tags): mapper.rest_tag_deployment_events,
+                  the Tag Push Hook's mapping, at the tag's commit time
+  releases        GET /projects/:id/releases?order_by=released_at&sort=desc (only when
+                  `deployments.from` has releases): mapper.release_deployment_events, the
+                  Release Hook's mapping; an upcoming release is skipped until released
 Projects: the source's `repos` (the file's `projects:`), or every project of its `org` (the
 file's `group:`, subgroups included, archived ones left out).
 
@@ -27,8 +34,15 @@ anywhere loses nothing and duplicates nothing:
 - The commits list is newest first by commit time with `since`: a pass keeps `since` and saves
   the next page number in `resume_url` after each page; a finished pass moves `since` to the
   newest commit time seen minus COMMIT_OVERLAP (as GitHub's sync does).
+- Tags and releases have no time filter: they are read newest first (commit time, release
+  time) as the commits list is, a pass keeping `since` and saving the next page number, and
+  stopping at the first page that reaches past `since` (objects older than it are left out);
+  a finished pass moves `since` to the newest time seen minus COMMIT_OVERLAP. A tag pushed
+  late on a commit older than that is not read by the sync (its Tag Push Hook records it).
 - The first pass starts `backfill_days` back. An unchanged second pass asks each list once,
-  bounded by its cursor, and gets back only the boundary objects it already holds.
+  bounded by its cursor, and gets back only the boundary objects it already holds (tags and
+  releases: pages until the first one reaching past the cursor, one when the boundary object
+  does not fill a page).
 Rate limits: python-gitlab retries 429 and 5xx itself (`retry_transient_errors`, honouring
 Retry-After / RateLimit-Reset); every response's RateLimit-Remaining / RateLimit-Reset are
 recorded, and when the budget is spent the next page first waits (on the injected clock) until
@@ -53,6 +67,7 @@ from gitlab.exceptions import (
 )
 
 from dora.derive import pending_derive
+from dora.models import Commit
 from ingest.http import Clock, SourceRejected, SourceUnavailable, SystemClock
 from ingest.models import Source, SyncCursor
 from ingest.sources.base import Progress, SyncResult
@@ -62,7 +77,15 @@ from ingest.sources.gitlab.views import gitlab_mapping
 
 OVERLAP = timedelta(seconds=1)
 COMMIT_OVERLAP = timedelta(hours=1)
-STREAMS = ("commits", "merge_requests", "pipelines", "deployments", "incidents")
+STREAMS = (
+    "commits",
+    "merge_requests",
+    "pipelines",
+    "deployments",
+    "incidents",
+    "tags",
+    "releases",
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +93,10 @@ class _Stream:
     name: str
     manager: Callable[[Any], Any]  # project -> its python-gitlab list manager
     params: Mapping[str, Any]
-    updated: bool  # filtered by updated_after, oldest first (else: commits, by since)
+    updated: bool  # filtered by updated_after, oldest first (else newest first, by since)
+    # Newest first with no time filter (tags, releases): the time each object is ordered by,
+    # the pass stopping at the first page reaching past `since`. None: the list filters.
+    stamp: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 def instance_url(base_url: str) -> str:
@@ -190,10 +216,27 @@ class GitLabSync:
             _Stream("pipelines", lambda p: p.pipelines, ordered, True),
             _Stream("deployments", lambda p: p.deployments, ordered, True),
             _Stream("incidents", lambda p: p.issues, {"state": "all", **ordered}, True),
+            _Stream(
+                "tags",
+                lambda p: p.tags,
+                {"order_by": "updated", "sort": "desc"},
+                False,
+                stamp=lambda t: (t.get("commit") or {}).get("committed_date"),
+            ),
+            _Stream(
+                "releases",
+                lambda p: p.releases,
+                {"order_by": "released_at", "sort": "desc"},
+                False,
+                stamp=_released_at,
+            ),
         ]
-        if "deployments_api" not in self.mapping.deployments_from:
-            streams = [s for s in streams if s.name != "deployments"]
-        return streams
+        used = {"deployments": "deployments_api", "tags": "tags", "releases": "releases"}
+        return [
+            s
+            for s in streams
+            if s.name not in used or used[s.name] in self.mapping.deployments_from
+        ]
 
     # -- the page loop ---------------------------------------------------------------------
 
@@ -206,6 +249,8 @@ class GitLabSync:
         page_no = int(cursor.resume_url or 1)
         while True:
             bound = {"updated_after" if stream.updated else "since": _iso(cursor.since)}
+            if stream.stamp is not None:
+                bound = {}  # the list has no time filter: the pass stops at `since` itself
             self.budget.wait()
             objects = [
                 dict(o.attributes)
@@ -214,6 +259,12 @@ class GitLabSync:
                 )
             ]
             pages = self.budget.total_pages  # the list's, before the objects' own requests
+            listed = len(objects)
+            reached_since = False
+            if stream.stamp is not None:
+                stamped = [(o, _time(stream.stamp(o))) for o in objects]
+                reached_since = any(t is not None and t < cursor.since for _, t in stamped)
+                objects = [o for o, t in stamped if t is not None and t >= cursor.since]
             events = self._page_events(path, project, stream, objects)
             self.result.record(
                 events,
@@ -225,11 +276,13 @@ class GitLabSync:
             # The worst moment to stop: events stored, cursor not yet saved (re-read next time).
             self._report(path, stream, len(objects), page_no, pages)
             key = "updated_at" if stream.updated else "committed_date"
-            stamps = [t for o in objects if (t := _time(o.get(key)))]
+            stamps = [
+                t for o in objects if (t := _time(stream.stamp(o) if stream.stamp else o.get(key)))
+            ]
             newest = max(stamps) if stamps else None
             if newest is not None:
                 cursor.newest_seen = max([newest, *filter(None, [cursor.newest_seen])])
-            more = len(objects) >= self.per_page
+            more = listed >= self.per_page and not reached_since
             if stream.updated:
                 moved = newest - OVERLAP if newest is not None else None
                 if moved is not None and moved > cursor.since:
@@ -268,12 +321,14 @@ class GitLabSync:
     ) -> list[dict[str, Any]]:
         source = self.source.name
         events: list[dict[str, Any]] = []
+        branch_commits: list[dict[str, Any]] = []
         for obj in objects:
             if stream.name == "commits":
                 events.append(gl.commit_event(path, obj, source=source))
             elif stream.name == "merge_requests":
                 mr = project.mergerequests.get(obj["iid"], lazy=True)
                 commits = [dict(c.attributes) for c in mr.commits()]
+                branch_commits += commits
                 notes = [dict(n.attributes) for n in mr.notes.list(iterator=True, sort="asc")]
                 try:
                     approvals: dict[str, Any] | None = dict(mr.approvals.get().attributes)
@@ -295,7 +350,39 @@ class GitLabSync:
                 events += gl.deployment_events(path, obj, self.mapping)
             elif stream.name == "incidents":
                 events += gl.incident_events(path, obj, self.mapping)
+            elif stream.name == "tags":
+                events += gl.rest_tag_deployment_events(path, obj, self.mapping)
+            elif stream.name == "releases":
+                events += gl.release_deployment_events(path, obj, self.mapping)
+        if branch_commits:
+            events = self._branch_commit_events(path, branch_commits) + events
         return events
+
+    def _branch_commit_events(
+        self, path: str, commits: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The MRs' commits as commit events, so a change starts at its first commit's author
+        time whatever the merge did with them (a squash leaves them off the default branch,
+        where the commits stream never sees them). GitLab's MR commits list gives no parents
+        (`parent_ids: []`): commits stored with their parents already (the commits stream runs
+        first) are left as they are. As GitHub's sync does."""
+        stored = set(
+            Commit.objects.filter(repo=path, sha__in={c["id"] for c in commits})
+            .exclude(parents=[])
+            .values_list("sha", flat=True)
+        )
+        events: dict[str, dict[str, Any]] = {}
+        for commit in commits:
+            if commit["id"] not in stored:
+                events[commit["id"]] = gl.commit_event(path, commit, source=self.source.name)
+        return list(events.values())
+
+
+def _released_at(release: Mapping[str, Any]) -> str | None:
+    """A release's time in the list's order; None for an upcoming one (released_at in the
+    future, GitLab's `upcoming_release`): not a deployment yet, and it must not move the
+    cursor past itself (read again once released)."""
+    return None if release.get("upcoming_release") else release.get("released_at")
 
 
 def gitlab_source_sync(
