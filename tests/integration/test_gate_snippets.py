@@ -141,7 +141,7 @@ def test_readme_deployment_and_infra_run_snippets_record_events(server: dict[str
     )
 
     assert infra.returncode == 0, infra.stdout + infra.stderr
-    deployment = Deployment.objects.get()
+    deployment = Deployment.objects.get(service__name="checkout")  # the apply is also network's
     assert (deployment.service.name, deployment.target.name, deployment.version) == (
         "checkout",
         "s-a",
