@@ -25,6 +25,7 @@ from dora.models import (
     GateDecision,
     Service,
 )
+from dora.out_of_band import out_of_band_open
 from dora.prepared import aware, duration, json_param, prepared_rows
 
 # How far back the deployments of `from` are read when the version never went live there (each
@@ -198,6 +199,7 @@ def promotion_facts(
             if failed is not None or not derive_pending
         ),
         stacks=stacks,
+        out_of_band=tuple(out_of_band_open(now=now, environment_ids=(source.id, destination.id))),
     )
     return facts, policy
 
