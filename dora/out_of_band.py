@@ -23,15 +23,11 @@ from dora.selectors import Scope
 # The runs that undo a change made by hand: the pipeline applying or deploying its own state.
 CLOSING_ACTIONS = ("apply", "deploy")
 
-_OPEN_SQL = """
-SELECT s.name, s.kind, e.name, t.name, o.changed_at, o.actor, o.what, o.source,
-       o.external_id
-FROM dora_outofbandchange o
-JOIN dora_service s ON s.id = o.service_id
-JOIN dora_environment e ON e.id = o.environment_id
-JOIN dora_target t ON t.id = o.target_id
-WHERE o.changed_at <= %(now)s {where}
-  AND NOT EXISTS (
+# Whether change `o` (its target `t`) is still open at %(now)s: no successful apply or deploy
+# run, and no successful deployment, of its service in its environment finished after it, on
+# its target or environment-wide (a change naming no target: on any target). The gate reads it
+# in its own query (dora.promotion), the pages below.
+OPEN_CONDITION = """NOT EXISTS (
     SELECT 1 FROM dora_automationrun r JOIN dora_target rt ON rt.id = r.target_id
     WHERE r.service_id = o.service_id AND r.environment_id = o.environment_id
       AND (t.name = '' OR rt.name = '' OR r.target_id = o.target_id)
@@ -42,9 +38,23 @@ WHERE o.changed_at <= %(now)s {where}
     WHERE d.service_id = o.service_id AND d.environment_id = o.environment_id
       AND (t.name = '' OR dt.name = '' OR d.target_id = o.target_id)
       AND d.status = 'success'
-      AND d.finished_at > o.changed_at AND d.finished_at <= %(now)s)
+      AND d.finished_at > o.changed_at AND d.finished_at <= %(now)s)"""
+
+_OPEN_SQL = (
+    """
+SELECT s.name, s.kind, e.name, t.name, o.changed_at, o.actor, o.what, o.source,
+       o.external_id
+FROM dora_outofbandchange o
+JOIN dora_service s ON s.id = o.service_id
+JOIN dora_environment e ON e.id = o.environment_id
+JOIN dora_target t ON t.id = o.target_id
+WHERE o.changed_at <= %(now)s {where}
+  AND """
+    + OPEN_CONDITION
+    + """
 ORDER BY o.changed_at, o.id
 """
+)
 
 
 def out_of_band_open(
@@ -101,7 +111,16 @@ def out_of_band_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.D
         rows = rows.filter(environment__tier=scope.tier)
     if scope.target:
         rows = rows.filter(target__name=scope.target)
-    columns = ["service", "environment", "target", "changed_at", "actor", "what", "source"]
+    columns = [
+        "service",
+        "environment",
+        "target",
+        "changed_at",
+        "actor",
+        "what",
+        "source",
+        "external_id",
+    ]
     values = rows.order_by("changed_at", "id").values_list(
         "service__name",
         "environment__name",
@@ -110,6 +129,7 @@ def out_of_band_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.D
         "actor",
         "what",
         "source",
+        "external_id",
     )
     return pd.DataFrame(list(values), columns=columns)
 
@@ -138,3 +158,29 @@ def drifted_instances(
         hit = (known or {""}) if not c.target else {c.target} | ({""} & known)
         drifted.setdefault(key, set()).update(hit)
     return drifted
+
+
+def service_out_of_band(
+    name: str, *, since: datetime, until: datetime, now: datetime, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The service's page list: its changes made outside the pipeline in [since, until) in
+    every environment, newest first (at most `limit`), each with `open`: not undone yet at
+    `now` by an apply or deployment there, so its instances read drifted."""
+    frame = out_of_band_frame(Scope(services=(name,), tier_named=False), since=since, until=until)
+    if not len(frame):
+        return []
+    still = {(c.source, c.id) for c in out_of_band_open(now=now, services=[name])}
+    rows = frame.sort_values("changed_at", ascending=False, kind="stable").head(limit)
+    return [
+        {
+            "changed_at": row["changed_at"],
+            "environment": row["environment"],
+            "target": row["target"],
+            "actor": row["actor"],
+            "what": row["what"],
+            "source": row["source"],
+            "open": (row["source"], row["external_id"].removeprefix("out_of_band_change:"))
+            in still,
+        }
+        for row in rows.to_dict("records")
+    ]
