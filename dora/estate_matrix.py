@@ -108,7 +108,7 @@ class Cell:
     stale_instances: int = 0
     lag_text: str = ""
     drifted: int = 0
-    out_of_band: int = 0  # changes made outside the pipeline in the window (METRICS §4.4)
+    out_of_band: int = 0  # changes made outside the pipeline in the window (METRICS §4.5)
     details: tuple[TargetDetail, ...] = ()
     # What the state grades: "automation lag" (the cell has automation instances) or "newest
     # version". The cell shows the newest version's age only when that is what it grades, so a

@@ -145,7 +145,7 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
         },
     },
     # Added: a change made outside the pipeline (a console edit, a CLI call), from an audit
-    # trail: who did what, when, to which service or stack where (CONTRACT §1, METRICS §4.4).
+    # trail: who did what, when, to which service or stack where (CONTRACT §1, METRICS §4.5).
     "out_of_band_change": {
         "required": {
             "service": "str",

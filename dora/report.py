@@ -628,7 +628,7 @@ class MetricsComputation(DoraFigures):
 
     @cached_property
     def out_of_band(self) -> OutOfBandChanges:
-        """METRICS §4.4: changes made outside the pipeline, per environment per week."""
+        """METRICS §4.5: changes made outside the pipeline, per environment per week."""
         return out_of_band_changes(
             self.out_of_band_rows, since=self.since, until=self.until, tz=self.scope.timezone
         )
@@ -677,7 +677,7 @@ class MetricsComputation(DoraFigures):
                 "evidence": self.evidence.as_dict(),
             },
             "value_stream": self.stream.as_dict(),
-            # Added (METRICS §4.4): every environment unless the scope named a tier.
+            # Added (METRICS §4.5): every environment unless the scope named a tier.
             "out_of_band_changes": {
                 **self.out_of_band.as_dict(),
                 "tier": self.scope.tier if self.scope.tier_named else "all",

@@ -1,4 +1,4 @@
-"""Out-of-band changes (METRICS §4.4): changes made outside the pipeline, per environment and
+"""Out-of-band changes (METRICS §4.5): changes made outside the pipeline, per environment and
 per week."""
 
 from __future__ import annotations
