@@ -160,27 +160,31 @@ def drifted_instances(
     return drifted
 
 
+_SERVICE_SQL = (
+    """
+SELECT o.changed_at, e.name, t.name, o.actor, o.what, o.source, ("""
+    + OPEN_CONDITION
+    + """) AS still_open
+FROM dora_outofbandchange o
+JOIN dora_service s ON s.id = o.service_id
+JOIN dora_environment e ON e.id = o.environment_id
+JOIN dora_target t ON t.id = o.target_id
+WHERE s.name = %(service)s AND o.changed_at >= %(since)s AND o.changed_at < %(until)s
+ORDER BY o.changed_at DESC, o.id DESC
+LIMIT %(limit)s
+"""
+)
+
+
 def service_out_of_band(
     name: str, *, since: datetime, until: datetime, now: datetime, limit: int = 20
 ) -> list[dict[str, Any]]:
     """The service's page list: its changes made outside the pipeline in [since, until) in
     every environment, newest first (at most `limit`), each with `open`: not undone yet at
-    `now` by an apply or deployment there, so its instances read drifted."""
-    frame = out_of_band_frame(Scope(services=(name,), tier_named=False), since=since, until=until)
-    if not len(frame):
-        return []
-    still = {(c.source, c.id) for c in out_of_band_open(now=now, services=[name])}
-    rows = frame.sort_values("changed_at", ascending=False, kind="stable").head(limit)
-    return [
-        {
-            "changed_at": row["changed_at"],
-            "environment": row["environment"],
-            "target": row["target"],
-            "actor": row["actor"],
-            "what": row["what"],
-            "source": row["source"],
-            "open": (row["source"], row["external_id"].removeprefix("out_of_band_change:"))
-            in still,
-        }
-        for row in rows.to_dict("records")
-    ]
+    `now` by an apply or deployment there, so its instances read drifted. One query."""
+    params = {"service": name, "since": since, "until": until, "now": now, "limit": limit}
+    with connection.cursor() as cursor:
+        cursor.execute(_SERVICE_SQL, params)
+        rows = cursor.fetchall()
+    keys = ("changed_at", "environment", "target", "actor", "what", "source", "open")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
