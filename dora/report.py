@@ -875,6 +875,11 @@ ITEMS: dict[str, tuple[Callable[[MetricsComputation], pd.DataFrame], list[str]]]
             "last_action",
         ],
     ),  # fmt: skip
+    # Added (METRICS §4.5): each change made outside the pipeline in the window.
+    "out_of_band_changes": (
+        lambda c: c.out_of_band.items,
+        ["changed_at", "service", "environment", "target", "what", "actor", "source"],
+    ),
     "value_stream": (
         _value_stream_items,
         [

@@ -296,3 +296,15 @@ def test_metrics_count_out_of_band_changes_per_environment_per_week() -> None:
         {"since": "2026-03-02T00:00:00Z", "until": "2026-03-16T00:00:00Z", "service": "shop"},
     )
     assert body["out_of_band_changes"]["count"] == 1
+
+    status, items = api(
+        "metrics/out_of_band_changes/items",
+        {"since": "2026-03-02T00:00:00Z", "until": "2026-03-16T00:00:00Z"},
+    )
+    assert status == 200 and items["count"] == 3
+    assert sorted((i["changed_at"], i["service"], i["environment"]) for i in items["results"]) == [
+        ("2026-03-03T09:00:00Z", "shop", "production"),
+        ("2026-03-09T00:00:00Z", "network", "production"),
+        ("2026-03-10T08:00:00Z", "network", "staging"),
+    ]
+    assert {"actor", "what", "source", "target"} <= set(items["results"][0])
