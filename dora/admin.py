@@ -31,6 +31,7 @@ from dora.models import (
     Incident,
     MissingCommit,
     OrganisationSettings,
+    OutOfBandChange,
     PipelineRun,
     RawEvent,
     Rollout,
@@ -338,6 +339,15 @@ class AutomationRunAdmin(ReadOnlyAdmin):
         keys = set(queryset.values_list("service_id", "environment_id", "target_id"))
         super().delete_queryset(request, queryset)
         automation_instances_refresh(keys)
+
+
+@admin.register(OutOfBandChange)
+class OutOfBandChangeAdmin(ReadOnlyAdmin):
+    list_display = ("service", "environment", "target", "changed_at", "actor", "what", "source")
+    list_filter = ("environment", "source")
+    search_fields = ("service__name", "actor", "what", "external_id")
+    list_select_related = ("service", "environment", "target__environment")
+    date_hierarchy = "changed_at"
 
 
 # ---------------------------------------------------------------------------------------------

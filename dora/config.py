@@ -307,6 +307,7 @@ _CHECK_THRESHOLDS: dict[str, tuple[str, ...]] = {
     "target_rollout_complete": ("max_spread",),
     "infra_parity": ("stacks",),
     "no_drift": (),
+    "no_out_of_band_changes": (),
 }
 _FIGURE_TARGET_KEYS = ("team", "service", "figure", "below", "above", "window")
 _DURATION_FIELDS = ("n", "p50_seconds", "p75_seconds", "p90_seconds")
@@ -330,6 +331,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "rollout_lag": _DURATION_FIELDS,
     "automation_lag": ("p50_seconds", "p90_seconds", "max_seconds", "stale"),
     "value_stream": ("flow_efficiency",),
+    "out_of_band_changes": ("count",),
 }
 
 # Keys that would hold a secret: the file names the environment variable instead (token_env).

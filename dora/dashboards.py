@@ -1382,6 +1382,12 @@ DEFINITIONS = {
         "a deploy pipeline, its last successful deployment). Every environment unless a tier is "
         "chosen. Stale beyond the environment's stale_after."
     ),
+    "out_of_band_changes": (
+        "Each change an audit trail recorded that the pipeline did not make (a console edit, a "
+        "CLI call): when, where, what and who. Every environment unless a tier is chosen; a "
+        "change still open drifts the instances it touched until the next successful apply or "
+        "deployment there."
+    ),
     "value_stream": (
         "Per change, the time spent in each stage: coding, pickup, review, build, each "
         "pre-production environment, approval, production and the rollout to every target. "

@@ -494,7 +494,55 @@ class _Simulation:
                     continue
                 getattr(self, f"on_{kind}")(t, *args)
         self.plan_incidents()
+        self.plan_out_of_band()
         yield from self.finish()
+
+    # Changes made by hand outside the pipeline, as an audit trail reports them (CONTRACT §1
+    # out_of_band_change): fixed, drawing nothing from the random stream, so every other demo
+    # event stays as it was. Whether a later apply or deployment undid each is the estate's.
+    OUT_OF_BAND = (
+        (
+            timedelta(days=9, hours=3),
+            "checkout",
+            "production",
+            "eu-west-1",
+            "arn:aws:sts::210987654321:assumed-role/Admin/marta",
+            "ssm:PutParameter",
+        ),
+        (
+            timedelta(days=2, hours=5),
+            "network-stack",
+            "production",
+            "us-east-1",
+            "arn:aws:sts::210987654321:assumed-role/Admin/priya",
+            "ec2:AuthorizeSecurityGroupIngress",
+        ),
+        (
+            timedelta(hours=5),
+            "k8s-platform",
+            "staging",
+            "",
+            "arn:aws:iam::210987654321:user/tomas",
+            "eks:UpdateNodegroupConfig",
+        ),
+    )
+
+    def plan_out_of_band(self) -> None:
+        for number, (before, service, environment, target, actor, what) in enumerate(
+            self.OUT_OF_BAND, start=1
+        ):
+            event: dict[str, Any] = {
+                "type": "out_of_band_change",
+                "id": f"console-{number}",
+                "service": service,
+                "environment": environment,
+                "changed_at": self.now - before,
+                "actor": actor,
+                "what": what,
+            }
+            if target:
+                event["target"] = target
+            self.emit(event)
 
     def plan_repo(self, repo: _Repo) -> None:
         """The repository's first commit, the versions live as the window opens, and the queue."""

@@ -19,8 +19,10 @@ from typing import Any
 import pandas as pd
 
 from dora import charts
+from dora.gates import OutOfBandChange
 from dora.metrics.estate import GAP_BUCKETS, AutomationEvidence, automation_evidence
 from dora.models import AutomationInstance, Environment, Tier
+from dora.out_of_band import drifted_instances, out_of_band_open
 from dora.report import MetricsComputation, MetricsQuery
 from dora.selectors import Scope
 from dora.units import duration_axis_unit, duration_human
@@ -106,6 +108,7 @@ class Cell:
     stale_instances: int = 0
     lag_text: str = ""
     drifted: int = 0
+    out_of_band: int = 0  # changes made outside the pipeline in the window (METRICS §4.5)
     details: tuple[TargetDetail, ...] = ()
     # What the state grades: "automation lag" (the cell has automation instances) or "newest
     # version". The cell shows the newest version's age only when that is what it grades, so a
@@ -147,6 +150,7 @@ class EstateMatrix:
     evidence: AutomationEvidence
     lag: pd.DataFrame = field(compare=False)
     spread: pd.DataFrame = field(compare=False)
+    out_of_band: int = 0  # changes made outside the pipeline in the window, every cell
 
     def teams(self) -> list[tuple[str | None, list[ServiceRow]]]:
         """Rows grouped by team (teams by name, services without a team last)."""
@@ -173,17 +177,28 @@ def environments_ordered() -> list[dict[str, Any]]:
 
 def drift_by_pair(scope: Scope, *, until: datetime) -> dict[tuple[str, str], int]:
     """Per (service, environment): instances whose newest drift check before `until` found
-    drift, from the instances kept at intake (dora.instances); one query. An instance keeps only
-    its newest check, so one checked again after `until` is left out (unknown then)."""
+    drift, from the instances kept at intake (dora.instances), and those an out-of-band change
+    open at `until` drifted (dora.out_of_band); two queries. An instance keeps only its newest
+    check, so one checked again after `until` is left out (unknown then)."""
     rows = AutomationInstance.objects.filter(drift_detected=True, drift_checked_at__lt=until)
     if scope.services:
         rows = rows.filter(service__name__in=scope.services)
     if scope.team:
         rows = rows.filter(service__team__name=scope.team)
-    counts: dict[tuple[str, str], int] = {}
-    for service, environment in rows.values_list("service__name", "environment__name").order_by():
-        counts[(service, environment)] = counts.get((service, environment), 0) + 1
-    return counts
+    drifted: dict[tuple[str, str], set[str]] = {}
+    for service, environment, target in rows.values_list(
+        "service__name", "environment__name", "target__name"
+    ).order_by():
+        drifted.setdefault((service, environment), set()).add(target)
+    by_hand = drifted_instances(open_by_pair(scope, until=until))
+    for key, targets in by_hand.items():
+        drifted.setdefault(key, set()).update(targets)
+    return {key: len(targets) for key, targets in drifted.items()}
+
+
+def open_by_pair(scope: Scope, *, until: datetime) -> list[OutOfBandChange]:
+    """The out-of-band changes open at `until` of the scope's services (or team's)."""
+    return out_of_band_open(now=until, services=scope.services or None, team=scope.team or None)
 
 
 def estate_computations(
@@ -242,6 +257,10 @@ def estate_matrix(
         {(r.service, r.environment): r for r in rows.itertuples(index=False)} if len(rows) else {}
     )
     by_pair_lag = _rows_by_pair(instances)
+    by_hand = _frames(computations, "out_of_band_rows")
+    by_pair_hand = (
+        by_hand.groupby(["service", "environment"]).size().to_dict() if len(by_hand) else {}
+    )
 
     matrix_rows = []
     for service in services:
@@ -257,6 +276,8 @@ def estate_matrix(
             )
             if drift and drift.get(key):
                 cell = dataclasses.replace(cell, drifted=int(drift[key]))
+            if by_pair_hand.get(key):
+                cell = dataclasses.replace(cell, out_of_band=int(by_pair_hand[key]))
             cells.append(cell)
         matrix_rows.append(
             ServiceRow(
@@ -275,6 +296,7 @@ def estate_matrix(
         evidence=evidence,
         lag=instances,
         spread=rows,
+        out_of_band=sum(c.out_of_band for row in matrix_rows for c in row.cells),
     )
 
 

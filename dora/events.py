@@ -20,7 +20,7 @@ from dora.retry import atomic_retry
 
 DEFAULT_SOURCE = "api"
 BATCH_SIZE = 1000
-# Records keep "<type>:<id>" in a 500-character column; the longest type is automation_run.
+# Records keep "<type>:<id>" in a 500-character column; the longest type is out_of_band_change.
 MAX_ID_LENGTH = 480
 MAX_SOURCE_LENGTH = 100
 # Beyond this nesting an item is refused: no event needs it, and a deep payload costs every
@@ -146,6 +146,18 @@ _SCHEMA: dict[str, dict[str, dict[str, str]]] = {
             "drift_detected": "bool",
         },
     },
+    # Added: a change made outside the pipeline (a console edit, a CLI call), from an audit
+    # trail: who did what, when, to which service or stack where (CONTRACT §1, METRICS §4.5).
+    "out_of_band_change": {
+        "required": {
+            "service": "str",
+            "environment": "str",
+            "changed_at": "time",
+            "actor": "str",
+            "what": "text",
+        },
+        "optional": {"target": "str", "resources": "strs"},
+    },
 }
 # Every type may say when its source last changed it: of two versions of one event, the one
 # with the later updated_at is kept, whichever arrives last (CONTRACT §1).
@@ -188,8 +200,10 @@ STR_LIMITS: dict[str, dict[str, int]] = {
         "version": _NAME,
         "repo": _REPO,
     },
+    # An actor is an audit trail's principal: an IAM role session's ARN runs long.
+    "out_of_band_change": {"service": _NAME, "environment": _NAME, "target": _NAME, "actor": 500},
 }
-TEXT_LIMITS = {"title": 500}
+TEXT_LIMITS = {"title": 500, "what": 500}
 _CAUSED_BY_LIMITS = {"deployment": MAX_ID_LENGTH, "version": _NAME, "change": _REPO + 12}
 
 
@@ -550,6 +564,8 @@ def event_validate(
             raise EventInvalid(
                 f"finished_at: required for a deployment with status {fields['status']}"
             )
+    if etype == "out_of_band_change" and not fields["what"].strip():
+        raise EventInvalid("what: must not be empty (what was changed, e.g. 'PutBucketPolicy')")
     if etype == "change" and fields["number"] < 0:
         raise EventInvalid("number: must be zero or positive")
     raw = dict(obj)

@@ -23,6 +23,7 @@ CHECKS: tuple[str, ...] = (
     "infra_parity",
     "no_drift",
     "facts_derived",  # added: the facts above are derived from every event stored
+    "no_out_of_band_changes",  # added: nothing changed by hand in `to` since its last apply
 )
 BLOCK, WARN, OFF = "block", "warn", "off"
 MODES = (BLOCK, WARN, OFF)
@@ -36,6 +37,7 @@ DEFAULT_MODES: Mapping[str, str] = {
     "infra_parity": WARN,
     "no_drift": WARN,
     "facts_derived": BLOCK,
+    "no_out_of_band_changes": WARN,
 }
 # The thresholds each check reads besides its mode (CONTRACT §2 `gates:`; max_spread is added).
 THRESHOLDS: Mapping[str, tuple[str, ...]] = {
@@ -48,6 +50,7 @@ THRESHOLDS: Mapping[str, tuple[str, ...]] = {
     "infra_parity": ("stacks",),
     "no_drift": (),
     "facts_derived": (),
+    "no_out_of_band_changes": (),
 }
 DEFAULT_MIN_SOAK = timedelta(minutes=30)
 DEFAULT_STALE_AFTER = timedelta(days=7)
@@ -269,6 +272,29 @@ class AutomationInstance:
 
 
 @dataclass(frozen=True)
+class OutOfBandChange:
+    """A change made outside the pipeline and not undone since: no successful apply or
+    deployment of its service in its environment (and target) after it (dora.out_of_band)."""
+
+    service: str
+    environment: str
+    changed_at: datetime
+    actor: str
+    what: str
+    target: str = ""  # '' when it names none: the whole environment
+    infra: bool = False
+    source: str = ""
+    id: str = ""
+
+    @property
+    def described(self) -> str:
+        where = f"{self.environment}/{self.target}" if self.target else self.environment
+        return (
+            f"{self.what} on {self.service} in {where} by {self.actor} at {_when(self.changed_at)}"
+        )
+
+
+@dataclass(frozen=True)
 class OpenIncident:
     id: str
     severity: str
@@ -302,6 +328,8 @@ class PromotionFacts:
     # The infra stacks the service depends on, transitively (its `depends_on`): what
     # source_fresh and infra_parity judge besides its own pipeline, unless `stacks: all`.
     stacks: frozenset[str] = frozenset()
+    # Open out-of-band changes in `source` and `destination`, oldest first (added).
+    out_of_band: tuple[OutOfBandChange, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -671,12 +699,15 @@ def check_no_drift(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, s
         and i.drift_checked_at is not None
         and (i.infra or i.service == facts.service)
     ]
+    # A change made by hand drifts the instances it touched until the pipeline applies again.
+    by_hand = _out_of_band_in(facts, env)
+    drifted = sorted((i for i in checked if i.drift_detected), key=lambda i: i.name)
+    if drifted or by_hand:
+        described = [f"{i.name} (checked {_when(i.drift_checked_at)})" for i in drifted]
+        described += [f"{c.described} (changed outside the pipeline)" for c in by_hand]
+        return False, f"drift detected: {_listed(described)}"
     if not checked:
         return True, f"no drift check recorded in {env}"
-    drifted = sorted((i for i in checked if i.drift_detected), key=lambda i: i.name)
-    if drifted:
-        described = [f"{i.name} (checked {_when(i.drift_checked_at)})" for i in drifted]
-        return False, f"drift detected: {_listed(described)}"
     newest = max(i.drift_checked_at for i in checked if i.drift_checked_at is not None)
     return True, (
         f"no drift in {len(checked)} instance{'s' if len(checked) != 1 else ''} of {env} "
@@ -699,6 +730,30 @@ def check_facts_derived(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bo
     )
 
 
+def check_no_out_of_band_changes(facts: PromotionFacts, setting: CheckPolicy) -> tuple[bool, str]:
+    """Nothing was changed outside the pipeline in `to` (on the service or an infra stack)
+    since the last successful apply or deployment there: each open change is named."""
+    env = facts.destination.name
+    changes = _out_of_band_in(facts, env)
+    if changes:
+        count = len(changes)
+        return False, (
+            f"{count} change{'s' if count != 1 else ''} made outside the pipeline in {env} "
+            f"since the last successful apply or deployment: "
+            f"{'; '.join(c.described for c in changes)}"
+        )
+    return True, f"no change made outside the pipeline in {env} since its last apply or deployment"
+
+
+def _out_of_band_in(facts: PromotionFacts, env: str) -> list[OutOfBandChange]:
+    """The open out-of-band changes of `env` the service rests on (its own, infra stacks')."""
+    return [
+        c
+        for c in facts.out_of_band
+        if c.environment == env and (c.infra or c.service == facts.service)
+    ]
+
+
 def _both(facts: PromotionFacts) -> str:
     return f"{facts.source.name} and {facts.destination.name}"
 
@@ -713,6 +768,7 @@ _CHECK_FUNCTIONS = {
     "infra_parity": check_infra_parity,
     "no_drift": check_no_drift,
     "facts_derived": check_facts_derived,
+    "no_out_of_band_changes": check_no_out_of_band_changes,
 }
 
 

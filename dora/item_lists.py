@@ -107,6 +107,10 @@ SPECS: dict[str, ListSpec] = {
         filters=(SERVICE, Filter("stale", "stale", "stale only", "flag")),
         quick=(("Most lagging first", "-duration"),),
     ),
+    "out_of_band_changes": ListSpec(
+        "changed_at",
+        filters=(SERVICE, Filter("environment", "environment", "environment", "value")),
+    ),
     "value_stream": ListSpec(
         "stage_start",
         "elapsed_seconds",

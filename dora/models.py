@@ -443,6 +443,36 @@ class AutomationRun(models.Model):
         ]
 
 
+class OutOfBandChange(models.Model):
+    """A change made outside the pipeline (a console edit, a CLI call), from an audit trail.
+
+    It drifts the service's automation instances in its environment (on its target; on every
+    target when it names none) until a successful apply or deployment there after it
+    (dora.out_of_band)."""
+
+    source = models.CharField(max_length=100)
+    external_id = models.CharField(max_length=500)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE)
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE)
+    target = models.ForeignKey(
+        Target, on_delete=models.CASCADE, help_text="the target named '': the whole environment"
+    )
+    changed_at = models.DateTimeField()
+    actor = models.CharField(max_length=500, help_text="who: the audit trail's principal")
+    what = models.CharField(max_length=500, help_text="what: the call or change made")
+    resources = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name = "out-of-band change"
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="outofbandchange_unique")
+        ]
+        indexes = [
+            models.Index(fields=["environment", "changed_at"]),
+            models.Index(fields=["service", "environment", "changed_at"]),
+        ]
+
+
 # ---------------------------------------------------------------------------------------------
 # Derived facts (dora.derive): a pure function of the records above, rebuilt on intake
 # ---------------------------------------------------------------------------------------------

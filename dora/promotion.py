@@ -25,6 +25,7 @@ from dora.models import (
     GateDecision,
     Service,
 )
+from dora.out_of_band import OPEN_CONDITION
 from dora.prepared import aware, duration, json_param, prepared_rows
 
 # How far back the deployments of `from` are read when the version never went live there (each
@@ -180,7 +181,9 @@ def promotion_facts(
             now=now,
         )
         return promotion_facts(request, now=now, derive_pending=False)
-    failures, incidents = _failures_and_incidents([r for r in others if r[0] != "pending"])
+    failures, incidents = _failures_and_incidents(
+        [r for r in others if r[0] not in ("pending", "out_of_band")]
+    )
     facts = gates.PromotionFacts(
         service=service.name,
         version=request.version,
@@ -198,6 +201,7 @@ def promotion_facts(
             if failed is not None or not derive_pending
         ),
         stacks=stacks,
+        out_of_band=_out_of_band([r for r in others if r[0] == "out_of_band"], service.name),
     )
     return facts, policy
 
@@ -353,8 +357,10 @@ LEFT JOIN dora_deployment d ON d.id = (
 # derivation marked failed (rollout_failed_idx), the unresolved incidents on the service
 # opened by `now`, in either environment or in none (incident_open_idx), and the service's
 # pairs of the two environments still waiting for derivation (derivepending_unique), failed
-# or not.
-_SOURCE_SQL = """
+# or not; and the out-of-band changes of the service and the infra stacks in the two
+# environments still open at `now` (dora.out_of_band; outofbandchange environment index).
+_SOURCE_SQL = (
+    """
 SELECT 'deployment', finished_at, id, target_id, version, sha, NULL, NULL
 FROM dora_deployment
 WHERE service_id = %(service)s AND environment_id = %(source)s AND status = 'success'
@@ -376,7 +382,19 @@ SELECT 'pending', p.failed_at, p.id, p.environment_id, p.error, NULL, e.name, NU
 FROM dora_derivepending p
 JOIN dora_environment e ON e.id = p.environment_id
 WHERE p.service_id = %(service)s AND p.environment_id IN (%(source)s, %(destination)s)
+UNION ALL
+SELECT 'out_of_band', o.changed_at, o.id, o.target_id, o.what, o.actor, e.name, s.name
+FROM dora_outofbandchange o
+JOIN dora_service s ON s.id = o.service_id
+JOIN dora_environment e ON e.id = o.environment_id
+JOIN dora_target t ON t.id = o.target_id
+WHERE o.environment_id IN (%(source)s, %(destination)s) AND o.changed_at <= %(now)s
+  AND (o.service_id = %(service)s OR s.kind = 'infra')
+  AND """
+    + OPEN_CONDITION
+    + """
 """
+)
 
 
 def _environments_facts(
@@ -403,6 +421,8 @@ def _environments_facts(
             deployments[params["source"]].append(
                 (aware(finished), deployment_id, target_id, version, sha)
             )
+        elif row[0] == "out_of_band":  # its target by name (the targets of both are read)
+            others.append((*row[:3], target_names.get(row[3], ""), *row[4:]))
         else:
             others.append(row)
     envs = {
@@ -427,6 +447,27 @@ def _environments_facts(
         for env, named in names.items()
     }
     return first_seen, envs, others
+
+
+def _out_of_band(rows: list[tuple[Any, ...]], service: str) -> tuple[gates.OutOfBandChange, ...]:
+    """The open out-of-band changes among `_SOURCE_SQL`'s rows, oldest first: the service's
+    own, and the infra stacks' (any other service the query returns is one)."""
+    found = sorted(
+        (aware(changed_at), pk, target, what, actor, environment, name)
+        for _, changed_at, pk, target, what, actor, environment, name in rows
+    )
+    return tuple(
+        gates.OutOfBandChange(
+            service=name,
+            environment=environment,
+            target=target,
+            infra=name != service,
+            changed_at=changed_at,
+            actor=actor,
+            what=what,
+        )
+        for changed_at, _, target, what, actor, environment, name in found
+    )
 
 
 def _failures_and_incidents(

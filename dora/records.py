@@ -17,6 +17,7 @@ from dora.models import (
     Commit,
     Deployment,
     Incident,
+    OutOfBandChange,
     PipelineRun,
     RawEvent,
 )
@@ -32,7 +33,7 @@ Row = tuple[Any, ...]
 
 RawKey = tuple[str, str, str]
 # The event types that name a service (and an environment): they place records in the estate.
-SERVICE_TYPES = ("deployment", "incident", "automation_run")
+SERVICE_TYPES = ("deployment", "incident", "automation_run", "out_of_band_change")
 
 # An arriving version replaces the stored one when its content differs, unless both say when
 # their source last changed them and the stored one is the later (CONTRACT §1): a replayed or
@@ -127,7 +128,7 @@ def records_store(
         environments={f["environment"] for f in placed if "environment" in f},
         targets={
             (f["environment"], f.get("target", ""))
-            for t in ("deployment", "automation_run")
+            for t in ("deployment", "automation_run", "out_of_band_change")
             for f in (e.fields for e in by_type[t])
         },
     )
@@ -144,6 +145,8 @@ def records_store(
     if by_type["automation_run"]:
         _automation_runs_store(by_type["automation_run"], estate)
         _applies_store(by_type["automation_run"], estate, touched)
+    if by_type["out_of_band_change"]:
+        _out_of_band_changes_store(by_type["out_of_band_change"], estate)
 
 
 def _ext(event: Event) -> str:
@@ -532,3 +535,39 @@ def _applies_store(events: list[Event], estate: EstateCache, touched: Touched) -
         sources, ids = {e.source for e in dropped}, [_apply_ext(e) for e in dropped]
         _deployments_touch_before(sources, ids, touched)
         Deployment.objects.filter(source__in=sources, external_id__any=ids).delete()
+
+
+_OUT_OF_BAND_COLUMNS = [
+    "source",
+    "external_id",
+    "service_id",
+    "environment_id",
+    "target_id",
+    "changed_at",
+    "actor",
+    "what",
+    "resources",
+]
+
+
+def _out_of_band_changes_store(events: list[Event], estate: EstateCache) -> None:
+    # Nothing is derived from them at intake: pages, figures and the gate read them with the
+    # applies and deployments after them (dora.out_of_band).
+    rows = []
+    for e in events:
+        f = e.fields
+        env = estate.environment(f["environment"])
+        rows.append(
+            (
+                e.source,
+                _ext(e),
+                estate.service(f["service"]).id,
+                env.id,
+                estate.target(env, f.get("target", "")).id,
+                f["changed_at"],
+                f["actor"],
+                f["what"],
+                f.get("resources", []),
+            )
+        )
+    bulk.upsert(OutOfBandChange, _OUT_OF_BAND_COLUMNS, rows, unique=["source", "external_id"])

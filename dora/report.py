@@ -62,6 +62,7 @@ from dora.metrics.levels import (
     overall_placement,
     percentile_text,
 )
+from dora.metrics.out_of_band import OutOfBandChanges, out_of_band_changes
 from dora.metrics.recovery import (
     RecoveryTime,
     TimeToRestore,
@@ -72,6 +73,7 @@ from dora.metrics.recovery import (
 )
 from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.value_stream import ValueStream, value_stream
+from dora.out_of_band import out_of_band_frame
 from dora.selectors import Scope, ScopeError, scope_resolve, scope_zone
 from dora.units import duration_human, plural
 from dora.window import WindowError, window_parse
@@ -497,6 +499,10 @@ class MetricsComputation(DoraFigures):
         return selectors.automation_runs_frame(self.scope, until=self.until, since=self.since)
 
     @cached_property
+    def out_of_band_rows(self) -> pd.DataFrame:
+        return out_of_band_frame(self.scope, since=self.since, until=self.until)
+
+    @cached_property
     def deploy_pipelines(self) -> pd.DataFrame:
         return selectors.deploy_pipelines_frame(self.scope, until=self.until)
 
@@ -547,6 +553,7 @@ class MetricsComputation(DoraFigures):
         "deploy_pipelines",
         "environment_settings",
         "first_rollout_at",
+        "out_of_band_rows",  # a few rows: last, so the shares above stay as measured
     )
 
     def prefetch(self, names: Sequence[str], *, workers: int = PREFETCH_WORKERS) -> None:
@@ -626,6 +633,13 @@ class MetricsComputation(DoraFigures):
         )
 
     @cached_property
+    def out_of_band(self) -> OutOfBandChanges:
+        """METRICS §4.5: changes made outside the pipeline, per environment per week."""
+        return out_of_band_changes(
+            self.out_of_band_rows, since=self.since, until=self.until, tz=self.scope.timezone
+        )
+
+    @cached_property
     def evidence(self) -> AutomationEvidence:
         """METRICS §4.3's evidence chart: runs in the window by the gap before them."""
         return automation_evidence(self.automation_runs, since=self.since, until=self.until)
@@ -669,6 +683,11 @@ class MetricsComputation(DoraFigures):
                 "evidence": self.evidence.as_dict(),
             },
             "value_stream": self.stream.as_dict(),
+            # Added (METRICS §4.5): every environment unless the scope named a tier.
+            "out_of_band_changes": {
+                **self.out_of_band.as_dict(),
+                "tier": self.scope.tier if self.scope.tier_named else "all",
+            },
             "level": self.overall_level(),
             # Added (METRICS §3.6, 2025): the overall placement as a percentile, its details
             # (industry, groups, overall score), and DORA's two groups of the five figures.
@@ -862,6 +881,11 @@ ITEMS: dict[str, tuple[Callable[[MetricsComputation], pd.DataFrame], list[str]]]
             "last_action",
         ],
     ),  # fmt: skip
+    # Added (METRICS §4.5): each change made outside the pipeline in the window.
+    "out_of_band_changes": (
+        lambda c: c.out_of_band.items,
+        ["changed_at", "service", "environment", "target", "what", "actor", "source"],
+    ),
     "value_stream": (
         _value_stream_items,
         [
@@ -990,6 +1014,9 @@ def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     flow = report["value_stream"]["flow_efficiency"]
     changes = max((s["n"] for s in report["value_stream"]["stages"]), default=0)
     add("value_stream", flow, _percent(flow), changes)
+    if "out_of_band_changes" in report:  # added: a report built before it has none
+        changes = report["out_of_band_changes"]["count"]
+        add("out_of_band_changes", changes, plural(changes, "change"), changes)
     add("level", report["level"], report["level"] or "-", None, report["level"])
     overall = report.get("percentile")
     rows.append(

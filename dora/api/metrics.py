@@ -135,6 +135,7 @@ _REPORT = OpenApiResponse(
                     "rollout_lag",
                     "automation_lag",
                     "value_stream",
+                    "out_of_band_changes",
                 )
             },
             "version_spread": serializers.ListField(child=serializers.DictField()),

@@ -27,6 +27,7 @@ from dora import dashboards as dash
 from dora.benchmarks import available_years
 from dora.metrics.frames import iso
 from dora.metrics.levels import has_tiers
+from dora.out_of_band import service_out_of_band
 from dora.report import (
     ITEMS,
     METRIC_NAMES,
@@ -833,6 +834,9 @@ def _service_figures(
                 else None
             ),
             "targets": dash.table_rows(targets),
+            "out_of_band": service_out_of_band(
+                name, since=context["since"], until=context["until"], now=now
+            ),
             "targets_chart": _chart(
                 "targets",
                 charts.rollouts_by_target_figure(targets),

@@ -39,6 +39,7 @@ ESTATE_FRAMES = (
     "deploy_pipelines",
     "configured_targets",
     "environment_settings",
+    "out_of_band_rows",
 )
 
 
@@ -216,6 +217,7 @@ def _estate_figures(
                 for row in matrix.evidence.buckets.itertuples(index=False)
             ],
             "stale_instances": int(lag["stale"].sum()) if len(lag) else 0,
+            "out_of_band": matrix.out_of_band,
             "instances": len(lag),
             "teams": sorted(access.teams) if not access.everything else None,
             "charts": drawn,

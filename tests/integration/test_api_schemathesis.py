@@ -334,6 +334,11 @@ EVENT_FIELDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
         {"target": "str", "started_at": "time", "trigger": "run_trigger", "version": "str",
          "drift_detected": "bool"},
     ),
+    "out_of_band_change": (
+        {"service": "str", "environment": "str", "changed_at": "time", "actor": "str",
+         "what": "str"},
+        {"target": "str", "resources": "strs"},
+    ),
 }  # fmt: skip
 
 # What a pipeline sends, and one hostile flavour per event, as the probe of issue 13 found them:

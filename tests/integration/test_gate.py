@@ -144,7 +144,7 @@ def test_gate_allows_a_verified_soaked_version_and_stores_the_decision(estate: N
         "staging",
         "production",
     )
-    assert len(body["checks"]) == 9
+    assert len(body["checks"]) == 10  # added: no_out_of_band_changes
     stored = GateDecision.objects.get(id=body["decision_id"])
     assert stored.allowed
     assert stored.requested_by == "token:deploy-bot"

@@ -73,7 +73,7 @@ def test_seed_demo_creates_the_estate_through_the_intake() -> None:
     blocked = decisions.filter(allowed=False).count()
     assert decisions.exists()
     assert f"promotion gate: {allowed} allowed and {blocked} blocked demo decisions" in out
-    assert all(len(d.checks) == 9 for d in decisions)
+    assert all(len(d.checks) == 10 for d in decisions)
     assert "promotion gate: " in out
 
     user = get_user_model().objects.get(username="demo")

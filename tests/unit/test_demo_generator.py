@@ -23,6 +23,7 @@ REQUIRED = {
     "deployment": ("service", "environment", "status"),
     "incident": ("service", "opened_at"),
     "automation_run": ("service", "environment", "action", "status", "finished_at"),
+    "out_of_band_change": ("service", "environment", "changed_at", "actor", "what"),
 }
 TIMESTAMPS = {
     "authored_at",
@@ -39,6 +40,7 @@ TIMESTAMPS = {
     "impact_started_at",
     "mitigated_at",
     "resolved_at",
+    "changed_at",
 }
 STATUSES = {"success", "failure", "cancelled", "running"}
 REVERT = re.compile(r'\ARevert "(?P<subject>.+)"\n\nThis reverts commit (?P<sha>[0-9a-f]{40})\.\Z')

@@ -404,6 +404,10 @@ def test_str_limits_fit_their_record_columns() -> None:
         ("automation_run", "target"): models.Target.name,
         ("automation_run", "version"): models.AutomationRun.version,
         ("automation_run", "repo"): models.Deployment.repo,  # kept on an apply's deployment
+        ("out_of_band_change", "service"): models.Service.name,
+        ("out_of_band_change", "environment"): models.Environment.name,
+        ("out_of_band_change", "target"): models.Target.name,
+        ("out_of_band_change", "actor"): models.OutOfBandChange.actor,
     }
     limits = {(t, f): n for t, fields in STR_LIMITS.items() for f, n in fields.items()}
     assert set(limits) == set(columns)

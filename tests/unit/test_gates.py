@@ -103,9 +103,10 @@ def test_gate_allows_a_verified_current_soaked_version_with_all_checks_in_order(
         "infra_parity",
         "no_drift",
         "facts_derived",
+        "no_out_of_band_changes",
     ]
     assert all(c.passed for c in decision.checks)
-    assert [c.severity for c in decision.checks] == ["block"] * 5 + ["warn"] * 3 + ["block"]
+    assert [c.severity for c in decision.checks] == ["block"] * 5 + ["warn"] * 3 + ["block", "warn"]
 
 
 def test_gate_warn_failures_never_block() -> None:
@@ -667,6 +668,7 @@ def test_policy_defaults_are_the_contracts() -> None:
         "infra_parity": "warn",
         "no_drift": "warn",
         "facts_derived": "block",
+        "no_out_of_band_changes": "warn",
     }
     assert resolved["soak_time"].min_soak == timedelta(minutes=30)
     assert resolved["source_fresh"].stale_after == timedelta(days=5)  # the environment's own
