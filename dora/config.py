@@ -116,6 +116,18 @@ class IncidentsSpec:
 
 
 @dataclass(frozen=True)
+class StackSpec:
+    """One `stacks:` rule of an IaC run source: fnmatch patterns on the provider's stack and
+    workspace names, and our stack (a service), environment and target they map to."""
+
+    match: str
+    service: str
+    environment: str
+    workspace: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """An ingest source. Fields left out are None: the adapter's defaults apply."""
 
@@ -134,6 +146,7 @@ class SourceSpec:
     deployments: DeploymentsSpec | None = None
     incidents: IncidentsSpec | None = None
     webhook_secret_env: str | None = None
+    stacks: tuple[StackSpec, ...] = ()  # atlantis, spacelift, env0: first matching rule wins
     line: int = field(default=0, compare=False)
 
 
@@ -234,8 +247,12 @@ _SOURCE_KEYS = (
     "deployments",
     "incidents",
     "webhook_secret_env",
+    "stacks",
 )
-_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "opsgenie")  # opsgenie: not synced yet
+# opsgenie: not synced yet; atlantis, spacelift, env0: webhooks only, mapped through stacks:
+_STACK_SOURCE_KINDS = ("atlantis", "spacelift", "env0")
+_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "opsgenie", *_STACK_SOURCE_KINDS)
+_STACK_KEYS = ("match", "workspace", "service", "environment", "target")
 _DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _INCIDENTS_KEYS = ("label",)
@@ -782,6 +799,33 @@ def _free_mapping(
     return pairs
 
 
+def _load_stacks(reader: _Reader, node: yaml.Node, where: str) -> Any:
+    """`stacks:` rules: each {match, service, environment} with optional workspace, target."""
+    rules: list[StackSpec] = []
+    invalid = False
+    for i, item in enumerate(reader.sequence(node, where)):
+        here = f"{where}[{i}]"
+        entries = reader.mapping(item, here, _STACK_KEYS)
+        if entries is None:
+            invalid = True
+            continue
+        values = {
+            key: reader.get(
+                entries,
+                key,
+                here,
+                reader.string,
+                required_at=item if key in ("match", "service", "environment") else None,
+            )
+            for key in _STACK_KEYS
+        }
+        if _INVALID in values.values():
+            invalid = True
+            continue
+        rules.append(StackSpec(**values))
+    return _INVALID if invalid else tuple(rules)
+
+
 def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
     specs: list[SourceSpec] = []
     for i, item in enumerate(reader.sequence(node, "sources")):
@@ -825,6 +869,11 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             "deployments": deployments,
             "incidents": incidents,
             "webhook_secret_env": reader.get(entries, "webhook_secret_env", where, reader.env_var),
+            "stacks": (
+                _load_stacks(reader, entries["stacks"][1], f"{where}.stacks")
+                if "stacks" in entries
+                else ()
+            ),
         }
         if _INVALID in values.values() or len(reader.problems) > problems_before:
             continue  # the checks across keys below only make sense once each key is valid
@@ -852,6 +901,34 @@ def _source_problems(
 ) -> bool:
     """Checks across a source's keys; records each problem and returns True when there is none."""
     before = len(reader.problems)
+    if values["kind"] in _STACK_SOURCE_KINDS:
+        for key in (
+            "token_env",
+            "org",
+            "repos",
+            "deployments",
+            "incidents",
+            "interval",
+            "backfill",
+        ):
+            if key in entries:
+                reader.error(
+                    entries[key][0],
+                    f"{where}.{key}: a {values['kind']} source takes webhooks only and names "
+                    "stacks: (and webhook_secret_env), not " + key,
+                )
+        if not values["stacks"]:
+            reader.error(
+                item,
+                f"{where}: give stacks: [{{match: <pattern>, service: <our stack>, "
+                "environment: <ours>}] (the provider's stack names -> ours)",
+            )
+        return len(reader.problems) == before
+    if "stacks" in entries:
+        reader.error(
+            entries["stacks"][0],
+            f"{where}.stacks: only an atlantis, spacelift or env0 source names stacks",
+        )
     if values["token_env"] is None:
         reader.error(
             item,

@@ -48,7 +48,7 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
     return {
         "kind": spec.kind,
         "base_url": spec.base_url or default_url.get(spec.kind, DEFAULT_BASE_URL),
-        "token_env": spec.token_env,
+        "token_env": spec.token_env or "",  # webhook-only kinds have none
         "org": (spec.group if gitlab else spec.org) or "",
         "repos": list(spec.projects if gitlab else spec.repos),
         "backfill_days": spec.backfill.days if spec.backfill else DEFAULT_BACKFILL_DAYS,
@@ -58,6 +58,10 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
         "deployments": deployments,
         "incidents": incidents,
         "webhook_secret_env": spec.webhook_secret_env or "",
+        "stacks": [
+            {key: value for key, value in vars(rule).items() if value is not None}
+            for rule in spec.stacks
+        ],
     }
 
 

@@ -10,6 +10,8 @@ from django.db import models
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")  # GitLab: subgroups
+# Kinds whose runs arrive by webhook and map through `stacks:` (ingest.sources.stacks).
+STACK_KINDS = ("atlantis", "spacelift", "env0")
 
 
 class WebhookDelivery(models.Model):
@@ -50,6 +52,9 @@ class Source(models.Model):
         GITHUB = "github", "GitHub"
         GITLAB = "gitlab", "GitLab"
         PAGERDUTY = "pagerduty", "PagerDuty"
+        ATLANTIS = "atlantis", "Atlantis"
+        SPACELIFT = "spacelift", "Spacelift"
+        ENV0 = "env0", "env0"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
@@ -69,6 +74,12 @@ class Source(models.Model):
         help_text="CONTRACT §2 `deployments`: from, patterns, environment map",
     )
     incidents = models.JSONField(default=dict, blank=True, help_text="CONTRACT §2 `incidents`")
+    stacks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="IaC run sources (atlantis, spacelift, env0): [{match, workspace, service, "
+        "environment, target}, ...] (docs/INFRA-SOURCES.md)",
+    )
     webhook_secret_env = models.CharField(
         max_length=100,
         blank=True,
@@ -94,6 +105,14 @@ class Source(models.Model):
     def clean(self) -> None:
         """What apply_config checks in the file, for rows edited in the admin."""
         errors: dict[str, str] = {}
+        if self.kind in STACK_KINDS:  # webhook-only: they name stacks, no repos or org
+            from ingest.sources.stacks import stack_rules_problems
+
+            if problems := stack_rules_problems(self.stacks, "stacks"):
+                errors["stacks"] = "; ".join(problems)
+            if errors:
+                raise ValidationError(errors)
+            return
         repos = self.repos if isinstance(self.repos, list) else None
         pagerduty = self.kind == self.Kind.PAGERDUTY  # names services (in incidents), no repos
         services = (self.incidents or {}).get("services") if pagerduty else None
@@ -130,6 +149,26 @@ class Source(models.Model):
                     errors["deployments"] = f"{key} is not a valid regular expression: {exc}"
         if errors:
             raise ValidationError(errors)
+
+
+class RunStateVersion(models.Model):
+    """The highest state ordinal seen of one provider run (Spacelift's `stateVersion`), so a
+    delivery older than one already recorded is dropped whatever order they arrive in."""
+
+    provider = models.CharField(max_length=20)
+    source = models.CharField(max_length=100)
+    run_id = models.CharField(max_length=200)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "source", "run_id"], name="runstateversion_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.source} {self.run_id} @{self.version}"
 
 
 class SyncCursor(models.Model):

@@ -25,6 +25,9 @@ PROVIDER_PACKAGES: tuple[str, ...] = (
     "ingest.sources.github",
     "ingest.sources.gitlab",
     "ingest.sources.pagerduty",
+    "ingest.sources.atlantis",
+    "ingest.sources.spacelift",
+    "ingest.sources.env0",
 )
 
 Webhook = Callable[["HttpRequest", "str | None"], "HttpResponse"]
