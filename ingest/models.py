@@ -62,7 +62,10 @@ class Source(models.Model):
         default="https://api.github.com", help_text="API root; GitHub Enterprise: its API URL"
     )
     token_env = models.CharField(
-        max_length=100, default="GITHUB_TOKEN", help_text="environment variable with the token"
+        max_length=100,
+        default="GITHUB_TOKEN",
+        blank=True,  # webhook-only kinds (STACK_KINDS) read no API
+        help_text="environment variable with the token (none for atlantis, spacelift, env0)",
     )
     org = models.CharField(max_length=200, blank=True, help_text="read every repository of it")
     repos = models.JSONField(default=list, blank=True, help_text="or these: owner/name, ...")
@@ -113,6 +116,8 @@ class Source(models.Model):
             if errors:
                 raise ValidationError(errors)
             return
+        if not self.token_env:
+            errors["token_env"] = "The environment variable holding the token."  # noqa: S105
         repos = self.repos if isinstance(self.repos, list) else None
         pagerduty = self.kind == self.Kind.PAGERDUTY  # names services (in incidents), no repos
         services = (self.incidents or {}).get("services") if pagerduty else None

@@ -63,7 +63,8 @@ def test_ingest_connects_the_sources_hook() -> None:
         answer for _, answer in sources_apply.send(sender=Config, config=Config(), prune=False)
     ]
 
-    assert SourcesApplied(kinds=frozenset({"github", "gitlab", "pagerduty"})) in answers
+    kinds = frozenset({"github", "gitlab", "pagerduty", "atlantis", "spacelift", "env0"})
+    assert SourcesApplied(kinds=kinds) in answers
 
 
 def test_apply_config_creates_github_sources_without_any_token() -> None:

@@ -305,7 +305,7 @@ def test_config_load_source_unknown_kind_and_bad_pattern_name_their_lines() -> N
 
     assert errors[0] == (
         "dora.yml:3: sources[0].kind: 'bitbucket' is not one of: "
-        "github, gitlab, pagerduty, opsgenie"
+        "github, gitlab, pagerduty, opsgenie, atlantis, spacelift, env0"
     )
     assert errors[1].startswith(
         "dora.yml:12: sources[1].deployments.workflow_pattern: not a valid regular expression"
