@@ -92,7 +92,7 @@ class SourceAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "kind", "base_url", "token_env", "org", "repos")}),
         (
             "Mapping",
-            {"fields": ("deployments", "incidents", "webhook_secret_env")},
+            {"fields": ("deployments", "incidents", "stacks", "webhook_secret_env")},
         ),
         ("Schedule", {"fields": ("interval_seconds", "backfill_days")}),
         (
