@@ -150,3 +150,19 @@ def test_concurrent_deliveries_of_one_run_never_fail_and_the_highest_wins(
     run = AutomationRun.objects.get()
     assert run.status == "success" and run.finished_at.isoformat() == "2020-08-09T13:26:47+00:00"
     assert WebhookDelivery.objects.filter(processed_at__isnull=False).count() == len(bodies)
+
+
+@pytest.mark.django_db
+def test_an_unknown_source_is_404_and_an_unset_secret_503(
+    spacelift_source: None, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    body = infra_fixture_bytes("spacelift", "run_tracked_finished.json")
+    response = Client().generic(
+        "POST", "/webhooks/spacelift/nope", body, HTTP_X_SIGNATURE_256=sign(body)
+    )
+    assert response.status_code == 404
+    settings.DORA_MAX_BODY_BYTES = len(body) - 1
+    assert deliver(body)[0] == 413
+    monkeypatch.delenv("DORA_SPACELIFT_WEBHOOK_SECRET")
+    assert deliver(body)[0] == 503
+    assert not WebhookDelivery.objects.exists()

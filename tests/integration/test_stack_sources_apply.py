@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from dora.config import config_apply, config_load
@@ -59,3 +60,14 @@ def test_apply_config_then_a_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
     assert response.status_code == 200, response.json()
     run = AutomationRun.objects.select_related("service", "target").get()  # vpc only
     assert (run.service.name, run.target.name, run.drift_detected) == ("network", "eu-1", True)
+
+
+def test_the_admin_checks_a_stack_sources_rules() -> None:
+    source = Source(name="sl", kind="spacelift", token_env="", stacks=[{"match": "x"}])
+    with pytest.raises(ValidationError) as exc:
+        source.full_clean()
+    assert "stacks[0]: service is required" in str(exc.value)
+    polled = Source(name="gh", kind="github", token_env="", org="acme")
+    with pytest.raises(ValidationError) as exc:
+        polled.full_clean()
+    assert "token_env" in exc.value.message_dict
