@@ -35,6 +35,11 @@ def test_only_run_state_changes_are_run_events() -> None:
     assert is_run_event(run()) and state_version(run()) == 4
     assert not is_run_event(infra_fixture("spacelift", "internal_error.json"))
     assert not is_run_event(run(stateVersion="4")) and state_version(run(stateVersion=True)) is None
+    assert (
+        state_version(run(stateVersion=-1)) is None
+        and state_version(run(stateVersion=2**63)) is None
+    )
+    assert state_version(run(stateVersion=2**63 - 1)) == 2**63 - 1
 
 
 def test_finished_tracked_run_is_a_successful_apply() -> None:

@@ -49,9 +49,10 @@ def is_run_event(payload: Mapping[str, Any]) -> bool:
 
 
 def state_version(payload: Mapping[str, Any]) -> int | None:
-    """`stateVersion` as an integer, None when absent or not a whole number."""
+    """`stateVersion` as an integer, None when absent, not a whole number, or outside what
+    the stored ordinal holds (0 to 2^63 - 1)."""
     value = payload.get("stateVersion")
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         return None
     return value
 
