@@ -127,6 +127,18 @@ class WorkspaceSpec:
 
 
 @dataclass(frozen=True)
+class StackSpec:
+    """One `stacks:` rule of an IaC run source: fnmatch patterns on the provider's stack and
+    workspace names, and our stack (a service), environment and target they map to."""
+
+    match: str
+    service: str
+    environment: str
+    workspace: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """An ingest source. Fields left out are None: the adapter's defaults apply."""
 
@@ -168,6 +180,7 @@ class SourceSpec:
     service: str | None = None
     environment: str | None = None  # where tags deploy to (default production)
     workspaces: tuple[WorkspaceSpec, ...] = ()  # terraform: workspace patterns -> stacks
+    stacks: tuple[StackSpec, ...] = ()  # atlantis, spacelift, env0: first matching rule wins
     line: int = field(default=0, compare=False)
 
 
@@ -286,8 +299,20 @@ _SOURCE_KEYS = (
     "service",
     "environment",
     "workspaces",
+    "stacks",
 )
-_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "git", "opsgenie", "terraform")
+# atlantis, spacelift, env0: webhooks only, mapped through stacks:
+_STACK_SOURCE_KINDS = ("atlantis", "spacelift", "env0")
+_SOURCE_KINDS = (
+    "github",
+    "gitlab",
+    "pagerduty",
+    "git",
+    "opsgenie",
+    "terraform",
+    *_STACK_SOURCE_KINDS,
+)
+_STACK_KEYS = ("match", "workspace", "service", "environment", "target")
 _GIT_KEYS = ("path", "url", "repo", "branches", "tags", "service", "environment")
 _WORKSPACE_KEYS = ("match", "stack", "environment", "target")
 _DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
@@ -866,6 +891,33 @@ def _workspaces_of(reader: _Reader) -> Callable[[yaml.Node, str], Any]:
     return lambda node, where: _load_workspaces(reader, node, where)
 
 
+def _load_stacks(reader: _Reader, node: yaml.Node, where: str) -> Any:
+    """`stacks:` rules: each {match, service, environment} with optional workspace, target."""
+    rules: list[StackSpec] = []
+    invalid = False
+    for i, item in enumerate(reader.sequence(node, where)):
+        here = f"{where}[{i}]"
+        entries = reader.mapping(item, here, _STACK_KEYS)
+        if entries is None:
+            invalid = True
+            continue
+        values = {
+            key: reader.get(
+                entries,
+                key,
+                here,
+                reader.string,
+                required_at=item if key in ("match", "service", "environment") else None,
+            )
+            for key in _STACK_KEYS
+        }
+        if _INVALID in values.values():
+            invalid = True
+            continue
+        rules.append(StackSpec(**values))
+    return _INVALID if invalid else tuple(rules)
+
+
 def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
     specs: list[SourceSpec] = []
     for i, item in enumerate(reader.sequence(node, "sources")):
@@ -931,6 +983,11 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             "workspaces": reader.get(
                 entries, "workspaces", where, _workspaces_of(reader), default=()
             ),
+            "stacks": (
+                _load_stacks(reader, entries["stacks"][1], f"{where}.stacks")
+                if "stacks" in entries
+                else ()
+            ),
         }
         if _INVALID in values.values() or len(reader.problems) > problems_before:
             continue  # the checks across keys below only make sense once each key is valid
@@ -964,6 +1021,34 @@ def _source_problems(
 ) -> bool:
     """Checks across a source's keys; records each problem and returns True when there is none."""
     before = len(reader.problems)
+    if values["kind"] in _STACK_SOURCE_KINDS:
+        for key in (
+            "token_env",
+            "org",
+            "repos",
+            "deployments",
+            "incidents",
+            "interval",
+            "backfill",
+        ):
+            if key in entries:
+                reader.error(
+                    entries[key][0],
+                    f"{where}.{key}: a {values['kind']} source takes webhooks only and names "
+                    "stacks: (and webhook_secret_env), not " + key,
+                )
+        if not values["stacks"]:
+            reader.error(
+                item,
+                f"{where}: give stacks: [{{match: <pattern>, service: <our stack>, "
+                "environment: <ours>}] (the provider's stack names -> ours)",
+            )
+        return len(reader.problems) == before
+    if "stacks" in entries:
+        reader.error(
+            entries["stacks"][0],
+            f"{where}.stacks: only an atlantis, spacelift or env0 source names stacks",
+        )
     if values["kind"] == "git":
         _git_source_problems(reader, item, entries, where, values)
     else:

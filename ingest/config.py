@@ -105,6 +105,10 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
         "webhook_secret_env": spec.webhook_secret_env or "",
         "location": "",
         "branches": [],
+        "stacks": [
+            {key: value for key, value in vars(rule).items() if value is not None}
+            for rule in spec.stacks
+        ],
     }
 
 
@@ -136,6 +140,7 @@ def git_source_fields(spec: SourceSpec) -> dict[str, Any]:
         "deployments": deployments,
         "incidents": {},
         "webhook_secret_env": "",
+        "stacks": [],
     }
 
 

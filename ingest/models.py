@@ -10,6 +10,8 @@ from django.db import models
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")  # GitLab: subgroups
+# Kinds whose runs arrive by webhook and map through `stacks:` (ingest.sources.stacks).
+STACK_KINDS = ("atlantis", "spacelift", "env0")
 
 
 class WebhookDelivery(models.Model):
@@ -53,6 +55,9 @@ class Source(models.Model):
         OPSGENIE = "opsgenie", "Opsgenie"
         GIT = "git", "Git repository"
         TERRAFORM = "terraform", "HCP Terraform"
+        ATLANTIS = "atlantis", "Atlantis"
+        SPACELIFT = "spacelift", "Spacelift"
+        ENV0 = "env0", "env0"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
@@ -64,8 +69,8 @@ class Source(models.Model):
     token_env = models.CharField(
         max_length=100,
         default="GITHUB_TOKEN",
-        blank=True,  # a GitHub App source (`app`), git, terraform: no token
-        help_text="environment variable with the token",
+        blank=True,  # a GitHub App source (`app`), git, terraform, STACK_KINDS: no token
+        help_text="environment variable with the token (none for atlantis, spacelift, env0)",
     )
     org = models.CharField(max_length=200, blank=True, help_text="read every repository of it")
     repos = models.JSONField(default=list, blank=True, help_text="or these: owner/name, ...")
@@ -99,6 +104,12 @@ class Source(models.Model):
         help_text="CONTRACT §2 `deployments`: from, patterns, environment map",
     )
     incidents = models.JSONField(default=dict, blank=True, help_text="CONTRACT §2 `incidents`")
+    stacks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="IaC run sources (atlantis, spacelift, env0): [{match, workspace, service, "
+        "environment, target}, ...] (docs/INFRA-SOURCES.md)",
+    )
     webhook_secret_env = models.CharField(
         max_length=100,
         blank=True,
@@ -127,6 +138,14 @@ class Source(models.Model):
             self._terraform_clean()
             return
         errors: dict[str, str] = {}
+        if self.kind in STACK_KINDS:  # webhook-only: they name stacks, no repos or org
+            from ingest.sources.stacks import stack_rules_problems
+
+            if problems := stack_rules_problems(self.stacks, "stacks"):
+                errors["stacks"] = "; ".join(problems)
+            if errors:
+                raise ValidationError(errors)
+            return
         repos = self.repos if isinstance(self.repos, list) else None
         # pagerduty/opsgenie name services (in incidents), no repos
         incident_kind = self.kind in (self.Kind.PAGERDUTY, self.Kind.OPSGENIE)
@@ -202,6 +221,26 @@ class Source(models.Model):
         )
         if problems:
             raise ValidationError({"deployments": "; ".join(problems)})
+
+
+class RunStateVersion(models.Model):
+    """The highest state ordinal seen of one provider run (Spacelift's `stateVersion`), so a
+    delivery older than one already recorded is dropped whatever order they arrive in."""
+
+    provider = models.CharField(max_length=20)
+    source = models.CharField(max_length=100)
+    run_id = models.CharField(max_length=200)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "source", "run_id"], name="runstateversion_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.source} {self.run_id} @{self.version}"
 
 
 class SyncCursor(models.Model):
