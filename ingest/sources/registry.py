@@ -25,6 +25,7 @@ PROVIDER_PACKAGES: tuple[str, ...] = (
     "ingest.sources.github",
     "ingest.sources.gitlab",
     "ingest.sources.pagerduty",
+    "ingest.sources.argocd",
 )
 
 Webhook = Callable[["HttpRequest", "str | None"], "HttpResponse"]
