@@ -26,6 +26,7 @@ PROVIDER_PACKAGES: tuple[str, ...] = (
     "ingest.sources.gitlab",
     "ingest.sources.pagerduty",
     "ingest.sources.argocd",
+    "ingest.sources.flux",
 )
 
 Webhook = Callable[["HttpRequest", "str | None"], "HttpResponse"]
