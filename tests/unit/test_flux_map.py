@@ -190,3 +190,23 @@ def test_an_oci_revision_is_a_version_only() -> None:
     event["metadata"] = {"revision": "latest@sha256:" + "ab" * 32}
     [out] = flux_event(event, MAPPING).events
     assert "sha" not in out and out["version"] == "latest@sha256:" + "ab" * 32
+
+
+def test_forwarded_metadata_without_prefixes_is_read_too() -> None:
+    # notification-controller's combineEventMetadata forwards the Alert's eventMetadata keys as
+    # they are and strips the object's group from its own keys.
+    event = fixture("event-helmrelease-upgrade-failed.json")
+    event["metadata"] = {
+        "revision": "6.0.1",
+        "originRevision": "main@sha1:" + "c" * 40,
+        "environment": "staging",
+        "target": "eu-2",
+    }
+    [out] = flux_event(event, FluxMapping(services={"HelmRelease/*": "podinfo"})).events
+    assert (out["environment"], out["target"], out["version"], out["sha"]) == (
+        "staging",
+        "eu-2",
+        "6.0.1",
+        "c" * 40,
+    )
+    assert out["id"] == "HelmRelease/apps/podinfo@6.0.1:failure"

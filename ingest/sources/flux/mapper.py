@@ -6,7 +6,9 @@ The generic and generic-hmac providers post one Event object per request
 fluxcd/pkg apis/event): `involvedObject` (kind, namespace, name), `severity`, `timestamp`,
 `reason`, `message`, `metadata` (the revision under `revision` or
 `<group>/revision`, e.g. `kustomize.toolkit.fluxcd.io/revision`, and the Alert's
-`event.toolkit.fluxcd.io/<key>` eventMetadata), `reportingController`.
+`spec.eventMetadata` keys as they are, `environment: production`; notification-controller
+strips the `event.toolkit.fluxcd.io/` and the object's group prefixes before it forwards, and
+both forms are read), `reportingController`.
 
 What is read:
 - Objects of kind `Kustomization` and `HelmRelease`; any other (GitRepository, HelmChart ...) is
@@ -64,7 +66,7 @@ FAILED = frozenset(
         "RollbackFailed",
     }
 )
-EVENT_META = "event.toolkit.fluxcd.io/"  # the Alert's spec.eventMetadata keys
+EVENT_META = "event.toolkit.fluxcd.io/"  # the event API group: prefixed metadata keys
 _GIT_SHA1 = re.compile(r"^(?:(?P<ref>.+)@)?sha1:(?P<sha>[0-9a-fA-F]{40})$")
 _LEGACY = re.compile(r"^(?P<ref>.+)/(?P<sha>[0-9a-fA-F]{40})$")  # Flux < 2.0: main/<sha>
 
@@ -134,7 +136,7 @@ def flux_event(event: Mapping[str, Any], mapping: FluxMapping, prior: Prior = _n
         return Mapped(skipped=(Skipped(key, f"reason {str(reason)[:80]!r} is not an outcome"),))
     raw_meta = event.get("metadata")
     metadata: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
-    alert = {k.removeprefix(EVENT_META): v for k, v in metadata.items() if k.startswith(EVENT_META)}
+    alert = {**{k.removeprefix(EVENT_META): v for k, v in metadata.items()}, **metadata}
     service = pattern_value(mapping.services, key)
     stack = None if service else pattern_value(mapping.stacks, key)
     if service is None and stack is None:
