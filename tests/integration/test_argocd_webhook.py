@@ -13,12 +13,13 @@ from django.test import Client
 
 from dora.models import Deployment
 from ingest.models import WebhookDelivery
-from tests.unit.test_argocd_map import GUESTBOOK_SHA, render, template_body
+from tests.argocd_template import render, template_body
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "argocd"
 SECRET = "test-argocd-secret"
 URL = "/webhooks/argocd"
+GUESTBOOK_SHA = "53e28ff20cc530b9ada2173fbbd64d48338583ba"  # the fixture's revision
 
 
 @pytest.fixture(autouse=True)

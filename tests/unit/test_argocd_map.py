@@ -4,7 +4,6 @@ field; docs/argocd's ConfigMap: the catalog's triggers and a template that rende
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,61 +16,15 @@ from ingest.sources.argocd.mapper import (
     repo_of,
     sync_from_app,
 )
+from tests.argocd_template import configmap, render, template_body
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "argocd"
-CONFIGMAP = ROOT / "docs" / "argocd" / "argocd-notifications-cm.yaml"
 GUESTBOOK_SHA = "53e28ff20cc530b9ada2173fbbd64d48338583ba"
 
 
 def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
-
-
-def configmap() -> dict[str, str]:
-    return yaml.safe_load(CONFIGMAP.read_text())["data"]
-
-
-def template_body() -> str:
-    template = yaml.safe_load(configmap()["template.dora-deployment"])
-    return template["webhook"]["dora"]["body"]
-
-
-_MISSING = object()
-
-
-def _lookup(context: dict[str, Any], path: str) -> Any:
-    value: Any = context
-    for key in path.lstrip(".").split("."):
-        value = value.get(key, _MISSING) if isinstance(value, dict) else _MISSING
-        if value is _MISSING:
-            return None
-    return value
-
-
-def render(body: str, context: dict[str, Any]) -> str:
-    """Go text/template by hand, for what the template uses: `{{.a.b}}` (a missing key prints
-    `<no value>`), `{{if eq .a "X"}}..{{else}}..{{end}}` and `{{if .a}}..{{else}}..{{end}}`."""
-
-    def branch(match: re.Match[str]) -> str:
-        path, literal, yes, no = match.groups()
-        value = _lookup(context, path)
-        chosen = value == literal if literal is not None else bool(value)
-        return yes if chosen else no
-
-    body = re.sub(
-        r'\{\{if (?:eq )?(\.[\w.]+)(?: "(\w+)")?\}\}(.*?)\{\{else\}\}(.*?)\{\{end\}\}',
-        branch,
-        body,
-    )
-
-    def field(match: re.Match[str]) -> str:
-        value = _lookup(context, match.group(1))
-        return "<no value>" if value is None else str(value)
-
-    rendered = re.sub(r"\{\{(\.[\w.]+)\}\}", field, body)
-    assert "{{" not in rendered, rendered  # nothing the renderer does not know
-    return rendered
 
 
 def test_the_triggers_are_the_catalogs_sending_the_dora_template() -> None:
