@@ -212,3 +212,15 @@ def test_multi_source_results_take_the_first_revision() -> None:
     del result["revision"]
     result["revisions"] = ["<no value>", "1.0.0", GUESTBOOK_SHA]
     assert sync_from_app(app).revision == "1.0.0"
+
+
+def test_destination_patterns_match_the_cluster_name_then_the_server() -> None:
+    app = fixture("application-helm-sync-failed.json")
+    app["spec"]["destination"]["server"] = "https://10.0.0.1:6443"
+    by_server = ArgoCdMapping(
+        environments={"https://10.0.0.1:6443/*": "production"}, targets={"prod-eu/shop": "eu"}
+    )
+    [event] = payload_events(app, by_server).events
+    assert (event["environment"], event["target"]) == ("production", "eu")
+    both = ArgoCdMapping(environments={"https://*": "by-server", "prod-eu/*": "by-name"})
+    assert payload_events(app, both).events[0]["environment"] == "by-name"

@@ -17,10 +17,10 @@ Fields (CONTRACT §1 `deployment`):
   `...@<revision>@<finishedAt>`.
 - `service`: the first `services` pattern matching the application name, else the body's
   `service`, else the application name (DORA_UNKNOWN_SERVICES then decides).
-- `environment` / `target`: the first `environments` / `targets` pattern matching the
-  destination key `<cluster>/<namespace>` (cluster: `destination.name`, else
-  `destination.server`), else the body's own, else the destination namespace / the cluster
-  (its name, else the server's host).
+- `environment` / `target`: the first `environments` / `targets` pattern matching a
+  destination key `<cluster>/<namespace>` (cluster: `destination.name`, then
+  `destination.server`: `prod-eu/shop`, `https://10.0.0.1:6443/shop`), else the body's own,
+  else the destination namespace / the cluster (its name, else the server's host).
 - `sha`: the sync revision when it is a full git sha (40 or 64 hex digits), else `version`
   (a Helm chart version such as `1.2.3`). `syncResult.revision` first, else the operation's
   requested `sync.revision` (a failed sync may have no result).
@@ -161,12 +161,15 @@ def repo_of(url: str | None) -> str | None:
     return path or None
 
 
-def destination_key(sync: ArgoSync) -> str | None:
-    """`<cluster>/<namespace>`, the text the environment and target patterns match."""
-    cluster = sync.cluster or sync.server
-    if not cluster:
-        return None
-    return f"{cluster}/{sync.destination_namespace or ''}"
+def destination_keys(sync: ArgoSync) -> tuple[str, ...]:
+    """`<cluster>/<namespace>`, the texts the environment and target patterns match: the
+    destination's name first, then its server (a destination may give either or both)."""
+    clusters = dict.fromkeys(c for c in (sync.cluster, sync.server) if c)
+    return tuple(f"{cluster}/{sync.destination_namespace or ''}" for cluster in clusters)
+
+
+def _destination_value(patterns: Mapping[str, str], sync: ArgoSync) -> str | None:
+    return next((v for key in destination_keys(sync) if (v := pattern_value(patterns, key))), None)
 
 
 def _cluster_name(sync: ArgoSync) -> str | None:
@@ -193,9 +196,8 @@ def deployment_event(sync: ArgoSync, mapping: ArgoCdMapping) -> Mapped:
     status = status or _PHASE_STATUS.get(sync.phase or "")
     if status is None:
         return Mapped(skipped=(Skipped(name, f"operation phase {sync.phase!r} is not an outcome"),))
-    key = destination_key(sync)
     environment = (
-        pattern_value(mapping.environments, key)
+        _destination_value(mapping.environments, sync)
         or own.get("environment")
         or sync.destination_namespace
     )
@@ -220,7 +222,9 @@ def deployment_event(sync: ArgoSync, mapping: ArgoCdMapping) -> Mapped:
         or own.get("service")
         or sync.application,
         "environment": environment,
-        "target": pattern_value(mapping.targets, key) or own.get("target") or _cluster_name(sync),
+        "target": _destination_value(mapping.targets, sync)
+        or own.get("target")
+        or _cluster_name(sync),
         "sha": sync.revision.lower() if is_sha else None,
         "version": None if is_sha else sync.revision,
         "repo": repo_of(sync.repo_url) if sync.repo_url else None,
