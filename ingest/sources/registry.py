@@ -31,6 +31,8 @@ PROVIDER_PACKAGES: tuple[str, ...] = (
     "ingest.sources.atlantis",
     "ingest.sources.spacelift",
     "ingest.sources.env0",
+    "ingest.sources.argocd",
+    "ingest.sources.flux",
 )
 
 Webhook = Callable[["HttpRequest", "str | None"], "HttpResponse"]
