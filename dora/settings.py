@@ -387,49 +387,6 @@ DORA_OPSGENIE_WEBHOOKS = {
     },
 }
 
-# HCP Terraform / Terraform Enterprise notification sources (ingest.sources.terraform,
-# docs/INFRA-SOURCES.md): the notification token's variable, an optional API token's variable
-# (fills each run's version from the API), and the workspaces as a JSON list of
-# {"match": "<fnmatch pattern>", "stack", "environment", "target"} in DORA_TERRAFORM_WORKSPACES.
-DORA_TERRAFORM_WEBHOOKS = (
-    {
-        "terraform": {
-            "secret_env": env(
-                "DORA_TERRAFORM_WEBHOOK_SECRET_ENV", default="DORA_TERRAFORM_WEBHOOK_SECRET"
-            ),
-            "token_env": env("DORA_TERRAFORM_TOKEN_ENV", default="DORA_TERRAFORM_TOKEN"),
-            "base_url": env("DORA_TERRAFORM_URL", default="https://app.terraform.io"),
-            "workspaces": env.json("DORA_TERRAFORM_WORKSPACES"),
-        },
-    }
-    if env("DORA_TERRAFORM_WORKSPACES", default="")
-    else {}
-)
-
-# Argo CD webhook sources (ingest.sources.argocd.webhook; docs/INFRA-SOURCES.md "Argo CD"):
-# POST /webhooks/argocd is the source "argocd", /webhooks/argocd/<name> any other. The shared
-# secret (sent as Authorization: Bearer) is in the variable secret_env names. Pattern maps,
-# shell globs, first match wins (DORA_ARGOCD_MAPPING as JSON): services (application name ->
-# service), environments and targets ("<cluster>/<namespace>" -> ours).
-DORA_ARGOCD_WEBHOOKS = {
-    "argocd": {
-        "secret_env": env("DORA_ARGOCD_WEBHOOK_SECRET_ENV", default="DORA_ARGOCD_WEBHOOK_SECRET"),
-        **env.json("DORA_ARGOCD_MAPPING", default={}),
-    },
-}
-
-# Flux webhook sources (ingest.sources.flux.webhook; docs/INFRA-SOURCES.md "Flux"): a
-# notification-controller Provider of type generic-hmac posts to /webhooks/flux (the source
-# "flux") or /webhooks/flux/<name>; its token is in the variable secret_env names. Pattern maps
-# over "<Kind>/<namespace>/<name>" (DORA_FLUX_MAPPING as JSON): services (-> deployments),
-# stacks (-> automation runs), environments, targets; environment/target: the defaults.
-DORA_FLUX_WEBHOOKS = {
-    "flux": {
-        "secret_env": env("DORA_FLUX_WEBHOOK_SECRET_ENV", default="DORA_FLUX_WEBHOOK_SECRET"),
-        **env.json("DORA_FLUX_MAPPING", default={}),
-    },
-}
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -7,11 +7,11 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from ingest.sources.stacks import STACK_KINDS, stack_rules_problems
+
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")  # GitLab: subgroups
-# Kinds whose runs arrive by webhook and map through `stacks:` (ingest.sources.stacks).
-STACK_KINDS = ("atlantis", "spacelift", "env0")
 
 
 class WebhookDelivery(models.Model):
@@ -58,6 +58,8 @@ class Source(models.Model):
         ATLANTIS = "atlantis", "Atlantis"
         SPACELIFT = "spacelift", "Spacelift"
         ENV0 = "env0", "env0"
+        ARGOCD = "argocd", "Argo CD"
+        FLUX = "flux", "Flux"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
@@ -69,8 +71,9 @@ class Source(models.Model):
     token_env = models.CharField(
         max_length=100,
         default="GITHUB_TOKEN",
-        blank=True,  # a GitHub App source (`app`), git, terraform, STACK_KINDS: no token
-        help_text="environment variable with the token (none for atlantis, spacelift, env0)",
+        blank=True,  # a GitHub App source (`app`), git, STACK_KINDS: no token
+        help_text="environment variable with the token (none for webhook-only kinds; optional "
+        "for terraform)",
     )
     org = models.CharField(max_length=200, blank=True, help_text="read every repository of it")
     repos = models.JSONField(default=list, blank=True, help_text="or these: owner/name, ...")
@@ -107,8 +110,9 @@ class Source(models.Model):
     stacks = models.JSONField(
         default=list,
         blank=True,
-        help_text="IaC run sources (atlantis, spacelift, env0): [{match, workspace, service, "
-        "environment, target}, ...] (docs/INFRA-SOURCES.md)",
+        help_text="IaC and GitOps sources (terraform, atlantis, spacelift, env0, argocd, flux): "
+        "[{match, service, environment, target, workspace | destination | as}, ...] "
+        "(docs/INFRA-SOURCES.md)",
     )
     webhook_secret_env = models.CharField(
         max_length=100,
@@ -134,14 +138,9 @@ class Source(models.Model):
 
     def clean(self) -> None:
         """What apply_config checks in the file, for rows edited in the admin."""
-        if self.kind == self.Kind.TERRAFORM:
-            self._terraform_clean()
-            return
         errors: dict[str, str] = {}
         if self.kind in STACK_KINDS:  # webhook-only: they name stacks, no repos or org
-            from ingest.sources.stacks import stack_rules_problems
-
-            if problems := stack_rules_problems(self.stacks, "stacks"):
+            if problems := stack_rules_problems(self.stacks, "stacks", self.kind):
                 errors["stacks"] = "; ".join(problems)
             if errors:
                 raise ValidationError(errors)
@@ -210,17 +209,6 @@ class Source(models.Model):
             errors["discovery"] = "Chooses among an org's repositories: set org (not repos)."
         if errors:
             raise ValidationError(errors)
-
-    def _terraform_clean(self) -> None:
-        """A terraform source names workspaces (kept in deployments), no org or repos."""
-        from ingest.sources.terraform.config import terraform_config_problems
-
-        deployments = self.deployments if isinstance(self.deployments, dict) else {}
-        problems = terraform_config_problems(
-            self.name, {"workspaces": deployments.get("workspaces")}
-        )
-        if problems:
-            raise ValidationError({"deployments": "; ".join(problems)})
 
 
 class RunStateVersion(models.Model):

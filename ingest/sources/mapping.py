@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,15 +55,3 @@ class Mapped:
 
     events: tuple[dict[str, Any], ...] = ()
     skipped: tuple[Skipped, ...] = ()
-
-
-def pattern_value(patterns: Mapping[str, str] | None, name: str | None) -> str | None:
-    """The value of the first pattern (a shell glob: `shop-*`, `prod-eu/*`) matching `name`,
-    in the configuration's order; None when no pattern matches or there is no name. Matching is
-    case-sensitive (Kubernetes names are), and `*` also matches `/`."""
-    if not name:
-        return None
-    for pattern, value in (patterns or {}).items():
-        if fnmatch.fnmatchcase(name, pattern):
-            return value
-    return None

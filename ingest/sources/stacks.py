@@ -1,12 +1,17 @@
-"""The `stacks:` mapping of IaC run sources: a provider's stack/project and workspace names -> ours.
+"""The `stacks:` mapping of IaC and GitOps sources: a provider's names for where something ran
+-> our service, environment and target.
 
-Shared by the providers whose runs become CONTRACT §1 `automation_run` events (Atlantis,
-Spacelift, env0). A source lists rules; the first whose patterns match a run's names gives its
-service (the stack), environment and, optionally, target. Patterns are fnmatch patterns
-(`network-*`, `prod?`, `[ab]-*`), matched case-sensitively; a rule without `workspace` matches
-any workspace, also a run that has none. A run no rule matches is skipped with the reason, never
-guessed. Each provider says which of its names is `match` and which `workspace`
-(docs/INFRA-SOURCES.md).
+One rule shape for every kind in STACK_KINDS (HCP Terraform, Atlantis, Spacelift, env0, Argo CD,
+Flux). A source lists rules; the first whose patterns match gives the service (an infra stack
+for automation runs, an app service for Argo CD and Flux deployments), environment and,
+optionally, target. Patterns are fnmatch patterns (`network-*`, `prod?`, `[ab]-*`), matched
+case-sensitively; `*` also crosses `/`. Besides `match` (required), a rule may narrow with
+`workspace` (a pattern on the run's workspace: atlantis, env0) or `destination` (a pattern on
+Argo CD's `<cluster>/<namespace>`), and a Flux rule says with `as` whether the objects it
+matches are `deployment`s (the default) or `automation_run`s. `{name}` in service, environment
+or target stands for the name the rule matched (e.g. a Terraform workspace's). A run no rule
+matches is skipped with the reason, never guessed. Each provider says which of its names is
+`match` (docs/INFRA-SOURCES.md).
 """
 
 from __future__ import annotations
@@ -16,8 +21,24 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-RULE_KEYS = ("match", "workspace", "service", "environment", "target")
+# Kinds configured by `stacks:` rules (webhooks only; terraform's token_env is optional).
+STACK_KINDS = ("terraform", "atlantis", "spacelift", "env0", "argocd", "flux")
+RULE_KEYS = ("match", "workspace", "destination", "as", "service", "environment", "target")
 REQUIRED_KEYS = ("match", "service", "environment")
+# The optional keys only some kinds read; any other kind refuses them rather than ignore them.
+KIND_KEYS = {"workspace": ("atlantis", "env0"), "destination": ("argocd",), "as": ("flux",)}
+AS_VALUES = ("deployment", "automation_run")
+NAME = "{name}"  # in service, environment, target: the name the rule matched
+
+
+@dataclass(frozen=True)
+class StackPlace:
+    """Where a run ran, in our names; `as_` what a Flux object's events are."""
+
+    service: str
+    environment: str
+    target: str | None = None
+    as_: str = "deployment"
 
 
 @dataclass(frozen=True)
@@ -29,29 +50,41 @@ class StackRule:
     environment: str
     workspace: str | None = None
     target: str | None = None
+    destination: str | None = None
+    as_: str | None = None
 
-    def matches(self, name: str | None, workspace: str | None) -> bool:
+    def matches(
+        self, name: str | None, workspace: str | None, destinations: Sequence[str] = ()
+    ) -> bool:
         if not name or not fnmatchcase(name, self.match):
             return False
-        if self.workspace is None:
-            return True
-        return workspace is not None and fnmatchcase(workspace, self.workspace)
+        if self.workspace is not None and not (
+            workspace is not None and fnmatchcase(workspace, self.workspace)
+        ):
+            return False
+        if self.destination is not None:
+            return any(fnmatchcase(d, self.destination) for d in destinations)
+        return True
+
+    def place(self, name: str) -> StackPlace:
+        def fill(value: str) -> str:
+            return value.replace(NAME, name)
+
+        return StackPlace(
+            fill(self.service),
+            fill(self.environment),
+            fill(self.target) if self.target else None,
+            self.as_ or "deployment",
+        )
 
     def as_dict(self) -> dict[str, str]:
-        return {key: value for key in RULE_KEYS if (value := getattr(self, key)) is not None}
+        values = {key: getattr(self, "as_" if key == "as" else key) for key in RULE_KEYS}
+        return {key: value for key, value in values.items() if value is not None}
 
 
-@dataclass(frozen=True)
-class StackPlace:
-    """Where a run ran, in our names."""
-
-    service: str
-    environment: str
-    target: str | None = None
-
-
-def stack_rules_problems(rules: Any, where: str) -> list[str]:
-    """What is wrong with a stored `stacks` value (a list of rule objects); empty when nothing."""
+def stack_rules_problems(rules: Any, where: str, kind: str | None = None) -> list[str]:
+    """What is wrong with a stored `stacks` value (a list of rule objects) of a source of
+    `kind`; empty when nothing."""
     if not isinstance(rules, list) or not rules:
         return [f"{where}: give stacks: [{{match, service, environment}}, ...]"]
     problems: list[str] = []
@@ -67,6 +100,14 @@ def stack_rules_problems(rules: Any, where: str) -> list[str]:
             for key in RULE_KEYS
             if rule.get(key) is not None and not isinstance(rule[key], str)
         ]
+        if kind is not None:
+            problems += [
+                f"{here}.{key}: only {' and '.join(kinds)} rules name {key}"
+                for key, kinds in KIND_KEYS.items()
+                if rule.get(key) is not None and kind not in kinds
+            ]
+        if rule.get("as") is not None and rule["as"] not in AS_VALUES:
+            problems.append(f"{here}.as: {rule['as']!r} is not one of {', '.join(AS_VALUES)}")
     return problems
 
 
@@ -79,20 +120,26 @@ def stack_rules(rules: Iterable[Mapping[str, Any]]) -> tuple[StackRule, ...]:
             environment=str(rule["environment"]),
             workspace=rule.get("workspace") or None,
             target=rule.get("target") or None,
+            destination=rule.get("destination") or None,
+            as_=rule.get("as") or None,
         )
         for rule in rules
     )
 
 
 def stack_place(
-    rules: Sequence[StackRule], names: Iterable[str | None], workspace: str | None
+    rules: Sequence[StackRule],
+    names: Iterable[str | None],
+    workspace: str | None,
+    destinations: Sequence[str] = (),
 ) -> StackPlace | None:
-    """The place of the first rule matching one of `names` (tried in order per rule) and the
-    workspace; None when no rule does."""
+    """The place of the first rule matching one of `names` (tried in order per rule), the
+    workspace and one of the destinations; None when no rule does."""
     candidates = [name for name in names if name]
     for rule in rules:
-        if any(rule.matches(name, workspace) for name in candidates):
-            return StackPlace(rule.service, rule.environment, rule.target)
+        for name in candidates:
+            if rule.matches(name, workspace, destinations):
+                return rule.place(name)
     return None
 
 
@@ -102,17 +149,24 @@ def unmapped_reason(kind: str, names: Iterable[str | None], workspace: str | Non
     where = f" in workspace {workspace!r}" if workspace else ""
     return (
         f"{kind} stack {shown}{where} matches no rule of the source's stacks: add "
-        "{match: <pattern>, service: <our stack>, environment: <ours>}"
+        "{match: <pattern>, service: <ours>, environment: <ours>}"
     )
 
 
+def spec_rules(spec: Any) -> list[dict[str, str]]:
+    """A dora.config.SourceSpec's `stacks:` as the Source row keeps them (`as_` is `as`)."""
+    return [
+        {("as" if key == "as_" else key): value for key, value in vars(rule).items() if value}
+        for rule in spec.stacks
+    ]
+
+
 def stack_source_config_problems(spec: Any) -> list[str]:
-    """The provider check (registry ConfigCheck) of a `sources:` entry of kind atlantis,
-    spacelift or env0 (a dora.config.SourceSpec): webhook-only, so no org or repos, and
-    stacks rules that each name match, service and environment."""
+    """The provider check (registry ConfigCheck) of a `sources:` entry of a kind in STACK_KINDS
+    (a dora.config.SourceSpec): webhook-only, so no org or repos, and stacks rules that each
+    name match, service and environment, with only the optional keys its kind reads."""
     where = f"sources.{spec.name}"
     problems = []
     if spec.org or spec.repos:
         problems.append(f"{where}: a {spec.kind} source takes webhooks only; it names stacks")
-    rules = [{k: v for k, v in vars(rule).items() if v is not None} for rule in spec.stacks]
-    return problems + stack_rules_problems(rules, f"{where}.stacks")
+    return problems + stack_rules_problems(spec_rules(spec), f"{where}.stacks", spec.kind)

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from dora.models import Deployment
-from ingest.models import WebhookDelivery
+from ingest.models import Source, WebhookDelivery
 from tests.argocd_template import render, template_body
 
 pytestmark = pytest.mark.django_db
@@ -26,13 +26,25 @@ GUESTBOOK_SHA = "53e28ff20cc530b9ada2173fbbd64d48338583ba"  # the fixture's revi
 def webhook_config(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
     monkeypatch.setenv("DORA_ARGOCD_WEBHOOK_SECRET", SECRET)
     settings.DORA_UNKNOWN_SERVICES = "create"
-    settings.DORA_ARGOCD_WEBHOOKS = {
-        "argocd": {
-            "secret_env": "DORA_ARGOCD_WEBHOOK_SECRET",
-            "services": {"helm-guestbook-*": "guestbook", "guest*": "guestbook"},
-            "environments": {"prod-*/*": "production", "*/guestbook": "staging"},
-        },
-    }
+    Source.objects.create(
+        name="argocd",
+        kind="argocd",
+        token_env="",
+        stacks=[
+            {
+                "match": "helm-guestbook-*",
+                "destination": "prod-*/*",
+                "service": "guestbook",
+                "environment": "production",
+            },
+            {
+                "match": "guest*",
+                "destination": "*/guestbook",
+                "service": "guestbook",
+                "environment": "staging",
+            },
+        ],
+    )
 
 
 def app(name: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 
 from dora.models import AutomationRun, Deployment
-from ingest.models import WebhookDelivery
+from ingest.models import Source, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "flux"
@@ -27,16 +27,29 @@ def webhook_config(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
     monkeypatch.setenv("DORA_FLUX_WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("FLUX_EU_TOKEN", "eu-token")
     settings.DORA_UNKNOWN_SERVICES = "create"
-    settings.DORA_FLUX_WEBHOOKS = {
-        "flux": {
-            "secret_env": "DORA_FLUX_WEBHOOK_SECRET",
-            "services": {"Kustomization/apps/*": "webapp", "HelmRelease/apps/*": "podinfo"},
-            "stacks": {"Kustomization/flux-system/*": "platform"},
-            "environment": "production",
-            "target": "prod-1",
-        },
-        "flux-eu": {"secret_env": "FLUX_EU_TOKEN", "services": {"*": "eu-web"}},
-    }
+    place = {"environment": "production", "target": "prod-1"}
+    Source.objects.create(
+        name="flux",
+        kind="flux",
+        token_env="",
+        stacks=[
+            {"match": "Kustomization/apps/*", "service": "webapp", **place},
+            {"match": "HelmRelease/apps/*", "service": "podinfo", **place},
+            {
+                "match": "Kustomization/flux-system/*",
+                "as": "automation_run",
+                "service": "platform",
+                **place,
+            },
+        ],
+    )
+    Source.objects.create(
+        name="flux-eu",
+        kind="flux",
+        token_env="",
+        webhook_secret_env="FLUX_EU_TOKEN",
+        stacks=[{"match": "Kustomization/*", "service": "eu-web", "environment": "eu"}],
+    )
 
 
 def body_of(name: str, **changes: Any) -> bytes:
@@ -149,8 +162,10 @@ def test_a_named_source_uses_its_own_secret_and_patterns() -> None:
     body = body_of("event-helmrelease-upgrade-failed.json")
     assert deliver(body, url="/webhooks/flux/flux-eu")[0] == 401  # signed with the other token
     status, answer = deliver(body, signature=sign(body, "eu-token"), url="/webhooks/flux/flux-eu")
-    assert status == 202, answer  # no environment for flux-eu: kept raw, with the reason
-    assert answer["skipped"][0]["reason"] == "no environment: set environment: or environments:"
+    assert status == 202, answer  # no rule of flux-eu matches it: kept raw, with the reason
+    assert answer["skipped"][0]["reason"] == (
+        "HelmRelease/apps/podinfo matches no rule of the source's stacks:"
+    )
     assert deliver(body, url="/webhooks/flux/nope")[0] == 404
 
 

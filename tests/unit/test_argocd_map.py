@@ -16,6 +16,7 @@ from ingest.sources.argocd.mapper import (
     repo_of,
     sync_from_app,
 )
+from ingest.sources.stacks import stack_rules
 from tests.argocd_template import configmap, render, template_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +26,10 @@ GUESTBOOK_SHA = "53e28ff20cc530b9ada2173fbbd64d48338583ba"
 
 def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
+
+
+def rules(*items: dict[str, str]) -> ArgoCdMapping:
+    return ArgoCdMapping(rules=stack_rules(items))
 
 
 def test_the_triggers_are_the_catalogs_sending_the_dora_template() -> None:
@@ -66,7 +71,7 @@ def test_the_template_renders_to_a_contract_deployment() -> None:
 
 def test_the_rendered_template_maps_like_the_application_itself() -> None:
     app = fixture("application-guestbook-synced.json")
-    mapping = ArgoCdMapping(services={"guest*": "guestbook-web"}, environments={"*": "staging"})
+    mapping = rules({"match": "guest*", "service": "guestbook-web", "environment": "staging"})
     from_template = payload_events(json.loads(render(template_body(), {"app": app})), mapping)
     from_app = payload_events({"app": app}, mapping)
 
@@ -93,10 +98,15 @@ def test_a_failed_helm_sync_through_the_template_reads_no_value_as_absent() -> N
     app = fixture("application-helm-sync-failed.json")
     rendered = json.loads(render(template_body(), {"app": app}))
     assert rendered["sha"] == "<no value>"  # no syncResult
-    mapping = ArgoCdMapping(
-        services={"helm-guestbook-*": "guestbook"},
-        environments={"prod-*/*": "production"},
-        targets={"prod-eu/*": "eu-1"},
+    mapping = rules(
+        {
+            "match": "helm-guestbook-*",
+            "destination": "prod-eu/*",
+            "service": "guestbook",
+            "environment": "production",
+            "target": "eu-1",
+        },
+        {"match": "helm-guestbook-*", "service": "wrong", "environment": "wrong"},
     )
 
     [event] = payload_events(rendered, mapping).events
@@ -118,7 +128,7 @@ def test_a_failed_helm_sync_through_the_template_reads_no_value_as_absent() -> N
     assert payload_events(app, mapping).events == (event,)
 
 
-def test_without_patterns_the_names_are_the_applications_and_the_destinations() -> None:
+def test_without_a_matching_rule_the_names_are_the_applications_and_the_destinations() -> None:
     app = fixture("application-helm-sync-failed.json")
     [event] = payload_events({"app": app}, ArgoCdMapping(source="argo-eu")).events
     assert (event["source"], event["service"], event["environment"], event["target"]) == (
@@ -217,10 +227,23 @@ def test_multi_source_results_take_the_first_revision() -> None:
 def test_destination_patterns_match_the_cluster_name_then_the_server() -> None:
     app = fixture("application-helm-sync-failed.json")
     app["spec"]["destination"]["server"] = "https://10.0.0.1:6443"
-    by_server = ArgoCdMapping(
-        environments={"https://10.0.0.1:6443/*": "production"}, targets={"prod-eu/shop": "eu"}
+    by_server = rules(
+        {
+            "match": "*",
+            "destination": "https://10.0.0.1:6443/*",
+            "service": "s",
+            "environment": "production",
+            "target": "eu",
+        },
     )
     [event] = payload_events(app, by_server).events
     assert (event["environment"], event["target"]) == ("production", "eu")
-    both = ArgoCdMapping(environments={"https://*": "by-server", "prod-eu/*": "by-name"})
-    assert payload_events(app, both).events[0]["environment"] == "by-name"
+    # One rule's destination may match either key; the first rule matching wins.
+    name_first = rules(
+        {"match": "*", "destination": "nowhere/*", "service": "s", "environment": "none"},
+        {"match": "*", "destination": "prod-eu/*", "service": "s", "environment": "by-name"},
+        {"match": "*", "destination": "https://*", "service": "s", "environment": "by-server"},
+    )
+    assert payload_events(app, name_first).events[0]["environment"] == "by-name"
+    # A rule without target leaves it to the destination's cluster name.
+    assert payload_events(app, name_first).events[0]["target"] == "prod-eu"

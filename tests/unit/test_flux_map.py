@@ -19,14 +19,28 @@ from ingest.sources.flux.mapper import (
     payload_events,
 )
 from ingest.sources.flux.webhook import flux_signature_valid
+from ingest.sources.stacks import stack_rules
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "flux"
 FORWARDER_KEY = b"7152fed34dd6149a7c75a276c510da27cb6f82b0"
 FORWARDER_SIGNATURE = "sha256=65b018549b1254e7226d1c08f9567ee45bc9de0fc4e7b1a40253f9a018b08be7"
 MAPPING = FluxMapping(
-    services={"Kustomization/apps/webapp": "webapp", "HelmRelease/apps/*": "podinfo"},
-    stacks={"Kustomization/flux-system/*": "platform"},
-    environment="production",
+    rules=stack_rules(
+        [
+            {
+                "match": "Kustomization/apps/webapp",
+                "service": "webapp",
+                "environment": "production",
+            },
+            {"match": "HelmRelease/apps/*", "service": "podinfo", "environment": "production"},
+            {
+                "match": "Kustomization/flux-system/*",
+                "service": "platform",
+                "environment": "production",
+                "as": "automation_run",
+            },
+        ]
+    )
 )
 
 
@@ -73,12 +87,14 @@ def test_a_failed_kustomization_from_the_docs_is_a_failed_deployment() -> None:
 
 
 def test_a_succeeded_infra_kustomization_is_an_automation_run() -> None:
-    mapping = FluxMapping(
-        source="flux-eu",
-        stacks={"Kustomization/flux-system/*": "platform"},
-        environments={"Kustomization/*": "staging"},
-        targets={"*": "eu-1"},
-    )
+    rule = {
+        "match": "Kustomization/flux-system/*",
+        "as": "automation_run",
+        "service": "platform",
+        "environment": "staging",
+        "target": "eu-1",
+    }
+    mapping = FluxMapping(source="flux-eu", rules=stack_rules([rule]))
     [event] = flux_event(fixture("event-kustomization-succeeded.json"), mapping).events
     assert event == {
         "type": "automation_run",
@@ -148,17 +164,18 @@ def test_other_kinds_and_unmapped_objects_are_skipped() -> None:
     source_event = json.loads((FIXTURES / "forwarder-test-event.json").read_bytes())
     unmapped = fixture("event-kustomization-validation-failed.json")
     unmapped["involvedObject"]["name"] = "other"
-    no_environment = FluxMapping(services={"*": "web"})
+    named_only = fixture("event-kustomization-validation-failed.json")
+    named_only["metadata"]["service"] = "web"  # eventMetadata names a service, no environment
 
     mapped = payload_events([source_event, unmapped, "x"], MAPPING)
     assert mapped.events == ()
     assert [s.reason for s in mapped.skipped] == [
         "a GitRepository event is not a deployment",
-        "Kustomization/apps/other matches no pattern under services: or stacks:",
+        "Kustomization/apps/other matches no rule of the source's stacks:",
         "an item that is not a JSON object",
     ]
-    [skip] = flux_event(unmapped, no_environment).skipped
-    assert skip.reason == "no environment: set environment: or environments:"
+    [skip] = flux_event(named_only, FluxMapping()).skipped
+    assert skip.reason == "no environment: add a stacks: rule or eventMetadata"
 
 
 def test_alert_event_metadata_names_the_service_and_environment() -> None:
@@ -199,10 +216,11 @@ def test_forwarded_metadata_without_prefixes_is_read_too() -> None:
     event["metadata"] = {
         "revision": "6.0.1",
         "originRevision": "main@sha1:" + "c" * 40,
+        "service": "podinfo",
         "environment": "staging",
         "target": "eu-2",
     }
-    [out] = flux_event(event, FluxMapping(services={"HelmRelease/*": "podinfo"})).events
+    [out] = flux_event(event, FluxMapping()).events  # no rule: eventMetadata names it all
     assert (out["environment"], out["target"], out["version"], out["sha"]) == (
         "staging",
         "eu-2",

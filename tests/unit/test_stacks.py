@@ -108,7 +108,7 @@ def test_a_stack_source_reads_its_rules_and_needs_no_token() -> None:
         ),
         (
             GOOD.replace("kind: spacelift", "kind: github\n    token_env: T\n    org: acme"),
-            "only an atlantis, spacelift or env0 source names stacks",
+            "only a terraform, atlantis, spacelift, env0, argocd, flux source names stacks",
         ),
     ],
 )
@@ -122,3 +122,70 @@ def test_a_stack_source_without_stacks_is_an_error() -> None:
     with pytest.raises(ConfigError) as exc:
         config_load("sources:\n  - name: e\n    kind: env0\n")
     assert "sources[0]: give stacks:" in str(exc.value)
+
+
+def test_name_is_the_matched_name_in_service_environment_and_target() -> None:
+    rules = (StackRule(match="app-*", service="{name}", environment="dev", target="t-{name}"),)
+    assert stack_place(rules, [None, "db", "app-eu"], None) == StackPlace(
+        "app-eu", "dev", "t-app-eu"
+    )
+
+
+def test_destination_narrows_a_rule_to_one_of_the_destination_keys() -> None:
+    rules = (
+        StackRule(match="shop", destination="prod-*/*", service="shop", environment="production"),
+        StackRule(match="shop", service="shop", environment="other"),
+    )
+    keys = ("prod-eu/shop", "https://10.0.0.1:6443/shop")
+    assert stack_place(rules, ["shop"], None, keys).environment == "production"
+    assert stack_place(rules, ["shop"], None, ("dev/shop",)).environment == "other"
+    assert stack_place(rules, ["shop"], None).environment == "other"  # no destination known
+
+
+def test_as_says_what_a_flux_rule_records() -> None:
+    rules = stack_rules(
+        [
+            {"match": "K/infra/*", "as": "automation_run", "service": "net", "environment": "p"},
+            {"match": "*", "service": "web", "environment": "p"},
+        ]
+    )
+    assert stack_place(rules, ["K/infra/x"], None).as_ == "automation_run"  # type: ignore[union-attr]
+    assert stack_place(rules, ["K/apps/x"], None).as_ == "deployment"  # type: ignore[union-attr]
+    assert rules[0].as_dict() == {
+        "match": "K/infra/*",
+        "as": "automation_run",
+        "service": "net",
+        "environment": "p",
+    }
+
+
+def test_keys_of_other_kinds_and_a_bad_as_are_refused() -> None:
+    rule = {"match": "m", "service": "s", "environment": "e"}
+    assert stack_rules_problems([{**rule, "destination": "*/x"}], "stacks", "argocd") == []
+    assert stack_rules_problems([{**rule, "destination": "*/x"}], "stacks", "flux") == [
+        "stacks[0].destination: only argocd rules name destination"
+    ]
+    assert stack_rules_problems([{**rule, "workspace": "w"}], "stacks", "terraform") == [
+        "stacks[0].workspace: only atlantis and env0 rules name workspace"
+    ]
+    assert stack_rules_problems([{**rule, "as": "job"}], "stacks", "flux") == [
+        "stacks[0].as: 'job' is not one of deployment, automation_run"
+    ]
+
+
+def test_the_file_reads_as_and_refuses_another_value() -> None:
+    text = (
+        "sources:\n"
+        "  - name: flux\n"
+        "    kind: flux\n"
+        "    stacks:\n"
+        "      - {match: 'K/*', as: automation_run, service: net, environment: p}\n"
+    )
+    (spec,) = config_load(text).sources
+    assert spec.stacks == (
+        StackSpec(match="K/*", as_="automation_run", service="net", environment="p"),
+    )
+    assert stack_source_config_problems(spec) == []
+    with pytest.raises(ConfigError) as exc:
+        config_load(text.replace("as: automation_run", "as: job"))
+    assert "sources[0].stacks[0].as" in str(exc.value)

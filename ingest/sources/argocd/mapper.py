@@ -15,12 +15,13 @@ Fields (CONTRACT §1 `deployment`):
   is one deployment, so the on-deployed and on-sync-succeeded notifications of an operation, a
   retried delivery and the raw-object variant of it all land on one event. Without startedAt:
   `...@<revision>@<finishedAt>`.
-- `service`: the first `services` pattern matching the application name, else the body's
-  `service`, else the application name (DORA_UNKNOWN_SERVICES then decides).
-- `environment` / `target`: the first `environments` / `targets` pattern matching a
-  destination key `<cluster>/<namespace>` (cluster: `destination.name`, then
-  `destination.server`: `prod-eu/shop`, `https://10.0.0.1:6443/shop`), else the body's own,
-  else the destination namespace / the cluster (its name, else the server's host).
+- `service`, `environment`, `target`: the source's first `stacks:` rule (ingest.sources.stacks)
+  whose `match` matches the application name and whose `destination`, when it has one,
+  matches a destination key `<cluster>/<namespace>` (cluster: `destination.name`, then
+  `destination.server`: `prod-eu/shop`, `https://10.0.0.1:6443/shop`). Without a matching
+  rule: the body's own `service` / `environment` / `target`, else the application name
+  (DORA_UNKNOWN_SERVICES then decides) / the destination namespace / the cluster (its name,
+  else the server's host); a rule without `target` leaves the target to the same fallbacks.
 - `sha`: the sync revision when it is a full git sha (40 or 64 hex digits), else `version`
   (a Helm chart version such as `1.2.3`). `syncResult.revision` first, else the operation's
   requested `sync.revision` (a failed sync may have no result).
@@ -40,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ingest.sources.mapping import Mapped, Skipped, clean, pattern_value, utc_text
+from ingest.sources.mapping import Mapped, Skipped, clean, utc_text
+from ingest.sources.stacks import StackRule, stack_place
 
 DEFAULT_SOURCE = "argocd"
 NO_VALUE = "<no value>"  # Go's text/template for a missing map key
@@ -56,12 +58,10 @@ _STATUSES = ("success", "failure", "cancelled", "running")
 
 @dataclass(frozen=True)
 class ArgoCdMapping:
-    """The source's configuration: its name and the pattern maps (globs, first match wins)."""
+    """The source's configuration: its name and `stacks:` rules (first match wins)."""
 
     source: str = DEFAULT_SOURCE
-    services: Mapping[str, str] = field(default_factory=dict)  # application -> service
-    environments: Mapping[str, str] = field(default_factory=dict)  # cluster/ns -> environment
-    targets: Mapping[str, str] = field(default_factory=dict)  # cluster/ns -> target
+    rules: tuple[StackRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,10 +168,6 @@ def destination_keys(sync: ArgoSync) -> tuple[str, ...]:
     return tuple(f"{cluster}/{sync.destination_namespace or ''}" for cluster in clusters)
 
 
-def _destination_value(patterns: Mapping[str, str], sync: ArgoSync) -> str | None:
-    return next((v for key in destination_keys(sync) if (v := pattern_value(patterns, key))), None)
-
-
 def _cluster_name(sync: ArgoSync) -> str | None:
     if sync.cluster:
         return sync.cluster
@@ -196,14 +192,13 @@ def deployment_event(sync: ArgoSync, mapping: ArgoCdMapping) -> Mapped:
     status = status or _PHASE_STATUS.get(sync.phase or "")
     if status is None:
         return Mapped(skipped=(Skipped(name, f"operation phase {sync.phase!r} is not an outcome"),))
+    place = stack_place(mapping.rules, (sync.application,), None, destination_keys(sync))
     environment = (
-        _destination_value(mapping.environments, sync)
-        or own.get("environment")
-        or sync.destination_namespace
+        place.environment if place else own.get("environment") or sync.destination_namespace
     )
     if environment is None:
         return Mapped(
-            skipped=(Skipped(name, "no environment: map its destination under environments:"),)
+            skipped=(Skipped(name, "no environment: add a stacks: rule for the application"),)
         )
     if sync.revision is None:
         return Mapped(skipped=(Skipped(name, "no revision (syncResult.revision)"),))
@@ -218,13 +213,9 @@ def deployment_event(sync: ArgoSync, mapping: ArgoCdMapping) -> Mapped:
         "type": "deployment",
         "source": mapping.source,
         "id": sync_id(sync),
-        "service": pattern_value(mapping.services, sync.application)
-        or own.get("service")
-        or sync.application,
+        "service": place.service if place else own.get("service") or sync.application,
         "environment": environment,
-        "target": _destination_value(mapping.targets, sync)
-        or own.get("target")
-        or _cluster_name(sync),
+        "target": (place.target if place else None) or own.get("target") or _cluster_name(sync),
         "sha": sync.revision.lower() if is_sha else None,
         "version": None if is_sha else sync.revision,
         "repo": repo_of(sync.repo_url) if sync.repo_url else None,

@@ -5,8 +5,9 @@ The `service.webhook.dora` of docs/argocd/argocd-notifications-cm.yaml sends
 <secret>` instead); each candidate is compared in constant time. The rest is the shared
 receiver's policy (ingest.sources.receiver): 503 without a secret, 413, 401 with nothing
 stored, raw first, duplicate answered from the first, 202 for what is not recorded.
-Sources: settings.DORA_ARGOCD_WEBHOOKS, `{name: {secret_env, services, environments,
-targets}}`; POST /webhooks/argocd is the source named `argocd`.
+Sources: the `sources:` entries of kind argocd (their `webhook_secret_env`, default
+DORA_ARGOCD_WEBHOOK_SECRET, and `stacks:` rules; ingest.sources.stack_webhook.stack_source);
+POST /webhooks/argocd is the source named `argocd`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from ingest.sources.argocd.mapper import ArgoCdMapping, given, payload_events
 from ingest.sources.receiver import Receiver, json_delivery_receive
+from ingest.sources.stack_webhook import stack_source
 
 PROVIDER = "argocd"
 DEFAULT_SOURCE = "argocd"
@@ -41,15 +42,6 @@ def argocd_secret_valid(secret: bytes, request: HttpRequest) -> bool:
             secret, candidate.encode("utf-8", "replace")
         )
     return matched
-
-
-def argocd_mapping(name: str, options: Mapping[str, Any]) -> ArgoCdMapping:
-    return ArgoCdMapping(
-        source=name,
-        services=dict(options.get("services") or {}),
-        environments=dict(options.get("environments") or {}),
-        targets=dict(options.get("targets") or {}),
-    )
 
 
 def _label(payload: Any) -> tuple[str, str]:
@@ -72,17 +64,14 @@ def _label(payload: Any) -> tuple[str, str]:
 @require_POST
 def argocd_webhook(request: HttpRequest, source: str = DEFAULT_SOURCE) -> JsonResponse:
     """Receive one Argo CD notification (see the module docstring)."""
-    options = getattr(settings, "DORA_ARGOCD_WEBHOOKS", {}).get(source)
-    if options is None:
-        return JsonResponse(
-            {"detail": f"No Argo CD source named {source!r}: add it to DORA_ARGOCD_WEBHOOKS."},
-            status=404,
-        )
-    mapping = argocd_mapping(source, options)
+    found = stack_source(PROVIDER, source, DEFAULT_SECRET_ENV)
+    if isinstance(found, JsonResponse):
+        return found
+    mapping = ArgoCdMapping(source=source, rules=found.rules)
     receiver = Receiver(
         provider=PROVIDER,
         source=source,
-        secret_env=options.get("secret_env") or DEFAULT_SECRET_ENV,
+        secret_env=found.secret_env,
         verify=lambda secret, _body, req: argocd_secret_valid(secret, req),
         auth_help=(
             "Missing or wrong secret: send Authorization: Bearer <secret> (or "

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ingest.sources.flux import mapper
 from ingest.sources.registry import Provider, register
+from ingest.sources.stacks import stack_source_config_problems
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -20,4 +21,12 @@ def _webhook(request: HttpRequest, source: str | None) -> HttpResponse:
     return flux_webhook(request, source) if source else flux_webhook(request)
 
 
-PROVIDER = register(Provider(kind="flux", label="Flux", mapper=mapper, webhook=_webhook))
+PROVIDER = register(
+    Provider(
+        kind="flux",
+        label="Flux",
+        mapper=mapper,
+        webhook=_webhook,
+        config_check=stack_source_config_problems,
+    )
+)

@@ -16,13 +16,14 @@ What is read:
 - The outcome from `reason`: SUCCEEDED reasons -> success, FAILED reasons -> failure; other
   reasons (Progressing, DependencyNotReady, RollbackSucceeded, ...) are skipped: they are steps,
   not an outcome.
-- The object `<Kind>/<namespace>/<name>` through the source's patterns (shell globs, first
-  match wins): `services` -> a `deployment` of that service; else `stacks` -> an
-  `automation_run` (action `apply`) of that infra stack; neither -> skipped, naming the key.
-  The Alert's eventMetadata `service` / `stack` name one directly when no pattern does.
-- `environment` / `target`: the first `environments` / `targets` pattern matching the key, else
-  the Alert's eventMetadata `environment` / `target` (or `cluster`), else the source's
-  `environment` / `target`; without an environment the event is skipped.
+- The object `<Kind>/<namespace>/<name>` through the source's `stacks:` rules
+  (ingest.sources.stacks; shell globs, first match wins): the rule's `service`, `environment`
+  and `target`; its `as` says what the object's events are: `deployment` (the default) of an
+  app service, or `automation_run` (action `apply`) of an infra stack. When no rule matches,
+  the Alert's eventMetadata names one directly: `service` (a deployment) or `stack` (an
+  automation run), with its `environment`; neither -> skipped, naming the key.
+- `target`: the rule's, else the Alert's eventMetadata `target` (or `cluster`); without an
+  environment the event is skipped.
 - The revision: `main@sha1:<sha>` (and the older `main/<sha>`) gives `sha`; any other (a Helm
   chart version `6.0.0`, an OCI `latest@sha256:<digest>`: an artifact digest, not a commit) is
   the `version`. A HelmRelease's `originRevision` (its chart's source commit) gives `sha` when
@@ -38,10 +39,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ingest.sources.mapping import Mapped, Skipped, clean, earliest, pattern_value, utc_text
+from ingest.sources.mapping import Mapped, Skipped, clean, earliest, utc_text
+from ingest.sources.stacks import StackRule, stack_place
 
 DEFAULT_SOURCE = "flux"
 KINDS = ("Kustomization", "HelmRelease")
@@ -75,15 +77,10 @@ Prior = Callable[[str, str], dict[str, Any] | None]  # (type, id) -> the event s
 
 @dataclass(frozen=True)
 class FluxMapping:
-    """The source's configuration: its name and pattern maps over `<Kind>/<namespace>/<name>`."""
+    """The source's configuration: its name and `stacks:` rules over `<Kind>/<namespace>/<name>`."""
 
     source: str = DEFAULT_SOURCE
-    services: Mapping[str, str] = field(default_factory=dict)
-    stacks: Mapping[str, str] = field(default_factory=dict)
-    environments: Mapping[str, str] = field(default_factory=dict)
-    targets: Mapping[str, str] = field(default_factory=dict)
-    environment: str | None = None
-    target: str | None = None
+    rules: tuple[StackRule, ...] = ()
 
 
 def _no_prior(etype: str, event_id: str) -> None:
@@ -137,21 +134,20 @@ def flux_event(event: Mapping[str, Any], mapping: FluxMapping, prior: Prior = _n
     raw_meta = event.get("metadata")
     metadata: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
     alert = {**{k.removeprefix(EVENT_META): v for k, v in metadata.items()}, **metadata}
-    service = pattern_value(mapping.services, key)
-    stack = None if service else pattern_value(mapping.stacks, key)
-    if service is None and stack is None:
+    place = stack_place(mapping.rules, (key,), None)
+    if place is not None:
+        deploys = place.as_ == "deployment"
+        service, stack = (place.service, None) if deploys else (None, place.service)
+        environment: str | None = place.environment
+    else:
         service, stack = _text(alert.get("service")), _text(alert.get("stack"))
+        environment = _text(alert.get("environment"))
     if service is None and stack is None:
-        return Mapped(
-            skipped=(Skipped(key, f"{key} matches no pattern under services: or stacks:"),)
-        )
-    environment = (
-        pattern_value(mapping.environments, key)
-        or _text(alert.get("environment"))
-        or mapping.environment
-    )
+        return Mapped(skipped=(Skipped(key, f"{key} matches no rule of the source's stacks:"),))
     if environment is None:
-        return Mapped(skipped=(Skipped(key, "no environment: set environment: or environments:"),))
+        return Mapped(
+            skipped=(Skipped(key, "no environment: add a stacks: rule or eventMetadata"),)
+        )
     revision = metadata_value(metadata, "revision")
     if revision is None:
         return Mapped(skipped=(Skipped(key, "no revision in its metadata"),))
@@ -173,10 +169,9 @@ def flux_event(event: Mapping[str, Any], mapping: FluxMapping, prior: Prior = _n
         "id": event_id,
         "service": service or stack,
         "environment": environment,
-        "target": pattern_value(mapping.targets, key)
+        "target": (place.target if place else None)
         or _text(alert.get("target"))
-        or _text(alert.get("cluster"))
-        or mapping.target,
+        or _text(alert.get("cluster")),
         "status": outcome,
         "finished_at": earliest([stored.get("finished_at"), timestamp]),
     }

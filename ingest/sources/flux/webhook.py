@@ -7,8 +7,9 @@ Flux documents for it (sha224, sha256, sha384, sha512; sha1 for its own generic-
 Receiver) are accepted; the hex is compared in constant time. The rest is the shared
 receiver's policy (ingest.sources.receiver): 503 without a secret, 413, 401 with nothing
 stored, raw first, duplicate answered from the first, 202 for what is not recorded.
-Sources: settings.DORA_FLUX_WEBHOOKS, `{name: {secret_env, services, stacks, environments,
-targets, environment, target}}`; POST /webhooks/flux is the source named `flux`.
+Sources: the `sources:` entries of kind flux (their `webhook_secret_env`, default
+DORA_FLUX_WEBHOOK_SECRET, and `stacks:` rules; ingest.sources.stack_webhook.stack_source);
+POST /webhooks/flux is the source named `flux`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from ingest.sources.flux.mapper import FluxMapping, object_key, payload_events
 from ingest.sources.receiver import Receiver, json_delivery_receive
+from ingest.sources.stack_webhook import stack_source
 from ingest.webhooks import stored_event
 
 PROVIDER = "flux"
@@ -53,18 +54,6 @@ def flux_signature_valid(secret: bytes, body: bytes, header: str | None) -> bool
     return hmac.compare_digest(expected.encode(), given.strip().lower().encode("utf-8", "replace"))
 
 
-def flux_mapping(name: str, options: Mapping[str, Any]) -> FluxMapping:
-    return FluxMapping(
-        source=name,
-        services=dict(options.get("services") or {}),
-        stacks=dict(options.get("stacks") or {}),
-        environments=dict(options.get("environments") or {}),
-        targets=dict(options.get("targets") or {}),
-        environment=options.get("environment") or None,
-        target=options.get("target") or None,
-    )
-
-
 def _label(payload: Any) -> tuple[str, str]:
     """(event, action) for the admin: the first event's object and reason."""
     first = payload[0] if isinstance(payload, list) and payload else payload
@@ -77,17 +66,14 @@ def _label(payload: Any) -> tuple[str, str]:
 @require_POST
 def flux_webhook(request: HttpRequest, source: str = DEFAULT_SOURCE) -> JsonResponse:
     """Receive one Flux event (see the module docstring)."""
-    options = getattr(settings, "DORA_FLUX_WEBHOOKS", {}).get(source)
-    if options is None:
-        return JsonResponse(
-            {"detail": f"No Flux source named {source!r}: add it to DORA_FLUX_WEBHOOKS."},
-            status=404,
-        )
-    mapping = flux_mapping(source, options)
+    found = stack_source(PROVIDER, source, DEFAULT_SECRET_ENV)
+    if isinstance(found, JsonResponse):
+        return found
+    mapping = FluxMapping(source=source, rules=found.rules)
     receiver = Receiver(
         provider=PROVIDER,
         source=source,
-        secret_env=options.get("secret_env") or DEFAULT_SECRET_ENV,
+        secret_env=found.secret_env,
         verify=lambda secret, body, req: flux_signature_valid(
             secret, body, req.headers.get(SIGNATURE_HEADER)
         ),
