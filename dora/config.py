@@ -116,14 +116,17 @@ class IncidentsSpec:
 
 
 @dataclass(frozen=True)
-class WorkspaceSpec:
-    """A terraform source's `workspaces:` item: a workspace name pattern (fnmatch) and where
-    the workspaces it matches land (`{workspace}` stands for the workspace's name)."""
+class StackSpec:
+    """One `stacks:` rule of an IaC or GitOps source (ingest.sources.stacks): fnmatch patterns
+    on the provider's names, and our service, environment and target they map to."""
 
     match: str
-    stack: str
+    service: str
     environment: str
+    workspace: str | None = None
     target: str | None = None
+    destination: str | None = None  # argocd: a pattern on <cluster>/<namespace>
+    as_: str | None = None  # flux: deployment (default) | automation_run
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,7 @@ class SourceSpec:
     tags: str | None = None  # a regular expression: matching tags deploy `service`
     service: str | None = None
     environment: str | None = None  # where tags deploy to (default production)
-    workspaces: tuple[WorkspaceSpec, ...] = ()  # terraform: workspace patterns -> stacks
+    stacks: tuple[StackSpec, ...] = ()  # _STACK_SOURCE_KINDS: first matching rule wins
     line: int = field(default=0, compare=False)
 
 
@@ -285,11 +288,21 @@ _SOURCE_KEYS = (
     "tags",
     "service",
     "environment",
-    "workspaces",
+    "stacks",
 )
-_SOURCE_KINDS = ("github", "gitlab", "pagerduty", "git", "opsgenie", "terraform")
+# webhooks only, mapped through stacks: (ingest.sources.stacks.STACK_KINDS)
+_STACK_SOURCE_KINDS = ("terraform", "atlantis", "spacelift", "env0", "argocd", "flux")
+_SOURCE_KINDS = (
+    "github",
+    "gitlab",
+    "pagerduty",
+    "git",
+    "opsgenie",
+    *_STACK_SOURCE_KINDS,
+)
+_STACK_KEYS = ("match", "workspace", "destination", "as", "service", "environment", "target")
+_STACK_AS = ("deployment", "automation_run")
 _GIT_KEYS = ("path", "url", "repo", "branches", "tags", "service", "environment")
-_WORKSPACE_KEYS = ("match", "stack", "environment", "target")
 _DEPLOYMENTS_KEYS = ("from", "workflow_pattern", "tag_pattern", "environments")
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _INCIDENTS_KEYS = ("label",)
@@ -817,32 +830,6 @@ def _load_deployments(reader: _Reader, node: yaml.Node, where: str) -> Any:
     return _INVALID if _INVALID in values.values() else DeploymentsSpec(**values)
 
 
-def _load_workspaces(reader: _Reader, node: yaml.Node, where: str) -> Any:
-    """A terraform source's `workspaces:`: a list of {match, stack, environment, target}."""
-    if not isinstance(node, yaml.SequenceNode):
-        reader.error(node, f"{where}: expected a list of {{match, stack, environment, target}}")
-        return _INVALID
-    rules: list[Any] = []
-    for i, item in enumerate(node.value):
-        item_where = f"{where}[{i}]"
-        entries = reader.mapping(item, item_where, _WORKSPACE_KEYS)
-        if entries is None:
-            rules.append(_INVALID)
-            continue
-        values = {
-            key: reader.get(
-                entries,
-                key,
-                item_where,
-                reader.string,
-                required_at=None if key == "target" else item,
-            )
-            for key in _WORKSPACE_KEYS
-        }
-        rules.append(_INVALID if _INVALID in values.values() else WorkspaceSpec(**values))
-    return _INVALID if _INVALID in rules else tuple(rules)
-
-
 def _free_mapping(
     reader: _Reader, node: yaml.Node, where: str
 ) -> list[tuple[str, yaml.Node]] | None:
@@ -864,8 +851,32 @@ def _free_mapping(
     return pairs
 
 
-def _workspaces_of(reader: _Reader) -> Callable[[yaml.Node, str], Any]:
-    return lambda node, where: _load_workspaces(reader, node, where)
+def _load_stacks(reader: _Reader, node: yaml.Node, where: str) -> Any:
+    """`stacks:` rules: each {match, service, environment} with optional workspace, target."""
+    rules: list[StackSpec] = []
+    invalid = False
+    for i, item in enumerate(reader.sequence(node, where)):
+        here = f"{where}[{i}]"
+        entries = reader.mapping(item, here, _STACK_KEYS)
+        if entries is None:
+            invalid = True
+            continue
+        values = {
+            key: reader.get(
+                entries,
+                key,
+                here,
+                reader.choice(_STACK_AS) if key == "as" else reader.string,
+                required_at=item if key in ("match", "service", "environment") else None,
+            )
+            for key in _STACK_KEYS
+        }
+        if _INVALID in values.values():
+            invalid = True
+            continue
+        values["as_"] = values.pop("as")
+        rules.append(StackSpec(**values))
+    return _INVALID if invalid else tuple(rules)
 
 
 def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
@@ -930,8 +941,10 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
             "tags": reader.get(entries, "tags", where, reader.regex),
             "service": reader.get(entries, "service", where, reader.string),
             "environment": reader.get(entries, "environment", where, reader.string),
-            "workspaces": reader.get(
-                entries, "workspaces", where, _workspaces_of(reader), default=()
+            "stacks": (
+                _load_stacks(reader, entries["stacks"][1], f"{where}.stacks")
+                if "stacks" in entries
+                else ()
             ),
         }
         if _INVALID in values.values() or len(reader.problems) > problems_before:
@@ -966,6 +979,29 @@ def _source_problems(
 ) -> bool:
     """Checks across a source's keys; records each problem and returns True when there is none."""
     before = len(reader.problems)
+    if values["kind"] in _STACK_SOURCE_KINDS:
+        taken = ["name", "kind", "webhook_secret_env", "stacks"]
+        if values["kind"] == "terraform":  # its token (optional) and address fill versions
+            taken += ["token_env", "base_url"]
+        for key in (key for key in _SOURCE_KEYS if key not in taken):
+            if key in entries:
+                reader.error(
+                    entries[key][0],
+                    f"{where}.{key}: a {values['kind']} source takes webhooks only and names "
+                    "stacks: (and webhook_secret_env), not " + key,
+                )
+        if not values["stacks"]:
+            reader.error(
+                item,
+                f"{where}: give stacks: [{{match: <pattern>, service: <our stack>, "
+                "environment: <ours>}] (the provider's stack names -> ours)",
+            )
+        return len(reader.problems) == before
+    if "stacks" in entries:
+        reader.error(
+            entries["stacks"][0],
+            f"{where}.stacks: only a {', '.join(_STACK_SOURCE_KINDS)} source names stacks",
+        )
     if values["kind"] == "git":
         _git_source_problems(reader, item, entries, where, values)
     else:
@@ -1114,24 +1150,6 @@ def _source_problems(
         for key in ("priority_severity", "alerts_tag"):
             if key in entries:
                 reader.error(entries[key][0], f"{where}.{key}: only an opsgenie source names {key}")
-    if values["kind"] == "terraform":
-        for key in ("org", "repos", "deployments", "incidents"):
-            if key in entries:
-                reader.error(
-                    entries[key][0],
-                    f"{where}.{key}: a terraform source names workspaces "
-                    "([{match, stack, environment, target}]), not " + key,
-                )
-        if not values["workspaces"]:
-            reader.error(
-                item,
-                f"{where}: give workspaces: [{{match: 'net-*', stack: network, "
-                "environment: production}] (workspace name pattern -> stack, environment)",
-            )
-    elif "workspaces" in entries:
-        reader.error(
-            entries["workspaces"][0], f"{where}.workspaces: only a terraform source names it"
-        )
     interval, backfill = values["interval"], values["backfill"]
     if interval is not None and interval < _MIN_INTERVAL:
         reader.error(

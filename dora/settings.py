@@ -387,25 +387,6 @@ DORA_OPSGENIE_WEBHOOKS = {
     },
 }
 
-# HCP Terraform / Terraform Enterprise notification sources (ingest.sources.terraform,
-# docs/INFRA-SOURCES.md): the notification token's variable, an optional API token's variable
-# (fills each run's version from the API), and the workspaces as a JSON list of
-# {"match": "<fnmatch pattern>", "stack", "environment", "target"} in DORA_TERRAFORM_WORKSPACES.
-DORA_TERRAFORM_WEBHOOKS = (
-    {
-        "terraform": {
-            "secret_env": env(
-                "DORA_TERRAFORM_WEBHOOK_SECRET_ENV", default="DORA_TERRAFORM_WEBHOOK_SECRET"
-            ),
-            "token_env": env("DORA_TERRAFORM_TOKEN_ENV", default="DORA_TERRAFORM_TOKEN"),
-            "base_url": env("DORA_TERRAFORM_URL", default="https://app.terraform.io"),
-            "workspaces": env.json("DORA_TERRAFORM_WORKSPACES"),
-        },
-    }
-    if env("DORA_TERRAFORM_WORKSPACES", default="")
-    else {}
-)
-
 # CloudTrail webhook sources (ingest.sources.cloudtrail.webhook): an EventBridge API destination
 # sends X-Dora-Webhook-Token with the secret; `config` is the mapping's YAML file (pipeline_roles,
 # accounts; docs/INFRA-SOURCES.md).

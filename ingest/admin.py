@@ -108,7 +108,7 @@ class SourceAdmin(admin.ModelAdmin):
         ),
         (
             "Mapping",
-            {"fields": ("deployments", "incidents", "webhook_secret_env")},
+            {"fields": ("deployments", "incidents", "stacks", "webhook_secret_env")},
         ),
         ("Schedule", {"fields": ("interval_seconds", "backfill_days")}),
         (

@@ -10,9 +10,10 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from dora.config import Config, SourcesApplied, SourceSpec, WorkspaceSpec, duration_format
+from dora.config import Config, SourcesApplied, SourceSpec, duration_format
 from ingest.models import Source
 from ingest.sources.registry import provider_for, provider_kinds
+from ingest.sources.stacks import spec_rules
 
 DEFAULT_BASE_URL = Source._meta.get_field("base_url").get_default()
 GITLAB_BASE_URL = "https://gitlab.com"
@@ -23,12 +24,6 @@ DEFAULT_BACKFILL_DAYS = Source._meta.get_field("backfill_days").get_default()
 DEFAULT_INTERVAL_SECONDS = Source._meta.get_field("interval_seconds").get_default()
 # Model field -> how the file calls it, for the diff lines.
 _FILE_NAMES = {"interval_seconds": "interval", "backfill_days": "backfill"}
-
-
-def terraform_rule(rule: WorkspaceSpec) -> dict[str, str]:
-    """A `workspaces:` item as the Source row keeps it (in `deployments.workspaces`)."""
-    stored = {"match": rule.match, "stack": rule.stack, "environment": rule.environment}
-    return {**stored, "target": rule.target} if rule.target else stored
 
 
 def source_fields(spec: SourceSpec) -> dict[str, Any]:
@@ -60,8 +55,6 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
             incidents["priority_severity"] = dict(spec.priority_severity)
         if spec.alerts_tag:
             incidents["alerts_tag"] = spec.alerts_tag
-    if spec.kind == Source.Kind.TERRAFORM:  # workspaces are kept in deployments
-        deployments = {"workspaces": [terraform_rule(rule) for rule in spec.workspaces]}
     default_url = {
         Source.Kind.GITLAB: GITLAB_BASE_URL,
         Source.Kind.PAGERDUTY: PAGERDUTY_BASE_URL,
@@ -105,6 +98,7 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
         "webhook_secret_env": spec.webhook_secret_env or "",
         "location": "",
         "branches": [],
+        "stacks": spec_rules(spec),
     }
 
 
@@ -136,6 +130,7 @@ def git_source_fields(spec: SourceSpec) -> dict[str, Any]:
         "deployments": deployments,
         "incidents": {},
         "webhook_secret_env": "",
+        "stacks": [],
     }
 
 

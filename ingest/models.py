@@ -7,6 +7,8 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from ingest.sources.stacks import STACK_KINDS, stack_rules_problems
+
 _DEPLOYMENT_ORIGINS = ("deployments_api", "workflow_runs", "workflow_jobs", "releases", "tags")
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")  # GitLab: subgroups
@@ -53,6 +55,11 @@ class Source(models.Model):
         OPSGENIE = "opsgenie", "Opsgenie"
         GIT = "git", "Git repository"
         TERRAFORM = "terraform", "HCP Terraform"
+        ATLANTIS = "atlantis", "Atlantis"
+        SPACELIFT = "spacelift", "Spacelift"
+        ENV0 = "env0", "env0"
+        ARGOCD = "argocd", "Argo CD"
+        FLUX = "flux", "Flux"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
@@ -64,8 +71,9 @@ class Source(models.Model):
     token_env = models.CharField(
         max_length=100,
         default="GITHUB_TOKEN",
-        blank=True,  # a GitHub App source (`app`), git, terraform: no token
-        help_text="environment variable with the token",
+        blank=True,  # a GitHub App source (`app`), git, STACK_KINDS: no token
+        help_text="environment variable with the token (none for webhook-only kinds; optional "
+        "for terraform)",
     )
     org = models.CharField(max_length=200, blank=True, help_text="read every repository of it")
     repos = models.JSONField(default=list, blank=True, help_text="or these: owner/name, ...")
@@ -99,6 +107,13 @@ class Source(models.Model):
         help_text="CONTRACT §2 `deployments`: from, patterns, environment map",
     )
     incidents = models.JSONField(default=dict, blank=True, help_text="CONTRACT §2 `incidents`")
+    stacks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="IaC and GitOps sources (terraform, atlantis, spacelift, env0, argocd, flux): "
+        "[{match, service, environment, target, workspace | destination | as}, ...] "
+        "(docs/INFRA-SOURCES.md)",
+    )
     webhook_secret_env = models.CharField(
         max_length=100,
         blank=True,
@@ -123,10 +138,13 @@ class Source(models.Model):
 
     def clean(self) -> None:
         """What apply_config checks in the file, for rows edited in the admin."""
-        if self.kind == self.Kind.TERRAFORM:
-            self._terraform_clean()
-            return
         errors: dict[str, str] = {}
+        if self.kind in STACK_KINDS:  # webhook-only: they name stacks, no repos or org
+            if problems := stack_rules_problems(self.stacks, "stacks", self.kind):
+                errors["stacks"] = "; ".join(problems)
+            if errors:
+                raise ValidationError(errors)
+            return
         repos = self.repos if isinstance(self.repos, list) else None
         # pagerduty/opsgenie name services (in incidents), no repos
         incident_kind = self.kind in (self.Kind.PAGERDUTY, self.Kind.OPSGENIE)
@@ -192,16 +210,25 @@ class Source(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def _terraform_clean(self) -> None:
-        """A terraform source names workspaces (kept in deployments), no org or repos."""
-        from ingest.sources.terraform.config import terraform_config_problems
 
-        deployments = self.deployments if isinstance(self.deployments, dict) else {}
-        problems = terraform_config_problems(
-            self.name, {"workspaces": deployments.get("workspaces")}
-        )
-        if problems:
-            raise ValidationError({"deployments": "; ".join(problems)})
+class RunStateVersion(models.Model):
+    """The highest state ordinal seen of one provider run (Spacelift's `stateVersion`), so a
+    delivery older than one already recorded is dropped whatever order they arrive in."""
+
+    provider = models.CharField(max_length=20)
+    source = models.CharField(max_length=100)
+    run_id = models.CharField(max_length=200)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "source", "run_id"], name="runstateversion_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.source} {self.run_id} @{self.version}"
 
 
 class SyncCursor(models.Model):

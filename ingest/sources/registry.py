@@ -28,6 +28,11 @@ PROVIDER_PACKAGES: tuple[str, ...] = (
     "ingest.sources.pagerduty",
     "ingest.sources.opsgenie",
     "ingest.sources.terraform",
+    "ingest.sources.atlantis",
+    "ingest.sources.spacelift",
+    "ingest.sources.env0",
+    "ingest.sources.argocd",
+    "ingest.sources.flux",
 )
 
 Webhook = Callable[["HttpRequest", "str | None"], "HttpResponse"]

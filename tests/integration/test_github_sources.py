@@ -63,7 +63,10 @@ def test_ingest_connects_the_sources_hook() -> None:
         answer for _, answer in sources_apply.send(sender=Config, config=Config(), prune=False)
     ]
 
-    kinds = frozenset({"github", "gitlab", "git", "opsgenie", "pagerduty", "terraform"})
+    kinds = frozenset(
+        {"github", "gitlab", "git", "opsgenie", "pagerduty", "terraform"}
+        | {"atlantis", "spacelift", "env0", "argocd", "flux"}
+    )
     assert SourcesApplied(kinds=kinds) in answers
 
 

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 import responses
 
-from dora.models import AutomationRun, RawEvent
+from dora.models import AutomationRun, Deployment, RawEvent
 from ingest.http import SourceRejected
+from ingest.models import Source
 from ingest.sources.terraform.versions import terraform_run_version_fill
 from ingest.tasks import terraform_run_version_task
-from tests.integration.test_terraform_webhook import WORKSPACES, deliver, raw, run_body
+from tests.integration.test_terraform_webhook import STACKS, deliver, raw, run_body
 
 pytestmark = pytest.mark.django_db
 API = "https://tfe.example.com/api/v2"
@@ -27,16 +28,16 @@ TOKEN = "test-terraform-api-token"
 
 
 @pytest.fixture(autouse=True)
-def webhook_config(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+def webhook_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DORA_TERRAFORM_WEBHOOK_SECRET", "test-terraform-notification-token")
     monkeypatch.setenv("DORA_TERRAFORM_TOKEN", TOKEN)
-    settings.DORA_TERRAFORM_WEBHOOKS = {
-        "terraform": {
-            "workspaces": WORKSPACES,
-            "token_env": "DORA_TERRAFORM_TOKEN",
-            "base_url": "https://tfe.example.com",
-        }
-    }
+    Source.objects.create(
+        name="terraform",
+        kind="terraform",
+        token_env="DORA_TERRAFORM_TOKEN",
+        base_url="https://tfe.example.com",
+        stacks=STACKS,
+    )
 
 
 FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "terraform"
@@ -89,11 +90,22 @@ def test_terraform_version_fill_records_the_commit(django_capture_on_commit_call
     run = AutomationRun.objects.get()
     assert (run.version, run.action, run.status, run.trigger) == (SHA, "apply", "cancelled", "")
     payload = RawEvent.objects.get(type="automation_run").payload
-    assert (payload["sha"], payload["repo"], payload["branch"]) == (
+    # CONTRACT §1 automation_run fields only: the branch is not one of them.
+    assert (payload["sha"], payload["repo"], "branch" in payload) == (
         SHA,
         "hashicorp/foobar",
-        "add-cool-stuff",
+        False,
     )
+    # An apply naming its commit is also the stack's deployment of it (CONTRACT §1).
+    deployment = Deployment.objects.select_related("service", "target").get()
+    assert (
+        deployment.service.name,
+        deployment.target.name,
+        deployment.sha,
+        deployment.version,
+        deployment.repo,
+        deployment.status,
+    ) == ("network", "my-workspace", SHA, SHA, "hashicorp/foobar", "cancelled")
     # Again: the stored run already says all of it; nothing is recorded.
     replay()
     assert terraform_run_version_fill("terraform", RUN).outcome == "unchanged"

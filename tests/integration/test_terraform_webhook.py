@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 
 from dora.models import AutomationRun, RawEvent
-from ingest.models import WebhookDelivery
+from ingest.models import Source, WebhookDelivery
 from ingest.sources.terraform.webhook import terraform_signature
 
 pytestmark = pytest.mark.django_db
@@ -25,19 +25,23 @@ VECTORS = {
 }
 SECRET = VECTORS["run-errored"]["token"]
 URL = "/webhooks/terraform"
-WORKSPACES = [
-    {"match": "my-*", "stack": "network", "environment": "production", "target": "{workspace}"}
-]
+STACKS = [{"match": "my-*", "service": "network", "environment": "production", "target": "{name}"}]
 
 
 @pytest.fixture(autouse=True)
-def webhook_config(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+def webhook_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DORA_TERRAFORM_WEBHOOK_SECRET", SECRET)
     monkeypatch.delenv("DORA_TERRAFORM_TOKEN", raising=False)
-    settings.DORA_TERRAFORM_WEBHOOKS = {
-        "terraform": {"workspaces": WORKSPACES, "token_env": "DORA_TERRAFORM_TOKEN"},
-        "tfe-eu": {"secret_env": "TFE_EU_SECRET", "workspaces": WORKSPACES},
-    }
+    Source.objects.create(
+        name="terraform", kind="terraform", token_env="DORA_TERRAFORM_TOKEN", stacks=STACKS
+    )
+    Source.objects.create(
+        name="tfe-eu",
+        kind="terraform",
+        token_env="",
+        webhook_secret_env="TFE_EU_SECRET",
+        stacks=STACKS,
+    )
 
 
 def raw(name: str) -> bytes:
@@ -195,8 +199,8 @@ def test_terraform_unplaced_workspace_is_kept_and_skipped() -> None:
     assert answer["skipped"] == [
         {
             "run": "run-FwnENkvDnrpyFC7M",
-            "reason": "workspace 'billing-prod' matches no rule of the source's workspaces: "
-            "add a {match, stack, environment} item for it",
+            "reason": "terraform stack 'billing-prod' matches no rule of the source's stacks: "
+            "add {match: <pattern>, service: <ours>, environment: <ours>}",
         }
     ]
     assert WebhookDelivery.objects.get().counts["skipped"] == 1
@@ -221,13 +225,13 @@ def test_terraform_second_source_and_unknown_source(monkeypatch: pytest.MonkeyPa
     assert status == 200, answer
     assert RawEvent.objects.get().source == "tfe-eu"
     status, answer = deliver(body, url=f"{URL}/nope")
-    assert status == 404 and "DORA_TERRAFORM_WEBHOOKS" in answer["detail"]
+    assert status == 404 and "add it to sources: (kind: terraform)" in answer["detail"]
 
 
-def test_terraform_misconfigured_source_is_503(settings: Any) -> None:
-    settings.DORA_TERRAFORM_WEBHOOKS = {"terraform": {"workspaces": []}}
+def test_terraform_misconfigured_source_is_503() -> None:
+    Source.objects.filter(name="terraform").update(stacks=[])  # hand-edited: no rules
     status, answer = deliver(raw("notification-run-errored.json"))
-    assert status == 503 and "workspaces: required" in answer["detail"]
+    assert status == 503 and "stacks: give stacks:" in answer["detail"]
     assert not WebhookDelivery.objects.exists()
 
 
@@ -242,8 +246,8 @@ def test_terraform_source_from_apply_config_serves_the_webhook(
         "  - name: tfc\n"
         "    kind: terraform\n"
         "    webhook_secret_env: TFC_NOTIFY_TOKEN\n"
-        "    workspaces:\n"
-        "      - {match: 'my-*', stack: net, environment: staging}\n"
+        "    stacks:\n"
+        "      - {match: 'my-*', service: net, environment: staging}\n"
     )
     lines = config_apply(config_load(text)).lines
     assert "+ source tfc" in lines
@@ -254,9 +258,8 @@ def test_terraform_source_from_apply_config_serves_the_webhook(
         "",
         "TFC_NOTIFY_TOKEN",
     )
-    assert source.deployments == {
-        "workspaces": [{"match": "my-*", "stack": "net", "environment": "staging"}]
-    }
+    assert source.stacks == [{"match": "my-*", "service": "net", "environment": "staging"}]
+    assert source.deployments == {}
     source.full_clean()  # the admin's checks accept it, without a token
     github = Source(name="gh", kind="github", org="acme", token_env="")
     with pytest.raises(ValidationError) as refused:  # every other kind still needs one

@@ -312,7 +312,8 @@ def test_config_load_source_unknown_kind_and_bad_pattern_name_their_lines() -> N
 
     assert errors[0] == (
         "dora.yml:3: sources[0].kind: 'bitbucket' is not one of: "
-        "github, gitlab, pagerduty, git, opsgenie, terraform"
+        "github, gitlab, pagerduty, git, opsgenie, terraform, atlantis, spacelift, env0, argocd, "
+        "flux"
     )
     assert errors[1].startswith(
         "dora.yml:12: sources[1].deployments.workflow_pattern: not a valid regular expression"

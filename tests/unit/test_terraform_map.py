@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from dora.events import event_validate as validate
-from ingest.sources.terraform.config import TerraformConfig, WorkspaceRule
+from ingest.sources.stacks import StackRule
+from ingest.sources.terraform.config import TerraformConfig
 from ingest.sources.terraform.mapper import (
     RunCommit,
     delivery_key,
@@ -25,11 +26,9 @@ from ingest.sources.terraform.mapper import (
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "terraform"
 CONFIG = TerraformConfig(
-    workspaces=(
-        WorkspaceRule(match="other", stack="wrong", environment="wrong"),
-        WorkspaceRule(
-            match="my-*", stack="network", environment="production", target="{workspace}"
-        ),
+    rules=(
+        StackRule(match="other", service="wrong", environment="wrong"),
+        StackRule(match="my-*", service="network", environment="production", target="{name}"),
     )
 )
 

@@ -10,8 +10,9 @@ developer.hashicorp.com/terraform/cloud-docs/api-docs/notification-configuration
 Fields of a run's event:
 - `id`: the run id (`run-FwnENkvDnrpyFC7M`): every notification of one run updates one event,
   so `run:applying` then `run:completed` are one automation run, never two.
-- `service`, `environment`, `target`: the workspace's placement (config.py); a workspace no
-  rule matches is skipped with a reason, never guessed.
+- `service`, `environment`, `target`: the workspace's place by the source's `stacks:` rules
+  (config.py, ingest.sources.stacks); a workspace no rule matches is skipped with a reason,
+  never guessed.
 - `action`: `apply`. HCP Terraform sends no notification for speculative (plan-only) plans, so
   a notified run is on the workspace's apply path; one that planned no change ends
   `planned_and_finished` and is a successful apply with nothing to change (it confirms the
@@ -22,9 +23,10 @@ Fields of a run's event:
   running run the time of its latest state: CONTRACT §1 requires the field; the next
   notification replaces it). `updated_at`: `run_updated_at` too, so an older notification
   arriving late never moves the run back.
-- `version` (and the extra `sha`, `repo`, `branch`): not in the payload. They and `trigger`
-  come from the run API (versions.py) and are kept from the stored event (`prior`) when a
-  later notification arrives.
+- `version`, `sha` and `repo` (CONTRACT §1: an apply naming its commit is also the stack's
+  deployment of it): not in the payload. They and `trigger` come from the run API
+  (versions.py) and are kept from the stored event (`prior`) when a later notification
+  arrives.
 Fields of an assessment's event: `id` the assessment result's id, `action` plan, `trigger`
 schedule, `status` success when the assessment succeeded (else failure), `finished_at` and
 `updated_at` its `created_at`, `drift_detected` its `drifted` (absent when it failed: a
@@ -38,7 +40,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.sources.mapping import Mapped, Skipped, clean, utc_text
+from ingest.sources.stacks import unmapped_reason
 from ingest.sources.terraform.config import TerraformConfig
+
+KIND = "terraform"
 
 VERIFICATION = "verification"  # the "Send a test" payload: no run, no workspace
 RUN_TRIGGERS = (
@@ -116,13 +121,7 @@ def delivery_key(body: Mapping[str, Any]) -> str | None:
 
 
 def _unplaced(ref: str, workspace: Any) -> Skipped:
-    return Skipped(
-        incident=ref,
-        reason=(
-            f"workspace {workspace!r} matches no rule of the source's workspaces: add a "
-            "{match, stack, environment} item for it"
-        ),
-    )
+    return Skipped(incident=ref, reason=unmapped_reason(KIND, (workspace,), None))
 
 
 def run_event(body: Mapping[str, Any], config: TerraformConfig, prior: Prior) -> Mapped:
@@ -140,7 +139,7 @@ def run_event(body: Mapping[str, Any], config: TerraformConfig, prior: Prior) ->
         "type": "automation_run",
         "source": config.name,
         "id": run_id,
-        "service": placement.stack,
+        "service": placement.service,
         "environment": placement.environment,
         "target": placement.target,
         "action": stored.get("action") or "apply",
@@ -167,7 +166,7 @@ def assessment_event(body: Mapping[str, Any], config: TerraformConfig) -> Mapped
         "type": "automation_run",
         "source": config.name,
         "id": result_id,
-        "service": placement.stack,
+        "service": placement.service,
         "environment": placement.environment,
         "target": placement.target,
         "action": "plan",
@@ -235,17 +234,17 @@ def with_ingress(facts: RunCommit, ingress: Mapping[str, Any] | None) -> RunComm
 
 
 def run_with_commit(event: Mapping[str, Any], facts: RunCommit) -> dict[str, Any]:
-    """A stored run event with what the API said: `version` and `sha` the commit's sha,
-    `repo` and `branch` its repository and branch, `trigger` from the run's source, `action`
-    plan for a plan-only run. Its `updated_at` is kept: a newer notification stored since
-    wins over this (CONTRACT §1), and its own fill runs after it."""
+    """A stored run event with what the API said, in CONTRACT §1 `automation_run` fields:
+    `version` and `sha` the commit's sha, `repo` its repository, `trigger` from the run's
+    source, `action` plan for a plan-only run (the branch is not an automation_run field: not
+    kept). An apply with its sha is then also the stack's deployment of that commit. Its
+    `updated_at` is kept: a newer notification stored since wins over this (CONTRACT §1), and
+    its own fill runs after it."""
     filled = dict(event)
     if facts.sha:
         filled.update(version=facts.sha, sha=facts.sha)
     if facts.repo:
         filled["repo"] = facts.repo
-    if facts.branch:
-        filled["branch"] = facts.branch
     if facts.trigger and not filled.get("trigger"):
         filled["trigger"] = facts.trigger
     if facts.plan_only:

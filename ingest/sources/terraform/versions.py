@@ -2,10 +2,11 @@
 
 After a run notification is recorded, when the source has an API token (`token_env`), the
 task `terraform_run_version_task` reads the run's commit (client.py) and records the stored
-event again with `version`/`sha` (and `repo`, `branch`, `trigger`, `action` plan for a
-plan-only run). The event keeps its `updated_at`, so a newer notification stored in the
-meantime wins (CONTRACT §1) and is filled by its own task; later notifications keep the
-filled fields (mapper.run_event merges over the stored event).
+event again with CONTRACT §1's `version`, `sha` and `repo` (and `trigger`, `action` plan for a
+plan-only run): an apply naming its commit is then also the stack's deployment of it. The
+event keeps its `updated_at`, so a newer notification stored in the meantime wins (CONTRACT §1)
+and is filled by its own task; later notifications keep the filled fields (mapper.run_event
+merges over the stored event).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def terraform_run_version_fill(
     """Fill the stored run `run_id` of `source` from the API (see the module docstring)."""
     config = terraform_source(source)
     if config is None:
-        raise SourceRejected(f"No terraform source named {source!r} (DORA_TERRAFORM_WEBHOOKS).")
+        raise SourceRejected(f"No terraform source named {source!r} (sources: kind terraform).")
     token = os.environ.get(config.token_env or "", "") if config.token_env else ""
     if client is None:
         if not token:

@@ -81,8 +81,8 @@ def terraform_webhook(request: HttpRequest, source: str | None = None) -> JsonRe
         return _detail(f"The terraform source {name!r} is misconfigured: {exc}.", 503)
     if config is None:
         return _detail(
-            f"No terraform source named {name!r}: add it to DORA_TERRAFORM_WEBHOOKS "
-            "(or set DORA_TERRAFORM_WORKSPACES for the source named terraform).",
+            f"No terraform source named {name!r}: add it to sources: (kind: terraform) and "
+            "run apply_config.",
             404,
         )
     secret = os.environ.get(config.secret_env, "").encode()

@@ -1,0 +1,34 @@
+"""env0: deployment webhooks (CloudEvents envelope) -> CONTRACT §1 automation_run events.
+
+Webhook (webhook.py), mapper (mapper.py), registered as the provider of kind env0; its
+configuration is the shared `stacks:` mapping (ingest.sources.stacks). The view imports Django
+models, so it is imported when first called.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ingest.sources.env0 import mapper
+from ingest.sources.registry import Provider, register
+from ingest.sources.stacks import stack_source_config_problems
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+
+def _webhook(request: HttpRequest, source: str | None) -> HttpResponse:
+    from ingest.sources.env0.webhook import env0_webhook
+
+    return env0_webhook(request, source)
+
+
+PROVIDER = register(
+    Provider(
+        kind="env0",
+        label="env0",
+        mapper=mapper,
+        webhook=_webhook,
+        config_check=stack_source_config_problems,
+    )
+)
