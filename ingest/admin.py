@@ -108,7 +108,15 @@ class SourceAdmin(admin.ModelAdmin):
         ),
         (
             "Mapping",
-            {"fields": ("deployments", "incidents", "stacks", "webhook_secret_env")},
+            {
+                "fields": (
+                    "deployments",
+                    "incidents",
+                    "stacks",
+                    "cloudtrail",
+                    "webhook_secret_env",
+                )
+            },
         ),
         ("Schedule", {"fields": ("interval_seconds", "backfill_days")}),
         (
