@@ -177,3 +177,5 @@ def test_admin_checks_a_cloudtrail_sources_mapping(admin_client, plain_static: N
         "environment": "p",
         "service": "s",
     }
+    listing = admin_client.get(reverse("admin:ingest_source_changelist")).content.decode()
+    assert "accounts 123456789012" in listing
