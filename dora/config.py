@@ -130,6 +130,17 @@ class StackSpec:
 
 
 @dataclass(frozen=True)
+class CloudTrailAccountSpec:
+    """One `accounts:` entry of a cloudtrail source: an AWS account id (12 digits) and the
+    environment and service its changes land in, with the target each region stands for."""
+
+    account: str
+    environment: str
+    service: str
+    regions: tuple[tuple[str, str], ...] = ()  # (region, target), ...
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """An ingest source. Fields left out are None: the adapter's defaults apply."""
 
@@ -171,6 +182,11 @@ class SourceSpec:
     service: str | None = None
     environment: str | None = None  # where tags deploy to (default production)
     stacks: tuple[StackSpec, ...] = ()  # _STACK_SOURCE_KINDS: first matching rule wins
+    # kind cloudtrail: the pipeline's principals (fnmatch patterns over ARNs), the accounts it
+    # places, and the event sources left out (None: the mapper's default, STS and sign-in)
+    pipeline_roles: tuple[str, ...] = ()
+    accounts: tuple[CloudTrailAccountSpec, ...] = ()
+    ignored_sources: tuple[str, ...] | None = None
     line: int = field(default=0, compare=False)
 
 
@@ -289,6 +305,9 @@ _SOURCE_KEYS = (
     "service",
     "environment",
     "stacks",
+    "pipeline_roles",
+    "accounts",
+    "ignored_sources",
 )
 # webhooks only, mapped through stacks: (ingest.sources.stacks.STACK_KINDS)
 _STACK_SOURCE_KINDS = ("terraform", "atlantis", "spacelift", "env0", "argocd", "flux")
@@ -299,7 +318,12 @@ _SOURCE_KINDS = (
     "git",
     "opsgenie",
     *_STACK_SOURCE_KINDS,
+    "cloudtrail",
 )
+# kind cloudtrail (ingest.sources.cloudtrail): what maps its records; the AWS account ids
+_CLOUDTRAIL_KEYS = ("pipeline_roles", "accounts", "ignored_sources")
+_CLOUDTRAIL_ACCOUNT_KEYS = ("environment", "service", "regions")
+_AWS_ACCOUNT = re.compile(r"^[0-9]{12}$")
 _STACK_KEYS = ("match", "workspace", "destination", "as", "service", "environment", "target")
 _STACK_AS = ("deployment", "automation_run")
 _GIT_KEYS = ("path", "url", "repo", "branches", "tags", "service", "environment")
@@ -879,6 +903,37 @@ def _load_stacks(reader: _Reader, node: yaml.Node, where: str) -> Any:
     return _INVALID if invalid else tuple(rules)
 
 
+def _load_accounts(reader: _Reader, node: yaml.Node, where: str) -> Any:
+    """A cloudtrail source's `accounts:`: {"<12-digit id>": {environment, service, regions}}."""
+    pairs = _free_mapping(reader, node, where)
+    if pairs is None:
+        return _INVALID
+    accounts: list[CloudTrailAccountSpec] = []
+    invalid = False
+    for account, value_node in pairs:
+        here = f"{where}.{account}"
+        if not _AWS_ACCOUNT.match(account):
+            reader.error(value_node, f"{here}: an AWS account id is 12 digits (quote it)")
+            invalid = True
+            continue
+        entries = reader.mapping(value_node, here, _CLOUDTRAIL_ACCOUNT_KEYS)
+        if entries is None:
+            invalid = True
+            continue
+        values = {
+            "environment": reader.get(
+                entries, "environment", here, reader.string, required_at=value_node
+            ),
+            "service": reader.get(entries, "service", here, reader.string, required_at=value_node),
+            "regions": reader.get(entries, "regions", here, reader.names_map, default=()),
+        }
+        if _INVALID in values.values():
+            invalid = True
+            continue
+        accounts.append(CloudTrailAccountSpec(account=account, **values))
+    return _INVALID if invalid else tuple(accounts)
+
+
 def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
     specs: list[SourceSpec] = []
     for i, item in enumerate(reader.sequence(node, "sources")):
@@ -946,6 +1001,15 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
                 if "stacks" in entries
                 else ()
             ),
+            "pipeline_roles": reader.get(
+                entries, "pipeline_roles", where, reader.strings, default=()
+            ),
+            "accounts": (
+                _load_accounts(reader, entries["accounts"][1], f"{where}.accounts")
+                if "accounts" in entries
+                else ()
+            ),
+            "ignored_sources": reader.get(entries, "ignored_sources", where, reader.strings),
         }
         if _INVALID in values.values() or len(reader.problems) > problems_before:
             continue  # the checks across keys below only make sense once each key is valid
@@ -956,6 +1020,14 @@ def _load_sources(reader: _Reader, node: yaml.Node) -> list[SourceSpec]:
                     reader.source_services.append(
                         (_line(value_node), f"{where}.services.{value_key.value}", value_node.value)
                     )
+            if values["kind"] == "cloudtrail":
+                for account, value_node in entries["accounts"][1].value:
+                    place = f"{where}.accounts.{account.value}.service"
+                    for key_node, service_node in value_node.value:
+                        if key_node.value == "service":
+                            reader.source_services.append(
+                                (_line(service_node), place, service_node.value)
+                            )
             if values["kind"] == "git" and values["service"]:
                 reader.source_services.append(
                     (_line(entries["service"][1]), f"{where}.service", values["service"])
@@ -997,6 +1069,25 @@ def _source_problems(
                 "environment: <ours>}] (the provider's stack names -> ours)",
             )
         return len(reader.problems) == before
+    if values["kind"] == "cloudtrail":
+        taken = ["name", "kind", "webhook_secret_env", *_CLOUDTRAIL_KEYS]
+        for key in (key for key in _SOURCE_KEYS if key not in taken):
+            if key in entries:
+                reader.error(
+                    entries[key][0],
+                    f"{where}.{key}: a cloudtrail source names pipeline_roles, accounts, "
+                    "ignored_sources (and webhook_secret_env), not " + key,
+                )
+        if not values["accounts"]:
+            reader.error(
+                item,
+                f'{where}: give accounts: {{"123456789012": {{environment: production, '
+                "service: network}} (the AWS accounts whose changes count)",
+            )
+        return len(reader.problems) == before
+    for key in _CLOUDTRAIL_KEYS:
+        if key in entries:
+            reader.error(entries[key][0], f"{where}.{key}: only a cloudtrail source names {key}")
     if "stacks" in entries:
         reader.error(
             entries["stacks"][0],

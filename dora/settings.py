@@ -387,18 +387,6 @@ DORA_OPSGENIE_WEBHOOKS = {
     },
 }
 
-# CloudTrail webhook sources (ingest.sources.cloudtrail.webhook): an EventBridge API destination
-# sends X-Dora-Webhook-Token with the secret; `config` is the mapping's YAML file (pipeline_roles,
-# accounts; docs/INFRA-SOURCES.md).
-DORA_CLOUDTRAIL_WEBHOOKS = {
-    "cloudtrail": {
-        "config": env("DORA_CLOUDTRAIL_CONFIG", default=""),
-        "secret_env": env(
-            "DORA_CLOUDTRAIL_WEBHOOK_SECRET_ENV", default="DORA_CLOUDTRAIL_WEBHOOK_SECRET"
-        ),
-    },
-}
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

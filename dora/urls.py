@@ -13,7 +13,6 @@ from dora.web import definitions, gate_pages
 from dora.web import estate as estate_views
 from dora.web import leadership as leadership_views
 from dora.web import views as web_views
-from ingest.sources.cloudtrail.webhook import cloudtrail_webhook
 from ingest.sources.gitlab.views import gitlab_webhook
 from ingest.sources.opsgenie.webhook import opsgenie_webhook
 from ingest.sources.pagerduty.webhook import pagerduty_webhook
@@ -63,8 +62,6 @@ urlpatterns = [
     # (ingest.sources.registry); these explicit lines win over the general routes below.
     path("webhooks/pagerduty", pagerduty_webhook, name="webhook-pagerduty"),
     path("webhooks/pagerduty/<str:source>", pagerduty_webhook, name="webhook-pagerduty-source"),
-    path("webhooks/cloudtrail", cloudtrail_webhook, name="webhook-cloudtrail"),
-    path("webhooks/cloudtrail/<str:source>", cloudtrail_webhook, name="webhook-cloudtrail-source"),
     path("webhooks/opsgenie", opsgenie_webhook, name="webhook-opsgenie"),
     path("webhooks/opsgenie/<str:source>", opsgenie_webhook, name="webhook-opsgenie-source"),
     path("webhooks/gitlab", gitlab_webhook, name="webhook-gitlab"),

@@ -108,7 +108,15 @@ class SourceAdmin(admin.ModelAdmin):
         ),
         (
             "Mapping",
-            {"fields": ("deployments", "incidents", "stacks", "webhook_secret_env")},
+            {
+                "fields": (
+                    "deployments",
+                    "incidents",
+                    "stacks",
+                    "cloudtrail",
+                    "webhook_secret_env",
+                )
+            },
         ),
         ("Schedule", {"fields": ("interval_seconds", "backfill_days")}),
         (
@@ -129,6 +137,10 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.display(description="repositories")
     def reads(self, source: Source) -> str:
+        if source.kind == Source.Kind.CLOUDTRAIL:  # the AWS accounts it maps
+            mapping = source.cloudtrail if isinstance(source.cloudtrail, dict) else {}
+            accounts = mapping.get("accounts")
+            return "accounts " + ", ".join(accounts) if isinstance(accounts, dict) else ""
         return f"org {source.org}" if source.org else ", ".join(source.repos or [])
 
     @admin.display(description="last error")

@@ -12,6 +12,7 @@ from typing import Any
 
 from dora.config import Config, SourcesApplied, SourceSpec, duration_format
 from ingest.models import Source
+from ingest.sources.cloudtrail.config import spec_cloudtrail
 from ingest.sources.registry import provider_for, provider_kinds
 from ingest.sources.stacks import spec_rules
 
@@ -49,6 +50,8 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
             incidents["urgency_severity"] = dict(spec.urgency_severity)
     if spec.kind == Source.Kind.GIT:
         return git_source_fields(spec)
+    if spec.kind == Source.Kind.CLOUDTRAIL:
+        return cloudtrail_source_fields(spec)
     if spec.kind == Source.Kind.OPSGENIE:  # services/priority_severity/alerts_tag: in incidents
         incidents = {"services": dict(spec.services)}
         if spec.priority_severity:
@@ -99,6 +102,7 @@ def source_fields(spec: SourceSpec) -> dict[str, Any]:
         "location": "",
         "branches": [],
         "stacks": spec_rules(spec),
+        "cloudtrail": {},
     }
 
 
@@ -131,6 +135,30 @@ def git_source_fields(spec: SourceSpec) -> dict[str, Any]:
         "incidents": {},
         "webhook_secret_env": "",
         "stacks": [],
+        "cloudtrail": {},
+    }
+
+
+def cloudtrail_source_fields(spec: SourceSpec) -> dict[str, Any]:
+    """A cloudtrail source: its mapping (pipeline_roles, accounts, ignored_sources) and the
+    webhook's secret variable; nothing is polled, so no address, token or repositories."""
+    return {
+        "kind": spec.kind,
+        "base_url": "",
+        "token_env": "",
+        "app": {},
+        "org": "",
+        "repos": [],
+        "discovery": {},
+        "location": "",
+        "branches": [],
+        "backfill_days": DEFAULT_BACKFILL_DAYS,
+        "interval_seconds": DEFAULT_INTERVAL_SECONDS,
+        "deployments": {},
+        "incidents": {},
+        "webhook_secret_env": spec.webhook_secret_env or "",
+        "stacks": [],
+        "cloudtrail": spec_cloudtrail(spec),
     }
 
 

@@ -60,6 +60,7 @@ class Source(models.Model):
         ENV0 = "env0", "env0"
         ARGOCD = "argocd", "Argo CD"
         FLUX = "flux", "Flux"
+        CLOUDTRAIL = "cloudtrail", "AWS CloudTrail"
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GITHUB)
@@ -114,6 +115,13 @@ class Source(models.Model):
         "[{match, service, environment, target, workspace | destination | as}, ...] "
         "(docs/INFRA-SOURCES.md)",
     )
+    cloudtrail = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='cloudtrail: {"pipeline_roles": ["arn:...:role/deploy-*"], "accounts": '
+        '{"123456789012": {"environment": "production", "service": "network", "regions": '
+        '{"us-east-2": "use2"}}}, "ignored_sources": [...]} (docs/INFRA-SOURCES.md)',
+    )
     webhook_secret_env = models.CharField(
         max_length=100,
         blank=True,
@@ -139,6 +147,18 @@ class Source(models.Model):
     def clean(self) -> None:
         """What apply_config checks in the file, for rows edited in the admin."""
         errors: dict[str, str] = {}
+        if self.kind == self.Kind.CLOUDTRAIL:  # webhook and files only: its mapping, no repos
+            from ingest.sources.cloudtrail.config import cloudtrail_problems
+
+            if problems := cloudtrail_problems(self.cloudtrail):
+                errors["cloudtrail"] = "; ".join(problems)
+            if self.stacks:
+                errors["stacks"] = "A cloudtrail source maps accounts (cloudtrail), not stacks."
+            if errors:
+                raise ValidationError(errors)
+            return
+        if self.cloudtrail:
+            errors["cloudtrail"] = "Only a cloudtrail source has a CloudTrail mapping: leave {}."
         if self.kind in STACK_KINDS:  # webhook-only: they name stacks, no repos or org
             if problems := stack_rules_problems(self.stacks, "stacks", self.kind):
                 errors["stacks"] = "; ".join(problems)

@@ -33,6 +33,7 @@ PROVIDER_PACKAGES: tuple[str, ...] = (
     "ingest.sources.env0",
     "ingest.sources.argocd",
     "ingest.sources.flux",
+    "ingest.sources.cloudtrail",
 )
 
 Webhook = Callable[["HttpRequest", "str | None"], "HttpResponse"]

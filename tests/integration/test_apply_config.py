@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -504,3 +505,72 @@ def test_admin_service_list_has_no_n_plus_one(
 
     with django_assert_max_num_queries(10):
         admin_client.get(url)
+
+
+CLOUDTRAIL = """\
+services:
+  - {name: network, kind: infra}
+sources:
+  - name: ct-prod
+    kind: cloudtrail
+    webhook_secret_env: CT_SECRET
+    pipeline_roles: ["arn:aws:iam::123456789012:role/RoleToBeAssumed"]
+    accounts:
+      "123456789012": {environment: production, service: network, regions: {us-east-2: use2}}
+"""
+CLOUDTRAIL_RECORD = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "cloudtrail" / "log_file_examples.json"
+)
+
+
+def test_apply_config_writes_a_cloudtrail_source_that_import_and_webhook_map_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.test import Client
+
+    from dora.models import OutOfBandChange
+    from ingest.models import Source
+
+    assert "+ source ct-prod" in config_apply(config_load(CLOUDTRAIL)).lines
+    source = Source.objects.get(name="ct-prod")
+    assert (source.kind, source.token_env, source.base_url, source.webhook_secret_env) == (
+        "cloudtrail",
+        "",
+        "",
+        "CT_SECRET",
+    )
+    assert source.cloudtrail == {
+        "pipeline_roles": ["arn:aws:iam::123456789012:role/RoleToBeAssumed"],
+        "accounts": {
+            "123456789012": {
+                "environment": "production",
+                "service": "network",
+                "regions": {"us-east-2": "use2"},
+            }
+        },
+    }
+    source.full_clean()  # the admin accepts what the file wrote
+    assert config_apply(config_load(CLOUDTRAIL)).lines == ()
+    changed = CLOUDTRAIL + "    ignored_sources: [iam.amazonaws.com]\n"
+    (line,) = config_apply(config_load(changed)).lines
+    assert line.startswith("~ source ct-prod: cloudtrail {") and "iam.amazonaws.com" in line
+
+    out = io.StringIO()
+    call_command("import_cloudtrail", "--source", "ct-prod", str(CLOUDTRAIL_RECORD), stdout=out)
+    # 4 records: Start/StopInstances by Alice; CreateUser is iam (now ignored); one failed call
+    assert out.getvalue().startswith("4 records: 2 changes outside the pipeline (2 created")
+    assert set(OutOfBandChange.objects.values_list("source", "target__name")) == {
+        ("ct-prod", "use2")
+    }
+
+    monkeypatch.setenv("CT_SECRET", "s3cret")
+    record = json.loads(CLOUDTRAIL_RECORD.read_text())["Records"][0]
+    response = Client().generic(
+        "POST",
+        "/webhooks/cloudtrail/ct-prod",
+        json.dumps({"detail": {**record, "eventID": "live-1"}}),
+        content_type="application/json",
+        HTTP_X_DORA_WEBHOOK_TOKEN="s3cret",
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["counts"]["created"] == 1

@@ -1,5 +1,6 @@
-"""`manage.py import_cloudtrail`: AWS's documented CloudTrail records in, out-of-band changes
-stored once each (sending the files again changes nothing), the pipeline's own calls left out."""
+"""`manage.py import_cloudtrail --source NAME`: AWS's documented CloudTrail records in, mapped by
+that cloudtrail source's row, out-of-band changes stored once each (sending the files again
+changes nothing), the pipeline's own calls left out."""
 
 from __future__ import annotations
 
@@ -14,22 +15,30 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from dora.models import OutOfBandChange
+from ingest.models import Source
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cloudtrail"
-CONFIG = """\
-source: cloudtrail-prod
-pipeline_roles: ["arn:aws:iam::123456789012:role/RoleToBeAssumed"]
-accounts:
-  "123456789012": {environment: production, service: network, regions: {us-east-2: use2}}
-"""
+MAPPING = {
+    "pipeline_roles": ["arn:aws:iam::123456789012:role/RoleToBeAssumed"],
+    "accounts": {
+        "123456789012": {
+            "environment": "production",
+            "service": "network",
+            "regions": {"us-east-2": "use2"},
+        }
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def source() -> Source:
+    return Source.objects.create(name="cloudtrail-prod", kind="cloudtrail", cloudtrail=MAPPING)
 
 
 def run(tmp_path: Path, *args: str) -> tuple[str, str]:
-    config = tmp_path / "cloudtrail.yml"
-    config.write_text(CONFIG)
     out, err = io.StringIO(), io.StringIO()
-    call_command("import_cloudtrail", "--config", str(config), *args, stdout=out, stderr=err)
+    call_command("import_cloudtrail", "--source", "cloudtrail-prod", *args, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
 
 
@@ -81,11 +90,15 @@ def test_print_writes_json_lines_and_stores_nothing(tmp_path: Path) -> None:
     assert OutOfBandChange.objects.count() == 0
 
 
-def test_a_bad_configuration_names_the_key(tmp_path: Path) -> None:
-    config = tmp_path / "bad.yml"
-    config.write_text("accounts: {}\n")
+def test_an_unknown_source_or_a_wrong_stored_mapping_is_refused(source: Source) -> None:
+    record = str(FIXTURES / "iam_get_user_policy.json")
+    with pytest.raises(CommandError, match="no cloudtrail source named 'elsewhere'"):
+        call_command("import_cloudtrail", "--source", "elsewhere", record)
+    Source.objects.create(name="github-acme", kind="github", org="acme")
+    with pytest.raises(CommandError, match="no cloudtrail source named 'github-acme'"):
+        call_command("import_cloudtrail", "--source", "github-acme", record)
+    Source.objects.filter(pk=source.pk).update(cloudtrail={"accounts": {}})  # hand-edited
 
-    with pytest.raises(CommandError, match="accounts: required"):
-        call_command(
-            "import_cloudtrail", "--config", str(config), str(FIXTURES / "iam_get_user_policy.json")
-        )
+    with pytest.raises(CommandError, match="its mapping is wrong: accounts: required"):
+        call_command("import_cloudtrail", "--source", "cloudtrail-prod", record)
+    assert OutOfBandChange.objects.count() == 0

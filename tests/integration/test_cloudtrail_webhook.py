@@ -11,11 +11,11 @@ import pytest
 from django.test import Client
 
 from dora.models import OutOfBandChange
-from ingest.models import WebhookDelivery
+from ingest.models import Source, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 SECRET = "test-cloudtrail-secret"
-URL = "/webhooks/cloudtrail"
+URL = "/webhooks/cloudtrail/cloudtrail-prod"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cloudtrail"
 RECORD = json.loads((FIXTURES / "derived_assumed_role_stop_instances.json").read_text())
 # The EventBridge envelope around a CloudTrail record (its `detail`).
@@ -31,17 +31,22 @@ BODY = json.dumps(
 ).encode()
 
 
+MAPPING = {
+    "pipeline_roles": ["arn:aws:iam::123456789012:role/deploy-*"],
+    "accounts": {
+        "123456789012": {
+            "environment": "production",
+            "service": "network",
+            "regions": {"us-east-2": "use2"},
+        }
+    },
+}
+
+
 @pytest.fixture(autouse=True)
-def configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, settings: Any) -> None:
-    config = tmp_path / "cloudtrail.yml"
-    config.write_text(
-        "source: cloudtrail-prod\n"
-        'pipeline_roles: ["arn:aws:iam::123456789012:role/deploy-*"]\n'
-        'accounts: {"123456789012": {environment: production, service: network,'
-        " regions: {us-east-2: use2}}}\n"
-    )
-    settings.DORA_CLOUDTRAIL_WEBHOOKS = {"cloudtrail": {"config": str(config)}}
+def configured(monkeypatch: pytest.MonkeyPatch) -> Source:
     monkeypatch.setenv("DORA_CLOUDTRAIL_WEBHOOK_SECRET", SECRET)
+    return Source.objects.create(name="cloudtrail-prod", kind="cloudtrail", cloudtrail=MAPPING)
 
 
 def deliver(body: bytes = BODY, *, token: str | None = SECRET, url: str = URL) -> tuple[int, Any]:
@@ -104,7 +109,40 @@ def test_a_pipeline_call_is_kept_raw_and_answered_with_the_reason(settings: Any)
 
 
 def test_unknown_source_is_404_and_missing_secret_503(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert deliver(url=f"{URL}/elsewhere")[0] == 404
+    Source.objects.create(name="acme", kind="github", org="acme")
+
+    elsewhere, body = deliver(url="/webhooks/cloudtrail/elsewhere")
+    assert elsewhere == 404 and "No cloudtrail source named 'elsewhere'" in body["detail"]
+    assert deliver(url="/webhooks/cloudtrail/acme")[0] == 404  # another kind's source
+    assert deliver(url="/webhooks/cloudtrail")[0] == 404  # no source named cloudtrail
     monkeypatch.delenv("DORA_CLOUDTRAIL_WEBHOOK_SECRET")
     status, body = deliver()
     assert status == 503 and "DORA_CLOUDTRAIL_WEBHOOK_SECRET" in body["detail"]
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_the_source_row_names_its_secret_variable_and_the_bare_url_is_cloudtrail(
+    monkeypatch: pytest.MonkeyPatch, configured: Source
+) -> None:
+    Source.objects.create(
+        name="cloudtrail", kind="cloudtrail", cloudtrail=MAPPING, webhook_secret_env="CT_SECRET"
+    )
+    monkeypatch.delenv("CT_SECRET", raising=False)
+
+    unset, body = deliver(url="/webhooks/cloudtrail")
+    assert unset == 503 and "CT_SECRET" in body["detail"]
+    monkeypatch.setenv("CT_SECRET", "other-secret")
+    assert deliver(url="/webhooks/cloudtrail")[0] == 401  # DORA_CLOUDTRAIL_WEBHOOK_SECRET's
+    status, body = deliver(url="/webhooks/cloudtrail", token="other-secret")
+    assert status == 200, body
+    assert body["items"][0]["key"].startswith("cloudtrail:out_of_band_change:")
+    assert OutOfBandChange.objects.get().source == "cloudtrail"
+
+
+def test_a_wrong_stored_mapping_is_503_after_the_token(configured: Source) -> None:
+    Source.objects.filter(pk=configured.pk).update(cloudtrail={"accounts": {"1": {}}})
+
+    assert deliver(token="nope")[0] == 401
+    status, body = deliver()
+    assert status == 503 and "12 digits" in body["detail"]
+    assert not WebhookDelivery.objects.exists()

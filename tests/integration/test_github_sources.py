@@ -65,7 +65,7 @@ def test_ingest_connects_the_sources_hook() -> None:
 
     kinds = frozenset(
         {"github", "gitlab", "git", "opsgenie", "pagerduty", "terraform"}
-        | {"atlantis", "spacelift", "env0", "argocd", "flux"}
+        | {"atlantis", "spacelift", "env0", "argocd", "flux", "cloudtrail"}
     )
     assert SourcesApplied(kinds=kinds) in answers
 

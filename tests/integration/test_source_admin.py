@@ -121,3 +121,61 @@ def test_admin_source_form_refuses_what_apply_config_would(admin_client, sources
     assert "At least 60" in page
     acme.refresh_from_db()
     assert acme.repos == [] and acme.interval_seconds == 300
+
+
+def test_admin_checks_a_cloudtrail_sources_mapping(admin_client, plain_static: None) -> None:
+    from django.core.exceptions import ValidationError
+
+    good = {"accounts": {"123456789012": {"environment": "production", "service": "network"}}}
+    Source(name="ct", kind="cloudtrail", token_env="", base_url="", cloudtrail=good).full_clean()
+    wrong = Source(
+        name="ct",
+        kind="cloudtrail",
+        token_env="",
+        cloudtrail={"accounts": {"123456789012": {"service": "network"}}},
+        stacks=[{"match": "x", "service": "s", "environment": "e"}],
+    )
+    with pytest.raises(ValidationError) as exc:
+        wrong.full_clean()
+    assert exc.value.message_dict == {
+        "cloudtrail": ["cloudtrail.accounts.123456789012.environment: expected a non-empty string"],
+        "stacks": ["A cloudtrail source maps accounts (cloudtrail), not stacks."],
+    }
+    other = Source(name="gh", kind="github", token_env="T", org="acme", cloudtrail=good)
+    with pytest.raises(ValidationError) as exc:
+        other.full_clean()
+    assert list(exc.value.message_dict) == ["cloudtrail"]
+
+    form = {
+        "name": "ct-admin",
+        "kind": "cloudtrail",
+        "base_url": "",
+        "token_env": "",
+        "repos": "[]",
+        "branches": "[]",
+        "app": "{}",
+        "discovery": "{}",
+        "deployments": "{}",
+        "incidents": "{}",
+        "stacks": "[]",
+        "cloudtrail": '{"accounts": {"12345": {"environment": "p", "service": "s"}}}',
+        "webhook_secret_env": "",
+        "interval_seconds": "900",
+        "backfill_days": "180",
+        "cursors-TOTAL_FORMS": "0",
+        "cursors-INITIAL_FORMS": "0",
+        "cursors-MIN_NUM_FORMS": "0",
+        "cursors-MAX_NUM_FORMS": "1000",
+    }
+    refused = admin_client.post(reverse("admin:ingest_source_add"), form)
+    assert refused.status_code == 200 and "12 digits" in refused.content.decode()
+    assert not Source.objects.filter(name="ct-admin").exists()
+    form["cloudtrail"] = '{"accounts": {"123456789012": {"environment": "p", "service": "s"}}}'
+    added = admin_client.post(reverse("admin:ingest_source_add"), form)
+    assert added.status_code == 302, added.content.decode()[:2000]
+    assert Source.objects.get(name="ct-admin").cloudtrail["accounts"]["123456789012"] == {
+        "environment": "p",
+        "service": "s",
+    }
+    listing = admin_client.get(reverse("admin:ingest_source_changelist")).content.decode()
+    assert "accounts 123456789012" in listing

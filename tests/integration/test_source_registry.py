@@ -212,3 +212,16 @@ def test_the_dispatcher_leaves_out_sources_whose_provider_is_not_polled(add_prov
         polled.pk,
         unknown.pk,
     ]
+
+
+def test_cloudtrail_sources_take_webhooks_and_are_never_polled(client: Client) -> None:
+    from datetime import UTC, datetime
+
+    from ingest.schedule import sources_dispatch
+
+    Source.objects.create(name="ct", kind="cloudtrail", token_env="", base_url="")
+    queued: list[int] = []
+
+    assert sources_dispatch(now=datetime(2026, 3, 2, tzinfo=UTC), enqueue=queued.append) == []
+    response = client.post("/webhooks/nope", b"{}", content_type="application/json")
+    assert "cloudtrail" in response.json()["detail"]  # among the kinds taking webhooks

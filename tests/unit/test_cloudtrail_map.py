@@ -10,13 +10,18 @@ from typing import Any
 
 import pytest
 
+from dora.config import CloudTrailAccountSpec, SourceSpec
 from dora.events import event_validate
-from ingest.sources.cloudtrail.config import CloudTrailConfigError, cloudtrail_mapping
+from ingest.sources.cloudtrail.config import (
+    CloudTrailConfigError,
+    cloudtrail_mapping,
+    cloudtrail_problems,
+    spec_cloudtrail,
+)
 from ingest.sources.cloudtrail.mapper import record_key, record_map, records_map, records_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cloudtrail"
 CONFIG = {
-    "source": "cloudtrail-prod",
     "pipeline_roles": ["arn:aws:iam::123456789012:role/deploy-*"],
     "accounts": {
         "123456789012": {
@@ -34,7 +39,7 @@ def load(name: str) -> Any:
 
 
 def mapping(**changes: Any):
-    return cloudtrail_mapping({**CONFIG, **changes})
+    return cloudtrail_mapping({**CONFIG, **changes}, "cloudtrail-prod")
 
 
 def test_log_file_examples_map_alices_writes_and_skip_the_failed_call() -> None:
@@ -183,4 +188,30 @@ def test_records_of_reads_log_files_eventbridge_events_and_lists() -> None:
 )
 def test_config_mistakes_name_the_key(config: dict[str, Any], message: str) -> None:
     with pytest.raises(CloudTrailConfigError, match=message):
-        cloudtrail_mapping(config)
+        cloudtrail_mapping(config, "cloudtrail-prod")
+
+
+def test_problems_name_the_key_under_where_and_spec_values_round_trip() -> None:
+    assert cloudtrail_problems(CONFIG) == []
+    assert cloudtrail_problems({**CONFIG, "source": "x"}, "sources.ct") == [
+        "sources.ct.source: unknown key (allowed: pipeline_roles, accounts, ignored_sources)"
+    ]
+    spec = SourceSpec(
+        name="ct",
+        kind="cloudtrail",
+        pipeline_roles=("arn:aws:iam::123456789012:role/deploy-*",),
+        accounts=(
+            CloudTrailAccountSpec(
+                "123456789012", "production", "network", (("us-east-2", "use2"),)
+            ),
+            CloudTrailAccountSpec("111122223333", "staging", "identity"),
+        ),
+    )
+    # ignored_sources left out of the file: not stored, the mapper's default applies
+    assert spec_cloudtrail(spec) == CONFIG
+    assert cloudtrail_mapping(spec_cloudtrail(spec), "ct").ignored_sources == (
+        "sts.amazonaws.com",
+        "signin.amazonaws.com",
+    )
+    given = SourceSpec(name="ct", kind="cloudtrail", ignored_sources=())
+    assert spec_cloudtrail(given) == {"pipeline_roles": [], "accounts": {}, "ignored_sources": []}

@@ -42,6 +42,8 @@ def test_config_load_example_file_is_valid() -> None:
         "acme/checkout",
     )
     assert (git.branches, git.tags, git.service) == (("main",), r"^v\d", "checkout")
+    cloudtrail = next(source for source in config.sources if source.kind == "cloudtrail")
+    assert [(a.account, a.service) for a in cloudtrail.accounts] == [("123456789012", "network")]
     assert config.gates is not None
     checks = {check.name: check for check in config.gates.rules[0].checks}
     assert checks["target_rollout_complete"].mode == "off"  # YAML reads a bare off as false
@@ -313,7 +315,7 @@ def test_config_load_source_unknown_kind_and_bad_pattern_name_their_lines() -> N
     assert errors[0] == (
         "dora.yml:3: sources[0].kind: 'bitbucket' is not one of: "
         "github, gitlab, pagerduty, git, opsgenie, terraform, atlantis, spacelift, env0, argocd, "
-        "flux"
+        "flux, cloudtrail"
     )
     assert errors[1].startswith(
         "dora.yml:12: sources[1].deployments.workflow_pattern: not a valid regular expression"
@@ -339,3 +341,76 @@ def test_config_load_source_repo_interval_backfill_and_webhook_secret() -> None:
     config = config_load(SOURCE + "    org: acme\n    webhook_secret_env: ACME_HOOK_SECRET\n")
     assert config.sources[0].webhook_secret_env == "ACME_HOOK_SECRET"
     assert "token" in _errors(SOURCE + "    org: acme\n    webhook_secret: s3cr3t\n")[0]
+
+
+CLOUDTRAIL = """\
+services:
+  - name: network
+sources:
+  - name: ct-prod
+    kind: cloudtrail
+    webhook_secret_env: CT_SECRET
+    pipeline_roles: ["arn:aws:iam::123456789012:role/deploy-*"]
+    accounts:
+      "123456789012": {environment: production, service: network, regions: {us-east-2: use2}}
+      "111122223333": {environment: staging, service: network}
+"""
+
+
+def test_config_load_cloudtrail_source() -> None:
+    (source,) = config_load(CLOUDTRAIL).sources
+
+    assert (source.kind, source.webhook_secret_env) == ("cloudtrail", "CT_SECRET")
+    assert source.pipeline_roles == ("arn:aws:iam::123456789012:role/deploy-*",)
+    assert [(a.account, a.environment, a.service, a.regions) for a in source.accounts] == [
+        ("123456789012", "production", "network", (("us-east-2", "use2"),)),
+        ("111122223333", "staging", "network", ()),
+    ]
+    assert source.ignored_sources is None  # left out: the mapper's default
+    given = config_load(CLOUDTRAIL + "    ignored_sources: []\n").sources[0]
+    assert given.ignored_sources == ()
+
+
+def test_config_load_cloudtrail_mistakes_are_numbered() -> None:
+    text = (
+        "sources:\n"  # 1
+        "  - name: ct\n"  # 2
+        "    kind: cloudtrail\n"  # 3
+        "    token_env: AWS_TOKEN\n"  # 4
+        "    accounts:\n"  # 5
+        "      123456789012: {environment: production, service: network}\n"  # 6
+        '      "12345": {environment: production, service: network}\n'  # 7
+        '      "123456789013": {environment: production, region: x}\n'  # 8
+        "  - name: ct2\n"  # 9
+        "    kind: cloudtrail\n"  # 10
+        "  - name: gh\n"  # 11
+        "    kind: github\n"  # 12
+        "    token_env: TOKEN\n"  # 13
+        "    org: acme\n"  # 14
+        "    pipeline_roles: [x]\n"  # 15
+    )
+
+    assert _errors(text) == [
+        "dora.yml:6: sources[0].accounts: names must be text, not the number 123456789012 "
+        "(quote it)",
+        "dora.yml:7: sources[0].accounts.12345: an AWS account id is 12 digits (quote it)",
+        "dora.yml:8: unknown key 'region' in sources[0].accounts.123456789013 (expected one of: "
+        "environment, service, regions)",
+        "dora.yml:8: sources[0].accounts.123456789013: 'service' is required",
+        'dora.yml:9: sources[1]: give accounts: {"123456789012": {environment: production, '
+        "service: network}} (the AWS accounts whose changes count)",
+        "dora.yml:15: sources[2].pipeline_roles: only a cloudtrail source names pipeline_roles",
+    ]
+
+
+def test_config_load_cloudtrail_other_keys_and_unknown_services() -> None:
+    text = CLOUDTRAIL.replace("service: network}", "service: vpc}") + "    org: acme\n"
+
+    assert _errors(text) == [
+        "dora.yml:11: sources[0].org: a cloudtrail source names pipeline_roles, accounts, "
+        "ignored_sources (and webhook_secret_env), not org",
+    ]
+    assert _errors(CLOUDTRAIL.replace("service: network}", "service: vpc}")) == [
+        "dora.yml:10: sources[0].accounts.111122223333.service: 'vpc' is not a service of this "
+        "file",
+    ]

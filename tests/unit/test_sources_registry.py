@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from dora.config import SourceSpec
+from dora.config import CloudTrailAccountSpec, SourceSpec
 from ingest.sources import registry
 from ingest.sources.registry import (
     Provider,
@@ -36,6 +36,15 @@ def test_github_is_found_by_its_kind() -> None:
     assert github.webhook is not None and github.sync is not None
     assert github.config_check is not None
     assert "github" in provider_kinds()
+
+
+def test_cloudtrail_is_a_webhook_only_kind_with_a_config_check() -> None:
+    cloudtrail = provider_for("cloudtrail")
+
+    assert (cloudtrail.kind, cloudtrail.label) == ("cloudtrail", "AWS CloudTrail")
+    assert cloudtrail.mapper is importlib.import_module("ingest.sources.cloudtrail.mapper")
+    assert cloudtrail.webhook is not None and cloudtrail.sync is None  # nothing is polled
+    assert cloudtrail.config_check is not None
 
 
 def test_an_unknown_kind_is_an_error_naming_the_known_ones() -> None:
@@ -99,3 +108,15 @@ def test_the_github_config_check(
     spec = SourceSpec(name="g", kind="github", token_env="T", org=org, repos=repos)
 
     assert list(check(spec)) == problems
+
+
+def test_the_cloudtrail_config_check_names_the_source() -> None:
+    check = provider_for("cloudtrail").config_check
+    assert check is not None
+    place = CloudTrailAccountSpec("123456789012", "production", "network")
+
+    assert list(check(SourceSpec(name="ct", kind="cloudtrail", accounts=(place,)))) == []
+    assert list(check(SourceSpec(name="ct", kind="cloudtrail"))) == [
+        'sources.ct.accounts: required, e.g. {"123456789012": {"environment": "production", '
+        '"service": "network"}}'
+    ]

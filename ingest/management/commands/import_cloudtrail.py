@@ -1,5 +1,6 @@
-"""`manage.py import_cloudtrail --config FILE PATH...`: CloudTrail log files (or EventBridge
-events) as `out_of_band_change` events, recorded through the event intake or printed."""
+"""`manage.py import_cloudtrail --source NAME PATH...`: CloudTrail log files (or EventBridge
+events) as `out_of_band_change` events, mapped by the cloudtrail source's pipeline_roles,
+accounts and ignored_sources, recorded through the event intake (as that source) or printed."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import gzip
 import json
 from typing import Any
 
-import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dora.events import events_record
-from ingest.sources.cloudtrail.config import CloudTrailConfigError, cloudtrail_mapping
+from ingest.sources.cloudtrail.config import CloudTrailConfigError, cloudtrail_source_mapping
 from ingest.sources.cloudtrail.mapper import records_map, records_of
 
 
@@ -29,25 +29,32 @@ class Command(BaseCommand):
     help = (
         "Map CloudTrail records (log files .json or .json.gz, EventBridge events) to "
         "out_of_band_change events: writes by principals other than the pipeline's roles, in "
-        "the accounts the configuration places. Records them (or prints JSON Lines with --print) "
-        "and lists what was skipped and why with --verbosity 2."
+        "the accounts the cloudtrail source (--source) places. Records them as that source (or "
+        "prints JSON Lines with --print) and lists what was skipped and why with --verbosity 2."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", help="CloudTrail log files")
-        parser.add_argument("--config", required=True, help="the mapping's YAML file")
+        parser.add_argument(
+            "--source",
+            default="cloudtrail",
+            help="the cloudtrail source whose mapping applies (default cloudtrail)",
+        )
         parser.add_argument(
             "--print", action="store_true", help="print the events as JSON Lines, store nothing"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        name = options["source"]
         try:
-            with open(options["config"], encoding="utf-8") as handle:
-                mapping = cloudtrail_mapping(yaml.safe_load(handle))
-        except OSError as exc:
-            raise CommandError(f"cannot read {options['config']}: {exc.strerror}") from exc
-        except (CloudTrailConfigError, yaml.YAMLError) as exc:
-            raise CommandError(f"{options['config']}: {exc}") from exc
+            mapping = cloudtrail_source_mapping(name)
+        except CloudTrailConfigError as exc:
+            raise CommandError(f"source {name}: its mapping is wrong: {exc}") from exc
+        if mapping is None:
+            raise CommandError(
+                f"no cloudtrail source named {name!r}: add it to sources: (kind: cloudtrail) "
+                "and run apply_config"
+            )
         records = [r for path in options["paths"] for r in records_of(_document(path))]
         mapped = records_map(records, mapping)
         if options["verbosity"] >= 2:
