@@ -232,10 +232,13 @@ def estate_matrix(
     since: datetime,
     until: datetime,
     drift: Mapping[tuple[str, str], int] | None = None,
+    out_of_band: pd.DataFrame | None = None,
 ) -> EstateMatrix:
     """The matrix of `services` (name, kind, team__name) x `environments` (name, tier,
     stale_after) from each tier's version spread and automation lag at `until`; `drift`
-    (from `drift_by_pair`) counts the instances per cell whose drift check found drift.
+    (from `drift_by_pair`) counts the instances per cell whose drift check found drift;
+    `out_of_band` (dora.out_of_band.out_of_band_frame of the whole scope, every environment: one
+    read, not one per tier) the changes made outside the pipeline in the window.
 
     A cell's age is the worst automation lag of the service's instances there when it has any
     (an infra stack, a pipeline), else the age of its newest live version; its state grades
@@ -257,9 +260,10 @@ def estate_matrix(
         {(r.service, r.environment): r for r in rows.itertuples(index=False)} if len(rows) else {}
     )
     by_pair_lag = _rows_by_pair(instances)
-    by_hand = _frames(computations, "out_of_band_rows")
     by_pair_hand = (
-        by_hand.groupby(["service", "environment"]).size().to_dict() if len(by_hand) else {}
+        out_of_band.groupby(["service", "environment"]).size().to_dict()
+        if out_of_band is not None and len(out_of_band)
+        else {}
     )
 
     matrix_rows = []

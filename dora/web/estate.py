@@ -24,6 +24,7 @@ from dora import charts
 from dora import dashboards as dash
 from dora import estate_matrix as em
 from dora.models import Environment, Service, Team
+from dora.out_of_band import out_of_band_frame
 from dora.report import MetricsQuery, ParameterError, metrics_query_parse
 from dora.selectors import Scope
 from dora.web.access import Access, dashboard_view, team_required
@@ -39,7 +40,6 @@ ESTATE_FRAMES = (
     "deploy_pipelines",
     "configured_targets",
     "environment_settings",
-    "out_of_band_rows",
 )
 
 
@@ -176,6 +176,7 @@ def _estate_figures(
         since=query.since,
         until=query.until,
         drift=em.drift_by_pair(scope, until=query.until),
+        out_of_band=out_of_band_frame(scope, since=query.since, until=query.until),
     )
     service_url = reverse("dashboard-service")
     groups = [
