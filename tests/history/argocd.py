@@ -24,10 +24,10 @@ from typing import Any
 
 from tests.argocd_template import render, template_body
 from tests.history.events import SOURCE as EVENTS_SOURCE
+from tests.history.paths import ARGOCD_SOURCE
 from tests.history.scenario import Deployment, History, _iso
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "argocd"
-ARGOCD_SOURCE = "argocd"
 STAGING_CLUSTER = "kubernetes.default.svc"  # the fixture's server: in-cluster
 NO_TARGET = ""  # a deployment to an environment as a whole, in the facts and figures
 _PHASE = {"success": "Succeeded", "failure": "Failed"}

@@ -22,25 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import responses
 from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
 
 from dora.models import Commit
-from ingest.sources.terraform.versions import terraform_run_version_fill
-from ingest.sources.terraform.webhook import terraform_signature
 from tests.facts import facts_snapshot
 from tests.fake_github import FakeGitHub
 from tests.fake_gitlab import FakeGitLab
-from tests.history.argocd import ARGOCD_SOURCE, argocd_bodies, argocd_read_back
 from tests.history.events import history_events, jsonl_write
 from tests.history.git import git_repository_write, history_with_shas
 from tests.history.github import Delivery, fake_github_load, webhook_deliveries
 from tests.history.gitlab import fake_gitlab_load
 from tests.history.gitlab import webhook_deliveries as gitlab_webhook_deliveries
 from tests.history.scenario import STACK, History, _iso
-from tests.history.terraform import terraform_runs
 
 SOURCE = "github"
 TOKEN_ENV = "HISTORY_GITHUB_TOKEN"
@@ -51,7 +46,10 @@ GITLAB_SOURCE = "gitlab"
 GITLAB_TOKEN_ENV = "HISTORY_GITLAB_TOKEN"
 GITLAB_SECRET_ENV = "HISTORY_GITLAB_WEBHOOK_SECRET"
 NO_GITLAB = "http://127.0.0.1:9"  # nor GitLab
+ARGOCD_SOURCE = "argocd"
 ARGOCD_SECRET_ENV = "HISTORY_ARGOCD_WEBHOOK_SECRET"
+SPACELIFT_SOURCE = "spacelift"
+SPACELIFT_SECRET_ENV = "HISTORY_SPACELIFT_WEBHOOK_SECRET"
 TERRAFORM_SOURCE = "terraform"  # the events path's automation runs' source
 TERRAFORM_SECRET_ENV = "HISTORY_TERRAFORM_WEBHOOK_SECRET"
 TERRAFORM_TOKEN_ENV = "HISTORY_TERRAFORM_TOKEN"
@@ -103,6 +101,12 @@ sources:
     stacks:
       - {{match: {service}-staging, service: {service}, environment: staging}}
       - {{match: {service}-production-*, service: {service}, environment: production}}
+  - name: {spacelift_source}
+    kind: spacelift
+    webhook_secret_env: {spacelift_secret_env}
+    stacks:
+      - {{match: {stack}-staging, service: {stack}, environment: staging}}
+      - {{match: {stack}-production, service: {stack}, environment: production}}
   - name: {terraform_source}
     kind: terraform
     webhook_secret_env: {terraform_secret_env}
@@ -146,6 +150,8 @@ def config_apply(
             gitlab_secret_env=GITLAB_SECRET_ENV,
             argocd_source=ARGOCD_SOURCE,
             argocd_secret_env=ARGOCD_SECRET_ENV,
+            spacelift_source=SPACELIFT_SOURCE,
+            spacelift_secret_env=SPACELIFT_SECRET_ENV,
             terraform_source=TERRAFORM_SOURCE,
             terraform_secret_env=TERRAFORM_SECRET_ENV,
             terraform_token_env=TERRAFORM_TOKEN_ENV,
@@ -382,80 +388,6 @@ class GitLabWebhooksThenSyncPath:
         GitLabSyncPath().feed(history, workdir)
 
 
-class TerraformNotificationsPath:
-    """(g) The automation runs as HCP Terraform's run notifications (tests/history/terraform.py),
-    signed, posted to /webhooks/terraform/terraform, each then filled by the version fill
-    (`terraform_run_version_fill`, what `terraform_run_version_task` runs) against the HCP
-    Terraform API replayed with `responses`; everything else as the events path's events.
-
-    A notification carries no commit: without the API fill these runs would have no sha,
-    version or repository (and so no deployments of the stack, no rollouts). With it the path
-    carries every fact of the runs and is compared whole (the full case: the other cases have
-    no runs)."""
-
-    name = "hcp-terraform"
-    feeds_automation = True
-    cases = ("full",)
-
-    def feed(self, history: History, workdir: Path) -> None:
-        events_import(history_events(history), workdir / "history.jsonl")
-        client = Client()
-        with environ(**{TERRAFORM_SECRET_ENV: SECRET, TERRAFORM_TOKEN_ENV: "t0ken"}):
-            for run in terraform_runs(history):
-                body = json.dumps(run.notification).encode()
-                response = client.generic(
-                    "POST",
-                    f"/webhooks/terraform/{TERRAFORM_SOURCE}",
-                    body,
-                    content_type="application/json",
-                    HTTP_X_TFE_NOTIFICATION_SIGNATURE=terraform_signature(SECRET.encode(), body),
-                )
-                answer = response.json()
-                assert response.status_code == 200, answer
-                assert answer["counts"]["created"] == 1, answer
-                # The webhook queues the fill on commit (never, inside this test): run it here.
-                with responses.RequestsMock() as api:
-                    for path, document in run.api.items():
-                        api.get(f"{TERRAFORM_URL}/api/v2/{path}", json=document)
-                    fill = terraform_run_version_fill(TERRAFORM_SOURCE, run.run_id)
-                assert fill.outcome == "filled", fill
-
-
-class ArgoCdNotificationsPath:
-    """(h) The deployments as Argo CD's notifications (docs/argocd's template body, rendered by
-    tests/history/argocd.py) posted to /webhooks/argocd with the shared secret; everything else
-    as the events path's events.
-
-    What Argo CD cannot carry (tests/history/argocd.py): a deployment naming no target (an
-    Application always has a destination cluster: the history's staging deployments land on the
-    in-cluster target), and the GitHub adapter's ids. `outcome_read` maps exactly those back,
-    the deployments' source and ids and staging's cluster target, and nothing else; every other
-    fact and figure is compared as it is."""
-
-    name = "argocd"
-    cases = ("merge", "full")
-
-    def feed(self, history: History, workdir: Path) -> None:
-        events = [e for e in history_events(history) if e["type"] != "deployment"]
-        events_import(events, workdir / "history.jsonl")
-        client = Client()
-        with environ(**{ARGOCD_SECRET_ENV: SECRET}):
-            for body in argocd_bodies(history):
-                response = client.generic(
-                    "POST",
-                    f"/webhooks/argocd/{ARGOCD_SOURCE}",
-                    body,
-                    content_type="application/json",
-                    HTTP_AUTHORIZATION=f"Bearer {SECRET}",
-                )
-                answer = response.json()
-                assert response.status_code == 200, answer
-                assert answer["counts"]["created"] == 1, answer
-
-    def outcome_read(self, outcome: Outcome, history: History) -> Outcome:
-        return Outcome(*argocd_read_back(outcome.facts, outcome.metrics, history))
-
-
 PATHS: tuple[HistoryPath, ...] = (
     EventsPath(),
     GitHubSyncPath(),
@@ -465,8 +397,6 @@ PATHS: tuple[HistoryPath, ...] = (
     GitLabSyncPath(),
     GitLabWebhooksPath(),
     GitLabWebhooksThenSyncPath(),
-    TerraformNotificationsPath(),
-    ArgoCdNotificationsPath(),
 )
 
 
