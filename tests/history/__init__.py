@@ -3,9 +3,10 @@
 - scenario.py: the history, in no source's shape, generated from a seed (`CASES`: one per
   merge style, and a full one with direct pushes, multi-region rollouts, a rollback, a hotfix,
   incidents and infra automation runs).
-- events.py, github.py, gitlab.py, git.py: renderers, history -> what a source sends (CONTRACT
-  §1 events; GitHub and GitLab REST objects and webhook deliveries; a real git repository built
-  with git fast-import).
+- events.py, github.py, gitlab.py, git.py, terraform.py, argocd.py: renderers, history -> what
+  a source sends (CONTRACT §1 events; GitHub and GitLab REST objects and webhook deliveries; a
+  real git repository built with git fast-import; HCP Terraform run notifications and the API
+  answers the version fill reads; Argo CD's notification bodies).
 - paths.py: the paths (render, then feed through a public entry point), `history_outcome` (the
   facts of tests/facts.py and the `manage.py metrics` JSON, on a fresh state) and
   `outcome_differences`. tests/integration/test_one_history.py compares every path with the
@@ -25,6 +26,9 @@ Adding a source (GitLab, local git, PagerDuty, ...):
    A source that has only part of a history (PagerDuty: incidents) feeds the rest through
    `events_import(history_events(...) minus its part)`, as the GitHub paths do with the
    automation runs.
-3. Add it to `PATHS`; the parametrized tests pick it up. If the history lacks something your
-   source carries, add it to scenario.py and to every renderer (the events renderer first).
+3. Add it to `PATHS`; the parametrized tests pick it up (`cases`: only those cases, for a source
+   that carries a part only some cases have; `feeds_automation`: it sends the automation runs;
+   `outcome_read`: what it records differently, read back fact by fact, named in its
+   docstring). If the history lacks something your source carries, add it to scenario.py and
+   to every renderer (the events renderer first).
 """

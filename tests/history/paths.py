@@ -46,6 +46,14 @@ GITLAB_SOURCE = "gitlab"
 GITLAB_TOKEN_ENV = "HISTORY_GITLAB_TOKEN"
 GITLAB_SECRET_ENV = "HISTORY_GITLAB_WEBHOOK_SECRET"
 NO_GITLAB = "http://127.0.0.1:9"  # nor GitLab
+ARGOCD_SOURCE = "argocd"
+ARGOCD_SECRET_ENV = "HISTORY_ARGOCD_WEBHOOK_SECRET"
+SPACELIFT_SOURCE = "spacelift"
+SPACELIFT_SECRET_ENV = "HISTORY_SPACELIFT_WEBHOOK_SECRET"
+TERRAFORM_SOURCE = "terraform"  # the events path's automation runs' source
+TERRAFORM_SECRET_ENV = "HISTORY_TERRAFORM_WEBHOOK_SECRET"
+TERRAFORM_TOKEN_ENV = "HISTORY_TERRAFORM_TOKEN"
+TERRAFORM_URL = "https://tfe.history.test"  # replayed with `responses`, never reached
 
 CONFIG = """\
 teams:
@@ -87,6 +95,26 @@ sources:
       from: [deployments_api]
     incidents:
       label: incident
+  - name: {argocd_source}
+    kind: argocd
+    webhook_secret_env: {argocd_secret_env}
+    stacks:
+      - {{match: {service}-staging, service: {service}, environment: staging}}
+      - {{match: {service}-production-*, service: {service}, environment: production}}
+  - name: {spacelift_source}
+    kind: spacelift
+    webhook_secret_env: {spacelift_secret_env}
+    stacks:
+      - {{match: {stack}-staging, service: {stack}, environment: staging}}
+      - {{match: {stack}-production, service: {stack}, environment: production}}
+  - name: {terraform_source}
+    kind: terraform
+    webhook_secret_env: {terraform_secret_env}
+    token_env: {terraform_token_env}
+    base_url: {terraform_url}
+    stacks:
+      - {{match: {stack}-staging, service: {stack}, environment: staging}}
+      - {{match: {stack}-production, service: {stack}, environment: production}}
 """
 
 
@@ -120,6 +148,14 @@ def config_apply(
             gitlab_url=gitlab_url,
             gitlab_token_env=GITLAB_TOKEN_ENV,
             gitlab_secret_env=GITLAB_SECRET_ENV,
+            argocd_source=ARGOCD_SOURCE,
+            argocd_secret_env=ARGOCD_SECRET_ENV,
+            spacelift_source=SPACELIFT_SOURCE,
+            spacelift_secret_env=SPACELIFT_SECRET_ENV,
+            terraform_source=TERRAFORM_SOURCE,
+            terraform_secret_env=TERRAFORM_SECRET_ENV,
+            terraform_token_env=TERRAFORM_TOKEN_ENV,
+            terraform_url=TERRAFORM_URL,
         )
     )
     call_command("apply_config", str(path), stdout=io.StringIO(), stderr=io.StringIO())
@@ -387,14 +423,19 @@ def metrics_json(history: History) -> dict[str, Any]:
 
 def history_outcome(path: HistoryPath, history: History, workdir: Path) -> Outcome:
     """Feed the history through `path` on a fresh state; its facts and metrics. The automation
-    runs (no GitHub shape) go through import_events on every path."""
+    runs (no GitHub shape) go through import_events on every path but those that feed them
+    themselves (`feeds_automation`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     with transaction.atomic():
         config_apply(history, workdir)
         shas = path.feed(history, workdir)
-        events_import(list(history.automation), workdir / "automation.jsonl")
+        if not getattr(path, "feeds_automation", False):
+            events_import(list(history.automation), workdir / "automation.jsonl")
         outcome = Outcome(facts_snapshot(), metrics_json(history))
         transaction.set_rollback(True)
+    read = getattr(path, "outcome_read", None)
+    if read is not None:
+        outcome = read(outcome, history)
     outcome = outcome_with_sources(outcome, getattr(path, "sources_as", {}))
     return outcome_with_shas(outcome, shas) if shas else outcome
 

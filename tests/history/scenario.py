@@ -17,7 +17,8 @@ from typing import Any
 
 REPO = "acme/shop"
 SERVICE = "shop"
-STACK = "network-stack"  # an infra stack: its automation runs exist only as events
+STACK = "network-stack"  # an infra stack: its automation runs are events or HCP Terraform runs
+STACK_REPO = "acme/network"  # the stack's repository
 DEFAULT_BRANCH = "main"
 REGIONS = ("eu-west", "us-east", "ap-south")
 STYLES = ("merge", "squash", "rebase")
@@ -304,26 +305,34 @@ class _Builder:
         self.incidents.append(Incident(number, f"outage {number}", severity, opened, resolved))
 
     def infra_runs(self, start: datetime, end: datetime) -> None:
-        """The network stack applied every other day in each environment (one failure)."""
+        """The network stack applied every other day in each environment (one failure). Each
+        apply is of a commit of the stack's repository (`sha`, and `version` the same, as HCP
+        Terraform's version fill records it), queued by a push (`trigger: change`); its id is
+        an HCP Terraform run id (`run-` and 16 characters), so that the Terraform path's
+        notifications carry the same ids."""
         at, n = start, 0
         while at < end:
             for environment in ("staging", "production"):
                 n += 1
                 status = "failure" if n == 5 else "success"
                 finished = at + timedelta(minutes=7 + n % 5)
+                release = f"net-{(n + 1) // 2}".encode()
+                sha = hashlib.sha1(release, usedforsecurity=False).hexdigest()
                 self.automation.append(
                     {
                         "type": "automation_run",
                         "source": "terraform",
-                        "id": f"{STACK}:{environment}:{n}",
+                        "id": f"run-hist{environment[:4]}{n:08d}",
                         "service": STACK,
                         "environment": environment,
                         "action": "apply",
                         "status": status,
-                        "trigger": "schedule",
+                        "trigger": "change",
                         "started_at": _iso(at),
                         "finished_at": _iso(finished),
-                        "version": f"net-{(n + 1) // 2}",
+                        "version": sha,
+                        "sha": sha,
+                        "repo": STACK_REPO,
                     }
                 )
                 at = finished + timedelta(minutes=3)
