@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 
-from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from dora import derive
+from dora.events import IntakeReport
+from dora.retry import atomic_retry
 from ingest.models import RunStateVersion
 from ingest.sources.spacelift.mapper import is_run_event, run_events, state_version
 from ingest.sources.stack_webhook import (
@@ -121,12 +122,16 @@ def spacelift_webhook(request: HttpRequest, source: str | None = None) -> JsonRe
     if duplicate:
         return duplicate_answer(delivery)
     mapped = run_events(payload, config.rules, source=config.name)
+
+    def claim_and_record() -> IntakeReport | None:
+        if not run_version_claim(config.name, run_id, version):
+            return None
+        return mapped_events_record(mapped, config, delivery, defer_derivation=True)
+
     try:
-        with transaction.atomic():
-            if not run_version_claim(config.name, run_id, version):
-                report = None
-            else:
-                report = mapped_events_record(mapped, config, delivery, defer_derivation=True)
+        # One transaction, run again when a concurrent delivery's derivation (which writes the
+        # same run's deployment rows) made it a deadlock victim.
+        report = atomic_retry(claim_and_record)
     except Exception as exc:  # rolled back, version included: a redelivery tries again
         return failed_answer(config, delivery, exc)
     if report is None:
