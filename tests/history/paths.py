@@ -309,16 +309,18 @@ class GitLabSyncPath:
 
 
 class GitLabWebhooksPath:
-    """(f) GitLab's webhook deliveries for the history (Push, Merge Request, Pipeline,
+    """(f) GitLab's webhook deliveries for the history (Push, Merge Request, Note, Pipeline,
     Deployment and Issue Hooks) posted to /webhooks/gitlab with the secret token, in the order
     GitLab sends them.
 
-    What GitLab's hooks do not carry, and this path therefore lacks (tests/integration/
-    test_one_history.py compares the rest; docs/GITLAB.md): a merge request's commits (the
-    Merge Request Hook names its last commit only), so a change's start and the lead times
-    that start from it; the parents of a push holding a merge commit (the Push Hook gives
-    none), so a merge-style history's merge commits; comments (a Note Hook is not read), so
-    the first review of a change is its approval."""
+    Compared as GitHub's webhooks path is (tests/integration/test_one_history.py
+    _webhooks_only): every fact and figure of the events path but one. A Push Hook gives a
+    commit's author time only, not its committer time, which is a direct push's merge time:
+    merge_to_production counts the merge requests and not the direct pushes (checked, then
+    left out when the history has direct pushes; the sync fills them). What the hooks carry
+    (docs/GITLAB.md): a merge request's commits from its branch's pushes (the hook handler
+    links them, sharing ingest/sources/landing.py with GitHub's), a merge commit's parents
+    from the push of a merge request's merge, the first review from a Note Hook."""
 
     name = "gitlab-webhooks"
     sources_as = {GITLAB_SOURCE: SOURCE}

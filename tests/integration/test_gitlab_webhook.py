@@ -79,10 +79,10 @@ def test_body_over_the_limit_is_413(settings: Any) -> None:
 
 
 def test_unknown_event_is_202_and_kept_raw() -> None:
-    status, answer = deliver("Note Hook", {"object_kind": "note"})
-    assert status == 202 and "'Note Hook' is not used" in answer["detail"]
+    status, answer = deliver("Wiki Page Hook", {"object_kind": "wiki_page"})
+    assert status == 202 and "'Wiki Page Hook' is not used" in answer["detail"]
     delivery = WebhookDelivery.objects.get()
-    assert delivery.provider == "gitlab" and delivery.event == "Note Hook"
+    assert delivery.provider == "gitlab" and delivery.event == "Wiki Page Hook"
     assert not RawEvent.objects.exists()
 
 
