@@ -26,6 +26,7 @@ from tests.history.paths import (
     GitHubWebhooksPath,
     GitHubWebhooksShuffledPath,
     GitLabWebhooksPath,
+    GitLabWebhooksShuffledPath,
     HistoryPath,
     Outcome,
     history_outcome,
@@ -154,6 +155,23 @@ def test_one_history_same_facts_whatever_the_webhooks_order(
     history = CASES[case]()
     expected = _events_outcome(case, history, tmp_path / "events")
     path = GitHubWebhooksShuffledPath(seed)
+    got = history_outcome(path, history, tmp_path / path.name)
+    expected, got = _webhooks_only(expected, got, history)
+    differences = outcome_differences(expected, got)
+    assert not differences, f"{path.name} parts from the events path:\n" + "\n".join(differences)
+
+
+@pytest.mark.parametrize("seed", (1, 2, 3))
+@pytest.mark.parametrize("case", CASES)
+def test_one_history_same_facts_whatever_the_gitlab_hooks_order(
+    case: str, seed: int, tmp_path: Path
+) -> None:
+    """GitLab's hooks interleaved at random the same way: a merge request's hooks (open, its
+    comment, merge) before or after the pushes of its branch and of its merge, still the
+    events path's facts."""
+    history = CASES[case]()
+    expected = _events_outcome(case, history, tmp_path / "events")
+    path = GitLabWebhooksShuffledPath(seed)
     got = history_outcome(path, history, tmp_path / path.name)
     expected, got = _webhooks_only(expected, got, history)
     differences = outcome_differences(expected, got)

@@ -177,6 +177,26 @@ def test_fast_forward_with_rebase_lands_the_rebased_copies() -> None:
     assert change["squash_sha"] == "2" * 40 and "merge_sha" not in change
 
 
+def test_rebased_copies_found_when_the_branch_push_comes_last() -> None:
+    # The same merge, the deliveries in another order: the MR's hooks (open on b, merge on the
+    # copy b2) and master's push before the push creating the branch. The count is walked
+    # from b, the head the open hook named, once the branch's commits are known.
+    a = commit("a" * 40, "part 1", "2013-12-03T10:00:00Z")
+    b = commit("b" * 40, "part 2", "2013-12-03T11:00:00Z")
+    a2, b2 = {**a, "id": "1" * 40}, {**b, "id": "2" * 40}
+    store = Store()
+    store.deliver("Merge Request Hook", merge_request("open", "b" * 40))
+    store.deliver("Merge Request Hook", merge_request("merge", "2" * 40))
+    store.deliver("Push Hook", push("master", BEFORE, [a2, b2]))
+    change = store.events[("change", f"{PROJECT}#1")]
+    assert "commits" not in change and "landed_commits" not in change
+    assert change["head_shas"] == ["b" * 40, "2" * 40]
+    store.deliver("Push Hook", push("ms-viewport", ZERO, [a, b]))
+    change = store.events[("change", f"{PROJECT}#1")]
+    assert change["commit_count"] == 2
+    assert change["commits"] == change["landed_commits"] == ["1" * 40, "2" * 40]
+
+
 def test_a_merge_commit_lands_itself_and_keeps_the_branch_commits() -> None:
     a = commit("a" * 40, "part 1", "2013-12-03T10:00:00Z")
     b = commit("b" * 40, "part 2", "2013-12-03T11:00:00Z")

@@ -342,8 +342,10 @@ def test_merge_request_hook_open() -> None:
         "head": "ms-viewport",
         "labels": ["API"],
         "updated_at": "2013-12-03T17:23:34Z",
-        # Not a CONTRACT field: the last commit, kept to link the branch's pushes later.
+        # Not CONTRACT fields: the last commit (and every one named), kept to link the
+        # branch's pushes later.
         "head_sha": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+        "head_shas": ["da1560886d4f094c3e6c9ef40349f7d38b5d27d7"],
     }
 
 

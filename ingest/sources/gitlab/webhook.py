@@ -37,6 +37,7 @@ EVENT_HEADER = "X-Gitlab-Event"
 DELIVERY_HEADER = "X-Gitlab-Event-UUID"
 
 _no_prior, _no_changes = landing.no_prior, landing.no_changes
+_MAX_HEADS = 10  # the heads of a merge request kept (head_shas), the newest
 
 
 def gitlab_token_valid(secret: str | bytes | None, header: str | None) -> bool:
@@ -79,16 +80,21 @@ def _push(payload: Mapping[str, Any], mapping: gl.GitLabMapping, lookup: Stored)
 
 
 def _commit_count(change: Mapping[str, Any], commit_of: CommitOf) -> int | None:
-    """How many commits the MR has: the first-parent commits from its head back to the one
-    its branch's creating push listed first (marked with the branch's name); None when the
-    walk does not reach it (a head rebased onto the target, a commit not yet pushed)."""
-    head, branch = change.get("head_sha"), change.get("head")
-    if not isinstance(head, str) or not branch:
+    """How many commits the MR has: the first-parent commits from a head it had back to the
+    one its branch's creating push listed first (marked with the branch's name), from the
+    newest head named (`head_shas`) whose walk reaches it; None when none does (a head rebased
+    onto the target, a commit not yet pushed)."""
+    branch = change.get("head")
+    heads = change.get("head_shas") or [change.get("head_sha")]
+    if not branch:
         return None
-    chain = landing.first_parent_chain(head, landing.MAX_CHANGE_COMMITS, commit_of)
-    for n, commit in enumerate(chain, start=1):
-        if (commit.get("event") or {}).get(gl.BRANCH_START) == branch:
-            return n
+    for head in reversed(heads):
+        if not isinstance(head, str):
+            continue
+        chain = landing.first_parent_chain(head, landing.MAX_CHANGE_COMMITS, commit_of)
+        for n, commit in enumerate(chain, start=1):
+            if (commit.get("event") or {}).get(gl.BRANCH_START) == branch:
+                return n
     return None
 
 
@@ -180,9 +186,13 @@ def _merge_request(
         at = gl.gitlab_time(attrs.get("updated_at"))
         change["first_review_at"] = at
         change["approved_at"] = at
-    if mr["sha"]:
-        change["head_sha"] = mr["sha"]  # not a CONTRACT field: kept for change_landing
     stored = lookup.event("change", change["id"])
+    if mr["sha"]:
+        # Not CONTRACT fields: kept for change_landing. Every head named, newest last: after a
+        # rebase the branch's own commits are found from an earlier one (_commit_count).
+        change["head_sha"] = mr["sha"]
+        heads = [*(stored or {}).get("head_shas", []), mr["sha"]]
+        change["head_shas"] = list(dict.fromkeys(reversed(heads)))[:_MAX_HEADS][::-1]
     merged = change_merge(stored, change)
     if action == "reopen":
         for key in ("closed_at", "merged_at", "merge_sha", "squash_sha", "landed_commits"):
