@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from dora.models import RawEvent
+from dora.models import Change, ChangeCommit, RawEvent
 from ingest.models import WebhookDelivery
 from ingest.sources.github.webhook import github_signature_valid
+from ingest.sources.landing import ChangesOf
 from ingest.sources.registry import providers
 
 __all__ = [
@@ -72,6 +74,29 @@ def stored_event(source: str) -> Any:
         return dict(row) if row else None
 
     return prior
+
+
+def stored_changes(source: str) -> ChangesOf:
+    """A lookup of the source's stored change events (ingest.sources.landing.ChangesOf)."""
+
+    def changes(repo: str, *, head: str, shas: Sequence[str]) -> list[dict[str, Any]]:
+        """The source's change events of `repo` with head branch `head`, or landing one of
+        `shas` as their merge or squash commit (both looked up through indexed records)."""
+        landing = ChangeCommit.objects.filter(
+            change__repo=repo,
+            sha__in=list(shas),
+            role__in=(ChangeCommit.Role.MERGE, ChangeCommit.Role.SQUASH),
+        ).values("change_id")
+        found = Change.objects.filter(repo=repo).filter(Q(head=head) | Q(id__in=landing))
+        ids = [ext.removeprefix("change:") for ext in found.values_list("external_id", flat=True)]
+        return [
+            dict(payload)
+            for payload in RawEvent.objects.filter(
+                source=source, type="change", external_id__in=ids
+            ).values_list("payload", flat=True)
+        ]
+
+    return changes
 
 
 def delivery_header_problem(headers: Sequence[tuple[str, str, str]]) -> str | None:

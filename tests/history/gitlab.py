@@ -10,8 +10,10 @@ request is a merge request (iid = its number) of a project whose merge method fi
 - rebase: fast-forward without squash: GitLab rebases the source branch and moves the target
   to it, so the MR's commits are then the rebased copies (what `/commits` lists), and there is
   no merge commit (`merge_commit_sha` null).
-Reviews: a comment by the reviewer at first_review_at, the system note "approved this merge
-request" at approved_at. A deployment's region is its environment's folder
+Reviews: a comment by the reviewer at first_review_at (a Note Hook among the deliveries), the
+system note "approved this merge request" at approved_at. A merge commit's message is GitLab's
+default template ("Merge branch '<head>' into '<base>'" ... "See merge request <repo>!<n>").
+A deployment's region is its environment's folder
 (`production/eu-west`: GitLab's grouped environments, mapper.environment_and_target).
 Incidents are issues labelled `incident` and `sev<n>`.
 """
@@ -23,6 +25,7 @@ import csv
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tests.fake_gitlab import FakeGitLab
@@ -38,6 +41,10 @@ from tests.history.scenario import (
 from tests.history.scenario import _iso as iso
 from tests.shared import shared_fixture
 
+NOTE_HOOK = (
+    Path(__file__).parents[1] / "fixtures" / "gitlab" / "webhooks" / "note_merge_request.json"
+)
+
 PROJECT_ID = 4242
 ZERO_SHA = "0" * 40
 # An incident's severity as GitLab names it (sev1 is critical ... sev4 low).
@@ -45,6 +52,7 @@ SEVERITIES = {1: "critical", 2: "high", 3: "medium", 4: "low"}
 HOOK_EVENTS = {
     "push": "Push Hook",
     "merge_request": "Merge Request Hook",
+    "note": "Note Hook",
     "pipeline": "Pipeline Hook",
     "deployment": "Deployment Hook",
     "issue": "Issue Hook",
@@ -329,12 +337,24 @@ class Delivery:
     payload: dict[str, Any]
 
 
+def merge_message(history: History, pr: PullRequest) -> str:
+    """GitLab's default merge commit message (docs.gitlab.com/user/project/merge_requests/
+    commit_templates)."""
+    return (
+        f"Merge branch '{pr.head}' into '{history.default_branch}'\n\n{pr.title}\n\n"
+        f"See merge request {history.repo}!{pr.number}"
+    )
+
+
 def _push(history: History, push: Push) -> dict[str, Any]:
     payload = copy.deepcopy(_fixture("webhooks", "push.json"))
+    merges = {
+        pr.landed[-1].sha: merge_message(history, pr) for pr in history.pulls if pr.style == "merge"
+    }
     commits = [
         {
             "id": c.sha,
-            "message": c.message,
+            "message": merges.get(c.sha, c.message),
             "title": c.message.splitlines()[0],
             "timestamp": iso(c.authored_at),
             "url": f"https://gitlab.example.com/{history.repo}/-/commit/{c.sha}",
@@ -398,6 +418,54 @@ def _merge_request_hook(
     payload.update(user={**payload["user"], **_user(user)}, project=_project(history))
     payload["labels"] = attrs["labels"]
     payload.pop("changes", None)
+    return payload
+
+
+def mr_url(history: History, pr: PullRequest) -> str:
+    return f"https://gitlab.example.com/{history.repo}/-/merge_requests/{pr.number}"
+
+
+def _note_hook(history: History, pr: PullRequest) -> dict[str, Any]:
+    """The reviewer's comment on the merge request (GitLab docs' "Comment on a merge request"
+    example, tests/fixtures/gitlab/README.md)."""
+    payload = json.loads(NOTE_HOOK.read_text())
+    reviewer = _user(pr.reviewer)
+    payload["user"] = {**payload["user"], **reviewer}
+    payload.update(project_id=PROJECT_ID, project=_project(history))
+    payload["object_attributes"].update(
+        id=pr.number * 10,
+        note="Looks good, one question inline.",
+        author_id=reviewer["id"],
+        created_at=_hook_time(pr.first_review_at),
+        updated_at=_hook_time(pr.first_review_at),
+        project_id=PROJECT_ID,
+        noteable_id=900000 + pr.number,
+        url=f"{mr_url(history, pr)}#note_{pr.number * 10}",
+    )
+    mr = payload["merge_request"]
+    mr.update(
+        id=900000 + pr.number,
+        iid=pr.number,
+        title=pr.title,
+        author_id=_user(pr.author)["id"],
+        target_branch=history.default_branch,
+        source_branch=pr.head,
+        source_project_id=PROJECT_ID,
+        target_project_id=PROJECT_ID,
+        created_at=_hook_time(pr.created_at),
+        updated_at=_hook_time(pr.first_review_at),
+        labels=[{"id": 200 + i, "title": label} for i, label in enumerate(pr.labels)],
+        source=_project(history),
+        target=_project(history),
+    )
+    head = pr.branch[-1]
+    mr["last_commit"] = {
+        **mr["last_commit"],
+        "id": head.sha,
+        "message": head.message,
+        "timestamp": iso(head.authored_at),
+        "url": f"https://gitlab.example.com/{history.repo}/-/commit/{head.sha}",
+    }
     return payload
 
 
@@ -481,8 +549,8 @@ def _issue_hook(history: History, i: Incident, action: str) -> dict[str, Any]:
 
 
 def webhook_deliveries(history: History) -> list[Delivery]:
-    """Every delivery GitLab sends for the history (Push, Merge Request, Pipeline, Deployment
-    and Issue Hooks), in time order."""
+    """Every delivery GitLab sends for the history (Push, Merge Request, Note, Pipeline,
+    Deployment and Issue Hooks), in time order."""
     out: list[Delivery] = []
     for push in history.pushes:
         out.append(Delivery(push.at, 0, HOOK_EVENTS["push"], _push(history, push)))
@@ -494,6 +562,8 @@ def webhook_deliveries(history: History) -> list[Delivery]:
         ):
             payload = _merge_request_hook(history, pr, action, user, at)
             out.append(Delivery(at, 1, HOOK_EVENTS["merge_request"], payload))
+        note = _note_hook(history, pr)
+        out.append(Delivery(pr.first_review_at, 1, HOOK_EVENTS["note"], note))
     for run in history.runs:
         for done, at in ((False, run.created_at), (True, run.finished_at)):
             out.append(

@@ -1,18 +1,20 @@
 """POST /webhooks/gitlab: token first, raw delivery stored, events recorded, idempotent.
 
-Bodies are the real payloads in ../shared/fixtures/gitlab/webhooks (GitLab's documented
-examples), sent with a test secret token.
+Bodies are the real payloads in ../shared/fixtures/gitlab/webhooks and
+tests/fixtures/gitlab/webhooks (GitLab's documented examples), sent with a test secret token.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from dora.models import Change, Deployment, PipelineRun, RawEvent
+from dora.models import Change, ChangeCommit, Deployment, PipelineRun, RawEvent
 from ingest.models import Source, WebhookDelivery
 from tests.shared import shared_fixture
 
@@ -79,10 +81,10 @@ def test_body_over_the_limit_is_413(settings: Any) -> None:
 
 
 def test_unknown_event_is_202_and_kept_raw() -> None:
-    status, answer = deliver("Note Hook", {"object_kind": "note"})
-    assert status == 202 and "'Note Hook' is not used" in answer["detail"]
+    status, answer = deliver("Wiki Page Hook", {"object_kind": "wiki_page"})
+    assert status == 202 and "'Wiki Page Hook' is not used" in answer["detail"]
     delivery = WebhookDelivery.objects.get()
-    assert delivery.provider == "gitlab" and delivery.event == "Note Hook"
+    assert delivery.provider == "gitlab" and delivery.event == "Wiki Page Hook"
     assert not RawEvent.objects.exists()
 
 
@@ -108,6 +110,40 @@ def test_merge_request_and_pipeline_hooks() -> None:
     run = PipelineRun.objects.get()
     assert run.status == "success"
     assert run.sha == "bcbb5ec396a2c0f828686f14fac9b80b780504f2"
+
+
+def test_note_hook_on_a_merge_request_is_its_first_review() -> None:
+    # GitLab docs' "Comment on a merge request" example (tests/fixtures/gitlab/README.md): user
+    # 1 comments on MR !1 (author 8) of gitlab-org/gitlab-test at 2015-05-17 18:21:36 UTC.
+    note = Path(__file__).parents[1] / "fixtures" / "gitlab" / "webhooks"
+    status, _ = deliver("Note Hook", (note / "note_merge_request.json").read_bytes())
+    assert status == 200
+    change = Change.objects.get()
+    assert (change.repo, change.number) == ("gitlab-org/gitlab-test", 1)
+    assert change.first_review_at == datetime(2015, 5, 17, 18, 21, 36, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("hook_first", (False, True))
+def test_a_merge_request_gets_the_commits_its_branchs_push_brought(hook_first: bool) -> None:
+    # push.json's "fixed readme" (da15608...) pushed alone as the new branch `ms-viewport` of
+    # gitlabhq/gitlab-test, the branch and last commit of merge_request.json's MR !1: the
+    # change's one commit, whichever delivery came first (the push finds the change by branch).
+    push = json.loads(body_of("push"))
+    push["project"]["path_with_namespace"] = "gitlabhq/gitlab-test"
+    push.update(
+        ref="refs/heads/ms-viewport",
+        before="0" * 40,
+        commits=push["commits"][1:],
+        total_commits_count=1,
+    )
+    deliveries = [("Push Hook", push), ("Merge Request Hook", body_of("merge_request"))]
+    for n, (event, body) in enumerate(reversed(deliveries) if hook_first else deliveries):
+        assert deliver(event, body, uuid=f"d-{n}")[0] == 200
+    change = Change.objects.get()
+    commits = ChangeCommit.objects.filter(change=change, role=ChangeCommit.Role.COMMIT)
+    assert list(commits.values_list("sha", flat=True)) == [
+        "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
+    ]
 
 
 def test_named_source_route(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:

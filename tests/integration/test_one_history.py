@@ -29,6 +29,7 @@ from tests.history.paths import (
     GitHubWebhooksPath,
     GitHubWebhooksShuffledPath,
     GitLabWebhooksPath,
+    GitLabWebhooksShuffledPath,
     HistoryPath,
     Outcome,
     history_outcome,
@@ -113,9 +114,10 @@ def _direct_push_commits(history: History) -> int:
 
 
 def _webhooks_only(expected: Outcome, got: Outcome, history: History) -> tuple[Outcome, Outcome]:
-    """A push payload gives a commit's author time only, not its committer time, which is a
-    direct push's merge time (METRICS §2): through webhooks alone merge_to_production counts
-    the pull requests and not the direct pushes (the sync fills them). Checked here, then left
+    """A push payload (GitHub's, and GitLab's Push Hook alike) gives a commit's author time
+    only, not its committer time, which is a direct push's merge time (METRICS §2): through
+    webhooks alone merge_to_production counts the pull requests and not the direct pushes (the
+    sync fills them). Checked here, then left
     out of the comparison when the history has direct pushes."""
     direct = _direct_push_commits(history)
     want, have = expected.metrics["merge_to_production"], got.metrics["merge_to_production"]
@@ -129,59 +131,6 @@ def _webhooks_only(expected: Outcome, got: Outcome, history: History) -> tuple[O
         )
 
     return strip(expected), strip(got)
-
-
-# What GitLab's webhooks alone do not carry (GitLabWebhooksPath's docstring, docs/GITLAB.md):
-# the figures that start from a change's commits or first comment, or that need every commit's
-# parents (merge pushes). Rollout columns computed from the commit graph; the first review.
-_GITLAB_HOOKS_LACK_FIGURES = (
-    "lead_time",
-    "lead_time_all_targets",
-    "merge_to_production",
-    "rollout_lag",
-    "value_stream",
-    "placement",
-    "percentile",
-)
-_GITLAB_HOOKS_LACK_FAMILIES = ("starts", "arrivals", "commits", "missing")
-_ROLLOUT_GRAPH_COLUMNS = (12, 13, 14)  # unattributed, change_set_complete, missing_shas
-_ROLLOUT_HOTFIX_COLUMNS = (15, 16, 17)  # remediation, failure, restored_at
-_CHANGE_FIRST_REVIEW = 3
-
-
-def _gitlab_webhooks_only(expected: Outcome, got: Outcome) -> tuple[Outcome, Outcome]:
-    """Both outcomes cut to what GitLab's webhooks carry: deployments, rollouts (their shas,
-    times, targets, kinds and failures, not the change sets), targets reached, failures,
-    incidents, the changes' times but the first review, and every figure not listed in
-    _GITLAB_HOOKS_LACK_FIGURES. A hotfix is found in the change set of the rollout that
-    shipped it (the commit graph): the expected hotfix links, and the failure and remediation
-    columns of the rollouts they join, are left out too. The GitLab sync paths are compared
-    whole."""
-    hotfixes = [row for row in expected.facts["failures"] if row[3] == "hotfix"]
-    joined = {row[:3] for row in hotfixes} | {(*row[:2], row[6]) for row in hotfixes}
-
-    def cut(outcome: Outcome) -> Outcome:
-        facts = {k: v for k, v in outcome.facts.items() if k not in _GITLAB_HOOKS_LACK_FAMILIES}
-        rollouts = []
-        for row in facts["rollouts"]:
-            hotfix = row[:3] in joined
-            rollouts.append(
-                tuple(
-                    None if hotfix and i in _ROLLOUT_HOTFIX_COLUMNS else v
-                    for i, v in enumerate(row)
-                    if i not in _ROLLOUT_GRAPH_COLUMNS
-                )
-            )
-        facts["rollouts"] = rollouts
-        facts["failures"] = [row for row in facts["failures"] if row[3] != "hotfix"]
-        facts["changes"] = [
-            tuple(v for i, v in enumerate(row) if i != _CHANGE_FIRST_REVIEW)
-            for row in facts["changes"]
-        ]
-        metrics = {k: v for k, v in outcome.metrics.items() if k not in _GITLAB_HOOKS_LACK_FIGURES}
-        return Outcome(facts, metrics)
-
-    return cut(expected), cut(got)
 
 
 # Each path with the cases it runs (`cases`, when a path carries only part of the history: the
@@ -201,10 +150,8 @@ def test_one_history_same_facts_whichever_path(
     history = CASES[case]()
     expected = _events_outcome(case, history, tmp_path / "events")
     got = history_outcome(path, history, tmp_path / path.name)
-    if path.name == GitHubWebhooksPath.name:
+    if path.name in (GitHubWebhooksPath.name, GitLabWebhooksPath.name):
         expected, got = _webhooks_only(expected, got, history)
-    if path.name == GitLabWebhooksPath.name:
-        expected, got = _gitlab_webhooks_only(expected, got)
     expected_read = getattr(path, "expected_read", None)
     if expected_read is not None:  # what the path cannot carry, left out of both sides
         expected = expected_read(expected, history)
@@ -223,6 +170,23 @@ def test_one_history_same_facts_whatever_the_webhooks_order(
     history = CASES[case]()
     expected = _events_outcome(case, history, tmp_path / "events")
     path = GitHubWebhooksShuffledPath(seed)
+    got = history_outcome(path, history, tmp_path / path.name)
+    expected, got = _webhooks_only(expected, got, history)
+    differences = outcome_differences(expected, got)
+    assert not differences, f"{path.name} parts from the events path:\n" + "\n".join(differences)
+
+
+@pytest.mark.parametrize("seed", (1, 2, 3))
+@pytest.mark.parametrize("case", CASES)
+def test_one_history_same_facts_whatever_the_gitlab_hooks_order(
+    case: str, seed: int, tmp_path: Path
+) -> None:
+    """GitLab's hooks interleaved at random the same way: a merge request's hooks (open, its
+    comment, merge) before or after the pushes of its branch and of its merge, still the
+    events path's facts."""
+    history = CASES[case]()
+    expected = _events_outcome(case, history, tmp_path / "events")
+    path = GitLabWebhooksShuffledPath(seed)
     got = history_outcome(path, history, tmp_path / path.name)
     expected, got = _webhooks_only(expected, got, history)
     differences = outcome_differences(expected, got)

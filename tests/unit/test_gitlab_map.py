@@ -342,6 +342,10 @@ def test_merge_request_hook_open() -> None:
         "head": "ms-viewport",
         "labels": ["API"],
         "updated_at": "2013-12-03T17:23:34Z",
+        # Not CONTRACT fields: the last commit (and every one named), kept to link the
+        # branch's pushes later.
+        "head_sha": "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+        "head_shas": ["da1560886d4f094c3e6c9ef40349f7d38b5d27d7"],
     }
 
 
@@ -782,16 +786,17 @@ def test_gitlab_token_compared_whole() -> None:
     assert not gitlab_token_valid(None, "anything")
 
 
-def test_router_knows_the_eight_hooks_and_nothing_else() -> None:
+def test_router_knows_the_nine_hooks_and_nothing_else() -> None:
     assert HANDLED_EVENTS == (
         "Push Hook",
         "Tag Push Hook",
         "Merge Request Hook",
+        "Note Hook",
         "Pipeline Hook",
         "Job Hook",
         "Deployment Hook",
         "Issue Hook",
         "Release Hook",
     )
-    assert gitlab_webhook_events("Note Hook", {}, gl.GitLabMapping()) is None
+    assert gitlab_webhook_events("Wiki Page Hook", {}, gl.GitLabMapping()) is None
     assert gitlab_webhook_events("push", hook("push"), gl.GitLabMapping()) is None

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.sources.landing import first_parent_chain  # noqa: F401 - mapper.first_parent_chain
 from ingest.sources.mapping import clean as _clean
 from ingest.sources.mapping import earliest as _earliest
 from ingest.sources.mapping import latest as _latest
@@ -310,23 +311,6 @@ def is_copy(original: Mapping[str, Any], landed: Mapping[str, Any]) -> bool:
     return (
         same_time and (before.get("message") or "").strip() == (after.get("message") or "").strip()
     )
-
-
-def first_parent_chain(
-    sha: str, count: int, commit_of: Callable[[str], Mapping[str, Any] | None]
-) -> list[Mapping[str, Any]]:
-    """Up to `count` commits from `sha` back along first parents, newest first (REST shape);
-    shorter where a commit is not known or has no parent."""
-    chain: list[Mapping[str, Any]] = []
-    current: str | None = sha
-    while current and len(chain) < count:
-        commit = commit_of(current)
-        if commit is None:
-            break
-        chain.append(commit)
-        parents = commit.get("parents") or []
-        current = parents[0]["sha"] if parents else None
-    return chain
 
 
 def landed_commits(

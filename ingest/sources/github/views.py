@@ -14,28 +14,32 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from dora.events import events_record
 from dora.json_checks import MAX_DEPTH, json_problem
-from dora.models import Change, ChangeCommit, RawEvent, Service
+from dora.models import Service
 from ingest.models import Source, WebhookDelivery
 from ingest.sources.github.mapper import GitHubMapping
 from ingest.sources.github.webhook import (
     HANDLED_EVENTS,
-    ChangesOf,
     github_signature_valid,
     github_webhook_events,
 )
-from ingest.webhooks import delivery_done, delivery_header_problem, delivery_store, stored_event
+from ingest.webhooks import (
+    delivery_done,
+    delivery_header_problem,
+    delivery_store,
+    stored_changes,
+    stored_event,
+)
 
 log = logging.getLogger(__name__)
 PROVIDER = "github"
@@ -97,27 +101,6 @@ def github_webhook_source(name: str) -> GitHubWebhookSource | None:
         secret_env=options.get("secret_env") or DEFAULT_SECRET_ENV,
         options=options,
     )
-
-
-def _stored_changes(source: str) -> ChangesOf:
-    def changes(repo: str, *, head: str, shas: Sequence[str]) -> list[dict[str, Any]]:
-        """The source's change events of `repo` with head branch `head`, or landing one of
-        `shas` as their merge or squash commit (both looked up through indexed records)."""
-        landing = ChangeCommit.objects.filter(
-            change__repo=repo,
-            sha__in=list(shas),
-            role__in=(ChangeCommit.Role.MERGE, ChangeCommit.Role.SQUASH),
-        ).values("change_id")
-        found = Change.objects.filter(repo=repo).filter(Q(head=head) | Q(id__in=landing))
-        ids = [ext.removeprefix("change:") for ext in found.values_list("external_id", flat=True)]
-        return [
-            dict(payload)
-            for payload in RawEvent.objects.filter(
-                source=source, type="change", external_id__in=ids
-            ).values_list("payload", flat=True)
-        ]
-
-    return changes
 
 
 @csrf_exempt  # also reached through ingest.webhooks.source_webhook, itself exempt
@@ -198,7 +181,7 @@ def github_webhook(request: HttpRequest, source: str = DEFAULT_GITHUB_SOURCE) ->
                 payload,
                 mapping,
                 stored_event(config.name),
-                _stored_changes(config.name),
+                stored_changes(config.name),
             )
             or []
         )

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from ingest.sources import landing
 from ingest.sources.github import mapper as gm
+from ingest.sources.landing import ChangesOf, CommitOf, Prior, Stored
 
 HANDLED_EVENTS = (
     "push",
@@ -43,33 +44,8 @@ HANDLED_EVENTS = (
 # PR loses closed_at). The others (commits, reviews, ready time) come from elsewhere and stay.
 _CHANGE_AUTHORITATIVE = ("title", "author", "created_at", "merged_at", "closed_at", "base", "head")
 
-Prior = Callable[[str, str], dict[str, Any] | None]  # (type, id) -> the stored event or None
-# A pull request lists at most 250 commits (docs.github.com/rest/pulls/pulls#list-commits-on-a-
-# pull-request): a longer walk is not one to trust.
-MAX_PR_COMMITS = 250
-
-
-class ChangesOf(Protocol):
-    """The stored change events of a repository whose head branch is `head`, or whose merge or
-    squash sha is one of `shas`."""
-
-    def __call__(self, repo: str, *, head: str, shas: Sequence[str]) -> list[dict[str, Any]]: ...
-
-
-def _no_prior(etype: str, event_id: str) -> None:
-    return None
-
-
-def _no_changes(repo: str, *, head: str, shas: Sequence[str]) -> list[dict[str, Any]]:
-    return []
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What a handler may look up of the events stored before."""
-
-    event: Prior = _no_prior
-    changes: ChangesOf = _no_changes
+_no_prior, _no_changes = landing.no_prior, landing.no_changes
+MAX_PR_COMMITS = landing.MAX_CHANGE_COMMITS
 
 
 def github_webhook_events(
@@ -90,51 +66,13 @@ def _repo(payload: Mapping[str, Any]) -> str:
     return payload["repository"]["full_name"]
 
 
-def _commit_rest(event: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored commit event in the REST shape the mappers read."""
-    return {
-        "sha": event["sha"],
-        "parents": [{"sha": parent} for parent in event.get("parents") or []],
-        "commit": {"author": {"date": event["authored_at"]}, "message": event.get("message")},
-    }
-
-
-def _commit_lookup(
-    repo: str, lookup: Stored, fresh: Mapping[str, dict[str, Any]] | None = None
-) -> Callable[[str], dict[str, Any] | None]:
-    """sha -> the commit (REST shape) this delivery brings, else the one stored, else None."""
-
-    def commit_of(sha: str) -> dict[str, Any] | None:
-        event = (fresh or {}).get(sha) or lookup.event("commit", f"{repo}@{sha}")
-        return _commit_rest(event) if event and event.get("authored_at") else None
-
-    return commit_of
-
-
-def change_landing(
-    change: dict[str, Any], commit_of: Callable[[str], Mapping[str, Any] | None]
+def _landed(
+    change: dict[str, Any], pr_commits: list[Mapping[str, Any]] | None, commit_of: CommitOf
 ) -> dict[str, Any]:
-    """A change with its commits and landed commits filled from the commits known.
-
-    commits: the `commit_count` commits from `head_sha` back along first parents, when every
-    one is known (otherwise the stored list stays). A merged change's method, and so its
-    landed_commits (mapper.landed_commits), once its merge commit is known and, unless
-    it is a true merge or the PR has one commit, the PR's commits too: without them a squash
-    and a rebase merge look alike.
-    """
-    change = dict(change)
-    head, count = change.get("head_sha"), change.get("commit_count")
-    pr_commits: list[Mapping[str, Any]] | None = None
-    if isinstance(head, str) and isinstance(count, int) and 0 < count <= MAX_PR_COMMITS:
-        chain = gm.first_parent_chain(head, count, commit_of)
-        if len(chain) == count:
-            pr_commits = list(reversed(chain))
-            change["commits"] = [c["sha"] for c in pr_commits]
-    if pr_commits is None and change.get("commits"):
-        known = [commit_of(sha) for sha in change["commits"]]
-        pr_commits = [c for c in known if c is not None]
-        if len(pr_commits) != len(known):
-            pr_commits = None
+    """What a merged PR landed: its method (mapper.merge_method) once its merge commit is known
+    and, unless it is a true merge or the PR has one commit, the PR's commits too: without them
+    a squash and a rebase merge look alike; then mapper.landed_commits."""
+    count = change.get("commit_count")
     sha = change.get("squash_sha") or change.get("merge_sha")
     if not change.get("merged_at") or not sha:
         return change
@@ -156,6 +94,12 @@ def change_landing(
     return change
 
 
+def change_landing(change: dict[str, Any], commit_of: CommitOf) -> dict[str, Any]:
+    """A change with its commits and landed commits filled from the commits known
+    (landing.change_landing with GitHub's merge method inference, _landed)."""
+    return landing.change_landing(change, commit_of, _landed)
+
+
 def _push(payload: Mapping[str, Any], mapping: gm.GitHubMapping, lookup: Stored) -> list[dict]:
     repo = _repo(payload)
 
@@ -169,16 +113,8 @@ def _push(payload: Mapping[str, Any], mapping: gm.GitHubMapping, lookup: Stored)
             payload, source=mapping.source, stored_parents=stored_parents
         )
     ]
-    if not commits:
-        return []
-    fresh = {c["sha"]: c for c in commits}
-    commit_of = _commit_lookup(repo, lookup, fresh)
     branch = str(payload.get("ref") or "").removeprefix("refs/heads/")
-    changes = []
-    for change in lookup.changes(repo, head=branch, shas=list(fresh)):
-        completed = change_landing(change, commit_of)
-        if completed != change:
-            changes.append(completed)
+    changes = landing.branch_changes_complete(repo, branch, commits, lookup, change_landing)
     return [*commits, *changes]
 
 
@@ -227,7 +163,7 @@ def _pull_request(payload: Mapping[str, Any], mapping: gm.GitHubMapping, lookup:
     merged = change_merge(lookup.event("change", change["id"]), change)
     if action == "converted_to_draft":
         merged.pop("ready_at", None)
-    return [change_landing(merged, _commit_lookup(repo, lookup))]
+    return [change_landing(merged, landing.commit_lookup(repo, lookup))]
 
 
 def _pull_request_review(

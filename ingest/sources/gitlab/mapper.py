@@ -41,6 +41,12 @@ _FULL_SHA = re.compile(r"[0-9a-fA-F]{40}")
 # GitLab's merge commit message ("Merge branch 'x' into 'main'") and git's own ones: a push
 # holding one has a history whose second parents the payload does not give.
 _MERGE_MESSAGE = re.compile(r"^Merge (branch|remote-tracking branch|tag|commit|pull request) ")
+# GitLab's default merge commit template (docs.gitlab.com/user/project/merge_requests/
+# commit_templates): "Merge branch '<source>' into '<target>'", ..., "See merge request <ref>".
+_MR_MERGE_MESSAGE = re.compile(r"^Merge branch '[^']+' into '[^']+'")
+_MR_REFERENCE = "See merge request "
+# Not a CONTRACT field: kept with a commit event, the branch whose creating push listed it first.
+BRANCH_START = "branch_start"
 _SEVERITY_LABEL = re.compile(r"^(?:sev(?:erity)?)[\s:_-]*(\d)$", re.IGNORECASE)
 # The system note GitLab writes when someone approves a merge request.
 _APPROVAL_NOTE = "approved this merge request"
@@ -225,13 +231,24 @@ def push_commit_events(
 ) -> list[dict[str, Any]]:
     """A Push Hook to a branch -> its commits, with the parents the payload can give.
 
-    The hook lists the commits oldest first, without parents, and at most 20 of them
-    (`total_commits_count` has the real number). As GitHub's: on a fast-forward whose every
-    commit is listed, each commit's parent is the one before it and the first one's is
-    `before`. A list that was cut, or a new branch, leaves the first commit's parent unknown:
-    the one stored before, else none, marked `parents_guessed` (the sync replaces them). A
-    push holding a merge commit emits nothing: its parents are not certain (the sync reads
-    them).
+    GitLab lists the pushed commits oldest first, without parents, the newest 20 at most
+    (`total_commits_count` has the real number; docs.gitlab.com/user/project/integrations/
+    webhook_events#push-events): commits_between(before, after), or, creating a branch, the
+    commits the default branch does not have (Git::BranchHooksService#commits).
+    - On an update whose every commit is listed, each commit's parent is the one before it
+      and the first one's is `before`.
+    - A new branch's first commit has its parent on the default branch, which the hook does
+      not name; a cut list's first one has a parent not listed: the one stored before, else
+      none, marked `parents_guessed` (the sync replaces them). A new branch's first commit
+      other than the default branch's is marked `branch_start` (the branch's name): where a
+      merge request from that branch starts (webhook.change_landing).
+    - A merge request merged with a merge commit (GitLab's template, "Merge branch 'a' into
+      'b'" ... "See merge request", the push's last and only merge commit, on an update)
+      lists the MR's commits not yet on the target, then the merge commit: its parents are
+      `before` (the target's head GitLab merged into) and the commit listed before it (the
+      MR's head); the MR's first listed commit keeps the parent stored for it. Its second
+      parent could not be told otherwise: any other push holding a merge commit emits nothing
+      (the sync reads the parents).
     """
     project = payload["project"]
     repo = project["path_with_namespace"]
@@ -240,34 +257,56 @@ def push_commit_events(
     if not ref.startswith("refs/heads/") or after == _ZERO_SHA:
         return []  # a tag, or a deleted branch
     commits = list(payload.get("commits") or [])
-    if any(_MERGE_MESSAGE.match(c.get("message") or "") for c in commits):
-        return []
     before = payload.get("before") or _ZERO_SHA
     complete = int(payload.get("total_commits_count") or len(commits)) == len(commits)
-    parent = before if before != _ZERO_SHA and complete else None
+    merges = [i for i, c in enumerate(commits) if _MERGE_MESSAGE.match(c.get("message") or "")]
+    merge: Mapping[str, Any] | None = None
+    if merges:
+        message = commits[-1].get("message") or ""
+        if not (
+            before != _ZERO_SHA
+            and len(commits) > 1
+            and merges == [len(commits) - 1]
+            and _MR_MERGE_MESSAGE.match(message)
+            and _MR_REFERENCE in message
+        ):
+            return []
+        merge, commits = commits[-1], commits[:-1]
+    parent = before if before != _ZERO_SHA and complete and merge is None else None
+    branch = ref.removeprefix("refs/heads/")
+    start = before == _ZERO_SHA and complete and branch != project.get("default_branch")
     events = []
     for c in commits:
         guessed = parent is None
-        parents = [parent] if parent else stored_parents(c["id"])
-        event = _clean(
-            {
-                "type": "commit",
-                "source": source,
-                "id": f"{repo}@{c['id']}",
-                "repo": repo,
-                "sha": c["id"],
-                "parents": parents,
-                "authored_at": gitlab_time(c["timestamp"]),
-                "author": (c.get("author") or {}).get("name"),
-                "message": c.get("message"),
-                "files": [*c.get("added", []), *c.get("modified", []), *c.get("removed", [])],
-            }
-        )
+        event = _push_commit_event(repo, c, [parent] if parent else stored_parents(c["id"]), source)
         if guessed:
             event[PARENTS_GUESSED] = True
+        if start and not events:
+            event[BRANCH_START] = branch
         events.append(event)
         parent = c["id"]
+    if merge is not None:
+        events.append(_push_commit_event(repo, merge, [before, commits[-1]["id"]], source))
     return events
+
+
+def _push_commit_event(
+    repo: str, c: Mapping[str, Any], parents: list[str] | None, source: str
+) -> dict[str, Any]:
+    return _clean(
+        {
+            "type": "commit",
+            "source": source,
+            "id": f"{repo}@{c['id']}",
+            "repo": repo,
+            "sha": c["id"],
+            "parents": parents,
+            "authored_at": gitlab_time(c["timestamp"]),
+            "author": (c.get("author") or {}).get("name"),
+            "message": c.get("message"),
+            "files": [*c.get("added", []), *c.get("modified", []), *c.get("removed", [])],
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------

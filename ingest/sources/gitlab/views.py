@@ -40,7 +40,7 @@ from ingest.sources.gitlab.webhook import (
     gitlab_token_valid,
     gitlab_webhook_events,
 )
-from ingest.webhooks import delivery_done, delivery_store, stored_event
+from ingest.webhooks import delivery_done, delivery_store, stored_changes, stored_event
 
 log = logging.getLogger(__name__)
 PROVIDER = "gitlab"
@@ -145,7 +145,11 @@ def gitlab_webhook(request: HttpRequest, source: str = DEFAULT_GITLAB_SOURCE) ->
     try:
         events = (
             gitlab_webhook_events(
-                event, payload, gitlab_mapping(source, options), stored_event(source)
+                event,
+                payload,
+                gitlab_mapping(source, options),
+                stored_event(source),
+                stored_changes(source),
             )
             or []
         )
