@@ -193,6 +193,15 @@ class RawEvent(models.Model):
                 fields=["source", "type", "external_id"], name="rawevent_unique"
             )
         ]
+        indexes = [
+            # An id prefix (a Flux object's events, `<Kind>/<ns>/<name>@...`): LIKE 'x%' can
+            # use a btree only with pattern operators whatever the database's collation.
+            models.Index(
+                fields=["source", "type", "external_id"],
+                opclasses=["varchar_pattern_ops"] * 3,
+                name="rawevent_id_prefix_idx",
+            )
+        ]
 
 
 class Commit(models.Model):

@@ -9,7 +9,11 @@ a retry resends the same bytes, so a redelivery is answered from the first (200,
 Then it is mapped: nothing to record (an event of a kind or reason the mapper does not read, an
 object no pattern maps) → 202, kept raw, with the reasons; else the events are recorded
 (dora.events.events_record) → 200 with the per-item report. A mapping error → 500, the
-delivery kept with the error for a retry.
+delivery kept with the error for a retry. A receiver with a `lock` (Flux: its ids depend on
+what is recorded) maps and records in one transaction that first takes the lock, so concurrent
+deliveries read and write one after the other; a transaction a concurrent one aborts (a
+deadlock with a derivation) is run again whole (dora.retry.atomic_retry); derivation follows
+the commit.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from dora.events import events_record
+from dora import derive
+from dora.events import IntakeReport, events_record
 from dora.json_checks import MAX_DEPTH, json_problem
+from dora.retry import atomic_retry
 from ingest.models import WebhookDelivery
 from ingest.sources.mapping import Mapped
 from ingest.webhooks import delivery_done, delivery_header_problem, delivery_store
@@ -47,6 +53,9 @@ class Receiver:
     auth_help: str  # the 401's message: which header to fix
     label: Callable[[Any], tuple[str, str]]  # payload -> (event, action) for the admin
     mapped: Callable[[Any], Mapped]  # payload -> events and skips
+    # payload -> None, inside the recording's transaction before mapping: the locks that make
+    # mapping (when it reads what is recorded) and recording one step
+    lock: Callable[[Any], None] | None = None
 
 
 def _detail(message: str, status: int, **extra: Any) -> JsonResponse:
@@ -94,23 +103,36 @@ def json_delivery_receive(request: HttpRequest, receiver: Receiver) -> JsonRespo
     )
     if duplicate:
         return _detail("Delivery already received.", 200, duplicate=True, counts=delivery.counts)
-    try:
+
+    def record() -> tuple[Mapped, IntakeReport | None]:
+        if receiver.lock:
+            receiver.lock(payload)
         mapped = receiver.mapped(payload)
-        skipped = [{"object": s.incident, "reason": s.reason} for s in mapped.skipped]
         if not mapped.events:
-            delivery_done(delivery, None)
-            return _detail(
-                "Nothing in it is recorded; it is kept raw.", 202, counts=None, skipped=skipped
-            )
+            return mapped, None
         report = events_record(
             list(mapped.events),
             default_source=receiver.source,
             sent_by=f"webhook:{receiver.source} delivery {delivery_id}",
+            defer_derivation=receiver.lock is not None,
         )
+        return mapped, report
+
+    try:
+        # With a lock: one transaction, run again whole when a concurrent one aborts it.
+        mapped, report = atomic_retry(record) if receiver.lock else record()
     except Exception as exc:  # kept raw with the reason; the sender retries a 5xx
         log.exception("%s webhook %s could not be normalized", receiver.provider, delivery_id)
         WebhookDelivery.objects.filter(pk=delivery.pk).update(error=f"{type(exc).__name__}: {exc}")
         return _detail("Stored, but it could not be normalized; it is kept for a retry.", 500)
+    skipped = [{"object": s.incident, "reason": s.reason} for s in mapped.skipped]
+    if report is None:
+        delivery_done(delivery, None)
+        return _detail(
+            "Nothing in it is recorded; it is kept raw.", 202, counts=None, skipped=skipped
+        )
+    if receiver.lock:
+        derive.pending_derive()
     counts = {**report.counts, "skipped": len(skipped)}
     delivery_done(delivery, counts)
     return JsonResponse(

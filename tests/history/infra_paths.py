@@ -17,9 +17,12 @@ from ingest.sources.terraform.versions import terraform_run_version_fill
 from ingest.sources.terraform.webhook import terraform_signature
 from tests.history.argocd import argocd_bodies, argocd_read_back
 from tests.history.events import history_events
+from tests.history.flux import flux_bodies, flux_read_back, without_deploy_time
 from tests.history.paths import (
     ARGOCD_SECRET_ENV,
     ARGOCD_SOURCE,
+    FLUX_SECRET_ENV,
+    FLUX_SOURCE,
     SECRET,
     SPACELIFT_SECRET_ENV,
     SPACELIFT_SOURCE,
@@ -148,8 +151,46 @@ class SpaceliftWebhooksPath:
         return Outcome(*spacelift_read_back(outcome.facts, outcome.metrics))
 
 
+class FluxEventsPath:
+    """(j) The deployments as Flux's notification-controller events (tests/history/flux.py),
+    signed (X-Signature, generic-hmac), posted to /webhooks/flux/flux; everything else as
+    events. The full case's rollback (production back to an earlier sha) is a deployment of
+    its own. What Flux records differently is read back (`outcome_read`, flux_read_back): the
+    deployments' source and ids. What it cannot carry, a deployment's start, is left out of
+    both sides: the value stream's flow-efficiency ratios (deploys count as process time),
+    nothing else; every other fact and figure is compared as it is."""
+
+    name = "flux"
+    cases = ("merge", "full")
+
+    def feed(self, history: History, workdir: Path) -> None:
+        events = [e for e in history_events(history) if e["type"] != "deployment"]
+        events_import(events, workdir / "history.jsonl")
+        client = Client()
+        with environ(**{FLUX_SECRET_ENV: SECRET}):
+            for body in flux_bodies(history):
+                mac = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+                response = client.generic(
+                    "POST",
+                    f"/webhooks/flux/{FLUX_SOURCE}",
+                    body,
+                    content_type="application/json",
+                    HTTP_X_SIGNATURE=f"sha256={mac}",
+                )
+                answer = response.json()
+                assert response.status_code == 200, answer
+                assert answer["counts"]["created"] == 1, answer
+
+    def outcome_read(self, outcome: Outcome, history: History) -> Outcome:
+        return Outcome(flux_read_back(outcome.facts, history), without_deploy_time(outcome.metrics))
+
+    def expected_read(self, outcome: Outcome, history: History) -> Outcome:
+        return Outcome(outcome.facts, without_deploy_time(outcome.metrics))
+
+
 INFRA_PATHS: tuple[HistoryPath, ...] = (
     TerraformNotificationsPath(),
     ArgoCdNotificationsPath(),
     SpaceliftWebhooksPath(),
+    FluxEventsPath(),
 )

@@ -49,6 +49,8 @@ NO_GITLAB = "http://127.0.0.1:9"  # nor GitLab
 ARGOCD_SOURCE = "argocd"
 ARGOCD_SECRET_ENV = "HISTORY_ARGOCD_WEBHOOK_SECRET"
 SPACELIFT_SOURCE = "spacelift"
+FLUX_SOURCE = "flux"
+FLUX_SECRET_ENV = "HISTORY_FLUX_WEBHOOK_SECRET"
 SPACELIFT_SECRET_ENV = "HISTORY_SPACELIFT_WEBHOOK_SECRET"
 TERRAFORM_SOURCE = "terraform"  # the events path's automation runs' source
 TERRAFORM_SECRET_ENV = "HISTORY_TERRAFORM_WEBHOOK_SECRET"
@@ -101,6 +103,14 @@ sources:
     stacks:
       - {{match: {service}-staging, service: {service}, environment: staging}}
       - {{match: {service}-production-*, service: {service}, environment: production}}
+  - name: {flux_source}
+    kind: flux
+    webhook_secret_env: {flux_secret_env}
+    stacks:
+      - {{match: "Kustomization/{service}/{service}-staging", service: {service},
+          environment: staging}}
+      - {{match: "Kustomization/{service}/{service}-production-*", service: {service},
+          environment: production}}
   - name: {spacelift_source}
     kind: spacelift
     webhook_secret_env: {spacelift_secret_env}
@@ -151,6 +161,8 @@ def config_apply(
             argocd_source=ARGOCD_SOURCE,
             argocd_secret_env=ARGOCD_SECRET_ENV,
             spacelift_source=SPACELIFT_SOURCE,
+            flux_source=FLUX_SOURCE,
+            flux_secret_env=FLUX_SECRET_ENV,
             spacelift_secret_env=SPACELIFT_SECRET_ENV,
             terraform_source=TERRAFORM_SOURCE,
             terraform_secret_env=TERRAFORM_SECRET_ENV,

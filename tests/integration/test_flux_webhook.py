@@ -1,19 +1,22 @@
 """POST /webhooks/flux: X-Signature first, raw delivery stored, deployments and automation runs
-recorded, and Flux's repeats of one event never counted twice."""
+recorded, Flux's repeats of one event never counted twice (also when they arrive at once), and
+a rollback to an earlier revision recorded as a deployment of its own."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
-from dora.models import AutomationRun, Deployment
+from dora.models import AutomationRun, Deployment, Rollout
 from ingest.models import Source, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
@@ -180,3 +183,78 @@ def test_without_a_secret_it_is_503(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DORA_FLUX_WEBHOOK_SECRET")
     status, answer = deliver(b"{}", signature="sha256=00")
     assert status == 503 and "DORA_FLUX_WEBHOOK_SECRET" in answer["detail"]
+
+
+def webapp_event(revision: str, timestamp: str) -> bytes:
+    """The documented succeeded Kustomization as apps/webapp (a deployment of webapp in
+    production) at `revision` (a character repeated into a sha) and `timestamp`."""
+    return body_of(
+        "event-kustomization-succeeded.json",
+        involvedObject={"kind": "Kustomization", "namespace": "apps", "name": "webapp"},
+        metadata={"kustomize.toolkit.fluxcd.io/revision": f"main@sha1:{revision * 40}"},
+        timestamp=timestamp,
+        message=f"Reconciliation finished at {timestamp}",
+    )
+
+
+def test_a_rollback_to_an_earlier_revision_is_a_new_deployment_and_a_rollback_rollout() -> None:
+    # A (rev a), A repeated, B (rev b), C (rev a again: the rollback), C repeated.
+    a, a_again = (
+        webapp_event("a", "2024-03-05T10:00:00Z"),
+        webapp_event("a", "2024-03-05T10:05:00Z"),
+    )
+    b = webapp_event("b", "2024-03-05T11:00:00Z")
+    c, c_again = (
+        webapp_event("a", "2024-03-05T12:00:00Z"),
+        webapp_event("a", "2024-03-05T12:05:00Z"),
+    )
+    counts = []
+    for body in (a, a_again, b, c, c_again):
+        status, answer = deliver(body)
+        assert status == 200, answer
+        counts.append((answer["counts"]["created"], answer["counts"]["unchanged"]))
+    assert counts == [(1, 0), (0, 1), (1, 0), (1, 0), (0, 1)]
+
+    rows = list(Deployment.objects.order_by("finished_at").values_list("sha", "finished_at"))
+    assert rows == [
+        ("a" * 40, datetime(2024, 3, 5, 10, 0, tzinfo=UTC)),
+        ("b" * 40, datetime(2024, 3, 5, 11, 0, tzinfo=UTC)),
+        ("a" * 40, datetime(2024, 3, 5, 12, 0, tzinfo=UTC)),  # C's own time, not A's
+    ]
+    rollouts = Rollout.objects.filter(
+        service__name="webapp", environment__name="production"
+    ).order_by("seq")
+    assert [r.kind for r in rollouts] == ["change", "change", "rollback"]
+    assert rollouts[2].first_live_at == datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_of_one_event_record_it_once() -> None:
+    # After B, Flux's repeats of the rollback C (each its own body: another timestamp) arrive
+    # at once: each alone would be a new deployment; together they are one.
+    assert deliver(webapp_event("a", "2024-03-05T10:00:00Z"))[0] == 200
+    assert deliver(webapp_event("b", "2024-03-05T11:00:00Z"))[0] == 200
+    bodies = [webapp_event("a", f"2024-03-05T12:0{minute}:00Z") for minute in range(6)]
+    answers: list[tuple[int, dict[str, Any]]] = []
+    start = threading.Barrier(len(bodies))
+
+    def send(body: bytes) -> None:
+        try:
+            start.wait()
+            answers.append(deliver(body))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(status for status, _ in answers) == [200] * len(bodies)
+    assert sum(answer["counts"]["created"] for _, answer in answers) == 1
+    # The others repeat it: unchanged, or updated when one stamped earlier than the first to
+    # arrive brings its finished_at back (the earliest is kept, whatever the order).
+    assert sum(a["counts"]["unchanged"] + a["counts"]["updated"] for _, a in answers) == 5
+    assert Deployment.objects.count() == 3
+    rollback = Deployment.objects.filter(sha="a" * 40).order_by("finished_at")[1]
+    assert rollback.finished_at == datetime(2024, 3, 5, 12, 0, tzinfo=UTC)

@@ -152,12 +152,11 @@ sources:
          target: eu}
       - {match: Kustomization/apps/checkout-prod-us, service: checkout, environment: production,
          target: us}
-"""
-
-CLOUDTRAIL = """\
-source: cloudtrail-prod
-pipeline_roles: ["arn:aws:iam::123456789012:role/terraform-*"]
-accounts: {"123456789012": {environment: production, service: network, regions: {us-east-2: us}}}
+  - name: cloudtrail
+    kind: cloudtrail
+    pipeline_roles: ["arn:aws:iam::123456789012:role/terraform-*"]
+    accounts:
+      "123456789012": {environment: production, service: network, regions: {us-east-2: us}}
 """
 
 
@@ -303,8 +302,6 @@ def week(
         monkeypatch.setenv(name, value)
     (tmp_path / "dora.yml").write_text(ESTATE)
     call_command("apply_config", str(tmp_path / "dora.yml"), stdout=io.StringIO())
-    (tmp_path / "cloudtrail.yml").write_text(CLOUDTRAIL)
-    settings.DORA_CLOUDTRAIL_WEBHOOKS = {"cloudtrail": {"config": str(tmp_path / "cloudtrail.yml")}}
     # The webhook queues each run's version fill on commit; the test runs it itself (above).
     with django_capture_on_commit_callbacks(execute=False):
         terraform_apply(1, "network-staging", at(0, 9), at(0, 9, 10), N1)

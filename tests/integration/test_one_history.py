@@ -6,7 +6,8 @@ repository read by `manage.py ingest_git` (its shas mapped back to the history's
 sync against the fake GitLab and GitLab's webhooks (their source `gitlab` read as the events
 path's `github`: tests/history/paths.py outcome_with_sources), the infra runs as HCP Terraform
 notifications filled from its replayed API, and the deployments as Argo CD notifications (its
-ids and in-cluster staging target read back: tests/history/argocd.py); each other
+ids and in-cluster staging target read back: tests/history/argocd.py) or as Flux events (its
+ids read back, the flow-efficiency ratios left out: tests/history/flux.py); each other
 path must give the facts (tests/facts.py) and the `manage.py metrics` JSON the events
 path gives. One case per merge style, and a full history with every kind of event. The events
 path itself is checked against the history first: its facts are what the history says.

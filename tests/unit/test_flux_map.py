@@ -14,7 +14,9 @@ import pytest
 from ingest.sources.flux.mapper import (
     FluxMapping,
     commit_of,
+    deployment_id,
     flux_event,
+    is_repeat,
     metadata_value,
     payload_events,
 )
@@ -136,10 +138,62 @@ def test_the_id_is_the_object_revision_and_outcome_never_the_delivery() -> None:
     failed.update(reason="ReconciliationFailed", severity="error")
 
     one = flux_event(first, MAPPING).events[0]
-    again = flux_event(later, MAPPING, prior=lambda etype, eid: one).events[0]
+    assert one["id"] == (
+        "Kustomization/apps/webapp@main@sha1:69b59063470310ebbd88a9156325322a124e55a3:success"
+    )
+    again = flux_event(later, MAPPING, latest=lambda etype, key: (one["id"], one)).events[0]
     assert again == one  # the repeat keeps the first finished_at: recorded as unchanged
     assert flux_event(failed, MAPPING).events[0]["id"] == one["id"].replace(":success", ":failure")
     assert flux_event(later, MAPPING).events[0]["finished_at"] == "2024-03-05T10:10:41Z"
+
+
+def test_a_rollback_to_an_earlier_revision_is_a_deployment_of_its_own() -> None:
+    # A (rev1 ok), A again, B (rev2 ok), C (rev1 ok: the rollback), C again; `recorded` stands
+    # for the stored events: an upsert by id, the latest the last one created.
+    recorded: dict[str, dict[str, Any]] = {}
+
+    def latest(etype: str, key: str) -> tuple[str, dict[str, Any]] | None:
+        mine = [i for i in recorded if i.startswith(key + "@")]
+        return (mine[-1], recorded[mine[-1]]) if mine else None
+
+    def event(revision: str, timestamp: str) -> dict[str, Any]:
+        one = fixture("event-kustomization-succeeded.json")
+        one["involvedObject"].update(namespace="apps", name="webapp")
+        one.update(timestamp=timestamp, metadata={"revision": f"main@sha1:{revision * 40}"})
+        mapped = flux_event(one, MAPPING, latest=latest).events[0]
+        recorded[mapped["id"]] = mapped
+        return mapped
+
+    key = "Kustomization/apps/webapp@main@sha1:"
+    a = event("a", "2024-03-05T10:00:00Z")
+    a_again = event("a", "2024-03-05T10:05:00Z")
+    b = event("b", "2024-03-05T11:00:00Z")
+    c = event("a", "2024-03-05T12:00:00Z")
+    c_again = event("a", "2024-03-05T12:05:00Z")
+    assert [e["id"] for e in (a, a_again, b, c, c_again)] == [
+        f"{key}{'a' * 40}:success",
+        f"{key}{'a' * 40}:success",
+        f"{key}{'b' * 40}:success#2024-03-05T11:00:00Z",
+        f"{key}{'a' * 40}:success#2024-03-05T12:00:00Z",
+        f"{key}{'a' * 40}:success#2024-03-05T12:00:00Z",
+    ]
+    assert a_again == a and c_again == c  # the repeats keep the first finished_at
+    assert [e["finished_at"] for e in recorded.values()] == [
+        "2024-03-05T10:00:00Z",
+        "2024-03-05T11:00:00Z",
+        "2024-03-05T12:00:00Z",
+    ]
+    assert [e["sha"] for e in recorded.values()] == ["a" * 40, "b" * 40, "a" * 40]
+
+
+def test_a_repeat_is_only_the_same_revision_and_outcome_as_the_latest() -> None:
+    base = "Kustomization/apps/webapp@main@sha1:abc:success"
+    assert is_repeat(base, base) and is_repeat(base, base + "#2024-03-05T12:00:00Z")
+    assert not is_repeat(base, base.replace("success", "failure"))
+    assert not is_repeat(base, "Kustomization/apps/webapp@main@sha1:abcd:success")
+    assert deployment_id(base, "T", None) == (base, {})
+    assert deployment_id(base, "T", ("other", {"x": 1})) == (base + "#T", {})
+    assert deployment_id(base, "T", (base + "#S", {"x": 1})) == (base + "#S", {"x": 1})
 
 
 @pytest.mark.parametrize(

@@ -28,11 +28,16 @@ What is read:
   chart version `6.0.0`, an OCI `latest@sha256:<digest>`: an artifact digest, not a commit) is
   the `version`. A HelmRelease's `originRevision` (its chart's source commit) gives `sha` when
   it is a Git sha1. An event without a revision is skipped.
-- `id`: `<Kind>/<namespace>/<name>@<revision>:<outcome>`: the object, the revision and the
-  outcome, never the delivery. Flux repeats an event after its 5-minute rate limit (and on
-  every reconciliation with `ReconciliationSucceeded`); each repeat is the same event, and the
-  receiver keeps the first one's `finished_at` (the prior stored event), so it is `unchanged`.
-- `finished_at`: the event's `timestamp` (the first seen for that id).
+- `id`: the object, the revision and the outcome, never the delivery. Flux repeats an event
+  after its 5-minute rate limit (and on every reconciliation with `ReconciliationSucceeded`):
+  an event is a repeat when the object's latest recorded event (same source, same object; the
+  `Latest` lookup) has the same revision and outcome; a repeat takes that event's id and keeps
+  its `finished_at`, so it is `unchanged`. Any other event is a new deployment (or run): the
+  object's first is `<Kind>/<namespace>/<name>@<revision>:<outcome>`, a later one adds
+  `#<its timestamp>` (`...@main@sha1:<sha>:success#2026-01-05T10:15:00Z`), so a rollback to
+  an earlier revision, or a revision applied again after another, is recorded as a deployment
+  of its own instead of updating the first one.
+- `finished_at`: the event's `timestamp` (a repeat keeps the first one's).
 """
 
 from __future__ import annotations
@@ -72,7 +77,8 @@ EVENT_META = "event.toolkit.fluxcd.io/"  # the event API group: prefixed metadat
 _GIT_SHA1 = re.compile(r"^(?:(?P<ref>.+)@)?sha1:(?P<sha>[0-9a-fA-F]{40})$")
 _LEGACY = re.compile(r"^(?P<ref>.+)/(?P<sha>[0-9a-fA-F]{40})$")  # Flux < 2.0: main/<sha>
 
-Prior = Callable[[str, str], dict[str, Any] | None]  # (type, id) -> the event stored before
+# (type, object key) -> (id, stored event) of the object's latest recorded event, or None
+Latest = Callable[[str, str], tuple[str, dict[str, Any]] | None]
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class FluxMapping:
     rules: tuple[StackRule, ...] = ()
 
 
-def _no_prior(etype: str, event_id: str) -> None:
+def _no_latest(etype: str, key: str) -> None:
     return None
 
 
@@ -121,7 +127,9 @@ def object_key(event: Mapping[str, Any]) -> str:
     return f"{obj.get('kind') or '?'}/{obj.get('namespace') or ''}/{obj.get('name') or '?'}"
 
 
-def flux_event(event: Mapping[str, Any], mapping: FluxMapping, prior: Prior = _no_prior) -> Mapped:
+def flux_event(
+    event: Mapping[str, Any], mapping: FluxMapping, latest: Latest = _no_latest
+) -> Mapped:
     """One Flux event -> its deployment or automation run, or the reason it is skipped."""
     key = object_key(event)
     kind = key.split("/", 1)[0]
@@ -158,8 +166,7 @@ def flux_event(event: Mapping[str, Any], mapping: FluxMapping, prior: Prior = _n
     if timestamp is None:
         return Mapped(skipped=(Skipped(key, "no timestamp"),))
     etype = "deployment" if service else "automation_run"
-    event_id = f"{key}@{revision}:{outcome}"
-    stored = prior(etype, event_id) or {}
+    event_id, stored = deployment_id(f"{key}@{revision}:{outcome}", timestamp, latest(etype, key))
     sha = commit_of(revision)
     if kind == "HelmRelease" and sha is None:
         sha = commit_of(metadata_value(metadata, "originRevision"))
@@ -184,11 +191,32 @@ def flux_event(event: Mapping[str, Any], mapping: FluxMapping, prior: Prior = _n
     return Mapped(events=(clean(out),))
 
 
+def is_repeat(base: str, latest_id: str) -> bool:
+    """True when `latest_id` is `base` (`<object>@<revision>:<outcome>`) or `base#<suffix>`."""
+    return latest_id == base or (
+        latest_id.startswith(base + "#") and "#" not in latest_id[len(base) + 1 :]
+    )
+
+
+def deployment_id(
+    base: str, timestamp: str, latest: tuple[str, dict[str, Any]] | None
+) -> tuple[str, dict[str, Any]]:
+    """(id, the stored event it repeats or {}) of an event `base` at `timestamp`, given the
+    object's latest recorded event: its id when it is a repeat, `base` for the object's first
+    event, else `base#<timestamp>` (see the module docstring)."""
+    if latest is None:
+        return base, {}
+    latest_id, stored = latest
+    if is_repeat(base, latest_id):
+        return latest_id, stored
+    return f"{base}#{timestamp}", {}
+
+
 def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def payload_events(payload: Any, mapping: FluxMapping, prior: Prior = _no_prior) -> Mapped:
+def payload_events(payload: Any, mapping: FluxMapping, latest: Latest = _no_latest) -> Mapped:
     """A body (one event, or a list of them) -> its events and skips, in order."""
     items = payload if isinstance(payload, list) else [payload]
     events: list[dict[str, Any]] = []
@@ -197,7 +225,7 @@ def payload_events(payload: Any, mapping: FluxMapping, prior: Prior = _no_prior)
         if not isinstance(item, Mapping):
             skipped.append(Skipped("?", "an item that is not a JSON object"))
             continue
-        one = flux_event(item, mapping, prior)
+        one = flux_event(item, mapping, latest)
         events.extend(one.events)
         skipped.extend(one.skipped)
     return Mapped(events=tuple(events), skipped=tuple(skipped))
