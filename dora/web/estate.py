@@ -8,6 +8,7 @@ services of their teams; leadership and staff every service (dora.web.access).
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -176,7 +177,10 @@ def _estate_figures(
         since=query.since,
         until=query.until,
         drift=em.drift_by_pair(scope, until=query.until),
-        out_of_band=out_of_band_frame(scope, since=query.since, until=query.until),
+        # Every environment's (the matrix's columns), not the scope's tier.
+        out_of_band=out_of_band_frame(
+            dataclasses.replace(scope, tier_named=False), since=query.since, until=query.until
+        ),
     )
     service_url = reverse("dashboard-service")
     groups = [

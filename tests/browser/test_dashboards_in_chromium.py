@@ -89,7 +89,7 @@ def test_dashboards_on_the_demo_estate(plain_static, live_server, page) -> None:
     assert page.locator("table.figures tbody tr").count() == 1  # alice's one team
     assert page.get_by_role("link", name="payments").count() == 1
     # The default benchmark is 2025: a placement per team and figure, in DORA's two groups.
-    assert page.locator(".switcher strong").inner_text() == "2025"
+    assert page.locator('.switcher[aria-label="Benchmark year"] strong').inner_text() == "2025"
     head = page.locator("table.figures thead").inner_text().lower()  # the groups are in capitals
     assert "throughput" in head and "instability" in head and "2025 placement" in head
     placement = page.locator("table.figures tbody tr td").first.inner_text()
