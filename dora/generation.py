@@ -9,7 +9,9 @@ statement only, not for the length of an intake batch.
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
+
+from dora.db_router import read_alias
 
 # An upsert (PostgreSQL and SQLite alike): the row may be gone after a test's flush.
 _BUMP_SQL = """
@@ -19,8 +21,10 @@ ON CONFLICT (id) DO UPDATE SET value = dora_factsgeneration.value + 1
 
 
 def facts_generation() -> int:
-    """The current generation (0 before the first change)."""
-    with connection.cursor() as cursor:
+    """The current generation (0 before the first change), read where the facts are read: on
+    the replica inside its read scope (dora.db_router), so a page computed from a lagging
+    replica is kept under the generation it saw, never under a newer one."""
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute("SELECT value FROM dora_factsgeneration WHERE id = 1")
         row = cursor.fetchone()
     return int(row[0]) if row else 0

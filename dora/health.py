@@ -25,7 +25,7 @@ from dora.deadline import database_deadline
 log = logging.getLogger(__name__)
 
 WARNING_INTERVAL_SECONDS = 60.0
-COMPONENTS = ("database", "broker", "cache", "derivation")
+COMPONENTS = ("database", "broker", "cache", "derivation", "replica")
 
 _lock = threading.Lock()
 _failures: Counter[str] = Counter()
@@ -168,6 +168,24 @@ def derivation_check() -> Check:
     )
 
 
+def replica_check() -> Check:
+    """Where the replica-routed reads go now (dora.db_router), measured afresh. Never a
+    failure: without the replica those reads go to the primary, and the service is whole."""
+    from dora.db_router import replica_state
+
+    state = replica_state(fresh=True)
+    if state.usable:
+        return Check(True, f"{state.detail}: dashboards, metrics API and report read here")
+    return Check(True, f"reading on the primary instead: the replica is {state.detail}")
+
+
+def checks_known() -> list[str]:
+    """The components /readyz knows: the replica only with DATABASE_REPLICA_URL set."""
+    from dora.db_router import replica_configured
+
+    return [name for name in CHECKS if name != "replica" or replica_configured()]
+
+
 def checks_run(names: list[str]) -> dict[str, Check]:
     """Run the named checks; a failing one's detail is logged (rate-limited), since an
     anonymous prober is only told "error"."""
@@ -183,4 +201,5 @@ CHECKS = {
     "broker": broker_check,
     "cache": cache_check,
     "derivation": derivation_check,
+    "replica": replica_check,
 }

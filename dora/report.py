@@ -6,6 +6,7 @@ here too, so the command and the API accept and reject the same inputs with the 
 
 from __future__ import annotations
 
+import contextvars
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -15,9 +16,10 @@ from functools import cached_property
 from typing import Any
 
 import pandas as pd
-from django.db import connection, connections
+from django.db import connections
 
 from dora import benchmarks, selectors
+from dora.db_router import read_alias
 from dora.failure_words import failure_reasons
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.estate import (
@@ -561,7 +563,8 @@ class MetricsComputation(DoraFigures):
         other share runs in a thread on its own connection (closed when its share is done), so
         the database executes one query while Python parses another. Only on PostgreSQL and
         outside a transaction: inside one, other connections could not see its rows."""
-        if workers < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        reads = connections[read_alias()]  # the replica inside its read scope (dora.db_router)
+        if workers < 2 or reads.vendor != "postgresql" or reads.in_atomic_block:
             return
         todo = [name for name in names if name not in self.__dict__]
         shares = [todo[i::workers] for i in range(workers)]
@@ -578,9 +581,13 @@ class MetricsComputation(DoraFigures):
                 if own_connection:
                     connections.close_all()  # this thread's connections only
 
+        # Each thread in a copy of this one's context: its reads go where this thread's go.
         threads = [
             threading.Thread(
-                target=read, args=(share,), kwargs={"own_connection": True}, daemon=True
+                target=contextvars.copy_context().run,
+                args=(read, share),
+                kwargs={"own_connection": True},
+                daemon=True,
             )
             for share in shares[1:]
             if share

@@ -153,6 +153,37 @@ if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
         statement_ms = int(DORA_DB_STATEMENT_TIMEOUT * 1000)
         options["options"] = f"{options.get('options', '')} -c statement_timeout={statement_ms}"
 # --- end of database timeouts -----------------------------------------------------------------
+# --- Reads on a replica (issue 18) -------------------------------------------------------------
+# DATABASE_REPLICA_URL (optional): a PostgreSQL streaming replica of DATABASE_URL. The dashboards,
+# the metrics API and the leadership report read there (dora.db_router) while it answers and its
+# replay is at most DORA_REPLICA_MAX_LAG seconds behind, measured at most every
+# DORA_REPLICA_CHECK_SECONDS per process; else, and always for the gate, intake, derivation, the
+# admin and every write, the primary. docs/OPERATIONS.md, "Reads on a replica".
+DORA_REPLICA_MAX_LAG = env.float("DORA_REPLICA_MAX_LAG", default=30)
+DORA_REPLICA_CHECK_SECONDS = env.float("DORA_REPLICA_CHECK_SECONDS", default=5)
+if env("DATABASE_REPLICA_URL", default=""):
+    replica = env.db("DATABASE_REPLICA_URL")
+    if not (
+        replica["ENGINE"].startswith("django.db.backends.postgresql")
+        and DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+    ):
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL is a PostgreSQL streaming replica of a PostgreSQL "
+            "DATABASE_URL: both must be postgres:// URLs."
+        )
+    DATABASES["replica"] = {
+        **replica,
+        # The primary's connection options (timeouts, no JIT, prepared statements), the
+        # replica's own (from its URL's query string) over them.
+        "OPTIONS": {**DATABASES["default"].get("OPTIONS", {}), **replica.get("OPTIONS", {})},
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        # The test runner creates no database on a read-only replica: tests read the test
+        # database through it (dora.db_router then reads on default: the same database).
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["dora.db_router.ReplicaRouter"]
+# --- end of reads on a replica ------------------------------------------------------------------
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

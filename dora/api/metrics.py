@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dora.api.auth import scope_required, token_access
+from dora.db_router import replica_reads
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.levels import BENCHMARK_YEARS
 from dora.models import ApiToken
@@ -217,6 +218,7 @@ class MetricsApi(APIView):
         parameters=QUERY_PARAMETERS,
         responses={200: _REPORT, 400: _ERROR, 401: _DENIED, 403: _DENIED},
     )
+    @replica_reads
     def get(self, request: Request) -> Response:
         if denied := _forbidden(request):
             return denied
@@ -273,6 +275,7 @@ class MetricItemsApi(APIView):
             ),
         },
     )
+    @replica_reads
     def get(self, request: Request, name: str) -> Response:
         if name not in METRIC_NAMES:
             return Response(

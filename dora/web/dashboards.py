@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET
 from dora import charts, item_lists, selectors
 from dora import dashboards as dash
 from dora.benchmarks import available_years
+from dora.db_router import replica_reads
 from dora.metrics.frames import iso
 from dora.metrics.levels import has_tiers
 from dora.out_of_band import service_out_of_band
@@ -213,6 +214,7 @@ def _page_links(request: HttpRequest, benchmark: int) -> dict[str, Any]:
 
 @require_GET
 @dashboard_view
+@replica_reads
 def overview(request: HttpRequest) -> HttpResponse:
     """Every visible team as a row of the five figures against the previous period."""
     access: Access = request.access  # type: ignore[attr-defined]
@@ -688,6 +690,7 @@ def _integration_context(result: Any, repos: list[str]) -> dict[str, Any] | None
 
 @require_GET
 @dashboard_view
+@replica_reads
 def team(request: HttpRequest) -> HttpResponse:
     """A team's week: this week vs last week vs 12 weeks, trends, rollouts, failures, flow."""
     access: Access = request.access  # type: ignore[attr-defined]
@@ -767,6 +770,7 @@ def _team_figures(name: str, query: MetricsQuery, window: Window, now: datetime)
 
 @require_GET
 @dashboard_view
+@replica_reads
 def service(request: HttpRequest) -> HttpResponse:
     """One service's week, plus its rollouts per environment and target."""
     access: Access = request.access  # type: ignore[attr-defined]
@@ -1054,6 +1058,7 @@ def _explain_controls(
 
 @require_GET
 @dashboard_view
+@replica_reads
 def explain(request: HttpRequest, name: str) -> HttpResponse:
     """The items behind one figure for a scope and window, with the definition in words.
 

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET
 from dora import charts
 from dora import dashboards as dash
 from dora import estate_matrix as em
+from dora.db_router import replica_reads
 from dora.models import Environment, Service, Team
 from dora.out_of_band import out_of_band_frame
 from dora.report import MetricsQuery, ParameterError, metrics_query_parse
@@ -76,6 +77,7 @@ def estate_charts(matrix: em.EstateMatrix) -> list[dict[str, Any]]:
 
 @require_GET
 @dashboard_view
+@replica_reads
 def estate(request: HttpRequest) -> HttpResponse:
     """Every visible service in every environment, graded by staleness, and the evidence."""
     access: Access = request.access  # type: ignore[attr-defined]
@@ -123,6 +125,7 @@ def estate(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @dashboard_view
+@replica_reads
 def estate_configuration(request: HttpRequest) -> HttpResponse:
     """The estate's configuration, as far as the viewer may see it (dora.web.access): their
     teams with their services, and the environments they deploy to; everything for leadership

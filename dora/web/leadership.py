@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from dora import benchmarks, charts
 from dora import leadership as lead
+from dora.db_router import replica_reads
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.levels import BENCHMARK_YEARS, has_tiers
 from dora.report import ParameterError
@@ -172,6 +173,7 @@ def _filename(report: lead.LeadershipReport, extension: str) -> str:
 
 @require_GET
 @dashboard_view
+@replica_reads
 def leadership(request: HttpRequest) -> HttpResponse:
     """The report as a page, with links to the PDF and CSV of the same period."""
     leadership_required(request)
@@ -221,6 +223,7 @@ def report_pdf_bytes(report: lead.LeadershipReport, *, definitions: str = DEFINI
 
 @require_GET
 @dashboard_view
+@replica_reads
 def leadership_pdf(request: HttpRequest) -> HttpResponse:
     leadership_required(request)
     try:
@@ -237,6 +240,7 @@ def leadership_pdf(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @dashboard_view
+@replica_reads
 def leadership_csv(request: HttpRequest) -> HttpResponse:
     leadership_required(request)
     try:

@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from dora.deadline import database_deadline
-from dora.health import CHECKS, checks_run, database_check, dependency_failures
+from dora.health import checks_known, checks_run, database_check, dependency_failures
 from dora.web.access import access_for, private_page, public_dashboards
 from dora.web.navigation import landing_url
 
@@ -84,17 +84,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness, per component (database, broker, cache, derivation), for operators and for a
+    """Readiness, per component (database, broker, cache, derivation; the replica when one is
+    configured, never a failure: reads fall back to the primary), for operators and for a
     worker's dependency check; `?component=` asks about one. 200 when every component asked
     about is ok, else 503. Anonymous callers read ok/error; staff and read tokens the detail
     and this process's count of cache and broker calls it did without."""
     asked = request.GET.get("component")
-    if asked is not None and asked not in CHECKS:
+    known = checks_known()
+    if asked is not None and asked not in known:
         return JsonResponse(
-            {"detail": f"Unknown component {asked!r}; one of: {', '.join(CHECKS)}."},
+            {"detail": f"Unknown component {asked!r}; one of: {', '.join(known)}."},
             status=400,
         )
-    checks = checks_run([name for name in CHECKS if asked in (None, name)])
+    checks = checks_run([name for name in known if asked in (None, name)])
     healthy = all(check.ok for check in checks.values())
     body: dict[str, object] = {
         "status": "ok" if healthy else "degraded",

@@ -75,3 +75,17 @@ def test_compose_has_healthchecks(services: dict[str, dict[str, Any]]) -> None:
     for name in ("postgres", "redis", "web", "worker"):
         assert services[name]["healthcheck"]["test"], f"{name} has no healthcheck"
     assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+
+
+def test_compose_replica_is_an_optional_profile(services: dict[str, dict[str, Any]]) -> None:
+    replica = services["postgres-replica"]
+    script = "\n".join(replica["command"])
+
+    assert replica["profiles"] == ["replica"]  # a plain `docker compose up` does not start it
+    assert "pg_basebackup -h postgres" in script and " -R " in script
+    assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in APP_SERVICES:  # no replica unless DATABASE_REPLICA_URL is given
+        assert services[name]["environment"]["DATABASE_REPLICA_URL"] == "${DATABASE_REPLICA_URL:-}"
+    for name, service in services.items():
+        if name != "postgres-replica":
+            assert "profiles" not in service, name
