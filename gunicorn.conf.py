@@ -15,6 +15,18 @@ _connect = float(os.environ.get("DORA_DB_CONNECT_TIMEOUT", "3"))
 timeout = int(max(_request, _gate) + _connect + 15)
 
 
+def on_starting(server: object) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR: start the counters from zero, as a single process would;
+    the previous run's workers' files (*.db) would otherwise be added to this run's. The
+    directory is created when missing."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.remove(os.path.join(folder, name))
+
+
 def child_exit(server: object, worker: object) -> None:
     """A worker that exited: with PROMETHEUS_MULTIPROC_DIR (GET /metrics adds up every worker's
     counters from files there), mark its files dead so that its live gauges stop counting;
