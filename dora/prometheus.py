@@ -95,7 +95,7 @@ HEADLINES = (
     ),
 )
 HEADLINE_LABELS = ["service", "team", "kind"]
-_HEADLINE_KEY = "dora:prometheus:headlines"
+HEADLINE_KEY = "dora:prometheus:headlines"
 SNAPSHOTS_PREPARED_KEY = "dora:prometheus:snapshots-prepared-at"
 
 # Collectors other apps add (ingest's sources: dora never imports ingest).
@@ -148,12 +148,12 @@ def headline_rows_cached(*, now: datetime) -> tuple[list[dict[str, Any]], float]
     figures each time (0: computed on every scrape). A cache that is down: computed now."""
     fresh_for = settings.DORA_METRICS_CACHE_SECONDS
     if fresh_for > 0:
-        kept = _cache_call(lambda: cache.get(_HEADLINE_KEY))
+        kept = _cache_call(lambda: cache.get(HEADLINE_KEY))
         if kept is not None and time.time() - kept[0] < fresh_for:
             return kept[1], kept[0]
     rows, computed_at = headline_rows(now=now), time.time()
     if fresh_for > 0:
-        _cache_call(lambda: cache.set(_HEADLINE_KEY, (computed_at, rows), fresh_for))
+        _cache_call(lambda: cache.set(HEADLINE_KEY, (computed_at, rows), fresh_for))
     return rows, computed_at
 
 

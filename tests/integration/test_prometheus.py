@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dora.config import config_apply, config_load
 from dora.events import events_record
 from dora.models import ApiToken, DerivePending, Environment, Service
-from dora.prometheus import SNAPSHOTS_PREPARED_KEY
+from dora.prometheus import HEADLINE_KEY, SNAPSHOTS_PREPARED_KEY
 from ingest.models import Source
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +105,7 @@ def test_metrics_headline_figures_of_a_small_estate(estate: None) -> None:
 
 def test_metrics_headline_figures_are_cached_between_scrapes(estate: None, settings: Any) -> None:
     settings.DORA_METRICS_CACHE_SECONDS = 300
-    cache.clear()
+    cache.delete(HEADLINE_KEY)
     shop = {"service": "shop", "team": "payments", "kind": "app"}
     assert value(scrape(), "dora_deployment_frequency_per_week", **shop) == pytest.approx(2 / 12)
 
@@ -114,9 +114,9 @@ def test_metrics_headline_figures_are_cached_between_scrapes(estate: None, setti
     # Within DORA_METRICS_CACHE_SECONDS the kept figures are served ...
     assert value(scrape(), "dora_deployment_frequency_per_week", **shop) == pytest.approx(2 / 12)
     # ... and computed again once they are gone.
-    cache.clear()
+    cache.delete(HEADLINE_KEY)
     assert value(scrape(), "dora_deployment_frequency_per_week", **shop) == pytest.approx(3 / 12)
-    cache.clear()
+    cache.delete(HEADLINE_KEY)
 
 
 def test_metrics_intake_counts_events_and_rejections_by_type(estate: None) -> None:
