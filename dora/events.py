@@ -16,6 +16,7 @@ from dora import bulk
 from dora.estate import EstateCache, UnknownServices
 from dora.generation import facts_changed
 from dora.json_checks import json_fault, json_loads
+from dora.prometheus import intake_counted
 from dora.retry import atomic_retry
 
 DEFAULT_SOURCE = "api"
@@ -694,6 +695,7 @@ def events_record(
                 valid.append((i, event))
             except EventInvalid as exc:
                 report.add(ItemResult(index=i, status="rejected", reason=str(exc)))
+                intake_counted(_type_named(obj), "rejected")
         offset += len(chunk)
         valid, service_warnings = _services_check(valid, services, report)
 
@@ -716,6 +718,7 @@ def events_record(
             if status == "stale":
                 status, warning = "unchanged", _STALE_WARNING.format(when=event.source_time)
             item = ItemResult(index=i, status=status, key=":".join(event.key), warning=warning)
+            intake_counted(event.type, status)
             if keep_items:
                 report.add(item)
             else:
@@ -731,6 +734,13 @@ def events_record(
     if keep_items:
         report.items.sort(key=lambda item: item.index)
     return report
+
+
+def _type_named(item: Any) -> str:
+    """The event type a rejected item names, for the rejection counter: a known type or
+    'unknown' (never the sender's free text as a label value)."""
+    named = item.get("type") if isinstance(item, Mapping) else None
+    return named if isinstance(named, str) and named in EVENT_TYPES else "unknown"
 
 
 def _services_check(
@@ -760,6 +770,7 @@ def _services_check(
                     f"it: add {repo} to a service's repos."
                 )
             report.add(ItemResult(index=i, status="rejected", reason=reason))
+            intake_counted(event.type, "rejected")
             continue
         if name in warnings:
             warned[event.key] = warnings[name]

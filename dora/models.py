@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 # A database default for list fields added later, so code of the version before (during a
 # rolling upgrade, or a bench of an older commit) can still create rows on the migrated schema.
@@ -690,6 +691,9 @@ class DerivePending(models.Model):
         "or `manage.py derive --retry-failed` runs, and the other pairs go on meanwhile",
     )
     failed_at = models.DateTimeField(null=True, blank=True)
+    # When intake first marked the pair since its last derivation (kept by later marks): the
+    # oldest one is the derivation lag GET /metrics reports.
+    marked_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         constraints = [
@@ -711,6 +715,7 @@ class ApiToken(models.Model):
         INGEST = "ingest"
         GATE = "gate"
         READ = "read"
+        METRICS = "metrics"  # scrapes GET /metrics (Prometheus), nothing else
 
     name = models.CharField(max_length=200)
     scope = models.CharField(max_length=10, choices=Scope.choices)

@@ -497,3 +497,9 @@ AXES_CLIENT_IP_CALLABLE = "dora.web.login.client_ip"
 # Behind proxies that append the client's address to X-Forwarded-For, how many: the client is
 # the address that many places from the right. 0 (default): the connection's own address.
 DORA_TRUSTED_PROXY_COUNT = env.int("DORA_TRUSTED_PROXY_COUNT", default=0)
+# GET /metrics (Prometheus, dora.web.prometheus): who may scrape without a `metrics` token, as
+# CIDRs (loopback always may, unless the request came through a proxy that is not trusted), and
+# for how many seconds each service's headline figures are kept between scrapes (0: computed on
+# every scrape).
+DORA_METRICS_ALLOWED_NETWORKS = env.list("DORA_METRICS_ALLOWED_NETWORKS", default=[])
+DORA_METRICS_CACHE_SECONDS = env.int("DORA_METRICS_CACHE_SECONDS", default=300)

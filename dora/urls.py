@@ -12,6 +12,7 @@ from dora.web import dashboards as dashboard_views
 from dora.web import definitions, gate_pages
 from dora.web import estate as estate_views
 from dora.web import leadership as leadership_views
+from dora.web import prometheus as prometheus_views
 from dora.web import views as web_views
 from ingest.sources.gitlab.views import gitlab_webhook
 from ingest.sources.opsgenie.webhook import opsgenie_webhook
@@ -30,6 +31,7 @@ urlpatterns = [
     path("definitions/", definitions.definitions_page, name="definitions"),
     path("definitions.md", definitions.definitions_text, name="definitions-text"),
     path("readyz", web_views.readyz, name="readyz"),
+    path("metrics", prometheus_views.prometheus_metrics, name="prometheus-metrics"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -17,3 +17,10 @@ class IngestConfig(AppConfig):
 
         # apply_config writes `sources:` through this hook (dora never imports ingest).
         sources_apply.connect(sources_config_apply, dispatch_uid="ingest.sources_config_apply")
+
+        # GET /metrics reports each source's sync age and errors (dora.prometheus).
+        from dora.prometheus import SCRAPE_COLLECTORS
+        from ingest.prometheus import SourceSyncCollector
+
+        if not any(isinstance(c, SourceSyncCollector) for c in SCRAPE_COLLECTORS):
+            SCRAPE_COLLECTORS.append(SourceSyncCollector())

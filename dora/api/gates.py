@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 
 from dora.api.auth import request_token, scope_required, token_access
 from dora.deadline import Deadline, database_deadline
+from dora.prometheus import gate_observed
 from dora.promotion import PromotionNotFound, PromotionRequest, decision_body, promotion_decide
 from dora.retry import TransactionConflict
 
@@ -100,8 +102,11 @@ class PromotionGateApi(APIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # The whole decision, token lookup included, within the gate's own deadline: a database
         # that stops answering makes it a 503 (fails closed) instead of a hung pipeline.
+        started = time.perf_counter()
         with database_deadline(settings.DORA_GATE_TIMEOUT_SECONDS) as self.deadline:
-            return super().dispatch(request, *args, **kwargs)
+            response = super().dispatch(request, *args, **kwargs)
+        gate_observed(response.status_code, time.perf_counter() - started)  # GET /metrics
+        return response
 
     @extend_schema(
         request=PromotionRequestSerializer,

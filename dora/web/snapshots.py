@@ -33,6 +33,7 @@ from django.utils.http import urlencode
 
 from dora.generation import facts_generation
 from dora.health import dependency_failed, task_send
+from dora.prometheus import SNAPSHOTS_PREPARED_KEY
 from dora.web.access import Access
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,8 @@ def snapshots_prepare() -> int:
             raise  # the task's time is up (dora/settings.py, CELERY_TASK_SOFT_TIME_LIMIT)
         except Exception:  # one page's error must not leave the others unprepared
             log.exception("preparing the dashboard page %s?%s failed", path, query)
+    # GET /metrics reports how long ago this was (dora_page_snapshots_age_seconds).
+    _cache_call("write", lambda: cache.set(SNAPSHOTS_PREPARED_KEY, time.time(), None), None)
     return len(pages)
 
 

@@ -92,6 +92,7 @@ def test_create_token_with_limits_and_expiry(estate: None) -> None:
         (["--scope", "read", "--teams", "nobody"], "--teams: no team named nobody"),
         (["--scope", "read", "--expires", "2001-01-01"], "is in the past"),
         (["--scope", "read", "--expires", "soon"], "give a duration from now"),
+        (["--scope", "metrics", "--services", "shop"], "a metrics token .* takes no limits"),
     ],
 )
 def test_create_token_refuses_limits_it_cannot_honour(

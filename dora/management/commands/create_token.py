@@ -77,6 +77,11 @@ class Command(BaseCommand):
             )
         if types and options["scope"] != ApiToken.Scope.INGEST:
             raise CommandError("--types limits what a token sends: only for --scope ingest")
+        if (services or teams) and options["scope"] == ApiToken.Scope.METRICS:
+            raise CommandError(
+                "--services/--teams: a metrics token scrapes GET /metrics, which reports every "
+                "service; it takes no limits"
+            )
         unknown_teams = sorted(set(teams) - set(Team.objects.values_list("name", flat=True)))
         if unknown_teams:
             raise CommandError(
