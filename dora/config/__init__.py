@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.dispatch import Signal
 
+from dora.config.estate import _load_environments, _load_organisation, _load_services, _load_teams
 from dora.config.reader import _INVALID, _describe, _line, _Reader, _unique_names
 from dora.config.spec import (
     DEFAULT_STALE_AFTER,
@@ -53,21 +54,17 @@ from dora.config.vocabulary import (
     _CLOUDTRAIL_KEYS,
     _DEPLOYMENT_ORIGINS,
     _DEPLOYMENTS_KEYS,
-    _ENVIRONMENT_KEYS,
     _FIGURE_TARGET_KEYS,
     _GATE_DEFAULTS_KEYS,
     _GATE_RULE_KEYS,
     _GATES_KEYS,
     _GIT_KEYS,
     _INCIDENTS_KEYS,
-    _ORGANISATION_KEYS,
-    _SERVICE_KEYS,
     _SOURCE_KEYS,
     _SOURCE_KINDS,
     _STACK_AS,
     _STACK_KEYS,
     _STACK_SOURCE_KINDS,
-    _TEAM_KEYS,
     _TOP_KEYS,
     FIGURES,
     duration_format,
@@ -78,7 +75,6 @@ from dora.estate import _DEFAULT_ORDER, tier_for_name
 from dora.gates import STACKS_CHOICES
 from dora.generation import facts_changed
 from dora.models import (
-    TARGET_IDLE_AFTER,
     AutomationRun,
     Deployment,
     Environment,
@@ -116,94 +112,6 @@ __all__ = [
     "duration_format",
     "duration_parse",
 ]
-
-
-def _load_teams(reader: _Reader, node: yaml.Node) -> list[TeamSpec]:
-    specs: list[TeamSpec] = []
-    for i, item in enumerate(reader.sequence(node, "teams")):
-        where = f"teams[{i}]"
-        entries = reader.mapping(item, where, _TEAM_KEYS)
-        if entries is None:
-            continue
-        values = {
-            "name": reader.get(entries, "name", where, reader.string, required_at=item),
-            "members": reader.get(entries, "members", where, reader.strings, default=()),
-            "timezone": reader.get(entries, "timezone", where, reader.timezone, default="UTC"),
-            "industry": reader.get(entries, "industry", where, reader.industry),
-        }
-        if values["name"] is not _INVALID:
-            reader.team_names.add(values["name"])
-        if _INVALID not in values.values():
-            specs.append(TeamSpec(**values, line=_line(item)))
-    return specs
-
-
-def _load_organisation(reader: _Reader, node: yaml.Node) -> Any:
-    entries = reader.mapping(node, "organisation", _ORGANISATION_KEYS)
-    if entries is None:
-        return _INVALID
-    industry = reader.get(entries, "industry", "organisation", reader.industry)
-    return _INVALID if industry is _INVALID else OrganisationSpec(industry=industry)
-
-
-def _load_services(reader: _Reader, node: yaml.Node) -> list[ServiceSpec]:
-    specs: list[ServiceSpec] = []
-    for i, item in enumerate(reader.sequence(node, "services")):
-        where = f"services[{i}]"
-        entries = reader.mapping(item, where, _SERVICE_KEYS)
-        if entries is None:
-            continue
-        kinds = [kind.value for kind in Service.Kind]
-        values = {
-            "name": reader.get(entries, "name", where, reader.string, required_at=item),
-            "team": reader.get(entries, "team", where, reader.string),
-            "kind": reader.get(
-                entries, "kind", where, reader.choice(kinds), default=Service.Kind.APP.value
-            ),
-            "repos": reader.get(entries, "repos", where, reader.strings, default=()),
-            "paths": reader.get(entries, "paths", where, reader.strings, default=()),
-            "infer_failures": reader.get(
-                entries, "infer_failures", where, reader.boolean, default=True
-            ),
-            "depends_on": reader.get(entries, "depends_on", where, reader.strings, default=()),
-        }
-        if _INVALID not in values.values():
-            team_line = _line(entries["team"][1]) if "team" in entries else _line(item)
-            depends_line = _line(entries["depends_on"][1]) if "depends_on" in entries else 0
-            specs.append(
-                ServiceSpec(
-                    **values,
-                    line=_line(item),
-                    team_line=team_line,
-                    depends_on_line=depends_line or _line(item),
-                )
-            )
-    return specs
-
-
-def _load_environments(reader: _Reader, node: yaml.Node) -> list[EnvironmentSpec]:
-    specs: list[EnvironmentSpec] = []
-    tiers = [tier.value for tier in Tier]
-    for i, item in enumerate(reader.sequence(node, "environments")):
-        where = f"environments[{i}]"
-        entries = reader.mapping(item, where, _ENVIRONMENT_KEYS)
-        if entries is None:
-            continue
-        values = {
-            "name": reader.get(entries, "name", where, reader.string, required_at=item),
-            "tier": reader.get(entries, "tier", where, reader.choice(tiers)),
-            "order": reader.get(entries, "order", where, reader.integer),
-            "stale_after": reader.get(
-                entries, "stale_after", where, reader.duration, default=DEFAULT_STALE_AFTER
-            ),
-            "targets": reader.get(entries, "targets", where, reader.strings, default=()),
-            "target_idle_after": reader.get(
-                entries, "target_idle_after", where, reader.duration, default=TARGET_IDLE_AFTER
-            ),
-        }
-        if _INVALID not in values.values():
-            specs.append(EnvironmentSpec(**values, line=_line(item)))
-    return specs
 
 
 def _load_deployments(reader: _Reader, node: yaml.Node, where: str) -> Any:
