@@ -25,7 +25,7 @@ from django.dispatch import Signal
 
 from dora.config.estate import _load_environments, _load_organisation, _load_services, _load_teams
 from dora.config.gates import _load_gates
-from dora.config.reader import _INVALID, _line, _Reader, _unique_names
+from dora.config.reader import _INVALID, _Reader, _unique_names
 from dora.config.sources import _load_sources
 from dora.config.spec import (
     DEFAULT_STALE_AFTER,
@@ -47,13 +47,8 @@ from dora.config.spec import (
     StackSpec,
     TeamSpec,
 )
-from dora.config.vocabulary import (
-    _FIGURE_TARGET_KEYS,
-    _TOP_KEYS,
-    FIGURES,
-    duration_format,
-    duration_parse,
-)
+from dora.config.targets import _load_figure_targets
+from dora.config.vocabulary import _TOP_KEYS, FIGURES, duration_format, duration_parse
 from dora.derive import pairs_mark
 from dora.estate import _DEFAULT_ORDER, tier_for_name
 from dora.generation import facts_changed
@@ -95,58 +90,6 @@ __all__ = [
     "duration_format",
     "duration_parse",
 ]
-
-
-def _figure(reader: _Reader, node: yaml.Node, path: str) -> Any:
-    text = reader.string(node, path)
-    if text is _INVALID:
-        return _INVALID
-    family, _, name = text.partition(".")
-    if family not in FIGURES:
-        reader.error(
-            node,
-            f"{path}: unknown figure '{text}' (expected family.field, families: "
-            f"{', '.join(FIGURES)})",
-        )
-        return _INVALID
-    if name not in FIGURES[family]:
-        reader.error(
-            node,
-            f"{path}: unknown figure '{text}' (fields of {family}: {', '.join(FIGURES[family])})",
-        )
-        return _INVALID
-    return text
-
-
-def _load_figure_targets(reader: _Reader, node: yaml.Node) -> list[FigureTargetSpec]:
-    specs: list[FigureTargetSpec] = []
-    for i, item in enumerate(reader.sequence(node, "targets")):
-        where = f"targets[{i}]"
-        entries = reader.mapping(item, where, _FIGURE_TARGET_KEYS)
-        if entries is None:
-            continue
-        values = {
-            "team": reader.get(entries, "team", where, reader.string),
-            "service": reader.get(entries, "service", where, reader.string),
-            "figure": reader.get(
-                entries, "figure", where, lambda n, p: _figure(reader, n, p), required_at=item
-            ),
-            "below": reader.get(entries, "below", where, reader.number),
-            "above": reader.get(entries, "above", where, reader.number),
-            "window": reader.get(
-                entries, "window", where, reader.duration, default=DEFAULT_TARGET_WINDOW
-            ),
-        }
-        if ("team" in entries) == ("service" in entries):
-            reader.error(item, f"{where}: give exactly one of team or service")
-            continue
-        if ("below" in entries) == ("above" in entries):
-            reader.error(item, f"{where}: give exactly one of below or above")
-            continue
-        if _INVALID not in values.values():
-            team_line = _line(entries["team"][1]) if "team" in entries else _line(item)
-            specs.append(FigureTargetSpec(**values, line=_line(item), team_line=team_line))
-    return specs
 
 
 def _team_reference_problems(
