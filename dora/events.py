@@ -12,10 +12,13 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from dora import bulk
+from dora import bulk, derive, records
 from dora.estate import EstateCache, UnknownServices
+from dora.event_base import SERVICE_TYPES, Event
+from dora.event_base import commit_reverted_sha as commit_reverted_sha  # its callers import it here
 from dora.generation import facts_changed
 from dora.json_checks import json_fault, json_loads
+from dora.models import Commit, RawEvent
 from dora.prometheus import intake_counted
 from dora.retry import atomic_retry
 
@@ -32,7 +35,6 @@ MAX_DEPTH = 32
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_AHEAD_YEARS = 100
 MAX_INT = 2**31 - 1  # integer fields are PostgreSQL integer columns
-_REVERT_RE = re.compile(r"This reverts commit ([0-9a-fA-F]{7,64})")
 
 
 class EventInvalid(ValueError):
@@ -206,28 +208,6 @@ STR_LIMITS: dict[str, dict[str, int]] = {
 }
 TEXT_LIMITS = {"title": 500, "what": 500}
 _CAUSED_BY_LIMITS = {"deployment": MAX_ID_LENGTH, "version": _NAME, "change": _REPO + 12}
-
-
-@dataclass(frozen=True)
-class Event:
-    """A validated event: its idempotency key and its typed fields."""
-
-    source: str
-    type: str
-    id: str
-    fields: dict[str, Any]
-    raw: dict[str, Any]
-    digest: str
-    canonical: str = field(repr=False)  # raw as canonical JSON: hashed into digest, stored as is
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.source, self.type, self.id)
-
-    @property
-    def source_time(self) -> datetime | None:
-        """When the source last changed this object (its `updated_at`), if it says."""
-        return self.fields.get("updated_at")
 
 
 def _shown(value: object) -> str:
@@ -675,8 +655,6 @@ def events_record(
     `unknown_services` (create, warn or reject; None: DORA_UNKNOWN_SERVICES and its default)
     says what an event naming a service that does not exist does (dora.estate.UnknownServices).
     """
-    from dora import derive  # derive imports the models this module writes; keep the edge one-way
-
     now = now or datetime.now(UTC)
     report = IntakeReport()
     estate = EstateCache()  # services, environments, targets: looked up once per call
@@ -748,8 +726,6 @@ def _services_check(
 ) -> tuple[list[tuple[int, Event]], dict[tuple[str, str, str], str]]:
     """The events of a batch that may be stored, and their warnings, by what their service is
     (DORA_UNKNOWN_SERVICES); the others are rejected into `report`. Nothing else is lost."""
-    from dora.records import SERVICE_TYPES
-
     rejections, warnings = services.check(
         e.fields["service"] for _, e in valid if e.type in SERVICE_TYPES
     )
@@ -798,9 +774,6 @@ def _records_upsert(
     Statuses are created, updated, unchanged, or stale (not stored: the stored version has a
     later updated_at; reported as unchanged with a warning).
     """
-    from dora import derive, records
-    from dora.models import RawEvent
-
     touched = derive.Touched()
     if not events:
         return [], touched
@@ -852,8 +825,6 @@ def _records_upsert(
 
 def _unknown_sha_warnings(events: list[Event]) -> dict[tuple[str, str, str], str]:
     """Deployments naming a sha no commit event has described yet: stored, but say so."""
-    from dora.models import Commit
-
     shas = {e.fields["sha"] for e in events if e.type == "deployment" and "sha" in e.fields}
     if not shas:
         return {}
@@ -866,9 +837,3 @@ def _unknown_sha_warnings(events: list[Event]) -> dict[tuple[str, str, str], str
         for e in events
         if e.type == "deployment" and e.fields.get("sha") and e.fields["sha"] not in known
     }
-
-
-def commit_reverted_sha(message: str) -> str:
-    """The sha a revert commit names in git's standard 'This reverts commit <sha>.' line."""
-    match = _REVERT_RE.search(message or "")
-    return match.group(1).lower() if match else ""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dora import bulk
 from dora.estate import EstateCache, FirstEvent
+from dora.event_base import SERVICE_TYPES, Event, commit_reverted_sha
 from dora.instances import automation_instances_refresh
 from dora.models import (
     AutomationRun,
@@ -26,14 +27,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from dora.derive import Touched
-    from dora.events import Event
 
 Row = tuple[Any, ...]
 
 
 RawKey = tuple[str, str, str]
-# The event types that name a service (and an environment): they place records in the estate.
-SERVICE_TYPES = ("deployment", "incident", "automation_run", "out_of_band_change")
 
 # An arriving version replaces the stored one when its content differs, unless both say when
 # their source last changed them and the stored one is the later (CONTRACT §1): a replayed or
@@ -171,8 +169,6 @@ _COMMIT_COLUMNS = [
 
 
 def _commits_store(events: list[Event], touched: Touched) -> None:
-    from dora.events import commit_reverted_sha
-
     rows: dict[tuple[str, str], Row] = {}
     for e in events:
         f = e.fields

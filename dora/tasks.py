@@ -9,6 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from dora.derive import pending_derive
+from dora.web.snapshot_compute import snapshot_refresh, snapshots_prepare
 
 
 @shared_task(acks_late=True)
@@ -22,19 +23,15 @@ def derive_pending_task() -> int:
 
 @shared_task(acks_late=True, ignore_result=True)  # queued by page views; nobody reads it
 def snapshot_refresh_task(path: str, query: str, user_id: int | None) -> int:
-    """Compute a dashboard page again and keep its snapshot (dora.web.snapshots).
+    """Compute a dashboard page again and keep its snapshot (dora.web.snapshot_compute).
 
     Twice is harmless: it only reads facts and overwrites the page's snapshot."""
-    from dora.web.snapshots import snapshot_refresh
-
     return snapshot_refresh(path, query, user_id)
 
 
 @shared_task(acks_late=True)
 def snapshots_prepare_task() -> int:
-    """Compute the organisation-wide dashboard pages whose facts changed (dora.web.snapshots).
+    """Compute the organisation-wide dashboard pages whose facts changed (snapshot_compute).
 
     Twice is harmless: it only reads facts, and skips pages already prepared for them."""
-    from dora.web.snapshots import snapshots_prepare
-
     return snapshots_prepare()

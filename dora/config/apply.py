@@ -1,0 +1,495 @@
+"""`config_apply`: a `Config` written to the database idempotently, and the `sources_apply` hook."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.dispatch import Signal
+
+from dora.config.load import _format_problems, _team_reference_problems
+from dora.config.spec import (
+    CheckSpec,
+    Config,
+    ConfigError,
+    EnvironmentSpec,
+    GatesSpec,
+    OrganisationSpec,
+)
+from dora.config.vocabulary import duration_format
+from dora.derive import pairs_mark
+from dora.estate import _DEFAULT_ORDER, tier_for_name
+from dora.generation import facts_changed
+from dora.models import (
+    AutomationRun,
+    Deployment,
+    Environment,
+    GateSettings,
+    Incident,
+    OrganisationSettings,
+    Service,
+    Target,
+    Team,
+    Tier,
+)
+from dora.models import GateRule as StoredGateRule
+
+
+@dataclass(frozen=True)
+class ConfigDiff:
+    """What applying changed (or would change, in a dry run).
+
+    lines: `+ kind name` created, `~ kind name: field old -> new, ...` updated,
+    `- kind name` deleted.
+    errors: `! ...` objects --prune refused to delete. notes: sections validated but not applied.
+    rederive: pairs marked for derivation again (derived by the caller, or by `manage.py derive`).
+    """
+
+    lines: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    rederive: int = 0  # (service, environment) pairs whose facts the change invalidated
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.lines)
+
+
+@dataclass(frozen=True)
+class SourcesApplied:
+    """What a `sources_apply` receiver did with the file's sources of the kinds it handles.
+
+    lines and errors read like ConfigDiff's (`+ source NAME`, `~ source NAME: ...`).
+    """
+
+    kinds: frozenset[str]
+    lines: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+# The hook through which sources are applied: dora never imports the ingest adapters. Sent by
+# config_apply inside its transaction (so a dry run rolls it back) with `config` and `prune`;
+# the app owning a kind of source connects a receiver that returns SourcesApplied
+# (ingest.config, connected in IngestConfig.ready). Kinds no receiver handles are noted.
+sources_apply = Signal()
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    if isinstance(value, timedelta):
+        return duration_format(value)
+    if isinstance(value, Team):
+        return value.name
+    return str(value)
+
+
+def _update(obj: Any, desired: Mapping[str, Any]) -> str:
+    """Set the fields that differ and save them; returns `field old -> new, ...` ('' if none)."""
+    changes: list[str] = []
+    for name, new in desired.items():
+        if name == "team":
+            old = obj.team
+            if (old.pk if old else None) == (new.pk if new else None):
+                continue
+        else:
+            old = getattr(obj, name)
+            if old == new:
+                continue
+        changes.append(f"{name} {_show(old)} -> {_show(new)}")
+        setattr(obj, name, new)
+    if changes:
+        obj.save(update_fields=list(desired))
+    return ", ".join(changes)
+
+
+class _Applier:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+
+    def upsert(
+        self, model: Any, label: str, specs: Sequence[Any], desired: Callable[[Any], dict]
+    ) -> dict[str, Any]:
+        """Create or update one row per spec, by name; returns name -> object."""
+        queryset = model.objects.all()
+        if model is Service:
+            queryset = queryset.select_related("team")
+        existing = queryset.in_bulk([spec.name for spec in specs], field_name="name")
+        objects: dict[str, Any] = {}
+        for spec in specs:
+            values = desired(spec)
+            obj = existing.get(spec.name)
+            if obj is None:
+                obj = model.objects.create(name=spec.name, **values)
+                self.lines.append(f"+ {label} {spec.name}")
+            elif changes := _update(obj, values):
+                self.lines.append(f"~ {label} {spec.name}: {changes}")
+            objects[spec.name] = obj
+        return objects
+
+    def depends_on(self, services: Mapping[str, Service]) -> None:
+        """Each named service's `depends_on`: the infra stacks it runs on (declarative: a service
+        named without it depends on none). Raises ConfigError naming a stack that is not an
+        infra service (in the file, or in the database when the file does not name it)."""
+        through = Service.depends_on.through
+        current: dict[int, set[str]] = {}
+        for from_id, name in through.objects.filter(
+            from_service__in=[s.pk for s in services.values()]
+        ).values_list("from_service_id", "to_service__name"):
+            current.setdefault(from_id, set()).add(name)
+        wanted = {name for spec in self.config.services for name in spec.depends_on}
+        kinds = dict(Service.objects.filter(name__in=wanted).values_list("name", "kind"))
+        kinds.update({spec.name: spec.kind for spec in self.config.services})
+        problems = []
+        for spec in self.config.services:
+            for name in spec.depends_on:
+                if name == spec.name:
+                    why = "a service cannot depend on itself"
+                elif name not in kinds:
+                    why = "no such service in the file or the database (add it under services:)"
+                elif kinds[name] != Service.Kind.INFRA:
+                    why = f"'{name}' is of kind {kinds[name]}, not infra"
+                else:
+                    continue
+                problems.append(
+                    (spec.depends_on_line, f"service '{spec.name}': depends_on '{name}': {why}")
+                )
+        if problems:
+            raise ConfigError(_format_problems(self.config.filename, problems))
+        stacks = Service.objects.in_bulk(list(wanted), field_name="name")
+        for spec in self.config.services:
+            service = services[spec.name]
+            old = current.get(service.pk, set())
+            if old != set(spec.depends_on):
+                service.depends_on.set([stacks[name] for name in spec.depends_on])
+                self.lines.append(
+                    f"~ service {spec.name}: depends_on {_show(sorted(old))} -> "
+                    f"{_show(sorted(set(spec.depends_on)))}"
+                )
+
+    def targets(self, environments: Mapping[str, Environment]) -> None:
+        """Listed targets are configured (created if new); others unconfigured, never deleted."""
+        by_env: dict[int, dict[str, Target]] = {}
+        for target in Target.objects.filter(environment__in=list(environments.values())):
+            by_env.setdefault(target.environment_id, {})[target.name] = target
+        create: list[Target] = []
+        configure: list[int] = []
+        unconfigure: list[int] = []
+        for spec in self.config.environments:
+            env = environments[spec.name]
+            existing = by_env.get(env.pk, {})
+            for name in spec.targets:
+                target = existing.get(name)
+                if target is None:
+                    create.append(Target(environment=env, name=name, configured=True))
+                    self.lines.append(f"+ target {env.name}/{name}")
+                elif not target.configured:
+                    configure.append(target.pk)
+                    self.lines.append(f"~ target {env.name}/{name}: configured False -> True")
+            for name, target in sorted(existing.items()):
+                if target.configured and name not in spec.targets:
+                    unconfigure.append(target.pk)
+                    self.lines.append(
+                        f"~ target {env.name}/{name or '-'}: configured True -> False "
+                        "(no longer listed; kept for its deployments)"
+                    )
+        Target.objects.bulk_create(create)
+        Target.objects.filter(pk__in=configure).update(configured=True)
+        Target.objects.filter(pk__in=unconfigure).update(configured=False)
+
+    def gates(self, spec: GatesSpec, *, prune: bool) -> None:
+        """`gates:` into GateSettings (one row) and GateRule rows keyed by service/from/to."""
+        defaults = spec.defaults
+        wanted = {
+            "min_soak": defaults.min_soak,
+            "stale_after": defaults.stale_after,
+            "severity": defaults.severity or "",
+            "max_spread": defaults.max_spread,
+        }
+        stored = GateSettings.objects.first()
+        if stored is None:
+            if any(v not in (None, "") for v in wanted.values()):
+                GateSettings.objects.create(**wanted)
+                self.lines.append(f"+ gate defaults {_gate_defaults_text(wanted)}")
+        elif changes := _update(stored, wanted):
+            self.lines.append(f"~ gate defaults: {changes}")
+
+        existing = {(r.service, r.from_env, r.to_env): r for r in StoredGateRule.objects.all()}
+        seen = set()
+        for position, rule in enumerate(spec.rules):
+            key = (rule.service or "", rule.from_env or "", rule.to_env or "")
+            seen.add(key)
+            values = {
+                "checks": _gate_checks_json(rule.checks),
+                "position": position,
+            }
+            label = _gate_rule_text(*key)
+            obj = existing.get(key)
+            if obj is None:
+                StoredGateRule.objects.create(
+                    service=key[0], from_env=key[1], to_env=key[2], **values
+                )
+                self.lines.append(f"+ gate rule {label}")
+            elif obj.checks != values["checks"] or obj.position != position:
+                changes = _checks_change(obj.checks, values["checks"])
+                obj.checks, obj.position = values["checks"], position
+                obj.save(update_fields=["checks", "position"])
+                if changes:
+                    self.lines.append(f"~ gate rule {label}: {changes}")
+        if prune:
+            for key, obj in sorted(existing.items()):
+                if key not in seen:
+                    obj.delete()
+                    self.lines.append(f"- gate rule {_gate_rule_text(*key)}")
+
+    def organisation(self, spec: OrganisationSpec) -> None:
+        """`organisation:` into OrganisationSettings (one row); a key left out takes its
+        default (industry: all)."""
+        wanted = {"industry": spec.industry or ""}
+        stored = OrganisationSettings.objects.first()
+        if stored is None:
+            if spec.industry:
+                OrganisationSettings.objects.create(**wanted)
+                self.lines.append(f"+ organisation industry {spec.industry}")
+        elif changes := _update(stored, wanted):
+            self.lines.append(f"~ organisation: {changes}")
+
+    def prune(self) -> None:
+        """Delete teams, services and environments not in the file, except those with history."""
+        config = self.config
+        for model, label, names in (
+            (Service, "service", [s.name for s in config.services]),
+            (Environment, "environment", [e.name for e in config.environments]),
+        ):
+            field_name = label  # Deployment.service, Incident.environment, ...
+            absent = (
+                model.objects.exclude(name__in=names)
+                .annotate(
+                    has_deployments=Exists(
+                        Deployment.objects.filter(**{field_name: OuterRef("pk")})
+                    ),
+                    has_incidents=Exists(Incident.objects.filter(**{field_name: OuterRef("pk")})),
+                    has_runs=Exists(AutomationRun.objects.filter(**{field_name: OuterRef("pk")})),
+                )
+                .order_by("name")
+            )
+            doomed: list[int] = []
+            for obj in absent:
+                if obj.has_deployments or obj.has_incidents or obj.has_runs:
+                    self.errors.append(self._refusal(label, obj, field_name))
+                else:
+                    doomed.append(obj.pk)
+                    self.lines.append(f"- {label} {obj.name}")
+            model.objects.filter(pk__in=doomed).delete()
+
+        teams = list(Team.objects.exclude(name__in=[t.name for t in config.teams]).order_by("name"))
+        orphaned: dict[int, list[str]] = {}
+        for team_id, name in Service.objects.filter(team__in=teams).values_list("team_id", "name"):
+            orphaned.setdefault(team_id, []).append(name)
+        for team in teams:
+            line = f"- team {team.name}"
+            if team.pk in orphaned:
+                line += f" (services left without a team: {', '.join(sorted(orphaned[team.pk]))})"
+            self.lines.append(line)
+        Team.objects.filter(pk__in=[team.pk for team in teams]).delete()
+
+    @staticmethod
+    def _refusal(label: str, obj: Any, field_name: str) -> str:
+        counts = [
+            (Deployment.objects.filter(**{field_name: obj}).count(), "deployments"),
+            (Incident.objects.filter(**{field_name: obj}).count(), "incidents"),
+            (AutomationRun.objects.filter(**{field_name: obj}).count(), "automation runs"),
+        ]
+        held = ", ".join(f"{n} {what}" for n, what in counts if n)
+        return (
+            f"! {label} {obj.name}: not removed, it has {held} and deleting it would delete "
+            f"that history; add it to the file under {label}s: to keep it, or delete its "
+            "history in the admin first"
+        )
+
+
+def _gate_checks_json(checks: Sequence[CheckSpec]) -> dict[str, Any]:
+    """A rule's checks as GateRule.checks stores them (read by dora.promotion.checks_parse): the
+    file's shape, a bare mode when only the mode is set, durations written as in the file."""
+    data: dict[str, Any] = {}
+    for spec in checks:
+        values: dict[str, Any] = {}
+        if spec.mode is not None:
+            values["mode"] = spec.mode
+        for key in ("min_soak", "stale_after"):
+            if getattr(spec, key) is not None:
+                values[key] = duration_format(getattr(spec, key))
+        if spec.severity:
+            values["severity"] = spec.severity
+        if spec.max_spread is not None:
+            values["max_spread"] = spec.max_spread
+        if spec.stacks is not None:
+            values["stacks"] = spec.stacks
+        data[spec.name] = values["mode"] if list(values) == ["mode"] else values
+    return data
+
+
+def _checks_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """`check old -> new` for each check whose setting differs (a position change says nothing)."""
+    return ", ".join(
+        f"{name} {_show_check(old.get(name))} -> {_show_check(new.get(name))}"
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    )
+
+
+def _show_check(value: Any) -> str:
+    if value is None:
+        return "(default)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(value.items())) + "}"
+    return str(value)
+
+
+def _gate_rule_text(service: str, from_env: str, to_env: str) -> str:
+    return f"{service or '*'}: {from_env or '*'} -> {to_env or '*'}"
+
+
+def _gate_defaults_text(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {_show(v)}" for k, v in values.items() if v not in (None, ""))
+
+
+def _derivation_inputs() -> tuple[dict[int, tuple], dict[int, tuple]]:
+    """What derived facts read from configuration, per service and per environment."""
+    services = {
+        pk: (tuple(repos), tuple(paths), infer)
+        for pk, repos, paths, infer in Service.objects.values_list(
+            "id", "repos", "paths", "infer_failures"
+        )
+    }
+    configured: dict[int, set[int]] = {}
+    for env_id, target_id in Target.objects.filter(configured=True).values_list(
+        "environment_id", "id"
+    ):
+        configured.setdefault(env_id, set()).add(target_id)
+    environments = {
+        pk: (tier, tuple(sorted(configured.get(pk, ()))), idle_after)
+        for pk, tier, idle_after in Environment.objects.values_list(
+            "id", "tier", "target_idle_after"
+        )
+    }
+    return services, environments
+
+
+def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) -> ConfigDiff:
+    """Create or update the teams, services, environments and targets the file names, and its
+    sources through the `sources_apply` hook, in one transaction (rolled back when dry_run).
+    With prune, delete the ones it does not name, except services and environments with
+    history, which are reported in `errors`.
+
+    Raises ConfigError when a service names a team that is neither in the file nor in the
+    database (with prune: not in the file, since the team would be deleted).
+    """
+    file_teams = {team.name for team in config.teams}
+    referenced = {s.team for s in config.services if s.team} | {
+        t.team for t in config.targets if t.team
+    }
+    if prune:
+        problems = _team_reference_problems(
+            config, (), because="(and --prune deletes teams that are not in the file)"
+        )
+    else:
+        in_db = Team.objects.filter(name__in=referenced - file_teams).values_list("name", flat=True)
+        problems = _team_reference_problems(config, set(in_db))
+    if problems:
+        raise ConfigError(_format_problems(config.filename, problems))
+
+    applier = _Applier(config)
+    with transaction.atomic():
+        before = _derivation_inputs()
+        teams = applier.upsert(
+            Team,
+            "team",
+            config.teams,
+            lambda spec: {
+                "members": list(spec.members),
+                "timezone": spec.timezone,
+                "industry": spec.industry or "",
+            },
+        )
+        missing = referenced - set(teams)
+        teams.update(Team.objects.in_bulk(list(missing), field_name="name"))
+        services = applier.upsert(
+            Service,
+            "service",
+            config.services,
+            lambda spec: {
+                "team": teams[spec.team] if spec.team else None,
+                "kind": spec.kind,
+                "repos": list(spec.repos),
+                "paths": list(spec.paths),
+                "infer_failures": spec.infer_failures,
+                "configured": True,  # declared: no longer one intake created (admin list)
+            },
+        )
+        applier.depends_on(services)
+        environments = applier.upsert(
+            Environment, "environment", config.environments, _environment_fields
+        )
+        applier.targets(environments)
+        if config.gates is not None:
+            applier.gates(config.gates, prune=prune)
+        if config.organisation is not None:
+            applier.organisation(config.organisation)
+        if prune:
+            applier.prune()
+        handled: set[str] = set()
+        for _, applied in sources_apply.send(sender=Config, config=config, prune=prune):
+            if isinstance(applied, SourcesApplied):
+                handled |= applied.kinds
+                applier.lines.extend(applied.lines)
+                applier.errors.extend(applied.errors)
+        # Facts depend on services' repos, globs and inference switch, and on environments'
+        # tiers and configured targets: what changed is derived again from its records.
+        after = _derivation_inputs()
+        rederive = pairs_mark(
+            service_ids=[i for i, v in after[0].items() if before[0].get(i) != v],
+            environment_ids=[i for i, v in after[1].items() if before[1].get(i) != v],
+        )
+        if dry_run:
+            transaction.set_rollback(True)
+        else:
+            facts_changed()  # teams, members, services, targets: what the figures group by
+
+    unapplied_kinds = sorted({source.kind for source in config.sources} - handled)
+    pending = [
+        section
+        for section, present in (
+            (f"sources ({', '.join(unapplied_kinds)})", bool(unapplied_kinds)),
+            ("targets", bool(config.targets)),
+        )
+        if present
+    ]
+    notes = (
+        (f"{', '.join(pending)}: validated but not applied yet (a later release applies them)",)
+        if pending
+        else ()
+    )
+    return ConfigDiff(
+        lines=tuple(applier.lines),
+        errors=tuple(applier.errors),
+        notes=notes,
+        rederive=0 if dry_run else rederive,
+    )
+
+
+def _environment_fields(spec: EnvironmentSpec) -> dict[str, Any]:
+    tier = spec.tier or tier_for_name(spec.name)
+    return {
+        "tier": tier,
+        "tier_configured": spec.tier is not None,
+        "order": spec.order if spec.order is not None else _DEFAULT_ORDER[Tier(tier)],
+        "stale_after": spec.stale_after,
+        "target_idle_after": spec.target_idle_after,
+    }

@@ -1,0 +1,110 @@
+"""The organisation, teams, services and environments sections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from dora.config.reader import _INVALID, _line, _Reader
+from dora.config.spec import (
+    DEFAULT_STALE_AFTER,
+    EnvironmentSpec,
+    OrganisationSpec,
+    ServiceSpec,
+    TeamSpec,
+)
+from dora.config.vocabulary import _ENVIRONMENT_KEYS, _ORGANISATION_KEYS, _SERVICE_KEYS, _TEAM_KEYS
+from dora.models import (
+    TARGET_IDLE_AFTER,
+    Service,
+    Tier,
+)
+
+
+def _load_teams(reader: _Reader, node: yaml.Node) -> list[TeamSpec]:
+    specs: list[TeamSpec] = []
+    for i, item in enumerate(reader.sequence(node, "teams")):
+        where = f"teams[{i}]"
+        entries = reader.mapping(item, where, _TEAM_KEYS)
+        if entries is None:
+            continue
+        values = {
+            "name": reader.get(entries, "name", where, reader.string, required_at=item),
+            "members": reader.get(entries, "members", where, reader.strings, default=()),
+            "timezone": reader.get(entries, "timezone", where, reader.timezone, default="UTC"),
+            "industry": reader.get(entries, "industry", where, reader.industry),
+        }
+        if values["name"] is not _INVALID:
+            reader.team_names.add(values["name"])
+        if _INVALID not in values.values():
+            specs.append(TeamSpec(**values, line=_line(item)))
+    return specs
+
+
+def _load_organisation(reader: _Reader, node: yaml.Node) -> Any:
+    entries = reader.mapping(node, "organisation", _ORGANISATION_KEYS)
+    if entries is None:
+        return _INVALID
+    industry = reader.get(entries, "industry", "organisation", reader.industry)
+    return _INVALID if industry is _INVALID else OrganisationSpec(industry=industry)
+
+
+def _load_services(reader: _Reader, node: yaml.Node) -> list[ServiceSpec]:
+    specs: list[ServiceSpec] = []
+    for i, item in enumerate(reader.sequence(node, "services")):
+        where = f"services[{i}]"
+        entries = reader.mapping(item, where, _SERVICE_KEYS)
+        if entries is None:
+            continue
+        kinds = [kind.value for kind in Service.Kind]
+        values = {
+            "name": reader.get(entries, "name", where, reader.string, required_at=item),
+            "team": reader.get(entries, "team", where, reader.string),
+            "kind": reader.get(
+                entries, "kind", where, reader.choice(kinds), default=Service.Kind.APP.value
+            ),
+            "repos": reader.get(entries, "repos", where, reader.strings, default=()),
+            "paths": reader.get(entries, "paths", where, reader.strings, default=()),
+            "infer_failures": reader.get(
+                entries, "infer_failures", where, reader.boolean, default=True
+            ),
+            "depends_on": reader.get(entries, "depends_on", where, reader.strings, default=()),
+        }
+        if _INVALID not in values.values():
+            team_line = _line(entries["team"][1]) if "team" in entries else _line(item)
+            depends_line = _line(entries["depends_on"][1]) if "depends_on" in entries else 0
+            specs.append(
+                ServiceSpec(
+                    **values,
+                    line=_line(item),
+                    team_line=team_line,
+                    depends_on_line=depends_line or _line(item),
+                )
+            )
+    return specs
+
+
+def _load_environments(reader: _Reader, node: yaml.Node) -> list[EnvironmentSpec]:
+    specs: list[EnvironmentSpec] = []
+    tiers = [tier.value for tier in Tier]
+    for i, item in enumerate(reader.sequence(node, "environments")):
+        where = f"environments[{i}]"
+        entries = reader.mapping(item, where, _ENVIRONMENT_KEYS)
+        if entries is None:
+            continue
+        values = {
+            "name": reader.get(entries, "name", where, reader.string, required_at=item),
+            "tier": reader.get(entries, "tier", where, reader.choice(tiers)),
+            "order": reader.get(entries, "order", where, reader.integer),
+            "stale_after": reader.get(
+                entries, "stale_after", where, reader.duration, default=DEFAULT_STALE_AFTER
+            ),
+            "targets": reader.get(entries, "targets", where, reader.strings, default=()),
+            "target_idle_after": reader.get(
+                entries, "target_idle_after", where, reader.duration, default=TARGET_IDLE_AFTER
+            ),
+        }
+        if _INVALID not in values.values():
+            specs.append(EnvironmentSpec(**values, line=_line(item)))
+    return specs
