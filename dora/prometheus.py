@@ -27,6 +27,12 @@ from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
+# The multiprocess directory must exist before the first series is made (at this import): a
+# process gunicorn did not start (manage.py, a Celery worker, `docker compose run web ...`)
+# finds it missing where only gunicorn's on_starting creates it.
+if _multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(_multiproc_dir, exist_ok=True)
+
 INTAKE_EVENTS = Counter(
     "dora_intake_events",
     "Events intake stored or found unchanged, by event type and outcome (created, updated, "
