@@ -23,6 +23,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Min, Q, QuerySet
 
 from dora import bulk
+from dora.change_times import arrival_times_refresh, change_times, push_times
 from dora.generation import facts_changed
 from dora.models import (
     Change,
@@ -104,7 +105,9 @@ class Touched:
 
 def touched_mark(touched: Touched) -> None:
     """Record, in the intake's transaction, which pairs a batch invalidated and from when."""
-    _change_starts_update(touched)
+    started = _change_starts_update(touched)
+    # The times kept on the arrivals of these changes and pushes follow their rows at once.
+    arrival_times_refresh(change_ids=started, shas=touched.commit_shas)
     for service_id, env_id, since in (
         MissingCommit.objects.filter(sha__any=touched.commit_shas)
         .values_list("service_id", "environment_id", "since")
@@ -390,7 +393,7 @@ def _incident_places_resolve(touched: Touched) -> None:
                 touched.facts_from(service_id, env, rollout.first_live_at)
 
 
-def _change_starts_update(touched: Touched) -> None:
+def _change_starts_update(touched: Touched) -> set[int]:
     """A change starts at the earliest authored_at of its commits (METRICS §2).
 
     Its commits are the `commits` it lists; when none of them is stored, the commits it landed
@@ -406,7 +409,7 @@ def _change_starts_update(touched: Touched) -> None:
             ).values_list("change_id", flat=True)
         )
     if not ids:
-        return
+        return ids
     changes = list(
         Change.objects.filter(id__any=ids).only(
             "id", "commits", "landed_commits", "created_at", "merged_at"
@@ -426,6 +429,7 @@ def _change_starts_update(touched: Touched) -> None:
             start = change.created_at  # rewritten history: fall back to when the PR opened
         change.started_at = start
     bulk.update_by_id(Change, ["started_at"], ((c.id, c.started_at) for c in changes))
+    return ids
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1174,15 +1178,24 @@ def arrivals_rebuild(
                     continue
                 seen.add(key)
                 new.append(
-                    (
+                    [
                         *pair,
                         key[0],
                         key[1],
                         rollout["id"],
                         rollout["first_live_at"],
                         rollout["unattributed"],
-                    )
+                    ]
                 )
+    # Each arrival keeps its change's (or pushed commit's) start and merge (dora/change_times).
+    of_change = change_times(row[2] for row in new if row[2] is not None)
+    of_push = push_times(row[3] for row in new if row[2] is None)
+    for row in new:
+        row.extend(
+            of_change.get(row[2], (None, None))
+            if row[2] is not None
+            else of_push.get(row[3], (None, None))
+        )
     bulk.copy_insert(
         ChangeArrival,
         [
@@ -1193,6 +1206,8 @@ def arrivals_rebuild(
             "rollout_id",
             "arrived_at",
             "unattributed",
+            "started_at",
+            "merged_at",
         ],
         new,
     )

@@ -593,6 +593,11 @@ class ChangeArrival(models.Model):
     )
     arrived_at = models.DateTimeField()
     unattributed = models.BooleanField(default=False)
+    # The change's own times, kept by derivation (dora/change_times.py) so that reads never look
+    # them up per row: started_at = the change's start (its started_at, else created_at; a
+    # direct push: its commit's authored_at), merged_at = its merge (a push: committed_at).
+    started_at = models.DateTimeField(null=True, blank=True)
+    merged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

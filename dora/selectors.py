@@ -402,12 +402,6 @@ def failure_links_frame(scope: Scope, *, since: datetime, until: datetime) -> pd
     )
 
 
-def _push_commit(field_name: str) -> Subquery:
-    """A direct push's commit time (its ChangeArrival names the sha, not a change)."""
-    commits = Commit.objects.filter(sha=OuterRef("commit_sha")).order_by("authored_at")
-    return Subquery(commits.values(field_name)[:1])
-
-
 # An arrival's columns that only the items list (repo#number, title and where it arrived).
 ARRIVAL_DESCRIPTION = ("environment", "repo", "number", "title")
 # An arrival's columns from its rollout, by output name.
@@ -456,29 +450,16 @@ def arrivals_frame(
         "repo": "change__repo",
         "number": "change__number",
         "title": "change__title",
-        "start": Coalesce("change__started_at", "change__created_at", _push_commit("authored_at")),
-        "merged_at": Coalesce("change__merged_at", _push_commit("committed_at")),
+        # Kept on the arrival by derivation (dora/change_times.py): no look-up per row.
+        "start": "started_at",
+        "merged_at": "merged_at",
         "arrived_at": "arrived_at",
         "unattributed": "unattributed",
         **(rollout if rollout_columns else {}),
     }
     if not described:
         columns = {k: v for k, v in columns.items() if k not in ARRIVAL_DESCRIPTION}
-        # The change's times by id, not by a join: most arrivals of a busy estate can be direct
-        # pushes (no change), and PostgreSQL may hash the arrivals to join them to changes,
-        # where the pushes' NULL ids all fall in one bucket and the join spills to 32,768
-        # batches (bench estate: 37 s instead of 0.7 s for two months). Same values.
-        columns["start"] = Coalesce(
-            _change_field(Coalesce("started_at", "created_at")), _push_commit("authored_at")
-        )
-        columns["merged_at"] = Coalesce(_change_field(F("merged_at")), _push_commit("committed_at"))
     return _frame(queryset, columns)
-
-
-def _change_field(expression: Any) -> Subquery:
-    """A value of the arrival's change, looked up by its id (NULL for a direct push)."""
-    changes = Change.objects.filter(id=OuterRef("change_id"))
-    return Subquery(changes.values(value=expression)[:1])
 
 
 def arrivals_rollouts_add(arrivals: pd.DataFrame, rollouts: pd.DataFrame) -> pd.DataFrame:

@@ -49,7 +49,14 @@ def facts_snapshot() -> dict[str, Any]:
         "commits": sorted(RolloutCommit.objects.values_list(*where, "sha")),
         "arrivals": sorted(
             ChangeArrival.objects.values_list(
-                *where, "change__repo", "change__number", "commit_sha", "arrived_at", "unattributed"
+                *where,
+                "change__repo",
+                "change__number",
+                "commit_sha",
+                "arrived_at",
+                "unattributed",
+                "started_at",
+                "merged_at",
             ),
             key=repr,
         ),

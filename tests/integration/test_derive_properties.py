@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from dora import derive
+from dora.change_times import arrival_times_stale
 from dora.events import events_record
 from dora.models import (
     Change,
@@ -102,6 +103,7 @@ class DerivationPropertiesTest(TestCase):
     ) -> None:
         _record(events, batch_size=len(events))
         expected = facts_snapshot()
+        assert arrival_times_stale() == []
 
         # From scratch, pair by pair, the facts are the same as the incremental result.
         for service_id, env_id in Rollout.objects.values_list(
@@ -122,6 +124,7 @@ class DerivationPropertiesTest(TestCase):
         batch_size = data.draw(st.integers(1, len(events)), label="batch_size")
         _record(shuffled, batch_size=batch_size)
         assert facts_snapshot() == expected
+        assert arrival_times_stale() == []
 
 
 class DerivationTargetsTest(TestCase):
