@@ -1,4 +1,5 @@
-"""Per-change times kept on the change arrivals (issue 18): when each change started and merged.
+"""Per-change times kept where the reads need them (issue 18): on each change arrival, when its
+change started and merged; on each change, when its first green build finished.
 
 Lead time and the full-estate lead time need, per arrival, its change's start and merge. They
 were looked up at every read (a subquery per direct push over the commits, and a join to the
@@ -11,8 +12,12 @@ the same transaction whenever what they come from changes:
   `authored_at` and merges at its `committed_at`; the commit is the earliest-authored stored
   commit with that sha (as the reads took it), absent: both stay empty.
 
+- a change's build is the first successful CI run (any repo) finished on its merge or squash
+  sha; intake sets it again when the change or a run on one of those shas is recorded.
+
 So the stored values always equal what the reads computed before, whatever order the events
-came in: `arrival_times_stale()` lists the rows where they would not (tests assert it is empty).
+came in: `arrival_times_stale()` and `change_builds_stale()` list the rows where they would
+not (tests assert both are empty).
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from dora.models import Change, ChangeArrival, Commit
+from dora.models import Change, ChangeArrival, ChangeCommit, Commit, PipelineRun
 
 Times = tuple[datetime | None, datetime | None]
 
@@ -109,10 +114,26 @@ def arrival_times_refresh(*, change_ids: Iterable[int] = (), shas: Iterable[str]
     return written
 
 
-def arrival_times_fill_all() -> None:
-    """Every arrival's times again (PostgreSQL): for a load that bypassed derivation."""
+# Every change's build time (PostgreSQL): its merge and squash shas are its ChangeCommit rows of
+# those roles (migration 0025; bench/metrics.py).
+BUILD_FILL_SQL = """
+    UPDATE dora_change c SET build_at = b.first
+    FROM (
+        SELECT l.change_id, MIN(r.finished_at) AS first
+        FROM dora_changecommit l JOIN dora_pipelinerun r ON r.sha = l.sha
+        WHERE l.role IN ('merge', 'squash') AND l.sha <> ''
+          AND r.status = 'success' AND r.finished_at IS NOT NULL
+        GROUP BY l.change_id
+    ) b
+    WHERE c.id = b.change_id
+"""
+
+
+def change_facts_fill_all() -> None:
+    """Every arrival's times and change's build again (PostgreSQL): for a load that bypassed
+    intake and derivation."""
     with connection.cursor() as cursor:
-        for statement in FILL_SQL:
+        for statement in (*FILL_SQL, BUILD_FILL_SQL):
             cursor.execute(statement)
 
 
@@ -131,3 +152,38 @@ def arrival_times_stale(queryset: QuerySet[ChangeArrival] | None = None) -> list
         )
         if (row[3], row[5]) != (row[4], row[6])
     ]
+
+
+def _first_build() -> Subquery:
+    """The first successful CI run finished on the change's merge or squash sha (the change is
+    the outer row)."""
+    builds = PipelineRun.objects.filter(
+        Q(sha=OuterRef("merge_sha")) | Q(sha=OuterRef("squash_sha")),
+        status="success",
+        finished_at__isnull=False,
+    ).exclude(sha="")
+    return Subquery(builds.order_by("finished_at").values("finished_at")[:1])
+
+
+def change_builds_refresh(*, change_ids: Iterable[int] = (), run_shas: Iterable[str] = ()) -> int:
+    """Set again the build time of these changes and of the changes that landed as one of these
+    shas (a CI run on it was recorded or changed), in the caller's transaction."""
+    ids = set(change_ids)
+    shas = sorted(set(run_shas) - {""})
+    if shas:
+        ids |= set(
+            ChangeCommit.objects.filter(
+                sha__any=shas, role__in=(ChangeCommit.Role.MERGE, ChangeCommit.Role.SQUASH)
+            ).values_list("change_id", flat=True)
+        )
+    if not ids:
+        return 0
+    return Change.objects.filter(id__any=sorted(ids)).update(build_at=_first_build())
+
+
+def change_builds_stale() -> list[tuple]:
+    """Changes whose kept build time differs from their runs' (should be none)."""
+    rows = Change.objects.annotate(build_now=_first_build()).values_list(
+        "repo", "number", "build_at", "build_now"
+    )
+    return [row for row in rows if row[2] != row[3]]

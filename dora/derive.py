@@ -23,7 +23,12 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Min, Q, QuerySet
 
 from dora import bulk
-from dora.change_times import arrival_times_refresh, change_times, push_times
+from dora.change_times import (
+    arrival_times_refresh,
+    change_builds_refresh,
+    change_times,
+    push_times,
+)
 from dora.generation import facts_changed
 from dora.models import (
     Change,
@@ -72,6 +77,7 @@ class Touched:
     commit_shas: set[str] = field(default_factory=set)
     change_ids: set[int] = field(default_factory=set)
     change_shas: set[str] = field(default_factory=set)
+    run_shas: set[str] = field(default_factory=set)  # CI runs recorded: their changes' builds
     incidents: list[Incident] = field(default_factory=list)
 
     def rollouts(self, service_id: int, environment_id: int, since: datetime) -> None:
@@ -108,6 +114,7 @@ def touched_mark(touched: Touched) -> None:
     started = _change_starts_update(touched)
     # The times kept on the arrivals of these changes and pushes follow their rows at once.
     arrival_times_refresh(change_ids=started, shas=touched.commit_shas)
+    change_builds_refresh(change_ids=touched.change_ids, run_shas=touched.run_shas)
     for service_id, env_id, since in (
         MissingCommit.objects.filter(sha__any=touched.commit_shas)
         .values_list("service_id", "environment_id", "since")

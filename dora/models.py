@@ -266,6 +266,9 @@ class Change(models.Model):
     url = models.CharField(max_length=500, blank=True, default="", db_default="")
     # Derived at intake: earliest authored_at of its commits (fallback created_at).
     started_at = models.DateTimeField(null=True, blank=True)
+    # When the first successful CI run on the sha it landed as (merge or squash) finished: kept
+    # by intake (dora/change_times.py) for the value stream's build stage.
+    build_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

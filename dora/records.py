@@ -135,7 +135,7 @@ def records_store(
     if by_type["change"]:
         _changes_store(by_type["change"], touched)
     if by_type["pipeline_run"]:
-        _pipeline_runs_store(by_type["pipeline_run"])
+        _pipeline_runs_store(by_type["pipeline_run"], touched)
     if by_type["deployment"]:
         _deployments_store(by_type["deployment"], estate, touched)
     if by_type["incident"]:
@@ -295,7 +295,15 @@ _PIPELINE_RUN_COLUMNS = [
 ]
 
 
-def _pipeline_runs_store(events: list[Event]) -> None:
+def _pipeline_runs_store(events: list[Event], touched: Touched) -> None:
+    # The shas these runs had before (an update may move a run to another sha) and have now:
+    # the changes that landed as them get their build time again (dora/change_times.py).
+    before = PipelineRun.objects.filter(
+        source__any=sorted({e.source for e in events}), external_id__any=[_ext(e) for e in events]
+    ).values_list("source", "external_id", "sha")
+    keys = {(e.source, _ext(e)) for e in events}
+    touched.run_shas.update(sha for source, ext, sha in before if (source, ext) in keys)
+    touched.run_shas.update(e.fields["sha"] for e in events)
     rows = [
         (
             e.source,

@@ -66,6 +66,28 @@ def change(
     return event
 
 
+def pipeline_run(
+    ident: str,
+    commit_name: str,
+    *,
+    started: float,
+    finished: float | None,
+    status: str = "success",
+    repo: str = "acme/shop",
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "pipeline_run",
+        "id": ident,
+        "repo": repo,
+        "sha": sha(commit_name),
+        "status": status,
+        "started_at": at(started),
+    }
+    if finished is not None:
+        event["finished_at"] = at(finished)
+    return event
+
+
 def deployment(
     ident: str,
     commit_name: str | None,

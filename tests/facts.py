@@ -78,7 +78,13 @@ def facts_snapshot() -> dict[str, Any]:
         # stages, recovery), so that two paths agreeing on them is checked, not assumed.
         "changes": sorted(
             Change.objects.values_list(
-                "repo", "number", "created_at", "first_review_at", "approved_at", "merged_at"
+                "repo",
+                "number",
+                "created_at",
+                "first_review_at",
+                "approved_at",
+                "merged_at",
+                "build_at",
             ),
             key=repr,
         ),

@@ -8,7 +8,7 @@ from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 # Plain SQL text, stable across releases (dora/change_times.py keeps it for bench loads too).
-from dora.change_times import FILL_SQL as _POSTGRES_FILL  # noqa: E402
+from dora.change_times import FILL_SQL as _POSTGRES_FILL
 
 
 def fill(apps, schema_editor):

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from dora.change_times import arrival_times_stale
+from dora.change_times import arrival_times_stale, change_builds_stale
 from dora.events import events_record
-from dora.models import ChangeArrival
+from dora.models import Change, ChangeArrival
 from dora.selectors import Scope, arrivals_frame
-from tests.builders import change, commit, deployment, sha, when
+from tests.builders import change, commit, deployment, pipeline_run, sha, when
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +82,26 @@ def test_corrected_merge_time_reaches_the_arrival() -> None:
     _record(change(2, ["m2"], created=6, merged=9, merge="m2"))
     assert _times(change__number=2) == (when(8), when(9))
     assert arrival_times_stale() == []
+
+
+def _build_at(number: int) -> datetime | None:
+    return Change.objects.get(number=number).build_at
+
+
+def test_build_time_follows_runs_whichever_order_they_come_in() -> None:
+    """PR 3 squash-merged at 10 as s3. CI on s3: a green run finishing at 12 recorded before
+    the change, a failed one at 11 and a green one at 11.5 after it: the build is at 11.5.
+    Then the 11.5 run is re-sent for another sha: the build falls back to 12."""
+    _record(pipeline_run("ci-a", "s3", started=10, finished=12))
+    _record(change(3, ["f3"], created=4, merged=10, squash="s3"))
+    assert _build_at(3) == when(12)
+
+    _record(
+        pipeline_run("ci-b", "s3", started=10, finished=11, status="failure"),
+        pipeline_run("ci-c", "s3", started=10, finished=11.5),
+    )
+    assert _build_at(3) == when(11.5)
+
+    _record(pipeline_run("ci-c", "other", started=10, finished=11.5))
+    assert _build_at(3) == when(12)
+    assert change_builds_stale() == []

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from dora import derive
-from dora.change_times import arrival_times_stale
+from dora.change_times import arrival_times_stale, change_builds_stale
 from dora.events import events_record
 from dora.models import (
     Change,
@@ -18,11 +18,12 @@ from dora.models import (
     Environment,
     Incident,
     MissingCommit,
+    PipelineRun,
     RawEvent,
     Rollout,
     Service,
 )
-from tests.builders import change, commit, deployment, incident, sha
+from tests.builders import change, commit, deployment, incident, pipeline_run, sha
 from tests.facts import facts_snapshot
 
 TARGETS = ["eu", "us", "ap"]
@@ -50,6 +51,16 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
         events.append(
             change(number, shas, created=i, merged=i + size, merge=shas[-1], labels=labels)
         )
+        # CI on the merge sha: the change's build time is kept at intake (dora/change_times).
+        for run, status in enumerate(
+            draw(st.lists(st.sampled_from(["success", "failure"]), max_size=2))
+        ):
+            end = i + size + draw(st.sampled_from([0.25, 0.5, 2]))
+            events.append(
+                pipeline_run(
+                    f"ci{number}-{run}", shas[-1], started=i + size, finished=end, status=status
+                )
+            )
         i += size
     hours = float(n_commits)
     n_releases = draw(st.integers(1, 6))
@@ -82,7 +93,16 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 def _wipe() -> None:
-    for model in (Rollout, MissingCommit, Deployment, Incident, Change, Commit, RawEvent):
+    for model in (
+        Rollout,
+        MissingCommit,
+        Deployment,
+        Incident,
+        Change,
+        Commit,
+        PipelineRun,
+        RawEvent,
+    ):
         model.objects.all().delete()
 
 
@@ -104,6 +124,7 @@ class DerivationPropertiesTest(TestCase):
         _record(events, batch_size=len(events))
         expected = facts_snapshot()
         assert arrival_times_stale() == []
+        assert change_builds_stale() == []
 
         # From scratch, pair by pair, the facts are the same as the incremental result.
         for service_id, env_id in Rollout.objects.values_list(
@@ -125,6 +146,7 @@ class DerivationPropertiesTest(TestCase):
         _record(shuffled, batch_size=batch_size)
         assert facts_snapshot() == expected
         assert arrival_times_stale() == []
+        assert change_builds_stale() == []
 
 
 class DerivationTargetsTest(TestCase):
