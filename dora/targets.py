@@ -8,10 +8,14 @@ target's at least it, `missed` otherwise, `no_data` when the value is null or re
 items than the dashboards require for a level (the figure's badge minimum, `_sufficient`).
 
 Reads: one computation per scope reads the frames the figures share (rollouts, arrivals,
-incidents) once over a span covering every window asked for, current and weekly history alike;
-each window is then a computation over those frames (they are supersets of every window, which
-the figures cut themselves). Frames read at a moment (live deployments, automation runs, deploy
-pipelines, deployments, out-of-band changes, value-stream reads) are read once per window end.
+incidents, automation runs) once over a span covering every window asked for, current and weekly
+history alike; each window is then a computation over those frames (they are supersets of every
+window, which the figures cut themselves). The frames of a moment (live deployments, deploy
+pipelines) are read once per window end; the rest (deployments, out-of-band changes, value-stream
+reads) once per window. The span's automation runs are those since its start plus each
+instance's latest runs (dora.selectors.automation_runs_frame): an instance whose only resetting
+success before a week's end lies before the span (half a year before the first week) shows no
+lag that week.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
-from dora import benchmarks
+from dora import benchmarks, selectors
 from dora.metrics.levels import (
     MIN_CHANGES_LEAD_TIME,
     MIN_RESTORED_RECOVERY,
@@ -35,7 +39,7 @@ from dora.metrics.levels import (
 )
 from dora.models import FigureTarget
 from dora.report import MetricsComputation, MetricsQuery
-from dora.selectors import HALF_YEAR, ORGANISATION_TIMEZONE, Scope
+from dora.selectors import HALF_YEAR, ORGANISATION_TIMEZONE, SPREAD_HISTORY, Scope
 from dora.units import NONE_TEXT, duration_human, plural
 from dora.window import local_midnight
 
@@ -45,9 +49,9 @@ STATUS_TEXT = {MET: "met", MISSED: "missed", NO_DATA: "not enough data"}
 # The frames every window of a scope shares, read over a span covering them all (the figures
 # count only what lies in their own window: DoraFigures), and those that depend on nothing but
 # the scope; the frames read at a window's end only, shared by the windows that end together.
-_SPAN_FRAMES = ("rollouts", "arrivals", "incidents")
+_SPAN_FRAMES = ("rollouts", "arrivals", "incidents", "automation_runs")
 _TIMELESS_FRAMES = ("first_rollout_at", "environment_settings", "configured_targets")
-_END_FRAMES = ("live_deployments", "deploy_pipelines")
+_END_FRAMES = ("live_deployments", "deploy_pipelines")  # live deployments: one read in a history
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class Attainment:
     window: timedelta
     value: float | None  # the figure over [now - window, now); None when not enough data
     status: str  # "met" | "missed" | "no_data"
-    label: str  # "Lead time p50 below 1 day"
+    label: str  # "Lead time p50 at most 1 day" (below: at most; above: at least)
     value_text: str  # "14.2 h" or "—"
 
 
@@ -129,7 +133,7 @@ _FIELD_LABELS = {
     "per_week": "per week",
     "deploy_days_per_week": "deploy days per week",
     "flow_efficiency": "flow efficiency",
-    "max_versions": "versions live",
+    "max_versions": "",
     "rate": "",
     "count": "",
 }
@@ -212,6 +216,11 @@ def threshold_text(figure: str, threshold: float) -> str:
     return _number(threshold)
 
 
+def duration_text(window: timedelta) -> str:
+    """A window for people: "28 days", "12 h"."""
+    return threshold_text("window.length_seconds", window.total_seconds())
+
+
 def figure_label(figure: str) -> str:
     """ "lead_time.p50_seconds" -> "Lead time p50"."""
     family, _, name = figure.partition(".")
@@ -220,8 +229,10 @@ def figure_label(figure: str) -> str:
 
 
 def target_label(figure: str, direction: str, threshold: float) -> str:
-    """ "Lead time p50 below 1 day"."""
-    return f"{figure_label(figure)} {direction} {threshold_text(figure, threshold)}"
+    """ "Lead time p50 at most 1 day": `below` reads "at most" and `above` "at least", since a
+    value equal to the threshold meets the target."""
+    bound = "at most" if direction == FigureTarget.Direction.BELOW else "at least"
+    return f"{figure_label(figure)} {bound} {threshold_text(figure, threshold)}"
 
 
 # -- computing ------------------------------------------------------------------------------------
@@ -243,6 +254,18 @@ class _Span(MetricsComputation):
     out (only the "why" of a failure reads them, no figure)."""
 
     failure_links = None  # type: ignore[assignment]
+
+    def __init__(self, query: MetricsQuery, *, now: datetime, ends: Sequence[datetime]) -> None:
+        super().__init__(query, now=now)
+        self.window_ends = sorted(set(ends))
+
+    @cached_property
+    def spread_history(self) -> Any:
+        """Successful deployments from half a year before the first window's end to the
+        last's: version spread at every end, in one read (selectors.live_deployments_frame)."""
+        return selectors.live_deployments_frame(
+            self.scope, at=self.window_ends[-1], since=self.window_ends[0] - SPREAD_HISTORY
+        )
 
 
 class _Window(MetricsComputation):
@@ -276,6 +299,11 @@ class _Window(MetricsComputation):
         return self.span.first_rollout_at
 
     @cached_property
+    def automation_runs(self) -> Any:
+        """The span's runs: automation lag keeps those finished before its window's end."""
+        return self.span.automation_runs
+
+    @cached_property
     def environment_settings(self) -> Any:
         return self.span.environment_settings
 
@@ -285,6 +313,8 @@ class _Window(MetricsComputation):
 
     @cached_property
     def live_deployments(self) -> Any:
+        if len(self.span.window_ends) > 1:  # a history: one read for every week's end
+            return self.span.spread_history
         if "live_deployments" not in self.end:
             self.end["live_deployments"] = MetricsComputation.live_deployments.func(self)
         return self.end["live_deployments"]
@@ -310,7 +340,7 @@ class _ScopeFigures:
         # The span starts early enough for frequency's half-year look-back of every window.
         since = min(min(s for s, _ in windows), min(u for _, u in windows) - HALF_YEAR)
         until = max(u for _, u in windows)
-        self.span = _Span(self._query(since, until), now=now)
+        self.span = _Span(self._query(since, until), now=now, ends=[u for _, u in windows])
         self.ends: dict[datetime, dict[str, Any]] = {}
         self.families: dict[tuple[datetime, datetime, str], Mapping[str, Any]] = {}
 
@@ -381,9 +411,18 @@ class Evaluated:
     history: tuple[tuple[date, float | None, str], ...] = ()
 
 
-def evaluate(targets: Sequence[FigureTarget], *, now: datetime, weeks: int = 0) -> list[Evaluated]:
+def evaluate(
+    targets: Sequence[FigureTarget],
+    *,
+    now: datetime,
+    weeks: int = 0,
+    known: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+) -> list[Evaluated]:
     """Attainment of each target at `now` and over each of the last `weeks` complete weeks of
-    its team's time zone, with each scope's frames read once (see the module's docstring)."""
+    its team's time zone, with each scope's frames read once (see the module's docstring).
+
+    known: frames a page has read already that depend on the scope only, by (subject, name):
+    `first_rollout_at`, `environment_settings`, `configured_targets`."""
     plans: dict[tuple[str, str], list[tuple[FigureTarget, list[tuple[date, datetime]]]]] = {}
     for target in targets:
         ends = week_ends(weeks=weeks, now=now, tz=_timezone(target)) if weeks else []
@@ -396,6 +435,9 @@ def evaluate(targets: Sequence[FigureTarget], *, now: datetime, weeks: int = 0) 
             for end in [now, *(week_end for _, week_end in ends)]
         ]
         figures = _ScopeFigures(_scope(plan[0][0]), windows, now=now)
+        for name, frame in (known or {}).get(_scope_key(plan[0][0]), {}).items():
+            if name in _TIMELESS_FRAMES:
+                figures.span.__dict__[name] = frame
         for target, ends in plan:
             value = figures.value(target.figure, now - target.window, now)
             history = tuple(

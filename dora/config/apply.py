@@ -279,7 +279,8 @@ class _Applier:
                     **wanted,
                 )
                 self.lines.append(
-                    f"+ figure target {label} {threshold:g} over {duration_format(spec.window)}"
+                    f"+ figure target {label} {_number(threshold)} over "
+                    f"{duration_format(spec.window)}"
                 )
             elif changes := _update(obj, wanted):
                 self.lines.append(f"~ figure target {label}: {changes}")
@@ -353,6 +354,11 @@ class _Applier:
             f"that history; add it to the file under {label}s: to keep it, or delete its "
             "history in the admin first"
         )
+
+
+def _number(value: float) -> str:
+    """A threshold as the file writes it: 86400, 0.15, 1209600 (never 1.2096e+06)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _figure_target_key(target: FigureTarget) -> tuple[str, str, str, str]:

@@ -15,6 +15,7 @@ from dora.report import MetricsQuery, metrics_report
 from dora.selectors import scope_resolve
 from dora.targets import (
     attainments,
+    duration_text,
     target_history,
     target_label,
     threshold_text,
@@ -106,7 +107,7 @@ def test_lead_time_p50_at_the_threshold_is_met_below_and_above(estate: None) -> 
     assert (shop["above"].value, shop["above"].status) == (11 * HOUR, "met")  # 11 h >= 11 h
     team_above = next(a for a in found if a.subject == "team" and a.direction == "above")
     assert team_above.status == "missed"  # 39600 < 39601
-    assert team_below.label == "Lead time p50 below 11 h"
+    assert team_below.label == "Lead time p50 at most 11 h"
     assert team_below.value_text == "11 h"
     assert (team_below.subject_name, shop["below"].subject_name) == ("payments", "shop")
     assert team_below.window == timedelta(days=14)
@@ -156,7 +157,7 @@ def test_version_spread_counts_versions_live_in_production(estate: None) -> None
 
     assert (found["service"].value, found["service"].status) == (2, "missed")  # 2 > 1
     assert (found["team"].value, found["team"].status) == (2, "met")  # 2 >= 2
-    assert found["service"].label == "Version spread in production versions live below 1 version"
+    assert found["service"].label == "Version spread in production at most 1 version"
     assert found["service"].value_text == "2 versions"
 
 
@@ -221,6 +222,19 @@ def test_target_history_per_week_of_the_teams_time_zone(estate: None) -> None:
     ]
 
 
+def test_version_spread_history_reads_each_weeks_live_versions(estate: None) -> None:
+    targets("  - {service: edge, figure: version_spread.max_versions, below: 1}\n")
+    spread = FigureTarget.objects.get()
+
+    # Weeks ending 03-02, 03-09 and 03-16 00:00 UTC: nothing deployed before 03-03 09:00 (x1,
+    # x2), so no live version the first week; then eu runs e1 (x3, 03-04) and us e0: 2 > 1.
+    assert target_history(spread, weeks=3, now=NOW) == [
+        (date(2026, 2, 23), None, "no_data"),
+        (date(2026, 3, 2), 2.0, "missed"),
+        (date(2026, 3, 9), 2.0, "missed"),
+    ]
+
+
 def test_week_ends_follow_the_time_zone() -> None:
     # Mon 03-16 09:00 UTC is 10:00 in Berlin: the last complete week is 03-09..03-15, ending at
     # Berlin's midnight, 03-15 23:00 UTC; the one before ends 03-08 23:00 UTC.
@@ -235,12 +249,16 @@ def test_week_ends_follow_the_time_zone() -> None:
 
 
 def test_texts_for_people() -> None:
-    assert target_label("lead_time.p50_seconds", "below", 86400) == "Lead time p50 below 1 day"
+    assert target_label("lead_time.p50_seconds", "below", 86400) == "Lead time p50 at most 1 day"
     assert target_label("change_failure_rate.rate", "below", 0.15) == (
-        "Change failure rate below 15%"
+        "Change failure rate at most 15%"
+    )
+    assert target_label("deployment_frequency.per_week", "above", 10) == (
+        "Deployment frequency per week at least 10"
     )
     assert threshold_text("automation_lag.max_seconds", 7 * 86400) == "7 days"
     assert threshold_text("recovery_time.p50_seconds", 12 * 3600) == "12 h"
+    assert duration_text(timedelta(days=28)) == "28 days"
     assert value_text("lead_time.p50_seconds", 14.2 * 3600) == "14 h"  # whole hours from 10 up
     assert value_text("change_failure_rate.rate", 0.125) == "12.5%"
     assert value_text("deployment_frequency.per_week", 4.25) == "4.25"

@@ -157,9 +157,15 @@ def test_config_apply_rejects_a_target_for_an_unknown_service() -> None:
 def test_config_apply_accepts_a_target_for_a_service_in_the_database() -> None:
     Service.objects.create(name="legacy")
 
-    lines = _apply("targets:\n  - service: legacy\n    figure: lead_time.n\n    above: 1\n")
+    lines = _apply(
+        "targets:\n  - service: legacy\n    figure: automation_lag.max_seconds\n"
+        "    below: 1209600\n"
+    )
 
-    assert lines == ["+ figure target service legacy: lead_time.n above 1 over 28d"]
+    # Written as the file writes it, not 1.2096e+06.
+    assert lines == [
+        "+ figure target service legacy: automation_lag.max_seconds below 1209600 over 28d"
+    ]
 
 
 def test_config_load_rejects_two_bounds_in_one_direction() -> None:
