@@ -3,7 +3,7 @@
 A target is a bound on one figure of CONTRACT §4 (`family.field`) for a team or a service. Its
 value is the figure the metrics report gives for the target's scope over [now - window, now):
 the same MetricsComputation the report uses (dora.report), asked only for the figure's family.
-Status (METRICS §5): `met` when a `below` target's value is at most the threshold or an `above`
+Status (METRICS §7): `met` when a `below` target's value is at most the threshold or an `above`
 target's at least it, `missed` otherwise, `no_data` when the value is null or rests on fewer
 items than the dashboards require for a level (the figure's badge minimum, `_sufficient`).
 
@@ -146,7 +146,7 @@ def version_spread_figures(rows: Sequence[Mapping[str, Any]]) -> dict[str, int |
 
 
 def figure_value(family_json: Mapping[str, Any], figure: str) -> float | None:
-    """The figure's value when there is enough data for it (METRICS §5), else None."""
+    """The figure's value when there is enough data for it (METRICS §7), else None."""
     family, _, name = figure.partition(".")
     value = family_json.get(name)
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):

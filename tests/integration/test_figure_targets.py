@@ -3,6 +3,7 @@ each value worked out by hand from METRICS.md (arithmetic in comments)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -275,3 +276,62 @@ def test_a_team_target_survives_its_services_and_a_deleted_team_takes_its_target
     Service.objects.create(name="loner", team=team)
     team.delete()
     assert not FigureTarget.objects.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The team and service pages
+# ---------------------------------------------------------------------------------------------
+
+PAGE_TARGETS = (
+    "  - {team: payments, figure: lead_time.p50_seconds, below: 39600, window: 14d}\n"
+    "  - {team: payments, figure: change_failure_rate.rate, below: 0.15, window: 14d}\n"
+    "  - {service: shop, figure: deployment_frequency.rollouts, above: 11, window: 14d}\n"
+)
+
+
+def _items(html: str) -> dict[str, tuple[str, str]]:
+    """Each listed target: label -> (status class, badge text)."""
+    found = re.findall(
+        r'<li class="target-item status-(\w+)".*?<span class="badge target-status[^"]*">'
+        r"(.*?)</span>\s*<strong class=\"target-label\">(.*?)</strong>",
+        html,
+        flags=re.S,
+    )
+    return {label: (status, badge.strip()) for status, badge, label in found}
+
+
+def test_team_page_shows_each_targets_status_in_words(
+    estate: None, admin_client, plain_static: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    targets(PAGE_TARGETS)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: NOW)
+
+    html = admin_client.get("/dashboards/team?team=payments").content.decode()
+
+    # Over [03-02 09:00, 03-16 09:00): lead time p50 11 h (met at 11 h), 10 rollouts (under the
+    # 20 a change failure rate needs: no data; under 11: missed).
+    assert _items(html) == {
+        "Lead time p50 at most 11 h": ("met", "✓ Met"),
+        "Change failure rate at most 15%": ("no_data", "– Not enough data"),
+        "Deployment frequency rollouts at least 11": ("missed", "✗ Missed"),
+    }
+    # Beside the lead-time card, in words; the shop target is the service's, not the team's card.
+    assert re.search(
+        r"✓ Target met</span> Lead time p50 at most 11 h: 11 h over the last 14 days", html
+    )
+    assert "Target missed" not in html
+    # Eight weeks of history per target, each week's status in words for screen readers.
+    assert html.count('<li class="week status-') == 3 * 8
+    assert "Week of Mon 9 Mar 2026: 11 h, met" in html
+
+
+def test_service_page_shows_its_own_targets_only(
+    estate: None, admin_client, plain_static: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    targets(PAGE_TARGETS)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: NOW)
+
+    html = admin_client.get("/dashboards/service?service=shop").content.decode()
+
+    assert _items(html) == {"Deployment frequency rollouts at least 11": ("missed", "✗ Missed")}
+    assert "✗ Target missed</span> Deployment frequency rollouts at least 11: 10" in html
