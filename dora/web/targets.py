@@ -21,6 +21,12 @@ from dora.targets import (
 # The weeks of history each target shows: two months, compact enough for a phone's width.
 HISTORY_WEEKS = 8
 SYMBOLS = {"met": "✓", "missed": "✗", "no_data": "–"}
+NBSP = "\u00a0"
+
+
+def _keep(label: str, threshold: str) -> str:
+    """The label with its threshold's number and unit held together."""
+    return label.removesuffix(threshold) + threshold.replace(" ", NBSP)
 
 
 def _row(evaluated: Evaluated, service_urls: dict[str, str]) -> dict[str, Any]:
@@ -29,19 +35,21 @@ def _row(evaluated: Evaluated, service_urls: dict[str, str]) -> dict[str, Any]:
     return {
         "id": a.target_id,
         "label": a.label,
+        # For the page: a number never parts from its unit ("6.8 h", "2 versions").
+        "label_text": _keep(a.label, threshold_text(a.figure, a.threshold)),
         "subject": a.subject,
         "subject_name": a.subject_name,
         "subject_url": service_urls.get(a.subject_name) if a.subject == "service" else None,
         "family": a.figure.partition(".")[0],
-        "value_text": a.value_text,
-        "threshold_text": threshold_text(a.figure, a.threshold),
-        "window_text": window,
+        "value_text": a.value_text.replace(" ", NBSP),
+        "threshold_text": threshold_text(a.figure, a.threshold).replace(" ", NBSP),
+        "window_text": window.replace(" ", NBSP),
         "status": a.status,
         "status_text": STATUS_TEXT[a.status],
         "history": [
             {
                 "week": monday,
-                "value_text": value_text(a.figure, value),
+                "value_text": value_text(a.figure, value).replace(" ", NBSP),
                 "status": status,
                 "status_text": STATUS_TEXT[status],
                 "symbol": SYMBOLS[status],

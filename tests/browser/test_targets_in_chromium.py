@@ -21,7 +21,7 @@ TARGETS_JS = """
 () => Array.from(document.querySelectorAll('#delivery-targets-list > li')).map(li => ({
   status: li.className.replace('target-item status-', ''),
   badge: li.querySelector('.target-status').innerText.trim(),
-  label: li.querySelector('.target-label').innerText.trim(),
+  label: li.querySelector('.target-label').innerText.replace(/\u00a0/g, ' ').trim(),
   weeks: li.querySelectorAll('.target-weeks .week').length,
   weekText: Array.from(li.querySelectorAll('.target-weeks .week')).map(w => w.innerText.trim()),
 }))
