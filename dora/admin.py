@@ -25,6 +25,7 @@ from dora.models import (
     Environment,
     FactsGeneration,
     FailureLink,
+    FigureTarget,
     GateDecision,
     GateRule,
     GateSettings,
@@ -581,6 +582,43 @@ class GateRuleAdmin(admin.ModelAdmin):
     form = GateRuleForm
     list_display = ("__str__", "service", "from_env", "to_env", "checks", "position")
     search_fields = ("service", "from_env", "to_env")
+
+
+def _figure_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    from dora.config.vocabulary import FIGURES
+
+    return [
+        (family, [(f"{family}.{field}", f"{family}.{field}") for field in fields])
+        for family, fields in FIGURES.items()
+    ]
+
+
+class FigureTargetForm(forms.ModelForm):
+    # The figures of CONTRACT §4 as `family.field`; the model's clean() checks them again.
+    figure = forms.ChoiceField(choices=_figure_choices)
+
+    class Meta:
+        model = FigureTarget
+        fields = ("team", "service", "figure", "direction", "threshold", "window")
+
+
+@admin.register(FigureTarget)
+class FigureTargetAdmin(admin.ModelAdmin):
+    """Targets of CONTRACT §2 `targets:`: the file's (source file; apply_config manages them,
+    an edit here lasts until the next apply) and those made here (source admin)."""
+
+    form = FigureTargetForm
+    list_display = ("__str__", "team", "service", "figure", "direction", "threshold", "window")
+    list_filter = ("source", "direction", "team")
+    search_fields = ("figure", "team__name", "service__name")
+    list_select_related = ("team", "service")
+    autocomplete_fields = ("team", "service")
+    readonly_fields = ("source",)
+
+    def save_model(self, request: HttpRequest, obj: FigureTarget, form: Any, change: bool) -> None:
+        if not change:
+            obj.source = FigureTarget.Source.ADMIN
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(GateDecision)

@@ -17,6 +17,8 @@ _EMPTY_LIST = models.Value([], output_field=models.JSONField())
 
 # METRICS §2: a target a service has not deployed to for this long is retired (per environment).
 TARGET_IDLE_AFTER = timedelta(days=90)
+# CONTRACT §2 `targets:`: the rolling window a figure target is judged over when none is named.
+DEFAULT_TARGET_WINDOW = timedelta(days=28)
 
 
 class Tier(models.TextChoices):
@@ -804,6 +806,90 @@ class OrganisationSettings(models.Model):
 # ---------------------------------------------------------------------------------------------
 # Promotion gate
 # ---------------------------------------------------------------------------------------------
+
+
+class FigureTarget(models.Model):
+    """A goal for one figure of CONTRACT §4 (`family.field`), for a team or a service, over a
+    rolling window ending now (CONTRACT §2 `targets:`; attainment in dora.targets). `source`:
+    `file` rows are managed by apply_config, `admin` rows by people in the admin."""
+
+    class Direction(models.TextChoices):
+        BELOW = "below", "below (met when the value is at most the threshold)"
+        ABOVE = "above", "above (met when the value is at least the threshold)"
+
+    class Source(models.TextChoices):
+        FILE = "file"
+        ADMIN = "admin"
+
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="figure_targets"
+    )
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.CASCADE, related_name="figure_targets"
+    )
+    figure = models.CharField(max_length=100, help_text="family.field, e.g. lead_time.p50_seconds")
+    direction = models.CharField(max_length=5, choices=Direction.choices)
+    threshold = models.FloatField(help_text="in the figure's unit: seconds, a rate 0..1, a count")
+    window = models.DurationField(
+        default=DEFAULT_TARGET_WINDOW, help_text="rolling window ending now, e.g. 28 days"
+    )
+    source = models.CharField(
+        max_length=5,
+        choices=Source.choices,
+        default=Source.ADMIN,
+        help_text="file: apply_config manages it; admin: made here, apply_config leaves it alone",
+    )
+
+    class Meta:
+        ordering = ["team__name", "service__name", "figure", "direction"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(team__isnull=True, service__isnull=False)
+                | Q(team__isnull=False, service__isnull=True),
+                name="figuretarget_one_subject",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "figure", "direction"],
+                condition=Q(team__isnull=False),
+                name="figuretarget_team_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["service", "figure", "direction"],
+                condition=Q(service__isnull=False),
+                name="figuretarget_service_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        subject = f"team {self.team.name}" if self.team_id else f"service {self.service.name}"
+        return f"{subject}: {self.figure} {self.direction} {self.threshold:g}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from dora.config.vocabulary import FIGURES
+
+        errors: dict[str, str] = {}
+        if self.team_id and self.service_id:
+            errors["service"] = "Give a team or a service, not both."
+        elif not self.team_id and not self.service_id:
+            errors["team"] = "Choose a team or a service."
+        family, _, name = (self.figure or "").partition(".")
+        if family not in FIGURES:
+            errors["figure"] = (
+                f"Unknown figure '{self.figure}': write family.field, families: "
+                f"{', '.join(FIGURES)}."
+            )
+        elif name not in FIGURES[family]:
+            errors["figure"] = (
+                f"Unknown figure '{self.figure}': fields of {family}: {', '.join(FIGURES[family])}."
+            )
+        if self.threshold is not None and self.threshold != self.threshold:  # NaN
+            errors["threshold"] = "The threshold must be a number."
+        if self.window is not None and self.window <= timedelta(0):
+            errors["window"] = "The window must be longer than zero."
+        if errors:
+            raise ValidationError(errors)
 
 
 class GateSettings(models.Model):

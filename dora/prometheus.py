@@ -1,5 +1,6 @@
 """Prometheus series (GET /metrics): the counters intake and the gate increment, and the gauges
-computed at scrape time (each service's headline figures, derivation lag, snapshot age).
+computed at scrape time (each service's headline figures, figure targets' attainment,
+derivation lag, snapshot age).
 
 Counters and histograms are prometheus_client's own. Under gunicorn with
 PROMETHEUS_MULTIPROC_DIR set (before the workers start), every worker writes them to files in
@@ -102,6 +103,8 @@ HEADLINES = (
 )
 HEADLINE_LABELS = ["service", "team", "kind"]
 HEADLINE_KEY = "dora:prometheus:headlines"
+TARGETS_KEY = "dora:prometheus:targets"
+TARGET_LABELS = ["team", "service", "figure", "direction"]
 SNAPSHOTS_PREPARED_KEY = "dora:prometheus:snapshots-prepared-at"
 
 # Collectors other apps add (ingest's sources: dora never imports ingest).
@@ -152,14 +155,44 @@ def headline_rows_cached(*, now: datetime) -> tuple[list[dict[str, Any]], float]
     """headline_rows and when they were computed (epoch seconds), kept in the cache for
     DORA_METRICS_CACHE_SECONDS so that a scrape every 15 s does not compute every service's
     figures each time (0: computed on every scrape). A cache that is down: computed now."""
+    return _rows_cached(HEADLINE_KEY, lambda: headline_rows(now=now))
+
+
+def target_rows(*, now: datetime) -> list[dict[str, Any]]:
+    """Each figure target's attainment (dora.targets): {team, service, figure, direction,
+    threshold, value, status}; a team target's service is "", a service target's team is its
+    team's name ("" without one)."""
+    from dora.models import Service
+    from dora.targets import attainments
+
+    found = attainments(now=now)
+    names = {a.subject_name for a in found if a.subject == "service"}
+    teams = dict(Service.objects.filter(name__in=names).values_list("name", "team__name"))
+    return [
+        {
+            "team": a.subject_name if a.subject == "team" else teams.get(a.subject_name) or "",
+            "service": a.subject_name if a.subject == "service" else "",
+            "figure": a.figure,
+            "direction": a.direction,
+            "threshold": a.threshold,
+            "value": a.value,
+            "status": a.status,
+        }
+        for a in found
+    ]
+
+
+def _rows_cached(key: str, compute: Callable[[], Any]) -> tuple[Any, float]:
+    """compute() and when it ran (epoch seconds), kept in the cache under `key` for
+    DORA_METRICS_CACHE_SECONDS (0: computed on every scrape; a cache that is down: now)."""
     fresh_for = settings.DORA_METRICS_CACHE_SECONDS
     if fresh_for > 0:
-        kept = _cache_call(lambda: cache.get(HEADLINE_KEY))
+        kept = _cache_call(lambda: cache.get(key))
         if kept is not None and time.time() - kept[0] < fresh_for:
             return kept[1], kept[0]
-    rows, computed_at = headline_rows(now=now), time.time()
+    rows, computed_at = compute(), time.time()
     if fresh_for > 0:
-        _cache_call(lambda: cache.set(HEADLINE_KEY, (computed_at, rows), fresh_for))
+        _cache_call(lambda: cache.set(key, (computed_at, rows), fresh_for))
     return rows, computed_at
 
 
@@ -188,6 +221,39 @@ class HeadlineCollector(Collector):
             "Seconds since the headline figures were computed (DORA_METRICS_CACHE_SECONDS)",
             value=max(0.0, time.time() - computed_at),
         )
+
+
+class TargetCollector(Collector):
+    """Figure targets (CONTRACT §2 `targets:`): whether each is met, its value and threshold.
+    A target without enough data (status no_data) has a threshold sample only: alert on
+    `dora_target_met == 0`, and on `absent`/`unless` for targets that lack data."""
+
+    def collect(self) -> Iterator[Metric]:
+        rows, _ = _rows_cached(TARGETS_KEY, lambda: target_rows(now=datetime.now(UTC)))
+        met = GaugeMetricFamily(
+            "dora_target_met",
+            "1 when the figure target is met over its window, 0 when missed; no sample when "
+            "there is not enough data",
+            labels=TARGET_LABELS,
+        )
+        value = GaugeMetricFamily(
+            "dora_target_value",
+            "The target's figure over its window (seconds, ratio 0 to 1 or count); no sample "
+            "when there is not enough data",
+            labels=TARGET_LABELS,
+        )
+        threshold = GaugeMetricFamily(
+            "dora_target_threshold",
+            "The target's threshold; direction below is met at or under it, above at or over it",
+            labels=TARGET_LABELS,
+        )
+        for row in rows:
+            labels = [row[label] for label in TARGET_LABELS]
+            threshold.add_metric(labels, float(row["threshold"]))
+            if row["value"] is not None:
+                met.add_metric(labels, 1.0 if row["status"] == "met" else 0.0)
+                value.add_metric(labels, float(row["value"]))
+        yield from (met, value, threshold)
 
 
 class HealthCollector(Collector):
@@ -245,6 +311,11 @@ def scrape_registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_Default())
-    for collector in (HeadlineCollector(), HealthCollector(), *SCRAPE_COLLECTORS):
+    for collector in (
+        HeadlineCollector(),
+        TargetCollector(),
+        HealthCollector(),
+        *SCRAPE_COLLECTORS,
+    ):
         registry.register(collector)
     return registry

@@ -532,16 +532,22 @@ def deployments_frame(
     return _frame(queryset, {name: DEPLOYMENT_FIELDS[name] for name in DEPLOYMENT_ATTEMPT_FIELDS})
 
 
-def live_deployments_frame(scope: Scope, *, at: datetime) -> pd.DataFrame:
+def live_deployments_frame(
+    scope: Scope, *, at: datetime, since: datetime | None = None
+) -> pd.DataFrame:
     """Successful deployments in the half year before `at` (version spread at `at`).
 
     A version still live but first released more than half a year earlier is dated from its
-    first deployment inside that history.
+    first deployment inside that history. With `since`: every successful deployment in
+    [since, at), so that version spread at any moment from since + half a year to `at` reads
+    the one frame (dora.targets' weekly history).
     """
     queryset = _deployments(scope).filter(
-        status="success", finished_at__gte=at - SPREAD_HISTORY, finished_at__lt=at
+        status="success",
+        finished_at__gte=at - SPREAD_HISTORY if since is None else since,
+        finished_at__lt=at,
     )
-    if connections[queryset.db].vendor == "postgresql":
+    if since is None and connections[queryset.db].vendor == "postgresql":
         queryset = queryset.filter(id__in=_spread_rows(queryset))
     return _frame(queryset, DEPLOYMENT_FIELDS)
 

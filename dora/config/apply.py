@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from dora.config.spec import (
     Config,
     ConfigError,
     EnvironmentSpec,
+    FigureTargetSpec,
     GatesSpec,
     OrganisationSpec,
 )
@@ -28,6 +29,7 @@ from dora.models import (
     AutomationRun,
     Deployment,
     Environment,
+    FigureTarget,
     GateSettings,
     Incident,
     OrganisationSettings,
@@ -45,7 +47,8 @@ class ConfigDiff:
 
     lines: `+ kind name` created, `~ kind name: field old -> new, ...` updated,
     `- kind name` deleted.
-    errors: `! ...` objects --prune refused to delete. notes: sections validated but not applied.
+    errors: `! ...` objects --prune refused to delete. notes: sections validated but not applied
+    (sources of a kind no installed app applies).
     rederive: pairs marked for derivation again (derived by the caller, or by `manage.py derive`).
     """
 
@@ -248,6 +251,45 @@ class _Applier:
                     obj.delete()
                     self.lines.append(f"- gate rule {_gate_rule_text(*key)}")
 
+    def figure_targets(
+        self, teams: Mapping[str, Team], services: Mapping[str, Service], *, prune: bool
+    ) -> None:
+        """`targets:` into FigureTarget rows keyed by (team or service, figure, direction), with
+        source `file`. A row made in the admin with the same key is taken over by the file; with
+        prune, the file's rows it no longer lists are deleted; admin rows are otherwise left
+        alone (CONTRACT §2)."""
+        existing = {
+            _figure_target_key(t): t for t in FigureTarget.objects.select_related("team", "service")
+        }
+        seen: set[tuple[str, str, str, str]] = set()
+        for spec in self.config.targets:
+            key = _figure_target_spec_key(spec)
+            seen.add(key)
+            direction = "below" if spec.below is not None else "above"
+            threshold = float(spec.below if spec.below is not None else spec.above)
+            wanted = {"threshold": threshold, "window": spec.window, "source": "file"}
+            label = _figure_target_text(key)
+            obj = existing.get(key)
+            if obj is None:
+                FigureTarget.objects.create(
+                    team=teams[spec.team] if spec.team else None,
+                    service=services[spec.service] if spec.service else None,
+                    figure=spec.figure,
+                    direction=direction,
+                    **wanted,
+                )
+                self.lines.append(
+                    f"+ figure target {label} {_number(threshold)} over "
+                    f"{duration_format(spec.window)}"
+                )
+            elif changes := _update(obj, wanted):
+                self.lines.append(f"~ figure target {label}: {changes}")
+        if prune:
+            for key, obj in sorted(existing.items()):
+                if key not in seen and obj.source == FigureTarget.Source.FILE:
+                    obj.delete()
+                    self.lines.append(f"- figure target {_figure_target_text(key)}")
+
     def organisation(self, spec: OrganisationSpec) -> None:
         """`organisation:` into OrganisationSettings (one row); a key left out takes its
         default (industry: all)."""
@@ -312,6 +354,45 @@ class _Applier:
             f"that history; add it to the file under {label}s: to keep it, or delete its "
             "history in the admin first"
         )
+
+
+def _number(value: float) -> str:
+    """A threshold as the file writes it: 86400, 0.15, 1209600 (never 1.2096e+06)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _figure_target_key(target: FigureTarget) -> tuple[str, str, str, str]:
+    if target.team_id:
+        return ("team", target.team.name, target.figure, target.direction)
+    return ("service", target.service.name, target.figure, target.direction)
+
+
+def _figure_target_spec_key(spec: FigureTargetSpec) -> tuple[str, str, str, str]:
+    direction = "below" if spec.below is not None else "above"
+    if spec.team:
+        return ("team", spec.team, spec.figure, direction)
+    return ("service", spec.service or "", spec.figure, direction)
+
+
+def _figure_target_text(key: tuple[str, str, str, str]) -> str:
+    subject, name, figure, direction = key
+    return f"{subject} {name}: {figure} {direction}"
+
+
+def _service_reference_problems(
+    config: Config, known_services: Collection[str], *, because: str = ""
+) -> list[tuple[int, str]]:
+    """Figure targets naming a service that is neither in the file nor known."""
+    defined = {service.name for service in config.services} | set(known_services)
+    return [
+        (
+            goal.line,
+            f"target for {goal.figure}: service '{goal.service}' is not defined in the file "
+            f"{because or 'or the database'} (add it under services:)",
+        )
+        for goal in config.targets
+        if goal.service is not None and goal.service not in defined
+    ]
 
 
 def _gate_checks_json(checks: Sequence[CheckSpec]) -> dict[str, Any]:
@@ -395,13 +476,19 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
     referenced = {s.team for s in config.services if s.team} | {
         t.team for t in config.targets if t.team
     }
+    file_services = {service.name for service in config.services}
+    targeted = {t.service for t in config.targets if t.service}
     if prune:
         problems = _team_reference_problems(
             config, (), because="(and --prune deletes teams that are not in the file)"
+        ) + _service_reference_problems(
+            config, (), because="(and --prune deletes services that are not in the file)"
         )
     else:
         in_db = Team.objects.filter(name__in=referenced - file_teams).values_list("name", flat=True)
         problems = _team_reference_problems(config, set(in_db))
+        known = Service.objects.filter(name__in=targeted - file_services)
+        problems += _service_reference_problems(config, set(known.values_list("name", flat=True)))
     if problems:
         raise ConfigError(_format_problems(config.filename, problems))
 
@@ -444,6 +531,8 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
             applier.organisation(config.organisation)
         if prune:
             applier.prune()
+        services.update(Service.objects.in_bulk(list(targeted - set(services)), field_name="name"))
+        applier.figure_targets(teams, services, prune=prune)
         handled: set[str] = set()
         for _, applied in sources_apply.send(sender=Config, config=config, prune=prune):
             if isinstance(applied, SourcesApplied):
@@ -467,7 +556,6 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
         section
         for section, present in (
             (f"sources ({', '.join(unapplied_kinds)})", bool(unapplied_kinds)),
-            ("targets", bool(config.targets)),
         )
         if present
     ]

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from dora.models import (
+    DEFAULT_TARGET_WINDOW,
     TARGET_IDLE_AFTER,
     Service,
 )
 
 DEFAULT_STALE_AFTER = timedelta(days=7)
-DEFAULT_TARGET_WINDOW = timedelta(days=28)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ def _figure(reader: _Reader, node: yaml.Node, path: str) -> Any:
 
 def _load_figure_targets(reader: _Reader, node: yaml.Node) -> list[FigureTargetSpec]:
     specs: list[FigureTargetSpec] = []
+    first: dict[tuple[str, str, str, str], str] = {}  # (subject, name, figure, direction)
     for i, item in enumerate(reader.sequence(node, "targets")):
         where = f"targets[{i}]"
         entries = reader.mapping(item, where, _FIGURE_TARGET_KEYS)
@@ -58,6 +59,17 @@ def _load_figure_targets(reader: _Reader, node: yaml.Node) -> list[FigureTargetS
             reader.error(item, f"{where}: give exactly one of below or above")
             continue
         if _INVALID not in values.values():
+            subject = "team" if "team" in entries else "service"
+            direction = "below" if "below" in entries else "above"
+            key = (subject, values[subject], values["figure"], direction)
+            if key in first:
+                reader.error(
+                    item,
+                    f"{where}: {subject} '{key[1]}' already has a target for {key[2]} "
+                    f"{direction} ({first[key]}); give each figure one bound per direction",
+                )
+                continue
+            first[key] = where
             team_line = _line(entries["team"][1]) if "team" in entries else _line(item)
             specs.append(FigureTargetSpec(**values, line=_line(item), team_line=team_line))
     return specs

@@ -105,6 +105,9 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "rework_rate": ("rework", "rollouts", "rate"),
     "lead_time_all_targets": (*_DURATION_FIELDS, "incomplete", "oldest_incomplete_seconds"),
     "rollout_lag": _DURATION_FIELDS,
+    # Added for targets (CONTRACT §2): the most versions live at once in one (service,
+    # production-tier environment) of the scope, from `version_spread`'s rows.
+    "version_spread": ("max_versions",),
     "automation_lag": ("p50_seconds", "p90_seconds", "max_seconds", "stale"),
     "value_stream": ("flow_efficiency",),
     "out_of_band_changes": ("count",),

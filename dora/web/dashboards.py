@@ -45,6 +45,7 @@ from dora.web.access import Access, dashboard_view, service_required, team_requi
 from dora.web.kinds import kind_control, kind_params, kind_split, window_and_kind
 from dora.web.navigation import breadcrumbs, crumb
 from dora.web.snapshots import page_snapshot
+from dora.web.targets import cards_with_targets, page_frames, targets_context
 from dora.window import (
     RANGE_LABELS,
     RANGES,
@@ -757,12 +758,28 @@ def _team_figures(name: str, query: MetricsQuery, window: Window, now: datetime)
             "dashboard-service", {"service": row["name"]}, window, query.benchmark
         )
         row["why_url"] = f"{row['url']}#overall-level"
+    # Targets: the team's own beside its figures (not when a kind narrows the figures: a team
+    # target bounds the whole team), and every target of the team and its services listed.
+    known: dict[tuple[str, str], dict[str, Any]] = {
+        ("service", service): {"first_rollout_at": at} for service, at in first.items()
+    }
+    if query.scope.kind is None:  # the page's scope is the team's targets' scope
+        known[("team", name)] = page_frames(c)
+    rows = targets_context(
+        now=now,
+        team=name,
+        service_urls={row["name"]: row["url"] for row in breakdown},
+        known=known,
+    )
+    if query.scope.kind is None:
+        cards_with_targets(context["figures"], rows, subject="team", name=name)
     context.update(
         {
             "title": name,
             "kind": "team",
             "team": name,
             "services": sorted(breakdown, key=lambda r: r["name"]),
+            "target_rows": rows,
         }
     )
     return context
@@ -817,7 +834,7 @@ def _service_figures(
     """One service's window and weeks, and its rollouts per target (kept as a snapshot)."""
     info = dash.services_of(query.scope)[0]
     scope = Scope(services=(name,), timezone=window.tz, industry=query.industry)
-    context, _, _ = _weekly_context(
+    context, c, _ = _weekly_context(
         scope=scope,
         scope_params={"services": [name]},
         window=window,
@@ -826,8 +843,11 @@ def _service_figures(
         repos=list(info["repos"] or []),
     )
     targets = dash.deployments_by_target(name, since=context["since"], until=context["until"])
+    target_rows = targets_context(now=now, service=name, known={("service", name): page_frames(c)})
+    cards_with_targets(context["figures"], target_rows, subject="service", name=name)
     context.update(
         {
+            "target_rows": target_rows,
             "title": name,
             "kind": "service",
             "service": info,

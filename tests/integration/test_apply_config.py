@@ -19,6 +19,7 @@ from dora.models import (
     ApiToken,
     Deployment,
     Environment,
+    FigureTarget,
     GateRule,
     GateSettings,
     Rollout,
@@ -176,14 +177,14 @@ def test_config_apply_targets_configured() -> None:
     assert configured == {"s-a": True, "s-b": False, "s-c": True}
 
 
-def test_config_apply_notes_unapplied_sections_once() -> None:
+def test_config_apply_example_file_leaves_no_section_unapplied() -> None:
     text = EXAMPLE.read_text()
 
     diff = config_apply(config_load(text))
 
-    assert len(diff.notes) == 1
-    # GitHub, GitLab and PagerDuty sources are applied (ingest.config): only targets are noted.
-    assert diff.notes[0].startswith("targets: validated but not applied yet")
+    # Every source kind is applied (ingest.config) and so are the figure targets.
+    assert diff.notes == ()
+    assert FigureTarget.objects.filter(source="file").count() == len(config_load(text).targets)
 
 
 GATES = """\

@@ -119,6 +119,46 @@ def test_metrics_headline_figures_are_cached_between_scrapes(estate: None, setti
     cache.delete(HEADLINE_KEY)
 
 
+TARGETS = """\
+targets:
+  - {service: shop, figure: deployment_frequency.rollouts, above: 2}
+  - {team: payments, figure: deployment_frequency.per_week, above: 1}
+  - {service: shop, figure: lead_time.p50_seconds, below: 86400}
+"""
+
+
+def test_metrics_figure_targets_met_value_and_threshold(estate: None) -> None:
+    config_apply(config_load(text=ESTATE + TARGETS))
+
+    families = {family.name: family for family in scrape_families()}
+
+    assert {families[n].type for n in ("dora_target_met", "dora_target_value")} == {"gauge"}
+    samples = scrape()
+    shop = {"team": "payments", "service": "shop", "direction": "above"}
+    shop_rollouts = {**shop, "figure": "deployment_frequency.rollouts"}
+    team_rate = {
+        "team": "payments",
+        "service": "",
+        "figure": "deployment_frequency.per_week",
+        "direction": "above",
+    }
+    lead = {"team": "payments", "service": "shop", "figure": "lead_time.p50_seconds"}
+    lead["direction"] = "below"
+    # The two rollouts 8 and 9 days ago are inside the default 28-day window: 2 >= 2 is met;
+    # 2 in 4 weeks = 0.5 a week, under 1: missed.
+    # Team targets first, then each service's by figure.
+    assert samples["dora_target_met"] == [(team_rate, 0.0), (shop_rollouts, 1.0)]
+    assert value(samples, "dora_target_value", **shop_rollouts) == 2.0
+    assert value(samples, "dora_target_value", **team_rate) == pytest.approx(0.5)
+    # No commits: no lead time, so neither met nor value, only the threshold.
+    assert [labels for labels, _ in samples["dora_target_value"]] == [team_rate, shop_rollouts]
+    assert samples["dora_target_threshold"] == [
+        (team_rate, 1.0),
+        (shop_rollouts, 2.0),
+        (lead, 86400.0),
+    ]
+
+
 def test_metrics_intake_counts_events_and_rejections_by_type(estate: None) -> None:
     before = scrape()
     _, raw = ApiToken.issue(name="ci", scope=ApiToken.Scope.INGEST)
