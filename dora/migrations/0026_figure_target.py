@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dora', '0023_metrics_scope_pending_marked_at'),
+        ('dora', '0025_change_build_at'),
     ]
 
     operations = [
