@@ -1,0 +1,575 @@
+"""Alerts (issue 19): a condition fires once, again only after it cleared; stale environments,
+spread over its limit and blocked promotions as conditions; deliveries to email, Slack and a
+JSON webhook with retries, a failing receiver blocking no other delivery; the admin lists.
+
+Receivers are local HTTP servers (http.server in a thread); the clock is passed in (`now=`).
+Every expected value is worked out by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from dora.alerts.delivery import delivery_attempt
+from dora.alerts.evaluate import AlertContext, Condition, alert_provider, alerts_evaluate
+from dora.config import config_apply, config_load
+from dora.models import (
+    AlertChannel,
+    AlertDelivery,
+    AlertState,
+    ApiToken,
+    GateDecision,
+    GateSettings,
+    Team,
+)
+from tests.builders import deployment, when
+from tests.integration.test_request_bounds import post_events, token_client
+
+pytestmark = pytest.mark.django_db
+
+STALE = ["dora.alerts.providers.stale_environments"]
+SPREAD = ["dora.alerts.providers.spread_over_limit"]
+GATE = ["dora.alerts.providers.gate_blocks"]
+SCRIPTED = [f"{__name__}.scripted"]  # this module, however pytest named it
+BROKEN = f"{__name__}.broken"
+
+ESTATE = """\
+teams:
+  - name: payments
+  - name: search
+services:
+  - name: shop
+    team: payments
+  - name: finder
+    team: search
+environments:
+  - name: staging
+    tier: staging
+  - name: production
+    tier: production
+    stale_after: 3d
+"""
+
+# The conditions the scripted provider reports (a test sets them).
+SCRIPT: list[Condition] = []
+
+
+@alert_provider("scripted")
+def scripted(context: AlertContext) -> list[Condition]:
+    return list(SCRIPT)
+
+
+@pytest.fixture(autouse=True)
+def _script() -> Iterator[None]:
+    SCRIPT.clear()
+    yield
+    SCRIPT.clear()
+
+
+def states(team: str = "payments") -> dict[str, AlertState]:
+    return {s.key: s for s in AlertState.objects.filter(team__name=team)}
+
+
+def deliveries(**filters: Any) -> list[tuple[str, str, str]]:
+    return sorted(
+        (d.state.key, d.event, d.channel.kind)
+        for d in AlertDelivery.objects.filter(**filters).select_related("state", "channel")
+    )
+
+
+def channel(kind: str, team: str = "payments", **fields: Any) -> AlertChannel:
+    return AlertChannel.objects.create(team=Team.objects.get(name=team), kind=kind, **fields)
+
+
+# --------------------------------------------------------------------------------------------
+# Fire once, clear, fire again
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_condition_fires_once_clears_and_fires_again_only_after_it_cleared() -> None:
+    config_apply(config_load(ESTATE))
+    channel("email", address="oncall@example.com")
+    channel("email", team="search", address="search@example.com")
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    SCRIPT.append(Condition(key="scripted:a", team="payments", title="A"))
+
+    first = alerts_evaluate(now=t, providers=SCRIPTED)
+    again = alerts_evaluate(now=t + timedelta(minutes=5), providers=SCRIPTED)
+
+    assert first.fired == ("payments/scripted:a",)
+    assert again.fired == () and again.cleared == ()
+    state = states()["scripted:a"]
+    assert (state.active, state.fired_count, state.first_fired_at) == (True, 1, t)
+    assert state.last_seen_at == t + timedelta(minutes=5)
+    # One channel for payments, one message: search's channel hears nothing of payments.
+    assert deliveries() == [("scripted:a", "fired", "email")]
+
+    SCRIPT.clear()
+    gone = alerts_evaluate(now=t + timedelta(minutes=10), providers=SCRIPTED)
+    still_gone = alerts_evaluate(now=t + timedelta(minutes=15), providers=SCRIPTED)
+    assert gone.cleared == ("payments/scripted:a",) and still_gone.cleared == ()
+    state.refresh_from_db()
+    assert (state.active, state.cleared_at) == (False, t + timedelta(minutes=10))
+
+    SCRIPT.append(Condition(key="scripted:a", team="payments", title="A"))
+    back = alerts_evaluate(now=t + timedelta(minutes=20), providers=SCRIPTED)
+    assert back.fired == ("payments/scripted:a",)
+    state.refresh_from_db()
+    assert (state.active, state.fired_count, state.cleared_at) == (True, 2, None)
+    assert (state.first_fired_at, state.fired_at) == (t, t + timedelta(minutes=20))
+    assert deliveries() == [
+        ("scripted:a", "cleared", "email"),
+        ("scripted:a", "fired", "email"),
+        ("scripted:a", "fired", "email"),
+    ]
+
+
+def test_a_failing_provider_clears_nothing_and_another_provider_goes_on() -> None:
+    config_apply(config_load(ESTATE))
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    SCRIPT.append(Condition(key="scripted:a", team="payments", title="A"))
+    alerts_evaluate(now=t, providers=SCRIPTED)
+
+    SCRIPT.clear()
+    result = alerts_evaluate(now=t, providers=[*SCRIPTED, BROKEN])
+    # scripted answered (nothing): its condition cleared; broken raised: listed, nothing else.
+    assert result.cleared == ("payments/scripted:a",)
+    assert result.failed_providers == (BROKEN,)
+
+
+@alert_provider("broken")
+def broken(context: AlertContext) -> list[Condition]:
+    raise RuntimeError("the metrics read failed")
+
+
+# --------------------------------------------------------------------------------------------
+# Stale environments
+# --------------------------------------------------------------------------------------------
+
+
+def test_an_environment_crossing_stale_after_fires_once_clears_on_a_deploy_and_fires_again() -> (
+    None
+):
+    config_apply(config_load(ESTATE))
+    channel("email", address="oncall@example.com")
+    post_events([deployment("p1", "c1", hours=0, version="v1")])  # shop v1 to production, T0
+
+    # production's stale_after is 3 days: at T0 + 2 d the newest deploy is 2 d old, fresh.
+    assert alerts_evaluate(now=when(days=2), providers=STALE).fired == ()
+    # At T0 + 3 d 1 h it is 3 d 1 h old > 3 d: stale.
+    crossed = alerts_evaluate(now=when(days=3, hours=1), providers=STALE)
+    assert crossed.fired == ("payments/stale:shop@production",)
+    state = states()["stale:shop@production"]
+    assert state.title == "shop in production is stale"
+    # A deploy pipeline's lag: 3 d 1 h since its last successful deploy.
+    assert state.detail == "automation lag 3d 1h > stale after 3d"
+    assert state.link == "/dashboards/service?service=shop"
+    # Evaluated again a day later: still stale, still one alert.
+    assert alerts_evaluate(now=when(days=4, hours=1), providers=STALE).fired == ()
+    assert deliveries() == [("stale:shop@production", "fired", "email")]
+
+    # v2 deployed at T0 + 5 d: at T0 + 5 d 1 h it is 1 h old, so the condition clears.
+    post_events([deployment("p2", "c2", hours=5 * 24, version="v2")])
+    cleared = alerts_evaluate(now=when(days=5, hours=1), providers=STALE)
+    assert cleared.cleared == ("payments/stale:shop@production",)
+    # Three days and an hour after v2 (T0 + 8 d 1 h): stale again, fires a second time.
+    assert alerts_evaluate(now=when(days=7), providers=STALE).fired == ()
+    again = alerts_evaluate(now=when(days=8, hours=1), providers=STALE)
+    assert again.fired == ("payments/stale:shop@production",)
+    state.refresh_from_db()
+    assert (state.active, state.fired_count) == (True, 2)
+    assert deliveries() == [
+        ("stale:shop@production", "cleared", "email"),
+        ("stale:shop@production", "fired", "email"),
+        ("stale:shop@production", "fired", "email"),
+    ]
+    payload = AlertDelivery.objects.filter(event="cleared").get().payload
+    assert payload["event"] == "cleared"
+    assert payload["url"] == "http://localhost:8000/dashboards/service?service=shop"
+
+
+# --------------------------------------------------------------------------------------------
+# Version spread over its limit
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_spread_over_its_limit_fires_and_clears_when_the_rollout_completes() -> None:
+    config_apply(config_load(ESTATE))
+    post_events(
+        [
+            deployment("eu1", "c1", hours=0, target="eu", version="v1"),
+            deployment("us1", "c1", hours=0, target="us", version="v1"),
+            deployment("eu2", "c2", hours=1, target="eu", version="v2"),
+        ]
+    )
+    # At T0 + 2 h: eu runs v2, us v1: 2 versions live > the default limit of 1.
+    fired = alerts_evaluate(now=when(hours=2), providers=SPREAD)
+    assert fired.fired == ("payments/spread:shop@production",)
+    state = states()["spread:shop@production"]
+    assert state.title == "shop in production: 2 versions live"
+    assert "more than the limit of 1" in state.detail
+
+    # gates.defaults.max_spread 2 allows it: the condition ends.
+    GateSettings.objects.create(max_spread=2)
+    assert alerts_evaluate(now=when(hours=3), providers=SPREAD).cleared == (
+        "payments/spread:shop@production",
+    )
+    GateSettings.objects.all().delete()
+    # Back to a limit of 1 (fires again), then us gets v2 at T0 + 4 h: 1 version, cleared.
+    back = alerts_evaluate(now=when(hours=3) + timedelta(minutes=30), providers=SPREAD)
+    assert back.fired == ("payments/spread:shop@production",)
+    post_events([deployment("us2", "c2", hours=4, target="us", version="v2")])
+    assert alerts_evaluate(now=when(hours=5), providers=SPREAD).cleared == (
+        "payments/spread:shop@production",
+    )
+
+
+def test_a_spread_rule_switching_the_check_off_for_an_environment_silences_it() -> None:
+    config_apply(
+        config_load(
+            ESTATE
+            + "gates:\n  rules:\n    - to: production\n"
+            + "      checks:\n        target_rollout_complete: off\n"
+        )
+    )
+    post_events(
+        [
+            deployment("eu1", "c1", hours=0, target="eu", version="v1"),
+            deployment("us1", "c2", hours=1, target="us", version="v2"),
+        ]
+    )
+    assert alerts_evaluate(now=when(hours=2), providers=SPREAD).fired == ()
+
+
+# --------------------------------------------------------------------------------------------
+# Blocked promotions
+# --------------------------------------------------------------------------------------------
+
+
+def decision(service: str, *, at: datetime, allowed: bool = False) -> GateDecision:
+    return GateDecision.objects.create(
+        evaluated_at=at,
+        service=service,
+        version="v9",
+        from_env="staging",
+        to_env="production",
+        requested_by="ci",
+        allowed=allowed,
+        checks=[
+            {
+                "name": "version_verified_in_source",
+                "passed": False,
+                "severity": "block",
+                "detail": "v9 never ran in staging",
+            }
+        ],
+    )
+
+
+def test_a_blocked_promotion_fires_once_per_decision() -> None:
+    config_apply(config_load(ESTATE))
+    channel("email", address="oncall@example.com")
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    first = decision("shop", at=t - timedelta(minutes=2))
+    decision("shop", at=t - timedelta(minutes=1), allowed=True)  # allowed: no alert
+    decision("shop", at=t - timedelta(hours=2))  # before the 1 h window: no alert
+
+    result = alerts_evaluate(now=t, providers=GATE)
+    assert result.fired == (f"payments/gate:{first.pk}",)
+    state = states()[f"gate:{first.pk}"]
+    assert state.title == "Promotion of shop v9 staging → production blocked"
+    assert state.detail == "Blocked for ci. version_verified_in_source: v9 never ran in staging"
+    assert state.link == f"/dashboards/gate/{first.pk}"
+    # An event: recorded as cleared at once, and no "resolved" message is ever sent.
+    assert (state.active, state.cleared_at) == (False, t)
+
+    second = decision("shop", at=t + timedelta(minutes=1))
+    later = alerts_evaluate(now=t + timedelta(minutes=5), providers=GATE)
+    assert later.fired == (f"payments/gate:{second.pk}",)  # the first does not fire again
+    assert later.cleared == ()
+    assert alerts_evaluate(now=t + timedelta(hours=2), providers=GATE).fired == ()
+    assert deliveries() == sorted(
+        [(f"gate:{first.pk}", "fired", "email"), (f"gate:{second.pk}", "fired", "email")]
+    )
+
+
+def test_the_gate_queues_the_blocked_promotions_evaluation_after_its_answer(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    import dora.tasks
+
+    config_apply(config_load(ESTATE))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    queued: list[str] = []
+    monkeypatch.setattr(dora.tasks, "task_send", lambda task, **kw: queued.append(task.name))
+    body = {"service": "shop", "version": "v9", "from": "staging", "to": "production"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = token_client(ApiToken.Scope.GATE).post(
+            "/api/v1/gates/promotion", body, format="json"
+        )
+
+    # v9 never ran in staging: blocked, and only the evaluation is queued (nothing sent).
+    assert response.status_code == 409
+    assert queued == ["dora.tasks.alerts_gate_blocks_task"]
+    assert AlertDelivery.objects.count() == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Delivery: email, Slack, JSON webhook; retries; a failing receiver blocks no other
+# --------------------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A local HTTP receiver answering `status` to every POST and keeping what it got."""
+
+    def __init__(self, status: int, answer: bytes = b"ok") -> None:
+        self.status, self.answer = status, answer
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append((dict(self.headers.items()), body))
+                self.send_response(receiver.status)
+                self.end_headers()
+                self.wfile.write(receiver.answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slack_500() -> Iterator[Receiver]:
+    receiver = Receiver(500, b"internal error")
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def webhook_200() -> Iterator[Receiver]:
+    receiver = Receiver(200)
+    yield receiver
+    receiver.close()
+
+
+def test_a_failing_slack_receiver_is_retried_with_backoff_then_failed_and_blocks_nothing(
+    slack_500: Receiver, webhook_200: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_apply(config_load(ESTATE))
+    monkeypatch.setenv("SLACK_PAYMENTS", slack_500.url)
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    channel("slack", url_env="SLACK_PAYMENTS")
+    channel("email", address="oncall@example.com, lead@example.com")
+    channel("webhook", address=webhook_200.url, secret_env="HOOK_SECRET")
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    SCRIPT.append(
+        Condition(
+            key="scripted:a",
+            team="payments",
+            title="shop in production is stale",
+            detail="newest version 4 days > stale after 3 days",
+            link="/dashboards/service?service=shop",
+        )
+    )
+    alerts_evaluate(now=t, providers=SCRIPTED)
+    by_kind = {d.channel.kind: d for d in AlertDelivery.objects.select_related("channel")}
+
+    slack = delivery_attempt(by_kind["slack"].pk, now=t)
+    email = delivery_attempt(by_kind["email"].pk, now=t)
+    webhook = delivery_attempt(by_kind["webhook"].pk, now=t)
+
+    # Email: sent, plain text and HTML, to both recipients.
+    assert email is not None and email.status == "sent" and email.sent_at == t
+    [message] = mail.outbox
+    assert message.subject == "[dora] shop in production is stale"
+    assert message.to == ["oncall@example.com", "lead@example.com"]
+    assert "http://localhost:8000/dashboards/service?service=shop" in message.body
+    [(html, mime)] = message.alternatives
+    assert mime == "text/html" and "href='http://localhost:8000/dashboards/service" in html
+    # JSON webhook: sent, its signature is the HMAC-SHA256 of the exact body with the secret.
+    assert webhook is not None and webhook.status == "sent"
+    [(headers, body)] = webhook_200.requests
+    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Dora-Signature-256"] == expected
+    assert headers["X-Dora-Event"] == "alert.fired"
+    sent = json.loads(body)
+    assert sent["schema"] == "dora.alert/1" and sent["event"] == "fired"
+    assert (sent["team"], sent["key"], sent["kind"]) == ("payments", "scripted:a", "scripted")
+    assert sent["delivery_id"] == webhook.pk and sent["fired_at"] == "2026-03-02T09:00:00Z"
+    # Slack: 500, so pending, one attempt, the next in 30 s.
+    assert slack is not None
+    assert (slack.status, slack.attempts) == ("pending", 1)
+    assert slack.next_attempt_at == t + timedelta(seconds=30)
+    assert slack.last_error == "slack: HTTP 500: internal error"
+    [(_, slack_body)] = slack_500.requests
+    posted = json.loads(slack_body)
+    assert posted["text"] == ":rotating_light: shop in production is stale (payments)"
+    assert "<http://localhost:8000/dashboards/service?service=shop|" in json.dumps(posted["blocks"])
+
+    # Not due yet: nothing happens.
+    assert delivery_attempt(slack.pk, now=t + timedelta(seconds=29)) is None
+    # Attempts 2-4 at each due time; the waits grow 30 s, 2 min, 8 min, 15 min.
+    moment = t + timedelta(seconds=30)
+    for attempts, wait in ((2, 120), (3, 480), (4, 900)):
+        slack = delivery_attempt(slack.pk, now=moment)
+        assert slack is not None
+        assert (slack.status, slack.attempts) == ("pending", attempts)
+        assert slack.next_attempt_at == moment + timedelta(seconds=wait)
+        moment += timedelta(seconds=wait)
+    # The fifth attempt is the last: failed, with the error kept, and never tried again.
+    slack = delivery_attempt(slack.pk, now=moment)
+    assert slack is not None
+    assert (slack.status, slack.attempts, slack.next_attempt_at) == ("failed", 5, None)
+    assert slack.last_error == "slack: HTTP 500: internal error"
+    assert len(slack_500.requests) == 5
+    assert delivery_attempt(slack.pk, now=moment + timedelta(hours=1)) is None
+
+    # Meanwhile a second alert reaches email and the webhook as ever.
+    SCRIPT.append(Condition(key="scripted:b", team="payments", title="B"))
+    alerts_evaluate(now=moment, providers=SCRIPTED)
+    for d in AlertDelivery.objects.filter(state__key="scripted:b").exclude(channel__kind="slack"):
+        assert delivery_attempt(d.pk, now=moment).status == "sent"
+    assert len(mail.outbox) == 2 and len(webhook_200.requests) == 2
+
+
+def test_the_delivery_task_queues_its_next_attempt_after_the_backoff(
+    slack_500: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dora.tasks
+
+    config_apply(config_load(ESTATE))
+    monkeypatch.setenv("SLACK_PAYMENTS", slack_500.url)
+    channel("slack", url_env="SLACK_PAYMENTS")
+    SCRIPT.append(Condition(key="scripted:a", team="payments", title="A"))
+    alerts_evaluate(now=datetime.now(UTC), providers=SCRIPTED)
+    queued: list[tuple[str, list[int], float]] = []
+    monkeypatch.setattr(
+        dora.tasks,
+        "task_send",
+        lambda task, *, args, countdown: queued.append((task.name, args, countdown)),
+    )
+    delivery = AlertDelivery.objects.get()
+
+    assert dora.tasks.alert_deliver_task(delivery.pk) == "pending"
+
+    [(name, args, countdown)] = queued
+    assert (name, args) == ("dora.tasks.alert_deliver_task", [delivery.pk])
+    assert 25 < countdown <= 30  # next_attempt_at is 30 s after the attempt began
+
+
+def test_a_missing_variable_or_a_4xx_answer_fails_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config_apply(config_load(ESTATE))
+    monkeypatch.delenv("SLACK_NOWHERE", raising=False)
+    channel("slack", url_env="SLACK_NOWHERE")
+    receiver = Receiver(404, b"no_service")  # what Slack answers for a removed webhook
+    try:
+        channel("webhook", address=receiver.url)
+        t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        SCRIPT.append(Condition(key="scripted:a", team="payments", title="A"))
+        alerts_evaluate(now=t, providers=SCRIPTED)
+        results = {
+            d.channel.kind: delivery_attempt(d.pk, now=t)
+            for d in AlertDelivery.objects.select_related("channel")
+        }
+    finally:
+        receiver.close()
+    assert (results["slack"].status, results["slack"].attempts) == ("failed", 1)
+    assert "SLACK_NOWHERE" in results["slack"].last_error
+    assert (results["webhook"].status, results["webhook"].last_error) == (
+        "failed",
+        "webhook: HTTP 404: no_service",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration and admin
+# --------------------------------------------------------------------------------------------
+
+WITH_CHANNELS = """\
+teams:
+  - name: payments
+    alerts:
+      - slack: {webhook_url_env: SLACK_PAYMENTS}
+      - email: [oncall@example.com]
+      - webhook: {url: "https://hooks.example.com/dora", secret_env: DORA_HOOK_SECRET}
+"""
+
+
+def test_apply_config_manages_the_files_channels_and_leaves_the_admins_alone() -> None:
+    diff = config_apply(config_load(WITH_CHANNELS))
+    assert "+ alert channel payments: slack $SLACK_PAYMENTS" in diff.lines
+    assert "+ alert channel payments: email oncall@example.com" in diff.lines
+    assert (
+        "+ alert channel payments: webhook https://hooks.example.com/dora "
+        "signed ($DORA_HOOK_SECRET)"
+    ) in diff.lines
+    assert config_apply(config_load(WITH_CHANNELS)).lines == ()
+    channel("email", address="manager@example.com")  # added in the admin
+
+    fewer = WITH_CHANNELS.replace("      - email: [oncall@example.com]\n", "")
+    diff = config_apply(config_load(fewer))
+    assert diff.lines == ("- alert channel payments: email oncall@example.com",)
+    kinds = sorted(AlertChannel.objects.values_list("kind", "address", "configured"))
+    assert kinds == [
+        ("email", "manager@example.com", False),
+        ("slack", "", True),
+        ("webhook", "https://hooks.example.com/dora", True),
+    ]
+    # A team whose entry gives no alerts: keeps its channels.
+    assert config_apply(config_load("teams:\n  - name: payments\n")).lines == ()
+    assert AlertChannel.objects.count() == 3
+
+
+def test_the_admin_lists_channels_states_and_failed_deliveries(admin_client: Any) -> None:
+    config_apply(config_load(ESTATE))
+    email = channel("email", address="oncall@example.com")
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    SCRIPT.append(Condition(key="scripted:a", team="payments", title="Shop is stale"))
+    alerts_evaluate(now=t, providers=SCRIPTED)
+    AlertDelivery.objects.update(status="failed", attempts=5, last_error="email: SMTPException")
+    state = AlertState.objects.get()
+
+    pages = {
+        "channels": admin_client.get(reverse("admin:dora_alertchannel_changelist")),
+        "channel": admin_client.get(reverse("admin:dora_alertchannel_change", args=[email.pk])),
+        "states": admin_client.get(reverse("admin:dora_alertstate_changelist")),
+        "state": admin_client.get(reverse("admin:dora_alertstate_change", args=[state.pk])),
+        "failed": admin_client.get(
+            reverse("admin:dora_alertdelivery_changelist") + "?status__exact=failed"
+        ),
+        "sent": admin_client.get(
+            reverse("admin:dora_alertdelivery_changelist") + "?status__exact=sent"
+        ),
+    }
+
+    assert {name: page.status_code for name, page in pages.items()} == dict.fromkeys(pages, 200)
+    assert b"oncall@example.com" in pages["channels"].content
+    assert b"Shop is stale" in pages["states"].content
+    assert b"email: SMTPException" in pages["failed"].content
+    assert b"email: SMTPException" not in pages["sent"].content
+    # Deliveries are a record: no add page.
+    assert admin_client.get(reverse("admin:dora_alertdelivery_add")).status_code == 403
