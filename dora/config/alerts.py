@@ -30,7 +30,7 @@ def _load_alert_channels(reader: _Reader, node: yaml.Node, path: str) -> Any:
             continue
         entries = reader.mapping(item, where, _ALERT_KINDS)
         if not entries:
-            if entries is not None:
+            if entries is not None and not item.value:  # `{}`; an unknown key is reported
                 reader.error(item, f"{where}: expected one of {', '.join(_ALERT_KINDS)}")
             invalid = True
             continue
