@@ -59,6 +59,8 @@ def delivery_attempt(delivery_id: int, *, now: datetime) -> AlertDelivery | None
     delivery = AlertDelivery.objects.select_related("channel", "state__team").get(pk=delivery_id)
     delivery.attempts += 1
     try:
+        if not delivery.channel.enabled:
+            raise DeliveryFailed("the channel was disabled before this was sent", permanent=True)
         _send(delivery)
     except DeliveryFailed as exc:
         delivery.last_error = str(exc)[:2000]

@@ -505,6 +505,71 @@ def test_a_missing_variable_or_a_4xx_answer_fails_at_once(
     )
 
 
+def test_the_beat_task_evaluates_queues_one_task_per_delivery_and_requeues_lost_ones(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    import dora.tasks
+
+    config_apply(config_load(ESTATE))
+    channel("email", address="oncall@example.com")
+    channel("email", address="lead@example.com")
+    settings.DORA_ALERT_PROVIDERS = [*SCRIPTED, *GATE]
+    assert settings.CELERY_BEAT_SCHEDULE["alerts-evaluate"] == {
+        "task": "dora.tasks.alerts_evaluate_task",
+        "schedule": 300.0,
+    }
+    queued: list[tuple[str, list[int]]] = []
+    monkeypatch.setattr(
+        dora.tasks, "task_send", lambda task, args=(), **kw: queued.append((task.name, args))
+    )
+    SCRIPT.append(Condition(key="scripted:a", team="payments", title="A"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = dora.tasks.alerts_evaluate_task()
+
+    ids = sorted(AlertDelivery.objects.values_list("pk", flat=True))
+    assert counts == {"fired": 1, "cleared": 0, "requeued": 0}
+    assert sorted(queued) == [("dora.tasks.alert_deliver_task", [i]) for i in ids]
+
+    # A delivery due 10 minutes ago whose task was lost is queued again by the next run.
+    queued.clear()
+    AlertDelivery.objects.filter(pk=ids[0]).update(
+        next_attempt_at=datetime.now(UTC) - timedelta(minutes=10)
+    )
+    AlertDelivery.objects.filter(pk=ids[1]).update(status="sent")
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = dora.tasks.alerts_evaluate_task()
+    assert counts == {"fired": 0, "cleared": 0, "requeued": 1}
+    assert queued == [("dora.tasks.alert_deliver_task", [ids[0]])]
+
+    # The gate's task evaluates blocked promotions only: the scripted condition is not
+    # "gone" for it, and stays active.
+    SCRIPT.clear()
+    decision("shop", at=datetime.now(UTC) - timedelta(minutes=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dora.tasks.alerts_gate_blocks_task() == 1
+    assert states()["scripted:a"].active is True
+
+
+def test_a_channel_disabled_before_sending_fails_its_pending_delivery() -> None:
+    config_apply(config_load(ESTATE))
+    email = channel("email", address="oncall@example.com")
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    SCRIPT.append(Condition(key="scripted:a", team="payments", title="A"))
+    alerts_evaluate(now=t, providers=SCRIPTED)
+    AlertChannel.objects.filter(pk=email.pk).update(enabled=False)
+
+    delivery = delivery_attempt(AlertDelivery.objects.get().pk, now=t)
+
+    assert delivery is not None and delivery.status == "failed"
+    assert delivery.last_error == "the channel was disabled before this was sent"
+    assert mail.outbox == []
+    # And a disabled channel gets no new deliveries.
+    SCRIPT.append(Condition(key="scripted:b", team="payments", title="B"))
+    alerts_evaluate(now=t, providers=SCRIPTED)
+    assert AlertDelivery.objects.count() == 1
+
+
 # --------------------------------------------------------------------------------------------
 # Configuration and admin
 # --------------------------------------------------------------------------------------------
