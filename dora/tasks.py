@@ -15,6 +15,7 @@ from django.db import transaction
 
 from dora.alerts.delivery import deliveries_overdue, delivery_attempt
 from dora.alerts.evaluate import alerts_evaluate
+from dora.alerts.trigger import Coalescer
 from dora.derive import pending_derive
 from dora.health import task_send
 from dora.web.snapshot_compute import snapshot_refresh, snapshots_prepare
@@ -93,10 +94,18 @@ def alert_deliveries_enqueue(ids: Sequence[int]) -> None:
         task_send(alert_deliver_task, args=[delivery_id])
 
 
+# Queues alerts_gate_blocks_task from a thread of its own (dora.alerts.trigger): the gate's
+# request only wakes it.
+_gate_blocks_trigger = Coalescer(
+    lambda: task_send(alerts_gate_blocks_task), name="dora-alerts-gate-trigger"
+)
+
+
 def alerts_gate_block_enqueue() -> None:
-    """After the gate answered "blocked": evaluate blocked promotions in a worker, once the
-    decision is committed. Never in the request: with no broker (eager tasks) the beat-less
-    laptop setup skips it rather than slow the gate's answer."""
+    """After the gate answered "blocked": have a worker evaluate blocked promotions once the
+    decision is committed. The request neither sends nor queues anything itself (it wakes a
+    background thread that queues the task); with no broker (eager tasks: a laptop, where beat
+    finds the block) it does nothing, rather than evaluate inside the gate's request."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return
-    transaction.on_commit(lambda: task_send(alerts_gate_blocks_task), robust=True)
+    transaction.on_commit(_gate_blocks_trigger.wake, robust=True)

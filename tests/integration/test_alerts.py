@@ -311,8 +311,14 @@ def test_the_gate_queues_the_blocked_promotions_evaluation_after_its_answer(
 
     config_apply(config_load(ESTATE))
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    queued: list[str] = []
-    monkeypatch.setattr(dora.tasks, "task_send", lambda task, **kw: queued.append(task.name))
+    queued: list[tuple[str, str]] = []
+    sent = threading.Event()
+
+    def task_send(task: Any, **kw: Any) -> None:
+        queued.append((task.name, threading.current_thread().name))
+        sent.set()
+
+    monkeypatch.setattr(dora.tasks, "task_send", task_send)
     body = {"service": "shop", "version": "v9", "from": "staging", "to": "production"}
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -320,10 +326,37 @@ def test_the_gate_queues_the_blocked_promotions_evaluation_after_its_answer(
             "/api/v1/gates/promotion", body, format="json"
         )
 
-    # v9 never ran in staging: blocked, and only the evaluation is queued (nothing sent).
+    # v9 never ran in staging: blocked. The evaluation is queued by the trigger's own thread,
+    # not the request's, and nothing is sent from the gate.
     assert response.status_code == 409
-    assert queued == ["dora.tasks.alerts_gate_blocks_task"]
+    assert sent.wait(timeout=5)
+    assert queued == [("dora.tasks.alerts_gate_blocks_task", "dora-alerts-gate-trigger")]
     assert AlertDelivery.objects.count() == 0
+
+
+def test_the_trigger_folds_wakes_during_a_slow_send_into_one_more_send() -> None:
+    from dora.alerts.trigger import Coalescer
+
+    release, first_started, done = threading.Event(), threading.Event(), threading.Event()
+    sends: list[int] = []
+
+    def send() -> None:
+        sends.append(len(sends) + 1)
+        if len(sends) == 1:
+            first_started.set()
+            release.wait(timeout=5)  # a slow broker
+        else:
+            done.set()
+
+    trigger = Coalescer(send, name="test-trigger")
+    trigger.wake()
+    assert first_started.wait(timeout=5)
+    for _ in range(3):  # three more blocks while the first send hangs: returns at once
+        trigger.wake()
+    release.set()
+
+    assert done.wait(timeout=5)
+    assert sends == [1, 2]  # the three wakes became one send
 
 
 # --------------------------------------------------------------------------------------------
