@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -151,6 +151,7 @@ def _states_update(found: dict[str, Condition], answered: set[str], *, now: date
         for s in AlertState.objects.select_related("team").filter(kind__in=sorted(answered))
     }
     seen: set[tuple[int, str]] = set()
+    still: list[AlertState] = []
     fired: list[str] = []
     cleared: list[str] = []
     deliveries: list[AlertDelivery] = []
@@ -161,12 +162,15 @@ def _states_update(found: dict[str, Condition], answered: set[str], *, now: date
         ident = (team.pk, condition.key)
         seen.add(ident)
         state = states.get(ident)
-        if state is not None and (state.active or condition.once):
-            if state.active:
-                state.last_seen_at = now
-                state.title, state.detail, state.link = _texts(condition)
-                state.save(update_fields=["last_seen_at", "title", "detail", "link"])
+        if state is not None and state.active:  # fired already: its texts kept current
+            state.title, state.detail, state.link = _texts(condition)
+            state.last_seen_at = now
+            still.append(state)
             continue
+        if state is not None and condition.once:
+            continue  # an event fires once
+        # An event is recorded as cleared at once (no "resolved" message ever follows).
+        cleared_at = now if condition.once else None
         if state is None:
             title, detail, link = _texts(condition)
             state = AlertState.objects.create(
@@ -176,10 +180,11 @@ def _states_update(found: dict[str, Condition], answered: set[str], *, now: date
                 title=title,
                 detail=detail,
                 link=link,
-                active=True,
+                active=not condition.once,
                 first_fired_at=now,
                 fired_at=now,
                 last_seen_at=now,
+                cleared_at=cleared_at,
             )
         else:
             state.title, state.detail, state.link = _texts(condition)
@@ -189,9 +194,7 @@ def _states_update(found: dict[str, Condition], answered: set[str], *, now: date
             state.save()
         fired.append(f"{team.name}/{condition.key}")
         deliveries += _deliveries(state, channels.get(team.pk, []), AlertDelivery.Event.FIRED, now)
-        if condition.once:
-            state.active, state.cleared_at = False, now
-            state.save(update_fields=["active", "cleared_at"])
+    AlertState.objects.bulk_update(still, ["title", "detail", "link", "last_seen_at"])
     for ident, state in states.items():
         if ident in seen or not state.active:
             continue
@@ -213,7 +216,7 @@ def _texts(condition: Condition) -> tuple[str, str, str]:
 
 
 def alert_payload(state: AlertState, event: str, *, now: datetime) -> dict[str, Any]:
-    """The alert as the generic JSON webhook receives it (CONTRACT §6, "Alert webhooks")."""
+    """The alert as the generic JSON webhook receives it (CONTRACT §6, "Added (alerts")."""
     link = state.link
     if link and not link.startswith(("http://", "https://")):
         link = f"{settings.DORA_BASE_URL}{link}"
@@ -233,7 +236,7 @@ def alert_payload(state: AlertState, event: str, *, now: datetime) -> dict[str, 
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None
 
 
 def _deliveries(
