@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -14,6 +16,8 @@ from django.db.models.functions import Now
 # A database default for list fields added later, so code of the version before (during a
 # rolling upgrade, or a bench of an older commit) can still create rows on the migrated schema.
 _EMPTY_LIST = models.Value([], output_field=models.JSONField())
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # an environment variable's name
 
 # METRICS §2: a target a service has not deployed to for this long is retired (per environment).
 TARGET_IDLE_AFTER = timedelta(days=90)
@@ -930,6 +934,34 @@ class AlertChannel(models.Model):
     def __str__(self) -> str:
         where = self.address or (f"${self.url_env}" if self.url_env else "")
         return f"{self.team.name}: {self.kind} {where}".strip()
+
+    def clean(self) -> None:
+        """What the configuration file checks (dora.config.alerts), for the admin's form: a
+        Slack URL is a secret and is never stored here; variables are names, not values."""
+        errors: dict[str, str] = {}
+        for name in ("url_env", "secret_env"):
+            value = getattr(self, name)
+            if value and not _ENV_NAME.match(value):
+                errors[name] = "the name of an environment variable, e.g. DORA_SLACK_PAYMENTS"
+        if self.kind == self.Kind.SLACK:
+            if self.address:
+                errors["address"] = (
+                    "a Slack incoming webhook URL is a secret: put it in an environment "
+                    "variable of the worker and name that variable in url_env"
+                )
+            elif not self.url_env:
+                errors["url_env"] = "required: the variable holding the Slack webhook URL"
+        elif self.kind == self.Kind.WEBHOOK:
+            if bool(self.address) == bool(self.url_env):
+                errors["address"] = "give the URL here or the variable holding it in url_env"
+            elif self.address and not self.address.startswith(("https://", "http://")):
+                errors["address"] = "an http(s) URL"
+            elif "hooks.slack.com" in self.address:
+                errors["address"] = "a Slack webhook URL is a secret: use a slack channel"
+        elif self.kind == self.Kind.EMAIL and "@" not in self.address:
+            errors["address"] = "one or more email addresses, comma-separated"
+        if errors:
+            raise ValidationError(errors)
 
 
 class AlertState(models.Model):

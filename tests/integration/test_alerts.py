@@ -671,3 +671,22 @@ def test_the_admin_lists_channels_states_and_failed_deliveries(admin_client: Any
     assert b"email: SMTPException" not in pages["sent"].content
     # Deliveries are a record: no add page.
     assert admin_client.get(reverse("admin:dora_alertdelivery_add")).status_code == 403
+
+
+def test_the_admin_refuses_a_slack_url_in_the_database(admin_client: Any) -> None:
+    config_apply(config_load(ESTATE))
+    team = Team.objects.get(name="payments")
+    url = reverse("admin:dora_alertchannel_add")
+    form = {"team": team.pk, "kind": "slack", "enabled": "on", "url_env": "", "secret_env": ""}
+
+    refused = admin_client.post(
+        url, {**form, "address": "https://hooks.slack.com/services/T0/B0/xyz"}
+    )
+    accepted = admin_client.post(url, {**form, "address": "", "url_env": "SLACK_PAYMENTS"})
+
+    assert refused.status_code == 200  # the form again, with the error
+    assert b"a Slack incoming webhook URL is a secret" in refused.content
+    assert accepted.status_code == 302
+    assert list(AlertChannel.objects.values_list("kind", "address", "url_env")) == [
+        ("slack", "", "SLACK_PAYMENTS")
+    ]
