@@ -5,6 +5,9 @@ is queued for each enabled channel of its team. One still active does nothing; o
 its state turns inactive and one `cleared` delivery goes to each channel. A condition marked
 `once` (a blocked promotion: its key names the decision) fires once and is cleared at once,
 without a message; its state keeps it from firing again.
+
+Only teams with an enabled channel are evaluated: a team without one records nothing, so the
+channel it adds later hears of the conditions active then.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ class Condition:
 
 @dataclass
 class AlertContext:
-    """What every provider of one evaluation shares: the clock and, computed once, the estate."""
+    """What every provider of one evaluation shares: the clock, the teams evaluated (those
+    with an enabled channel) and, computed once, the estate."""
 
     now: datetime
     teams: tuple[str, ...] = field(default=())
@@ -61,7 +65,7 @@ class AlertContext:
     def estate(self) -> list[Any]:
         from dora.alerts.providers import estate_cells  # the metrics engine, loaded on use
 
-        return estate_cells(self.now)
+        return estate_cells(self.now, teams=self.teams)
 
 
 Provider = Callable[[AlertContext], Iterable[Condition]]
@@ -107,7 +111,8 @@ def alerts_evaluate(
     (a broken read must not look like every condition ending). Only the kinds of the providers
     that answered are cleared. `enqueue` receives the new deliveries' ids after the commit.
     """
-    context = AlertContext(now=now, teams=tuple(Team.objects.values_list("name", flat=True)))
+    listening = Team.objects.filter(alert_channels__enabled=True).distinct().order_by("name")
+    context = AlertContext(now=now, teams=tuple(listening.values_list("name", flat=True)))
     found: dict[str, Condition] = {}
     answered: set[str] = set()
     failed: list[str] = []
@@ -124,7 +129,8 @@ def alerts_evaluate(
             if condition.kind != kind:
                 log.error("alert provider %s: key %r is not %s:...", path, condition.key, kind)
                 continue
-            found.setdefault(f"{condition.team}\0{condition.key}", condition)
+            if condition.team in context.teams:
+                found.setdefault(f"{condition.team}\0{condition.key}", condition)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:

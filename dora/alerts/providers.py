@@ -3,7 +3,7 @@ limit, blocked promotions. Each provider returns the conditions active at `conte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -30,11 +30,11 @@ class EstateCell:
     cell: em.Cell
 
 
-def estate_cells(now: datetime) -> list[EstateCell]:
-    """The estate matrix at `now` of every service that has a team (the dashboard's cells:
+def estate_cells(now: datetime, *, teams: Sequence[str]) -> list[EstateCell]:
+    """The estate matrix at `now` of the services of `teams` (the dashboard's cells:
     dora.estate_matrix grades staleness and counts the spread the same way)."""
     services = list(
-        Service.objects.filter(team__isnull=False)
+        Service.objects.filter(team__name__in=list(teams))
         .values("name", "kind", "team__name")
         .order_by("name")
     )
@@ -123,7 +123,9 @@ def gate_blocks(context: AlertContext) -> Iterator[Condition]:
     """Each promotion the gate blocked within DORA_ALERT_GATE_BLOCK_WINDOW_SECONDS of `now`,
     for its service's team: an event, fired once per decision."""
     since = context.now - timedelta(seconds=settings.DORA_ALERT_GATE_BLOCK_WINDOW_SECONDS)
-    teams = dict(Service.objects.filter(team__isnull=False).values_list("name", "team__name"))
+    teams = dict(
+        Service.objects.filter(team__name__in=context.teams).values_list("name", "team__name")
+    )
     decisions = GateDecision.objects.filter(
         allowed=False,
         evaluated_at__gte=since,

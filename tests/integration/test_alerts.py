@@ -137,6 +137,7 @@ def test_a_condition_fires_once_clears_and_fires_again_only_after_it_cleared() -
 
 def test_a_failing_provider_clears_nothing_and_another_provider_goes_on() -> None:
     config_apply(config_load(ESTATE))
+    channel("email", address="oncall@example.com")
     t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     SCRIPT.append(Condition(key="scripted:a", team="payments", title="A"))
     alerts_evaluate(now=t, providers=SCRIPTED)
@@ -151,6 +152,22 @@ def test_a_failing_provider_clears_nothing_and_another_provider_goes_on() -> Non
 @alert_provider("broken")
 def broken(context: AlertContext) -> list[Condition]:
     raise RuntimeError("the metrics read failed")
+
+
+def test_a_team_without_a_channel_records_nothing_until_it_adds_one() -> None:
+    config_apply(config_load(ESTATE))
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    SCRIPT.append(Condition(key="scripted:a", team="payments", title="A"))
+
+    assert alerts_evaluate(now=t, providers=SCRIPTED).fired == ()
+    assert AlertState.objects.count() == 0
+    disabled = channel("email", address="oncall@example.com", enabled=False)
+    assert alerts_evaluate(now=t, providers=SCRIPTED).fired == ()
+
+    # The channel enabled: the condition active then fires to it.
+    AlertChannel.objects.filter(pk=disabled.pk).update(enabled=True)
+    assert alerts_evaluate(now=t, providers=SCRIPTED).fired == ("payments/scripted:a",)
+    assert deliveries() == [("scripted:a", "fired", "email")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +223,7 @@ def test_an_environment_crossing_stale_after_fires_once_clears_on_a_deploy_and_f
 
 def test_a_spread_over_its_limit_fires_and_clears_when_the_rollout_completes() -> None:
     config_apply(config_load(ESTATE))
+    channel("email", address="oncall@example.com")
     post_events(
         [
             deployment("eu1", "c1", hours=0, target="eu", version="v1"),
@@ -243,6 +261,7 @@ def test_a_spread_rule_switching_the_check_off_for_an_environment_silences_it() 
             + "      checks:\n        target_rollout_complete: off\n"
         )
     )
+    channel("email", address="oncall@example.com")
     post_events(
         [
             deployment("eu1", "c1", hours=0, target="eu", version="v1"),
