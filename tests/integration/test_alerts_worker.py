@@ -15,7 +15,7 @@ from django.db import connection
 
 from dora.config import config_apply, config_load
 from dora.models import AlertChannel, AlertDelivery, GateDecision, Team
-from tests.integration.test_alerts import ESTATE, Receiver
+from tests.alerts_helpers import ESTATE, Receiver
 from tests.servers import (
     REDIS_SERVER,
     RedisServer,
