@@ -643,3 +643,7 @@ class GateDecisionAdmin(ReadOnlyAdmin):
         return ", ".join(
             f"{c['name']} ({c['severity']})" for c in obj.checks if not c.get("passed")
         )
+
+
+# Alerts: channels, states and deliveries (registered on import).
+import dora.alerts.admin  # noqa: E402, F401

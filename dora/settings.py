@@ -341,7 +341,42 @@ CELERY_BEAT_SCHEDULE = {
     # Queues the sources whose own `interval` has passed (ingest.schedule): per-source intervals
     # without editing this schedule.
     "sources-dispatch": {"task": "ingest.tasks.source_sync_dispatch_task", "schedule": 60.0},
+    # Alerts (dora.alerts, docs/ALERTS.md): conditions evaluated, deliveries lost by the broker
+    # queued again.
+    "alerts-evaluate": {
+        "task": "dora.tasks.alerts_evaluate_task",
+        "schedule": float(env.int("DORA_ALERTS_INTERVAL_SECONDS", default=300)),
+    },
 }
+
+# --- Alerts (docs/ALERTS.md) ------------------------------------------------------------------
+# The address people open the dashboards at: links in alerts are made absolute with it.
+DORA_BASE_URL = env("DORA_BASE_URL", default="http://localhost:8000").rstrip("/")
+# What is evaluated: dotted paths of condition providers (dora.alerts.evaluate.Condition).
+DORA_ALERT_PROVIDERS = env.list(
+    "DORA_ALERT_PROVIDERS",
+    default=[
+        "dora.alerts.providers.stale_environments",
+        "dora.alerts.providers.spread_over_limit",
+        "dora.alerts.providers.gate_blocks",
+        "dora.alerts.targets.targets_missed",
+    ],
+)
+# A blocked promotion is alerted when evaluated within this long after the gate's answer.
+DORA_ALERT_GATE_BLOCK_WINDOW_SECONDS = env.int("DORA_ALERT_GATE_BLOCK_WINDOW_SECONDS", default=3600)
+# Attempts per delivery, and the waits between them (seconds; the last wait repeats). Kept
+# below DORA_CELERY_VISIBILITY_TIMEOUT, like every retry countdown.
+DORA_ALERT_DELIVERY_ATTEMPTS = env.int("DORA_ALERT_DELIVERY_ATTEMPTS", default=5)
+DORA_ALERT_RETRY_DELAYS = [
+    int(v) for v in env.list("DORA_ALERT_RETRY_DELAYS", default=["30", "120", "480", "900"])
+]
+DORA_ALERT_CONNECT_TIMEOUT_SECONDS = env.float("DORA_ALERT_CONNECT_TIMEOUT_SECONDS", default=5.0)
+DORA_ALERT_READ_TIMEOUT_SECONDS = env.float("DORA_ALERT_READ_TIMEOUT_SECONDS", default=10.0)
+# Email alerts: Django's email backend from EMAIL_URL (smtp://user:password@host:587/?tls=True,
+# consolemail://), sent from DORA_ALERT_EMAIL_FROM.
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env("DORA_ALERT_EMAIL_FROM", default="dora@localhost")
+# --- end of alerts ------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

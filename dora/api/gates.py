@@ -21,6 +21,7 @@ from dora.deadline import Deadline, database_deadline
 from dora.prometheus import gate_observed
 from dora.promotion import PromotionNotFound, PromotionRequest, decision_body, promotion_decide
 from dora.retry import TransactionConflict
+from dora.tasks import alerts_gate_block_enqueue
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,8 @@ class PromotionGateApi(APIView):
                 if not c["passed"] and c["severity"] == "block"
             ),
         )
+        if not stored.allowed:
+            alerts_gate_block_enqueue()  # a task after the commit; nothing is sent from here
         return Response(decision_body(stored), status=200 if stored.allowed else 409)
 
     def handle_exception(self, exc: Exception) -> Response:

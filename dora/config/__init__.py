@@ -12,7 +12,8 @@ does not name are left alone unless `prune=True`.
 
 The parts: `spec` (the frozen specs, ConfigError), `vocabulary` (keys, figures, durations),
 `reader` (the YAML node reader), `estate` (organisation, teams, services, environments),
-`sources`, `gates`, `targets`, `load` (config_load) and `apply` (config_apply, sources_apply).
+`sources`, `gates`, `targets`, `alerts` (teams' channels), `load` (config_load) and `apply`
+(config_apply, sources_apply).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dora.config.load import config_load
 from dora.config.spec import (
     DEFAULT_STALE_AFTER,
     DEFAULT_TARGET_WINDOW,
+    AlertChannelSpec,
     CheckSpec,
     CloudTrailAccountSpec,
     Config,
@@ -43,6 +45,7 @@ from dora.config.vocabulary import FIGURES, duration_format, duration_parse
 
 # What `from dora.config import X` finds: each part's public names.
 __all__ = [
+    "AlertChannelSpec",
     "CheckSpec",
     "CloudTrailAccountSpec",
     "Config",

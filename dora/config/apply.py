@@ -26,6 +26,7 @@ from dora.derive import pairs_mark
 from dora.estate import _DEFAULT_ORDER, tier_for_name
 from dora.generation import facts_changed
 from dora.models import (
+    AlertChannel,
     AutomationRun,
     Deployment,
     Environment,
@@ -175,6 +176,42 @@ class _Applier:
                     f"~ service {spec.name}: depends_on {_show(sorted(old))} -> "
                     f"{_show(sorted(set(spec.depends_on)))}"
                 )
+
+    def alert_channels(self, teams: Mapping[str, Team]) -> None:
+        """Each team whose `alerts:` the file gives gets exactly those channels among the ones
+        the file manages (configured); channels added in the admin are left alone. Only
+        variable names are shown, never what they hold."""
+        for spec in self.config.teams:
+            if spec.alerts is None:
+                continue
+            team = teams[spec.name]
+            existing = {
+                _channel_ident(c.kind, c.address, c.url_env, c.secret_env): c
+                for c in AlertChannel.objects.filter(team=team, configured=True)
+            }
+            wanted = {}
+            for channel in spec.alerts:
+                address = ", ".join(channel.addresses) if channel.addresses else channel.url or ""
+                ident = _channel_ident(
+                    channel.kind, address, channel.url_env or "", channel.secret_env or ""
+                )
+                wanted[ident] = ident
+            for ident in wanted:
+                if ident not in existing:
+                    kind, address, url_env, secret_env = ident
+                    AlertChannel.objects.create(
+                        team=team,
+                        kind=kind,
+                        address=address,
+                        url_env=url_env,
+                        secret_env=secret_env,
+                        configured=True,
+                    )
+                    self.lines.append(f"+ alert channel {team.name}: {_channel_text(ident)}")
+            for ident, channel in existing.items():
+                if ident not in wanted:
+                    channel.delete()
+                    self.lines.append(f"- alert channel {team.name}: {_channel_text(ident)}")
 
     def targets(self, environments: Mapping[str, Environment]) -> None:
         """Listed targets are configured (created if new); others unconfigured, never deleted."""
@@ -395,6 +432,21 @@ def _service_reference_problems(
     ]
 
 
+def _channel_ident(kind: str, address: str, url_env: str, secret_env: str) -> tuple[str, ...]:
+    return (kind, address, url_env, secret_env)
+
+
+def _channel_text(ident: tuple[str, ...]) -> str:
+    kind, address, url_env, secret_env = ident
+    parts = [
+        kind,
+        address,
+        f"${url_env}" if url_env else "",
+        f"signed (${secret_env})" if secret_env else "",
+    ]
+    return " ".join(p for p in parts if p)
+
+
 def _gate_checks_json(checks: Sequence[CheckSpec]) -> dict[str, Any]:
     """A rule's checks as GateRule.checks stores them (read by dora.promotion.checks_parse): the
     file's shape, a bare mode when only the mode is set, durations written as in the file."""
@@ -520,6 +572,7 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
                 "configured": True,  # declared: no longer one intake created (admin list)
             },
         )
+        applier.alert_channels(teams)
         applier.depends_on(services)
         environments = applier.upsert(
             Environment, "environment", config.environments, _environment_fields

@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from dora.config.alerts import _load_alert_channels
 from dora.config.reader import _INVALID, _line, _Reader
 from dora.config.spec import (
     DEFAULT_STALE_AFTER,
@@ -34,6 +35,9 @@ def _load_teams(reader: _Reader, node: yaml.Node) -> list[TeamSpec]:
             "members": reader.get(entries, "members", where, reader.strings, default=()),
             "timezone": reader.get(entries, "timezone", where, reader.timezone, default="UTC"),
             "industry": reader.get(entries, "industry", where, reader.industry),
+            "alerts": reader.get(
+                entries, "alerts", where, lambda n, p: _load_alert_channels(reader, n, p)
+            ),
         }
         if values["name"] is not _INVALID:
             reader.team_names.add(values["name"])

@@ -16,11 +16,26 @@ DEFAULT_STALE_AFTER = timedelta(days=7)
 
 
 @dataclass(frozen=True)
+class AlertChannelSpec:
+    """One of a team's `alerts:` channels (dora.alerts): email recipients, a Slack incoming
+    webhook whose URL is in the variable `url_env`, or a JSON webhook at `url` (or in
+    `url_env`) signed with the key in `secret_env`."""
+
+    kind: str  # email | slack | webhook
+    addresses: tuple[str, ...] = ()
+    url: str | None = None
+    url_env: str | None = None
+    secret_env: str | None = None
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
 class TeamSpec:
     name: str
     members: tuple[str, ...] = ()
     timezone: str = "UTC"
     industry: str | None = None  # None: the organisation's (METRICS §3.6)
+    alerts: tuple[AlertChannelSpec, ...] | None = None  # None: channels left as they are
     line: int = field(default=0, compare=False)
 
 

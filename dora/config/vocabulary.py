@@ -7,7 +7,11 @@ from datetime import timedelta
 
 _TOP_KEYS = ("organisation", "teams", "services", "environments", "sources", "gates", "targets")
 _ORGANISATION_KEYS = ("industry",)
-_TEAM_KEYS = ("name", "members", "timezone", "industry")
+_TEAM_KEYS = ("name", "members", "timezone", "industry", "alerts")
+# A team's `alerts:` channels (dora.alerts): one key per item, the channel's kind.
+_ALERT_KINDS = ("email", "slack", "webhook")
+_SLACK_ALERT_KEYS = ("webhook_url_env",)
+_WEBHOOK_ALERT_KEYS = ("url", "url_env", "secret_env")
 _SERVICE_KEYS = ("name", "team", "kind", "repos", "paths", "infer_failures", "depends_on")
 _ENVIRONMENT_KEYS = ("name", "tier", "order", "stale_after", "targets", "target_idle_after")
 _SOURCE_KEYS = (

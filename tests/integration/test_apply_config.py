@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from dora.config import ConfigError, config_apply, config_load
 from dora.models import (
+    AlertChannel,
     ApiToken,
     Deployment,
     Environment,
@@ -417,6 +418,12 @@ def test_config_apply_example_file_applies_idempotently() -> None:
 
     assert first.changed and not second.changed
     assert Target.objects.filter(configured=True).count() == 4
+    # payments' three alert channels, by the variables' names (never what they hold).
+    assert sorted(AlertChannel.objects.values_list("kind", "url_env", "secret_env")) == [
+        ("email", "", ""),
+        ("slack", "DORA_SLACK_PAYMENTS", ""),
+        ("webhook", "", "DORA_ALERT_HOOK_SECRET"),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ def test_config_load_example_file_is_valid() -> None:
 
     assert [team.name for team in config.teams] == ["payments", "platform"]
     assert config.teams[0].timezone == "Europe/Berlin"
+    assert [c.kind for c in config.teams[0].alerts or ()] == ["slack", "email", "webhook"]
+    assert config.teams[0].alerts[0].url_env == "DORA_SLACK_PAYMENTS"
+    assert config.teams[1].alerts is None  # platform names no channels: keeps its own
     checkout = config.services[0]
     assert (checkout.name, checkout.team, checkout.kind) == ("checkout", "payments", "app")
     assert checkout.repos == ("acme/checkout",)
