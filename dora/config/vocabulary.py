@@ -6,8 +6,11 @@ import re
 from datetime import timedelta
 
 _TOP_KEYS = ("organisation", "teams", "services", "environments", "sources", "gates", "targets")
-_ORGANISATION_KEYS = ("industry",)
-_TEAM_KEYS = ("name", "members", "timezone", "industry")
+_ORGANISATION_KEYS = ("industry", "digest")
+_TEAM_KEYS = ("name", "members", "timezone", "industry", "digest")
+# `digest:` of a team (the weekly digest) and of the organisation (the monthly leadership one).
+_TEAM_DIGEST_KEYS = ("to", "enabled")
+_ORGANISATION_DIGEST_KEYS = ("to",)
 _SERVICE_KEYS = ("name", "team", "kind", "repos", "paths", "infer_failures", "depends_on")
 _ENVIRONMENT_KEYS = ("name", "tier", "order", "stale_after", "targets", "target_idle_after")
 _SOURCE_KEYS = (
