@@ -341,6 +341,10 @@ CELERY_BEAT_SCHEDULE = {
     # Queues the sources whose own `interval` has passed (ingest.schedule): per-source intervals
     # without editing this schedule.
     "sources-dispatch": {"task": "ingest.tasks.source_sync_dispatch_task", "schedule": 60.0},
+    # The weekly team digests (Monday from 08:00 in each team's zone) and the monthly leadership
+    # digest (the 1st from 08:00 UTC): each run sends what is due and not yet sent
+    # (dora.digests, docs/DIGESTS.md), so a quarter hour is the most a digest waits.
+    "digests-send": {"task": "dora.tasks.digests_send_task", "schedule": 900.0},
 }
 
 REST_FRAMEWORK = {
@@ -503,3 +507,22 @@ DORA_TRUSTED_PROXY_COUNT = env.int("DORA_TRUSTED_PROXY_COUNT", default=0)
 # every scrape).
 DORA_METRICS_ALLOWED_NETWORKS = env.list("DORA_METRICS_ALLOWED_NETWORKS", default=[])
 DORA_METRICS_CACHE_SECONDS = env.int("DORA_METRICS_CACHE_SECONDS", default=300)
+
+# ---------------------------------------------------------------------------------------------
+# E-mail and the digests (docs/DIGESTS.md)
+# ---------------------------------------------------------------------------------------------
+# EMAIL_URL (django-environ): smtp://user:password@host:587 (smtp+tls://, smtp+ssl://), or
+# consolemail:// (print every message: the demo's) or dummymail://. Unset: the console, so a
+# server without mail settings never tries to reach an SMTP host nobody configured.
+# DJANGO_EMAIL_BACKEND overrides the backend class only (e.g. a provider's).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if env("DJANGO_EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND")
+EMAIL_TIMEOUT = env.int("DORA_EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL = env("DORA_EMAIL_FROM", default="Delivery metrics <dora@localhost>")
+# The server's public address, for the absolute links in e-mails (no request to take it from).
+DORA_BASE_URL = env("DORA_BASE_URL", default="http://localhost:8000").rstrip("/")
+# Digests on or off (the beat task sends nothing when off; `send_digests` still previews).
+DORA_DIGESTS = env.bool("DORA_DIGESTS", default=True)
+# The hour (local to each team; UTC for the leadership digest) from which a digest is due.
+DORA_DIGEST_HOUR = env.int("DORA_DIGEST_HOUR", default=8)

@@ -7,8 +7,11 @@ each says why a second run is harmless.
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from dora.derive import pending_derive
+from dora.digests import digests_send
 from dora.web.snapshot_compute import snapshot_refresh, snapshots_prepare
 
 
@@ -35,3 +38,14 @@ def snapshots_prepare_task() -> int:
 
     Twice is harmless: it only reads facts, and skips pages already prepared for them."""
     return snapshots_prepare()
+
+
+@shared_task(acks_late=True)
+def digests_send_task() -> int:
+    """Send the weekly and monthly digests that are due and not yet sent (dora.digests).
+
+    Twice is harmless: each digest is claimed by a unique DigestSent row in the transaction
+    that sends it, so a second run (or a second worker) finds it sent and skips it."""
+    if not settings.DORA_DIGESTS:
+        return 0
+    return len(digests_send(now=timezone.now()).sent)
