@@ -50,6 +50,8 @@ TEAM_FRAMES = (
     "deploy_pipelines",
     "environment_settings",
 )
+# How long after it falls due a digest is still sent (a run missed while workers were down).
+DIGEST_CATCH_UP = timedelta(days=2)
 ARROWS = {"up": "▲", "down": "▼", "flat": "=", "none": ""}
 
 
@@ -178,11 +180,17 @@ def digest_week(now: datetime, tz: str) -> date:
     return monday - timedelta(days=7)
 
 
+def _due(now: datetime, start: datetime) -> bool:
+    """Due from `start` (local) for DIGEST_CATCH_UP: a run missed then (workers down) sends
+    it later, but never a digest so late that it is news no more."""
+    return start <= now < start + DIGEST_CATCH_UP
+
+
 def weekly_due(now: datetime, tz: str) -> bool:
-    """Whether this local week's digest is due: on or after Monday DORA_DIGEST_HOUR:00 local.
-    (Every later moment of the week is too: a run missed on Monday sends on Tuesday.)"""
-    local = now.astimezone(ZoneInfo(tz))
-    return local.weekday() > 0 or local.hour >= settings.DORA_DIGEST_HOUR
+    """Whether the digest of the week just ended is due: from Monday DORA_DIGEST_HOUR:00 in
+    `tz` for DIGEST_CATCH_UP."""
+    monday = dash.local_monday(now, tz).astimezone(ZoneInfo(tz))
+    return _due(now, monday.replace(hour=settings.DORA_DIGEST_HOUR))
 
 
 def _week_window(monday: date, tz: str, now: datetime) -> Window:
@@ -391,10 +399,12 @@ def team_digest(
 
 
 def monthly_due(now: datetime) -> bool:
-    """Whether this month's leadership digest is due: on or after the 1st at
-    DORA_DIGEST_HOUR:00 in the organisation's time zone (UTC: selectors.ORGANISATION_TIMEZONE)."""
+    """Whether the leadership digest of the month just ended is due: from the 1st at
+    DORA_DIGEST_HOUR:00 in the organisation's time zone (UTC: selectors.ORGANISATION_TIMEZONE)
+    for DIGEST_CATCH_UP."""
     local = now.astimezone(ZoneInfo(selectors.ORGANISATION_TIMEZONE))
-    return local.day > 1 or local.hour >= settings.DORA_DIGEST_HOUR
+    first = local.replace(day=1, hour=settings.DORA_DIGEST_HOUR, minute=0, second=0, microsecond=0)
+    return _due(now, first)
 
 
 def leadership_digest(*, now: datetime) -> Digest:
@@ -496,7 +506,7 @@ def digests_send(
     for team in queryset:
         tz = team.timezone or "UTC"
         if not weekly_due(now, tz):
-            report.skipped.append(f"{team.name}: not yet Monday {settings.DORA_DIGEST_HOUR}:00")
+            report.skipped.append(f"{team.name}: not due ({_due_text('Monday', 'Wednesday')})")
             continue
         if digest_sent(DigestSent.Kind.WEEKLY, team, digest_week(now, tz)):
             report.skipped.append(f"{team.name}: already sent")
@@ -510,7 +520,7 @@ def digests_send(
     if leadership:
         month = lead.period_of("month", now.date()).previous().start.date()
         if not monthly_due(now):
-            report.skipped.append("leadership: not yet the 1st")
+            report.skipped.append(f"leadership: not due ({_due_text('the 1st', 'the 3rd')})")
         elif digest_sent(DigestSent.Kind.MONTHLY, None, month):
             report.skipped.append("leadership: already sent")
         elif not leadership_recipients():
@@ -518,6 +528,11 @@ def digests_send(
         else:
             _send(report, "leadership", lambda: leadership_digest(now=now), now)
     return report
+
+
+def _due_text(first: str, last: str) -> str:
+    hour = f"{settings.DORA_DIGEST_HOUR:02d}:00"
+    return f"{first} {hour} to {last} {hour}, local"
 
 
 def _send(report: SendReport, name: str, build: Callable[[], Digest], now: datetime) -> None:
