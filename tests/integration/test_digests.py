@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import socket
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -14,15 +15,19 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from celery import current_app
 from django.contrib.auth.models import Group, User
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.core.management import call_command
+from django.db import connections
 from django.test import Client
 from django.urls import resolve
 
 from dora.digests import digest_deliver, digests_send, leadership_digest, team_digest
 from dora.events import events_record
 from dora.models import DigestSent, Environment, OrganisationSettings, Service, Team
+from dora.tasks import digests_send_task
 from dora.web.access import LEADERSHIP_GROUP
 from tests.builders import change, commit, deployment, when
 
@@ -477,3 +482,62 @@ def test_send_digests_command_dry_run_prints_and_sends_nothing() -> None:
     call_command("send_digests", "--team", "payments", "--now", "2026-03-16T10:00Z", stdout=out)
     assert out.getvalue().splitlines()[1].startswith("already sent for this period: payments")
     assert len(mail.outbox) == 1
+
+
+class HeldBackend(locmem.EmailBackend):
+    """A mail server that holds the first message until told to go on: the first worker is
+    then inside its sending transaction while the second one runs."""
+
+    entered = threading.Event()
+    release = threading.Event()
+
+    def send_messages(self, messages: Any) -> int:
+        HeldBackend.entered.set()
+        assert HeldBackend.release.wait(10)
+        return super().send_messages(messages)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_at_once_send_a_digest_once(settings) -> None:
+    Team.objects.create(name="duo", digest_to=["duo@example.com"])
+    settings.EMAIL_BACKEND = f"{__name__}.HeldBackend"
+    HeldBackend.entered.clear()
+    HeldBackend.release.clear()
+    reports: dict[str, Any] = {}
+
+    def worker(name: str) -> None:
+        try:
+            reports[name] = digests_send(now=SENT_AT, leadership=False)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=worker, args=("first",))
+    first.start()
+    assert HeldBackend.entered.wait(30)  # the first holds its claim, uncommitted
+    second = threading.Thread(target=worker, args=("second",))
+    second.start()
+    second.join(2)
+    assert second.is_alive()  # its claim waits for the first's transaction
+    HeldBackend.release.set()
+    first.join(30)
+    second.join(30)
+
+    assert [len(reports[name].sent) for name in ("first", "second")] == [1, 0]
+    assert reports["second"].skipped == ["duo: already sent"]
+    assert len(mail.outbox) == 1
+    assert DigestSent.objects.count() == 1
+
+
+def test_beat_sends_the_digests_every_quarter_hour(settings) -> None:
+    entry = settings.CELERY_BEAT_SCHEDULE["digests-send"]
+    assert (entry["task"], entry["schedule"]) == ("dora.tasks.digests_send_task", 900.0)
+    assert entry["task"] in current_app.tasks
+    Team.objects.create(name="duo", digest_to=["duo@example.com"])
+    settings.DORA_DIGESTS = False
+    assert digests_send_task() == 0 and mail.outbox == []
+    settings.DORA_DIGESTS = True
+    # The task reads the clock; any moment of the week has a due or a not-yet-due digest, so
+    # it is only checked that it sends at most the one digest, once.
+    sent = digests_send_task()
+    assert sent == len(mail.outbox) <= 1
+    assert digests_send_task() == 0
