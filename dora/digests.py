@@ -94,7 +94,8 @@ def absolute(path: str) -> str:
 
 
 def targets_attainments(*, team: str, now: datetime) -> list[Any]:
-    """The team's target attainments (dora.targets.attainments) at `now`: objects with label,
+    """The team's target attainments (dora.targets.attainments) at `now` (a weekly digest
+    passes its week's end, local Monday 00:00): objects with label,
     value_text, status ("met", "missed", "no_data"). An empty list while dora.targets is not
     installed; a digest builder takes another function in its place (tests)."""
     try:
@@ -371,7 +372,8 @@ def team_digest(
         "week_text": weeks["this"].dates_text,
         "last_week_text": weeks["last"].dates_text,
         "figures": figure_rows(dash.week_rows(result, series), team.name, weeks, query.benchmark),
-        "targets": targets_context(attainments(team=team.name, now=now)),
+        # At the week's end, as the figures: a digest sent late says what it would have said.
+        "targets": targets_context(attainments(team=team.name, now=until)),
         "stale": stale[:STALE_SHOWN],
         "stale_more": max(0, len(stale) - STALE_SHOWN),
         "stale_url": absolute(f"{reverse('dashboard-estate')}?{urlencode({'team': team.name})}"),

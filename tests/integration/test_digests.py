@@ -188,7 +188,8 @@ class Attainment:
 
 
 def attainments(*, team: str, now: datetime) -> list[Attainment]:
-    assert (team, now) == ("payments", SENT_AT)
+    # At the end of the digest's week (Mon 03-16 00:00 UTC), not when it is sent.
+    assert (team, now) == ("payments", datetime(2026, 3, 16, tzinfo=UTC))
     common = {"subject": "team", "subject_name": team, "window": timedelta(days=28)}
     return [
         Attainment(
