@@ -11,8 +11,10 @@ DEMO_HOST := 127.0.0.1
 DEMO_PORT := 8000
 # The demo always uses the embedded SQLite file and eager (in-process) Celery tasks.
 # Events naming a new service create it, as before DORA_UNKNOWN_SERVICES (docs/INTAKE.md).
+# E-mail (the weekly digests) goes to the console; its links point at the demo server.
 DEMO_ENV := env -u DATABASE_URL -u CELERY_BROKER_URL -u CELERY_RESULT_BACKEND DJANGO_DEBUG=1 \
-	DORA_UNKNOWN_SERVICES=create
+	DORA_UNKNOWN_SERVICES=create EMAIL_URL=consolemail:// \
+	DORA_BASE_URL=http://$(DEMO_HOST):$(DEMO_PORT)
 
 .PHONY: help install demo test lint format bench screenshots
 
@@ -36,6 +38,11 @@ demo: install
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 	$(DEMO_ENV) $(PY) manage.py collectstatic --noinput -v 0
 	$(DEMO_ENV) $(PY) manage.py seed_demo
+	@echo
+	@echo "  The weekly digest team payments gets on Monday morning (plain-text part; the HTML:"
+	@echo "  manage.py send_digests --team payments --dry-run --html):"
+	@echo
+	@$(DEMO_ENV) $(PY) manage.py send_digests --team payments --dry-run
 	@echo
 	@echo "  Delivery metrics demo: http://$(DEMO_HOST):$(DEMO_PORT)/"
 	@echo "  Log in as demo / demo   (API docs: http://$(DEMO_HOST):$(DEMO_PORT)/api/docs/)"

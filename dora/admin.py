@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 
@@ -22,6 +24,7 @@ from dora.models import (
     Commit,
     Deployment,
     DerivePending,
+    DigestSent,
     Environment,
     FactsGeneration,
     FailureLink,
@@ -83,6 +86,18 @@ class IndustryForm(forms.ModelForm):
         known = industry_keys()
         if value and known and value not in known:
             raise forms.ValidationError(f"one of: {', '.join(known)}")
+        return value
+
+    def clean_digest_to(self) -> list[str]:
+        """A list of e-mail addresses (the digests' extra recipients)."""
+        value = self.cleaned_data["digest_to"] or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise forms.ValidationError('a list of addresses, e.g. ["team@example.com"]')
+        for address in value:
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise forms.ValidationError(f"{address!r} is not an e-mail address")
         return value
 
 
@@ -552,6 +567,19 @@ class GateSettingsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not GateSettings.objects.exists()  # one row: gates.defaults
+
+
+@admin.register(DigestSent)
+class DigestSentAdmin(admin.ModelAdmin):
+    """The digests sent (dora.digests): delete a row to send that digest again on the next run
+    while it is still due."""
+
+    list_display = ("kind", "team", "period_start", "sent_at")
+    list_filter = ("kind",)
+    readonly_fields = ("kind", "team", "period_start", "sent_at", "recipients")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(OrganisationSettings)

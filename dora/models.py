@@ -54,6 +54,12 @@ class Team(models.Model):
         help_text="DORA 2025 Quick Check industry its figures are placed against "
         "(blank: the organisation's)",
     )
+    # `teams: - digest:` (CONTRACT §2, docs/DIGESTS.md): the weekly digest goes to the members'
+    # e-mail addresses plus these; digest_enabled False sends it to nobody.
+    digest_to = models.JSONField(
+        default=list, blank=True, help_text="extra addresses of the weekly digest"
+    )
+    digest_enabled = models.BooleanField(default=True, help_text="send the weekly digest")
 
     class Meta:
         ordering = ["name"]
@@ -798,6 +804,11 @@ class OrganisationSettings(models.Model):
         blank=True,
         help_text="DORA 2025 Quick Check industry the figures are placed against (blank: all)",
     )
+    # `organisation: digest: to:`: the monthly leadership digest's addresses, besides the
+    # leadership group's and staff users' (docs/DIGESTS.md).
+    digest_to = models.JSONField(
+        default=list, blank=True, help_text="addresses of the monthly leadership digest"
+    )
 
     class Meta:
         verbose_name = "organisation settings"
@@ -805,6 +816,40 @@ class OrganisationSettings(models.Model):
 
     def __str__(self) -> str:
         return "organisation settings"
+
+
+class DigestSent(models.Model):
+    """A digest sent (docs/DIGESTS.md): a team's weekly digest for the week starting
+    `period_start` (its local Monday), or with no team the leadership digest for the month
+    starting then. Claimed in the transaction that sends it, so a digest goes out once even
+    with two workers, and one that failed to send is tried again on the next run."""
+
+    class Kind(models.TextChoices):
+        WEEKLY = "weekly"
+        MONTHLY = "monthly"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE)
+    period_start = models.DateField()
+    sent_at = models.DateTimeField()
+    recipients = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "team", "period_start"],
+                condition=models.Q(team__isnull=False),
+                name="digest_sent_once_per_team",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "period_start"],
+                condition=models.Q(team__isnull=True),
+                name="digest_sent_once_for_leadership",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} digest {self.team or 'leadership'} {self.period_start}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -347,11 +347,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dora.tasks.alerts_evaluate_task",
         "schedule": float(env.int("DORA_ALERTS_INTERVAL_SECONDS", default=300)),
     },
+    # The weekly team digests (Monday from 08:00 in each team's zone) and the monthly leadership
+    # digest (the 1st from 08:00 UTC): each run sends what is due and not yet sent
+    # (dora.digests, docs/DIGESTS.md), so a quarter hour is the most a digest waits.
+    "digests-send": {"task": "dora.tasks.digests_send_task", "schedule": 900.0},
 }
 
 # --- Alerts (docs/ALERTS.md) ------------------------------------------------------------------
-# The address people open the dashboards at: links in alerts are made absolute with it.
-DORA_BASE_URL = env("DORA_BASE_URL", default="http://localhost:8000").rstrip("/")
+# Links in alerts are made absolute with DORA_BASE_URL (below, with the e-mail settings).
 # What is evaluated: dotted paths of condition providers (dora.alerts.evaluate.Condition).
 DORA_ALERT_PROVIDERS = env.list(
     "DORA_ALERT_PROVIDERS",
@@ -372,10 +375,7 @@ DORA_ALERT_RETRY_DELAYS = [
 ]
 DORA_ALERT_CONNECT_TIMEOUT_SECONDS = env.float("DORA_ALERT_CONNECT_TIMEOUT_SECONDS", default=5.0)
 DORA_ALERT_READ_TIMEOUT_SECONDS = env.float("DORA_ALERT_READ_TIMEOUT_SECONDS", default=10.0)
-# Email alerts: Django's email backend from EMAIL_URL (smtp://user:password@host:587/?tls=True,
-# consolemail://), sent from DORA_ALERT_EMAIL_FROM.
-vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
-DEFAULT_FROM_EMAIL = env("DORA_ALERT_EMAIL_FROM", default="dora@localhost")
+# Email alerts go through the e-mail settings below (EMAIL_URL, DORA_EMAIL_FROM).
 # --- end of alerts ------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -538,3 +538,23 @@ DORA_TRUSTED_PROXY_COUNT = env.int("DORA_TRUSTED_PROXY_COUNT", default=0)
 # every scrape).
 DORA_METRICS_ALLOWED_NETWORKS = env.list("DORA_METRICS_ALLOWED_NETWORKS", default=[])
 DORA_METRICS_CACHE_SECONDS = env.int("DORA_METRICS_CACHE_SECONDS", default=300)
+
+# ---------------------------------------------------------------------------------------------
+# E-mail and the digests (docs/DIGESTS.md)
+# ---------------------------------------------------------------------------------------------
+# EMAIL_URL (django-environ): smtp://user:password@host:587 (smtp+tls://, smtp+ssl://), or
+# consolemail:// (print every message: the demo's) or dummymail://. Unset: the console, so a
+# server without mail settings never tries to reach an SMTP host nobody configured.
+# DJANGO_EMAIL_BACKEND overrides the backend class only (e.g. a provider's).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if env("DJANGO_EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND")
+EMAIL_TIMEOUT = env.int("DORA_EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL = env("DORA_EMAIL_FROM", default="Delivery metrics <dora@localhost>")
+# The server's public address, for the absolute links in e-mails, digests and alerts (no
+# request to take it from).
+DORA_BASE_URL = env("DORA_BASE_URL", default="http://localhost:8000").rstrip("/")
+# Digests on or off (the beat task sends nothing when off; `send_digests` still previews).
+DORA_DIGESTS = env.bool("DORA_DIGESTS", default=True)
+# The hour (local to each team; UTC for the leadership digest) from which a digest is due.
+DORA_DIGEST_HOUR = env.int("DORA_DIGEST_HOUR", default=8)

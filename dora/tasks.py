@@ -12,11 +12,13 @@ from datetime import UTC, datetime
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from dora.alerts.delivery import deliveries_overdue, delivery_attempt
 from dora.alerts.evaluate import alerts_evaluate
 from dora.alerts.trigger import Coalescer
 from dora.derive import pending_derive
+from dora.digests import digests_send
 from dora.health import task_send
 from dora.web.snapshot_compute import snapshot_refresh, snapshots_prepare
 
@@ -109,3 +111,14 @@ def alerts_gate_block_enqueue() -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return
     transaction.on_commit(_gate_blocks_trigger.wake, robust=True)
+
+
+@shared_task(acks_late=True)
+def digests_send_task() -> int:
+    """Send the weekly and monthly digests that are due and not yet sent (dora.digests).
+
+    Twice is harmless: each digest is claimed by a unique DigestSent row in the transaction
+    that sends it, so a second run (or a second worker) finds it sent and skips it."""
+    if not settings.DORA_DIGESTS:
+        return 0
+    return len(digests_send(now=timezone.now()).sent)

@@ -330,12 +330,15 @@ class _Applier:
     def organisation(self, spec: OrganisationSpec) -> None:
         """`organisation:` into OrganisationSettings (one row); a key left out takes its
         default (industry: all)."""
-        wanted = {"industry": spec.industry or ""}
+        wanted = {"industry": spec.industry or "", "digest_to": list(spec.digest_to)}
         stored = OrganisationSettings.objects.first()
         if stored is None:
-            if spec.industry:
+            if spec.industry or spec.digest_to:
                 OrganisationSettings.objects.create(**wanted)
-                self.lines.append(f"+ organisation industry {spec.industry}")
+                shown = ", ".join(
+                    f"{name} {_show(value)}" for name, value in wanted.items() if value
+                )
+                self.lines.append(f"+ organisation {shown}")
         elif changes := _update(stored, wanted):
             self.lines.append(f"~ organisation: {changes}")
 
@@ -555,6 +558,8 @@ def config_apply(config: Config, *, dry_run: bool = False, prune: bool = False) 
                 "members": list(spec.members),
                 "timezone": spec.timezone,
                 "industry": spec.industry or "",
+                "digest_to": list(spec.digest_to),
+                "digest_enabled": spec.digest_enabled,
             },
         )
         missing = referenced - set(teams)

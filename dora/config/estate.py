@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 from dora.config.alerts import _load_alert_channels
 from dora.config.reader import _INVALID, _line, _Reader
@@ -15,12 +17,50 @@ from dora.config.spec import (
     ServiceSpec,
     TeamSpec,
 )
-from dora.config.vocabulary import _ENVIRONMENT_KEYS, _ORGANISATION_KEYS, _SERVICE_KEYS, _TEAM_KEYS
+from dora.config.vocabulary import (
+    _ENVIRONMENT_KEYS,
+    _ORGANISATION_DIGEST_KEYS,
+    _ORGANISATION_KEYS,
+    _SERVICE_KEYS,
+    _TEAM_DIGEST_KEYS,
+    _TEAM_KEYS,
+)
 from dora.models import (
     TARGET_IDLE_AFTER,
     Service,
     Tier,
 )
+
+
+def _emails(reader: _Reader, node: yaml.Node, path: str) -> Any:
+    """A list of e-mail addresses; each one that is not an address is a problem on its line."""
+    items = reader.strings(node, path)
+    if items is _INVALID:
+        return _INVALID
+    bad = False
+    for i, item in enumerate(node.value):
+        text = reader.value(item)
+        if not isinstance(text, str) or not text.strip():
+            continue  # `strings` has said so
+        try:
+            validate_email(text.strip())
+        except ValidationError:
+            reader.error(item, f"{path}[{i}]: {text.strip()!r} is not an e-mail address")
+            bad = True
+    return _INVALID if bad else items
+
+
+def _digest(reader: _Reader, node: yaml.Node, where: str, keys: tuple[str, ...]) -> Any:
+    """`digest: {to: [...], enabled: true}` as {"to": (...), "enabled": bool}."""
+    entries = reader.mapping(node, where, keys)
+    if entries is None:
+        return _INVALID
+    values = {
+        "to": reader.get(entries, "to", where, lambda n, p: _emails(reader, n, p), default=())
+    }
+    if "enabled" in keys:
+        values["enabled"] = reader.get(entries, "enabled", where, reader.boolean, default=True)
+    return _INVALID if _INVALID in values.values() else values
 
 
 def _load_teams(reader: _Reader, node: yaml.Node) -> list[TeamSpec]:
@@ -39,10 +79,24 @@ def _load_teams(reader: _Reader, node: yaml.Node) -> list[TeamSpec]:
                 entries, "alerts", where, lambda n, p: _load_alert_channels(reader, n, p)
             ),
         }
+        digest = reader.get(
+            entries,
+            "digest",
+            where,
+            lambda n, p: _digest(reader, n, p, _TEAM_DIGEST_KEYS),
+            default={"to": (), "enabled": True},
+        )
         if values["name"] is not _INVALID:
             reader.team_names.add(values["name"])
-        if _INVALID not in values.values():
-            specs.append(TeamSpec(**values, line=_line(item)))
+        if _INVALID not in values.values() and digest is not _INVALID:
+            specs.append(
+                TeamSpec(
+                    **values,
+                    digest_to=digest["to"],
+                    digest_enabled=digest["enabled"],
+                    line=_line(item),
+                )
+            )
     return specs
 
 
@@ -51,7 +105,16 @@ def _load_organisation(reader: _Reader, node: yaml.Node) -> Any:
     if entries is None:
         return _INVALID
     industry = reader.get(entries, "industry", "organisation", reader.industry)
-    return _INVALID if industry is _INVALID else OrganisationSpec(industry=industry)
+    digest = reader.get(
+        entries,
+        "digest",
+        "organisation",
+        lambda n, p: _digest(reader, n, p, _ORGANISATION_DIGEST_KEYS),
+        default={"to": ()},
+    )
+    if industry is _INVALID or digest is _INVALID:
+        return _INVALID
+    return OrganisationSpec(industry=industry, digest_to=digest["to"])
 
 
 def _load_services(reader: _Reader, node: yaml.Node) -> list[ServiceSpec]:

@@ -36,6 +36,9 @@ class TeamSpec:
     timezone: str = "UTC"
     industry: str | None = None  # None: the organisation's (METRICS §3.6)
     alerts: tuple[AlertChannelSpec, ...] | None = None  # None: channels left as they are
+
+    digest_to: tuple[str, ...] = ()  # extra addresses of the weekly digest (docs/DIGESTS.md)
+    digest_enabled: bool = True
     line: int = field(default=0, compare=False)
 
 
@@ -44,6 +47,7 @@ class OrganisationSpec:
     """`organisation:` settings of the whole organisation."""
 
     industry: str | None = None  # None: "all" (METRICS §3.6)
+    digest_to: tuple[str, ...] = ()  # the leadership digest's addresses (docs/DIGESTS.md)
 
 
 @dataclass(frozen=True)

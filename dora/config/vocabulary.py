@@ -6,12 +6,15 @@ import re
 from datetime import timedelta
 
 _TOP_KEYS = ("organisation", "teams", "services", "environments", "sources", "gates", "targets")
-_ORGANISATION_KEYS = ("industry",)
-_TEAM_KEYS = ("name", "members", "timezone", "industry", "alerts")
+_ORGANISATION_KEYS = ("industry", "digest")
+_TEAM_KEYS = ("name", "members", "timezone", "industry", "alerts", "digest")
 # A team's `alerts:` channels (dora.alerts): one key per item, the channel's kind.
 _ALERT_KINDS = ("email", "slack", "webhook")
 _SLACK_ALERT_KEYS = ("webhook_url_env",)
 _WEBHOOK_ALERT_KEYS = ("url", "url_env", "secret_env")
+# `digest:` of a team (the weekly digest) and of the organisation (the monthly leadership one).
+_TEAM_DIGEST_KEYS = ("to", "enabled")
+_ORGANISATION_DIGEST_KEYS = ("to",)
 _SERVICE_KEYS = ("name", "team", "kind", "repos", "paths", "infer_failures", "depends_on")
 _ENVIRONMENT_KEYS = ("name", "tier", "order", "stale_after", "targets", "target_idle_after")
 _SOURCE_KEYS = (

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -19,7 +18,14 @@ from django.views.decorators.http import require_GET
 from dora import benchmarks, charts
 from dora import leadership as lead
 from dora.db_router import replica_reads
-from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
+
+# The PDF and its context live in dora.leadership_pdf (the monthly digest attaches it too).
+from dora.leadership_pdf import (  # noqa: F401 - re-exported names of this module
+    SVG_BAR_WIDTH,
+    levels_svg_bars,
+    report_pdf_bytes,
+)
+from dora.leadership_pdf import report_context as _context
 from dora.metrics.levels import BENCHMARK_YEARS, has_tiers
 from dora.report import ParameterError
 from dora.web.access import dashboard_view, is_leader
@@ -27,8 +33,6 @@ from dora.web.dashboards import _bad_request, _chart, _page_links
 from dora.web.definitions import definitions_url
 from dora.web.navigation import breadcrumbs, crumb
 from dora.web.snapshots import page_snapshot
-
-SVG_BAR_WIDTH = 320
 
 
 def leadership_required(request: HttpRequest) -> None:
@@ -98,28 +102,6 @@ def teams_per_level_figure(counts: dict[str, int], *, year: int | None = None) -
     return {"data": [trace], "layout": layout}
 
 
-def levels_svg_bars(counts: dict[str, int], *, bands: bool = False) -> list[dict[str, Any]]:
-    """The same chart as static SVG bars for the PDF (WeasyPrint runs no JavaScript)."""
-    most = max(counts.values(), default=0) or 1
-    labels, colours = (
-        (charts.BAND_LABELS, charts.BAND_COLOURS)
-        if bands
-        else (charts.LEVEL_LABELS, charts.LEVEL_COLOURS)
-    )
-    return [
-        {
-            "label": labels[level],
-            "count": count,
-            "colour": colours[level],
-            "width": round(SVG_BAR_WIDTH * count / most, 1),
-            "y": 6 + 26 * i,
-            "text_y": 22 + 26 * i,
-            "count_x": 130 + round(SVG_BAR_WIDTH * count / most, 1) + 6,
-        }
-        for i, (level, count) in enumerate(counts.items())
-    ]
-
-
 def _links(request: HttpRequest, report: lead.LeadershipReport) -> dict[str, Any]:
     period = report.period
     base = {k: v for k, v in request.GET.items() if k in ("benchmark",)}
@@ -146,18 +128,6 @@ def _links(request: HttpRequest, report: lead.LeadershipReport) -> dict[str, Any
             date=period.start.date().isoformat(),
         ),
         "other_kind": "quarter" if period.kind == "month" else "month",
-    }
-
-
-def _context(report: lead.LeadershipReport) -> dict[str, Any]:
-    bands = not report.tiers
-    counts = report.placement_counts if bands else report.level_counts
-    labels = charts.BAND_LABELS if bands else charts.LEVEL_LABELS
-    return {
-        "report": report,
-        "level_counts": [(labels[level], level, count) for level, count in counts.items()],
-        "svg_bars": levels_svg_bars(counts, bands=bands),
-        "svg_height": 12 + 26 * len(counts),
     }
 
 
@@ -198,27 +168,6 @@ def leadership(request: HttpRequest) -> HttpResponse:
     access = request.access  # type: ignore[attr-defined]
     context["crumbs"] = breadcrumbs(access, trail=(crumb("Leadership report"),))
     return render(request, "dora/leadership.html", context)
-
-
-def _pdf_fetcher() -> Any:
-    """WeasyPrint may read data: URIs only: the PDF never reaches the network or the disk."""
-    from weasyprint.urls import URLFetcher
-
-    return URLFetcher(allowed_protocols=("data",))
-
-
-def report_pdf_bytes(report: lead.LeadershipReport, *, definitions: str = DEFINITIONS_URL) -> bytes:
-    """The report rendered by WeasyPrint from templates/dora/leadership_pdf.html; its last line
-    names the definitions version and `definitions`, where they are explained."""
-    from weasyprint import HTML
-
-    context = {
-        **_context(report),
-        "definitions_version": DEFINITIONS_VERSION,
-        "definitions_url": definitions,
-    }
-    html = render_to_string("dora/leadership_pdf.html", context)
-    return HTML(string=html, url_fetcher=_pdf_fetcher()).write_pdf()
 
 
 @require_GET

@@ -23,6 +23,7 @@ from dora.models import (
     FigureTarget,
     GateRule,
     GateSettings,
+    OrganisationSettings,
     Rollout,
     Service,
     Target,
@@ -122,6 +123,26 @@ def test_config_apply_changed_field_reports_and_updates() -> None:
     assert lines == ["~ service checkout: team payments -> None, kind app -> infra"]
     checkout = Service.objects.get(name="checkout")
     assert (checkout.team, checkout.kind) == (None, "infra")
+
+
+def test_config_apply_digest_recipients_and_switch() -> None:
+    _apply(BASE)
+    text = BASE.replace(
+        "    timezone: Europe/Berlin\n",
+        "    timezone: Europe/Berlin\n    digest: {to: [pay@example.com], enabled: false}\n",
+    )
+    text += "organisation:\n  digest:\n    to: [board@example.com]\n"
+
+    lines = _apply(text)
+
+    assert lines == [
+        "~ team payments: digest_to [] -> [pay@example.com], digest_enabled True -> False",
+        "+ organisation digest_to [board@example.com]",
+    ]
+    team = Team.objects.get(name="payments")
+    assert (team.digest_to, team.digest_enabled) == (["pay@example.com"], False)
+    assert OrganisationSettings.objects.get().digest_to == ["board@example.com"]
+    assert _apply(text) == []
 
 
 def test_config_apply_updates_existing_learned_environment() -> None:

@@ -417,3 +417,43 @@ def test_config_load_cloudtrail_other_keys_and_unknown_services() -> None:
         "dora.yml:10: sources[0].accounts.111122223333.service: 'vpc' is not a service of this "
         "file",
     ]
+
+
+def test_config_load_digest_recipients_and_switch() -> None:
+    config = config_load(
+        "organisation:\n"
+        "  digest:\n"
+        "    to: [board@example.com]\n"
+        "teams:\n"
+        "  - name: a\n"
+        "    digest: {to: [a-list@example.com, lead@example.com], enabled: false}\n"
+        "  - name: b\n"
+    )
+
+    assert config.organisation is not None
+    assert config.organisation.digest_to == ("board@example.com",)
+    a, b = config.teams
+    assert (a.digest_to, a.digest_enabled) == (("a-list@example.com", "lead@example.com"), False)
+    assert (b.digest_to, b.digest_enabled) == ((), True)
+
+
+def test_config_load_digest_problems_name_their_lines() -> None:
+    text = (
+        "teams:\n"  # 1
+        "  - name: a\n"  # 2
+        "    digest:\n"  # 3
+        "      to: [ok@example.com, not-an-address]\n"  # 4
+        "      enabled: sometimes\n"  # 5
+        "organisation:\n"  # 6
+        "  digest:\n"  # 7
+        "    cc: [x@example.com]\n"  # 8
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        config_load(text)
+
+    assert caught.value.errors == [
+        "dora.yml:4: teams[0].digest.to[1]: 'not-an-address' is not an e-mail address",
+        "dora.yml:5: teams[0].digest.enabled: expected true or false, got 'sometimes'",
+        "dora.yml:8: unknown key 'cc' in organisation.digest (expected one of: to)",
+    ]
