@@ -9,7 +9,6 @@ out once (a DigestSent row, claimed in the transaction that sends it).
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from django.urls import reverse
 from dora import dashboards as dash
 from dora import leadership as lead
 from dora import selectors
+from dora import targets as figure_targets
 from dora.leadership_pdf import report_pdf_bytes
 from dora.metrics import DEFINITIONS_URL
 from dora.models import DigestSent, OrganisationSettings, Team
@@ -93,18 +93,11 @@ def absolute(path: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def targets_attainments(*, team: str, now: datetime) -> list[Any]:
+def targets_attainments(*, team: str, now: datetime) -> list[figure_targets.Attainment]:
     """The team's target attainments (dora.targets.attainments) at `now` (a weekly digest
-    passes its week's end, local Monday 00:00): objects with label,
-    value_text, status ("met", "missed", "no_data"). An empty list while dora.targets is not
-    installed; a digest builder takes another function in its place (tests)."""
-    try:
-        targets = importlib.import_module("dora.targets")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dora.targets":
-            raise
-        return []
-    return list(targets.attainments(team=team, now=now))
+    passes its week's end, local Monday 00:00): its own targets and its services'. A digest
+    builder takes another function in its place (tests)."""
+    return list(figure_targets.attainments(team=team, now=now))
 
 
 def targets_context(items: Sequence[Any]) -> dict[str, Any]:

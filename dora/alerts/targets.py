@@ -1,4 +1,4 @@
-"""Figure targets newly missed, from dora.targets (read only when the provider runs)."""
+"""Figure targets newly missed, from dora.targets."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from dora import targets
 from dora.alerts.evaluate import AlertContext, Condition, alert_provider
 
 
@@ -14,8 +15,6 @@ from dora.alerts.evaluate import AlertContext, Condition, alert_provider
 def targets_missed(context: AlertContext) -> Iterator[Condition]:
     """Each team's and each of its services' targets whose status is `missed` at `now`
     (`no_data` is not a miss). Key: the target's id, so a changed threshold is the same alert."""
-    from dora import targets  # built beside the alerts; imported here so they load without it
-
     for team in context.teams:
         seen: set[int] = set()
         for attained in targets.attainments(team=team, now=context.now):
