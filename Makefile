@@ -44,6 +44,11 @@ demo: install
 	@echo
 	@$(DEMO_ENV) $(PY) manage.py send_digests --team payments --dry-run
 	@echo
+	@echo "  Alerts: team payments has an e-mail channel; what fires now is e-mailed to this console"
+	@echo "  (on a server, beat evaluates every 5 minutes; here: manage.py evaluate_alerts):"
+	@echo
+	@$(DEMO_ENV) $(PY) manage.py evaluate_alerts
+	@echo
 	@echo "  Delivery metrics demo: http://$(DEMO_HOST):$(DEMO_PORT)/"
 	@echo "  Log in as demo / demo   (API docs: http://$(DEMO_HOST):$(DEMO_PORT)/api/docs/)"
 	@echo "  Database: ./db.sqlite3; tasks run in-process (no broker). Stop with Ctrl-C."

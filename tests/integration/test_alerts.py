@@ -7,11 +7,14 @@ The clock is passed in (`now=`). Every expected value is worked out by hand in t
 
 from __future__ import annotations
 
+import io
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.core import mail
+from django.core.management import call_command
 from django.urls import reverse
 
 from dora.alerts.evaluate import Condition, alerts_evaluate
@@ -383,4 +386,28 @@ def test_the_admin_refuses_a_slack_url_in_the_database(admin_client: Any) -> Non
     assert accepted.status_code == 302
     assert list(AlertChannel.objects.values_list("kind", "address", "url_env")) == [
         ("slack", "", "SLACK_PAYMENTS")
+    ]
+
+
+def test_the_evaluate_alerts_command_fires_sends_and_says_so() -> None:
+    """`manage.py evaluate_alerts` (what make demo runs): one condition fires, its e-mail is
+    sent at once; run again, nothing new fires and nothing is sent twice."""
+    config_apply(config_load(ESTATE))
+    channel("email", address="oncall@example.com")
+    SCRIPT.append(Condition(key="scripted:a", team="payments", title="Spread too wide"))
+    args = ["--now", "2026-03-02T09:00Z", "--provider", SCRIPTED[0]]
+
+    first, second = io.StringIO(), io.StringIO()
+    call_command("evaluate_alerts", *args, stdout=first)
+    call_command("evaluate_alerts", *args, stdout=second)
+
+    assert first.getvalue().splitlines() == [
+        "fired: payments/scripted:a",
+        "1 fired, 0 cleared; deliveries: 1 sent, 0 to retry, 0 failed",
+    ]
+    assert second.getvalue().splitlines() == [
+        "0 fired, 0 cleared; deliveries: 0 sent, 0 to retry, 0 failed"
+    ]
+    assert [(m.to, m.subject) for m in mail.outbox] == [
+        (["oncall@example.com"], "[dora] Spread too wide")
     ]

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from dora.digests import Digest, digest_deliver, digests_send, leadership_digest, team_digest
+from dora.management.options import moment_option
 from dora.models import Team
-
-
-def _moment(value: str | None) -> datetime:
-    if not value:
-        return timezone.now()
-    try:
-        moment = parse_datetime(value.strip().replace("z", "Z"))
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise CommandError(f"--now {value!r} is not an ISO timestamp, e.g. 2026-03-09T08:00Z")
-    if moment.tzinfo is None:
-        raise CommandError(f"--now {value!r} has no time zone; add Z or an offset like +01:00")
-    return moment.astimezone(UTC)
 
 
 class Command(BaseCommand):
@@ -45,7 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        now = _moment(options["now"])
+        now = moment_option(options["now"])
         names: list[str] = options["team"]
         if not names and not options["leadership"]:
             if options["dry_run"]:
