@@ -24,6 +24,10 @@ SYMBOLS = {"met": "✓", "missed": "✗", "no_data": "–"}
 NBSP = "\u00a0"
 
 
+# Figure families judged at the window's end rather than over it (METRICS §7).
+POINT_IN_TIME = ("version_spread", "automation_lag")
+
+
 def _keep(label: str, threshold: str) -> str:
     """The label with its threshold's number and unit held together."""
     return label.removesuffix(threshold) + threshold.replace(" ", NBSP)
@@ -44,6 +48,8 @@ def _row(evaluated: Evaluated, service_urls: dict[str, str]) -> dict[str, Any]:
         "value_text": a.value_text.replace(" ", NBSP),
         "threshold_text": threshold_text(a.figure, a.threshold).replace(" ", NBSP),
         "window_text": window.replace(" ", NBSP),
+        # Measured at the window's end (dora.targets): "now", not over the last N days.
+        "point_in_time": a.figure.partition(".")[0] in POINT_IN_TIME,
         "status": a.status,
         "status_text": STATUS_TEXT[a.status],
         "history": [

@@ -336,3 +336,22 @@ def test_service_page_shows_its_own_targets_only(
 
     assert _items(html) == {"Deployment frequency rollouts at least 11": ("missed", "✗ Missed")}
     assert "✗ Target missed</span> Deployment frequency rollouts at least 11: 10" in html
+
+
+def test_a_state_figures_target_is_judged_at_this_moment_not_over_its_window(
+    estate: None, admin_client, plain_static: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version spread is a state (METRICS §7): its target reads "at this moment", while a
+    figure over a window reads "last 14 days"."""
+    targets(
+        "  - {service: edge, figure: version_spread.max_versions, below: 1, window: 14d}\n"
+        "  - {service: edge, figure: deployment_frequency.rollouts, above: 1, window: 14d}\n"
+    )
+    monkeypatch.setattr("django.utils.timezone.now", lambda: NOW)
+
+    text = admin_client.get("/dashboards/service?service=edge").content.decode()
+    text = text.replace("\xa0", " ")
+
+    # edge at NOW: eu runs e1 and us e0, 2 versions against at most 1; 3 deployments, 2 rollouts.
+    assert "Now: <strong>2 versions</strong> against 1 version · at this moment" in text
+    assert "Now: <strong>2</strong> against 1 · last 14 days" in text
