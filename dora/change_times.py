@@ -10,7 +10,8 @@ the same transaction whenever what they come from changes:
   commits' authored times), else its `created_at`; its merge is its `merged_at`;
 - a direct push (an arrival with a commit sha and no change) starts at its commit's
   `authored_at` and merges at its `committed_at`; the commit is the earliest-authored stored
-  commit with that sha (as the reads took it), absent: both stay empty.
+  commit with that sha (as the reads took it), absent: both stay empty. A recorded commit has
+  the rollouts holding its sha walked again, so derivation writes those arrivals anew.
 
 - a change's build is the first successful CI run (any repo) finished on its merge or squash
   sha; intake sets it again when the change or a run on one of those shas is recorded.
@@ -95,23 +96,18 @@ def _change_field(expression: object) -> Subquery:
     return Subquery(changes.values(value=expression)[:1])
 
 
-def arrival_times_refresh(*, change_ids: Iterable[int] = (), shas: Iterable[str] = ()) -> int:
-    """Set again the times of the arrivals of these changes, and of the direct pushes of these
-    shas, from their change and commit rows; in the caller's transaction (intake's, after its
-    records are written and the changes' starts derived). Returns the rows written."""
+def arrival_times_refresh(*, change_ids: Iterable[int]) -> int:
+    """Set again the times of these changes' arrivals from their change rows, in the caller's
+    transaction (intake's, after its records are written and the changes' starts derived).
+    Returns the rows written. (A pushed commit's arrivals need no such call: the rollouts
+    holding its sha are walked again, and derivation writes their arrivals anew.)"""
     ids = sorted(set(change_ids))
-    pushed = sorted(set(shas))
-    written = 0
-    if ids:
-        written += ChangeArrival.objects.filter(change_id__any=ids).update(
-            started_at=_change_field(Coalesce("started_at", "created_at")),
-            merged_at=_change_field(F("merged_at")),
-        )
-    if pushed:
-        written += ChangeArrival.objects.filter(change__isnull=True, commit_sha__any=pushed).update(
-            started_at=_push_commit("authored_at"), merged_at=_push_commit("committed_at")
-        )
-    return written
+    if not ids:
+        return 0
+    return ChangeArrival.objects.filter(change_id__any=ids).update(
+        started_at=_change_field(Coalesce("started_at", "created_at")),
+        merged_at=_change_field(F("merged_at")),
+    )
 
 
 # Every change's build time (PostgreSQL): its merge and squash shas are its ChangeCommit rows of

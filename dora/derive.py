@@ -112,8 +112,11 @@ class Touched:
 def touched_mark(touched: Touched) -> None:
     """Record, in the intake's transaction, which pairs a batch invalidated and from when."""
     started = _change_starts_update(touched)
-    # The times kept on the arrivals of these changes and pushes follow their rows at once.
-    arrival_times_refresh(change_ids=started, shas=touched.commit_shas)
+    # The starts kept on these changes' arrivals follow at once (a change's start may move with
+    # commits no rollout holds: a squash's branch). Pushed commits and changes' own times need
+    # nothing here: the rollouts holding their shas are walked again below, and derivation
+    # writes their arrivals anew (dora/change_times.py).
+    arrival_times_refresh(change_ids=started)
     change_builds_refresh(change_ids=touched.change_ids, run_shas=touched.run_shas)
     for service_id, env_id, since in (
         MissingCommit.objects.filter(sha__any=touched.commit_shas)
