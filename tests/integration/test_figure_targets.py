@@ -321,6 +321,7 @@ def test_team_page_shows_each_targets_status_in_words(
     assert "✓ Target met</span> Lead time p50 at most 11 h: 11 h over the last 14 days" in text
     assert "at most 11\xa0h: 11\xa0h over the last 14\xa0days" in html  # never "11 | h"
     assert "Target missed" not in html
+    assert "– Target: not enough data</span> Change failure rate at most 15%: —" in text
     # Eight weeks of history per target, each week's status in words for screen readers.
     assert html.count('<li class="week status-') == 3 * 8
     assert "Week of Mon 9 Mar 2026: 11 h, met" in text
