@@ -57,9 +57,14 @@ class Team(models.Model):
     # `teams: - digest:` (CONTRACT §2, docs/DIGESTS.md): the weekly digest goes to the members'
     # e-mail addresses plus these; digest_enabled False sends it to nobody.
     digest_to = models.JSONField(
-        default=list, blank=True, help_text="extra addresses of the weekly digest"
+        default=list,
+        blank=True,
+        db_default=_EMPTY_LIST,
+        help_text="extra addresses of the weekly digest",
     )
-    digest_enabled = models.BooleanField(default=True, help_text="send the weekly digest")
+    digest_enabled = models.BooleanField(
+        default=True, db_default=True, help_text="send the weekly digest"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -807,7 +812,10 @@ class OrganisationSettings(models.Model):
     # `organisation: digest: to:`: the monthly leadership digest's addresses, besides the
     # leadership group's and staff users' (docs/DIGESTS.md).
     digest_to = models.JSONField(
-        default=list, blank=True, help_text="addresses of the monthly leadership digest"
+        default=list,
+        blank=True,
+        db_default=_EMPTY_LIST,
+        help_text="addresses of the monthly leadership digest",
     )
 
     class Meta:

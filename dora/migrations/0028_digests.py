@@ -14,17 +14,17 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='organisationsettings',
             name='digest_to',
-            field=models.JSONField(blank=True, default=list, help_text='addresses of the monthly leadership digest'),
+            field=models.JSONField(blank=True, db_default=models.Value([], output_field=models.JSONField()), default=list, help_text='addresses of the monthly leadership digest'),
         ),
         migrations.AddField(
             model_name='team',
             name='digest_enabled',
-            field=models.BooleanField(default=True, help_text='send the weekly digest'),
+            field=models.BooleanField(db_default=True, default=True, help_text='send the weekly digest'),
         ),
         migrations.AddField(
             model_name='team',
             name='digest_to',
-            field=models.JSONField(blank=True, default=list, help_text='extra addresses of the weekly digest'),
+            field=models.JSONField(blank=True, db_default=models.Value([], output_field=models.JSONField()), default=list, help_text='extra addresses of the weekly digest'),
         ),
         migrations.CreateModel(
             name='DigestSent',
