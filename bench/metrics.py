@@ -998,8 +998,13 @@ def main() -> int:
             "-c",
             "from dora.instances import automation_instances_rebuild as r; r()",
         )
-        # The per-change times intake and derivation keep (dora/change_times.py).
-        manage(url, "shell", "-c", "from dora.change_times import change_facts_fill_all as f; f()")
+        # The per-change times intake and derivation keep (dora/intake/change_times.py).
+        manage(
+            url,
+            "shell",
+            "-c",
+            "from dora.intake.change_times import change_facts_fill_all as f; f()",
+        )
         load_s = time.perf_counter() - started
         with psycopg.connect(url, autocommit=True) as conn:
             # VACUUM too, as autovacuum soon would on a live database: it sets the visibility

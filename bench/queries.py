@@ -35,7 +35,8 @@ from intake import OUT, ROOT, code_version, database_prepare, feed_path
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dora_bench_queries"
 DORA = str(ROOT / "dora") + os.sep
-# Steps of dora.derive whose inclusive time is reported (called through the module, so patchable).
+# Steps of dora.intake.derive whose inclusive time is reported (called through the module, so
+# patchable).
 DERIVE_STEPS = (
     "facts_derive",
     "touched_mark",
@@ -105,7 +106,7 @@ class Recorder:
 
 
 def step_timers(derive: Any) -> dict[str, list[float]]:
-    """Wrap dora.derive's steps (module attributes, looked up at call time) with timers."""
+    """Wrap dora.intake.derive's steps (module attributes, looked up at call time) with timers."""
     present = [name for name in DERIVE_STEPS if callable(getattr(derive, name, None))]
     timings: dict[str, list[float]] = {name: [0, 0.0] for name in present}
     for name in present:
@@ -173,7 +174,7 @@ def main() -> int:
     django.setup()
     from django.db import connection
 
-    from dora import derive, events
+    from dora.intake import derive, events
 
     timings = step_timers(derive)
     # Pairs (service, environment) re-derived per call: pending_derive's count (deferred
@@ -258,7 +259,7 @@ def main() -> int:
     for shape, took in recorder.shape_time.most_common(args.top):
         where = recorder.shape_site[shape].most_common(1)[0][0]
         print(f"{recorder.shapes[shape]:>8,} {took:>7.1f}s  [{where}]\n          {shape}")
-    print("\n== dora.derive steps (inclusive) ==")
+    print("\n== dora.intake.derive steps (inclusive) ==")
     for name, (calls, took) in sorted(timings.items(), key=lambda kv: -kv[1][1]):
         print(f"{int(calls):>8,} calls {took:>7.1f}s  {name}")
 

@@ -367,7 +367,7 @@ class OutOfBandChangeAdmin(ReadOnlyAdmin):
 
 
 # ---------------------------------------------------------------------------------------------
-# Derived facts (dora.derive): recomputed at intake, never edited
+# Derived facts (dora.intake.derive): recomputed at intake, never edited
 # ---------------------------------------------------------------------------------------------
 
 

@@ -112,7 +112,7 @@ SCRAPE_COLLECTORS: list[Collector] = []
 
 
 def intake_counted(event_type: str, status: str) -> None:
-    """Count one intake outcome (dora.events.events_record)."""
+    """Count one intake outcome (dora.intake.events.events_record)."""
     if status == "rejected":
         INTAKE_REJECTIONS.labels(type=event_type or "unknown").inc()
     else:

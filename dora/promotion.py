@@ -19,8 +19,9 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from dora import derive, gates
+from dora import gates
 from dora.config import duration_parse
+from dora.intake import derive
 from dora.models import (
     GateDecision,
     Service,

@@ -450,7 +450,7 @@ def arrivals_frame(
         "repo": "change__repo",
         "number": "change__number",
         "title": "change__title",
-        # Kept on the arrival by derivation (dora/change_times.py): no look-up per row.
+        # Kept on the arrival by derivation (dora/intake/change_times.py): no look-up per row.
         "start": "started_at",
         "merged_at": "merged_at",
         "arrived_at": "arrived_at",
@@ -962,7 +962,7 @@ def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> Val
             "ready_at": "ready_at",
             "first_review_at": "first_review_at",
             "merged_at": "merged_at",
-            "build_at": "build_at",  # kept by intake (dora/change_times.py)
+            "build_at": "build_at",  # kept by intake (dora/intake/change_times.py)
             "issue_created_at": "issue_created_at",
         },
     )

@@ -22,9 +22,9 @@ from dora.config.spec import (
     OrganisationSpec,
 )
 from dora.config.vocabulary import duration_format
-from dora.derive import pairs_mark
 from dora.estate import _DEFAULT_ORDER, tier_for_name
 from dora.generation import facts_changed
+from dora.intake.derive import pairs_mark
 from dora.models import (
     AlertChannel,
     AutomationRun,

@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from dora.events import events_record
 from dora.instances import automation_instances_rebuild
+from dora.intake.events import events_record
 from dora.models import AutomationInstance, AutomationRun, Environment, Service
 from dora.prepared import prepared_rows as _rows
 from dora.promotion import _INSTANCES_PROBED_SQL, _automation_instances

@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from dora import derive
-from dora.change_times import arrival_times_stale, change_builds_stale
-from dora.events import events_record
+from dora.intake import derive
+from dora.intake.change_times import arrival_times_stale, change_builds_stale
+from dora.intake.events import events_record
 from dora.models import (
     Change,
     Commit,

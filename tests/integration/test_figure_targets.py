@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dora.config import config_apply, config_load
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import FigureTarget, Service, Team
 from dora.report import MetricsQuery, metrics_report
 from dora.selectors import scope_resolve

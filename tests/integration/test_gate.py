@@ -19,7 +19,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from dora.config import config_apply, config_load
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import ApiToken, GateDecision
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dora.events import (
+from dora.intake.events import (
     MAX_ID_LENGTH,
     MAX_INT,
     MAX_SOURCE_LENGTH,

@@ -12,7 +12,7 @@ WIRING = {"urls.py", "celery.py"}
 
 def _imports(path: Path) -> set[str]:
     """Every module `path` imports, at its top or inside a function or TYPE_CHECKING block;
-    `from dora import derive` counts as dora.derive as well as dora."""
+    `from dora.intake import derive` counts as dora.intake.derive as well as dora.intake."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -57,12 +57,12 @@ def test_dora_never_imports_ingest_outside_the_wiring() -> None:
 
 
 def test_events_and_records_import_one_way() -> None:
-    """Intake (dora.events) stores through dora.records; records read the Event from
-    dora.event_base and never reach back to dora.events, even inside a function."""
+    """Intake (dora.intake.events) stores through dora.intake.records; records read the Event from
+    dora.intake.event_base and never reach back to dora.intake.events, even inside a function."""
     graph = _graph()
 
-    assert "dora.records" in graph["dora.events"]
-    assert "dora.events" not in _reaches(graph, "dora.records")
+    assert "dora.intake.records" in graph["dora.intake.events"]
+    assert "dora.intake.events" not in _reaches(graph, "dora.intake.records")
 
 
 def test_tasks_and_snapshots_import_one_way() -> None:

@@ -12,11 +12,14 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from dora import bulk, derive, records
+from dora import bulk
 from dora.estate import EstateCache, UnknownServices
-from dora.event_base import SERVICE_TYPES, Event
-from dora.event_base import commit_reverted_sha as commit_reverted_sha  # its callers import it here
 from dora.generation import facts_changed
+from dora.intake import derive, records
+from dora.intake.event_base import SERVICE_TYPES, Event
+from dora.intake.event_base import (
+    commit_reverted_sha as commit_reverted_sha,  # its callers import it here
+)
 from dora.json_checks import json_fault, json_loads
 from dora.models import Commit, RawEvent
 from dora.prometheus import intake_counted
@@ -646,7 +649,7 @@ def events_record(
     pairs they invalidate; the marked pairs are derived again at the end, and also after every
     `derive_every` events when given (bulk imports: fewer, larger derivations).
     defer_derivation only marks them: a caller recording many small pages derives once, with
-    `dora.derive.pending_derive()`, when it is done (the beat task derives what is left).
+    `dora.intake.derive.pending_derive()`, when it is done (the beat task derives what is left).
     With keep_items False only rejected items are kept in the report (streaming large files).
     `progress` is called with the number of events handled so far after each batch.
     `sent_by` is stored with each event (who sent it: token:<name>, webhook:<source>, ...);

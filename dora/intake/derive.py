@@ -23,13 +23,13 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Min, Q, QuerySet
 
 from dora import bulk
-from dora.change_times import (
+from dora.generation import facts_changed
+from dora.intake.change_times import (
     arrival_times_refresh,
     change_builds_refresh,
     change_times,
     push_times,
 )
-from dora.generation import facts_changed
 from dora.models import (
     Change,
     ChangeArrival,
