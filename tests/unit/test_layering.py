@@ -72,3 +72,13 @@ def test_tasks_and_snapshots_import_one_way() -> None:
 
     assert "dora.tasks" in graph["dora.web.snapshots"]
     assert "dora.web.snapshots" not in _reaches(graph, "dora.tasks")
+
+
+def test_derivation_stages_import_one_way() -> None:
+    """dora.intake.derive is the derivation's entry: it runs the stages (graph, change sets,
+    rollouts, arrivals, failures), and none of them reaches back to it."""
+    graph = _graph()
+    stages = ("graph", "change_sets", "rollouts", "arrivals", "failures")
+
+    assert {f"dora.intake.{stage}" for stage in stages} <= _reaches(graph, "dora.intake.derive")
+    assert [s for s in stages if "dora.intake.derive" in _reaches(graph, f"dora.intake.{s}")] == []
