@@ -558,7 +558,7 @@ def profile(url: str, token: str, bodies: list[dict], args: argparse.Namespace, 
     # Each step of the gate, by wall time and by this thread's CPU time (Python; the rest of
     # its wall time is waiting for PostgreSQL). Wrapped on the modules, nothing in dora/ edited.
     import dora.api.gates as gate_view
-    import dora.promotion as promotion_module
+    import dora.reads.promotion as promotion_module
     from dora import gates as gates_module
 
     steps: dict[str, list[tuple[float, float]]] = {}

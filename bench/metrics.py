@@ -782,7 +782,7 @@ def service_pick(url: str) -> str:
     return rows[len(rows) // 2][0]
 
 
-# The fact rows metrics_report reads, counted with the same filters (dora/selectors.py). The
+# The fact rows metrics_report reads, counted with the same filters (dora/reads/selectors.py). The
 # rollout targets are left out: since 08d6739 only the items read them, not the report.
 BASELINE_SQL: dict[str, str] = {
     "rollouts": (
@@ -874,8 +874,8 @@ def child_main(scope: str, service: str | None, runs: int, profile: str | None) 
     import django
 
     django.setup()
-    from dora.report import MetricsQuery, metrics_report
-    from dora.selectors import scope_resolve
+    from dora.reads.report import MetricsQuery, metrics_report
+    from dora.reads.selectors import scope_resolve
 
     since, until = windows()[scope]
     query = MetricsQuery(

@@ -1,8 +1,8 @@
 """The e-mail digests: a team's weekly digest and the monthly leadership digest (docs/DIGESTS.md).
 
-A digest is built from the computations the pages use (dora.dashboards' weeks and comparison,
-the report's automation lag and lead-time items, dora.leadership's report and its PDF), rendered
-from templates/dora/email/ as HTML with a plain-text part, and sent through Django's e-mail
+A digest is built from the computations the pages use (dora.reads.dashboards' weeks and comparison,
+the report's automation lag and lead-time items, dora.reads.leadership's report and its PDF),
+rendered from templates/dora/email/ as HTML with a plain-text part, and sent through Django's e-mail
 backend. `digests_send` is the beat task's work: each digest that is due and not yet sent goes
 out once (a DigestSent row, claimed in the transaction that sends it).
 """
@@ -25,14 +25,14 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from dora import dashboards as dash
-from dora import leadership as lead
-from dora import selectors
 from dora import targets as figure_targets
 from dora.leadership_pdf import report_pdf_bytes
 from dora.metrics import DEFINITIONS_URL
 from dora.models import DigestSent, OrganisationSettings, Team
-from dora.report import MetricsComputation, MetricsQuery, _with_change, metrics_query_parse
+from dora.reads import dashboards as dash
+from dora.reads import leadership as lead
+from dora.reads import selectors
+from dora.reads.report import MetricsComputation, MetricsQuery, _with_change, metrics_query_parse
 from dora.units import duration_human
 from dora.web.access import LEADERSHIP_GROUP
 from dora.window import Window, last_complete_day, local_midnight
@@ -323,7 +323,7 @@ def team_digest(
     attainments: Callable[..., Sequence[Any]] = targets_attainments,
 ) -> Digest:
     """The weekly digest of `team` as sent at `now`: the last complete local week against the
-    one before (dora.dashboards.weekly and week_rows, the team page's figures), targets met
+    one before (dora.reads.dashboards.weekly and week_rows, the team page's figures), targets met
     and missed, stale environments at the week's end, and the week's slowest changes."""
     tz = team.timezone or "UTC"
     monday = digest_week(now, tz)
@@ -404,7 +404,7 @@ def monthly_due(now: datetime) -> bool:
 
 def leadership_digest(*, now: datetime) -> Digest:
     """The leadership digest sent at `now`: the previous calendar month's leadership report
-    (dora.leadership) in brief, with the report's PDF attached."""
+    (dora.reads.leadership) in brief, with the report's PDF attached."""
     period = lead.period_of("month", now.date()).previous()
     report = lead.leadership_report(period, now=now)
     month = f"{period.start:%Y-%m}"

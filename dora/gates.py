@@ -2,7 +2,7 @@
 
 `promotion_evaluate(facts, policy)` answers "may version V of service S go from `from` to `to`?"
 with every check's name, passed, severity and a one-line detail naming its evidence. No Django,
-no database: `dora.promotion` reads the snapshot and stores the decision.
+no database: `dora.reads.promotion` reads the snapshot and stores the decision.
 """
 
 from __future__ import annotations

@@ -126,10 +126,10 @@ def gate_observed(status: int, seconds: float) -> None:
 
 
 def headline_rows(*, now: datetime) -> list[dict[str, Any]]:
-    """Each service's headline figures over the API's default window (dora.report): one row
+    """Each service's headline figures over the API's default window (dora.reads.report): one row
     per service, {service, team, kind, <report key>: <field's value or None>}."""
     from dora.models import Service
-    from dora.report import ParameterError, metrics_query_parse, metrics_report
+    from dora.reads.report import ParameterError, metrics_query_parse, metrics_report
 
     rows = []
     services = Service.objects.select_related("team").order_by("name")

@@ -24,7 +24,7 @@ from dora.db_router import replica_reads
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.levels import BENCHMARK_YEARS
 from dora.models import ApiToken
-from dora.report import (
+from dora.reads.report import (
     METRIC_NAMES,
     RANGE_TEXT,
     MetricsQuery,

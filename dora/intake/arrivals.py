@@ -26,7 +26,7 @@ from dora.models import (
 )
 
 # A rollout's full-estate arrival is looked for this long after it went live (METRICS §4.1):
-# later deployments cannot complete it (dora.selectors reads arrivals this far back).
+# later deployments cannot complete it (dora.reads.selectors reads arrivals this far back).
 ESTATE_DEADLINE = timedelta(days=30)
 
 

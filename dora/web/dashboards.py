@@ -1,7 +1,8 @@
 """Dashboard pages: organisation overview, team and service weekly views, explain (items).
 
 Every page takes its scope and window from the query string (shareable URLs), checks it against
-`dora.web.access`, reads one MetricsComputation and renders what `dora.dashboards` builds from it.
+`dora.web.access`, reads one MetricsComputation and renders what `dora.reads.dashboards` builds from
+it.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dora import charts, item_lists, selectors
-from dora import dashboards as dash
+from dora import item_lists
 from dora.benchmarks import available_years
 from dora.db_router import replica_reads
 from dora.metrics.frames import iso
 from dora.metrics.levels import has_tiers
 from dora.out_of_band import service_out_of_band
-from dora.report import (
+from dora.reads import charts, selectors
+from dora.reads import dashboards as dash
+from dora.reads.report import (
     ITEMS,
     METRIC_NAMES,
     MetricsComputation,
@@ -39,7 +41,7 @@ from dora.report import (
     metrics_query_parse,
     moment_parse,
 )
-from dora.selectors import ORGANISATION_TIMEZONE, Scope, scope_zone
+from dora.reads.selectors import ORGANISATION_TIMEZONE, Scope, scope_zone
 from dora.templatetags.units import shorten_text
 from dora.web.access import Access, dashboard_view, service_required, team_required
 from dora.web.kinds import kind_control, kind_params, kind_split, window_and_kind
@@ -58,7 +60,7 @@ from dora.window import (
 )
 
 EXPLAIN_PAGE_SIZE = 100
-# Frames of the weekly view, read at once (dora.report.MetricsComputation.prefetch).
+# Frames of the weekly view, read at once (dora.reads.report.MetricsComputation.prefetch).
 WEEKLY_FRAMES = (
     "stream_frames",
     "arrivals",
@@ -512,7 +514,7 @@ def _weekly_context(
     )
     # The 12 weeks of the trends and the week table: their own rollouts and arrivals, which
     # also serve the window when they cover it (they end together, the weeks start first):
-    # every frame read over a wider range is a superset of the window's (dora.selectors).
+    # every frame read over a wider range is a superset of the window's (dora.reads.selectors).
     weekly_c = MetricsComputation(
         MetricsQuery(
             scope=scope, since=start, until=end, benchmark=benchmark, industry=scope.industry

@@ -21,14 +21,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dora import charts
-from dora import dashboards as dash
-from dora import estate_matrix as em
 from dora.db_router import replica_reads
 from dora.models import Environment, Service, Team
 from dora.out_of_band import out_of_band_frame
-from dora.report import MetricsQuery, ParameterError, metrics_query_parse
-from dora.selectors import Scope
+from dora.reads import charts
+from dora.reads import dashboards as dash
+from dora.reads import estate_matrix as em
+from dora.reads.report import MetricsQuery, ParameterError, metrics_query_parse
+from dora.reads.selectors import Scope
 from dora.web.access import Access, dashboard_view, team_required
 from dora.web.dashboards import _bad_request, _chart
 from dora.web.navigation import breadcrumbs, crumb

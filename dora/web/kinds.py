@@ -10,7 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from dora import dashboards as dash
+from dora.reads import dashboards as dash
 from dora.window import Window
 
 # The links of the control, in order: the parameter's value and its label.

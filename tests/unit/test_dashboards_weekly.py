@@ -1,4 +1,4 @@
-"""dora.dashboards without a database: weeks, weekly grouping, period comparisons, figures."""
+"""dora.reads.dashboards without a database: weeks, weekly grouping, period comparisons, figures."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dora import dashboards as dash
+from dora.reads import dashboards as dash
 
 NOW = datetime(2026, 3, 30, 12, tzinfo=UTC)
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday

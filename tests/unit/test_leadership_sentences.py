@@ -1,5 +1,5 @@
-"""dora.leadership's sentences, periods and rankings, and dora.estate_matrix's grading, without a
-database: every expected string below is worked out by hand from the small inputs."""
+"""dora.reads.leadership's sentences, periods and rankings, and dora.reads.estate_matrix's grading,
+without a database: every expected string below is worked out by hand from the small inputs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dora import dashboards as dash
-from dora import estate_matrix as em
-from dora import leadership as lead
-from dora.report import ParameterError
+from dora.reads import dashboards as dash
+from dora.reads import estate_matrix as em
+from dora.reads import leadership as lead
+from dora.reads.report import ParameterError
 
 DAY = 86400.0
 HOUR = 3600.0

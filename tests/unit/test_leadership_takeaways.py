@@ -1,10 +1,10 @@
-"""The leadership report's three takeaways (dora.leadership), one test per branch, without a
+"""The leadership report's three takeaways (dora.reads.leadership), one test per branch, without a
 database: every expected sentence is worked out by hand from the small inputs beside it."""
 
 from __future__ import annotations
 
-from dora import dashboards as dash
-from dora import leadership as lead
+from dora.reads import dashboards as dash
+from dora.reads import leadership as lead
 
 DAY = 86400.0
 FEB, JAN = "February 2026", "January 2026"

@@ -1,5 +1,5 @@
-"""dora.dashboards.rollout_status: what the recent-rollouts table says of each rollout. A rollback
-a week old must never read "rolling out"."""
+"""dora.reads.dashboards.rollout_status: what the recent-rollouts table says of each rollout. A
+rollback a week old must never read "rolling out"."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dora import dashboards as dash
+from dora.reads import dashboards as dash
 
 AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
 

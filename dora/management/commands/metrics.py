@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from dora.metrics.levels import BENCHMARK_YEARS, percentile_shown
-from dora.report import (
+from dora.reads.report import (
     RANGE_TEXT,
     ParameterError,
     metrics_query_parse,

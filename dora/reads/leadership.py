@@ -1,8 +1,8 @@
 """The leadership report: a month or quarter against the one before, in figures and sentences.
 
 The figures come from the metrics engine the dashboards use (one MetricsComputation over both
-periods, split by team in one pass with `dora.dashboards.split_headlines`; the estate from
-`dora.estate_matrix` at the period's end); the comparison follows METRICS §6 (a change is
+periods, split by team in one pass with `dora.reads.dashboards.split_headlines`; the estate from
+`dora.reads.estate_matrix` at the period's end); the comparison follows METRICS §6 (a change is
 significant only when the two 95% intervals do not overlap). The sentence functions at the top
 are pure: numbers in, one short sentence out.
 """
@@ -20,15 +20,15 @@ from typing import Any
 
 from django.db.models import Count, Q
 
-from dora import dashboards as dash
-from dora import estate_matrix as em
 from dora.benchmarks import default_benchmark
-from dora.charts import BAND_LABELS, percentile_band
 from dora.config import duration_format
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.levels import has_tiers
 from dora.models import GateDecision
-from dora.report import (
+from dora.reads import dashboards as dash
+from dora.reads import estate_matrix as em
+from dora.reads.charts import BAND_LABELS, percentile_band
+from dora.reads.report import (
     EARLIEST,
     LATEST,
     RANGE_TEXT,
@@ -36,7 +36,7 @@ from dora.report import (
     MetricsQuery,
     ParameterError,
 )
-from dora.selectors import Scope, organisation_industry
+from dora.reads.selectors import Scope, organisation_industry
 from dora.units import DAY, DAYS_ABOVE, HOUR, duration_human
 from dora.window import local_midnight
 

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from django.db import connections
 
-from dora import benchmarks, selectors
+from dora import benchmarks
 from dora.db_router import read_alias
 from dora.failure_words import failure_reasons
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
@@ -76,7 +76,8 @@ from dora.metrics.recovery import (
 from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.value_stream import ValueStream, value_stream
 from dora.out_of_band import out_of_band_frame
-from dora.selectors import Scope, ScopeError, scope_resolve, scope_zone
+from dora.reads import selectors
+from dora.reads.selectors import Scope, ScopeError, scope_resolve, scope_zone
 from dora.units import duration_human, plural
 from dora.window import WindowError, window_parse
 
@@ -251,8 +252,8 @@ def metrics_query_parse(
 class DoraFigures:
     """The five DORA figures, time to restore and the Quick Check level of one scope and
     window, each computed once on first use. The report (MetricsComputation) and the dashboards
-    (dora.dashboards.Headline) both derive from it, so a window gives the same numbers on every
-    page and in the API.
+    (dora.reads.dashboards.Headline) both derive from it, so a window gives the same numbers on
+    every page and in the API.
 
     A subclass provides `since`, `until`, `now`, `benchmark` and `tz`, and the frames `rollouts`
     and `arrivals` (any superset of the window: what lies outside is not counted), `incidents`
@@ -272,7 +273,8 @@ class DoraFigures:
         raise NotImplementedError
 
     # The row-by-row part of each figure (dora.metrics `*_items`, `frequency_frame`), from the
-    # frames; dora.dashboards.SplitHeadline takes its share of one pass over many scopes instead.
+    # frames; dora.reads.dashboards.SplitHeadline takes its share of one pass over many scopes
+    # instead.
 
     def frequency_rows(self) -> pd.DataFrame:
         lookback = min(self.since, self.until - selectors.HALF_YEAR)

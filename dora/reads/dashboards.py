@@ -1,6 +1,6 @@
 """What the dashboard pages show: headline figures, period comparisons and weekly series.
 
-Built on `dora.report.MetricsComputation` (its frames are read once per page) and the pure
+Built on `dora.reads.report.MetricsComputation` (its frames are read once per page) and the pure
 `dora.metrics` functions: a page reads one scope over one range, then splits the frames by team,
 service or ISO week in pandas instead of computing a report per bucket. Views render what these
 functions return; nothing here renders HTML.
@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from django.db.models import Min, Q
 
-from dora import charts
 from dora.failure_words import failure_reasons
 from dora.metrics.failure import ChangeFailureRate
 from dora.metrics.frequency import Frequency
@@ -45,8 +44,9 @@ from dora.metrics.recovery import RecoveryTime
 from dora.metrics.rework import ReworkRate
 from dora.metrics.stats import median_ci_rank, poisson_ci, rate
 from dora.models import Deployment, Rollout, Service, Tier
-from dora.report import DoraFigures, MetricsComputation
-from dora.selectors import Scope
+from dora.reads import charts
+from dora.reads.report import DoraFigures, MetricsComputation
+from dora.reads.selectors import Scope
 from dora.units import duration_human
 from dora.window import Window
 
@@ -333,7 +333,7 @@ def rework_figure(result: ReworkRate) -> Figure:
 class Headline(DoraFigures):
     """The five DORA figures of one scope and window, and the overall level, each computed on
     first use from the scope's rollouts and arrivals frames (any superset of the window) by the
-    report's own definitions (dora.report.DoraFigures): a page and the API agree.
+    report's own definitions (dora.reads.report.DoraFigures): a page and the API agree.
 
     `incidents` (the scope's, any superset of the window) is needed only for the 2021 and 2022
     levels, whose recovery column is time to restore service.
