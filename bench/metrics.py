@@ -875,7 +875,7 @@ def child_main(scope: str, service: str | None, runs: int, profile: str | None) 
 
     django.setup()
     from dora.reads.report import MetricsQuery, metrics_report
-    from dora.reads.selectors import scope_resolve
+    from dora.reads.scope import scope_resolve
 
     since, until = windows()[scope]
     query = MetricsQuery(

@@ -31,8 +31,9 @@ from dora.metrics import DEFINITIONS_URL
 from dora.models import DigestSent, OrganisationSettings, Team
 from dora.reads import dashboards as dash
 from dora.reads import leadership as lead
-from dora.reads import selectors
 from dora.reads.report import MetricsComputation, MetricsQuery, _with_change, metrics_query_parse
+from dora.reads.scope import ORGANISATION_TIMEZONE
+from dora.reads.value_stream import change_links
 from dora.units import duration_human
 from dora.web.access import LEADERSHIP_GROUP
 from dora.window import Window, last_complete_day, local_midnight
@@ -269,7 +270,7 @@ def slowest_changes(
     )
     slowest = slowest.head(SLOWEST_CHANGES)
     ids = [int(i) for i in slowest["change_id"].dropna()]
-    links = selectors.change_links(ids)
+    links = change_links(ids)
     rows = []
     for row in slowest.itertuples(index=False):
         change_id = None if pd.isna(row.change_id) else int(row.change_id)
@@ -395,9 +396,9 @@ def team_digest(
 
 def monthly_due(now: datetime) -> bool:
     """Whether the leadership digest of the month just ended is due: from the 1st at
-    DORA_DIGEST_HOUR:00 in the organisation's time zone (UTC: selectors.ORGANISATION_TIMEZONE)
+    DORA_DIGEST_HOUR:00 in the organisation's time zone (UTC: scope.ORGANISATION_TIMEZONE)
     for DIGEST_CATCH_UP."""
-    local = now.astimezone(ZoneInfo(selectors.ORGANISATION_TIMEZONE))
+    local = now.astimezone(ZoneInfo(ORGANISATION_TIMEZONE))
     first = local.replace(day=1, hour=settings.DORA_DIGEST_HOUR, minute=0, second=0, microsecond=0)
     return _due(now, first)
 

@@ -18,7 +18,7 @@ from django.db import connection
 
 from dora import gates
 from dora.models import AutomationInstance, OutOfBandChange
-from dora.reads.selectors import Scope
+from dora.reads.scope import Scope
 
 # The runs that undo a change made by hand: the pipeline applying or deploying its own state.
 CLOSING_ACTIONS = ("apply", "deploy")

@@ -40,7 +40,8 @@ from dora.metrics.levels import (
 from dora.models import FigureTarget
 from dora.reads import selectors
 from dora.reads.report import MetricsComputation, MetricsQuery
-from dora.reads.selectors import HALF_YEAR, ORGANISATION_TIMEZONE, SPREAD_HISTORY, Scope
+from dora.reads.scope import ORGANISATION_TIMEZONE, Scope
+from dora.reads.selectors import HALF_YEAR, SPREAD_HISTORY
 from dora.units import NONE_TEXT, duration_human, plural
 from dora.window import local_midnight
 

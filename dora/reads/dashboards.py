@@ -46,7 +46,7 @@ from dora.metrics.stats import median_ci_rank, poisson_ci, rate
 from dora.models import Deployment, Rollout, Service, Tier
 from dora.reads import charts
 from dora.reads.report import DoraFigures, MetricsComputation
-from dora.reads.selectors import Scope
+from dora.reads.scope import Scope
 from dora.units import duration_human
 from dora.window import Window
 

@@ -24,7 +24,7 @@ from dora.models import AutomationInstance, Environment, Tier
 from dora.out_of_band import drifted_instances, out_of_band_open
 from dora.reads import charts
 from dora.reads.report import MetricsComputation, MetricsQuery
-from dora.reads.selectors import Scope
+from dora.reads.scope import Scope
 from dora.units import duration_axis_unit, duration_human
 
 # A cell whose age passed this share of stale_after is "ageing" (amber) before it is stale.

@@ -36,7 +36,7 @@ from dora.reads.report import (
     MetricsQuery,
     ParameterError,
 )
-from dora.reads.selectors import Scope, organisation_industry
+from dora.reads.scope import Scope, organisation_industry
 from dora.units import DAY, DAYS_ABOVE, HOUR, duration_human
 from dora.window import local_midnight
 

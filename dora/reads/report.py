@@ -77,7 +77,13 @@ from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.value_stream import ValueStream, value_stream
 from dora.out_of_band import out_of_band_frame
 from dora.reads import selectors
-from dora.reads.selectors import Scope, ScopeError, scope_resolve, scope_zone
+from dora.reads.scope import Scope, ScopeError, scope_repos, scope_resolve, scope_zone
+from dora.reads.value_stream import (
+    ValueStreamFrames,
+    ValueStreamReads,
+    value_stream_frames,
+    value_stream_reads,
+)
 from dora.units import duration_human, plural
 from dora.window import WindowError, window_parse
 
@@ -173,14 +179,14 @@ def metrics_query_parse(
 
     Window: `since`/`until` when either is given (`since` defaults to the 12 weeks before
     `until`, `until` to `now`: CONTRACT §3); else the dashboards' rule (dora.window): `range`,
-    `end`, `start` in the scope's time zone (`selectors.scope_zone`), by default the last 12
+    `end`, `start` in the scope's time zone (`scope.scope_zone`), by default the last 12
     complete ISO weeks (API_DEFAULT_RANGE: CONTRACT §3's "12 weeks before now", as whole weeks;
     the pages default to 4). rule_window=False for a page that resolves its own window (the rule's,
     from its own query string) after the scope: the 12 weeks before `now` stand in.
     Services may be repeated or comma-separated. Default benchmark: 2025 when DORA's published
     Quick Check file is found, else 2024 (`benchmarks.default_benchmark`); 2025 without the file is
     a ParameterError saying where to put it. Default industry: the scope's (its team's, else the
-    organisation's, else "all": `selectors.scope_resolve`).
+    organisation's, else "all": `scope.scope_resolve`).
     """
     names = [name.strip() for item in services for name in str(item).split(",") if name.strip()]
     explicit = bool(since or until)
@@ -462,7 +468,7 @@ class MetricsComputation(DoraFigures):
         """The commits and pull requests of the scope's repos that integration frequency
         counts (`selectors.integration_frames`)."""
         return selectors.integration_frames(
-            selectors.scope_repos(self.scope), since=self.since, until=self.until
+            scope_repos(self.scope), since=self.since, until=self.until
         )
 
     @cached_property
@@ -523,15 +529,15 @@ class MetricsComputation(DoraFigures):
         return self.environment_settings.idle_after
 
     @cached_property
-    def stream_reads(self) -> selectors.ValueStreamReads:
-        return selectors.value_stream_reads(self.scope, since=self.since, until=self.until)
+    def stream_reads(self) -> ValueStreamReads:
+        return value_stream_reads(self.scope, since=self.since, until=self.until)
 
     @cached_property
-    def stream_frames(self) -> selectors.ValueStreamFrames:
+    def stream_frames(self) -> ValueStreamFrames:
         if "stream_reads" not in self.__dict__:  # not the full report: read what it needs
-            return selectors.value_stream_frames(self.scope, since=self.since, until=self.until)
+            return value_stream_frames(self.scope, since=self.since, until=self.until)
         # The full report has read the arrivals anyway: each change's first arrival is in them.
-        return selectors.value_stream_frames(
+        return value_stream_frames(
             self.scope,
             since=self.since,
             until=self.until,

@@ -29,7 +29,7 @@ from dora.db_router import replica_reads
 from dora.metrics.frames import iso
 from dora.metrics.levels import has_tiers
 from dora.out_of_band import service_out_of_band
-from dora.reads import charts, selectors
+from dora.reads import charts
 from dora.reads import dashboards as dash
 from dora.reads.report import (
     ITEMS,
@@ -41,7 +41,8 @@ from dora.reads.report import (
     metrics_query_parse,
     moment_parse,
 )
-from dora.reads.selectors import ORGANISATION_TIMEZONE, Scope, scope_zone
+from dora.reads.scope import ORGANISATION_TIMEZONE, Scope, scope_zone
+from dora.reads.value_stream import change_links
 from dora.templatetags.units import shorten_text
 from dora.web.access import Access, dashboard_view, service_required, team_required
 from dora.web.kinds import kind_control, kind_params, kind_split, window_and_kind
@@ -979,7 +980,7 @@ def _with_change_links(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Every list with changes names each one (`repo#number`) and carries its page's URL."""
     if "change_id" not in frame.columns or not len(frame):
         return frame
-    links = selectors.change_links(frame["change_id"].dropna())
+    links = change_links(frame["change_id"].dropna())
     link = frame["change_id"].map(lambda i: links.get(int(i)) if pd.notna(i) else None)
     label = link.map(lambda pair: pair[0] if pair else None)
     frame = frame.assign(change_url=link.map(lambda pair: (pair[1] or None) if pair else None))

@@ -28,7 +28,7 @@ from dora.reads import charts
 from dora.reads import dashboards as dash
 from dora.reads import estate_matrix as em
 from dora.reads.report import MetricsQuery, ParameterError, metrics_query_parse
-from dora.reads.selectors import Scope
+from dora.reads.scope import Scope
 from dora.web.access import Access, dashboard_view, team_required
 from dora.web.dashboards import _bad_request, _chart
 from dora.web.navigation import breadcrumbs, crumb

@@ -12,7 +12,8 @@ import pytest
 from dora.intake.change_times import arrival_times_stale, change_builds_stale
 from dora.intake.events import events_record
 from dora.models import Change, ChangeArrival
-from dora.reads.selectors import Scope, arrivals_frame
+from dora.reads.scope import Scope
+from dora.reads.selectors import arrivals_frame
 from tests.builders import change, commit, deployment, pipeline_run, sha, when
 
 pytestmark = pytest.mark.django_db

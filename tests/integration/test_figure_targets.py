@@ -13,7 +13,7 @@ from dora.config import config_apply, config_load
 from dora.intake.events import events_record
 from dora.models import FigureTarget, Service, Team
 from dora.reads.report import MetricsQuery, metrics_report
-from dora.reads.selectors import scope_resolve
+from dora.reads.scope import scope_resolve
 from dora.targets import (
     attainments,
     duration_text,

@@ -8,7 +8,7 @@ from django.db import connection
 
 from dora.reads import report as report_module
 from dora.reads.report import MetricsComputation, MetricsQuery, metrics_report
-from dora.reads.selectors import scope_resolve
+from dora.reads.scope import scope_resolve
 from tests.builders import when
 from tests.integration.test_metrics_report import shop_timeline
 

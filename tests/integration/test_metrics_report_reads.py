@@ -12,7 +12,8 @@ import pytest
 from django.db import connection
 
 from dora.reads.report import METRIC_NAMES, MetricsComputation, MetricsQuery, metric_items
-from dora.reads.selectors import ARRIVAL_DESCRIPTION, scope_resolve
+from dora.reads.scope import scope_resolve
+from dora.reads.selectors import ARRIVAL_DESCRIPTION
 from tests.builders import commit, deployment, when
 from tests.integration.test_metrics_report import record, shop_timeline
 from tests.integration.test_worked_examples import V_SINCE, V_UNTIL, value_stream_timeline

@@ -14,7 +14,7 @@ from dora.intake.events import events_record
 from dora.models import OutOfBandChange
 from dora.out_of_band import out_of_band_open, service_out_of_band
 from dora.reads.estate_matrix import drift_by_pair
-from dora.reads.selectors import Scope
+from dora.reads.scope import Scope
 from tests.integration.test_gate import (
     ESTATE,
     ago,
