@@ -874,7 +874,8 @@ def child_main(scope: str, service: str | None, runs: int, profile: str | None) 
     import django
 
     django.setup()
-    from dora.reads.report import MetricsQuery, metrics_report
+    from dora.reads.report import metrics_report
+    from dora.reads.report_query import MetricsQuery
     from dora.reads.scope import scope_resolve
 
     since, until = windows()[scope]

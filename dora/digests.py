@@ -31,7 +31,9 @@ from dora.metrics import DEFINITIONS_URL
 from dora.models import DigestSent, OrganisationSettings, Team
 from dora.reads import dashboards as dash
 from dora.reads import leadership as lead
-from dora.reads.report import MetricsComputation, MetricsQuery, _with_change, metrics_query_parse
+from dora.reads.report import MetricsComputation
+from dora.reads.report_items import _with_change
+from dora.reads.report_query import MetricsQuery, metrics_query_parse
 from dora.reads.scope import ORGANISATION_TIMEZONE
 from dora.reads.value_stream import change_links
 from dora.units import duration_human

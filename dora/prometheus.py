@@ -129,7 +129,8 @@ def headline_rows(*, now: datetime) -> list[dict[str, Any]]:
     """Each service's headline figures over the API's default window (dora.reads.report): one row
     per service, {service, team, kind, <report key>: <field's value or None>}."""
     from dora.models import Service
-    from dora.reads.report import ParameterError, metrics_query_parse, metrics_report
+    from dora.reads.report import metrics_report
+    from dora.reads.report_query import ParameterError, metrics_query_parse
 
     rows = []
     services = Service.objects.select_related("team").order_by("name")

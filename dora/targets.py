@@ -39,7 +39,8 @@ from dora.metrics.levels import (
 )
 from dora.models import FigureTarget
 from dora.reads import selectors
-from dora.reads.report import MetricsComputation, MetricsQuery
+from dora.reads.report import MetricsComputation
+from dora.reads.report_query import MetricsQuery
 from dora.reads.scope import ORGANISATION_TIMEZONE, Scope
 from dora.reads.selectors import HALF_YEAR, SPREAD_HISTORY
 from dora.units import NONE_TEXT, duration_human, plural

@@ -23,7 +23,8 @@ from dora.metrics.estate import GAP_BUCKETS, AutomationEvidence, automation_evid
 from dora.models import AutomationInstance, Environment, Tier
 from dora.out_of_band import drifted_instances, out_of_band_open
 from dora.reads import charts
-from dora.reads.report import MetricsComputation, MetricsQuery
+from dora.reads.report import MetricsComputation
+from dora.reads.report_query import MetricsQuery
 from dora.reads.scope import Scope
 from dora.units import duration_axis_unit, duration_human
 

@@ -28,14 +28,8 @@ from dora.models import GateDecision
 from dora.reads import dashboards as dash
 from dora.reads import estate_matrix as em
 from dora.reads.charts import BAND_LABELS, percentile_band
-from dora.reads.report import (
-    EARLIEST,
-    LATEST,
-    RANGE_TEXT,
-    MetricsComputation,
-    MetricsQuery,
-    ParameterError,
-)
+from dora.reads.report import MetricsComputation
+from dora.reads.report_query import EARLIEST, LATEST, RANGE_TEXT, MetricsQuery, ParameterError
 from dora.reads.scope import Scope, organisation_industry
 from dora.units import DAY, DAYS_ABOVE, HOUR, duration_human
 from dora.window import local_midnight

@@ -31,16 +31,9 @@ from dora.metrics.levels import has_tiers
 from dora.out_of_band import service_out_of_band
 from dora.reads import charts
 from dora.reads import dashboards as dash
-from dora.reads.report import (
-    ITEMS,
-    METRIC_NAMES,
-    MetricsComputation,
-    MetricsQuery,
-    ParameterError,
-    frame_records,
-    metrics_query_parse,
-    moment_parse,
-)
+from dora.reads.report import MetricsComputation
+from dora.reads.report_items import ITEMS, METRIC_NAMES, frame_records
+from dora.reads.report_query import MetricsQuery, ParameterError, metrics_query_parse, moment_parse
 from dora.reads.scope import ORGANISATION_TIMEZONE, Scope, scope_zone
 from dora.reads.value_stream import change_links
 from dora.templatetags.units import shorten_text

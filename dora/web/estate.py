@@ -27,7 +27,7 @@ from dora.out_of_band import out_of_band_frame
 from dora.reads import charts
 from dora.reads import dashboards as dash
 from dora.reads import estate_matrix as em
-from dora.reads.report import MetricsQuery, ParameterError, metrics_query_parse
+from dora.reads.report_query import MetricsQuery, ParameterError, metrics_query_parse
 from dora.reads.scope import Scope
 from dora.web.access import Access, dashboard_view, team_required
 from dora.web.dashboards import _bad_request, _chart

@@ -28,7 +28,7 @@ from dora.leadership_pdf import report_context as _context
 from dora.metrics.levels import BENCHMARK_YEARS, has_tiers
 from dora.reads import charts
 from dora.reads import leadership as lead
-from dora.reads.report import ParameterError
+from dora.reads.report_query import ParameterError
 from dora.web.access import dashboard_view, is_leader
 from dora.web.dashboards import _bad_request, _chart, _page_links
 from dora.web.definitions import definitions_url

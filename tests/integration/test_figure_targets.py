@@ -12,7 +12,8 @@ import pytest
 from dora.config import config_apply, config_load
 from dora.intake.events import events_record
 from dora.models import FigureTarget, Service, Team
-from dora.reads.report import MetricsQuery, metrics_report
+from dora.reads.report import metrics_report
+from dora.reads.report_query import MetricsQuery
 from dora.reads.scope import scope_resolve
 from dora.targets import (
     attainments,

@@ -7,7 +7,8 @@ import pytest
 from django.db import connection
 
 from dora.reads import report as report_module
-from dora.reads.report import MetricsComputation, MetricsQuery, metrics_report
+from dora.reads.report import MetricsComputation, metrics_report
+from dora.reads.report_query import MetricsQuery
 from dora.reads.scope import scope_resolve
 from tests.builders import when
 from tests.integration.test_metrics_report import shop_timeline

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from django.db import connection
 
-from dora.reads.report import METRIC_NAMES, MetricsComputation, MetricsQuery, metric_items
+from dora.reads.report import MetricsComputation
+from dora.reads.report_items import METRIC_NAMES, metric_items
+from dora.reads.report_query import MetricsQuery
 from dora.reads.scope import scope_resolve
 from dora.reads.selectors import ARRIVAL_DESCRIPTION
 from tests.builders import commit, deployment, when

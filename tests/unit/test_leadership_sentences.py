@@ -11,7 +11,7 @@ import pytest
 from dora.reads import dashboards as dash
 from dora.reads import estate_matrix as em
 from dora.reads import leadership as lead
-from dora.reads.report import ParameterError
+from dora.reads.report_query import ParameterError
 
 DAY = 86400.0
 HOUR = 3600.0
