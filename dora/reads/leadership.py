@@ -28,9 +28,12 @@ from dora.models import GateDecision
 from dora.reads import dashboards as dash
 from dora.reads import estate_matrix as em
 from dora.reads.charts import BAND_LABELS, percentile_band
+from dora.reads.figures import LABELS, Figure
+from dora.reads.page_reads import first_rollouts_by_service, services_of
 from dora.reads.report import MetricsComputation
 from dora.reads.report_query import EARLIEST, LATEST, RANGE_TEXT, MetricsQuery, ParameterError
 from dora.reads.scope import Scope, organisation_industry
+from dora.reads.weeks import Comparison, compare
 from dora.units import DAY, DAYS_ABOVE, HOUR, duration_human
 from dora.window import local_midnight
 
@@ -610,14 +613,14 @@ class FigureRow:
     """One figure of one team (or the organisation) in both periods."""
 
     key: str
-    current: dash.Figure
-    previous: dash.Figure
-    comparison: dash.Comparison
+    current: Figure
+    previous: Figure
+    comparison: Comparison
     sentence: str
 
     @property
     def label(self) -> str:
-        return dash.LABELS[self.key]
+        return LABELS[self.key]
 
     @property
     def relative(self) -> float | None:
@@ -730,7 +733,7 @@ def figure_rows(
                 key=now_figure.key,
                 current=now_figure,
                 previous=then_figure,
-                comparison=dash.compare(now_figure.key, now_figure, then_figure),
+                comparison=compare(now_figure.key, now_figure, then_figure),
                 sentence=change_sentence(
                     now_figure.key,
                     now_figure.value,
@@ -849,8 +852,8 @@ def leadership_report(
     # The headlines need no arrival's description or rollout columns (arrival_rows).
     c.prefetch(("arrival_rows", "rollouts"))
     rollouts, arrivals, incidents = c.rollouts, c.arrival_rows, dash.incidents_for_levels(c)
-    services = dash.services_of(scope)
-    first = dash.first_rollouts_by_service(scope)
+    services = services_of(scope)
+    first = first_rollouts_by_service(scope)
 
     common = {"now": now, "benchmark": benchmark, "incidents": incidents}
     organisation = organisation_industry()

@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dora.reads import dashboards as dash
 from dora.reads import estate_matrix as em
 from dora.reads import leadership as lead
+from dora.reads.figures import Figure
 from dora.reads.report_query import ParameterError
+from dora.reads.weeks import compare
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -178,8 +179,8 @@ def test_stale_and_spread_sentences() -> None:
     )
 
 
-def _figure(key: str, value: float | None, ci: tuple[float, float] | None) -> dash.Figure:
-    return dash.Figure(
+def _figure(key: str, value: float | None, ci: tuple[float, float] | None) -> Figure:
+    return Figure(
         key=key, value=value, text="", n=20, n_label="", ci=ci, ci_text="", level=None,
         badge="", badge_text="",
     )  # fmt: skip
@@ -191,7 +192,7 @@ def _row(key: str, now: float, then: float, ci_now=None, ci_then=None) -> lead.F
         key=key,
         current=current,
         previous=previous,
-        comparison=dash.compare(key, current, previous),
+        comparison=compare(key, current, previous),
         sentence=f"{key} {now} {then}",
     )
 

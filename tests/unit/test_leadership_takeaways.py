@@ -3,16 +3,17 @@ database: every expected sentence is worked out by hand from the small inputs be
 
 from __future__ import annotations
 
-from dora.reads import dashboards as dash
 from dora.reads import leadership as lead
+from dora.reads.figures import Figure
+from dora.reads.weeks import compare
 
 DAY = 86400.0
 FEB, JAN = "February 2026", "January 2026"
 
 
-def _figure(key: str, value: float | None, ci: tuple[float, float] | None, n: int) -> dash.Figure:
+def _figure(key: str, value: float | None, ci: tuple[float, float] | None, n: int) -> Figure:
     label = {"lead_time": "changes", "recovery_time": "incidents"}.get(key, "rollouts")
-    return dash.Figure(
+    return Figure(
         key=key,
         value=value,
         text="",
@@ -36,7 +37,7 @@ def _row(
         key=key,
         current=current,
         previous=previous,
-        comparison=dash.compare(key, current, previous),
+        comparison=compare(key, current, previous),
         sentence="",
     )
 
