@@ -28,6 +28,7 @@ from dora.leadership_pdf import report_context as _context
 from dora.metrics.levels import BENCHMARK_YEARS, has_tiers
 from dora.reads import charts
 from dora.reads import leadership as lead
+from dora.reads.leadership_csv import report_csv
 from dora.reads.report_query import ParameterError
 from dora.web.access import dashboard_view, is_leader
 from dora.web.dashboards import _bad_request, _chart, _page_links
@@ -198,7 +199,7 @@ def leadership_csv(request: HttpRequest) -> HttpResponse:
     except ParameterError as exc:
         return _bad_request(request, exc)
     response = HttpResponse(
-        lead.report_csv(report, definitions_url=definitions_url(request)),
+        report_csv(report, definitions_url=definitions_url(request)),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{_filename(report, "csv")}"'
