@@ -46,7 +46,7 @@ from dora.models import (
     Team,
     UnconfiguredService,
 )
-from dora.reads.promotion import checks_parse
+from dora.reads.promotion_policy import checks_parse
 
 
 def _short(sha: str) -> str:

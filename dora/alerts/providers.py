@@ -15,7 +15,7 @@ from dora import gates
 from dora.alerts.evaluate import AlertContext, Condition, alert_provider
 from dora.models import GateDecision, GateRule, GateSettings, Service
 from dora.reads import estate_matrix as em
-from dora.reads.promotion import checks_parse
+from dora.reads.promotion_policy import checks_parse
 from dora.reads.scope import Scope
 
 SPREAD_CHECK = "target_rollout_complete"
