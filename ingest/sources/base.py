@@ -41,7 +41,7 @@ class SyncResult:
         a list read newest first would replay the newer rollouts again on every page, quadratic
         in pages on a backfill) and count
         them, with the page's `objects` under `stream`."""
-        from dora.intake.events import events_record  # dora's intake: imported when a sync runs
+        from dora.intake.events import events_record
 
         report = events_record(
             events,

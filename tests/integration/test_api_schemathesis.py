@@ -157,7 +157,7 @@ class EstateServer:
     def new_exceptions(self) -> list[str]:
         """For each traceback the server logged since the last call: its last frame in this
         project and the exception, e.g.
-        `dora/intake/events.py:298 in event_validate: TypeError: ...`."""
+        `dora/intake/schema.py:298 in event_validate: TypeError: ...`."""
         with open(self.log_path, errors="replace") as log:
             log.seek(self.log_offset)
             text = log.read()

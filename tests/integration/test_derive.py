@@ -335,7 +335,8 @@ def test_facts_pending_after_a_crash_are_derived_by_the_derive_command() -> None
     from django.db import transaction
 
     from dora.intake import derive
-    from dora.intake.events import _records_upsert, event_validate
+    from dora.intake.events import _records_upsert
+    from dora.intake.schema import event_validate
     from dora.models import DerivePending
     from tests.builders import T0
 

@@ -73,7 +73,7 @@ def git_history_ingest(
     `record` goes to events_record (e.g. now=, sent_by=, derive_every=, defer_derivation=).
     GitError when git fails.
     """
-    from dora.intake.events import events_record  # dora's intake: imported when a run starts
+    from dora.intake.events import events_record
 
     done = GitIngested()
     starts = list(dict.fromkeys([*starts, *sorted({tag.sha for tag in tags})]))
