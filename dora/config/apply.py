@@ -451,8 +451,9 @@ def _channel_text(ident: tuple[str, ...]) -> str:
 
 
 def _gate_checks_json(checks: Sequence[CheckSpec]) -> dict[str, Any]:
-    """A rule's checks as GateRule.checks stores them (read by dora.reads.promotion.checks_parse):
-    the file's shape, a bare mode when only the mode is set, durations written as in the file."""
+    """A rule's checks as GateRule.checks stores them (read by
+    dora.reads.promotion_policy.checks_parse): the file's shape, a bare mode when only the mode is
+    set, durations written as in the file."""
     data: dict[str, Any] = {}
     for spec in checks:
         values: dict[str, Any] = {}

@@ -82,3 +82,19 @@ def test_derivation_stages_import_one_way() -> None:
 
     assert {f"dora.intake.{stage}" for stage in stages} <= _reaches(graph, "dora.intake.derive")
     assert [s for s in stages if "dora.intake.derive" in _reaches(graph, f"dora.intake.{s}")] == []
+
+
+def test_intake_never_imports_the_read_side() -> None:
+    """Data flows one way: intake (dora.intake) never reads through dora.reads; of the read side
+    only the promotion gate imports intake (it derives a request's pending pairs before reading)."""
+    graph = _graph()
+
+    def importing(package: str, imported: str) -> list[str]:
+        return sorted(
+            name
+            for name, names in graph.items()
+            if name.startswith(package) and any(n.startswith(imported) for n in names)
+        )
+
+    assert importing("dora.intake", "dora.reads") == []
+    assert importing("dora.reads", "dora.intake") == ["dora.reads.promotion"]
