@@ -101,7 +101,8 @@ def arrivals_rebuild(
                         rollout["unattributed"],
                     ]
                 )
-    # Each arrival keeps its change's (or pushed commit's) start and merge (dora/change_times).
+    # Each arrival keeps its change's (or pushed commit's) start and merge
+    # (dora/intake/change_times).
     of_change = change_times(row[2] for row in new if row[2] is not None)
     of_push = push_times(row[3] for row in new if row[2] is None)
     for row in new:

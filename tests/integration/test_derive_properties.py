@@ -51,7 +51,7 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
         events.append(
             change(number, shas, created=i, merged=i + size, merge=shas[-1], labels=labels)
         )
-        # CI on the merge sha: the change's build time is kept at intake (dora/change_times).
+        # CI on the merge sha: the change's build time is kept at intake (dora/intake/change_times).
         for run, status in enumerate(
             draw(st.lists(st.sampled_from(["success", "failure"]), max_size=2))
         ):
