@@ -558,7 +558,9 @@ def profile(url: str, token: str, bodies: list[dict], args: argparse.Namespace, 
     # Each step of the gate, by wall time and by this thread's CPU time (Python; the rest of
     # its wall time is waiting for PostgreSQL). Wrapped on the modules, nothing in dora/ edited.
     import dora.api.gates as gate_view
-    import dora.promotion as promotion_module
+    import dora.reads.promotion as promotion_module
+    import dora.reads.promotion_instances as instances_module
+    import dora.reads.promotion_policy as policy_module
     from dora import gates as gates_module
 
     steps: dict[str, list[tuple[float, float]]] = {}
@@ -578,13 +580,17 @@ def profile(url: str, token: str, bodies: list[dict], args: argparse.Namespace, 
         setattr(module, name, wrapper)
 
     timed(gate_view, "promotion_decide")
-    for name, value in list(vars(promotion_module).items()):  # every function of the module
-        if (
-            inspect.isfunction(value)
-            and value.__module__ == promotion_module.__name__
-            and name not in ("promotion_decide", "decision_body", "checks_parse")
-        ):
-            timed(promotion_module, name)
+    # Every function of the promotion modules, wrapped wherever it is looked up (where defined
+    # and where imported by name).
+    family = (promotion_module, instances_module, policy_module)
+    for module in family:
+        for name, value in list(vars(module).items()):
+            if (
+                inspect.isfunction(value)
+                and value.__module__ in {m.__name__ for m in family}
+                and name not in ("promotion_decide", "decision_body", "checks_parse")
+            ):
+                timed(module, name)
     timed(gates_module, "promotion_evaluate")
 
     # Statements sent as prepared statements (dora.prepared, where the measured code has it)

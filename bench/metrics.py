@@ -782,7 +782,7 @@ def service_pick(url: str) -> str:
     return rows[len(rows) // 2][0]
 
 
-# The fact rows metrics_report reads, counted with the same filters (dora/selectors.py). The
+# The fact rows metrics_report reads, counted with the same filters (dora/reads/selectors.py). The
 # rollout targets are left out: since 08d6739 only the items read them, not the report.
 BASELINE_SQL: dict[str, str] = {
     "rollouts": (
@@ -874,8 +874,9 @@ def child_main(scope: str, service: str | None, runs: int, profile: str | None) 
     import django
 
     django.setup()
-    from dora.report import MetricsQuery, metrics_report
-    from dora.selectors import scope_resolve
+    from dora.reads.report import metrics_report
+    from dora.reads.report_query import MetricsQuery
+    from dora.reads.scope import scope_resolve
 
     since, until = windows()[scope]
     query = MetricsQuery(
@@ -998,8 +999,13 @@ def main() -> int:
             "-c",
             "from dora.instances import automation_instances_rebuild as r; r()",
         )
-        # The per-change times intake and derivation keep (dora/change_times.py).
-        manage(url, "shell", "-c", "from dora.change_times import change_facts_fill_all as f; f()")
+        # The per-change times intake and derivation keep (dora/intake/change_times.py).
+        manage(
+            url,
+            "shell",
+            "-c",
+            "from dora.intake.change_times import change_facts_fill_all as f; f()",
+        )
         load_s = time.perf_counter() - started
         with psycopg.connect(url, autocommit=True) as conn:
             # VACUUM too, as autovacuum soon would on a live database: it sets the visibility

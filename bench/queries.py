@@ -35,7 +35,8 @@ from intake import OUT, ROOT, code_version, database_prepare, feed_path
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dora_bench_queries"
 DORA = str(ROOT / "dora") + os.sep
-# Steps of dora.derive whose inclusive time is reported (called through the module, so patchable).
+# Steps of dora.intake's derivation whose inclusive time is reported (called through their modules,
+# so patchable).
 DERIVE_STEPS = (
     "facts_derive",
     "touched_mark",
@@ -104,12 +105,17 @@ class Recorder:
             self.shape_site[shape][site] += 1
 
 
-def step_timers(derive: Any) -> dict[str, list[float]]:
-    """Wrap dora.derive's steps (module attributes, looked up at call time) with timers."""
-    present = [name for name in DERIVE_STEPS if callable(getattr(derive, name, None))]
+def step_timers(modules: list[Any]) -> dict[str, list[float]]:
+    """Wrap the derivation's steps (module attributes, looked up at call time) with timers, in
+    every module of `modules` that holds them (where defined and where imported by name)."""
+    present = [
+        name
+        for name in DERIVE_STEPS
+        if any(callable(getattr(module, name, None)) for module in modules)
+    ]
     timings: dict[str, list[float]] = {name: [0, 0.0] for name in present}
-    for name in present:
-        original = getattr(derive, name)
+    for module, name in [(m, n) for n in present for m in modules if hasattr(m, n)]:
+        original = getattr(module, name)
 
         def timed(*args: Any, __original: Any = original, __name: str = name, **kw: Any) -> Any:
             started = time.perf_counter()
@@ -119,7 +125,7 @@ def step_timers(derive: Any) -> dict[str, list[float]]:
                 timings[__name][0] += 1
                 timings[__name][1] += time.perf_counter() - started
 
-        setattr(derive, name, functools.wraps(original)(timed))
+        setattr(module, name, functools.wraps(original)(timed))
     return timings
 
 
@@ -173,9 +179,9 @@ def main() -> int:
     django.setup()
     from django.db import connection
 
-    from dora import derive, events
+    from dora.intake import arrivals, change_sets, derive, events, failures, graph, rollouts
 
-    timings = step_timers(derive)
+    timings = step_timers([derive, graph, change_sets, rollouts, arrivals, failures])
     # Pairs (service, environment) re-derived per call: pending_derive's count (deferred
     # derivation) or, on older code, the pairs facts_derive was handed.
     pairs: list[int] = []
@@ -258,7 +264,7 @@ def main() -> int:
     for shape, took in recorder.shape_time.most_common(args.top):
         where = recorder.shape_site[shape].most_common(1)[0][0]
         print(f"{recorder.shapes[shape]:>8,} {took:>7.1f}s  [{where}]\n          {shape}")
-    print("\n== dora.derive steps (inclusive) ==")
+    print("\n== dora.intake.derive steps (inclusive) ==")
     for name, (calls, took) in sorted(timings.items(), key=lambda kv: -kv[1][1]):
         print(f"{int(calls):>8,} calls {took:>7.1f}s  {name}")
 

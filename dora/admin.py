@@ -46,7 +46,7 @@ from dora.models import (
     Team,
     UnconfiguredService,
 )
-from dora.promotion import checks_parse
+from dora.reads.promotion_policy import checks_parse
 
 
 def _short(sha: str) -> str:
@@ -367,7 +367,7 @@ class OutOfBandChangeAdmin(ReadOnlyAdmin):
 
 
 # ---------------------------------------------------------------------------------------------
-# Derived facts (dora.derive): recomputed at intake, never edited
+# Derived facts (dora.intake.derive): recomputed at intake, never edited
 # ---------------------------------------------------------------------------------------------
 
 

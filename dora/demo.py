@@ -1342,7 +1342,8 @@ class _Simulation:
         sha: str | None = None,
     ) -> None:
         """A run of the stack's automation; an apply naming its sha is also the stack's
-        deployment of that sha (dora.records.apply_deployment): no deployment event is sent."""
+        deployment of that sha (dora.intake.records.apply_deployment): no deployment event is
+        sent."""
         instance.runs += 1
         target = instance.target or "default"
         event: dict[str, Any] = {

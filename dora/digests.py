@@ -1,8 +1,8 @@
 """The e-mail digests: a team's weekly digest and the monthly leadership digest (docs/DIGESTS.md).
 
-A digest is built from the computations the pages use (dora.dashboards' weeks and comparison,
-the report's automation lag and lead-time items, dora.leadership's report and its PDF), rendered
-from templates/dora/email/ as HTML with a plain-text part, and sent through Django's e-mail
+A digest is built from the computations the pages use (dora.reads.dashboards' weeks and comparison,
+the report's automation lag and lead-time items, dora.reads.leadership's report and its PDF),
+rendered from templates/dora/email/ as HTML with a plain-text part, and sent through Django's e-mail
 backend. `digests_send` is the beat task's work: each digest that is due and not yet sent goes
 out once (a DigestSent row, claimed in the transaction that sends it).
 """
@@ -25,14 +25,19 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from dora import dashboards as dash
-from dora import leadership as lead
-from dora import selectors
 from dora import targets as figure_targets
 from dora.leadership_pdf import report_pdf_bytes
 from dora.metrics import DEFINITIONS_URL
 from dora.models import DigestSent, OrganisationSettings, Team
-from dora.report import MetricsComputation, MetricsQuery, _with_change, metrics_query_parse
+from dora.reads import dashboards as dash
+from dora.reads import leadership as lead
+from dora.reads.figures import Figure
+from dora.reads.report import MetricsComputation
+from dora.reads.report_items import _with_change
+from dora.reads.report_query import MetricsQuery, metrics_query_parse
+from dora.reads.scope import ORGANISATION_TIMEZONE
+from dora.reads.value_stream import change_links
+from dora.reads.weeks import Comparison, WeekRow, local_monday, week_rows, weekly
 from dora.units import duration_human
 from dora.web.access import LEADERSHIP_GROUP
 from dora.window import Window, last_complete_day, local_midnight
@@ -170,7 +175,7 @@ def leadership_recipients() -> tuple[str, ...]:
 
 def digest_week(now: datetime, tz: str) -> date:
     """The local Monday of the week a digest sent at `now` reports: the last complete week."""
-    monday = dash.local_monday(now, tz).astimezone(ZoneInfo(tz)).date()
+    monday = local_monday(now, tz).astimezone(ZoneInfo(tz)).date()
     return monday - timedelta(days=7)
 
 
@@ -183,7 +188,7 @@ def _due(now: datetime, start: datetime) -> bool:
 def weekly_due(now: datetime, tz: str) -> bool:
     """Whether the digest of the week just ended is due: from Monday DORA_DIGEST_HOUR:00 in
     `tz` for DIGEST_CATCH_UP."""
-    monday = dash.local_monday(now, tz).astimezone(ZoneInfo(tz))
+    monday = local_monday(now, tz).astimezone(ZoneInfo(tz))
     return _due(now, monday.replace(hour=settings.DORA_DIGEST_HOUR))
 
 
@@ -204,7 +209,7 @@ def _explain(name: str, team: str, window: Window, benchmark: int) -> str:
     return absolute(f"{reverse('dashboard-explain', args=[name])}?{urlencode(params)}")
 
 
-def change_words(change: dash.Comparison) -> str:
+def change_words(change: Comparison) -> str:
     """A change against the period before in words, never colour alone: "▲ +2.0/week, better
     (not significant)" (METRICS §6: significant when the 95% intervals are apart)."""
     if change.direction == "none":
@@ -215,14 +220,14 @@ def change_words(change: dash.Comparison) -> str:
     return f"{ARROWS[change.direction]} {change.text}{verdict} ({change.significance_text})"
 
 
-def _week_text(figure: dash.Figure) -> str:
+def _week_text(figure: Figure) -> str:
     """A week's value; the week's count of rollouts says what it counts."""
     if figure.key == "deployment_frequency":
         return f"{figure.n} rollout" + ("" if figure.n == 1 else "s")
     return figure.text
 
 
-def _n_text(figure: dash.Figure) -> str:
+def _n_text(figure: Figure) -> str:
     """How many items a week's value stands on ("" for frequency: its value is its count)."""
     if figure.key == "deployment_frequency":
         return ""
@@ -230,7 +235,7 @@ def _n_text(figure: dash.Figure) -> str:
 
 
 def figure_rows(
-    rows: Sequence[dash.WeekRow], team: str, weeks: dict[str, Window], benchmark: int
+    rows: Sequence[WeekRow], team: str, weeks: dict[str, Window], benchmark: int
 ) -> list[dict[str, Any]]:
     """The five figures, this week against last week, with the week's explain page."""
     return [
@@ -269,7 +274,7 @@ def slowest_changes(
     )
     slowest = slowest.head(SLOWEST_CHANGES)
     ids = [int(i) for i in slowest["change_id"].dropna()]
-    links = selectors.change_links(ids)
+    links = change_links(ids)
     rows = []
     for row in slowest.itertuples(index=False):
         change_id = None if pd.isna(row.change_id) else int(row.change_id)
@@ -323,7 +328,7 @@ def team_digest(
     attainments: Callable[..., Sequence[Any]] = targets_attainments,
 ) -> Digest:
     """The weekly digest of `team` as sent at `now`: the last complete local week against the
-    one before (dora.dashboards.weekly and week_rows, the team page's figures), targets met
+    one before (dora.reads.weeks.weekly and week_rows, the team page's figures), targets met
     and missed, stale environments at the week's end, and the week's slowest changes."""
     tz = team.timezone or "UTC"
     monday = digest_week(now, tz)
@@ -352,7 +357,7 @@ def team_digest(
         incidents=dash.incidents_for_levels(c),
         industry=query.industry,
     )
-    series = dash.weekly(result, weeks=[previous, monday], tz=tz)
+    series = weekly(result, weeks=[previous, monday], tz=tz)
     weeks = {"this": _week_window(monday, tz, now), "last": _week_window(previous, tz, now)}
     stale = stale_environments(c)
     team_url = absolute(
@@ -364,7 +369,7 @@ def team_digest(
         "week": weeks["this"],
         "week_text": weeks["this"].dates_text,
         "last_week_text": weeks["last"].dates_text,
-        "figures": figure_rows(dash.week_rows(result, series), team.name, weeks, query.benchmark),
+        "figures": figure_rows(week_rows(result, series), team.name, weeks, query.benchmark),
         # At the week's end, as the figures: a digest sent late says what it would have said.
         "targets": targets_context(attainments(team=team.name, now=until)),
         "stale": stale[:STALE_SHOWN],
@@ -395,16 +400,16 @@ def team_digest(
 
 def monthly_due(now: datetime) -> bool:
     """Whether the leadership digest of the month just ended is due: from the 1st at
-    DORA_DIGEST_HOUR:00 in the organisation's time zone (UTC: selectors.ORGANISATION_TIMEZONE)
+    DORA_DIGEST_HOUR:00 in the organisation's time zone (UTC: scope.ORGANISATION_TIMEZONE)
     for DIGEST_CATCH_UP."""
-    local = now.astimezone(ZoneInfo(selectors.ORGANISATION_TIMEZONE))
+    local = now.astimezone(ZoneInfo(ORGANISATION_TIMEZONE))
     first = local.replace(day=1, hour=settings.DORA_DIGEST_HOUR, minute=0, second=0, microsecond=0)
     return _due(now, first)
 
 
 def leadership_digest(*, now: datetime) -> Digest:
     """The leadership digest sent at `now`: the previous calendar month's leadership report
-    (dora.leadership) in brief, with the report's PDF attached."""
+    (dora.reads.leadership) in brief, with the report's PDF attached."""
     period = lead.period_of("month", now.date()).previous()
     report = lead.leadership_report(period, now=now)
     month = f"{period.start:%Y-%m}"

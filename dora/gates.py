@@ -2,7 +2,7 @@
 
 `promotion_evaluate(facts, policy)` answers "may version V of service S go from `from` to `to`?"
 with every check's name, passed, severity and a one-line detail naming its evidence. No Django,
-no database: `dora.promotion` reads the snapshot and stores the decision.
+no database: `dora.reads.promotion` reads the snapshot and stores the decision.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ DEFAULT_SEVERITY = "sev2"
 DEFAULT_MAX_SPREAD = 1
 # Targets a rollout must reach, as derivation counts them: the environment's configured targets
 # when the service deploys to any; otherwise those with a success within the environment's
-# `target_idle_after` (this when it names none; METRICS §2, dora.derive).
+# `target_idle_after` (this when it names none; METRICS §2, dora.intake.derive).
 DEFAULT_TARGET_IDLE_AFTER = timedelta(days=90)
 # Which infra stacks source_fresh and infra_parity judge: those the service depends on
 # (`depends_on`, transitively), or every stack of the environment (a rule's `stacks: all`).
@@ -234,7 +234,7 @@ class EnvironmentFacts:
         return live
 
     def active_targets(self, now: datetime) -> list[str]:
-        """Targets a rollout must reach, sorted (derivation's rule, dora.derive)."""
+        """Targets a rollout must reach, sorted (derivation's rule, dora.intake.derive)."""
         live = self.latest()
         if self.configured_targets & set(live):
             return sorted(self.configured_targets)

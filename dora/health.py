@@ -147,7 +147,7 @@ def derivation_check() -> Check:
     """How many (service, environment) pairs wait for derivation (a backlog is not a failure:
     beat's derive-pending works it off), and which could not be derived (a failure: their
     facts are behind, and the gate blocks their promotions until they are derived)."""
-    from dora.derive import derivation_failures
+    from dora.intake.derive import derivation_failures
     from dora.models import DerivePending
 
     try:

@@ -1,8 +1,8 @@
 """The explain page's item lists: each figure's default order, its sort keys and its filters.
 
-Pure Python over the records `dora.report.frame_records` returns (plain dicts, ISO timestamps as
-text, durations in seconds): the page sorts and filters the figure's whole list, then pages it.
-A `sort=` value names one column (`sort=arrival`, `sort=-duration`: a leading minus is
+Pure Python over the records `dora.reads.report_items.frame_records` returns (plain dicts, ISO
+timestamps as text, durations in seconds): the page sorts and filters the figure's whole list, then
+pages it. A `sort=` value names one column (`sort=arrival`, `sort=-duration`: a leading minus is
 descending); `duration` stands for the figure's own duration column. Items without a value go
 last in either direction, so "slowest first" never starts with the unfinished ones.
 """

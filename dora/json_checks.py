@@ -2,8 +2,8 @@
 
 One walk (`json_fault`) serves the gate's request parser, the webhooks and event intake, each
 with its own limits and wording: `json_problem` says "what at where" for a whole document,
-`dora.events` says "field: what" for one event. `json_loads` parses without ever raising for a
-number it cannot represent: NotJson stands in for it, so the item holding it can be refused
+`dora.intake.events` says "field: what" for one event. `json_loads` parses without ever raising
+for a number it cannot represent: NotJson stands in for it, so the item holding it can be refused
 alone.
 """
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.template.loader import render_to_string
 
-from dora import charts
-from dora import leadership as lead
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
+from dora.reads import charts
+from dora.reads import leadership as lead
 
 SVG_BAR_WIDTH = 320
 

@@ -284,7 +284,7 @@ class Change(models.Model):
     # Derived at intake: earliest authored_at of its commits (fallback created_at).
     started_at = models.DateTimeField(null=True, blank=True)
     # When the first successful CI run on the sha it landed as (merge or squash) finished: kept
-    # by intake (dora/change_times.py) for the value stream's build stage.
+    # by intake (dora/intake/change_times.py) for the value stream's build stage.
     build_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -504,7 +504,7 @@ class OutOfBandChange(models.Model):
 
 
 # ---------------------------------------------------------------------------------------------
-# Derived facts (dora.derive): a pure function of the records above, rebuilt on intake
+# Derived facts (dora.intake.derive): a pure function of the records above, rebuilt on intake
 # ---------------------------------------------------------------------------------------------
 
 
@@ -613,8 +613,8 @@ class ChangeArrival(models.Model):
     )
     arrived_at = models.DateTimeField()
     unattributed = models.BooleanField(default=False)
-    # The change's own times, kept by derivation (dora/change_times.py) so that reads never look
-    # them up per row: started_at = the change's start (its started_at, else created_at; a
+    # The change's own times, kept by derivation (dora/intake/change_times.py) so that reads never
+    # look them up per row: started_at = the change's start (its started_at, else created_at; a
     # direct push: its commit's authored_at), merged_at = its merge (a push: committed_at).
     started_at = models.DateTimeField(null=True, blank=True)
     merged_at = models.DateTimeField(null=True, blank=True)

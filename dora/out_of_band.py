@@ -18,7 +18,7 @@ from django.db import connection
 
 from dora import gates
 from dora.models import AutomationInstance, OutOfBandChange
-from dora.selectors import Scope
+from dora.reads.scope import Scope
 
 # The runs that undo a change made by hand: the pipeline applying or deploying its own state.
 CLOSING_ACTIONS = ("apply", "deploy")
@@ -26,7 +26,7 @@ CLOSING_ACTIONS = ("apply", "deploy")
 # Whether change `o` (its target `t`) is still open at %(now)s: no successful apply or deploy
 # run, and no successful deployment, of its service in its environment finished after it, on
 # its target or environment-wide (a change naming no target: on any target). The gate reads it
-# in its own query (dora.promotion), the pages below.
+# in its own query (dora.reads.promotion), the pages below.
 OPEN_CONDITION = """NOT EXISTS (
     SELECT 1 FROM dora_automationrun r JOIN dora_target rt ON rt.id = r.target_id
     WHERE r.service_id = o.service_id AND r.environment_id = o.environment_id

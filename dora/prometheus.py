@@ -112,7 +112,7 @@ SCRAPE_COLLECTORS: list[Collector] = []
 
 
 def intake_counted(event_type: str, status: str) -> None:
-    """Count one intake outcome (dora.events.events_record)."""
+    """Count one intake outcome (dora.intake.events.events_record)."""
     if status == "rejected":
         INTAKE_REJECTIONS.labels(type=event_type or "unknown").inc()
     else:
@@ -126,10 +126,11 @@ def gate_observed(status: int, seconds: float) -> None:
 
 
 def headline_rows(*, now: datetime) -> list[dict[str, Any]]:
-    """Each service's headline figures over the API's default window (dora.report): one row
+    """Each service's headline figures over the API's default window (dora.reads.report): one row
     per service, {service, team, kind, <report key>: <field's value or None>}."""
     from dora.models import Service
-    from dora.report import ParameterError, metrics_query_parse, metrics_report
+    from dora.reads.report import metrics_report
+    from dora.reads.report_query import ParameterError, metrics_query_parse
 
     rows = []
     services = Service.objects.select_related("team").order_by("name")

@@ -2,7 +2,7 @@
 
 A target is a bound on one figure of CONTRACT §4 (`family.field`) for a team or a service. Its
 value is the figure the metrics report gives for the target's scope over [now - window, now):
-the same MetricsComputation the report uses (dora.report), asked only for the figure's family.
+the same MetricsComputation the report uses (dora.reads.report), asked only for the figure's family.
 Status (METRICS §7): `met` when a `below` target's value is at most the threshold or an `above`
 target's at least it, `missed` otherwise, `no_data` when the value is null or rests on fewer
 items than the dashboards require for a level (the figure's badge minimum, `_sufficient`).
@@ -13,9 +13,9 @@ history alike; each window is then a computation over those frames (they are sup
 window, which the figures cut themselves). The frames of a moment (live deployments, deploy
 pipelines) are read once per window end; the rest (deployments, out-of-band changes, value-stream
 reads) once per window. The span's automation runs are those since its start plus each
-instance's latest runs (dora.selectors.automation_runs_frame): an instance whose only resetting
-success before a week's end lies before the span (half a year before the first week) shows no
-lag that week.
+instance's latest runs (dora.reads.selectors.automation_runs_frame): an instance whose only
+resetting success before a week's end lies before the span (half a year before the first week) shows
+no lag that week.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
-from dora import benchmarks, selectors
+from dora import benchmarks
 from dora.metrics.levels import (
     MIN_CHANGES_LEAD_TIME,
     MIN_RESTORED_RECOVERY,
@@ -38,8 +38,11 @@ from dora.metrics.levels import (
     MIN_ROLLOUTS_REWORK,
 )
 from dora.models import FigureTarget
-from dora.report import MetricsComputation, MetricsQuery
-from dora.selectors import HALF_YEAR, ORGANISATION_TIMEZONE, SPREAD_HISTORY, Scope
+from dora.reads import selectors
+from dora.reads.report import MetricsComputation
+from dora.reads.report_query import MetricsQuery
+from dora.reads.scope import ORGANISATION_TIMEZONE, Scope
+from dora.reads.selectors import HALF_YEAR, SPREAD_HISTORY
 from dora.units import NONE_TEXT, duration_human, plural
 from dora.window import local_midnight
 

@@ -17,9 +17,9 @@ from django.utils import timezone
 from dora.alerts.delivery import deliveries_overdue, delivery_attempt
 from dora.alerts.evaluate import alerts_evaluate
 from dora.alerts.trigger import Coalescer
-from dora.derive import pending_derive
 from dora.digests import digests_send
 from dora.health import task_send
+from dora.intake.derive import pending_derive
 from dora.web.snapshot_compute import snapshot_refresh, snapshots_prepare
 
 

@@ -1,4 +1,4 @@
-"""Celery entry points, one line each: the work lives in dora.events, ingest.sync and
+"""Celery entry points, one line each: the work lives in dora.intake.events, ingest.sync and
 ingest.schedule (which also explains the per-source schedule and the sync lease)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 from celery import shared_task
 from django.db import transaction
 
-from dora.events import events_record
 from dora.health import task_send
+from dora.intake.events import events_record
 from ingest.http import SourceUnavailable
 from ingest.schedule import source_sync_exclusive, sources_dispatch
 

@@ -3,7 +3,7 @@
 The provider is found by `kind` in ingest.sources.registry; its view verifies the delivery
 (signature first, nothing stored on a bad one), stores it raw (`delivery_store`, keyed by the
 provider's delivery id so a redelivery is answered from the first), maps it and records the
-events (dora.events.events_record). An unknown kind, or one that takes no webhooks, is a 404
+events (dora.intake.events.events_record). An unknown kind, or one that takes no webhooks, is a 404
 naming the kinds that do. URL patterns listed before the generic ones win (an explicit
 `webhooks/<kind>` line for one provider is harmless).
 """

@@ -11,12 +11,12 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import reverse
 
-from dora import estate_matrix as em
 from dora import gates
 from dora.alerts.evaluate import AlertContext, Condition, alert_provider
 from dora.models import GateDecision, GateRule, GateSettings, Service
-from dora.promotion import checks_parse
-from dora.selectors import Scope
+from dora.reads import estate_matrix as em
+from dora.reads.promotion_policy import checks_parse
+from dora.reads.scope import Scope
 
 SPREAD_CHECK = "target_rollout_complete"
 
@@ -32,7 +32,7 @@ class EstateCell:
 
 def estate_cells(now: datetime, *, teams: Sequence[str]) -> list[EstateCell]:
     """The estate matrix at `now` of the services of `teams` (the dashboard's cells:
-    dora.estate_matrix grades staleness and counts the spread the same way)."""
+    dora.reads.estate_matrix grades staleness and counts the spread the same way)."""
     services = list(
         Service.objects.filter(team__name__in=list(teams))
         .values("name", "kind", "team__name")

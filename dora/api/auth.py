@@ -13,7 +13,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
-from dora.events import Event
+from dora.intake.event_base import Event
 from dora.models import ApiToken, Service
 from dora.prepared import aware, prepared_rows
 from dora.web.access import Access

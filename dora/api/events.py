@@ -20,7 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dora.api.auth import request_token, scope_required, sender_of, token_event_refusal
-from dora.events import events_record, json_items
+from dora.intake.events import events_record
+from dora.intake.schema import json_items
 from dora.retry import TransactionConflict
 
 RETRY_AFTER_SECONDS = 5

@@ -19,7 +19,12 @@ from rest_framework.views import APIView
 from dora.api.auth import request_token, scope_required, token_access
 from dora.deadline import Deadline, database_deadline
 from dora.prometheus import gate_observed
-from dora.promotion import PromotionNotFound, PromotionRequest, decision_body, promotion_decide
+from dora.reads.promotion import (
+    PromotionNotFound,
+    PromotionRequest,
+    decision_body,
+    promotion_decide,
+)
 from dora.retry import TransactionConflict
 from dora.tasks import alerts_gate_block_enqueue
 

@@ -24,15 +24,9 @@ from dora.db_router import replica_reads
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.levels import BENCHMARK_YEARS
 from dora.models import ApiToken
-from dora.report import (
-    METRIC_NAMES,
-    RANGE_TEXT,
-    MetricsQuery,
-    ParameterError,
-    metric_items,
-    metrics_query_parse,
-    metrics_report,
-)
+from dora.reads.report import metrics_report
+from dora.reads.report_items import METRIC_NAMES, metric_items
+from dora.reads.report_query import RANGE_TEXT, MetricsQuery, ParameterError, metrics_query_parse
 from dora.web.access import access_for, names_allowed
 from dora.window import RANGES
 

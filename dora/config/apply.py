@@ -22,9 +22,9 @@ from dora.config.spec import (
     OrganisationSpec,
 )
 from dora.config.vocabulary import duration_format
-from dora.derive import pairs_mark
 from dora.estate import _DEFAULT_ORDER, tier_for_name
 from dora.generation import facts_changed
+from dora.intake.derive import pairs_mark
 from dora.models import (
     AlertChannel,
     AutomationRun,
@@ -451,8 +451,9 @@ def _channel_text(ident: tuple[str, ...]) -> str:
 
 
 def _gate_checks_json(checks: Sequence[CheckSpec]) -> dict[str, Any]:
-    """A rule's checks as GateRule.checks stores them (read by dora.promotion.checks_parse): the
-    file's shape, a bare mode when only the mode is set, durations written as in the file."""
+    """A rule's checks as GateRule.checks stores them (read by
+    dora.reads.promotion_policy.checks_parse): the file's shape, a bare mode when only the mode is
+    set, durations written as in the file."""
     data: dict[str, Any] = {}
     for spec in checks:
         values: dict[str, Any] = {}

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control
 
 from dora.models import Service, Team
-from dora.selectors import Scope
+from dora.reads.scope import Scope
 
 LEADERSHIP_GROUP = "leadership"
 

@@ -1,7 +1,8 @@
 """Dashboard pages: organisation overview, team and service weekly views, explain (items).
 
 Every page takes its scope and window from the query string (shareable URLs), checks it against
-`dora.web.access`, reads one MetricsComputation and renders what `dora.dashboards` builds from it.
+`dora.web.access`, reads one MetricsComputation and renders what `dora.reads.dashboards` builds from
+it.
 """
 
 from __future__ import annotations
@@ -22,25 +23,24 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dora import charts, item_lists, selectors
-from dora import dashboards as dash
+from dora import item_lists
 from dora.benchmarks import available_years
 from dora.db_router import replica_reads
 from dora.metrics.frames import iso
 from dora.metrics.levels import has_tiers
 from dora.out_of_band import service_out_of_band
-from dora.report import (
-    ITEMS,
-    METRIC_NAMES,
-    MetricsComputation,
-    MetricsQuery,
-    ParameterError,
-    frame_records,
-    metrics_query_parse,
-    moment_parse,
-)
-from dora.selectors import ORGANISATION_TIMEZONE, Scope, scope_zone
+from dora.reads import charts
+from dora.reads import dashboards as dash
+from dora.reads import figures as dash_fig
+from dora.reads import page_reads as dash_reads
+from dora.reads import weeks as dash_weeks
+from dora.reads.report import MetricsComputation
+from dora.reads.report_items import ITEMS, METRIC_NAMES, frame_records
+from dora.reads.report_query import MetricsQuery, ParameterError, metrics_query_parse, moment_parse
+from dora.reads.scope import ORGANISATION_TIMEZONE, Scope, scope_zone
+from dora.reads.value_stream import change_links
 from dora.templatetags.units import shorten_text
+from dora.units import duration_human
 from dora.web.access import Access, dashboard_view, service_required, team_required
 from dora.web.kinds import kind_control, kind_params, kind_split, window_and_kind
 from dora.web.navigation import breadcrumbs, crumb
@@ -58,7 +58,7 @@ from dora.window import (
 )
 
 EXPLAIN_PAGE_SIZE = 100
-# Frames of the weekly view, read at once (dora.report.MetricsComputation.prefetch).
+# Frames of the weekly view, read at once (dora.reads.report.MetricsComputation.prefetch).
 WEEKLY_FRAMES = (
     "stream_frames",
     "arrivals",
@@ -131,7 +131,7 @@ def window_of_request(request: HttpRequest, *, tz: str, now: datetime) -> Window
             end = min(last or latest, latest).isoformat()
             start = start.isoformat()
         elif until:
-            monday = dash.local_monday(moment_parse(until, "until"), zone.key)
+            monday = dash_weeks.local_monday(moment_parse(until, "until"), zone.key)
             end = (monday.astimezone(zone).date() - timedelta(days=1)).isoformat()
     try:
         return window_parse(now=now, tz=tz, range=range_, end=end, start=start)
@@ -300,8 +300,8 @@ def _overview_figures(
     # The headlines need no arrival's description or rollout columns (arrival_rows).
     c.prefetch(("arrival_rows", "rollouts"))
     rollouts, arrivals, incidents = c.rollouts, c.arrival_rows, dash.incidents_for_levels(c)
-    services = dash.services_of(scope)
-    first = dash.first_rollouts_by_service(scope)
+    services = dash_reads.services_of(scope)
+    first = dash_reads.first_rollouts_by_service(scope)
 
     shown, groups = dash.team_groups(
         services, first, access.team_allowed, organisation=organisation
@@ -318,14 +318,14 @@ def _overview_figures(
         cells = []
         pairs = zip(current.figures, previous.figures, strict=True)
         if not has_tiers(benchmark):  # 2025: DORA's order, throughput then instability
-            order = [f.key for _, figures in dash.grouped(current.figures) for f in figures]
+            order = [f.key for _, figures in dash_fig.grouped(current.figures) for f in figures]
             pairs = sorted(pairs, key=lambda pair: order.index(pair[0].key))
         for now_figure, then_figure in pairs:
             cells.append(
                 {
                     "figure": now_figure,
                     "previous": then_figure,
-                    "change": dash.compare(now_figure.key, now_figure, then_figure),
+                    "change": dash_weeks.compare(now_figure.key, now_figure, then_figure),
                     "url": explain_url(
                         now_figure.key, scope=scope_params, window=window, benchmark=benchmark
                     ),
@@ -368,7 +368,7 @@ def _overview_figures(
             shown_benchmark=shown_benchmark,
         )
     context["column_groups"] = (
-        [(label, len(figures)) for label, figures in dash.grouped(current.figures)]
+        [(label, len(figures)) for label, figures in dash_fig.grouped(current.figures)]
         if rows and not has_tiers(benchmark)
         else []
     )
@@ -404,9 +404,9 @@ def _overview_figures(
     org = pooled(since=trend_start, until=trend_end, incidents=incidents)
     if not tiers:  # the 2025 placement of every visible team's services pooled, over the window
         context["org_placement"] = pooled(since=since, until=until, industry=organisation).placement
-    weeks = dash.week_starts(trend_end, dash.ORG_TREND_WEEKS, window.tz)
-    trends = dash.trend_figures(
-        dash.weekly(org, weeks=weeks, tz=window.tz),
+    weeks = dash_weeks.week_starts(trend_end, dash.ORG_TREND_WEEKS, window.tz)
+    trends = dash_weeks.trend_figures(
+        dash_weeks.weekly(org, weeks=weeks, tz=window.tz),
         ("deployment_frequency", "lead_time", "change_failure_rate", "recovery_time"),
     )
     context["charts"] = [
@@ -422,7 +422,7 @@ def _overview_figures(
             _chart(
                 f"org-{key}",
                 figure,
-                f"Line chart over {dash.ORG_TREND_WEEKS} weeks: {dash.LABELS[key].lower()} per "
+                f"Line chart over {dash.ORG_TREND_WEEKS} weeks: {dash_fig.LABELS[key].lower()} per "
                 "week with a 95% interval band",
             )
             for key, figure in trends.items()
@@ -499,7 +499,7 @@ def _weekly_context(
     first_day, last_day = window.weeks_containing_end(dash.WEEKS)
     start = local_midnight(first_day, tz)
     end = local_midnight(last_day + timedelta(days=1), tz)
-    weeks = dash.week_starts(end, dash.WEEKS, tz)
+    weeks = dash_weeks.week_starts(end, dash.WEEKS, tz)
     c = MetricsComputation(
         MetricsQuery(
             scope=scope,
@@ -512,7 +512,7 @@ def _weekly_context(
     )
     # The 12 weeks of the trends and the week table: their own rollouts and arrivals, which
     # also serve the window when they cover it (they end together, the weeks start first):
-    # every frame read over a wider range is a superset of the window's (dora.selectors).
+    # every frame read over a wider range is a superset of the window's (dora.reads.selectors).
     weekly_c = MetricsComputation(
         MetricsQuery(
             scope=scope, since=start, until=end, benchmark=benchmark, industry=scope.industry
@@ -537,8 +537,8 @@ def _weekly_context(
         **common,
         **{**args, "since": start, "until": end},
     )
-    series = dash.weekly(twelve, weeks=weeks, tz=tz)
-    rows = dash.week_rows(twelve, series)
+    series = dash_weeks.weekly(twelve, weeks=weeks, tz=tz)
+    rows = dash_weeks.week_rows(twelve, series)
 
     def week_window(monday: date) -> Window:
         return replace(window, range="1w", first=monday, last=monday + timedelta(days=6))
@@ -560,13 +560,13 @@ def _weekly_context(
         }
         for row in rows
     ]
-    trends = dash.trend_figures(series)
+    trends = dash_weeks.trend_figures(series)
     stream = c.stream
     figures_charts = [
         _chart(
             f"trend-{key}",
             figure,
-            f"Line chart over {dash.WEEKS} weeks: {dash.LABELS[key].lower()} per week with a "
+            f"Line chart over {dash.WEEKS} weeks: {dash_fig.LABELS[key].lower()} per week with a "
             "95% interval band",
         )
         for key, figure in trends.items()
@@ -581,7 +581,7 @@ def _weekly_context(
     calendar = _chart(
         "deploy-calendar",
         charts.deploy_calendar_figure(
-            dash.deploy_days(twelve, tz), first_monday=weeks[0], weeks=dash.WEEKS
+            dash_reads.deploy_days(twelve, tz), first_monday=weeks[0], weeks=dash.WEEKS
         ),
         "Calendar heatmap: production rollouts per day, one column per week",
     )
@@ -590,7 +590,7 @@ def _weekly_context(
         charts.value_stream_figure(stream.stages),
         "Stacked bar chart: median hours per value-stream stage, split into process and wait",
     )
-    integration = dash.integration(c, tz) if repos else None
+    integration = dash_reads.integration(c, tz) if repos else None
     flow = stream.flow_efficiency
     cards = [
         {
@@ -621,7 +621,7 @@ def _weekly_context(
         if has_tiers(benchmark)
         else [
             (label, [cards_by_key[f.key] for f in figures])
-            for label, figures in dash.grouped(result.figures)
+            for label, figures in dash_fig.grouped(result.figures)
         ],
         "rows": week_rows,
         "trend_charts": figures_charts,
@@ -629,14 +629,14 @@ def _weekly_context(
         "calendar_chart": calendar,
         "stream_chart": stream_chart,
         "stream": {
-            "flow_efficiency": dash.percent_text(flow),
+            "flow_efficiency": dash_fig.percent_text(flow),
             "bottleneck": stream.bottleneck,
             "stages": [
                 {
                     "name": r.name,
                     "n": int(r.n),
-                    "p50": dash.hours_text(None if pd.isna(r.p50_seconds) else r.p50_seconds),
-                    "p90": dash.hours_text(None if pd.isna(r.p90_seconds) else r.p90_seconds),
+                    "p50": dash_fig.hours_text(None if pd.isna(r.p50_seconds) else r.p50_seconds),
+                    "p90": dash_fig.hours_text(None if pd.isna(r.p90_seconds) else r.p90_seconds),
                 }
                 for r in stream.stages.itertuples(index=False)
             ],
@@ -645,11 +645,11 @@ def _weekly_context(
             ),
         },
         "integration": _integration_context(integration, repos),
-        "rollouts": dash.recent_rollouts(c),
+        "rollouts": dash_reads.recent_rollouts(c),
         "rollouts_url": explain_url(
             "deployment_frequency", scope=scope_params, window=window, benchmark=benchmark
         ),
-        "failures": dash.failures(c),
+        "failures": dash_reads.failures(c),
         "failures_url": explain_url(
             "change_failure_rate", scope=scope_params, window=window, benchmark=benchmark
         ),
@@ -668,9 +668,9 @@ def _integration_context(result: Any, repos: list[str]) -> dict[str, Any] | None
     return {
         "repos": repos,
         "developer_days": result.developer_days,
-        "daily_rate": dash.percent_text(result.daily_integration.rate),
+        "daily_rate": dash_fig.percent_text(result.daily_integration.rate),
         "daily_ci": (
-            "–".join(dash.percent_text(v) for v in result.daily_integration.ci95)
+            "–".join(dash_fig.percent_text(v) for v in result.daily_integration.ci95)
             if result.daily_integration.ci95
             else ""
         ),
@@ -680,8 +680,8 @@ def _integration_context(result: Any, repos: list[str]) -> dict[str, Any] | None
             if result.merges_per_developer_day is None
             else f"{result.merges_per_developer_day:.2f}"
         ),
-        "branch_p50": dash.hours_text(result.branch_lifetime.p50),
-        "branch_p90": dash.hours_text(result.branch_lifetime.p90),
+        "branch_p50": dash_fig.hours_text(result.branch_lifetime.p50),
+        "branch_p90": dash_fig.hours_text(result.branch_lifetime.p90),
         "branch_n": result.branch_lifetime.n,
         "open_branches": result.open_branches,
         "open_max": max(result.open_branches.values(), default=0),
@@ -735,7 +735,7 @@ def team(request: HttpRequest) -> HttpResponse:
 
 def _team_figures(name: str, query: MetricsQuery, window: Window, now: datetime) -> dict[str, Any]:
     """A team's window and weeks (kept as a snapshot)."""
-    services = dash.services_of(query.scope)
+    services = dash_reads.services_of(query.scope)
     repos = sorted({repo for s in services for repo in (s["repos"] or [])})
     context, c, args = _weekly_context(
         scope=query.scope,
@@ -745,8 +745,8 @@ def _team_figures(name: str, query: MetricsQuery, window: Window, now: datetime)
         now=now,
         repos=repos,
     )
-    first = dash.first_rollouts_by_service(query.scope)
-    breakdown = dash.service_breakdown(c, args, first)
+    first = dash_reads.first_rollouts_by_service(query.scope)
+    breakdown = dash_reads.service_breakdown(c, args, first)
     known = {row["name"] for row in breakdown}
     for service in services:
         if service["name"] not in known:
@@ -802,7 +802,7 @@ def service(request: HttpRequest) -> HttpResponse:
         query = metrics_query_parse(
             now=now, services=[name], benchmark=_benchmark(request), rule_window=False
         )
-        tz = dash.services_of(query.scope)[0]["team__timezone"] or ORGANISATION_TIMEZONE
+        tz = dash_reads.services_of(query.scope)[0]["team__timezone"] or ORGANISATION_TIMEZONE
         window = window_of_request(request, tz=tz, now=now)
     except ParameterError as exc:
         if exc.parameter == "service":
@@ -832,7 +832,7 @@ def _service_figures(
     access: Access, name: str, query: MetricsQuery, window: Window, now: datetime
 ) -> dict[str, Any]:
     """One service's window and weeks, and its rollouts per target (kept as a snapshot)."""
-    info = dash.services_of(query.scope)[0]
+    info = dash_reads.services_of(query.scope)[0]
     scope = Scope(services=(name,), timezone=window.tz, industry=query.industry)
     context, c, _ = _weekly_context(
         scope=scope,
@@ -842,7 +842,7 @@ def _service_figures(
         now=now,
         repos=list(info["repos"] or []),
     )
-    targets = dash.deployments_by_target(name, since=context["since"], until=context["until"])
+    targets = dash_reads.deployments_by_target(name, since=context["since"], until=context["until"])
     target_rows = targets_context(now=now, service=name, known={("service", name): page_frames(c)})
     cards_with_targets(context["figures"], target_rows, subject="service", name=name)
     context.update(
@@ -857,7 +857,7 @@ def _service_figures(
                 if info["team__name"] and access.team_allowed(info["team__name"])
                 else None
             ),
-            "targets": dash.table_rows(targets),
+            "targets": dash_reads.table_rows(targets),
             "out_of_band": service_out_of_band(
                 name, since=context["since"], until=context["until"], now=now
             ),
@@ -919,14 +919,14 @@ HEADERS = {
 }
 
 
-def _explain_summary(name: str, c: MetricsComputation) -> dash.Figure | None:
+def _explain_summary(name: str, c: MetricsComputation) -> dash_fig.Figure | None:
     """The headline figure the items add up to, for the five DORA figures."""
     figures = {
-        "deployment_frequency": lambda: dash.frequency_figure(c.frequency),
-        "lead_time": lambda: dash.lead_time_figure(c.lead_time),
-        "change_failure_rate": lambda: dash.failure_figure(c.change_failure),
-        "recovery_time": lambda: dash.recovery_figure(c.recovery),
-        "rework_rate": lambda: dash.rework_figure(c.rework),
+        "deployment_frequency": lambda: dash_fig.frequency_figure(c.frequency),
+        "lead_time": lambda: dash_fig.lead_time_figure(c.lead_time),
+        "change_failure_rate": lambda: dash_fig.failure_figure(c.change_failure),
+        "recovery_time": lambda: dash_fig.recovery_figure(c.recovery),
+        "rework_rate": lambda: dash_fig.rework_figure(c.rework),
     }
     if name not in figures:
         return None
@@ -934,8 +934,8 @@ def _explain_summary(name: str, c: MetricsComputation) -> dash.Figure | None:
     placements = c.placements  # 2025: the badge is the figure's placement, as on the team page
     if placements is None:
         return figure
-    return dash.placed_figure(
-        figure, c.percentile(dash.HEADLINE_METRICS[name]), placements.industry.name
+    return dash_fig.placed_figure(
+        figure, c.percentile(dash_fig.HEADLINE_METRICS[name]), placements.industry.name
     )
 
 
@@ -958,7 +958,7 @@ def _cell(column: str, value: Any, tz: str = "UTC") -> str:
     if isinstance(value, bool):
         return "yes" if value else ""
     if column.endswith("_seconds") and isinstance(value, int | float):
-        return dash.duration_human(float(value))
+        return duration_human(float(value))
     if isinstance(value, str) and len(value) >= 20 and value[4] == "-" and value.endswith("Z"):
         moment = datetime.fromisoformat(value).astimezone(ZoneInfo(tz))
         return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
@@ -977,7 +977,7 @@ def _with_change_links(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Every list with changes names each one (`repo#number`) and carries its page's URL."""
     if "change_id" not in frame.columns or not len(frame):
         return frame
-    links = selectors.change_links(frame["change_id"].dropna())
+    links = change_links(frame["change_id"].dropna())
     link = frame["change_id"].map(lambda i: links.get(int(i)) if pd.notna(i) else None)
     label = link.map(lambda pair: pair[0] if pair else None)
     frame = frame.assign(change_url=link.map(lambda pair: (pair[1] or None) if pair else None))
@@ -1162,7 +1162,7 @@ def explain(request: HttpRequest, name: str) -> HttpResponse:
         else (f"service {', '.join(names)}" if names else "the whole organisation")
     ) + (f", {dash.KIND_LABELS[kind].lower()} only" if kind else "")
     links = window_and_kind(window, kind)
-    label = dash.LABELS.get(name, name.replace("_", " ").capitalize())
+    label = dash_fig.LABELS.get(name, name.replace("_", " ").capitalize())
     if len(names) > 1:
         crumbs = breadcrumbs(
             access,

@@ -21,14 +21,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dora import charts
-from dora import dashboards as dash
-from dora import estate_matrix as em
 from dora.db_router import replica_reads
 from dora.models import Environment, Service, Team
 from dora.out_of_band import out_of_band_frame
-from dora.report import MetricsQuery, ParameterError, metrics_query_parse
-from dora.selectors import Scope
+from dora.reads import charts
+from dora.reads import estate_matrix as em
+from dora.reads.figures import percent_text
+from dora.reads.page_reads import services_of
+from dora.reads.report_query import MetricsQuery, ParameterError, metrics_query_parse
+from dora.reads.scope import Scope
 from dora.web.access import Access, dashboard_view, team_required
 from dora.web.dashboards import _bad_request, _chart
 from dora.web.navigation import breadcrumbs, crumb
@@ -167,7 +168,7 @@ def _estate_figures(
     """The matrix, its legend and the automation-lag evidence (kept as a snapshot)."""
     context: dict[str, Any] = {"since": query.since, "until": query.until}
     environments = em.environments_ordered()
-    services = dash.services_of(scope)
+    services = services_of(scope)
     computations = em.estate_computations(
         scope, em.tiers_of(environments), since=query.since, until=query.until, now=now
     )
@@ -213,13 +214,11 @@ def _estate_figures(
                     "gap": em.GAP_LABELS[row.gap],
                     "runs": int(row.runs),
                     "failures": int(row.failures),
-                    "rate": dash.percent_text(None if row.runs == 0 else float(row.rate)),
+                    "rate": percent_text(None if row.runs == 0 else float(row.rate)),
                     "ci": (
                         ""
                         if row.runs == 0
-                        else "–".join(
-                            dash.percent_text(float(v)) for v in (row.ci_low, row.ci_high)
-                        )
+                        else "–".join(percent_text(float(v)) for v in (row.ci_low, row.ci_high))
                     ),
                 }
                 for row in matrix.evidence.buckets.itertuples(index=False)

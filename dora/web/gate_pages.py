@@ -22,8 +22,8 @@ from django.views.decorators.http import require_GET
 
 from dora.gate_evidence import decision_evidence
 from dora.models import Environment, GateDecision, Service
-from dora.report import ParameterError
-from dora.selectors import ORGANISATION_TIMEZONE
+from dora.reads.report_query import ParameterError
+from dora.reads.scope import ORGANISATION_TIMEZONE
 from dora.web.access import Access, dashboard_view, service_required
 from dora.web.dashboards import _bad_request, window_control, window_of_request
 from dora.web.navigation import breadcrumbs, crumb

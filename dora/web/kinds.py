@@ -10,7 +10,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from dora import dashboards as dash
+from dora.reads import dashboards as dash
+from dora.reads.figures import HEADLINE, LABELS
 from dora.window import Window
 
 # The links of the control, in order: the parameter's value and its label.
@@ -69,11 +70,11 @@ def kind_split(
     ]
     figures = {kind: {f.key: f for f in headlines[kind].figures} for kind in kinds}
     rows = []
-    for key in dash.HEADLINE:
+    for key in HEADLINE:
         rows.append(
             {
                 "key": key,
-                "label": dash.LABELS[key],
+                "label": LABELS[key],
                 "cells": [{"figure": figures[k][key], "url": explain(key, k)} for k in kinds],
             }
         )

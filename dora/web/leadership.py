@@ -15,8 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dora import benchmarks, charts
-from dora import leadership as lead
+from dora import benchmarks
 from dora.db_router import replica_reads
 
 # The PDF and its context live in dora.leadership_pdf (the monthly digest attaches it too).
@@ -27,7 +26,10 @@ from dora.leadership_pdf import (  # noqa: F401 - re-exported names of this modu
 )
 from dora.leadership_pdf import report_context as _context
 from dora.metrics.levels import BENCHMARK_YEARS, has_tiers
-from dora.report import ParameterError
+from dora.reads import charts
+from dora.reads import leadership as lead
+from dora.reads.leadership_csv import report_csv
+from dora.reads.report_query import ParameterError
 from dora.web.access import dashboard_view, is_leader
 from dora.web.dashboards import _bad_request, _chart, _page_links
 from dora.web.definitions import definitions_url
@@ -79,8 +81,8 @@ def _report(request: HttpRequest, *, download: bool = False) -> lead.LeadershipR
 
 
 def teams_per_level_figure(counts: dict[str, int], *, year: int | None = None) -> dict[str, Any]:
-    """Helper B's level bar chart (dora.charts.level_distribution_figure), counting teams; with
-    a year without levels (2025), teams per band of their percentile."""
+    """Helper B's level bar chart (dora.reads.charts.level_distribution_figure), counting teams;
+    with a year without levels (2025), teams per band of their percentile."""
     bands = year is not None and not has_tiers(year)
     figure = charts.level_distribution_figure(counts, bands=bands, year=year)
     total = sum(counts.values())
@@ -197,7 +199,7 @@ def leadership_csv(request: HttpRequest) -> HttpResponse:
     except ParameterError as exc:
         return _bad_request(request, exc)
     response = HttpResponse(
-        lead.report_csv(report, definitions_url=definitions_url(request)),
+        report_csv(report, definitions_url=definitions_url(request)),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{_filename(report, "csv")}"'

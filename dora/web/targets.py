@@ -86,7 +86,7 @@ def targets_context(
 
 
 def page_frames(c: Any) -> dict[str, Any]:
-    """The frames of a page's computation (dora.report.MetricsComputation) that depend on its
+    """The frames of a page's computation (dora.reads.report.MetricsComputation) that depend on its
     scope only, for `known` (those it has read)."""
     names = ("first_rollout_at", "environment_settings", "configured_targets")
     return {name: c.__dict__[name] for name in names if name in c.__dict__}

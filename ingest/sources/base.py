@@ -41,7 +41,7 @@ class SyncResult:
         a list read newest first would replay the newer rollouts again on every page, quadratic
         in pages on a backfill) and count
         them, with the page's `objects` under `stream`."""
-        from dora.events import events_record  # dora's intake: imported when a sync runs
+        from dora.intake.events import events_record
 
         report = events_record(
             events,
@@ -53,7 +53,8 @@ class SyncResult:
         self.add_report(report, stream=stream, objects=objects)
 
     def add_report(self, report: Any, *, stream: str, objects: int) -> None:
-        """Count an intake report (dora.events.IntakeReport) and `objects` read of `stream`."""
+        """Count an intake report (dora.intake.events.IntakeReport) and `objects` read of
+        `stream`."""
         for status, n in report.counts.items():
             self.events[status] += n
         self.unconfigured_services |= report.unconfigured_services

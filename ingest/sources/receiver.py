@@ -8,7 +8,7 @@ nothing stored; a body that is not storable JSON → 400. A verified body is sto
 a retry resends the same bytes, so a redelivery is answered from the first (200, `duplicate`).
 Then it is mapped: nothing to record (an event of a kind or reason the mapper does not read, an
 object no pattern maps) → 202, kept raw, with the reasons; else the events are recorded
-(dora.events.events_record) → 200 with the per-item report. A mapping error → 500, the
+(dora.intake.events.events_record) → 200 with the per-item report. A mapping error → 500, the
 delivery kept with the error for a retry. A receiver with a `lock` (Flux: its ids depend on
 what is recorded) maps and records in one transaction that first takes the lock, so concurrent
 deliveries read and write one after the other; a transaction a concurrent one aborts (a
@@ -29,8 +29,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from dora import derive
-from dora.events import IntakeReport, events_record
+from dora.intake import derive
+from dora.intake.events import IntakeReport, events_record
 from dora.json_checks import MAX_DEPTH, json_problem
 from dora.retry import atomic_retry
 from ingest.models import WebhookDelivery

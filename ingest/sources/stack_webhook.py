@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from dora.events import IntakeReport, events_record
+from dora.intake.events import IntakeReport, events_record
 from dora.json_checks import MAX_DEPTH, json_problem
 from ingest.models import Source, WebhookDelivery
 from ingest.sources.mapping import Mapped

@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 
 from dora.models import GateDecision
-from dora.report import METRIC_NAMES
+from dora.reads.report_items import METRIC_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCREENSHOT_DIR = Path(os.environ.get("DORA_SCREENSHOT_DIR", ROOT / "screenshots"))

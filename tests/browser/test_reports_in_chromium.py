@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
-from dora.leadership import CSV_HEADER
+from dora.reads.leadership_csv import CSV_HEADER
 from dora.web.access import LEADERSHIP_GROUP
 from tests.browser.test_dashboards_in_chromium import (
     SCREENSHOT_DIR,

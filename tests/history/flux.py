@@ -31,7 +31,7 @@ from tests.history.scenario import Deployment, History, _iso
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "flux"
 # value_stream figures that count a deployment's start-to-finish as process time
-# (dora/selectors.py: the deploys of the value stream's intervals need `started_at`).
+# (dora/reads/value_stream.py: the deploys of the value stream's intervals need `started_at`).
 FLOW_EFFICIENCY = ("flow_efficiency", "delivery_flow_efficiency", "median_item_flow_efficiency")
 _REASON = {"success": "ReconciliationSucceeded", "failure": "HealthCheckFailed"}
 

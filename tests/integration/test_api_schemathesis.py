@@ -156,7 +156,8 @@ class EstateServer:
 
     def new_exceptions(self) -> list[str]:
         """For each traceback the server logged since the last call: its last frame in this
-        project and the exception, e.g. `dora/events.py:298 in event_validate: TypeError: ...`."""
+        project and the exception, e.g.
+        `dora/intake/schema.py:298 in event_validate: TypeError: ...`."""
         with open(self.log_path, errors="replace") as log:
             log.seek(self.log_offset)
             text = log.read()
@@ -203,7 +204,7 @@ def _session_cookie(user: Any) -> str:
 def _seed() -> dict[str, Caller]:
     from django.contrib.auth.models import Group, User
 
-    from dora.events import events_record
+    from dora.intake.events import events_record
     from dora.models import ApiToken, Service, Team
     from dora.web.access import LEADERSHIP_GROUP
 

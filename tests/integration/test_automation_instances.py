@@ -11,11 +11,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from dora.events import events_record
 from dora.instances import automation_instances_rebuild
+from dora.intake.events import events_record
 from dora.models import AutomationInstance, AutomationRun, Environment, Service
 from dora.prepared import prepared_rows as _rows
-from dora.promotion import _INSTANCES_PROBED_SQL, _automation_instances
+from dora.reads.promotion_instances import _INSTANCES_PROBED_SQL, _automation_instances
 
 pytestmark = pytest.mark.django_db
 T = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 
 from dora import benchmarks
 from dora.config import ConfigError, config_apply, config_load
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import ApiToken, OrganisationSettings, Team
 from dora.web.access import LEADERSHIP_GROUP
 from tests.builders import commit, deployment, when

@@ -1,4 +1,4 @@
-"""The start and merge times kept on change arrivals (dora/change_times.py, issue 18) follow
+"""The start and merge times kept on change arrivals (dora/intake/change_times.py, issue 18) follow
 their change's and commit's rows whichever order the events arrive in, without a read-time
 look-up: late commits, a pushed commit recorded after its deployment, a corrected merge time."""
 
@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from dora.change_times import arrival_times_stale, change_builds_stale
-from dora.events import events_record
+from dora.intake.change_times import arrival_times_stale, change_builds_stale
+from dora.intake.events import events_record
 from dora.models import Change, ChangeArrival
-from dora.selectors import Scope, arrivals_frame
+from dora.reads.scope import Scope
+from dora.reads.selectors import arrivals_frame
 from tests.builders import change, commit, deployment, pipeline_run, sha, when
 
 pytestmark = pytest.mark.django_db

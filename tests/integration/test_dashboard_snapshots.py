@@ -17,9 +17,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from dora.config import config_apply, config_load
-from dora.derive import pending_derive
-from dora.events import events_record
 from dora.generation import facts_generation
+from dora.intake.derive import pending_derive
+from dora.intake.events import events_record
 from dora.models import Team
 from dora.web.access import LEADERSHIP_GROUP
 

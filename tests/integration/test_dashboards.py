@@ -265,7 +265,8 @@ def test_dashboard_overview_levels_are_the_metrics_reports(demo, benchmark: str)
     # including the 2022 table, whose recovery column is time to restore (incidents).
     from django.utils import timezone
 
-    from dora.report import metrics_query_parse, metrics_report
+    from dora.reads.report import metrics_report
+    from dora.reads.report_query import metrics_query_parse
 
     response = login("lead-levels", leadership=True).get(
         url("/dashboards/", benchmark=benchmark, since="2026-01-05")

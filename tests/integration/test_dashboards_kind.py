@@ -27,7 +27,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import ApiToken, Service, Team
 from tests.builders import at, commit, deployment, sha
 

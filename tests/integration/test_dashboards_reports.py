@@ -19,8 +19,9 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.test import Client
 
-from dora.leadership import CSV_HEADER, TAKEAWAY_FIGURES, leadership_report, period_of
 from dora.models import AutomationInstance, GateDecision, Service, Team
+from dora.reads.leadership import leadership_report, period_of
+from dora.reads.leadership_csv import CSV_HEADER, TAKEAWAY_FIGURES
 from dora.web.access import LEADERSHIP_GROUP
 from dora.web.leadership import _context as leadership_context
 

@@ -18,7 +18,7 @@ from django.db import connection
 from django.test import Client
 
 from dora.config import config_apply, config_load
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import ApiToken, Deployment
 from tests import builders
 from tests.servers import (

@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client
 
 from dora.config import config_apply, config_load
-from dora.events import events_record
+from dora.intake.events import events_record
 from tests.conftest import broker_url, snapshot_cache_url
 from tests.servers import database_url_of as _database_url
 from tests.servers import free_port, gunicorn_serving

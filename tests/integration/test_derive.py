@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import (
     Change,
     ChangeArrival,
@@ -334,8 +334,9 @@ def test_facts_pending_after_a_crash_are_derived_by_the_derive_command() -> None
     from django.core.management import call_command
     from django.db import transaction
 
-    from dora import derive
-    from dora.events import _records_upsert, event_validate
+    from dora.intake import derive
+    from dora.intake.events import _records_upsert
+    from dora.intake.schema import event_validate
     from dora.models import DerivePending
     from tests.builders import T0
 

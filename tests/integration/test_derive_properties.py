@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from dora import derive
-from dora.change_times import arrival_times_stale, change_builds_stale
-from dora.events import events_record
+from dora.intake import derive
+from dora.intake.change_times import arrival_times_stale, change_builds_stale
+from dora.intake.events import events_record
 from dora.models import (
     Change,
     Commit,
@@ -51,7 +51,7 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
         events.append(
             change(number, shas, created=i, merged=i + size, merge=shas[-1], labels=labels)
         )
-        # CI on the merge sha: the change's build time is kept at intake (dora/change_times).
+        # CI on the merge sha: the change's build time is kept at intake (dora/intake/change_times).
         for run, status in enumerate(
             draw(st.lists(st.sampled_from(["success", "failure"]), max_size=2))
         ):

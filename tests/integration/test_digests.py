@@ -25,7 +25,7 @@ from django.test import Client
 from django.urls import resolve
 
 from dora.digests import digest_deliver, digests_send, leadership_digest, team_digest
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import DigestSent, Environment, OrganisationSettings, Service, Team
 from dora.tasks import digests_send_task
 from dora.web.access import LEADERSHIP_GROUP

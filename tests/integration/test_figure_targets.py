@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from dora.config import config_apply, config_load
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import FigureTarget, Service, Team
-from dora.report import MetricsQuery, metrics_report
-from dora.selectors import scope_resolve
+from dora.reads.report import metrics_report
+from dora.reads.report_query import MetricsQuery
+from dora.reads.scope import scope_resolve
 from dora.targets import (
     attainments,
     duration_text,

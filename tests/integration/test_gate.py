@@ -19,7 +19,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from dora.config import config_apply, config_load
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import ApiToken, GateDecision
 
 pytestmark = pytest.mark.django_db
@@ -359,7 +359,7 @@ def test_gate_fails_closed_when_the_connection_breaks_mid_decision(monkeypatch) 
         pytest.skip("needs PostgreSQL to terminate the request's backend")
     import psycopg
 
-    from dora import promotion as promotion_module
+    from dora.reads import promotion as promotion_module
 
     config_apply(config_load(ESTATE))
     client = gate_client()

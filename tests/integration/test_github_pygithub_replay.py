@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import responses
 
-from dora.events import event_validate
+from dora.intake.schema import event_validate
 from ingest.http import Page, RestClient
 from ingest.sources import github_map as gm
 from tests.fake_github import FakeClock

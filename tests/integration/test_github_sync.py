@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import Change, Commit, Deployment, Incident, PipelineRun, RawEvent, Service
 from ingest.http import SourceRejected
 from ingest.models import Source, SyncCursor

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import Change, Commit, Deployment, Incident, PipelineRun, RawEvent, Service
 from ingest.models import WebhookDelivery
 from ingest.webhooks import github_signature_valid

@@ -18,7 +18,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import ChangeArrival, Deployment, Rollout, Service
 from tests.builders import at, change, commit, sha, when
 from tests.facts import facts_snapshot

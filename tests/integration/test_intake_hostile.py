@@ -213,7 +213,7 @@ def test_new_events_on_a_failed_pair_try_it_again() -> None:
 def test_the_gate_derives_a_pending_pair_before_deciding() -> None:
     """Events stored but not yet derived (a sync derives when it is done) are derived first:
     the gate never answers from facts it knows are behind."""
-    from dora.events import events_record
+    from dora.intake.events import events_record
 
     incident = {
         "type": "incident",

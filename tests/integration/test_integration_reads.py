@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dora import selectors
 from dora.models import Change, Commit
+from dora.reads import selectors
 
 pytestmark = pytest.mark.django_db
 

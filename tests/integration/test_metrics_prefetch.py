@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from dora import report as report_module
-from dora.report import MetricsComputation, MetricsQuery, metrics_report
-from dora.selectors import scope_resolve
+from dora.reads import report as report_module
+from dora.reads.report import MetricsComputation, metrics_report
+from dora.reads.report_query import MetricsQuery
+from dora.reads.scope import scope_resolve
 from tests.builders import when
 from tests.integration.test_metrics_report import shop_timeline
 

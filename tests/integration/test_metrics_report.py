@@ -17,7 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import ApiToken, Service, Team
 from tests.builders import change, commit, deployment, incident, when
 

@@ -1,4 +1,4 @@
-"""The full report's reads (dora.report.MetricsComputation.prefetch, PostgreSQL, outside a
+"""The full report's reads (dora.reads.report.MetricsComputation.prefetch, PostgreSQL, outside a
 transaction) take the arrivals' rollout columns from the rollouts frame and each change's first
 arrival from the arrivals, and leave out the columns only items list: the same frames (but for
 those columns), report and items as the lazy reads (joins in SQL)."""
@@ -11,8 +11,11 @@ import pandas as pd
 import pytest
 from django.db import connection
 
-from dora.report import METRIC_NAMES, MetricsComputation, MetricsQuery, metric_items
-from dora.selectors import ARRIVAL_DESCRIPTION, scope_resolve
+from dora.reads.report import MetricsComputation
+from dora.reads.report_items import METRIC_NAMES, metric_items
+from dora.reads.report_query import MetricsQuery
+from dora.reads.scope import scope_resolve
+from dora.reads.selectors import ARRIVAL_DESCRIPTION
 from tests.builders import commit, deployment, when
 from tests.integration.test_metrics_report import record, shop_timeline
 from tests.integration.test_worked_examples import V_SINCE, V_UNTIL, value_stream_timeline

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from dora.config import config_apply, config_load
-from dora.estate_matrix import drift_by_pair
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import OutOfBandChange
 from dora.out_of_band import out_of_band_open, service_out_of_band
-from dora.selectors import Scope
+from dora.reads.estate_matrix import drift_by_pair
+from dora.reads.scope import Scope
 from tests.integration.test_gate import (
     ESTATE,
     ago,

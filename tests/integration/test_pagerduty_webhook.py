@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import Incident, RawEvent
 from ingest.models import Source, WebhookDelivery
 from ingest.sources.pagerduty.mapper import PagerDutyMapping, incidents_events

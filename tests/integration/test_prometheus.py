@@ -16,7 +16,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from dora.config import config_apply, config_load
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import ApiToken, DerivePending, Environment, Service
 from dora.prometheus import HEADLINE_KEY, SNAPSHOTS_PREPARED_KEY
 from ingest.models import Source

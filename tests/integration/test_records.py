@@ -1,4 +1,4 @@
-"""Record writing at intake (dora.records through events._records_upsert): per-item statuses,
+"""Record writing at intake (dora.intake.records through events._records_upsert): per-item statuses,
 the raw payload, and the bookkeeping derivation relies on."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from dora.events import _records_upsert, event_validate, events_record
+from dora.intake.events import _records_upsert, events_record
+from dora.intake.schema import event_validate
 from dora.models import Change, ChangeCommit, Commit, Deployment, RawEvent, Rollout
 from tests.builders import T0, change, commit, deployment, sha
 

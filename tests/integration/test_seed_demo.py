@@ -10,7 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-pytest.importorskip("dora.events", reason="seed_demo sends events through dora.events")
+pytest.importorskip(
+    "dora.intake.events", reason="seed_demo sends events through dora.intake.events"
+)
 pytest.importorskip("dora.config", reason="seed_demo applies dora/demo.yml with dora.config")
 
 from dora.models import (  # noqa: E402 - after the skips above

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import ApiToken, Service
 from tests.builders import sha
 

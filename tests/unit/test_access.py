@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dora.selectors import Scope
+from dora.reads.scope import Scope
 from dora.web.access import Access, access_rule
 
 TEAMS = [("payments", ["alice", "bob"]), ("discovery", ["erin"]), ("empty", [])]

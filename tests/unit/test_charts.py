@@ -1,4 +1,4 @@
-"""dora.charts: figure dicts from DataFrames, JSON-ready, without a database."""
+"""dora.reads.charts: figure dicts from DataFrames, JSON-ready, without a database."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from dora import charts
+from dora.reads import charts
 
 
 def weeks_frame() -> pd.DataFrame:
@@ -224,7 +224,7 @@ def test_charts_axes_make_room_for_their_labels_on_a_narrow_card() -> None:
 
 
 def test_charts_automation_lag_in_hours_until_a_lag_is_above_48_hours() -> None:
-    from dora.estate_matrix import automation_lag_figure
+    from dora.reads.estate_matrix import automation_lag_figure
 
     instances = pd.DataFrame(
         {

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dora.config import CloudTrailAccountSpec, SourceSpec
-from dora.events import event_validate
+from dora.intake.schema import event_validate
 from ingest.sources.cloudtrail.config import (
     CloudTrailConfigError,
     cloudtrail_mapping,

@@ -1,4 +1,5 @@
-"""dora.dashboards.Headline computes levels with the report's own definitions (DoraFigures)."""
+"""dora.reads.dashboards.Headline computes levels with the report's own definitions
+(DoraFigures)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dora.dashboards import Headline
 from dora.metrics import failure, frequency, lead_time, recovery, rework
+from dora.reads.dashboards import Headline
 
 SINCE = datetime(2026, 1, 5, tzinfo=UTC)
 UNTIL = datetime(2026, 3, 30, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""dora.dashboards.split_headlines: one pass over many services gives each group of them the
+"""dora.reads.dashboards.split_headlines: one pass over many services gives each group of them the
 figures `headline` gives on that group's own rows."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dora import dashboards as dash
+from dora.reads import dashboards as dash
 
 SINCE = datetime(2026, 1, 5, tzinfo=UTC)
 UNTIL = datetime(2026, 3, 30, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""dora.dashboards without a database: weeks, weekly grouping, period comparisons, figures."""
+"""dora.reads.dashboards without a database: weeks, weekly grouping, period comparisons, figures."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dora import dashboards as dash
+from dora.reads import dashboards as dash
+from dora.reads.figures import HEADLINE, Figure
+from dora.reads.weeks import (
+    compare,
+    local_monday,
+    week_figure,
+    week_rows,
+    week_starts,
+    weekly,
+    weeks_window,
+)
 
 NOW = datetime(2026, 3, 30, 12, tzinfo=UTC)
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
@@ -75,8 +85,8 @@ def headline(since: datetime, until: datetime, tz: str = "UTC") -> dash.Headline
 
 
 def test_dashboards_weekly_values_equal_the_metric_over_each_week_alone() -> None:
-    weeks = dash.week_starts(END, 4, "UTC")
-    series = dash.weekly(headline(START, END), weeks=weeks, tz="UTC")
+    weeks = week_starts(END, 4, "UTC")
+    series = weekly(headline(START, END), weeks=weeks, tz="UTC")
 
     for i, week in enumerate(weeks):
         alone = headline(START + timedelta(weeks=i), START + timedelta(weeks=i + 1))
@@ -95,11 +105,11 @@ def test_dashboards_weekly_values_equal_the_metric_over_each_week_alone() -> Non
 
 def test_dashboards_week_rows_compare_this_week_with_last_and_pool_the_window() -> None:
     result = headline(START, END)
-    series = dash.weekly(result, weeks=dash.week_starts(END, 4, "UTC"), tz="UTC")
+    series = weekly(result, weeks=week_starts(END, 4, "UTC"), tz="UTC")
 
-    rows = {row.key: row for row in dash.week_rows(result, series)}
+    rows = {row.key: row for row in week_rows(result, series)}
 
-    assert list(rows) == list(dash.HEADLINE)
+    assert list(rows) == list(HEADLINE)
     lead = rows["lead_time"]
     assert lead.twelve_weeks.n == result.lead_time.duration.n  # pooled, not a median of medians
     assert lead.this_week.n == series.row("lead_time", series.weeks[-1])["n"]
@@ -111,48 +121,48 @@ def test_dashboards_local_monday_and_weeks_in_a_time_zone() -> None:
     # Wednesday 4 March 2026, 10:00 UTC: in New York it is the same Wednesday.
     moment = datetime(2026, 3, 4, 10, tzinfo=UTC)
 
-    assert dash.local_monday(moment, "UTC") == datetime(2026, 3, 2, tzinfo=UTC)
-    assert dash.local_monday(moment, "America/New_York") == datetime(2026, 3, 2, 5, tzinfo=UTC)
+    assert local_monday(moment, "UTC") == datetime(2026, 3, 2, tzinfo=UTC)
+    assert local_monday(moment, "America/New_York") == datetime(2026, 3, 2, 5, tzinfo=UTC)
     # Sunday 23:30 UTC is already Monday in Berlin.
-    assert dash.local_monday(datetime(2026, 3, 8, 23, 30, tzinfo=UTC), "Europe/Berlin") == (
+    assert local_monday(datetime(2026, 3, 8, 23, 30, tzinfo=UTC), "Europe/Berlin") == (
         datetime(2026, 3, 8, 23, tzinfo=UTC)
     )
-    end = dash.local_monday(moment, "Europe/Berlin")
-    assert dash.week_starts(end, 3, "Europe/Berlin") == [
+    end = local_monday(moment, "Europe/Berlin")
+    assert week_starts(end, 3, "Europe/Berlin") == [
         date(2026, 2, 9),
         date(2026, 2, 16),
         date(2026, 2, 23),
     ]
     # Across the change to summer time (29 March in Europe) the weeks stay local Mondays.
-    spring = dash.local_monday(datetime(2026, 4, 1, tzinfo=UTC), "Europe/Berlin")
+    spring = local_monday(datetime(2026, 4, 1, tzinfo=UTC), "Europe/Berlin")
     assert spring == datetime(2026, 3, 29, 22, tzinfo=UTC)
-    assert dash.weeks_window(spring, 2, "Europe/Berlin") == datetime(2026, 3, 15, 23, tzinfo=UTC)
+    assert weeks_window(spring, 2, "Europe/Berlin") == datetime(2026, 3, 15, 23, tzinfo=UTC)
 
 
-def figure(key: str, value: float | None, ci: tuple[float, float] | None) -> dash.Figure:
-    return dash.Figure(key, value, "", 10, "", ci, "", None, "", "")
+def figure(key: str, value: float | None, ci: tuple[float, float] | None) -> Figure:
+    return Figure(key, value, "", 10, "", ci, "", None, "", "")
 
 
 def test_dashboards_compare_says_unchanged_when_the_shown_values_are_equal() -> None:
     # 22.2 h and 21.9 h both show "22 h": no arrow, no "+0.3 h".
-    same = dash.compare(
+    same = compare(
         "lead_time", figure("lead_time", 22.2 * 3600, None), figure("lead_time", 21.9 * 3600, None)
     )
     assert (same.text, same.direction, same.better) == ("unchanged", "flat", None)
     # 12.04% and 11.96% both show "12.0%".
-    rate = dash.compare(
+    rate = compare(
         "rework_rate", figure("rework_rate", 0.1204, None), figure("rework_rate", 0.1196, None)
     )
     assert (rate.text, rate.direction, rate.better) == ("unchanged", "flat", None)
     # 49 h against 47 h: "2.0 days" against "47 h" is a change.
-    slower = dash.compare(
+    slower = compare(
         "lead_time", figure("lead_time", 49 * 3600, None), figure("lead_time", 47 * 3600, None)
     )
     assert slower.direction == "up" and slower.text == "+2.0 h"
 
 
 def test_dashboards_compare_is_significant_only_when_intervals_do_not_overlap() -> None:
-    apart = dash.compare(
+    apart = compare(
         "lead_time",
         figure("lead_time", 7200, (6000, 8000)),
         figure("lead_time", 3600, (3000, 4000)),
@@ -160,7 +170,7 @@ def test_dashboards_compare_is_significant_only_when_intervals_do_not_overlap() 
     assert apart.direction == "up" and apart.better is False and apart.significant is True
     assert apart.text == "+1.0 h" and apart.significance_text == "significant"
 
-    overlapping = dash.compare(
+    overlapping = compare(
         "change_failure_rate",
         figure("change_failure_rate", 0.1, (0.05, 0.2)),
         figure("change_failure_rate", 0.15, (0.1, 0.3)),
@@ -168,18 +178,16 @@ def test_dashboards_compare_is_significant_only_when_intervals_do_not_overlap() 
     assert overlapping.better is True and overlapping.significant is False
     assert overlapping.text == "−5.0 pts"  # a typographic minus, as durations
 
-    faster = dash.compare(
+    faster = compare(
         "deployment_frequency",
         figure("deployment_frequency", 12.0, (10, 14)),
         figure("deployment_frequency", 4.0, (3, 5)),
     )
     assert faster.better is True and faster.significant is True
 
-    unknown = dash.compare(
-        "recovery_time", figure("recovery_time", 60, None), figure("x", 30, None)
-    )
+    unknown = compare("recovery_time", figure("recovery_time", 60, None), figure("x", 30, None))
     assert unknown.significant is None and unknown.significance_text == "too few to tell"
-    missing = dash.compare("lead_time", figure("lead_time", None, None), figure("x", 30, None))
+    missing = compare("lead_time", figure("lead_time", None, None), figure("x", 30, None))
     assert missing.direction == "none"
 
 
@@ -203,10 +211,10 @@ def test_dashboards_figures_withhold_levels_below_the_badge_minimums() -> None:
 
 
 def test_dashboards_week_figures_mark_small_samples() -> None:
-    small = dash.week_figure("lead_time", {"value": 3600.0, "lo": None, "hi": None, "n": 3})
-    enough = dash.week_figure("lead_time", {"value": 3600.0, "lo": 1.0, "hi": 2.0, "n": 12})
-    empty = dash.week_figure("change_failure_rate", {"value": None, "n": 0})
-    counts = dash.week_figure("deployment_frequency", {"value": 2.0, "lo": 0.2, "hi": 7.2, "n": 2})
+    small = week_figure("lead_time", {"value": 3600.0, "lo": None, "hi": None, "n": 3})
+    enough = week_figure("lead_time", {"value": 3600.0, "lo": 1.0, "hi": 2.0, "n": 12})
+    empty = week_figure("change_failure_rate", {"value": None, "n": 0})
+    counts = week_figure("deployment_frequency", {"value": 2.0, "lo": 0.2, "hi": 7.2, "n": 2})
 
     assert small.minimum_text == "small sample: a level needs 10"
     assert enough.minimum_text == "" and enough.text == "1.0 h"

@@ -14,7 +14,7 @@ from dora.demo import demo_config, demo_events
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
-# CONTRACT §1, written out here independently of dora/events.py: type -> required fields.
+# CONTRACT §1, written out here independently of dora/intake/schema.py: type -> required fields.
 # `deployment` needs `sha` or `version`, and `finished_at` unless it is `running` (checked below).
 REQUIRED = {
     "commit": ("repo", "sha", "authored_at"),

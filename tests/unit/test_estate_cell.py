@@ -1,5 +1,5 @@
 """An estate cell never contradicts itself: one marked "Fresh" shows no newest-version age past
-its stale_after (dora.estate_matrix._cell and templates/dora/_estate_cell.html)."""
+its stale_after (dora.reads.estate_matrix._cell and templates/dora/_estate_cell.html)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from django.template.loader import render_to_string
 
-from dora import estate_matrix as em
+from dora.reads import estate_matrix as em
 
 DAY = 86400.0
 AT = pd.Timestamp(datetime(2026, 3, 2, tzinfo=UTC))

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dora.events import (
+from dora.intake.events import commit_reverted_sha
+from dora.intake.schema import (
     MAX_ID_LENGTH,
     MAX_INT,
     MAX_SOURCE_LENGTH,
     STR_LIMITS,
     EventInvalid,
-    commit_reverted_sha,
     event_validate,
     json_items,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.http import QueryDict
 
-from dora.report import ParameterError
+from dora.reads.report_query import ParameterError
 from dora.web.gate_pages import DecisionFilters, checks_rows, decision_filters_parse, run_link
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dora.events import event_validate
+from dora.intake.schema import event_validate
 from ingest.sources import github_map as gm
 from ingest.sources.github_webhook import change_merge, github_webhook_events
 from tests.shared import shared_fixture

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from dora.events import event_validate
+from dora.intake.schema import event_validate
 from ingest.sources.gitlab import mapper as gl
 from ingest.sources.gitlab.client import gitlab_client, project_events
 from tests.shared import shared_fixture

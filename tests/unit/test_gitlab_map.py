@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dora.events import event_validate
+from dora.intake.schema import event_validate
 from ingest.sources.github_map import PARENTS_GUESSED
 from ingest.sources.gitlab import mapper as gl
 from ingest.sources.gitlab.webhook import (

@@ -12,7 +12,7 @@ WIRING = {"urls.py", "celery.py"}
 
 def _imports(path: Path) -> set[str]:
     """Every module `path` imports, at its top or inside a function or TYPE_CHECKING block;
-    `from dora import derive` counts as dora.derive as well as dora."""
+    `from dora.intake import derive` counts as dora.intake.derive as well as dora.intake."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -57,12 +57,12 @@ def test_dora_never_imports_ingest_outside_the_wiring() -> None:
 
 
 def test_events_and_records_import_one_way() -> None:
-    """Intake (dora.events) stores through dora.records; records read the Event from
-    dora.event_base and never reach back to dora.events, even inside a function."""
+    """Intake (dora.intake.events) stores through dora.intake.records; records read the Event from
+    dora.intake.event_base and never reach back to dora.intake.events, even inside a function."""
     graph = _graph()
 
-    assert "dora.records" in graph["dora.events"]
-    assert "dora.events" not in _reaches(graph, "dora.records")
+    assert "dora.intake.records" in graph["dora.intake.events"]
+    assert "dora.intake.events" not in _reaches(graph, "dora.intake.records")
 
 
 def test_tasks_and_snapshots_import_one_way() -> None:
@@ -72,3 +72,29 @@ def test_tasks_and_snapshots_import_one_way() -> None:
 
     assert "dora.tasks" in graph["dora.web.snapshots"]
     assert "dora.web.snapshots" not in _reaches(graph, "dora.tasks")
+
+
+def test_derivation_stages_import_one_way() -> None:
+    """dora.intake.derive is the derivation's entry: it runs the stages (graph, change sets,
+    rollouts, arrivals, failures), and none of them reaches back to it."""
+    graph = _graph()
+    stages = ("graph", "change_sets", "rollouts", "arrivals", "failures")
+
+    assert {f"dora.intake.{stage}" for stage in stages} <= _reaches(graph, "dora.intake.derive")
+    assert [s for s in stages if "dora.intake.derive" in _reaches(graph, f"dora.intake.{s}")] == []
+
+
+def test_intake_never_imports_the_read_side() -> None:
+    """Data flows one way: intake (dora.intake) never reads through dora.reads; of the read side
+    only the promotion gate imports intake (it derives a request's pending pairs before reading)."""
+    graph = _graph()
+
+    def importing(package: str, imported: str) -> list[str]:
+        return sorted(
+            name
+            for name, names in graph.items()
+            if name.startswith(package) and any(n.startswith(imported) for n in names)
+        )
+
+    assert importing("dora.intake", "dora.reads") == []
+    assert importing("dora.reads", "dora.intake") == ["dora.reads.promotion"]

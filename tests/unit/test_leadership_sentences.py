@@ -1,5 +1,5 @@
-"""dora.leadership's sentences, periods and rankings, and dora.estate_matrix's grading, without a
-database: every expected string below is worked out by hand from the small inputs."""
+"""dora.reads.leadership's sentences, periods and rankings, and dora.reads.estate_matrix's grading,
+without a database: every expected string below is worked out by hand from the small inputs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,23 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dora import dashboards as dash
-from dora import estate_matrix as em
-from dora import leadership as lead
-from dora.report import ParameterError
+from dora.reads import estate_matrix as em
+from dora.reads import leadership as lead
+from dora.reads.figures import Figure
+from dora.reads.leadership_csv import _csv_text
+from dora.reads.leadership_takeaways import FigureRow
+from dora.reads.leadership_words import (
+    change_sentence,
+    duration_words,
+    gate_sentence,
+    level_moves_sentence,
+    levels_sentence,
+    significance,
+    spread_sentence,
+    stale_sentence,
+)
+from dora.reads.report_query import ParameterError
+from dora.reads.weeks import compare
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -23,7 +36,7 @@ HOUR = 3600.0
 def test_change_sentence_lead_time_fell_significantly() -> None:
     # 2.1 d -> 1.4 d: (1.4 - 2.1) / 2.1 = -33.3% -> "−33%"; CIs [1.9, 2.4] d and [1.2, 1.6] d
     # do not overlap -> significant.
-    sentence = lead.change_sentence(
+    sentence = change_sentence(
         "lead_time",
         1.4 * DAY,
         2.1 * DAY,
@@ -37,7 +50,7 @@ def test_change_sentence_lead_time_fell_significantly() -> None:
 
 def test_change_sentence_rates_change_in_points_and_overlapping_cis_are_not_significant() -> None:
     # 10% -> 15%: +5.0 points; [5%, 18%] overlaps [9%, 22%].
-    sentence = lead.change_sentence(
+    sentence = change_sentence(
         "change_failure_rate", 0.15, 0.10, current_ci=(0.09, 0.22), previous_ci=(0.05, 0.18)
     )
 
@@ -48,7 +61,7 @@ def test_change_sentence_rates_change_in_points_and_overlapping_cis_are_not_sign
 
 def test_change_sentence_frequency_names_its_unit_once() -> None:
     # 3.2 -> 4.1 a week: +28.1% -> "+28%"; no interval for one side -> too few to tell.
-    sentence = lead.change_sentence("deployment_frequency", 4.1, 3.2, current_ci=(3.0, 5.5))
+    sentence = change_sentence("deployment_frequency", 4.1, 3.2, current_ci=(3.0, 5.5))
 
     assert sentence == (
         "Deployment frequency rose from 3.2 to 4.1 rollouts a week (+28%, too few to tell)."
@@ -57,7 +70,7 @@ def test_change_sentence_frequency_names_its_unit_once() -> None:
 
 def test_change_sentence_hours_and_minutes_and_a_subject() -> None:
     # 5 h -> 45 min: (2700 - 18000) / 18000 = -85%.
-    sentence = lead.change_sentence("recovery_time", 45 * 60, 5 * HOUR, subject="payments")
+    sentence = change_sentence("recovery_time", 45 * 60, 5 * HOUR, subject="payments")
 
     assert sentence == (
         "payments: recovery time fell from 5.0 hours to 45 minutes (−85%, too few to tell)."
@@ -65,48 +78,46 @@ def test_change_sentence_hours_and_minutes_and_a_subject() -> None:
 
 
 def test_change_sentence_held_missing_and_from_zero() -> None:
-    assert lead.change_sentence(
+    assert change_sentence(
         "rework_rate", 0.2, 0.2, current_ci=(0.1, 0.3), previous_ci=(0.1, 0.3)
     ) == ("Rework rate was unchanged at 20.0% (not significant).")
-    assert lead.change_sentence("lead_time", None, None) == (
-        "Lead time had no data in either period."
-    )
-    assert lead.change_sentence("lead_time", 2 * DAY, None) == (
+    assert change_sentence("lead_time", None, None) == ("Lead time had no data in either period.")
+    assert change_sentence("lead_time", 2 * DAY, None) == (
         "Lead time was 48 hours; the previous period had no data."
     )
-    assert lead.change_sentence("lead_time", None, 3 * HOUR) == (
+    assert change_sentence("lead_time", None, 3 * HOUR) == (
         "Lead time had no data this period (previous: 3.0 hours)."
     )
     # A rate from zero still has a change in points; frequency from zero has no percentage.
-    assert lead.change_sentence("change_failure_rate", 0.25, 0.0) == (
+    assert change_sentence("change_failure_rate", 0.25, 0.0) == (
         "Change failure rate rose from 0.0% to 25.0% (+25.0 points, too few to tell)."
     )
-    assert lead.change_sentence("deployment_frequency", 2.0, 0.0) == (
+    assert change_sentence("deployment_frequency", 2.0, 0.0) == (
         "Deployment frequency rose from 0 to 2 rollouts a week (from zero, too few to tell)."
     )
 
 
 def test_significance_follows_metrics_section_6() -> None:
-    assert lead.significance((1.0, 2.0), (2.5, 3.0)) is True
-    assert lead.significance((1.0, 2.5), (2.5, 3.0)) is False  # touching intervals overlap
-    assert lead.significance(None, (2.5, 3.0)) is None
+    assert significance((1.0, 2.0), (2.5, 3.0)) is True
+    assert significance((1.0, 2.5), (2.5, 3.0)) is False  # touching intervals overlap
+    assert significance(None, (2.5, 3.0)) is None
 
 
 def test_duration_words_pick_the_unit() -> None:
-    assert lead.duration_words(60) == "1 minute"
-    assert lead.duration_words(90 * 60) == "1.5 hours"
-    assert lead.duration_words(36 * HOUR) == "36 hours"  # days only above 48 hours
-    assert lead.duration_words(49 * HOUR) == "2.0 days"  # 49 / 24 = 2.04
-    assert lead.duration_words(12.4 * DAY) == "12 days"
+    assert duration_words(60) == "1 minute"
+    assert duration_words(90 * 60) == "1.5 hours"
+    assert duration_words(36 * HOUR) == "36 hours"  # days only above 48 hours
+    assert duration_words(49 * HOUR) == "2.0 days"  # 49 / 24 = 2.04
+    assert duration_words(12.4 * DAY) == "12 days"
 
 
 def test_change_sentence_unchanged_when_the_rounded_values_are_equal() -> None:
     # 22.2 h and 21.9 h both read "22 hours": never "rose from 22 hours to 22 hours".
-    assert lead.change_sentence("lead_time", 22.2 * HOUR, 21.9 * HOUR) == (
+    assert change_sentence("lead_time", 22.2 * HOUR, 21.9 * HOUR) == (
         "Lead time was unchanged at 22 hours (too few to tell)."
     )
     # 22.6 h reads "23 hours": a change a reader can see.
-    assert lead.change_sentence("lead_time", 22.6 * HOUR, 21.9 * HOUR).startswith(
+    assert change_sentence("lead_time", 22.6 * HOUR, 21.9 * HOUR).startswith(
         "Lead time rose from 22 hours to 23 hours"
     )
 
@@ -117,31 +128,31 @@ def test_change_sentence_unchanged_when_the_rounded_values_are_equal() -> None:
 def test_levels_sentence_counts_teams_per_level() -> None:
     levels = {"a": "elite", "b": "medium", "c": "medium", "d": None}
 
-    assert lead.levels_sentence(levels) == (
+    assert levels_sentence(levels) == (
         "Of 4 teams, 1 is elite, 2 are medium and 1 has too little data for a level."
     )
-    assert lead.levels_sentence({"a": "high"}) == "Of 1 team, 1 is high."
-    assert lead.levels_sentence({}) == "No team had any data this period."
+    assert levels_sentence({"a": "high"}) == "Of 1 team, 1 is high."
+    assert levels_sentence({}) == "No team had any data this period."
 
 
 def test_level_moves_sentence_names_ups_and_downs_only() -> None:
     moves = [("payments", "high", "elite"), ("billing", "medium", "low"), ("web", "high", "high")]
 
-    assert lead.level_moves_sentence(moves) == (
+    assert level_moves_sentence(moves) == (
         "Level changes: payments moved up from high to elite; "
         "billing moved down from medium to low."
     )
-    assert lead.level_moves_sentence([("x", None, "high")]) is None
+    assert level_moves_sentence([("x", None, "high")]) is None
 
 
 def test_gate_sentence_compares_blocked_shares() -> None:
     # 12/30 = 40%, 5/28 = 17.9% -> 18%.
-    assert lead.gate_sentence(12, 30, 5, 28) == (
+    assert gate_sentence(12, 30, 5, 28) == (
         "The promotion gate blocked 12 of 30 promotions (40%), against 5 of 28 promotions "
         "(18%) the period before."
     )
-    assert lead.gate_sentence(0, 0, 0, 0) == "Nobody asked the promotion gate in either period."
-    assert lead.gate_sentence(1, 1, 0, 0) == (
+    assert gate_sentence(0, 0, 0, 0) == "Nobody asked the promotion gate in either period."
+    assert gate_sentence(1, 1, 0, 0) == (
         "The promotion gate blocked 1 of 1 promotion (100%), against none asked the period before."
     )
 
@@ -156,11 +167,11 @@ def test_stale_and_spread_sentences() -> None:
         },
         {"service": "k8s", "environment": "production", "target": "eu-1", "lag_seconds": None},
     ]
-    assert lead.stale_sentence(stale, 10) == (
+    assert stale_sentence(stale, 10) == (
         "2 of 10 automation instances were stale: network-stack in staging (37 days since its "
         "last successful run), k8s in production eu-1 (never succeeded)."
     )
-    assert lead.stale_sentence([], 4) == (
+    assert stale_sentence([], 4) == (
         "All 4 automation instances ran successfully within their stale_after."
     )
     spreads = [
@@ -169,29 +180,29 @@ def test_stale_and_spread_sentences() -> None:
         {"service": "web", "environment": "staging", "versions": 1, "targets": 1,
          "versions_behind": 0},
     ]  # fmt: skip
-    assert lead.spread_sentence(spreads) == (
+    assert spread_sentence(spreads) == (
         "Widest version spread: checkout ran 3 versions across 3 production targets "
         "(2 releases behind)."
     )
-    assert lead.spread_sentence(spreads[1:]) == (
+    assert spread_sentence(spreads[1:]) == (
         "Every service ran a single version in each environment."
     )
 
 
-def _figure(key: str, value: float | None, ci: tuple[float, float] | None) -> dash.Figure:
-    return dash.Figure(
+def _figure(key: str, value: float | None, ci: tuple[float, float] | None) -> Figure:
+    return Figure(
         key=key, value=value, text="", n=20, n_label="", ci=ci, ci_text="", level=None,
         badge="", badge_text="",
     )  # fmt: skip
 
 
-def _row(key: str, now: float, then: float, ci_now=None, ci_then=None) -> lead.FigureRow:
+def _row(key: str, now: float, then: float, ci_now=None, ci_then=None) -> FigureRow:
     current, previous = _figure(key, now, ci_now), _figure(key, then, ci_then)
-    return lead.FigureRow(
+    return FigureRow(
         key=key,
         current=current,
         previous=previous,
-        comparison=dash.compare(key, current, previous),
+        comparison=compare(key, current, previous),
         sentence=f"{key} {now} {then}",
     )
 
@@ -423,4 +434,4 @@ def test_estate_matrix_cells_from_spread_and_lag_frames() -> None:
     ],
 )
 def test_csv_team_names_never_start_a_formula(name: str, cell: str) -> None:
-    assert lead._csv_text(name) == cell
+    assert _csv_text(name) == cell

@@ -1,18 +1,26 @@
-"""The leadership report's three takeaways (dora.leadership), one test per branch, without a
+"""The leadership report's three takeaways (dora.reads.leadership), one test per branch, without a
 database: every expected sentence is worked out by hand from the small inputs beside it."""
 
 from __future__ import annotations
 
-from dora import dashboards as dash
-from dora import leadership as lead
+from dora.reads import leadership as lead
+from dora.reads.figures import Figure
+from dora.reads.leadership_takeaways import (
+    FigureRow,
+    change_takeaway,
+    estate_risk_takeaway,
+    gate_takeaway,
+)
+from dora.reads.leadership_words import change_sentence, values_words
+from dora.reads.weeks import compare
 
 DAY = 86400.0
 FEB, JAN = "February 2026", "January 2026"
 
 
-def _figure(key: str, value: float | None, ci: tuple[float, float] | None, n: int) -> dash.Figure:
+def _figure(key: str, value: float | None, ci: tuple[float, float] | None, n: int) -> Figure:
     label = {"lead_time": "changes", "recovery_time": "incidents"}.get(key, "rollouts")
-    return dash.Figure(
+    return Figure(
         key=key,
         value=value,
         text="",
@@ -30,13 +38,13 @@ def _row(
     key: str,
     now: tuple[float, tuple[float, float] | None, int],
     before: tuple[float, tuple[float, float] | None, int],
-) -> lead.FigureRow:
+) -> FigureRow:
     current, previous = _figure(key, *now), _figure(key, *before)
-    return lead.FigureRow(
+    return FigureRow(
         key=key,
         current=current,
         previous=previous,
-        comparison=dash.compare(key, current, previous),
+        comparison=compare(key, current, previous),
         sentence="",
     )
 
@@ -76,7 +84,7 @@ def test_change_takeaway_names_the_worst_significant_change_by_relative_size() -
         ),
     ]
 
-    sentence = lead.change_takeaway(rows, period_label=FEB, previous_label=JAN, period_weeks=4)
+    sentence = change_takeaway(rows, period_label=FEB, previous_label=JAN, period_weeks=4)
 
     assert sentence == (
         "For team payments, change failure rate rose from 5.0% to 20.0% (+15.0 points) in "
@@ -114,7 +122,7 @@ def test_change_takeaway_without_a_significant_change_says_what_would_show_one()
         ),
     ]
 
-    sentence = lead.change_takeaway(rows, period_label=FEB, previous_label=JAN, period_weeks=4)
+    sentence = change_takeaway(rows, period_label=FEB, previous_label=JAN, period_weeks=4)
 
     assert sentence == (
         "No significant change in February 2026 against January 2026. The nearest is lead time, "
@@ -128,7 +136,7 @@ def test_change_takeaway_for_frequency_asks_for_weeks_of_rollouts() -> None:
     # = 10.24 -> "about 10 weeks".
     rows = [(None, _row("deployment_frequency", (3.0, (2.2, 3.9), 12), (2.0, (1.4, 2.8), 8)))]
 
-    sentence = lead.change_takeaway(rows, period_label=FEB, previous_label=JAN, period_weeks=4)
+    sentence = change_takeaway(rows, period_label=FEB, previous_label=JAN, period_weeks=4)
 
     assert sentence == (
         "No significant change in February 2026 against January 2026. The nearest is deployment "
@@ -141,7 +149,7 @@ def test_change_takeaway_for_frequency_asks_for_weeks_of_rollouts() -> None:
 def test_change_takeaway_without_intervals_says_there_were_too_few_items() -> None:
     rows = [(None, _row("lead_time", (1.0 * DAY, None, 3), (2.0 * DAY, None, 2)))]
 
-    sentence = lead.change_takeaway(rows, period_label=FEB, previous_label=JAN, period_weeks=4)
+    sentence = change_takeaway(rows, period_label=FEB, previous_label=JAN, period_weeks=4)
 
     assert sentence.startswith("No significant change in February 2026 against January 2026: ")
     assert "a median needs 6 items" in sentence
@@ -160,7 +168,7 @@ def test_estate_risk_takeaway_names_the_instance_most_times_over_its_stale_after
          "lag_seconds": 20 * DAY, "stale_after_seconds": 3 * DAY},
     ]  # fmt: skip
 
-    sentence = lead.estate_risk_takeaway(stale, [], 10, at="the end of 28 Feb 2026")
+    sentence = estate_risk_takeaway(stale, [], 10, at="the end of 28 Feb 2026")
 
     assert sentence == (
         "The automation of billing-db in production last succeeded 20 days before the end of "
@@ -177,7 +185,7 @@ def test_estate_risk_takeaway_puts_a_never_succeeded_instance_first() -> None:
          "lag_seconds": None, "stale_after_seconds": 7 * DAY},
     ]  # fmt: skip
 
-    sentence = lead.estate_risk_takeaway(stale, [], 4, at="the end of 28 Feb 2026")
+    sentence = estate_risk_takeaway(stale, [], 4, at="the end of 28 Feb 2026")
 
     assert sentence == (
         "The automation of dns in staging, target eu-1 has never succeeded; 2 of 4 automation "
@@ -195,7 +203,7 @@ def test_estate_risk_takeaway_without_stale_automation_names_the_widest_spread()
          "versions_behind": 0},
     ]  # fmt: skip
 
-    sentence = lead.estate_risk_takeaway([], spreads, 6, at="the end of 28 Feb 2026")
+    sentence = estate_risk_takeaway([], spreads, 6, at="the end of 28 Feb 2026")
 
     assert sentence == (
         "checkout ran 3 versions across 4 production targets at the end of 28 Feb 2026, the "
@@ -207,11 +215,11 @@ def test_estate_risk_takeaway_without_a_risk_says_so() -> None:
     single = [{"service": "checkout", "environment": "production", "versions": 1, "targets": 4,
                "versions_behind": 0}]  # fmt: skip
 
-    assert lead.estate_risk_takeaway([], single, 10, at="the end of 28 Feb 2026") == (
+    assert estate_risk_takeaway([], single, 10, at="the end of 28 Feb 2026") == (
         "No estate risk at the end of 28 Feb 2026: all 10 automation instances ran within their "
         "stale_after and every service ran one version per environment."
     )
-    assert lead.estate_risk_takeaway([], [], 0, at="3 Mar 2026 10:00 UTC") == (
+    assert estate_risk_takeaway([], [], 0, at="3 Mar 2026 10:00 UTC") == (
         "No estate risk at 3 Mar 2026 10:00 UTC: no automation instance reports runs and every "
         "service ran one version per environment."
     )
@@ -221,14 +229,14 @@ def test_estate_risk_takeaway_without_a_risk_says_so() -> None:
 
 
 def test_gate_takeaway_without_decisions() -> None:
-    assert lead.gate_takeaway(0, 0, [], None, period_label=FEB) == (
+    assert gate_takeaway(0, 0, [], None, period_label=FEB) == (
         "Nobody asked the promotion gate in February 2026: no decisions to report."
     )
 
 
 def test_gate_takeaway_block_rate_with_its_main_reason_and_route() -> None:
     # 12 of 30 = 40%; soak_time failed in 8 of the 12 blocked decisions.
-    sentence = lead.gate_takeaway(
+    sentence = gate_takeaway(
         12, 30, [("soak_time", 8), ("source_fresh", 5)], ("checkout", "production", 5),
         period_label=FEB,
     )  # fmt: skip
@@ -241,10 +249,10 @@ def test_gate_takeaway_block_rate_with_its_main_reason_and_route() -> None:
 
 
 def test_gate_takeaway_when_nothing_was_blocked() -> None:
-    assert lead.gate_takeaway(0, 7, [], None, period_label=FEB) == (
+    assert gate_takeaway(0, 7, [], None, period_label=FEB) == (
         "The promotion gate allowed all 7 promotions in February 2026 (0% blocked)."
     )
-    assert lead.gate_takeaway(0, 1, [], None, period_label=FEB) == (
+    assert gate_takeaway(0, 1, [], None, period_label=FEB) == (
         "The promotion gate allowed the only promotion in February 2026 (0% blocked)."
     )
 
@@ -289,12 +297,12 @@ def test_estate_risk_takeaway_ranks_the_higher_tier_first() -> None:
          "targets": 3, "versions_behind": 1},
     ]  # fmt: skip
 
-    assert lead.estate_risk_takeaway(stale, spreads, 40, at="the end of 30 Nov 2026") == (
+    assert estate_risk_takeaway(stale, spreads, 40, at="the end of 30 Nov 2026") == (
         "checkout ran 2 versions across 3 production targets at the end of 30 Nov 2026, the "
         "oldest 1 release behind."
     )
     # Without the spread: staging before development; 8 / 7 = 1.14 -> "1.1 times".
-    assert lead.estate_risk_takeaway(stale, [], 40, at="the end of 30 Nov 2026") == (
+    assert estate_risk_takeaway(stale, [], 40, at="the end of 30 Nov 2026") == (
         "The automation of network-stack in staging last succeeded 8.0 days before the end of "
         "30 Nov 2026, 1.1 times its stale_after of 7d; 2 of 40 automation instances were "
         "stale."
@@ -302,7 +310,7 @@ def test_estate_risk_takeaway_ranks_the_higher_tier_first() -> None:
 
 
 def test_gate_takeaway_when_one_check_blocked_every_decision_and_no_route_stands_out() -> None:
-    assert lead.gate_takeaway(3, 10, [("source_fresh", 3)], None, period_label=FEB) == (
+    assert gate_takeaway(3, 10, [("source_fresh", 3)], None, period_label=FEB) == (
         "The promotion gate blocked 3 of 10 promotions in February 2026 (30%); the main "
         "reason was source_fresh, failing in all 3 blocked."
     )
@@ -320,13 +328,13 @@ def test_gate_block_reasons_names_no_route_when_two_tie_or_each_was_blocked_once
 def test_values_that_round_alike_read_unchanged() -> None:
     # 22.4 h and 21.9 h both read "22 hours" (whole numbers from 10 up): never "fell from 22
     # hours to 22 hours" (issue 15, point 6).
-    assert lead.change_sentence("lead_time", 21.9 * 3600, 22.4 * 3600) == (
+    assert change_sentence("lead_time", 21.9 * 3600, 22.4 * 3600) == (
         "Lead time was unchanged at 22 hours (too few to tell)."
     )
     # A takeaway's clause (a significant change) names both with one more decimal instead.
-    assert lead.values_words("lead_time", 22.4 * 3600, 21.9 * 3600) == ("22.4 hours", "21.9 hours")
+    assert values_words("lead_time", 22.4 * 3600, 21.9 * 3600) == ("22.4 hours", "21.9 hours")
     # 53.4 and 49.9 a week round apart ("53" and "50"): no extra decimal.
-    assert lead.change_sentence("deployment_frequency", 53.4, 49.9) == (
+    assert change_sentence("deployment_frequency", 53.4, 49.9) == (
         "Deployment frequency rose from 50 to 53 rollouts a week (+7%, too few to tell)."
     )
 

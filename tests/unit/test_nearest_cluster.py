@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from dora.dashboards import nearest_text
 from dora.metrics.levels import CHANGE_FAILURE_RATE, LEAD_TIME, nearest_cluster
+from dora.reads.figures import nearest_text
 
 # 2024 clusters as Quick Check scores (METRICS §3.6; category c -> (c - 1) * 2, CFR p -> 10 - p/10):
 #            frequency  lead time  recovery  CFR

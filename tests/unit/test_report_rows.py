@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dora.report import summary_rows
+from dora.reads.report_items import summary_rows
 
 H = 3600
 

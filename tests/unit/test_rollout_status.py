@@ -1,5 +1,5 @@
-"""dora.dashboards.rollout_status: what the recent-rollouts table says of each rollout. A rollback
-a week old must never read "rolling out"."""
+"""dora.reads.page_reads.rollout_status: what the recent-rollouts table says of each rollout. A
+rollback a week old must never read "rolling out"."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dora import dashboards as dash
+from dora.reads.page_reads import rollout_status
 
 AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
@@ -23,7 +23,7 @@ def status(**overrides: object) -> tuple[str, str]:
         "at": AT,
     }
     values.update(overrides)
-    return dash.rollout_status(**values)  # type: ignore[arg-type]
+    return rollout_status(**values)  # type: ignore[arg-type]
 
 
 def test_a_rollout_deploying_within_the_last_day_is_rolling_out() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dora.events import event_validate as validate
+from dora.intake.schema import event_validate as validate
 from ingest.sources.stacks import StackRule
 from ingest.sources.terraform.config import TerraformConfig
 from ingest.sources.terraform.mapper import (

@@ -135,7 +135,7 @@ def test_window_team_rows_count_rollouts_of_their_own_local_week() -> None:
     #  - Sun 8 Nov 20:00 UTC is Mon 9 Nov 05:00 in Tokyo: in UTC's week, after Tokyo's.
     import pandas as pd
 
-    from dora import dashboards as dash
+    from dora.reads import dashboards as dash
 
     moments = [
         datetime(2026, 11, 1, 20, tzinfo=UTC),

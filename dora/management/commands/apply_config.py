@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dora.config import ConfigError, config_apply, config_load
-from dora.derive import pending_derive
+from dora.intake.derive import pending_derive
 from dora.models import Team
 from dora.units import plural
 

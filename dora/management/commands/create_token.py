@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
 from dora.config import duration_parse
-from dora.events import EVENT_TYPES
+from dora.intake.schema import EVENT_TYPES
 from dora.models import ApiToken, Service, Team
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from dora import derive
+from dora.intake import derive
 from dora.units import plural
 
 

@@ -10,7 +10,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from dora.promotion import PromotionNotFound, PromotionRequest, decision_body, promotion_decide
+from dora.reads.promotion import (
+    PromotionNotFound,
+    PromotionRequest,
+    decision_body,
+    promotion_decide,
+)
 
 EXIT_BLOCKED = 3
 

@@ -11,7 +11,9 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dora.events import MAX_DEPTH, EventInvalid, events_record, json_loads
+from dora.intake.events import events_record
+from dora.intake.schema import MAX_DEPTH, EventInvalid
+from dora.json_checks import json_loads
 from dora.models import MissingCommit
 
 # Larger derivations amortize their per-(service, environment) cost; memory stays bounded by it.

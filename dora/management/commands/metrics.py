@@ -10,13 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from dora.metrics.levels import BENCHMARK_YEARS, percentile_shown
-from dora.report import (
-    RANGE_TEXT,
-    ParameterError,
-    metrics_query_parse,
-    metrics_report,
-    summary_rows,
-)
+from dora.reads.report import metrics_report
+from dora.reads.report_items import summary_rows
+from dora.reads.report_query import RANGE_TEXT, ParameterError, metrics_query_parse
 
 
 class Command(BaseCommand):

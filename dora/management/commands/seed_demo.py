@@ -12,9 +12,9 @@ from django.utils.dateparse import parse_datetime
 
 from dora.config import ConfigError, config_apply, config_load
 from dora.demo import DEMO_CONFIG_PATH, SOURCE, demo_events
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import Deployment, GateDecision, RawEvent, Service
-from dora.promotion import PromotionRequest, promotion_decide
+from dora.reads.promotion import PromotionRequest, promotion_decide
 
 BATCH_SIZE = 1000
 DERIVE_EVERY = 10_000  # derive facts in a few large passes: far fewer per-pair round trips

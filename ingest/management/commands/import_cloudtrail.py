@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from ingest.sources.cloudtrail.config import CloudTrailConfigError, cloudtrail_source_mapping
 from ingest.sources.cloudtrail.mapper import records_map, records_of
 

@@ -25,7 +25,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from ingest.models import Source, WebhookDelivery
 from ingest.sources.cloudtrail.config import CloudTrailConfigError, cloudtrail_mapping
 from ingest.sources.cloudtrail.mapper import records_map, records_of

@@ -3,8 +3,8 @@ scheduled sync of a `git` source both call `git_history_ingest`.
 
 It reads the commits reachable from `starts` (shas or revisions) and not from `exclude` (shas of
 what an earlier run read) with one streamed `git log`, then the given tags as deployments, and
-records them with `dora.events.events_record` in batches. Event ids are stable (mapper.py), so
-reading anything twice stores nothing new.
+records them with `dora.intake.events.events_record` in batches. Event ids are stable
+(mapper.py), so reading anything twice stores nothing new.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class GitIngested:
     commits: int = 0
     tags: int = 0
     total: int | None = None  # commits to read, when counted first
-    report: Any = None  # dora.events.IntakeReport
+    report: Any = None  # dora.intake.events.IntakeReport
 
 
 def tags_matching(
@@ -73,7 +73,7 @@ def git_history_ingest(
     `record` goes to events_record (e.g. now=, sent_by=, derive_every=, defer_derivation=).
     GitError when git fails.
     """
-    from dora.events import events_record  # dora's intake: imported when a run starts
+    from dora.intake.events import events_record
 
     done = GitIngested()
     starts = list(dict.fromkeys([*starts, *sorted({tag.sha for tag in tags})]))

@@ -42,7 +42,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from dora.derive import pending_derive
+from dora.intake.derive import pending_derive
 from ingest.http import Clock, SourceRejected, SourceUnavailable, SystemClock
 from ingest.models import Source, SyncCursor
 from ingest.sources.base import Progress, SyncResult

@@ -29,7 +29,7 @@ tags only when `tags` is.
 Cursor protocol (ingest.models.SyncCursor), so that a crash anywhere loses nothing and
 duplicates nothing:
 1. A pass reads the list newest first from `since`. Each page's events go through
-   `dora.events.events_record` (its own transactions); only then is the cursor saved with the
+   `dora.intake.events.events_record` (its own transactions); only then is the cursor saved with the
    next page's URL. A crash between the two re-reads that page next time: event ids are
    GitHub's, so reading it again updates the same records (idempotent), never adds any.
    Objects changed while a pass is under way move to the front of a newest-first list, which
@@ -69,7 +69,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.db import transaction
 
-from dora.derive import pending_derive
+from dora.intake.derive import pending_derive
 from dora.models import Commit, RawEvent, Service
 from ingest.http import (
     PER_PAGE,

@@ -23,7 +23,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.json_checks import MAX_DEPTH, json_problem
 from dora.models import Service
 from ingest.models import Source, WebhookDelivery

@@ -23,7 +23,7 @@ file's `group:`, subgroups included, archived ones left out).
 Cursor protocol (ingest.models.SyncCursor, one per project and stream), so that a crash
 anywhere loses nothing and duplicates nothing:
 - The `updated_after` streams read oldest change first. Each page's events go through
-  `dora.events.events_record`; only then is the cursor saved, its `since` moved to the newest
+  `dora.intake.events.events_record`; only then is the cursor saved, its `since` moved to the newest
   `updated_at` of the page minus OVERLAP (one second: `updated_after` is inclusive for some
   lists and not others, so the boundary is read again rather than trusted), and the next page
   is page 1 of that new query. A crash between the two re-reads the page (event ids are
@@ -66,7 +66,7 @@ from gitlab.exceptions import (
     GitlabListError,
 )
 
-from dora.derive import pending_derive
+from dora.intake.derive import pending_derive
 from dora.models import Commit
 from ingest.http import Clock, SourceRejected, SourceUnavailable, SystemClock
 from ingest.models import Source, SyncCursor

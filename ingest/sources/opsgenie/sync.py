@@ -14,12 +14,12 @@ their `report`); its resolution is on the object (`impactEndDate`), so no log is
 
 Cursor protocol (ingest.models.SyncCursor, repo "", stream `incidents` / `alerts`): a pass fixes
 its window [since, until) (until = now) and pages by `offset`; each page's events go through
-`dora.events.events_record` and only then is the cursor saved with the next page in `resume_url`
-(`since=..&until=..&offset=..`) and the oldest open object so far in `oldest_open`. A crash
-between the two re-reads the page (event ids are Opsgenie's: the same incidents are updated, none
-added); a crash after it resumes at the next page. Offsets past MAX_OFFSET restart the window at
-the newest `createdAt` read. The first pass starts `backfill_days` back. The lease is renewed after
-every page through `progress`. Errors: 401/403/404 are SourceRejected, kept as `last_error`;
+`dora.intake.events.events_record` and only then is the cursor saved with the next page in
+`resume_url` (`since=..&until=..&offset=..`) and the oldest open object so far in `oldest_open`. A
+crash between the two re-reads the page (event ids are Opsgenie's: the same incidents are updated,
+none added); a crash after it resumes at the next page. Offsets past MAX_OFFSET restart the window
+at the newest `createdAt` read. The first pass starts `backfill_days` back. The lease is renewed
+after every page through `progress`. Errors: 401/403/404 are SourceRejected, kept as `last_error`;
 429/5xx beyond the client's retries are SourceUnavailable (the next run resumes from the cursor).
 """
 
@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlencode
 
 from django.db import transaction
 
-from dora.derive import pending_derive
+from dora.intake.derive import pending_derive
 from ingest.http import Clock, Page, RestClient, SourceRejected, SystemClock
 from ingest.models import Source, SyncCursor
 from ingest.sources.base import Progress, SyncResult

@@ -14,8 +14,8 @@ Cursor protocol (ingest.models.SyncCursor, repo "", stream "incidents"), so that
 anywhere loses nothing and duplicates nothing:
 - A pass fixes its window [since, until) (until = now) and pages by `offset`, oldest first; a
   window closed at `until` keeps the offsets stable while the pass runs.
-- Each page's events go through `dora.events.events_record`; only then is the cursor saved with
-  the next page in `resume_url` (`since=..&until=..&offset=..`) and the oldest open incident so
+- Each page's events go through `dora.intake.events.events_record`; only then is the cursor saved
+  with the next page in `resume_url` (`since=..&until=..&offset=..`) and the oldest open incident so
   far in `oldest_open`. A crash between the two re-reads the page (event ids are PagerDuty's: the
   same incidents are updated, none added); a crash after it resumes at the next page.
 - PagerDuty refuses offsets past 10 000: a pass that gets there restarts its window at the
@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlencode
 
 from django.db import transaction
 
-from dora.derive import pending_derive
+from dora.intake.derive import pending_derive
 from ingest.http import Clock, RestClient, SourceRejected, SystemClock
 from ingest.models import Source, SyncCursor
 from ingest.sources.base import Progress, SyncResult

@@ -24,8 +24,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dora import derive
-from dora.events import IntakeReport
+from dora.intake import derive
+from dora.intake.events import IntakeReport
 from dora.retry import atomic_retry
 from ingest.models import RunStateVersion
 from ingest.sources.spacelift.mapper import is_run_event, run_events, state_version

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from dora.events import events_record
+from dora.intake.events import events_record
 from dora.models import RawEvent
 from ingest.http import RestClient, SourceRejected
 from ingest.sources.terraform.client import run_commit, terraform_client

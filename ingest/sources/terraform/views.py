@@ -26,8 +26,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from dora.events import events_record
 from dora.health import task_send
+from dora.intake.events import events_record
 from dora.json_checks import MAX_DEPTH, json_problem
 from ingest.models import WebhookDelivery
 from ingest.sources.terraform.config import DEFAULT_SOURCE, TerraformConfig

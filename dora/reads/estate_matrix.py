@@ -18,13 +18,14 @@ from typing import Any
 
 import pandas as pd
 
-from dora import charts
 from dora.gates import OutOfBandChange
 from dora.metrics.estate import GAP_BUCKETS, AutomationEvidence, automation_evidence
 from dora.models import AutomationInstance, Environment, Tier
 from dora.out_of_band import drifted_instances, out_of_band_open
-from dora.report import MetricsComputation, MetricsQuery
-from dora.selectors import Scope
+from dora.reads import charts
+from dora.reads.report import MetricsComputation
+from dora.reads.report_query import MetricsQuery
+from dora.reads.scope import Scope
 from dora.units import duration_axis_unit, duration_human
 
 # A cell whose age passed this share of stale_after is "ageing" (amber) before it is stale.

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from dora import bulk
 from dora.estate import EstateCache, FirstEvent
-from dora.event_base import SERVICE_TYPES, Event, commit_reverted_sha
 from dora.instances import automation_instances_refresh
+from dora.intake.event_base import SERVICE_TYPES, Event, commit_reverted_sha
 from dora.models import (
     AutomationRun,
     Change,
@@ -26,7 +26,7 @@ from dora.models import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from dora.derive import Touched
+    from dora.intake.derive import Touched
 
 Row = tuple[Any, ...]
 
@@ -297,7 +297,7 @@ _PIPELINE_RUN_COLUMNS = [
 
 def _pipeline_runs_store(events: list[Event], touched: Touched) -> None:
     # The shas these runs had before (an update may move a run to another sha) and have now:
-    # the changes that landed as them get their build time again (dora/change_times.py).
+    # the changes that landed as them get their build time again (dora/intake/change_times.py).
     before = PipelineRun.objects.filter(
         source__any=sorted({e.source for e in events}), external_id__any=[_ext(e) for e in events]
     ).values_list("source", "external_id", "sha")

@@ -1,26 +1,24 @@
-"""The metrics report (CONTRACT §4) and the items behind each figure, from selectors + metrics.
+"""The metrics report (CONTRACT §4), from selectors + metrics.
 
-Shared by `manage.py metrics` and `GET /api/v1/metrics[/<name>/items]`: parameters are parsed
-here too, so the command and the API accept and reject the same inputs with the same messages.
+Shared by `manage.py metrics` and `GET /api/v1/metrics[/<name>/items]`: its parameters are parsed
+in dora.reads.report_query, so the command and the API accept and reject the same inputs with
+the same messages; the items behind each figure are dora.reads.report_items.
 """
 
 from __future__ import annotations
 
 import contextvars
-import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 import pandas as pd
 from django.db import connections
 
-from dora import benchmarks, selectors
+from dora import benchmarks
 from dora.db_router import read_alias
-from dora.failure_words import failure_reasons
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.estate import (
     AutomationEvidence,
@@ -43,7 +41,6 @@ from dora.metrics.frames import iso
 from dora.metrics.frequency import Frequency, frequency_frame, frequency_of
 from dora.metrics.lead_time import LeadTime, lead_time_items, lead_time_of
 from dora.metrics.levels import (
-    BENCHMARK_YEARS,
     CHANGE_FAILURE_RATE,
     DEFAULT_INDUSTRY,
     DEPLOYMENT_FREQUENCY,
@@ -62,7 +59,6 @@ from dora.metrics.levels import (
     metric_score,
     nearest_cluster,
     overall_placement,
-    percentile_text,
 )
 from dora.metrics.out_of_band import OutOfBandChanges, out_of_band_changes
 from dora.metrics.recovery import (
@@ -76,183 +72,25 @@ from dora.metrics.recovery import (
 from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.value_stream import ValueStream, value_stream
 from dora.out_of_band import out_of_band_frame
-from dora.selectors import Scope, ScopeError, scope_resolve, scope_zone
-from dora.units import duration_human, plural
-from dora.window import WindowError, window_parse
+from dora.reads import selectors
+from dora.reads.report_query import MetricsQuery
+from dora.reads.scope import scope_repos
+from dora.reads.value_stream import (
+    ValueStreamFrames,
+    ValueStreamReads,
+    value_stream_frames,
+    value_stream_reads,
+)
 
-# The API's and the command's window when none is named: CONTRACT §3 says "the 12 weeks before
-# now"; under the window rule that is the last 12 complete ISO weeks in the scope's time zone.
-API_DEFAULT_RANGE = "12w"
-
-DEFAULT_WINDOW = timedelta(weeks=12)
-# The `kind=` values a request may name: all (no filter, as when it is left out), or the kind of
-# service, app or infra (an IaC stack; its versioned applies are its rollouts).
-KINDS = ("all", "app", "infra")
-# The moments a window may name: pandas' timestamps end in April 2262 (nanoseconds in 64 bits),
-# and nothing this service measures predates 1970 (the epoch its reads count from).
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2262, 1, 1, tzinfo=UTC)
-# The figures a 2025 report places (METRICS §3.6).
-PLACED_FIGURES = tuple(FIGURE_KEYS.values())
-RANGE_TEXT = f"{EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)"
 # Connections reading a full report's frames at once (this one and two more).
 PREFETCH_WORKERS = 3
-
-
-class ParameterError(ValueError):
-    """A request parameter a user can fix; `parameter` names it."""
-
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(message)
-        self.parameter = parameter
-
-
-@dataclass(frozen=True)
-class MetricsQuery:
-    """A parsed metrics request: scope, window [since, until), benchmark year and the industry
-    the 2025 benchmark places the figures against."""
-
-    scope: Scope
-    since: datetime
-    until: datetime
-    benchmark: int = field(default_factory=benchmarks.default_benchmark)  # at construction
-    industry: str = DEFAULT_INDUSTRY
-
-
-def moment_parse(value: str, parameter: str) -> datetime:
-    """An ISO date (00:00 UTC) or an ISO timestamp with a zone, as aware UTC, between EARLIEST
-    and LATEST."""
-    text = value.strip()
-    outside = ParameterError(
-        parameter, f"{parameter} {value!r} is outside the supported range, {RANGE_TEXT}"
-    )
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        else:
-            moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ParameterError(
-            parameter,
-            f"{parameter} {value!r} is not an ISO date or timestamp, "
-            "e.g. 2026-03-05 or 2026-03-05T10:00:00Z",
-        )
-    if moment.tzinfo is None:
-        raise ParameterError(
-            parameter, f"{parameter} {value!r} has no time zone; add Z or an offset like +01:00"
-        )
-    try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00+01:00 and 9999-12-31T23:00-02:00 are not in UTC's
-        raise outside
-    if not EARLIEST <= moment <= LATEST:
-        raise outside
-    return moment
-
-
-def metrics_query_parse(
-    *,
-    now: datetime,
-    services: Sequence[str] = (),
-    team: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    benchmark: str | int | None = None,
-    kind: str | None = None,
-    tier: str | None = None,
-    target: str | None = None,
-    industry: str | None = None,
-    range: str | None = None,  # noqa: A002 - the query parameter's name
-    end: str | None = None,
-    start: str | None = None,
-    rule_window: bool = True,
-) -> MetricsQuery:
-    """Check and resolve request parameters; ParameterError names the first bad one.
-
-    Window: `since`/`until` when either is given (`since` defaults to the 12 weeks before
-    `until`, `until` to `now`: CONTRACT §3); else the dashboards' rule (dora.window): `range`,
-    `end`, `start` in the scope's time zone (`selectors.scope_zone`), by default the last 12
-    complete ISO weeks (API_DEFAULT_RANGE: CONTRACT §3's "12 weeks before now", as whole weeks;
-    the pages default to 4). rule_window=False for a page that resolves its own window (the rule's,
-    from its own query string) after the scope: the 12 weeks before `now` stand in.
-    Services may be repeated or comma-separated. Default benchmark: 2025 when DORA's published
-    Quick Check file is found, else 2024 (`benchmarks.default_benchmark`); 2025 without the file is
-    a ParameterError saying where to put it. Default industry: the scope's (its team's, else the
-    organisation's, else "all": `selectors.scope_resolve`).
-    """
-    names = [name.strip() for item in services for name in str(item).split(",") if name.strip()]
-    explicit = bool(since or until)
-    if explicit and (range or end or start):
-        raise ParameterError(
-            "range", "name the window either by since/until or by range/end/start, not both"
-        )
-    window_end = moment_parse(until, "until") if until else now
-    window_start = moment_parse(since, "since") if since else window_end - DEFAULT_WINDOW
-    if not window_start < window_end:
-        raise ParameterError(
-            "since", f"since ({iso(window_start)}) must be before until ({iso(window_end)})"
-        )
-    year = benchmarks.default_benchmark()
-    if benchmark not in (None, ""):
-        try:
-            year = int(benchmark)
-        except (TypeError, ValueError):
-            year = -1
-        if year not in BENCHMARK_YEARS:
-            raise ParameterError(
-                "benchmark",
-                f"benchmark {benchmark!r} must be one of {', '.join(map(str, BENCHMARK_YEARS))}",
-            )
-    try:
-        benchmarks.benchmark_check(year)
-    except benchmarks.BenchmarkUnavailable as exc:
-        raise ParameterError("benchmark", str(exc))
-    known = benchmarks.industry_keys()
-    if industry not in (None, "") and not known:
-        raise ParameterError("industry", f"industry {industry!r}: {benchmarks.missing_text()}")
-    if industry not in (None, "") and industry not in known:
-        raise ParameterError("industry", f"industry {industry!r} must be one of {', '.join(known)}")
-    kind = (kind or "").strip() or None
-    if kind is not None and kind not in KINDS:
-        raise ParameterError("kind", f"kind {kind!r} must be one of {', '.join(KINDS)}")
-    try:
-        scope = scope_resolve(
-            services=names,
-            team=team or None,
-            kind=None if kind == "all" else kind,
-            tier=tier or None,
-            target=target or None,
-        )
-    except ScopeError as exc:
-        raise ParameterError(exc.parameter, str(exc))
-    if not explicit and rule_window:
-        try:
-            window = window_parse(
-                now=now,
-                tz=scope_zone(scope),
-                range=range,
-                end=end,
-                start=start,
-                default_range=API_DEFAULT_RANGE,
-            )
-        except WindowError as exc:
-            raise ParameterError(exc.parameter, str(exc))
-        window_start, window_end = window.since, window.until
-    return MetricsQuery(
-        scope=scope,
-        since=window_start,
-        until=window_end,
-        benchmark=year,
-        industry=industry or scope.industry,
-    )
 
 
 class DoraFigures:
     """The five DORA figures, time to restore and the Quick Check level of one scope and
     window, each computed once on first use. The report (MetricsComputation) and the dashboards
-    (dora.dashboards.Headline) both derive from it, so a window gives the same numbers on every
-    page and in the API.
+    (dora.reads.dashboards.Headline) both derive from it, so a window gives the same numbers on
+    every page and in the API.
 
     A subclass provides `since`, `until`, `now`, `benchmark` and `tz`, and the frames `rollouts`
     and `arrivals` (any superset of the window: what lies outside is not counted), `incidents`
@@ -272,7 +110,8 @@ class DoraFigures:
         raise NotImplementedError
 
     # The row-by-row part of each figure (dora.metrics `*_items`, `frequency_frame`), from the
-    # frames; dora.dashboards.SplitHeadline takes its share of one pass over many scopes instead.
+    # frames; dora.reads.dashboards.SplitHeadline takes its share of one pass over many scopes
+    # instead.
 
     def frequency_rows(self) -> pd.DataFrame:
         lookback = min(self.since, self.until - selectors.HALF_YEAR)
@@ -460,7 +299,7 @@ class MetricsComputation(DoraFigures):
         """The commits and pull requests of the scope's repos that integration frequency
         counts (`selectors.integration_frames`)."""
         return selectors.integration_frames(
-            selectors.scope_repos(self.scope), since=self.since, until=self.until
+            scope_repos(self.scope), since=self.since, until=self.until
         )
 
     @cached_property
@@ -521,15 +360,15 @@ class MetricsComputation(DoraFigures):
         return self.environment_settings.idle_after
 
     @cached_property
-    def stream_reads(self) -> selectors.ValueStreamReads:
-        return selectors.value_stream_reads(self.scope, since=self.since, until=self.until)
+    def stream_reads(self) -> ValueStreamReads:
+        return value_stream_reads(self.scope, since=self.since, until=self.until)
 
     @cached_property
-    def stream_frames(self) -> selectors.ValueStreamFrames:
+    def stream_frames(self) -> ValueStreamFrames:
         if "stream_reads" not in self.__dict__:  # not the full report: read what it needs
-            return selectors.value_stream_frames(self.scope, since=self.since, until=self.until)
+            return value_stream_frames(self.scope, since=self.since, until=self.until)
         # The full report has read the arrivals anyway: each change's first arrival is in them.
-        return selectors.value_stream_frames(
+        return value_stream_frames(
             self.scope,
             since=self.since,
             until=self.until,
@@ -713,327 +552,3 @@ def metrics_report(query: MetricsQuery, *, now: datetime) -> dict[str, Any]:
     computation = MetricsComputation(query, now=now)
     computation.prefetch(MetricsComputation.REPORT_FRAMES)
     return computation.report()
-
-
-# ---------------------------------------------------------------------------------------------
-# Items behind each figure
-# ---------------------------------------------------------------------------------------------
-
-
-def _change_label(frame: pd.DataFrame) -> pd.Series:
-    """`repo#number` for a PR, the sha for a direct push."""
-    if frame.empty:
-        return pd.Series([], dtype=object)
-    labels = frame["repo"].astype(str) + "#" + frame["number"].astype("Int64").astype(str)
-    return labels.where(frame["change_id"].notna(), frame["commit_sha"])
-
-
-def _with_change(items: pd.DataFrame, arrivals: pd.DataFrame) -> pd.DataFrame:
-    """Items keyed by (service, rollout_id, change_id, commit_sha) with repo, number, title."""
-    keys = ["service", "rollout_id", "change_id", "commit_sha"]
-    extra = ["repo", "number", "title", "environment", "version", "sha"]
-    desc = arrivals[keys + extra].drop_duplicates(keys)
-    merged = items.drop(columns=[c for c in extra if c in items.columns]).merge(
-        desc, on=keys, how="left"
-    )
-    merged["change"] = _change_label(merged)
-    return merged
-
-
-def _lead_time_items(c: MetricsComputation) -> pd.DataFrame:
-    items = _with_change(c.lead_time.items, c.arrivals)
-    return items.rename(columns={"arrived_at": "arrival"})
-
-
-def _failure_items(c: MetricsComputation) -> pd.DataFrame:
-    items = c.change_failure.items
-    links = selectors.failure_links_frame(c.scope, since=c.since, until=c.until)
-    if len(links):
-        live_at = dict(zip(items["rollout_id"].astype(int), items["first_live_at"], strict=True))
-        why = failure_reasons(links, live_at)
-        items = items.assign(why=items["rollout_id"].astype(int).map(why))
-    return items
-
-
-def _recovery_items(c: MetricsComputation) -> pd.DataFrame:
-    restored = c.recovery.items.assign(restored=True)
-    unrestored = c.recovery.unrestored_items.assign(restored=False)
-    return pd.concat([f for f in (restored, unrestored) if len(f)] or [restored])
-
-
-def _estate_items(c: MetricsComputation) -> pd.DataFrame:
-    items = c.estate_with_targets.items
-    return _with_change(items, c.arrivals).rename(columns={"arrived_at": "arrival"})
-
-
-def _value_stream_items(c: MetricsComputation) -> pd.DataFrame:
-    items = c.stream.items
-    return items[items["in_window"]] if len(items) else items
-
-
-ROLLOUT_ITEM = ["rollout_id", "service", "environment", "kind", "version", "sha", "first_live_at"]
-CHANGE_ITEM = ["change", "change_id", "commit_sha", "title", "service", "rollout_id"]
-
-# name -> (the items frame, the columns listed): every figure of CONTRACT §4.
-ITEMS: dict[str, tuple[Callable[[MetricsComputation], pd.DataFrame], list[str]]] = {
-    "deployment_frequency": (
-        lambda c: c.frequency.items.merge(
-            c.rollouts[["rollout_id", "version", "sha"]], on="rollout_id", how="left"
-        ),
-        [*ROLLOUT_ITEM, "counted", "gap_seconds"],
-    ),
-    "lead_time": (
-        _lead_time_items,
-        [
-            *CHANGE_ITEM,
-            "start",
-            "merged_at",
-            "arrival",
-            "lead_time_seconds",
-            "invalid",
-            "unattributed",
-        ],
-    ),  # fmt: skip
-    "merge_to_production": (
-        _lead_time_items,
-        [*CHANGE_ITEM, "merged_at", "arrival", "merge_to_production_seconds", "unattributed"],
-    ),
-    "change_failure_rate": (
-        _failure_items,
-        [*ROLLOUT_ITEM, "failed", "confirmed", "inferred", "causes", "why"],
-    ),
-    "deploy_failure_rate": (
-        lambda c: c.deploy_failure.items,
-        [
-            "deployment_id",
-            "service",
-            "environment",
-            "target",
-            "version",
-            "sha",
-            "status",
-            "finished_at",
-            "failed",
-        ],
-    ),  # fmt: skip
-    "recovery_time": (
-        _recovery_items,
-        [
-            *ROLLOUT_ITEM,
-            "failure",
-            "restored",
-            "restored_at",
-            "recovery_seconds",
-            "age_seconds",
-            "invalid",
-        ],
-    ),  # fmt: skip
-    "time_to_restore": (
-        lambda c: c.restore.items,
-        [
-            "incident_id",
-            "service",
-            "environment",
-            "title",
-            "severity",
-            "cause",
-            "impact_start",
-            "restored_at",
-            "restore_seconds",
-            "invalid",
-        ],
-    ),  # fmt: skip
-    "rework_rate": (
-        lambda c: c.rework.items,
-        [*ROLLOUT_ITEM, "remediation", "rework"],
-    ),
-    "lead_time_all_targets": (
-        _estate_items,
-        [
-            *CHANGE_ITEM,
-            "start",
-            "arrival",
-            "estate_reached_at",
-            "complete",
-            "lead_time_all_targets_seconds",
-            "age_seconds",
-            "targets_reached",
-        ],
-    ),  # fmt: skip
-    "rollout_lag": (
-        _estate_items,
-        [
-            *CHANGE_ITEM,
-            "arrival",
-            "estate_reached_at",
-            "complete",
-            "rollout_lag_seconds",
-            "targets_reached",
-        ],
-    ),  # fmt: skip
-    "version_spread": (
-        lambda c: c.spread.items,
-        ["service", "environment", "target", "version", "finished_at", "released_at"],
-    ),
-    "automation_lag": (
-        lambda c: c.automation.instances,
-        [
-            "service",
-            "environment",
-            "target",
-            "last_success_at",
-            "lag_seconds",
-            "stale",
-            "manual",
-            "last_action",
-        ],
-    ),  # fmt: skip
-    # Added (METRICS §4.5): each change made outside the pipeline in the window.
-    "out_of_band_changes": (
-        lambda c: c.out_of_band.items,
-        ["changed_at", "service", "environment", "target", "what", "actor", "source"],
-    ),
-    "value_stream": (
-        _value_stream_items,
-        [
-            "change_id",
-            "stage",
-            "kind",
-            "stage_start",
-            "stage_end",
-            "elapsed_seconds",
-            "process_seconds",
-            "wait_seconds",
-            "anomaly",
-        ],
-    ),  # fmt: skip
-}
-METRIC_NAMES = tuple(ITEMS)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready value: ISO timestamps, None for missing, Python numbers."""
-    if value is None:
-        return None
-    if isinstance(value, datetime | pd.Timestamp):
-        return iso(value)
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        if isinstance(value, float) and math.isnan(value):
-            return None
-    elif pd.api.types.is_scalar(value) and pd.isna(value):
-        return None
-    if hasattr(value, "item"):  # numpy scalars
-        return _plain(value.item())
-    return value
-
-
-def frame_records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """Rows of `frame` as plain dicts with `columns` (absent columns are None)."""
-    table = frame.reindex(columns=list(columns))
-    integral = {c for c in columns if c.endswith("_id") or c in ("number", "targets_reached")}
-    rows = []
-    for values in table.itertuples(index=False, name=None):
-        row = {}
-        for name, value in zip(columns, values, strict=True):
-            plain = _plain(value)
-            if name in integral and isinstance(plain, float):
-                plain = int(plain)
-            row[name] = plain
-        rows.append(row)
-    return rows
-
-
-def metric_items(name: str, query: MetricsQuery, *, now: datetime) -> list[dict[str, Any]]:
-    """The items behind one figure of the report; KeyError for an unknown name."""
-    build, columns = ITEMS[name]
-    return frame_records(build(MetricsComputation(query, now=now)), columns)
-
-
-# ---------------------------------------------------------------------------------------------
-# Table and CSV rows
-# ---------------------------------------------------------------------------------------------
-
-
-def duration_text(seconds: float | None) -> str:
-    """Seconds for people (dora.units.duration_human): "40 min", "47 h", "2.0 days"; "-" for
-    none, as the terminal table writes every missing value."""
-    return "-" if seconds is None else duration_human(seconds)
-
-
-def _percent(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate * 100:.1f}%"
-
-
-def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per figure: figure, value (raw number), value_text, n, level and percentile (the
-    2025 placement, 0..100; None for a tier year, below the badge minimum and for figures DORA
-    does not place). The overall rows: `level` (tier years) and `percentile` (2025)."""
-    rows: list[dict[str, Any]] = []
-
-    def add(figure: str, value: Any, text: str, n: Any, level: Any = None) -> None:
-        percentile = report[figure].get("percentile") if figure in PLACED_FIGURES else None
-        rows.append(
-            {
-                "figure": figure,
-                "value": value,
-                "value_text": text,
-                "n": n,
-                "level": level,
-                "percentile": percentile,
-            }
-        )
-
-    freq = report["deployment_frequency"]
-    add(
-        "deployment_frequency",
-        freq["per_week"],
-        f"{freq['per_week']:.2f}/week",
-        freq["rollouts"],
-        freq["level"],
-    )
-    for key in ("lead_time", "merge_to_production", "recovery_time", "time_to_restore"):
-        fig = report[key]
-        add(key, fig["p50_seconds"], duration_text(fig["p50_seconds"]), fig["n"], fig["level"])
-    cfr = report["change_failure_rate"]
-    add("change_failure_rate", cfr["rate"], _percent(cfr["rate"]), cfr["rollouts"], cfr["level"])
-    dfr = report["deploy_failure_rate"]
-    add("deploy_failure_rate", dfr["rate"], _percent(dfr["rate"]), dfr["attempts"])
-    rework = report["rework_rate"]
-    add("rework_rate", rework["rate"], _percent(rework["rate"]), rework["rollouts"])
-    for key in ("lead_time_all_targets", "rollout_lag"):
-        fig = report[key]
-        add(key, fig["p50_seconds"], duration_text(fig["p50_seconds"]), fig["n"])
-    spread = report["version_spread"]
-    most = max((row["versions"] for row in spread), default=None)
-    add(
-        "version_spread",
-        most,
-        "-" if most is None else f"max {plural(most, 'version')}",
-        len(spread),
-    )
-    lag = report["automation_lag"]
-    add(
-        "automation_lag",
-        lag["p50_seconds"],
-        duration_text(lag["p50_seconds"]),
-        len(lag["instances"]),
-    )
-    flow = report["value_stream"]["flow_efficiency"]
-    changes = max((s["n"] for s in report["value_stream"]["stages"]), default=0)
-    add("value_stream", flow, _percent(flow), changes)
-    if "out_of_band_changes" in report:  # added: a report built before it has none
-        changes = report["out_of_band_changes"]["count"]
-        add("out_of_band_changes", changes, plural(changes, "change"), changes)
-    add("level", report["level"], report["level"] or "-", None, report["level"])
-    overall = report.get("percentile")
-    rows.append(
-        {
-            "figure": "percentile",
-            "value": overall,
-            "value_text": "-" if overall is None else percentile_text(overall),
-            "n": None,
-            "level": None,
-            "percentile": overall,
-        }
-    )
-    return rows

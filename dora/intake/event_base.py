@@ -1,7 +1,8 @@
-"""The validated event and what intake (dora.events) and storage (dora.records) both read of it.
+"""The validated event and what intake (dora.intake.events) and storage (dora.intake.records) both
+read of it.
 
-Its own module so that dora.events, which validates and stores, and dora.records, which it
-calls to store, import it from below instead of from each other.
+Its own module so that dora.intake.events, which validates and stores, and dora.intake.records,
+which it calls to store, import it from below instead of from each other.
 """
 
 from __future__ import annotations

@@ -1,0 +1,225 @@
+"""The value stream's reads: each change's arrivals, preprod and intervals as frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from django.db.models import (
+    Min,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Coalesce, NullIf
+
+from dora.models import (
+    Change,
+    ChangeArrival,
+    Deployment,
+    PipelineRun,
+    Tier,
+)
+from dora.reads.frame_io import _frame
+from dora.reads.scope import Scope, _scoped, _service_q, scope_repos
+from dora.reads.selectors import ESTATE_HORIZON
+
+
+@dataclass(frozen=True)
+class ValueStreamFrames:
+    """The frames `dora.metrics.value_stream.value_stream` takes."""
+
+    changes: pd.DataFrame
+    preprod: pd.DataFrame
+    intervals: pd.DataFrame
+
+
+def _production_approvals(
+    scope: Scope, changes: pd.DataFrame, *, since: datetime, until: datetime, approvals: bool
+) -> pd.Series:
+    """E9 per row of `changes`: the first approval of the rollout that first carried it.
+
+    Of a change's arrivals in the scope's tier, those at its first arrival time (arrived_at, the
+    minimum) name the rollout(s) that first carried it; the earliest approved_at among their
+    deployments is the approval. Only rollouts with an approval are read, and nothing when no
+    deployment carries one (`approvals` false: the common case, answered by a partial index).
+    """
+    if changes.empty or not approvals:
+        return pd.Series(pd.NaT, index=changes.index, dtype="object")
+    approved = _frame(
+        _arriving(scope, since=since, until=until)
+        .filter(rollout__deployments__approved_at__isnull=False)
+        .values("change_id", "arrived_at")
+        .annotate(approved_at=Min("rollout__deployments__approved_at"))
+        .order_by(),
+        {"change_id": "change_id", "first": "arrived_at", "approved_at": "approved_at"},
+    )
+    empty = pd.Series(pd.NaT, index=changes.index, dtype="object")
+    if approved.empty or changes.empty:
+        return empty
+    first = approved.merge(changes[["change_id", "arrived_at"]], on="change_id")
+    first = first[first["first"] == first["arrived_at"]]
+    by_change = first.groupby("change_id")["approved_at"].min()
+    return changes["change_id"].map(by_change)
+
+
+@dataclass(frozen=True)
+class ValueStreamReads:
+    """What `value_stream_frames` reads besides each change's arrivals: its changes without
+    arrived_at, estate_reached_at and production_approved_at; its preprod and intervals; and
+    whether any deployment carries an approval (E9)."""
+
+    changes: pd.DataFrame
+    preprod: pd.DataFrame
+    intervals: pd.DataFrame
+    approvals: bool
+
+
+def _arriving(scope: Scope, *, since: datetime, until: datetime) -> QuerySet[ChangeArrival]:
+    """The value stream's changes that arrived in the scope's tier in [since - 30 d, until)."""
+    return _scoped(ChangeArrival.objects.all(), scope).filter(
+        change__isnull=False, arrived_at__gte=since - ESTATE_HORIZON, arrived_at__lt=until
+    )
+
+
+def changes_arrived(arrivals: pd.DataFrame) -> pd.DataFrame:
+    """Per change (change_id) of an `arrivals_frame`: its first arrived_at and its first
+    estate_reached_at, the minimum of each, nulls left out (as SQL's MIN); no direct pushes."""
+    rows = arrivals.loc[arrivals["change_id"].notna(), ["arrived_at", "estate_reached_at"]]
+    first = rows.groupby(arrivals["change_id"].astype("Int64")).min()
+    first.index = first.index.astype("int64")
+    return first.reset_index()
+
+
+def value_stream_frames(
+    scope: Scope,
+    *,
+    since: datetime,
+    until: datetime,
+    reads: ValueStreamReads | None = None,
+    arrivals: pd.DataFrame | None = None,
+) -> ValueStreamFrames:
+    """Changes whose stage events may fall in [since, until), one row each.
+
+    Changes arriving in the scope's tier in [since - 30 d, until) (their arrival and full-estate
+    stages), and changes of the scope's repos merged in the window that have not arrived yet.
+    build_at: first successful CI run finished on the merge (or squash) sha. preprod: first
+    arrival in each environment of an earlier tier. intervals: CI runs on the merge sha and the
+    deployments (with a start) of the rollouts carrying the change (machine process time).
+    issue_created_at (E0): the change's. production_approved_at (E9): the earliest approved_at
+    among the deployments of the rollout that first carried the change to the scope's tier
+    (READINGS.md); NaT without one, and those stages are skipped.
+
+    reads, arrivals: already read (the full report reads its frames on several connections at
+    once): this scope and window's `value_stream_reads`, and its `arrivals_frame`, whose rows
+    with a change are those arrivals (derived arrivals name an existing service and rollout):
+    each change's first arrival is taken from it instead of read again. Not with a target: that
+    frame then holds only the arrivals of rollouts that reached the target.
+    """
+    if reads is None:
+        reads = value_stream_reads(scope, since=since, until=until)
+    if arrivals is None or scope.target:
+        arrived = _frame(
+            _arriving(scope, since=since, until=until)
+            .values("change_id")
+            .annotate(
+                arrived_at=Min("arrived_at"), estate_reached_at=Min("rollout__estate_reached_at")
+            )
+            .order_by(),
+            {
+                "change_id": "change_id",
+                "arrived_at": "arrived_at",
+                "estate_reached_at": "estate_reached_at",
+            },
+        )
+    else:
+        arrived = changes_arrived(arrivals)
+    changes = reads.changes.merge(arrived, on="change_id", how="left")
+    changes["production_approved_at"] = _production_approvals(
+        scope, changes, since=since, until=until, approvals=reads.approvals
+    )
+    return ValueStreamFrames(changes=changes, preprod=reads.preprod, intervals=reads.intervals)
+
+
+def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> ValueStreamReads:
+    """The reads of `value_stream_frames` that do not need each change's arrivals."""
+    arriving = _arriving(scope, since=since, until=until)
+    repos = scope_repos(scope)
+    unarrived = Change.objects.filter(
+        repo__in=repos, merged_at__gte=since, merged_at__lt=until
+    ).values("id")
+    changes = _frame(
+        # A UNION, not an OR of the two conditions: with OR PostgreSQL scans every change.
+        Change.objects.filter(id__in=arriving.values("change_id").union(unarrived)),
+        {
+            "change_id": "id",
+            "repo": "repo",
+            "number": "number",
+            # The sha the change landed as (merge or squash commit): its CI is process time.
+            "landed_sha": Coalesce(NullIf("merge_sha", Value("")), "squash_sha"),
+            "start": "started_at",
+            "created_at": "created_at",
+            "ready_at": "ready_at",
+            "first_review_at": "first_review_at",
+            "merged_at": "merged_at",
+            "build_at": "build_at",  # kept by intake (dora/intake/change_times.py)
+            "issue_created_at": "issue_created_at",
+        },
+    )
+    ids = [int(i) for i in changes["change_id"]]
+    earlier_tiers = [t for t in Tier.values[: Tier.values.index(scope.tier)]]
+    preprod = _frame(
+        ChangeArrival.objects.filter(
+            _service_q(scope), change_id__any=ids, environment__tier__in=earlier_tiers
+        )
+        .values("change_id", "environment__name", "environment__order")
+        .annotate(first=Min("arrived_at")),
+        {
+            "change_id": "change_id",
+            "environment": "environment__name",
+            "order": "environment__order",
+            "first_live_at": "first",
+        },
+    )
+    shas = sorted({s for s in changes["landed_sha"] if s})
+    runs = _frame(
+        PipelineRun.objects.filter(sha__any=shas, finished_at__isnull=False),
+        {"landed_sha": "sha", "started_at": "started_at", "finished_at": "finished_at"},
+    )
+    intervals = runs.merge(changes[["change_id", "landed_sha"]], on="landed_sha")[
+        ["change_id", "started_at", "finished_at"]
+    ]
+    # Deploys are machine work on the path too (metrics-background §7.2): the target deployments,
+    # with a start time, of the rollouts that carried each change up to the scope's tier.
+    deploys = _frame(
+        ChangeArrival.objects.filter(
+            _service_q(scope),
+            change_id__any=ids,
+            environment__tier__in=[*earlier_tiers, scope.tier],
+            rollout__deployments__started_at__isnull=False,
+            rollout__deployments__finished_at__isnull=False,
+        ),
+        {
+            "change_id": "change_id",
+            "started_at": "rollout__deployments__started_at",
+            "finished_at": "rollout__deployments__finished_at",
+        },
+    )
+    if len(deploys):
+        intervals = pd.concat([f for f in (intervals, deploys) if len(f)], ignore_index=True)
+    approvals = Deployment.objects.filter(approved_at__isnull=False).exists()
+    return ValueStreamReads(
+        changes=changes, preprod=preprod, intervals=intervals, approvals=approvals
+    )
+
+
+def change_links(change_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Change id -> (`repo#number`, its provider page URL or "") for the explain lists."""
+    ids = sorted({int(i) for i in change_ids})
+    return {
+        pk: (f"{repo}#{number}", url)
+        for pk, repo, number, url in Change.objects.filter(pk__in=ids).values_list(
+            "pk", "repo", "number", "url"
+        )
+    }
