@@ -36,5 +36,22 @@ class AnyOf(Lookup):
         return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, list(self.rhs)]
 
 
+class Many:
+    """A long list for `__any`, handed to Django as one value: a list or tuple is resolved
+    element by element when the filter is built (about 0.3 s for 200,000 ids on the bench
+    estate's value stream), which this object is not. `field__any=Many(ids)`."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Any) -> None:
+        self.items = list(items)
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
 Field.register_lookup(AnyOf)
 ForeignObject.register_lookup(AnyOf)

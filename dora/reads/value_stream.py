@@ -14,6 +14,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, NullIf
 
+from dora.lookups import Many
 from dora.models import (
     Change,
     ChangeArrival,
@@ -167,7 +168,7 @@ def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> Val
             "issue_created_at": "issue_created_at",
         },
     )
-    ids = [int(i) for i in changes["change_id"]]
+    ids = Many(int(i) for i in changes["change_id"])  # long: one value for Django (lookups)
     earlier_tiers = [t for t in Tier.values[: Tier.values.index(scope.tier)]]
     preprod = _frame(
         ChangeArrival.objects.filter(
@@ -182,7 +183,7 @@ def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> Val
             "first_live_at": "first",
         },
     )
-    shas = sorted({s for s in changes["landed_sha"] if s})
+    shas = Many(sorted({s for s in changes["landed_sha"] if s}))
     runs = _frame(
         PipelineRun.objects.filter(sha__any=shas, finished_at__isnull=False),
         {"landed_sha": "sha", "started_at": "started_at", "finished_at": "finished_at"},
