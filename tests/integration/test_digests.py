@@ -8,7 +8,6 @@ import io
 import re
 import socket
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -27,6 +26,7 @@ from django.urls import resolve
 from dora.digests import digest_deliver, digests_send, leadership_digest, team_digest
 from dora.intake.events import events_record
 from dora.models import DigestSent, Environment, OrganisationSettings, Service, Team
+from dora.targets import Attainment
 from dora.tasks import digests_send_task
 from dora.web.access import LEADERSHIP_GROUP
 from tests.builders import change, commit, deployment, when
@@ -168,23 +168,6 @@ class Cells(HTMLParser):
 
     def rows(self, table: str) -> list[list[str]]:
         return [cells for _, cells in self.tables[table][1:]]  # the header row left out
-
-
-@dataclass(frozen=True)
-class Attainment:
-    """A stand-in of dora.targets.Attainment with the same fields."""
-
-    target_id: int
-    subject: str
-    subject_name: str
-    figure: str
-    direction: str
-    threshold: float
-    window: timedelta
-    value: float | None
-    status: str
-    label: str
-    value_text: str
 
 
 def attainments(*, team: str, now: datetime) -> list[Attainment]:

@@ -1,10 +1,9 @@
 """The missed-target provider against dora.targets' interface (attainments -> Attainment), with
-a stand-in module (tests/integration/test_targets_heard.py runs it on real targets)."""
+a stand-in attainments function (tests/integration/test_targets_heard.py runs real targets)."""
 
 from __future__ import annotations
 
 import types
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,23 +11,9 @@ import pytest
 import dora.alerts.targets as provider_module
 from dora.alerts.evaluate import AlertContext, Condition, provider_kind
 from dora.alerts.targets import targets_missed
+from dora.targets import Attainment
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Attainment:  # dora.targets.Attainment's fields
-    target_id: int
-    subject: str
-    subject_name: str
-    figure: str
-    direction: str
-    threshold: float
-    window: timedelta
-    value: float | None
-    status: str
-    label: str
-    value_text: str
 
 
 def _attained(

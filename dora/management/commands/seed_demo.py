@@ -8,11 +8,11 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_datetime
 
 from dora.config import ConfigError, config_apply, config_load
 from dora.demo import DEMO_CONFIG_PATH, SOURCE, demo_events
 from dora.intake.events import events_record
+from dora.management.options import moment_option
 from dora.models import Deployment, GateDecision, RawEvent, Service
 from dora.reads.promotion import PromotionRequest, promotion_decide
 
@@ -34,17 +34,10 @@ def _parse_now(value: str | datetime | None) -> datetime:
     if value is None or value == "":
         return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = parse_datetime(value.strip().replace("z", "Z"))
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise CommandError(f"--now {value!r} is not an ISO timestamp, e.g. 2026-03-02T12:00Z")
-    if moment.tzinfo is None:
-        raise CommandError(f"--now {value!s} has no time zone; add Z or an offset like +01:00")
-    return moment.astimezone(UTC)
+        if value.tzinfo is None:
+            raise CommandError(f"--now {value!s} has no time zone; add Z or an offset like +01:00")
+        return value.astimezone(UTC)
+    return moment_option(value)
 
 
 class Command(BaseCommand):
