@@ -32,6 +32,7 @@ from dora.models import DigestSent, OrganisationSettings, Team
 from dora.reads import dashboards as dash
 from dora.reads import leadership as lead
 from dora.reads.figures import Figure
+from dora.reads.links import explain_url
 from dora.reads.report import MetricsComputation
 from dora.reads.report_items import _with_change
 from dora.reads.report_query import MetricsQuery, metrics_query_parse
@@ -203,10 +204,8 @@ def _week_window(monday: date, tz: str, now: datetime) -> Window:
 
 
 def _explain(name: str, team: str, window: Window, benchmark: int) -> str:
-    """The explain page of figure `name` for the team's week, with the parameters the pages'
-    own links carry (dora.web.dashboards.explain_url: dora.tasks never imports dora.web)."""
-    params = [("team", team), *window.params().items(), ("benchmark", str(benchmark))]
-    return absolute(f"{reverse('dashboard-explain', args=[name])}?{urlencode(params)}")
+    """The explain page of figure `name` for the team's week, absolute."""
+    return absolute(explain_url(name, scope={"team": team}, window=window, benchmark=benchmark))
 
 
 def change_words(change: Comparison) -> str:

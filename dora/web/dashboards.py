@@ -34,6 +34,7 @@ from dora.reads import dashboards as dash
 from dora.reads import figures as dash_fig
 from dora.reads import page_reads as dash_reads
 from dora.reads import weeks as dash_weeks
+from dora.reads.links import explain_url
 from dora.reads.report import MetricsComputation
 from dora.reads.report_items import ITEMS, METRIC_NAMES, frame_records
 from dora.reads.report_query import MetricsQuery, ParameterError, metrics_query_parse, moment_parse
@@ -85,20 +86,6 @@ def _benchmark(request: HttpRequest) -> str | None:
 # The query parameters a window is named by (dora.window); `since`/`until` are the explicit
 # moments the explain page and the API still take.
 WINDOW_PARAMS = ("range", "end", "start", "since", "until", "page")
-
-
-def explain_url(name: str, *, scope: dict[str, Any], window: Window, benchmark: int) -> str:
-    """The explain page of figure `name` for a scope and window (a shareable URL); the window
-    by its days, which the explain page reads in the scope's time zone."""
-    params: list[tuple[str, str]] = []
-    if scope.get("team"):
-        params.append(("team", scope["team"]))
-    for service in scope.get("services", ()):
-        params.append(("service", service))
-    if scope.get("kind"):
-        params.append(("kind", scope["kind"]))
-    params += [*window.params().items(), ("benchmark", str(benchmark))]
-    return f"{reverse('dashboard-explain', args=[name])}?{urlencode(params)}"
 
 
 def page_url(view: str, params: dict[str, str], window: Window, benchmark: int | None) -> str:
