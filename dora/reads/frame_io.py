@@ -50,8 +50,8 @@ def _frame_copy(values: QuerySet, columns: list[str]) -> pd.DataFrame:
     (an integer column with nulls is float, as from_records makes it).
 
     Timestamps travel as integer microseconds since the epoch, exact (timestamptz has
-    microsecond resolution and EXTRACT returns numeric): formatting and parsing ISO text cost
-    PostgreSQL and pandas about a microsecond a cell, several seconds of a full report."""
+    microsecond resolution; `_epoch_micros`): formatting and parsing ISO text cost PostgreSQL
+    and pandas about a microsecond a cell, several seconds of a full report."""
     connection = connections[values.db]
     compiler = values.query.get_compiler(using=values.db)
     kinds = {
@@ -75,7 +75,7 @@ def _frame_copy(values: QuerySet, columns: list[str]) -> pd.DataFrame:
     query = psycopg.ClientCursor(raw).mogrify(statement, params)
     quote = connection.ops.quote_name
     outputs = ", ".join(
-        f"(EXTRACT(EPOCH FROM {quote('_' + name)}) * 1000000)::bigint AS {quote('_' + name)}"
+        f"{_epoch_micros(quote('_' + name))} AS {quote('_' + name)}"
         if kind == "DateTimeField"
         else quote("_" + name)
         for name, kind in kinds.items()
@@ -92,6 +92,26 @@ def _frame_copy(values: QuerySet, columns: list[str]) -> pd.DataFrame:
         )
     buffer.seek(0)
     return _frame_csv_parse(buffer, columns, kinds)
+
+
+# Below this moment a timestamp's epoch in µs (< 2^52) survives double precision exactly.
+_DOUBLE_EXACT_UNTIL = "2100-01-01 00:00:00+00"
+
+
+def _epoch_micros(column: str) -> str:
+    """SQL for a timestamptz column as integer microseconds since the epoch, exact.
+
+    `date_part` computes the epoch in double precision, about three times cheaper than
+    `EXTRACT`'s numeric (0.06 against 0.2 µs a cell: a few hundred ms of a full report). From
+    1970 to 2100 it is exact: the epoch in µs is below 2^52, so seconds divided by 10^6 and
+    multiplied back stay within half a microsecond and the cast rounds to the true value
+    (checked against EXTRACT on millions of random moments, tests/integration/test_frame_io.py).
+    Moments outside that range (events may be dated up to a century ahead) take EXTRACT."""
+    exact = f"{column} >= '1970-01-01 00:00:00+00' AND {column} < '{_DOUBLE_EXACT_UNTIL}'"
+    return (
+        f"CASE WHEN {exact} THEN (date_part('epoch', {column}) * 1000000)::bigint "
+        f"ELSE (EXTRACT(EPOCH FROM {column}) * 1000000)::bigint END"
+    )
 
 
 def _frame_csv_parse(buffer: io.BytesIO, columns: list[str], kinds: dict[str, str]) -> pd.DataFrame:
