@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -51,8 +52,29 @@ class Frequency:
     per_week_ci95: tuple[float, float] | None = None
     # The badge's history rule (§3.6) is met: a level (tier years) or a 2025 placement is shown.
     sufficient: bool = False
-    weeks: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
-    items: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
+    # What `weeks` and `items` are built from, on first use: most scopes of a page need neither
+    # (a level or a cell), and building them was most of a small scope's figure.
+    _frame: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False, repr=False)
+    _window_rows: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
+    _week_counts: tuple[np.ndarray, np.ndarray] = field(
+        default=(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)),
+        compare=False,
+        repr=False,
+    )
+
+    @cached_property
+    def weeks(self) -> pd.DataFrame:
+        """Deploy days per ISO week of the window (`_deploy_days_per_week`): week, deploy_days."""
+        mondays, counts = self._week_counts
+        return pd.DataFrame(
+            {"week": mondays.astype("datetime64[D]").astype(object), "deploy_days": counts}
+        )
+
+    @cached_property
+    def items(self) -> pd.DataFrame:
+        """The window's rollouts (counted or not), in time order, indexed from 0."""
+        first, last = self._window_rows
+        return self._frame.iloc[first:last].reset_index(drop=True)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -152,8 +174,7 @@ def frequency_of(
         live = frame["first_live_at"]
     # In integer ns: the column's unit (seconds, say) may not hold the window's microseconds.
     nanos = live.array.as_unit("ns").asi8
-    first, last = np.searchsorted(nanos, [start.value, end.value])
-    items = frame.iloc[first:last].reset_index(drop=True)
+    first, last = (int(i) for i in np.searchsorted(nanos, [start.value, end.value]))
     counted_flags = frame["counted"].to_numpy(dtype=bool)
     counted = counted_flags[first:last]
 
@@ -168,8 +189,8 @@ def frequency_of(
     deploy_days = len(days)
     local_start = start.tz_convert(tz).tz_localize(None)
     local_end = end.tz_convert(tz).tz_localize(None)
-    weeks = _deploy_days_per_week(days, local_start, local_end)
-    median_per_week = float(np.median(weeks["deploy_days"].to_numpy()))
+    mondays, week_counts = _deploy_days_per_week(days, local_start, local_end)
+    median_per_week = float(np.median(week_counts))
     median_per_month = _median_deploy_days_per_month(days, local_start, local_end)
     gaps = frame["gap_seconds"].to_numpy(dtype=float)[first:last][counted]
     gap = gaps[~np.isnan(gaps)]
@@ -190,6 +211,7 @@ def frequency_of(
     sufficient = category is not None and frequency_badge_allowed(first_rollout_at, end)
     level = level_for_category(DEPLOYMENT_FREQUENCY, category, benchmark) if sufficient else None
 
+    kinds = frame["kind"].to_numpy()[first:last]
     return Frequency(
         rollouts=n,
         per_day=per_day,
@@ -198,13 +220,14 @@ def frequency_of(
         median_gap_seconds=float(np.median(gap)) if len(gap) else None,
         category=category,
         level=level,
-        redeploys=int((items["kind"].to_numpy() == "redeploy").sum()),
-        rollbacks=int((items["kind"].to_numpy() == "rollback").sum()),
+        redeploys=int((kinds == "redeploy").sum()),
+        rollbacks=int((kinds == "rollback").sum()),
         deploy_days=deploy_days,
         per_week_ci95=(lo / weeks_in_window, hi / weeks_in_window),
         sufficient=sufficient,
-        weeks=weeks,
-        items=items,
+        _frame=frame,
+        _window_rows=(first, last),
+        _week_counts=(mondays, week_counts),
     )
 
 
@@ -233,9 +256,10 @@ def _monday(days: np.ndarray | int) -> np.ndarray | int:
 
 def _deploy_days_per_week(
     days: np.ndarray, local_start: pd.Timestamp, local_end: pd.Timestamp
-) -> pd.DataFrame:
+) -> tuple[np.ndarray, np.ndarray]:
     """Distinct deploy days (`days`: distinct day numbers, see `_day_numbers`) per ISO week
-    (Monday start) for the weeks the window covers.
+    (Monday start) for the weeks the window covers: the weeks' Mondays (day numbers) and
+    their counts.
 
     A week counts when at least half of it lies in the window, so a window edge a few hours
     into a week does not add a spurious zero; when no week qualifies (a window under 3.5 days)
@@ -252,10 +276,7 @@ def _deploy_days_per_week(
     at = np.searchsorted(kept, _monday(days))
     inside = at < kept.size
     inside[inside] = kept[at[inside]] == _monday(days)[inside]
-    counts = np.bincount(at[inside], minlength=kept.size)
-    return pd.DataFrame(
-        {"week": kept.astype("datetime64[D]").astype(object), "deploy_days": counts}
-    )
+    return kept, np.bincount(at[inside], minlength=kept.size)
 
 
 def _median_deploy_days_per_month(
