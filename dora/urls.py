@@ -8,8 +8,7 @@ from django.utils.functional import lazy
 from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from dora.web import dashboards as dashboard_views
-from dora.web import definitions, gate_pages
+from dora.web import definitions, explain, gate_pages, overview, weeks
 from dora.web import estate as estate_views
 from dora.web import leadership as leadership_views
 from dora.web import prometheus as prometheus_views
@@ -38,10 +37,10 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("dashboards/", dashboard_views.overview, name="dashboard-overview"),
-    path("dashboards/team", dashboard_views.team, name="dashboard-team"),
-    path("dashboards/service", dashboard_views.service, name="dashboard-service"),
-    path("dashboards/explain/<str:name>", dashboard_views.explain, name="dashboard-explain"),
+    path("dashboards/", overview.overview, name="dashboard-overview"),
+    path("dashboards/team", weeks.team, name="dashboard-team"),
+    path("dashboards/service", weeks.service, name="dashboard-service"),
+    path("dashboards/explain/<str:name>", explain.explain, name="dashboard-explain"),
     # The Estate section: two tabs, the matrix and the configuration (once the home page).
     path("dashboards/estate", estate_views.estate, name="dashboard-estate"),
     path(

@@ -1,5 +1,5 @@
-"""Links to the explain pages, shared by the pages (dora.web.dashboards) and the e-mails
-(dora.digests), which never import dora.web."""
+"""Links to the explain pages, shared by the pages (dora.web.overview, dora.web.explain) and the
+e-mails (dora.digests), which never import dora.web."""
 
 from __future__ import annotations
 

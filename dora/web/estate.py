@@ -31,8 +31,8 @@ from dora.reads.page_reads import services_of
 from dora.reads.report_query import MetricsQuery, ParameterError, metrics_query_parse
 from dora.reads.scope import Scope
 from dora.web.access import Access, dashboard_view, team_required
-from dora.web.dashboards import _bad_request, _chart
 from dora.web.navigation import breadcrumbs, crumb
+from dora.web.page_parts import _bad_request, _chart
 from dora.web.snapshots import page_snapshot
 from dora.web.views import duration_label
 

@@ -25,8 +25,8 @@ from dora.models import Environment, GateDecision, Service
 from dora.reads.report_query import ParameterError
 from dora.reads.scope import ORGANISATION_TIMEZONE
 from dora.web.access import Access, dashboard_view, service_required
-from dora.web.dashboards import _bad_request, window_control, window_of_request
 from dora.web.navigation import breadcrumbs, crumb
+from dora.web.page_parts import _bad_request, window_control, window_of_request
 
 PAGE_SIZE = 25
 OUTCOMES = ("allowed", "blocked")

@@ -31,9 +31,9 @@ from dora.reads import leadership as lead
 from dora.reads.leadership_csv import report_csv
 from dora.reads.report_query import ParameterError
 from dora.web.access import dashboard_view, is_leader
-from dora.web.dashboards import _bad_request, _chart, _page_links
 from dora.web.definitions import definitions_url
 from dora.web.navigation import breadcrumbs, crumb
+from dora.web.page_parts import _bad_request, _chart, _page_links
 from dora.web.snapshots import page_snapshot
 
 

@@ -346,17 +346,17 @@ def test_the_teams_weeks_are_left_out_when_asked(estate: None, settings) -> None
 
 
 def test_one_page_failing_leaves_the_others_prepared(estate: None, monkeypatch, caplog) -> None:
-    from dora.web import dashboards
+    from dora.web import weeks
     from dora.web.snapshots import snapshots_prepare
 
-    computed = dashboards._team_figures
+    computed = weeks._team_figures
 
     def broken_for_payments(name: str, *args: Any) -> dict[str, Any]:
         if name == "payments":
             raise RuntimeError("payments is broken")
         return computed(name, *args)
 
-    monkeypatch.setattr(dashboards, "_team_figures", broken_for_payments)
+    monkeypatch.setattr(weeks, "_team_figures", broken_for_payments)
     User.objects.create_superuser("root", password="not-used")
 
     snapshots_prepare()

@@ -730,6 +730,6 @@ def test_policy_later_rule_wins_between_equally_specific_rules() -> None:
     ],
 )
 def test_durations_are_written_with_their_two_largest_units(seconds: int, text: str) -> None:
-    from dora.gates import _duration
+    from dora.gates.words import _duration
 
     assert _duration(timedelta(seconds=seconds)) == text

@@ -98,3 +98,34 @@ def test_intake_never_imports_the_read_side() -> None:
 
     assert importing("dora.intake", "dora.reads") == []
     assert importing("dora.reads", "dora.intake") == ["dora.reads.promotion"]
+
+
+def test_the_gate_stays_pure() -> None:
+    """dora.gates (policy, facts, checks, decision) is plain Python: it reaches no other dora
+    module, and none of its modules imports Django."""
+    graph = _graph()
+    gate = {name for name in graph if name == "dora.gates" or name.startswith("dora.gates.")}
+    django = sorted(
+        name for name in gate if any(n.split(".")[0] == "django" for n in _imports(_path(name)))
+    )
+
+    assert _reaches(graph, "dora.gates") <= gate
+    assert django == []
+
+
+def test_split_modules_import_one_way() -> None:
+    """What the pages, the demo and the config writer share is imported by their entry modules,
+    never the other way: the shared parts do not reach back to what uses them."""
+    graph = _graph()
+    pages = {"dora.web.overview", "dora.web.weeks", "dora.web.explain"}
+
+    assert _reaches(graph, "dora.web.page_parts") & pages == set()
+    assert "dora.demo" not in set().union(
+        *(_reaches(graph, name) for name in graph if name.startswith("dora.demo_history"))
+    )
+    assert "dora.config.apply" not in _reaches(graph, "dora.config.applier")
+
+
+def _path(module: str) -> Path:
+    path = DORA.parent.joinpath(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
