@@ -115,27 +115,28 @@ def first_rollouts(scope: Scope, *, reached_target: bool = True) -> dict[str, da
     service without one is left out); with reached_target, only rollouts that reached the
     scope's target count.
 
-    One probe of rollout_service_env_live_idx per service and environment of the tier: a
-    MIN over the joined rollouts read every rollout of the tier, so it grew with the history.
+    One statement: per service and environment of the tier, one probe of
+    rollout_service_env_live_idx. (A MIN over the joined rollouts read every rollout of the
+    tier, so it grew with the history.)
     """
-    environments = list(
-        Environment.objects.filter(tier=scope.tier).order_by("id").values_list("id", flat=True)
+    rollouts = Rollout.objects.filter(
+        service_id=OuterRef(OuterRef("pk")), environment_id=OuterRef("pk")
     )
-    firsts = {}
-    for environment in environments:
-        rollouts = Rollout.objects.filter(service_id=OuterRef("pk"), environment_id=environment)
-        if reached_target and scope.target:
-            rollouts = rollouts.filter(_reached_target(scope, "pk"))
-        firsts[f"first_{environment}"] = Subquery(
-            rollouts.order_by("first_live_at").values("first_live_at")[:1]
-        )
-    if not firsts:
-        return {}
-    services = Service.objects.filter(_service_q(scope, prefix="")).annotate(**firsts)
+    if reached_target and scope.target:
+        rollouts = rollouts.filter(_reached_target(scope, "pk"))
+    firsts = (
+        Environment.objects.filter(tier=scope.tier)
+        .annotate(first=Subquery(rollouts.order_by("first_live_at").values("first_live_at")[:1]))
+        .filter(first__isnull=False)
+        .order_by("first")
+        .values("first")[:1]
+    )
+    services = Service.objects.filter(_service_q(scope, prefix="")).annotate(first=Subquery(firsts))
     return {
-        name: min(live)
-        for name, *times in services.values_list("name", *firsts).order_by()
-        if (live := [t for t in times if t is not None])
+        name: first
+        for name, first in services.filter(first__isnull=False)
+        .values_list("name", "first")
+        .order_by()
     }
 
 
