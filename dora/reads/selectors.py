@@ -132,11 +132,11 @@ def first_rollouts(scope: Scope, *, reached_target: bool = True) -> dict[str, da
         .values("first")[:1]
     )
     services = Service.objects.filter(_service_q(scope, prefix="")).annotate(first=Subquery(firsts))
+    # Without a filter on `first` in SQL, which would evaluate the subquery a second time.
     return {
         name: first
-        for name, first in services.filter(first__isnull=False)
-        .values_list("name", "first")
-        .order_by()
+        for name, first in services.values_list("name", "first").order_by()
+        if first is not None
     }
 
 
@@ -570,24 +570,21 @@ def deploy_pipelines_frame(scope: Scope, *, until: datetime) -> pd.DataFrame:
         with connections[services.db].cursor() as cursor:
             cursor.execute(
                 f"""
-                SELECT service, environment, target, configured, last_success_at FROM (
-                    SELECT s.name AS service, e.name AS environment, t.name AS target,
-                           t.configured AS configured, (
-                        SELECT max(d.finished_at) FROM dora_deployment d
-                        WHERE d.service_id = s.id AND d.environment_id = t.environment_id
-                          AND d.target_id = t.id AND d.status = 'success'
-                          AND d.finished_at < %s
-                    ) AS last_success_at
-                    FROM dora_service s
-                    CROSS JOIN dora_target t
-                    JOIN dora_environment e ON e.id = t.environment_id
-                    WHERE s.id IN ({services_sql}) AND t.id IN ({targets_sql})
-                ) pipelines
-                WHERE last_success_at IS NOT NULL
+                SELECT s.name, e.name, t.name, t.configured, (
+                    SELECT max(d.finished_at) FROM dora_deployment d
+                    WHERE d.service_id = s.id AND d.environment_id = t.environment_id
+                      AND d.target_id = t.id AND d.status = 'success' AND d.finished_at < %s
+                )
+                FROM dora_service s
+                CROSS JOIN dora_target t
+                JOIN dora_environment e ON e.id = t.environment_id
+                WHERE s.id IN ({services_sql}) AND t.id IN ({targets_sql})
                 """,  # noqa: S608 (the subqueries are Django's SQL, values are parameters)
                 (until, *services_params, *targets_params),
             )
-            rows = cursor.fetchall()
+            # A pair without a success is no pipeline (dropped here: a filter in SQL would
+            # evaluate the subquery a second time).
+            rows = [row for row in cursor.fetchall() if row[-1] is not None]
     frame = pd.DataFrame.from_records(rows, columns=PIPELINE_COLUMNS)
     frame["last_success_at"] = pd.to_datetime(frame["last_success_at"], utc=True)
     frame["configured"] = frame["configured"].astype(bool)
