@@ -493,6 +493,7 @@ def _lag_rows(scope: Scope, *, since: datetime, until: datetime) -> RawSQL:
         "AND r.target_id = i.target_id"
     )
     latest = "ORDER BY r.finished_at DESC, r.id DESC LIMIT 1"
+    # "Each status" is each Status value: intake accepts no other (dora.intake.schema.STATUSES).
     # `action <> 'plan'` is implied ("plan" is a non-resetting action); spelled out, it lets
     # PostgreSQL use automationrun_reset_idx, whose condition it is.
     assert "plan" in NON_RESETTING_ACTIONS
