@@ -1,7 +1,10 @@
 """Metrics benchmark: `metrics_report` on a large generated estate, against a bare count(*) scan.
 
 Generates an estate (default: 500 services, ~2,000,000 target deployments, ~5,000,000 commits,
-~400,000 changes, ~50,000 incidents over 2 years; `--scale` multiplies every count) straight
+~400,000 changes, ~50,000 incidents over 2 years; `--scale` multiplies every count, services
+included; `--days N` sets the history's length instead, with the same services and per-day
+rates, so the dated counts scale with N / 730 and the report windows hold about the same rows)
+straight
 into the record and derived-fact tables of a fresh PostgreSQL database with COPY (the event
 intake would take hours at this size), VACUUM ANALYZEs it, then times in a subprocess the
 organisation-wide report for a 90-day window and one service's for 12 weeks (median of
@@ -11,6 +14,7 @@ bench/out/metrics-<timestamp>.json.
 
     .venv/bin/python bench/metrics.py                 # default scale: generate, then time
     .venv/bin/python bench/metrics.py --scale 0.01    # quick run
+    .venv/bin/python bench/metrics.py --scale 0.2 --days 2190   # 100 services, six years
     .venv/bin/python bench/metrics.py --no-generate   # time the estate already loaded
     .venv/bin/python bench/metrics.py --no-generate --profile   # cProfile of one org report
 """
@@ -45,12 +49,12 @@ from intake import (
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dora_bench_metrics"
 END = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday; the estate's history ends here
-DAYS = 730
+DAYS = 730  # the default history; --days changes it, the per-day rates stay those of FULL
 ORG_WINDOW = timedelta(days=90)
 SERVICE_WINDOW = timedelta(weeks=12)
 TARGETS = {"org_seconds": 2.0, "service_seconds": 0.1, "peak_rss_mb": 1024}
 
-# Full-scale counts; --scale multiplies them.
+# Full-scale counts over DAYS days; --scale multiplies them, --days N the dated ones by N / DAYS.
 FULL = {
     "services": 500,
     "deployments": 2_000_000,
@@ -68,7 +72,6 @@ INCIDENT_LINKED = 0.8  # failures that come with an incident naming the deployme
 SQUASH_RATE = 0.4
 BOT_PUSH_RATE = 0.25  # direct pushes per trunk commit, besides merged PRs
 
-START_TS = int(END.timestamp()) - DAYS * 86400
 END_TS = int(END.timestamp())
 
 
@@ -329,8 +332,11 @@ class Ids:
         return value
 
 
-def estate_write(url: str, *, scale: float, seed: int, log: Callable[[str], None]) -> dict:
-    """Generate and COPY the whole estate; returns the counts per table."""
+def estate_write(
+    url: str, *, scale: float, days: int, seed: int, log: Callable[[str], None]
+) -> dict:
+    """Generate and COPY the whole estate, `days` of history ending at END; returns the counts
+    per table."""
     n_services = max(3, round(FULL["services"] * scale))
     master = random.Random(seed)
     weights = [master.lognormvariate(0, 0.6) for _ in range(n_services)]
@@ -380,7 +386,7 @@ def estate_write(url: str, *, scale: float, seed: int, log: Callable[[str], None
     with Tables(url, COLUMNS) as out:
         for s in range(1, n_services + 1):
             share = weights[s - 1] / total_weight
-            service_write(out, ids, s, share=share, scale=scale, seed=seed)
+            service_write(out, ids, s, share=share, scale=scale, days=days, seed=seed)
             if s % max(1, n_services // 10) == 0:
                 rows = sum(out.counts.values())
                 log(
@@ -398,9 +404,12 @@ def estate_write(url: str, *, scale: float, seed: int, log: Callable[[str], None
     return counts
 
 
-def service_write(out: Tables, ids: Ids, s: int, *, share: float, scale: float, seed: int) -> None:
-    """One service's two years: PRs and pushes on trunk, releases to staging then production
-    target by target, failures with incidents and remedies, CI runs, infrastructure runs."""
+def service_write(
+    out: Tables, ids: Ids, s: int, *, share: float, scale: float, days: int, seed: int
+) -> None:
+    """One service's `days` of history (two years by default): PRs and pushes on trunk, releases
+    to staging then production target by target, failures with incidents and remedies, CI runs,
+    infrastructure runs. The counts are FULL's per day, so a longer history has more of them."""
     rng = random.Random(seed * 1_000_003 + s)
     name = f"svc-{s:03d}"
     repo = f"acme/{name}"
@@ -408,19 +417,21 @@ def service_write(out: Tables, ids: Ids, s: int, *, share: float, scale: float, 
     n_regions = rng.choices((1, 2, 3), weights=(0.45, 0.35, 0.2))[0]
     regions = list(range(2, 2 + n_regions))  # target ids of the production regions
 
-    deployments = FULL["deployments"] * scale * share
+    start_ts = END_TS - days * 86400
+    volume = scale * share * days / DAYS  # this service's share of the estate's dated counts
+    deployments = FULL["deployments"] * volume
     per_release = (1 + n_regions) * (1 + RETRY_RATE)
     n_releases = max(4, round(deployments / per_release))
-    n_changes = max(1, round(FULL["changes"] * scale * share))
-    n_incidents = max(0, round(FULL["incidents"] * scale * share))
-    commit_budget = FULL["commits"] * scale * share
+    n_changes = max(1, round(FULL["changes"] * volume))
+    n_incidents = max(0, round(FULL["incidents"] * volume))
+    commit_budget = FULL["commits"] * volume
     # Branch commits per PR so the commits total lands on the budget, with direct pushes.
     pushes_per_release = max(0.0, (commit_budget * BOT_PUSH_RATE) / n_releases)
     branch_mean = max(1.0, (commit_budget * (1 - BOT_PUSH_RATE)) / n_changes - 1)
 
-    times = sorted(rng.uniform(START_TS + 3600, END_TS - 86400) for _ in range(n_releases))
+    times = sorted(rng.uniform(start_ts + 3600, END_TS - 86400) for _ in range(n_releases))
     # PRs merge at random times; each ships with the first release after its merge.
-    merges = sorted(rng.uniform(START_TS, END_TS - 86400) for _ in range(n_changes))
+    merges = sorted(rng.uniform(start_ts, END_TS - 86400) for _ in range(n_changes))
     merge_i = 0
     pr_number = 0
     seq = {1: 0, 2: 0}
@@ -499,7 +510,7 @@ def service_write(out: Tables, ids: Ids, s: int, *, share: float, scale: float, 
                     ts(merged_at + 10 + rng.randint(300, 1500)), "[]",
                 )  # fmt: skip
                 shipped_prs.append((change_id, merged_at, head, branch, squash))
-            since_last = t_release - (last_change_release or START_TS)
+            since_last = t_release - (last_change_release or start_ts)
             n_push = int(rng.expovariate(1 / pushes_per_release)) if pushes_per_release else 0
             for _ in range(n_push):
                 commit_id = ids.next("commit")
@@ -619,12 +630,12 @@ def service_write(out: Tables, ids: Ids, s: int, *, share: float, scale: float, 
     # Unlinked incidents (some external) fill the service's share.
     for _ in range(max(0, n_incidents - incidents_linked)):
         incident_id = ids.next("incident")
-        opened = rng.randint(START_TS, END_TS - 3600)
+        opened = rng.randint(start_ts, END_TS - 3600)
         incident_row(out, rng, s, name, incident_id, opened, opened + int(
             rng.lognormvariate(math.log(2 * 3600), 1.2)), cause="external"
             if rng.random() < 0.3 else "")  # fmt: skip
     if infra:
-        automation_write(out, ids, rng, s, name, regions)
+        automation_write(out, ids, rng, s, name, regions, start_ts)
 
 
 _RESTORES: dict[int, int] = {}
@@ -727,12 +738,18 @@ def incident_row(
 
 
 def automation_write(
-    out: Tables, ids: Ids, rng: random.Random, s: int, name: str, regions: list[int]
+    out: Tables,
+    ids: Ids,
+    rng: random.Random,
+    s: int,
+    name: str,
+    regions: list[int],
+    start_ts: int,
 ) -> None:
     """An infrastructure stack: a scheduled plan every 11 h per target; drift leads to apply."""
     for env, targets in ((1, [1]), (2, regions)):
         for target in targets:
-            t = START_TS + rng.randint(0, 11 * 3600)
+            t = start_ts + rng.randint(0, 11 * 3600)
             while t < END_TS:
                 drift = rng.random() < 0.1
                 for action in ("plan", "apply") if drift else ("plan",):
@@ -947,6 +964,13 @@ def table_format(rows: list[dict[str, Any]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every count")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=DAYS,
+        help="history length ending at END (default 730): the services and the per-day rates "
+        "stay, so the dated counts scale with days / 730 and the windows' rows stay the same",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up")
     parser.add_argument("--database-url", default=DEFAULT_URL)
@@ -957,6 +981,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile one org-wide report")
     parser.add_argument("--child", choices=("org", "service"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.days <= ORG_WINDOW.days:
+        parser.error(f"--days must be over the organisation window ({ORG_WINDOW.days} days)")
     if args.child:
         profile = os.environ.get("BENCH_PROFILE")
         return child_main(args.child, args.service, args.runs, profile)
@@ -985,11 +1011,14 @@ def main() -> int:
 
     generation: dict[str, Any] = {}
     if not args.no_generate:
-        print(f"== generating the estate at scale {args.scale} into {url.rsplit('/', 1)[-1]}")
+        print(
+            f"== generating the estate at scale {args.scale}, {args.days} days, "
+            f"into {url.rsplit('/', 1)[-1]}"
+        )
         started = time.perf_counter()
         database_recreate(url)
         manage(url, "migrate", "--no-input", "-v", "0")
-        counts = estate_write(url, scale=args.scale, seed=args.seed, log=print)
+        counts = estate_write(url, scale=args.scale, days=args.days, seed=args.seed, log=print)
         failures_restore(url)
         # The automation instances the promotion gate reads are derived at intake, which this
         # load bypasses: build them from the runs, as the migration that adds them does.
@@ -1014,6 +1043,7 @@ def main() -> int:
             size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
         generation = {
             "scale": args.scale,
+            "days": args.days,
             "seed": args.seed,
             "rows": counts,
             "seconds": round(time.perf_counter() - started, 1),

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models.functions import Coalesce, Now
 
 # A database default for list fields added later, so code of the version before (during a
 # rolling upgrade, or a bench of an older commit) can still create rows on the migrated schema.
@@ -431,6 +431,10 @@ class Incident(models.Model):
             models.Index(
                 fields=["service"], condition=Q(resolved_at__isnull=True), name="incident_open_idx"
             ),
+            # Time to restore reads the incidents not restored before its window: when each was
+            # restored (dora.reads.selectors.incidents_frame), a range of this instead of every
+            # incident ever opened.
+            models.Index(Coalesce("mitigated_at", "resolved_at"), name="incident_restored_idx"),
         ]
 
 
@@ -469,6 +473,13 @@ class AutomationRun(models.Model):
                 fields=["service", "environment", "target", "finished_at"],
                 condition=Q(drift_detected__isnull=False),
                 name="automationrun_drift_idx",
+            ),
+            # Automation evidence: each instance's latest run of each status before a window,
+            # one probe each (without the status, a status the instance never had read all its
+            # runs).
+            models.Index(
+                fields=["service", "environment", "target", "status", "finished_at"],
+                name="automationrun_status_idx",
             ),
         ]
 
@@ -555,6 +566,12 @@ class Rollout(models.Model):
         indexes = [
             models.Index(fields=["environment", "first_live_at"]),
             models.Index(fields=["service", "first_live_at"]),
+            # Each service's first rollout in an environment (the frequency badge): one probe,
+            # where a MIN over the service's or the tier's rollouts grew with the history.
+            models.Index(
+                fields=["service", "environment", "first_live_at"],
+                name="rollout_service_env_live_idx",
+            ),
             # The promotion gate: was a rollout of this version marked failed.
             models.Index(
                 fields=["service", "environment"],

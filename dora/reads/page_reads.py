@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from django.db.models import Min, Q
+from django.db.models import Q
 
 from dora.failure_words import failure_reasons
 from dora.metrics.integration import Integration, integration_frequency
-from dora.models import Deployment, Rollout, Service, Tier
+from dora.models import Deployment, Service, Tier
+from dora.reads import selectors
 from dora.reads.dashboards import Headline, incidents_for_levels, split_headlines
 from dora.reads.figures import hours_text
 from dora.reads.report import MetricsComputation
@@ -31,15 +32,9 @@ CHANGES_PER_ROLLOUT = 6
 
 
 def first_rollouts_by_service(scope: Scope) -> dict[str, datetime]:
-    """Each service's first rollout in the scope's tier (the frequency badge), one query."""
-    rows = (
-        Rollout.objects.filter(environment__tier=scope.tier)
-        .filter(_services_q(scope))
-        .values("service__name")
-        .annotate(first=Min("first_live_at"))
-        .order_by()
-    )
-    return {row["service__name"]: row["first"] for row in rows if row["first"]}
+    """Each service's first rollout in the scope's tier (the frequency badge), on any target;
+    an index probe per service and environment (selectors.first_rollouts)."""
+    return selectors.first_rollouts(scope, reached_target=False)
 
 
 def _services_q(scope: Scope, prefix: str = "service__") -> Q:

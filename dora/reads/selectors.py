@@ -16,10 +16,10 @@ import pandas as pd
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import (
-    Max,
-    Min,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
@@ -36,6 +36,8 @@ from dora.models import (
     Incident,
     Rollout,
     RolloutTarget,
+    Service,
+    Status,
     Target,
     Tier,
 )
@@ -105,7 +107,37 @@ def rollouts_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.Data
 
 def first_rollout_at(scope: Scope) -> datetime | None:
     """The scope's first rollout in its tier (the frequency badge needs 8 weeks of history)."""
-    return _rollouts(scope).aggregate(first=Min("first_live_at"))["first"]
+    return min(first_rollouts(scope).values(), default=None)
+
+
+def first_rollouts(scope: Scope, *, reached_target: bool = True) -> dict[str, datetime]:
+    """Each of the scope's services' first rollout in the scope's tier, by service name (a
+    service without one is left out); with reached_target, only rollouts that reached the
+    scope's target count.
+
+    One statement: per service and environment of the tier, one probe of
+    rollout_service_env_live_idx. (A MIN over the joined rollouts read every rollout of the
+    tier, so it grew with the history.)
+    """
+    rollouts = Rollout.objects.filter(
+        service_id=OuterRef(OuterRef("pk")), environment_id=OuterRef("pk")
+    )
+    if reached_target and scope.target:
+        rollouts = rollouts.filter(_reached_target(scope, "pk"))
+    firsts = (
+        Environment.objects.filter(tier=scope.tier)
+        .annotate(first=Subquery(rollouts.order_by("first_live_at").values("first_live_at")[:1]))
+        .filter(first__isnull=False)
+        .order_by("first")
+        .values("first")[:1]
+    )
+    services = Service.objects.filter(_service_q(scope, prefix="")).annotate(first=Subquery(firsts))
+    # Without a filter on `first` in SQL, which would evaluate the subquery a second time.
+    return {
+        name: first
+        for name, first in services.values_list("name", "first").order_by()
+        if first is not None
+    }
 
 
 def failure_links_frame(scope: Scope, *, since: datetime, until: datetime) -> pd.DataFrame:
@@ -420,7 +452,7 @@ def automation_runs_frame(
     if scope.target:
         queryset = queryset.filter(target__name=scope.target)
     if since is not None and connections[queryset.db].vendor == "postgresql":
-        queryset = AutomationRun.objects.filter(id__in=_lag_rows(queryset, since=since))
+        queryset = AutomationRun.objects.filter(id__in=_lag_rows(scope, since=since, until=until))
     return _frame(
         queryset,
         {
@@ -437,39 +469,72 @@ def automation_runs_frame(
     )
 
 
-def _lag_rows(runs: QuerySet[AutomationRun], *, since: datetime) -> RawSQL:
-    """The ids of the runs `automation_lag` and `automation_evidence` read from `runs`: those
-    finished from `since` on; per instance (service, environment, target) its latest run, which
-    makes it an instance, its latest successful run that resets the lag (not a plan), and its
-    latest run of each status before `since`. A few thousand rows instead of two years of
-    schedules.
+def _lag_rows(scope: Scope, *, since: datetime, until: datetime) -> RawSQL:
+    """The ids of the runs finished before `until` that `automation_lag` and
+    `automation_evidence` read: those finished from `since` on; per instance (service,
+    environment, target) its latest run, which makes it an instance, its latest successful run
+    that resets the lag (not a plan), and its latest run of each status before `since`. A few
+    thousand rows instead of two years of schedules.
+
+    The instances are the scope's services times the targets of its environments (a run's
+    environment is its target's), and each part is a probe or a range of one index per
+    instance (automationrun_instance_idx, automationrun_reset_idx, automationrun_status_idx),
+    so the read grows with the estate and the window, not the history. (Picking the same rows
+    from all the scope's runs before `until` read them all.)
     """
-    base, params = runs.values(
-        "id", "service_id", "environment_id", "target_id", "finished_at", "status", "action"
-    ).query.sql_with_params()
-    return RawSQL(  # noqa: S611 (base is Django's SQL, values are parameters)
+    services = Service.objects.filter(_service_q(scope, prefix="")).values("id")
+    targets = Target.objects.filter(_estate_tier_q(scope))
+    if scope.target:
+        targets = targets.filter(name=scope.target)
+    services_sql, services_params = services.query.sql_with_params()
+    targets_sql, targets_params = targets.values("id").query.sql_with_params()
+    instance = (
+        "r.service_id = i.service_id AND r.environment_id = i.environment_id "
+        "AND r.target_id = i.target_id"
+    )
+    latest = "ORDER BY r.finished_at DESC, r.id DESC LIMIT 1"
+    # "Each status" is each Status value: intake accepts no other (dora.intake.schema.STATUSES).
+    # `action <> 'plan'` is implied ("plan" is a non-resetting action); spelled out, it lets
+    # PostgreSQL use automationrun_reset_idx, whose condition it is.
+    assert "plan" in NON_RESETTING_ACTIONS
+    return RawSQL(  # noqa: S611 (the subqueries are Django's SQL, values are parameters)
         f"""
-        WITH r AS ({base})
-        SELECT id FROM r WHERE finished_at >= %s
+        WITH i AS MATERIALIZED (
+            SELECT s.id AS service_id, t.environment_id, t.id AS target_id
+            FROM dora_service s CROSS JOIN dora_target t
+            WHERE s.id IN ({services_sql}) AND t.id IN ({targets_sql})
+        )
+        SELECT r.id FROM i JOIN dora_automationrun r ON {instance}
+        WHERE r.finished_at >= %s AND r.finished_at < %s
         UNION
-        SELECT id FROM (
-            SELECT DISTINCT ON (service_id, environment_id, target_id, status) id
-            FROM r WHERE finished_at < %s
-            ORDER BY service_id, environment_id, target_id, status, finished_at DESC, id DESC
+        SELECT before.id FROM i CROSS JOIN unnest(%s::varchar[]) AS st(status)
+        CROSS JOIN LATERAL (
+            SELECT r.id FROM dora_automationrun r
+            WHERE {instance} AND r.status = st.status AND r.finished_at < %s {latest}
         ) before
         UNION
-        SELECT id FROM (
-            SELECT DISTINCT ON (service_id, environment_id, target_id) id
-            FROM r ORDER BY service_id, environment_id, target_id, finished_at DESC, id DESC
-        ) latest
+        SELECT last.id FROM i CROSS JOIN LATERAL (
+            SELECT r.id FROM dora_automationrun r
+            WHERE {instance} AND r.finished_at < %s {latest}
+        ) last
         UNION
-        SELECT id FROM (
-            SELECT DISTINCT ON (service_id, environment_id, target_id) id
-            FROM r WHERE status = 'success' AND action <> ALL(%s::varchar[])
-            ORDER BY service_id, environment_id, target_id, finished_at DESC, id DESC
+        SELECT reset.id FROM i CROSS JOIN LATERAL (
+            SELECT r.id FROM dora_automationrun r
+            WHERE {instance} AND r.status = 'success' AND r.action <> ALL(%s::varchar[])
+              AND r.action <> 'plan' AND r.finished_at < %s {latest}
         ) reset
-        """,  # noqa: S608 (base is Django's SQL, values are parameters)
-        (*params, since, since, list(NON_RESETTING_ACTIONS)),
+        """,  # noqa: S608 (the subqueries are Django's SQL, values are parameters)
+        (
+            *services_params,
+            *targets_params,
+            since,
+            until,
+            list(Status.values),
+            since,
+            until,
+            list(NON_RESETTING_ACTIONS),
+            until,
+        ),
     )
 
 
@@ -486,36 +551,41 @@ def deploy_pipelines_frame(scope: Scope, *, until: datetime) -> pd.DataFrame:
     """Each deploy pipeline (a service's deployments to one target of an environment) as of
     `until`, in the scope's tier when it names one, else in every environment (automation lag,
     METRICS §4.3): service, environment, target, configured (the target is configured),
-    last_success_at (its latest successful deployment). One statement: the deployments grouped
-    by their ids (deployment_target_success_idx), the names joined to the groups after."""
-    queryset = Deployment.objects.filter(
-        _service_q(scope), _estate_tier_q(scope), status="success", finished_at__lt=until
-    )
+    last_success_at (its latest successful deployment). One statement: for each of the scope's
+    services and each target, one probe of deployment_target_success_idx for its latest success
+    before `until`; the pairs without one are no pipeline. (Grouping the deployments read every
+    success before `until`: it grew with the history.) A deployment's environment is its
+    target's (dora.estate keys targets by environment), so the target's tier is the
+    deployment's."""
+    services = Service.objects.filter(_service_q(scope, prefix="")).values("id")
+    targets = Target.objects.filter(_estate_tier_q(scope))
     if scope.target:
-        queryset = queryset.filter(target__name=scope.target)
-    grouped = (
-        queryset.values("service_id", "target_id")
-        .annotate(last_success_at=Max("finished_at"))
-        .order_by()
-    )
+        targets = targets.filter(name=scope.target)
     try:
-        base, params = grouped.query.sql_with_params()
+        services_sql, services_params = services.query.sql_with_params()
+        targets_sql, targets_params = targets.values("id").query.sql_with_params()
     except EmptyResultSet:
-        base, params = "", ()
+        services_sql = ""
     rows: list[tuple[Any, ...]] = []
-    if base:
-        with connections[grouped.db].cursor() as cursor:
+    if services_sql:
+        with connections[services.db].cursor() as cursor:
             cursor.execute(
                 f"""
-                SELECT s.name, e.name, t.name, t.configured, g.last_success_at
-                FROM ({base}) g
-                JOIN dora_service s ON s.id = g.service_id
-                JOIN dora_target t ON t.id = g.target_id
+                SELECT s.name, e.name, t.name, t.configured, (
+                    SELECT max(d.finished_at) FROM dora_deployment d
+                    WHERE d.service_id = s.id AND d.environment_id = t.environment_id
+                      AND d.target_id = t.id AND d.status = 'success' AND d.finished_at < %s
+                )
+                FROM dora_service s
+                CROSS JOIN dora_target t
                 JOIN dora_environment e ON e.id = t.environment_id
-                """,  # noqa: S608 (base is Django's SQL, values are parameters)
-                params,
+                WHERE s.id IN ({services_sql}) AND t.id IN ({targets_sql})
+                """,  # noqa: S608 (the subqueries are Django's SQL, values are parameters)
+                (until, *services_params, *targets_params),
             )
-            rows = cursor.fetchall()
+            # A pair without a success is no pipeline (dropped here: a filter in SQL would
+            # evaluate the subquery a second time).
+            rows = [row for row in cursor.fetchall() if row[-1] is not None]
     frame = pd.DataFrame.from_records(rows, columns=PIPELINE_COLUMNS)
     frame["last_success_at"] = pd.to_datetime(frame["last_success_at"], utc=True)
     frame["configured"] = frame["configured"].astype(bool)
