@@ -189,7 +189,7 @@ def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> Val
         },
     )
     preprod = _preprod(arrivals, earlier_tiers)
-    shas = Many(sorted({s for s in changes["landed_sha"] if s}))
+    shas = Many(sorted({s for s in changes["landed_sha"].tolist() if s}))
     runs = _frame(
         PipelineRun.objects.filter(sha__any_indexed=shas, finished_at__isnull=False),
         {"landed_sha": "sha", "started_at": "started_at", "finished_at": "finished_at"},
@@ -202,7 +202,7 @@ def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> Val
     # once per rollout (a rollout carries several changes) and joined to the arrivals here.
     deployments = _frame(
         Deployment.objects.filter(
-            rollout_id__any_indexed=Many(sorted({int(r) for r in arrivals["rollout_id"]})),
+            rollout_id__any_indexed=Many(sorted(set(arrivals["rollout_id"].tolist()))),
             started_at__isnull=False,
             finished_at__isnull=False,
         ),
