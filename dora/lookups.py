@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Field, Lookup
 from django.db.models.fields.related import ForeignKey, ForeignObject
 from django.db.models.lookups import In
+from django.db.models.sql import Query
 
 
 class AnyOf(Lookup):
@@ -51,7 +52,8 @@ class AnyIndexed(AnyOf):
     per value, so the read costs what its rows cost. With the list itself (`__any`) PostgreSQL
     estimates each of its values (about 20 ms for 65,000 ids) and, when they match a good part
     of the table, scans all of it (bench/metrics.py: the value stream's arrivals, 69,000 pages
-    for 131,000 rows on 3,800 of them).
+    for 131,000 rows on 3,800 of them). A query instead of a list: `lhs = ANY(ARRAY(query))`,
+    the same for the values the query returns (with `__in` PostgreSQL joins them to every row).
 
     Only where an index on the column answers the read: PostgreSQL checks a row against an array
     it did not see while planning one element at a time, so as a filter over many rows instead of
@@ -59,6 +61,18 @@ class AnyIndexed(AnyOf):
     """
 
     lookup_name = "any_indexed"
+
+    def get_prep_lookup(self) -> Any:
+        if isinstance(self.rhs, Query):  # a QuerySet, resolved by Django to its query
+            return self.rhs
+        return super().get_prep_lookup()
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        if connection.vendor != "postgresql" or not isinstance(self.rhs, Query):
+            return super().as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)  # "(SELECT ...)"
+        return f"{lhs} = ANY(ARRAY{rhs})", [*lhs_params, *rhs_params]
 
     def array_sql(self, lhs: str, cast: str) -> str:
         return f"{lhs} = ANY((SELECT %s{cast}){cast})"
