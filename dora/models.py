@@ -291,7 +291,11 @@ class Change(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["repo", "number"], name="change_unique"),
         ]
-        indexes = [models.Index(fields=["merged_at"])]
+        indexes = [
+            # Covering: the value stream's changes merged in a window in the scope's repos are
+            # their ids, read from the index alone (dora.reads.value_stream).
+            models.Index(fields=["merged_at"], include=["repo", "id"], name="change_merged_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.repo}#{self.number}"
@@ -640,6 +644,15 @@ class ChangeArrival(models.Model):
         indexes = [
             models.Index(fields=["environment", "arrived_at"]),
             models.Index(fields=["service", "arrived_at"]),
+            # The changes that arrived in a window (the value stream, dora.reads.value_stream),
+            # read from the index alone: with the index above PostgreSQL also read the
+            # change_id index and the arrivals' pages.
+            models.Index(
+                fields=["environment", "arrived_at"],
+                include=["change"],
+                condition=models.Q(change__isnull=False),
+                name="arrival_change_env_idx",
+            ),
         ]
 
 

@@ -473,10 +473,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SILENCED_SYSTEM_CHECKS: list[str] = []
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # models.W040: SQLite has no covering indexes, so Commit's commit_sha_times_idx is created
-    # without its INCLUDE column there. The index still serves every lookup by sha; the INCLUDE
-    # only spares PostgreSQL a heap read. Harmless on the embedded demo database, and `migrate`
-    # printed it on every run.
+    # models.W040: SQLite has no covering indexes, so Commit's commit_sha_times_idx (and the
+    # value stream's change_merged_idx and arrival_change_env_idx) are created without their
+    # INCLUDE columns there. The indexes still serve every lookup; the INCLUDE only spares
+    # PostgreSQL a heap read. Harmless on the embedded demo database, and `migrate` printed it
+    # on every run.
     SILENCED_SYSTEM_CHECKS.append("models.W040")
 # DORA_HTTPS=1: browsers reach the service over HTTPS only (docker-compose.yml sets it: it runs
 # behind a TLS-terminating proxy). Cookies are sent over HTTPS only, browsers are told to
