@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dora', '0028_digests'),
+        ('dora', '0029_history_indexes'),
     ]
 
     operations = [
