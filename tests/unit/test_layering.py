@@ -126,6 +126,25 @@ def test_split_modules_import_one_way() -> None:
     assert "dora.config.apply" not in _reaches(graph, "dora.config.applier")
 
 
+def test_model_modules_import_one_way() -> None:
+    """dora.models' modules import each other from the estate out: the estate imports none of
+    them, the derived facts the records (their foreign keys), the rest only the estate; none
+    imports the package itself, whose __init__ imports them all."""
+    graph = _graph()
+    family = {name for name in graph if name.startswith("dora.models.")}
+    within = {name: graph[name] & (family | {"dora.models"}) for name in family}
+
+    assert within == {
+        "dora.models.estate": set(),
+        "dora.models.records": {"dora.models.estate"},
+        "dora.models.derived": {"dora.models.estate", "dora.models.records"},
+        "dora.models.access": {"dora.models.estate"},
+        "dora.models.gate": {"dora.models.estate"},
+        "dora.models.alerts": {"dora.models.estate"},
+    }
+    assert family <= graph["dora.models"]
+
+
 def _path(module: str) -> Path:
     path = DORA.parent.joinpath(*module.split("."))
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
