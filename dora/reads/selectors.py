@@ -42,7 +42,14 @@ from dora.models import (
     Tier,
 )
 from dora.reads.frame_io import _frame
-from dora.reads.scope import Scope, _estate_tier_q, _reached_target, _scoped, _service_q
+from dora.reads.scope import (
+    Scope,
+    _estate_tier_q,
+    _reached_target,
+    _scoped,
+    _service_q,
+    _tier_q,
+)
 
 HALF_YEAR = timedelta(days=182.5)
 # Derivation looks for a rollout's full-estate arrival within 30 days of it going live.
@@ -304,55 +311,104 @@ def live_deployments_frame(
     [since, at), so that version spread at any moment from since + half a year to `at` reads
     the one frame (dora.targets' weekly history).
     """
+    start = at - SPREAD_HISTORY if since is None else since
     queryset = _deployments(scope).filter(
-        status="success",
-        finished_at__gte=at - SPREAD_HISTORY if since is None else since,
-        finished_at__lt=at,
+        status="success", finished_at__gte=start, finished_at__lt=at
     )
     if since is None and connections[queryset.db].vendor == "postgresql":
-        queryset = queryset.filter(id__in=_spread_rows(queryset))
+        rows = _spread_rows(scope, since=start, at=at)
+        queryset = queryset.filter(id__in=rows) if rows is not None else queryset.none()
     return _frame(queryset, DEPLOYMENT_FIELDS)
 
 
-def _spread_rows(history: QuerySet[Deployment]) -> RawSQL:
-    """The ids of the deployments in `history` that `version_spread` can tell apart from the
-    whole history: each target's latest one(s), and the first deployment(s) of every version
-    released since the oldest of those latest versions. Releases before it only shift every release
-    number of the (service, environment) by the same amount; the spread is unchanged. At
-    300,000 deployments in half a year this leaves a few thousand rows.
-    """
-    base, params = history.values(
-        "id", "service_id", "environment_id", "target_id", "finished_at", "sha", "version"
-    ).query.sql_with_params()
-    return RawSQL(  # noqa: S611 (base is Django's SQL, values are parameters)
-        f"""
-        WITH d AS MATERIALIZED (
-            SELECT b.id, b.service_id, b.environment_id, b.target_id, b.finished_at,
-                   CASE WHEN b.sha <> '' THEN b.sha ELSE b.version END AS key
-            FROM ({base}) b
-        ), latest AS (
-            SELECT service_id, environment_id, target_id, max(finished_at) AS finished_at
-            FROM d GROUP BY service_id, environment_id, target_id
-        ), live AS (
-            SELECT d.id, d.service_id, d.environment_id, d.key
-            FROM d JOIN latest USING (service_id, environment_id, target_id, finished_at)
-        ), released AS (
-            SELECT service_id, environment_id, key, min(finished_at) AS finished_at
-            FROM d GROUP BY service_id, environment_id, key
-        ), cut AS (
-            SELECT l.service_id, l.environment_id, min(r.finished_at) AS finished_at
-            FROM live l JOIN released r USING (service_id, environment_id, key)
+def _spread_rows(scope: Scope, *, since: datetime, at: datetime) -> RawSQL | None:
+    """The ids of the scope's successful deployments in [since, at) that `version_spread` can
+    tell apart from the whole history: each target's latest one(s), and the first deployment(s)
+    of every version released since the oldest of those latest versions. Releases before it only
+    shift every release number of the (service, environment) by the same amount; the spread is
+    unchanged. At 300,000 deployments in half a year this leaves a few thousand rows.
+
+    Found by index probes, not a pass over the half year: each target's latest (a backward probe
+    of deployment_target_success_idx per service and target), each live version's first release
+    (by its sha or version), then the deployments since the oldest of those releases that are
+    the first of their version. None when the scope has no service or no target."""
+    services = Service.objects.filter(_service_q(scope, prefix="")).values("id")
+    targets = Target.objects.filter(_tier_q(scope))
+    if scope.target:
+        targets = targets.filter(name=scope.target)
+    try:
+        services_sql, services_params = services.query.sql_with_params()
+        targets_sql, targets_params = targets.values("id").query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    key = "CASE WHEN {t}.sha <> '' THEN {t}.sha ELSE {t}.version END"
+    same_key = "(({t}.sha <> '' AND {t}.sha = {k}) OR ({t}.sha = '' AND {t}.version = {k}))"
+    # With a target, only its deployments count, as in the scoped history.
+    on_target = f"AND {{t}}.target_id IN ({targets_sql})" if scope.target else ""
+    window = "{t}.status = 'success' AND {t}.finished_at >= %s AND {t}.finished_at < %s"
+    sql = f"""
+        WITH cand AS MATERIALIZED (
+            SELECT s.id AS service_id, t.environment_id, t.id AS target_id
+            FROM dora_service s CROSS JOIN dora_target t
+            WHERE s.id IN ({services_sql}) AND t.id IN ({targets_sql})
+        ), live AS MATERIALIZED (
+            SELECT d.id, d.service_id, d.environment_id, {key.format(t="d")} AS key
+            FROM cand c
+            CROSS JOIN LATERAL (
+                SELECT max(x.finished_at) AS m FROM dora_deployment x
+                WHERE x.service_id = c.service_id AND x.environment_id = c.environment_id
+                  AND x.target_id = c.target_id AND {window.format(t="x")}
+            ) latest
+            JOIN dora_deployment d ON d.service_id = c.service_id
+                AND d.environment_id = c.environment_id AND d.target_id = c.target_id
+                AND d.status = 'success' AND d.finished_at = latest.m
+        ), cut AS MATERIALIZED (
+            SELECT l.service_id, l.environment_id, min(released.first) AS first
+            FROM (SELECT DISTINCT service_id, environment_id, key FROM live) l
+            CROSS JOIN LATERAL (
+                SELECT min(x.finished_at) AS first FROM dora_deployment x
+                WHERE x.service_id = l.service_id AND x.environment_id = l.environment_id
+                  AND {window.format(t="x")} {on_target.format(t="x")}
+                  AND {same_key.format(t="x", k="l.key")}
+            ) released
             GROUP BY l.service_id, l.environment_id
+        ), since_cut AS (
+            SELECT x.id, x.service_id, x.environment_id, x.finished_at,
+                   {key.format(t="x")} AS key,
+                   min(x.finished_at) OVER (
+                       PARTITION BY x.service_id, x.environment_id, {key.format(t="x")}
+                   ) AS first
+            FROM cut c JOIN dora_deployment x ON x.service_id = c.service_id
+                AND x.environment_id = c.environment_id
+            WHERE x.finished_at >= c.first AND {window.format(t="x")} {on_target.format(t="x")}
         ), firsts AS (
-            SELECT d.id FROM d
-            JOIN released r USING (service_id, environment_id, key, finished_at)
-            JOIN cut c ON c.service_id = r.service_id AND c.environment_id = r.environment_id
-            WHERE r.finished_at >= c.finished_at
+            SELECT r.id FROM since_cut r
+            WHERE r.finished_at = r.first AND NOT EXISTS (
+                SELECT 1 FROM dora_deployment y
+                WHERE y.service_id = r.service_id AND y.environment_id = r.environment_id
+                  AND {window.format(t="y")} AND y.finished_at < r.finished_at
+                  {on_target.format(t="y")} AND {same_key.format(t="y", k="r.key")}
+            )
         )
         SELECT id FROM live UNION SELECT id FROM firsts
-        """,  # noqa: S608 (base is Django's SQL, values are parameters)
-        params,
+    """  # noqa: S608 (the subqueries are Django's SQL, values are parameters)
+    target_params = tuple(targets_params) if scope.target else ()
+    params = (
+        *services_params,
+        *targets_params,
+        since,
+        at,  # live
+        since,
+        at,
+        *target_params,  # cut
+        since,
+        at,
+        *target_params,  # since_cut
+        since,
+        at,
+        *target_params,  # firsts
     )
+    return RawSQL(sql, params)  # noqa: S611 (values are parameters)
 
 
 def integration_frames(
