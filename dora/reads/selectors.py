@@ -374,16 +374,13 @@ def _spread_rows(scope: Scope, *, since: datetime, at: datetime) -> RawSQL | Non
             GROUP BY l.service_id, l.environment_id
         ), since_cut AS (
             SELECT x.id, x.service_id, x.environment_id, x.finished_at,
-                   {key.format(t="x")} AS key,
-                   min(x.finished_at) OVER (
-                       PARTITION BY x.service_id, x.environment_id, {key.format(t="x")}
-                   ) AS first
+                   {key.format(t="x")} AS key
             FROM cut c JOIN dora_deployment x ON x.service_id = c.service_id
                 AND x.environment_id = c.environment_id
             WHERE x.finished_at >= c.first AND {window.format(t="x")} {on_target.format(t="x")}
-        ), firsts AS (
+        ), firsts AS (  -- the first of its version in [since, at): none of it earlier
             SELECT r.id FROM since_cut r
-            WHERE r.finished_at = r.first AND NOT EXISTS (
+            WHERE NOT EXISTS (
                 SELECT 1 FROM dora_deployment y
                 WHERE y.service_id = r.service_id AND y.environment_id = r.environment_id
                   AND {window.format(t="y")} AND y.finished_at < r.finished_at
