@@ -321,6 +321,24 @@ def live_deployments_frame(
     return _frame(queryset, DEPLOYMENT_FIELDS)
 
 
+def _services_targets_sql(
+    scope: Scope, tier: Q
+) -> tuple[str, tuple[Any, ...], str, tuple[Any, ...]] | None:
+    """The SQL (and parameters) of the ids of the scope's services and of the targets of the
+    environments `tier` selects (the scope's target only, when it names one), for probes per
+    service and target; None when Django proves either empty."""
+    services = Service.objects.filter(_service_q(scope, prefix="")).values("id")
+    targets = Target.objects.filter(tier)
+    if scope.target:
+        targets = targets.filter(name=scope.target)
+    try:
+        services_sql, services_params = services.query.sql_with_params()
+        targets_sql, targets_params = targets.values("id").query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    return services_sql, tuple(services_params), targets_sql, tuple(targets_params)
+
+
 def _spread_rows(scope: Scope, *, since: datetime, at: datetime) -> RawSQL | None:
     """The ids of the scope's successful deployments in [since, at) that `version_spread` can
     tell apart from the whole history: each target's latest one(s), and the first deployment(s)
@@ -332,15 +350,10 @@ def _spread_rows(scope: Scope, *, since: datetime, at: datetime) -> RawSQL | Non
     of deployment_target_success_idx per service and target), each live version's first release
     (by its sha or version), then the deployments since the oldest of those releases that are
     the first of their version. None when the scope has no service or no target."""
-    services = Service.objects.filter(_service_q(scope, prefix="")).values("id")
-    targets = Target.objects.filter(_tier_q(scope))
-    if scope.target:
-        targets = targets.filter(name=scope.target)
-    try:
-        services_sql, services_params = services.query.sql_with_params()
-        targets_sql, targets_params = targets.values("id").query.sql_with_params()
-    except EmptyResultSet:
+    found = _services_targets_sql(scope, _tier_q(scope))
+    if found is None:
         return None
+    services_sql, services_params, targets_sql, targets_params = found
     key = "CASE WHEN {t}.sha <> '' THEN {t}.sha ELSE {t}.version END"
     same_key = "(({t}.sha <> '' AND {t}.sha = {k}) OR ({t}.sha = '' AND {t}.version = {k}))"
     # With a target, only its deployments count, as in the scoped history.
@@ -610,18 +623,11 @@ def deploy_pipelines_frame(scope: Scope, *, until: datetime) -> pd.DataFrame:
     success before `until`: it grew with the history.) A deployment's environment is its
     target's (dora.estate keys targets by environment), so the target's tier is the
     deployment's."""
-    services = Service.objects.filter(_service_q(scope, prefix="")).values("id")
-    targets = Target.objects.filter(_estate_tier_q(scope))
-    if scope.target:
-        targets = targets.filter(name=scope.target)
-    try:
-        services_sql, services_params = services.query.sql_with_params()
-        targets_sql, targets_params = targets.values("id").query.sql_with_params()
-    except EmptyResultSet:
-        services_sql = ""
+    found = _services_targets_sql(scope, _estate_tier_q(scope))
     rows: list[tuple[Any, ...]] = []
-    if services_sql:
-        with connections[services.db].cursor() as cursor:
+    if found is not None:
+        services_sql, services_params, targets_sql, targets_params = found
+        with connections[Service.objects.db].cursor() as cursor:
             cursor.execute(
                 f"""
                 SELECT s.name, e.name, t.name, t.configured, (
