@@ -13,7 +13,7 @@ history alike; each window is then a computation over those frames (they are sup
 window, which the figures cut themselves). The frames of a moment (live deployments, deploy
 pipelines) are read once per window end; the rest (deployments, out-of-band changes, value-stream
 reads) once per window. The span's automation runs are those since its start plus each
-instance's latest runs (dora.reads.selectors.automation_runs_frame): an instance whose only
+instance's latest runs (dora.reads.estate_reads.automation_runs_frame): an instance whose only
 resetting success before a week's end lies before the span (half a year before the first week) shows
 no lag that week.
 """
@@ -38,7 +38,7 @@ from dora.metrics.levels import (
     MIN_ROLLOUTS_REWORK,
 )
 from dora.models import FigureTarget
-from dora.reads import selectors
+from dora.reads import estate_reads
 from dora.reads.report import MetricsComputation
 from dora.reads.report_query import MetricsQuery
 from dora.reads.scope import ORGANISATION_TIMEZONE, Scope
@@ -265,8 +265,8 @@ class _Span(MetricsComputation):
     @cached_property
     def spread_history(self) -> Any:
         """Successful deployments from half a year before the first window's end to the
-        last's: version spread at every end, in one read (selectors.live_deployments_frame)."""
-        return selectors.live_deployments_frame(
+        last's: version spread at every end, in one read (estate_reads.live_deployments_frame)."""
+        return estate_reads.live_deployments_frame(
             self.scope, at=self.window_ends[-1], since=self.window_ends[0] - SPREAD_HISTORY
         )
 

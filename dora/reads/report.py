@@ -72,7 +72,7 @@ from dora.metrics.recovery import (
 from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.value_stream import ValueStream, value_stream
 from dora.out_of_band import out_of_band_frame
-from dora.reads import selectors
+from dora.reads import estate_reads, selectors
 from dora.reads.report_query import MetricsQuery
 from dora.reads.scope import scope_repos
 from dora.reads.value_stream import (
@@ -329,15 +329,15 @@ class MetricsComputation(DoraFigures):
 
     @cached_property
     def live_deployments(self) -> pd.DataFrame:
-        return selectors.live_deployments_frame(self.scope, at=self.until)
+        return estate_reads.live_deployments_frame(self.scope, at=self.until)
 
     @cached_property
     def configured_targets(self) -> pd.DataFrame:
-        return selectors.configured_targets_frame(self.scope)
+        return estate_reads.configured_targets_frame(self.scope)
 
     @cached_property
     def automation_runs(self) -> pd.DataFrame:
-        return selectors.automation_runs_frame(self.scope, until=self.until, since=self.since)
+        return estate_reads.automation_runs_frame(self.scope, until=self.until, since=self.since)
 
     @cached_property
     def out_of_band_rows(self) -> pd.DataFrame:
@@ -345,11 +345,11 @@ class MetricsComputation(DoraFigures):
 
     @cached_property
     def deploy_pipelines(self) -> pd.DataFrame:
-        return selectors.deploy_pipelines_frame(self.scope, until=self.until)
+        return estate_reads.deploy_pipelines_frame(self.scope, until=self.until)
 
     @cached_property
-    def environment_settings(self) -> selectors.EnvironmentSettings:
-        return selectors.environment_settings()
+    def environment_settings(self) -> estate_reads.EnvironmentSettings:
+        return estate_reads.environment_settings()
 
     @property
     def stale_after(self) -> dict[str, timedelta]:

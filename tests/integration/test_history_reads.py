@@ -13,7 +13,7 @@ import pytest
 
 from dora.config import config_apply, config_load
 from dora.models import AutomationRun
-from dora.reads import selectors
+from dora.reads import estate_reads, selectors
 from dora.reads.page_reads import first_rollouts_by_service
 from dora.reads.scope import scope_resolve
 from tests.builders import at, deployment, when
@@ -94,8 +94,10 @@ def test_first_rollouts_take_the_earliest_of_the_tiers_environments() -> None:
 def test_deploy_pipelines_are_the_pairs_with_a_success_before_the_moment() -> None:
     releases()
 
-    frame = selectors.deploy_pipelines_frame(scope_resolve(), until=when(60))
-    production = selectors.deploy_pipelines_frame(scope_resolve(tier="production"), until=when(60))
+    frame = estate_reads.deploy_pipelines_frame(scope_resolve(), until=when(60))
+    production = estate_reads.deploy_pipelines_frame(
+        scope_resolve(tier="production"), until=when(60)
+    )
 
     # Every environment (no tier named), as of 60 h: shop in staging (0 h), prod-us (10 h) and
     # on prod-eu a (30 h), cart in staging (5 h; its prod-us deployment failed), beta on
@@ -132,7 +134,9 @@ def run(ident: str, action: str, status: str, hours: float, env: str = "prod-eu"
 
 
 def run_ids(**scope: Any) -> list[str]:
-    frame = selectors.automation_runs_frame(scope_resolve(**scope), since=when(36), until=when(60))
+    frame = estate_reads.automation_runs_frame(
+        scope_resolve(**scope), since=when(36), until=when(60)
+    )
     return sorted(run_id.rsplit(":", 1)[-1] for run_id in frame["run_id"])
 
 

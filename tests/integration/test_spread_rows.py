@@ -1,4 +1,4 @@
-"""Version spread's deployments (`selectors._spread_rows`), worked by hand on PostgreSQL.
+"""Version spread's deployments (`estate_reads._spread_rows`), worked by hand on PostgreSQL.
 
 The probe finds each target's latest deployment(s), ties included, and the first release of
 every version since the oldest live version's first release; a version is its sha, or its
@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 
 from dora.models import Deployment, Environment, Service, Target
-from dora.reads import selectors
+from dora.reads import estate_reads, selectors
 from dora.reads.scope import scope_resolve
 
 pytestmark = [
@@ -45,7 +45,7 @@ def _deploy(
 
 def _rows(scope) -> set[int]:
     since = AT - selectors.SPREAD_HISTORY
-    rows = selectors._spread_rows(scope, since=since, at=AT)
+    rows = estate_reads._spread_rows(scope, since=since, at=AT)
     history = selectors._deployments(scope).filter(
         status="success", finished_at__gte=since, finished_at__lt=AT
     )
