@@ -204,11 +204,15 @@ def _split(frame: pd.DataFrame, groups: dict[str, Any]) -> dict[Any, pd.DataFram
     order = np.argsort(codes, kind="stable")
     ordered = frame.take(order)
     bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
-    return {
-        key: ordered.iloc[bounds[i] : bounds[i + 1]].reset_index(drop=True)
-        for i, key in enumerate(keys)
-        if bounds[i + 1] > bounds[i]
-    }
+    result: dict[Any, pd.DataFrame] = {}
+    for i, key in enumerate(keys):
+        if bounds[i + 1] > bounds[i]:
+            # A slice given its own index in place: reset_index(drop=True) would build the
+            # frame a second time (about half of the split, thousands of groups on a page).
+            part = ordered.iloc[bounds[i] : bounds[i + 1]]
+            part.index = pd.RangeIndex(bounds[i + 1] - bounds[i])
+            result[key] = part
+    return result
 
 
 def team_groups(
@@ -275,28 +279,24 @@ def kind_groups(
     }
 
 
-def split_headlines(
+def row_passes(
     rollouts: pd.DataFrame,
     arrivals: pd.DataFrame,
     *,
-    groups: dict[str, Any],
     since: datetime,
     until: datetime,
     now: datetime,
     benchmark: int,
-    tz: dict[Any, str],
-    first_rollout_at: dict[Any, datetime | None],
     incidents: pd.DataFrame | None = None,
-    industry: dict[Any, str] | None = None,
-) -> dict[Any, Headline]:
-    """The headline of every group of services (`groups`: service name -> group key) over one
-    window, from one row-wise pass per figure over the frames of all of them: each group's
-    figures are those of `headline` on its own rows (same numbers), at a few hundred µs of
-    counting and percentiles each instead of tens of ms of pandas per figure.
-
-    tz, first_rollout_at and industry (default "all"): per group key. A group without rows
-    gets the empty figures.
-    """
+    memo: dict[Any, dict[str, pd.DataFrame]] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every figure's row-wise pass over the frames for one window, as `Parts` fields: what
+    `split_headlines` splits by group. They depend on the frames and the window only, so a page
+    that splits one window several ways (by team, by service, by kind, pooled) passes the same
+    `memo` (a dict it keeps for its own frames) and computes them once per window."""
+    key = (id(rollouts), id(arrivals), id(incidents), since, until)
+    if memo is not None and key in memo:
+        return memo[key]
     whole = Headline(
         rollouts,
         arrivals,
@@ -319,6 +319,82 @@ def split_headlines(
     }
     if incidents is not None:
         frames["restore"], frames["still_open"] = whole.restore_rows()
+    if memo is not None:
+        memo[key] = frames
+    return frames
+
+
+def pooled_headline(
+    rollouts: pd.DataFrame,
+    arrivals: pd.DataFrame,
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    tz: str,
+    benchmark: int,
+    first_rollout_at: datetime | None,
+    incidents: pd.DataFrame | None = None,
+    industry: str = DEFAULT_INDUSTRY,
+    memo: dict[Any, dict[str, pd.DataFrame]] | None = None,
+) -> Headline:
+    """`headline` of every row of the frames, from the window's `row_passes` (shared through
+    `memo` with the page's splits of the same window): the same figures."""
+    frames = row_passes(
+        rollouts,
+        arrivals,
+        since=since,
+        until=until,
+        now=now,
+        benchmark=benchmark,
+        incidents=incidents,
+        memo=memo,
+    )
+    return SplitHeadline(
+        Parts(**frames),
+        since=since,
+        until=until,
+        now=now,
+        tz=tz,
+        benchmark=benchmark,
+        first_rollout_at=first_rollout_at,
+        industry=industry,
+    )
+
+
+def split_headlines(
+    rollouts: pd.DataFrame,
+    arrivals: pd.DataFrame,
+    *,
+    groups: dict[str, Any],
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    benchmark: int,
+    tz: dict[Any, str],
+    first_rollout_at: dict[Any, datetime | None],
+    incidents: pd.DataFrame | None = None,
+    industry: dict[Any, str] | None = None,
+    memo: dict[Any, dict[str, pd.DataFrame]] | None = None,
+) -> dict[Any, Headline]:
+    """The headline of every group of services (`groups`: service name -> group key) over one
+    window, from one row-wise pass per figure over the frames of all of them: each group's
+    figures are those of `headline` on its own rows (same numbers), at a few hundred µs of
+    counting and percentiles each instead of tens of ms of pandas per figure.
+
+    tz, first_rollout_at and industry (default "all"): per group key. A group without rows
+    gets the empty figures. memo: see `row_passes`.
+    """
+    frames = row_passes(
+        rollouts,
+        arrivals,
+        since=since,
+        until=until,
+        now=now,
+        benchmark=benchmark,
+        incidents=incidents,
+        memo=memo,
+    )
     split = {name: _split(frame, groups) for name, frame in frames.items()}
     empty = {name: frame.iloc[0:0].reset_index(drop=True) for name, frame in frames.items()}
     result: dict[Any, Headline] = {}

@@ -346,7 +346,9 @@ def leadership_report(
     services = services_of(scope)
     first = first_rollouts_by_service(scope)
 
-    common = {"now": now, "benchmark": benchmark, "incidents": incidents}
+    # Each window's row passes once: the organisation's and a UTC team's share them.
+    memo: dict[Any, Any] = {}
+    common = {"now": now, "benchmark": benchmark, "incidents": incidents, "memo": memo}
     organisation = organisation_industry()
     org = {
         "first_rollout_at": min(first.values()) if first else None,
@@ -354,8 +356,10 @@ def leadership_report(
         "industry": organisation,
         **common,
     }
-    org_now = dash.headline(rollouts, arrivals, since=period.start, until=until, **org)
-    org_then = dash.headline(rollouts, arrivals, since=previous.start, until=previous.end, **org)
+    org_now = dash.pooled_headline(rollouts, arrivals, since=period.start, until=until, **org)
+    org_then = dash.pooled_headline(
+        rollouts, arrivals, since=previous.start, until=previous.end, **org
+    )
     ordered, groups = dash.team_groups(services, first, organisation=organisation)
     by_team = {**groups, **common}
     currents = _zoned_headlines(rollouts, arrivals, period, **by_team)

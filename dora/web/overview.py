@@ -142,7 +142,15 @@ def _overview_figures(
     shown, groups = dash.team_groups(
         services, first, access.team_allowed, organisation=organisation
     )
-    team_common = {**groups, "now": now, "benchmark": benchmark, "incidents": incidents}
+    # Each window's row passes once, whether split by team, by service, by kind or pooled.
+    memo: dict[Any, dict[str, pd.DataFrame]] = {}
+    team_common = {
+        **groups,
+        "now": now,
+        "benchmark": benchmark,
+        "incidents": incidents,
+        "memo": memo,
+    }
     currents = dash.zoned_headlines(rollouts, arrivals, window=window, **team_common)
     previouses = dash.zoned_headlines(rollouts, arrivals, window=previous, **team_common)
     rows = []
@@ -202,6 +210,7 @@ def _overview_figures(
             incidents=incidents,
             organisation=organisation,
             shown_benchmark=shown_benchmark,
+            memo=memo,
         )
     context["column_groups"] = (
         [(label, len(figures)) for label, figures in dash_fig.grouped(current.figures)]
@@ -221,6 +230,7 @@ def _overview_figures(
         first_rollout_at=first,
         incidents=incidents,
         industry={s["name"]: s["team__industry"] or organisation for s in services},
+        memo=memo,
     )
     tiers = has_tiers(benchmark)
     for result in per_service.values():
@@ -239,7 +249,18 @@ def _overview_figures(
     )
     org = pooled(since=trend_start, until=trend_end, incidents=incidents)
     if not tiers:  # the 2025 placement of every visible team's services pooled, over the window
-        context["org_placement"] = pooled(since=since, until=until, industry=organisation).placement
+        context["org_placement"] = dash.pooled_headline(
+            rollouts,
+            arrivals,
+            since=since,
+            until=until,
+            now=now,
+            tz=window.tz,
+            benchmark=benchmark,
+            first_rollout_at=min(first.values()) if first else None,
+            industry=organisation,
+            memo=memo,
+        ).placement
     weeks = dash_weeks.week_starts(trend_end, dash.ORG_TREND_WEEKS, window.tz)
     trends = dash_weeks.trend_figures(
         dash_weeks.weekly(org, weeks=weeks, tz=window.tz),

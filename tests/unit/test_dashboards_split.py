@@ -216,3 +216,84 @@ def test_a_group_without_rows_gets_empty_figures() -> None:
     assert split["quiet"].level is None
     assert split["cart"].frequency.rollouts > 0
     assert set(split["cart"].frequency.items["service"]) == {"cart"}
+
+
+@pytest.mark.parametrize("benchmark", [2025, 2022])
+def test_a_page_splitting_windows_several_ways_computes_each_windows_rows_once(
+    benchmark: int,
+) -> None:
+    """The overview splits one window by team, by service and pools it, and another window by
+    team: with one memo each window's row passes are computed once, and every headline is still
+    the one computed on its own."""
+    rollouts, arrivals, incidents = estate(6)
+    levels_incidents = incidents if benchmark <= 2022 else None
+    team_of = {service: TEAMS.get(service) for service in SERVICES}
+    windows = [(SINCE, UNTIL), (SINCE - timedelta(weeks=12), SINCE)]
+    common = {"now": NOW, "benchmark": benchmark, "incidents": levels_incidents}
+    memo: dict = {}
+    shared = {}
+    for since, until in windows:
+        by_team = dash.split_headlines(
+            rollouts,
+            arrivals,
+            groups=team_of,
+            since=since,
+            until=until,
+            tz=TZ,
+            first_rollout_at={},
+            memo=memo,
+            **common,
+        )
+        by_service = dash.split_headlines(
+            rollouts,
+            arrivals,
+            groups={s: s for s in SERVICES},
+            since=since,
+            until=until,
+            tz=dict.fromkeys(SERVICES, "UTC"),
+            first_rollout_at={},
+            memo=memo,
+            **common,
+        )
+        pooled = dash.pooled_headline(
+            rollouts,
+            arrivals,
+            since=since,
+            until=until,
+            tz="UTC",
+            first_rollout_at=None,
+            memo=memo,
+            **common,
+        )
+        shared[since] = (by_team, by_service, pooled)
+    assert len(memo) == len(windows)
+
+    for since, until in windows:
+        by_team, by_service, pooled = shared[since]
+        alone = dash.headline(
+            rollouts,
+            arrivals,
+            since=since,
+            until=until,
+            tz="UTC",
+            first_rollout_at=None,
+            **common,
+        )
+        assert figures_of(pooled, benchmark) == figures_of(alone, benchmark)
+        assert pooled.frequency.rollouts > 10
+        for groups, split, tz in (
+            (team_of, by_team, TZ),
+            ({s: s for s in SERVICES}, by_service, dict.fromkeys(SERVICES, "UTC")),
+        ):
+            fresh = dash.split_headlines(
+                rollouts,
+                arrivals,
+                groups=groups,
+                since=since,
+                until=until,
+                tz=tz,
+                first_rollout_at={},
+                **common,
+            )
+            for key, result in split.items():
+                assert figures_of(result, benchmark) == figures_of(fresh[key], benchmark), key
