@@ -340,9 +340,10 @@ def leadership_report(
         ),
         now=now,
     )
-    # The headlines need no arrival's description or rollout columns (arrival_rows).
-    c.prefetch(("arrival_rows", "rollouts"))
-    rollouts, arrivals, incidents = c.rollouts, c.arrival_rows, dash.incidents_for_levels(c)
+    # The headlines need no arrival's description, rollout columns or earlier arrivals.
+    c.prefetch(("headline_arrival_rows", "rollouts"))
+    rollouts, arrivals = c.rollouts, c.headline_arrival_rows
+    incidents = dash.incidents_for_levels(c)
     services = services_of(scope)
     first = first_rollouts_by_service(scope)
 

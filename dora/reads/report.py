@@ -295,6 +295,19 @@ class MetricsComputation(DoraFigures):
         )
 
     @cached_property
+    def headline_arrival_rows(self) -> pd.DataFrame:
+        """`arrival_rows` of [since, until) only: what the five figures count (the pages'
+        headlines), without the 30 days before that only the full-estate figures read."""
+        return selectors.arrivals_frame(
+            self.scope,
+            since=self.since,
+            until=self.until,
+            rollout_columns=False,
+            described=False,
+            estate=False,
+        )
+
+    @cached_property
     def integration_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The commits and pull requests of the scope's repos that integration frequency
         counts (`selectors.integration_frames`)."""

@@ -178,6 +178,7 @@ def arrivals_frame(
     until: datetime,
     rollout_columns: bool = True,
     described: bool = True,
+    estate: bool = True,
 ) -> pd.DataFrame:
     """Change arrivals in the scope's tier joined to their change and rollout.
 
@@ -192,9 +193,11 @@ def arrivals_frame(
     scans every rollout (1.5 million on the bench estate) for a few hundred thousand arrivals.
     described=False leaves out what only the items list (ARRIVAL_DESCRIPTION: environment,
     repo, number, title); the rows are the same, as those joins stay for the tier and start.
+    estate=False reads only [since, until): what lead time and the headlines count, without
+    the earlier arrivals only the full-estate figures look at.
     """
     queryset = _scoped(ChangeArrival.objects.all(), scope).filter(
-        arrived_at__gte=since - ESTATE_HORIZON, arrived_at__lt=until
+        arrived_at__gte=since - ESTATE_HORIZON if estate else since, arrived_at__lt=until
     )
     if scope.target:
         queryset = queryset.filter(_reached_target(scope, "rollout_id"))

@@ -133,9 +133,10 @@ def _overview_figures(
     c = MetricsComputation(
         MetricsQuery(scope=scope, since=read_from, until=read_until, benchmark=benchmark), now=now
     )
-    # The headlines need no arrival's description or rollout columns (arrival_rows).
-    c.prefetch(("arrival_rows", "rollouts"))
-    rollouts, arrivals, incidents = c.rollouts, c.arrival_rows, dash.incidents_for_levels(c)
+    # The headlines need no arrival's description, rollout columns or earlier arrivals.
+    c.prefetch(("headline_arrival_rows", "rollouts"))
+    rollouts, arrivals = c.rollouts, c.headline_arrival_rows
+    incidents = dash.incidents_for_levels(c)
     services = dash_reads.services_of(scope)
     first = dash_reads.first_rollouts_by_service(scope)
 
