@@ -120,12 +120,24 @@ def weeks_window(end: datetime, weeks: int, tz: str) -> datetime:
     return datetime(first.year, first.month, first.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
-def week_of(moments: pd.Series, tz: str) -> pd.Series:
-    """The local Monday (a date) of each aware moment."""
+_EPOCH = date(1970, 1, 1)  # a Thursday
+
+
+def _day_number(day: date) -> int:
+    return (day - _EPOCH).days
+
+
+def monday_numbers(moments: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
+    """The local Monday of each aware moment as its day number (days since 1970-01-01), and
+    which moments are present (a missing one's number is meaningless): integers, so that a
+    few hundred thousand moments are grouped without a date object each."""
     if moments.empty:
-        return pd.Series([], dtype=object, index=moments.index)
-    local = pd.to_datetime(moments, utc=True).dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
-    return (local - pd.to_timedelta(local.dt.day_of_week, unit="D")).dt.date
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    local = pd.to_datetime(moments, utc=True).dt.tz_convert(tz).dt.tz_localize(None)
+    present = local.notna().to_numpy()
+    # Whole local days, floored (numpy's unit cast floors, before 1970 too); day 0 a Thursday.
+    days = local.to_numpy().astype("datetime64[D]").astype(np.int64)
+    return days - (days + 3) % 7, present
 
 
 @dataclass(frozen=True)
@@ -145,15 +157,20 @@ class Weekly:
         return found.iloc[0].to_dict() if len(found) else {"value": None, "n": 0}
 
 
-def _by_week(items: pd.DataFrame, at: str, column: str, tz: str) -> dict[date, np.ndarray]:
-    """The non-null values of `column` grouped by the local week of `at`."""
+def _by_week(items: pd.DataFrame, at: str, column: str, tz: str) -> dict[int, np.ndarray]:
+    """The non-null values of `column` grouped by the local week of `at` (present), by the
+    day number of its Monday; each week's values in the items' order."""
     if items.empty:
         return {}
-    frame = pd.DataFrame({"week": week_of(items[at], tz), "value": items[column]}).dropna()
-    return {
-        week: group.to_numpy(dtype=float)
-        for week, group in frame.groupby("week", sort=False)["value"]
-    }
+    numbers, present = monday_numbers(items[at], tz)
+    values = items[column].to_numpy(dtype=float, na_value=np.nan)
+    keep = present & ~np.isnan(values)
+    numbers, values = numbers[keep], values[keep]
+    order = np.argsort(numbers, kind="stable")
+    numbers, values = numbers[order], values[order]
+    starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]]) if len(numbers) else []
+    bounds = [*starts, len(numbers)]
+    return {int(numbers[bounds[i]]): values[bounds[i] : bounds[i + 1]] for i in range(len(starts))}
 
 
 def _durations_by_week(
@@ -163,7 +180,7 @@ def _durations_by_week(
     groups = _by_week(items, at, seconds, tz)
     rows = []
     for week in weeks:
-        values = np.sort(groups.get(week, np.empty(0)))
+        values = np.sort(groups.get(_day_number(week), np.empty(0)))
         n = len(values)
         k = median_ci_rank(n)
         rows.append(
@@ -185,7 +202,7 @@ def _rates_by_week(
     groups = _by_week(items.assign(_flag=items[flag].astype(float)), at, "_flag", tz)
     rows = []
     for week in weeks:
-        flags = groups.get(week, np.empty(0))
+        flags = groups.get(_day_number(week), np.empty(0))
         result = rate(int(flags.sum()), len(flags))
         ci = result.ci95
         rows.append(
@@ -201,10 +218,12 @@ def _rates_by_week(
 
 
 def _counts_by_week(items: pd.DataFrame, at: str, weeks: list[date], tz: str) -> pd.DataFrame:
-    counts = week_of(items[at], tz).value_counts() if len(items) else pd.Series(dtype=int)
+    numbers, present = monday_numbers(items[at], tz)
+    found, tally = np.unique(numbers[present], return_counts=True)
+    counts = dict(zip(found.tolist(), tally.tolist(), strict=True))
     rows = []
     for week in weeks:
-        count = int(counts.get(week, 0))
+        count = int(counts.get(_day_number(week), 0))
         lo, hi = poisson_ci(count)
         rows.append({"week": week, "value": float(count), "lo": lo, "hi": hi, "n": count})
     return pd.DataFrame(rows, columns=["week", "value", "lo", "hi", "n"])

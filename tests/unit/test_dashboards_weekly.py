@@ -13,6 +13,7 @@ from dora.reads.figures import HEADLINE, Figure
 from dora.reads.weeks import (
     compare,
     local_monday,
+    monday_numbers,
     week_figure,
     week_rows,
     week_starts,
@@ -101,6 +102,54 @@ def test_dashboards_weekly_values_equal_the_metric_over_each_week_alone() -> Non
         assert series.row("deployment_frequency", week)["n"] == alone.frequency.rollouts
         assert series.row("rework_rate", week)["n"] == alone.rework.rollouts
         assert series.row("recovery_time", week)["n"] == alone.recovery.duration.n
+
+
+def test_dashboards_weekly_values_in_a_time_zone_equal_each_local_week_alone() -> None:
+    zone = "America/New_York"
+    first = local_monday(START + timedelta(days=1), zone)
+    last = first + timedelta(weeks=4)
+    weeks = week_starts(last, 4, zone)
+    series = weekly(headline(first, last, zone), weeks=weeks, tz=zone)
+
+    counted = 0
+    for i, week in enumerate(weeks):
+        since = local_monday(first + timedelta(weeks=i, days=1), zone)
+        alone = headline(since, local_monday(since + timedelta(weeks=1, days=1), zone), zone)
+        lead = series.row("lead_time", week)
+        assert lead["n"] == alone.lead_time.duration.n
+        assert lead["value"] == pytest.approx(alone.lead_time.duration.p50)
+        assert series.row("deployment_frequency", week)["n"] == alone.frequency.rollouts
+        assert series.row("change_failure_rate", week)["n"] == alone.change_failure.rollouts
+        assert series.row("recovery_time", week)["n"] == alone.recovery.duration.n
+        counted += lead["n"]
+    assert counted > 10
+
+
+def test_dashboards_monday_numbers_are_local_mondays_floored_before_1970() -> None:
+    moments = pd.Series(
+        [
+            datetime(2026, 3, 8, 23, 30, tzinfo=UTC),  # Sunday in UTC, Monday in Berlin
+            datetime(1969, 12, 28, 23, tzinfo=UTC),  # a Sunday before the epoch
+            None,
+            datetime(1970, 1, 5, tzinfo=UTC),  # a Monday, midnight
+        ]
+    )
+    day = date(1970, 1, 1)
+
+    utc_numbers, present = monday_numbers(moments, "UTC")
+    berlin_numbers, _ = monday_numbers(moments, "Europe/Berlin")
+
+    assert present.tolist() == [True, True, False, True]
+    assert utc_numbers[[0, 1, 3]].tolist() == [
+        (date(2026, 3, 2) - day).days,
+        (date(1969, 12, 22) - day).days,
+        (date(1970, 1, 5) - day).days,
+    ]
+    assert berlin_numbers[[0, 1, 3]].tolist() == [
+        (date(2026, 3, 9) - day).days,
+        (date(1969, 12, 29) - day).days,  # already Monday 00:00 in Berlin
+        (date(1970, 1, 5) - day).days,
+    ]
 
 
 def test_dashboards_week_rows_compare_this_week_with_last_and_pool_the_window() -> None:
