@@ -179,15 +179,31 @@ def deploy_failure_rate(
     require_columns(deployments, DEPLOYMENT_COLUMNS, "deployments")
     finished = utc(deployments["finished_at"], "deployments.finished_at")
     status = text(deployments["status"])
-    mask = status.isin(("success", "failure")) & in_window(finished, start, end)
+    mask = status.isin(ATTEMPT_STATUSES) & in_window(finished, start, end)
     items = deployments.loc[mask].copy()
     items["finished_at"] = finished[mask]
-    items["failed"] = status[mask] == "failure"
-    result = rate(int(items["failed"].sum()), len(items))
+    items["failed"] = status[mask] == FAILED_STATUS
+    return deploy_failure_of(
+        int(items["failed"].sum()), len(items), items=items.reset_index(drop=True)
+    )
+
+
+# The statuses `deploy_failure_rate` counts as attempts, and the failed one among them: also
+# what dora.reads.selectors.deploy_attempt_counts counts in SQL.
+ATTEMPT_STATUSES = ("success", "failure")
+FAILED_STATUS = "failure"
+
+
+def deploy_failure_of(
+    failed: int, attempts: int, *, items: pd.DataFrame | None = None
+) -> DeployFailureRate:
+    """`deploy_failure_rate` from its two counts (the attempts, and the failed among them),
+    however they were counted: from the rows above, or by PostgreSQL for the full report."""
+    result = rate(failed, attempts)
     return DeployFailureRate(
         failed=result.numerator,
         attempts=result.denominator,
         rate=result.rate,
         ci95=result.ci95,
-        items=items.reset_index(drop=True),
+        items=pd.DataFrame() if items is None else items,
     )

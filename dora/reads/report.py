@@ -35,6 +35,7 @@ from dora.metrics.failure import (
     DeployFailureRate,
     change_failure_items,
     change_failure_of,
+    deploy_failure_of,
     deploy_failure_rate,
 )
 from dora.metrics.frames import iso
@@ -325,16 +326,13 @@ class MetricsComputation(DoraFigures):
 
     @cached_property
     def deployments(self) -> pd.DataFrame:
-        if "deployment_attempts" in self.__dict__:  # the full report: the figure, no items
-            return self.deployment_attempts
         return selectors.deployments_frame(self.scope, since=self.since, until=self.until)
 
     @cached_property
-    def deployment_attempts(self) -> pd.DataFrame:
-        """The deployments with only the deploy failure rate's columns (the report's read)."""
-        return selectors.deployments_frame(
-            self.scope, since=self.since, until=self.until, described=False
-        )
+    def deployment_attempt_counts(self) -> tuple[int, int]:
+        """The deploy failure rate's two counts, by PostgreSQL (the full report's read: the
+        figure, no items)."""
+        return selectors.deploy_attempt_counts(self.scope, since=self.since, until=self.until)
 
     @cached_property
     def incidents(self) -> pd.DataFrame:
@@ -400,7 +398,7 @@ class MetricsComputation(DoraFigures):
         "arrival_rows",
         "rollouts",
         "incidents",
-        "deployment_attempts",
+        "deployment_attempt_counts",
         "live_deployments",
         "configured_targets",
         "automation_runs",
@@ -458,6 +456,8 @@ class MetricsComputation(DoraFigures):
 
     @cached_property
     def deploy_failure(self) -> DeployFailureRate:
+        if "deployment_attempt_counts" in self.__dict__:  # the full report: no items
+            return deploy_failure_of(*self.deployment_attempt_counts)
         return deploy_failure_rate(self.deployments, since=self.since, until=self.until)
 
     @cached_property
