@@ -257,7 +257,10 @@ class DoraFigures:
 class MetricsComputation(DoraFigures):
     """Each frame and figure of one query, read and computed once, on first use."""
 
-    def __init__(self, query: MetricsQuery, *, now: datetime) -> None:
+    def __init__(self, query: MetricsQuery, *, now: datetime, items: bool = True) -> None:
+        """items=False: the figures only (the full report's JSON), so nothing is read that only
+        their items list (the causes of each failed rollout)."""
+        self.items = items
         self.query = query
         self.scope = query.scope
         self.since = query.since
@@ -321,7 +324,9 @@ class MetricsComputation(DoraFigures):
         return selectors.first_rollout_at(self.scope)
 
     @cached_property
-    def failure_links(self) -> pd.DataFrame:
+    def failure_links(self) -> pd.DataFrame | None:
+        if not self.items:  # only the change failure items list the causes
+            return None
         return selectors.failure_links_frame(self.scope, since=self.since, until=self.until)
 
     @cached_property
@@ -402,7 +407,6 @@ class MetricsComputation(DoraFigures):
         "live_deployments",
         "configured_targets",
         "automation_runs",
-        "failure_links",
         "deploy_pipelines",
         "environment_settings",
         "first_rollout_at",
@@ -563,6 +567,6 @@ class MetricsComputation(DoraFigures):
 
 def metrics_report(query: MetricsQuery, *, now: datetime) -> dict[str, Any]:
     """The CONTRACT §4 JSON for a query; `now` decides whether CFR is still provisional."""
-    computation = MetricsComputation(query, now=now)
+    computation = MetricsComputation(query, now=now, items=False)
     computation.prefetch(MetricsComputation.REPORT_FRAMES)
     return computation.report()
