@@ -202,6 +202,17 @@ def open_by_pair(scope: Scope, *, until: datetime) -> list[OutOfBandChange]:
     return out_of_band_open(now=until, services=scope.services or None, team=scope.team or None)
 
 
+# Frames each tier's computation reads for the matrix (read at once on PostgreSQL outside a
+# transaction: MetricsComputation.prefetch).
+ESTATE_FRAMES = (
+    "live_deployments",
+    "automation_runs",
+    "deploy_pipelines",
+    "configured_targets",
+    "environment_settings",
+)
+
+
 def estate_computations(
     scope: Scope, tiers: Iterable[str], *, since: datetime, until: datetime, now: datetime
 ) -> dict[str, MetricsComputation]:

@@ -386,6 +386,8 @@ def leadership_report(
     computations = em.estate_computations(
         scope, em.tiers_of(environments), since=period.start, until=until, now=now
     )
+    for computation in computations.values():  # as the estate page reads them
+        computation.prefetch(em.ESTATE_FRAMES)
     matrix = em.estate_matrix(services, environments, computations, since=period.start, until=until)
     lag = matrix.lag
     tiers = {env["name"]: env["tier"] for env in environments}

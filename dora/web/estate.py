@@ -36,15 +36,6 @@ from dora.web.page_parts import _bad_request, _chart
 from dora.web.snapshots import page_snapshot
 from dora.web.views import duration_label
 
-# Frames each tier's computation reads (read at once on PostgreSQL outside a transaction).
-ESTATE_FRAMES = (
-    "live_deployments",
-    "automation_runs",
-    "deploy_pipelines",
-    "configured_targets",
-    "environment_settings",
-)
-
 
 def estate_scope(access: Access, team: str | None) -> Scope | None:
     """The scope the viewer may see, narrowed to `team`; None when that is nothing."""
@@ -173,7 +164,7 @@ def _estate_figures(
         scope, em.tiers_of(environments), since=query.since, until=query.until, now=now
     )
     for computation in computations.values():
-        computation.prefetch(ESTATE_FRAMES)
+        computation.prefetch(em.ESTATE_FRAMES)
     matrix = em.estate_matrix(
         services,
         environments,
