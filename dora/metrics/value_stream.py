@@ -96,43 +96,93 @@ def business_seconds(
     return pd.Series(clock(end) - clock(start), index=start.index)
 
 
-def _stage_events(changes: pd.DataFrame, preprod: pd.DataFrame | None) -> pd.DataFrame:
-    """Long frame: change_id, position, stage, kind, at (present events only)."""
+def _stage_events(
+    changes: pd.DataFrame, preprod: pd.DataFrame | None
+) -> tuple[list[tuple[str, str, str]], pd.DataFrame]:
+    """The chain of stages (stage, end-event column, class) and the long frame of the present
+    events: change_id, position (in the chain), at; sorted by change_id, then position.
+    `changes` gains a `deploy:<environment>` column per pre-production environment."""
     chain: list[tuple[str, str, str]] = list(BEFORE_PREPROD)
-    frame = changes.copy()
+    frame = changes
     if preprod is not None and len(preprod):
         require_columns(preprod, PREPROD_COLUMNS, "preprod")
         pre = preprod.assign(first_live_at=utc(preprod["first_live_at"], "preprod.first_live_at"))
-        wide = pre.pivot_table(
-            index="change_id", columns="environment", values="first_live_at", aggfunc="min"
-        )
         order = pre.groupby("environment")["order"].min().sort_values(kind="stable")
+        environments = pre["environment"].to_numpy()
         for environment in order.index:
             column = f"deploy:{environment}"
-            frame[column] = frame["change_id"].map(wide[environment])
+            first = pre[environments == environment].groupby("change_id")["first_live_at"].min()
+            frame[column] = frame["change_id"].map(first)
             chain.append((column, column, "machine"))
     chain += list(AFTER_PREPROD)
-    parts = []
-    for position, (stage, column, kind) in enumerate(chain):
+    ids, positions, moments = [], [], []
+    for position, (_, column, _) in enumerate(chain):
         if column not in frame.columns:
             continue
         present = frame[["change_id", column]].dropna()
-        parts.append(
-            pd.DataFrame(
-                {
-                    "change_id": present["change_id"],
-                    "position": position,
-                    "stage": stage,
-                    "kind": kind,
-                    "at": utc(present[column], column),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True).sort_values(["change_id", "position"], kind="stable")
+        ids.append(present["change_id"])
+        positions.append(np.full(len(present), position, dtype="int64"))
+        moments.append(utc(present[column], column))
+    events = pd.DataFrame(
+        {
+            "change_id": pd.concat(ids, ignore_index=True),
+            "position": np.concatenate(positions),
+            "at": pd.concat(moments, ignore_index=True),
+        }
+    )
+    keys = events["change_id"].to_numpy()
+    if keys.dtype.kind in "iu":  # as the stable sort below, without factorizing the keys
+        ordered = np.lexsort((events["position"].to_numpy(), keys))
+    else:
+        ordered = events.sort_values(["change_id", "position"], kind="stable").index.to_numpy()
+    return chain, events.take(ordered).reset_index(drop=True)
 
 
-def _merged_intervals(intervals: pd.DataFrame) -> pd.DataFrame:
-    """Union of each change's run intervals: change_id, block_start, block_end."""
+def _firsts(keys: np.ndarray) -> np.ndarray:
+    """For rows sorted by key: True at the first row of each key."""
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return first
+
+
+def _running_max(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The running maximum of `values` within each run of rows that `first` starts."""
+    return pd.Series(values).groupby(np.cumsum(first), sort=False).cummax().to_numpy()
+
+
+def _ticks(moments: pd.Series, unit: str) -> np.ndarray:
+    """Aware moments (no NaT) as integers in `unit` since the epoch."""
+    return moments.array.as_unit(unit).asi8
+
+
+def _moments(ticks: np.ndarray, unit: str) -> pd.Series:
+    """Integers in `unit` since the epoch as UTC moments."""
+    return pd.Series(pd.array(ticks.view(f"M8[{unit}]")).tz_localize("UTC"))
+
+
+def _seconds(ticks: np.ndarray, unit: str) -> pd.Series:
+    """Durations in `unit` as seconds, as pandas' `total_seconds` gives them."""
+    return pd.Series(pd.array(ticks.view(f"m8[{unit}]")).total_seconds())
+
+
+def _finer(*units: str) -> str:
+    """The finest of datetime units."""
+    return min(units, key=lambda unit: np.timedelta64(1, unit).astype("m8[ns]").astype("int64"))
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """The union of each change's run intervals, as sorted arrays: change_id, start, end
+    (integers in `unit`), sorted by change_id, then start."""
+
+    change_id: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    unit: str
+
+
+def _merged_intervals(intervals: pd.DataFrame) -> _Blocks:
+    """Union of each change's run intervals (`_Blocks`)."""
     require_columns(intervals, INTERVAL_COLUMNS, "intervals")
     frame = pd.DataFrame(
         {
@@ -141,15 +191,54 @@ def _merged_intervals(intervals: pd.DataFrame) -> pd.DataFrame:
             "finished_at": utc(intervals["finished_at"], "intervals.finished_at"),
         }
     ).dropna()
-    frame = frame.sort_values(["change_id", "started_at"], kind="stable")
-    reach = frame.groupby("change_id")["finished_at"].cummax()
-    previous = reach.groupby(frame["change_id"]).shift()
-    block = (previous.isna() | (frame["started_at"] > previous)).cumsum()
-    return (
-        frame.assign(block=block)
-        .groupby(["change_id", "block"], as_index=False)
-        .agg(block_start=("started_at", "min"), block_end=("finished_at", "max"))
+    unit = _finer(frame["started_at"].dtype.unit, frame["finished_at"].dtype.unit)
+    keys = frame["change_id"].to_numpy()
+    started, finished = _ticks(frame["started_at"], unit), _ticks(frame["finished_at"], unit)
+    if keys.dtype.kind in "iu":  # as the stable sort below, without factorizing the keys
+        ordered = np.lexsort((started, keys))
+    else:
+        by = frame.reset_index(drop=True).sort_values(["change_id", "started_at"], kind="stable")
+        ordered = by.index.to_numpy()
+    keys, started, finished = keys[ordered], started[ordered], finished[ordered]
+    first = _firsts(keys)
+    reach = _running_max(finished, first)
+    # A block starts a change's runs, or a run starting after all before it have finished.
+    starts = first.copy()
+    starts[1:] |= started[1:] > reach[:-1]
+    bounds = np.flatnonzero(starts)
+    if not len(bounds):
+        empty = np.array([], dtype="int64")
+        return _Blocks(keys[:0], empty, empty, unit)
+    return _Blocks(
+        change_id=keys[bounds],
+        start=np.minimum.reduceat(started, bounds),
+        end=np.maximum.reduceat(finished, bounds),
+        unit=unit,
     )
+
+
+def _machine_seconds(
+    keys: np.ndarray, start: np.ndarray, end: np.ndarray, unit: str, blocks: _Blocks
+) -> pd.Series:
+    """Per stage (change ids `keys`, sorted; `start`, `end` integers in `unit`): the seconds of
+    its change's run blocks inside it, summed block by block in their order; indexed by the
+    stage's position in `keys`."""
+    common = _finer(unit, blocks.unit)
+    scale = np.timedelta64(1, unit) // np.timedelta64(1, common)
+    block_scale = np.timedelta64(1, blocks.unit) // np.timedelta64(1, common)
+    lo = np.searchsorted(blocks.change_id, keys, side="left")
+    counts = np.searchsorted(blocks.change_id, keys, side="right") - lo
+    # Each stage against each block of its change: the stage repeated, its blocks in order.
+    left = np.repeat(np.arange(len(keys)), counts)
+    right = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    begin = np.maximum(start[left] * scale, blocks.start[right] * block_scale)
+    finish = np.minimum(end[left] * scale, blocks.end[right] * block_scale)
+    # Clipped at 0 before the conversion, as after it: most blocks lie outside the stage.
+    ticks = finish - begin
+    inside = ticks > 0
+    overlap = np.zeros(len(ticks))
+    overlap[inside] = _seconds(ticks[inside], common).to_numpy()
+    return pd.Series(overlap).groupby(left).sum()
 
 
 def value_stream(
@@ -197,58 +286,73 @@ def value_stream(
         ready = utc(frame["ready_at"], "changes.ready_at")
         opened = ready.where(ready.notna(), opened)
     frame["opened_at"] = opened
-    events = _stage_events(frame, preprod)
+    chain, events = _stage_events(frame, preprod)
 
-    group = events.groupby("change_id")["at"]
-    reach = group.cummax()
-    events["stage_start"] = reach.groupby(events["change_id"]).shift()
-    events["stage_end"] = reach
-    stages = events[events["stage_start"].notna()].copy()
-    raw = (stages["at"] - stages["stage_start"]).dt.total_seconds()
+    # Events sorted by change: a stage starts at the latest event before its own.
+    unit = events["at"].dtype.unit
+    keys = events["change_id"].to_numpy()
+    ticks = _ticks(events["at"], unit)
+    first = _firsts(keys)
+    reach = _running_max(ticks, first)
+    staged = np.flatnonzero(~first)
+    positions = events["position"].to_numpy()[staged]
+    stage_start, stage_end, moment = reach[staged - 1], reach[staged], ticks[staged]
+    kinds = np.array([kind for _, _, kind in chain])[positions]
+    stages = pd.DataFrame(
+        {
+            "change_id": events["change_id"].take(staged).reset_index(drop=True),
+            "stage": pd.Series([stage for stage, _, _ in chain])
+            .take(positions)
+            .reset_index(drop=True),
+            "kind": pd.Series([kind for _, _, kind in chain])
+            .take(positions)
+            .reset_index(drop=True),
+            "at": _moments(moment, unit),
+            "stage_start": _moments(stage_start, unit),
+            "stage_end": _moments(stage_end, unit),
+        }
+    )
+    raw = _seconds(moment - stage_start, unit)
     stages["anomaly"] = raw < 0
     stages["elapsed_seconds"] = raw.clip(lower=0)
 
-    stages["process_seconds"] = 0.0
-    active = stages["kind"] == "active"
-    stages.loc[active, "process_seconds"] = business_seconds(
+    process = np.zeros(len(stages))
+    active = kinds == "active"
+    process[active] = business_seconds(
         stages.loc[active, "stage_start"], stages.loc[active, "stage_end"], tz, business_hours
-    )
-    machine = stages["kind"] == "machine"
-    if intervals is not None and len(intervals) and machine.any():
-        blocks = _merged_intervals(intervals)
-        pairs = (
-            stages.loc[machine, ["change_id", "stage_start", "stage_end"]]
-            .reset_index()
-            .merge(blocks, on="change_id")
+    ).to_numpy()
+    machine = np.flatnonzero(kinds == "machine")
+    if intervals is not None and len(intervals) and len(machine):
+        overlap = _machine_seconds(
+            keys[staged][machine],
+            stage_start[machine],
+            stage_end[machine],
+            unit,
+            _merged_intervals(intervals),
         )
-        lo = pairs[["stage_start", "block_start"]].max(axis=1)
-        hi = pairs[["stage_end", "block_end"]].min(axis=1)
-        pairs["overlap"] = (hi - lo).dt.total_seconds().clip(lower=0)
-        overlap = pairs.groupby("index")["overlap"].sum()
-        stages.loc[overlap.index, "process_seconds"] = overlap
+        process[machine[overlap.index.to_numpy()]] = overlap.to_numpy()
+    stages["process_seconds"] = process
     stages["wait_seconds"] = stages["elapsed_seconds"] - stages["process_seconds"]
     stages["in_window"] = in_window(stages["at"], start, end)
 
-    placed = stages[stages["in_window"]]
-    order = stages.drop_duplicates("stage").sort_values("position")["stage"]
-    # Each stage's rows in the window, found once (comparing the stage names row by row for
-    # each stage was a quarter of this function on the bench estate's 300,000 stages).
-    positions = placed.groupby("stage", sort=False).indices
+    placed = stages["in_window"].to_numpy()
+    elapsed, processed = stages["elapsed_seconds"].to_numpy(), stages["process_seconds"].to_numpy()
+    waits, anomalies = stages["wait_seconds"].to_numpy(), stages["anomaly"].to_numpy()
     table = []
-    for stage in order:  # a handful of stages; each aggregate is vectorized
-        rows = placed.iloc[positions.get(stage, [])]
-        values = rows["elapsed_seconds"]
+    for position in np.unique(positions):  # a handful of stages; each aggregate is vectorized
+        rows = np.flatnonzero(placed & (positions == position))
+        values = elapsed[rows]
         p50, p90 = percentiles(values, (0.5, 0.9))
         table.append(
             {
-                "name": stage,
+                "name": chain[position][0],
                 "n": len(values),
                 "p50_seconds": p50,
                 "p90_seconds": p90,
-                "elapsed_seconds": float(rows["elapsed_seconds"].sum()),
-                "process_seconds": float(rows["process_seconds"].sum()),
-                "wait_seconds": float(rows["wait_seconds"].sum()),
-                "anomalies": int(rows["anomaly"].sum()),
+                "elapsed_seconds": float(values.sum()),
+                "process_seconds": float(processed[rows].sum()),
+                "wait_seconds": float(waits[rows].sum()),
+                "anomalies": int(anomalies[rows].sum()),
             }
         )
     summary = pd.DataFrame(
@@ -265,7 +369,7 @@ def value_stream(
         ],
     )
 
-    flow, delivery, median_item = _flow_efficiency(stages, frame, start, end)
+    flow, delivery, median_item = _flow_efficiency(stages, positions, frame, start, end, chain)
     bottleneck = None
     if len(summary) and summary["elapsed_seconds"].max() > 0:
         bottleneck = str(summary.loc[summary["elapsed_seconds"].idxmax(), "name"])
@@ -274,30 +378,41 @@ def value_stream(
         flow_efficiency=flow,
         delivery_flow_efficiency=delivery,
         median_item_flow_efficiency=median_item,
-        anomalies=int(placed["anomaly"].sum()),
+        anomalies=int(anomalies[placed].sum()),
         bottleneck=bottleneck,
-        items=stages.drop(columns=["position"]).reset_index(drop=True),
+        items=stages,
     )
 
 
 def _flow_efficiency(
-    stages: pd.DataFrame, changes: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+    stages: pd.DataFrame,
+    positions: np.ndarray,
+    changes: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    chain: list[tuple[str, str, str]],
 ) -> tuple[float | None, float | None, float | None]:
-    """Pooled process / elapsed up to production arrival for changes arriving in the window."""
+    """Pooled process / elapsed up to production arrival for changes arriving in the window.
+    positions: each stage's in `chain`."""
     arrived = utc(changes["arrived_at"], "changes.arrived_at")
     arriving = changes.loc[in_window(arrived, start, end), "change_id"]
+    position = {stage: i for i, (stage, _, _) in enumerate(chain)}
     # Up to production arrival: every stage but the rollout to the full estate after it.
-    upto = stages[stages["change_id"].isin(arriving) & (stages["stage"] != "rollout")]
-    if upto.empty:
+    upto = stages["change_id"].isin(arriving).to_numpy() & (positions != position["rollout"])
+    if not upto.any():
         return None, None, None
-    per_item = upto.groupby("change_id")[["process_seconds", "elapsed_seconds"]].sum()
+    columns = ["process_seconds", "elapsed_seconds"]
+    frame = pd.DataFrame({"change_id": stages["change_id"].to_numpy()[upto]})
+    for column in columns:
+        frame[column] = stages[column].to_numpy()[upto]
+    per_item = frame.groupby("change_id")[columns].sum()
     per_item = per_item[per_item["elapsed_seconds"] > 0]
     if per_item.empty:
         return None, None, None
     flow = float(per_item["process_seconds"].sum() / per_item["elapsed_seconds"].sum())
     median_item = float((per_item["process_seconds"] / per_item["elapsed_seconds"]).median())
     # Delivery: from the first commit on, i.e. without the backlog stage that ends at it.
-    totals = upto.loc[upto["stage"] != "backlog", ["process_seconds", "elapsed_seconds"]].sum()
+    totals = frame.loc[positions[upto] != position["backlog"], columns].sum()
     delivery = (
         float(totals["process_seconds"] / totals["elapsed_seconds"])
         if totals["elapsed_seconds"] > 0

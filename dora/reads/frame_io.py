@@ -31,11 +31,15 @@ def _array_literal(values: list[Any]) -> Any:
     """A list of ints or plain strings (ids, shas) as a PostgreSQL array literal: quoting one
     string is far cheaper than psycopg adapting 100,000 values. Other lists are left as they are.
     """
-    if all(type(v) is int for v in values):
+    types = set(map(type, values))  # one pass in C: 65,000 shas' checks took 0.1 s in Python
+    if types <= {int}:
         return "{" + ",".join(map(str, values)) + "}"
-    if all(type(v) is str for v in values):
-        quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
-        return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+    if types == {str}:
+        body = '","'.join(values)
+        if "\\" in body or '"' in body:  # rare: escape each value
+            quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+            body = '","'.join(quoted)
+        return '{"' + body + '"}'
     return values
 
 

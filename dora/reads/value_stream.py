@@ -158,8 +158,6 @@ def value_stream_reads(scope: Scope, *, since: datetime, until: datetime) -> Val
         Change.objects.filter(id__any_indexed=union),
         {
             "change_id": "id",
-            "repo": "repo",
-            "number": "number",
             # The sha the change landed as (merge or squash commit): its CI is process time.
             "landed_sha": Coalesce(NullIf("merge_sha", Value("")), "squash_sha"),
             "start": "started_at",

@@ -205,3 +205,60 @@ def test_business_seconds_skip_nights_and_weekends() -> None:
 def test_no_changes_gives_empty_stages() -> None:
     result = value_stream(changes([{"change_id": 1}]).iloc[0:0], since=SINCE, until=UNTIL)
     assert result.as_dict() == {"stages": [], "flow_efficiency": None}
+
+
+def test_runs_of_several_changes_are_matched_to_each_change_and_stage() -> None:
+    # Change 7 (listed first): merged 09:00, built 09:30, live 12:00; CI 09:00-09:10 (build),
+    # a deploy 11:00-11:05 (production). Change 3: merged 10:00, built 11:00, live 13:00; runs
+    # given out of order and interleaved with change 7's: 10:00-10:20 with 10:10-10:15 inside it
+    # (one block), 10:50-11:30 across build and production, and 12:00 "finishing" at 11:20 (a
+    # block of no time). Build: change 3 20 + 10 = 30 min, change 7 10 min; production:
+    # change 3 30 min, change 7 5 min.
+    frame = changes(
+        [
+            {"change_id": 7, "merged_at": at(0, 9), "build_at": at(0, 9, 30),
+             "arrived_at": at(0, 12)},
+            {"change_id": 3, "merged_at": at(0, 10), "build_at": at(0, 11),
+             "arrived_at": at(0, 13)},
+        ]
+    )  # fmt: skip
+    runs = pd.DataFrame(
+        {
+            "change_id": [3, 7, 3, 3, 7, 3],
+            "started_at": pd.to_datetime(
+                [at(0, 10, 50), at(0, 11), at(0, 12), at(0, 10, 10), at(0, 9), at(0, 10)],
+                utc=True,
+            ),
+            "finished_at": pd.to_datetime(
+                [
+                    at(0, 11, 30),
+                    at(0, 11, 5),
+                    at(0, 11, 20),
+                    at(0, 10, 15),
+                    at(0, 9, 10),
+                    at(0, 10, 20),
+                ],
+                utc=True,
+            ),  # fmt: skip
+        }
+    )
+    result = value_stream(frame, since=SINCE, until=UNTIL, intervals=runs)
+    items = result.items.set_index(["change_id", "stage"])["process_seconds"].to_dict()
+    assert items == {
+        (3, "build"): 30 * MIN,
+        (3, "production"): 30 * MIN,
+        (7, "build"): 10 * MIN,
+        (7, "production"): 5 * MIN,
+    }
+    assert list(result.items["change_id"]) == [3, 3, 7, 7]  # by change, then stage
+    stages = result.stages.set_index("name")
+    assert stages.loc["build", "p50_seconds"] == 45 * MIN  # elapsed 60 and 30 min
+    assert (
+        stages.loc["build", "process_seconds"],
+        stages.loc["production", "process_seconds"],
+    ) == (
+        40 * MIN,
+        35 * MIN,
+    )
+    # First event to production: 180 min each.
+    assert result.flow_efficiency == pytest.approx(75 / 360)
