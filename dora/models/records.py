@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, NullIf
 
 from dora.models.estate import _EMPTY_LIST, Environment, Service, Status, Target
 
@@ -226,6 +226,17 @@ class Deployment(models.Model):
                 fields=["service", "environment", "target", "finished_at"],
                 condition=Q(status="success"),
                 name="deployment_target_success_idx",
+            ),
+            # Version spread: a version's first successful deployment in a (service,
+            # environment) since a moment is one probe, by its key (the sha, else the version,
+            # as version_key), not a walk through every deployment since then.
+            models.Index(
+                F("service"),
+                F("environment"),
+                Coalesce(NullIf("sha", Value("")), "version"),
+                F("finished_at"),
+                condition=Q(status="success"),
+                name="deployment_release_idx",
             ),
         ]
 

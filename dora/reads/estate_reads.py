@@ -72,14 +72,18 @@ def _spread_rows(scope: Scope, *, since: datetime, at: datetime) -> RawSQL | Non
 
     Found by index probes, not a pass over the half year: each target's latest (a backward probe
     of deployment_target_success_idx per service and target), each live version's first release
-    (by its sha or version), then the deployments since the oldest of those releases that are
-    the first of their version. None when the scope has no service or no target."""
+    (a forward probe of deployment_release_idx by its key), the deployments since the oldest of
+    those releases (a range of deployment_target_success_idx per target, kept a probe per target
+    by OFFSET 0: flattened, PostgreSQL filtered each target's half year instead), and of those
+    the ones without an earlier deployment of their version in [since, at) (one probe of
+    deployment_release_idx each). The key is written as that index writes it, so that PostgreSQL
+    can use it. None when the scope has no service or no target."""
     found = _services_targets_sql(scope, _tier_q(scope))
     if found is None:
         return None
     services_sql, services_params, targets_sql, targets_params = found
-    key = "CASE WHEN {t}.sha <> '' THEN {t}.sha ELSE {t}.version END"
-    same_key = "(({t}.sha <> '' AND {t}.sha = {k}) OR ({t}.sha = '' AND {t}.version = {k}))"
+    # The version key (the sha, else the version) as deployment_release_idx writes it.
+    key = "COALESCE(NULLIF({t}.sha, ''), {t}.version)"
     # With a target, only its deployments count, as in the scoped history.
     on_target = f"AND {{t}}.target_id IN ({targets_sql})" if scope.target else ""
     window = "{t}.status = 'success' AND {t}.finished_at >= %s AND {t}.finished_at < %s"
@@ -105,23 +109,31 @@ def _spread_rows(scope: Scope, *, since: datetime, at: datetime) -> RawSQL | Non
             CROSS JOIN LATERAL (
                 SELECT min(x.finished_at) AS first FROM dora_deployment x
                 WHERE x.service_id = l.service_id AND x.environment_id = l.environment_id
+                  AND {key.format(t="x")} = l.key
                   AND {window.format(t="x")} {on_target.format(t="x")}
-                  AND {same_key.format(t="x", k="l.key")}
             ) released
             GROUP BY l.service_id, l.environment_id
-        ), since_cut AS (
-            SELECT x.id, x.service_id, x.environment_id, x.finished_at,
-                   {key.format(t="x")} AS key
-            FROM cut c JOIN dora_deployment x ON x.service_id = c.service_id
-                AND x.environment_id = c.environment_id
-            WHERE x.finished_at >= c.first AND {window.format(t="x")} {on_target.format(t="x")}
+        ), since_cut AS MATERIALIZED (  -- per target (with a target, only its own)
+            SELECT x.*
+            FROM cut c JOIN cand t ON t.service_id = c.service_id
+                AND t.environment_id = c.environment_id
+            CROSS JOIN LATERAL (
+                SELECT x.id, x.service_id, x.environment_id, x.finished_at,
+                       {key.format(t="x")} AS key
+                FROM dora_deployment x
+                WHERE x.service_id = t.service_id AND x.environment_id = t.environment_id
+                  AND x.target_id = t.target_id AND x.finished_at >= c.first
+                  AND {window.format(t="x")}
+                OFFSET 0
+            ) x
         ), firsts AS (  -- the first of its version in [since, at): none of it earlier
             SELECT r.id FROM since_cut r
             WHERE NOT EXISTS (
                 SELECT 1 FROM dora_deployment y
                 WHERE y.service_id = r.service_id AND y.environment_id = r.environment_id
+                  AND {key.format(t="y")} = r.key
                   AND {window.format(t="y")} AND y.finished_at < r.finished_at
-                  {on_target.format(t="y")} AND {same_key.format(t="y", k="r.key")}
+                  {on_target.format(t="y")}
             )
         )
         SELECT id FROM live UNION SELECT id FROM firsts
@@ -136,8 +148,7 @@ def _spread_rows(scope: Scope, *, since: datetime, at: datetime) -> RawSQL | Non
         at,
         *target_params,  # cut
         since,
-        at,
-        *target_params,  # since_cut
+        at,  # since_cut
         since,
         at,
         *target_params,  # firsts

@@ -75,6 +75,9 @@ def test_latest_per_target_and_first_releases_since_the_oldest_live_one() -> Non
         # us ends on two deployments at the same moment: both live (A again, and D).
         "a-us-again": _deploy("a-us-again", shop, us, day=6, sha=a),
         "d-us": _deploy("d-us", shop, us, day=6, version="4.0"),
+        # 3.5, another version without a sha, first released after 3.0: a release of its own,
+        # not 3.0 again (nor the same "no sha" version), though no target runs it any more.
+        "e-eu": _deploy("e-eu", shop, eu, day=6.5, version="3.5"),
         # eu ends on a version without a sha: its version is what tells it apart.
         "c-eu": _deploy("c-eu", shop, eu, day=7, version="3.0"),
         # Another environment's and another service's deployments are their own.
@@ -86,14 +89,15 @@ def test_latest_per_target_and_first_releases_since_the_oldest_live_one() -> Non
     production_scope = scope_resolve(services=["shop"])
 
     assert _rows(production_scope) == {
-        ids[name] for name in ("a-eu", "c-us", "b-eu", "a-us-again", "d-us", "c-eu")
+        ids[name] for name in ("a-eu", "c-us", "b-eu", "a-us-again", "d-us", "e-eu", "c-eu")
     }
 
     # Only eu's deployments: its latest is 3.0 (day 7), released there on day 7: nothing before.
     assert _rows(replace(production_scope, target="eu")) == {ids["c-eu"]}
     # Both services: each service's own cut.
     assert _rows(scope_resolve(services=["shop", "other"])) == {
-        ids[name] for name in ("a-eu", "c-us", "b-eu", "a-us-again", "d-us", "c-eu", "other")
+        ids[name]
+        for name in ("a-eu", "c-us", "b-eu", "a-us-again", "d-us", "e-eu", "c-eu", "other")
     }
     # The staging tier: its one deployment.
     staging_scope = replace(production_scope, tier="staging", tier_named=True)
