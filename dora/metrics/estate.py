@@ -217,68 +217,121 @@ def version_spread(
     moment = check_aware(at, "at")
     require_columns(deployments, DEPLOYMENT_COLUMNS, "deployments")
     finished = utc(deployments["finished_at"], "deployments.finished_at")
-    ok = (text(deployments["status"]) == "success") & (finished < moment)
-    sha, label = text(deployments["sha"]), text(deployments["version"])
-    frame = pd.DataFrame(
-        {
-            "service": deployments["service"],
-            "environment": deployments["environment"],
-            "target": text(deployments["target"]),
-            "key": sha.where(sha != "", label),
-            "version": label.where(label != "", sha),
-            "finished_at": finished,
-        }
-    )[ok]
-    pair = ["service", "environment"]
-    if frame.empty:
+    ok = ((text(deployments["status"]) == "success") & (finished < moment)).to_numpy()
+    if not ok.any():
+        frame = pd.DataFrame(
+            {
+                "service": deployments["service"],
+                "environment": deployments["environment"],
+                "target": text(deployments["target"]),
+                "key": text(deployments["sha"]),
+                "version": text(deployments["version"]),
+                "finished_at": finished,
+            }
+        )[ok]
         return VersionSpread(rows=pd.DataFrame(columns=SPREAD_COLUMNS), items=frame)
+    # Arrays from here: a service's spread is a few rows, where pandas' cost per call was all
+    # of it; the organisation's is a few hundred thousand, grouped by sorting once or twice.
+    service = deployments["service"].to_numpy(object)[ok]
+    environment = deployments["environment"].to_numpy(object)[ok]
+    target = text(deployments["target"]).to_numpy(object)[ok]
+    sha = text(deployments["sha"]).to_numpy(object)[ok]
+    label = text(deployments["version"]).to_numpy(object)[ok]
+    key = np.where(sha != "", sha, label)
+    version = np.where(label != "", label, sha)
+    moments = finished.array[ok]
+    stamps = moments.asi8
+    rows_at = np.arange(len(stamps))
 
-    releases = (
-        frame.groupby([*pair, "key"], as_index=False)["finished_at"]
-        .min()
-        .rename(columns={"finished_at": "released_at"})
-        .sort_values([*pair, "released_at", "key"])
-    )
-    releases["release_no"] = releases.groupby(pair).cumcount()
+    # Releases: each (service, environment, key)'s first deployment, numbered in the
+    # (service, environment) by that moment, then key.
+    release, _ = _key_groups([service, environment, key])
+    by_release = np.lexsort((stamps, release))
+    starts = np.ones(len(by_release), dtype=bool)
+    starts[1:] = release[by_release][1:] != release[by_release][:-1]
+    release_row = by_release[starts]  # each release's first deployment (its earliest)
+    pair, _ = _key_groups([service, environment])
+    release_pair = pair[release_row]
+    key_rank = pd.factorize(key, sort=True)[0][release_row]
+    numbered = np.lexsort((key_rank, stamps[release_row], release_pair))
+    release_no = np.empty(len(release_row), dtype=np.int64)
+    pair_starts = np.ones(len(numbered), dtype=bool)
+    pair_starts[1:] = release_pair[numbered][1:] != release_pair[numbered][:-1]
+    position = np.arange(len(numbered))
+    release_no[numbered] = position - np.maximum.accumulate(np.where(pair_starts, position, 0))
 
-    live = (
-        frame.sort_values("finished_at", kind="stable")
-        .groupby([*pair, "target"], as_index=False)
-        .last()
-        .merge(releases, on=[*pair, "key"])
-    )
-    idle = _per_environment(live["environment"], idle_after_by_environment, active_window)
-    live["active"] = live["finished_at"] > moment - idle
+    # Live: each target's latest successful deployment (the later row of two at one moment).
+    slot, _ = _key_groups([service, environment, target])
+    by_slot = np.lexsort((rows_at, stamps, slot))
+    ends = np.ones(len(by_slot), dtype=bool)
+    ends[:-1] = slot[by_slot][1:] != slot[by_slot][:-1]
+    live = by_slot[ends]  # in (service, environment, target) order
+    live_release = release[live]
+    live_environment = environment[live]
+    names, codes = np.unique(live_environment.astype(str), return_inverse=True)
+    idle = dict(idle_after_by_environment or {})
+    recent_after = pd.DatetimeIndex(
+        [moment - pd.Timedelta(idle.get(name, active_window)) for name in names]
+    ).take(codes.ravel())
+    active = np.asarray(moments.take(live) > recent_after.array)
     if configured_targets is not None and len(configured_targets):
         require_columns(configured_targets, ("environment", "target"), "configured_targets")
-        configured = configured_targets.assign(
-            configured=True, target=text(configured_targets["target"])
+        listed = set(
+            zip(
+                configured_targets["environment"],
+                text(configured_targets["target"]),
+                strict=True,
+            )
         )
-        live = live.merge(configured, on=["environment", "target"], how="left")
-        live["configured"] = as_bool(live["configured"])
-        uses_configured = live.groupby(pair)["configured"].transform("any")
-        live["active"] = live["configured"].where(uses_configured, live["active"])
-    live = live[live["active"]].drop(columns="active")
+        configured = np.array(
+            [pair_key in listed for pair_key in zip(live_environment, target[live], strict=True)],
+            dtype=bool,
+        )
+        uses_configured = np.bincount(pair[live], weights=configured, minlength=pair.max() + 1)
+        active = np.where(uses_configured[pair[live]] > 0, configured, active)
+    live = live[active]
+    live_release = live_release[active]
 
-    grouped = live.groupby(pair)
-    rows = grouped.agg(
-        targets=("target", "size"),
-        versions=("key", "nunique"),
-        newest_no=("release_no", "max"),
-        oldest_no=("release_no", "min"),
-        oldest_released_at=("released_at", "min"),
-    ).reset_index()
-    live = live.merge(rows[[*pair, "newest_no"]], on=pair)
-    on_newest = (live["release_no"] == live["newest_no"]).groupby([live[c] for c in pair]).sum()
-    rows = rows.merge(on_newest.rename("on_newest").reset_index(), on=pair)
-    rows["versions_behind"] = rows["newest_no"] - rows["oldest_no"]
-    rows["oldest_live_age_seconds"] = (moment - rows["oldest_released_at"]).dt.total_seconds()
-    rows["share_on_newest"] = rows["on_newest"] / rows["targets"]
-    items = live[[*pair, "target", "version", "finished_at", "released_at", "release_no"]]
-    return VersionSpread(
-        rows=rows[SPREAD_COLUMNS].reset_index(drop=True),
-        items=items.sort_values([*pair, "target"]).reset_index(drop=True),
+    # Per (service, environment) with an active target: its targets, versions, the newest and
+    # oldest live release and how many targets run the newest.
+    groups, first = np.unique(pair[live], return_index=True)
+    counted = np.searchsorted(groups, pair[live])
+    live_no = release_no[live_release]
+    newest = np.full(len(groups), -1, dtype=np.int64)
+    np.maximum.at(newest, counted, live_no)
+    oldest = np.full(len(groups), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(oldest, counted, live_no)
+    targets = np.bincount(counted, minlength=len(groups)).astype(np.int64)
+    on_newest = np.bincount(counted, weights=live_no == newest[counted], minlength=len(groups))
+    distinct = np.unique(np.stack([counted, live_release]), axis=1)[0]
+    versions = np.bincount(distinct, minlength=len(groups)).astype(np.int64)
+    released_at = moments.take(release_row)  # each release's moment
+    by_age = np.lexsort((stamps[release_row][live_release], counted))
+    oldest_release = live_release[by_age][np.unique(counted[by_age], return_index=True)[1]]
+    oldest_released = pd.Series(released_at.take(oldest_release))
+    rows = pd.DataFrame(
+        {
+            "service": pd.Series(service[live[first]], dtype="str"),
+            "environment": pd.Series(environment[live[first]], dtype="str"),
+            "targets": targets,
+            "versions": versions,
+            "versions_behind": newest - oldest,
+            "oldest_live_age_seconds": (moment - oldest_released).dt.total_seconds(),
+            "share_on_newest": on_newest / targets,
+        }
     )
+    items = pd.DataFrame(
+        {
+            "service": pd.Series(service[live], dtype="str"),
+            "environment": pd.Series(environment[live], dtype="str"),
+            "target": pd.Series(target[live], dtype="str"),
+            "version": pd.Series(version[live], dtype="str"),
+            "finished_at": moments.take(live),
+            "released_at": released_at.take(live_release),
+            "release_no": release_no[live_release],
+        }
+    )
+    return VersionSpread(rows=rows, items=items)
 
 
 def version_spread_series(
