@@ -406,14 +406,6 @@ class AutomationLag:
         }
 
 
-def _per_environment(
-    environments: pd.Series, by_environment: Mapping[str, timedelta] | None, default: timedelta
-) -> pd.Series:
-    """Each row's environment's duration (a Timedelta series), `default` where none is given."""
-    found = environments.map(dict(by_environment or {}))
-    return pd.to_timedelta(found.where(found.notna(), default))
-
-
 def _runs(runs: pd.DataFrame) -> pd.DataFrame:
     require_columns(runs, RUN_COLUMNS, "runs")
     frame = runs.copy()
@@ -452,6 +444,10 @@ def deploy_pipelines_active(
     environments = frame["environment"].to_numpy(object)
     configured = as_bool(frame["configured"]).to_numpy()
     idle = dict(idle_after_by_environment or {})
+    recent_after = {
+        environment: moment - pd.Timedelta(idle.get(environment, DEFAULT_TARGET_IDLE_AFTER))
+        for environment in set(environments)
+    }
     last = frame["last_success_at"].tolist()
     uses_configured = {
         (service, environment)
@@ -459,9 +455,7 @@ def deploy_pipelines_active(
         if on
     }
     active = [
-        bool(on)
-        if (service, environment) in uses_configured
-        else at > moment - pd.Timedelta(idle.get(environment, DEFAULT_TARGET_IDLE_AFTER))
+        bool(on) if (service, environment) in uses_configured else at > recent_after[environment]
         for service, environment, on, at in zip(
             services, environments, configured, last, strict=True
         )
