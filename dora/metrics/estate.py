@@ -217,68 +217,121 @@ def version_spread(
     moment = check_aware(at, "at")
     require_columns(deployments, DEPLOYMENT_COLUMNS, "deployments")
     finished = utc(deployments["finished_at"], "deployments.finished_at")
-    ok = (text(deployments["status"]) == "success") & (finished < moment)
-    sha, label = text(deployments["sha"]), text(deployments["version"])
-    frame = pd.DataFrame(
-        {
-            "service": deployments["service"],
-            "environment": deployments["environment"],
-            "target": text(deployments["target"]),
-            "key": sha.where(sha != "", label),
-            "version": label.where(label != "", sha),
-            "finished_at": finished,
-        }
-    )[ok]
-    pair = ["service", "environment"]
-    if frame.empty:
+    ok = ((text(deployments["status"]) == "success") & (finished < moment)).to_numpy()
+    if not ok.any():
+        frame = pd.DataFrame(
+            {
+                "service": deployments["service"],
+                "environment": deployments["environment"],
+                "target": text(deployments["target"]),
+                "key": text(deployments["sha"]),
+                "version": text(deployments["version"]),
+                "finished_at": finished,
+            }
+        )[ok]
         return VersionSpread(rows=pd.DataFrame(columns=SPREAD_COLUMNS), items=frame)
+    # Arrays from here: a service's spread is a few rows, where pandas' cost per call was all
+    # of it; the organisation's is a few hundred thousand, grouped by sorting once or twice.
+    service = deployments["service"].to_numpy(object)[ok]
+    environment = deployments["environment"].to_numpy(object)[ok]
+    target = text(deployments["target"]).to_numpy(object)[ok]
+    sha = text(deployments["sha"]).to_numpy(object)[ok]
+    label = text(deployments["version"]).to_numpy(object)[ok]
+    key = np.where(sha != "", sha, label)
+    version = np.where(label != "", label, sha)
+    moments = finished.array[ok]
+    stamps = moments.asi8
+    rows_at = np.arange(len(stamps))
 
-    releases = (
-        frame.groupby([*pair, "key"], as_index=False)["finished_at"]
-        .min()
-        .rename(columns={"finished_at": "released_at"})
-        .sort_values([*pair, "released_at", "key"])
-    )
-    releases["release_no"] = releases.groupby(pair).cumcount()
+    # Releases: each (service, environment, key)'s first deployment, numbered in the
+    # (service, environment) by that moment, then key.
+    release, _ = _key_groups([service, environment, key])
+    by_release = np.lexsort((stamps, release))
+    starts = np.ones(len(by_release), dtype=bool)
+    starts[1:] = release[by_release][1:] != release[by_release][:-1]
+    release_row = by_release[starts]  # each release's first deployment (its earliest)
+    pair, _ = _key_groups([service, environment])
+    release_pair = pair[release_row]
+    key_rank = pd.factorize(key, sort=True)[0][release_row]
+    numbered = np.lexsort((key_rank, stamps[release_row], release_pair))
+    release_no = np.empty(len(release_row), dtype=np.int64)
+    pair_starts = np.ones(len(numbered), dtype=bool)
+    pair_starts[1:] = release_pair[numbered][1:] != release_pair[numbered][:-1]
+    position = np.arange(len(numbered))
+    release_no[numbered] = position - np.maximum.accumulate(np.where(pair_starts, position, 0))
 
-    live = (
-        frame.sort_values("finished_at", kind="stable")
-        .groupby([*pair, "target"], as_index=False)
-        .last()
-        .merge(releases, on=[*pair, "key"])
-    )
-    idle = _per_environment(live["environment"], idle_after_by_environment, active_window)
-    live["active"] = live["finished_at"] > moment - idle
+    # Live: each target's latest successful deployment (the later row of two at one moment).
+    slot, _ = _key_groups([service, environment, target])
+    by_slot = np.lexsort((rows_at, stamps, slot))
+    ends = np.ones(len(by_slot), dtype=bool)
+    ends[:-1] = slot[by_slot][1:] != slot[by_slot][:-1]
+    live = by_slot[ends]  # in (service, environment, target) order
+    live_release = release[live]
+    live_environment = environment[live]
+    names, codes = np.unique(live_environment.astype(str), return_inverse=True)
+    idle = dict(idle_after_by_environment or {})
+    recent_after = pd.DatetimeIndex(
+        [moment - pd.Timedelta(idle.get(name, active_window)) for name in names]
+    ).take(codes.ravel())
+    active = np.asarray(moments.take(live) > recent_after.array)
     if configured_targets is not None and len(configured_targets):
         require_columns(configured_targets, ("environment", "target"), "configured_targets")
-        configured = configured_targets.assign(
-            configured=True, target=text(configured_targets["target"])
+        listed = set(
+            zip(
+                configured_targets["environment"],
+                text(configured_targets["target"]),
+                strict=True,
+            )
         )
-        live = live.merge(configured, on=["environment", "target"], how="left")
-        live["configured"] = as_bool(live["configured"])
-        uses_configured = live.groupby(pair)["configured"].transform("any")
-        live["active"] = live["configured"].where(uses_configured, live["active"])
-    live = live[live["active"]].drop(columns="active")
+        configured = np.array(
+            [pair_key in listed for pair_key in zip(live_environment, target[live], strict=True)],
+            dtype=bool,
+        )
+        uses_configured = np.bincount(pair[live], weights=configured, minlength=pair.max() + 1)
+        active = np.where(uses_configured[pair[live]] > 0, configured, active)
+    live = live[active]
+    live_release = live_release[active]
 
-    grouped = live.groupby(pair)
-    rows = grouped.agg(
-        targets=("target", "size"),
-        versions=("key", "nunique"),
-        newest_no=("release_no", "max"),
-        oldest_no=("release_no", "min"),
-        oldest_released_at=("released_at", "min"),
-    ).reset_index()
-    live = live.merge(rows[[*pair, "newest_no"]], on=pair)
-    on_newest = (live["release_no"] == live["newest_no"]).groupby([live[c] for c in pair]).sum()
-    rows = rows.merge(on_newest.rename("on_newest").reset_index(), on=pair)
-    rows["versions_behind"] = rows["newest_no"] - rows["oldest_no"]
-    rows["oldest_live_age_seconds"] = (moment - rows["oldest_released_at"]).dt.total_seconds()
-    rows["share_on_newest"] = rows["on_newest"] / rows["targets"]
-    items = live[[*pair, "target", "version", "finished_at", "released_at", "release_no"]]
-    return VersionSpread(
-        rows=rows[SPREAD_COLUMNS].reset_index(drop=True),
-        items=items.sort_values([*pair, "target"]).reset_index(drop=True),
+    # Per (service, environment) with an active target: its targets, versions, the newest and
+    # oldest live release and how many targets run the newest.
+    groups, first = np.unique(pair[live], return_index=True)
+    counted = np.searchsorted(groups, pair[live])
+    live_no = release_no[live_release]
+    newest = np.full(len(groups), -1, dtype=np.int64)
+    np.maximum.at(newest, counted, live_no)
+    oldest = np.full(len(groups), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(oldest, counted, live_no)
+    targets = np.bincount(counted, minlength=len(groups)).astype(np.int64)
+    on_newest = np.bincount(counted, weights=live_no == newest[counted], minlength=len(groups))
+    distinct = np.unique(np.stack([counted, live_release]), axis=1)[0]
+    versions = np.bincount(distinct, minlength=len(groups)).astype(np.int64)
+    released_at = moments.take(release_row)  # each release's moment
+    by_age = np.lexsort((stamps[release_row][live_release], counted))
+    oldest_release = live_release[by_age][np.unique(counted[by_age], return_index=True)[1]]
+    oldest_released = pd.Series(released_at.take(oldest_release))
+    rows = pd.DataFrame(
+        {
+            "service": pd.Series(service[live[first]], dtype="str"),
+            "environment": pd.Series(environment[live[first]], dtype="str"),
+            "targets": targets,
+            "versions": versions,
+            "versions_behind": newest - oldest,
+            "oldest_live_age_seconds": (moment - oldest_released).dt.total_seconds(),
+            "share_on_newest": on_newest / targets,
+        }
     )
+    items = pd.DataFrame(
+        {
+            "service": pd.Series(service[live], dtype="str"),
+            "environment": pd.Series(environment[live], dtype="str"),
+            "target": pd.Series(target[live], dtype="str"),
+            "version": pd.Series(version[live], dtype="str"),
+            "finished_at": moments.take(live),
+            "released_at": released_at.take(live_release),
+            "release_no": release_no[live_release],
+        }
+    )
+    return VersionSpread(rows=rows, items=items)
 
 
 def version_spread_series(
@@ -353,14 +406,6 @@ class AutomationLag:
         }
 
 
-def _per_environment(
-    environments: pd.Series, by_environment: Mapping[str, timedelta] | None, default: timedelta
-) -> pd.Series:
-    """Each row's environment's duration (a Timedelta series), `default` where none is given."""
-    found = environments.map(dict(by_environment or {}))
-    return pd.to_timedelta(found.where(found.notna(), default))
-
-
 def _runs(runs: pd.DataFrame) -> pd.DataFrame:
     require_columns(runs, RUN_COLUMNS, "runs")
     frame = runs.copy()
@@ -389,18 +434,33 @@ def deploy_pipelines_active(
     """
     moment = check_aware(now, "now")
     require_columns(pipelines, PIPELINE_COLUMNS, "pipelines")
-    frame = pipelines.copy()
-    frame["target"] = text(frame["target"])
-    frame["last_success_at"] = utc(frame["last_success_at"], "pipelines.last_success_at")
-    frame = frame[frame["last_success_at"] < moment]
-    configured = as_bool(frame["configured"])
-    idle = _per_environment(
-        frame["environment"], idle_after_by_environment, DEFAULT_TARGET_IDLE_AFTER
+    frame = pipelines.assign(
+        target=text(pipelines["target"]),
+        last_success_at=utc(pipelines["last_success_at"], "pipelines.last_success_at"),
     )
-    recent = frame["last_success_at"] > moment - idle
-    uses_configured = configured.groupby([frame["service"], frame["environment"]]).transform("any")
-    active = configured.where(uses_configured, recent).astype(bool)
-    return frame[active].reset_index(drop=True)
+    frame = frame[frame["last_success_at"] < moment]
+    # One row per (service, environment, target): a few per service, so plain Python.
+    services = frame["service"].to_numpy(object)
+    environments = frame["environment"].to_numpy(object)
+    configured = as_bool(frame["configured"]).to_numpy()
+    idle = dict(idle_after_by_environment or {})
+    recent_after = {
+        environment: moment - pd.Timedelta(idle.get(environment, DEFAULT_TARGET_IDLE_AFTER))
+        for environment in set(environments)
+    }
+    last = frame["last_success_at"].tolist()
+    uses_configured = {
+        (service, environment)
+        for service, environment, on in zip(services, environments, configured, strict=True)
+        if on
+    }
+    active = [
+        bool(on) if (service, environment) in uses_configured else at > recent_after[environment]
+        for service, environment, on, at in zip(
+            services, environments, configured, last, strict=True
+        )
+    ]
+    return frame[np.array(active, dtype=bool)].reset_index(drop=True)
 
 
 def automation_lag(
@@ -436,46 +496,99 @@ def automation_lag(
     frame = _runs(runs)
     frame = frame[frame["finished_at"] < moment]
     key = ["service", "environment", "target"]
-    instances = frame[key].drop_duplicates()
-    resets = frame[(frame["status"] == "success") & ~frame["action"].isin(NON_RESETTING_ACTIONS)]
-    last = (
-        resets.sort_values("finished_at", kind="stable")
-        .groupby(key, as_index=False)
-        .last()[[*key, "finished_at", "trigger", "action"]]
-        .rename(columns={"finished_at": "last_success_at", "action": "last_action"})
+    # The instances and each one's resetting successes as arrays (a service has a few
+    # instances and a few runs each in a report: pandas' cost per call was all of it).
+    keys = [frame[column].to_numpy(object) for column in key]
+    action = frame["action"].to_numpy(object)
+    resets = (frame["status"].to_numpy(object) == "success") & ~np.isin(
+        action, NON_RESETTING_ACTIONS
     )
+    chosen = np.flatnonzero(resets)
+    at = frame["finished_at"].iloc[chosen].reset_index(drop=True)
+    trigger = frame["trigger"].to_numpy(object)[chosen]
+    last_action = action[chosen]
+    candidate_keys = [column[chosen] for column in keys]
     if pipelines is not None and len(pipelines):
         deployed = deploy_pipelines_active(
             pipelines, now=moment, idle_after_by_environment=idle_after_by_environment
-        )[key + ["last_success_at"]].assign(trigger="", last_action=DEPLOY_ACTION)
-        instances = pd.concat([instances, deployed[key]]).drop_duplicates()
-        last = (
-            pd.concat([last, deployed], ignore_index=True)
-            .sort_values("last_success_at", kind="stable")
-            .groupby(key, as_index=False)
-            .last()
         )
-    table = instances.merge(last, on=key, how="left")
-    table["lag_seconds"] = (moment - table["last_success_at"]).dt.total_seconds()
-    table["manual"] = table["trigger"].fillna("") == "manual"
-    limits = table["environment"].map(
-        {k: v.total_seconds() for k, v in (stale_after_by_environment or {}).items()}
+        deployed_keys = [deployed[column].to_numpy(object) for column in key]
+        keys = [np.concatenate(pair) for pair in zip(keys, deployed_keys, strict=True)]
+        candidate_keys = [
+            np.concatenate(pair) for pair in zip(candidate_keys, deployed_keys, strict=True)
+        ]
+        at = pd.concat([at, deployed["last_success_at"]], ignore_index=True)
+        trigger = np.concatenate([trigger, np.full(len(deployed), "", dtype=object)])
+        last_action = np.concatenate(
+            [last_action, np.full(len(deployed), DEPLOY_ACTION, dtype=object)]
+        )
+    # Instances in key order; each one's last reset: the latest, a deployment after a run of
+    # the same moment and a later row after an earlier one.
+    group, first = _key_groups(
+        [np.concatenate(pair) for pair in zip(keys, candidate_keys, strict=True)]
     )
-    table["stale_after_seconds"] = limits.fillna(stale_after.total_seconds()).astype(float)
-    table["stale"] = table["lag_seconds"].isna() | (
-        table["lag_seconds"] > table["stale_after_seconds"]
+    candidate_group = group[len(keys[0]) :]
+    latest = np.full(len(first), -1)
+    if len(candidate_group):
+        order = np.lexsort((np.arange(len(candidate_group)), at.array.asi8, candidate_group))
+        ends = np.append(candidate_group[order][1:] != candidate_group[order][:-1], True)
+        latest[candidate_group[order][ends]] = order[ends]
+    environments = keys[1][first]
+    last_success_at = pd.Series(at.array.take(latest, allow_fill=True))
+    lag_seconds = (moment - last_success_at).dt.total_seconds()
+    limits = {k: v.total_seconds() for k, v in (stale_after_by_environment or {}).items()}
+    stale_after_seconds = np.array(
+        [limits.get(e, stale_after.total_seconds()) for e in environments], dtype=float
     )
-    table = table.sort_values(key).reset_index(drop=True)
-    lags = table["lag_seconds"].dropna()
-    p50, p90 = percentiles(lags, (0.5, 0.9))
+    lags = lag_seconds.to_numpy()
+    stale = np.isnan(lags) | (lags > stale_after_seconds)
+    triggers = _taken(trigger, latest)
+    table = pd.DataFrame(
+        {
+            "service": pd.Series(keys[0][first], dtype="str"),
+            "environment": pd.Series(environments, dtype="str"),
+            "target": pd.Series(keys[2][first], dtype="str"),
+            "last_success_at": last_success_at,
+            "trigger": pd.Series(triggers, dtype="str"),
+            "last_action": pd.Series(_taken(last_action, latest), dtype="str"),
+            "lag_seconds": lag_seconds,
+            "manual": triggers == "manual",
+            "stale_after_seconds": stale_after_seconds,
+            "stale": stale,
+        }
+    )
+    known = lags[~np.isnan(lags)]
+    p50, p90 = percentiles(known, (0.5, 0.9))
     return AutomationLag(
         instances=table,
         p50_seconds=p50,
         p90_seconds=p90,
-        max_seconds=float(lags.max()) if len(lags) else None,
-        stale=int(table["stale"].sum()),
-        never_succeeded=int(table["lag_seconds"].isna().sum()),
+        max_seconds=float(known.max()) if len(known) else None,
+        stale=int(stale.sum()),
+        never_succeeded=int(np.isnan(lags).sum()),
     )
+
+
+def _taken(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """values[rows] as objects, NaN where a row is -1 (none)."""
+    out = np.full(len(rows), np.nan, dtype=object)
+    out[rows >= 0] = values[rows[rows >= 0]]
+    return out
+
+
+def _key_groups(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's group by the values of `columns` (equal rows, one group), numbered in the
+    order pandas sorts the values, and each group's first row."""
+    if not len(columns[0]):
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    codes = np.stack([pd.factorize(column, sort=True)[0] for column in columns])
+    order = np.lexsort(codes[::-1])
+    ordered = codes[:, order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (ordered[:, 1:] != ordered[:, :-1]).any(axis=0)
+    group = np.empty(len(order), dtype=np.intp)
+    group[order] = np.cumsum(starts) - 1
+    return group, order[starts]
 
 
 @dataclass(frozen=True)
@@ -514,21 +627,32 @@ def automation_evidence(
     frame = frame[frame["status"].isin(("success", "failure")) & (frame["finished_at"] < end)]
     key = ["service", "environment", "target"]
     frame = frame.sort_values([*key, "finished_at"], kind="stable")
-    frame["gap_seconds"] = frame.groupby(key)["finished_at"].diff().dt.total_seconds()
+    # The previous run of an instance is the row before it in that order.
+    keys = [frame[column].to_numpy(object) for column in key]
+    same = np.zeros(len(frame), dtype=bool)
+    same[1:] = np.logical_and.reduce([column[1:] == column[:-1] for column in keys])
+    frame["gap_seconds"] = frame["finished_at"].diff().dt.total_seconds().where(same)
     frame = frame[in_window(frame["finished_at"], start, end) & frame["gap_seconds"].notna()]
-    edges = [-np.inf, *(d * 86400.0 for d in GAP_EDGES_DAYS), np.inf]
-    frame["gap"] = pd.cut(frame["gap_seconds"], bins=edges, labels=list(GAP_BUCKETS), right=True)
-    frame["failed"] = frame["status"] == "failure"
-    counts = (
-        frame.groupby("gap", observed=False)["failed"]
-        .agg(runs="size", failures="sum")
-        .reindex(list(GAP_BUCKETS), fill_value=0)
-        .reset_index()
+    # Upper bounds inclusive: a gap of exactly a day is "<=1d".
+    bucket = np.searchsorted(
+        [d * 86400.0 for d in GAP_EDGES_DAYS], frame["gap_seconds"].to_numpy(), side="left"
     )
-    counts["rate"] = counts["failures"] / counts["runs"].where(counts["runs"] > 0)
-    intervals = [
-        wilson(int(f), int(n)) for f, n in zip(counts["failures"], counts["runs"], strict=True)
-    ]
-    counts["ci_low"] = [ci[0] if ci else np.nan for ci in intervals]
-    counts["ci_high"] = [ci[1] if ci else np.nan for ci in intervals]
+    frame["gap"] = pd.Categorical.from_codes(bucket, categories=list(GAP_BUCKETS), ordered=True)
+    failed = frame["status"].to_numpy(object) == "failure"
+    frame["failed"] = failed
+    runs_in = np.bincount(bucket, minlength=len(GAP_BUCKETS))
+    failures = np.bincount(bucket[failed], minlength=len(GAP_BUCKETS))
+    intervals = [wilson(int(f), int(n)) for f, n in zip(failures, runs_in, strict=True)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(runs_in > 0, failures / np.maximum(runs_in, 1), np.nan)
+    counts = pd.DataFrame(
+        {
+            "gap": pd.Series(GAP_BUCKETS, dtype="str"),
+            "runs": runs_in.astype("int64"),
+            "failures": failures.astype("int64"),
+            "rate": rate,
+            "ci_low": [ci[0] if ci else np.nan for ci in intervals],
+            "ci_high": [ci[1] if ci else np.nan for ci in intervals],
+        }
+    )
     return AutomationEvidence(buckets=counts, items=frame.reset_index(drop=True))

@@ -1,5 +1,6 @@
 """A full report reads its frames on three connections at once (PostgreSQL, outside a
-transaction): the same report as read one by one, and no connection left open."""
+transaction): the same report as read one by one, and no connection left open. A report of one
+service reads them one after another on its own connection (`SERIAL_READS_SERVICES`)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def test_concurrent_reads_give_the_report_read_one_by_one(monkeypatch) -> None:
         return original(*args, **kwargs)
 
     monkeypatch.setattr(report_module.selectors, "arrivals_frame", arrivals_frame)
+    monkeypatch.setattr(report_module, "SERIAL_READS_SERVICES", 0)  # the timeline has one
 
     concurrent = metrics_report(_query(), now=now)
 
@@ -56,6 +58,29 @@ def test_concurrent_reads_give_the_report_read_one_by_one(monkeypatch) -> None:
     # arrivals is the second frame dealt out: read by a helper thread, not this one.
     assert threads_used and threads_used[0] != "MainThread"
     assert _connections_to_this_database() == before  # no connection is left open
+
+
+@needs_postgres
+def test_one_service_is_read_on_this_connection_alone(monkeypatch) -> None:
+    shop_timeline()
+    now = when(days=30)
+    one_by_one = MetricsComputation(_query(), now=now).report()  # no prefetch: lazy reads
+    threads_used: list[str] = []
+    read: list[str] = []
+    original = report_module.selectors.arrivals_frame
+
+    def arrivals_frame(*args, **kwargs):
+        import threading
+
+        threads_used.append(threading.current_thread().name)
+        read.append("rollout_columns" in kwargs)  # the report's read, not the lazy one
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(report_module.selectors, "arrivals_frame", arrivals_frame)
+
+    assert metrics_report(_query(), now=now) == one_by_one
+    assert threads_used == ["MainThread"]
+    assert read == [True]
 
 
 @needs_postgres
