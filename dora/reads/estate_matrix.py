@@ -19,7 +19,13 @@ from typing import Any
 import pandas as pd
 
 from dora.gates import OutOfBandChange
-from dora.metrics.estate import GAP_BUCKETS, AutomationEvidence, automation_evidence
+from dora.metrics.automation import (
+    AutomationEvidence,
+    automation_evidence,
+)
+from dora.metrics.estate import (
+    GAP_BUCKETS,
+)
 from dora.models import AutomationInstance, Environment, Tier
 from dora.out_of_band import drifted_instances, out_of_band_open
 from dora.reads import charts

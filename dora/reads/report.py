@@ -20,13 +20,15 @@ from django.db import connections
 from dora import benchmarks
 from dora.db_router import read_alias
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
-from dora.metrics.estate import (
+from dora.metrics.automation import (
     AutomationEvidence,
     AutomationLag,
-    EstateLeadTime,
-    VersionSpread,
     automation_evidence,
     automation_lag,
+)
+from dora.metrics.estate import (
+    EstateLeadTime,
+    VersionSpread,
     full_estate_lead_time,
     version_spread,
 )

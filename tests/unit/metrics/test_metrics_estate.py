@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dora.metrics.estate import (
+from dora.metrics.automation import (
     automation_evidence,
     automation_lag,
+)
+from dora.metrics.estate import (
     full_estate_lead_time,
     version_spread,
     version_spread_series,

@@ -16,6 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dora.metrics.automation import (
+    AutomationEvidence,
+    AutomationLag,
+    automation_evidence,
+    automation_lag,
+)
 from dora.metrics.estate import (
     DEFAULT_STALE_AFTER,
     DEFAULT_TARGET_IDLE_AFTER,
@@ -27,11 +33,7 @@ from dora.metrics.estate import (
     PIPELINE_COLUMNS,
     RUN_COLUMNS,
     SPREAD_COLUMNS,
-    AutomationEvidence,
-    AutomationLag,
     VersionSpread,
-    automation_evidence,
-    automation_lag,
     version_spread,
 )
 from dora.metrics.frames import (
