@@ -297,25 +297,22 @@ class MetricsComputation(DoraFigures):
         """The arrivals as the full report's figures read them: without what only the items
         list, and without their rollout's columns, which the report, having read the rollouts
         anyway, adds from them (a join in SQL would scan every rollout)."""
-        return selectors.arrivals_frame(
-            self.scope,
-            since=self.since,
-            until=self.until,
-            rollout_columns=False,
-            described=False,
-        )
+        return self._figure_arrivals(estate=True)
 
     @cached_property
     def headline_arrival_rows(self) -> pd.DataFrame:
         """`arrival_rows` of [since, until) only: what the five figures count (the pages'
         headlines), without the 30 days before that only the full-estate figures read."""
+        return self._figure_arrivals(estate=False)
+
+    def _figure_arrivals(self, *, estate: bool) -> pd.DataFrame:
         return selectors.arrivals_frame(
             self.scope,
             since=self.since,
             until=self.until,
             rollout_columns=False,
             described=False,
-            estate=False,
+            estate=estate,
         )
 
     @cached_property

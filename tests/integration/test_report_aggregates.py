@@ -45,7 +45,6 @@ def deploy(name: str, service: Service, target: Target, status: str, finished_at
         service=service,
         environment=target.environment,
         target=target,
-        sha=f"{abs(hash(name)) % 16**8:08x}",
         status=status,
         finished_at=finished_at,
     )
