@@ -106,8 +106,11 @@ def _copy_out(raw: psycopg.Connection, sql: str) -> bytearray:
     error for it, as `Cursor.copy` would, and leaves the connection ready for the next one."""
     pgconn = raw.pgconn
     pgconn.send_query(sql.encode())
-    while pgconn.flush():  # nonblocking: a long statement (65,000 ids) may not go at once
-        _wait_socket(pgconn, write=True)
+    # Nonblocking: a long statement (65,000 ids) may not go at once. Until it has, wait for the
+    # socket to take more, reading what the server sends meanwhile (libpq's advice for flush).
+    while pgconn.flush():
+        if _wait_socket(pgconn, write=True) & select.POLLIN:
+            pgconn.consume_input()
     started = _next_result(pgconn)
     if started is None or started.status != pq.ExecStatus.COPY_OUT:
         _results_drain(pgconn)
@@ -136,10 +139,16 @@ def _copy_out(raw: psycopg.Connection, sql: str) -> bytearray:
     return body
 
 
-def _wait_socket(pgconn: pq.abc.PGconn, *, write: bool = False) -> None:
-    """Until the connection's socket can be read (or written): select() leaves the GIL."""
-    fd = pgconn.socket
-    select.select([] if write else [fd], [fd] if write else [], [])
+def _wait_socket(pgconn: pq.abc.PGconn, *, write: bool = False) -> int:
+    """Until the connection's socket can be read (or, with write, read or written): the poll
+    events. poll() leaves the GIL, and unlike select() takes a descriptor above 1023 (a busy
+    worker process). A socket cut by dora.deadline reads as ready: the next libpq call fails."""
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | (select.POLLOUT if write else 0))
+    events = 0
+    while not events:
+        events = sum(event for _, event in poller.poll())
+    return events
 
 
 def _next_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:

@@ -6,7 +6,9 @@ and leaves the connection usable; a statement too long to send at once still goe
 from __future__ import annotations
 
 import math
+import os
 import random
+import resource
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -156,3 +158,23 @@ def test_array_literal_carries_quotes_and_backslashes() -> None:
     assert _array_literal([3, 1, 2]) == "{3,1,2}"
     mixed = [1.5, math.pi]
     assert _array_literal(mixed) is mixed  # not ints or strings: left to psycopg
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_whose_descriptor_is_above_1023() -> None:
+    """A busy worker's connection may get a descriptor select() cannot take (FD_SETSIZE): the
+    read waits on it all the same."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        pytest.skip(f"this process may open only {soft} files")
+    _changes(["far", "away"])
+    connection.close()
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        frame = _frame(Change.objects.filter(source="frame-io"), {"title": "title"})
+        assert connection.connection.pgconn.socket > 1023
+    finally:
+        for fd in spare:
+            os.close(fd)
+        connection.close()
+    assert sorted(frame["title"]) == ["away", "far"]
