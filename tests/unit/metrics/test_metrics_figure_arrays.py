@@ -1,5 +1,6 @@
-"""The per-scope steps of lead time, recovery and time to restore on arrays (dora.metrics
-`*_of`, `duration_summary`, `percentiles`) against the pandas definitions they replaced, on random small scopes: the same figures bit for bit, types included (compared by
+"""The per-scope steps of lead time, recovery, time to restore, change failure and rework on
+arrays (dora.metrics `*_of`, `duration_summary`, `percentiles`) against the pandas definitions
+they replaced, on random small scopes: the same figures bit for bit, types included (compared by
 repr, which tells 1 from 1.0 and prints floats exactly), and the items frame passed in.
 
 The reference functions below are the pandas code as it was (before the overview's ~600 scopes
@@ -16,15 +17,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dora.metrics.frames import floats, trues
+from dora.metrics.failure import (
+    REMEDIATION_WINDOW,
+    ChangeFailureRate,
+    change_failure_items,
+    change_failure_of,
+)
+from dora.metrics.frames import check_aware, floats, trues
 from dora.metrics.lead_time import LeadTime, lead_time_items, lead_time_of
 from dora.metrics.levels import (
     LATEST_BENCHMARK,
     LEAD_TIME,
     MIN_CHANGES_LEAD_TIME,
     MIN_RESTORED_RECOVERY,
+    MIN_ROLLOUTS_CFR,
+    MIN_ROLLOUTS_REWORK,
     RECOVERY,
     graded,
+    level_for_failure_rate,
 )
 from dora.metrics.recovery import (
     RecoveryTime,
@@ -34,12 +44,14 @@ from dora.metrics.recovery import (
     restore_items,
     restore_of,
 )
+from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.stats import (
     Duration,
     _clean,
     _median_ci_sorted,
     duration_summary,
     percentiles,
+    rate,
 )
 
 SEEDS = range(150)
@@ -118,6 +130,41 @@ def reference_restore_of(
         duration=duration,
         unrestored=len(still_open),
         invalid=int(items["invalid"].sum()),
+        items=items,
+    )
+
+
+def reference_change_failure_of(
+    items: pd.DataFrame, *, until: datetime, now: datetime, benchmark: int = LATEST_BENCHMARK
+) -> ChangeFailureRate:
+    moment = check_aware(now, "now")
+    confirmed = int(items["confirmed"].sum())
+    inferred = int(items["inferred"].sum())
+    result = rate(confirmed + inferred, len(items))
+    level = None
+    if result.denominator >= MIN_ROLLOUTS_CFR:
+        level = level_for_failure_rate(result.rate, benchmark)
+    return ChangeFailureRate(
+        failed=result.numerator,
+        confirmed=confirmed,
+        inferred=inferred,
+        rollouts=result.denominator,
+        rate=result.rate,
+        ci95=result.ci95,
+        provisional=bool(moment - check_aware(until, "until") < REMEDIATION_WINDOW),
+        level=level,
+        items=items,
+    )
+
+
+def reference_rework_of(items: pd.DataFrame) -> ReworkRate:
+    result = rate(int(items["rework"].sum()), len(items))
+    return ReworkRate(
+        rework=result.numerator,
+        rollouts=result.denominator,
+        rate=result.rate,
+        ci95=result.ci95,
+        sufficient=result.denominator >= MIN_ROLLOUTS_REWORK,
         items=items,
     )
 
@@ -303,6 +350,24 @@ def test_recovery_and_restore_of_are_the_pandas_definitions(seed: int) -> None:
         got_restore = restore_of(scope, open_, benchmark=benchmark)
         same(got_restore, reference_restore_of(scope, open_, benchmark=benchmark))
         assert got_restore.items is scope
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_change_failure_and_rework_of_are_the_pandas_definitions(seed: int) -> None:
+    rng = random.Random(seed)
+    since, until = window(rng)
+    now = until + timedelta(hours=rng.choice((1, 71, 72, 500)))
+    benchmark = rng.choice(YEARS)
+    rollouts = random_rollouts(rng)
+    for scope in scopes(change_failure_items(rollouts, since=since, until=until)):
+        got = change_failure_of(scope, until=until, now=now, benchmark=benchmark)
+        want = reference_change_failure_of(scope, until=until, now=now, benchmark=benchmark)
+        same(got, want)
+        assert got.items is scope
+    for scope in scopes(rework_items(rollouts, since=since, until=until)):
+        got_rework = rework_of(scope)
+        same(got_rework, reference_rework_of(scope))
+        assert got_rework.items is scope
 
 
 def test_columns_of_other_dtypes_count_as_pandas_counts_them() -> None:
