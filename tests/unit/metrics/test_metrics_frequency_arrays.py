@@ -275,3 +275,29 @@ def test_frequency_of_frames_without_a_moment() -> None:
             want = reference_frequency_of(rows, since=since, until=until, tz=tz, benchmark=2024)
             assert_same(got, want)
             assert got.rollouts == 0 and got.deploy_days_per_week is None
+
+
+@pytest.mark.parametrize(
+    ("offset", "category"), [(timedelta(0), "F2"), (timedelta(microseconds=-1), "F1")]
+)
+def test_frequency_of_half_year_bound(offset: timedelta, category: str) -> None:
+    """The F2 rule counts a rollout exactly 182.5 days before `until`, not one a microsecond
+    earlier: the one rollout decides between F2 and F1."""
+    until = datetime(2026, 9, 1, tzinfo=UTC)
+    since = until - timedelta(days=28)
+    at = until - timedelta(days=182.5) + offset
+    rows = frequency_frame(
+        pd.DataFrame(
+            {
+                "rollout_id": [1],
+                "service": "shop",
+                "environment": "production",
+                "kind": ["change"],
+                "first_live_at": pd.Series([at], dtype="datetime64[us, UTC]"),
+            }
+        )
+    )
+    arguments: dict[str, Any] = {"since": since, "until": until, "benchmark": 2024}
+    got = frequency_of(rows, **arguments)
+    assert got.category == category
+    assert_same(got, reference_frequency_of(rows, **arguments))
