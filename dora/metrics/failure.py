@@ -14,6 +14,7 @@ from dora.metrics.frames import (
     in_window,
     require_columns,
     text,
+    trues,
     utc,
 )
 from dora.metrics.levels import LATEST_BENCHMARK, MIN_ROLLOUTS_CFR, level_for_failure_rate
@@ -141,10 +142,11 @@ def change_failure_of(
     items: pd.DataFrame, *, until: datetime, now: datetime, benchmark: int = LATEST_BENCHMARK
 ) -> ChangeFailureRate:
     """`change_failure_rate` of a scope from its rows of `change_failure_items` (row-wise, so
-    one pass over many services serves each)."""
+    one pass over many services serves each); columns counted on their arrays, as
+    `lead_time_of`."""
     moment = check_aware(now, "now")
-    confirmed = int(items["confirmed"].sum())
-    inferred = int(items["inferred"].sum())
+    confirmed = trues(items["confirmed"])
+    inferred = trues(items["inferred"])
     result = rate(confirmed + inferred, len(items))
     level = None
     if result.denominator >= MIN_ROLLOUTS_CFR:

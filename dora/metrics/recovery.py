@@ -8,7 +8,15 @@ from typing import Any
 
 import pandas as pd
 
-from dora.metrics.frames import check_window, in_window, require_columns, text, utc
+from dora.metrics.frames import (
+    check_window,
+    floats,
+    in_window,
+    require_columns,
+    text,
+    trues,
+    utc,
+)
 from dora.metrics.levels import (
     LATEST_BENCHMARK,
     MIN_RESTORED_RECOVERY,
@@ -117,9 +125,9 @@ def recovery_of(
     items: pd.DataFrame, unrestored: pd.DataFrame, *, benchmark: int = LATEST_BENCHMARK
 ) -> RecoveryTime:
     """`recovery_time` of a scope from its rows of both `recovery_items` frames (row-wise, so
-    one pass over many services serves each)."""
+    one pass over many services serves each); columns read once as arrays, as `lead_time_of`."""
     duration = graded(
-        duration_summary(items["recovery_seconds"]),
+        duration_summary(floats(items["recovery_seconds"])),
         RECOVERY,
         year=benchmark,
         min_n=MIN_RESTORED_RECOVERY,
@@ -127,7 +135,7 @@ def recovery_of(
     return RecoveryTime(
         duration=duration,
         unrestored=len(unrestored),
-        invalid=int(items["invalid"].sum()),
+        invalid=trues(items["invalid"]),
         items=items,
         unrestored_items=unrestored,
     )
@@ -179,9 +187,9 @@ def restore_of(
     items: pd.DataFrame, still_open: pd.DataFrame, *, benchmark: int = LATEST_BENCHMARK
 ) -> TimeToRestore:
     """`time_to_restore` of a scope from its rows of both `restore_items` frames (row-wise, so
-    one pass over many services serves each)."""
+    one pass over many services serves each); columns read once as arrays, as `lead_time_of`."""
     duration = graded(
-        duration_summary(items["restore_seconds"]),
+        duration_summary(floats(items["restore_seconds"])),
         RECOVERY,
         year=benchmark,
         min_n=MIN_RESTORED_RECOVERY,
@@ -189,6 +197,6 @@ def restore_of(
     return TimeToRestore(
         duration=duration,
         unrestored=len(still_open),
-        invalid=int(items["invalid"].sum()),
+        invalid=trues(items["invalid"]),
         items=items,
     )

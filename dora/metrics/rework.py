@@ -8,7 +8,15 @@ from typing import Any
 
 import pandas as pd
 
-from dora.metrics.frames import as_bool, check_window, in_window, require_columns, text, utc
+from dora.metrics.frames import (
+    as_bool,
+    check_window,
+    in_window,
+    require_columns,
+    text,
+    trues,
+    utc,
+)
 from dora.metrics.levels import MIN_ROLLOUTS_REWORK
 from dora.metrics.stats import rate
 
@@ -68,8 +76,8 @@ def rework_items(rollouts: pd.DataFrame, *, since: datetime, until: datetime) ->
 
 def rework_of(items: pd.DataFrame) -> ReworkRate:
     """`rework_rate` of a scope from its rows of `rework_items` (row-wise, so one pass over many
-    services serves each)."""
-    result = rate(int(items["rework"].sum()), len(items))
+    services serves each); `rework` is counted on its array, as `lead_time_of`."""
+    result = rate(trues(items["rework"]), len(items))
     return ReworkRate(
         rework=result.numerator,
         rollouts=result.denominator,

@@ -77,10 +77,34 @@ def percentiles(
 ) -> list[float | None]:
     """Linear-interpolation percentiles (pandas `quantile` default: numpy's "linear", which
     pandas calls); None for an empty sample."""
-    clean = _clean(values)
+    clean = np.sort(_clean(values))
     if not clean.size:
         return [None] * len(qs)
-    return [float(v) for v in np.quantile(clean, qs, method="linear")]
+    return _sorted_percentiles(clean, qs)
+
+
+def _sorted_percentiles(sample: np.ndarray, qs: tuple[float, ...]) -> list[float | None]:
+    """`np.quantile(sample, qs, method="linear")` of a sorted, non-empty sample without NaN, by
+    numpy's own arithmetic (`_quantile`, `_get_indexes`, `_lerp`) on Python floats: the same
+    bits at a tenth of the cost, which a page paid ~1,800 times."""
+    if not all(0 <= q <= 1 for q in qs):
+        raise ValueError("Quantiles must be in the range [0, 1]")
+    last = len(sample) - 1
+    result: list[float | None] = []
+    for q in qs:
+        virtual = last * float(q)
+        if virtual >= last:
+            # numpy takes the last value through index -1, its gamma counted from -1.
+            below = above = last
+            gamma = virtual + 1
+        else:
+            below = math.floor(virtual)
+            above = below + 1
+            gamma = virtual - below
+        a, b = float(sample[below]), float(sample[above])
+        step = b - a
+        result.append(b - step * (1 - gamma) if gamma >= 0.5 else a + step * gamma)
+    return result
 
 
 @lru_cache(maxsize=4096)
@@ -124,7 +148,7 @@ def _median_ci_sorted(sample: np.ndarray) -> tuple[float, float] | None:
 def duration_summary(values: pd.Series | np.ndarray) -> Duration:
     """n, p50, p75, p90 and the median CI of durations in seconds (category/level left empty)."""
     sample = np.sort(_clean(values))
-    p50, p75, p90 = percentiles(sample)
+    p50, p75, p90 = _sorted_percentiles(sample, (0.5, 0.75, 0.9)) if sample.size else [None] * 3
     return Duration(n=len(sample), p50=p50, p75=p75, p90=p90, median_ci95=_median_ci_sorted(sample))
 
 
