@@ -37,6 +37,7 @@ from dora.reads.figures import (
     rework_figure,
 )
 from dora.reads.report import DoraFigures, MetricsComputation
+from dora.reads.selectors import HALF_YEAR
 from dora.reads.splits import FIGURE_COLUMNS, RowsSplitter
 from dora.window import Window
 
@@ -273,8 +274,10 @@ def row_passes(
     """Every figure's row-wise pass over the frames for one window, as `Parts` fields: what
     `split_headlines` splits by group. They depend on the frames and the window only, so a page
     that splits one window several ways (by team, by service, by kind, pooled) passes the same
-    `memo` (a dict it keeps for its own frames) and computes them once per window."""
-    key = (id(rollouts), id(arrivals), id(incidents), since, until)
+    `memo` (a dict it keeps for its own frames) and computes them once per window (the
+    frequency rows once per end of window, `_frequency_rows`; and, to split them, their rows'
+    services are coded once, `_splitters`)."""
+    key = ("rows", id(rollouts), id(arrivals), id(incidents), since, until)
     if memo is not None and key in memo:
         return memo[key]
     whole = Headline(
@@ -290,7 +293,7 @@ def row_passes(
     )
     recovered, unrestored = whole.recovery_rows()
     frames = {
-        "frequency": whole.frequency_rows(),
+        "frequency": _frequency_rows(whole, memo),
         "lead_time": whole.lead_time_rows(),
         "change_failure": whole.change_failure_rows(),
         "recovery": recovered,
@@ -302,6 +305,21 @@ def row_passes(
     if memo is not None:
         memo[key] = frames
     return frames
+
+
+def _frequency_rows(whole: Headline, memo: dict[Any, Any] | None) -> pd.DataFrame:
+    """`whole`'s frequency rows, shared in `memo` by the windows ending together: they depend on
+    a window only through the half year before its end (`DoraFigures.frequency_rows` reads the
+    rollouts from min(since, until - HALF_YEAR) to until), so that the overview's window and
+    its 26-week trend ending with it pass over them once."""
+    lookback = min(whole.since, whole.until - HALF_YEAR)
+    key = ("frequency", id(whole.rollouts), lookback, whole.until)
+    if memo is not None and key in memo:
+        return memo[key]
+    rows = whole.frequency_rows()
+    if memo is not None:
+        memo[key] = rows
+    return rows
 
 
 def _splitters(
