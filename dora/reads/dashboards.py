@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from dora.metrics.levels import (
@@ -38,6 +37,8 @@ from dora.reads.figures import (
     rework_figure,
 )
 from dora.reads.report import DoraFigures, MetricsComputation
+from dora.reads.selectors import HALF_YEAR
+from dora.reads.splits import FIGURE_COLUMNS, RowsSplitter
 from dora.window import Window
 
 WEEKS = 12
@@ -164,7 +165,9 @@ class Parts:
 
 class SplitHeadline(Headline):
     """A Headline whose figures come from its scope's `Parts` (one pass over many scopes)
-    instead of from its own frames: the same numbers, as `split_headlines` tests."""
+    instead of from its own frames: the same numbers, as `split_headlines` tests. Split by
+    `split_headlines`, the parts hold only the columns the figures read (`FIGURE_COLUMNS`), and
+    so do its figures' items."""
 
     def __init__(self, parts: Parts, **kwargs: Any) -> None:
         # As its rollouts and arrivals, the rows its frequency and lead time count (no figure
@@ -191,28 +194,6 @@ class SplitHeadline(Headline):
 
     def rework_rows(self) -> pd.DataFrame:
         return self.parts.rework
-
-
-def _split(frame: pd.DataFrame, groups: dict[str, Any]) -> dict[Any, pd.DataFrame]:
-    """The rows of `frame` per group of their service (services outside `groups` dropped), in
-    the frame's order and indexed from 0, as the frame of that group alone would be."""
-    keys = list(dict.fromkeys(groups.values()))
-    number = {key: i for i, key in enumerate(keys)}
-    codes = frame["service"].map({name: number[g] for name, g in groups.items()})
-    codes = codes.fillna(-1).to_numpy(dtype=np.int64)
-    # A stable sort by group keeps each group's rows in the frame's order; slices are cheap.
-    order = np.argsort(codes, kind="stable")
-    ordered = frame.take(order)
-    bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
-    result: dict[Any, pd.DataFrame] = {}
-    for i, key in enumerate(keys):
-        if bounds[i + 1] > bounds[i]:
-            # A slice given its own index in place: reset_index(drop=True) would build the
-            # frame a second time (about half of the split, thousands of groups on a page).
-            part = ordered.iloc[bounds[i] : bounds[i + 1]]
-            part.index = pd.RangeIndex(bounds[i + 1] - bounds[i])
-            result[key] = part
-    return result
 
 
 def team_groups(
@@ -288,13 +269,15 @@ def row_passes(
     now: datetime,
     benchmark: int,
     incidents: pd.DataFrame | None = None,
-    memo: dict[Any, dict[str, pd.DataFrame]] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every figure's row-wise pass over the frames for one window, as `Parts` fields: what
     `split_headlines` splits by group. They depend on the frames and the window only, so a page
     that splits one window several ways (by team, by service, by kind, pooled) passes the same
-    `memo` (a dict it keeps for its own frames) and computes them once per window."""
-    key = (id(rollouts), id(arrivals), id(incidents), since, until)
+    `memo` (a dict it keeps for its own frames) and computes them once per window (the
+    frequency rows once per end of window, `_frequency_rows`; and, to split them, their rows'
+    services are coded once, `_splitters`)."""
+    key = ("rows", id(rollouts), id(arrivals), id(incidents), since, until)
     if memo is not None and key in memo:
         return memo[key]
     whole = Headline(
@@ -310,7 +293,7 @@ def row_passes(
     )
     recovered, unrestored = whole.recovery_rows()
     frames = {
-        "frequency": whole.frequency_rows(),
+        "frequency": _frequency_rows(whole, memo),
         "lead_time": whole.lead_time_rows(),
         "change_failure": whole.change_failure_rows(),
         "recovery": recovered,
@@ -322,6 +305,35 @@ def row_passes(
     if memo is not None:
         memo[key] = frames
     return frames
+
+
+def _frequency_rows(whole: Headline, memo: dict[Any, Any] | None) -> pd.DataFrame:
+    """`whole`'s frequency rows, shared in `memo` by the windows ending together: they depend on
+    a window only through the half year before its end (`DoraFigures.frequency_rows` reads the
+    rollouts from min(since, until - HALF_YEAR) to until), so that the overview's window and
+    its 26-week trend ending with it pass over them once."""
+    lookback = min(whole.since, whole.until - HALF_YEAR)
+    key = ("frequency", id(whole.rollouts), lookback, whole.until)
+    if memo is not None and key in memo:
+        return memo[key]
+    rows = whole.frequency_rows()
+    if memo is not None:
+        memo[key] = rows
+    return rows
+
+
+def _splitters(
+    frames: dict[str, pd.DataFrame], memo: dict[Any, Any] | None
+) -> dict[str, RowsSplitter]:
+    """A `RowsSplitter` of each of one window's `row_passes` frames, kept in `memo` beside them:
+    a page splitting the window several ways codes its rows' services once."""
+    key = ("splitters", id(frames))  # the frames live as long as the memo
+    if memo is not None and key in memo:
+        return memo[key]
+    splitters = {name: RowsSplitter(frame, FIGURE_COLUMNS[name]) for name, frame in frames.items()}
+    if memo is not None:
+        memo[key] = splitters
+    return splitters
 
 
 def pooled_headline(
@@ -336,7 +348,7 @@ def pooled_headline(
     first_rollout_at: datetime | None,
     incidents: pd.DataFrame | None = None,
     industry: str = DEFAULT_INDUSTRY,
-    memo: dict[Any, dict[str, pd.DataFrame]] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> Headline:
     """`headline` of every row of the frames, from the window's `row_passes` (shared through
     `memo` with the page's splits of the same window): the same figures."""
@@ -375,7 +387,7 @@ def split_headlines(
     first_rollout_at: dict[Any, datetime | None],
     incidents: pd.DataFrame | None = None,
     industry: dict[Any, str] | None = None,
-    memo: dict[Any, dict[str, pd.DataFrame]] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> dict[Any, Headline]:
     """The headline of every group of services (`groups`: service name -> group key) over one
     window, from one row-wise pass per figure over the frames of all of them: each group's
@@ -395,11 +407,11 @@ def split_headlines(
         incidents=incidents,
         memo=memo,
     )
-    split = {name: _split(frame, groups) for name, frame in frames.items()}
-    empty = {name: frame.iloc[0:0].reset_index(drop=True) for name, frame in frames.items()}
+    splitters = _splitters(frames, memo)
+    split = {name: splitter.split(groups) for name, splitter in splitters.items()}
     result: dict[Any, Headline] = {}
     for group in dict.fromkeys(groups.values()):
-        parts = Parts(**{name: split[name].get(group, empty[name]) for name in frames})
+        parts = Parts(**{name: split[name].get(group, splitters[name].empty) for name in splitters})
         result[group] = SplitHeadline(
             parts,
             since=since,

@@ -157,13 +157,12 @@ class Weekly:
         return found.iloc[0].to_dict() if len(found) else {"value": None, "n": 0}
 
 
-def _by_week(items: pd.DataFrame, at: str, column: str, tz: str) -> dict[int, np.ndarray]:
-    """The non-null values of `column` grouped by the local week of `at` (present), by the
-    day number of its Monday; each week's values in the items' order."""
-    if items.empty:
+def _by_week(moments: pd.Series, values: np.ndarray, tz: str) -> dict[int, np.ndarray]:
+    """The non-null `values` (floats, one per moment) grouped by the local week of their moment
+    (present), by the day number of its Monday; each week's values in the moments' order."""
+    if moments.empty:
         return {}
-    numbers, present = monday_numbers(items[at], tz)
-    values = items[column].to_numpy(dtype=float, na_value=np.nan)
+    numbers, present = monday_numbers(moments, tz)
     keep = present & ~np.isnan(values)
     numbers, values = numbers[keep], values[keep]
     order = np.argsort(numbers, kind="stable")
@@ -177,7 +176,7 @@ def _durations_by_week(
     items: pd.DataFrame, at: str, seconds: str, weeks: list[date], tz: str
 ) -> pd.DataFrame:
     """Per week: the median (pandas' linear interpolation) and its order-statistic 95% CI."""
-    groups = _by_week(items, at, seconds, tz)
+    groups = _by_week(items[at], items[seconds].to_numpy(dtype=float, na_value=np.nan), tz)
     rows = []
     for week in weeks:
         values = np.sort(groups.get(_day_number(week), np.empty(0)))
@@ -199,7 +198,8 @@ def _rates_by_week(
     items: pd.DataFrame, at: str, flag: str, weeks: list[date], tz: str
 ) -> pd.DataFrame:
     """Per week: the share of items flagged, with its Wilson 95% interval."""
-    groups = _by_week(items.assign(_flag=items[flag].astype(float)), at, "_flag", tz)
+    # The flags as floats, without a copy of the items' other columns.
+    groups = _by_week(items[at], items[flag].to_numpy(dtype=float, na_value=np.nan), tz)
     rows = []
     for week in weeks:
         flags = groups.get(_day_number(week), np.empty(0))
@@ -217,8 +217,9 @@ def _rates_by_week(
     return pd.DataFrame(rows, columns=["week", "value", "lo", "hi", "n"])
 
 
-def _counts_by_week(items: pd.DataFrame, at: str, weeks: list[date], tz: str) -> pd.DataFrame:
-    numbers, present = monday_numbers(items[at], tz)
+def _counts_by_week(moments: pd.Series, weeks: list[date], tz: str) -> pd.DataFrame:
+    """Per week: how many moments fall in it, with its Poisson 95% interval."""
+    numbers, present = monday_numbers(moments, tz)
     found, tally = np.unique(numbers[present], return_counts=True)
     counts = dict(zip(found.tolist(), tally.tolist(), strict=True))
     rows = []
@@ -235,12 +236,13 @@ def weekly(result: Headline, *, weeks: list[date], tz: str) -> Weekly:
     Each week's value is computed from its own items (medians of that week's changes, rates of
     that week's rollouts), never from other weeks' medians.
     """
-    counted = result.frequency.items
-    counted = counted[counted["counted"]] if len(counted) else counted
+    frequency = result.frequency.items
+    live = frequency["first_live_at"]  # of the counted rollouts, without their other columns
+    counted = live[frequency["counted"]] if len(frequency) else live
     return Weekly(
         weeks=weeks,
         series={
-            "deployment_frequency": _counts_by_week(counted, "first_live_at", weeks, tz),
+            "deployment_frequency": _counts_by_week(counted, weeks, tz),
             "lead_time": _durations_by_week(
                 result.lead_time.items, "arrived_at", "lead_time_seconds", weeks, tz
             ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -144,7 +143,7 @@ def _overview_figures(
         services, first, access.team_allowed, organisation=organisation
     )
     # Each window's row passes once, whether split by team, by service, by kind or pooled.
-    memo: dict[Any, dict[str, pd.DataFrame]] = {}
+    memo: dict[Any, Any] = {}
     team_common = {
         **groups,
         "now": now,
@@ -239,16 +238,19 @@ def _overview_figures(
             levels[result.level or "insufficient"] += 1
         else:
             levels[charts.percentile_band(result.overall_percentile)] += 1
-    pooled = functools.partial(
-        dash.headline,
+    # The weekly series need no time to restore; their frequency rows are the window's when
+    # the trend ends with it (`row_passes`).
+    org = dash.pooled_headline(
         rollouts,
         arrivals,
+        since=trend_start,
+        until=trend_end,
         now=now,
         tz=window.tz,
         benchmark=benchmark,
         first_rollout_at=min(first.values()) if first else None,
+        memo=memo,
     )
-    org = pooled(since=trend_start, until=trend_end, incidents=incidents)
     if not tiers:  # the 2025 placement of every visible team's services pooled, over the window
         context["org_placement"] = dash.pooled_headline(
             rollouts,

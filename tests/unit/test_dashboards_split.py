@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from dora.reads import dashboards as dash
+from dora.reads.splits import FIGURE_COLUMNS
 
 SINCE = datetime(2026, 1, 5, tzinfo=UTC)
 UNTIL = datetime(2026, 3, 30, tzinfo=UTC)
@@ -95,22 +96,34 @@ def estate(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return rollout_frame, arrival_frame, incident_frame
 
 
-def items_of(result: dash.Headline) -> dict[str, pd.DataFrame]:
-    """The items behind each figure, in one order (the split keeps the frame's order, which
-    may differ among rows of one moment)."""
-    found = {
+def items_found(result: dash.Headline) -> dict[str, pd.DataFrame]:
+    """The items behind each figure, by `FIGURE_COLUMNS` name."""
+    return {
         "frequency": result.frequency.items,
         "lead_time": result.lead_time.items,
-        "failure": result.change_failure.items,
+        "change_failure": result.change_failure.items,
         "recovery": result.recovery.items,
         "unrestored": result.recovery.unrestored_items,
         "rework": result.rework.items,
     }
-    keys = {"lead_time": ["service", "change_id", "commit_sha"]}
-    return {
-        name: items.sort_values(keys.get(name, ["rollout_id"])).reset_index(drop=True)
-        for name, items in found.items()
-    }
+
+
+def split_items_of(result: dash.Headline, alone: dash.Headline) -> dict[str, tuple]:
+    """The items behind each figure of a split headline and of the headline of its own rows,
+    in the columns the split keeps (`FIGURE_COLUMNS`, in that order), sorted by their values
+    (the split keeps the frame's order, which may differ among rows of one moment)."""
+    expected = items_found(alone)
+    compared = {}
+    for name, items in items_found(result).items():
+        columns = list(FIGURE_COLUMNS[name])
+        assert list(items.columns) == columns, name
+
+        def ordered(frame: pd.DataFrame, columns: list[str] = columns) -> pd.DataFrame:
+            frame = frame[columns]
+            return (frame.sort_values(columns) if columns else frame).reset_index(drop=True)
+
+        compared[name] = (ordered(items), ordered(expected[name]))
+    return compared
 
 
 def figures_of(result: dash.Headline, benchmark: int) -> dict[str, object]:
@@ -191,9 +204,8 @@ def test_each_group_gets_the_figures_of_its_own_rows(
             else levels_incidents[levels_incidents["service"].isin(names)],
         )
         assert figures_of(result, benchmark) == figures_of(alone, benchmark), team
-        expected = items_of(alone)
-        for name, items in items_of(result).items():
-            pd.testing.assert_frame_equal(items, expected[name], obj=f"{team} {name}")
+        for name, (items, expected) in split_items_of(result, alone).items():
+            pd.testing.assert_frame_equal(items, expected, obj=f"{team} {name}")
         compared += result.frequency.rollouts + result.lead_time.duration.n
     assert compared > 20  # the groups had rows to count
 
@@ -215,7 +227,9 @@ def test_a_group_without_rows_gets_empty_figures() -> None:
     assert split["quiet"].lead_time.duration.n == 0
     assert split["quiet"].level is None
     assert split["cart"].frequency.rollouts > 0
-    assert set(split["cart"].frequency.items["service"]) == {"cart"}
+    cart = rollouts[rollouts["service"] == "cart"]
+    live = cart["first_live_at"]
+    assert len(split["cart"].frequency.items) == ((live >= SINCE) & (live < UNTIL)).sum()
 
 
 @pytest.mark.parametrize("benchmark", [2025, 2022])
@@ -266,7 +280,9 @@ def test_a_page_splitting_windows_several_ways_computes_each_windows_rows_once(
             **common,
         )
         shared[since] = (by_team, by_service, pooled)
-    assert len(memo) == len(windows)
+    # A window's row passes, and its frames' services coded for splitting, once each.
+    assert len([key for key in memo if key[0] == "rows"]) == len(windows)
+    assert len([key for key in memo if key[0] == "splitters"]) == len(windows)
 
     for since, until in windows:
         by_team, by_service, pooled = shared[since]
@@ -297,3 +313,26 @@ def test_a_page_splitting_windows_several_ways_computes_each_windows_rows_once(
             )
             for key, result in split.items():
                 assert figures_of(result, benchmark) == figures_of(fresh[key], benchmark), key
+
+
+def test_windows_ending_together_share_their_frequency_rows_and_keep_their_figures() -> None:
+    """The overview's window and its 26-week trend end together: one pass gives both their
+    frequency rows (they start half a year before the end); a window longer than half a year
+    starts its rows earlier, and gets its own."""
+    rollouts, arrivals, _ = estate(7)
+    windows = [
+        (UNTIL - timedelta(weeks=4), UNTIL),
+        (UNTIL - timedelta(weeks=26), UNTIL),
+        (UNTIL - timedelta(weeks=34), UNTIL),
+    ]
+    common = {"now": NOW, "benchmark": 2024, "tz": "UTC", "first_rollout_at": None}
+    memo: dict = {}
+    pooled = [
+        dash.pooled_headline(rollouts, arrivals, since=since, until=until, memo=memo, **common)
+        for since, until in windows
+    ]
+    assert len([key for key in memo if key[0] == "frequency"]) == 2
+    for (since, until), result in zip(windows, pooled, strict=True):
+        alone = dash.headline(rollouts, arrivals, since=since, until=until, **common)
+        assert figures_of(result, 2024) == figures_of(alone, 2024), since
+        pd.testing.assert_frame_equal(result.frequency.items, alone.frequency.items)

@@ -181,6 +181,8 @@ def test_window_team_rows_count_rollouts_of_their_own_local_week() -> None:
     tokyo, london = rows["tokyo"], rows["london"]
     assert tokyo.since == datetime(2026, 11, 1, 15, tzinfo=UTC)  # Mon 00:00 in Tokyo
     assert london.since == datetime(2026, 11, 2, tzinfo=UTC)
-    tokyo_ids = set(tokyo.change_failure.items["rollout_id"])
-    london_ids = set(london.change_failure.items["rollout_id"])
-    assert (tokyo_ids, london_ids) == ({1, 2}, {5, 6})
+    # Split headlines' items hold the columns their figures read: the rollouts by moment.
+    tokyo_live = set(tokyo.frequency.items["first_live_at"])
+    london_live = set(london.frequency.items["first_live_at"])
+    assert (tokyo_live, london_live) == (set(moments[:2]), set(moments[1:]))
+    assert (tokyo.change_failure.rollouts, london.change_failure.rollouts) == (2, 2)
