@@ -7,18 +7,14 @@ the same messages; the items behind each figure are dora.reads.report_items.
 
 from __future__ import annotations
 
-import contextvars
-import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 import pandas as pd
-from django.db import connections
 
 from dora import benchmarks
-from dora.db_router import read_alias
 from dora.metrics import DEFINITIONS_URL, DEFINITIONS_VERSION
 from dora.metrics.automation import (
     AutomationEvidence,
@@ -76,6 +72,7 @@ from dora.metrics.rework import ReworkRate, rework_items, rework_of
 from dora.metrics.value_stream import ValueStream, value_stream
 from dora.out_of_band import out_of_band_frame
 from dora.reads import estate_reads, selectors
+from dora.reads.prefetch import prefetch
 from dora.reads.report_query import MetricsQuery
 from dora.reads.scope import scope_repos
 from dora.reads.value_stream import (
@@ -421,44 +418,9 @@ class MetricsComputation(DoraFigures):
         """Read independent frames at once: this thread takes every `workers`-th one, and each
         other share runs in a thread on its own connection (closed when its share is done), so
         the database executes one query while Python parses another. Only on PostgreSQL and
-        outside a transaction: inside one, other connections could not see its rows."""
-        reads = connections[read_alias()]  # the replica inside its read scope (dora.db_router)
-        if workers < 2 or reads.vendor != "postgresql" or reads.in_atomic_block:
-            return
-        todo = [name for name in names if name not in self.__dict__]
-        shares = [todo[i::workers] for i in range(workers)]
-        results: dict[str, Any] = {}
-        errors: list[BaseException] = []
-
-        def read(share: list[str], *, own_connection: bool) -> None:
-            try:
-                for name in share:
-                    results[name] = getattr(MetricsComputation, name).func(self)
-            except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
-                errors.append(exc)
-            finally:
-                if own_connection:
-                    connections.close_all()  # this thread's connections only
-
-        # Each thread in a copy of this one's context: its reads go where this thread's go.
-        threads = [
-            threading.Thread(
-                target=contextvars.copy_context().run,
-                args=(read, share),
-                kwargs={"own_connection": True},
-                daemon=True,
-            )
-            for share in shares[1:]
-            if share
-        ]
-        for thread in threads:
-            thread.start()
-        read(shares[0], own_connection=False)
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        self.__dict__.update(results)
+        outside a transaction: inside one, other connections could not see its rows
+        (`dora.reads.prefetch.prefetch`)."""
+        prefetch(self, names, workers=workers)
 
     # -- figures --------------------------------------------------------------------------
 

@@ -1,0 +1,57 @@
+"""Reading a computation's independent frames on several connections at once."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connections
+
+from dora.db_router import read_alias
+
+
+def prefetch(computation: Any, names: Sequence[str], *, workers: int) -> None:
+    """Read independent frames (cached properties of `computation`) at once: this thread takes
+    every `workers`-th one, and each other share runs in a thread on its own connection (closed
+    when its share is done), so the database executes one query while Python parses another.
+    Only on PostgreSQL and outside a transaction: inside one, other connections could not see
+    its rows."""
+    reads = connections[read_alias()]  # the replica inside its read scope (dora.db_router)
+    if workers < 2 or reads.vendor != "postgresql" or reads.in_atomic_block:
+        return
+    todo = [name for name in names if name not in computation.__dict__]
+    shares = [todo[i::workers] for i in range(workers)]
+    results: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def read(share: list[str], *, own_connection: bool) -> None:
+        try:
+            for name in share:
+                results[name] = getattr(type(computation), name).func(computation)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
+            errors.append(exc)
+        finally:
+            if own_connection:
+                connections.close_all()  # this thread's connections only
+
+    # Each thread in a copy of this one's context: its reads go where this thread's go.
+    threads = [
+        threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(read, share),
+            kwargs={"own_connection": True},
+            daemon=True,
+        )
+        for share in shares[1:]
+        if share
+    ]
+    for thread in threads:
+        thread.start()
+    read(shares[0], own_connection=False)
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    computation.__dict__.update(results)
