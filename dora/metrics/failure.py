@@ -17,10 +17,10 @@ from dora.metrics.frames import (
     trues,
     utc,
 )
+from dora.metrics.frequency import COUNTED_KINDS
 from dora.metrics.levels import LATEST_BENCHMARK, MIN_ROLLOUTS_CFR, level_for_failure_rate
 from dora.metrics.stats import rate
 
-COUNTED_KINDS = ("change", "config")
 REMEDIATION_WINDOW = timedelta(hours=72)
 ROLLOUT_COLUMNS = ("rollout_id", "service", "environment", "kind", "first_live_at", "failure")
 LINK_COLUMNS = ("rollout_id", "cause", "status")

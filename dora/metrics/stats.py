@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dora.metrics.frames import floats
+
 # Two-sided 95%: the 0.975 quantile of the standard normal.
 Z95 = 1.959963984540054
 ALPHA = 0.05
@@ -65,10 +67,7 @@ class Rate:
 
 def _clean(values: pd.Series | np.ndarray) -> np.ndarray:
     """The values as floats without the missing ones."""
-    if isinstance(values, pd.Series):
-        array = values.to_numpy(dtype=float, na_value=np.nan)
-    else:
-        array = np.asarray(values, dtype=float)
+    array = floats(values) if isinstance(values, pd.Series) else np.asarray(values, dtype=float)
     return array[~np.isnan(array)]
 
 

@@ -33,10 +33,10 @@ def prefetch(
     reads = connections[read_alias()]  # the replica inside its read scope (dora.db_router)
     if workers < 2 or reads.vendor != "postgresql" or reads.in_atomic_block:
         return
-    todo = [name for name in names if name not in computation.__dict__]
+    cache = computation.__dict__  # where cached_property keeps each value
+    todo = [name for name in names if name not in cache]
     shares = [todo[i::workers] for i in range(workers)]
     errors: list[BaseException] = []
-    cache = computation.__dict__  # where cached_property keeps each value
     taken: set[str] = set()
     taking = threading.Lock()
 

@@ -24,7 +24,7 @@ from dora.metrics.failure import (
     change_failure_of,
 )
 from dora.metrics.frames import check_aware, floats, trues
-from dora.metrics.lead_time import LeadTime, lead_time_items, lead_time_of
+from dora.metrics.lead_time import ARRIVAL_COLUMNS, LeadTime, lead_time_items, lead_time_of
 from dora.metrics.levels import (
     LATEST_BENCHMARK,
     LEAD_TIME,
@@ -233,18 +233,6 @@ def random_arrivals(rng: random.Random) -> pd.DataFrame:
     for column in ("start", "merged_at", "arrived_at"):
         frame[column] = stamps(list(frame[column]))
     return frame
-
-
-ARRIVAL_COLUMNS = (
-    "change_id",
-    "commit_sha",
-    "service",
-    "rollout_id",
-    "start",
-    "merged_at",
-    "arrived_at",
-    "unattributed",
-)
 
 
 def random_incidents(rng: random.Random) -> pd.DataFrame:
