@@ -322,11 +322,13 @@ def test_progress_on_a_terminal_is_one_line_redrawn(tmp_path: Path) -> None:
         "ingest_git", str(repo.path), "--repo", "acme/shop", "--batch-size", "3",
         stdout=io.StringIO(), stderr=err,
     )  # fmt: skip
-    # After 3, 6 and 8 commits the line is drawn over itself, then ended once.
+    # After 3, 6 and 8 commits the line is drawn over itself, then ended once. A line shorter
+    # than the one before it is padded with spaces over the rest (a rate of 99.8/s after 101.0/s).
     text = err.getvalue()
     parts = [part.split(" commits")[0] for part in text.split("\r")[1:]]
     assert parts == ["… 3 of 8", "… 6 of 8", "… 8 of 8"]
-    assert text.count("\n") == 1 and text.endswith("/s)\n")
+    assert text.count("\n") == 1 and text.endswith("\n")
+    assert all(part.rstrip("\n").rstrip(" ").endswith("/s)") for part in text.split("\r")[1:])
 
 
 def test_a_tag_off_the_branch_brings_its_commits(tmp_path: Path) -> None:
